@@ -1,0 +1,73 @@
+//! The service as one unit: the systems plus the HTTP API, with a single shutdown path.
+
+use crate::http;
+use crate::settings::Settings;
+use crate::systems::Systems;
+use actix_web::dev::Server;
+
+/// A built service, not yet serving.
+pub struct Application {
+    systems: Systems,
+    server: Server,
+    port: u16,
+}
+
+impl Application {
+    /// Starts every system and binds the HTTP listener. Must run inside an actix system.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let systems = Systems::start(settings).await?;
+        let (server, port) = http::server(systems.clone())?;
+        Ok(Self {
+            systems,
+            server,
+            port,
+        })
+    }
+
+    /// The port the HTTP API listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The running systems.
+    pub fn systems(&self) -> &Systems {
+        &self.systems
+    }
+
+    /// Serves until SIGINT or SIGTERM, then shuts down: stop taking requests (finishing those
+    /// in progress), stop consuming, and drain every queued publish to the bus.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let handle = self.server.handle();
+        let server = actix_web::rt::spawn(self.server);
+        shutdown_signal().await;
+        tracing::info!("shutdown signal received; stopping");
+        handle.stop(true).await;
+        let _ = server.await;
+        self.systems.shutdown().await;
+        Ok(())
+    }
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM; only Ctrl-C stops the service");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

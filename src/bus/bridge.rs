@@ -1,0 +1,469 @@
+//! The bridge actor: the one way systems reach the bus.
+//!
+//! Publishing: a [`Publish`] holds the envelopes one handler produced, in order. The bridge turns
+//! them into records keyed by case id (with `id`, `type`, `target` and `trace_id` headers) and
+//! queues them. One batch is on its way to the bus at a time, so a later record can never
+//! overtake an earlier one; records that arrive while a batch is out form the next batch. A
+//! failed batch is sent again after an exponentially growing pause, up to
+//! `retry_max_attempts` sends; then it fails for good, and so does everything queued behind it
+//! (keeping order), and each publisher learns it from its [`Publish`] result.
+//!
+//! Consuming: [`Subscribe`] starts a consumer group whose records are decoded into envelopes and
+//! handed to the system the `target` header names. A record that cannot be decoded, or that its
+//! system declares poisoned, is written to `dead-letters` with the reason and its origin in
+//! headers, and consumption goes on.
+
+use super::{headers, Bus, Delivery, HandlerFailed, Record, Subscription, Topic};
+use crate::domain::Envelope;
+use crate::settings::BridgeSettings;
+use actix::prelude::*;
+use futures::FutureExt;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+/// Publish envelopes, in order; resolves when all are on the bus.
+#[derive(Message)]
+#[rtype(result = "Result<(), PublishError>")]
+pub struct Publish(pub Vec<Envelope>);
+
+/// Publish raw records (dead letters, or bytes that are not envelopes in tests of poison
+/// handling); resolves when all are on the bus.
+#[derive(Message)]
+#[rtype(result = "Result<(), PublishError>")]
+pub struct PublishRecords(pub Vec<Record>);
+
+/// Start a consumer group; its records go to the systems named by their `target`.
+#[derive(Message)]
+#[rtype(result = "Result<super::SubscriptionHandle, super::BusError>")]
+pub struct Subscribe {
+    /// Consumer group name.
+    pub group: String,
+    /// Topics to consume.
+    pub topics: Vec<Topic>,
+    /// Which system gets which record.
+    pub routes: Routes,
+}
+
+/// Resolves once every record queued so far is on the bus (or failed for good).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Drain;
+
+/// An envelope delivered to a system.
+#[derive(Message, Clone)]
+#[rtype(result = "Result<(), HandleError>")]
+pub struct Inbound(pub Arc<Envelope>);
+
+/// Why a system did not finish an [`Inbound`].
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum HandleError {
+    /// Try again later: the record is delivered again.
+    #[error("not handled yet: {0}")]
+    Retry(String),
+    /// The message can never be handled (e.g. its data does not match its type): it goes to
+    /// dead-letters.
+    #[error("poison message: {0}")]
+    Poison(String),
+}
+
+/// Why a publish did not reach the bus.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("publish failed after {attempts} attempts: {reason}")]
+pub struct PublishError {
+    /// Sends tried.
+    pub attempts: u32,
+    /// The last error.
+    pub reason: String,
+}
+
+/// Who receives a consumer group's records.
+#[derive(Clone)]
+pub enum Routes {
+    /// By the record's `target` (e.g. `department/market`); other targets are skipped.
+    ByTarget(HashMap<String, Recipient<Inbound>>),
+    /// Every record goes to one observer (the intake system follows every case this way).
+    All(Recipient<Inbound>),
+}
+
+impl Routes {
+    fn recipient_for(&self, target: Option<&str>) -> Option<&Recipient<Inbound>> {
+        match self {
+            Routes::All(recipient) => Some(recipient),
+            Routes::ByTarget(map) => target.and_then(|t| map.get(t)),
+        }
+    }
+}
+
+/// Counters the bridge keeps; shared, so they can be read without asking the actor.
+#[derive(Debug, Default)]
+pub struct BridgeStats {
+    /// Records written to the bus.
+    pub records_sent: AtomicU64,
+    /// Batches written.
+    pub batches_sent: AtomicU64,
+    /// Batch sends that failed and were tried again.
+    pub retries: AtomicU64,
+    /// Records that failed for good.
+    pub records_failed: AtomicU64,
+    /// Records written to dead-letters.
+    pub dead_lettered: AtomicU64,
+}
+
+/// The records of one publish and who waits for them.
+struct Unit {
+    records: Vec<Arc<Record>>,
+    done: oneshot::Sender<Result<(), PublishError>>,
+}
+
+/// The bridge between systems and the bus.
+pub struct Bridge {
+    /// The bus written to and read from.
+    bus: Arc<dyn Bus>,
+    /// Batching and retry settings.
+    settings: BridgeSettings,
+    /// Publishes waiting for their batch, oldest first.
+    queue: VecDeque<Unit>,
+    /// Records in `queue`.
+    queued_records: usize,
+    /// Whether a batch is on its way to the bus.
+    sending: bool,
+    /// Whether a linger timer is armed.
+    lingering: bool,
+    /// Waiters for [`Drain`].
+    drained: Vec<oneshot::Sender<()>>,
+    /// Counters.
+    stats: Arc<BridgeStats>,
+}
+
+impl Bridge {
+    /// A bridge over `bus`.
+    pub fn new(bus: Arc<dyn Bus>, settings: BridgeSettings) -> Self {
+        Self {
+            bus,
+            settings,
+            queue: VecDeque::new(),
+            queued_records: 0,
+            sending: false,
+            lingering: false,
+            drained: Vec::new(),
+            stats: Arc::default(),
+        }
+    }
+
+    /// The bridge's counters.
+    pub fn stats(&self) -> Arc<BridgeStats> {
+        self.stats.clone()
+    }
+
+    /// Queues records; the returned receiver resolves when they are on the bus.
+    fn enqueue(
+        &mut self,
+        records: Vec<Arc<Record>>,
+        ctx: &mut Context<Self>,
+    ) -> oneshot::Receiver<Result<(), PublishError>> {
+        let (done, rx) = oneshot::channel();
+        if records.is_empty() {
+            let _ = done.send(Ok(()));
+            return rx;
+        }
+        self.queued_records += records.len();
+        self.queue.push_back(Unit { records, done });
+        self.schedule(ctx);
+        rx
+    }
+
+    /// Sends the next batch now, or arms the linger timer.
+    fn schedule(&mut self, ctx: &mut Context<Self>) {
+        if self.sending || self.queue.is_empty() {
+            return;
+        }
+        let linger = Duration::from_millis(self.settings.linger_ms);
+        if linger.is_zero() || self.queued_records >= self.settings.batch_max_records {
+            self.send_batch(ctx);
+        } else if !self.lingering {
+            self.lingering = true;
+            ctx.run_later(linger, |bridge, ctx| {
+                bridge.lingering = false;
+                bridge.send_batch(ctx);
+            });
+        }
+    }
+
+    /// Takes whole publishes off the queue, up to the batch size, and sends them with retries.
+    fn send_batch(&mut self, ctx: &mut Context<Self>) {
+        if self.sending || self.queue.is_empty() {
+            return;
+        }
+        let mut units = Vec::new();
+        let mut records = Vec::new();
+        while let Some(unit) = self.queue.front() {
+            if !records.is_empty()
+                && records.len() + unit.records.len() > self.settings.batch_max_records
+            {
+                break;
+            }
+            let Some(unit) = self.queue.pop_front() else {
+                break;
+            };
+            self.queued_records -= unit.records.len();
+            records.extend(unit.records.iter().cloned());
+            units.push(unit.done);
+        }
+        self.sending = true;
+        let bus = self.bus.clone();
+        let settings = self.settings.clone();
+        let stats = self.stats.clone();
+        let count = records.len() as u64;
+        let send = async move { send_with_retry(bus.as_ref(), records, &settings, &stats).await };
+        ctx.spawn(send.into_actor(self).map(move |result, bridge, ctx| {
+            bridge.sending = false;
+            match &result {
+                Ok(()) => {
+                    bridge
+                        .stats
+                        .records_sent
+                        .fetch_add(count, Ordering::Relaxed);
+                    bridge.stats.batches_sent.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(error) => {
+                    tracing::error!(%error, records = count, "batch failed for good");
+                    bridge
+                        .stats
+                        .records_failed
+                        .fetch_add(count, Ordering::Relaxed);
+                    // Nothing queued behind a failed batch may overtake it: fail it too. Its
+                    // publishers redo the work when the causing message is delivered again.
+                    for unit in bridge.queue.drain(..) {
+                        bridge
+                            .stats
+                            .records_failed
+                            .fetch_add(unit.records.len() as u64, Ordering::Relaxed);
+                        let _ = unit.done.send(Err(error.clone()));
+                    }
+                    bridge.queued_records = 0;
+                }
+            }
+            for done in units {
+                // A publisher that stopped waiting needs no answer.
+                let _ = done.send(result.clone());
+            }
+            bridge.schedule(ctx);
+            if !bridge.sending && bridge.queue.is_empty() {
+                for waiter in bridge.drained.drain(..) {
+                    let _ = waiter.send(());
+                }
+            }
+        }));
+    }
+}
+
+/// Sends `records`, retrying with exponential backoff.
+async fn send_with_retry(
+    bus: &dyn Bus,
+    records: Vec<Arc<Record>>,
+    settings: &BridgeSettings,
+    stats: &BridgeStats,
+) -> Result<(), PublishError> {
+    let mut backoff = Duration::from_millis(settings.retry_initial_backoff_ms.max(1));
+    let max_backoff = Duration::from_millis(settings.retry_max_backoff_ms.max(1));
+    let attempts = settings.retry_max_attempts.max(1);
+    let mut attempt = 1;
+    loop {
+        match bus.publish(records.clone()).await {
+            Ok(()) => return Ok(()),
+            Err(error) if attempt >= attempts => {
+                return Err(PublishError {
+                    attempts,
+                    reason: error.to_string(),
+                })
+            }
+            Err(error) => {
+                tracing::warn!(%error, attempt, ?backoff, "publish failed; retrying");
+                stats.retries.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(max_backoff);
+                attempt += 1;
+            }
+        }
+    }
+}
+
+/// Turns an envelope into a record keyed by case id, with the routing headers.
+pub fn envelope_record(envelope: &Envelope) -> Record {
+    Record {
+        topic: envelope.kind.topic(),
+        key: envelope.case_id.to_string(),
+        headers: vec![
+            (headers::ID.into(), envelope.id.to_string()),
+            (headers::TYPE.into(), envelope.kind.as_str().into()),
+            (headers::TARGET.into(), envelope.target.to_string()),
+            (headers::TRACE_ID.into(), envelope.trace_id.clone()),
+        ],
+        payload: envelope.to_vec().into(),
+    }
+}
+
+/// A dead letter for `delivery`, carrying its original bytes, key and headers.
+fn dead_letter(delivery: &Delivery, reason: &str) -> Record {
+    let original = &delivery.record;
+    let mut headers = original.headers.clone();
+    headers.extend([
+        (headers::DLQ_ERROR.into(), reason.to_owned()),
+        (
+            headers::DLQ_TOPIC.into(),
+            original.topic.suffix().to_owned(),
+        ),
+        (
+            headers::DLQ_PARTITION.into(),
+            delivery.partition.to_string(),
+        ),
+        (headers::DLQ_OFFSET.into(), delivery.offset.to_string()),
+        (headers::DLQ_GROUP.into(), delivery.group.to_string()),
+    ]);
+    Record {
+        topic: Topic::DeadLetters,
+        key: original.key.clone(),
+        headers,
+        payload: original.payload.clone(),
+    }
+}
+
+impl Actor for Bridge {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        // Every system's publishes pass through here; a generous mailbox keeps publishers from
+        // parking while a batch is out.
+        ctx.set_mailbox_capacity(65_536);
+    }
+}
+
+impl Handler<Publish> for Bridge {
+    type Result = ResponseFuture<Result<(), PublishError>>;
+
+    fn handle(&mut self, msg: Publish, ctx: &mut Self::Context) -> Self::Result {
+        let records = msg.0.iter().map(|e| Arc::new(envelope_record(e))).collect();
+        let rx = self.enqueue(records, ctx);
+        Box::pin(rx.map(flatten_done))
+    }
+}
+
+impl Handler<PublishRecords> for Bridge {
+    type Result = ResponseFuture<Result<(), PublishError>>;
+
+    fn handle(&mut self, msg: PublishRecords, ctx: &mut Self::Context) -> Self::Result {
+        let records = msg.0.into_iter().map(Arc::new).collect();
+        let rx = self.enqueue(records, ctx);
+        Box::pin(rx.map(flatten_done))
+    }
+}
+
+fn flatten_done(
+    received: Result<Result<(), PublishError>, oneshot::error::RecvError>,
+) -> Result<(), PublishError> {
+    received.unwrap_or_else(|_| {
+        Err(PublishError {
+            attempts: 0,
+            reason: "the bridge stopped before the batch was sent".into(),
+        })
+    })
+}
+
+impl Handler<Drain> for Bridge {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, _: Drain, _: &mut Self::Context) -> Self::Result {
+        if !self.sending && self.queue.is_empty() {
+            return Box::pin(async {});
+        }
+        let (tx, rx) = oneshot::channel();
+        self.drained.push(tx);
+        Box::pin(async move {
+            let _ = rx.await;
+        })
+    }
+}
+
+impl Handler<Subscribe> for Bridge {
+    type Result = Result<super::SubscriptionHandle, super::BusError>;
+
+    fn handle(&mut self, msg: Subscribe, ctx: &mut Self::Context) -> Self::Result {
+        let bridge = ctx.address();
+        let routes = Arc::new(msg.routes);
+        let stats = self.stats.clone();
+        let handler: super::RecordHandler = Arc::new(move |delivery: Delivery| {
+            let bridge = bridge.clone();
+            let routes = routes.clone();
+            let stats = stats.clone();
+            Box::pin(async move {
+                // Route by header first, so a system never decodes a record meant for another.
+                let target = delivery.record.header(headers::TARGET);
+                let Some(recipient) = routes.recipient_for(target) else {
+                    if target.is_some() {
+                        return Ok(());
+                    }
+                    return dead_letter_and_continue(
+                        &bridge,
+                        &stats,
+                        &delivery,
+                        "record has no `target` header",
+                    )
+                    .await;
+                };
+                let envelope = match Envelope::from_slice(&delivery.record.payload) {
+                    Ok(envelope) => Arc::new(envelope),
+                    Err(error) => {
+                        return dead_letter_and_continue(
+                            &bridge,
+                            &stats,
+                            &delivery,
+                            &error.to_string(),
+                        )
+                        .await;
+                    }
+                };
+                match recipient.send(Inbound(envelope)).await {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(HandleError::Poison(reason))) => {
+                        dead_letter_and_continue(&bridge, &stats, &delivery, &reason).await
+                    }
+                    Ok(Err(HandleError::Retry(reason))) => Err(HandlerFailed(reason)),
+                    Err(mailbox) => Err(HandlerFailed(format!("system unavailable: {mailbox}"))),
+                }
+            })
+        });
+        self.bus.subscribe(Subscription {
+            group: msg.group,
+            topics: msg.topics,
+            handler,
+        })
+    }
+}
+
+/// Writes a dead letter; the delivery counts as handled only once the dead letter is on the bus.
+async fn dead_letter_and_continue(
+    bridge: &Addr<Bridge>,
+    stats: &BridgeStats,
+    delivery: &Delivery,
+    reason: &str,
+) -> Result<(), HandlerFailed> {
+    tracing::warn!(
+        topic = %delivery.record.topic, partition = delivery.partition,
+        offset = delivery.offset, group = %delivery.group, reason,
+        "record cannot be handled; moving it to dead-letters"
+    );
+    match bridge
+        .send(PublishRecords(vec![dead_letter(delivery, reason)]))
+        .await
+    {
+        Ok(Ok(())) => {
+            stats.dead_lettered.fetch_add(1, Ordering::Relaxed);
+            Ok(())
+        }
+        Ok(Err(error)) => Err(HandlerFailed(format!("dead-letter write failed: {error}"))),
+        Err(error) => Err(HandlerFailed(format!("bridge unavailable: {error}"))),
+    }
+}

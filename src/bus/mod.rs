@@ -1,0 +1,213 @@
+//! The message bus: one interface, an in-memory implementation, and the bridge actor through
+//! which every system publishes and consumes.
+//!
+//! * [`Bus`] — publish batches of records; subscribe a consumer group to topics.
+//! * [`memory::MemoryBus`] — partitioned topics, consumer groups with committed offsets,
+//!   at-least-once delivery and fault injection (the "mock bus").
+//! * [`bridge::Bridge`] — the actor that keys, batches, retries and orders every publish, and
+//!   turns consumed records back into envelopes (dead-lettering the ones it cannot read).
+//!
+//! Delivery guarantee: at least once. A consumer hands records of a partition to its handler in
+//! offset order and commits an offset only when the handler, and every handler before it on that
+//! partition, has finished. A failed handler makes the partition rewind to the failed record, so
+//! records after it may be delivered again; systems drop repeats by message id.
+
+pub mod bridge;
+pub mod memory;
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use std::fmt;
+use std::sync::Arc;
+
+/// The topics of the wire contract (without the configured prefix).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Topic {
+    /// `application.published`
+    Applications,
+    /// `application.accepted`
+    Acceptances,
+    /// `collaboration.requested`
+    CollaborationRequests,
+    /// `collaboration.dispatched`
+    CollaborationEvents,
+    /// `collaboration.answered`, `collaboration.completed`
+    CollaborationResults,
+    /// `approval.published`, `approval.delivered`
+    Approvals,
+    /// Records no system could read, with the reason in headers.
+    DeadLetters,
+}
+
+impl Topic {
+    /// Every topic, in flow order.
+    pub const ALL: [Topic; 7] = [
+        Topic::Applications,
+        Topic::Acceptances,
+        Topic::CollaborationRequests,
+        Topic::CollaborationEvents,
+        Topic::CollaborationResults,
+        Topic::Approvals,
+        Topic::DeadLetters,
+    ];
+
+    /// The topic's name after the prefix, e.g. `collaboration.events`.
+    pub fn suffix(self) -> &'static str {
+        match self {
+            Topic::Applications => "applications",
+            Topic::Acceptances => "acceptances",
+            Topic::CollaborationRequests => "collaboration.requests",
+            Topic::CollaborationEvents => "collaboration.events",
+            Topic::CollaborationResults => "collaboration.results",
+            Topic::Approvals => "approvals",
+            Topic::DeadLetters => "dead-letters",
+        }
+    }
+
+    /// The full topic name under `prefix`.
+    pub fn name(self, prefix: &str) -> String {
+        format!("{prefix}.{}", self.suffix())
+    }
+}
+
+impl fmt::Display for Topic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.suffix())
+    }
+}
+
+/// Header names every govfusion record carries (besides the key, which is the case id).
+pub mod headers {
+    /// The envelope's message id.
+    pub const ID: &str = "id";
+    /// The envelope's type.
+    pub const TYPE: &str = "type";
+    /// The envelope's target system.
+    pub const TARGET: &str = "target";
+    /// The envelope's trace id.
+    pub const TRACE_ID: &str = "trace_id";
+    /// On a dead letter: why it could not be handled.
+    pub const DLQ_ERROR: &str = "dlq.error";
+    /// On a dead letter: the topic it was read from.
+    pub const DLQ_TOPIC: &str = "dlq.topic";
+    /// On a dead letter: the partition it was read from.
+    pub const DLQ_PARTITION: &str = "dlq.partition";
+    /// On a dead letter: its offset there.
+    pub const DLQ_OFFSET: &str = "dlq.offset";
+    /// On a dead letter: the consumer group that could not handle it.
+    pub const DLQ_GROUP: &str = "dlq.group";
+}
+
+/// One record on a topic.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    /// The topic it is (to be) written to.
+    pub topic: Topic,
+    /// The record key: the case id. It picks the partition.
+    pub key: String,
+    /// Headers, in order.
+    pub headers: Vec<(String, String)>,
+    /// The encoded envelope (or, on a poisoned topic, anything at all).
+    pub payload: Bytes,
+}
+
+impl Record {
+    /// The first header called `name`.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A record handed to a consumer, with where it came from.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// The record.
+    pub record: Arc<Record>,
+    /// The consumer group it is delivered to.
+    pub group: Arc<str>,
+    /// Its partition.
+    pub partition: u32,
+    /// Its offset within the partition.
+    pub offset: u64,
+}
+
+/// Why a handler did not finish a record. The record will be delivered again.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct HandlerFailed(pub String);
+
+/// What a consumer calls for each record; the future resolves when the record is handled.
+pub type RecordHandler =
+    Arc<dyn Fn(Delivery) -> BoxFuture<'static, Result<(), HandlerFailed>> + Send + Sync>;
+
+/// A consumer group's subscription to topics.
+pub struct Subscription {
+    /// The consumer group, e.g. `govfusion.department.market`.
+    pub group: String,
+    /// The topics to consume.
+    pub topics: Vec<Topic>,
+    /// Called for every record, in offset order per partition.
+    pub handler: RecordHandler,
+}
+
+/// Why the bus refused an operation.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum BusError {
+    /// The records were not written; they may be retried.
+    #[error("publish failed: {0}")]
+    Publish(String),
+    /// The subscription cannot be set up.
+    #[error("subscription failed: {0}")]
+    Subscribe(String),
+}
+
+/// Stops a subscription's consumers when told to or when dropped.
+#[derive(Debug)]
+pub struct SubscriptionHandle {
+    stop: tokio::sync::watch::Sender<bool>,
+}
+
+impl SubscriptionHandle {
+    /// A handle and the receiver its consumers watch.
+    pub fn new() -> (Self, tokio::sync::watch::Receiver<bool>) {
+        let (stop, rx) = tokio::sync::watch::channel(false);
+        (Self { stop }, rx)
+    }
+
+    /// Stops the consumers: they hand out no more records. Committed offsets stay.
+    pub fn stop(&self) {
+        // Fails only when every consumer has already gone, which is what we want anyway.
+        let _ = self.stop.send(true);
+    }
+}
+
+impl Drop for SubscriptionHandle {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A message bus: partitioned topics and consumer groups.
+pub trait Bus: Send + Sync + 'static {
+    /// Writes `records`; resolves once all are durably on the bus, in order per partition.
+    fn publish(&self, records: Vec<Arc<Record>>) -> BoxFuture<'static, Result<(), BusError>>;
+
+    /// Starts consumers for `subscription`, resuming from the group's committed offsets.
+    fn subscribe(&self, subscription: Subscription) -> Result<SubscriptionHandle, BusError>;
+
+    /// Partitions per topic.
+    fn partitions(&self) -> u32;
+}
+
+/// The partition a key goes to: FNV-1a of the key, modulo the partition count.
+pub fn partition_for(key: &str, partitions: u32) -> u32 {
+    let mut hash: u32 = 0x811c_9dc5;
+    for byte in key.as_bytes() {
+        hash ^= u32::from(*byte);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    hash % partitions.max(1)
+}

@@ -1,0 +1,196 @@
+//! The city as the systems look it up: matters, departments, centres and terminals from the
+//! validated [`Settings`], indexed by code. Read-only and shared by every actor.
+
+use crate::domain::{Collaborator, Hop, Region, Tier};
+use crate::settings::{DepartmentSettings, MatterSettings, Settings, TerminalSettings};
+use serde::Serialize;
+use std::collections::HashMap;
+
+/// A governance centre and its place in the tree.
+#[derive(Debug, Clone, Serialize)]
+pub struct Centre {
+    /// Region code.
+    pub code: String,
+    /// Region name.
+    pub name: String,
+    /// Tier.
+    pub tier: Tier,
+    /// The centre one tier up (none for the city).
+    pub parent: Option<String>,
+    /// The centres one tier down, in config order.
+    pub children: Vec<String>,
+}
+
+impl Centre {
+    /// This centre as a hop of a collaboration event's route.
+    pub fn hop(&self) -> Hop {
+        Hop {
+            code: self.code.clone(),
+            name: self.name.clone(),
+            tier: self.tier,
+        }
+    }
+}
+
+/// Why an application refers to something the city does not have.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LookupError {
+    /// No matter with this code.
+    #[error("unknown matter `{0}`")]
+    UnknownMatter(String),
+    /// No district centre with this code.
+    #[error("unknown district `{0}`")]
+    UnknownDistrict(String),
+    /// No street centre with this code in the district.
+    #[error("unknown street `{street}` in district `{district}`")]
+    UnknownStreet {
+        /// The district given.
+        district: String,
+        /// The street given.
+        street: String,
+    },
+}
+
+/// Indexed, validated configuration of the city.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    /// Matters in config order.
+    pub matters: Vec<MatterSettings>,
+    /// Departments in config order.
+    pub departments: Vec<DepartmentSettings>,
+    /// Terminals in config order.
+    pub terminals: Vec<TerminalSettings>,
+    /// The city centre's code.
+    pub city: String,
+    matter_index: HashMap<String, usize>,
+    department_index: HashMap<String, usize>,
+    centres: HashMap<String, Centre>,
+}
+
+impl Catalog {
+    /// Builds the catalog from settings that passed [`Settings::validate`].
+    pub fn new(settings: &Settings) -> Self {
+        let gov = &settings.governance;
+        let mut centres = HashMap::new();
+        centres.insert(
+            gov.city.code.clone(),
+            Centre {
+                code: gov.city.code.clone(),
+                name: gov.city.name.clone(),
+                tier: Tier::City,
+                parent: None,
+                children: gov.districts.iter().map(|d| d.code.clone()).collect(),
+            },
+        );
+        for district in &gov.districts {
+            centres.insert(
+                district.code.clone(),
+                Centre {
+                    code: district.code.clone(),
+                    name: district.name.clone(),
+                    tier: Tier::District,
+                    parent: Some(gov.city.code.clone()),
+                    children: gov
+                        .streets
+                        .iter()
+                        .filter(|s| s.district == district.code)
+                        .map(|s| s.code.clone())
+                        .collect(),
+                },
+            );
+        }
+        for street in &gov.streets {
+            centres.insert(
+                street.code.clone(),
+                Centre {
+                    code: street.code.clone(),
+                    name: street.name.clone(),
+                    tier: Tier::Street,
+                    parent: Some(street.district.clone()),
+                    children: Vec::new(),
+                },
+            );
+        }
+        Self {
+            matter_index: index(&settings.matters, |m| &m.code),
+            department_index: index(&settings.departments, |d| &d.code),
+            matters: settings.matters.clone(),
+            departments: settings.departments.clone(),
+            terminals: settings.terminals.clone(),
+            city: gov.city.code.clone(),
+            centres,
+        }
+    }
+
+    /// The matter with `code`.
+    pub fn matter(&self, code: &str) -> Result<&MatterSettings, LookupError> {
+        self.matter_index
+            .get(code)
+            .map(|&i| &self.matters[i])
+            .ok_or_else(|| LookupError::UnknownMatter(code.to_owned()))
+    }
+
+    /// The department with `code`.
+    pub fn department(&self, code: &str) -> Option<&DepartmentSettings> {
+        self.department_index
+            .get(code)
+            .map(|&i| &self.departments[i])
+    }
+
+    /// The centre with `code`.
+    pub fn centre(&self, code: &str) -> Option<&Centre> {
+        self.centres.get(code)
+    }
+
+    /// Every centre, city first, then each district followed by its streets.
+    pub fn centres_in_order(&self) -> Vec<&Centre> {
+        let mut out = Vec::new();
+        let mut stack = vec![self.city.as_str()];
+        while let Some(code) = stack.pop() {
+            if let Some(centre) = self.centres.get(code) {
+                out.push(centre);
+                stack.extend(centre.children.iter().rev().map(String::as_str));
+            }
+        }
+        out
+    }
+
+    /// Checks that the district exists and the street belongs to it.
+    pub fn check_region(&self, region: &Region) -> Result<(), LookupError> {
+        match self.centres.get(&region.district) {
+            Some(c) if c.tier == Tier::District => {}
+            _ => return Err(LookupError::UnknownDistrict(region.district.clone())),
+        }
+        match self.centres.get(&region.street) {
+            Some(c) if c.tier == Tier::Street && c.parent.as_ref() == Some(&region.district) => {
+                Ok(())
+            }
+            _ => Err(LookupError::UnknownStreet {
+                district: region.district.clone(),
+                street: region.street.clone(),
+            }),
+        }
+    }
+
+    /// The collaborators of a matter (empty when none or unknown).
+    pub fn collaborators(&self, matter_code: &str) -> &[Collaborator] {
+        self.matter(matter_code)
+            .map(|m| m.collaborators.as_slice())
+            .unwrap_or_default()
+    }
+
+    /// A department's name, or its code when unknown.
+    pub fn department_name<'a>(&'a self, code: &'a str) -> &'a str {
+        self.department(code)
+            .map(|d| d.name.as_str())
+            .unwrap_or(code)
+    }
+}
+
+fn index<T>(items: &[T], key: impl Fn(&T) -> &String) -> HashMap<String, usize> {
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| (key(item).clone(), i))
+        .collect()
+}

@@ -1,0 +1,282 @@
+//! The envelope every bus record carries (DESIGN.md, "Wire contract").
+//!
+//! The `data` field is kept as raw JSON until a handler asks for it by type, so that routing a
+//! record (by `type` and `target`) never pays for decoding a payload it does not need.
+
+use super::{CaseId, MessageId};
+use chrono::{DateTime, Utc};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use serde_json::value::RawValue;
+use std::fmt;
+use std::str::FromStr;
+
+/// The envelope schema version this build writes and reads.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Why a record could not be turned into (or out of) an envelope.
+#[derive(Debug, thiserror::Error)]
+pub enum EnvelopeError {
+    /// The bytes are not an envelope: bad JSON, a missing field, an unknown type.
+    #[error("record is not a valid govfusion envelope: {0}")]
+    Malformed(#[source] serde_json::Error),
+    /// The envelope is fine but its `data` does not match its `type`.
+    #[error("`data` of a `{kind}` message is invalid: {source}")]
+    BadData {
+        /// The envelope's type.
+        kind: MessageType,
+        /// What serde found wrong.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A schema version this build does not understand.
+    #[error("unsupported envelope schema {0} (this build reads schema {SCHEMA_VERSION})")]
+    UnsupportedSchema(u32),
+}
+
+/// Every kind of message on the bus. The serialized name is the envelope's `type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum MessageType {
+    /// A governance centre published a new application to its responsible department.
+    #[serde(rename = "application.published")]
+    ApplicationPublished,
+    /// The department accepted the case and issued a receipt.
+    #[serde(rename = "application.accepted")]
+    ApplicationAccepted,
+    /// The department asks for other departments' collaboration.
+    #[serde(rename = "collaboration.requested")]
+    CollaborationRequested,
+    /// A centre routes one collaboration event one tier down (or to the collaborating department).
+    #[serde(rename = "collaboration.dispatched")]
+    CollaborationDispatched,
+    /// A collaborating department answered, or a centre passes an answer one tier up.
+    #[serde(rename = "collaboration.answered")]
+    CollaborationAnswered,
+    /// The city centre hands every answer back to the requesting department.
+    #[serde(rename = "collaboration.completed")]
+    CollaborationCompleted,
+    /// The department published its approval (process steps and outcome).
+    #[serde(rename = "approval.published")]
+    ApprovalPublished,
+    /// The city centre handed the approval to the intake system: the case is complete.
+    #[serde(rename = "approval.delivered")]
+    ApprovalDelivered,
+}
+
+impl MessageType {
+    /// The wire name, as in the envelope's `type` field and the `type` header.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageType::ApplicationPublished => "application.published",
+            MessageType::ApplicationAccepted => "application.accepted",
+            MessageType::CollaborationRequested => "collaboration.requested",
+            MessageType::CollaborationDispatched => "collaboration.dispatched",
+            MessageType::CollaborationAnswered => "collaboration.answered",
+            MessageType::CollaborationCompleted => "collaboration.completed",
+            MessageType::ApprovalPublished => "approval.published",
+            MessageType::ApprovalDelivered => "approval.delivered",
+        }
+    }
+
+    /// The topic (without prefix) a message of this type is published on.
+    pub fn topic(self) -> crate::bus::Topic {
+        use crate::bus::Topic;
+        match self {
+            MessageType::ApplicationPublished => Topic::Applications,
+            MessageType::ApplicationAccepted => Topic::Acceptances,
+            MessageType::CollaborationRequested => Topic::CollaborationRequests,
+            MessageType::CollaborationDispatched => Topic::CollaborationEvents,
+            MessageType::CollaborationAnswered | MessageType::CollaborationCompleted => {
+                Topic::CollaborationResults
+            }
+            MessageType::ApprovalPublished | MessageType::ApprovalDelivered => Topic::Approvals,
+        }
+    }
+}
+
+impl fmt::Display for MessageType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A system on the bus: the `source` and `target` of an envelope.
+///
+/// On the wire: `intake`, `governance/<centre code>`, `department/<department code>`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum SystemId {
+    /// The intake system (收件系统).
+    Intake,
+    /// A governance centre, by its code.
+    Governance(String),
+    /// A department approval system, by its code.
+    Department(String),
+}
+
+impl fmt::Display for SystemId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SystemId::Intake => f.write_str("intake"),
+            SystemId::Governance(code) => write!(f, "governance/{code}"),
+            SystemId::Department(code) => write!(f, "department/{code}"),
+        }
+    }
+}
+
+impl FromStr for SystemId {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.split_once('/') {
+            None if s == "intake" => Ok(SystemId::Intake),
+            Some(("governance", code)) if !code.is_empty() => {
+                Ok(SystemId::Governance(code.to_owned()))
+            }
+            Some(("department", code)) if !code.is_empty() => {
+                Ok(SystemId::Department(code.to_owned()))
+            }
+            _ => Err(format!(
+                "`{s}` is not a system id (expected `intake`, `governance/<code>` or `department/<code>`)"
+            )),
+        }
+    }
+}
+
+impl Serialize for SystemId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for SystemId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// One bus message: routing fields plus a typed payload in `data`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Envelope {
+    /// Unique message id; consumers drop a second delivery of the same id.
+    pub id: MessageId,
+    /// What the message says; fixes the shape of `data` and the topic.
+    #[serde(rename = "type")]
+    pub kind: MessageType,
+    /// The case this message belongs to; also the record key.
+    pub case_id: CaseId,
+    /// The system that published it.
+    pub source: SystemId,
+    /// The system that must act on it.
+    pub target: SystemId,
+    /// When the source produced it.
+    pub occurred_at: DateTime<Utc>,
+    /// Follows one case across every system; set by the intake system.
+    pub trace_id: String,
+    /// Envelope schema version.
+    pub schema: u32,
+    /// The payload, decoded on demand with [`Envelope::data`].
+    pub data: Box<RawValue>,
+}
+
+/// The routing fields of a new envelope, before its payload.
+#[derive(Debug, Clone)]
+pub struct EnvelopeHead {
+    /// See [`Envelope::id`].
+    pub id: MessageId,
+    /// See [`Envelope::kind`].
+    pub kind: MessageType,
+    /// See [`Envelope::case_id`].
+    pub case_id: CaseId,
+    /// See [`Envelope::source`].
+    pub source: SystemId,
+    /// See [`Envelope::target`].
+    pub target: SystemId,
+    /// See [`Envelope::trace_id`].
+    pub trace_id: String,
+}
+
+impl Envelope {
+    /// Builds an envelope stamped now, serializing `data`.
+    pub fn new<T: Serialize>(head: EnvelopeHead, data: &T) -> Self {
+        // Serializing our own payload types cannot fail: they hold only strings, numbers,
+        // timestamps and `serde_json::Value`s, all of which always serialize.
+        let data =
+            serde_json::value::to_raw_value(data).expect("payload types always serialize to JSON");
+        Self {
+            id: head.id,
+            kind: head.kind,
+            case_id: head.case_id,
+            source: head.source,
+            target: head.target,
+            occurred_at: Utc::now(),
+            trace_id: head.trace_id,
+            schema: SCHEMA_VERSION,
+            data,
+        }
+    }
+
+    /// Decodes the payload as `T`.
+    pub fn data<T: DeserializeOwned>(&self) -> Result<T, EnvelopeError> {
+        serde_json::from_str(self.data.get()).map_err(|source| EnvelopeError::BadData {
+            kind: self.kind,
+            source,
+        })
+    }
+
+    /// Decodes an envelope from a record's bytes.
+    pub fn from_slice(bytes: &[u8]) -> Result<Self, EnvelopeError> {
+        let envelope: Envelope = serde_json::from_slice(bytes).map_err(EnvelopeError::Malformed)?;
+        if envelope.schema != SCHEMA_VERSION {
+            return Err(EnvelopeError::UnsupportedSchema(envelope.schema));
+        }
+        Ok(envelope)
+    }
+
+    /// Encodes the envelope as JSON bytes.
+    pub fn to_vec(&self) -> Vec<u8> {
+        // An envelope holds only JSON-safe values (see `new`), so this cannot fail.
+        serde_json::to_vec(self).expect("envelopes always serialize to JSON")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn system_ids_round_trip_and_reject_garbage() {
+        for s in ["intake", "governance/500000", "department/market"] {
+            let id: SystemId = s.parse().unwrap();
+            assert_eq!(id.to_string(), s);
+        }
+        assert!("governance/".parse::<SystemId>().is_err());
+        assert!("terminal/x".parse::<SystemId>().is_err());
+    }
+
+    #[test]
+    fn envelope_round_trips_and_rejects_unknown_type() {
+        let env = Envelope::new(
+            EnvelopeHead {
+                id: MessageId::from_string("m1"),
+                kind: MessageType::ApplicationAccepted,
+                case_id: CaseId::from_string("c1"),
+                source: SystemId::Department("market".into()),
+                target: SystemId::Governance("500000".into()),
+                trace_id: "t".into(),
+            },
+            &serde_json::json!({"x": 1}),
+        );
+        let back = Envelope::from_slice(&env.to_vec()).unwrap();
+        assert_eq!(back.id, env.id);
+        assert_eq!(back.kind, MessageType::ApplicationAccepted);
+
+        let bad = String::from_utf8(env.to_vec())
+            .unwrap()
+            .replace("application.accepted", "application.eaten");
+        assert!(matches!(
+            Envelope::from_slice(bad.as_bytes()),
+            Err(EnvelopeError::Malformed(_))
+        ));
+    }
+}

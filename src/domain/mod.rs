@@ -1,0 +1,93 @@
+//! Domain types shared by every system: identifiers, the application a citizen submits, and the
+//! payloads that travel on the bus inside an [`Envelope`].
+//!
+//! Identifiers and enumerations are newtypes and enums that can only hold valid values, so a
+//! handler never has to re-check a tier name or a channel string.
+
+mod envelope;
+mod ids;
+mod payloads;
+
+pub use envelope::{Envelope, EnvelopeError, EnvelopeHead, MessageType, SystemId, SCHEMA_VERSION};
+pub use ids::{CaseId, EventId, MessageId};
+pub use payloads::{
+    Applicant, Application, Approval, ApprovalStep, CollaborationCompleted, CollaborationEvent,
+    CollaborationOutcome, CollaborationRequest, CollaborationResult, Collaborator, Decision, Hop,
+    Outcome, Receipt, Region,
+};
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The three tiers of the governance tree, top to bottom.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tier {
+    /// The city's operation-and-governance centre (市级).
+    City,
+    /// A district or county centre (区县).
+    District,
+    /// A town or street centre (镇街).
+    Street,
+}
+
+impl fmt::Display for Tier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Tier::City => "city",
+            Tier::District => "district",
+            Tier::Street => "street",
+        })
+    }
+}
+
+/// Where a person submitted an application.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    /// The PC web site.
+    Pc,
+    /// The mobile app.
+    App,
+    /// A self-service kiosk (自助终端).
+    Kiosk,
+}
+
+impl fmt::Display for Channel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Channel::Pc => "pc",
+            Channel::App => "app",
+            Channel::Kiosk => "kiosk",
+        })
+    }
+}
+
+/// How a department decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Rules decide: approve when every required material is present (and every collaborator
+    /// agreed), reject otherwise; collaboration events are answered with the configured answer.
+    Auto,
+    /// Staff decide through the HTTP API; cases and events wait in the department's inbox.
+    Manual,
+}
+
+/// The life of a case as the intake system shows it to the applicant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CaseStatus {
+    /// Received by the intake system, not yet taken by a governance centre.
+    Submitted,
+    /// Published on the bus to the responsible department.
+    Published,
+    /// The department accepted it and issued a receipt.
+    Accepted,
+    /// Waiting for other departments' collaboration.
+    Collaborating,
+    /// The department published its approval.
+    Decided,
+    /// The approval reached the intake system: the applicant sees the outcome.
+    Completed,
+}

@@ -1,0 +1,253 @@
+//! The endpoints.
+
+use super::error::ApiError;
+use crate::actors::department::StaffError;
+use crate::actors::department::{AnswerCollaboration, Decide, GetInbox};
+use crate::actors::intake::{ApplicationForm, GetCase};
+use crate::actors::terminal::{SubmitApplication, SubmitError};
+use crate::catalog::{Catalog, LookupError};
+use crate::domain::{CaseId, CollaborationOutcome, Decision, EventId};
+use crate::systems::Systems;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+/// Mounts every endpoint, and a JSON 404 for everything else.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(healthz))
+        .service(
+            web::scope("/api/v1")
+                .route("/terminals", web::get().to(terminals))
+                .route(
+                    "/terminals/{terminal_id}/applications",
+                    web::post().to(submit),
+                )
+                .route("/cases/{case_id}", web::get().to(case))
+                .route("/matters", web::get().to(matters))
+                .route("/departments", web::get().to(departments))
+                .route("/departments/{code}/inbox", web::get().to(inbox))
+                .route(
+                    "/departments/{code}/cases/{case_id}/decision",
+                    web::post().to(decide),
+                )
+                .route("/collaborations/{event_id}/result", web::post().to(answer))
+                .route("/governance/centers", web::get().to(centers)),
+        )
+        .default_service(web::to(not_found));
+}
+
+type Result<T> = std::result::Result<T, ApiError>;
+
+async fn not_found(req: actix_web::HttpRequest) -> Result<HttpResponse> {
+    Err(ApiError::not_found(
+        "not_found",
+        format!("no endpoint {} {}", req.method(), req.path()),
+    ))
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "status": "ok" }))
+}
+
+fn unavailable(error: impl std::fmt::Display) -> ApiError {
+    ApiError::unavailable(format!("a system did not answer: {error}"))
+}
+
+fn unknown(error: LookupError) -> ApiError {
+    let code = match error {
+        LookupError::UnknownMatter(_) => "unknown_matter",
+        LookupError::UnknownDistrict(_) | LookupError::UnknownStreet { .. } => "unknown_region",
+    };
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, error.to_string())
+}
+
+#[derive(Serialize)]
+struct Submitted {
+    case_id: CaseId,
+    status: &'static str,
+    links: serde_json::Value,
+}
+
+async fn submit(
+    systems: web::Data<Systems>,
+    terminal_id: web::Path<String>,
+    form: web::Json<ApplicationForm>,
+) -> Result<HttpResponse> {
+    let terminal = systems.terminals.get(terminal_id.as_str()).ok_or_else(|| {
+        ApiError::not_found(
+            "unknown_terminal",
+            format!("no terminal `{terminal_id}`; GET /api/v1/terminals lists them"),
+        )
+    })?;
+    let case_id = terminal
+        .send(SubmitApplication(form.into_inner()))
+        .await
+        .map_err(unavailable)?
+        .map_err(|e| match e {
+            SubmitError::Unknown(lookup) => unknown(lookup),
+            SubmitError::Unavailable(reason) => unavailable(reason),
+        })?;
+    Ok(HttpResponse::Accepted().json(Submitted {
+        links: json!({ "case": format!("/api/v1/cases/{case_id}") }),
+        case_id,
+        status: "submitted",
+    }))
+}
+
+async fn case(systems: web::Data<Systems>, case_id: web::Path<String>) -> Result<HttpResponse> {
+    let case_id = CaseId::from_string(case_id.into_inner());
+    let view = systems
+        .intake
+        .send(GetCase(case_id.clone()))
+        .await
+        .map_err(unavailable)?
+        .ok_or_else(|| ApiError::not_found("unknown_case", format!("no case `{case_id}`")))?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+async fn matters(systems: web::Data<Systems>) -> HttpResponse {
+    HttpResponse::Ok().json(&systems.catalog.matters)
+}
+
+async fn terminals(systems: web::Data<Systems>) -> HttpResponse {
+    HttpResponse::Ok().json(&systems.catalog.terminals)
+}
+
+async fn departments(systems: web::Data<Systems>) -> HttpResponse {
+    let list: Vec<_> = systems
+        .catalog
+        .departments
+        .iter()
+        .map(|d| json!({ "code": d.code, "name": d.name, "tier": d.tier, "mode": d.mode }))
+        .collect();
+    HttpResponse::Ok().json(list)
+}
+
+async fn centers(systems: web::Data<Systems>) -> HttpResponse {
+    fn tree(catalog: &Catalog, code: &str) -> serde_json::Value {
+        let Some(centre) = catalog.centre(code) else {
+            return serde_json::Value::Null;
+        };
+        let children: Vec<_> = centre.children.iter().map(|c| tree(catalog, c)).collect();
+        json!({ "code": centre.code, "name": centre.name, "tier": centre.tier, "children": children })
+    }
+    HttpResponse::Ok().json(tree(&systems.catalog, &systems.catalog.city))
+}
+
+fn department<'a>(
+    systems: &'a Systems,
+    code: &str,
+) -> Result<&'a actix::Addr<crate::actors::department::Department>> {
+    systems.departments.get(code).ok_or_else(|| {
+        ApiError::not_found(
+            "unknown_department",
+            format!("no department `{code}`; GET /api/v1/departments lists them"),
+        )
+    })
+}
+
+fn staff_error(error: StaffError) -> ApiError {
+    match error {
+        StaffError::NotFound(m) => ApiError::not_found("not_waiting", m),
+        StaffError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "invalid_transition", m),
+        StaffError::Unavailable(m) => ApiError::unavailable(m),
+    }
+}
+
+async fn inbox(systems: web::Data<Systems>, code: web::Path<String>) -> Result<HttpResponse> {
+    let inbox = department(&systems, &code)?
+        .send(GetInbox)
+        .await
+        .map_err(unavailable)?;
+    Ok(HttpResponse::Ok().json(inbox))
+}
+
+/// Body of a staff decision.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DecisionBody {
+    /// `approve` or `reject`.
+    decision: StaffDecision,
+    /// The officer's opinion.
+    #[serde(default)]
+    opinion: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum StaffDecision {
+    Approve,
+    Reject,
+}
+
+async fn decide(
+    systems: web::Data<Systems>,
+    path: web::Path<(String, String)>,
+    body: web::Json<DecisionBody>,
+) -> Result<HttpResponse> {
+    let (code, case_id) = path.into_inner();
+    let body = body.into_inner();
+    let decision = match body.decision {
+        StaffDecision::Approve => Decision::Approved,
+        StaffDecision::Reject => Decision::Rejected,
+    };
+    let opinion = if body.opinion.trim().is_empty() {
+        match decision {
+            Decision::Approved => "经审查，准予许可".to_owned(),
+            Decision::Rejected => "经审查，不予许可".to_owned(),
+        }
+    } else {
+        body.opinion
+    };
+    let approval = department(&systems, &code)?
+        .send(Decide {
+            case_id: CaseId::from_string(case_id),
+            decision,
+            opinion,
+        })
+        .await
+        .map_err(unavailable)?
+        .map_err(staff_error)?;
+    Ok(HttpResponse::Ok().json(approval))
+}
+
+/// Body of a collaboration answer.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AnswerBody {
+    /// `agree` or `disagree`.
+    outcome: CollaborationOutcome,
+    /// The department's opinion.
+    #[serde(default)]
+    opinion: String,
+}
+
+async fn answer(
+    systems: web::Data<Systems>,
+    event_id: web::Path<String>,
+    body: web::Json<AnswerBody>,
+) -> Result<HttpResponse> {
+    let event_id = EventId::from_string(event_id.into_inner());
+    let code = systems
+        .event_index
+        .get(&event_id)
+        .map(|entry| entry.value().clone())
+        .ok_or_else(|| {
+            ApiError::not_found(
+                "unknown_event",
+                format!("no collaboration event `{event_id}` is waiting for an answer"),
+            )
+        })?;
+    let body = body.into_inner();
+    let result = department(&systems, &code)?
+        .send(AnswerCollaboration {
+            event_id,
+            outcome: body.outcome,
+            opinion: body.opinion,
+        })
+        .await
+        .map_err(unavailable)?
+        .map_err(staff_error)?;
+    Ok(HttpResponse::Ok().json(result))
+}

@@ -1,0 +1,27 @@
+//! govfusion fuses a city's one-stop service platform (一网通办) with its three-tier governance
+//! platform (一网统管): applications flow from terminals through the intake system to the
+//! responsible department; help from other departments is routed as collaboration events through
+//! the city, district and street governance centres; the approval flows back to the applicant.
+//! Every exchange between systems crosses a message bus in one JSON envelope keyed by case id.
+//!
+//! # Layout
+//!
+//! * [`domain`] — ids, tiers, channels, the envelope and the payloads of the wire contract.
+//! * [`settings`] — the TOML configuration, layered with `GOVFUSION__…` variables, validated.
+//! * [`catalog`] — the configured city, indexed for look-ups.
+//! * [`bus`] — the bus interface, the in-memory bus and the bridge actor.
+//! * [`actors`] — the systems: terminals, intake, governance centres, departments.
+//! * [`systems`] — builds every system from config and subscribes it to the bus.
+//! * [`http`] — the JSON API.
+//! * [`app`] — the service: systems plus HTTP, with one shutdown path.
+//! * [`simulate`] — drives synthetic cases through the whole flow and measures it.
+
+pub mod actors;
+pub mod app;
+pub mod bus;
+pub mod catalog;
+pub mod domain;
+pub mod http;
+pub mod settings;
+pub mod simulate;
+pub mod systems;

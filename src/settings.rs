@@ -1,0 +1,535 @@
+//! Configuration: the city (departments, matters, governance tree, terminals) and the service
+//! (HTTP listener, bus, bridge), read from TOML and validated before anything starts.
+//!
+//! Layers, later wins: the TOML file given with `--config` (or the default compiled into the
+//! binary, `config/default.toml`), then `GOVFUSION__SECTION__KEY` environment variables, e.g.
+//! `GOVFUSION__HTTP__BIND=0.0.0.0:8080`. Every field is documented in `config/default.toml`.
+
+use crate::domain::{Channel, CollaborationOutcome, Collaborator, Mode, Tier};
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+/// The default configuration, compiled into the binary.
+pub const DEFAULT_CONFIG: &str = include_str!("../config/default.toml");
+
+/// What the service reads at start-up.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// The HTTP listener.
+    pub http: HttpSettings,
+    /// The message bus.
+    pub bus: BusSettings,
+    /// The bridge actor between the systems and the bus.
+    #[serde(default)]
+    pub bridge: BridgeSettings,
+    /// The three-tier governance tree.
+    pub governance: GovernanceSettings,
+    /// Department approval systems.
+    pub departments: Vec<DepartmentSettings>,
+    /// Matters (事项) and their rules.
+    pub matters: Vec<MatterSettings>,
+    /// Terminals people submit from.
+    pub terminals: Vec<TerminalSettings>,
+}
+
+/// `[http]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSettings {
+    /// Address to listen on, e.g. `127.0.0.1:8080`; port 0 picks a free port.
+    pub bind: String,
+    /// Largest accepted request body in bytes; larger bodies get 413.
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: usize,
+    /// HTTP worker threads.
+    #[serde(default = "default_http_workers")]
+    pub workers: usize,
+}
+
+fn default_max_body_bytes() -> usize {
+    1024 * 1024
+}
+fn default_http_workers() -> usize {
+    2
+}
+
+/// Which bus implementation to run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BusKind {
+    /// The in-process, partitioned in-memory bus.
+    Memory,
+}
+
+/// `[bus]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BusSettings {
+    /// `memory`.
+    pub kind: BusKind,
+    /// Prefix of every topic name: `<prefix>.applications`, …
+    #[serde(default = "default_topic_prefix")]
+    pub topic_prefix: String,
+    /// Partitions per topic. A case's messages always land on one partition.
+    #[serde(default = "default_partitions")]
+    pub partitions: u32,
+    /// Records a consumer may have handed to its system but not yet seen finished, per partition.
+    #[serde(default = "default_max_in_flight")]
+    pub consumer_max_in_flight: usize,
+    /// Pause before a consumer redelivers a record whose handling failed, in milliseconds.
+    #[serde(default = "default_redelivery_backoff_ms")]
+    pub redelivery_backoff_ms: u64,
+}
+
+fn default_topic_prefix() -> String {
+    "govfusion".to_owned()
+}
+fn default_partitions() -> u32 {
+    6
+}
+fn default_max_in_flight() -> usize {
+    256
+}
+fn default_redelivery_backoff_ms() -> u64 {
+    100
+}
+
+/// `[bridge]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BridgeSettings {
+    /// Most records sent to the bus in one batch.
+    pub batch_max_records: usize,
+    /// How long a batch may wait for more records before it is sent, in milliseconds. With 0 a
+    /// batch goes as soon as the previous one is acknowledged (records queue up meanwhile).
+    pub linger_ms: u64,
+    /// First retry delay after a failed send, in milliseconds; doubles on every retry.
+    pub retry_initial_backoff_ms: u64,
+    /// Longest retry delay, in milliseconds.
+    pub retry_max_backoff_ms: u64,
+    /// Sends of one batch before it fails for good and its publishers are told.
+    pub retry_max_attempts: u32,
+}
+
+impl Default for BridgeSettings {
+    fn default() -> Self {
+        Self {
+            batch_max_records: 1000,
+            linger_ms: 0,
+            retry_initial_backoff_ms: 10,
+            retry_max_backoff_ms: 2000,
+            retry_max_attempts: 10,
+        }
+    }
+}
+
+/// `[governance]`: the city centre, its district centres, and the street centres of each
+/// district.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GovernanceSettings {
+    /// The city centre.
+    pub city: CenterSettings,
+    /// District centres.
+    pub districts: Vec<CenterSettings>,
+    /// Street centres, each naming its district.
+    pub streets: Vec<StreetSettings>,
+}
+
+/// A centre: its region code and the region's Chinese name.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CenterSettings {
+    /// Region code, unique in the tree; also the centre's bus id (`governance/<code>`).
+    pub code: String,
+    /// Region name, e.g. 重庆市.
+    pub name: String,
+}
+
+/// `[[governance.streets]]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreetSettings {
+    /// Region code.
+    pub code: String,
+    /// Region name, e.g. 解放碑街道.
+    pub name: String,
+    /// Code of the district centre the street belongs to.
+    pub district: String,
+}
+
+/// `[[departments]]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DepartmentSettings {
+    /// Department code, unique; its bus id is `department/<code>`.
+    pub code: String,
+    /// Chinese name.
+    pub name: String,
+    /// The tier it sits at.
+    pub tier: Tier,
+    /// `auto` (rules decide) or `manual` (staff decide through the HTTP API).
+    pub mode: Mode,
+    /// What an `auto` department answers to a collaboration event.
+    #[serde(default = "default_collaboration_answer")]
+    pub collaboration_answer: CollaborationOutcome,
+    /// The opinion sent with that answer.
+    #[serde(default = "default_collaboration_opinion")]
+    pub collaboration_opinion: String,
+}
+
+fn default_collaboration_answer() -> CollaborationOutcome {
+    CollaborationOutcome::Agree
+}
+fn default_collaboration_opinion() -> String {
+    "经核查，符合要求".to_owned()
+}
+
+/// `[[matters]]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MatterSettings {
+    /// Matter code, unique.
+    pub code: String,
+    /// Chinese name.
+    pub name: String,
+    /// Responsible department code.
+    pub department: String,
+    /// Materials an application must include.
+    pub required_materials: Vec<String>,
+    /// Departments that must collaborate, with the tier each sits at.
+    #[serde(default)]
+    pub collaborators: Vec<Collaborator>,
+    /// Promised handling time in days.
+    pub promised_days: u32,
+}
+
+/// `[[terminals]]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TerminalSettings {
+    /// Terminal id, unique; used in the submission URL.
+    pub id: String,
+    /// `pc`, `app` or `kiosk`.
+    pub channel: Channel,
+    /// Where it is (a hall, a web address, an app store name).
+    pub location: String,
+}
+
+/// Why the configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// The file cannot be read or parsed, or a value has the wrong type.
+    #[error("{source_name}: {message}")]
+    Load {
+        /// The file (or `<built-in default>`).
+        source_name: String,
+        /// What the parser said.
+        message: String,
+    },
+    /// A value breaks a rule of the configuration.
+    #[error("{source_name}: {key} = {value:?}: {problem}")]
+    Invalid {
+        /// The file (or `<built-in default>`).
+        source_name: String,
+        /// The key, e.g. `matters[3].department`.
+        key: String,
+        /// The offending value.
+        value: String,
+        /// What is wrong and what would be right.
+        problem: String,
+    },
+}
+
+impl Settings {
+    /// Reads the file at `path` (or the built-in default), applies `GOVFUSION__…` environment
+    /// overrides, and validates the result.
+    pub fn load(path: Option<&Path>) -> Result<Self, SettingsError> {
+        match path {
+            Some(path) => {
+                let source_name = path.display().to_string();
+                let text = std::fs::read_to_string(path).map_err(|e| SettingsError::Load {
+                    source_name: source_name.clone(),
+                    message: format!("cannot read the file: {e}"),
+                })?;
+                Self::from_toml(&text, &source_name, true)
+            }
+            None => Self::from_toml(
+                DEFAULT_CONFIG,
+                "<built-in default config/default.toml>",
+                true,
+            ),
+        }
+    }
+
+    /// Parses and validates TOML text; `source_name` names it in errors. With `with_env`,
+    /// `GOVFUSION__SECTION__KEY` variables override the text's values.
+    pub fn from_toml(text: &str, source_name: &str, with_env: bool) -> Result<Self, SettingsError> {
+        let load_err = |e: config::ConfigError| SettingsError::Load {
+            source_name: source_name.to_owned(),
+            message: e.to_string(),
+        };
+        let mut builder = config::Config::builder()
+            .add_source(config::File::from_str(text, config::FileFormat::Toml));
+        if with_env {
+            builder = builder.add_source(
+                config::Environment::with_prefix("GOVFUSION")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .try_parsing(true),
+            );
+        }
+        let settings: Settings = builder
+            .build()
+            .map_err(load_err)?
+            .try_deserialize()
+            .map_err(load_err)?;
+        settings.validate(source_name)?;
+        Ok(settings)
+    }
+
+    /// Checks the rules that the types alone cannot: unique codes, references that resolve,
+    /// a tree that hangs together.
+    pub fn validate(&self, source_name: &str) -> Result<(), SettingsError> {
+        let invalid = |key: String, value: &str, problem: String| SettingsError::Invalid {
+            source_name: source_name.to_owned(),
+            key,
+            value: value.to_owned(),
+            problem,
+        };
+
+        if self.bus.partitions == 0 {
+            return Err(invalid(
+                "bus.partitions".into(),
+                "0",
+                "a topic needs at least one partition".into(),
+            ));
+        }
+        if self.bridge.batch_max_records == 0 {
+            return Err(invalid(
+                "bridge.batch_max_records".into(),
+                "0",
+                "a batch must hold at least one record".into(),
+            ));
+        }
+
+        // Centres: unique codes across the whole tree; every street in a known district.
+        let mut centre_codes = HashSet::new();
+        centre_codes.insert(self.governance.city.code.as_str());
+        if self.governance.districts.is_empty() {
+            return Err(invalid(
+                "governance.districts".into(),
+                "[]",
+                "the city needs at least one district centre".into(),
+            ));
+        }
+        for (d, district) in self.governance.districts.iter().enumerate() {
+            if !centre_codes.insert(&district.code) {
+                return Err(invalid(
+                    format!("governance.districts[{d}].code"),
+                    &district.code,
+                    "duplicate centre code; every centre in the tree needs its own code".into(),
+                ));
+            }
+        }
+        let district_codes: HashSet<&str> = self
+            .governance
+            .districts
+            .iter()
+            .map(|d| d.code.as_str())
+            .collect();
+        for (s, street) in self.governance.streets.iter().enumerate() {
+            if !centre_codes.insert(&street.code) {
+                return Err(invalid(
+                    format!("governance.streets[{s}].code"),
+                    &street.code,
+                    "duplicate centre code; every centre in the tree needs its own code".into(),
+                ));
+            }
+            if !district_codes.contains(street.district.as_str()) {
+                let mut known: Vec<_> = district_codes.iter().copied().collect();
+                known.sort_unstable();
+                return Err(invalid(
+                    format!("governance.streets[{s}].district"),
+                    &street.district,
+                    format!(
+                        "no district centre has this code (known: {})",
+                        known.join(", ")
+                    ),
+                ));
+            }
+        }
+        for (d, district) in self.governance.districts.iter().enumerate() {
+            if !self
+                .governance
+                .streets
+                .iter()
+                .any(|s| s.district == district.code)
+            {
+                return Err(invalid(
+                    format!("governance.districts[{d}].code"),
+                    &district.code,
+                    "the district has no street centre; add one under [[governance.streets]]"
+                        .into(),
+                ));
+            }
+        }
+
+        // Departments.
+        let mut departments: HashMap<&str, &DepartmentSettings> = HashMap::new();
+        for (i, dept) in self.departments.iter().enumerate() {
+            if dept.code.is_empty() || dept.code.contains('/') {
+                return Err(invalid(
+                    format!("departments[{i}].code"),
+                    &dept.code,
+                    "a department code must be non-empty and contain no `/`".into(),
+                ));
+            }
+            if departments.insert(&dept.code, dept).is_some() {
+                return Err(invalid(
+                    format!("departments[{i}].code"),
+                    &dept.code,
+                    "duplicate department code".into(),
+                ));
+            }
+        }
+        let known_departments = || {
+            let mut codes: Vec<_> = departments.keys().copied().collect();
+            codes.sort_unstable();
+            codes.join(", ")
+        };
+
+        // Matters.
+        let mut matters = HashSet::new();
+        for (i, matter) in self.matters.iter().enumerate() {
+            if !matters.insert(&matter.code) {
+                return Err(invalid(
+                    format!("matters[{i}].code"),
+                    &matter.code,
+                    "duplicate matter code".into(),
+                ));
+            }
+            if !departments.contains_key(matter.department.as_str()) {
+                return Err(invalid(
+                    format!("matters[{i}].department"),
+                    &matter.department,
+                    format!(
+                        "no department has this code (known: {})",
+                        known_departments()
+                    ),
+                ));
+            }
+            let mut seen = HashSet::new();
+            for (c, collaborator) in matter.collaborators.iter().enumerate() {
+                let key = format!("matters[{i}].collaborators[{c}]");
+                let Some(dept) = departments.get(collaborator.department.as_str()) else {
+                    return Err(invalid(
+                        format!("{key}.department"),
+                        &collaborator.department,
+                        format!(
+                            "no department has this code (known: {})",
+                            known_departments()
+                        ),
+                    ));
+                };
+                if dept.tier != collaborator.tier {
+                    return Err(invalid(
+                        format!("{key}.tier"),
+                        &collaborator.tier.to_string(),
+                        format!(
+                            "department {} sits at the {} tier; the collaborator's tier must match",
+                            dept.code, dept.tier
+                        ),
+                    ));
+                }
+                if collaborator.department == matter.department {
+                    return Err(invalid(
+                        format!("{key}.department"),
+                        &collaborator.department,
+                        "a department cannot collaborate on its own matter".into(),
+                    ));
+                }
+                if !seen.insert(&collaborator.department) {
+                    return Err(invalid(
+                        format!("{key}.department"),
+                        &collaborator.department,
+                        "listed twice as a collaborator of this matter".into(),
+                    ));
+                }
+            }
+        }
+
+        // Terminals.
+        let mut terminals = HashSet::new();
+        for (i, terminal) in self.terminals.iter().enumerate() {
+            if !terminals.insert(&terminal.id) {
+                return Err(invalid(
+                    format!("terminals[{i}].id"),
+                    &terminal.id,
+                    "duplicate terminal id".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn default_with(from: &str, to: &str) -> Result<Settings, SettingsError> {
+        assert!(
+            DEFAULT_CONFIG.contains(from),
+            "fixture text `{from}` not in default config"
+        );
+        Settings::from_toml(&DEFAULT_CONFIG.replacen(from, to, 1), "test.toml", false)
+    }
+
+    #[test]
+    fn default_config_is_valid() {
+        let settings = Settings::from_toml(DEFAULT_CONFIG, "default", false).unwrap();
+        assert!(settings.departments.len() >= 6);
+        assert!(settings.matters.len() >= 8);
+    }
+
+    #[test]
+    fn unknown_department_in_a_matter_names_file_key_and_value() {
+        let err = default_with("department = \"market\"", "department = \"markt\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("test.toml: matters["), "{err}");
+        assert!(err.contains("].department = \"markt\""), "{err}");
+        assert!(err.contains("no department has this code"), "{err}");
+    }
+
+    #[test]
+    fn duplicate_department_code_is_refused() {
+        let err = default_with("code = \"fire\"", "code = \"market\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("departments["), "{err}");
+        assert!(err.contains("duplicate department code"), "{err}");
+    }
+
+    #[test]
+    fn street_in_an_unknown_district_is_refused() {
+        let err = default_with("district = \"500105\"", "district = \"599999\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("governance.streets["), "{err}");
+        assert!(err.contains("].district = \"599999\""), "{err}");
+        assert!(err.contains("no district centre has this code"), "{err}");
+    }
+
+    #[test]
+    fn type_errors_name_the_source() {
+        let err = default_with("partitions = 6", "partitions = \"many\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("test.toml:"), "{err}");
+        assert!(err.contains("partitions"), "{err}");
+    }
+}

@@ -1,0 +1,304 @@
+//! The simulator: runs the whole city in process, drives synthetic applications through the
+//! terminals, plays the staff of manual departments, and measures how the cases went.
+//!
+//! At most `in_flight` cases are open at once, so the latency of a case (submission to
+//! completion at the intake system) reflects the system, not a queue of the simulator's making.
+
+use crate::actors::department::{AnswerCollaboration, Decide, GetInbox};
+use crate::actors::intake::{ApplicationForm, AwaitCompletion};
+use crate::actors::terminal::SubmitApplication;
+use crate::domain::{Applicant, CaseStatus, CollaborationOutcome, Decision, Mode, Region, Tier};
+use crate::settings::MatterSettings;
+use crate::systems::Systems;
+use futures::stream::{self, StreamExt};
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::seq::IndexedRandom;
+use rand::Rng;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How to simulate.
+#[derive(Debug, Clone)]
+pub struct SimulateOptions {
+    /// Cases to submit.
+    pub cases: usize,
+    /// Share of cases whose matter needs collaboration (0.0–1.0).
+    pub collaboration_ratio: f64,
+    /// Most cases open at once.
+    pub in_flight: usize,
+    /// Share of applications that leave out a required material (and are rejected).
+    pub missing_material_ratio: f64,
+    /// How long to wait for one case before counting it as not completed.
+    pub case_timeout: Duration,
+    /// Show a progress bar.
+    pub progress: bool,
+}
+
+impl Default for SimulateOptions {
+    fn default() -> Self {
+        Self {
+            cases: 1000,
+            collaboration_ratio: 0.3,
+            in_flight: 64,
+            missing_material_ratio: 0.05,
+            case_timeout: Duration::from_secs(60),
+            progress: false,
+        }
+    }
+}
+
+/// What happened.
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    /// Cases submitted.
+    pub submitted: usize,
+    /// Cases that reached `completed`.
+    pub completed: usize,
+    /// Completed and approved.
+    pub approved: usize,
+    /// Completed and rejected.
+    pub rejected: usize,
+    /// Collaboration events by the tier they were handled at.
+    pub events_per_tier: BTreeMap<Tier, usize>,
+    /// Wall time of the run.
+    pub elapsed: Duration,
+    /// Case latencies, sorted ascending.
+    pub latencies: Vec<Duration>,
+}
+
+impl Summary {
+    /// Completed cases per second.
+    pub fn throughput(&self) -> f64 {
+        self.completed as f64 / self.elapsed.as_secs_f64().max(f64::EPSILON)
+    }
+
+    /// The latency below which `q` (0–1) of the completed cases fall.
+    pub fn percentile(&self, q: f64) -> Duration {
+        if self.latencies.is_empty() {
+            return Duration::ZERO;
+        }
+        let rank = ((self.latencies.len() as f64) * q).ceil() as usize;
+        self.latencies[rank.clamp(1, self.latencies.len()) - 1]
+    }
+
+    /// Whether every submitted case completed.
+    pub fn all_completed(&self) -> bool {
+        self.completed == self.submitted
+    }
+}
+
+/// One case's end.
+enum CaseEnd {
+    Completed {
+        latency: Duration,
+        decision: Option<Decision>,
+        tiers: Vec<Tier>,
+    },
+    Failed(String),
+}
+
+/// Runs the simulation against running systems.
+pub async fn run(systems: &Systems, options: &SimulateOptions) -> Summary {
+    let catalog = systems.catalog.clone();
+    let (collaborative, solo): (Vec<_>, Vec<_>) = catalog
+        .matters
+        .iter()
+        .cloned()
+        .partition(|m| !m.collaborators.is_empty());
+    let terminals: Vec<_> = systems.terminals.values().cloned().collect();
+    let regions: Vec<Region> = catalog
+        .centres_in_order()
+        .into_iter()
+        .filter(|c| c.tier == Tier::Street)
+        .filter_map(|c| {
+            Some(Region {
+                district: c.parent.clone()?,
+                street: c.code.clone(),
+            })
+        })
+        .collect();
+
+    let staff_running = Arc::new(AtomicBool::new(true));
+    let staff = actix::spawn(play_staff(systems.clone(), staff_running.clone()));
+
+    let bar = if options.progress {
+        let bar = ProgressBar::new(options.cases as u64);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} cases ({per_sec})",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+
+    let started = Instant::now();
+    let ends: Vec<CaseEnd> = stream::iter(0..options.cases)
+        .map(|_| {
+            let form = {
+                let mut rng = rand::rng();
+                let pool = if (rng.random::<f64>() < options.collaboration_ratio
+                    && !collaborative.is_empty())
+                    || solo.is_empty()
+                {
+                    &collaborative
+                } else {
+                    &solo
+                };
+                synthetic_form(&mut rng, pool, &regions, options.missing_material_ratio)
+            };
+            let terminal = terminals.choose(&mut rand::rng()).cloned();
+            let intake = systems.intake.clone();
+            let bar = bar.clone();
+            let timeout = options.case_timeout;
+            async move {
+                let end = one_case(terminal, intake, form, timeout).await;
+                bar.inc(1);
+                end
+            }
+        })
+        .buffer_unordered(options.in_flight.max(1))
+        .collect()
+        .await;
+    let elapsed = started.elapsed();
+    bar.finish_and_clear();
+    staff_running.store(false, Ordering::Relaxed);
+    let _ = staff.await;
+
+    let mut summary = Summary {
+        submitted: options.cases,
+        elapsed,
+        ..Summary::default()
+    };
+    for end in ends {
+        match end {
+            CaseEnd::Completed {
+                latency,
+                decision,
+                tiers,
+            } => {
+                summary.completed += 1;
+                match decision {
+                    Some(Decision::Approved) => summary.approved += 1,
+                    Some(Decision::Rejected) => summary.rejected += 1,
+                    None => {}
+                }
+                for tier in tiers {
+                    *summary.events_per_tier.entry(tier).or_default() += 1;
+                }
+                summary.latencies.push(latency);
+            }
+            CaseEnd::Failed(reason) => tracing::warn!(%reason, "case did not complete"),
+        }
+    }
+    summary.latencies.sort_unstable();
+    summary
+}
+
+async fn one_case(
+    terminal: Option<actix::Addr<crate::actors::terminal::Terminal>>,
+    intake: actix::Addr<crate::actors::intake::IntakeSystem>,
+    form: Option<ApplicationForm>,
+    timeout: Duration,
+) -> CaseEnd {
+    let (Some(terminal), Some(form)) = (terminal, form) else {
+        return CaseEnd::Failed("the config has no terminal, matter or street".into());
+    };
+    let started = Instant::now();
+    let case_id = match terminal.send(SubmitApplication(form)).await {
+        Ok(Ok(case_id)) => case_id,
+        Ok(Err(e)) => return CaseEnd::Failed(e.to_string()),
+        Err(e) => return CaseEnd::Failed(e.to_string()),
+    };
+    let waiter = match intake.send(AwaitCompletion(case_id.clone())).await {
+        Ok(Some(waiter)) => waiter,
+        _ => return CaseEnd::Failed(format!("case {case_id} unknown to the intake system")),
+    };
+    match tokio::time::timeout(timeout, waiter).await {
+        Ok(Ok(view)) if view.status == CaseStatus::Completed => CaseEnd::Completed {
+            latency: started.elapsed(),
+            decision: view.approval.map(|a| a.outcome.decision),
+            tiers: view.collaboration_events.iter().map(|e| e.tier).collect(),
+        },
+        Ok(_) => CaseEnd::Failed(format!("case {case_id}: intake stopped")),
+        Err(_) => CaseEnd::Failed(format!("case {case_id} not completed within {timeout:?}")),
+    }
+}
+
+fn synthetic_form(
+    rng: &mut impl Rng,
+    matters: &[MatterSettings],
+    regions: &[Region],
+    missing_ratio: f64,
+) -> Option<ApplicationForm> {
+    let matter = matters.choose(rng)?;
+    let region = regions.choose(rng)?.clone();
+    let mut materials = matter.required_materials.clone();
+    if rng.random::<f64>() < missing_ratio && !materials.is_empty() {
+        let drop = rng.random_range(0..materials.len());
+        materials.remove(drop);
+    }
+    let n: u32 = rng.random_range(0..1_000_000);
+    Some(ApplicationForm {
+        matter_code: matter.code.clone(),
+        applicant: Applicant {
+            name: format!("模拟申请人{n:06}"),
+            id_number: format!("500103199001{n:06}"),
+            phone: format!("138{n:08}"),
+        },
+        region,
+        materials,
+        form: serde_json::json!({ "simulated": true }),
+    })
+}
+
+/// Plays the staff of every manual department: decides each waiting case (approving it unless
+/// a material is missing or a collaborator disagreed) and agrees to each waiting event.
+async fn play_staff(systems: Systems, running: Arc<AtomicBool>) {
+    let manual: Vec<_> = systems
+        .catalog
+        .departments
+        .iter()
+        .filter(|d| d.mode == Mode::Manual)
+        .filter_map(|d| systems.departments.get(&d.code).cloned())
+        .collect();
+    while running.load(Ordering::Relaxed) {
+        for department in &manual {
+            let Ok(inbox) = department.send(GetInbox).await else {
+                continue;
+            };
+            for case in inbox.cases {
+                let objection = case
+                    .collaboration_results
+                    .iter()
+                    .any(|r| r.outcome == CollaborationOutcome::Disagree);
+                let decision = if case.missing_materials.is_empty() && !objection {
+                    Decision::Approved
+                } else {
+                    Decision::Rejected
+                };
+                let _ = department
+                    .send(Decide {
+                        case_id: case.application.case_id,
+                        decision,
+                        opinion: "模拟审查意见".into(),
+                    })
+                    .await;
+            }
+            for event in inbox.collaborations {
+                let _ = department
+                    .send(AnswerCollaboration {
+                        event_id: event.event_id,
+                        outcome: CollaborationOutcome::Agree,
+                        opinion: "模拟协同意见：同意".into(),
+                    })
+                    .await;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}

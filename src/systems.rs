@@ -1,0 +1,205 @@
+//! Builds every system of the city from config and connects it to the bus.
+
+use crate::actors::department::Department;
+use crate::actors::governance_center::GovernanceCenter;
+use crate::actors::intake::IntakeSystem;
+use crate::actors::terminal::Terminal;
+use crate::bus::bridge::{Bridge, BridgeStats, Drain, Routes, Subscribe};
+use crate::bus::memory::MemoryBus;
+use crate::bus::{Bus, SubscriptionHandle, Topic};
+use crate::catalog::Catalog;
+use crate::domain::{EventId, SystemId, Tier};
+use crate::settings::{BusKind, Settings};
+use actix::prelude::*;
+use anyhow::Context as _;
+use dashmap::DashMap;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// The running systems of one process: addresses for the HTTP API, the simulator and tests.
+#[derive(Clone)]
+pub struct Systems {
+    /// The settings they were built from.
+    pub settings: Arc<Settings>,
+    /// The city.
+    pub catalog: Arc<Catalog>,
+    /// The in-memory bus (for fault injection in tests).
+    pub memory_bus: Option<MemoryBus>,
+    /// The bridge actor.
+    pub bridge: Addr<Bridge>,
+    /// The bridge's counters.
+    pub bridge_stats: Arc<BridgeStats>,
+    /// The intake system.
+    pub intake: Addr<IntakeSystem>,
+    /// Terminals by id.
+    pub terminals: Arc<HashMap<String, Addr<Terminal>>>,
+    /// Departments by code.
+    pub departments: Arc<HashMap<String, Addr<Department>>>,
+    /// Governance centres by code.
+    pub centres: Arc<HashMap<String, Addr<GovernanceCenter>>>,
+    /// Which manual department holds which waiting collaboration event.
+    pub event_index: Arc<DashMap<EventId, String>>,
+    /// The consumer groups' subscriptions.
+    subscriptions: Arc<Vec<SubscriptionHandle>>,
+}
+
+impl Systems {
+    /// Starts the bus, the bridge and every system. Must run inside an actix system.
+    pub async fn start(settings: Settings) -> anyhow::Result<Self> {
+        let settings = Arc::new(settings);
+        let catalog = Arc::new(Catalog::new(&settings));
+        let (bus, memory_bus): (Arc<dyn Bus>, _) = match settings.bus.kind {
+            BusKind::Memory => {
+                let bus = MemoryBus::new(&settings.bus);
+                (Arc::new(bus.clone()), Some(bus))
+            }
+        };
+        let bridge_actor = Bridge::new(bus, settings.bridge.clone());
+        let bridge_stats = bridge_actor.stats();
+        let bridge = bridge_actor.start();
+        let publish = bridge.clone().recipient();
+
+        let intake = IntakeSystem::new(catalog.clone()).start();
+        let terminals: HashMap<_, _> = settings
+            .terminals
+            .iter()
+            .map(|t| {
+                let terminal = Terminal::new(t.clone(), intake.clone().recipient()).start();
+                (t.id.clone(), terminal)
+            })
+            .collect();
+
+        let centres: HashMap<_, _> = catalog
+            .centres_in_order()
+            .into_iter()
+            .map(|centre| {
+                let feed = (centre.tier == Tier::City).then(|| intake.clone().recipient());
+                let actor =
+                    GovernanceCenter::new(centre.clone(), catalog.clone(), publish.clone(), feed);
+                (centre.code.clone(), actor.start())
+            })
+            .collect();
+
+        let event_index = Arc::new(DashMap::new());
+        let departments: HashMap<_, _> = settings
+            .departments
+            .iter()
+            .map(|d| {
+                let actor = Department::new(
+                    d.clone(),
+                    catalog.clone(),
+                    publish.clone(),
+                    event_index.clone(),
+                );
+                (d.code.clone(), actor.start())
+            })
+            .collect();
+
+        let prefix = &settings.bus.topic_prefix;
+        let mut subscriptions = Vec::new();
+        let all_but_dead_letters: Vec<Topic> = Topic::ALL
+            .into_iter()
+            .filter(|t| *t != Topic::DeadLetters)
+            .collect();
+        subscriptions.push(
+            subscribe(
+                &bridge,
+                format!("{prefix}.intake"),
+                all_but_dead_letters,
+                Routes::All(intake.clone().recipient()),
+            )
+            .await?,
+        );
+        let centre_routes = centres
+            .iter()
+            .map(|(code, addr)| {
+                (
+                    SystemId::Governance(code.clone()).to_string(),
+                    addr.clone().recipient(),
+                )
+            })
+            .collect();
+        subscriptions.push(
+            subscribe(
+                &bridge,
+                format!("{prefix}.governance"),
+                vec![
+                    Topic::CollaborationRequests,
+                    Topic::CollaborationEvents,
+                    Topic::CollaborationResults,
+                    Topic::Approvals,
+                ],
+                Routes::ByTarget(centre_routes),
+            )
+            .await?,
+        );
+        for (code, addr) in &departments {
+            let routes = HashMap::from([(
+                SystemId::Department(code.clone()).to_string(),
+                addr.clone().recipient(),
+            )]);
+            subscriptions.push(
+                subscribe(
+                    &bridge,
+                    format!("{prefix}.department.{code}"),
+                    vec![
+                        Topic::Applications,
+                        Topic::CollaborationEvents,
+                        Topic::CollaborationResults,
+                    ],
+                    Routes::ByTarget(routes),
+                )
+                .await?,
+            );
+        }
+        tracing::info!(
+            terminals = terminals.len(),
+            centres = centres.len(),
+            departments = departments.len(),
+            bus = ?settings.bus.kind,
+            "systems started"
+        );
+        Ok(Self {
+            settings,
+            catalog,
+            memory_bus,
+            bridge,
+            bridge_stats,
+            intake,
+            terminals: Arc::new(terminals),
+            departments: Arc::new(departments),
+            centres: Arc::new(centres),
+            event_index,
+            subscriptions: Arc::new(subscriptions),
+        })
+    }
+
+    /// Stops consuming and waits until every queued publish is on the bus.
+    pub async fn shutdown(&self) {
+        for subscription in self.subscriptions.iter() {
+            subscription.stop();
+        }
+        if self.bridge.send(Drain).await.is_err() {
+            tracing::warn!("bridge already stopped; queued publishes may be lost");
+        }
+        tracing::info!("systems stopped");
+    }
+}
+
+async fn subscribe(
+    bridge: &Addr<Bridge>,
+    group: String,
+    topics: Vec<Topic>,
+    routes: Routes,
+) -> anyhow::Result<SubscriptionHandle> {
+    let handle = bridge
+        .send(Subscribe {
+            group: group.clone(),
+            topics,
+            routes,
+        })
+        .await
+        .context("the bridge actor stopped during start-up")?
+        .with_context(|| format!("failed to start consumer group {group}"))?;
+    Ok(handle)
+}
