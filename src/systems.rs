@@ -41,6 +41,8 @@ pub struct Systems {
     pub event_index: Arc<DashMap<EventId, String>>,
     /// The consumer groups' subscriptions.
     subscriptions: Arc<Vec<SubscriptionHandle>>,
+    /// The thread the centres and departments run on.
+    worker: Arc<Arbiter>,
 }
 
 impl Systems {
@@ -69,6 +71,9 @@ impl Systems {
             })
             .collect();
 
+        // The bus consumers, the bridge and the intake system run on the caller's thread;
+        // centres and departments on a second one, so that a city's traffic uses two cores.
+        let worker = Arbiter::new();
         let centres: HashMap<_, _> = catalog
             .centres_in_order()
             .into_iter()
@@ -76,7 +81,8 @@ impl Systems {
                 let feed = (centre.tier == Tier::City).then(|| intake.clone().recipient());
                 let actor =
                     GovernanceCenter::new(centre.clone(), catalog.clone(), publish.clone(), feed);
-                (centre.code.clone(), actor.start())
+                let addr = GovernanceCenter::start_in_arbiter(&worker.handle(), move |_| actor);
+                (centre.code.clone(), addr)
             })
             .collect();
 
@@ -91,7 +97,8 @@ impl Systems {
                     publish.clone(),
                     event_index.clone(),
                 );
-                (d.code.clone(), actor.start())
+                let addr = Department::start_in_arbiter(&worker.handle(), move |_| actor);
+                (d.code.clone(), addr)
             })
             .collect();
 
@@ -107,6 +114,7 @@ impl Systems {
                 format!("{prefix}.intake"),
                 all_but_dead_letters,
                 Routes::All(intake.clone().recipient()),
+                None,
             )
             .await?,
         );
@@ -130,6 +138,7 @@ impl Systems {
                     Topic::Approvals,
                 ],
                 Routes::ByTarget(centre_routes),
+                Some(worker.handle()),
             )
             .await?,
         );
@@ -148,6 +157,7 @@ impl Systems {
                         Topic::CollaborationResults,
                     ],
                     Routes::ByTarget(routes),
+                    Some(worker.handle()),
                 )
                 .await?,
             );
@@ -171,6 +181,7 @@ impl Systems {
             centres: Arc::new(centres),
             event_index,
             subscriptions: Arc::new(subscriptions),
+            worker: Arc::new(worker),
         })
     }
 
@@ -182,6 +193,7 @@ impl Systems {
         if self.bridge.send(Drain).await.is_err() {
             tracing::warn!("bridge already stopped; queued publishes may be lost");
         }
+        self.worker.stop();
         tracing::info!("systems stopped");
     }
 }
@@ -191,12 +203,14 @@ async fn subscribe(
     group: String,
     topics: Vec<Topic>,
     routes: Routes,
+    arbiter: Option<actix_rt::ArbiterHandle>,
 ) -> anyhow::Result<SubscriptionHandle> {
     let handle = bridge
         .send(Subscribe {
             group: group.clone(),
             topics,
             routes,
+            arbiter,
         })
         .await
         .context("the bridge actor stopped during start-up")?

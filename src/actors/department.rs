@@ -526,7 +526,7 @@ impl Handler<GetInbox> for Department {
                 collaboration_results: c.results.clone(),
             })
             .collect();
-        cases.sort_by(|a, b| a.receipt.accepted_at.cmp(&b.receipt.accepted_at));
+        cases.sort_by_key(|c| c.receipt.accepted_at);
         let mut collaborations: Vec<CollaborationEvent> =
             self.events.values().map(|p| p.event.clone()).collect();
         collaborations.sort_by(|a, b| a.event_id.cmp(&b.event_id));

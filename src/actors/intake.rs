@@ -223,6 +223,7 @@ impl IntakeSystem {
                     &event.department,
                     event.tier,
                 );
+                entry.tier = event.tier;
                 if event.route.len() >= entry.tier_path.len() {
                     entry.tier_path = event.route.iter().map(|h| h.name.clone()).collect();
                 }
@@ -238,12 +239,10 @@ impl IntakeSystem {
             }
             MessageType::CollaborationAnswered => {
                 let result: CollaborationResult = envelope.data().map_err(poison)?;
-                let entry = event_view(
-                    view,
-                    &result.event_id.to_string(),
-                    &result.department,
-                    Tier::City,
-                );
+                // The last centre of the route sits at the department's tier.
+                let tier = result.route.last().map_or(Tier::City, |hop| hop.tier);
+                let entry =
+                    event_view(view, &result.event_id.to_string(), &result.department, tier);
                 entry.status = "answered".into();
                 if entry.tier_path.is_empty() {
                     entry.tier_path = result.route.iter().map(|h| h.name.clone()).collect();
@@ -275,7 +274,7 @@ impl IntakeSystem {
             to: envelope.target.to_string(),
             message_id: envelope.id.to_string(),
         });
-        view.history.sort_by(|a, b| a.at.cmp(&b.at));
+        view.history.sort_by_key(|entry| entry.at);
         if view.status == CaseStatus::Completed {
             for watcher in record.watchers.drain(..) {
                 let _ = watcher.send(record.view.clone());

@@ -13,7 +13,7 @@
 //! system declares poisoned, is written to `dead-letters` with the reason and its origin in
 //! headers, and consumption goes on.
 
-use super::{headers, Bus, Delivery, HandlerFailed, Record, Subscription, Topic};
+use super::{headers, Bus, Delivery, Dispatch, HandlerFailed, Record, Subscription, Topic};
 use crate::domain::Envelope;
 use crate::settings::BridgeSettings;
 use actix::prelude::*;
@@ -45,6 +45,8 @@ pub struct Subscribe {
     pub topics: Vec<Topic>,
     /// Which system gets which record.
     pub routes: Routes,
+    /// The arbiter the consumers run on (best: the one the routed systems run on).
+    pub arbiter: Option<actix_rt::ArbiterHandle>,
 }
 
 /// Resolves once every record queued so far is on the bus (or failed for good).
@@ -395,34 +397,26 @@ impl Handler<Subscribe> for Bridge {
         let routes = Arc::new(msg.routes);
         let stats = self.stats.clone();
         let handler: super::RecordHandler = Arc::new(move |delivery: Delivery| {
-            let bridge = bridge.clone();
-            let routes = routes.clone();
-            let stats = stats.clone();
-            Box::pin(async move {
-                // Route by header first, so a system never decodes a record meant for another.
-                let target = delivery.record.header(headers::TARGET);
-                let Some(recipient) = routes.recipient_for(target) else {
-                    if target.is_some() {
-                        return Ok(());
-                    }
-                    return dead_letter_and_continue(
-                        &bridge,
-                        &stats,
-                        &delivery,
-                        "record has no `target` header",
-                    )
-                    .await;
-                };
+            // Route by header first, so a system never decodes a record meant for another.
+            let target = delivery.record.header(headers::TARGET);
+            let recipient = match routes.recipient_for(target) {
+                Some(recipient) => recipient.clone(),
+                None if target.is_some() => return Dispatch::Skip,
+                None => {
+                    let (bridge, stats) = (bridge.clone(), stats.clone());
+                    return Dispatch::Handle(Box::pin(async move {
+                        let reason = "record has no `target` header";
+                        dead_letter_and_continue(&bridge, &stats, &delivery, reason).await
+                    }));
+                }
+            };
+            let (bridge, stats) = (bridge.clone(), stats.clone());
+            Dispatch::Handle(Box::pin(async move {
                 let envelope = match Envelope::from_slice(&delivery.record.payload) {
                     Ok(envelope) => Arc::new(envelope),
                     Err(error) => {
-                        return dead_letter_and_continue(
-                            &bridge,
-                            &stats,
-                            &delivery,
-                            &error.to_string(),
-                        )
-                        .await;
+                        let reason = error.to_string();
+                        return dead_letter_and_continue(&bridge, &stats, &delivery, &reason).await;
                     }
                 };
                 match recipient.send(Inbound(envelope)).await {
@@ -433,12 +427,13 @@ impl Handler<Subscribe> for Bridge {
                     Ok(Err(HandleError::Retry(reason))) => Err(HandlerFailed(reason)),
                     Err(mailbox) => Err(HandlerFailed(format!("system unavailable: {mailbox}"))),
                 }
-            })
+            }))
         });
         self.bus.subscribe(Subscription {
             group: msg.group,
             topics: msg.topics,
             handler,
+            arbiter: msg.arbiter,
         })
     }
 }

@@ -14,12 +14,12 @@
 //! ends.
 
 use super::{
-    partition_for, Bus, BusError, Delivery, Record, RecordHandler, Subscription,
-    SubscriptionHandle, Topic,
+    partition_for, Bus, BusError, Delivery, Dispatch, HandlerFailed, Record, RecordHandler,
+    Subscription, SubscriptionHandle, Topic,
 };
 use crate::settings::BusSettings;
 use dashmap::DashMap;
-use futures::future::BoxFuture;
+use futures::future::{self, BoxFuture, Either};
 use futures::stream::{FuturesOrdered, StreamExt};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -34,6 +34,9 @@ struct PartitionLog {
     /// The log length, watched by the consumers of this partition.
     len: watch::Sender<u64>,
 }
+
+/// One consumer group's committed offsets: (topic, partition) → next offset to deliver.
+type GroupOffsets = DashMap<(Topic, u32), u64>;
 
 /// Injected faults, consumed as they fire.
 #[derive(Default)]
@@ -50,7 +53,7 @@ struct Inner {
     /// Every topic's partitions.
     topics: HashMap<Topic, Vec<PartitionLog>>,
     /// Committed offsets: group → (topic, partition) → next offset to deliver.
-    committed: DashMap<String, Arc<DashMap<(Topic, u32), u64>>>,
+    committed: DashMap<String, Arc<GroupOffsets>>,
     /// (group, topic) pairs with a running consumer.
     active: Mutex<HashMap<(String, Topic), watch::Receiver<bool>>>,
     /// Injected faults.
@@ -216,7 +219,14 @@ impl Bus for MemoryBus {
                     handler: subscription.handler.clone(),
                     stop: stop.clone(),
                 };
-                tokio::spawn(consumer.run());
+                match &subscription.arbiter {
+                    Some(arbiter) => {
+                        arbiter.spawn(consumer.run());
+                    }
+                    None => {
+                        tokio::spawn(consumer.run());
+                    }
+                }
             }
         }
         Ok(handle)
@@ -233,7 +243,7 @@ struct PartitionConsumer {
     group: Arc<str>,
     topic: Topic,
     partition: u32,
-    offsets: Arc<DashMap<(Topic, u32), u64>>,
+    offsets: Arc<GroupOffsets>,
     handler: RecordHandler,
     stop: watch::Receiver<bool>,
 }
@@ -255,9 +265,17 @@ impl PartitionConsumer {
             let available = *grown.borrow_and_update();
             while in_flight.len() < self.bus.inner.max_in_flight && position < available {
                 let record = read(&log.records)[position as usize].clone();
-                for delivery in 0..self.copies() {
-                    let _ = delivery;
-                    in_flight.push_back(self.deliver(record.clone(), position));
+                for _ in 0..self.copies() {
+                    match self.deliver(record.clone(), position) {
+                        // Nothing before it is pending: it is done, commit straight away.
+                        None if in_flight.is_empty() => {
+                            self.offsets.insert(key, position + 1);
+                        }
+                        None => {
+                            in_flight.push_back(Either::Left(future::ready((position, Ok(())))))
+                        }
+                        Some(handling) => in_flight.push_back(Either::Right(handling)),
+                    }
                 }
                 position += 1;
             }
@@ -309,11 +327,12 @@ impl PartitionConsumer {
         }
     }
 
+    /// Hands a record to the handler; `None` when the handler skipped it.
     fn deliver(
         &self,
         record: Arc<Record>,
         offset: u64,
-    ) -> BoxFuture<'static, (u64, Result<(), super::HandlerFailed>)> {
+    ) -> Option<BoxFuture<'static, (u64, Result<(), HandlerFailed>)>> {
         let delivery = Delivery {
             record,
             group: self.group.clone(),
@@ -321,20 +340,21 @@ impl PartitionConsumer {
             offset,
         };
         let delay = self.bus.inner.faults.delay_micros.load(Ordering::Relaxed);
-        let handled = (self.handler)(delivery);
-        Box::pin(async move {
+        let Dispatch::Handle(handled) = (self.handler)(delivery) else {
+            return None;
+        };
+        Some(Box::pin(async move {
             if delay > 0 {
                 tokio::time::sleep(Duration::from_micros(delay)).await;
             }
             (offset, handled.await)
-        })
+        }))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bus::HandlerFailed;
     use bytes::Bytes;
     use std::sync::atomic::AtomicUsize;
 
@@ -363,7 +383,7 @@ mod tests {
         Arc::new(move |d: Delivery| {
             let seen = seen.clone();
             let fail_first = fail_first.clone();
-            Box::pin(async move {
+            Dispatch::Handle(Box::pin(async move {
                 if fail_first
                     .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
                     .is_ok()
@@ -373,7 +393,7 @@ mod tests {
                 let payload = String::from_utf8(d.record.payload.to_vec()).unwrap();
                 seen.lock().unwrap().push((d.record.key.clone(), payload));
                 Ok(())
-            })
+            }))
         })
     }
 
@@ -396,6 +416,7 @@ mod tests {
                 group: "g".into(),
                 topics: vec![Topic::Applications],
                 handler: collecting_handler(seen.clone(), Arc::new(AtomicUsize::new(2))),
+                arbiter: None,
             })
             .unwrap();
         let records = (0..20).map(|n| record("case-a", n)).collect();
@@ -427,6 +448,7 @@ mod tests {
                 group: "g".into(),
                 topics: vec![Topic::Applications],
                 handler: collecting_handler(seen.clone(), Arc::new(AtomicUsize::new(0))),
+                arbiter: None,
             })
             .unwrap();
         bus.publish(vec![record("k", 1)]).await.unwrap();
@@ -441,6 +463,7 @@ mod tests {
                 group: "g".into(),
                 topics: vec![Topic::Applications],
                 handler: collecting_handler(again.clone(), Arc::new(AtomicUsize::new(0))),
+                arbiter: None,
             })
             .unwrap();
         wait_for(&again, 1).await;

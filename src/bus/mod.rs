@@ -139,9 +139,16 @@ pub struct Delivery {
 #[error("{0}")]
 pub struct HandlerFailed(pub String);
 
-/// What a consumer calls for each record; the future resolves when the record is handled.
-pub type RecordHandler =
-    Arc<dyn Fn(Delivery) -> BoxFuture<'static, Result<(), HandlerFailed>> + Send + Sync>;
+/// What a handler makes of a record.
+pub enum Dispatch {
+    /// Not for this group's systems: done at once, nothing to wait for.
+    Skip,
+    /// Being handled; the future resolves when the record is finished.
+    Handle(BoxFuture<'static, Result<(), HandlerFailed>>),
+}
+
+/// What a consumer calls for each record.
+pub type RecordHandler = Arc<dyn Fn(Delivery) -> Dispatch + Send + Sync>;
 
 /// A consumer group's subscription to topics.
 pub struct Subscription {
@@ -151,6 +158,9 @@ pub struct Subscription {
     pub topics: Vec<Topic>,
     /// Called for every record, in offset order per partition.
     pub handler: RecordHandler,
+    /// The thread (arbiter) the consumers run on, best the one of the systems they feed;
+    /// `None` runs them on the subscriber's thread.
+    pub arbiter: Option<actix_rt::ArbiterHandle>,
 }
 
 /// Why the bus refused an operation.
