@@ -61,6 +61,11 @@ fn default_http_workers() -> usize {
 pub enum BusKind {
     /// The in-process, partitioned in-memory bus.
     Memory,
+    /// A Kafka cluster at `brokers`.
+    Kafka,
+    /// librdkafka's mock cluster started inside the process; the real Kafka code path runs
+    /// against it. Nothing survives the process.
+    Embedded,
 }
 
 /// `[bus]`
@@ -81,6 +86,63 @@ pub struct BusSettings {
     /// Pause before a consumer redelivers a record whose handling failed, in milliseconds.
     #[serde(default = "default_redelivery_backoff_ms")]
     pub redelivery_backoff_ms: u64,
+    /// Kafka bootstrap servers, e.g. `h1:9092,h2:9092` (kind `kafka` only).
+    #[serde(default)]
+    pub brokers: String,
+    /// Kafka client settings (kinds `kafka` and `embedded`).
+    #[serde(default)]
+    pub kafka: KafkaSettings,
+}
+
+/// `[bus.kafka]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaSettings {
+    /// Producer `linger.ms`: how long librdkafka waits to fill a batch.
+    pub linger_ms: u64,
+    /// Producer `batch.num.messages`.
+    pub batch_num_messages: u32,
+    /// Producer `compression.type` (`none`, `gzip`, `snappy`, `lz4`, `zstd`).
+    pub compression: String,
+    /// Producer `message.timeout.ms`: how long librdkafka retries a record before it fails.
+    pub message_timeout_ms: u64,
+    /// Consumer `session.timeout.ms`.
+    pub session_timeout_ms: u64,
+    /// Consumer `heartbeat.interval.ms`.
+    pub heartbeat_interval_ms: u64,
+    /// Consumer `partition.assignment.strategy`.
+    pub assignment_strategy: String,
+    /// Consumer `fetch.wait.max.ms`. A real broker answers a fetch as soon as a record arrives;
+    /// the embedded mock cluster waits this long, so the embedded kind uses at most 5 ms.
+    pub fetch_wait_max_ms: u64,
+    /// Replication factor of topics govfusion creates.
+    pub replication_factor: i32,
+    /// Whether to create missing topics at start-up (with `bus.partitions` partitions).
+    pub create_topics: bool,
+    /// How long shutdown waits for the producer to flush, in milliseconds.
+    pub flush_timeout_ms: u64,
+    /// Any librdkafka option, passed to producer, consumers and admin client as given (e.g.
+    /// `"security.protocol" = "SASL_SSL"`); applied last, so it overrides the settings above.
+    pub options: std::collections::BTreeMap<String, String>,
+}
+
+impl Default for KafkaSettings {
+    fn default() -> Self {
+        Self {
+            linger_ms: 5,
+            batch_num_messages: 10_000,
+            compression: "lz4".into(),
+            message_timeout_ms: 120_000,
+            session_timeout_ms: 6_000,
+            heartbeat_interval_ms: 500,
+            assignment_strategy: "cooperative-sticky".into(),
+            fetch_wait_max_ms: 100,
+            replication_factor: 1,
+            create_topics: true,
+            flush_timeout_ms: 10_000,
+            options: Default::default(),
+        }
+    }
 }
 
 fn default_topic_prefix() -> String {
@@ -305,6 +367,15 @@ impl Settings {
                 "bus.partitions".into(),
                 "0",
                 "a topic needs at least one partition".into(),
+            ));
+        }
+        if self.bus.kind == BusKind::Kafka && self.bus.brokers.trim().is_empty() {
+            return Err(invalid(
+                "bus.brokers".into(),
+                "",
+                "bus kind `kafka` needs the cluster's bootstrap servers, e.g. \"h1:9092,h2:9092\" \
+                 (or GOVFUSION__BUS__BROKERS)"
+                    .into(),
             ));
         }
         if self.bridge.batch_max_records == 0 {

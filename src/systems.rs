@@ -5,6 +5,7 @@ use crate::actors::governance_center::GovernanceCenter;
 use crate::actors::intake::IntakeSystem;
 use crate::actors::terminal::Terminal;
 use crate::bus::bridge::{Bridge, BridgeStats, Drain, Routes, Subscribe};
+use crate::bus::kafka::KafkaBus;
 use crate::bus::memory::MemoryBus;
 use crate::bus::{Bus, SubscriptionHandle, Topic};
 use crate::catalog::Catalog;
@@ -23,8 +24,12 @@ pub struct Systems {
     pub settings: Arc<Settings>,
     /// The city.
     pub catalog: Arc<Catalog>,
-    /// The in-memory bus (for fault injection in tests).
+    /// The bus.
+    pub bus: Arc<dyn Bus>,
+    /// The in-memory bus, when that is the kind (for fault injection in tests).
     pub memory_bus: Option<MemoryBus>,
+    /// The Kafka bus, when that is the kind (kafka or embedded).
+    pub kafka_bus: Option<KafkaBus>,
     /// The bridge actor.
     pub bridge: Addr<Bridge>,
     /// The bridge's counters.
@@ -50,13 +55,19 @@ impl Systems {
     pub async fn start(settings: Settings) -> anyhow::Result<Self> {
         let settings = Arc::new(settings);
         let catalog = Arc::new(Catalog::new(&settings));
-        let (bus, memory_bus): (Arc<dyn Bus>, _) = match settings.bus.kind {
+        let (bus, memory_bus, kafka_bus): (Arc<dyn Bus>, _, _) = match settings.bus.kind {
             BusKind::Memory => {
                 let bus = MemoryBus::new(&settings.bus);
-                (Arc::new(bus.clone()), Some(bus))
+                (Arc::new(bus.clone()), Some(bus), None)
+            }
+            BusKind::Kafka | BusKind::Embedded => {
+                let bus = KafkaBus::connect(&settings.bus)
+                    .await
+                    .context("Failed to connect to the Kafka cluster")?;
+                (Arc::new(bus.clone()), None, Some(bus))
             }
         };
-        let bridge_actor = Bridge::new(bus, settings.bridge.clone());
+        let bridge_actor = Bridge::new(bus.clone(), settings.bridge.clone());
         let bridge_stats = bridge_actor.stats();
         let bridge = bridge_actor.start();
         let publish = bridge.clone().recipient();
@@ -172,7 +183,9 @@ impl Systems {
         Ok(Self {
             settings,
             catalog,
+            bus,
             memory_bus,
+            kafka_bus,
             bridge,
             bridge_stats,
             intake,
@@ -193,6 +206,7 @@ impl Systems {
         if self.bridge.send(Drain).await.is_err() {
             tracing::warn!("bridge already stopped; queued publishes may be lost");
         }
+        self.bus.shutdown().await;
         self.worker.stop();
         tracing::info!("systems stopped");
     }

@@ -13,7 +13,11 @@
 //! records after it may be delivered again; systems drop repeats by message id.
 
 pub mod bridge;
+pub mod embedded;
+pub mod kafka;
+mod kafka_consumer;
 pub mod memory;
+pub mod offsets;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
@@ -210,6 +214,11 @@ pub trait Bus: Send + Sync + 'static {
 
     /// Partitions per topic.
     fn partitions(&self) -> u32;
+
+    /// Waits until everything published is on the bus (or a configured time passed).
+    fn shutdown(&self) -> BoxFuture<'static, ()> {
+        Box::pin(async {})
+    }
 }
 
 /// The partition a key goes to: FNV-1a of the key, modulo the partition count.

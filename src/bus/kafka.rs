@@ -1,0 +1,251 @@
+//! The Kafka bus (rdkafka).
+//!
+//! Producer: idempotent (`enable.idempotence=true`: acks=all, and per-partition order kept
+//! through librdkafka's own retries), batching by `linger.ms` / `batch.num.messages` with
+//! compression, keys hashed with `murmur2_random` (the Java client's partitioner, so other
+//! systems producing keyed records agree on partitions). A publish enqueues its records in order
+//! and resolves when the broker acknowledged all of them; a record that fails for good fails the
+//! publish, and the bridge sends the whole batch again in order (consumers drop the repeats by
+//! message id). On a full local queue it waits and enqueues the same record again before any
+//! later one.
+//!
+//! Consumers: see [`super::kafka_consumer`] — at least once, offsets stored only after a record
+//! (and every one before it on its partition) was handled.
+
+use super::embedded::EmbeddedCluster;
+use super::kafka_consumer::GroupConsumer;
+use super::{Bus, BusError, Record, Subscription, SubscriptionHandle, Topic};
+use crate::settings::{BusKind, BusSettings};
+use futures::future::BoxFuture;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The Kafka bus: one producer for the process, one consumer per subscription.
+#[derive(Clone)]
+pub struct KafkaBus {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// The process's producer.
+    producer: FutureProducer,
+    /// Settings the consumers are built from.
+    settings: BusSettings,
+    /// The bootstrap servers actually used.
+    brokers: String,
+    /// Full topic names.
+    names: HashMap<Topic, String>,
+    /// The mock cluster, for the embedded kind.
+    embedded: Option<EmbeddedCluster>,
+}
+
+impl KafkaBus {
+    /// Connects to the cluster of `settings` (starting the mock cluster for the embedded kind)
+    /// and creates missing topics.
+    pub async fn connect(settings: &BusSettings) -> Result<Self, BusError> {
+        let names: HashMap<Topic, String> = Topic::ALL
+            .iter()
+            .map(|t| (*t, t.name(&settings.topic_prefix)))
+            .collect();
+        let partitions = i32::try_from(settings.partitions).unwrap_or(i32::MAX);
+        let (brokers, embedded) = match settings.kind {
+            BusKind::Embedded => {
+                let cluster = EmbeddedCluster::start(names.values().cloned().collect(), partitions)
+                    .map_err(BusError::Subscribe)?;
+                (cluster.bootstrap_servers().to_owned(), Some(cluster))
+            }
+            _ => (settings.brokers.clone(), None),
+        };
+        let producer: FutureProducer = producer_config(settings, &brokers)
+            .create()
+            .map_err(|e| BusError::Publish(format!("cannot create the Kafka producer: {e}")))?;
+        if embedded.is_none() && settings.kafka.create_topics {
+            create_topics(settings, &brokers, &names).await?;
+        }
+        tracing::info!(%brokers, kind = ?settings.kind, "connected to Kafka");
+        Ok(Self {
+            inner: Arc::new(Inner {
+                producer,
+                settings: settings.clone(),
+                brokers,
+                names,
+                embedded,
+            }),
+        })
+    }
+
+    /// The bootstrap servers in use (the mock cluster's for the embedded kind).
+    pub fn brokers(&self) -> &str {
+        &self.inner.brokers
+    }
+
+    /// The embedded mock cluster, for fault injection.
+    pub fn embedded(&self) -> Option<&EmbeddedCluster> {
+        self.inner.embedded.as_ref()
+    }
+
+    /// Full name of `topic`.
+    pub fn topic_name(&self, topic: Topic) -> &str {
+        &self.inner.names[&topic]
+    }
+
+    /// Waits until every produced record is acknowledged, or the timeout passes.
+    pub async fn flush(&self) {
+        let inner = self.inner.clone();
+        let timeout = Duration::from_millis(self.inner.settings.kafka.flush_timeout_ms);
+        let flushed = tokio::task::spawn_blocking(move || {
+            let result = inner.producer.flush(timeout);
+            (result, inner.producer.in_flight_count())
+        })
+        .await;
+        match flushed {
+            Ok((Ok(()), _)) => tracing::info!("Kafka producer flushed"),
+            Ok((Err(error), left)) => {
+                tracing::error!(%error, records_left = left, "Kafka producer not fully flushed")
+            }
+            Err(error) => tracing::error!(%error, "Kafka producer flush did not run"),
+        }
+    }
+}
+
+/// The producer's configuration.
+pub fn producer_config(settings: &BusSettings, brokers: &str) -> ClientConfig {
+    let kafka = &settings.kafka;
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", brokers)
+        .set("enable.idempotence", "true")
+        .set("linger.ms", kafka.linger_ms.to_string())
+        .set("batch.num.messages", kafka.batch_num_messages.to_string())
+        .set("compression.type", &kafka.compression)
+        .set("message.timeout.ms", kafka.message_timeout_ms.to_string())
+        .set("partitioner", "murmur2_random");
+    for (key, value) in &kafka.options {
+        config.set(key, value);
+    }
+    config
+}
+
+async fn create_topics(
+    settings: &BusSettings,
+    brokers: &str,
+    names: &HashMap<Topic, String>,
+) -> Result<(), BusError> {
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", brokers);
+    for (key, value) in &settings.kafka.options {
+        config.set(key, value);
+    }
+    let admin: AdminClient<DefaultClientContext> = config
+        .create()
+        .map_err(|e| BusError::Subscribe(format!("cannot create the Kafka admin client: {e}")))?;
+    let partitions = i32::try_from(settings.partitions).unwrap_or(i32::MAX);
+    let topics: Vec<NewTopic> = names
+        .values()
+        .map(|name| {
+            NewTopic::new(
+                name,
+                partitions,
+                TopicReplication::Fixed(settings.kafka.replication_factor),
+            )
+        })
+        .collect();
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let results = admin
+        .create_topics(&topics, &options)
+        .await
+        .map_err(|e| BusError::Subscribe(format!("cannot create topics at {brokers}: {e}")))?;
+    for result in results {
+        match result {
+            Ok(name) => tracing::info!(topic = %name, partitions, "topic created"),
+            Err((name, RDKafkaErrorCode::TopicAlreadyExists)) => {
+                tracing::debug!(topic = %name, "topic exists")
+            }
+            Err((name, code)) => {
+                return Err(BusError::Subscribe(format!(
+                    "cannot create topic {name}: {code}"
+                )))
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Bus for KafkaBus {
+    fn publish(&self, records: Vec<Arc<Record>>) -> BoxFuture<'static, Result<(), BusError>> {
+        let inner = self.inner.clone();
+        Box::pin(async move {
+            let mut deliveries = Vec::with_capacity(records.len());
+            for record in &records {
+                let topic = &inner.names[&record.topic];
+                let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
+                for (key, value) in &record.headers {
+                    headers = headers.insert(Header {
+                        key,
+                        value: Some(value.as_bytes()),
+                    });
+                }
+                let mut future_record = FutureRecord::to(topic)
+                    .key(record.key.as_bytes())
+                    .payload(record.payload.as_ref())
+                    .headers(headers);
+                loop {
+                    match inner.producer.send_result(future_record) {
+                        Ok(delivery) => {
+                            deliveries.push(delivery);
+                            break;
+                        }
+                        Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                            // The local queue is full: wait for deliveries to drain it, then
+                            // enqueue this same record before any later one.
+                            future_record = back;
+                            tokio::time::sleep(Duration::from_millis(2)).await;
+                        }
+                        Err((error, _)) => {
+                            return Err(BusError::Publish(format!(
+                                "cannot enqueue record: {error}"
+                            )))
+                        }
+                    }
+                }
+            }
+            for delivery in deliveries {
+                match delivery.await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err((error, _))) => {
+                        return Err(BusError::Publish(format!(
+                            "broker did not take record: {error}"
+                        )))
+                    }
+                    Err(_) => return Err(BusError::Publish("producer shut down".into())),
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn subscribe(&self, subscription: Subscription) -> Result<SubscriptionHandle, BusError> {
+        GroupConsumer::start(
+            &self.inner.settings,
+            &self.inner.brokers,
+            &self.inner.names,
+            subscription,
+        )
+    }
+
+    fn partitions(&self) -> u32 {
+        self.inner.settings.partitions
+    }
+
+    fn shutdown(&self) -> BoxFuture<'static, ()> {
+        let bus = self.clone();
+        Box::pin(async move { bus.flush().await })
+    }
+}
