@@ -9,15 +9,18 @@
 //! * [`domain`] — ids, tiers, channels, the envelope and the payloads of the wire contract.
 //! * [`settings`] — the TOML configuration, layered with `GOVFUSION__…` variables, validated.
 //! * [`catalog`] — the configured city, indexed for look-ups.
-//! * [`bus`] — the bus interface, the in-memory bus and the bridge actor.
+//! * [`bus`] — the bus interface, the in-memory bus, the Kafka bus (and its embedded mock
+//!   cluster) and the bridge actor.
 //! * [`actors`] — the systems: terminals, intake, governance centres, departments.
 //! * [`systems`] — builds every system from config and subscribes it to the bus.
 //! * [`http`] — the JSON API.
 //! * [`app`] — the service: systems plus HTTP, with one shutdown path.
 //! * [`simulate`] — drives synthetic cases through the whole flow and measures it.
+//! * [`bench`] — the bridge's produce throughput against raw rdkafka.
 
 pub mod actors;
 pub mod app;
+pub mod bench;
 pub mod bus;
 pub mod catalog;
 pub mod domain;

@@ -41,6 +41,21 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Measure the bridge's produce throughput against raw rdkafka on the configured Kafka bus.
+    Bench {
+        /// Records each side produces.
+        #[arg(long, default_value_t = 100_000)]
+        records: usize,
+        /// Envelopes per publish through the bridge.
+        #[arg(long, default_value_t = 100)]
+        chunk: usize,
+        /// Publishes outstanding at once through the bridge.
+        #[arg(long, default_value_t = 64)]
+        in_flight: usize,
+        /// TOML config file (default: the built-in config/default.toml).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Validate a config file and print what it describes.
     CheckConfig {
         /// TOML config file (default: the built-in config/default.toml).
@@ -114,6 +129,35 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::FAILURE
             })
+        }
+        Command::Bench {
+            records,
+            chunk,
+            in_flight,
+            config,
+        } => {
+            let settings = Settings::load(config.as_deref())?;
+            let options = govfusion::bench::BenchOptions {
+                records,
+                chunk,
+                in_flight,
+            };
+            let report = actix_rt::System::new()
+                .block_on(async move { govfusion::bench::run(&settings, &options).await })?;
+            println!(
+                "raw rdkafka {:>10.0} records/s  ({} records in {:.2} s)",
+                report.raw_rate(),
+                report.records,
+                report.raw.as_secs_f64()
+            );
+            println!(
+                "bridge      {:>10.0} records/s  ({} records in {:.2} s)",
+                report.bridge_rate(),
+                report.records,
+                report.bridge.as_secs_f64()
+            );
+            println!("ratio       {:.2} (bridge / raw)", report.ratio());
+            Ok(ExitCode::SUCCESS)
         }
         Command::CheckConfig { config } => {
             let settings = Settings::load(config.as_deref())?;

@@ -178,7 +178,7 @@ pub struct BridgeSettings {
 impl Default for BridgeSettings {
     fn default() -> Self {
         Self {
-            batch_max_records: 1000,
+            batch_max_records: 5000,
             linger_ms: 0,
             retry_initial_backoff_ms: 10,
             retry_max_backoff_ms: 2000,
@@ -234,6 +234,10 @@ pub struct DepartmentSettings {
     pub tier: Tier,
     /// `auto` (rules decide) or `manual` (staff decide through the HTTP API).
     pub mode: Mode,
+    /// An outside system plays this department through Kafka alone (see
+    /// `docs/asyncapi.yaml`); govfusion starts no actor for it.
+    #[serde(default)]
+    pub external: bool,
     /// What an `auto` department answers to a collaboration event.
     #[serde(default = "default_collaboration_answer")]
     pub collaboration_answer: CollaborationOutcome,

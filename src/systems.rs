@@ -44,8 +44,8 @@ pub struct Systems {
     pub centres: Arc<HashMap<String, Addr<GovernanceCenter>>>,
     /// Which manual department holds which waiting collaboration event.
     pub event_index: Arc<DashMap<EventId, String>>,
-    /// The consumer groups' subscriptions.
-    subscriptions: Arc<Vec<SubscriptionHandle>>,
+    /// The consumer groups' subscriptions; taken by the first shutdown.
+    subscriptions: Arc<tokio::sync::Mutex<Vec<SubscriptionHandle>>>,
     /// The thread the centres and departments run on.
     worker: Arc<Arbiter>,
 }
@@ -101,6 +101,7 @@ impl Systems {
         let departments: HashMap<_, _> = settings
             .departments
             .iter()
+            .filter(|d| !d.external)
             .map(|d| {
                 let actor = Department::new(
                     d.clone(),
@@ -193,15 +194,20 @@ impl Systems {
             departments: Arc::new(departments),
             centres: Arc::new(centres),
             event_index,
-            subscriptions: Arc::new(subscriptions),
+            subscriptions: Arc::new(tokio::sync::Mutex::new(subscriptions)),
             worker: Arc::new(worker),
         })
     }
 
-    /// Stops consuming and waits until every queued publish is on the bus.
+    /// Stops consuming (each consumer finishes what it handed out and commits), then waits
+    /// until every queued publish is on the bus and the producer is flushed.
     pub async fn shutdown(&self) {
-        for subscription in self.subscriptions.iter() {
+        let mut subscriptions = std::mem::take(&mut *self.subscriptions.lock().await);
+        for subscription in &subscriptions {
             subscription.stop();
+        }
+        for subscription in &mut subscriptions {
+            subscription.stopped().await;
         }
         if self.bridge.send(Drain).await.is_err() {
             tracing::warn!("bridge already stopped; queued publishes may be lost");

@@ -103,7 +103,7 @@ impl GroupConsumer {
             ))
         })?;
         let by_name: HashMap<String, Topic> = names.iter().map(|(t, n)| (n.clone(), *t)).collect();
-        let (handle, stop) = SubscriptionHandle::new();
+        let (handle, stop, guard) = SubscriptionHandle::new();
         let run = ConsumerLoop {
             consumer: Arc::new(consumer),
             group: Arc::from(subscription.group.as_str()),
@@ -113,6 +113,7 @@ impl GroupConsumer {
                 * settings.partitions.max(1) as usize,
             backoff: Duration::from_millis(settings.redelivery_backoff_ms),
             stop,
+            _guard: guard,
         }
         .run();
         match &subscription.arbiter {
@@ -135,6 +136,7 @@ struct ConsumerLoop {
     max_in_flight: usize,
     backoff: Duration,
     stop: tokio::sync::watch::Receiver<bool>,
+    _guard: super::ConsumerGuard,
 }
 
 impl ConsumerLoop {
@@ -288,7 +290,10 @@ impl ConsumerLoop {
             tracing::warn!(group = %self.group, "records still unfinished at shutdown; they will be delivered again");
         }
         let ConsumerLoop {
-            consumer, group, ..
+            consumer,
+            group,
+            _guard,
+            ..
         } = self;
         // Committing and closing block: do both off the async threads, and make sure the last
         // reference to the consumer is dropped there too.
@@ -303,6 +308,7 @@ impl ConsumerLoop {
         if let Err(error) = closed {
             tracing::error!(%error, "consumer did not close cleanly");
         }
+        drop(_guard);
     }
 }
 

@@ -185,7 +185,7 @@ impl Bus for MemoryBus {
     }
 
     fn subscribe(&self, subscription: Subscription) -> Result<SubscriptionHandle, BusError> {
-        let (handle, stop) = SubscriptionHandle::new();
+        let (handle, stop, guard) = SubscriptionHandle::new();
         let group: Arc<str> = Arc::from(subscription.group.as_str());
         {
             let mut active = self.inner.active.lock().unwrap_or_else(|p| p.into_inner());
@@ -218,6 +218,7 @@ impl Bus for MemoryBus {
                     offsets: offsets.clone(),
                     handler: subscription.handler.clone(),
                     stop: stop.clone(),
+                    _guard: guard.clone(),
                 };
                 match &subscription.arbiter {
                     Some(arbiter) => {
@@ -246,6 +247,7 @@ struct PartitionConsumer {
     offsets: Arc<GroupOffsets>,
     handler: RecordHandler,
     stop: watch::Receiver<bool>,
+    _guard: super::ConsumerGuard,
 }
 
 impl PartitionConsumer {

@@ -178,23 +178,40 @@ pub enum BusError {
     Subscribe(String),
 }
 
-/// Stops a subscription's consumers when told to or when dropped.
+/// Stops a subscription's consumers when told to or when dropped, and tells when they are gone.
 #[derive(Debug)]
 pub struct SubscriptionHandle {
     stop: tokio::sync::watch::Sender<bool>,
+    /// Closed once every consumer task dropped its [`ConsumerGuard`].
+    gone: tokio::sync::mpsc::Receiver<()>,
+}
+
+/// Held by each consumer task of a subscription; dropping the last one tells the handle that
+/// the consumers are gone.
+#[derive(Debug, Clone)]
+pub struct ConsumerGuard {
+    _alive: tokio::sync::mpsc::Sender<()>,
 }
 
 impl SubscriptionHandle {
-    /// A handle and the receiver its consumers watch.
-    pub fn new() -> (Self, tokio::sync::watch::Receiver<bool>) {
+    /// A handle, the receiver its consumers watch for the stop signal, and the guard they hold.
+    pub fn new() -> (Self, tokio::sync::watch::Receiver<bool>, ConsumerGuard) {
         let (stop, rx) = tokio::sync::watch::channel(false);
-        (Self { stop }, rx)
+        let (alive, gone) = tokio::sync::mpsc::channel(1);
+        (Self { stop, gone }, rx, ConsumerGuard { _alive: alive })
     }
 
     /// Stops the consumers: they hand out no more records. Committed offsets stay.
     pub fn stop(&self) {
         // Fails only when every consumer has already gone, which is what we want anyway.
         let _ = self.stop.send(true);
+    }
+
+    /// Stops the consumers and waits until they finished their work and closed.
+    pub async fn stopped(&mut self) {
+        self.stop();
+        // Nothing is ever sent: `recv` returns `None` once every guard is dropped.
+        while self.gone.recv().await.is_some() {}
     }
 }
 

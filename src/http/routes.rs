@@ -119,7 +119,12 @@ async fn departments(systems: web::Data<Systems>) -> HttpResponse {
         .catalog
         .departments
         .iter()
-        .map(|d| json!({ "code": d.code, "name": d.name, "tier": d.tier, "mode": d.mode }))
+        .map(|d| {
+            json!({
+                "code": d.code, "name": d.name, "tier": d.tier, "mode": d.mode,
+                "external": d.external,
+            })
+        })
         .collect();
     HttpResponse::Ok().json(list)
 }
@@ -140,10 +145,17 @@ fn department<'a>(
     code: &str,
 ) -> Result<&'a actix::Addr<crate::actors::department::Department>> {
     systems.departments.get(code).ok_or_else(|| {
-        ApiError::not_found(
-            "unknown_department",
-            format!("no department `{code}`; GET /api/v1/departments lists them"),
-        )
+        if systems.catalog.department(code).is_some_and(|d| d.external) {
+            ApiError::not_found(
+                "external_department",
+                format!("department `{code}` is an external system; it has no inbox here"),
+            )
+        } else {
+            ApiError::not_found(
+                "unknown_department",
+                format!("no department `{code}`; GET /api/v1/departments lists them"),
+            )
+        }
     })
 }
 

@@ -1,0 +1,203 @@
+//! `govfusion bench`: the bridge's produce throughput against raw rdkafka producing the same
+//! records to the same broker in the same run.
+//!
+//! Both sides send N `application.published` envelopes (distinct case ids, ~1 KiB each) and stop
+//! the clock when the broker acknowledged the last one. Raw rdkafka: one `FutureProducer`, every
+//! record enqueued with `send_result`, then every delivery awaited. Bridge: the same records as
+//! `Publish` messages of `chunk` envelopes, `in_flight` of them outstanding, through the bridge
+//! actor and the Kafka bus (one batch on the wire at a time, in order, with retries).
+
+use crate::bus::bridge::{envelope_record, Bridge, Publish};
+use crate::bus::kafka::{producer_config, KafkaBus};
+use crate::domain::{
+    Applicant, Application, CaseId, Channel, Envelope, EnvelopeHead, MessageId, MessageType,
+    Region, SystemId,
+};
+use crate::settings::{BusKind, Settings};
+use actix::prelude::*;
+use anyhow::Context as _;
+use futures::stream::{self, StreamExt};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use std::time::{Duration, Instant};
+
+/// What to measure.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    /// Records per side.
+    pub records: usize,
+    /// Envelopes per `Publish` on the bridge side.
+    pub chunk: usize,
+    /// `Publish` messages outstanding at once.
+    pub in_flight: usize,
+}
+
+/// The measurement.
+#[derive(Debug, Clone)]
+pub struct BenchReport {
+    /// Records per side.
+    pub records: usize,
+    /// Raw rdkafka's time.
+    pub raw: Duration,
+    /// The bridge's time.
+    pub bridge: Duration,
+}
+
+impl BenchReport {
+    /// Raw rdkafka records per second.
+    pub fn raw_rate(&self) -> f64 {
+        self.records as f64 / self.raw.as_secs_f64().max(f64::EPSILON)
+    }
+
+    /// Bridge records per second.
+    pub fn bridge_rate(&self) -> f64 {
+        self.records as f64 / self.bridge.as_secs_f64().max(f64::EPSILON)
+    }
+
+    /// Bridge throughput as a share of raw rdkafka's.
+    pub fn ratio(&self) -> f64 {
+        self.bridge_rate() / self.raw_rate().max(f64::EPSILON)
+    }
+}
+
+fn envelopes(n: usize) -> Vec<Envelope> {
+    (0..n)
+        .map(|i| {
+            let case_id = CaseId::generate();
+            let application = Application {
+                case_id: case_id.clone(),
+                matter_code: "food_business_licence".into(),
+                applicant: Applicant {
+                    name: format!("基准申请人{i:07}"),
+                    id_number: format!("5001031990{i:08}"),
+                    phone: format!("139{i:08}"),
+                },
+                region: Region {
+                    district: "500103".into(),
+                    street: "500103001".into(),
+                },
+                materials: vec![
+                    "business_licence".into(),
+                    "premises_proof".into(),
+                    "food_safety_plan".into(),
+                ],
+                form: serde_json::json!({ "shop_name": "基准测试餐馆", "area_m2": 120, "seats": 40 }),
+                terminal_id: "pc-web".into(),
+                channel: Channel::Pc,
+                submitted_at: chrono::Utc::now(),
+            };
+            Envelope::new(
+                EnvelopeHead {
+                    id: MessageId::from_string(format!("{case_id}/published")),
+                    kind: MessageType::ApplicationPublished,
+                    case_id,
+                    source: SystemId::Governance("500000".into()),
+                    target: SystemId::Department("market".into()),
+                    trace_id: uuid::Uuid::new_v4().simple().to_string(),
+                },
+                &application,
+            )
+        })
+        .collect()
+}
+
+/// Runs both sides against the configured Kafka (or embedded) bus. Must run inside an actix
+/// system.
+pub async fn run(settings: &Settings, options: &BenchOptions) -> anyhow::Result<BenchReport> {
+    anyhow::ensure!(
+        settings.bus.kind != BusKind::Memory,
+        "bench measures Kafka: set bus.kind to `kafka` or `embedded`"
+    );
+    let mut bus_settings = settings.bus.clone();
+    bus_settings.topic_prefix = format!("{}-bench", settings.bus.topic_prefix);
+    let bus = KafkaBus::connect(&bus_settings)
+        .await
+        .context("Failed to connect to Kafka")?;
+
+    let producer: FutureProducer = producer_config(&bus_settings, bus.brokers())
+        .create()
+        .context("Failed to create the raw producer")?;
+    let bridge = Bridge::new(std::sync::Arc::new(bus.clone()), settings.bridge.clone()).start();
+    // Warm both up (connections, metadata, topic leaders) before the clocks run.
+    let warm_up = (options.records / 10).clamp(1, 1000);
+    produce_raw(&producer, &bus, &envelopes(warm_up)).await?;
+    produce_bridge(&bridge, envelopes(warm_up), options).await?;
+
+    let raw_envelopes = envelopes(options.records);
+    let started = Instant::now();
+    produce_raw(&producer, &bus, &raw_envelopes).await?;
+    let raw = started.elapsed();
+
+    let bridge_envelopes = envelopes(options.records);
+    let started = Instant::now();
+    produce_bridge(&bridge, bridge_envelopes, options).await?;
+    let bridge_time = started.elapsed();
+    bus.flush().await;
+    Ok(BenchReport {
+        records: options.records,
+        raw,
+        bridge: bridge_time,
+    })
+}
+
+/// Raw rdkafka: enqueue every record, then await every delivery.
+async fn produce_raw(
+    producer: &FutureProducer,
+    bus: &KafkaBus,
+    envelopes: &[Envelope],
+) -> anyhow::Result<()> {
+    let records: Vec<_> = envelopes.iter().map(envelope_record).collect();
+    let mut deliveries = Vec::with_capacity(records.len());
+    for record in &records {
+        let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
+        for (key, value) in &record.headers {
+            headers = headers.insert(Header {
+                key,
+                value: Some(value.as_bytes()),
+            });
+        }
+        let mut future_record = FutureRecord::to(bus.topic_name(record.topic))
+            .key(record.key.as_bytes())
+            .payload(record.payload.as_ref())
+            .headers(headers);
+        loop {
+            match producer.send_result(future_record) {
+                Ok(delivery) => break deliveries.push(delivery),
+                Err((_, back)) => {
+                    future_record = back;
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            }
+        }
+    }
+    for delivery in deliveries {
+        delivery
+            .await
+            .context("raw producer shut down")?
+            .map_err(|(e, _)| anyhow::anyhow!("raw record not delivered: {e}"))?;
+    }
+    Ok(())
+}
+
+/// The bridge: `Publish` messages of `chunk` envelopes, `in_flight` outstanding.
+async fn produce_bridge(
+    bridge: &Addr<Bridge>,
+    envelopes: Vec<Envelope>,
+    options: &BenchOptions,
+) -> anyhow::Result<()> {
+    let chunks: Vec<Vec<Envelope>> = envelopes
+        .chunks(options.chunk.max(1))
+        .map(<[Envelope]>::to_vec)
+        .collect();
+    let results: Vec<_> = stream::iter(chunks)
+        .map(|chunk| bridge.send(Publish(chunk)))
+        .buffer_unordered(options.in_flight.max(1))
+        .collect()
+        .await;
+    for result in results {
+        result
+            .context("bridge stopped")?
+            .context("bridge publish failed")?;
+    }
+    Ok(())
+}
