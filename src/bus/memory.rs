@@ -1,11 +1,12 @@
 //! The in-memory bus: the mock bus of the tests and the bus of a single-process deployment.
 //!
 //! Each topic has a fixed number of partitions; a partition is an append-only log. A consumer
-//! group keeps one committed offset per (topic, partition); its consumer hands records to the
-//! handler in order, at most `consumer_max_in_flight` at a time, and commits the offset after a
-//! record and every record before it were handled. When a handler fails, the consumer rewinds
-//! to that record and delivers it (and those after it) again after a pause. A subscription that
-//! is stopped and started again resumes from the committed offsets.
+//! group keeps one committed offset per (topic, partition). A subscription runs one consumer
+//! task, which hands the records of each partition to the handler in order, at most
+//! `consumer_max_in_flight` unfinished per partition, and commits an offset once that record and
+//! every record before it on the partition were handled. When a handler fails, the consumer
+//! rewinds that partition to the failed record and delivers it (and those after it) again after
+//! a pause. A subscription that is stopped and started again resumes from the committed offsets.
 //!
 //! Fault injection for tests: [`MemoryBus::fail_next_publishes`],
 //! [`MemoryBus::duplicate_next_deliveries`] and [`MemoryBus::delay_deliveries`].
@@ -13,26 +14,27 @@
 //! The logs are not trimmed: a memory bus holds every record it was given until the process
 //! ends.
 
+use super::offsets::PartitionOffsets;
 use super::{
-    partition_for, Bus, BusError, Delivery, Dispatch, HandlerFailed, Record, RecordHandler,
-    Subscription, SubscriptionHandle, Topic,
+    partition_for, Bus, BusError, ConsumerGuard, Delivery, Dispatch, HandlerFailed, Record,
+    RecordHandler, Subscription, SubscriptionHandle, Topic,
 };
 use crate::settings::BusSettings;
 use dashmap::DashMap;
-use futures::future::{self, BoxFuture, Either};
-use futures::stream::{FuturesOrdered, StreamExt};
+use futures::future::{BoxFuture, FutureExt};
+use futures::stream::{FuturesUnordered, StreamExt};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 
-/// One partition's log; `len` tells waiting consumers that it grew.
+/// One partition's log.
 struct PartitionLog {
     /// The records, by offset.
     records: RwLock<Vec<Arc<Record>>>,
-    /// The log length, watched by the consumers of this partition.
-    len: watch::Sender<u64>,
+    /// The log length, readable without the lock.
+    len: AtomicU64,
 }
 
 /// One consumer group's committed offsets: (topic, partition) → next offset to deliver.
@@ -52,10 +54,12 @@ struct Faults {
 struct Inner {
     /// Every topic's partitions.
     topics: HashMap<Topic, Vec<PartitionLog>>,
-    /// Committed offsets: group → (topic, partition) → next offset to deliver.
+    /// Committed offsets by group.
     committed: DashMap<String, Arc<GroupOffsets>>,
     /// (group, topic) pairs with a running consumer.
     active: Mutex<HashMap<(String, Topic), watch::Receiver<bool>>>,
+    /// The wake-up of every running consumer, by the topics it reads.
+    listeners: RwLock<HashMap<Topic, Vec<Arc<Notify>>>>,
     /// Injected faults.
     faults: Faults,
     /// Partitions per topic.
@@ -82,7 +86,7 @@ impl MemoryBus {
                 let logs = (0..partitions)
                     .map(|_| PartitionLog {
                         records: RwLock::new(Vec::new()),
-                        len: watch::channel(0).0,
+                        len: AtomicU64::new(0),
                     })
                     .collect();
                 (topic, logs)
@@ -93,6 +97,7 @@ impl MemoryBus {
                 topics,
                 committed: DashMap::new(),
                 active: Mutex::new(HashMap::new()),
+                listeners: RwLock::new(HashMap::new()),
                 faults: Faults::default(),
                 partitions,
                 max_in_flight: settings.consumer_max_in_flight.max(1),
@@ -169,24 +174,32 @@ impl Bus for MemoryBus {
                 Err(BusError::Publish("injected fault: publish refused".into()))
             });
         }
+        let mut touched = Vec::new();
         for record in records {
             let partition = partition_for(&record.key, self.inner.partitions);
             // Every topic exists with `partitions` partitions, and `partition_for` stays below it.
             let Some(log) = self.log(record.topic, partition) else {
                 continue;
             };
+            if !touched.contains(&record.topic) {
+                touched.push(record.topic);
+            }
             let mut records = log.records.write().unwrap_or_else(|p| p.into_inner());
             records.push(record);
-            let len = records.len() as u64;
-            drop(records);
-            log.len.send_replace(len);
+            log.len.store(records.len() as u64, Ordering::Release);
+        }
+        // One wake-up per consumer per publish, however many records it carried.
+        let listeners = read(&self.inner.listeners);
+        for topic in touched {
+            for listener in listeners.get(&topic).into_iter().flatten() {
+                listener.notify_one();
+            }
         }
         Box::pin(async { Ok(()) })
     }
 
     fn subscribe(&self, subscription: Subscription) -> Result<SubscriptionHandle, BusError> {
         let (handle, stop, guard) = SubscriptionHandle::new();
-        let group: Arc<str> = Arc::from(subscription.group.as_str());
         {
             let mut active = self.inner.active.lock().unwrap_or_else(|p| p.into_inner());
             for &topic in &subscription.topics {
@@ -202,32 +215,58 @@ impl Bus for MemoryBus {
                 active.insert(key, stop.clone());
             }
         }
+        let wake = Arc::new(Notify::new());
+        {
+            let mut listeners = self
+                .inner
+                .listeners
+                .write()
+                .unwrap_or_else(|p| p.into_inner());
+            for &topic in &subscription.topics {
+                listeners.entry(topic).or_default().push(wake.clone());
+            }
+        }
         let offsets = self
             .inner
             .committed
             .entry(subscription.group.clone())
             .or_default()
             .clone();
-        for &topic in &subscription.topics {
-            for partition in 0..self.inner.partitions {
-                let consumer = PartitionConsumer {
-                    bus: self.clone(),
-                    group: group.clone(),
+        let partitions = subscription
+            .topics
+            .iter()
+            .flat_map(|&topic| {
+                (0..self.inner.partitions).map(move |partition| PartitionState {
                     topic,
                     partition,
-                    offsets: offsets.clone(),
-                    handler: subscription.handler.clone(),
-                    stop: stop.clone(),
-                    _guard: guard.clone(),
-                };
-                match &subscription.arbiter {
-                    Some(arbiter) => {
-                        arbiter.spawn(consumer.run());
-                    }
-                    None => {
-                        tokio::spawn(consumer.run());
-                    }
-                }
+                    position: 0,
+                    offsets: PartitionOffsets::default(),
+                })
+            })
+            .map(|mut state| {
+                state.position = offsets
+                    .get(&(state.topic, state.partition))
+                    .map(|o| *o)
+                    .unwrap_or(0);
+                state
+            })
+            .collect();
+        let consumer = GroupConsumer {
+            bus: self.clone(),
+            group: Arc::from(subscription.group.as_str()),
+            offsets,
+            handler: subscription.handler,
+            partitions,
+            wake,
+            stop,
+            _guard: guard,
+        };
+        match &subscription.arbiter {
+            Some(arbiter) => {
+                arbiter.spawn(consumer.run());
+            }
+            None => {
+                tokio::spawn(consumer.run());
             }
         }
         Ok(handle)
@@ -238,78 +277,130 @@ impl Bus for MemoryBus {
     }
 }
 
-/// Consumes one partition of one topic for one group.
-struct PartitionConsumer {
-    bus: MemoryBus,
-    group: Arc<str>,
+/// Where a consumer stands on one partition.
+struct PartitionState {
     topic: Topic,
     partition: u32,
-    offsets: Arc<GroupOffsets>,
-    handler: RecordHandler,
-    stop: watch::Receiver<bool>,
-    _guard: super::ConsumerGuard,
+    /// The next offset to hand out.
+    position: u64,
+    /// Handed out and not yet committable.
+    offsets: PartitionOffsets,
 }
 
-impl PartitionConsumer {
+/// A handled (or failed) delivery: which partition, which offset and generation, how it went.
+type Completion = (usize, u64, u64, Result<(), HandlerFailed>);
+
+/// Consumes every partition of a subscription's topics for one group.
+struct GroupConsumer {
+    bus: MemoryBus,
+    group: Arc<str>,
+    offsets: Arc<GroupOffsets>,
+    handler: RecordHandler,
+    partitions: Vec<PartitionState>,
+    wake: Arc<Notify>,
+    stop: watch::Receiver<bool>,
+    _guard: ConsumerGuard,
+}
+
+impl GroupConsumer {
     async fn run(mut self) {
-        let Some(log) = self.bus.log(self.topic, self.partition) else {
-            return;
-        };
-        let mut grown = log.len.subscribe();
-        let key = (self.topic, self.partition);
-        let mut position = self.offsets.get(&key).map(|o| *o).unwrap_or(0);
-        let mut in_flight = FuturesOrdered::new();
+        let mut in_flight: FuturesUnordered<BoxFuture<'static, Completion>> =
+            FuturesUnordered::new();
         loop {
             if *self.stop.borrow() {
-                return;
+                break;
             }
-            // Fill the window with the next records, in order.
-            let available = *grown.borrow_and_update();
-            while in_flight.len() < self.bus.inner.max_in_flight && position < available {
-                let record = read(&log.records)[position as usize].clone();
-                for _ in 0..self.copies() {
-                    match self.deliver(record.clone(), position) {
-                        // Nothing before it is pending: it is done, commit straight away.
-                        None if in_flight.is_empty() => {
-                            self.offsets.insert(key, position + 1);
-                        }
-                        None => {
-                            in_flight.push_back(Either::Left(future::ready((position, Ok(())))))
-                        }
-                        Some(handling) => in_flight.push_back(Either::Right(handling)),
-                    }
-                }
-                position += 1;
+            for index in 0..self.partitions.len() {
+                self.fill(index, &mut in_flight);
             }
-            let waiting_for_records = position >= available;
             tokio::select! {
-                done = in_flight.next(), if !in_flight.is_empty() => {
-                    let Some((offset, result)) = done else { continue };
-                    match result {
-                        Ok(()) => {
-                            self.offsets.insert(key, offset + 1);
-                        }
-                        Err(error) => {
-                            tracing::warn!(
-                                group = %self.group, topic = %self.topic,
-                                partition = self.partition, offset, %error,
-                                "handler failed; the record will be delivered again"
-                            );
-                            // Everything after the failed record is delivered again too, so
-                            // that records are never handled out of order.
-                            in_flight = FuturesOrdered::new();
-                            position = offset;
-                            tokio::time::sleep(self.bus.inner.redelivery_backoff).await;
-                        }
+                Some(done) = in_flight.next(), if !in_flight.is_empty() => {
+                    self.complete(done).await;
+                    // Take every other finished delivery too before handing out more.
+                    while let Some(Some(done)) = in_flight.next().now_or_never() {
+                        self.complete(done).await;
                     }
                 }
-                changed = grown.changed(), if waiting_for_records => {
-                    if changed.is_err() {
-                        return;
-                    }
-                }
+                _ = self.wake.notified() => {}
                 _ = self.stop.changed() => {}
             }
+        }
+        let wake = self.wake.clone();
+        let mut listeners = self
+            .bus
+            .inner
+            .listeners
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
+        for list in listeners.values_mut() {
+            list.retain(|l| !Arc::ptr_eq(l, &wake));
+        }
+    }
+
+    /// Hands out the next records of a partition, in order, up to the window.
+    fn fill(
+        &mut self,
+        index: usize,
+        in_flight: &mut FuturesUnordered<BoxFuture<'static, Completion>>,
+    ) {
+        let (topic, partition) = (
+            self.partitions[index].topic,
+            self.partitions[index].partition,
+        );
+        let Some(log) = self.bus.log(topic, partition) else {
+            return;
+        };
+        let available = log.len.load(Ordering::Acquire);
+        while self.partitions[index].position < available
+            && self.partitions[index].offsets.len() < self.bus.inner.max_in_flight
+        {
+            let offset = self.partitions[index].position;
+            let record = read(&log.records)[offset as usize].clone();
+            for _ in 0..self.copies() {
+                let generation = self.partitions[index].offsets.generation();
+                match self.deliver(record.clone(), partition, offset) {
+                    None => {
+                        let state = &mut self.partitions[index];
+                        state.offsets.delivered(offset as i64, true);
+                        if let Some(last) = state.offsets.take_finished() {
+                            self.offsets.insert((topic, partition), last as u64 + 1);
+                        }
+                    }
+                    Some(handling) => {
+                        self.partitions[index]
+                            .offsets
+                            .delivered(offset as i64, false);
+                        in_flight.push(Box::pin(async move {
+                            (index, offset, generation, handling.await)
+                        }));
+                    }
+                }
+            }
+            self.partitions[index].position += 1;
+        }
+    }
+
+    async fn complete(&mut self, (index, offset, generation, result): Completion) {
+        let state = &mut self.partitions[index];
+        let key = (state.topic, state.partition);
+        match result {
+            Ok(()) => {
+                if let Some(last) = state.offsets.finished(offset as i64, generation) {
+                    self.offsets.insert(key, last as u64 + 1);
+                }
+            }
+            Err(error) if generation == state.offsets.generation() => {
+                tracing::warn!(
+                    group = %self.group, topic = %key.0, partition = key.1, offset, %error,
+                    "handler failed; the record will be delivered again"
+                );
+                // Everything after the failed record is delivered again too, so that records
+                // are never handled out of order.
+                state.offsets.rewind();
+                state.position = offset;
+                tokio::time::sleep(self.bus.inner.redelivery_backoff).await;
+            }
+            Err(_) => {}
         }
     }
 
@@ -333,23 +424,25 @@ impl PartitionConsumer {
     fn deliver(
         &self,
         record: Arc<Record>,
+        partition: u32,
         offset: u64,
-    ) -> Option<BoxFuture<'static, (u64, Result<(), HandlerFailed>)>> {
+    ) -> Option<BoxFuture<'static, Result<(), HandlerFailed>>> {
         let delivery = Delivery {
             record,
             group: self.group.clone(),
-            partition: self.partition,
+            partition,
             offset,
         };
         let delay = self.bus.inner.faults.delay_micros.load(Ordering::Relaxed);
         let Dispatch::Handle(handled) = (self.handler)(delivery) else {
             return None;
         };
+        if delay == 0 {
+            return Some(handled);
+        }
         Some(Box::pin(async move {
-            if delay > 0 {
-                tokio::time::sleep(Duration::from_micros(delay)).await;
-            }
-            (offset, handled.await)
+            tokio::time::sleep(Duration::from_micros(delay)).await;
+            handled.await
         }))
     }
 }
@@ -367,6 +460,8 @@ mod tests {
             partitions: 3,
             consumer_max_in_flight: 8,
             redelivery_backoff_ms: 1,
+            brokers: String::new(),
+            kafka: Default::default(),
         }
     }
 
@@ -430,9 +525,13 @@ mod tests {
             .iter()
             .map(|(_, p)| p.parse::<u32>().unwrap())
             .collect();
-        let mut deduped = order.clone();
-        deduped.dedup();
-        assert_eq!(deduped[..20].to_vec(), (0..20).collect::<Vec<_>>());
+        // The first two handlings fail; the partition rewinds to the failed record and hands
+        // out everything from there again, in order.
+        assert_eq!(
+            order[order.len() - 20..].to_vec(),
+            (0..20).collect::<Vec<_>>(),
+            "after the rewind every record comes again in offset order: {order:?}"
+        );
         let partition = partition_for("case-a", 3);
         assert_eq!(bus.records(Topic::Applications, partition).len(), 20);
         assert_eq!(

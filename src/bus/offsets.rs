@@ -30,7 +30,11 @@ impl PartitionOffsets {
         if generation != self.generation {
             return None;
         }
-        if let Some(entry) = self.pending.iter_mut().find(|(o, _)| *o == offset) {
+        if let Some(entry) = self
+            .pending
+            .iter_mut()
+            .find(|(o, done)| *o == offset && !done)
+        {
             entry.1 = true;
         }
         self.take_finished()
@@ -51,6 +55,11 @@ impl PartitionOffsets {
     pub fn rewind(&mut self) {
         self.pending.clear();
         self.generation += 1;
+    }
+
+    /// Deliveries pending.
+    pub fn len(&self) -> usize {
+        self.pending.len()
     }
 
     /// Whether nothing is pending.
