@@ -8,7 +8,7 @@
 //! ([`AnswerCollaboration`]) when `manual`. On `collaboration.completed` it decides with every
 //! collaborator's answer in hand.
 
-use super::{publish, Processed, Seen};
+use super::{handle_inbound, publish, BusSystem, Processed};
 use crate::bus::bridge::{HandleError, Inbound, Publish};
 use crate::catalog::Catalog;
 use crate::domain::{
@@ -482,32 +482,26 @@ impl Actor for Department {
     }
 }
 
+impl BusSystem for Department {
+    fn processed(&mut self) -> &mut Processed {
+        &mut self.processed
+    }
+
+    fn bridge(&self) -> &Recipient<Publish> {
+        &self.bridge
+    }
+
+    fn apply(&mut self, envelope: &Envelope) -> Result<Vec<Envelope>, HandleError> {
+        self.apply(envelope)
+    }
+}
+
 impl Handler<Inbound> for Department {
     type Result = ResponseActFuture<Self, Result<(), HandleError>>;
 
     #[tracing::instrument(skip_all, fields(department = %self.settings.code, case_id = %msg.0.case_id, kind = %msg.0.kind))]
     fn handle(&mut self, msg: Inbound, _: &mut Self::Context) -> Self::Result {
-        let envelope = msg.0;
-        let outputs = match self.processed.check(&envelope.id) {
-            Seen::Done => return Box::pin(fut::ready(Ok(()))),
-            Seen::Started(outputs) => outputs,
-            Seen::New => match self.apply(&envelope) {
-                Ok(outputs) => {
-                    self.processed.start(envelope.id.clone(), outputs.clone());
-                    outputs
-                }
-                Err(error) => return Box::pin(fut::ready(Err(error))),
-            },
-        };
-        let id = envelope.id.clone();
-        Box::pin(publish(&self.bridge, outputs).into_actor(self).map(
-            move |result, department, _| {
-                if result.is_ok() {
-                    department.processed.finish(&id);
-                }
-                result
-            },
-        ))
+        handle_inbound(self, msg.0)
     }
 }
 

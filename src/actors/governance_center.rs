@@ -13,7 +13,7 @@
 //! and answers up (street → district → city), adding themselves to the event's route.
 
 use super::intake::{FedApplication, TakeNewApplications};
-use super::{publish, Processed, Seen};
+use super::{handle_inbound, publish, BusSystem, Processed};
 use crate::bus::bridge::{HandleError, Inbound, Publish};
 use crate::catalog::{Catalog, Centre};
 use crate::domain::{
@@ -326,33 +326,25 @@ impl Handler<BuildPublished> for GovernanceCenter {
     }
 }
 
+impl BusSystem for GovernanceCenter {
+    fn processed(&mut self) -> &mut Processed {
+        &mut self.processed
+    }
+
+    fn bridge(&self) -> &Recipient<Publish> {
+        &self.bridge
+    }
+
+    fn apply(&mut self, envelope: &Envelope) -> Result<Vec<Envelope>, HandleError> {
+        self.apply(envelope)
+    }
+}
+
 impl Handler<Inbound> for GovernanceCenter {
     type Result = ResponseActFuture<Self, Result<(), HandleError>>;
 
     #[tracing::instrument(skip_all, fields(centre = %self.centre.code, case_id = %msg.0.case_id, kind = %msg.0.kind))]
     fn handle(&mut self, msg: Inbound, _: &mut Self::Context) -> Self::Result {
-        let envelope = msg.0;
-        let outputs = match self.processed.check(&envelope.id) {
-            Seen::Done => return Box::pin(fut::ready(Ok(()))),
-            Seen::Started(outputs) => outputs,
-            Seen::New => match self.apply(&envelope) {
-                Ok(outputs) => {
-                    self.processed.start(envelope.id.clone(), outputs.clone());
-                    outputs
-                }
-                Err(error) => return Box::pin(fut::ready(Err(error))),
-            },
-        };
-        let id = envelope.id.clone();
-        Box::pin(
-            publish(&self.bridge, outputs)
-                .into_actor(self)
-                .map(move |result, centre, _| {
-                    if result.is_ok() {
-                        centre.processed.finish(&id);
-                    }
-                    result
-                }),
-        )
+        handle_inbound(self, msg.0)
     }
 }

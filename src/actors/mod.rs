@@ -22,18 +22,30 @@ pub mod terminal;
 
 use crate::bus::bridge::{HandleError, Publish};
 use crate::domain::{Envelope, MessageId};
-use actix::Recipient;
+use actix::prelude::*;
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
+use std::sync::Arc;
+use tokio::sync::oneshot;
 
 /// What a system knows about an inbound message id.
 pub enum Seen {
     /// Handled and its outputs are on the bus: nothing to do.
     Done,
-    /// Handled, but its outputs were not confirmed: send these again.
-    Started(Vec<Envelope>),
+    /// Handled, and its outputs are on their way: wait for how that ends.
+    Pending(oneshot::Receiver<Result<(), HandleError>>),
+    /// Handled, but sending its outputs failed: send these again.
+    Failed(Vec<Envelope>),
     /// Never seen.
     New,
+}
+
+/// A message whose outputs are not yet confirmed.
+struct Started {
+    /// The outputs it produced.
+    outputs: Vec<Envelope>,
+    /// While the publish is out: who else waits for it. `None` once it failed.
+    waiters: Option<Vec<oneshot::Sender<Result<(), HandleError>>>>,
 }
 
 /// The inbound messages a system has handled.
@@ -42,31 +54,109 @@ pub struct Processed {
     /// Messages whose outputs are on the bus.
     done: HashSet<MessageId>,
     /// Messages whose outputs were produced but not yet confirmed.
-    started: HashMap<MessageId, Vec<Envelope>>,
+    started: HashMap<MessageId, Started>,
 }
 
 impl Processed {
-    /// Where `id` stands.
-    pub fn check(&self, id: &MessageId) -> Seen {
+    /// Where `id` stands. A repeat of a message whose publish is still out waits for it rather
+    /// than publishing the same outputs again.
+    pub fn check(&mut self, id: &MessageId) -> Seen {
         if self.done.contains(id) {
-            Seen::Done
-        } else if let Some(outputs) = self.started.get(id) {
-            Seen::Started(outputs.clone())
-        } else {
-            Seen::New
+            return Seen::Done;
+        }
+        let Some(started) = self.started.get_mut(id) else {
+            return Seen::New;
+        };
+        match &mut started.waiters {
+            Some(waiters) => {
+                let (tx, rx) = oneshot::channel();
+                waiters.push(tx);
+                Seen::Pending(rx)
+            }
+            None => {
+                started.waiters = Some(Vec::new());
+                Seen::Failed(started.outputs.clone())
+            }
         }
     }
 
-    /// Records the outputs produced for `id`, before they are sent.
+    /// Records the outputs produced for `id`, just before they are sent.
     pub fn start(&mut self, id: MessageId, outputs: Vec<Envelope>) {
-        self.started.insert(id, outputs);
+        self.started.insert(
+            id,
+            Started {
+                outputs,
+                waiters: Some(Vec::new()),
+            },
+        );
     }
 
-    /// Records that the outputs of `id` are on the bus.
-    pub fn finish(&mut self, id: &MessageId) {
-        self.started.remove(id);
-        self.done.insert(id.clone());
+    /// Records how sending the outputs of `id` ended, and tells whoever waited.
+    pub fn settle(&mut self, id: &MessageId, result: &Result<(), HandleError>) {
+        let waiters = match result {
+            Ok(()) => {
+                self.done.insert(id.clone());
+                self.started.remove(id).and_then(|s| s.waiters)
+            }
+            Err(_) => self.started.get_mut(id).and_then(|s| s.waiters.take()),
+        };
+        for waiter in waiters.into_iter().flatten() {
+            let _ = waiter.send(result.clone());
+        }
     }
+}
+
+/// A system that turns bus messages into state changes and outputs, at most once in effect.
+pub trait BusSystem: Actor<Context = Context<Self>> {
+    /// Its record of handled messages.
+    fn processed(&mut self) -> &mut Processed;
+    /// Where its outputs go.
+    fn bridge(&self) -> &Recipient<Publish>;
+    /// Applies a message: changes state now and returns the messages to publish.
+    fn apply(&mut self, envelope: &Envelope) -> Result<Vec<Envelope>, HandleError>;
+}
+
+/// Handles an inbound message idempotently: a new one is applied and its outputs published; a
+/// repeat of a finished one does nothing; a repeat of one still publishing waits for that
+/// publish; a repeat of one whose publish failed publishes the same outputs (same ids) again.
+pub fn handle_inbound<A: BusSystem>(
+    actor: &mut A,
+    envelope: Arc<Envelope>,
+) -> ResponseActFuture<A, Result<(), HandleError>> {
+    let outputs = match actor.processed().check(&envelope.id) {
+        Seen::Done => return Box::pin(fut::ready(Ok(()))),
+        Seen::Pending(outcome) => {
+            return Box::pin(
+                async move {
+                    outcome.await.unwrap_or_else(|_| {
+                        Err(HandleError::Retry(
+                            "the first handling was abandoned".into(),
+                        ))
+                    })
+                }
+                .into_actor(actor),
+            )
+        }
+        Seen::Failed(outputs) => outputs,
+        Seen::New => match actor.apply(&envelope) {
+            Ok(outputs) => {
+                actor
+                    .processed()
+                    .start(envelope.id.clone(), outputs.clone());
+                outputs
+            }
+            Err(error) => return Box::pin(fut::ready(Err(error))),
+        },
+    };
+    let id = envelope.id.clone();
+    Box::pin(
+        publish(actor.bridge(), outputs)
+            .into_actor(actor)
+            .map(move |result, actor, _| {
+                actor.processed().settle(&id, &result);
+                result
+            }),
+    )
 }
 
 /// Sends `outputs` through the bridge. The publish is queued when this is called (so a

@@ -1,0 +1,273 @@
+//! Faults on the bus (the in-memory bus's fault injection, and records no system wrote): cases
+//! still complete, exactly once in effect, in order, and unreadable records go to dead-letters.
+
+use crate::helpers::{poll, spawn_app, spawn_app_with, step_names, TestApp};
+use bytes::Bytes;
+use govfusion::bus::bridge::PublishRecords;
+use govfusion::bus::{Record, Topic};
+use serde_json::json;
+use std::collections::{BTreeSet, HashSet};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The records of `topic` keyed by `key`, with their partitions, in offset order per partition.
+fn records_of(app: &TestApp, topic: Topic, key: &str) -> Vec<(u32, Arc<Record>)> {
+    app.memory_bus()
+        .all_records(topic)
+        .into_iter()
+        .filter(|(_, record)| record.key == key)
+        .collect()
+}
+
+/// The `type` headers of records, in order.
+fn types(records: &[(u32, Arc<Record>)]) -> Vec<&str> {
+    records
+        .iter()
+        .map(|(_, r)| r.header("type").unwrap_or("<no type header>"))
+        .collect()
+}
+
+/// Puts raw records on the bus through the bridge, as an outside system would.
+async fn publish_raw(app: &TestApp, records: Vec<Record>) {
+    app.systems
+        .bridge
+        .send(PublishRecords(records))
+        .await
+        .expect("the bridge is running")
+        .expect("the records reach the bus");
+}
+
+/// Waits for the dead letters keyed by `key`.
+async fn dead_letters(app: &TestApp, key: &str) -> Vec<(u32, Arc<Record>)> {
+    poll(&format!("a dead letter keyed {key}"), || async {
+        let found = records_of(app, Topic::DeadLetters, key);
+        if found.is_empty() {
+            Err("no dead letter yet".to_owned())
+        } else {
+            Ok(found)
+        }
+    })
+    .await
+}
+
+#[actix_web::test]
+async fn duplicate_deliveries_change_nothing() {
+    // Arrange
+    let app = spawn_app().await;
+    app.memory_bus().duplicate_next_deliveries(1000);
+
+    // Act
+    let case_id = app
+        .submit_ok(&app.application_body("restaurant_opening"))
+        .await;
+    let case = app.wait_until_completed(&case_id).await;
+
+    // Assert: on the bus.
+    let accepted = records_of(&app, Topic::Acceptances, &case_id);
+    assert_eq!(
+        types(&accepted),
+        ["application.accepted"],
+        "one acceptance on the bus, however often the application was delivered"
+    );
+    let approvals = records_of(&app, Topic::Approvals, &case_id);
+    let published = types(&approvals)
+        .into_iter()
+        .filter(|t| *t == "approval.published")
+        .count();
+    assert_eq!(
+        published,
+        1,
+        "one approval on the bus: {:?}",
+        types(&approvals)
+    );
+    // Assert: in the applicant's view.
+    let history = case["history"].as_array().unwrap();
+    let ids: Vec<_> = history.iter().map(|h| h["message_id"].clone()).collect();
+    let unique: HashSet<_> = ids.iter().map(|id| id.to_string()).collect();
+    assert_eq!(
+        unique.len(),
+        ids.len(),
+        "a message twice in the history: {ids:?}"
+    );
+    let steps = step_names(&case["history"]);
+    for step in [
+        "application.accepted",
+        "approval.published",
+        "approval.delivered",
+    ] {
+        let n = steps.iter().filter(|s| *s == step).count();
+        assert_eq!(n, 1, "{step} {n} times in the history: {steps:?}");
+    }
+    let approval_steps = step_names(&case["approval"]["steps"]);
+    let decided = approval_steps.iter().filter(|s| *s == "decided").count();
+    assert_eq!(decided, 1, "decided {decided} times: {approval_steps:?}");
+}
+
+#[actix_web::test]
+async fn failed_publishes_are_retried_and_keep_each_case_in_order_on_one_partition() {
+    // Arrange
+    let app = spawn_app().await;
+    app.memory_bus().fail_next_publishes(3);
+
+    // Act
+    let case_id = app
+        .submit_ok(&app.application_body("restaurant_opening"))
+        .await;
+    let case = app.wait_until_completed(&case_id).await;
+
+    // Assert
+    assert_eq!(
+        case["approval"]["outcome"]["decision"], "approved",
+        "{case}"
+    );
+    let retries = app.systems.bridge_stats.retries.load(Ordering::Relaxed);
+    assert!(retries >= 3, "3 refused publishes, {retries} retries");
+    let mut partitions = BTreeSet::new();
+    for topic in Topic::ALL {
+        partitions.extend(records_of(&app, topic, &case_id).iter().map(|(p, _)| *p));
+    }
+    assert_eq!(
+        partitions.len(),
+        1,
+        "one case's records must share one partition: {partitions:?}"
+    );
+    let approvals = records_of(&app, Topic::Approvals, &case_id);
+    assert_eq!(
+        types(&approvals),
+        ["approval.published", "approval.delivered"],
+        "approvals out of causal order"
+    );
+    let results = records_of(&app, Topic::CollaborationResults, &case_id);
+    let results = types(&results);
+    assert_eq!(
+        results.last(),
+        Some(&"collaboration.completed"),
+        "every answer must come before the completion: {results:?}"
+    );
+    assert_eq!(
+        results
+            .iter()
+            .filter(|t| **t == "collaboration.completed")
+            .count(),
+        1,
+        "{results:?}"
+    );
+}
+
+#[actix_web::test]
+async fn an_unreadable_record_goes_to_dead_letters_and_consumption_goes_on() {
+    // Arrange: one partition, so the next case queues behind the poison on every topic.
+    let app = spawn_app_with(|settings| settings.bus.partitions = 1).await;
+    let poison = Record {
+        topic: Topic::Applications,
+        key: "poison-1".into(),
+        headers: vec![("target".into(), "department/market".into())],
+        payload: Bytes::from_static(b"not json"),
+    };
+
+    // Act
+    publish_raw(&app, vec![poison]).await;
+    let case_id = app
+        .submit_ok(&app.application_body("individual_business_registration"))
+        .await;
+
+    // Assert
+    let original = app.memory_bus().records(Topic::Applications, 0);
+    let offset = original
+        .iter()
+        .position(|r| r.key == "poison-1")
+        .expect("the poison record is on the applications topic");
+    for (_, letter) in dead_letters(&app, "poison-1").await {
+        assert!(
+            letter.header("dlq.error").is_some_and(|e| !e.is_empty()),
+            "{letter:?}"
+        );
+        assert_eq!(
+            letter.header("dlq.topic"),
+            Some("applications"),
+            "{letter:?}"
+        );
+        assert_eq!(letter.header("dlq.partition"), Some("0"), "{letter:?}");
+        assert_eq!(
+            letter.header("dlq.offset"),
+            Some(offset.to_string().as_str()),
+            "{letter:?}"
+        );
+        assert_eq!(
+            letter.payload,
+            Bytes::from_static(b"not json"),
+            "{letter:?}"
+        );
+    }
+    let case = app.wait_until_completed(&case_id).await;
+    assert_eq!(
+        case["approval"]["outcome"]["decision"], "approved",
+        "{case}"
+    );
+}
+
+#[actix_web::test]
+async fn an_envelope_whose_data_does_not_match_its_type_goes_to_dead_letters() {
+    // Arrange: a well-formed envelope, as an outside system might send it, with a wrong `data`.
+    let app = spawn_app_with(|settings| settings.bus.partitions = 1).await;
+    let envelope = json!({
+        "id": "bad-data-1", "type": "application.published", "case_id": "bad-data-case",
+        "source": "governance/500000", "target": "department/market",
+        "occurred_at": "2024-01-01T00:00:00Z", "trace_id": "t-bad", "schema": 1,
+        "data": { "x": 1 }
+    });
+    let record = Record {
+        topic: Topic::Applications,
+        key: "bad-data-case".into(),
+        headers: vec![
+            ("id".into(), "bad-data-1".into()),
+            ("type".into(), "application.published".into()),
+            ("target".into(), "department/market".into()),
+        ],
+        payload: Bytes::from(envelope.to_string()),
+    };
+
+    // Act
+    publish_raw(&app, vec![record]).await;
+    let case_id = app
+        .submit_ok(&app.application_body("individual_business_registration"))
+        .await;
+
+    // Assert
+    let letters = dead_letters(&app, "bad-data-case").await;
+    let error = letters[0].1.header("dlq.error").unwrap_or_default();
+    assert!(
+        error.contains("application.published"),
+        "the reason should name the message type: {error}"
+    );
+    let case = app.wait_until_completed(&case_id).await;
+    assert_eq!(
+        case["approval"]["outcome"]["decision"], "approved",
+        "{case}"
+    );
+}
+
+#[actix_web::test]
+async fn delayed_deliveries_still_complete_a_case() {
+    // Arrange
+    let app = spawn_app().await;
+    app.memory_bus().delay_deliveries(Duration::from_millis(20));
+
+    // Act
+    let case_id = app
+        .submit_ok(&app.application_body("restaurant_opening"))
+        .await;
+    let case = app.wait_until_completed(&case_id).await;
+
+    // Assert
+    assert_eq!(
+        case["approval"]["outcome"]["decision"], "approved",
+        "{case}"
+    );
+    assert_eq!(
+        case["collaboration_events"].as_array().unwrap().len(),
+        2,
+        "{case}"
+    );
+}

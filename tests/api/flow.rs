@@ -1,0 +1,404 @@
+//! Cases through the whole fusion, with the matters of `config/default.toml`.
+
+use crate::helpers::{inbox_lists_case, json_body, reasons, spawn_app, step_names};
+use serde_json::{json, Value};
+
+/// The collaboration event of `department` in a case view.
+fn event_of<'a>(case: &'a Value, department: &str) -> &'a Value {
+    case["collaboration_events"]
+        .as_array()
+        .and_then(|events| events.iter().find(|e| e["department"] == department))
+        .unwrap_or_else(|| panic!("no collaboration event for {department}: {case}"))
+}
+
+/// An RFC 3339 timestamp of a response.
+fn timestamp(value: &Value) -> chrono::DateTime<chrono::Utc> {
+    value
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not a timestamp: {value}"))
+}
+
+/// Where `step` first appears in a list of step names.
+fn position(steps: &[String], step: &str) -> usize {
+    steps
+        .iter()
+        .position(|s| s == step)
+        .unwrap_or_else(|| panic!("`{step}` missing from {steps:?}"))
+}
+
+#[actix_web::test]
+async fn a_matter_without_collaboration_is_approved_with_a_receipt_and_full_history() {
+    // Arrange
+    let app = spawn_app().await;
+    let body = app.application_body("individual_business_registration");
+
+    // Act
+    let case_id = app.submit_ok(&body).await;
+    let case = app.wait_until_completed(&case_id).await;
+
+    // Assert
+    assert_eq!(case["status"], "completed", "{case}");
+    assert_eq!(
+        case["approval"]["outcome"]["decision"], "approved",
+        "complete materials and no collaborators should be approved: {case}"
+    );
+    let receipt = &case["receipt"];
+    assert!(
+        receipt["receipt_no"].is_string(),
+        "no receipt number: {case}"
+    );
+    let promised_days = app
+        .systems
+        .catalog
+        .matter("individual_business_registration")
+        .unwrap()
+        .promised_days;
+    assert_eq!(
+        timestamp(&receipt["due_by"]) - timestamp(&receipt["accepted_at"]),
+        chrono::Duration::days(promised_days.into()),
+        "the deadline should be the matter's promised days after acceptance: {receipt}"
+    );
+    let history = step_names(&case["history"]);
+    let published = position(&history, "application.published");
+    let accepted = position(&history, "application.accepted");
+    let decided = position(&history, "approval.published");
+    let delivered = position(&history, "approval.delivered");
+    assert!(
+        published < accepted && accepted < decided && decided < delivered,
+        "history out of order: {history:?}"
+    );
+}
+
+#[actix_web::test]
+async fn a_missing_material_is_rejected_by_name_without_asking_collaborators() {
+    // Arrange: a matter that would need fire's collaboration, lacking one material.
+    let app = spawn_app().await;
+    let mut body = app.application_body("food_business_licence");
+    body["materials"] = json!(["business_licence", "premises_proof"]);
+
+    // Act
+    let case_id = app.submit_ok(&body).await;
+    let case = app.wait_until_completed(&case_id).await;
+
+    // Assert
+    assert_eq!(
+        case["approval"]["outcome"]["decision"], "rejected",
+        "{case}"
+    );
+    assert!(
+        reasons(&case).contains("food_safety_plan"),
+        "the reasons should name the missing material: {case}"
+    );
+    assert_eq!(
+        case["collaboration_events"],
+        json!([]),
+        "an incomplete application needs no collaboration: {case}"
+    );
+}
+
+#[actix_web::test]
+async fn a_street_level_collaboration_is_routed_through_three_tiers_and_approved() {
+    // Arrange: 江北区 / 观音桥街道.
+    let app = spawn_app().await;
+    let body = app.application_body_in("residence_permit", "500105", "500105001");
+
+    // Act
+    let case_id = app.submit_ok(&body).await;
+    let case = app.wait_until_completed(&case_id).await;
+
+    // Assert
+    let events = case["collaboration_events"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "one collaborator, one event: {case}");
+    let event = event_of(&case, "street_office");
+    assert_eq!(
+        event["tier_path"],
+        json!(["重庆市", "江北区", "观音桥街道"]),
+        "{event}"
+    );
+    assert_eq!(event["tier"], "street", "{event}");
+    assert_eq!(event["status"], "answered", "{event}");
+    assert_eq!(event["result"]["outcome"], "agree", "{event}");
+    assert_eq!(
+        case["approval"]["outcome"]["decision"], "approved",
+        "{case}"
+    );
+}
+
+#[actix_web::test]
+async fn two_collaborators_are_each_routed_to_their_own_tier() {
+    // Arrange
+    let app = spawn_app().await;
+    let body = app.application_body("restaurant_opening");
+
+    // Act
+    let case_id = app.submit_ok(&body).await;
+    let case = app.wait_until_completed(&case_id).await;
+
+    // Assert
+    let events = case["collaboration_events"].as_array().unwrap();
+    assert_eq!(events.len(), 2, "two collaborators, two events: {case}");
+    let fire = event_of(&case, "fire");
+    assert_eq!(fire["tier_path"], json!(["重庆市", "渝中区"]), "{fire}");
+    let street = event_of(&case, "street_office");
+    assert_eq!(
+        street["tier_path"],
+        json!(["重庆市", "渝中区", "解放碑街道"]),
+        "{street}"
+    );
+    for event in [fire, street] {
+        assert_eq!(event["status"], "answered", "{event}");
+    }
+    let steps = step_names(&case["approval"]["steps"]);
+    assert!(
+        steps.contains(&"collaboration_requested".to_owned())
+            && steps.contains(&"collaboration_completed".to_owned()),
+        "the approval's process data should show the collaboration: {steps:?}"
+    );
+    assert_eq!(
+        case["approval"]["outcome"]["decision"], "approved",
+        "{case}"
+    );
+}
+
+#[actix_web::test]
+async fn staff_of_a_manual_department_decide_a_case_from_their_inbox() {
+    // Arrange: urban_management decides by hand, after street_office's collaboration.
+    let app = spawn_app().await;
+    let case_id = app
+        .submit_ok(&app.application_body("outdoor_advertising"))
+        .await;
+    app.wait_for_inbox_case("urban_management", &case_id).await;
+    let waiting = app.wait_for_status(&case_id, "accepted").await;
+    assert!(waiting["receipt"]["receipt_no"].is_string(), "{waiting}");
+    assert_ne!(waiting["status"], "completed", "{waiting}");
+
+    // Act
+    let response = app
+        .post_json(
+            &format!("/api/v1/departments/urban_management/cases/{case_id}/decision"),
+            &json!({ "decision": "reject", "opinion": "选址不符合规划" }),
+        )
+        .await;
+
+    // Assert
+    let status = response.status();
+    assert_eq!(status, 200, "{}", json_body(response).await);
+    let case = app.wait_until_completed(&case_id).await;
+    assert_eq!(
+        case["approval"]["outcome"]["decision"], "rejected",
+        "{case}"
+    );
+    assert!(
+        reasons(&case).contains("选址不符合规划"),
+        "the officer's opinion should be the reason: {case}"
+    );
+}
+
+#[actix_web::test]
+async fn a_decided_case_leaves_the_inbox_and_cannot_be_decided_again() {
+    // Arrange
+    let app = spawn_app().await;
+    let case_id = app
+        .submit_ok(&app.application_body("outdoor_advertising"))
+        .await;
+    app.wait_for_inbox_case("urban_management", &case_id).await;
+    let path = format!("/api/v1/departments/urban_management/cases/{case_id}/decision");
+    let first = app
+        .post_json(&path, &json!({ "decision": "approve" }))
+        .await;
+    assert_eq!(first.status(), 200, "{}", json_body(first).await);
+
+    // Act
+    let again = app.post_json(&path, &json!({ "decision": "reject" })).await;
+
+    // Assert
+    let status = again.status();
+    let body = json_body(again).await;
+    assert_eq!(status, 409, "a second decision must be refused: {body}");
+    assert_eq!(body["error"], "invalid_transition", "{body}");
+    let inbox = app
+        .get_json("/api/v1/departments/urban_management/inbox")
+        .await;
+    assert!(
+        !inbox_lists_case(&inbox, &case_id),
+        "a decided case should leave the inbox: {inbox}"
+    );
+    let case = app.wait_until_completed(&case_id).await;
+    assert_eq!(
+        case["approval"]["outcome"]["decision"], "approved",
+        "the first decision stands: {case}"
+    );
+}
+
+#[actix_web::test]
+async fn a_manual_collaborator_disagreeing_makes_the_case_rejected() {
+    // Arrange: housing (auto) needs fire (auto) and urban_management (manual).
+    let app = spawn_app().await;
+    let case_id = app
+        .submit_ok(&app.application_body("construction_permit"))
+        .await;
+    let event = app
+        .wait_for_collaboration("urban_management", &case_id)
+        .await;
+    let event_id = event["event_id"].as_str().unwrap();
+
+    // Act
+    let response = app
+        .post_json(
+            &format!("/api/v1/collaborations/{event_id}/result"),
+            &json!({ "outcome": "disagree", "opinion": "占用城市道路，不同意" }),
+        )
+        .await;
+
+    // Assert
+    let status = response.status();
+    assert_eq!(status, 200, "{}", json_body(response).await);
+    let case = app.wait_until_completed(&case_id).await;
+    assert_eq!(
+        case["approval"]["outcome"]["decision"], "rejected",
+        "{case}"
+    );
+    let reasons = reasons(&case);
+    assert!(
+        reasons.contains("disagree") && reasons.contains("占用城市道路，不同意"),
+        "the reasons should carry the collaborator's disagreement: {reasons}"
+    );
+}
+
+#[actix_web::test]
+async fn an_answered_collaboration_event_cannot_be_answered_again() {
+    // Arrange
+    let app = spawn_app().await;
+    let case_id = app
+        .submit_ok(&app.application_body("construction_permit"))
+        .await;
+    let event = app
+        .wait_for_collaboration("urban_management", &case_id)
+        .await;
+    let path = format!(
+        "/api/v1/collaborations/{}/result",
+        event["event_id"].as_str().unwrap()
+    );
+    let first = app.post_json(&path, &json!({ "outcome": "agree" })).await;
+    assert_eq!(first.status(), 200, "{}", json_body(first).await);
+
+    // Act
+    let again = app
+        .post_json(&path, &json!({ "outcome": "disagree" }))
+        .await;
+
+    // Assert
+    let status = again.status();
+    let body = json_body(again).await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["error"], "unknown_event", "{body}");
+    let case = app.wait_until_completed(&case_id).await;
+    assert_eq!(
+        case["approval"]["outcome"]["decision"], "approved",
+        "the first answer stands: {case}"
+    );
+}
+
+#[actix_web::test]
+async fn answering_an_unknown_collaboration_event_is_404() {
+    // Arrange
+    let app = spawn_app().await;
+
+    // Act
+    let response = app
+        .post_json(
+            "/api/v1/collaborations/no-such-event/result",
+            &json!({ "outcome": "agree" }),
+        )
+        .await;
+
+    // Assert
+    let status = response.status();
+    let body = json_body(response).await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["error"], "unknown_event", "{body}");
+}
+
+#[actix_web::test]
+async fn matters_are_listed_with_their_rules() {
+    let app = spawn_app().await;
+
+    let matters = app.get_json("/api/v1/matters").await;
+
+    let matters = matters.as_array().expect("a list of matters");
+    assert!(matters.len() >= 8, "{matters:?}");
+    for matter in matters {
+        for field in [
+            "code",
+            "name",
+            "department",
+            "required_materials",
+            "collaborators",
+            "promised_days",
+        ] {
+            assert!(
+                !matter[field].is_null(),
+                "matter without `{field}`: {matter}"
+            );
+        }
+    }
+}
+
+#[actix_web::test]
+async fn terminals_of_every_channel_are_listed() {
+    let app = spawn_app().await;
+
+    let terminals = app.get_json("/api/v1/terminals").await;
+
+    for channel in ["pc", "app", "kiosk"] {
+        assert!(
+            terminals
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|t| t["channel"] == channel),
+            "no {channel} terminal in {terminals}"
+        );
+    }
+}
+
+#[actix_web::test]
+async fn departments_are_listed_with_their_mode() {
+    let app = spawn_app().await;
+
+    let departments = app.get_json("/api/v1/departments").await;
+
+    let manual = departments
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["mode"] == "manual");
+    assert!(manual.is_some(), "no manual department in {departments}");
+}
+
+#[actix_web::test]
+async fn governance_centres_form_a_three_tier_tree() {
+    let app = spawn_app().await;
+
+    let city = app.get_json("/api/v1/governance/centers").await;
+
+    assert_eq!(city["tier"], "city", "{city}");
+    let districts = city["children"].as_array().unwrap();
+    assert!(districts.len() >= 3, "{city}");
+    for district in districts {
+        assert_eq!(district["tier"], "district", "{district}");
+        let streets = district["children"].as_array().unwrap();
+        assert!(streets.len() >= 2, "{district}");
+        assert!(streets.iter().all(|s| s["tier"] == "street"), "{district}");
+    }
+}
+
+#[actix_web::test]
+async fn health_check_answers_ok() {
+    let app = spawn_app().await;
+
+    let health = app.get_json("/healthz").await;
+
+    assert_eq!(health["status"], "ok", "{health}");
+}

@@ -1,0 +1,13 @@
+//! API tests: each test starts the whole service (every system, the in-memory bus and the HTTP
+//! listener on a free port) and talks to it as a terminal, an applicant or a department's staff
+//! would.
+//!
+//! * [`helpers`] — `spawn_app()` and the requests a client makes.
+//! * [`flow`] — cases through the whole fusion: plain, with collaboration, with staff decisions.
+//! * [`bad_input`] — every kind of bad request gets a clear JSON refusal, and the service stays up.
+//! * [`bus_faults`] — duplicate, failed, delayed and poisoned bus traffic loses nothing.
+
+mod bad_input;
+mod bus_faults;
+mod flow;
+mod helpers;

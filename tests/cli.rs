@@ -1,0 +1,175 @@
+//! The `govfusion` command as an operator runs it.
+
+use govfusion::settings::{Settings, DEFAULT_CONFIG};
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+/// Runs the built binary with `args` and `env` (name, value) pairs.
+fn govfusion(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_govfusion"));
+    command.args(args);
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command
+        .output()
+        .expect("Failed to run the govfusion binary")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A config file in the temp dir, removed when dropped.
+struct TempConfig(PathBuf);
+
+impl TempConfig {
+    /// Writes `text` to a file named after the test and this process.
+    fn new(test: &str, text: &str) -> Self {
+        let path =
+            std::env::temp_dir().join(format!("govfusion-cli-{}-{test}.toml", std::process::id()));
+        std::fs::write(&path, text).expect("Failed to write the temp config");
+        Self(path)
+    }
+
+    fn path(&self) -> &str {
+        self.0.to_str().expect("temp dir paths are UTF-8 here")
+    }
+}
+
+impl Drop for TempConfig {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// The default config with the first `from` replaced by `to`.
+fn default_with(from: &str, to: &str) -> String {
+    assert!(
+        DEFAULT_CONFIG.contains(from),
+        "fixture `{from}` not in the default config"
+    );
+    DEFAULT_CONFIG.replacen(from, to, 1)
+}
+
+fn default_settings() -> Settings {
+    Settings::from_toml(DEFAULT_CONFIG, "default", false).expect("the default config is valid")
+}
+
+#[test]
+fn check_config_accepts_the_built_in_default() {
+    let output = govfusion(&["check-config"], &[]);
+
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stdout(&output).contains("config OK"), "{}", stdout(&output));
+}
+
+#[test]
+fn check_config_names_file_key_and_value_of_an_unknown_department() {
+    // Arrange: the first matter handled by `market` now names a department that does not exist.
+    let index = default_settings()
+        .matters
+        .iter()
+        .position(|m| m.department == "market")
+        .expect("a matter of market");
+    let config = TempConfig::new(
+        "unknown-department",
+        &default_with("department = \"market\"", "department = \"nonexistent\""),
+    );
+
+    // Act
+    let output = govfusion(&["check-config", "--config", config.path()], &[]);
+
+    // Assert
+    let err = stderr(&output);
+    assert!(
+        !output.status.success(),
+        "an invalid config passed: {}",
+        stdout(&output)
+    );
+    assert!(err.contains(config.path()), "no file path in: {err}");
+    assert!(
+        err.contains(&format!("matters[{index}].department")),
+        "no key in: {err}"
+    );
+    assert!(err.contains("nonexistent"), "no value in: {err}");
+}
+
+#[test]
+fn check_config_refuses_a_street_in_an_unknown_district() {
+    // Arrange: the first street of 江北区 now names a district that does not exist.
+    let index = default_settings()
+        .governance
+        .streets
+        .iter()
+        .position(|s| s.district == "500105")
+        .expect("a street of 500105");
+    let config = TempConfig::new(
+        "unknown-district",
+        &default_with("district = \"500105\"", "district = \"599999\""),
+    );
+
+    // Act
+    let output = govfusion(&["check-config", "--config", config.path()], &[]);
+
+    // Assert
+    let err = stderr(&output);
+    assert!(
+        !output.status.success(),
+        "an invalid config passed: {}",
+        stdout(&output)
+    );
+    assert!(err.contains(config.path()), "no file path in: {err}");
+    assert!(
+        err.contains(&format!("governance.streets[{index}].district")),
+        "no key in: {err}"
+    );
+    assert!(err.contains("599999"), "no value in: {err}");
+}
+
+#[test]
+fn check_config_explains_a_missing_file() {
+    let path = std::env::temp_dir().join(format!(
+        "govfusion-cli-{}-does-not-exist.toml",
+        std::process::id()
+    ));
+    let path = path.to_str().unwrap();
+
+    let output = govfusion(&["check-config", "--config", path], &[]);
+
+    let err = stderr(&output);
+    assert!(!output.status.success(), "a missing file passed");
+    assert!(err.contains(path), "no file path in: {err}");
+    assert!(err.contains("cannot read the file"), "unclear error: {err}");
+}
+
+#[test]
+fn an_environment_override_is_validated_too() {
+    let output = govfusion(&["check-config"], &[("GOVFUSION__BUS__PARTITIONS", "0")]);
+
+    let err = stderr(&output);
+    assert!(!output.status.success(), "zero partitions passed");
+    assert!(err.contains("bus.partitions"), "no key in: {err}");
+}
+
+#[test]
+fn simulate_completes_its_cases_and_prints_a_summary() {
+    let output = govfusion(&["simulate", "--cases", "50"], &[]);
+
+    let out = stdout(&output);
+    assert!(
+        output.status.success(),
+        "simulate failed: {out}\n{}",
+        stderr(&output)
+    );
+    for prefix in ["cases", "throughput", "latency"] {
+        assert!(
+            out.lines().any(|line| line.starts_with(prefix)),
+            "no `{prefix}` line in:\n{out}"
+        );
+    }
+}
