@@ -5,7 +5,7 @@
 //! completion at the intake system) reflects the system, not a queue of the simulator's making.
 
 use crate::actors::department::{AnswerCollaboration, Decide, GetInbox};
-use crate::actors::intake::{ApplicationForm, AwaitCompletion};
+use crate::actors::intake::{ApplicationForm, AwaitCompletion, GetCase};
 use crate::actors::terminal::SubmitApplication;
 use crate::domain::{Applicant, CaseStatus, CollaborationOutcome, Decision, Mode, Region, Tier};
 use crate::settings::MatterSettings;
@@ -225,7 +225,25 @@ async fn one_case(
             tiers: view.collaboration_events.iter().map(|e| e.tier).collect(),
         },
         Ok(_) => CaseEnd::Failed(format!("case {case_id}: intake stopped")),
-        Err(_) => CaseEnd::Failed(format!("case {case_id} not completed within {timeout:?}")),
+        Err(_) => {
+            let last = match intake.send(GetCase(case_id.clone())).await {
+                Ok(Some(view)) => {
+                    let step = view
+                        .history
+                        .last()
+                        .map(|h| format!("{} from {}", h.step, h.by));
+                    format!(
+                        "status {:?}, last step {}",
+                        view.status,
+                        step.unwrap_or_default()
+                    )
+                }
+                _ => "no longer known to the intake system".into(),
+            };
+            CaseEnd::Failed(format!(
+                "case {case_id} not completed within {timeout:?} ({last})"
+            ))
+        }
     }
 }
 

@@ -266,7 +266,9 @@ impl ConsumerLoop {
             revoked.drain(..).collect()
         };
         for key in revoked {
-            if let Some(mut track) = partitions.remove(&key) {
+            // Keep the tracker, rewound: its new generation makes completions of records
+            // handed out before the revocation count for nothing if the partition comes back.
+            if let Some(track) = partitions.get_mut(&key) {
                 track.rewind();
             }
         }
