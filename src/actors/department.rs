@@ -13,8 +13,8 @@ use crate::bus::bridge::{HandleError, Inbound, Publish};
 use crate::catalog::Catalog;
 use crate::domain::{
     Application, Approval, ApprovalStep, CaseId, CollaborationCompleted, CollaborationEvent,
-    CollaborationOutcome, CollaborationRequest, CollaborationResult, Decision, Envelope,
-    EnvelopeHead, EventId, MessageId, MessageType, Mode, Outcome, Receipt, SystemId,
+    CollaborationOutcome, CollaborationRequest, CollaborationResult, Decision, Envelope, EventId,
+    MessageType, Mode, Outcome, Receipt, SystemId,
 };
 use crate::settings::DepartmentSettings;
 use actix::prelude::*;
@@ -162,28 +162,6 @@ impl Department {
 
     fn city(&self) -> SystemId {
         SystemId::Governance(self.catalog.city.clone())
-    }
-
-    fn envelope<T: Serialize>(
-        &self,
-        id: String,
-        kind: MessageType,
-        case_id: &CaseId,
-        target: SystemId,
-        trace_id: &str,
-        data: &T,
-    ) -> Envelope {
-        Envelope::new(
-            EnvelopeHead {
-                id: MessageId::from_string(id),
-                kind,
-                case_id: case_id.clone(),
-                source: self.me(),
-                target,
-                trace_id: trace_id.to_owned(),
-            },
-            data,
-        )
     }
 
     fn step(&self, step: &str, note: String) -> ApprovalStep {
@@ -483,6 +461,10 @@ impl Actor for Department {
 }
 
 impl BusSystem for Department {
+    fn system_id(&self) -> SystemId {
+        self.me()
+    }
+
     fn processed(&mut self) -> &mut Processed {
         &mut self.processed
     }

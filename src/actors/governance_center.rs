@@ -18,10 +18,9 @@ use crate::bus::bridge::{HandleError, Inbound, Publish};
 use crate::catalog::{Catalog, Centre};
 use crate::domain::{
     Approval, CaseId, CollaborationCompleted, CollaborationEvent, CollaborationRequest,
-    CollaborationResult, Envelope, EnvelopeHead, EventId, MessageId, MessageType, SystemId, Tier,
+    CollaborationResult, Envelope, EventId, MessageType, SystemId, Tier,
 };
 use actix::prelude::*;
-use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -74,28 +73,6 @@ impl GovernanceCenter {
 
     fn me(&self) -> SystemId {
         SystemId::Governance(self.centre.code.clone())
-    }
-
-    fn envelope<T: Serialize>(
-        &self,
-        id: String,
-        kind: MessageType,
-        case_id: &CaseId,
-        target: SystemId,
-        trace_id: &str,
-        data: &T,
-    ) -> Envelope {
-        Envelope::new(
-            EnvelopeHead {
-                id: MessageId::from_string(id),
-                kind,
-                case_id: case_id.clone(),
-                source: self.me(),
-                target,
-                trace_id: trace_id.to_owned(),
-            },
-            data,
-        )
     }
 
     fn apply(&mut self, envelope: &Envelope) -> Result<Vec<Envelope>, HandleError> {
@@ -327,6 +304,10 @@ impl Handler<BuildPublished> for GovernanceCenter {
 }
 
 impl BusSystem for GovernanceCenter {
+    fn system_id(&self) -> SystemId {
+        self.me()
+    }
+
     fn processed(&mut self) -> &mut Processed {
         &mut self.processed
     }

@@ -21,8 +21,9 @@ pub mod intake;
 pub mod terminal;
 
 use crate::bus::bridge::{HandleError, Publish};
-use crate::domain::{Envelope, MessageId};
+use crate::domain::{CaseId, Envelope, EnvelopeHead, MessageId, MessageType, SystemId};
 use actix::prelude::*;
+use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
@@ -108,12 +109,38 @@ impl Processed {
 
 /// A system that turns bus messages into state changes and outputs, at most once in effect.
 pub trait BusSystem: Actor<Context = Context<Self>> {
+    /// Its id on the bus: the `source` of what it publishes.
+    fn system_id(&self) -> SystemId;
     /// Its record of handled messages.
     fn processed(&mut self) -> &mut Processed;
     /// Where its outputs go.
     fn bridge(&self) -> &Recipient<Publish>;
     /// Applies a message: changes state now and returns the messages to publish.
     fn apply(&mut self, envelope: &Envelope) -> Result<Vec<Envelope>, HandleError>;
+
+    /// A message from this system, stamped now. `id` must be derived from what caused it, so
+    /// that sending it again keeps its id.
+    fn envelope<T: Serialize>(
+        &self,
+        id: String,
+        kind: MessageType,
+        case_id: &CaseId,
+        target: SystemId,
+        trace_id: &str,
+        data: &T,
+    ) -> Envelope {
+        Envelope::new(
+            EnvelopeHead {
+                id: MessageId::from_string(id),
+                kind,
+                case_id: case_id.clone(),
+                source: self.system_id(),
+                target,
+                trace_id: trace_id.to_owned(),
+            },
+            data,
+        )
+    }
 }
 
 /// Handles an inbound message idempotently: a new one is applied and its outputs published; a
