@@ -212,6 +212,15 @@ fn print_summary(summary: &simulate::Summary, systems: &Systems) {
         ms(summary.percentile(0.99)),
         ms(summary.latencies.last().copied().unwrap_or_default())
     );
+    if let Some(slow) = &summary.slowest_step {
+        println!(
+            "slowest     {:.2} ms in case {} between {} and {}",
+            ms(slow.waited),
+            slow.case_id,
+            slow.after,
+            slow.before
+        );
+    }
     let stats = &systems.bridge_stats;
     println!(
         "bus         {} records in {} batches, {} retries, {} failed, {} dead-lettered",

@@ -10,6 +10,7 @@ use crate::actors::terminal::SubmitApplication;
 use crate::domain::{Applicant, CaseStatus, CollaborationOutcome, Decision, Mode, Region, Tier};
 use crate::settings::MatterSettings;
 use crate::systems::Systems;
+use futures::future::FutureExt;
 use futures::stream::{self, StreamExt};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::seq::IndexedRandom;
@@ -66,6 +67,41 @@ pub struct Summary {
     pub elapsed: Duration,
     /// Case latencies, sorted ascending.
     pub latencies: Vec<Duration>,
+    /// The longest wait between two consecutive steps of any completed case.
+    pub slowest_step: Option<SlowStep>,
+}
+
+/// The longest wait between two steps of a case's history.
+#[derive(Debug, Clone)]
+pub struct SlowStep {
+    /// The case.
+    pub case_id: String,
+    /// How long.
+    pub waited: Duration,
+    /// The step before the wait (type, by → to).
+    pub after: String,
+    /// The step that ended it.
+    pub before: String,
+}
+
+impl SlowStep {
+    /// The longest gap in a case's history.
+    fn of(view: &crate::actors::intake::CaseView) -> Option<Self> {
+        let describe =
+            |h: &crate::actors::intake::HistoryEntry| format!("{} ({} → {})", h.step, h.by, h.to);
+        view.history
+            .windows(2)
+            .filter_map(|pair| {
+                let waited = (pair[1].at - pair[0].at).to_std().ok()?;
+                Some(Self {
+                    case_id: view.case_id.to_string(),
+                    waited,
+                    after: describe(&pair[0]),
+                    before: describe(&pair[1]),
+                })
+            })
+            .max_by_key(|slow| slow.waited)
+    }
 }
 
 impl Summary {
@@ -95,6 +131,7 @@ enum CaseEnd {
         latency: Duration,
         decision: Option<Decision>,
         tiers: Vec<Tier>,
+        slowest: Option<SlowStep>,
     },
     Failed(String),
 }
@@ -180,7 +217,17 @@ pub async fn run(systems: &Systems, options: &SimulateOptions) -> Summary {
                 latency,
                 decision,
                 tiers,
+                slowest,
             } => {
+                if let Some(slow) = slowest {
+                    if summary
+                        .slowest_step
+                        .as_ref()
+                        .is_none_or(|s| s.waited < slow.waited)
+                    {
+                        summary.slowest_step = Some(slow);
+                    }
+                }
                 summary.completed += 1;
                 match decision {
                     Some(Decision::Approved) => summary.approved += 1,
@@ -221,6 +268,7 @@ async fn one_case(
     match tokio::time::timeout(timeout, waiter).await {
         Ok(Ok(view)) if view.status == CaseStatus::Completed => CaseEnd::Completed {
             latency: started.elapsed(),
+            slowest: SlowStep::of(&view),
             decision: view.approval.map(|a| a.outcome.decision),
             tiers: view.collaboration_events.iter().map(|e| e.tier).collect(),
         },
@@ -275,7 +323,8 @@ fn synthetic_form(
 }
 
 /// Plays the staff of every manual department: decides each waiting case (approving it unless
-/// a material is missing or a collaborator disagreed) and agrees to each waiting event.
+/// a material is missing or a collaborator disagreed) and agrees to each waiting event. A city
+/// has many officers, so everything waiting is worked on at once.
 async fn play_staff(systems: Systems, running: Arc<AtomicBool>) {
     let manual: Vec<_> = systems
         .catalog
@@ -285,6 +334,7 @@ async fn play_staff(systems: Systems, running: Arc<AtomicBool>) {
         .filter_map(|d| systems.departments.get(&d.code).cloned())
         .collect();
     while running.load(Ordering::Relaxed) {
+        let mut work = Vec::new();
         for department in &manual {
             let Ok(inbox) = department.send(GetInbox).await else {
                 continue;
@@ -299,24 +349,24 @@ async fn play_staff(systems: Systems, running: Arc<AtomicBool>) {
                 } else {
                     Decision::Rejected
                 };
-                let _ = department
-                    .send(Decide {
-                        case_id: case.application.case_id,
-                        decision,
-                        opinion: "模拟审查意见".into(),
-                    })
-                    .await;
+                let decided = department.send(Decide {
+                    case_id: case.application.case_id,
+                    decision,
+                    opinion: "模拟审查意见".into(),
+                });
+                work.push(async move { decided.await.map(|_| ()) }.boxed_local());
             }
             for event in inbox.collaborations {
-                let _ = department
-                    .send(AnswerCollaboration {
-                        event_id: event.event_id,
-                        outcome: CollaborationOutcome::Agree,
-                        opinion: "模拟协同意见：同意".into(),
-                    })
-                    .await;
+                let answered = department.send(AnswerCollaboration {
+                    event_id: event.event_id,
+                    outcome: CollaborationOutcome::Agree,
+                    opinion: "模拟协同意见：同意".into(),
+                });
+                work.push(async move { answered.await.map(|_| ()) }.boxed_local());
             }
         }
+        // A refused or failed action leaves the item in the inbox; the next round retries it.
+        futures::future::join_all(work).await;
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
 }
