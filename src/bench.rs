@@ -60,6 +60,22 @@ impl BenchReport {
     }
 }
 
+impl std::fmt::Display for BenchReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let line = |f: &mut std::fmt::Formatter<'_>, name: &str, rate: f64, time: Duration| {
+            writeln!(
+                f,
+                "{name:<12}{rate:>10.0} records/s  ({} records in {:.2} s)",
+                self.records,
+                time.as_secs_f64()
+            )
+        };
+        line(f, "raw rdkafka", self.raw_rate(), self.raw)?;
+        line(f, "bridge", self.bridge_rate(), self.bridge)?;
+        writeln!(f, "ratio       {:.2} (bridge / raw)", self.ratio())
+    }
+}
+
 fn envelopes(n: usize) -> Vec<Envelope> {
     (0..n)
         .map(|i| {

@@ -8,7 +8,6 @@ use govfusion::simulate::{self, SimulateOptions};
 use govfusion::systems::Systems;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 /// govfusion: one-stop service (一网通办) fused with three-tier governance (一网统管) over a bus.
 #[derive(Parser)]
@@ -121,7 +120,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                     .context("Failed to start the systems")?;
                 let summary = simulate::run(&systems, &options).await;
                 systems.shutdown().await;
-                print_summary(&summary, &systems);
+                print!("{}", summary.report(&systems.bridge_stats));
                 anyhow::Ok(summary)
             })?;
             Ok(if summary.all_completed() {
@@ -144,19 +143,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             };
             let report = actix_rt::System::new()
                 .block_on(async move { govfusion::bench::run(&settings, &options).await })?;
-            println!(
-                "raw rdkafka {:>10.0} records/s  ({} records in {:.2} s)",
-                report.raw_rate(),
-                report.records,
-                report.raw.as_secs_f64()
-            );
-            println!(
-                "bridge      {:>10.0} records/s  ({} records in {:.2} s)",
-                report.bridge_rate(),
-                report.records,
-                report.bridge.as_secs_f64()
-            );
-            println!("ratio       {:.2} (bridge / raw)", report.ratio());
+            print!("{report}");
             Ok(ExitCode::SUCCESS)
         }
         Command::CheckConfig { config } => {
@@ -175,61 +162,6 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
-}
-
-fn print_summary(summary: &simulate::Summary, systems: &Systems) {
-    use std::sync::atomic::Ordering::Relaxed;
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    println!(
-        "cases       submitted {}  completed {}  approved {}  rejected {}  not completed {}",
-        summary.submitted,
-        summary.completed,
-        summary.approved,
-        summary.rejected,
-        summary.submitted - summary.completed
-    );
-    let tiers: Vec<_> = summary
-        .events_per_tier
-        .iter()
-        .map(|(tier, n)| format!("{tier} {n}"))
-        .collect();
-    println!(
-        "events      {}",
-        if tiers.is_empty() {
-            "none".into()
-        } else {
-            tiers.join("  ")
-        }
-    );
-    println!(
-        "throughput  {:.0} cases/s over {:.2} s",
-        summary.throughput(),
-        summary.elapsed.as_secs_f64()
-    );
-    println!(
-        "latency     p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms",
-        ms(summary.percentile(0.50)),
-        ms(summary.percentile(0.99)),
-        ms(summary.latencies.last().copied().unwrap_or_default())
-    );
-    if let Some(slow) = &summary.slowest_step {
-        println!(
-            "slowest     {:.2} ms in case {} between {} and {}",
-            ms(slow.waited),
-            slow.case_id,
-            slow.after,
-            slow.before
-        );
-    }
-    let stats = &systems.bridge_stats;
-    println!(
-        "bus         {} records in {} batches, {} retries, {} failed, {} dead-lettered",
-        stats.records_sent.load(Relaxed),
-        stats.batches_sent.load(Relaxed),
-        stats.retries.load(Relaxed),
-        stats.records_failed.load(Relaxed),
-        stats.dead_lettered.load(Relaxed),
-    );
 }
 
 // glibc malloc spent a third of the simulator's time in malloc/free under many small,

@@ -7,6 +7,7 @@
 use crate::actors::department::{AnswerCollaboration, Decide, GetInbox};
 use crate::actors::intake::{ApplicationForm, AwaitCompletion, GetCase};
 use crate::actors::terminal::SubmitApplication;
+use crate::bus::bridge::BridgeStats;
 use crate::domain::{Applicant, CaseStatus, CollaborationOutcome, Decision, Mode, Region, Tier};
 use crate::settings::MatterSettings;
 use crate::systems::Systems;
@@ -122,6 +123,68 @@ impl Summary {
     /// Whether every submitted case completed.
     pub fn all_completed(&self) -> bool {
         self.completed == self.submitted
+    }
+
+    /// The summary as printed by `govfusion simulate`, with the bridge's counters.
+    pub fn report(&self, stats: &BridgeStats) -> String {
+        use std::fmt::Write as _;
+        use std::sync::atomic::Ordering::Relaxed;
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        let tiers: Vec<_> = self
+            .events_per_tier
+            .iter()
+            .map(|(tier, n)| format!("{tier} {n}"))
+            .collect();
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = writeln!(
+            out,
+            "cases       submitted {}  completed {}  approved {}  rejected {}  not completed {}",
+            self.submitted,
+            self.completed,
+            self.approved,
+            self.rejected,
+            self.submitted - self.completed
+        );
+        let events = if tiers.is_empty() {
+            "none".into()
+        } else {
+            tiers.join("  ")
+        };
+        let _ = writeln!(out, "events      {events}");
+        let _ = writeln!(
+            out,
+            "throughput  {:.0} cases/s over {:.2} s",
+            self.throughput(),
+            self.elapsed.as_secs_f64()
+        );
+        let _ = writeln!(
+            out,
+            "latency     p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms",
+            ms(self.percentile(0.50)),
+            ms(self.percentile(0.99)),
+            ms(self.latencies.last().copied().unwrap_or_default())
+        );
+        if let Some(slow) = &self.slowest_step {
+            let _ = writeln!(
+                out,
+                "slowest     {:.2} ms in case {} between {} and {}",
+                ms(slow.waited),
+                slow.case_id,
+                slow.after,
+                slow.before
+            );
+        }
+        let _ = writeln!(
+            out,
+            "bus         {} records in {} batches, {} retries, {} failed, {} dead-lettered",
+            stats.records_sent.load(Relaxed),
+            stats.batches_sent.load(Relaxed),
+            stats.retries.load(Relaxed),
+            stats.records_failed.load(Relaxed),
+            stats.dead_lettered.load(Relaxed),
+        );
+        out
     }
 }
 
