@@ -4,6 +4,8 @@ use crate::http;
 use crate::settings::Settings;
 use crate::systems::Systems;
 use actix_web::dev::Server;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 /// A built service, not yet serving.
 pub struct Application {
@@ -36,14 +38,33 @@ impl Application {
 
     /// Serves until SIGINT or SIGTERM, then shuts down: stop taking requests (finishing those
     /// in progress), stop consuming, and drain every queued publish to the bus.
+    /// The whole shutdown may take `service.shutdown_timeout_ms`; past it, what was left is
+    /// logged and the function returns anyway (records not committed are delivered again to
+    /// the next consumer).
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let handle = self.server.handle();
         let server = actix_web::rt::spawn(self.server);
         shutdown_signal().await;
-        tracing::info!("shutdown signal received; stopping");
-        handle.stop(true).await;
-        let _ = server.await;
-        self.systems.shutdown().await;
+        let limit = Duration::from_millis(self.systems.settings.service.shutdown_timeout_ms);
+        tracing::info!(?limit, "shutdown signal received; stopping");
+        let systems = self.systems.clone();
+        let stopped = tokio::time::timeout(limit, async move {
+            handle.stop(true).await;
+            let _ = server.await;
+            systems.shutdown().await;
+        })
+        .await;
+        if stopped.is_err() {
+            let stats = &self.systems.bridge_stats;
+            tracing::error!(
+                ?limit,
+                records_sent = stats.records_sent.load(Ordering::Relaxed),
+                records_failed = stats.records_failed.load(Ordering::Relaxed),
+                "shutdown limit reached; exiting with work left: records not yet committed \
+                 will be delivered again, publishes not yet acknowledged are retried by their \
+                 causes' redelivery"
+            );
+        }
         Ok(())
     }
 }

@@ -24,6 +24,9 @@ pub struct Settings {
     /// The bridge actor between the systems and the bus.
     #[serde(default)]
     pub bridge: BridgeSettings,
+    /// Start-up and shutdown.
+    #[serde(default)]
+    pub service: ServiceSettings,
     /// The three-tier governance tree.
     pub governance: GovernanceSettings,
     /// Department approval systems.
@@ -156,6 +159,24 @@ fn default_max_in_flight() -> usize {
 }
 fn default_redelivery_backoff_ms() -> u64 {
     100
+}
+
+/// `[service]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServiceSettings {
+    /// How long a shutdown (SIGTERM, Ctrl-C) may take, in milliseconds: finishing HTTP requests,
+    /// handled records, offset commits and the producer flush. Past it the process exits anyway
+    /// and logs what was left.
+    pub shutdown_timeout_ms: u64,
+}
+
+impl Default for ServiceSettings {
+    fn default() -> Self {
+        Self {
+            shutdown_timeout_ms: 30_000,
+        }
+    }
 }
 
 /// `[bridge]`

@@ -48,6 +48,8 @@ pub struct Systems {
     subscriptions: Arc<tokio::sync::Mutex<Vec<SubscriptionHandle>>>,
     /// The thread the centres and departments run on.
     worker: Arc<Arbiter>,
+    /// Set when shutdown begins.
+    stopping: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Systems {
@@ -196,12 +198,35 @@ impl Systems {
             event_index,
             subscriptions: Arc::new(tokio::sync::Mutex::new(subscriptions)),
             worker: Arc::new(worker),
+            stopping: Arc::default(),
         })
+    }
+
+    /// Why the process should not get traffic yet (or any more): shutting down, or consumer
+    /// groups still waiting for their partitions. Empty when ready.
+    pub async fn not_ready(&self) -> Vec<String> {
+        if self.stopping.load(std::sync::atomic::Ordering::Acquire) {
+            return vec!["shutting down".into()];
+        }
+        self.subscriptions
+            .lock()
+            .await
+            .iter()
+            .filter(|s| !s.is_assigned())
+            .map(|s| {
+                format!(
+                    "consumer group {} has no partitions assigned yet",
+                    s.group()
+                )
+            })
+            .collect()
     }
 
     /// Stops consuming (each consumer finishes what it handed out and commits), then waits
     /// until every queued publish is on the bus and the producer is flushed.
     pub async fn shutdown(&self) {
+        self.stopping
+            .store(true, std::sync::atomic::Ordering::Release);
         let mut subscriptions = std::mem::take(&mut *self.subscriptions.lock().await);
         for subscription in &subscriptions {
             subscription.stop();

@@ -25,16 +25,21 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// Remembers partitions revoked by rebalances until the consumer loop forgets their work.
-#[derive(Default)]
+/// Remembers partitions revoked by rebalances until the consumer loop forgets their work, and
+/// raises the subscription's `assigned` flag at the first assignment.
 pub struct GroupContext {
     revoked: Mutex<Vec<(String, i32)>>,
+    assigned: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl ClientContext for GroupContext {}
 
 impl ConsumerContext for GroupContext {
     fn pre_rebalance(&self, _: &rdkafka::consumer::BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(_) = rebalance {
+            self.assigned
+                .store(true, std::sync::atomic::Ordering::Release);
+        }
         if let Rebalance::Revoke(list) = rebalance {
             let mut revoked = self.revoked.lock().unwrap_or_else(|p| p.into_inner());
             for element in list.elements() {
@@ -83,14 +88,17 @@ impl GroupConsumer {
         for (key, value) in &kafka.options {
             config.set(key, value);
         }
-        let consumer: Consumer_ = config
-            .create_with_context(GroupContext::default())
-            .map_err(|e| {
-                BusError::Subscribe(format!(
-                    "cannot create consumer {}: {e}",
-                    subscription.group
-                ))
-            })?;
+        let (handle, stop, guard) = SubscriptionHandle::new(&subscription.group);
+        let context = GroupContext {
+            revoked: Mutex::default(),
+            assigned: handle.assigned_flag(),
+        };
+        let consumer: Consumer_ = config.create_with_context(context).map_err(|e| {
+            BusError::Subscribe(format!(
+                "cannot create consumer {}: {e}",
+                subscription.group
+            ))
+        })?;
         let topic_names: Vec<&str> = subscription
             .topics
             .iter()
@@ -103,7 +111,6 @@ impl GroupConsumer {
             ))
         })?;
         let by_name: HashMap<String, Topic> = names.iter().map(|(t, n)| (n.clone(), *t)).collect();
-        let (handle, stop, guard) = SubscriptionHandle::new();
         let run = ConsumerLoop {
             consumer: Arc::new(consumer),
             group: Arc::from(subscription.group.as_str()),

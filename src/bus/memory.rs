@@ -199,7 +199,11 @@ impl Bus for MemoryBus {
     }
 
     fn subscribe(&self, subscription: Subscription) -> Result<SubscriptionHandle, BusError> {
-        let (handle, stop, guard) = SubscriptionHandle::new();
+        let (handle, stop, guard) = SubscriptionHandle::new(&subscription.group);
+        // Every partition belongs to this process's one consumer of the group.
+        handle
+            .assigned_flag()
+            .store(true, std::sync::atomic::Ordering::Release);
         {
             let mut active = self.inner.active.lock().unwrap_or_else(|p| p.into_inner());
             for &topic in &subscription.topics {

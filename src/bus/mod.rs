@@ -181,6 +181,10 @@ pub enum BusError {
 /// Stops a subscription's consumers when told to or when dropped, and tells when they are gone.
 #[derive(Debug)]
 pub struct SubscriptionHandle {
+    /// The consumer group.
+    group: String,
+    /// Whether the consumers have partitions to read (Kafka: after the first assignment).
+    assigned: Arc<std::sync::atomic::AtomicBool>,
     stop: tokio::sync::watch::Sender<bool>,
     /// Closed once every consumer task dropped its [`ConsumerGuard`].
     gone: tokio::sync::mpsc::Receiver<()>,
@@ -194,11 +198,33 @@ pub struct ConsumerGuard {
 }
 
 impl SubscriptionHandle {
-    /// A handle, the receiver its consumers watch for the stop signal, and the guard they hold.
-    pub fn new() -> (Self, tokio::sync::watch::Receiver<bool>, ConsumerGuard) {
+    /// A handle for `group`, the receiver its consumers watch for the stop signal, and the
+    /// guard they hold.
+    pub fn new(group: &str) -> (Self, tokio::sync::watch::Receiver<bool>, ConsumerGuard) {
         let (stop, rx) = tokio::sync::watch::channel(false);
         let (alive, gone) = tokio::sync::mpsc::channel(1);
-        (Self { stop, gone }, rx, ConsumerGuard { _alive: alive })
+        let handle = Self {
+            group: group.to_owned(),
+            assigned: Arc::default(),
+            stop,
+            gone,
+        };
+        (handle, rx, ConsumerGuard { _alive: alive })
+    }
+
+    /// The consumer group.
+    pub fn group(&self) -> &str {
+        &self.group
+    }
+
+    /// The flag the consumers raise once they have partitions to read.
+    pub fn assigned_flag(&self) -> Arc<std::sync::atomic::AtomicBool> {
+        self.assigned.clone()
+    }
+
+    /// Whether the consumers have partitions to read.
+    pub fn is_assigned(&self) -> bool {
+        self.assigned.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Stops the consumers: they hand out no more records. Committed offsets stay.

@@ -16,6 +16,7 @@ use serde_json::json;
 /// Mounts every endpoint, and a JSON 404 for everything else.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz))
         .service(
             web::scope("/api/v1")
                 .route("/terminals", web::get().to(terminals))
@@ -48,6 +49,19 @@ async fn not_found(req: actix_web::HttpRequest) -> Result<HttpResponse> {
 
 async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
+}
+
+/// Ready for traffic: every consumer group has its partitions and the process is not stopping.
+async fn readyz(systems: web::Data<Systems>) -> Result<HttpResponse> {
+    let waiting = systems.not_ready().await;
+    if waiting.is_empty() {
+        return Ok(HttpResponse::Ok().json(json!({ "status": "ready" })));
+    }
+    Err(ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "not_ready",
+        waiting.join("; "),
+    ))
 }
 
 fn unavailable(error: impl std::fmt::Display) -> ApiError {

@@ -402,3 +402,12 @@ async fn health_check_answers_ok() {
 
     assert_eq!(health["status"], "ok", "{health}");
 }
+
+#[actix_web::test]
+async fn readiness_reports_ready_once_every_consumer_group_reads() {
+    let app = spawn_app().await;
+
+    let ready = app.get_json("/readyz").await;
+
+    assert_eq!(ready["status"], "ready", "{ready}");
+}
