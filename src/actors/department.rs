@@ -402,6 +402,7 @@ impl Department {
             department: self.settings.code.clone(),
             matter_code: case.application.matter_code.clone(),
             receipt_no: case.receipt.receipt_no.clone(),
+            receipt: Some(case.receipt.clone()),
             steps: case.steps.clone(),
             outcome: Outcome { decision, reasons },
         };

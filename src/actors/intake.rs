@@ -255,13 +255,17 @@ impl IntakeSystem {
                 CaseStatus::Collaborating
             }
             MessageType::CollaborationCompleted => CaseStatus::Collaborating,
-            MessageType::ApprovalPublished => {
-                view.approval = Some(envelope.data().map_err(poison)?);
-                CaseStatus::Decided
-            }
-            MessageType::ApprovalDelivered => {
-                view.approval = Some(envelope.data().map_err(poison)?);
-                CaseStatus::Completed
+            MessageType::ApprovalPublished | MessageType::ApprovalDelivered => {
+                let approval: Approval = envelope.data().map_err(poison)?;
+                if view.receipt.is_none() {
+                    view.receipt = approval.receipt.clone();
+                }
+                view.approval = Some(approval);
+                if envelope.kind == MessageType::ApprovalDelivered {
+                    CaseStatus::Completed
+                } else {
+                    CaseStatus::Decided
+                }
             }
         };
         // Topics are read independently, so messages of one case may be observed out of order:

@@ -205,6 +205,10 @@ pub struct Approval {
     pub matter_code: String,
     /// The receipt number issued at acceptance.
     pub receipt_no: String,
+    /// The receipt itself, repeated so the approval is self-contained: topics are read
+    /// independently, and a reader may see the approval before the acceptance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<Receipt>,
     /// Process data.
     pub steps: Vec<ApprovalStep>,
     /// Result data.
