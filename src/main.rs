@@ -48,8 +48,9 @@ enum Command {
         /// Envelopes per publish through the bridge.
         #[arg(long, default_value_t = 100)]
         chunk: usize,
-        /// Publishes outstanding at once through the bridge.
-        #[arg(long, default_value_t = 64)]
+        /// Publishes outstanding at once through the bridge (the default hands it every record
+        /// at once, as the raw side enqueues every record at once).
+        #[arg(long, default_value_t = 1000)]
         in_flight: usize,
         /// TOML config file (default: the built-in config/default.toml).
         #[arg(long)]

@@ -199,7 +199,7 @@ pub struct BridgeSettings {
 impl Default for BridgeSettings {
     fn default() -> Self {
         Self {
-            batch_max_records: 5000,
+            batch_max_records: 20_000,
             linger_ms: 0,
             retry_initial_backoff_ms: 10,
             retry_max_backoff_ms: 2000,
