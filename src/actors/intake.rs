@@ -11,7 +11,7 @@ use crate::catalog::{Catalog, LookupError};
 use crate::domain::{
     Applicant, Application, Approval, CaseId, CaseStatus, Channel, CollaborationEvent,
     CollaborationOutcome, CollaborationResult, Envelope, MessageId, MessageType, Receipt, Region,
-    Tier,
+    SystemId, Tier,
 };
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
@@ -198,6 +198,7 @@ impl IntakeSystem {
 
     /// Records what a bus message says about its case.
     fn observe(&mut self, envelope: &Envelope) -> Result<(), HandleError> {
+        let city = self.catalog.city.clone();
         let Some(record) = self.cases.get_mut(&envelope.case_id) else {
             tracing::debug!(case_id = %envelope.case_id, "message for a case this intake system did not issue");
             return Ok(());
@@ -257,8 +258,21 @@ impl IntakeSystem {
             MessageType::CollaborationCompleted => CaseStatus::Collaborating,
             MessageType::ApprovalPublished | MessageType::ApprovalDelivered => {
                 let approval: Approval = envelope.data().map_err(poison)?;
-                if view.receipt.is_none() {
-                    view.receipt = approval.receipt.clone();
+                if let (None, Some(receipt)) = (&view.receipt, &approval.receipt) {
+                    // The acceptance has not been read yet (topics are read independently):
+                    // record it from the approval, under its own message id, so the real
+                    // record is a repeat when it comes.
+                    view.receipt = Some(receipt.clone());
+                    let accepted = MessageId::from_string(format!("{}/accepted", envelope.case_id));
+                    if record.seen.insert(accepted.clone()) {
+                        view.history.push(HistoryEntry {
+                            at: receipt.accepted_at,
+                            step: MessageType::ApplicationAccepted.as_str().to_owned(),
+                            by: format!("department/{}", receipt.department),
+                            to: SystemId::Governance(city.clone()).to_string(),
+                            message_id: accepted.to_string(),
+                        });
+                    }
                 }
                 view.approval = Some(approval);
                 if envelope.kind == MessageType::ApprovalDelivered {

@@ -42,8 +42,9 @@ struct Inner {
     brokers: String,
     /// Full topic names.
     names: HashMap<Topic, String>,
-    /// The mock cluster, for the embedded kind.
-    embedded: Option<EmbeddedCluster>,
+    /// The mock cluster, for the embedded kind. Consumers hold it too: it must outlive them,
+    /// or closing a consumer waits forever for a broker that is gone.
+    embedded: Option<Arc<EmbeddedCluster>>,
 }
 
 impl KafkaBus {
@@ -59,7 +60,10 @@ impl KafkaBus {
             BusKind::Embedded => {
                 let cluster = EmbeddedCluster::start(names.values().cloned().collect(), partitions)
                     .map_err(BusError::Subscribe)?;
-                (cluster.bootstrap_servers().to_owned(), Some(cluster))
+                (
+                    cluster.bootstrap_servers().to_owned(),
+                    Some(Arc::new(cluster)),
+                )
             }
             _ => (settings.brokers.clone(), None),
         };
@@ -88,7 +92,7 @@ impl KafkaBus {
 
     /// The embedded mock cluster, for fault injection.
     pub fn embedded(&self) -> Option<&EmbeddedCluster> {
-        self.inner.embedded.as_ref()
+        self.inner.embedded.as_deref()
     }
 
     /// Full name of `topic`.
@@ -236,6 +240,7 @@ impl Bus for KafkaBus {
             &self.inner.settings,
             &self.inner.brokers,
             &self.inner.names,
+            self.inner.embedded.clone(),
             subscription,
         )
     }

@@ -9,6 +9,7 @@
 //! consumer waits (bounded) for unfinished records, stores, commits synchronously and closes —
 //! the blocking calls off the async threads.
 
+use super::embedded::EmbeddedCluster;
 use super::offsets::PartitionOffsets;
 use super::{
     BusError, Delivery, Dispatch, HandlerFailed, Record, Subscription, SubscriptionHandle, Topic,
@@ -64,6 +65,7 @@ impl GroupConsumer {
         settings: &BusSettings,
         brokers: &str,
         names: &HashMap<Topic, String>,
+        cluster: Option<Arc<EmbeddedCluster>>,
         subscription: Subscription,
     ) -> Result<SubscriptionHandle, BusError> {
         let kafka = &settings.kafka;
@@ -121,6 +123,7 @@ impl GroupConsumer {
             backoff: Duration::from_millis(settings.redelivery_backoff_ms),
             stop,
             _guard: guard,
+            _cluster: cluster,
         }
         .run();
         match &subscription.arbiter {
@@ -136,6 +139,8 @@ impl GroupConsumer {
 }
 
 struct ConsumerLoop {
+    /// Declared first: fields drop in order, so the consumer closes while the embedded
+    /// cluster (below) is still up.
     consumer: Arc<Consumer_>,
     group: Arc<str>,
     handler: super::RecordHandler,
@@ -144,6 +149,8 @@ struct ConsumerLoop {
     backoff: Duration,
     stop: tokio::sync::watch::Receiver<bool>,
     _guard: super::ConsumerGuard,
+    /// The embedded cluster, kept alive until the consumer is closed.
+    _cluster: Option<Arc<EmbeddedCluster>>,
 }
 
 impl ConsumerLoop {
@@ -302,6 +309,7 @@ impl ConsumerLoop {
             consumer,
             group,
             _guard,
+            _cluster,
             ..
         } = self;
         // Committing and closing block: do both off the async threads, and make sure the last
@@ -312,6 +320,7 @@ impl ConsumerLoop {
             }
             consumer.unsubscribe();
             drop(consumer);
+            drop(_cluster);
         })
         .await;
         if let Err(error) = closed {

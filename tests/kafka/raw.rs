@@ -1,0 +1,178 @@
+//! Raw rdkafka clients, written without govfusion's bus code, to check the topics as an outside
+//! system sees them and to write what an outside system would write.
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Offset, TopicPartitionList};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// How long one broker request, or reading a topic to its end, may take before the test fails.
+const TIMEOUT: Duration = Duration::from_secs(20);
+
+/// One record as read from a topic.
+#[derive(Debug, Clone)]
+pub struct RawRecord {
+    /// Full topic name.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// Offset in the partition.
+    pub offset: i64,
+    /// Key, as text.
+    pub key: String,
+    /// Headers, in order.
+    pub headers: Vec<(String, String)>,
+    /// Payload bytes.
+    pub payload: Vec<u8>,
+}
+
+impl RawRecord {
+    /// The first header called `name`.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The payload as JSON; panics when it is not.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.payload)
+            .unwrap_or_else(|e| panic!("payload is not JSON ({e}): {self:?}"))
+    }
+}
+
+/// A producer configured as `docs/asyncapi.yaml` asks of outside systems: idempotent, with the
+/// Java client's murmur2 partitioner, so that its records of a case join govfusion's partition.
+pub fn producer(brokers: &str) -> FutureProducer {
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("enable.idempotence", "true")
+        .set("partitioner", "murmur2_random")
+        .create()
+        .expect("Failed to create a raw producer")
+}
+
+/// Writes one record and waits for the broker's acknowledgement; returns (partition, offset).
+pub async fn produce(
+    producer: &FutureProducer,
+    topic: &str,
+    key: &str,
+    headers: &[(&str, &str)],
+    payload: &[u8],
+) -> (i32, i64) {
+    let mut owned = OwnedHeaders::new_with_capacity(headers.len());
+    for (name, value) in headers {
+        owned = owned.insert(Header {
+            key: name,
+            value: Some(value.as_bytes()),
+        });
+    }
+    let record = FutureRecord::to(topic)
+        .key(key)
+        .payload(payload)
+        .headers(owned);
+    let delivery = producer
+        .send(record, TIMEOUT)
+        .await
+        .unwrap_or_else(|(e, _)| panic!("the broker refused a raw record on {topic}: {e}"));
+    (delivery.partition, delivery.offset)
+}
+
+/// Every record on `topics` right now, sorted by topic, partition and offset.
+pub async fn read_topics(brokers: &str, topics: &[String]) -> Vec<RawRecord> {
+    let brokers = brokers.to_owned();
+    let topics = topics.to_vec();
+    // The client blocks: keep it off the test's actix thread, where the service runs too.
+    tokio::task::spawn_blocking(move || read_topics_blocking(&brokers, &topics))
+        .await
+        .expect("reading the topics panicked")
+}
+
+/// Reads every partition of `topics` from its low to its high watermark.
+fn read_topics_blocking(brokers: &str, topics: &[String]) -> Vec<RawRecord> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set(
+            "group.id",
+            format!("reader-{}", uuid::Uuid::new_v4().simple()),
+        )
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("Failed to create a raw reader");
+    let mut assignment = TopicPartitionList::new();
+    let mut ends: HashMap<(String, i32), i64> = HashMap::new();
+    for topic in topics {
+        let metadata = consumer
+            .fetch_metadata(Some(topic), TIMEOUT)
+            .unwrap_or_else(|e| panic!("no metadata for topic {topic}: {e}"));
+        let partitions = metadata
+            .topics()
+            .first()
+            .map_or(0, |t| t.partitions().len());
+        assert!(partitions > 0, "topic {topic} has no partitions");
+        for partition in 0..partitions as i32 {
+            let (low, high) = consumer
+                .fetch_watermarks(topic, partition, TIMEOUT)
+                .unwrap_or_else(|e| panic!("no watermarks for {topic}/{partition}: {e}"));
+            if high > low {
+                assignment
+                    .add_partition_offset(topic, partition, Offset::Offset(low))
+                    .expect("a valid partition");
+                ends.insert((topic.clone(), partition), high);
+            }
+        }
+    }
+    consumer
+        .assign(&assignment)
+        .expect("Failed to assign partitions");
+    let deadline = Instant::now() + TIMEOUT;
+    let mut records = Vec::new();
+    while !ends.is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "gave up after {TIMEOUT:?} reading {topics:?}; partitions not read to the end: {ends:?}"
+        );
+        let Some(received) = consumer.poll(Duration::from_millis(100)) else {
+            continue;
+        };
+        let message = received.unwrap_or_else(|e| panic!("reading {topics:?} failed: {e}"));
+        let key = (message.topic().to_owned(), message.partition());
+        if ends
+            .get(&key)
+            .is_some_and(|end| message.offset() + 1 >= *end)
+        {
+            ends.remove(&key);
+        }
+        records.push(to_raw(&message));
+    }
+    records
+        .sort_by(|a, b| (&a.topic, a.partition, a.offset).cmp(&(&b.topic, b.partition, b.offset)));
+    records
+}
+
+/// Copies a message.
+pub fn to_raw(message: &impl Message) -> RawRecord {
+    let text =
+        |bytes: Option<&[u8]>| String::from_utf8_lossy(bytes.unwrap_or_default()).into_owned();
+    let headers = message
+        .headers()
+        .map(|headers| {
+            headers
+                .iter()
+                .map(|h| (h.key.to_owned(), text(h.value)))
+                .collect()
+        })
+        .unwrap_or_default();
+    RawRecord {
+        topic: message.topic().to_owned(),
+        partition: message.partition(),
+        offset: message.offset(),
+        key: text(message.key()),
+        headers,
+        payload: message.payload().unwrap_or_default().to_vec(),
+    }
+}
