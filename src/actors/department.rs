@@ -279,6 +279,7 @@ impl Department {
                 requester: self.settings.code.clone(),
                 application: case.application.clone(),
                 collaborators,
+                receipt: Some(case.receipt.clone()),
             };
             outputs.push(self.envelope(
                 format!("{case_id}/collaboration-requested"),

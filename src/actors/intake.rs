@@ -10,8 +10,8 @@ use crate::bus::bridge::{HandleError, Inbound};
 use crate::catalog::{Catalog, LookupError};
 use crate::domain::{
     Applicant, Application, Approval, CaseId, CaseStatus, Channel, CollaborationEvent,
-    CollaborationOutcome, CollaborationResult, Envelope, MessageId, MessageType, Receipt, Region,
-    SystemId, Tier,
+    CollaborationOutcome, CollaborationRequest, CollaborationResult, Envelope, MessageId,
+    MessageType, Receipt, Region, SystemId, Tier,
 };
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
@@ -214,7 +214,13 @@ impl IntakeSystem {
                 view.receipt = Some(envelope.data().map_err(poison)?);
                 CaseStatus::Accepted
             }
-            MessageType::CollaborationRequested => CaseStatus::Collaborating,
+            MessageType::CollaborationRequested => {
+                let request: CollaborationRequest = envelope.data().map_err(poison)?;
+                if let Some(receipt) = &request.receipt {
+                    learn_receipt(view, &mut record.seen, receipt, &city);
+                }
+                CaseStatus::Collaborating
+            }
             MessageType::CollaborationDispatched => {
                 let event: CollaborationEvent = envelope.data().map_err(poison)?;
                 let at_department = envelope.target.to_string().starts_with("department/");
@@ -258,21 +264,8 @@ impl IntakeSystem {
             MessageType::CollaborationCompleted => CaseStatus::Collaborating,
             MessageType::ApprovalPublished | MessageType::ApprovalDelivered => {
                 let approval: Approval = envelope.data().map_err(poison)?;
-                if let (None, Some(receipt)) = (&view.receipt, &approval.receipt) {
-                    // The acceptance has not been read yet (topics are read independently):
-                    // record it from the approval, under its own message id, so the real
-                    // record is a repeat when it comes.
-                    view.receipt = Some(receipt.clone());
-                    let accepted = MessageId::from_string(format!("{}/accepted", envelope.case_id));
-                    if record.seen.insert(accepted.clone()) {
-                        view.history.push(HistoryEntry {
-                            at: receipt.accepted_at,
-                            step: MessageType::ApplicationAccepted.as_str().to_owned(),
-                            by: format!("department/{}", receipt.department),
-                            to: SystemId::Governance(city.clone()).to_string(),
-                            message_id: accepted.to_string(),
-                        });
-                    }
+                if let Some(receipt) = &approval.receipt {
+                    learn_receipt(view, &mut record.seen, receipt, &city);
                 }
                 view.approval = Some(approval);
                 if envelope.kind == MessageType::ApprovalDelivered {
@@ -299,6 +292,32 @@ impl IntakeSystem {
             }
         }
         Ok(())
+    }
+}
+
+/// Records a receipt learnt from a later message (a collaboration request or an approval
+/// repeats it) when the acceptance itself has not been read yet — topics are read
+/// independently. The history entry gets the acceptance's own message id, so the real record is
+/// a repeat when it comes.
+fn learn_receipt(
+    view: &mut CaseView,
+    seen: &mut HashSet<MessageId>,
+    receipt: &Receipt,
+    city: &str,
+) {
+    if view.receipt.is_some() {
+        return;
+    }
+    view.receipt = Some(receipt.clone());
+    let accepted = MessageId::from_string(format!("{}/accepted", view.case_id));
+    if seen.insert(accepted.clone()) {
+        view.history.push(HistoryEntry {
+            at: receipt.accepted_at,
+            step: MessageType::ApplicationAccepted.as_str().to_owned(),
+            by: format!("department/{}", receipt.department),
+            to: SystemId::Governance(city.to_owned()).to_string(),
+            message_id: accepted.to_string(),
+        });
     }
 }
 

@@ -88,6 +88,10 @@ pub struct CollaborationRequest {
     pub application: Application,
     /// Who must help.
     pub collaborators: Vec<Collaborator>,
+    /// The receipt issued at acceptance, repeated so that a reader who sees the request before
+    /// the acceptance (topics are read independently) still has it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<Receipt>,
 }
 
 /// One centre an event passed through.

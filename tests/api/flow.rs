@@ -1,6 +1,6 @@
 //! Cases through the whole fusion, with the matters of `config/default.toml`.
 
-use crate::helpers::{inbox_lists_case, json_body, reasons, spawn_app, step_names};
+use crate::helpers::{inbox_lists_case, json_body, poll, reasons, spawn_app, step_names};
 use serde_json::{json, Value};
 
 /// The collaboration event of `department` in a case view.
@@ -407,7 +407,18 @@ async fn health_check_answers_ok() {
 async fn readiness_reports_ready_once_every_consumer_group_reads() {
     let app = spawn_app().await;
 
-    let ready = app.get_json("/readyz").await;
+    // On Kafka the groups join after start-up: an orchestrator polls, and so does this test.
+    let ready = poll("the service to become ready", || async {
+        let response = app.get("/readyz").await;
+        let status = response.status();
+        let body = json_body(response).await;
+        if status == 200 {
+            Ok(body)
+        } else {
+            Err(format!("{status}: {body}"))
+        }
+    })
+    .await;
 
     assert_eq!(ready["status"], "ready", "{ready}");
 }

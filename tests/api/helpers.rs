@@ -45,14 +45,34 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
+/// Picks the bus from `GOVFUSION_TEST_BUS`: `memory` (the default: the bus-fault tests inject
+/// faults into it), `embedded`, or `kafka` at `GOVFUSION_TEST_KAFKA`. CI runs the flow and
+/// bad-input tests, unchanged, on all three.
+fn use_test_bus(settings: &mut Settings) {
+    use govfusion::settings::BusKind;
+    settings.bus.kind = match std::env::var("GOVFUSION_TEST_BUS").as_deref() {
+        Ok("embedded") => BusKind::Embedded,
+        Ok("kafka") => {
+            settings.bus.brokers = std::env::var("GOVFUSION_TEST_KAFKA")
+                .expect("GOVFUSION_TEST_BUS=kafka needs GOVFUSION_TEST_KAFKA=host:port");
+            BusKind::Kafka
+        }
+        Ok("memory") | Err(_) => BusKind::Memory,
+        Ok(other) => panic!("GOVFUSION_TEST_BUS={other}: expected memory, embedded or kafka"),
+    };
+    // Tests sharing one broker never see each other's records, and groups join fast.
+    settings.bus.topic_prefix = format!("t{}", uuid::Uuid::new_v4().simple());
+    settings.bus.kafka.session_timeout_ms = 1000;
+    settings.bus.kafka.heartbeat_interval_ms = 100;
+    settings.bus.kafka.fetch_wait_max_ms = 10;
+}
+
 /// Starts the service with the default configuration changed by `tweak`.
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
     let mut settings = Settings::from_toml(DEFAULT_CONFIG, "test", false)
         .expect("Failed to load the default configuration");
     settings.http.bind = "127.0.0.1:0".into();
-    // The default config runs the embedded Kafka cluster; these tests run on the in-memory bus,
-    // whose faults they inject.
-    settings.bus.kind = govfusion::settings::BusKind::Memory;
+    use_test_bus(&mut settings);
     // Faults are injected on purpose: recover from them quickly.
     settings.bus.redelivery_backoff_ms = 5;
     settings.bridge.retry_initial_backoff_ms = 1;
