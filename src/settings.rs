@@ -75,7 +75,7 @@ pub enum BusKind {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BusSettings {
-    /// `memory`.
+    /// `embedded` (the shipped default), `kafka` or `memory`.
     pub kind: BusKind,
     /// Prefix of every topic name: `<prefix>.applications`, …
     #[serde(default = "default_topic_prefix")]
@@ -83,7 +83,8 @@ pub struct BusSettings {
     /// Partitions per topic. A case's messages always land on one partition.
     #[serde(default = "default_partitions")]
     pub partitions: u32,
-    /// Records a consumer may have handed to its system but not yet seen finished, per partition.
+    /// Records a consumer may have handed to its system but not yet seen finished: per partition
+    /// on the memory bus; on Kafka a group's consumer holds at most this times `partitions`.
     #[serde(default = "default_max_in_flight")]
     pub consumer_max_in_flight: usize,
     /// Pause before a consumer redelivers a record whose handling failed, in milliseconds.
@@ -105,7 +106,7 @@ pub struct KafkaSettings {
     pub linger_ms: u64,
     /// Producer `batch.num.messages`.
     pub batch_num_messages: u32,
-    /// Producer `compression.type` (`none`, `gzip`, `snappy`, `lz4`, `zstd`).
+    /// Producer `compression.type` (`none`, `gzip`, `snappy`, `lz4`; this build has no zstd).
     pub compression: String,
     /// Producer `message.timeout.ms`: how long librdkafka retries a record before it fails.
     pub message_timeout_ms: u64,

@@ -240,6 +240,11 @@ impl ConsumerLoop {
             Err(error) if generation == track.generation() => {
                 tracing::warn!(group = %self.group, topic = %key.0, partition = key.1, offset, %error,
                     "handler failed; the record will be delivered again");
+                // Go back to the lowest unfinished record (the failed one or an earlier one still
+                // running, whose outcome the rewind forgets), so nothing is skipped.
+                let from = track
+                    .first_unfinished()
+                    .map_or(offset, |first| first.min(offset));
                 track.rewind();
                 tokio::time::sleep(self.backoff).await;
                 let consumer = self.consumer.clone();
@@ -248,7 +253,7 @@ impl ConsumerLoop {
                     consumer.seek(
                         &topic,
                         partition,
-                        Offset::Offset(offset),
+                        Offset::Offset(from),
                         Duration::from_secs(5),
                     )
                 })

@@ -329,6 +329,18 @@ impl GroupConsumer {
                 _ = self.stop.changed() => {}
             }
         }
+        // Stopped: hand out nothing more, but let what was handed out finish and commit.
+        let drain = async {
+            while let Some(done) = in_flight.next().await {
+                self.complete(done).await;
+            }
+        };
+        if tokio::time::timeout(Duration::from_secs(10), drain)
+            .await
+            .is_err()
+        {
+            tracing::warn!(group = %self.group, "records still unfinished at shutdown; they will be delivered again");
+        }
         let wake = self.wake.clone();
         let mut listeners = self
             .bus
@@ -398,10 +410,15 @@ impl GroupConsumer {
                     group = %self.group, topic = %key.0, partition = key.1, offset, %error,
                     "handler failed; the record will be delivered again"
                 );
-                // Everything after the failed record is delivered again too, so that records
-                // are never handled out of order.
+                // Go back to the lowest unfinished record (the failed one or an earlier one still
+                // running, whose outcome is forgotten by the rewind), so nothing is skipped; all
+                // after it are delivered again too, in order.
+                let from = state
+                    .offsets
+                    .first_unfinished()
+                    .map_or(offset, |first| (first as u64).min(offset));
                 state.offsets.rewind();
-                state.position = offset;
+                state.position = from;
                 tokio::time::sleep(self.bus.inner.redelivery_backoff).await;
             }
             Err(_) => {}

@@ -57,6 +57,11 @@ impl PartitionOffsets {
         self.generation += 1;
     }
 
+    /// The lowest offset handed out and not finished (what a rewind must go back to).
+    pub fn first_unfinished(&self) -> Option<i64> {
+        self.pending.iter().find(|(_, done)| !done).map(|(o, _)| *o)
+    }
+
     /// Deliveries pending.
     pub fn len(&self) -> usize {
         self.pending.len()
@@ -87,6 +92,17 @@ mod tests {
         assert_eq!(p.finished(14, 0), None);
         assert_eq!(p.finished(13, 0), Some(14));
         assert!(p.is_empty());
+    }
+
+    #[test]
+    fn a_rewind_goes_back_to_the_lowest_unfinished_record() {
+        let mut p = PartitionOffsets::default();
+        for o in 0..4 {
+            p.delivered(o, false);
+        }
+        p.finished(0, 0);
+        // 2 fails while 1 is still running: redelivery must start at 1, not 2.
+        assert_eq!(p.first_unfinished(), Some(1));
     }
 
     #[test]

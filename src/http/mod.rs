@@ -43,7 +43,7 @@ pub fn server(systems: Systems) -> anyhow::Result<(Server, u16)> {
     Ok((server, port))
 }
 
-/// Logs each request at debug level.
+/// Logs each request (method, path, status, time) at info level.
 fn tracing_actix_middleware() -> actix_web::middleware::Logger {
     actix_web::middleware::Logger::new("%r %s %Dms").log_target("govfusion::http")
 }
