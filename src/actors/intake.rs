@@ -215,9 +215,12 @@ impl IntakeSystem {
                 CaseStatus::Accepted
             }
             MessageType::CollaborationRequested => {
-                let request: CollaborationRequest = envelope.data().map_err(poison)?;
-                if let Some(receipt) = &request.receipt {
-                    learn_receipt(view, &mut record.seen, receipt, &city);
+                // Decoded only for the receipt it repeats, when the acceptance is not read yet.
+                if view.receipt.is_none() {
+                    let request: CollaborationRequest = envelope.data().map_err(poison)?;
+                    if let Some(receipt) = &request.receipt {
+                        learn_receipt(view, &mut record.seen, receipt, &city);
+                    }
                 }
                 CaseStatus::Collaborating
             }
@@ -263,11 +266,14 @@ impl IntakeSystem {
             }
             MessageType::CollaborationCompleted => CaseStatus::Collaborating,
             MessageType::ApprovalPublished | MessageType::ApprovalDelivered => {
-                let approval: Approval = envelope.data().map_err(poison)?;
-                if let Some(receipt) = &approval.receipt {
-                    learn_receipt(view, &mut record.seen, receipt, &city);
+                // `approval.delivered` repeats `approval.published`: decode whichever comes first.
+                if view.approval.is_none() {
+                    let approval: Approval = envelope.data().map_err(poison)?;
+                    if let Some(receipt) = &approval.receipt {
+                        learn_receipt(view, &mut record.seen, receipt, &city);
+                    }
+                    view.approval = Some(approval);
                 }
-                view.approval = Some(approval);
                 if envelope.kind == MessageType::ApprovalDelivered {
                     CaseStatus::Completed
                 } else {
