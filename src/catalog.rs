@@ -1,7 +1,7 @@
 //! The city as the systems look it up: matters, departments, centres and terminals from the
 //! validated [`Settings`], indexed by code. Read-only and shared by every actor.
 
-use crate::domain::{Collaborator, Hop, Region, Tier};
+use crate::domain::{Hop, Region, Tier};
 use crate::settings::{DepartmentSettings, MatterSettings, Settings, TerminalSettings};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -170,13 +170,6 @@ impl Catalog {
                 street: region.street.clone(),
             }),
         }
-    }
-
-    /// The collaborators of a matter (empty when none or unknown).
-    pub fn collaborators(&self, matter_code: &str) -> &[Collaborator] {
-        self.matter(matter_code)
-            .map(|m| m.collaborators.as_slice())
-            .unwrap_or_default()
     }
 
     /// A department's name, or its code when unknown.

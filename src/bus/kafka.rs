@@ -245,10 +245,6 @@ impl Bus for KafkaBus {
         )
     }
 
-    fn partitions(&self) -> u32 {
-        self.inner.settings.partitions
-    }
-
     fn shutdown(&self) -> BoxFuture<'static, ()> {
         let bus = self.clone();
         Box::pin(async move { bus.flush().await })

@@ -3,8 +3,8 @@
 //! `enable.auto.commit=true` with `enable.auto.offset.store=false`: librdkafka commits in the
 //! background only offsets we stored, and we store a partition's offset only when its record and
 //! every record before it on that partition was handled (see [`PartitionOffsets`]). A failed
-//! handler makes the partition seek back to the failed record, so it and the records after it
-//! are delivered again. Partitions taken away by a rebalance are forgotten: their unfinished
+//! handler makes the partition seek back to its lowest unfinished record, so it and the records
+//! after it are delivered again. Partitions taken away by a rebalance are forgotten: their unfinished
 //! records are not stored, and the consumer that gets the partition reads them again. On stop the
 //! consumer waits (bounded) for unfinished records, stores, commits synchronously and closes —
 //! the blocking calls off the async threads.

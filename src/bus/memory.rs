@@ -5,8 +5,8 @@
 //! task, which hands the records of each partition to the handler in order, at most
 //! `consumer_max_in_flight` unfinished per partition, and commits an offset once that record and
 //! every record before it on the partition were handled. When a handler fails, the consumer
-//! rewinds that partition to the failed record and delivers it (and those after it) again after
-//! a pause. A subscription that is stopped and started again resumes from the committed offsets.
+//! rewinds that partition to its lowest unfinished record and delivers it (and those after it)
+//! again after a pause. A subscription that is stopped and started again resumes from the committed offsets.
 //!
 //! Fault injection for tests: [`MemoryBus::fail_next_publishes`],
 //! [`MemoryBus::duplicate_next_deliveries`] and [`MemoryBus::delay_deliveries`].
@@ -275,10 +275,6 @@ impl Bus for MemoryBus {
         }
         Ok(handle)
     }
-
-    fn partitions(&self) -> u32 {
-        self.inner.partitions
-    }
 }
 
 /// Where a consumer stands on one partition.
@@ -546,7 +542,7 @@ mod tests {
             .iter()
             .map(|(_, p)| p.parse::<u32>().unwrap())
             .collect();
-        // The first two handlings fail; the partition rewinds to the failed record and hands
+        // The first two handlings fail; the partition rewinds to the lowest unfinished record and hands
         // out everything from there again, in order.
         assert_eq!(
             order[order.len() - 20..].to_vec(),

@@ -9,8 +9,8 @@
 //!
 //! Delivery guarantee: at least once. A consumer hands records of a partition to its handler in
 //! offset order and commits an offset only when the handler, and every handler before it on that
-//! partition, has finished. A failed handler makes the partition rewind to the failed record, so
-//! records after it may be delivered again; systems drop repeats by message id.
+//! partition, has finished. A failed handler makes the partition rewind to its lowest unfinished
+//! record, so records after it may be delivered again; systems drop repeats by message id.
 
 pub mod bridge;
 pub mod embedded;
@@ -254,9 +254,6 @@ pub trait Bus: Send + Sync + 'static {
 
     /// Starts consumers for `subscription`, resuming from the group's committed offsets.
     fn subscribe(&self, subscription: Subscription) -> Result<SubscriptionHandle, BusError>;
-
-    /// Partitions per topic.
-    fn partitions(&self) -> u32;
 
     /// Waits until everything published is on the bus (or a configured time passed).
     fn shutdown(&self) -> BoxFuture<'static, ()> {
