@@ -1,10 +1,12 @@
 //! The service as one unit: the systems plus the HTTP API, with a single shutdown path.
 
+use crate::clock::{SharedClock, SystemClock};
 use crate::http;
 use crate::settings::Settings;
 use crate::systems::Systems;
 use actix_web::dev::Server;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A built service, not yet serving.
@@ -17,7 +19,13 @@ pub struct Application {
 impl Application {
     /// Starts every system and binds the HTTP listener. Must run inside an actix system.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let systems = Systems::start(settings).await?;
+        Self::build_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    /// Like [`build`](Self::build), with every system reading the time from `clock` (tests move
+    /// a [`ManualClock`](crate::clock::ManualClock) to reach deadlines).
+    pub async fn build_with_clock(settings: Settings, clock: SharedClock) -> anyhow::Result<Self> {
+        let systems = Systems::start_with_clock(settings, clock).await?;
         let (server, port) = http::server(systems.clone())?;
         Ok(Self {
             systems,

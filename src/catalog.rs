@@ -1,10 +1,16 @@
 //! The city as the systems look it up: matters, departments, centres and terminals from the
 //! validated [`Settings`], indexed by code. Read-only and shared by every actor.
 
+use crate::calendar::WorkingCalendar;
+use crate::clock::{SharedClock, SystemClock};
 use crate::domain::{Hop, Region, Tier};
-use crate::settings::{DepartmentSettings, MatterSettings, Settings, TerminalSettings};
+use crate::settings::{
+    DepartmentSettings, MatterSettings, Settings, SupervisionSettings, TerminalSettings,
+};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// A governance centre and its place in the tree.
 #[derive(Debug, Clone, Serialize)]
@@ -62,14 +68,26 @@ pub struct Catalog {
     pub terminals: Vec<TerminalSettings>,
     /// The city centre's code.
     pub city: String,
+    /// The working calendar deadlines are counted on.
+    pub calendar: WorkingCalendar,
+    /// Warning, escalation and extension rules.
+    pub supervision: SupervisionSettings,
+    /// Where every system reads the time.
+    pub clock: SharedClock,
     matter_index: HashMap<String, usize>,
     department_index: HashMap<String, usize>,
     centres: HashMap<String, Centre>,
 }
 
 impl Catalog {
-    /// Builds the catalog from settings that passed [`Settings::validate`].
+    /// Builds the catalog from settings that passed [`Settings::validate`], on the machine's
+    /// clock.
     pub fn new(settings: &Settings) -> Self {
+        Self::with_clock(settings, Arc::new(SystemClock))
+    }
+
+    /// Builds the catalog with the clock every system will read.
+    pub fn with_clock(settings: &Settings, clock: SharedClock) -> Self {
         let gov = &settings.governance;
         let mut centres = HashMap::new();
         centres.insert(
@@ -118,8 +136,29 @@ impl Catalog {
             departments: settings.departments.clone(),
             terminals: settings.terminals.clone(),
             city: gov.city.code.clone(),
+            calendar: WorkingCalendar::new(&settings.calendar),
+            supervision: settings.supervision.clone(),
+            clock,
             centres,
         }
+    }
+
+    /// The current time.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// Working days `department` has to answer an event of `matter`: the matter's value, else
+    /// the department's, else the default.
+    pub fn collaboration_days(&self, matter: &str, department: &str) -> u32 {
+        self.matter(matter)
+            .ok()
+            .and_then(|m| m.collaboration_days)
+            .or_else(|| {
+                self.department(department)
+                    .and_then(|d| d.collaboration_days)
+            })
+            .unwrap_or(self.supervision.collaboration_days)
     }
 
     /// The matter with `code`.

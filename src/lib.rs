@@ -9,9 +9,11 @@
 //! * [`domain`] — ids, tiers, channels, the envelope and the payloads of the wire contract.
 //! * [`settings`] — the TOML configuration, layered with `GOVFUSION__…` variables, validated.
 //! * [`catalog`] — the configured city, indexed for look-ups.
+//! * [`clock`] — where "now" comes from; a manual clock moves deadlines in tests.
+//! * [`calendar`] — the working calendar: working days, due dates, working hours.
 //! * [`bus`] — the bus interface, the in-memory bus, the Kafka bus (and its embedded mock
 //!   cluster) and the bridge actor.
-//! * [`actors`] — the systems: terminals, intake, governance centres, departments.
+//! * [`actors`] — the systems: terminals, intake, governance centres, departments, supervision.
 //! * [`systems`] — builds every system from config and subscribes it to the bus.
 //! * [`http`] — the JSON API.
 //! * [`app`] — the service: systems plus HTTP, with one shutdown path.
@@ -22,7 +24,9 @@ pub mod actors;
 pub mod app;
 pub mod bench;
 pub mod bus;
+pub mod calendar;
 pub mod catalog;
+pub mod clock;
 pub mod domain;
 pub mod http;
 pub mod settings;

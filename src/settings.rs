@@ -6,6 +6,7 @@
 //! `GOVFUSION__HTTP__BIND=0.0.0.0:8080`. Every field is documented in `config/default.toml`.
 
 use crate::domain::{Channel, CollaborationOutcome, Collaborator, Mode, Tier};
+use chrono::{FixedOffset, NaiveDate, NaiveTime};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -27,6 +28,11 @@ pub struct Settings {
     /// Start-up and shutdown.
     #[serde(default)]
     pub service: ServiceSettings,
+    /// The working calendar that deadlines are counted on.
+    pub calendar: CalendarSettings,
+    /// Deadline warnings, escalation and extensions.
+    #[serde(default)]
+    pub supervision: SupervisionSettings,
     /// The three-tier governance tree.
     pub governance: GovernanceSettings,
     /// Department approval systems.
@@ -180,6 +186,97 @@ impl Default for ServiceSettings {
     }
 }
 
+/// `[calendar]`: the working calendar (工作日历).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CalendarSettings {
+    /// The city's local time as an offset from UTC, e.g. `+08:00`.
+    pub utc_offset: UtcOffset,
+    /// When offices open on a working day, local time, e.g. `09:00`.
+    pub office_opens: LocalTime,
+    /// When they close, e.g. `17:00`; working hours are counted between the two.
+    pub office_closes: LocalTime,
+    /// Monday-to-Friday dates that are public holidays.
+    #[serde(default)]
+    pub holidays: Vec<NaiveDate>,
+    /// Weekend dates that are working days (调休上班).
+    #[serde(default)]
+    pub workdays: Vec<NaiveDate>,
+}
+
+/// An offset from UTC, written `+08:00`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UtcOffset(pub FixedOffset);
+
+impl Serialize for UtcOffset {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for UtcOffset {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse::<FixedOffset>().map(UtcOffset).map_err(|_| {
+            serde::de::Error::custom(format!(
+                "`{text}` is not a UTC offset; write it like \"+08:00\""
+            ))
+        })
+    }
+}
+
+/// A time of day, written `HH:MM`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct LocalTime(pub NaiveTime);
+
+impl Serialize for LocalTime {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0.format("%H:%M"))
+    }
+}
+
+impl<'de> Deserialize<'de> for LocalTime {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        NaiveTime::parse_from_str(&text, "%H:%M")
+            .map(LocalTime)
+            .map_err(|_| {
+                serde::de::Error::custom(format!(
+                    "`{text}` is not a time of day; write it like \"09:00\""
+                ))
+            })
+    }
+}
+
+/// `[supervision]`: deadline warnings (预警), escalation (督办) and extensions (延期).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SupervisionSettings {
+    /// A yellow warning is raised when this share of the time allowed is used, in percent.
+    pub yellow_at_percent: u32,
+    /// How often deadlines are checked, in milliseconds.
+    pub check_interval_ms: u64,
+    /// Working days a collaborating department has to answer an event, unless its matter or
+    /// the department sets its own.
+    pub collaboration_days: u32,
+    /// Most working days one extension may add; a longer request is refused.
+    pub max_extension_days: u32,
+    /// Extensions one event may get.
+    pub max_extensions: u32,
+}
+
+impl Default for SupervisionSettings {
+    fn default() -> Self {
+        Self {
+            yellow_at_percent: 80,
+            check_interval_ms: 60_000,
+            collaboration_days: 3,
+            max_extension_days: 5,
+            max_extensions: 1,
+        }
+    }
+}
+
 /// `[bridge]`
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -266,6 +363,14 @@ pub struct DepartmentSettings {
     /// The opinion sent with that answer.
     #[serde(default = "default_collaboration_opinion")]
     pub collaboration_opinion: String,
+    /// Working days this department has to answer a collaboration event, unless the matter
+    /// sets its own; default `supervision.collaboration_days`.
+    #[serde(default)]
+    pub collaboration_days: Option<u32>,
+    /// Where a governance centre re-routes an event this department returns (退单) as not its
+    /// own; without one, the return goes one tier up for a centre to reassign.
+    #[serde(default)]
+    pub return_to: Option<String>,
 }
 
 fn default_collaboration_answer() -> CollaborationOutcome {
@@ -290,8 +395,12 @@ pub struct MatterSettings {
     /// Departments that must collaborate, with the tier each sits at.
     #[serde(default)]
     pub collaborators: Vec<Collaborator>,
-    /// Promised handling time in days.
+    /// Promised handling time in working days (承诺时限).
     pub promised_days: u32,
+    /// Working days each collaborating department has to answer its event; default: the
+    /// department's own `collaboration_days`, else `supervision.collaboration_days`.
+    #[serde(default)]
+    pub collaboration_days: Option<u32>,
 }
 
 /// `[[terminals]]`
@@ -498,6 +607,23 @@ impl Settings {
             codes.join(", ")
         };
 
+        for (i, dept) in self.departments.iter().enumerate() {
+            let Some(alternative) = &dept.return_to else {
+                continue;
+            };
+            if alternative == &dept.code || !departments.contains_key(alternative.as_str()) {
+                return Err(invalid(
+                    format!("departments[{i}].return_to"),
+                    alternative,
+                    format!(
+                        "must name another department (known: {})",
+                        known_departments()
+                    ),
+                ));
+            }
+        }
+        self.validate_calendar(&invalid)?;
+
         // Matters.
         let mut matters = HashSet::new();
         for (i, matter) in self.matters.iter().enumerate() {
@@ -568,6 +694,49 @@ impl Settings {
                     "duplicate terminal id".into(),
                 ));
             }
+        }
+        Ok(())
+    }
+
+    /// The calendar and supervision rules: office hours that make sense, a yellow share below
+    /// 100 %, and no date listed both as a holiday and as a make-up working day.
+    fn validate_calendar(
+        &self,
+        invalid: &impl Fn(String, &str, String) -> SettingsError,
+    ) -> Result<(), SettingsError> {
+        let calendar = &self.calendar;
+        if calendar.office_closes <= calendar.office_opens {
+            return Err(invalid(
+                "calendar.office_closes".into(),
+                &calendar.office_closes.0.format("%H:%M").to_string(),
+                "offices must close after they open".into(),
+            ));
+        }
+        if let Some(day) = calendar
+            .holidays
+            .iter()
+            .find(|day| calendar.workdays.contains(day))
+        {
+            return Err(invalid(
+                "calendar.workdays".into(),
+                &day.to_string(),
+                "the date is also listed as a holiday; keep it in one list".into(),
+            ));
+        }
+        let supervision = &self.supervision;
+        if !(1..=99).contains(&supervision.yellow_at_percent) {
+            return Err(invalid(
+                "supervision.yellow_at_percent".into(),
+                &supervision.yellow_at_percent.to_string(),
+                "must be between 1 and 99".into(),
+            ));
+        }
+        if supervision.check_interval_ms == 0 {
+            return Err(invalid(
+                "supervision.check_interval_ms".into(),
+                "0",
+                "deadlines need a check interval of at least 1 ms".into(),
+            ));
         }
         Ok(())
     }

@@ -402,7 +402,11 @@ async fn play_staff(systems: Systems, running: Arc<AtomicBool>) {
             let Ok(inbox) = department.send(GetInbox).await else {
                 continue;
             };
-            for case in inbox.cases {
+            for case in inbox
+                .cases
+                .into_iter()
+                .filter(|c| c.stage == "awaiting_decision")
+            {
                 let objection = case
                     .collaboration_results
                     .iter()
@@ -421,7 +425,7 @@ async fn play_staff(systems: Systems, running: Arc<AtomicBool>) {
             }
             for event in inbox.collaborations {
                 let answered = department.send(AnswerCollaboration {
-                    event_id: event.event_id,
+                    event_id: event.event.event_id,
                     outcome: CollaborationOutcome::Agree,
                     opinion: "模拟协同意见：同意".into(),
                 });

@@ -3,12 +3,14 @@
 use crate::actors::department::Department;
 use crate::actors::governance_center::GovernanceCenter;
 use crate::actors::intake::IntakeSystem;
+use crate::actors::supervisor::Supervisor;
 use crate::actors::terminal::Terminal;
 use crate::bus::bridge::{Bridge, BridgeStats, Drain, Routes, Subscribe};
 use crate::bus::kafka::KafkaBus;
 use crate::bus::memory::MemoryBus;
 use crate::bus::{Bus, SubscriptionHandle, Topic};
 use crate::catalog::Catalog;
+use crate::clock::{SharedClock, SystemClock};
 use crate::domain::{EventId, SystemId, Tier};
 use crate::settings::{BusKind, Settings};
 use actix::prelude::*;
@@ -42,6 +44,8 @@ pub struct Systems {
     pub departments: Arc<HashMap<String, Addr<Department>>>,
     /// Governance centres by code.
     pub centres: Arc<HashMap<String, Addr<GovernanceCenter>>>,
+    /// The supervision system.
+    pub supervisor: Addr<Supervisor>,
     /// Which manual department holds which waiting collaboration event.
     pub event_index: Arc<DashMap<EventId, String>>,
     /// The consumer groups' subscriptions; taken by the first shutdown.
@@ -53,10 +57,16 @@ pub struct Systems {
 }
 
 impl Systems {
-    /// Starts the bus, the bridge and every system. Must run inside an actix system.
+    /// Starts the bus, the bridge and every system on the machine's clock. Must run inside an
+    /// actix system.
     pub async fn start(settings: Settings) -> anyhow::Result<Self> {
+        Self::start_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    /// Starts every system reading the time from `clock`.
+    pub async fn start_with_clock(settings: Settings, clock: SharedClock) -> anyhow::Result<Self> {
         let settings = Arc::new(settings);
-        let catalog = Arc::new(Catalog::new(&settings));
+        let catalog = Arc::new(Catalog::with_clock(&settings, clock));
         let (bus, memory_bus, kafka_bus): (Arc<dyn Bus>, _, _) = match settings.bus.kind {
             BusKind::Memory => {
                 let bus = MemoryBus::new(&settings.bus);
@@ -74,7 +84,7 @@ impl Systems {
         let bridge = bridge_actor.start();
         let publish = bridge.clone().recipient();
 
-        let intake = IntakeSystem::new(catalog.clone()).start();
+        let intake = IntakeSystem::new(catalog.clone(), publish.clone()).start();
         let terminals: HashMap<_, _> = settings
             .terminals
             .iter()
@@ -98,6 +108,9 @@ impl Systems {
                 (centre.code.clone(), addr)
             })
             .collect();
+
+        let supervisor_actor = Supervisor::new(catalog.clone(), publish.clone());
+        let supervisor = Supervisor::start_in_arbiter(&worker.handle(), move |_| supervisor_actor);
 
         let event_index = Arc::new(DashMap::new());
         let departments: HashMap<_, _> = settings
@@ -126,9 +139,19 @@ impl Systems {
             subscribe(
                 &bridge,
                 format!("{prefix}.intake"),
-                all_but_dead_letters,
+                all_but_dead_letters.clone(),
                 Routes::All(intake.clone().recipient()),
                 None,
+            )
+            .await?,
+        );
+        subscriptions.push(
+            subscribe(
+                &bridge,
+                format!("{prefix}.supervision"),
+                all_but_dead_letters,
+                Routes::All(supervisor.clone().recipient()),
+                Some(worker.handle()),
             )
             .await?,
         );
@@ -169,6 +192,7 @@ impl Systems {
                         Topic::Applications,
                         Topic::CollaborationEvents,
                         Topic::CollaborationResults,
+                        Topic::CaseUpdates,
                     ],
                     Routes::ByTarget(routes),
                     Some(worker.handle()),
@@ -195,6 +219,7 @@ impl Systems {
             terminals: Arc::new(terminals),
             departments: Arc::new(departments),
             centres: Arc::new(centres),
+            supervisor,
             event_index,
             subscriptions: Arc::new(tokio::sync::Mutex::new(subscriptions)),
             worker: Arc::new(worker),

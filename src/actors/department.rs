@@ -1,12 +1,18 @@
 //! A department's approval system (部门审批系统).
 //!
-//! On `application.published` it accepts the case (receipt with the promised deadline) and checks
-//! the materials. Then, by its matter's rules: missing materials → an `auto` department rejects
-//! naming them; collaborators configured → it asks for collaboration; otherwise it decides. A
-//! `manual` department leaves the decision to staff ([`Decide`], through the HTTP API).
-//! On `collaboration.dispatched` it answers the event — by config when `auto`, by staff
-//! ([`AnswerCollaboration`]) when `manual`. On `collaboration.completed` it decides with every
-//! collaborator's answer in hand.
+//! On `application.published` it accepts the case — a receipt whose due date is counted in
+//! working days on the city's calendar — and checks the materials. Then, by its matter's rules:
+//! missing materials → an `auto` department rejects naming them; collaborators configured → it
+//! asks for collaboration; otherwise it decides. A `manual` department leaves the decision to
+//! staff ([`Decide`], through the HTTP API), who may first ask the applicant for supplementary
+//! materials ([`RequestSupplement`]): the case is suspended and its clock stops until the
+//! applicant supplies them (`case.supplemented`), when the due date moves by the working days
+//! suspended (`case.resumed`).
+//!
+//! On `collaboration.dispatched` it answers the event — by config when `auto`; when `manual`,
+//! staff sign for it ([`SignEvent`]), answer it ([`AnswerCollaboration`]), return it as not
+//! theirs ([`ReturnEvent`]) or ask the dispatching centre for more time ([`RequestExtension`]).
+//! On `collaboration.completed` it decides with every collaborator's answer in hand.
 
 use super::{handle_inbound, publish, BusSystem, Processed};
 use crate::bus::bridge::{HandleError, Inbound, Publish};
@@ -14,11 +20,12 @@ use crate::catalog::Catalog;
 use crate::domain::{
     Application, Approval, ApprovalStep, CaseId, CollaborationCompleted, CollaborationEvent,
     CollaborationOutcome, CollaborationRequest, CollaborationResult, Decision, Envelope, EventId,
-    MessageType, Mode, Outcome, Receipt, SystemId,
+    EventReturn, EventReturned, EventSigned, ExtensionDecision, ExtensionRequest, MessageType,
+    Mode, Outcome, Receipt, Resumption, Supplement, Suspension, SystemId,
 };
 use crate::settings::DepartmentSettings;
 use actix::prelude::*;
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Utc};
 use dashmap::DashMap;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -36,6 +43,18 @@ pub struct Decide {
     pub opinion: String,
 }
 
+/// Staff ask the applicant for supplementary materials (补正); the case's clock stops.
+#[derive(Message)]
+#[rtype(result = "Result<Suspension, StaffError>")]
+pub struct RequestSupplement {
+    /// The case.
+    pub case_id: CaseId,
+    /// Materials the applicant must supply.
+    pub materials: Vec<String>,
+    /// Why.
+    pub reason: String,
+}
+
 /// Staff answer a collaboration event waiting in a manual department's inbox.
 #[derive(Message)]
 #[rtype(result = "Result<CollaborationResult, StaffError>")]
@@ -48,6 +67,38 @@ pub struct AnswerCollaboration {
     pub opinion: String,
 }
 
+/// Staff sign for a collaboration event (签收): it is theirs and they are on it.
+#[derive(Message)]
+#[rtype(result = "Result<EventSigned, StaffError>")]
+pub struct SignEvent {
+    /// The event.
+    pub event_id: EventId,
+    /// The officer.
+    pub officer: String,
+}
+
+/// Staff return an event that is not theirs (退单).
+#[derive(Message)]
+#[rtype(result = "Result<EventReturned, StaffError>")]
+pub struct ReturnEvent {
+    /// The event.
+    pub event_id: EventId,
+    /// Why it is not theirs.
+    pub reason: String,
+}
+
+/// Staff ask the dispatching centre for more time on an event (延期申请).
+#[derive(Message)]
+#[rtype(result = "Result<ExtensionRequest, StaffError>")]
+pub struct RequestExtension {
+    /// The event.
+    pub event_id: EventId,
+    /// Working days asked for.
+    pub days: u32,
+    /// Why.
+    pub reason: String,
+}
+
 /// What waits for staff.
 #[derive(Message)]
 #[rtype(result = "Inbox")]
@@ -58,23 +109,37 @@ pub struct GetInbox;
 pub struct Inbox {
     /// Department code.
     pub department: String,
-    /// Cases waiting for a decision.
+    /// Cases waiting for a decision, and cases suspended for supplementary materials.
     pub cases: Vec<InboxCase>,
     /// Collaboration events waiting for an answer.
-    pub collaborations: Vec<CollaborationEvent>,
+    pub collaborations: Vec<InboxEvent>,
 }
 
-/// A case waiting for a decision.
+/// A case waiting for staff.
 #[derive(Debug, Clone, Serialize)]
 pub struct InboxCase {
+    /// `awaiting_decision` or `suspended`.
+    pub stage: &'static str,
     /// The application.
     pub application: Application,
-    /// The receipt issued.
+    /// The receipt issued, with the current due date.
     pub receipt: Receipt,
     /// Required materials the application lacks.
     pub missing_materials: Vec<String>,
     /// The collaborators' answers, if the matter needed any.
     pub collaboration_results: Vec<CollaborationResult>,
+}
+
+/// A collaboration event waiting for staff.
+#[derive(Debug, Clone, Serialize)]
+pub struct InboxEvent {
+    /// The event, with its current deadline.
+    #[serde(flatten)]
+    pub event: CollaborationEvent,
+    /// Whether staff signed for it.
+    pub signed: bool,
+    /// Whether an extension request is waiting for the centre's decision.
+    pub extension_pending: bool,
 }
 
 /// Why staff's request was refused.
@@ -83,7 +148,7 @@ pub enum StaffError {
     /// No such case or event at this department.
     #[error("{0}")]
     NotFound(String),
-    /// The case or event is not waiting for staff (already decided, still collaborating, …).
+    /// The case or event is not in a state that allows this (already decided, returned, …).
     #[error("{0}")]
     Conflict(String),
     /// The result could not be published; nothing changed, try again.
@@ -98,6 +163,13 @@ enum Stage {
     Collaborating,
     /// Waiting for staff (manual departments).
     AwaitingDecision,
+    /// Waiting for the applicant's supplementary materials; the clock is stopped.
+    Suspended {
+        /// Which suspension of the case.
+        sequence: u32,
+        /// When the clock stopped.
+        since: DateTime<Utc>,
+    },
     /// Decided; the approval is published.
     Decided,
 }
@@ -111,19 +183,26 @@ struct DeptCase {
     steps: Vec<ApprovalStep>,
     results: Vec<CollaborationResult>,
     stage: Stage,
+    /// Suspensions so far.
+    suspensions: u32,
 }
 
 /// A collaboration event waiting for staff.
+#[derive(Clone)]
 struct PendingEvent {
     event: CollaborationEvent,
     trace_id: String,
+    signed: bool,
+    /// Extension requests sent so far.
+    extension_requests: u32,
+    extension_pending: bool,
 }
 
 /// A department approval system.
 pub struct Department {
     /// Its configuration.
     settings: DepartmentSettings,
-    /// The city's matters and centres.
+    /// The city's matters, centres, calendar and clock.
     catalog: Arc<Catalog>,
     /// Where its messages go.
     bridge: Recipient<Publish>,
@@ -133,7 +212,9 @@ pub struct Department {
     cases: HashMap<CaseId, DeptCase>,
     /// Collaboration events waiting for staff (manual departments only).
     events: HashMap<EventId, PendingEvent>,
-    /// Which department holds which waiting event; shared with the HTTP API.
+    /// Events staff finished, by attempt key, with how (`answered`, `returned`).
+    closed: HashMap<String, &'static str>,
+    /// Which department holds which event; shared with the HTTP API.
     event_index: Arc<DashMap<EventId, String>>,
 }
 
@@ -152,6 +233,7 @@ impl Department {
             processed: Processed::default(),
             cases: HashMap::new(),
             events: HashMap::new(),
+            closed: HashMap::new(),
             event_index,
         }
     }
@@ -168,7 +250,7 @@ impl Department {
         ApprovalStep {
             step: step.to_owned(),
             by: self.me().to_string(),
-            at: Utc::now(),
+            at: self.catalog.now(),
             note,
         }
     }
@@ -189,6 +271,17 @@ impl Department {
                 let completed: CollaborationCompleted = envelope.data().map_err(poison)?;
                 Ok(self.collaboration_completed(completed))
             }
+            MessageType::CaseSupplemented => {
+                let supplement: Supplement = envelope.data().map_err(poison)?;
+                Ok(self.supplemented(&envelope.case_id, supplement))
+            }
+            MessageType::CollaborationExtensionDecided => {
+                let decision: ExtensionDecision = envelope.data().map_err(poison)?;
+                self.extension_decided(decision);
+                Ok(Vec::new())
+            }
+            // Ratings are counted by supervision; the department has nothing to change.
+            MessageType::CaseRated => Ok(Vec::new()),
             other => Err(HandleError::Poison(format!(
                 "a department does not handle `{other}` messages"
             ))),
@@ -205,41 +298,33 @@ impl Department {
             tracing::warn!(%case_id, matter = %application.matter_code, "unknown matter; ignored");
             return Vec::new();
         };
-        let now = Utc::now();
+        let now = self.catalog.now();
+        let calendar = &self.catalog.calendar;
+        let due_by = calendar.due_by(now, matter.promised_days);
         let receipt = Receipt {
             receipt_no: format!("{}-{}", self.settings.code.to_uppercase(), case_id),
             department: self.settings.code.clone(),
             matter_code: matter.code.clone(),
             accepted_at: now,
             promised_days: matter.promised_days,
-            due_by: now + Duration::days(i64::from(matter.promised_days)),
+            due_date: calendar.due_date(due_by),
+            due_by,
+            suspended_working_days: 0,
         };
-        let missing: Vec<String> = matter
-            .required_materials
-            .iter()
-            .filter(|m| !application.materials.contains(m))
-            .cloned()
-            .collect();
-        let collaborators = matter.collaborators.clone();
+        let missing = missing_materials(&matter.required_materials, &application.materials);
         let mut steps = vec![self.step(
             "accepted",
             format!(
-                "受理 {} ({}), receipt {}",
-                matter.name, matter.code, receipt.receipt_no
+                "受理 {} ({}), receipt {}, due {} ({} working days)",
+                matter.name,
+                matter.code,
+                receipt.receipt_no,
+                receipt.due_date,
+                matter.promised_days
             ),
         )];
-        steps.push(self.step(
-            "materials_checked",
-            if missing.is_empty() {
-                format!(
-                    "all {} required materials present",
-                    matter.required_materials.len()
-                )
-            } else {
-                format!("missing required materials: {}", missing.join(", "))
-            },
-        ));
-        let mut outputs = vec![self.envelope(
+        steps.push(self.materials_step(matter.required_materials.len(), &missing));
+        let outputs = vec![self.envelope(
             format!("{case_id}/accepted"),
             MessageType::ApplicationAccepted,
             &case_id,
@@ -247,7 +332,7 @@ impl Department {
             trace_id,
             &receipt,
         )];
-        let mut case = DeptCase {
+        let case = DeptCase {
             application,
             trace_id: trace_id.to_owned(),
             receipt,
@@ -255,11 +340,36 @@ impl Department {
             steps,
             results: Vec::new(),
             stage: Stage::AwaitingDecision,
+            suspensions: 0,
         };
+        self.proceed(case, outputs)
+    }
+
+    fn materials_step(&self, required: usize, missing: &[String]) -> ApprovalStep {
+        self.step(
+            "materials_checked",
+            if missing.is_empty() {
+                format!("all {required} required materials present")
+            } else {
+                format!("missing required materials: {}", missing.join(", "))
+            },
+        )
+    }
+
+    /// Moves an undecided case on by its matter's rules — an `auto` department rejects missing
+    /// materials, a complete case whose matter needs collaborators asks for them, an `auto`
+    /// department decides the rest — and keeps it.
+    fn proceed(&mut self, mut case: DeptCase, mut outputs: Vec<Envelope>) -> Vec<Envelope> {
+        let case_id = case.application.case_id.clone();
+        let collaborators = self
+            .catalog
+            .matter(&case.application.matter_code)
+            .map(|m| m.collaborators.clone())
+            .unwrap_or_default();
         let auto = self.settings.mode == Mode::Auto;
         if auto && !case.missing.is_empty() {
             outputs.push(self.decide(&mut case, None));
-        } else if !collaborators.is_empty() && case.missing.is_empty() {
+        } else if !collaborators.is_empty() && case.missing.is_empty() && case.results.is_empty() {
             let names: Vec<_> = collaborators
                 .iter()
                 .map(|c| {
@@ -286,7 +396,7 @@ impl Department {
                 MessageType::CollaborationRequested,
                 &case_id,
                 self.city(),
-                trace_id,
+                &case.trace_id,
                 &request,
             ));
         } else if auto {
@@ -296,7 +406,74 @@ impl Department {
         outputs
     }
 
+    /// The applicant supplied materials: the clock resumes, the due date moves by the working
+    /// days suspended, and the case moves on.
+    fn supplemented(&mut self, case_id: &CaseId, supplement: Supplement) -> Vec<Envelope> {
+        let Some(mut case) = self.cases.remove(case_id) else {
+            tracing::warn!(%case_id, "supplement for a case this department never accepted; ignored");
+            return Vec::new();
+        };
+        let Stage::Suspended { sequence, since } = case.stage else {
+            tracing::warn!(%case_id, "supplement for a case that is not suspended; ignored");
+            self.cases.insert(case_id.clone(), case);
+            return Vec::new();
+        };
+        if sequence != supplement.sequence {
+            tracing::warn!(%case_id, sequence, got = supplement.sequence, "supplement answers another suspension; ignored");
+            self.cases.insert(case_id.clone(), case);
+            return Vec::new();
+        }
+        let now = self.catalog.now();
+        let calendar = &self.catalog.calendar;
+        let added =
+            calendar.working_days_between(calendar.local_date(since), calendar.local_date(now));
+        case.receipt.due_by = calendar.extend(case.receipt.due_by, added);
+        case.receipt.due_date = calendar.due_date(case.receipt.due_by);
+        case.receipt.suspended_working_days += added;
+        for material in supplement.materials {
+            if !case.application.materials.contains(&material) {
+                case.application.materials.push(material);
+            }
+        }
+        let required = self
+            .catalog
+            .matter(&case.application.matter_code)
+            .map(|m| m.required_materials.clone())
+            .unwrap_or_default();
+        case.missing = missing_materials(&required, &case.application.materials);
+        case.steps.push(self.step(
+            "resumed",
+            format!(
+                "补正材料已收到; clock resumed, due date moved by {added} working days to {}",
+                case.receipt.due_date
+            ),
+        ));
+        case.steps
+            .push(self.materials_step(required.len(), &case.missing));
+        case.stage = Stage::AwaitingDecision;
+        let resumption = Resumption {
+            sequence,
+            receipt: case.receipt.clone(),
+            added_working_days: added,
+            suspended_at: since,
+            resumed_at: now,
+        };
+        let outputs = vec![self.envelope(
+            format!("{case_id}/resumed/{sequence}"),
+            MessageType::CaseResumed,
+            case_id,
+            SystemId::Intake,
+            &case.trace_id,
+            &resumption,
+        )];
+        self.proceed(case, outputs)
+    }
+
     fn collaboration_event(&mut self, event: CollaborationEvent, trace_id: &str) -> Vec<Envelope> {
+        if self.closed.contains_key(&event.attempt_key()) {
+            tracing::debug!(event_id = %event.event_id, "event already finished here");
+            return Vec::new();
+        }
         if self.settings.mode == Mode::Manual {
             self.event_index
                 .insert(event.event_id.clone(), self.settings.code.clone());
@@ -305,6 +482,9 @@ impl Department {
                 .or_insert(PendingEvent {
                     event,
                     trace_id: trace_id.to_owned(),
+                    signed: false,
+                    extension_requests: 0,
+                    extension_pending: false,
                 });
             return Vec::new();
         }
@@ -328,22 +508,38 @@ impl Department {
             outcome,
             opinion,
             route: event.route.clone(),
-            answered_at: Utc::now(),
+            answered_at: self.catalog.now(),
         };
-        let dispatcher = event
-            .route
-            .last()
-            .map(|hop| SystemId::Governance(hop.code.clone()))
-            .unwrap_or_else(|| self.city());
         let envelope = self.envelope(
-            format!("{}/answered", event.event_id),
+            format!("{}/answered", event.attempt_key()),
             MessageType::CollaborationAnswered,
             &event.case_id,
-            dispatcher,
+            self.dispatcher(event),
             trace_id,
             &result,
         );
         (result, envelope)
+    }
+
+    /// The centre that dispatched an event to this department: the last of its route.
+    fn dispatcher(&self, event: &CollaborationEvent) -> SystemId {
+        event
+            .route
+            .last()
+            .map(|hop| SystemId::Governance(hop.code.clone()))
+            .unwrap_or_else(|| self.city())
+    }
+
+    fn extension_decided(&mut self, decision: ExtensionDecision) {
+        let Some(pending) = self.events.get_mut(&decision.event_id) else {
+            tracing::debug!(event_id = %decision.event_id, "extension decided for an event no longer waiting here");
+            return;
+        };
+        pending.extension_pending = false;
+        if decision.approved {
+            pending.event.deadline = decision.deadline;
+            pending.event.extensions = decision.extensions;
+        }
     }
 
     fn collaboration_completed(&mut self, completed: CollaborationCompleted) -> Vec<Envelope> {
@@ -452,6 +648,78 @@ impl Department {
             (Decision::Rejected, reasons)
         }
     }
+
+    /// A case staff may act on, or why not.
+    fn staff_case(&self, case_id: &CaseId) -> Result<&DeptCase, StaffError> {
+        let code = &self.settings.code;
+        let case = self.cases.get(case_id).ok_or_else(|| {
+            StaffError::NotFound(format!("case {case_id} is not at department {code}"))
+        })?;
+        if self.settings.mode == Mode::Auto {
+            return Err(StaffError::Conflict(format!(
+                "case {case_id} cannot be handled by staff: department {code} decides automatically"
+            )));
+        }
+        Ok(case)
+    }
+
+    /// A waiting event staff may act on, or why not.
+    fn staff_event(&self, event_id: &EventId) -> Result<&PendingEvent, StaffError> {
+        if let Some(pending) = self.events.get(event_id) {
+            return Ok(pending);
+        }
+        let finished = self
+            .closed
+            .iter()
+            .find(|(key, _)| key.split('/').next() == Some(event_id.as_str()))
+            .map(|(_, how)| *how);
+        Err(match finished {
+            Some(how) => StaffError::Conflict(format!(
+                "collaboration event {event_id} was already {how} by department {}",
+                self.settings.code
+            )),
+            None => StaffError::NotFound(format!(
+                "collaboration event {event_id} is not waiting at department {}",
+                self.settings.code
+            )),
+        })
+    }
+
+    /// Closes a waiting event, publishes `envelope`, and reopens the event if that fails.
+    fn close_event(
+        &mut self,
+        event_id: &EventId,
+        how: &'static str,
+        envelope: Envelope,
+    ) -> impl ActorFuture<Self, Output = Result<(), StaffError>> {
+        let pending = self.events.remove(event_id);
+        let key = pending.as_ref().map(|p| p.event.attempt_key());
+        if let Some(key) = &key {
+            self.closed.insert(key.clone(), how);
+        }
+        publish(&self.bridge, vec![envelope]).into_actor(self).map(
+            move |published, department, _| {
+                published.map_err(|error| {
+                    if let (Some(pending), Some(key)) = (pending, key) {
+                        department.closed.remove(&key);
+                        department
+                            .events
+                            .insert(pending.event.event_id.clone(), pending);
+                    }
+                    StaffError::Unavailable(format!("not published, nothing changed: {error}"))
+                })
+            },
+        )
+    }
+}
+
+/// Required materials an application lacks.
+fn missing_materials(required: &[String], handed_in: &[String]) -> Vec<String> {
+    required
+        .iter()
+        .filter(|m| !handed_in.contains(m))
+        .cloned()
+        .collect()
 }
 
 impl Actor for Department {
@@ -478,6 +746,10 @@ impl BusSystem for Department {
     fn apply(&mut self, envelope: &Envelope) -> Result<Vec<Envelope>, HandleError> {
         self.apply(envelope)
     }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.catalog.now()
+    }
 }
 
 impl Handler<Inbound> for Department {
@@ -496,18 +768,32 @@ impl Handler<GetInbox> for Department {
         let mut cases: Vec<InboxCase> = self
             .cases
             .values()
-            .filter(|c| matches!(c.stage, Stage::AwaitingDecision))
-            .map(|c| InboxCase {
-                application: c.application.clone(),
-                receipt: c.receipt.clone(),
-                missing_materials: c.missing.clone(),
-                collaboration_results: c.results.clone(),
+            .filter_map(|c| {
+                let stage = match c.stage {
+                    Stage::AwaitingDecision => "awaiting_decision",
+                    Stage::Suspended { .. } => "suspended",
+                    _ => return None,
+                };
+                Some(InboxCase {
+                    stage,
+                    application: c.application.clone(),
+                    receipt: c.receipt.clone(),
+                    missing_materials: c.missing.clone(),
+                    collaboration_results: c.results.clone(),
+                })
             })
             .collect();
         cases.sort_by_key(|c| c.receipt.accepted_at);
-        let mut collaborations: Vec<CollaborationEvent> =
-            self.events.values().map(|p| p.event.clone()).collect();
-        collaborations.sort_by(|a, b| a.event_id.cmp(&b.event_id));
+        let mut collaborations: Vec<InboxEvent> = self
+            .events
+            .values()
+            .map(|p| InboxEvent {
+                event: p.event.clone(),
+                signed: p.signed,
+                extension_pending: p.extension_pending,
+            })
+            .collect();
+        collaborations.sort_by(|a, b| a.event.event_id.cmp(&b.event.event_id));
         MessageResult(Inbox {
             department: self.settings.code.clone(),
             cases,
@@ -520,25 +806,26 @@ impl Handler<Decide> for Department {
     type Result = ResponseActFuture<Self, Result<Approval, StaffError>>;
 
     fn handle(&mut self, msg: Decide, _: &mut Self::Context) -> Self::Result {
-        let code = self.settings.code.clone();
-        let Some(mut case) = self.cases.remove(&msg.case_id) else {
-            return Box::pin(fut::ready(Err(StaffError::NotFound(format!(
-                "case {} is not at department {code}",
-                msg.case_id
-            )))));
-        };
-        if !matches!(case.stage, Stage::AwaitingDecision) || self.settings.mode == Mode::Auto {
-            let why = match (&case.stage, self.settings.mode) {
-                (_, Mode::Auto) => format!("department {code} decides automatically"),
-                (Stage::Collaborating, _) => "the case is still waiting for collaboration".into(),
-                _ => "the case is already decided".into(),
-            };
-            self.cases.insert(msg.case_id.clone(), case);
-            return Box::pin(fut::ready(Err(StaffError::Conflict(format!(
-                "case {} cannot be decided now: {why}",
-                msg.case_id
-            )))));
+        if let Err(error) = self.staff_case(&msg.case_id).and_then(|case| {
+            match case.stage {
+                Stage::AwaitingDecision => Ok(()),
+                Stage::Collaborating => Err("the case is still waiting for collaboration"),
+                Stage::Suspended { .. } => {
+                    Err("the case is suspended until the applicant supplies materials")
+                }
+                Stage::Decided => Err("the case is already decided"),
+            }
+            .map_err(|why| {
+                StaffError::Conflict(format!("case {} cannot be decided now: {why}", msg.case_id))
+            })
+        }) {
+            return Box::pin(fut::ready(Err(error)));
         }
+        let Some(mut case) = self.cases.remove(&msg.case_id) else {
+            return Box::pin(fut::ready(Err(StaffError::NotFound(
+                msg.case_id.to_string(),
+            ))));
+        };
         let before = (case.steps.len(), case.stage.clone());
         let envelope = self.decide(&mut case, Some((msg.decision, msg.opinion)));
         let approval: Result<Approval, _> = envelope.data();
@@ -567,30 +854,232 @@ impl Handler<Decide> for Department {
     }
 }
 
+impl Handler<RequestSupplement> for Department {
+    type Result = ResponseActFuture<Self, Result<Suspension, StaffError>>;
+
+    fn handle(&mut self, msg: RequestSupplement, _: &mut Self::Context) -> Self::Result {
+        let case_id = msg.case_id;
+        let checked = self.staff_case(&case_id).and_then(|case| match case.stage {
+            Stage::AwaitingDecision => Ok(case.suspensions + 1),
+            Stage::Suspended { .. } => Err(StaffError::Conflict(format!(
+                "case {case_id} is already suspended, waiting for the applicant"
+            ))),
+            Stage::Collaborating => Err(StaffError::Conflict(format!(
+                "case {case_id} is waiting for collaboration; ask for materials once it is back"
+            ))),
+            Stage::Decided => Err(StaffError::Conflict(format!(
+                "case {case_id} is already decided"
+            ))),
+        });
+        let sequence = match checked {
+            Ok(sequence) => sequence,
+            Err(error) => return Box::pin(fut::ready(Err(error))),
+        };
+        let now = self.catalog.now();
+        let suspension = Suspension {
+            department: self.settings.code.clone(),
+            sequence,
+            materials: msg.materials,
+            reason: msg.reason,
+            suspended_at: now,
+        };
+        let step = self.step(
+            "suspended",
+            format!(
+                "补正: {} ({}); clock stopped",
+                suspension.materials.join(", "),
+                suspension.reason
+            ),
+        );
+        let Some(case) = self.cases.get_mut(&case_id) else {
+            return Box::pin(fut::ready(Err(StaffError::NotFound(case_id.to_string()))));
+        };
+        let before = case.stage.clone();
+        case.stage = Stage::Suspended {
+            sequence,
+            since: now,
+        };
+        case.suspensions = sequence;
+        case.steps.push(step);
+        let trace_id = case.trace_id.clone();
+        let envelope = self.envelope(
+            format!("{case_id}/suspended/{sequence}"),
+            MessageType::CaseSuspended,
+            &case_id,
+            SystemId::Intake,
+            &trace_id,
+            &suspension,
+        );
+        Box::pin(publish(&self.bridge, vec![envelope]).into_actor(self).map(
+            move |published, department, _| match published {
+                Ok(()) => Ok(suspension),
+                Err(error) => {
+                    if let Some(case) = department.cases.get_mut(&case_id) {
+                        case.stage = before;
+                        case.suspensions = sequence - 1;
+                        case.steps.pop();
+                    }
+                    Err(StaffError::Unavailable(format!(
+                        "supplement request not published, nothing changed: {error}"
+                    )))
+                }
+            },
+        ))
+    }
+}
+
 impl Handler<AnswerCollaboration> for Department {
     type Result = ResponseActFuture<Self, Result<CollaborationResult, StaffError>>;
 
     fn handle(&mut self, msg: AnswerCollaboration, _: &mut Self::Context) -> Self::Result {
-        let Some(pending) = self.events.remove(&msg.event_id) else {
-            return Box::pin(fut::ready(Err(StaffError::NotFound(format!(
-                "collaboration event {} is not waiting at department {}",
-                msg.event_id, self.settings.code
-            )))));
+        let pending = match self.staff_event(&msg.event_id) {
+            Ok(pending) => pending.clone(),
+            Err(error) => return Box::pin(fut::ready(Err(error))),
         };
         let (result, envelope) =
             self.answer(&pending.event, &pending.trace_id, msg.outcome, msg.opinion);
+        Box::pin(
+            self.close_event(&msg.event_id, "answered", envelope)
+                .map(move |closed, _, _| closed.map(|()| result)),
+        )
+    }
+}
+
+impl Handler<SignEvent> for Department {
+    type Result = ResponseActFuture<Self, Result<EventSigned, StaffError>>;
+
+    fn handle(&mut self, msg: SignEvent, _: &mut Self::Context) -> Self::Result {
+        let pending = match self.staff_event(&msg.event_id) {
+            Ok(pending) if pending.signed => {
+                return Box::pin(fut::ready(Err(StaffError::Conflict(format!(
+                    "collaboration event {} is already signed for",
+                    msg.event_id
+                )))))
+            }
+            Ok(pending) => pending.clone(),
+            Err(error) => return Box::pin(fut::ready(Err(error))),
+        };
+        let signed = EventSigned {
+            event: pending.event.clone(),
+            signed_by: if msg.officer.is_empty() {
+                self.me().to_string()
+            } else {
+                msg.officer
+            },
+            signed_at: self.catalog.now(),
+        };
+        let envelope = self.envelope(
+            format!("{}/signed", pending.event.attempt_key()),
+            MessageType::CollaborationSigned,
+            &pending.event.case_id,
+            self.dispatcher(&pending.event),
+            &pending.trace_id,
+            &signed,
+        );
+        let event_id = msg.event_id;
+        if let Some(p) = self.events.get_mut(&event_id) {
+            p.signed = true;
+        }
         Box::pin(publish(&self.bridge, vec![envelope]).into_actor(self).map(
             move |published, department, _| match published {
-                Ok(()) => {
-                    department.event_index.remove(&pending.event.event_id);
-                    Ok(result)
-                }
+                Ok(()) => Ok(signed),
                 Err(error) => {
-                    department
-                        .events
-                        .insert(pending.event.event_id.clone(), pending);
+                    if let Some(p) = department.events.get_mut(&event_id) {
+                        p.signed = false;
+                    }
                     Err(StaffError::Unavailable(format!(
-                        "answer not published: {error}"
+                        "signature not published, nothing changed: {error}"
+                    )))
+                }
+            },
+        ))
+    }
+}
+
+impl Handler<ReturnEvent> for Department {
+    type Result = ResponseActFuture<Self, Result<EventReturned, StaffError>>;
+
+    fn handle(&mut self, msg: ReturnEvent, _: &mut Self::Context) -> Self::Result {
+        let pending = match self.staff_event(&msg.event_id) {
+            Ok(pending) if pending.signed => {
+                return Box::pin(fut::ready(Err(StaffError::Conflict(format!(
+                    "collaboration event {} was signed for; a signed event is answered, not returned",
+                    msg.event_id
+                )))))
+            }
+            Ok(pending) => pending.clone(),
+            Err(error) => return Box::pin(fut::ready(Err(error))),
+        };
+        let key = pending.event.attempt_key();
+        let mut event = pending.event;
+        event.returns.push(EventReturn {
+            department: self.settings.code.clone(),
+            reason: msg.reason,
+            returned_at: self.catalog.now(),
+        });
+        let returned = EventReturned { event };
+        let envelope = self.envelope(
+            format!("{key}/returned"),
+            MessageType::CollaborationReturned,
+            &returned.event.case_id,
+            self.dispatcher(&returned.event),
+            &pending.trace_id,
+            &returned,
+        );
+        Box::pin(
+            self.close_event(&msg.event_id, "returned", envelope)
+                .map(move |closed, _, _| closed.map(|()| returned)),
+        )
+    }
+}
+
+impl Handler<RequestExtension> for Department {
+    type Result = ResponseActFuture<Self, Result<ExtensionRequest, StaffError>>;
+
+    fn handle(&mut self, msg: RequestExtension, _: &mut Self::Context) -> Self::Result {
+        let pending = match self.staff_event(&msg.event_id) {
+            Ok(pending) if pending.extension_pending => {
+                return Box::pin(fut::ready(Err(StaffError::Conflict(format!(
+                    "an extension of collaboration event {} is already waiting for the centre's decision",
+                    msg.event_id
+                )))))
+            }
+            Ok(pending) => pending.clone(),
+            Err(error) => return Box::pin(fut::ready(Err(error))),
+        };
+        let request = ExtensionRequest {
+            event: pending.event.clone(),
+            days: msg.days,
+            reason: msg.reason,
+            requested_at: self.catalog.now(),
+        };
+        let number = pending.extension_requests + 1;
+        let envelope = self.envelope(
+            format!(
+                "{}/extension-requested/{number}",
+                pending.event.attempt_key()
+            ),
+            MessageType::CollaborationExtensionRequested,
+            &pending.event.case_id,
+            self.dispatcher(&pending.event),
+            &pending.trace_id,
+            &request,
+        );
+        let event_id = msg.event_id;
+        if let Some(p) = self.events.get_mut(&event_id) {
+            p.extension_pending = true;
+            p.extension_requests = number;
+        }
+        Box::pin(publish(&self.bridge, vec![envelope]).into_actor(self).map(
+            move |published, department, _| match published {
+                Ok(()) => Ok(request),
+                Err(error) => {
+                    if let Some(p) = department.events.get_mut(&event_id) {
+                        p.extension_pending = false;
+                        p.extension_requests = number - 1;
+                    }
+                    Err(StaffError::Unavailable(format!(
+                        "extension request not published, nothing changed: {error}"
                     )))
                 }
             },

@@ -11,6 +11,15 @@
 //!
 //! District and street centres pass events down (district → the case's street → department)
 //! and answers up (street → district → city), adding themselves to the event's route.
+//!
+//! Every centre also looks after the events it dispatched to a department:
+//! * a return (退单) is re-routed to the department config names as the returning one's
+//!   alternative (`return_to`); without one (or when the alternative returned it too) the return
+//!   goes one tier up, where the event waits for that centre's staff to reassign it
+//!   ([`ReassignEvent`]); the city, with no tier above, keeps it for its own staff;
+//! * an extension request (延期申请) is approved when it asks for at most
+//!   `supervision.max_extension_days` and the event has had fewer than
+//!   `supervision.max_extensions`, else refused with the rule it broke.
 
 use super::intake::{FedApplication, TakeNewApplications};
 use super::{handle_inbound, publish, BusSystem, Processed};
@@ -18,9 +27,12 @@ use crate::bus::bridge::{HandleError, Inbound, Publish};
 use crate::catalog::{Catalog, Centre};
 use crate::domain::{
     Approval, CaseId, CollaborationCompleted, CollaborationEvent, CollaborationRequest,
-    CollaborationResult, Envelope, EventId, MessageType, SystemId, Tier,
+    CollaborationResult, Envelope, EventId, EventReturned, ExtensionDecision, ExtensionRequest,
+    MessageType, SystemId, Tier,
 };
 use actix::prelude::*;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,6 +46,49 @@ struct OpenRequest {
     /// Answers received so far.
     results: HashMap<EventId, CollaborationResult>,
     /// The case's trace id.
+    trace_id: String,
+}
+
+/// Staff of a centre reassign a returned event waiting there to a department.
+#[derive(Message)]
+#[rtype(result = "Result<CollaborationEvent, ReassignError>")]
+pub struct ReassignEvent {
+    /// The event.
+    pub event_id: EventId,
+    /// The department that must handle it now.
+    pub department: String,
+}
+
+/// Returned events waiting at a centre for reassignment.
+#[derive(Message)]
+#[rtype(result = "Vec<AwaitingEvent>")]
+pub struct GetAwaiting;
+
+/// A returned event waiting for reassignment.
+#[derive(Debug, Clone, Serialize)]
+pub struct AwaitingEvent {
+    /// The event, with every return in `returns`.
+    #[serde(flatten)]
+    pub event: CollaborationEvent,
+}
+
+/// Why a reassignment was refused.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ReassignError {
+    /// No such event waits here.
+    #[error("{0}")]
+    NotWaiting(String),
+    /// No such department.
+    #[error("{0}")]
+    UnknownDepartment(String),
+    /// Not published; nothing changed.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// A returned event waiting for staff.
+struct Awaiting {
+    event: CollaborationEvent,
     trace_id: String,
 }
 
@@ -51,6 +106,8 @@ pub struct GovernanceCenter {
     processed: Processed,
     /// Collaboration requests waiting for answers (city centre only).
     open: HashMap<CaseId, OpenRequest>,
+    /// Returned events waiting for staff to reassign them.
+    awaiting: HashMap<EventId, Awaiting>,
 }
 
 impl GovernanceCenter {
@@ -68,6 +125,7 @@ impl GovernanceCenter {
             intake_feed,
             processed: Processed::default(),
             open: HashMap::new(),
+            awaiting: HashMap::new(),
         }
     }
 
@@ -90,6 +148,21 @@ impl GovernanceCenter {
             MessageType::CollaborationAnswered => {
                 let result: CollaborationResult = envelope.data().map_err(poison)?;
                 Ok(self.pass_up(result, &envelope.trace_id))
+            }
+            // Recorded by the intake system and supervision; nothing for the centre to route.
+            MessageType::CollaborationSigned => Ok(Vec::new()),
+            MessageType::CollaborationReturned => {
+                let returned: EventReturned = envelope.data().map_err(poison)?;
+                let from_department = matches!(envelope.source, SystemId::Department(_));
+                Ok(self.returned(returned.event, from_department, &envelope.trace_id))
+            }
+            MessageType::CollaborationExtensionRequested => {
+                let request: ExtensionRequest = envelope.data().map_err(poison)?;
+                Ok(vec![self.decide_extension(
+                    request,
+                    envelope.id.as_str(),
+                    &envelope.trace_id,
+                )])
             }
             MessageType::ApprovalPublished if is_city => {
                 let approval: Approval = envelope.data().map_err(poison)?;
@@ -117,7 +190,11 @@ impl GovernanceCenter {
         }
         let mut outputs = Vec::new();
         let mut events = Vec::new();
+        let now = self.catalog.now();
         for collaborator in &request.collaborators {
+            let days = self
+                .catalog
+                .collaboration_days(&request.application.matter_code, &collaborator.department);
             let event = CollaborationEvent {
                 event_id: EventId::from_string(format!("{case_id}-{}", collaborator.department)),
                 case_id: case_id.clone(),
@@ -128,6 +205,10 @@ impl GovernanceCenter {
                 matter_code: request.application.matter_code.clone(),
                 materials: request.application.materials.clone(),
                 route: Vec::new(),
+                dispatched_at: now,
+                deadline: self.catalog.calendar.due_by(now, days),
+                extensions: 0,
+                returns: Vec::new(),
             };
             events.push(event.event_id.clone());
             outputs.push(self.route_down(event, trace_id));
@@ -157,7 +238,7 @@ impl GovernanceCenter {
             }
         };
         self.envelope(
-            format!("{}/dispatched/{}", event.event_id, self.centre.code),
+            format!("{}/dispatched/{}", event.attempt_key(), self.centre.code),
             MessageType::CollaborationDispatched,
             &event.case_id.clone(),
             next,
@@ -214,6 +295,132 @@ impl GovernanceCenter {
             &open.trace_id,
             &completed,
         )]
+    }
+
+    /// A department returned an event this centre dispatched (`from_department`), or a child
+    /// centre passed a return up. Re-routes it to the returning department's alternative when
+    /// there is one that has not returned it yet; else passes it one tier up, or keeps it for
+    /// staff when it came from below or there is no tier above.
+    fn returned(
+        &mut self,
+        event: CollaborationEvent,
+        from_department: bool,
+        trace_id: &str,
+    ) -> Vec<Envelope> {
+        let Some(last) = event.returns.last() else {
+            tracing::warn!(event_id = %event.event_id, "a return that records no return; ignored");
+            return Vec::new();
+        };
+        if from_department {
+            let alternative = self
+                .catalog
+                .department(&last.department)
+                .and_then(|d| d.return_to.clone())
+                .filter(|alt| !event.returns.iter().any(|r| &r.department == alt));
+            if let Some(alternative) = alternative {
+                return vec![self.reassign(event, &alternative, trace_id)];
+            }
+            if let Some(parent) = self.centre.parent.clone() {
+                return vec![self.envelope(
+                    format!("{}/returned/{}", event.attempt_key(), self.centre.code),
+                    MessageType::CollaborationReturned,
+                    &event.case_id.clone(),
+                    SystemId::Governance(parent),
+                    trace_id,
+                    &EventReturned { event },
+                )];
+            }
+        }
+        tracing::info!(event_id = %event.event_id, centre = %self.centre.code, "returned event waits for reassignment");
+        self.awaiting.insert(
+            event.event_id.clone(),
+            Awaiting {
+                event,
+                trace_id: trace_id.to_owned(),
+            },
+        );
+        Vec::new()
+    }
+
+    /// Gives an event to `department` with a fresh deadline and routes it from this centre.
+    fn reassign(
+        &self,
+        mut event: CollaborationEvent,
+        department: &str,
+        trace_id: &str,
+    ) -> Envelope {
+        let now = self.catalog.now();
+        let days = self
+            .catalog
+            .collaboration_days(&event.matter_code, department);
+        event.tier = self
+            .catalog
+            .department(department)
+            .map_or(event.tier, |d| d.tier);
+        event.department = department.to_owned();
+        event.dispatched_at = now;
+        event.deadline = self.catalog.calendar.due_by(now, days);
+        event.extensions = 0;
+        // The route is the chain of centres down to this one, which `route_down` appends.
+        if let Some(mine) = event.route.iter().position(|h| h.code == self.centre.code) {
+            event.route.truncate(mine);
+        }
+        self.route_down(event, trace_id)
+    }
+
+    /// Approves or refuses an extension of an event this centre dispatched.
+    fn decide_extension(
+        &self,
+        request: ExtensionRequest,
+        request_id: &str,
+        trace_id: &str,
+    ) -> Envelope {
+        let rules = &self.catalog.supervision;
+        let event = &request.event;
+        let refusal = if request.days == 0 {
+            Some("an extension must ask for at least one working day".to_owned())
+        } else if request.days > rules.max_extension_days {
+            Some(format!(
+                "at most {} working days may be granted at once",
+                rules.max_extension_days
+            ))
+        } else if event.extensions >= rules.max_extensions {
+            Some(format!(
+                "the event already had {} of the {} extensions allowed",
+                event.extensions, rules.max_extensions
+            ))
+        } else {
+            None
+        };
+        let approved = refusal.is_none();
+        let decision = ExtensionDecision {
+            event_id: event.event_id.clone(),
+            department: event.department.clone(),
+            approved,
+            days: request.days,
+            deadline: if approved {
+                self.catalog.calendar.extend(event.deadline, request.days)
+            } else {
+                event.deadline
+            },
+            extensions: event.extensions + u32::from(approved),
+            reason: refusal.unwrap_or_else(|| {
+                format!(
+                    "approved: {} working days (at most {} per extension)",
+                    request.days, rules.max_extension_days
+                )
+            }),
+            decided_by: self.me().to_string(),
+            decided_at: self.catalog.now(),
+        };
+        self.envelope(
+            format!("{request_id}/decided"),
+            MessageType::CollaborationExtensionDecided,
+            &event.case_id,
+            SystemId::Department(event.department.clone()),
+            trace_id,
+            &decision,
+        )
     }
 
     /// The envelope that publishes a new application to its responsible department.
@@ -318,6 +525,61 @@ impl BusSystem for GovernanceCenter {
 
     fn apply(&mut self, envelope: &Envelope) -> Result<Vec<Envelope>, HandleError> {
         self.apply(envelope)
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.catalog.now()
+    }
+}
+
+impl Handler<GetAwaiting> for GovernanceCenter {
+    type Result = MessageResult<GetAwaiting>;
+
+    fn handle(&mut self, _: GetAwaiting, _: &mut Self::Context) -> Self::Result {
+        let mut list: Vec<AwaitingEvent> = self
+            .awaiting
+            .values()
+            .map(|a| AwaitingEvent {
+                event: a.event.clone(),
+            })
+            .collect();
+        list.sort_by(|a, b| a.event.event_id.cmp(&b.event.event_id));
+        MessageResult(list)
+    }
+}
+
+impl Handler<ReassignEvent> for GovernanceCenter {
+    type Result = ResponseActFuture<Self, Result<CollaborationEvent, ReassignError>>;
+
+    fn handle(&mut self, msg: ReassignEvent, _: &mut Self::Context) -> Self::Result {
+        if self.catalog.department(&msg.department).is_none() {
+            return Box::pin(fut::ready(Err(ReassignError::UnknownDepartment(format!(
+                "no department `{}`; GET /api/v1/departments lists them",
+                msg.department
+            )))));
+        }
+        let Some(awaiting) = self.awaiting.remove(&msg.event_id) else {
+            return Box::pin(fut::ready(Err(ReassignError::NotWaiting(format!(
+                "collaboration event {} is not waiting for reassignment at centre {}",
+                msg.event_id, self.centre.code
+            )))));
+        };
+        let envelope = self.reassign(awaiting.event.clone(), &msg.department, &awaiting.trace_id);
+        let event: Result<CollaborationEvent, _> = envelope.data();
+        Box::pin(publish(&self.bridge, vec![envelope]).into_actor(self).map(
+            move |published, centre, _| match (published, event) {
+                (Ok(()), Ok(event)) => Ok(event),
+                (published, _) => {
+                    let reason = published.err().map(|e| e.to_string()).unwrap_or_default();
+                    centre
+                        .awaiting
+                        .insert(awaiting.event.event_id.clone(), awaiting);
+                    Err(ReassignError::Unavailable(format!(
+                        "reassignment not published, nothing changed: {reason}"
+                    )))
+                }
+            },
+        ))
     }
 }
 

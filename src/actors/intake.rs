@@ -5,13 +5,20 @@
 //! (its consumer group reads every topic) and answers the applicant's self-query
 //! ([`GetCase`]). A case is complete when the city centre hands the approval over
 //! (`approval.delivered`).
+//!
+//! It is also where the applicant acts on a case after submitting it: supplying the materials a
+//! department asked for while the case is suspended ([`SupplementCase`], published as
+//! `case.supplemented`) and rating a completed case once ([`RateCase`], `case.rated`).
 
-use crate::bus::bridge::{HandleError, Inbound};
+use super::publish;
+use crate::bus::bridge::{HandleError, Inbound, Publish};
 use crate::catalog::{Catalog, LookupError};
 use crate::domain::{
     Applicant, Application, Approval, CaseId, CaseStatus, Channel, CollaborationEvent,
-    CollaborationOutcome, CollaborationRequest, CollaborationResult, Envelope, MessageId,
-    MessageType, Receipt, Region, SystemId, Tier,
+    CollaborationOutcome, CollaborationRequest, CollaborationResult, Envelope, EnvelopeHead,
+    Escalation, EventReturn, EventReturned, EventSigned, ExtensionDecision, ExtensionRequest,
+    MessageId, MessageType, Rating, Receipt, Region, Resumption, Supplement, Suspension, SystemId,
+    Tier, Warning, WarningLevel,
 };
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
@@ -83,6 +90,46 @@ pub struct GetCase(pub CaseId);
 #[rtype(result = "Option<oneshot::Receiver<CaseView>>")]
 pub struct AwaitCompletion(pub CaseId);
 
+/// The applicant supplies the materials a department asked for (补正).
+#[derive(Message)]
+#[rtype(result = "Result<Supplement, CaseActionError>")]
+pub struct SupplementCase {
+    /// The case.
+    pub case_id: CaseId,
+    /// The terminal used.
+    pub terminal_id: String,
+    /// The materials supplied.
+    pub materials: Vec<String>,
+}
+
+/// The applicant rates a completed case (好差评).
+#[derive(Message)]
+#[rtype(result = "Result<Rating, CaseActionError>")]
+pub struct RateCase {
+    /// The case.
+    pub case_id: CaseId,
+    /// The terminal used.
+    pub terminal_id: String,
+    /// 1 to 5.
+    pub score: u8,
+    /// Optional comment.
+    pub comment: String,
+}
+
+/// Why the applicant's action on a case was refused.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CaseActionError {
+    /// No such case.
+    #[error("{0}")]
+    NotFound(String),
+    /// The case is not in a state that allows it (not suspended, not completed, rated).
+    #[error("{0}")]
+    Conflict(String),
+    /// Not published; nothing changed, try again.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
 /// A case as the applicant sees it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CaseView {
@@ -98,6 +145,14 @@ pub struct CaseView {
     pub collaboration_events: Vec<EventView>,
     /// The approval, once decided.
     pub approval: Option<Approval>,
+    /// Whether it was decided by the receipt's due date, once decided.
+    pub on_time: Option<bool>,
+    /// The open request for supplementary materials, while the case is suspended.
+    pub suspension: Option<Suspension>,
+    /// Deadline warnings raised on the case and its events, oldest first.
+    pub warnings: Vec<Warning>,
+    /// The applicant's rating, once given.
+    pub rating: Option<Rating>,
     /// Every step, oldest first.
     pub history: Vec<HistoryEntry>,
 }
@@ -113,10 +168,24 @@ pub struct EventView {
     pub tier: Tier,
     /// The centres it passed, by name (e.g. 重庆市 → 渝中区 → 解放碑街道).
     pub tier_path: Vec<String>,
-    /// `routing` (on its way down), `dispatched` (at the department) or `answered`.
+    /// `routing` (on its way down), `dispatched` (at the department), `signed` (the department
+    /// took it on), `returned` (the department returned it; being re-routed or waiting for a
+    /// centre to reassign it) or `answered`.
     pub status: String,
+    /// When the current department must answer by.
+    pub deadline: Option<DateTime<Utc>>,
+    /// Extensions granted.
+    pub extensions: u32,
+    /// Returns (退单): who returned it and why.
+    pub returns: Vec<EventReturn>,
+    /// The centre it was escalated to (督办), if it was.
+    pub escalated_to: Option<String>,
     /// The answer, once given.
     pub result: Option<EventResultView>,
+    /// How far the event has come: (returns so far, stage), so that messages read out of
+    /// order never move it back.
+    #[serde(skip)]
+    progress: (usize, u8),
 }
 
 /// A collaborating department's answer.
@@ -143,6 +212,9 @@ pub struct HistoryEntry {
     pub to: String,
     /// The bus message id.
     pub message_id: String,
+    /// What it said, where there is more to say: a reason, materials, a new due date.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// A case the intake system follows.
@@ -152,12 +224,18 @@ struct CaseRecord {
     seen: HashSet<MessageId>,
     /// Waiting for completion.
     watchers: Vec<oneshot::Sender<CaseView>>,
+    /// The suspension whose supplement was sent, while its resumption is not yet seen.
+    supplement_sent: Option<u32>,
+    /// A rating is being published.
+    rating_sent: bool,
 }
 
 /// The intake system.
 pub struct IntakeSystem {
-    /// The city's matters and regions.
+    /// The city's matters and regions, and the clock.
     catalog: Arc<Catalog>,
+    /// Where the applicant's supplements and ratings go.
+    bridge: Recipient<Publish>,
     /// Every case, by id.
     cases: HashMap<CaseId, CaseRecord>,
     /// The feed: case ids in submission order (sequence = index + 1), with trace ids.
@@ -168,9 +246,10 @@ pub struct IntakeSystem {
 
 impl IntakeSystem {
     /// An empty intake system.
-    pub fn new(catalog: Arc<Catalog>) -> Self {
+    pub fn new(catalog: Arc<Catalog>, bridge: Recipient<Publish>) -> Self {
         Self {
             catalog,
+            bridge,
             cases: HashMap::new(),
             feed: Vec::new(),
             feed_waiter: None,
@@ -206,90 +285,38 @@ impl IntakeSystem {
         if !record.seen.insert(envelope.id.clone()) {
             return Ok(());
         }
-        let poison = |e: crate::domain::EnvelopeError| HandleError::Poison(e.to_string());
         let view = &mut record.view;
-        let status = match envelope.kind {
-            MessageType::ApplicationPublished => CaseStatus::Published,
-            MessageType::ApplicationAccepted => {
-                view.receipt = Some(envelope.data().map_err(poison)?);
-                CaseStatus::Accepted
-            }
-            MessageType::CollaborationRequested => {
-                // Decoded only for the receipt it repeats, when the acceptance is not read yet.
-                if view.receipt.is_none() {
-                    let request: CollaborationRequest = envelope.data().map_err(poison)?;
-                    if let Some(receipt) = &request.receipt {
-                        learn_receipt(view, &mut record.seen, receipt, &city);
-                    }
-                }
-                CaseStatus::Collaborating
-            }
-            MessageType::CollaborationDispatched => {
-                let event: CollaborationEvent = envelope.data().map_err(poison)?;
-                let at_department = envelope.target.to_string().starts_with("department/");
-                let entry = event_view(
-                    view,
-                    &event.event_id.to_string(),
-                    &event.department,
-                    event.tier,
-                );
-                entry.tier = event.tier;
-                if event.route.len() >= entry.tier_path.len() {
-                    entry.tier_path = event.route.iter().map(|h| h.name.clone()).collect();
-                }
-                if entry.result.is_none() {
-                    entry.status = if at_department {
-                        "dispatched"
-                    } else {
-                        "routing"
-                    }
-                    .into();
-                }
-                CaseStatus::Collaborating
-            }
-            MessageType::CollaborationAnswered => {
-                let result: CollaborationResult = envelope.data().map_err(poison)?;
-                // The last centre of the route sits at the department's tier.
-                let tier = result.route.last().map_or(Tier::City, |hop| hop.tier);
-                let entry =
-                    event_view(view, &result.event_id.to_string(), &result.department, tier);
-                entry.status = "answered".into();
-                if entry.tier_path.is_empty() {
-                    entry.tier_path = result.route.iter().map(|h| h.name.clone()).collect();
-                }
-                entry.result = Some(EventResultView {
-                    outcome: result.outcome,
-                    opinion: result.opinion,
-                    answered_at: result.answered_at,
-                });
-                CaseStatus::Collaborating
-            }
-            MessageType::CollaborationCompleted => CaseStatus::Collaborating,
-            MessageType::ApprovalPublished | MessageType::ApprovalDelivered => {
-                // `approval.delivered` repeats `approval.published`: decode whichever comes first.
-                if view.approval.is_none() {
-                    let approval: Approval = envelope.data().map_err(poison)?;
-                    if let Some(receipt) = &approval.receipt {
-                        learn_receipt(view, &mut record.seen, receipt, &city);
-                    }
-                    view.approval = Some(approval);
-                }
-                if envelope.kind == MessageType::ApprovalDelivered {
-                    CaseStatus::Completed
-                } else {
-                    CaseStatus::Decided
-                }
+        let (status, note) = match observe_message(view, &mut record.seen, envelope, &city) {
+            Ok(observed) => observed,
+            Err(error) => {
+                record.seen.remove(&envelope.id);
+                return Err(HandleError::Poison(error.to_string()));
             }
         };
-        // Topics are read independently, so messages of one case may be observed out of order:
-        // the status only ever moves forward.
-        view.status = view.status.max(status);
+        match envelope.kind {
+            MessageType::CaseResumed => {
+                record.supplement_sent = None;
+                if view.status == CaseStatus::Suspended {
+                    view.status = CaseStatus::Accepted;
+                }
+            }
+            // A suspension stops the case where it stands; it moves on when resumed.
+            MessageType::CaseSuspended if view.status < CaseStatus::Decided => {
+                view.status = CaseStatus::Suspended;
+            }
+            // Topics are read independently, so messages of one case may be observed out of
+            // order: otherwise the status only ever moves forward.
+            _ if view.status == CaseStatus::Suspended && status < CaseStatus::Decided => {}
+            _ => view.status = view.status.max(status),
+        }
+        view.on_time = on_time(view);
         view.history.push(HistoryEntry {
             at: envelope.occurred_at,
             step: envelope.kind.as_str().to_owned(),
             by: envelope.source.to_string(),
             to: envelope.target.to_string(),
             message_id: envelope.id.to_string(),
+            note,
         });
         view.history.sort_by_key(|entry| entry.at);
         if view.status == CaseStatus::Completed {
@@ -299,6 +326,281 @@ impl IntakeSystem {
         }
         Ok(())
     }
+
+    /// Publishes one message of the intake system about `case_id`.
+    fn publish_one<T: Serialize>(
+        &self,
+        id: String,
+        kind: MessageType,
+        case_id: &CaseId,
+        target: SystemId,
+        trace_id: String,
+        data: &T,
+    ) -> impl std::future::Future<Output = Result<(), HandleError>> + 'static {
+        let envelope = Envelope::new_at(
+            EnvelopeHead {
+                id: MessageId::from_string(id),
+                kind,
+                case_id: case_id.clone(),
+                source: SystemId::Intake,
+                target,
+                trace_id,
+            },
+            data,
+            self.catalog.now(),
+        );
+        publish(&self.bridge, vec![envelope])
+    }
+
+    /// The trace id of a case: that of its feed entry.
+    fn trace_id(&self, case_id: &CaseId) -> String {
+        self.feed
+            .iter()
+            .find(|(id, _)| id == case_id)
+            .map(|(_, trace)| trace.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// What one message says about a case: the status it implies and a note for the history.
+/// Updates the view's receipt, events, approval, suspension, warnings and rating.
+fn observe_message(
+    view: &mut CaseView,
+    seen: &mut HashSet<MessageId>,
+    envelope: &Envelope,
+    city: &str,
+) -> Result<(CaseStatus, Option<String>), crate::domain::EnvelopeError> {
+    let mut note = None;
+    let status = match envelope.kind {
+        MessageType::ApplicationPublished => CaseStatus::Published,
+        MessageType::ApplicationAccepted => {
+            let receipt: Receipt = envelope.data()?;
+            note = Some(format!(
+                "receipt {}, due {}",
+                receipt.receipt_no, receipt.due_date
+            ));
+            if view.receipt.is_none() {
+                view.receipt = Some(receipt);
+            }
+            CaseStatus::Accepted
+        }
+        MessageType::CollaborationRequested => {
+            // Decoded only for the receipt it repeats, when the acceptance is not read yet.
+            if view.receipt.is_none() {
+                let request: CollaborationRequest = envelope.data()?;
+                if let Some(receipt) = &request.receipt {
+                    learn_receipt(view, seen, receipt, city);
+                }
+            }
+            CaseStatus::Collaborating
+        }
+        MessageType::CollaborationDispatched => {
+            let event: CollaborationEvent = envelope.data()?;
+            let at_department = matches!(envelope.target, SystemId::Department(_));
+            let entry = event_view(view, &event);
+            if event.route.len() >= entry.tier_path.len() || entry.progress.0 < event.returns.len()
+            {
+                entry.tier_path = event.route.iter().map(|h| h.name.clone()).collect();
+            }
+            let stage = if at_department { 2 } else { 1 };
+            if entry.advance((event.returns.len(), stage)) {
+                entry.status = if at_department {
+                    "dispatched"
+                } else {
+                    "routing"
+                }
+                .into();
+                entry.department = event.department.clone();
+                entry.tier = event.tier;
+                entry.deadline = Some(event.deadline);
+                entry.extensions = event.extensions;
+                entry.returns = event.returns.clone();
+                entry.escalated_to = None;
+            }
+            CaseStatus::Collaborating
+        }
+        MessageType::CollaborationSigned => {
+            let signed: EventSigned = envelope.data()?;
+            note = Some(format!("signed by {}", signed.signed_by));
+            let entry = event_view(view, &signed.event);
+            if entry.advance((signed.event.returns.len(), 3)) {
+                entry.status = "signed".into();
+            }
+            CaseStatus::Collaborating
+        }
+        MessageType::CollaborationReturned => {
+            let returned: EventReturned = envelope.data()?;
+            let event = &returned.event;
+            if let Some(last) = event.returns.last() {
+                note = Some(match envelope.source {
+                    SystemId::Department(_) => {
+                        format!(
+                            "returned by department {}: {}",
+                            last.department, last.reason
+                        )
+                    }
+                    _ => format!(
+                        "passed up for reassignment (returned by department {}: {})",
+                        last.department, last.reason
+                    ),
+                });
+            }
+            let entry = event_view(view, event);
+            if entry.advance((event.returns.len(), 0)) {
+                entry.status = "returned".into();
+                entry.returns = event.returns.clone();
+            }
+            CaseStatus::Collaborating
+        }
+        MessageType::CollaborationExtensionRequested => {
+            let request: ExtensionRequest = envelope.data()?;
+            note = Some(format!(
+                "{} asks for {} more working days: {}",
+                request.event.department, request.days, request.reason
+            ));
+            CaseStatus::Collaborating
+        }
+        MessageType::CollaborationExtensionDecided => {
+            let decision: ExtensionDecision = envelope.data()?;
+            note = Some(format!(
+                "extension {}: {}",
+                if decision.approved {
+                    "approved"
+                } else {
+                    "refused"
+                },
+                decision.reason
+            ));
+            if decision.approved {
+                if let Some(entry) = view
+                    .collaboration_events
+                    .iter_mut()
+                    .find(|e| e.event_id == decision.event_id.as_str())
+                {
+                    entry.deadline = Some(decision.deadline);
+                    entry.extensions = decision.extensions;
+                }
+            }
+            CaseStatus::Collaborating
+        }
+        MessageType::CollaborationEscalated => {
+            let escalation: Escalation = envelope.data()?;
+            note = Some(format!(
+                "{} did not answer by {}; escalated to {}",
+                escalation.department, escalation.deadline, escalation.escalated_to
+            ));
+            if let Some(entry) = view
+                .collaboration_events
+                .iter_mut()
+                .find(|e| e.event_id == escalation.event_id.as_str())
+            {
+                entry.escalated_to = Some(escalation.escalated_to);
+            }
+            CaseStatus::Collaborating
+        }
+        MessageType::SupervisionWarning => {
+            let warning: Warning = envelope.data()?;
+            let level = match warning.level {
+                WarningLevel::Yellow => "yellow",
+                WarningLevel::Red => "red",
+            };
+            note = Some(match &warning.event_id {
+                Some(event) => format!("{level}: event {event} due {}", warning.due_by),
+                None => format!("{level}: case due {}", warning.due_by),
+            });
+            view.warnings.push(warning);
+            view.warnings.sort_by_key(|w| w.raised_at);
+            CaseStatus::Accepted
+        }
+        MessageType::CollaborationAnswered => {
+            let result: CollaborationResult = envelope.data()?;
+            // The last centre of the route sits at the department's tier.
+            let tier = result.route.last().map_or(Tier::City, |hop| hop.tier);
+            let entry = event_view_by_id(view, result.event_id.as_str(), &result.department, tier);
+            entry.progress = (usize::MAX, u8::MAX);
+            entry.status = "answered".into();
+            entry.department = result.department.clone();
+            if entry.tier_path.is_empty() {
+                entry.tier_path = result.route.iter().map(|h| h.name.clone()).collect();
+            }
+            entry.result = Some(EventResultView {
+                outcome: result.outcome,
+                opinion: result.opinion,
+                answered_at: result.answered_at,
+            });
+            CaseStatus::Collaborating
+        }
+        MessageType::CollaborationCompleted => CaseStatus::Collaborating,
+        MessageType::ApprovalPublished | MessageType::ApprovalDelivered => {
+            // `approval.delivered` repeats `approval.published`: decode whichever comes first.
+            if view.approval.is_none() {
+                let approval: Approval = envelope.data()?;
+                if let Some(receipt) = &approval.receipt {
+                    learn_receipt(view, seen, receipt, city);
+                    // The approval's receipt is the latest: it carries every suspension.
+                    view.receipt = Some(receipt.clone());
+                }
+                view.approval = Some(approval);
+            }
+            if envelope.kind == MessageType::ApprovalDelivered {
+                CaseStatus::Completed
+            } else {
+                CaseStatus::Decided
+            }
+        }
+        MessageType::CaseSuspended => {
+            let suspension: Suspension = envelope.data()?;
+            note = Some(format!(
+                "补正 asked for: {} ({})",
+                suspension.materials.join(", "),
+                suspension.reason
+            ));
+            if view.approval.is_none() {
+                view.suspension = Some(suspension);
+            }
+            CaseStatus::Suspended
+        }
+        MessageType::CaseSupplemented => {
+            let supplement: Supplement = envelope.data()?;
+            note = Some(format!("supplied: {}", supplement.materials.join(", ")));
+            CaseStatus::Accepted
+        }
+        MessageType::CaseResumed => {
+            let resumption: Resumption = envelope.data()?;
+            note = Some(format!(
+                "clock resumed; due date moved by {} working days to {}",
+                resumption.added_working_days, resumption.receipt.due_date
+            ));
+            if view
+                .suspension
+                .as_ref()
+                .is_some_and(|s| s.sequence == resumption.sequence)
+            {
+                view.suspension = None;
+            }
+            if view.approval.is_none() {
+                view.receipt = Some(resumption.receipt);
+            }
+            CaseStatus::Accepted
+        }
+        MessageType::CaseRated => {
+            let rating: Rating = envelope.data()?;
+            note = Some(format!("rated {} / 5", rating.score));
+            if view.rating.is_none() {
+                view.rating = Some(rating);
+            }
+            CaseStatus::Completed
+        }
+    };
+    Ok((status, note))
+}
+
+/// Whether a decided case met its receipt's deadline.
+fn on_time(view: &CaseView) -> Option<bool> {
+    let approval = view.approval.as_ref()?;
+    let receipt = view.receipt.as_ref()?;
+    let decided = approval.steps.iter().rev().find(|s| s.step == "decided")?;
+    Some(decided.at < receipt.due_by)
 }
 
 /// Records a receipt learnt from a later message (a collaboration request or an approval
@@ -323,12 +625,21 @@ fn learn_receipt(
             by: format!("department/{}", receipt.department),
             to: SystemId::Governance(city.to_owned()).to_string(),
             message_id: accepted.to_string(),
+            note: Some(format!(
+                "receipt {}, due {}",
+                receipt.receipt_no, receipt.due_date
+            )),
         });
     }
 }
 
 /// The view of an event, created on first sight.
-fn event_view<'a>(
+fn event_view<'a>(view: &'a mut CaseView, event: &CollaborationEvent) -> &'a mut EventView {
+    event_view_by_id(view, event.event_id.as_str(), &event.department, event.tier)
+}
+
+/// The view of an event by id, created on first sight.
+fn event_view_by_id<'a>(
     view: &'a mut CaseView,
     event_id: &str,
     department: &str,
@@ -347,12 +658,29 @@ fn event_view<'a>(
                 tier,
                 tier_path: Vec::new(),
                 status: "routing".into(),
+                deadline: None,
+                extensions: 0,
+                returns: Vec::new(),
+                escalated_to: None,
                 result: None,
+                progress: (0, 0),
             });
             view.collaboration_events.len() - 1
         }
     };
     &mut view.collaboration_events[index]
+}
+
+impl EventView {
+    /// Moves the event's progress to `to` if that is not behind where it stands; says whether
+    /// it moved. An answer is final.
+    fn advance(&mut self, to: (usize, u8)) -> bool {
+        if self.result.is_some() || to < self.progress {
+            return false;
+        }
+        self.progress = to;
+        true
+    }
 }
 
 impl Actor for IntakeSystem {
@@ -372,7 +700,7 @@ impl Handler<Submit> for IntakeSystem {
         self.catalog.check_region(&form.region)?;
         let case_id = CaseId::generate();
         let trace_id = uuid::Uuid::new_v4().simple().to_string();
-        let now = Utc::now();
+        let now = self.catalog.now();
         let application = Application {
             case_id: case_id.clone(),
             matter_code: form.matter_code,
@@ -391,12 +719,17 @@ impl Handler<Submit> for IntakeSystem {
             receipt: None,
             collaboration_events: Vec::new(),
             approval: None,
+            on_time: None,
+            suspension: None,
+            warnings: Vec::new(),
+            rating: None,
             history: vec![HistoryEntry {
                 at: now,
                 step: "submitted".into(),
                 by: format!("terminal/{}", msg.terminal_id),
                 to: "intake".into(),
                 message_id: format!("{case_id}/submitted"),
+                note: None,
             }],
         };
         tracing::info!(%case_id, terminal = %msg.terminal_id, "application received");
@@ -406,6 +739,8 @@ impl Handler<Submit> for IntakeSystem {
                 view,
                 seen: HashSet::new(),
                 watchers: Vec::new(),
+                supplement_sent: None,
+                rating_sent: false,
             },
         );
         self.feed.push((case_id.clone(), trace_id));
@@ -454,6 +789,126 @@ impl Handler<AwaitCompletion> for IntakeSystem {
             record.watchers.push(tx);
         }
         Some(rx)
+    }
+}
+
+impl Handler<SupplementCase> for IntakeSystem {
+    type Result = ResponseActFuture<Self, Result<Supplement, CaseActionError>>;
+
+    fn handle(&mut self, msg: SupplementCase, _: &mut Self::Context) -> Self::Result {
+        let case_id = msg.case_id;
+        let trace_id = self.trace_id(&case_id);
+        let now = self.catalog.now();
+        let Some(record) = self.cases.get_mut(&case_id) else {
+            return Box::pin(fut::ready(Err(CaseActionError::NotFound(format!(
+                "no case `{case_id}`"
+            )))));
+        };
+        let suspension = match (&record.view.suspension, record.supplement_sent) {
+            (Some(s), Some(sent)) if s.sequence == sent => {
+                return Box::pin(fut::ready(Err(CaseActionError::Conflict(format!(
+                    "case {case_id}: the supplementary materials were already sent; the department resumes the case"
+                )))))
+            }
+            (Some(s), _) => s.clone(),
+            (None, _) => {
+                return Box::pin(fut::ready(Err(CaseActionError::Conflict(format!(
+                    "case {case_id} is not suspended: no department asked for supplementary materials"
+                )))))
+            }
+        };
+        record.supplement_sent = Some(suspension.sequence);
+        let supplement = Supplement {
+            sequence: suspension.sequence,
+            materials: msg.materials,
+            terminal_id: msg.terminal_id,
+            supplemented_at: now,
+        };
+        let sent = self.publish_one(
+            format!("{case_id}/supplemented/{}", suspension.sequence),
+            MessageType::CaseSupplemented,
+            &case_id,
+            SystemId::Department(suspension.department.clone()),
+            trace_id,
+            &supplement,
+        );
+        Box::pin(
+            sent.into_actor(self)
+                .map(move |sent, intake, _| match sent {
+                    Ok(()) => Ok(supplement),
+                    Err(error) => {
+                        if let Some(record) = intake.cases.get_mut(&case_id) {
+                            record.supplement_sent = None;
+                        }
+                        Err(CaseActionError::Unavailable(format!(
+                            "supplement not published, nothing changed: {error}"
+                        )))
+                    }
+                }),
+        )
+    }
+}
+
+impl Handler<RateCase> for IntakeSystem {
+    type Result = ResponseActFuture<Self, Result<Rating, CaseActionError>>;
+
+    fn handle(&mut self, msg: RateCase, _: &mut Self::Context) -> Self::Result {
+        let case_id = msg.case_id;
+        let trace_id = self.trace_id(&case_id);
+        let now = self.catalog.now();
+        let Some(record) = self.cases.get_mut(&case_id) else {
+            return Box::pin(fut::ready(Err(CaseActionError::NotFound(format!(
+                "no case `{case_id}`"
+            )))));
+        };
+        if record.view.rating.is_some() || record.rating_sent {
+            return Box::pin(fut::ready(Err(CaseActionError::Conflict(format!(
+                "case {case_id} is already rated; a case is rated once"
+            )))));
+        }
+        let department = match (&record.view.approval, record.view.status) {
+            (Some(approval), CaseStatus::Completed) => approval.department.clone(),
+            _ => {
+                return Box::pin(fut::ready(Err(CaseActionError::Conflict(format!(
+                    "case {case_id} is not completed yet; only a completed case can be rated"
+                )))))
+            }
+        };
+        record.rating_sent = true;
+        let rating = Rating {
+            department: department.clone(),
+            score: msg.score,
+            comment: msg.comment,
+            terminal_id: msg.terminal_id,
+            rated_at: now,
+        };
+        let sent = self.publish_one(
+            format!("{case_id}/rated"),
+            MessageType::CaseRated,
+            &case_id,
+            SystemId::Department(department),
+            trace_id,
+            &rating,
+        );
+        Box::pin(sent.into_actor(self).map(move |sent, intake, _| {
+            let record = intake.cases.get_mut(&case_id);
+            match sent {
+                Ok(()) => {
+                    if let Some(record) = record {
+                        record.view.rating.get_or_insert_with(|| rating.clone());
+                    }
+                    Ok(rating)
+                }
+                Err(error) => {
+                    if let Some(record) = record {
+                        record.rating_sent = false;
+                    }
+                    Err(CaseActionError::Unavailable(format!(
+                        "rating not published, nothing changed: {error}"
+                    )))
+                }
+            }
+        }))
     }
 }
 

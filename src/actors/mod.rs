@@ -9,6 +9,8 @@
 //!   events down and answers up.
 //! * [`department::Department`] — a department's approval system: accepts, checks materials,
 //!   asks for collaboration, answers collaboration events, decides (by rule or by staff).
+//! * [`supervisor::Supervisor`] — watches every deadline on the bus, raises yellow and red
+//!   warnings, escalates overdue events one tier up, and keeps the supervision figures.
 //!
 //! Systems reach each other only through the bus (the bridge actor), except the intake feed.
 //! Every system handles a bus message at most once in effect: [`Processed`] remembers finished
@@ -18,11 +20,13 @@
 pub mod department;
 pub mod governance_center;
 pub mod intake;
+pub mod supervisor;
 pub mod terminal;
 
 use crate::bus::bridge::{HandleError, Publish};
 use crate::domain::{CaseId, Envelope, EnvelopeHead, MessageId, MessageType, SystemId};
 use actix::prelude::*;
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -117,6 +121,8 @@ pub trait BusSystem: Actor<Context = Context<Self>> {
     fn bridge(&self) -> &Recipient<Publish>;
     /// Applies a message: changes state now and returns the messages to publish.
     fn apply(&mut self, envelope: &Envelope) -> Result<Vec<Envelope>, HandleError>;
+    /// The current time, from the clock every system shares.
+    fn now(&self) -> DateTime<Utc>;
 
     /// A message from this system, stamped now. `id` must be derived from what caused it, so
     /// that sending it again keeps its id.
@@ -129,7 +135,7 @@ pub trait BusSystem: Actor<Context = Context<Self>> {
         trace_id: &str,
         data: &T,
     ) -> Envelope {
-        Envelope::new(
+        Envelope::new_at(
             EnvelopeHead {
                 id: MessageId::from_string(id),
                 kind,
@@ -139,6 +145,7 @@ pub trait BusSystem: Actor<Context = Context<Self>> {
                 trace_id: trace_id.to_owned(),
             },
             data,
+            self.now(),
         )
     }
 }

@@ -39,19 +39,25 @@ pub enum Topic {
     CollaborationResults,
     /// `approval.published`, `approval.delivered`
     Approvals,
+    /// `case.suspended`, `case.supplemented`, `case.resumed`, `case.rated`
+    CaseUpdates,
+    /// `supervision.warning`, `collaboration.escalated`
+    Supervision,
     /// Records no system could read, with the reason in headers.
     DeadLetters,
 }
 
 impl Topic {
     /// Every topic, in flow order.
-    pub const ALL: [Topic; 7] = [
+    pub const ALL: [Topic; 9] = [
         Topic::Applications,
         Topic::Acceptances,
         Topic::CollaborationRequests,
         Topic::CollaborationEvents,
         Topic::CollaborationResults,
         Topic::Approvals,
+        Topic::CaseUpdates,
+        Topic::Supervision,
         Topic::DeadLetters,
     ];
 
@@ -64,6 +70,8 @@ impl Topic {
             Topic::CollaborationEvents => "collaboration.events",
             Topic::CollaborationResults => "collaboration.results",
             Topic::Approvals => "approvals",
+            Topic::CaseUpdates => "case.updates",
+            Topic::Supervision => "supervision",
             Topic::DeadLetters => "dead-letters",
         }
     }

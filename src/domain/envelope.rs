@@ -60,6 +60,37 @@ pub enum MessageType {
     /// The city centre handed the approval to the intake system: the case is complete.
     #[serde(rename = "approval.delivered")]
     ApprovalDelivered,
+    /// The department asks the applicant for supplementary materials; the clock stops.
+    #[serde(rename = "case.suspended")]
+    CaseSuspended,
+    /// The applicant supplied them through a terminal.
+    #[serde(rename = "case.supplemented")]
+    CaseSupplemented,
+    /// The department resumed the case; the due date moved by the days suspended.
+    #[serde(rename = "case.resumed")]
+    CaseResumed,
+    /// The applicant rated the completed case.
+    #[serde(rename = "case.rated")]
+    CaseRated,
+    /// The collaborating department signed for an event (签收).
+    #[serde(rename = "collaboration.signed")]
+    CollaborationSigned,
+    /// The collaborating department returned an event as not its own (退单), or a centre
+    /// passes a return one tier up for reassignment.
+    #[serde(rename = "collaboration.returned")]
+    CollaborationReturned,
+    /// The collaborating department asks for more time (延期申请).
+    #[serde(rename = "collaboration.extension_requested")]
+    CollaborationExtensionRequested,
+    /// The dispatching centre approved or refused an extension.
+    #[serde(rename = "collaboration.extension_decided")]
+    CollaborationExtensionDecided,
+    /// An event unanswered at its deadline, reported one tier up (督办).
+    #[serde(rename = "collaboration.escalated")]
+    CollaborationEscalated,
+    /// A case or an event is nearly due (yellow) or overdue (red).
+    #[serde(rename = "supervision.warning")]
+    SupervisionWarning,
 }
 
 impl MessageType {
@@ -74,6 +105,16 @@ impl MessageType {
             MessageType::CollaborationCompleted => "collaboration.completed",
             MessageType::ApprovalPublished => "approval.published",
             MessageType::ApprovalDelivered => "approval.delivered",
+            MessageType::CaseSuspended => "case.suspended",
+            MessageType::CaseSupplemented => "case.supplemented",
+            MessageType::CaseResumed => "case.resumed",
+            MessageType::CaseRated => "case.rated",
+            MessageType::CollaborationSigned => "collaboration.signed",
+            MessageType::CollaborationReturned => "collaboration.returned",
+            MessageType::CollaborationExtensionRequested => "collaboration.extension_requested",
+            MessageType::CollaborationExtensionDecided => "collaboration.extension_decided",
+            MessageType::CollaborationEscalated => "collaboration.escalated",
+            MessageType::SupervisionWarning => "supervision.warning",
         }
     }
 
@@ -84,11 +125,22 @@ impl MessageType {
             MessageType::ApplicationPublished => Topic::Applications,
             MessageType::ApplicationAccepted => Topic::Acceptances,
             MessageType::CollaborationRequested => Topic::CollaborationRequests,
-            MessageType::CollaborationDispatched => Topic::CollaborationEvents,
-            MessageType::CollaborationAnswered | MessageType::CollaborationCompleted => {
-                Topic::CollaborationResults
+            MessageType::CollaborationDispatched | MessageType::CollaborationExtensionDecided => {
+                Topic::CollaborationEvents
             }
+            MessageType::CollaborationAnswered
+            | MessageType::CollaborationCompleted
+            | MessageType::CollaborationSigned
+            | MessageType::CollaborationReturned
+            | MessageType::CollaborationExtensionRequested => Topic::CollaborationResults,
             MessageType::ApprovalPublished | MessageType::ApprovalDelivered => Topic::Approvals,
+            MessageType::CaseSuspended
+            | MessageType::CaseSupplemented
+            | MessageType::CaseResumed
+            | MessageType::CaseRated => Topic::CaseUpdates,
+            MessageType::CollaborationEscalated | MessageType::SupervisionWarning => {
+                Topic::Supervision
+            }
         }
     }
 }
@@ -110,6 +162,8 @@ pub enum SystemId {
     Governance(String),
     /// A department approval system, by its code.
     Department(String),
+    /// The supervision system (监督): watches deadlines, warns and escalates.
+    Supervision,
 }
 
 impl fmt::Display for SystemId {
@@ -118,6 +172,7 @@ impl fmt::Display for SystemId {
             SystemId::Intake => f.write_str("intake"),
             SystemId::Governance(code) => write!(f, "governance/{code}"),
             SystemId::Department(code) => write!(f, "department/{code}"),
+            SystemId::Supervision => f.write_str("supervision"),
         }
     }
 }
@@ -128,6 +183,7 @@ impl FromStr for SystemId {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.split_once('/') {
             None if s == "intake" => Ok(SystemId::Intake),
+            None if s == "supervision" => Ok(SystemId::Supervision),
             Some(("governance", code)) if !code.is_empty() => {
                 Ok(SystemId::Governance(code.to_owned()))
             }
@@ -135,7 +191,7 @@ impl FromStr for SystemId {
                 Ok(SystemId::Department(code.to_owned()))
             }
             _ => Err(format!(
-                "`{s}` is not a system id (expected `intake`, `governance/<code>` or `department/<code>`)"
+                "`{s}` is not a system id (expected `intake`, `supervision`, `governance/<code>` or `department/<code>`)"
             )),
         }
     }
@@ -197,8 +253,13 @@ pub struct EnvelopeHead {
 }
 
 impl Envelope {
-    /// Builds an envelope stamped now, serializing `data`.
+    /// Builds an envelope stamped now by the machine's clock, serializing `data`.
     pub fn new<T: Serialize>(head: EnvelopeHead, data: &T) -> Self {
+        Self::new_at(head, data, Utc::now())
+    }
+
+    /// Builds an envelope stamped `occurred_at`, serializing `data`.
+    pub fn new_at<T: Serialize>(head: EnvelopeHead, data: &T, occurred_at: DateTime<Utc>) -> Self {
         // Serializing our own payload types cannot fail: they hold only strings, numbers,
         // timestamps and `serde_json::Value`s, all of which always serialize.
         let data =
@@ -209,7 +270,7 @@ impl Envelope {
             case_id: head.case_id,
             source: head.source,
             target: head.target,
-            occurred_at: Utc::now(),
+            occurred_at,
             trace_id: head.trace_id,
             schema: SCHEMA_VERSION,
             data,

@@ -12,8 +12,9 @@ pub use envelope::{Envelope, EnvelopeError, EnvelopeHead, MessageType, SystemId,
 pub use ids::{CaseId, EventId, MessageId};
 pub use payloads::{
     Applicant, Application, Approval, ApprovalStep, CollaborationCompleted, CollaborationEvent,
-    CollaborationOutcome, CollaborationRequest, CollaborationResult, Collaborator, Decision, Hop,
-    Outcome, Receipt, Region,
+    CollaborationOutcome, CollaborationRequest, CollaborationResult, Collaborator, Decision,
+    Escalation, EventReturn, EventReturned, EventSigned, ExtensionDecision, ExtensionRequest, Hop,
+    Outcome, Rating, Receipt, Region, Resumption, Supplement, Suspension, Warning, WarningLevel,
 };
 
 use serde::{Deserialize, Serialize};
@@ -84,6 +85,8 @@ pub enum CaseStatus {
     Published,
     /// The department accepted it and issued a receipt.
     Accepted,
+    /// The department asked for supplementary materials (补正); the clock is stopped.
+    Suspended,
     /// Waiting for other departments' collaboration.
     Collaborating,
     /// The department published its approval.

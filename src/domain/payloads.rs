@@ -4,7 +4,7 @@
 //! needs no memory of the case to finish it.
 
 use super::{CaseId, Channel, EventId, Tier};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 /// Who applied.
@@ -63,10 +63,16 @@ pub struct Receipt {
     pub matter_code: String,
     /// When the department accepted.
     pub accepted_at: DateTime<Utc>,
-    /// Promised handling time in days (承诺时限).
+    /// Promised handling time in working days (承诺时限).
     pub promised_days: u32,
-    /// The promised deadline: `accepted_at` plus `promised_days` calendar days.
+    /// The last day of the promise (local date): the `promised_days`-th working day after
+    /// acceptance, moved by the working days the case spent suspended.
+    pub due_date: NaiveDate,
+    /// The deadline instant: the end of `due_date` in local time. Decided before it is on time.
     pub due_by: DateTime<Utc>,
+    /// Working days the case spent suspended for supplementary materials, already added.
+    #[serde(default)]
+    pub suspended_working_days: u32,
 }
 
 /// A department asked to collaborate, and at which tier the event is handled.
@@ -126,6 +132,39 @@ pub struct CollaborationEvent {
     pub materials: Vec<String>,
     /// The centres the event passed, top first.
     pub route: Vec<Hop>,
+    /// When it was dispatched to its current department.
+    pub dispatched_at: DateTime<Utc>,
+    /// When its current department must have answered by.
+    pub deadline: DateTime<Utc>,
+    /// Extensions granted so far.
+    #[serde(default)]
+    pub extensions: u32,
+    /// Departments that returned it (退单), oldest first.
+    #[serde(default)]
+    pub returns: Vec<EventReturn>,
+}
+
+impl CollaborationEvent {
+    /// The event and how often it was re-routed: `E1` at first, `E1/r1` after one return.
+    /// Message ids of the event's hops start with it, so that a re-routed event's messages
+    /// are new messages.
+    pub fn attempt_key(&self) -> String {
+        match self.returns.len() {
+            0 => self.event_id.to_string(),
+            n => format!("{}/r{n}", self.event_id),
+        }
+    }
+}
+
+/// One return of an event (退单).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventReturn {
+    /// The department that returned it.
+    pub department: String,
+    /// Why it is not theirs.
+    pub reason: String,
+    /// When.
+    pub returned_at: DateTime<Utc>,
 }
 
 /// A collaborating department's answer.
@@ -217,4 +256,164 @@ pub struct Approval {
     pub steps: Vec<ApprovalStep>,
     /// Result data.
     pub outcome: Outcome,
+}
+
+/// Data of `case.suspended`: the department asks the applicant for supplementary materials
+/// (补正) and the case's clock stops.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Suspension {
+    /// The department.
+    pub department: String,
+    /// Which suspension of the case this is (1, 2, …).
+    pub sequence: u32,
+    /// Materials the applicant must supply.
+    pub materials: Vec<String>,
+    /// Why.
+    pub reason: String,
+    /// When the clock stopped.
+    pub suspended_at: DateTime<Utc>,
+}
+
+/// Data of `case.supplemented`: the applicant supplied materials through a terminal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Supplement {
+    /// The suspension answered.
+    pub sequence: u32,
+    /// The materials supplied.
+    pub materials: Vec<String>,
+    /// The terminal used.
+    pub terminal_id: String,
+    /// When.
+    pub supplemented_at: DateTime<Utc>,
+}
+
+/// Data of `case.resumed`: the clock runs again and the due date has moved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Resumption {
+    /// The suspension ended.
+    pub sequence: u32,
+    /// The receipt with its moved due date.
+    pub receipt: Receipt,
+    /// Working days this suspension added.
+    pub added_working_days: u32,
+    /// When the clock stopped.
+    pub suspended_at: DateTime<Utc>,
+    /// When it resumed.
+    pub resumed_at: DateTime<Utc>,
+}
+
+/// Data of `case.rated` (好差评): the applicant's rating of a completed case.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rating {
+    /// The department that decided the case.
+    pub department: String,
+    /// 1 (very poor) to 5 (very good).
+    pub score: u8,
+    /// Optional comment.
+    pub comment: String,
+    /// The terminal used.
+    pub terminal_id: String,
+    /// When.
+    pub rated_at: DateTime<Utc>,
+}
+
+/// Data of `collaboration.signed` (签收): the department took the event on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventSigned {
+    /// The event.
+    pub event: CollaborationEvent,
+    /// The officer or system that signed.
+    pub signed_by: String,
+    /// When.
+    pub signed_at: DateTime<Utc>,
+}
+
+/// Data of `collaboration.returned` (退单): the event as it stood, with the new return
+/// appended to its `returns`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventReturned {
+    /// The event; its last `returns` entry is this return.
+    pub event: CollaborationEvent,
+}
+
+/// Data of `collaboration.extension_requested` (延期申请).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExtensionRequest {
+    /// The event as the department holds it.
+    pub event: CollaborationEvent,
+    /// Working days asked for.
+    pub days: u32,
+    /// Why.
+    pub reason: String,
+    /// When.
+    pub requested_at: DateTime<Utc>,
+}
+
+/// Data of `collaboration.extension_decided`: the dispatching centre's answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExtensionDecision {
+    /// The event.
+    pub event_id: super::EventId,
+    /// The department that asked.
+    pub department: String,
+    /// Approved or refused.
+    pub approved: bool,
+    /// Working days asked for.
+    pub days: u32,
+    /// The event's deadline after the decision (unchanged when refused).
+    pub deadline: DateTime<Utc>,
+    /// Extensions granted so far, this one included.
+    pub extensions: u32,
+    /// Why, when refused; the rule applied, when approved.
+    pub reason: String,
+    /// The centre that decided.
+    pub decided_by: String,
+    /// When.
+    pub decided_at: DateTime<Utc>,
+}
+
+/// How urgent a deadline warning is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WarningLevel {
+    /// 黄牌: most of the time is used.
+    Yellow,
+    /// 红牌: overdue.
+    Red,
+}
+
+/// Data of `supervision.warning` (预警): a case or an event is late or nearly so.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Warning {
+    /// Yellow or red.
+    pub level: WarningLevel,
+    /// The event warned about; none for the case itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<super::EventId>,
+    /// The department that must act.
+    pub department: String,
+    /// The deadline.
+    pub due_by: DateTime<Utc>,
+    /// Share of the working hours allowed that was used when the warning was raised (1.0 = all).
+    pub share_used: f64,
+    /// When.
+    pub raised_at: DateTime<Utc>,
+}
+
+/// Data of `collaboration.escalated` (督办): an event unanswered at its deadline, reported to
+/// the centre one tier above the one that dispatched it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Escalation {
+    /// The event.
+    pub event_id: super::EventId,
+    /// The department that has not answered.
+    pub department: String,
+    /// The centre that dispatched it to the department.
+    pub dispatched_by: String,
+    /// The centre it is escalated to.
+    pub escalated_to: String,
+    /// The deadline missed.
+    pub deadline: DateTime<Utc>,
+    /// When.
+    pub escalated_at: DateTime<Utc>,
 }

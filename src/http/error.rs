@@ -99,3 +99,16 @@ pub fn json_error(error: JsonPayloadError, _: &HttpRequest) -> actix_web::Error 
     };
     api.into()
 }
+
+/// Turns actix-web's query-string errors into [`ApiError`]s.
+pub fn query_error(
+    error: actix_web::error::QueryPayloadError,
+    _: &HttpRequest,
+) -> actix_web::Error {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_query",
+        format!("the query string is not valid for this endpoint: {error}"),
+    )
+    .into()
+}

@@ -1,8 +1,10 @@
-//! The HTTP API (actix-web): terminals submit, applicants query their case, staff of manual
-//! departments decide, dashboards read the city's configuration. JSON in and out; every error is
+//! The HTTP API (actix-web): terminals submit, applicants query, supplement and rate their case,
+//! staff of manual departments decide and handle collaboration events, centres reassign returned
+//! events, dashboards read the supervision figures and the city's configuration. JSON in and out; every error is
 //! `{ "error": code, "message": text }` (see [`error`]).
 
 pub mod error;
+mod lifecycle;
 mod routes;
 
 use crate::systems::Systems;
@@ -31,6 +33,7 @@ pub fn server(systems: Systems) -> anyhow::Result<(Server, u16)> {
                     .error_handler(error::json_error),
             )
             .app_data(web::PayloadConfig::default().limit(limit))
+            .app_data(web::QueryConfig::default().error_handler(error::query_error))
             .wrap(tracing_actix_middleware())
             .configure(routes::configure)
     })

@@ -33,12 +33,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     web::post().to(decide),
                 )
                 .route("/collaborations/{event_id}/result", web::post().to(answer))
-                .route("/governance/centers", web::get().to(centers)),
+                .route("/governance/centers", web::get().to(centers))
+                .configure(super::lifecycle::configure),
         )
         .default_service(web::to(not_found));
 }
 
-type Result<T> = std::result::Result<T, ApiError>;
+pub(super) type Result<T> = std::result::Result<T, ApiError>;
 
 async fn not_found(req: actix_web::HttpRequest) -> Result<HttpResponse> {
     Err(ApiError::not_found(
@@ -64,7 +65,7 @@ async fn readyz(systems: web::Data<Systems>) -> Result<HttpResponse> {
     ))
 }
 
-fn unavailable(error: impl std::fmt::Display) -> ApiError {
+pub(super) fn unavailable(error: impl std::fmt::Display) -> ApiError {
     ApiError::unavailable(format!("a system did not answer: {error}"))
 }
 
@@ -154,7 +155,7 @@ async fn centers(systems: web::Data<Systems>) -> HttpResponse {
     HttpResponse::Ok().json(tree(&systems.catalog, &systems.catalog.city))
 }
 
-fn department<'a>(
+pub(super) fn department<'a>(
     systems: &'a Systems,
     code: &str,
 ) -> Result<&'a actix::Addr<crate::actors::department::Department>> {
@@ -173,7 +174,7 @@ fn department<'a>(
     })
 }
 
-fn staff_error(error: StaffError) -> ApiError {
+pub(super) fn staff_error(error: StaffError) -> ApiError {
     match error {
         StaffError::NotFound(m) => ApiError::not_found("not_waiting", m),
         StaffError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "invalid_transition", m),

@@ -48,17 +48,19 @@ async fn a_matter_without_collaboration_is_approved_with_a_receipt_and_full_hist
         receipt["receipt_no"].is_string(),
         "no receipt number: {case}"
     );
-    let promised_days = app
-        .systems
-        .catalog
+    let catalog = &app.systems.catalog;
+    let promised_days = catalog
         .matter("individual_business_registration")
         .unwrap()
         .promised_days;
     assert_eq!(
-        timestamp(&receipt["due_by"]) - timestamp(&receipt["accepted_at"]),
-        chrono::Duration::days(promised_days.into()),
-        "the deadline should be the matter's promised days after acceptance: {receipt}"
+        timestamp(&receipt["due_by"]),
+        catalog
+            .calendar
+            .due_by(timestamp(&receipt["accepted_at"]), promised_days),
+        "the deadline should be the matter's promised working days after acceptance: {receipt}"
     );
+    assert_eq!(case["on_time"], true, "{case}");
     let history = step_names(&case["history"]);
     let published = position(&history, "application.published");
     let accepted = position(&history, "application.accepted");
@@ -291,8 +293,12 @@ async fn an_answered_collaboration_event_cannot_be_answered_again() {
     // Assert
     let status = again.status();
     let body = json_body(again).await;
-    assert_eq!(status, 404, "{body}");
-    assert_eq!(body["error"], "unknown_event", "{body}");
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"], "invalid_transition", "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("already answered"),
+        "{body}"
+    );
     let case = app.wait_until_completed(&case_id).await;
     assert_eq!(
         case["approval"]["outcome"]["decision"], "approved",
