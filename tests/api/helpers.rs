@@ -2,10 +2,12 @@
 
 use govfusion::app::Application;
 use govfusion::bus::memory::MemoryBus;
+use govfusion::clock::{SharedClock, SystemClock};
 use govfusion::settings::{Settings, DEFAULT_CONFIG};
 use govfusion::systems::Systems;
 use serde_json::{json, Value};
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How often a wait looks again.
@@ -69,6 +71,16 @@ fn use_test_bus(settings: &mut Settings) {
 
 /// Starts the service with the default configuration changed by `tweak`.
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_app_with_clock(Arc::new(SystemClock), tweak).await
+}
+
+/// Starts the service with every system reading the time from `clock` (a
+/// [`ManualClock`](govfusion::clock::ManualClock) lets a test reach deadlines), and the
+/// configuration changed by `tweak`. Deadlines are checked every 20 ms.
+pub async fn spawn_app_with_clock(
+    clock: SharedClock,
+    tweak: impl FnOnce(&mut Settings),
+) -> TestApp {
     let mut settings = Settings::from_toml(DEFAULT_CONFIG, "test", false)
         .expect("Failed to load the default configuration");
     settings.http.bind = "127.0.0.1:0".into();
@@ -76,8 +88,9 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
     // Faults are injected on purpose: recover from them quickly.
     settings.bus.redelivery_backoff_ms = 5;
     settings.bridge.retry_initial_backoff_ms = 1;
+    settings.supervision.check_interval_ms = 20;
     tweak(&mut settings);
-    let app = Application::build(settings)
+    let app = Application::build_with_clock(settings, clock)
         .await
         .expect("Failed to build the application");
     let systems = app.systems().clone();
