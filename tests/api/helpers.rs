@@ -23,10 +23,11 @@ pub const DISTRICT: &str = "500103";
 pub const STREET: &str = "500103001";
 
 /// The case statuses, in the only order a case moves through them.
-const STATUS_ORDER: [&str; 6] = [
+const STATUS_ORDER: [&str; 7] = [
     "submitted",
     "published",
     "accepted",
+    "suspended",
     "collaborating",
     "decided",
     "completed",
