@@ -14,7 +14,9 @@
 //! * [`bus`] — the bus interface, the in-memory bus, the Kafka bus (and its embedded mock
 //!   cluster) and the bridge actor.
 //! * [`actors`] — the systems: terminals, intake, governance centres, departments, supervision.
-//! * [`systems`] — builds every system from config and subscribes it to the bus.
+//! * [`feed`] — the intake feed as the city centre reads it, in process or over HTTP.
+//! * [`systems`] — builds the systems of this process's roles, rebuilds their state from the
+//!   bus and subscribes them.
 //! * [`http`] — the JSON API.
 //! * [`app`] — the service: systems plus HTTP, with one shutdown path.
 //! * [`simulate`] — drives synthetic cases through the whole flow and measures it.
@@ -28,6 +30,7 @@ pub mod calendar;
 pub mod catalog;
 pub mod clock;
 pub mod domain;
+pub mod feed;
 pub mod http;
 pub mod settings;
 pub mod simulate;

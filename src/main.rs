@@ -3,7 +3,7 @@
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use govfusion::app::Application;
-use govfusion::settings::Settings;
+use govfusion::settings::{Role, Settings};
 use govfusion::simulate::{self, SimulateOptions};
 use govfusion::systems::Systems;
 use std::path::PathBuf;
@@ -24,6 +24,10 @@ enum Command {
         /// TOML config file (default: the built-in config/default.toml).
         #[arg(long)]
         config: Option<PathBuf>,
+        /// The systems this process runs, comma-separated: all, intake, governance,
+        /// department:<code> (default: `service.roles` from config, itself `all`).
+        #[arg(long, value_delimiter = ',')]
+        roles: Vec<Role>,
     },
     /// Run the whole city in process, drive synthetic cases through it and print a summary.
     Simulate {
@@ -88,8 +92,12 @@ fn main() -> ExitCode {
 
 fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Serve { config } => {
-            let settings = Settings::load(config.as_deref())?;
+        Command::Serve { config, roles } => {
+            let mut settings = Settings::load(config.as_deref())?;
+            if !roles.is_empty() {
+                settings.service.roles = roles;
+                settings.validate("--roles")?;
+            }
             actix_rt::System::new().block_on(async move {
                 let app = Application::build(settings).await?;
                 tracing::info!(port = app.port(), "govfusion is serving");
@@ -119,6 +127,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 let systems = Systems::start(settings)
                     .await
                     .context("Failed to start the systems")?;
+                systems.ready(std::time::Duration::from_secs(120)).await?;
                 let summary = simulate::run(&systems, &options).await;
                 systems.shutdown().await;
                 print!("{}", summary.report(&systems.bridge_stats));

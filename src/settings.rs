@@ -176,13 +176,102 @@ pub struct ServiceSettings {
     /// handled records, offset commits and the producer flush. Past it the process exits anyway
     /// and logs what was left.
     pub shutdown_timeout_ms: u64,
+    /// The systems this process runs (`serve --roles` overrides): `all`, `intake`,
+    /// `governance`, `department:<code>`.
+    pub roles: Vec<Role>,
+    /// The intake system's HTTP feed, for a process that runs `governance` but not `intake`,
+    /// e.g. `http://intake-host:8080`.
+    pub intake_feed_url: String,
+    /// How long a submission waits for its record to be on the bus before it is answered, in
+    /// milliseconds. Past it the answer says the case is not yet durable; it is kept and
+    /// published once the bus takes it.
+    pub submit_timeout_ms: u64,
 }
 
 impl Default for ServiceSettings {
     fn default() -> Self {
         Self {
             shutdown_timeout_ms: 30_000,
+            roles: vec![Role::All],
+            intake_feed_url: String::new(),
+            submit_timeout_ms: 5_000,
         }
+    }
+}
+
+/// A system (or set of systems) a process runs.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Every system.
+    All,
+    /// The intake system and the terminals.
+    Intake,
+    /// Every governance centre and the supervision system.
+    Governance,
+    /// One department's approval system.
+    Department(String),
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "all" => Ok(Role::All),
+            "intake" => Ok(Role::Intake),
+            "governance" => Ok(Role::Governance),
+            other => match other.split_once(':') {
+                Some(("department", code)) if !code.is_empty() => {
+                    Ok(Role::Department(code.to_owned()))
+                }
+                _ => Err(format!(
+                    "`{other}` is not a role (expected all, intake, governance or department:<code>)"
+                )),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Role::All => f.write_str("all"),
+            Role::Intake => f.write_str("intake"),
+            Role::Governance => f.write_str("governance"),
+            Role::Department(code) => write!(f, "department:{code}"),
+        }
+    }
+}
+
+impl Serialize for Role {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Role {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// What one process runs, resolved from its roles.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Roles {
+    /// The intake system and terminals.
+    pub intake: bool,
+    /// The governance centres and supervision.
+    pub governance: bool,
+    /// The departments (codes) whose approval systems run here.
+    pub departments: HashSet<String>,
+}
+
+impl Roles {
+    /// Whether a department's approval system runs here.
+    pub fn runs_department(&self, code: &str) -> bool {
+        self.departments.contains(code)
     }
 }
 
@@ -475,7 +564,9 @@ impl Settings {
                 config::Environment::with_prefix("GOVFUSION")
                     .prefix_separator("__")
                     .separator("__")
-                    .try_parsing(true),
+                    .try_parsing(true)
+                    .list_separator(",")
+                    .with_list_parse_key("service.roles"),
             );
         }
         let settings: Settings = builder
@@ -623,6 +714,7 @@ impl Settings {
             }
         }
         self.validate_calendar(&invalid)?;
+        self.validate_roles(&invalid)?;
 
         // Matters.
         let mut matters = HashSet::new();
@@ -692,6 +784,84 @@ impl Settings {
                     format!("terminals[{i}].id"),
                     &terminal.id,
                     "duplicate terminal id".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// What this process runs: `all` expands to every system (external departments excepted).
+    pub fn roles(&self) -> Roles {
+        let all = self.service.roles.contains(&Role::All);
+        Roles {
+            intake: all || self.service.roles.contains(&Role::Intake),
+            governance: all || self.service.roles.contains(&Role::Governance),
+            departments: self
+                .departments
+                .iter()
+                .filter(|d| !d.external)
+                .filter(|d| {
+                    all || self
+                        .service
+                        .roles
+                        .contains(&Role::Department(d.code.clone()))
+                })
+                .map(|d| d.code.clone())
+                .collect(),
+        }
+    }
+
+    /// Roles that name what config does not have, or need what is not configured.
+    fn validate_roles(
+        &self,
+        invalid: &impl Fn(String, &str, String) -> SettingsError,
+    ) -> Result<(), SettingsError> {
+        let roles = &self.service.roles;
+        let listed = roles
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        if roles.is_empty() {
+            return Err(invalid(
+                "service.roles".into(),
+                "",
+                "name at least one role: all, intake, governance or department:<code>".into(),
+            ));
+        }
+        for role in roles {
+            let Role::Department(code) = role else {
+                continue;
+            };
+            match self.departments.iter().find(|d| &d.code == code) {
+                None => {
+                    return Err(invalid(
+                        "service.roles".into(),
+                        &listed,
+                        format!("no department `{code}` in [[departments]]"),
+                    ))
+                }
+                Some(d) if d.external => {
+                    return Err(invalid(
+                        "service.roles".into(),
+                        &listed,
+                        format!("department `{code}` is external: an outside system plays it"),
+                    ))
+                }
+                Some(_) => {}
+            }
+        }
+        let resolved = self.roles();
+        if resolved.governance && !resolved.intake {
+            let url = self.service.intake_feed_url.trim();
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(invalid(
+                    "service.intake_feed_url".into(),
+                    url,
+                    "a process that runs `governance` without `intake` reads new applications \
+                     from the intake system's HTTP feed: give its base URL, e.g. \
+                     http://intake-host:8080 (or GOVFUSION__SERVICE__INTAKE_FEED_URL)"
+                        .into(),
                 ));
             }
         }

@@ -320,7 +320,7 @@ async fn one_case(
     };
     let started = Instant::now();
     let case_id = match terminal.send(SubmitApplication(form)).await {
-        Ok(Ok(case_id)) => case_id,
+        Ok(Ok(submission)) => submission.case_id,
         Ok(Err(e)) => return CaseEnd::Failed(e.to_string()),
         Err(e) => return CaseEnd::Failed(e.to_string()),
     };

@@ -1,29 +1,46 @@
-//! Builds every system of the city from config and connects it to the bus.
+//! Builds the systems of this process's roles from config, rebuilds their state from the bus
+//! and connects them to it.
+//!
+//! Start-up runs in three phases, in the background while the HTTP API already answers
+//! (`/readyz` says which phase is running):
+//!
+//! 1. **State.** A consumer group of this process alone reads the state topic from the start
+//!    and hands every snapshot to the system it belongs to; it keeps following the topic, so
+//!    that snapshots written by another instance of a department reach this one too.
+//! 2. **Views.** The intake and supervision systems rebuild their views of every case by
+//!    reading the flow topics from the start, again in groups of this process alone.
+//! 3. **Flow.** The governance and department consumer groups (shared by every process that
+//!    runs those roles) start from their committed offsets; the intake system takes
+//!    submissions; the city centre reads the intake feed from the position it recorded.
 
 use crate::actors::department::Department;
-use crate::actors::governance_center::GovernanceCenter;
-use crate::actors::intake::IntakeSystem;
+use crate::actors::governance_center::{GovernanceCenter, StartFeed};
+use crate::actors::intake::{IntakeSystem, MarkReady};
 use crate::actors::supervisor::Supervisor;
 use crate::actors::terminal::Terminal;
-use crate::bus::bridge::{Bridge, BridgeStats, Drain, Routes, Subscribe};
+use crate::bus::bridge::{Bridge, BridgeStats, Drain, Inbound, Routes, Subscribe};
 use crate::bus::kafka::KafkaBus;
 use crate::bus::memory::MemoryBus;
-use crate::bus::{Bus, SubscriptionHandle, Topic};
+use crate::bus::{Bus, CatchUp, SubscriptionHandle, Topic};
 use crate::catalog::Catalog;
 use crate::clock::{SharedClock, SystemClock};
-use crate::domain::{EventId, SystemId, Tier};
-use crate::settings::{BusKind, Settings};
+use crate::domain::{EventId, SystemId};
+use crate::feed::FeedSource;
+use crate::settings::{BusKind, Roles, Settings};
 use actix::prelude::*;
 use anyhow::Context as _;
 use dashmap::DashMap;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// The running systems of one process: addresses for the HTTP API, the simulator and tests.
 #[derive(Clone)]
 pub struct Systems {
     /// The settings they were built from.
     pub settings: Arc<Settings>,
+    /// What this process runs.
+    pub roles: Arc<Roles>,
     /// The city.
     pub catalog: Arc<Catalog>,
     /// The bus.
@@ -36,24 +53,43 @@ pub struct Systems {
     pub bridge: Addr<Bridge>,
     /// The bridge's counters.
     pub bridge_stats: Arc<BridgeStats>,
-    /// The intake system.
+    /// The intake system (idle unless this process runs the `intake` role).
     pub intake: Addr<IntakeSystem>,
-    /// Terminals by id.
+    /// Terminals by id (none unless this process runs `intake`).
     pub terminals: Arc<HashMap<String, Addr<Terminal>>>,
-    /// Departments by code.
+    /// Departments by code (those of this process's roles).
     pub departments: Arc<HashMap<String, Addr<Department>>>,
-    /// Governance centres by code.
+    /// Governance centres by code (none unless this process runs `governance`).
     pub centres: Arc<HashMap<String, Addr<GovernanceCenter>>>,
-    /// The supervision system.
+    /// The supervision system (idle unless this process runs `governance`).
     pub supervisor: Addr<Supervisor>,
+    /// The consumer group the intake system rebuilds its view with (this process's own).
+    pub intake_group: String,
+    /// The consumer group the supervision system rebuilds its view with (this process's own).
+    pub supervision_group: String,
     /// Which manual department holds which waiting collaboration event.
     pub event_index: Arc<DashMap<EventId, String>>,
+    /// Where start-up stands.
+    phase: Arc<Mutex<Phase>>,
     /// The consumer groups' subscriptions; taken by the first shutdown.
     subscriptions: Arc<tokio::sync::Mutex<Vec<SubscriptionHandle>>>,
     /// The thread the centres and departments run on.
     worker: Arc<Arbiter>,
     /// Set when shutdown begins.
     stopping: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// Where start-up stands.
+#[derive(Clone)]
+enum Phase {
+    /// Reading the state topic.
+    State(Option<Arc<CatchUp>>),
+    /// Reading the flow topics to rebuild the intake and supervision views.
+    Views(Vec<Arc<CatchUp>>),
+    /// Every system runs.
+    Running,
+    /// Start-up failed; the reason.
+    Failed(String),
 }
 
 impl Systems {
@@ -63,9 +99,12 @@ impl Systems {
         Self::start_with_clock(settings, Arc::new(SystemClock)).await
     }
 
-    /// Starts every system reading the time from `clock`.
+    /// Starts the systems of this process's roles, reading the time from `clock`, and begins
+    /// rebuilding their state (see the module docs); [`not_ready`](Self::not_ready) is empty
+    /// once they run.
     pub async fn start_with_clock(settings: Settings, clock: SharedClock) -> anyhow::Result<Self> {
         let settings = Arc::new(settings);
+        let roles = Arc::new(settings.roles());
         let catalog = Arc::new(Catalog::with_clock(&settings, clock));
         let (bus, memory_bus, kafka_bus): (Arc<dyn Bus>, _, _) = match settings.bus.kind {
             BusKind::Memory => {
@@ -84,10 +123,12 @@ impl Systems {
         let bridge = bridge_actor.start();
         let publish = bridge.clone().recipient();
 
-        let intake = IntakeSystem::new(catalog.clone(), publish.clone()).start();
+        let submit_timeout = Duration::from_millis(settings.service.submit_timeout_ms);
+        let intake = IntakeSystem::new(catalog.clone(), publish.clone(), submit_timeout).start();
         let terminals: HashMap<_, _> = settings
             .terminals
             .iter()
+            .filter(|_| roles.intake)
             .map(|t| {
                 let terminal = Terminal::new(t.clone(), intake.clone().recipient()).start();
                 (t.id.clone(), terminal)
@@ -95,20 +136,19 @@ impl Systems {
             .collect();
 
         // The bus consumers, the bridge and the intake system run on the caller's thread;
-        // centres and departments on a second one, so that a city's traffic uses two cores.
+        // centres, departments and supervision on a second one, so that a city's traffic uses
+        // two cores.
         let worker = Arbiter::new();
         let centres: HashMap<_, _> = catalog
             .centres_in_order()
             .into_iter()
+            .filter(|_| roles.governance)
             .map(|centre| {
-                let feed = (centre.tier == Tier::City).then(|| intake.clone().recipient());
-                let actor =
-                    GovernanceCenter::new(centre.clone(), catalog.clone(), publish.clone(), feed);
+                let actor = GovernanceCenter::new(centre.clone(), catalog.clone(), publish.clone());
                 let addr = GovernanceCenter::start_in_arbiter(&worker.handle(), move |_| actor);
                 (centre.code.clone(), addr)
             })
             .collect();
-
         let supervisor_actor = Supervisor::new(catalog.clone(), publish.clone());
         let supervisor = Supervisor::start_in_arbiter(&worker.handle(), move |_| supervisor_actor);
 
@@ -116,7 +156,7 @@ impl Systems {
         let departments: HashMap<_, _> = settings
             .departments
             .iter()
-            .filter(|d| !d.external)
+            .filter(|d| roles.runs_department(&d.code))
             .map(|d| {
                 let actor = Department::new(
                     d.clone(),
@@ -130,85 +170,12 @@ impl Systems {
             .collect();
 
         let prefix = &settings.bus.topic_prefix;
-        let mut subscriptions = Vec::new();
-        let all_but_dead_letters: Vec<Topic> = Topic::ALL
-            .into_iter()
-            .filter(|t| *t != Topic::DeadLetters)
-            .collect();
-        subscriptions.push(
-            subscribe(
-                &bridge,
-                format!("{prefix}.intake"),
-                all_but_dead_letters.clone(),
-                Routes::All(intake.clone().recipient()),
-                None,
-            )
-            .await?,
-        );
-        subscriptions.push(
-            subscribe(
-                &bridge,
-                format!("{prefix}.supervision"),
-                all_but_dead_letters,
-                Routes::All(supervisor.clone().recipient()),
-                Some(worker.handle()),
-            )
-            .await?,
-        );
-        let centre_routes = centres
-            .iter()
-            .map(|(code, addr)| {
-                (
-                    SystemId::Governance(code.clone()).to_string(),
-                    addr.clone().recipient(),
-                )
-            })
-            .collect();
-        subscriptions.push(
-            subscribe(
-                &bridge,
-                format!("{prefix}.governance"),
-                vec![
-                    Topic::CollaborationRequests,
-                    Topic::CollaborationEvents,
-                    Topic::CollaborationResults,
-                    Topic::Approvals,
-                ],
-                Routes::ByTarget(centre_routes),
-                Some(worker.handle()),
-            )
-            .await?,
-        );
-        for (code, addr) in &departments {
-            let routes = HashMap::from([(
-                SystemId::Department(code.clone()).to_string(),
-                addr.clone().recipient(),
-            )]);
-            subscriptions.push(
-                subscribe(
-                    &bridge,
-                    format!("{prefix}.department.{code}"),
-                    vec![
-                        Topic::Applications,
-                        Topic::CollaborationEvents,
-                        Topic::CollaborationResults,
-                        Topic::CaseUpdates,
-                    ],
-                    Routes::ByTarget(routes),
-                    Some(worker.handle()),
-                )
-                .await?,
-            );
-        }
-        tracing::info!(
-            terminals = terminals.len(),
-            centres = centres.len(),
-            departments = departments.len(),
-            bus = ?settings.bus.kind,
-            "systems started"
-        );
-        Ok(Self {
-            settings,
+        let run = uuid::Uuid::new_v4().simple().to_string();
+        let systems = Self {
+            intake_group: format!("{prefix}.intake.{run}"),
+            supervision_group: format!("{prefix}.supervision.{run}"),
+            settings: settings.clone(),
+            roles,
             catalog,
             bus,
             memory_bus,
@@ -221,30 +188,285 @@ impl Systems {
             centres: Arc::new(centres),
             supervisor,
             event_index,
-            subscriptions: Arc::new(tokio::sync::Mutex::new(subscriptions)),
+            phase: Arc::new(Mutex::new(Phase::State(None))),
+            subscriptions: Arc::default(),
             worker: Arc::new(worker),
             stopping: Arc::default(),
-        })
+        };
+        tracing::info!(
+            roles = ?settings.service.roles,
+            terminals = systems.terminals.len(),
+            centres = systems.centres.len(),
+            departments = systems.departments.len(),
+            bus = ?settings.bus.kind,
+            "systems started; rebuilding their state"
+        );
+        let starting = systems.clone();
+        actix_rt::spawn(async move {
+            if let Err(error) = starting.bring_up().await {
+                tracing::error!(error = format!("{error:#}"), "start-up failed");
+                starting.set_phase(Phase::Failed(format!("{error:#}")));
+            }
+        });
+        Ok(systems)
     }
 
-    /// Why the process should not get traffic yet (or any more): shutting down, or consumer
-    /// groups still waiting for their partitions. Empty when ready.
+    fn set_phase(&self, phase: Phase) {
+        *self.phase.lock().unwrap_or_else(|e| e.into_inner()) = phase;
+    }
+
+    fn phase(&self) -> Phase {
+        self.phase.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Rebuilds state, then views, then starts the flow (see the module docs).
+    async fn bring_up(&self) -> anyhow::Result<()> {
+        let started = std::time::Instant::now();
+        let prefix = self.settings.bus.topic_prefix.clone();
+        let run = self
+            .intake_group
+            .rsplit('.')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+
+        // 1. State: every stateful system of this process, by its id.
+        let mut owners: HashMap<String, Recipient<Inbound>> = HashMap::new();
+        if self.roles.intake {
+            owners.insert(SystemId::Intake.to_string(), self.intake.clone().recipient());
+        }
+        for (code, centre) in self.centres.iter() {
+            owners.insert(
+                SystemId::Governance(code.clone()).to_string(),
+                centre.clone().recipient(),
+            );
+        }
+        for (code, department) in self.departments.iter() {
+            owners.insert(
+                SystemId::Department(code.clone()).to_string(),
+                department.clone().recipient(),
+            );
+        }
+        let state = self.end_offsets(vec![Topic::State]).await?;
+        self.set_phase(Phase::State(Some(state.clone())));
+        self.subscribe(
+            format!("{prefix}.state.{run}"),
+            vec![Topic::State],
+            Routes::ByTarget(owners),
+            Some(state.clone()),
+        )
+        .await?;
+        self.caught_up(&state).await;
+        tracing::info!(
+            records = state.total(),
+            seconds = started.elapsed().as_secs_f64(),
+            "state rebuilt"
+        );
+
+        // 2. Views.
+        let flow = Topic::flow();
+        let mut views = Vec::new();
+        if self.roles.intake {
+            let intake = self.end_offsets(flow.clone()).await?;
+            self.subscribe(
+                self.intake_group.clone(),
+                flow.clone(),
+                Routes::All(self.intake.clone().recipient()),
+                Some(intake.clone()),
+            )
+            .await?;
+            views.push(intake);
+        }
+        if self.roles.governance {
+            let supervision = self.end_offsets(flow.clone()).await?;
+            self.subscribe(
+                self.supervision_group.clone(),
+                flow,
+                Routes::All(self.supervisor.clone().recipient()),
+                Some(supervision.clone()),
+            )
+            .await?;
+            views.push(supervision);
+        }
+        self.set_phase(Phase::Views(views.clone()));
+        for view in &views {
+            self.caught_up(view).await;
+        }
+        tracing::info!(
+            records = views.iter().map(|v| v.total()).sum::<u64>(),
+            seconds = started.elapsed().as_secs_f64(),
+            "intake and supervision views rebuilt"
+        );
+
+        // 3. Flow.
+        if self.roles.governance {
+            let centre_routes = self
+                .centres
+                .iter()
+                .map(|(code, addr)| {
+                    (
+                        SystemId::Governance(code.clone()).to_string(),
+                        addr.clone().recipient(),
+                    )
+                })
+                .collect();
+            self.subscribe(
+                format!("{prefix}.governance"),
+                vec![
+                    Topic::CollaborationRequests,
+                    Topic::CollaborationEvents,
+                    Topic::CollaborationResults,
+                    Topic::Approvals,
+                ],
+                Routes::ByTarget(centre_routes),
+                None,
+            )
+            .await?;
+        }
+        for (code, addr) in self.departments.iter() {
+            let routes = HashMap::from([(
+                SystemId::Department(code.clone()).to_string(),
+                addr.clone().recipient(),
+            )]);
+            self.subscribe(
+                format!("{prefix}.department.{code}"),
+                vec![
+                    Topic::Applications,
+                    Topic::CollaborationEvents,
+                    Topic::CollaborationResults,
+                    Topic::CaseUpdates,
+                ],
+                Routes::ByTarget(routes),
+                None,
+            )
+            .await?;
+        }
+        if self.roles.intake {
+            self.intake
+                .send(MarkReady)
+                .await
+                .context("the intake system stopped during start-up")?;
+        }
+        if let Some(city) = self.centres.get(&self.catalog.city) {
+            let source = if self.roles.intake {
+                FeedSource::Local(self.intake.clone().recipient())
+            } else {
+                FeedSource::http(&self.settings.service.intake_feed_url)
+            };
+            city.send(StartFeed(source))
+                .await
+                .context("the city centre stopped during start-up")?;
+        }
+        self.set_phase(Phase::Running);
+        tracing::info!(
+            seconds = started.elapsed().as_secs_f64(),
+            "every system runs"
+        );
+        Ok(())
+    }
+
+    /// Where every partition of `topics` ends now, asking again until the bus answers.
+    async fn end_offsets(&self, topics: Vec<Topic>) -> anyhow::Result<Arc<CatchUp>> {
+        let mut attempts = 0;
+        loop {
+            match self.bus.end_offsets(topics.clone()).await {
+                Ok(ends) => return Ok(CatchUp::new(ends)),
+                Err(error) if attempts < 30 => {
+                    attempts += 1;
+                    tracing::warn!(%error, "cannot read where the topics end yet; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                Err(error) => return Err(error).context("Failed to read the topics' end offsets"),
+            }
+        }
+    }
+
+    /// Waits until a rebuilding group has read what was there when it started.
+    async fn caught_up(&self, catch_up: &CatchUp) {
+        while catch_up.remaining() > 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    async fn subscribe(
+        &self,
+        group: String,
+        topics: Vec<Topic>,
+        routes: Routes,
+        catch_up: Option<Arc<CatchUp>>,
+    ) -> anyhow::Result<()> {
+        let handle = self
+            .bridge
+            .send(Subscribe {
+                group: group.clone(),
+                topics,
+                routes,
+                arbiter: Some(self.worker.handle()),
+                catch_up,
+            })
+            .await
+            .context("the bridge actor stopped during start-up")?
+            .with_context(|| format!("failed to start consumer group {group}"))?;
+        self.subscriptions.lock().await.push(handle);
+        Ok(())
+    }
+
+    /// Why the process should not get traffic yet (or any more): shutting down, state still
+    /// being rebuilt, or consumer groups still waiting for their partitions. Empty when ready.
     pub async fn not_ready(&self) -> Vec<String> {
         if self.stopping.load(std::sync::atomic::Ordering::Acquire) {
             return vec!["shutting down".into()];
         }
-        self.subscriptions
-            .lock()
-            .await
-            .iter()
-            .filter(|s| !s.is_assigned())
-            .map(|s| {
-                format!(
-                    "consumer group {} has no partitions assigned yet",
-                    s.group()
-                )
-            })
-            .collect()
+        let mut waiting = match self.phase() {
+            Phase::Running => Vec::new(),
+            Phase::State(catch_up) => vec![match catch_up {
+                Some(c) => format!(
+                    "rebuilding state: {} of {} snapshot records read",
+                    c.total() - c.remaining(),
+                    c.total()
+                ),
+                None => "connecting to the bus".into(),
+            }],
+            Phase::Views(views) => {
+                let total: u64 = views.iter().map(|v| v.total()).sum();
+                let left: u64 = views.iter().map(|v| v.remaining()).sum();
+                vec![format!(
+                    "rebuilding the intake and supervision views: {} of {total} records read",
+                    total - left
+                )]
+            }
+            Phase::Failed(reason) => vec![format!("start-up failed: {reason}")],
+        };
+        waiting.extend(
+            self.subscriptions
+                .lock()
+                .await
+                .iter()
+                .filter(|s| !s.is_assigned())
+                .map(|s| {
+                    format!(
+                        "consumer group {} has no partitions assigned yet",
+                        s.group()
+                    )
+                }),
+        );
+        waiting
+    }
+
+    /// Waits until every system runs and every consumer group has its partitions; fails with
+    /// what is still missing after `limit`.
+    pub async fn ready(&self, limit: Duration) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let waiting = self.not_ready().await;
+            if waiting.is_empty() {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                anyhow::bail!("not ready after {limit:?}: {}", waiting.join("; "));
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     /// Stops consuming (each consumer finishes what it handed out and commits), then waits
@@ -266,24 +488,4 @@ impl Systems {
         self.worker.stop();
         tracing::info!("systems stopped");
     }
-}
-
-async fn subscribe(
-    bridge: &Addr<Bridge>,
-    group: String,
-    topics: Vec<Topic>,
-    routes: Routes,
-    arbiter: Option<actix_rt::ArbiterHandle>,
-) -> anyhow::Result<SubscriptionHandle> {
-    let handle = bridge
-        .send(Subscribe {
-            group: group.clone(),
-            topics,
-            routes,
-            arbiter,
-        })
-        .await
-        .context("the bridge actor stopped during start-up")?
-        .with_context(|| format!("failed to start consumer group {group}"))?;
-    Ok(handle)
 }

@@ -14,7 +14,7 @@
 //! theirs ([`ReturnEvent`]) or ask the dispatching centre for more time ([`RequestExtension`]).
 //! On `collaboration.completed` it decides with every collaborator's answer in hand.
 
-use super::{handle_inbound, publish, BusSystem, Processed};
+use super::{handle_inbound, publish, BusSystem, Processed, Versions};
 use crate::bus::bridge::{HandleError, Inbound, Publish};
 use crate::catalog::Catalog;
 use crate::domain::{
@@ -27,7 +27,7 @@ use crate::settings::DepartmentSettings;
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
 use dashmap::DashMap;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -157,7 +157,7 @@ pub enum StaffError {
 }
 
 /// Where a case stands at the department.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 enum Stage {
     /// Waiting for `collaboration.completed`.
     Collaborating,
@@ -175,6 +175,7 @@ enum Stage {
 }
 
 /// A case the department accepted.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct DeptCase {
     application: Application,
     trace_id: String,
@@ -187,8 +188,19 @@ struct DeptCase {
     suspensions: u32,
 }
 
+/// What a department remembers about one case (its `state.snapshot`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct DepartmentCaseState {
+    /// The case, if the department accepted it.
+    case: Option<DeptCase>,
+    /// Its collaboration events waiting for staff.
+    events: Vec<PendingEvent>,
+    /// Its events staff finished: attempt key and how.
+    closed: Vec<(String, String)>,
+}
+
 /// A collaboration event waiting for staff.
-#[derive(Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct PendingEvent {
     event: CollaborationEvent,
     trace_id: String,
@@ -212,8 +224,10 @@ pub struct Department {
     cases: HashMap<CaseId, DeptCase>,
     /// Collaboration events waiting for staff (manual departments only).
     events: HashMap<EventId, PendingEvent>,
-    /// Events staff finished, by attempt key, with how (`answered`, `returned`).
-    closed: HashMap<String, &'static str>,
+    /// Events staff finished, by attempt key: their case and how (`answered`, `returned`).
+    closed: HashMap<String, (CaseId, String)>,
+    /// Versions of the snapshots of each case.
+    versions: Versions,
     /// Which department holds which event; shared with the HTTP API.
     event_index: Arc<DashMap<EventId, String>>,
 }
@@ -234,8 +248,69 @@ impl Department {
             cases: HashMap::new(),
             events: HashMap::new(),
             closed: HashMap::new(),
+            versions: Versions::default(),
             event_index,
         }
+    }
+
+    /// What the department remembers about a case, for the state topic.
+    fn case_state(&self, case_id: &CaseId) -> Option<DepartmentCaseState> {
+        let state = DepartmentCaseState {
+            case: self.cases.get(case_id).cloned(),
+            events: self
+                .events
+                .values()
+                .filter(|p| &p.event.case_id == case_id)
+                .cloned()
+                .collect(),
+            closed: self
+                .closed
+                .iter()
+                .filter(|(_, (case, _))| case == case_id)
+                .map(|(key, (_, how))| (key.clone(), how.clone()))
+                .collect(),
+        };
+        (state.case.is_some() || !state.events.is_empty() || !state.closed.is_empty())
+            .then_some(state)
+    }
+
+    /// Takes over what a snapshot says about its case (written by this or another instance).
+    fn restore(&mut self, envelope: &Envelope) -> Result<(), HandleError> {
+        let state: Option<DepartmentCaseState> = self
+            .versions
+            .newer(envelope)
+            .map_err(|e| HandleError::Poison(e.to_string()))?;
+        let Some(state) = state else {
+            return Ok(());
+        };
+        let case_id = envelope.case_id.clone();
+        match state.case {
+            Some(case) => self.cases.insert(case_id.clone(), case),
+            None => self.cases.remove(&case_id),
+        };
+        self.events.retain(|_, p| p.event.case_id != case_id);
+        for pending in state.events {
+            self.event_index
+                .insert(pending.event.event_id.clone(), self.settings.code.clone());
+            self.events.insert(pending.event.event_id.clone(), pending);
+        }
+        for (key, how) in state.closed {
+            if let Some(event_id) = key.split('/').next() {
+                self.event_index.insert(
+                    EventId::from_string(event_id.to_owned()),
+                    self.settings.code.clone(),
+                );
+            }
+            self.closed.insert(key, (case_id.clone(), how));
+        }
+        Ok(())
+    }
+
+    /// The snapshot envelope of a case, if the department keeps anything for it.
+    fn snapshot_of(&mut self, case_id: &CaseId) -> Option<Envelope> {
+        let state = self.case_state(case_id)?;
+        let version = self.versions.next(case_id);
+        Some(self.state_envelope(case_id, version, &state))
     }
 
     fn me(&self) -> SystemId {
@@ -469,6 +544,14 @@ impl Department {
         self.proceed(case, outputs)
     }
 
+    /// A staff action's message followed by the snapshot of its case as it now stands.
+    fn with_snapshot(&mut self, envelope: Envelope) -> Vec<Envelope> {
+        let case_id = envelope.case_id.clone();
+        let mut outputs = vec![envelope];
+        outputs.extend(self.snapshot_of(&case_id));
+        outputs
+    }
+
     fn collaboration_event(&mut self, event: CollaborationEvent, trace_id: &str) -> Vec<Envelope> {
         if self.closed.contains_key(&event.attempt_key()) {
             tracing::debug!(event_id = %event.event_id, "event already finished here");
@@ -672,7 +755,7 @@ impl Department {
             .closed
             .iter()
             .find(|(key, _)| key.split('/').next() == Some(event_id.as_str()))
-            .map(|(_, how)| *how);
+            .map(|(_, (_, how))| how.clone());
         Err(match finished {
             Some(how) => StaffError::Conflict(format!(
                 "collaboration event {event_id} was already {how} by department {}",
@@ -694,10 +777,12 @@ impl Department {
     ) -> impl ActorFuture<Self, Output = Result<(), StaffError>> {
         let pending = self.events.remove(event_id);
         let key = pending.as_ref().map(|p| p.event.attempt_key());
-        if let Some(key) = &key {
-            self.closed.insert(key.clone(), how);
+        if let (Some(key), Some(p)) = (&key, &pending) {
+            self.closed
+                .insert(key.clone(), (p.event.case_id.clone(), how.to_owned()));
         }
-        publish(&self.bridge, vec![envelope]).into_actor(self).map(
+        let outputs = self.with_snapshot(envelope);
+        publish(&self.bridge, outputs).into_actor(self).map(
             move |published, department, _| {
                 published.map_err(|error| {
                     if let (Some(pending), Some(key)) = (pending, key) {
@@ -750,6 +835,10 @@ impl BusSystem for Department {
     fn now(&self) -> DateTime<Utc> {
         self.catalog.now()
     }
+
+    fn snapshot(&mut self, case_id: &CaseId) -> Option<Envelope> {
+        self.snapshot_of(case_id)
+    }
 }
 
 impl Handler<Inbound> for Department {
@@ -757,6 +846,9 @@ impl Handler<Inbound> for Department {
 
     #[tracing::instrument(skip_all, fields(department = %self.settings.code, case_id = %msg.0.case_id, kind = %msg.0.kind))]
     fn handle(&mut self, msg: Inbound, _: &mut Self::Context) -> Self::Result {
+        if msg.0.kind == MessageType::StateSnapshot {
+            return Box::pin(fut::ready(self.restore(&msg.0)));
+        }
         handle_inbound(self, msg.0)
     }
 }
@@ -831,7 +923,8 @@ impl Handler<Decide> for Department {
         let approval: Result<Approval, _> = envelope.data();
         self.cases.insert(msg.case_id.clone(), case);
         let case_id = msg.case_id;
-        Box::pin(publish(&self.bridge, vec![envelope]).into_actor(self).map(
+        let outputs = self.with_snapshot(envelope);
+        Box::pin(publish(&self.bridge, outputs).into_actor(self).map(
             move |result, department, _| match (result, approval) {
                 (Ok(()), Ok(approval)) => Ok(approval),
                 (result, approval) => {
@@ -910,7 +1003,8 @@ impl Handler<RequestSupplement> for Department {
             &trace_id,
             &suspension,
         );
-        Box::pin(publish(&self.bridge, vec![envelope]).into_actor(self).map(
+        let outputs = self.with_snapshot(envelope);
+        Box::pin(publish(&self.bridge, outputs).into_actor(self).map(
             move |published, department, _| match published {
                 Ok(()) => Ok(suspension),
                 Err(error) => {
@@ -980,7 +1074,8 @@ impl Handler<SignEvent> for Department {
         if let Some(p) = self.events.get_mut(&event_id) {
             p.signed = true;
         }
-        Box::pin(publish(&self.bridge, vec![envelope]).into_actor(self).map(
+        let outputs = self.with_snapshot(envelope);
+        Box::pin(publish(&self.bridge, outputs).into_actor(self).map(
             move |published, department, _| match published {
                 Ok(()) => Ok(signed),
                 Err(error) => {
@@ -1070,7 +1165,8 @@ impl Handler<RequestExtension> for Department {
             p.extension_pending = true;
             p.extension_requests = number;
         }
-        Box::pin(publish(&self.bridge, vec![envelope]).into_actor(self).map(
+        let outputs = self.with_snapshot(envelope);
+        Box::pin(publish(&self.bridge, outputs).into_actor(self).map(
             move |published, department, _| match published {
                 Ok(()) => Ok(request),
                 Err(error) => {

@@ -1,7 +1,8 @@
 //! A governance centre (治理中心) of the three-tier tree.
 //!
 //! The city centre:
-//! * takes new applications from the intake system's feed and publishes each to its
+//! * takes new applications from the intake system's feed (in process or over HTTP, see
+//!   [`crate::feed`]) and publishes each to its
 //!   responsible department (`application.published`);
 //! * turns a `collaboration.requested` into one `collaboration.dispatched` event per
 //!   collaborating department, sent to the department itself (city tier) or down to the case's
@@ -21,8 +22,9 @@
 //!   `supervision.max_extension_days` and the event has had fewer than
 //!   `supervision.max_extensions`, else refused with the rule it broke.
 
-use super::intake::{FedApplication, TakeNewApplications};
-use super::{handle_inbound, publish, BusSystem, Processed};
+use super::intake::FedApplication;
+use crate::feed::FeedSource;
+use super::{handle_inbound, publish, BusSystem, Processed, Versions};
 use crate::bus::bridge::{HandleError, Inbound, Publish};
 use crate::catalog::{Catalog, Centre};
 use crate::domain::{
@@ -32,12 +34,13 @@ use crate::domain::{
 };
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
-use std::collections::HashMap;
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 /// A collaboration request the city centre is gathering answers for.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct OpenRequest {
     /// The request as the department sent it.
     request: CollaborationRequest,
@@ -87,6 +90,7 @@ pub enum ReassignError {
 }
 
 /// A returned event waiting for staff.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Awaiting {
     event: CollaborationEvent,
     trace_id: String,
@@ -100,33 +104,106 @@ pub struct GovernanceCenter {
     catalog: Arc<Catalog>,
     /// Where its messages go.
     bridge: Recipient<Publish>,
-    /// The intake feed (city centre only).
-    intake_feed: Option<Recipient<TakeNewApplications>>,
     /// Inbound messages handled.
     processed: Processed,
     /// Collaboration requests waiting for answers (city centre only).
     open: HashMap<CaseId, OpenRequest>,
     /// Returned events waiting for staff to reassign them.
     awaiting: HashMap<EventId, Awaiting>,
+    /// Cases whose collaboration the city completed: a repeated request changes nothing.
+    completed: HashSet<CaseId>,
+    /// The last intake feed position published (city centre only).
+    feed_cursor: u64,
+    /// Versions of the snapshots of each case.
+    versions: Versions,
 }
 
+/// What a centre remembers about one case (its `state.snapshot`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct CentreCaseState {
+    /// The open collaboration request (city).
+    open: Option<OpenRequest>,
+    /// Whether its collaboration is completed (city).
+    completed: bool,
+    /// Its returned events waiting here for reassignment.
+    awaiting: Vec<Awaiting>,
+    /// The intake feed position (the city's snapshot under [`FEED_KEY`]).
+    feed_cursor: Option<u64>,
+}
+
+/// The case id under which the city keeps its intake feed position on the state topic.
+const FEED_KEY: &str = "-intake-feed-";
+
 impl GovernanceCenter {
-    /// A centre built from config. Give the city centre the intake feed.
-    pub fn new(
-        centre: Centre,
-        catalog: Arc<Catalog>,
-        bridge: Recipient<Publish>,
-        intake_feed: Option<Recipient<TakeNewApplications>>,
-    ) -> Self {
+    /// A centre built from config. The city centre reads the intake feed once told where
+    /// ([`StartFeed`]).
+    pub fn new(centre: Centre, catalog: Arc<Catalog>, bridge: Recipient<Publish>) -> Self {
         Self {
             centre,
             catalog,
             bridge,
-            intake_feed,
             processed: Processed::default(),
             open: HashMap::new(),
             awaiting: HashMap::new(),
+            completed: HashSet::new(),
+            feed_cursor: 0,
+            versions: Versions::default(),
         }
+    }
+
+    fn case_state(&self, case_id: &CaseId) -> Option<CentreCaseState> {
+        if case_id.as_str() == FEED_KEY {
+            return Some(CentreCaseState {
+                feed_cursor: Some(self.feed_cursor),
+                ..CentreCaseState::default()
+            });
+        }
+        let state = CentreCaseState {
+            open: self.open.get(case_id).cloned(),
+            completed: self.completed.contains(case_id),
+            awaiting: self
+                .awaiting
+                .values()
+                .filter(|a| &a.event.case_id == case_id)
+                .cloned()
+                .collect(),
+            feed_cursor: None,
+        };
+        (state.open.is_some() || state.completed || !state.awaiting.is_empty()).then_some(state)
+    }
+
+    fn snapshot_of(&mut self, case_id: &CaseId) -> Option<Envelope> {
+        let state = self.case_state(case_id)?;
+        let version = self.versions.next(case_id);
+        Some(self.state_envelope(case_id, version, &state))
+    }
+
+    /// Takes over what a snapshot says about its case.
+    fn restore(&mut self, envelope: &Envelope) -> Result<(), HandleError> {
+        let state: Option<CentreCaseState> = self
+            .versions
+            .newer(envelope)
+            .map_err(|e| HandleError::Poison(e.to_string()))?;
+        let Some(state) = state else {
+            return Ok(());
+        };
+        if let Some(cursor) = state.feed_cursor {
+            self.feed_cursor = self.feed_cursor.max(cursor);
+            return Ok(());
+        }
+        let case_id = envelope.case_id.clone();
+        match state.open {
+            Some(open) => self.open.insert(case_id.clone(), open),
+            None => self.open.remove(&case_id),
+        };
+        if state.completed {
+            self.completed.insert(case_id.clone());
+        }
+        self.awaiting.retain(|_, a| a.event.case_id != case_id);
+        for awaiting in state.awaiting {
+            self.awaiting.insert(awaiting.event.event_id.clone(), awaiting);
+        }
+        Ok(())
     }
 
     fn me(&self) -> SystemId {
@@ -185,7 +262,7 @@ impl GovernanceCenter {
     /// City: one event per collaborator, each sent where it must go next.
     fn open_request(&mut self, request: CollaborationRequest, trace_id: &str) -> Vec<Envelope> {
         let case_id = request.application.case_id.clone();
-        if self.open.contains_key(&case_id) {
+        if self.open.contains_key(&case_id) || self.completed.contains(&case_id) {
             return Vec::new();
         }
         let mut outputs = Vec::new();
@@ -277,6 +354,7 @@ impl GovernanceCenter {
         let Some(open) = self.open.remove(&case_id) else {
             return Vec::new();
         };
+        self.completed.insert(case_id.clone());
         let mut results = open.results;
         let completed = CollaborationCompleted {
             requester: open.request.requester.clone(),
@@ -444,33 +522,29 @@ impl GovernanceCenter {
 /// Most applications taken from the feed at once.
 const FEED_BATCH: usize = 500;
 
-/// Reads the intake feed forever: take what is new after the cursor, publish it, and move the
-/// cursor only once the publish is confirmed — so nothing is skipped or taken twice.
+/// Reads the intake feed forever: take what is new after the cursor, publish it (with the new
+/// cursor in the city's snapshot, written once the applications are on the bus), and move on —
+/// so nothing is skipped or taken twice, across restarts of either side.
 async fn run_feed(
-    feed: Recipient<TakeNewApplications>,
+    feed: FeedSource,
+    mut cursor: u64,
     centre: Addr<GovernanceCenter>,
     bridge: Recipient<Publish>,
 ) {
-    let mut cursor = 0;
+    tracing::info!(cursor, "reading the intake feed");
     loop {
-        let batch = match feed
-            .send(TakeNewApplications {
-                after: cursor,
-                max: FEED_BATCH,
-            })
-            .await
-        {
+        let batch = match feed.take(cursor, FEED_BATCH).await {
             Ok(batch) => batch,
             Err(error) => {
-                tracing::error!(%error, "intake feed unavailable; retrying");
-                tokio::time::sleep(Duration::from_millis(200)).await;
+                tracing::warn!(%error, "intake feed unavailable; retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
                 continue;
             }
         };
         let Some(last) = batch.last().map(|fed| fed.sequence) else {
             continue;
         };
-        let Ok(envelopes) = centre.send(BuildPublished(batch)).await else {
+        let Ok(envelopes) = centre.send(BuildPublished(batch, last)).await else {
             return;
         };
         loop {
@@ -486,19 +560,35 @@ async fn run_feed(
     }
 }
 
-/// Builds the `application.published` envelopes of fed applications.
+/// Builds the `application.published` envelopes of fed applications up to feed position
+/// `.1`, followed by the snapshot that records that position.
 #[derive(Message)]
 #[rtype(result = "Vec<Envelope>")]
-struct BuildPublished(Vec<FedApplication>);
+struct BuildPublished(Vec<FedApplication>, u64);
+
+/// Starts reading the intake feed from the position the city last recorded (city centre;
+/// sent once its state is rebuilt).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StartFeed(pub FeedSource);
 
 impl Actor for GovernanceCenter {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(4096);
-        if let Some(feed) = self.intake_feed.clone() {
-            ctx.spawn(run_feed(feed, ctx.address(), self.bridge.clone()).into_actor(self));
+    }
+}
+
+impl Handler<StartFeed> for GovernanceCenter {
+    type Result = ();
+
+    fn handle(&mut self, msg: StartFeed, ctx: &mut Self::Context) {
+        if self.centre.tier != Tier::City {
+            return;
         }
+        let feed = run_feed(msg.0, self.feed_cursor, ctx.address(), self.bridge.clone());
+        ctx.spawn(feed.into_actor(self));
     }
 }
 
@@ -506,7 +596,11 @@ impl Handler<BuildPublished> for GovernanceCenter {
     type Result = MessageResult<BuildPublished>;
 
     fn handle(&mut self, msg: BuildPublished, _: &mut Self::Context) -> Self::Result {
-        MessageResult(msg.0.iter().filter_map(|fed| self.published(fed)).collect())
+        let mut envelopes: Vec<Envelope> =
+            msg.0.iter().filter_map(|fed| self.published(fed)).collect();
+        self.feed_cursor = self.feed_cursor.max(msg.1);
+        envelopes.extend(self.snapshot_of(&CaseId::from_string(FEED_KEY.to_owned())));
+        MessageResult(envelopes)
     }
 }
 
@@ -529,6 +623,10 @@ impl BusSystem for GovernanceCenter {
 
     fn now(&self) -> DateTime<Utc> {
         self.catalog.now()
+    }
+
+    fn snapshot(&mut self, case_id: &CaseId) -> Option<Envelope> {
+        self.snapshot_of(case_id)
     }
 }
 
@@ -566,7 +664,10 @@ impl Handler<ReassignEvent> for GovernanceCenter {
         };
         let envelope = self.reassign(awaiting.event.clone(), &msg.department, &awaiting.trace_id);
         let event: Result<CollaborationEvent, _> = envelope.data();
-        Box::pin(publish(&self.bridge, vec![envelope]).into_actor(self).map(
+        let case_id = awaiting.event.case_id.clone();
+        let mut outputs = vec![envelope];
+        outputs.extend(self.snapshot_of(&case_id));
+        Box::pin(publish(&self.bridge, outputs).into_actor(self).map(
             move |published, centre, _| match (published, event) {
                 (Ok(()), Ok(event)) => Ok(event),
                 (published, _) => {
@@ -588,6 +689,9 @@ impl Handler<Inbound> for GovernanceCenter {
 
     #[tracing::instrument(skip_all, fields(centre = %self.centre.code, case_id = %msg.0.case_id, kind = %msg.0.kind))]
     fn handle(&mut self, msg: Inbound, _: &mut Self::Context) -> Self::Result {
+        if msg.0.kind == MessageType::StateSnapshot {
+            return Box::pin(fut::ready(self.restore(&msg.0)));
+        }
         handle_inbound(self, msg.0)
     }
 }

@@ -10,7 +10,7 @@
 //! department asked for while the case is suspended ([`SupplementCase`], published as
 //! `case.supplemented`) and rating a completed case once ([`RateCase`], `case.rated`).
 
-use super::publish;
+use super::{publish, Versions};
 use crate::bus::bridge::{HandleError, Inbound, Publish};
 use crate::catalog::{Catalog, LookupError};
 use crate::domain::{
@@ -23,7 +23,7 @@ use crate::domain::{
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use tokio::sync::oneshot;
 
@@ -47,7 +47,7 @@ pub struct ApplicationForm {
 
 /// A terminal hands in an application.
 #[derive(Message)]
-#[rtype(result = "Result<CaseId, LookupError>")]
+#[rtype(result = "Result<Submission, SubmitRefused>")]
 pub struct Submit {
     /// What was filled in.
     pub form: ApplicationForm,
@@ -55,6 +55,47 @@ pub struct Submit {
     pub terminal_id: String,
     /// Its channel.
     pub channel: Channel,
+}
+
+/// A submission taken: its case id, and whether its record was on the bus when answered.
+#[derive(Debug, Clone, Serialize)]
+pub struct Submission {
+    /// The new case.
+    pub case_id: CaseId,
+    /// True once the application is on the bus and survives this process. False when the bus
+    /// did not take it within `service.submit_timeout_ms`: it is kept and published as soon as
+    /// the bus takes it.
+    pub durable: bool,
+}
+
+/// Why a submission was refused.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SubmitRefused {
+    /// The application names a matter or region the city does not have.
+    #[error(transparent)]
+    Unknown(#[from] LookupError),
+    /// The intake system is still rebuilding its cases after a start.
+    #[error("the intake system is starting up (rebuilding its cases); try again shortly")]
+    Starting,
+}
+
+/// The state of the intake system has been rebuilt: take submissions and feed them.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct MarkReady;
+
+/// What the intake system writes to the state topic for each case: enough to feed it again
+/// and to rebuild its view by reading the flow topics.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct IntakeCaseState {
+    /// Its feed position.
+    sequence: u64,
+    /// The application as submitted.
+    application: Application,
+    /// The case's trace id.
+    trace_id: String,
+    /// The terminal it came from.
+    terminal_id: String,
 }
 
 /// The city centre reads new applications: those with a sequence number above `after`,
@@ -69,7 +110,7 @@ pub struct TakeNewApplications {
 }
 
 /// One application from the feed.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FedApplication {
     /// Its position in the feed (1, 2, …).
     pub sequence: u64,
@@ -238,41 +279,152 @@ pub struct IntakeSystem {
     bridge: Recipient<Publish>,
     /// Every case, by id.
     cases: HashMap<CaseId, CaseRecord>,
-    /// The feed: case ids in submission order (sequence = index + 1), with trace ids.
-    feed: Vec<(CaseId, String)>,
+    /// The feed: case ids and trace ids by sequence (1, 2, …).
+    feed: BTreeMap<u64, (CaseId, String)>,
+    /// Sequences whose record is on the bus; the feed hands out only these.
+    durable: HashSet<u64>,
+    /// Every sequence up to this one is durable: the end of what the feed hands out.
+    durable_upto: u64,
     /// A feed reader waiting for the next submission.
     feed_waiter: Option<(TakeNewApplications, oneshot::Sender<Vec<FedApplication>>)>,
+    /// Versions of the case snapshots.
+    versions: Versions,
+    /// State rebuilt: submissions are taken.
+    ready: bool,
+    /// Submissions waiting to hear that their record is on the bus.
+    durable_waiters: HashMap<u64, oneshot::Sender<()>>,
+    /// How long a submission waits for its record to be on the bus.
+    submit_timeout: std::time::Duration,
 }
 
 impl IntakeSystem {
-    /// An empty intake system.
-    pub fn new(catalog: Arc<Catalog>, bridge: Recipient<Publish>) -> Self {
+    /// An empty intake system; it takes submissions once told its state is rebuilt
+    /// ([`MarkReady`]).
+    pub fn new(
+        catalog: Arc<Catalog>,
+        bridge: Recipient<Publish>,
+        submit_timeout: std::time::Duration,
+    ) -> Self {
         Self {
             catalog,
             bridge,
             cases: HashMap::new(),
-            feed: Vec::new(),
+            feed: BTreeMap::new(),
+            durable: HashSet::new(),
+            durable_upto: 0,
             feed_waiter: None,
+            versions: Versions::default(),
+            ready: false,
+            durable_waiters: HashMap::new(),
+            submit_timeout,
         }
     }
 
+    /// Durable applications after `after`, oldest first.
     fn take(&self, after: u64, max: usize) -> Vec<FedApplication> {
-        let start = usize::try_from(after)
-            .unwrap_or(usize::MAX)
-            .min(self.feed.len());
-        self.feed[start..]
-            .iter()
+        if after >= self.durable_upto {
+            return Vec::new();
+        }
+        self.feed
+            .range(after + 1..=self.durable_upto)
             .take(max.max(1))
-            .enumerate()
-            .filter_map(|(i, (case_id, trace_id))| {
+            .filter_map(|(&sequence, (case_id, trace_id))| {
                 let record = self.cases.get(case_id)?;
                 Some(FedApplication {
-                    sequence: (start + i + 1) as u64,
+                    sequence,
                     application: record.view.application.clone(),
                     trace_id: trace_id.clone(),
                 })
             })
             .collect()
+    }
+
+    /// The record of `sequence` is on the bus: the feed may hand it out, and everything durable
+    /// after it, and a waiting reader gets it.
+    fn mark_durable(&mut self, sequence: u64) {
+        if let Some(waiter) = self.durable_waiters.remove(&sequence) {
+            let _ = waiter.send(());
+        }
+        if sequence <= self.durable_upto {
+            return;
+        }
+        self.durable.insert(sequence);
+        while self.durable.remove(&(self.durable_upto + 1)) {
+            self.durable_upto += 1;
+        }
+        if let Some((request, waiter)) = self.feed_waiter.take() {
+            let batch = self.take(request.after, request.max);
+            if batch.is_empty() {
+                self.feed_waiter = Some((request, waiter));
+            } else if let Err(unsent) = waiter.send(batch) {
+                // The reader gave up waiting; it will ask again with the same cursor.
+                drop(unsent);
+            }
+        }
+    }
+
+    /// A new case record, with its `submitted` history entry.
+    fn new_record(application: Application, terminal_id: &str) -> CaseRecord {
+        let case_id = application.case_id.clone();
+        let view = CaseView {
+            case_id: case_id.clone(),
+            status: CaseStatus::Submitted,
+            history: vec![HistoryEntry {
+                at: application.submitted_at,
+                step: "submitted".into(),
+                by: format!("terminal/{terminal_id}"),
+                to: "intake".into(),
+                message_id: format!("{case_id}/submitted"),
+                note: None,
+            }],
+            application,
+            receipt: None,
+            collaboration_events: Vec::new(),
+            approval: None,
+            on_time: None,
+            suspension: None,
+            warnings: Vec::new(),
+            rating: None,
+        };
+        CaseRecord {
+            view,
+            seen: HashSet::new(),
+            watchers: Vec::new(),
+            supplement_sent: None,
+            rating_sent: false,
+        }
+    }
+
+    /// Takes back a case from its snapshot on the state topic.
+    fn restore(&mut self, envelope: &Envelope) -> Result<(), HandleError> {
+        let state: Option<IntakeCaseState> = self
+            .versions
+            .newer(envelope)
+            .map_err(|e| HandleError::Poison(e.to_string()))?;
+        let Some(state) = state else {
+            return Ok(());
+        };
+        let case_id = state.application.case_id.clone();
+        self.cases
+            .entry(case_id.clone())
+            .or_insert_with(|| Self::new_record(state.application, &state.terminal_id));
+        self.feed.insert(state.sequence, (case_id, state.trace_id));
+        self.mark_durable(state.sequence);
+        Ok(())
+    }
+
+    /// Publishes a case's snapshot until the bus takes it, then marks it durable.
+    fn persist(&mut self, snapshot: Envelope, sequence: u64, ctx: &mut Context<Self>) {
+        let sent = publish(&self.bridge, vec![snapshot.clone()]);
+        ctx.spawn(sent.into_actor(self).map(move |sent, intake, ctx| match sent {
+            Ok(()) => intake.mark_durable(sequence),
+            Err(error) => {
+                tracing::warn!(%error, sequence, "submission not yet on the bus; sending it again");
+                ctx.run_later(std::time::Duration::from_millis(500), move |intake, ctx| {
+                    intake.persist(snapshot, sequence, ctx);
+                });
+            }
+        }));
     }
 
     /// Records what a bus message says about its case.
@@ -355,7 +507,7 @@ impl IntakeSystem {
     /// The trace id of a case: that of its feed entry.
     fn trace_id(&self, case_id: &CaseId) -> String {
         self.feed
-            .iter()
+            .values()
             .find(|(id, _)| id == case_id)
             .map(|(_, trace)| trace.clone())
             .unwrap_or_default()
@@ -583,6 +735,9 @@ fn observe_message(
             }
             CaseStatus::Accepted
         }
+        // Snapshots go to `IntakeSystem::restore`; the intake system's flow groups never read
+        // the state topic.
+        MessageType::StateSnapshot => view.status,
         MessageType::CaseRated => {
             let rating: Rating = envelope.data()?;
             note = Some(format!("rated {} / 5", rating.score));
@@ -692,15 +847,23 @@ impl Actor for IntakeSystem {
 }
 
 impl Handler<Submit> for IntakeSystem {
-    type Result = Result<CaseId, LookupError>;
+    type Result = ResponseActFuture<Self, Result<Submission, SubmitRefused>>;
 
-    fn handle(&mut self, msg: Submit, _: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, msg: Submit, ctx: &mut Self::Context) -> Self::Result {
+        if !self.ready {
+            return Box::pin(fut::ready(Err(SubmitRefused::Starting)));
+        }
         let form = msg.form;
-        self.catalog.matter(&form.matter_code)?;
-        self.catalog.check_region(&form.region)?;
+        let checked = self
+            .catalog
+            .matter(&form.matter_code)
+            .map(|_| ())
+            .and_then(|()| self.catalog.check_region(&form.region));
+        if let Err(error) = checked {
+            return Box::pin(fut::ready(Err(error.into())));
+        }
         let case_id = CaseId::generate();
         let trace_id = uuid::Uuid::new_v4().simple().to_string();
-        let now = self.catalog.now();
         let application = Application {
             case_id: case_id.clone(),
             matter_code: form.matter_code,
@@ -710,48 +873,54 @@ impl Handler<Submit> for IntakeSystem {
             form: form.form,
             terminal_id: msg.terminal_id.clone(),
             channel: msg.channel,
-            submitted_at: now,
+            submitted_at: self.catalog.now(),
         };
-        let view = CaseView {
-            case_id: case_id.clone(),
-            status: CaseStatus::Submitted,
-            application,
-            receipt: None,
-            collaboration_events: Vec::new(),
-            approval: None,
-            on_time: None,
-            suspension: None,
-            warnings: Vec::new(),
-            rating: None,
-            history: vec![HistoryEntry {
-                at: now,
-                step: "submitted".into(),
-                by: format!("terminal/{}", msg.terminal_id),
-                to: "intake".into(),
-                message_id: format!("{case_id}/submitted"),
-                note: None,
-            }],
+        let sequence = self.feed.keys().next_back().map_or(1, |last| last + 1);
+        let state = IntakeCaseState {
+            sequence,
+            application: application.clone(),
+            trace_id: trace_id.clone(),
+            terminal_id: msg.terminal_id.clone(),
         };
-        tracing::info!(%case_id, terminal = %msg.terminal_id, "application received");
+        let version = self.versions.next(&case_id);
+        let snapshot = Envelope::new_at(
+            EnvelopeHead {
+                id: MessageId::from_string(format!("intake|{case_id}#{version}")),
+                kind: MessageType::StateSnapshot,
+                case_id: case_id.clone(),
+                source: SystemId::Intake,
+                target: SystemId::Intake,
+                trace_id: trace_id.clone(),
+            },
+            &super::Snapshot { version, state },
+            application.submitted_at,
+        );
+        tracing::info!(%case_id, terminal = %msg.terminal_id, sequence, "application received");
         self.cases.insert(
             case_id.clone(),
-            CaseRecord {
-                view,
-                seen: HashSet::new(),
-                watchers: Vec::new(),
-                supplement_sent: None,
-                rating_sent: false,
-            },
+            Self::new_record(application, &msg.terminal_id),
         );
-        self.feed.push((case_id.clone(), trace_id));
-        if let Some((request, waiter)) = self.feed_waiter.take() {
-            let batch = self.take(request.after, request.max);
-            if let Err(unsent) = waiter.send(batch) {
-                // The reader gave up waiting; it will ask again with the same cursor.
-                drop(unsent);
+        self.feed.insert(sequence, (case_id.clone(), trace_id));
+        self.persist(snapshot, sequence, ctx);
+        // Answer once the record is on the bus, or when waiting longer is not worth it.
+        let (tx, rx) = oneshot::channel();
+        self.durable_waiters.insert(sequence, tx);
+        let timeout = self.submit_timeout;
+        Box::pin(
+            async move {
+                let durable = matches!(tokio::time::timeout(timeout, rx).await, Ok(Ok(())));
+                Ok(Submission { case_id, durable })
             }
-        }
-        Ok(case_id)
+            .into_actor(self),
+        )
+    }
+}
+
+impl Handler<MarkReady> for IntakeSystem {
+    type Result = ();
+
+    fn handle(&mut self, _: MarkReady, _: &mut Self::Context) {
+        self.ready = true;
     }
 }
 
@@ -916,6 +1085,9 @@ impl Handler<Inbound> for IntakeSystem {
     type Result = Result<(), HandleError>;
 
     fn handle(&mut self, msg: Inbound, _: &mut Self::Context) -> Self::Result {
+        if msg.0.kind == MessageType::StateSnapshot {
+            return self.restore(&msg.0);
+        }
         self.observe(&msg.0)
     }
 }

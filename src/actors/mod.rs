@@ -16,6 +16,14 @@
 //! Every system handles a bus message at most once in effect: [`Processed`] remembers finished
 //! message ids and the outputs of started ones, so a redelivered message either changes nothing
 //! or re-sends exactly the outputs it produced the first time (same message ids).
+//!
+//! What a system must remember about a case to survive a restart is written to the state topic
+//! as a `state.snapshot` ([`Snapshot`]) after the message's outputs are on the bus and before
+//! its offset is committed: a crash before the snapshot redelivers the message, which produces
+//! the same outputs (same ids, dropped by their receivers as repeats); a crash after it finds
+//! the message's effect in the restored state. Every process reads the snapshots of its systems
+//! from the start of the state topic and keeps following it, so a second instance of a
+//! department knows the cases the first one handled when it takes over their partitions.
 
 pub mod department;
 pub mod governance_center;
@@ -124,6 +132,25 @@ pub trait BusSystem: Actor<Context = Context<Self>> {
     /// The current time, from the clock every system shares.
     fn now(&self) -> DateTime<Utc>;
 
+    /// What the system must remember about `case_id` after handling a message of it, as a
+    /// `state.snapshot` envelope; none when it keeps nothing for the case.
+    fn snapshot(&mut self, _case_id: &CaseId) -> Option<Envelope> {
+        None
+    }
+
+    /// A `state.snapshot` of `state` for `case_id`, numbered `version`.
+    fn state_envelope<T: Serialize>(&self, case_id: &CaseId, version: u64, state: &T) -> Envelope {
+        let me = self.system_id();
+        self.envelope(
+            format!("{me}|{case_id}#{version}"),
+            MessageType::StateSnapshot,
+            case_id,
+            me,
+            "",
+            &Snapshot { version, state },
+        )
+    }
+
     /// A message from this system, stamped now. `id` must be derived from what caused it, so
     /// that sending it again keeps its id.
     fn envelope<T: Serialize>(
@@ -173,7 +200,8 @@ pub fn handle_inbound<A: BusSystem>(
         }
         Seen::Failed(outputs) => outputs,
         Seen::New => match actor.apply(&envelope) {
-            Ok(outputs) => {
+            Ok(mut outputs) => {
+                outputs.extend(actor.snapshot(&envelope.case_id));
                 actor
                     .processed()
                     .start(envelope.id.clone(), outputs.clone());
@@ -195,19 +223,71 @@ pub fn handle_inbound<A: BusSystem>(
 
 /// Sends `outputs` through the bridge. The publish is queued when this is called (so a
 /// handler's outputs keep the order of the handlers); the future tells whether it got through.
+/// State snapshots among them are sent only once every other output is on the bus, so a
+/// snapshot never records an effect whose messages could still be lost.
 pub fn publish(
     bridge: &Recipient<Publish>,
     outputs: Vec<Envelope>,
 ) -> impl Future<Output = Result<(), HandleError>> + 'static {
-    let sent = (!outputs.is_empty()).then(|| bridge.send(Publish(outputs)));
+    let (snapshots, messages): (Vec<_>, Vec<_>) = outputs
+        .into_iter()
+        .partition(|e| e.kind == MessageType::StateSnapshot);
+    let sent = (!messages.is_empty()).then(|| bridge.send(Publish(messages)));
+    let bridge = bridge.clone();
     async move {
-        match sent {
-            None => Ok(()),
-            Some(request) => match request.await {
-                Ok(Ok(())) => Ok(()),
-                Ok(Err(error)) => Err(HandleError::Retry(error.to_string())),
-                Err(error) => Err(HandleError::Retry(format!("bridge unavailable: {error}"))),
-            },
+        if let Some(request) = sent {
+            confirm(request.await)?;
         }
+        if !snapshots.is_empty() {
+            confirm(bridge.send(Publish(snapshots)).await)?;
+        }
+        Ok(())
+    }
+}
+
+fn confirm(
+    sent: Result<Result<(), crate::bus::bridge::PublishError>, MailboxError>,
+) -> Result<(), HandleError> {
+    match sent {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(error)) => Err(HandleError::Retry(error.to_string())),
+        Err(error) => Err(HandleError::Retry(format!("bridge unavailable: {error}"))),
+    }
+}
+
+/// What a system remembers about one case, as written to the state topic.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct Snapshot<T> {
+    /// Rises with every snapshot of the case; a reader keeps the highest.
+    pub version: u64,
+    /// The system's state for the case.
+    pub state: T,
+}
+
+/// The snapshot versions a system wrote or restored, per case.
+#[derive(Debug, Default)]
+pub struct Versions(HashMap<CaseId, u64>);
+
+impl Versions {
+    /// The version of the next snapshot of `case_id`.
+    pub fn next(&mut self, case_id: &CaseId) -> u64 {
+        let version = self.0.entry(case_id.clone()).or_insert(0);
+        *version += 1;
+        *version
+    }
+
+    /// Decodes a snapshot read from the state topic if it is newer than what the system has
+    /// (its own snapshots come back too, and are not).
+    pub fn newer<T: serde::de::DeserializeOwned>(
+        &mut self,
+        envelope: &Envelope,
+    ) -> Result<Option<T>, crate::domain::EnvelopeError> {
+        let snapshot: Snapshot<T> = envelope.data()?;
+        let known = self.0.entry(envelope.case_id.clone()).or_insert(0);
+        if snapshot.version <= *known {
+            return Ok(None);
+        }
+        *known = snapshot.version;
+        Ok(Some(snapshot.state))
     }
 }

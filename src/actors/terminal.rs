@@ -1,15 +1,14 @@
 //! A terminal (办件终端): the PC site, the mobile app or a self-service kiosk. It stamps a
 //! submission with where it came from and hands it to the intake system.
 
-use super::intake::{ApplicationForm, Submit};
+use super::intake::{ApplicationForm, Submission, Submit, SubmitRefused};
 use crate::catalog::LookupError;
-use crate::domain::CaseId;
 use crate::settings::TerminalSettings;
 use actix::prelude::*;
 
 /// A person submits an application at this terminal.
 #[derive(Message)]
-#[rtype(result = "Result<CaseId, SubmitError>")]
+#[rtype(result = "Result<Submission, SubmitError>")]
 pub struct SubmitApplication(pub ApplicationForm);
 
 /// Why a submission was refused.
@@ -18,9 +17,18 @@ pub enum SubmitError {
     /// The application names a matter or region the city does not have.
     #[error(transparent)]
     Unknown(#[from] LookupError),
-    /// The intake system did not answer.
+    /// The intake system did not answer, or is starting up.
     #[error("the intake system is unavailable: {0}")]
     Unavailable(String),
+}
+
+impl From<SubmitRefused> for SubmitError {
+    fn from(refused: SubmitRefused) -> Self {
+        match refused {
+            SubmitRefused::Unknown(lookup) => SubmitError::Unknown(lookup),
+            starting @ SubmitRefused::Starting => SubmitError::Unavailable(starting.to_string()),
+        }
+    }
 }
 
 /// A terminal.
@@ -47,7 +55,7 @@ impl Actor for Terminal {
 }
 
 impl Handler<SubmitApplication> for Terminal {
-    type Result = ResponseFuture<Result<CaseId, SubmitError>>;
+    type Result = ResponseFuture<Result<Submission, SubmitError>>;
 
     fn handle(&mut self, msg: SubmitApplication, _: &mut Self::Context) -> Self::Result {
         let submitted = self.intake.send(Submit {

@@ -47,6 +47,8 @@ pub struct Subscribe {
     pub routes: Routes,
     /// The arbiter the consumers run on (best: the one the routed systems run on).
     pub arbiter: Option<actix_rt::ArbiterHandle>,
+    /// Told of every record finished, to follow a group that rebuilds state from the start.
+    pub catch_up: Option<Arc<super::CatchUp>>,
 }
 
 /// Resolves once every record queued so far is on the bus (or failed for good).
@@ -297,7 +299,7 @@ async fn send_with_retry(
 pub fn envelope_record(envelope: &Envelope) -> Record {
     Record {
         topic: envelope.kind.topic(),
-        key: envelope.case_id.to_string(),
+        key: envelope.record_key(),
         headers: vec![
             (headers::ID.into(), envelope.id.to_string()),
             (headers::TYPE.into(), envelope.kind.as_str().into()),
@@ -396,38 +398,27 @@ impl Handler<Subscribe> for Bridge {
         let bridge = ctx.address();
         let routes = Arc::new(msg.routes);
         let stats = self.stats.clone();
+        let catch_up = msg.catch_up;
         let handler: super::RecordHandler = Arc::new(move |delivery: Delivery| {
-            // Route by header first, so a system never decodes a record meant for another.
-            let target = delivery.record.header(headers::TARGET);
-            let recipient = match routes.recipient_for(target) {
-                Some(recipient) => recipient.clone(),
-                None if target.is_some() => return Dispatch::Skip,
-                None => {
-                    let (bridge, stats) = (bridge.clone(), stats.clone());
-                    return Dispatch::Handle(Box::pin(async move {
-                        let reason = "record has no `target` header";
-                        dead_letter_and_continue(&bridge, &stats, &delivery, reason).await
-                    }));
-                }
+            let dispatch = dispatch(&bridge, &stats, &routes, delivery.clone());
+            let Some(catch_up) = catch_up.clone() else {
+                return dispatch;
             };
-            let (bridge, stats) = (bridge.clone(), stats.clone());
-            Dispatch::Handle(Box::pin(async move {
-                let envelope = match Envelope::from_slice(&delivery.record.payload) {
-                    Ok(envelope) => Arc::new(envelope),
-                    Err(error) => {
-                        let reason = error.to_string();
-                        return dead_letter_and_continue(&bridge, &stats, &delivery, &reason).await;
-                    }
-                };
-                match recipient.send(Inbound(envelope)).await {
-                    Ok(Ok(())) => Ok(()),
-                    Ok(Err(HandleError::Poison(reason))) => {
-                        dead_letter_and_continue(&bridge, &stats, &delivery, &reason).await
-                    }
-                    Ok(Err(HandleError::Retry(reason))) => Err(HandlerFailed(reason)),
-                    Err(mailbox) => Err(HandlerFailed(format!("system unavailable: {mailbox}"))),
+            let (topic, partition, offset) =
+                (delivery.record.topic, delivery.partition, delivery.offset);
+            match dispatch {
+                Dispatch::Skip => {
+                    catch_up.record(topic, partition, offset);
+                    Dispatch::Skip
                 }
-            }))
+                Dispatch::Handle(handling) => Dispatch::Handle(Box::pin(async move {
+                    let result = handling.await;
+                    if result.is_ok() {
+                        catch_up.record(topic, partition, offset);
+                    }
+                    result
+                })),
+            }
         });
         self.bus.subscribe(Subscription {
             group: msg.group,
@@ -436,6 +427,47 @@ impl Handler<Subscribe> for Bridge {
             arbiter: msg.arbiter,
         })
     }
+}
+
+/// Hands a record to the system its routes name: skipped when it is for none of them, to
+/// dead-letters when it has no target or is not an envelope.
+fn dispatch(
+    bridge: &Addr<Bridge>,
+    stats: &Arc<BridgeStats>,
+    routes: &Routes,
+    delivery: Delivery,
+) -> Dispatch {
+    // Route by header first, so a system never decodes a record meant for another.
+    let target = delivery.record.header(headers::TARGET);
+    let recipient = match routes.recipient_for(target) {
+        Some(recipient) => recipient.clone(),
+        None if target.is_some() => return Dispatch::Skip,
+        None => {
+            let (bridge, stats) = (bridge.clone(), stats.clone());
+            return Dispatch::Handle(Box::pin(async move {
+                let reason = "record has no `target` header";
+                dead_letter_and_continue(&bridge, &stats, &delivery, reason).await
+            }));
+        }
+    };
+    let (bridge, stats) = (bridge.clone(), stats.clone());
+    Dispatch::Handle(Box::pin(async move {
+        let envelope = match Envelope::from_slice(&delivery.record.payload) {
+            Ok(envelope) => Arc::new(envelope),
+            Err(error) => {
+                let reason = error.to_string();
+                return dead_letter_and_continue(&bridge, &stats, &delivery, &reason).await;
+            }
+        };
+        match recipient.send(Inbound(envelope)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(HandleError::Poison(reason))) => {
+                dead_letter_and_continue(&bridge, &stats, &delivery, &reason).await
+            }
+            Ok(Err(HandleError::Retry(reason))) => Err(HandlerFailed(reason)),
+            Err(mailbox) => Err(HandlerFailed(format!("system unavailable: {mailbox}"))),
+        }
+    }))
 }
 
 /// Writes a dead letter; the delivery counts as handled only once the dead letter is on the bus.

@@ -151,14 +151,21 @@ async fn create_topics(
         .create()
         .map_err(|e| BusError::Subscribe(format!("cannot create the Kafka admin client: {e}")))?;
     let partitions = i32::try_from(settings.partitions).unwrap_or(i32::MAX);
+    // The state topic keeps the latest snapshot per key; the flow topics keep everything, since
+    // the intake and supervision systems rebuild their views by reading them from the start.
     let topics: Vec<NewTopic> = names
-        .values()
-        .map(|name| {
-            NewTopic::new(
+        .iter()
+        .map(|(topic, name)| {
+            let new = NewTopic::new(
                 name,
                 partitions,
                 TopicReplication::Fixed(settings.kafka.replication_factor),
-            )
+            );
+            match topic {
+                Topic::State => new.set("cleanup.policy", "compact"),
+                Topic::DeadLetters => new,
+                _ => new.set("retention.ms", "-1"),
+            }
         })
         .collect();
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
@@ -183,6 +190,45 @@ async fn create_topics(
 }
 
 impl Bus for KafkaBus {
+    fn end_offsets(
+        &self,
+        topics: Vec<Topic>,
+    ) -> BoxFuture<'static, Result<HashMap<(Topic, u32), u64>, BusError>> {
+        let inner = self.inner.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || {
+                let client = inner.producer.client();
+                let timeout = Duration::from_secs(10);
+                let mut ends = HashMap::new();
+                for topic in topics {
+                    let name = &inner.names[&topic];
+                    let metadata = client
+                        .fetch_metadata(Some(name), timeout)
+                        .map_err(|e| BusError::Offsets(format!("{name}: {e}")))?;
+                    let partitions = metadata
+                        .topics()
+                        .iter()
+                        .find(|t| t.name() == name)
+                        .map(|t| t.partitions().len())
+                        .unwrap_or(0);
+                    for partition in 0..partitions {
+                        let partition = i32::try_from(partition).unwrap_or(i32::MAX);
+                        let (_, high) = client
+                            .fetch_watermarks(name, partition, timeout)
+                            .map_err(|e| BusError::Offsets(format!("{name}/{partition}: {e}")))?;
+                        ends.insert(
+                            (topic, u32::try_from(partition).unwrap_or(0)),
+                            u64::try_from(high).unwrap_or(0),
+                        );
+                    }
+                }
+                Ok(ends)
+            })
+            .await
+            .map_err(|e| BusError::Offsets(format!("the offsets lookup stopped: {e}")))?
+        })
+    }
+
     fn publish(&self, records: Vec<Arc<Record>>) -> BoxFuture<'static, Result<(), BusError>> {
         let inner = self.inner.clone();
         Box::pin(async move {

@@ -163,6 +163,20 @@ fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
 }
 
 impl Bus for MemoryBus {
+    fn end_offsets(
+        &self,
+        topics: Vec<Topic>,
+    ) -> BoxFuture<'static, Result<HashMap<(Topic, u32), u64>, BusError>> {
+        let mut ends = HashMap::new();
+        for topic in topics {
+            for (partition, log) in self.inner.topics[&topic].iter().enumerate() {
+                let partition = u32::try_from(partition).unwrap_or(u32::MAX);
+                ends.insert((topic, partition), log.len.load(Ordering::Acquire));
+            }
+        }
+        Box::pin(async move { Ok(ends) })
+    }
+
     fn publish(&self, records: Vec<Arc<Record>>) -> BoxFuture<'static, Result<(), BusError>> {
         let faults = &self.inner.faults;
         let failed = faults

@@ -21,6 +21,7 @@ pub mod offsets;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -43,13 +44,16 @@ pub enum Topic {
     CaseUpdates,
     /// `supervision.warning`, `collaboration.escalated`
     Supervision,
+    /// `state.snapshot`: what each system must remember about a case to survive a restart;
+    /// compacted, keyed by system and case.
+    State,
     /// Records no system could read, with the reason in headers.
     DeadLetters,
 }
 
 impl Topic {
     /// Every topic, in flow order.
-    pub const ALL: [Topic; 9] = [
+    pub const ALL: [Topic; 10] = [
         Topic::Applications,
         Topic::Acceptances,
         Topic::CollaborationRequests,
@@ -58,8 +62,17 @@ impl Topic {
         Topic::Approvals,
         Topic::CaseUpdates,
         Topic::Supervision,
+        Topic::State,
         Topic::DeadLetters,
     ];
+
+    /// The topics of the flow: every topic but the state topic and dead-letters.
+    pub fn flow() -> Vec<Topic> {
+        Topic::ALL
+            .into_iter()
+            .filter(|t| !matches!(t, Topic::State | Topic::DeadLetters))
+            .collect()
+    }
 
     /// The topic's name after the prefix, e.g. `collaboration.events`.
     pub fn suffix(self) -> &'static str {
@@ -72,6 +85,7 @@ impl Topic {
             Topic::Approvals => "approvals",
             Topic::CaseUpdates => "case.updates",
             Topic::Supervision => "supervision",
+            Topic::State => "state",
             Topic::DeadLetters => "dead-letters",
         }
     }
@@ -175,12 +189,58 @@ pub struct Subscription {
     pub arbiter: Option<actix_rt::ArbiterHandle>,
 }
 
+/// How far a consumer group that reads its topics from the start has come, against the end
+/// offsets they had when it started: the group has caught up once it finished every record
+/// below them. A system rebuilding its state this way is ready then.
+#[derive(Debug)]
+pub struct CatchUp {
+    /// The end offset of each partition when reading started.
+    target: HashMap<(Topic, u32), u64>,
+    /// The offset after the last record finished, per partition.
+    reached: dashmap::DashMap<(Topic, u32), u64>,
+}
+
+impl CatchUp {
+    /// Follows reading up to `target` (from [`Bus::end_offsets`]).
+    pub fn new(target: HashMap<(Topic, u32), u64>) -> Arc<Self> {
+        Arc::new(Self {
+            target,
+            reached: dashmap::DashMap::new(),
+        })
+    }
+
+    /// The record at `offset` of a partition is finished.
+    pub fn record(&self, topic: Topic, partition: u32, offset: u64) {
+        let mut reached = self.reached.entry((topic, partition)).or_insert(0);
+        *reached = (*reached).max(offset + 1);
+    }
+
+    /// Records still to finish before the group has caught up.
+    pub fn remaining(&self) -> u64 {
+        self.target
+            .iter()
+            .map(|(key, &end)| {
+                let reached = self.reached.get(key).map_or(0, |r| *r);
+                end.saturating_sub(reached)
+            })
+            .sum()
+    }
+
+    /// Records there were to read when reading started.
+    pub fn total(&self) -> u64 {
+        self.target.values().sum()
+    }
+}
+
 /// Why the bus refused an operation.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum BusError {
     /// The records were not written; they may be retried.
     #[error("publish failed: {0}")]
     Publish(String),
+    /// The bus could not say where its partitions end.
+    #[error("cannot read the partitions' end offsets: {0}")]
+    Offsets(String),
     /// The subscription cannot be set up.
     #[error("subscription failed: {0}")]
     Subscribe(String),
@@ -262,6 +322,13 @@ pub trait Bus: Send + Sync + 'static {
 
     /// Starts consumers for `subscription`, resuming from the group's committed offsets.
     fn subscribe(&self, subscription: Subscription) -> Result<SubscriptionHandle, BusError>;
+
+    /// The next offset of every partition of `topics` now (the high watermarks): a reader that
+    /// has handled everything below them has caught up with what was there at this moment.
+    fn end_offsets(
+        &self,
+        topics: Vec<Topic>,
+    ) -> BoxFuture<'static, Result<HashMap<(Topic, u32), u64>, BusError>>;
 
     /// Waits until everything published is on the bus (or a configured time passed).
     fn shutdown(&self) -> BoxFuture<'static, ()> {

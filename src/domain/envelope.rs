@@ -91,6 +91,10 @@ pub enum MessageType {
     /// A case or an event is nearly due (yellow) or overdue (red).
     #[serde(rename = "supervision.warning")]
     SupervisionWarning,
+    /// What a system remembers about a case, written so that it survives a restart
+    /// (internal: source and target are the system itself).
+    #[serde(rename = "state.snapshot")]
+    StateSnapshot,
 }
 
 impl MessageType {
@@ -115,6 +119,7 @@ impl MessageType {
             MessageType::CollaborationExtensionDecided => "collaboration.extension_decided",
             MessageType::CollaborationEscalated => "collaboration.escalated",
             MessageType::SupervisionWarning => "supervision.warning",
+            MessageType::StateSnapshot => "state.snapshot",
         }
     }
 
@@ -141,6 +146,7 @@ impl MessageType {
             MessageType::CollaborationEscalated | MessageType::SupervisionWarning => {
                 Topic::Supervision
             }
+            MessageType::StateSnapshot => Topic::State,
         }
     }
 }
@@ -274,6 +280,15 @@ impl Envelope {
             trace_id: head.trace_id,
             schema: SCHEMA_VERSION,
             data,
+        }
+    }
+
+    /// The record key: the case id, so that one case's messages share a partition — except a
+    /// state snapshot, keyed by system and case so that compaction keeps each system's latest.
+    pub fn record_key(&self) -> String {
+        match self.kind {
+            MessageType::StateSnapshot => format!("{}|{}", self.source, self.case_id),
+            _ => self.case_id.to_string(),
         }
     }
 

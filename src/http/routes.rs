@@ -81,6 +81,9 @@ fn unknown(error: LookupError) -> ApiError {
 struct Submitted {
     case_id: CaseId,
     status: &'static str,
+    /// False when the bus did not take the application in time; it is kept and published
+    /// once the bus takes it.
+    durable: bool,
     links: serde_json::Value,
 }
 
@@ -95,7 +98,7 @@ async fn submit(
             format!("no terminal `{terminal_id}`; GET /api/v1/terminals lists them"),
         )
     })?;
-    let case_id = terminal
+    let submission = terminal
         .send(SubmitApplication(form.into_inner()))
         .await
         .map_err(unavailable)?
@@ -103,10 +106,12 @@ async fn submit(
             SubmitError::Unknown(lookup) => unknown(lookup),
             SubmitError::Unavailable(reason) => unavailable(reason),
         })?;
+    let case_id = submission.case_id;
     Ok(HttpResponse::Accepted().json(Submitted {
         links: json!({ "case": format!("/api/v1/cases/{case_id}") }),
         case_id,
         status: "submitted",
+        durable: submission.durable,
     }))
 }
 

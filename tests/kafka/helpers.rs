@@ -123,6 +123,10 @@ pub async fn spawn_app(settings: Settings) -> TestApp {
     let systems = app.systems().clone();
     let address = format!("http://127.0.0.1:{}", app.port());
     actix_web::rt::spawn(app.run_until_stopped());
+    systems
+        .ready(std::time::Duration::from_secs(60))
+        .await
+        .expect("the service did not become ready");
     TestApp {
         address,
         systems,
