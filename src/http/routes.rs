@@ -3,7 +3,7 @@
 use super::error::ApiError;
 use crate::actors::department::StaffError;
 use crate::actors::department::{AnswerCollaboration, Decide, GetInbox};
-use crate::actors::intake::{ApplicationForm, GetCase};
+use crate::actors::intake::{ApplicationForm, GetCase, TakeNewApplications};
 use crate::actors::terminal::{SubmitApplication, SubmitError};
 use crate::catalog::{Catalog, LookupError};
 use crate::domain::{CaseId, CollaborationOutcome, Decision, EventId};
@@ -25,6 +25,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     web::post().to(submit),
                 )
                 .route("/cases/{case_id}", web::get().to(case))
+                .route("/intake/feed", web::get().to(feed))
                 .route("/matters", web::get().to(matters))
                 .route("/departments", web::get().to(departments))
                 .route("/departments/{code}/inbox", web::get().to(inbox))
@@ -87,11 +88,75 @@ struct Submitted {
     links: serde_json::Value,
 }
 
+/// Refuses a request for a system this process does not run.
+pub(super) fn served(systems: &Systems, runs: bool, system: &str) -> Result<()> {
+    if runs {
+        Ok(())
+    } else {
+        Err(not_served(systems, system))
+    }
+}
+
+/// The refusal of a request for a system this process does not run.
+fn not_served(systems: &Systems, system: &str) -> ApiError {
+    let roles: Vec<String> = systems
+        .settings
+        .service
+        .roles
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    ApiError::not_found(
+        "not_served_here",
+        format!(
+            "this process does not run {system} (its roles: {}); ask a process that does",
+            roles.join(",")
+        ),
+    )
+}
+
+/// Query of the intake feed.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FeedQuery {
+    /// The last sequence number already taken.
+    #[serde(default)]
+    after: u64,
+    /// Most applications to return (1–5000, default 500).
+    #[serde(default = "default_feed_max")]
+    max: usize,
+    /// How long to wait for a new application when there is none, in ms (at most 30000).
+    #[serde(default)]
+    wait_ms: u64,
+}
+
+fn default_feed_max() -> usize {
+    500
+}
+
+/// The intake feed (DESIGN.md step 2): applications after a cursor, oldest first, for a
+/// governance process that does not run the intake system.
+async fn feed(systems: web::Data<Systems>, query: web::Query<FeedQuery>) -> Result<HttpResponse> {
+    served(&systems, systems.roles.intake, "the intake system")?;
+    let query = query.into_inner();
+    let wait = std::time::Duration::from_millis(query.wait_ms.min(30_000));
+    let request = systems.intake.send(TakeNewApplications {
+        after: query.after,
+        max: query.max.clamp(1, 5000),
+    });
+    let batch = match tokio::time::timeout(wait, request).await {
+        Ok(batch) => batch.map_err(unavailable)?,
+        Err(_) => Vec::new(),
+    };
+    Ok(HttpResponse::Ok().json(batch))
+}
+
 async fn submit(
     systems: web::Data<Systems>,
     terminal_id: web::Path<String>,
     form: web::Json<ApplicationForm>,
 ) -> Result<HttpResponse> {
+    served(&systems, systems.roles.intake, "the intake system or its terminals")?;
     let terminal = systems.terminals.get(terminal_id.as_str()).ok_or_else(|| {
         ApiError::not_found(
             "unknown_terminal",
@@ -116,6 +181,7 @@ async fn submit(
 }
 
 async fn case(systems: web::Data<Systems>, case_id: web::Path<String>) -> Result<HttpResponse> {
+    served(&systems, systems.roles.intake, "the intake system")?;
     let case_id = CaseId::from_string(case_id.into_inner());
     let view = systems
         .intake
@@ -165,7 +231,11 @@ pub(super) fn department<'a>(
     code: &str,
 ) -> Result<&'a actix::Addr<crate::actors::department::Department>> {
     systems.departments.get(code).ok_or_else(|| {
-        if systems.catalog.department(code).is_some_and(|d| d.external) {
+        let configured = systems.catalog.department(code);
+        if configured.is_some_and(|d| !d.external) {
+            return not_served(systems, &format!("department `{code}`"));
+        }
+        if configured.is_some_and(|d| d.external) {
             ApiError::not_found(
                 "external_department",
                 format!("department `{code}` is an external system; it has no inbox here"),
