@@ -1,0 +1,171 @@
+//! The broker goes away: frozen (`kill -STOP`) for longer than the clients' timeouts, and — with
+//! durable storage — stopped and started again. The HTTP API keeps answering, submissions taken
+//! meanwhile are kept and published when the broker is back, and every case completes once.
+
+use crate::harness::{
+    application, assert_exactly_once, env_or_skip, free_port, City, DURABLE_TANSU_ENV,
+    TANSU_ENV, WAIT_FOR,
+};
+use crate::raw::read_topics;
+use serde_json::Value;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A tansu broker this test owns.
+struct Tansu {
+    binary: String,
+    storage: String,
+    port: u16,
+    child: Option<Child>,
+}
+
+impl Tansu {
+    /// Starts `binary` on a free port with `storage` (e.g. `memory://tansu/`).
+    fn start(binary: &str, storage: &str) -> Self {
+        let mut tansu = Self {
+            binary: binary.to_owned(),
+            storage: storage.to_owned(),
+            port: free_port(),
+            child: None,
+        };
+        tansu.spawn();
+        tansu
+    }
+
+    fn spawn(&mut self) {
+        let address = format!("tcp://127.0.0.1:{}", self.port);
+        let child = Command::new(&self.binary)
+            .args(["broker", "--listener-url", &address])
+            .args(["--advertised-listener-url", &address])
+            .args(["--storage-engine", &self.storage])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("Failed to start {}: {e}", self.binary));
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "tansu did not listen on {address}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn brokers(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn signal(&self, signal: &str) {
+        if let Some(child) = &self.child {
+            let _ = Command::new("kill")
+                .args([signal, &child.id().to_string()])
+                .status();
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Tansu {
+    fn drop(&mut self) {
+        self.signal("-CONT");
+        self.stop();
+    }
+}
+
+/// Settings that make the clients give up on a silent broker quickly, so that a freeze of a
+/// few seconds outlasts their timeouts; submissions answer after at most a second.
+const IMPATIENT: [(&str, &str); 2] = [
+    ("GOVFUSION__BUS__KAFKA__MESSAGE_TIMEOUT_MS", "3000"),
+    ("GOVFUSION__SERVICE__SUBMIT_TIMEOUT_MS", "1000"),
+];
+
+/// Submits one application while the broker is away: it must be answered, 202, not durable.
+async fn submit_while_away(city: &City) -> String {
+    let response = reqwest::Client::new()
+        .post(format!(
+            "{}/api/v1/terminals/pc-web/applications",
+            city.processes["intake"].url()
+        ))
+        .json(&application("food_business_licence"))
+        .timeout(WAIT_FOR)
+        .send()
+        .await
+        .expect("the intake process answers while the broker is away");
+    assert_eq!(response.status(), 202);
+    let answer: Value = response.json().await.expect("a JSON answer");
+    assert_eq!(answer["durable"], false, "{answer}");
+    answer["case_id"].as_str().expect("a case id").to_owned()
+}
+
+async fn all_records(city: &City) -> Vec<crate::raw::RawRecord> {
+    let topics = [
+        format!("{}.acceptances", city.prefix),
+        format!("{}.approvals", city.prefix),
+    ];
+    read_topics(&city.brokers, &topics).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_broker_loses_nothing_and_repeats_nothing() {
+    let Some(binary) = env_or_skip(TANSU_ENV, "the broker freeze test") else {
+        return;
+    };
+    // Arrange
+    let tansu = Tansu::start(&binary, "memory://tansu/");
+    let city = City::start(&tansu.brokers(), &IMPATIENT).await;
+    let mut ids = city.submit(9).await;
+
+    // Act: freeze the broker past the clients' timeouts, with cases in flight.
+    tansu.signal("-STOP");
+    let frozen_at = Instant::now();
+    let mut during = Vec::new();
+    for _ in 0..3 {
+        during.push(submit_while_away(&city).await);
+    }
+    let known = city.case(&ids[0]).await;
+    let remaining = Duration::from_secs(6).saturating_sub(frozen_at.elapsed());
+    tokio::time::sleep(remaining).await;
+    tansu.signal("-CONT");
+    ids.extend(during);
+    ids.extend(city.submit(3).await);
+
+    // Assert
+    assert!(known.is_ok(), "the case query stopped answering: {known:?}");
+    let cases = city.wait_all_completed(&ids).await;
+    assert_exactly_once(&cases, &all_records(&city).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_durable_broker_restarted_loses_nothing_and_repeats_nothing() {
+    let Some(binary) = env_or_skip(DURABLE_TANSU_ENV, "the durable broker restart test") else {
+        return;
+    };
+    // Arrange
+    let dir = std::env::temp_dir().join(format!("tansu-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("Failed to create the broker's directory");
+    let storage = format!("sqlite://{}", dir.join("tansu.db").display());
+    let mut tansu = Tansu::start(&binary, &storage);
+    let city = City::start(&tansu.brokers(), &IMPATIENT).await;
+    let mut ids = city.submit(9).await;
+
+    // Act: stop the broker with cases in flight; take submissions while it is away.
+    tansu.stop();
+    let mut during = Vec::new();
+    for _ in 0..3 {
+        during.push(submit_while_away(&city).await);
+    }
+    let known = city.case(&ids[0]).await;
+    tansu.spawn();
+    ids.extend(during);
+    ids.extend(city.submit(3).await);
+
+    // Assert
+    assert!(known.is_ok(), "the case query stopped answering: {known:?}");
+    let cases = city.wait_all_completed(&ids).await;
+    assert_exactly_once(&cases, &all_records(&city).await);
+}

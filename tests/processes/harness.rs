@@ -1,0 +1,407 @@
+//! The harness: `govfusion serve` processes with their own roles over one Kafka-protocol broker,
+//! killed and restarted as an operator (or a crash) would.
+
+use serde_json::{json, Value};
+use std::collections::{HashMap, HashSet};
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// The environment variable naming the broker, e.g. `127.0.0.1:9092`.
+pub const KAFKA_ENV: &str = "GOVFUSION_TEST_KAFKA";
+/// The environment variable naming a tansu binary the test may start (and freeze) itself.
+pub const TANSU_ENV: &str = "GOVFUSION_TEST_TANSU";
+/// The environment variable naming a tansu binary built with durable (sqlite) storage.
+pub const DURABLE_TANSU_ENV: &str = "GOVFUSION_TEST_DURABLE_TANSU";
+
+/// How long a wait looks before the test fails. A bound on waiting, not a performance claim:
+/// a restarted process joins its consumer groups in a few seconds, and clients that lost the
+/// broker reconnect with a backoff of up to 10 s.
+pub const WAIT_FOR: Duration = Duration::from_secs(90);
+/// How often a wait looks again.
+const POLL_EVERY: Duration = Duration::from_millis(100);
+
+/// The value of `name`, or a visible `SKIPPED` line naming `test` and `None`.
+pub fn env_or_skip(name: &str, test: &str) -> Option<String> {
+    let value = std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    if value.is_none() {
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED: set {name} to run {test} (see README, \"Testing\")"
+        );
+    }
+    value
+}
+
+/// A free TCP port on 127.0.0.1 (free when asked; the process binds it right after).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("Failed to find a free port")
+}
+
+/// One `govfusion serve` process.
+pub struct Process {
+    /// A name for messages, e.g. `market-a`.
+    pub name: String,
+    roles: String,
+    /// Its HTTP port.
+    pub port: u16,
+    env: Vec<(String, String)>,
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl Process {
+    /// Starts `govfusion serve --roles <roles>` with `env` (GOVFUSION__… variables).
+    pub fn start(name: &str, roles: &str, env: Vec<(String, String)>) -> Self {
+        let port = free_port();
+        let log = std::env::temp_dir().join(format!(
+            "govfusion-{name}-{}.log",
+            uuid::Uuid::new_v4().simple()
+        ));
+        let mut process = Self {
+            name: name.to_owned(),
+            roles: roles.to_owned(),
+            port,
+            env,
+            child: None,
+            log,
+        };
+        process.spawn();
+        process
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("Failed to open the process log");
+        let child = Command::new(env!("CARGO_BIN_EXE_govfusion"))
+            .args(["serve", "--roles", &self.roles])
+            .envs(self.env.iter().cloned())
+            .env("GOVFUSION__HTTP__BIND", format!("127.0.0.1:{}", self.port))
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("Failed to share the log file"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("Failed to start {}: {e}", self.name));
+        self.child = Some(child);
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The last lines of its log, for failure messages.
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+
+    /// Waits until `/readyz` answers 200.
+    pub async fn wait_ready(&self) {
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + WAIT_FOR;
+        let mut last = String::new();
+        while Instant::now() < deadline {
+            match client.get(format!("{}/readyz", self.url())).send().await {
+                Ok(r) if r.status() == 200 => return,
+                Ok(r) => last = r.text().await.unwrap_or_default(),
+                Err(e) => last = e.to_string(),
+            }
+            tokio::time::sleep(POLL_EVERY).await;
+        }
+        panic!(
+            "{} not ready after {WAIT_FOR:?}: {last}\n--- log ---\n{}",
+            self.name,
+            self.log_tail()
+        );
+    }
+
+    /// Kills it with SIGKILL: no chance to finish anything.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Sends SIGTERM and waits up to `limit` for it to exit; its exit status, or `None` if it
+    /// was still running (it is then killed).
+    pub fn sigterm(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let mut child = self.child.take()?;
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        None
+    }
+
+    /// Starts it again, same roles and port, and waits until it is ready.
+    pub async fn restart(&mut self) {
+        self.kill9();
+        self.spawn();
+        self.wait_ready().await;
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// A city spread over processes: the intake system, governance, and departments.
+pub struct City {
+    /// The broker.
+    pub brokers: String,
+    /// The topic prefix of this test.
+    pub prefix: String,
+    /// The processes by name.
+    pub processes: HashMap<String, Process>,
+    client: reqwest::Client,
+}
+
+/// The matters the tests submit, all handled by the departments the test cities run: market
+/// (alone), market with fire, market with fire and the street office.
+pub const MATTERS: [&str; 3] = [
+    "individual_business_registration",
+    "food_business_licence",
+    "restaurant_opening",
+];
+
+impl City {
+    /// The settings every process shares, as GOVFUSION__… variables.
+    pub fn env(brokers: &str, prefix: &str) -> Vec<(String, String)> {
+        [
+            ("GOVFUSION__BUS__KIND", "kafka"),
+            ("GOVFUSION__BUS__BROKERS", brokers),
+            ("GOVFUSION__BUS__TOPIC_PREFIX", prefix),
+            ("GOVFUSION__BUS__KAFKA__FETCH_WAIT_MAX_MS", "10"),
+            ("GOVFUSION__BUS__KAFKA__SESSION_TIMEOUT_MS", "1000"),
+            ("GOVFUSION__BUS__KAFKA__HEARTBEAT_INTERVAL_MS", "100"),
+            ("GOVFUSION__BUS__REDELIVERY_BACKOFF_MS", "20"),
+            ("GOVFUSION__SERVICE__SHUTDOWN_TIMEOUT_MS", "15000"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+    }
+
+    /// Starts intake, governance, two instances of the market department and one process for
+    /// fire and the street office, each its own process; waits until all are ready.
+    pub async fn start(brokers: &str, extra_env: &[(&str, &str)]) -> Self {
+        let prefix = format!("p{}", uuid::Uuid::new_v4().simple());
+        let mut env = Self::env(brokers, &prefix);
+        env.extend(
+            extra_env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        let intake = Process::start("intake", "intake", env.clone());
+        let mut governance_env = env.clone();
+        governance_env.push((
+            "GOVFUSION__SERVICE__INTAKE_FEED_URL".into(),
+            intake.url(),
+        ));
+        let processes = [
+            Process::start("governance", "governance", governance_env),
+            Process::start("market-a", "department:market", env.clone()),
+            Process::start("market-b", "department:market", env.clone()),
+            Process::start(
+                "fire-street",
+                "department:fire,department:street_office",
+                env.clone(),
+            ),
+            intake,
+        ];
+        for process in &processes {
+            process.wait_ready().await;
+        }
+        Self {
+            brokers: brokers.to_owned(),
+            prefix,
+            processes: processes
+                .into_iter()
+                .map(|p| (p.name.clone(), p))
+                .collect(),
+            client: reqwest::Client::new(),
+        }
+    }
+
+    /// The process called `name`.
+    pub fn process(&mut self, name: &str) -> &mut Process {
+        self.processes
+            .get_mut(name)
+            .unwrap_or_else(|| panic!("no process {name}"))
+    }
+
+    fn intake_url(&self) -> String {
+        self.processes["intake"].url()
+    }
+
+    /// Submits `n` applications (the matters in turn); returns their case ids. Retries a
+    /// submission the intake process refuses or cannot take (it may be restarting).
+    pub async fn submit(&self, n: usize) -> Vec<String> {
+        let mut ids = Vec::new();
+        for i in 0..n {
+            let body = application(MATTERS[i % MATTERS.len()]);
+            let deadline = Instant::now() + WAIT_FOR;
+            loop {
+                let sent = self
+                    .client
+                    .post(format!(
+                        "{}/api/v1/terminals/pc-web/applications",
+                        self.intake_url()
+                    ))
+                    .json(&body)
+                    .send()
+                    .await;
+                if let Ok(response) = sent {
+                    if response.status() == 202 {
+                        let answer: Value = response.json().await.expect("a JSON answer");
+                        ids.push(answer["case_id"].as_str().expect("a case id").to_owned());
+                        break;
+                    }
+                }
+                assert!(Instant::now() < deadline, "the intake process took no submission");
+                tokio::time::sleep(POLL_EVERY).await;
+            }
+        }
+        ids
+    }
+
+    /// The case as the intake system shows it, or why not.
+    pub async fn case(&self, case_id: &str) -> Result<Value, String> {
+        let response = self
+            .client
+            .get(format!("{}/api/v1/cases/{case_id}", self.intake_url()))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if response.status() != 200 {
+            return Err(format!("status {}", response.status()));
+        }
+        response.json().await.map_err(|e| e.to_string())
+    }
+
+    /// Waits until every case has `status`.
+    pub async fn wait_all_in_status(&self, ids: &[String], status: &str) {
+        let deadline = Instant::now() + WAIT_FOR;
+        loop {
+            let mut other = Vec::new();
+            for id in ids {
+                match self.case(id).await {
+                    Ok(case) if case["status"] == status => {}
+                    Ok(case) => other.push(format!("{id}: {}", case["status"])),
+                    Err(e) => other.push(format!("{id}: {e}")),
+                }
+            }
+            if other.is_empty() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "cases not {status} after {WAIT_FOR:?}: {other:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// Waits until every case is completed; returns them.
+    pub async fn wait_all_completed(&self, ids: &[String]) -> Vec<Value> {
+        let deadline = Instant::now() + WAIT_FOR;
+        loop {
+            let mut cases = Vec::new();
+            let mut open = Vec::new();
+            for id in ids {
+                match self.case(id).await {
+                    Ok(case) if case["status"] == "completed" => cases.push(case),
+                    Ok(case) => open.push(format!("{id}: {}", case["status"])),
+                    Err(e) => open.push(format!("{id}: {e}")),
+                }
+            }
+            if open.is_empty() {
+                return cases;
+            }
+            if Instant::now() >= deadline {
+                let logs: Vec<String> = self
+                    .processes
+                    .values()
+                    .map(|p| format!("--- {} ---\n{}", p.name, p.log_tail()))
+                    .collect();
+                panic!(
+                    "{} of {} cases not completed after {WAIT_FOR:?}: {:?}\n{}",
+                    open.len(),
+                    ids.len(),
+                    &open[..open.len().min(10)],
+                    logs.join("\n")
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+}
+
+/// A complete application for `matter` in 渝中区 / 解放碑街道.
+pub fn application(matter: &str) -> Value {
+    json!({
+        "matter_code": matter,
+        "applicant": { "name": "张三", "id_number": "500103199001011234", "phone": "13800000000" },
+        "region": { "district": "500103", "street": "500103001" },
+        "materials": ["id_card", "premises_proof", "business_licence", "food_safety_plan",
+                      "fire_safety_plan", "kitchen_layout"],
+    })
+}
+
+/// Asserts what "exactly once" means to the applicant and on the bus: each case has one
+/// receipt, one approval and one delivery in its history, no message twice, and on the bus one
+/// acceptance and one approval message id per case.
+pub fn assert_exactly_once(cases: &[Value], bus: &[crate::raw::RawRecord]) {
+    let mut ids_by_case: HashMap<(String, String), HashSet<String>> = HashMap::new();
+    for record in bus {
+        let kind = record.header("type").unwrap_or_default().to_owned();
+        let id = record.header("id").unwrap_or_default().to_owned();
+        ids_by_case
+            .entry((record.key.clone(), kind))
+            .or_default()
+            .insert(id);
+    }
+    for case in cases {
+        let case_id = case["case_id"].as_str().unwrap_or_default();
+        let history = case["history"].as_array().expect("a history");
+        let ids: HashSet<&str> = history
+            .iter()
+            .map(|h| h["message_id"].as_str().unwrap_or_default())
+            .collect();
+        assert_eq!(ids.len(), history.len(), "a step twice in {case}");
+        for step in ["application.accepted", "approval.published", "approval.delivered"] {
+            let count = history.iter().filter(|h| h["step"] == step).count();
+            assert_eq!(count, 1, "{step} {count} times in the history of {case}");
+            let on_bus = ids_by_case
+                .get(&(case_id.to_owned(), step.to_owned()))
+                .map_or(0, HashSet::len);
+            assert_eq!(on_bus, 1, "{on_bus} distinct {step} messages of case {case_id}");
+        }
+        assert!(case["receipt"]["receipt_no"].is_string(), "no receipt: {case}");
+        assert_eq!(
+            case["approval"]["outcome"]["decision"], "approved",
+            "complete applications are approved: {case}"
+        );
+    }
+}
