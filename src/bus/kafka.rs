@@ -27,6 +27,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The producer and the generation it belongs to.
+#[derive(Clone)]
+struct Producer_ {
+    producer: FutureProducer,
+    generation: u64,
+}
+
 /// The Kafka bus: one producer for the process, one consumer per subscription.
 #[derive(Clone)]
 pub struct KafkaBus {
@@ -34,8 +41,9 @@ pub struct KafkaBus {
 }
 
 struct Inner {
-    /// The process's producer.
-    producer: FutureProducer,
+    /// The process's producer; replaced when librdkafka declares it unusable (see
+    /// [`KafkaBus::producer_failed`]).
+    producer: std::sync::RwLock<Producer_>,
     /// Settings the consumers are built from.
     settings: BusSettings,
     /// The bootstrap servers actually used.
@@ -76,7 +84,10 @@ impl KafkaBus {
         tracing::info!(%brokers, kind = ?settings.kind, "connected to Kafka");
         Ok(Self {
             inner: Arc::new(Inner {
-                producer,
+                producer: std::sync::RwLock::new(Producer_ {
+                    producer,
+                    generation: 0,
+                }),
                 settings: settings.clone(),
                 brokers,
                 names,
@@ -102,11 +113,11 @@ impl KafkaBus {
 
     /// Waits until every produced record is acknowledged, or the timeout passes.
     pub async fn flush(&self) {
-        let inner = self.inner.clone();
+        let producer = self.inner.producer().producer;
         let timeout = Duration::from_millis(self.inner.settings.kafka.flush_timeout_ms);
         let flushed = tokio::task::spawn_blocking(move || {
-            let result = inner.producer.flush(timeout);
-            (result, inner.producer.in_flight_count())
+            let result = producer.flush(timeout);
+            (result, producer.in_flight_count())
         })
         .await;
         match flushed {
@@ -115,6 +126,50 @@ impl KafkaBus {
                 tracing::error!(%error, records_left = left, "Kafka producer not fully flushed")
             }
             Err(error) => tracing::error!(%error, "Kafka producer flush did not run"),
+        }
+    }
+}
+
+impl Inner {
+    /// The current producer.
+    fn producer(&self) -> Producer_ {
+        self.producer
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// After a failed delivery: if librdkafka declared the producer of `generation` unusable
+    /// (a fatal error, e.g. the idempotent producer fenced after a broker came back from a long
+    /// silence), replaces it with a new one. The failed records are sent again by the bridge,
+    /// through the new producer, with the same message ids.
+    fn producer_failed(&self, generation: u64, error: &KafkaError) {
+        let current = self.producer();
+        if current.generation != generation {
+            return;
+        }
+        let fenced = matches!(
+            error.rdkafka_error_code(),
+            Some(RDKafkaErrorCode::ProducerFenced | RDKafkaErrorCode::InvalidProducerEpoch)
+        );
+        let fatal = current.producer.client().fatal_error();
+        if !fenced && fatal.is_none() {
+            return;
+        }
+        match producer_config(&self.settings, &self.brokers).create::<FutureProducer>() {
+            Ok(producer) => {
+                tracing::error!(%error, ?fatal, "the Kafka producer is unusable; replaced by a new one");
+                let mut slot = self.producer.write().unwrap_or_else(|e| e.into_inner());
+                if slot.generation == generation {
+                    *slot = Producer_ {
+                        producer,
+                        generation: generation + 1,
+                    };
+                }
+            }
+            Err(create) => {
+                tracing::error!(%error, %create, "the Kafka producer is unusable and cannot be replaced yet")
+            }
         }
     }
 }
@@ -197,7 +252,8 @@ impl Bus for KafkaBus {
         let inner = self.inner.clone();
         Box::pin(async move {
             tokio::task::spawn_blocking(move || {
-                let client = inner.producer.client();
+                let producer = inner.producer().producer;
+                let client = producer.client();
                 let timeout = Duration::from_secs(10);
                 let mut ends = HashMap::new();
                 for topic in topics {
@@ -232,6 +288,10 @@ impl Bus for KafkaBus {
     fn publish(&self, records: Vec<Arc<Record>>) -> BoxFuture<'static, Result<(), BusError>> {
         let inner = self.inner.clone();
         Box::pin(async move {
+            let Producer_ {
+                producer,
+                generation,
+            } = inner.producer();
             let mut deliveries = Vec::with_capacity(records.len());
             for record in &records {
                 let topic = &inner.names[&record.topic];
@@ -247,7 +307,7 @@ impl Bus for KafkaBus {
                     .payload(record.payload.as_ref())
                     .headers(headers);
                 loop {
-                    match inner.producer.send_result(future_record) {
+                    match producer.send_result(future_record) {
                         Ok(delivery) => {
                             deliveries.push(delivery);
                             break;
@@ -259,9 +319,10 @@ impl Bus for KafkaBus {
                             tokio::time::sleep(Duration::from_millis(2)).await;
                         }
                         Err((error, _)) => {
+                            inner.producer_failed(generation, &error);
                             return Err(BusError::Publish(format!(
                                 "cannot enqueue record: {error}"
-                            )))
+                            )));
                         }
                     }
                 }
@@ -270,9 +331,10 @@ impl Bus for KafkaBus {
                 match delivery.await {
                     Ok(Ok(_)) => {}
                     Ok(Err((error, _))) => {
+                        inner.producer_failed(generation, &error);
                         return Err(BusError::Publish(format!(
                             "broker did not take record: {error}"
-                        )))
+                        )));
                     }
                     Err(_) => return Err(BusError::Publish("producer shut down".into())),
                 }
