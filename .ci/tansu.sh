@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs (once, into .ci/cache) and starts or stops a tansu broker on 127.0.0.1:9092 with
-# in-memory storage.  Usage: .ci/tansu.sh start|stop
+# in-memory storage, and builds (once) a tansu with durable sqlite storage for the broker-restart
+# test.  Usage: .ci/tansu.sh start|stop|durable
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CACHE=.ci/cache
@@ -38,6 +39,17 @@ case "${1:-}" in
     cat "$LOG" >&2
     exit 1
     ;;
+  durable)
+    # The prebuilt tansu above has no sqlite storage; this one is built from crates.io with it
+    # (about 12 minutes on two cores) and kept in .ci/cache. Prints the binary's path.
+    DURABLE="$CACHE/tansu-durable/bin/tansu"
+    if [ ! -x "$DURABLE" ]; then
+      mkdir -p "$CACHE"
+      cargo install tansu --version 0.6.0 --locked --features dynostore,libsql \
+        --root "$CACHE/tansu-durable" >&2
+    fi
+    echo "$(pwd)/$DURABLE"
+    ;;
   stop)
     if [ -f "$PIDFILE" ]; then
       kill "$(cat "$PIDFILE")" 2>/dev/null || true
@@ -45,7 +57,7 @@ case "${1:-}" in
     fi
     ;;
   *)
-    echo "usage: $0 start|stop" >&2
+    echo "usage: $0 start|stop|durable" >&2
     exit 2
     ;;
 esac

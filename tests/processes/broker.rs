@@ -3,6 +3,7 @@
 //! meanwhile are kept and published when the broker is back, and every case completes once.
 
 use crate::harness::{
+    one_at_a_time,
     application, assert_exactly_once, env_or_skip, free_port, City, DURABLE_TANSU_ENV,
     TANSU_ENV, WAIT_FOR,
 };
@@ -115,6 +116,7 @@ async fn a_frozen_broker_loses_nothing_and_repeats_nothing() {
     let Some(binary) = env_or_skip(TANSU_ENV, "the broker freeze test") else {
         return;
     };
+    let _serial = one_at_a_time().await;
     // Arrange
     let tansu = Tansu::start(&binary, "memory://tansu/");
     let city = City::start(&tansu.brokers(), &IMPATIENT).await;
@@ -145,6 +147,7 @@ async fn a_durable_broker_restarted_loses_nothing_and_repeats_nothing() {
     let Some(binary) = env_or_skip(DURABLE_TANSU_ENV, "the durable broker restart test") else {
         return;
     };
+    let _serial = one_at_a_time().await;
     // Arrange
     let dir = std::env::temp_dir().join(format!("tansu-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).expect("Failed to create the broker's directory");

@@ -22,6 +22,13 @@ pub const WAIT_FOR: Duration = Duration::from_secs(90);
 /// How often a wait looks again.
 const POLL_EVERY: Duration = Duration::from_millis(100);
 
+/// Held by a test while its processes run: each test starts five `govfusion` processes, and
+/// running the tests one at a time keeps a 2-core machine from starving them.
+pub async fn one_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
+    static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    SERIAL.lock().await
+}
+
 /// The value of `name`, or a visible `SKIPPED` line naming `test` and `None`.
 pub fn env_or_skip(name: &str, test: &str) -> Option<String> {
     let value = std::env::var(name).ok().filter(|v| !v.trim().is_empty());

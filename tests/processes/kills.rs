@@ -2,7 +2,8 @@
 //! must finish cleanly within the configured limit. Restarted, they rebuild their state from
 //! the bus, and every case completes exactly once.
 
-use crate::harness::{assert_exactly_once, env_or_skip, City, KAFKA_ENV, MATTERS};
+use crate::harness::{
+    one_at_a_time,assert_exactly_once, env_or_skip, City, KAFKA_ENV, MATTERS};
 use crate::raw::read_topics;
 use std::time::Duration;
 
@@ -20,6 +21,7 @@ async fn every_case_completes_exactly_once_when_each_role_is_killed_in_turn() {
     let Some(brokers) = env_or_skip(KAFKA_ENV, "the kill -9 test") else {
         return;
     };
+    let _serial = one_at_a_time().await;
     // Arrange: with fire and the street office down, collaborations stay open — the city holds
     // open requests and the market department holds cases waiting for answers.
     let mut city = City::start(&brokers, &[]).await;
@@ -62,6 +64,7 @@ async fn sigterm_stops_each_role_cleanly_and_nothing_is_missing_after_restart() 
     let Some(brokers) = env_or_skip(KAFKA_ENV, "the SIGTERM test") else {
         return;
     };
+    let _serial = one_at_a_time().await;
     // Arrange: GOVFUSION__SERVICE__SHUTDOWN_TIMEOUT_MS is 15 s in every process.
     let limit = Duration::from_secs(15);
     let mut city = City::start(&brokers, &[]).await;
