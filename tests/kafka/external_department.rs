@@ -163,7 +163,8 @@ fn answers(record: &RawRecord) -> [(&'static str, Value); 2] {
     let receipt_no = format!("ECO-EXT-{case_id}");
     let receipt = json!({
         "receipt_no": receipt_no, "department": "ecology", "matter_code": matter,
-        "accepted_at": now, "promised_days": 20, "due_by": now + Duration::days(20),
+        "accepted_at": now, "promised_days": 20,
+        "due_date": (now + Duration::days(28)).date_naive(), "due_by": now + Duration::days(29),
     });
     let step = |step: &str, note: &str| json!({ "step": step, "by": "department/ecology", "at": Utc::now(), "note": note });
     let approval = json!({

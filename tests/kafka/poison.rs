@@ -28,13 +28,17 @@ async fn an_unreadable_record_goes_to_dead_letters_with_its_origin_and_cases_go_
         .await;
 
     // Assert: each group that read the record and could not decode it — the market
-    // department's, and the intake system's, which reads every topic — writes a dead letter
-    // naming itself and where the record was (docs/asyncapi.yaml, `DeadLetter`).
+    // department's, and the intake and supervision systems', which read every flow topic —
+    // writes a dead letter naming itself and where the record was (docs/asyncapi.yaml,
+    // `DeadLetter`).
     let prefix = &app.systems.settings.bus.topic_prefix;
-    let expected: BTreeSet<String> = ["intake", "department.market"]
-        .iter()
-        .map(|group| format!("{prefix}.{group}"))
-        .collect();
+    let expected: BTreeSet<String> = [
+        format!("{prefix}.department.market"),
+        app.systems.intake_group.clone(),
+        app.systems.supervision_group.clone(),
+    ]
+    .into_iter()
+    .collect();
     let dead_letters = [app.topic(Topic::DeadLetters)];
     let letters: Vec<RawRecord> = poll(&format!("dead letters keyed {key}"), || async {
         let found: Vec<RawRecord> = read_topics(&brokers, &dead_letters)
