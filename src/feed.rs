@@ -63,10 +63,9 @@ impl FeedSource {
                     let body = response.text().await.unwrap_or_default();
                     return Err(format!("{url}: {status}: {body}"));
                 }
-                response
-                    .json()
-                    .await
-                    .map_err(|e| format!("{url}: the feed's answer is not a list of applications: {e}"))
+                response.json().await.map_err(|e| {
+                    format!("{url}: the feed's answer is not a list of applications: {e}")
+                })
             }
         }
     }

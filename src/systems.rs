@@ -233,7 +233,10 @@ impl Systems {
         // 1. State: every stateful system of this process, by its id.
         let mut owners: HashMap<String, Recipient<Inbound>> = HashMap::new();
         if self.roles.intake {
-            owners.insert(SystemId::Intake.to_string(), self.intake.clone().recipient());
+            owners.insert(
+                SystemId::Intake.to_string(),
+                self.intake.clone().recipient(),
+            );
         }
         for (code, centre) in self.centres.iter() {
             owners.insert(

@@ -782,8 +782,9 @@ impl Department {
                 .insert(key.clone(), (p.event.case_id.clone(), how.to_owned()));
         }
         let outputs = self.with_snapshot(envelope);
-        publish(&self.bridge, outputs).into_actor(self).map(
-            move |published, department, _| {
+        publish(&self.bridge, outputs)
+            .into_actor(self)
+            .map(move |published, department, _| {
                 published.map_err(|error| {
                     if let (Some(pending), Some(key)) = (pending, key) {
                         department.closed.remove(&key);
@@ -793,8 +794,7 @@ impl Department {
                     }
                     StaffError::Unavailable(format!("not published, nothing changed: {error}"))
                 })
-            },
-        )
+            })
     }
 }
 

@@ -23,7 +23,6 @@
 //!   `supervision.max_extensions`, else refused with the rule it broke.
 
 use super::intake::FedApplication;
-use crate::feed::FeedSource;
 use super::{handle_inbound, publish, BusSystem, Processed, Versions};
 use crate::bus::bridge::{HandleError, Inbound, Publish};
 use crate::catalog::{Catalog, Centre};
@@ -32,6 +31,7 @@ use crate::domain::{
     CollaborationResult, Envelope, EventId, EventReturned, ExtensionDecision, ExtensionRequest,
     MessageType, SystemId, Tier,
 };
+use crate::feed::FeedSource;
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -201,7 +201,8 @@ impl GovernanceCenter {
         }
         self.awaiting.retain(|_, a| a.event.case_id != case_id);
         for awaiting in state.awaiting {
-            self.awaiting.insert(awaiting.event.event_id.clone(), awaiting);
+            self.awaiting
+                .insert(awaiting.event.event_id.clone(), awaiting);
         }
         Ok(())
     }

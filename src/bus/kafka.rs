@@ -14,7 +14,7 @@
 
 use super::embedded::EmbeddedCluster;
 use super::kafka_consumer::GroupConsumer;
-use super::{Bus, BusError, Record, Subscription, SubscriptionHandle, Topic};
+use super::{Bus, BusError, EndOffsets, Record, Subscription, SubscriptionHandle, Topic};
 use crate::settings::{BusKind, BusSettings};
 use futures::future::BoxFuture;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -245,10 +245,7 @@ async fn create_topics(
 }
 
 impl Bus for KafkaBus {
-    fn end_offsets(
-        &self,
-        topics: Vec<Topic>,
-    ) -> BoxFuture<'static, Result<HashMap<(Topic, u32), u64>, BusError>> {
+    fn end_offsets(&self, topics: Vec<Topic>) -> BoxFuture<'static, Result<EndOffsets, BusError>> {
         let inner = self.inner.clone();
         Box::pin(async move {
             tokio::task::spawn_blocking(move || {

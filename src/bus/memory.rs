@@ -16,8 +16,8 @@
 
 use super::offsets::PartitionOffsets;
 use super::{
-    partition_for, Bus, BusError, ConsumerGuard, Delivery, Dispatch, HandlerFailed, Record,
-    RecordHandler, Subscription, SubscriptionHandle, Topic,
+    partition_for, Bus, BusError, ConsumerGuard, Delivery, Dispatch, EndOffsets, HandlerFailed,
+    Record, RecordHandler, Subscription, SubscriptionHandle, Topic,
 };
 use crate::settings::BusSettings;
 use dashmap::DashMap;
@@ -163,10 +163,7 @@ fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
 }
 
 impl Bus for MemoryBus {
-    fn end_offsets(
-        &self,
-        topics: Vec<Topic>,
-    ) -> BoxFuture<'static, Result<HashMap<(Topic, u32), u64>, BusError>> {
+    fn end_offsets(&self, topics: Vec<Topic>) -> BoxFuture<'static, Result<EndOffsets, BusError>> {
         let mut ends = HashMap::new();
         for topic in topics {
             for (partition, log) in self.inner.topics[&topic].iter().enumerate() {

@@ -189,6 +189,9 @@ pub struct Subscription {
     pub arbiter: Option<actix_rt::ArbiterHandle>,
 }
 
+/// The next offset of each (topic, partition).
+pub type EndOffsets = HashMap<(Topic, u32), u64>;
+
 /// How far a consumer group that reads its topics from the start has come, against the end
 /// offsets they had when it started: the group has caught up once it finished every record
 /// below them. A system rebuilding its state this way is ready then.
@@ -325,10 +328,7 @@ pub trait Bus: Send + Sync + 'static {
 
     /// The next offset of every partition of `topics` now (the high watermarks): a reader that
     /// has handled everything below them has caught up with what was there at this moment.
-    fn end_offsets(
-        &self,
-        topics: Vec<Topic>,
-    ) -> BoxFuture<'static, Result<HashMap<(Topic, u32), u64>, BusError>>;
+    fn end_offsets(&self, topics: Vec<Topic>) -> BoxFuture<'static, Result<EndOffsets, BusError>>;
 
     /// Waits until everything published is on the bus (or a configured time passed).
     fn shutdown(&self) -> BoxFuture<'static, ()> {

@@ -156,7 +156,11 @@ async fn submit(
     terminal_id: web::Path<String>,
     form: web::Json<ApplicationForm>,
 ) -> Result<HttpResponse> {
-    served(&systems, systems.roles.intake, "the intake system or its terminals")?;
+    served(
+        &systems,
+        systems.roles.intake,
+        "the intake system or its terminals",
+    )?;
     let terminal = systems.terminals.get(terminal_id.as_str()).ok_or_else(|| {
         ApiError::not_found(
             "unknown_terminal",

@@ -3,9 +3,8 @@
 //! meanwhile are kept and published when the broker is back, and every case completes once.
 
 use crate::harness::{
-    one_at_a_time,
-    application, assert_exactly_once, env_or_skip, free_port, City, DURABLE_TANSU_ENV,
-    TANSU_ENV, WAIT_FOR,
+    application, assert_exactly_once, env_or_skip, free_port, one_at_a_time, City,
+    DURABLE_TANSU_ENV, TANSU_ENV, WAIT_FOR,
 };
 use crate::raw::read_topics;
 use serde_json::Value;
@@ -46,7 +45,10 @@ impl Tansu {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "tansu did not listen on {address}");
+            assert!(
+                Instant::now() < deadline,
+                "tansu did not listen on {address}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }

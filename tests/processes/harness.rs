@@ -222,10 +222,7 @@ impl City {
         );
         let intake = Process::start("intake", "intake", env.clone());
         let mut governance_env = env.clone();
-        governance_env.push((
-            "GOVFUSION__SERVICE__INTAKE_FEED_URL".into(),
-            intake.url(),
-        ));
+        governance_env.push(("GOVFUSION__SERVICE__INTAKE_FEED_URL".into(), intake.url()));
         let processes = [
             Process::start("governance", "governance", governance_env),
             Process::start("market-a", "department:market", env.clone()),
@@ -243,10 +240,7 @@ impl City {
         Self {
             brokers: brokers.to_owned(),
             prefix,
-            processes: processes
-                .into_iter()
-                .map(|p| (p.name.clone(), p))
-                .collect(),
+            processes: processes.into_iter().map(|p| (p.name.clone(), p)).collect(),
             client: reqwest::Client::new(),
         }
     }
@@ -286,7 +280,10 @@ impl City {
                         break;
                     }
                 }
-                assert!(Instant::now() < deadline, "the intake process took no submission");
+                assert!(
+                    Instant::now() < deadline,
+                    "the intake process took no submission"
+                );
                 tokio::time::sleep(POLL_EVERY).await;
             }
         }
@@ -397,15 +394,25 @@ pub fn assert_exactly_once(cases: &[Value], bus: &[crate::raw::RawRecord]) {
             .map(|h| h["message_id"].as_str().unwrap_or_default())
             .collect();
         assert_eq!(ids.len(), history.len(), "a step twice in {case}");
-        for step in ["application.accepted", "approval.published", "approval.delivered"] {
+        for step in [
+            "application.accepted",
+            "approval.published",
+            "approval.delivered",
+        ] {
             let count = history.iter().filter(|h| h["step"] == step).count();
             assert_eq!(count, 1, "{step} {count} times in the history of {case}");
             let on_bus = ids_by_case
                 .get(&(case_id.to_owned(), step.to_owned()))
                 .map_or(0, HashSet::len);
-            assert_eq!(on_bus, 1, "{on_bus} distinct {step} messages of case {case_id}");
+            assert_eq!(
+                on_bus, 1,
+                "{on_bus} distinct {step} messages of case {case_id}"
+            );
         }
-        assert!(case["receipt"]["receipt_no"].is_string(), "no receipt: {case}");
+        assert!(
+            case["receipt"]["receipt_no"].is_string(),
+            "no receipt: {case}"
+        );
         assert_eq!(
             case["approval"]["outcome"]["decision"], "approved",
             "complete applications are approved: {case}"

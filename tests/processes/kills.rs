@@ -2,8 +2,7 @@
 //! must finish cleanly within the configured limit. Restarted, they rebuild their state from
 //! the bus, and every case completes exactly once.
 
-use crate::harness::{
-    one_at_a_time,assert_exactly_once, env_or_skip, City, KAFKA_ENV, MATTERS};
+use crate::harness::{assert_exactly_once, env_or_skip, one_at_a_time, City, KAFKA_ENV, MATTERS};
 use crate::raw::read_topics;
 use std::time::Duration;
 
@@ -34,7 +33,8 @@ async fn every_case_completes_exactly_once_when_each_role_is_killed_in_turn() {
         .filter(|(i, _)| MATTERS[i % MATTERS.len()] != "individual_business_registration")
         .map(|(_, id)| id.clone())
         .collect();
-    city.wait_all_in_status(&collaborating, "collaborating").await;
+    city.wait_all_in_status(&collaborating, "collaborating")
+        .await;
     ids.extend(waiting);
     // Let the groups commit what they handled (librdkafka commits stored offsets every 5 s),
     // so that what happened is known after a restart only from the state topic.
@@ -83,7 +83,10 @@ async fn sigterm_stops_each_role_cleanly_and_nothing_is_missing_after_restart() 
     // Assert
     for (victim, status) in statuses {
         let status = status.unwrap_or_else(|| panic!("{victim} still ran after SIGTERM"));
-        assert!(status.success(), "{victim} exited with {status} after SIGTERM");
+        assert!(
+            status.success(),
+            "{victim} exited with {status} after SIGTERM"
+        );
     }
     let cases = city.wait_all_completed(&ids).await;
     assert_exactly_once(&cases, &acceptances_and_approvals(&city).await);
