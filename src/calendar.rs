@@ -134,11 +134,24 @@ impl WorkingCalendar {
         due_by: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> f64 {
-        let allowed = self.working_hours(start, due_by);
+        self.share_used_pausing(start, due_by, now, 0.0)
+    }
+
+    /// [`share_used`](Self::share_used) of a clock that was stopped for `paused_hours` working
+    /// hours between `start` and `now` (a case suspended for supplementary materials): those
+    /// hours count neither as used nor as allowed.
+    pub fn share_used_pausing(
+        &self,
+        start: DateTime<Utc>,
+        due_by: DateTime<Utc>,
+        now: DateTime<Utc>,
+        paused_hours: f64,
+    ) -> f64 {
+        let allowed = self.working_hours(start, due_by) - paused_hours;
         if allowed <= 0.0 {
             return 1.0;
         }
-        let used = self.working_hours(start, now) / allowed;
+        let used = (self.working_hours(start, now) - paused_hours).max(0.0) / allowed;
         if now >= due_by {
             used.max(1.0)
         } else {
@@ -242,5 +255,16 @@ mod tests {
         let half = local("2026-11-26T17:00:00+08:00");
         assert!((cal.share_used(start, due, half) - 0.5).abs() < 1e-9);
         assert!(cal.share_used(start, due, due) >= 1.0);
+    }
+
+    #[test]
+    fn paused_hours_count_neither_as_used_nor_as_allowed() {
+        let cal = calendar();
+        // Thu 26 Nov 09:00 to the end of Mon 30 Nov: 24 office hours; 8 of them paused (Fri).
+        let start = local("2026-11-26T09:00:00+08:00");
+        let due = cal.due_by(start, 2);
+        let now = local("2026-11-30T09:00:00+08:00");
+        assert!((cal.share_used_pausing(start, due, now, 8.0) - 0.5).abs() < 1e-9);
+        assert!((cal.share_used(start, due, now) - 16.0 / 24.0).abs() < 1e-9);
     }
 }

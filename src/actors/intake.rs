@@ -920,6 +920,13 @@ impl Handler<MarkReady> for IntakeSystem {
     type Result = ();
 
     fn handle(&mut self, _: MarkReady, _: &mut Self::Context) {
+        // Every application restored is on the bus. A position missing among them belonged to
+        // a submission whose record never reached the bus before the process died (it was
+        // never answered as durable): the feed moves past it instead of waiting for it.
+        if let Some(&last) = self.feed.keys().next_back() {
+            self.durable_upto = self.durable_upto.max(last);
+            self.durable.clear();
+        }
         self.ready = true;
     }
 }

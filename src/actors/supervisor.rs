@@ -13,7 +13,8 @@
 //!
 //! Because everything is computed from stored timestamps, a restarted supervisor that reads the
 //! topics again reaches the same warnings, and warnings it already published keep their ids.
-//! A suspended case raises no warning: its clock is stopped.
+//! A suspended case raises no warning: its clock is stopped, and once it resumes the working
+//! hours it was suspended count neither as used nor as allowed time.
 //!
 //! It also answers the supervision figures ([`GetDepartmentFigures`], [`GetCentreFigures`]).
 
@@ -125,6 +126,8 @@ struct CaseWatch {
     due_by: DateTime<Utc>,
     /// Set while the case is suspended: its clock is stopped.
     suspended_since: Option<DateTime<Utc>>,
+    /// Working hours of the suspensions that ended: neither used nor allowed time.
+    paused_hours: f64,
     decided_at: Option<DateTime<Utc>>,
     warned: HashSet<WarningLevel>,
     rating: Option<u8>,
@@ -139,6 +142,8 @@ struct Assignment {
     route: Vec<String>,
     dispatched_at: DateTime<Utc>,
     deadline: DateTime<Utc>,
+    /// Extensions granted: each new deadline gets warnings of its own, with their own ids.
+    extensions: u32,
     answered_at: Option<DateTime<Utc>>,
     returned: bool,
     warned: HashSet<WarningLevel>,
@@ -207,9 +212,14 @@ impl Supervisor {
             MessageType::CaseResumed => {
                 let resumption: Resumption = envelope.data()?;
                 self.learn_case(case_id, &resumption.receipt, &envelope.trace_id);
+                let paused = self
+                    .catalog
+                    .calendar
+                    .working_hours(resumption.suspended_at, resumption.resumed_at);
                 if let Some(case) = self.cases.get_mut(case_id) {
                     case.due_by = resumption.receipt.due_by;
                     case.suspended_since = None;
+                    case.paused_hours += paused;
                 }
             }
             MessageType::ApprovalPublished => {
@@ -279,7 +289,9 @@ impl Supervisor {
                         .find(|a| a.department == decision.department && a.is_open())
                 }) {
                     assignment.deadline = decision.deadline;
-                    // The new deadline gets its own warnings.
+                    // The new deadline gets its own warnings (ids with the extension count, so
+                    // that they are new messages and not repeats of the old deadline's).
+                    assignment.extensions = decision.extensions;
                     assignment.warned.clear();
                 }
             }
@@ -297,6 +309,7 @@ impl Supervisor {
                 accepted_at: receipt.accepted_at,
                 due_by: receipt.due_by,
                 suspended_since: None,
+                paused_hours: 0.0,
                 decided_at: None,
                 warned: HashSet::new(),
                 rating: None,
@@ -326,6 +339,7 @@ impl Supervisor {
             route: event.route.iter().map(|h| h.code.clone()).collect(),
             dispatched_at: event.dispatched_at,
             deadline: event.deadline,
+            extensions: event.extensions,
             answered_at: None,
             returned: false,
             warned: HashSet::new(),
@@ -353,7 +367,8 @@ impl Supervisor {
             if case.decided_at.is_some() || case.suspended_since.is_some() {
                 continue;
             }
-            let share = calendar.share_used(case.accepted_at, case.due_by, now);
+            let share =
+                calendar.share_used_pausing(case.accepted_at, case.due_by, now, case.paused_hours);
             let Some(level) = due_level(now, case.due_by, share, yellow_at, &case.warned) else {
                 continue;
             };
@@ -399,8 +414,12 @@ impl Supervisor {
             ) {
                 assignment.warned.insert(level);
                 raised.push(Raised::Event(event_id.clone(), attempt, level));
+                let deadline_key = match assignment.extensions {
+                    0 => key.clone(),
+                    n => format!("{key}/x{n}"),
+                };
                 outputs.push(supervision_envelope(
-                    format!("{key}/warning/{}", level_name(level)),
+                    format!("{deadline_key}/warning/{}", level_name(level)),
                     MessageType::SupervisionWarning,
                     &watch.case_id,
                     SystemId::Department(assignment.department.clone()),

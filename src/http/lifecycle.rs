@@ -10,8 +10,9 @@ use crate::actors::intake::{CaseActionError, RateCase, SupplementCase};
 use crate::actors::supervisor::{GetCentreFigures, GetDepartmentFigures, Period};
 use crate::domain::{CaseId, EventId};
 use crate::systems::Systems;
+use actix_web::error::JsonPayloadError;
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
 /// Mounts the endpoints under `/api/v1`.
@@ -226,13 +227,24 @@ struct SignBody {
     officer: String,
 }
 
+/// The body of a signature: none at all (the department signs), or JSON that must match —
+/// a misspelt field must not sign an event in the department's name, which cannot be undone.
+fn sign_body(req: &HttpRequest, body: &[u8]) -> std::result::Result<SignBody, actix_web::Error> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(SignBody::default());
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| super::error::json_error(JsonPayloadError::Deserialize(e), req))
+}
+
 async fn sign(
+    req: HttpRequest,
     systems: web::Data<Systems>,
     event_id: web::Path<String>,
-    body: Option<web::Json<SignBody>>,
-) -> Result<HttpResponse> {
+    body: web::Bytes,
+) -> std::result::Result<HttpResponse, actix_web::Error> {
     let event_id = EventId::from_string(event_id.into_inner());
-    let officer = body.map(|b| b.into_inner()).unwrap_or_default().officer;
+    let officer = sign_body(&req, &body)?.officer;
     let signed = event_department(&systems, &event_id)?
         .send(SignEvent { event_id, officer })
         .await

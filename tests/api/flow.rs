@@ -296,7 +296,10 @@ async fn an_answered_collaboration_event_cannot_be_answered_again() {
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["error"], "invalid_transition", "{body}");
     assert!(
-        body["message"].as_str().unwrap().contains("already answered"),
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("already answered"),
         "{body}"
     );
     let case = app.wait_until_completed(&case_id).await;

@@ -97,6 +97,10 @@ pub async fn spawn_app_with_clock(
     let systems = app.systems().clone();
     let address = format!("http://127.0.0.1:{}", app.port());
     actix_web::rt::spawn(app.run_until_stopped());
+    systems
+        .ready(POLL_FOR)
+        .await
+        .expect("the service did not become ready");
     TestApp {
         address,
         systems,
@@ -310,4 +314,204 @@ pub fn reasons(case: &Value) -> String {
         .filter_map(Value::as_str)
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+// Deadlines, the event lifecycle and supervision: a service on a clock the test moves.
+
+/// An instant written with its offset, e.g. `at("2026-12-01T09:00:00+08:00")` (Beijing time,
+/// the city's local time in the default configuration).
+pub fn at(rfc3339: &str) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .unwrap_or_else(|e| panic!("test fixture: `{rfc3339}` is not RFC 3339: {e}"))
+        .with_timezone(&chrono::Utc)
+}
+
+/// A timestamp of a response.
+pub fn timestamp(value: &Value) -> chrono::DateTime<chrono::Utc> {
+    value
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not a timestamp: {value}"))
+}
+
+/// Starts the service on a [`ManualClock`](govfusion::clock::ManualClock) showing `start`
+/// (see [`at`]), with the default configuration changed by `tweak`; returns it with the clock.
+pub async fn spawn_app_at(
+    start: &str,
+    tweak: impl FnOnce(&mut Settings),
+) -> (TestApp, Arc<govfusion::clock::ManualClock>) {
+    let clock = govfusion::clock::ManualClock::new(at(start));
+    let app = spawn_app_with_clock(clock.clone(), tweak).await;
+    (app, clock)
+}
+
+/// Makes `department` decide by hand: its cases and collaboration events wait for staff.
+pub fn make_manual(settings: &mut Settings, department: &str) {
+    settings
+        .departments
+        .iter_mut()
+        .find(|d| d.code == department)
+        .unwrap_or_else(|| panic!("test fixture: no department `{department}`"))
+        .mode = govfusion::domain::Mode::Manual;
+}
+
+/// The collaboration event `event_id` in a case view.
+pub fn event_view<'a>(case: &'a Value, event_id: &str) -> &'a Value {
+    case["collaboration_events"]
+        .as_array()
+        .and_then(|events| events.iter().find(|e| e["event_id"] == event_id))
+        .unwrap_or_else(|| panic!("no collaboration event {event_id}: {case}"))
+}
+
+/// The warnings of a case view at `level` (`yellow`, `red`): the case's own when `event_id` is
+/// none, else those of that event.
+pub fn warnings<'a>(case: &'a Value, event_id: Option<&str>, level: &str) -> Vec<&'a Value> {
+    case["warnings"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no warnings list: {case}"))
+        .iter()
+        .filter(|w| w["level"] == level && w["event_id"].as_str() == event_id)
+        .collect()
+}
+
+/// The history entries of a case whose step is `step`.
+pub fn history_entries<'a>(case: &'a Value, step: &str) -> Vec<&'a Value> {
+    case["history"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no history: {case}"))
+        .iter()
+        .filter(|h| h["step"] == step)
+        .collect()
+}
+
+/// Whether some history entry of `step` has a note containing every one of `parts`.
+pub fn history_notes(case: &Value, step: &str, parts: &[&str]) -> bool {
+    history_entries(case, step).iter().any(|h| {
+        h["note"]
+            .as_str()
+            .is_some_and(|note| parts.iter().all(|p| note.contains(p)))
+    })
+}
+
+/// Asserts the status and the `error` code of a refusal; returns its body.
+pub async fn assert_refused(response: reqwest::Response, status: u16, error: &str) -> Value {
+    let actual = response.status();
+    let body = json_body(response).await;
+    assert_eq!(
+        actual, status,
+        "expected {status} {error}, got {actual}: {body}"
+    );
+    assert_eq!(body["error"], error, "{body}");
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "a refusal should say what was wrong: {body}"
+    );
+    body
+}
+
+/// Asserts the status of a response; returns its body.
+pub async fn assert_status(response: reqwest::Response, status: u16) -> Value {
+    let actual = response.status();
+    let body = json_body(response).await;
+    assert_eq!(actual, status, "expected {status}, got {actual}: {body}");
+    body
+}
+
+impl TestApp {
+    /// Polls the case until `accept` holds for it; returns it. `what` says what is awaited.
+    pub async fn wait_for_case(
+        &self,
+        case_id: &str,
+        what: &str,
+        accept: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let accept = &accept;
+        poll(&format!("case {case_id}: {what}"), move || async move {
+            let case = self.get_case(case_id).await;
+            if accept(&case) {
+                Ok(case)
+            } else {
+                Err(case.to_string())
+            }
+        })
+        .await
+    }
+
+    /// Polls the case until its collaboration event `event_id` has `status`; returns the case.
+    pub async fn wait_for_event_status(
+        &self,
+        case_id: &str,
+        event_id: &str,
+        status: &str,
+    ) -> Value {
+        self.wait_for_case(case_id, &format!("event {event_id} {status}"), |case| {
+            case["collaboration_events"]
+                .as_array()
+                .and_then(|events| events.iter().find(|e| e["event_id"] == event_id))
+                .is_some_and(|e| e["status"] == status)
+        })
+        .await
+    }
+
+    /// Waits until the supervision system has handled every record of the case now on the
+    /// (memory) bus, so that moving the clock next cannot overtake what it knows — a
+    /// suspension, an extension. Its consumer group commits a record only once handled.
+    pub async fn wait_until_supervision_has_read(&self, case_id: &str) {
+        let bus = self.memory_bus();
+        let group = self.systems.supervision_group.clone();
+        let partitions = self.systems.settings.bus.partitions;
+        poll(
+            &format!("supervision to read every record of case {case_id}"),
+            || async {
+                for topic in govfusion::bus::Topic::ALL {
+                    for partition in 0..partitions {
+                        let Some(last) = bus
+                            .records(topic, partition)
+                            .iter()
+                            .rposition(|r| r.key == case_id)
+                        else {
+                            continue;
+                        };
+                        let committed = bus.committed_offset(&group, topic, partition);
+                        if committed <= last as u64 {
+                            return Err(format!(
+                                "{topic}[{partition}]: committed {committed}, case record at {last}"
+                            ));
+                        }
+                    }
+                }
+                Ok(())
+            },
+        )
+        .await
+    }
+
+    /// Lets supervision run several deadline checks at the current time, so that a test can
+    /// see that a warning did *not* come, or did not come twice. A pause, not a measurement.
+    pub async fn let_supervision_check(&self) {
+        let every = self.systems.settings.supervision.check_interval_ms;
+        actix_web::rt::time::sleep(Duration::from_millis(every * 10)).await;
+    }
+
+    /// Staff of `department` decide a case (`approve`, `reject`), asserting 200.
+    pub async fn decide_ok(&self, department: &str, case_id: &str, decision: &str) {
+        let response = self
+            .post_json(
+                &format!("/api/v1/departments/{department}/cases/{case_id}/decision"),
+                &json!({ "decision": decision, "opinion": "经审查" }),
+            )
+            .await;
+        assert_status(response, 200).await;
+    }
+
+    /// `POST /api/v1/collaborations/{event_id}/{action}` with `body`.
+    pub async fn event_action(
+        &self,
+        event_id: &str,
+        action: &str,
+        body: &Value,
+    ) -> reqwest::Response {
+        self.post_json(&format!("/api/v1/collaborations/{event_id}/{action}"), body)
+            .await
+    }
 }

@@ -6,8 +6,14 @@
 //! * [`flow`] — cases through the whole fusion: plain, with collaboration, with staff decisions.
 //! * [`bad_input`] — every kind of bad request gets a clear JSON refusal, and the service stays up.
 //! * [`bus_faults`] — duplicate, failed, delayed and poisoned bus traffic loses nothing.
+//! * [`deadlines`] — working-day due dates, on time or late, suspensions (补正), the calendar.
+//! * [`event_lifecycle`] — sign, return and re-route, extend, escalate and reassign an event.
+//! * [`supervision`] — yellow and red warnings, the department and centre figures, ratings.
 
 mod bad_input;
 mod bus_faults;
+mod deadlines;
+mod event_lifecycle;
 mod flow;
 mod helpers;
+mod supervision;
