@@ -25,6 +25,8 @@ fn manual_market(settings: &mut govfusion::settings::Settings) {
 async fn accepted_case(app: &TestApp) -> String {
     let case_id = app.submit_ok(&app.application_body(MATTER)).await;
     app.wait_for_inbox_case(MARKET, &case_id).await;
+    // The intake system reads the acceptance on its own consumer group: wait for its receipt.
+    app.wait_for_status(&case_id, "accepted").await;
     case_id
 }
 
