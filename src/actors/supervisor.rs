@@ -505,6 +505,7 @@ impl Supervisor {
                     .iter()
                     .map(|c| Item {
                         received_at: c.accepted_at,
+                        suspended_hours: c.paused_hours,
                         deadline: c.due_by,
                         finished_at: c.decided_at,
                         paused: c.suspended_since.is_some(),
@@ -581,7 +582,9 @@ impl Supervisor {
         let on_time = finished.iter().filter(|(i, at)| *at < i.deadline).count();
         let mut hours: Vec<f64> = finished
             .iter()
-            .map(|(i, at)| calendar.working_hours(i.received_at, *at))
+            .map(|(i, at)| {
+                (calendar.working_hours(i.received_at, *at) - i.suspended_hours).max(0.0)
+            })
             .collect();
         hours.sort_by(f64::total_cmp);
         Figures {
@@ -609,6 +612,8 @@ enum Raised {
 /// A work item for the figures.
 struct Item {
     received_at: DateTime<Utc>,
+    /// Working hours the item spent suspended, waiting for the applicant: not handling time.
+    suspended_hours: f64,
     deadline: DateTime<Utc>,
     /// Events that were returned are not finished, but no longer open either.
     finished_at: Option<DateTime<Utc>>,
@@ -621,6 +626,7 @@ fn event_items(assignments: &[&Assignment]) -> Vec<Item> {
         .iter()
         .map(|a| Item {
             received_at: a.dispatched_at,
+            suspended_hours: 0.0,
             deadline: a.deadline,
             finished_at: a.answered_at,
             paused: a.returned,

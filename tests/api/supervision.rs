@@ -303,6 +303,15 @@ async fn a_long_suspension_does_not_use_up_the_cases_time() {
         (yellow["share_used"].as_f64().unwrap() - 26.0 / 32.0).abs() < 1e-9,
         "{yellow}"
     );
+    // Decided then: 26 working hours of handling. The four weeks waiting for the applicant
+    // are not the department's.
+    app.decide_ok(MARKET, &case_id, "approve").await;
+    app.wait_until_completed(&case_id).await;
+    app.wait_until_supervision_has_read(&case_id).await;
+    let figures = app.get_json("/api/v1/supervision/departments").await;
+    let market = find(&figures, "department", MARKET);
+    assert_eq!(market["cases"]["average_handling_hours"], 26.0, "{market}");
+    assert_eq!(market["cases"]["completed_on_time"], 1, "{market}");
 }
 
 /// Expected [`Figures`](govfusion::actors::supervisor::Figures), worked out by hand.
