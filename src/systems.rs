@@ -250,16 +250,22 @@ impl Systems {
                 department.clone().recipient(),
             );
         }
-        let state = self.end_offsets(vec![Topic::State]).await?;
-        self.set_phase(Phase::State(Some(state.clone())));
-        self.subscribe(
-            format!("{prefix}.state.{run}"),
-            vec![Topic::State],
-            Routes::ByTarget(owners),
-            Some(state.clone()),
-        )
-        .await?;
-        self.caught_up(&state).await;
+        // Snapshots are written only on a Kafka cluster (see `Catalog::persist_state`).
+        let state = if self.catalog.persist_state {
+            let state = self.end_offsets(vec![Topic::State]).await?;
+            self.set_phase(Phase::State(Some(state.clone())));
+            self.subscribe(
+                format!("{prefix}.state.{run}"),
+                vec![Topic::State],
+                Routes::ByTarget(owners),
+                Some(state.clone()),
+            )
+            .await?;
+            self.caught_up(&state).await;
+            state
+        } else {
+            CatchUp::new(HashMap::new())
+        };
         tracing::info!(
             records = state.total(),
             seconds = started.elapsed().as_secs_f64(),
@@ -391,6 +397,9 @@ impl Systems {
         }
     }
 
+    /// Starts a consumer group. The groups that rebuild state and views (`catch_up`) run their
+    /// consumers on this thread, with the bridge and the intake system; the groups of centres
+    /// and departments on the worker thread, with the systems they feed.
     async fn subscribe(
         &self,
         group: String,
@@ -398,13 +407,14 @@ impl Systems {
         routes: Routes,
         catch_up: Option<Arc<CatchUp>>,
     ) -> anyhow::Result<()> {
+        let arbiter = catch_up.is_none().then(|| self.worker.handle());
         let handle = self
             .bridge
             .send(Subscribe {
                 group: group.clone(),
                 topics,
                 routes,
-                arbiter: Some(self.worker.handle()),
+                arbiter,
                 catch_up,
             })
             .await

@@ -173,6 +173,9 @@ impl GovernanceCenter {
     }
 
     fn snapshot_of(&mut self, case_id: &CaseId) -> Option<Envelope> {
+        if !self.catalog.persist_state {
+            return None;
+        }
         let state = self.case_state(case_id)?;
         let version = self.versions.next(case_id);
         Some(self.state_envelope(case_id, version, &state))

@@ -415,6 +415,11 @@ impl IntakeSystem {
 
     /// Publishes a case's snapshot until the bus takes it, then marks it durable.
     fn persist(&mut self, snapshot: Envelope, sequence: u64, ctx: &mut Context<Self>) {
+        if !self.catalog.persist_state {
+            // Nothing outlives this process on this bus: kept is as durable as it gets.
+            self.mark_durable(sequence);
+            return;
+        }
         let sent = publish(&self.bridge, vec![snapshot.clone()]);
         ctx.spawn(sent.into_actor(self).map(move |sent, intake, ctx| match sent {
             Ok(()) => intake.mark_durable(sequence),
@@ -901,10 +906,10 @@ impl Handler<Submit> for IntakeSystem {
             Self::new_record(application, &msg.terminal_id),
         );
         self.feed.insert(sequence, (case_id.clone(), trace_id));
-        self.persist(snapshot, sequence, ctx);
         // Answer once the record is on the bus, or when waiting longer is not worth it.
         let (tx, rx) = oneshot::channel();
         self.durable_waiters.insert(sequence, tx);
+        self.persist(snapshot, sequence, ctx);
         let timeout = self.submit_timeout;
         Box::pin(
             async move {

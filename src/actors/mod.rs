@@ -24,6 +24,10 @@
 //! the message's effect in the restored state. Every process reads the snapshots of its systems
 //! from the start of the state topic and keeps following it, so a second instance of a
 //! department knows the cases the first one handled when it takes over their partitions.
+//! Snapshots are written only on a Kafka cluster ([`Catalog::persist_state`]): the in-memory bus
+//! and the embedded cluster do not outlive the process.
+//!
+//! [`Catalog::persist_state`]: crate::catalog::Catalog::persist_state
 
 pub mod department;
 pub mod governance_center;
@@ -282,6 +286,17 @@ impl Versions {
         &mut self,
         envelope: &Envelope,
     ) -> Result<Option<T>, crate::domain::EnvelopeError> {
+        // The id ends in `#<version>` (see `BusSystem::state_envelope`): a snapshot the system
+        // already has — its own, read back — is skipped without decoding its state.
+        let version = envelope
+            .id
+            .as_str()
+            .rsplit_once('#')
+            .and_then(|(_, v)| v.parse::<u64>().ok());
+        let known = self.0.get(&envelope.case_id).copied().unwrap_or(0);
+        if version.is_some_and(|v| v <= known) {
+            return Ok(None);
+        }
         let snapshot: Snapshot<T> = envelope.data()?;
         let known = self.0.entry(envelope.case_id.clone()).or_insert(0);
         if snapshot.version <= *known {
