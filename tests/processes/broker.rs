@@ -15,16 +15,19 @@ use std::time::{Duration, Instant};
 struct Tansu {
     binary: String,
     storage: String,
+    /// Its working directory (tansu reads a `sqlite://` path relative to it).
+    dir: std::path::PathBuf,
     port: u16,
     child: Option<Child>,
 }
 
 impl Tansu {
-    /// Starts `binary` on a free port with `storage` (e.g. `memory://tansu/`).
-    fn start(binary: &str, storage: &str) -> Self {
+    /// Starts `binary` in `dir` on a free port with `storage` (e.g. `memory://tansu/`).
+    fn start(binary: &str, storage: &str, dir: &std::path::Path) -> Self {
         let mut tansu = Self {
             binary: binary.to_owned(),
             storage: storage.to_owned(),
+            dir: dir.to_owned(),
             port: free_port(),
             child: None,
         };
@@ -35,6 +38,7 @@ impl Tansu {
     fn spawn(&mut self) {
         let address = format!("tcp://127.0.0.1:{}", self.port);
         let child = Command::new(&self.binary)
+            .current_dir(&self.dir)
             .args(["broker", "--listener-url", &address])
             .args(["--advertised-listener-url", &address])
             .args(["--storage-engine", &self.storage])
@@ -120,7 +124,7 @@ async fn a_frozen_broker_loses_nothing_and_repeats_nothing() {
     };
     let _serial = one_at_a_time().await;
     // Arrange
-    let tansu = Tansu::start(&binary, "memory://tansu/");
+    let tansu = Tansu::start(&binary, "memory://tansu/", &std::env::temp_dir());
     let city = City::start(&tansu.brokers(), &IMPATIENT).await;
     let mut ids = city.submit(9).await;
 
@@ -144,6 +148,8 @@ async fn a_frozen_broker_loses_nothing_and_repeats_nothing() {
     assert_exactly_once(&cases, &all_records(&city).await);
 }
 
+/// Fails on tansu 0.6.0 with sqlite storage, which answers the produce requests of several
+/// processes with "Unknown broker error"; `.ci/run` does not set `GOVFUSION_TEST_DURABLE_TANSU`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_durable_broker_restarted_loses_nothing_and_repeats_nothing() {
     let Some(binary) = env_or_skip(DURABLE_TANSU_ENV, "the durable broker restart test") else {
@@ -153,9 +159,14 @@ async fn a_durable_broker_restarted_loses_nothing_and_repeats_nothing() {
     // Arrange
     let dir = std::env::temp_dir().join(format!("tansu-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).expect("Failed to create the broker's directory");
-    let storage = format!("sqlite://{}", dir.join("tansu.db").display());
-    let mut tansu = Tansu::start(&binary, &storage);
-    let city = City::start(&tansu.brokers(), &IMPATIENT).await;
+    // tansu reads the path of `sqlite://` relative to its working directory.
+    let mut tansu = Tansu::start(&binary, "sqlite://tansu.db", &dir);
+    // One market instance: tansu's sqlite engine never assigns partitions to the second member
+    // of a group (its memory engine does); two instances are covered by the kill tests.
+    // Its sqlite engine also refuses lz4-compressed batches ("Unknown broker error").
+    let mut env = IMPATIENT.to_vec();
+    env.push(("GOVFUSION__BUS__KAFKA__COMPRESSION", "none"));
+    let city = City::start_with(&tansu.brokers(), &env, 1).await;
     let mut ids = city.submit(9).await;
 
     // Act: stop the broker with cases in flight; take submissions while it is away.

@@ -213,6 +213,11 @@ impl City {
     /// Starts intake, governance, two instances of the market department and one process for
     /// fire and the street office, each its own process; waits until all are ready.
     pub async fn start(brokers: &str, extra_env: &[(&str, &str)]) -> Self {
+        Self::start_with(brokers, extra_env, 2).await
+    }
+
+    /// Like [`start`](Self::start), with `markets` instances of the market department (1 or 2).
+    pub async fn start_with(brokers: &str, extra_env: &[(&str, &str)], markets: usize) -> Self {
         let prefix = format!("p{}", uuid::Uuid::new_v4().simple());
         let mut env = Self::env(brokers, &prefix);
         env.extend(
@@ -223,10 +228,9 @@ impl City {
         let intake = Process::start("intake", "intake", env.clone());
         let mut governance_env = env.clone();
         governance_env.push(("GOVFUSION__SERVICE__INTAKE_FEED_URL".into(), intake.url()));
-        let processes = [
+        let mut processes = vec![
             Process::start("governance", "governance", governance_env),
             Process::start("market-a", "department:market", env.clone()),
-            Process::start("market-b", "department:market", env.clone()),
             Process::start(
                 "fire-street",
                 "department:fire,department:street_office",
@@ -234,6 +238,9 @@ impl City {
             ),
             intake,
         ];
+        if markets > 1 {
+            processes.push(Process::start("market-b", "department:market", env.clone()));
+        }
         for process in &processes {
             process.wait_ready().await;
         }
