@@ -35,7 +35,7 @@ pub fn env_or_skip(name: &str, test: &str) -> Option<String> {
     if value.is_none() {
         let _ = writeln!(
             std::io::stderr(),
-            "SKIPPED: set {name} to run {test} (see README, \"Testing\")"
+            "SKIPPED: set {name} to run {test} (see README, \"Run it\")"
         );
     }
     value
