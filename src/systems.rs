@@ -63,6 +63,8 @@ pub struct Systems {
     pub centres: Arc<HashMap<String, Addr<GovernanceCenter>>>,
     /// The supervision system (idle unless this process runs `governance`).
     pub supervisor: Addr<Supervisor>,
+    /// The consumer group that reads the state topic (this process's own).
+    pub state_group: String,
     /// The consumer group the intake system rebuilds its view with (this process's own).
     pub intake_group: String,
     /// The consumer group the supervision system rebuilds its view with (this process's own).
@@ -172,6 +174,7 @@ impl Systems {
         let prefix = &settings.bus.topic_prefix;
         let run = uuid::Uuid::new_v4().simple().to_string();
         let systems = Self {
+            state_group: format!("{prefix}.state.{run}"),
             intake_group: format!("{prefix}.intake.{run}"),
             supervision_group: format!("{prefix}.supervision.{run}"),
             settings: settings.clone(),
@@ -223,12 +226,6 @@ impl Systems {
     async fn bring_up(&self) -> anyhow::Result<()> {
         let started = std::time::Instant::now();
         let prefix = self.settings.bus.topic_prefix.clone();
-        let run = self
-            .intake_group
-            .rsplit('.')
-            .next()
-            .unwrap_or_default()
-            .to_owned();
 
         // 1. State: every stateful system of this process, by its id.
         let mut owners: HashMap<String, Recipient<Inbound>> = HashMap::new();
@@ -255,7 +252,7 @@ impl Systems {
             let state = self.end_offsets(vec![Topic::State]).await?;
             self.set_phase(Phase::State(Some(state.clone())));
             self.subscribe(
-                format!("{prefix}.state.{run}"),
+                self.state_group.clone(),
                 vec![Topic::State],
                 Routes::ByTarget(owners),
                 Some(state.clone()),

@@ -14,7 +14,7 @@
 //! theirs ([`ReturnEvent`]) or ask the dispatching centre for more time ([`RequestExtension`]).
 //! On `collaboration.completed` it decides with every collaborator's answer in hand.
 
-use super::{handle_inbound, publish, BusSystem, Processed, Versions};
+use super::{handle_delivery, publish, BusSystem, KeepsState, Processed, Versions};
 use crate::bus::bridge::{HandleError, Inbound, Publish};
 use crate::catalog::Catalog;
 use crate::domain::{
@@ -190,7 +190,7 @@ struct DeptCase {
 
 /// What a department remembers about one case (its `state.snapshot`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct DepartmentCaseState {
+pub struct DepartmentCaseState {
     /// The case, if the department accepted it.
     case: Option<DeptCase>,
     /// Its collaboration events waiting for staff.
@@ -251,69 +251,6 @@ impl Department {
             versions: Versions::default(),
             event_index,
         }
-    }
-
-    /// What the department remembers about a case, for the state topic.
-    fn case_state(&self, case_id: &CaseId) -> Option<DepartmentCaseState> {
-        let state = DepartmentCaseState {
-            case: self.cases.get(case_id).cloned(),
-            events: self
-                .events
-                .values()
-                .filter(|p| &p.event.case_id == case_id)
-                .cloned()
-                .collect(),
-            closed: self
-                .closed
-                .iter()
-                .filter(|(_, (case, _))| case == case_id)
-                .map(|(key, (_, how))| (key.clone(), how.clone()))
-                .collect(),
-        };
-        (state.case.is_some() || !state.events.is_empty() || !state.closed.is_empty())
-            .then_some(state)
-    }
-
-    /// Takes over what a snapshot says about its case (written by this or another instance).
-    fn restore(&mut self, envelope: &Envelope) -> Result<(), HandleError> {
-        let state: Option<DepartmentCaseState> = self
-            .versions
-            .newer(envelope)
-            .map_err(|e| HandleError::Poison(e.to_string()))?;
-        let Some(state) = state else {
-            return Ok(());
-        };
-        let case_id = envelope.case_id.clone();
-        match state.case {
-            Some(case) => self.cases.insert(case_id.clone(), case),
-            None => self.cases.remove(&case_id),
-        };
-        self.events.retain(|_, p| p.event.case_id != case_id);
-        for pending in state.events {
-            self.event_index
-                .insert(pending.event.event_id.clone(), self.settings.code.clone());
-            self.events.insert(pending.event.event_id.clone(), pending);
-        }
-        for (key, how) in state.closed {
-            if let Some(event_id) = key.split('/').next() {
-                self.event_index.insert(
-                    EventId::from_string(event_id.to_owned()),
-                    self.settings.code.clone(),
-                );
-            }
-            self.closed.insert(key, (case_id.clone(), how));
-        }
-        Ok(())
-    }
-
-    /// The snapshot envelope of a case, if the department keeps anything for it.
-    fn snapshot_of(&mut self, case_id: &CaseId) -> Option<Envelope> {
-        if !self.catalog.persist_state {
-            return None;
-        }
-        let state = self.case_state(case_id)?;
-        let version = self.versions.next(case_id);
-        Some(self.state_envelope(case_id, version, &state))
     }
 
     fn me(&self) -> SystemId {
@@ -547,6 +484,28 @@ impl Department {
         self.proceed(case, outputs)
     }
 
+    /// Publishes a staff action's messages; if they do not get through, `undo` puts the
+    /// department back as it was, and staff are told to try again.
+    fn publish_or_undo<T: 'static>(
+        &mut self,
+        outputs: Vec<Envelope>,
+        what: &'static str,
+        done: T,
+        undo: impl FnOnce(&mut Department) + 'static,
+    ) -> ResponseActFuture<Self, Result<T, StaffError>> {
+        Box::pin(publish(&self.bridge, outputs).into_actor(self).map(
+            move |published, department, _| match published {
+                Ok(()) => Ok(done),
+                Err(error) => {
+                    undo(department);
+                    Err(StaffError::Unavailable(format!(
+                        "{what} not published, nothing changed: {error}"
+                    )))
+                }
+            },
+        ))
+    }
+
     /// A staff action's message followed by the snapshot of its case as it now stands.
     fn with_snapshot(&mut self, envelope: Envelope) -> Vec<Envelope> {
         let case_id = envelope.case_id.clone();
@@ -771,13 +730,15 @@ impl Department {
         })
     }
 
-    /// Closes a waiting event, publishes `envelope`, and reopens the event if that fails.
-    fn close_event(
+    /// Closes a waiting event (`how`: answered, returned) by publishing `envelope` (`what`, for
+    /// staff), and reopens the event if that fails; gives `done` once published.
+    fn close_event<T: 'static>(
         &mut self,
         event_id: &EventId,
-        how: &'static str,
+        (how, what): (&'static str, &'static str),
         envelope: Envelope,
-    ) -> impl ActorFuture<Self, Output = Result<(), StaffError>> {
+        done: T,
+    ) -> ResponseActFuture<Self, Result<T, StaffError>> {
         let pending = self.events.remove(event_id);
         let key = pending.as_ref().map(|p| p.event.attempt_key());
         if let (Some(key), Some(p)) = (&key, &pending) {
@@ -785,19 +746,14 @@ impl Department {
                 .insert(key.clone(), (p.event.case_id.clone(), how.to_owned()));
         }
         let outputs = self.with_snapshot(envelope);
-        publish(&self.bridge, outputs)
-            .into_actor(self)
-            .map(move |published, department, _| {
-                published.map_err(|error| {
-                    if let (Some(pending), Some(key)) = (pending, key) {
-                        department.closed.remove(&key);
-                        department
-                            .events
-                            .insert(pending.event.event_id.clone(), pending);
-                    }
-                    StaffError::Unavailable(format!("not published, nothing changed: {error}"))
-                })
-            })
+        self.publish_or_undo(outputs, what, done, move |department| {
+            if let (Some(pending), Some(key)) = (pending, key) {
+                department.closed.remove(&key);
+                department
+                    .events
+                    .insert(pending.event.event_id.clone(), pending);
+            }
+        })
     }
 }
 
@@ -844,15 +800,66 @@ impl BusSystem for Department {
     }
 }
 
+impl KeepsState for Department {
+    type CaseState = DepartmentCaseState;
+
+    fn persists(&self) -> bool {
+        self.catalog.persist_state
+    }
+
+    fn versions(&mut self) -> &mut Versions {
+        &mut self.versions
+    }
+
+    fn case_state(&self, case_id: &CaseId) -> Option<DepartmentCaseState> {
+        let state = DepartmentCaseState {
+            case: self.cases.get(case_id).cloned(),
+            events: self
+                .events
+                .values()
+                .filter(|p| &p.event.case_id == case_id)
+                .cloned()
+                .collect(),
+            closed: self
+                .closed
+                .iter()
+                .filter(|(_, (case, _))| case == case_id)
+                .map(|(key, (_, how))| (key.clone(), how.clone()))
+                .collect(),
+        };
+        (state.case.is_some() || !state.events.is_empty() || !state.closed.is_empty())
+            .then_some(state)
+    }
+
+    fn restore_case(&mut self, case_id: &CaseId, state: DepartmentCaseState) {
+        match state.case {
+            Some(case) => self.cases.insert(case_id.clone(), case),
+            None => self.cases.remove(case_id),
+        };
+        self.events.retain(|_, p| &p.event.case_id != case_id);
+        for pending in state.events {
+            self.event_index
+                .insert(pending.event.event_id.clone(), self.settings.code.clone());
+            self.events.insert(pending.event.event_id.clone(), pending);
+        }
+        for (key, how) in state.closed {
+            if let Some(event_id) = key.split('/').next() {
+                self.event_index.insert(
+                    EventId::from_string(event_id.to_owned()),
+                    self.settings.code.clone(),
+                );
+            }
+            self.closed.insert(key, (case_id.clone(), how));
+        }
+    }
+}
+
 impl Handler<Inbound> for Department {
     type Result = ResponseActFuture<Self, Result<(), HandleError>>;
 
     #[tracing::instrument(skip_all, fields(department = %self.settings.code, case_id = %msg.0.case_id, kind = %msg.0.kind))]
     fn handle(&mut self, msg: Inbound, _: &mut Self::Context) -> Self::Result {
-        if msg.0.kind == MessageType::StateSnapshot {
-            return Box::pin(fut::ready(self.restore(&msg.0)));
-        }
-        handle_inbound(self, msg.0)
+        handle_delivery(self, msg.0)
     }
 }
 
@@ -1007,21 +1014,18 @@ impl Handler<RequestSupplement> for Department {
             &suspension,
         );
         let outputs = self.with_snapshot(envelope);
-        Box::pin(publish(&self.bridge, outputs).into_actor(self).map(
-            move |published, department, _| match published {
-                Ok(()) => Ok(suspension),
-                Err(error) => {
-                    if let Some(case) = department.cases.get_mut(&case_id) {
-                        case.stage = before;
-                        case.suspensions = sequence - 1;
-                        case.steps.pop();
-                    }
-                    Err(StaffError::Unavailable(format!(
-                        "supplement request not published, nothing changed: {error}"
-                    )))
+        self.publish_or_undo(
+            outputs,
+            "supplement request",
+            suspension,
+            move |department| {
+                if let Some(case) = department.cases.get_mut(&case_id) {
+                    case.stage = before;
+                    case.suspensions = sequence - 1;
+                    case.steps.pop();
                 }
             },
-        ))
+        )
     }
 }
 
@@ -1035,10 +1039,7 @@ impl Handler<AnswerCollaboration> for Department {
         };
         let (result, envelope) =
             self.answer(&pending.event, &pending.trace_id, msg.outcome, msg.opinion);
-        Box::pin(
-            self.close_event(&msg.event_id, "answered", envelope)
-                .map(move |closed, _, _| closed.map(|()| result)),
-        )
+        self.close_event(&msg.event_id, ("answered", "answer"), envelope, result)
     }
 }
 
@@ -1078,19 +1079,11 @@ impl Handler<SignEvent> for Department {
             p.signed = true;
         }
         let outputs = self.with_snapshot(envelope);
-        Box::pin(publish(&self.bridge, outputs).into_actor(self).map(
-            move |published, department, _| match published {
-                Ok(()) => Ok(signed),
-                Err(error) => {
-                    if let Some(p) = department.events.get_mut(&event_id) {
-                        p.signed = false;
-                    }
-                    Err(StaffError::Unavailable(format!(
-                        "signature not published, nothing changed: {error}"
-                    )))
-                }
-            },
-        ))
+        self.publish_or_undo(outputs, "signature", signed, move |department| {
+            if let Some(p) = department.events.get_mut(&event_id) {
+                p.signed = false;
+            }
+        })
     }
 }
 
@@ -1124,10 +1117,7 @@ impl Handler<ReturnEvent> for Department {
             &pending.trace_id,
             &returned,
         );
-        Box::pin(
-            self.close_event(&msg.event_id, "returned", envelope)
-                .map(move |closed, _, _| closed.map(|()| returned)),
-        )
+        self.close_event(&msg.event_id, ("returned", "return"), envelope, returned)
     }
 }
 
@@ -1169,19 +1159,11 @@ impl Handler<RequestExtension> for Department {
             p.extension_requests = number;
         }
         let outputs = self.with_snapshot(envelope);
-        Box::pin(publish(&self.bridge, outputs).into_actor(self).map(
-            move |published, department, _| match published {
-                Ok(()) => Ok(request),
-                Err(error) => {
-                    if let Some(p) = department.events.get_mut(&event_id) {
-                        p.extension_pending = false;
-                        p.extension_requests = number - 1;
-                    }
-                    Err(StaffError::Unavailable(format!(
-                        "extension request not published, nothing changed: {error}"
-                    )))
-                }
-            },
-        ))
+        self.publish_or_undo(outputs, "extension request", request, move |department| {
+            if let Some(p) = department.events.get_mut(&event_id) {
+                p.extension_pending = false;
+                p.extension_requests = number - 1;
+            }
+        })
     }
 }

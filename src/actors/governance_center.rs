@@ -23,7 +23,7 @@
 //!   `supervision.max_extensions`, else refused with the rule it broke.
 
 use super::intake::FedApplication;
-use super::{handle_inbound, publish, BusSystem, Processed, Versions};
+use super::{handle_delivery, publish, BusSystem, KeepsState, Processed, Versions};
 use crate::bus::bridge::{HandleError, Inbound, Publish};
 use crate::catalog::{Catalog, Centre};
 use crate::domain::{
@@ -120,7 +120,7 @@ pub struct GovernanceCenter {
 
 /// What a centre remembers about one case (its `state.snapshot`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct CentreCaseState {
+pub struct CentreCaseState {
     /// The open collaboration request (city).
     open: Option<OpenRequest>,
     /// Whether its collaboration is completed (city).
@@ -149,65 +149,6 @@ impl GovernanceCenter {
             feed_cursor: 0,
             versions: Versions::default(),
         }
-    }
-
-    fn case_state(&self, case_id: &CaseId) -> Option<CentreCaseState> {
-        if case_id.as_str() == FEED_KEY {
-            return Some(CentreCaseState {
-                feed_cursor: Some(self.feed_cursor),
-                ..CentreCaseState::default()
-            });
-        }
-        let state = CentreCaseState {
-            open: self.open.get(case_id).cloned(),
-            completed: self.completed.contains(case_id),
-            awaiting: self
-                .awaiting
-                .values()
-                .filter(|a| &a.event.case_id == case_id)
-                .cloned()
-                .collect(),
-            feed_cursor: None,
-        };
-        (state.open.is_some() || state.completed || !state.awaiting.is_empty()).then_some(state)
-    }
-
-    fn snapshot_of(&mut self, case_id: &CaseId) -> Option<Envelope> {
-        if !self.catalog.persist_state {
-            return None;
-        }
-        let state = self.case_state(case_id)?;
-        let version = self.versions.next(case_id);
-        Some(self.state_envelope(case_id, version, &state))
-    }
-
-    /// Takes over what a snapshot says about its case.
-    fn restore(&mut self, envelope: &Envelope) -> Result<(), HandleError> {
-        let state: Option<CentreCaseState> = self
-            .versions
-            .newer(envelope)
-            .map_err(|e| HandleError::Poison(e.to_string()))?;
-        let Some(state) = state else {
-            return Ok(());
-        };
-        if let Some(cursor) = state.feed_cursor {
-            self.feed_cursor = self.feed_cursor.max(cursor);
-            return Ok(());
-        }
-        let case_id = envelope.case_id.clone();
-        match state.open {
-            Some(open) => self.open.insert(case_id.clone(), open),
-            None => self.open.remove(&case_id),
-        };
-        if state.completed {
-            self.completed.insert(case_id.clone());
-        }
-        self.awaiting.retain(|_, a| a.event.case_id != case_id);
-        for awaiting in state.awaiting {
-            self.awaiting
-                .insert(awaiting.event.event_id.clone(), awaiting);
-        }
-        Ok(())
     }
 
     fn me(&self) -> SystemId {
@@ -634,6 +575,58 @@ impl BusSystem for GovernanceCenter {
     }
 }
 
+impl KeepsState for GovernanceCenter {
+    type CaseState = CentreCaseState;
+
+    fn persists(&self) -> bool {
+        self.catalog.persist_state
+    }
+
+    fn versions(&mut self) -> &mut Versions {
+        &mut self.versions
+    }
+
+    fn case_state(&self, case_id: &CaseId) -> Option<CentreCaseState> {
+        if case_id.as_str() == FEED_KEY {
+            return Some(CentreCaseState {
+                feed_cursor: Some(self.feed_cursor),
+                ..CentreCaseState::default()
+            });
+        }
+        let state = CentreCaseState {
+            open: self.open.get(case_id).cloned(),
+            completed: self.completed.contains(case_id),
+            awaiting: self
+                .awaiting
+                .values()
+                .filter(|a| &a.event.case_id == case_id)
+                .cloned()
+                .collect(),
+            feed_cursor: None,
+        };
+        (state.open.is_some() || state.completed || !state.awaiting.is_empty()).then_some(state)
+    }
+
+    fn restore_case(&mut self, case_id: &CaseId, state: CentreCaseState) {
+        if let Some(cursor) = state.feed_cursor {
+            self.feed_cursor = self.feed_cursor.max(cursor);
+            return;
+        }
+        match state.open {
+            Some(open) => self.open.insert(case_id.clone(), open),
+            None => self.open.remove(case_id),
+        };
+        if state.completed {
+            self.completed.insert(case_id.clone());
+        }
+        self.awaiting.retain(|_, a| &a.event.case_id != case_id);
+        for awaiting in state.awaiting {
+            self.awaiting
+                .insert(awaiting.event.event_id.clone(), awaiting);
+        }
+    }
+}
+
 impl Handler<GetAwaiting> for GovernanceCenter {
     type Result = MessageResult<GetAwaiting>;
 
@@ -693,9 +686,6 @@ impl Handler<Inbound> for GovernanceCenter {
 
     #[tracing::instrument(skip_all, fields(centre = %self.centre.code, case_id = %msg.0.case_id, kind = %msg.0.kind))]
     fn handle(&mut self, msg: Inbound, _: &mut Self::Context) -> Self::Result {
-        if msg.0.kind == MessageType::StateSnapshot {
-            return Box::pin(fut::ready(self.restore(&msg.0)));
-        }
-        handle_inbound(self, msg.0)
+        handle_delivery(self, msg.0)
     }
 }

@@ -888,16 +888,11 @@ impl Handler<Submit> for IntakeSystem {
             terminal_id: msg.terminal_id.clone(),
         };
         let version = self.versions.next(&case_id);
-        let snapshot = Envelope::new_at(
-            EnvelopeHead {
-                id: MessageId::from_string(format!("intake|{case_id}#{version}")),
-                kind: MessageType::StateSnapshot,
-                case_id: case_id.clone(),
-                source: SystemId::Intake,
-                target: SystemId::Intake,
-                trace_id: trace_id.clone(),
-            },
-            &super::Snapshot { version, state },
+        let snapshot = super::snapshot_envelope(
+            SystemId::Intake,
+            &case_id,
+            version,
+            &state,
             application.submitted_at,
         );
         tracing::info!(%case_id, terminal = %msg.terminal_id, sequence, "application received");

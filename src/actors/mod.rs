@@ -144,15 +144,7 @@ pub trait BusSystem: Actor<Context = Context<Self>> {
 
     /// A `state.snapshot` of `state` for `case_id`, numbered `version`.
     fn state_envelope<T: Serialize>(&self, case_id: &CaseId, version: u64, state: &T) -> Envelope {
-        let me = self.system_id();
-        self.envelope(
-            format!("{me}|{case_id}#{version}"),
-            MessageType::StateSnapshot,
-            case_id,
-            me,
-            "",
-            &Snapshot { version, state },
-        )
+        snapshot_envelope(self.system_id(), case_id, version, state, self.now())
     }
 
     /// A message from this system, stamped now. `id` must be derived from what caused it, so
@@ -179,6 +171,56 @@ pub trait BusSystem: Actor<Context = Context<Self>> {
             self.now(),
         )
     }
+}
+
+/// A system that remembers something about cases on the state topic.
+pub trait KeepsState: BusSystem {
+    /// What it remembers about one case.
+    type CaseState: Serialize + serde::de::DeserializeOwned;
+    /// Whether it writes snapshots: only on a Kafka cluster
+    /// ([`Catalog::persist_state`](crate::catalog::Catalog::persist_state)).
+    fn persists(&self) -> bool;
+    /// The versions of its snapshots.
+    fn versions(&mut self) -> &mut Versions;
+    /// What it remembers about `case_id` now; none when nothing.
+    fn case_state(&self, case_id: &CaseId) -> Option<Self::CaseState>;
+    /// Takes over `state` for `case_id`, read from the state topic.
+    fn restore_case(&mut self, case_id: &CaseId, state: Self::CaseState);
+
+    /// The snapshot of a case as it stands now, if the system writes one.
+    fn snapshot_of(&mut self, case_id: &CaseId) -> Option<Envelope> {
+        if !self.persists() {
+            return None;
+        }
+        let state = self.case_state(case_id)?;
+        let version = self.versions().next(case_id);
+        Some(self.state_envelope(case_id, version, &state))
+    }
+
+    /// Takes over what a snapshot (written by this or another instance) says about its case,
+    /// if it is newer than what the system has.
+    fn restore(&mut self, envelope: &Envelope) -> Result<(), HandleError> {
+        let state = self
+            .versions()
+            .newer(envelope)
+            .map_err(|e| HandleError::Poison(e.to_string()))?;
+        if let Some(state) = state {
+            self.restore_case(&envelope.case_id, state);
+        }
+        Ok(())
+    }
+}
+
+/// Handles what a stateful system's consumer groups deliver: a snapshot from the state topic is
+/// restored; anything else goes through [`handle_inbound`].
+pub fn handle_delivery<A: KeepsState>(
+    actor: &mut A,
+    envelope: Arc<Envelope>,
+) -> ResponseActFuture<A, Result<(), HandleError>> {
+    if envelope.kind == MessageType::StateSnapshot {
+        return Box::pin(fut::ready(actor.restore(&envelope)));
+    }
+    handle_inbound(actor, envelope)
 }
 
 /// Handles an inbound message idempotently: a new one is applied and its outputs published; a
@@ -259,6 +301,29 @@ fn confirm(
     }
 }
 
+/// The `state.snapshot` of `system` for `case_id`, numbered `version`, stamped `at`. Its id
+/// ends in `#<version>`, which [`Versions::newer`] reads without decoding the state.
+pub fn snapshot_envelope<T: Serialize>(
+    system: SystemId,
+    case_id: &CaseId,
+    version: u64,
+    state: &T,
+    at: DateTime<Utc>,
+) -> Envelope {
+    Envelope::new_at(
+        EnvelopeHead {
+            id: MessageId::from_string(format!("{system}|{case_id}#{version}")),
+            kind: MessageType::StateSnapshot,
+            case_id: case_id.clone(),
+            source: system.clone(),
+            target: system,
+            trace_id: String::new(),
+        },
+        &Snapshot { version, state },
+        at,
+    )
+}
+
 /// What a system remembers about one case, as written to the state topic.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Snapshot<T> {
@@ -286,7 +351,7 @@ impl Versions {
         &mut self,
         envelope: &Envelope,
     ) -> Result<Option<T>, crate::domain::EnvelopeError> {
-        // The id ends in `#<version>` (see `BusSystem::state_envelope`): a snapshot the system
+        // The id ends in `#<version>` (see `snapshot_envelope`): a snapshot the system
         // already has — its own, read back — is skipped without decoding its state.
         let version = envelope
             .id
