@@ -3,7 +3,7 @@
 //! returned events at a centre, and the supervision figures (监督评价考核).
 
 use super::error::ApiError;
-use super::routes::{department, staff_error, unavailable, Result};
+use super::routes::{department, served, staff_error, unavailable, Result};
 use crate::actors::department::{RequestExtension, RequestSupplement, ReturnEvent, SignEvent};
 use crate::actors::governance_center::{GetAwaiting, ReassignError, ReassignEvent};
 use crate::actors::intake::{CaseActionError, RateCase, SupplementCase};
@@ -68,6 +68,11 @@ fn case_error(error: CaseActionError) -> ApiError {
 }
 
 fn check_terminal(systems: &Systems, terminal_id: &str) -> Result<()> {
+    served(
+        systems,
+        systems.roles.intake,
+        "the intake system or its terminals",
+    )?;
     if systems.terminals.contains_key(terminal_id) {
         return Ok(());
     }
@@ -313,6 +318,7 @@ fn centre<'a>(
     systems: &'a Systems,
     code: &str,
 ) -> Result<&'a actix::Addr<crate::actors::governance_center::GovernanceCenter>> {
+    served(systems, systems.roles.governance, "the governance centres")?;
     systems.centres.get(code).ok_or_else(|| {
         ApiError::not_found(
             "unknown_centre",
@@ -372,6 +378,7 @@ async fn department_figures(
     systems: web::Data<Systems>,
     period: web::Query<Period>,
 ) -> Result<HttpResponse> {
+    served(&systems, systems.roles.governance, "the supervision system")?;
     check_period(&period)?;
     let figures = systems
         .supervisor
@@ -385,6 +392,7 @@ async fn centre_figures(
     systems: web::Data<Systems>,
     period: web::Query<Period>,
 ) -> Result<HttpResponse> {
+    served(&systems, systems.roles.governance, "the supervision system")?;
     check_period(&period)?;
     let figures = systems
         .supervisor

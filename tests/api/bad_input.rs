@@ -188,3 +188,39 @@ async fn the_service_keeps_working_after_every_kind_of_bad_input() {
         "{case}"
     );
 }
+
+#[actix_web::test]
+async fn a_process_refuses_requests_for_systems_its_roles_do_not_run() {
+    // Arrange: a process that runs only the market department.
+    let app = spawn_app_with(|settings| {
+        settings.service.roles = vec!["department:market".parse().unwrap()];
+    })
+    .await;
+
+    // Act
+    let asked = [
+        "/api/v1/cases/c1",
+        "/api/v1/supervision/departments",
+        "/api/v1/governance/centers/500000/returned",
+    ];
+    let mut answers = Vec::new();
+    for path in asked {
+        answers.push((path, app.get(path).await));
+    }
+
+    // Assert: each refusal names the process's roles; the department it runs still answers.
+    for (path, response) in answers {
+        assert_eq!(response.status(), 404, "{path}");
+        let body = json_body(response).await;
+        assert_eq!(body["error"], "not_served_here", "{path}: {body}");
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .contains("department:market"),
+            "{path}: {body}"
+        );
+    }
+    let inbox = app.get("/api/v1/departments/market/inbox").await;
+    assert_eq!(inbox.status(), 200);
+}
