@@ -114,6 +114,11 @@ pub struct KafkaSettings {
     pub batch_num_messages: u32,
     /// Producer `compression.type` (`none`, `gzip`, `snappy`, `lz4`; this build has no zstd).
     pub compression: String,
+    /// Producer `enable.idempotence`. Keep it on: the broker then drops the repeats of
+    /// librdkafka's own retries and keeps each partition's order. Turn it off only for a broker
+    /// that cannot keep producer state: the producer then sends one request at a time per
+    /// connection (order kept, throughput lower), and consumers drop repeated messages by id.
+    pub idempotence: bool,
     /// Producer `message.timeout.ms`: how long librdkafka retries a record before it fails.
     pub message_timeout_ms: u64,
     /// Consumer `session.timeout.ms`.
@@ -142,6 +147,7 @@ impl Default for KafkaSettings {
             linger_ms: 5,
             batch_num_messages: 10_000,
             compression: "lz4".into(),
+            idempotence: true,
             message_timeout_ms: 120_000,
             session_timeout_ms: 6_000,
             heartbeat_interval_ms: 500,

@@ -1,7 +1,8 @@
 //! The Kafka bus (rdkafka).
 //!
 //! Producer: idempotent (`enable.idempotence=true`: acks=all, and per-partition order kept
-//! through librdkafka's own retries), batching by `linger.ms` / `batch.num.messages` with
+//! through librdkafka's own retries; with `bus.kafka.idempotence = false`, acks=all and one
+//! request in flight per connection keep the order instead), batching by `linger.ms` / `batch.num.messages` with
 //! compression, keys hashed with `murmur2_random` (the Java client's partitioner, so other
 //! systems producing keyed records agree on partitions). A publish enqueues its records in order
 //! and resolves when the broker acknowledged all of them; a record that fails for good fails the
@@ -180,12 +181,19 @@ pub fn producer_config(settings: &BusSettings, brokers: &str) -> ClientConfig {
     let mut config = ClientConfig::new();
     config
         .set("bootstrap.servers", brokers)
-        .set("enable.idempotence", "true")
+        .set("enable.idempotence", kafka.idempotence.to_string())
         .set("linger.ms", kafka.linger_ms.to_string())
         .set("batch.num.messages", kafka.batch_num_messages.to_string())
         .set("compression.type", &kafka.compression)
         .set("message.timeout.ms", kafka.message_timeout_ms.to_string())
         .set("partitioner", "murmur2_random");
+    if !kafka.idempotence {
+        // Without the broker's sequence numbers only one request in flight per connection keeps
+        // a partition's order through retries.
+        config
+            .set("acks", "all")
+            .set("max.in.flight.requests.per.connection", "1");
+    }
     for (key, value) in &kafka.options {
         config.set(key, value);
     }
@@ -353,5 +361,40 @@ impl Bus for KafkaBus {
     fn shutdown(&self) -> BoxFuture<'static, ()> {
         let bus = self.clone();
         Box::pin(async move { bus.flush().await })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::{Settings, DEFAULT_CONFIG};
+
+    fn bus_settings(idempotence: &str) -> BusSettings {
+        let text = DEFAULT_CONFIG.replacen(
+            "idempotence = true",
+            &format!("idempotence = {idempotence}"),
+            1,
+        );
+        Settings::from_toml(&text, "test.toml", false)
+            .expect("the default config with idempotence set is valid")
+            .bus
+    }
+
+    #[test]
+    fn the_shipped_producer_is_idempotent() {
+        let config = producer_config(&bus_settings("true"), "h1:9092");
+        assert_eq!(config.get("enable.idempotence"), Some("true"));
+        assert_eq!(config.get("max.in.flight.requests.per.connection"), None);
+    }
+
+    #[test]
+    fn without_idempotence_one_request_in_flight_keeps_the_order() {
+        let config = producer_config(&bus_settings("false"), "h1:9092");
+        assert_eq!(config.get("enable.idempotence"), Some("false"));
+        assert_eq!(config.get("acks"), Some("all"));
+        assert_eq!(
+            config.get("max.in.flight.requests.per.connection"),
+            Some("1")
+        );
     }
 }
