@@ -41,7 +41,7 @@ case "${1:-}" in
     ;;
   durable)
     # The prebuilt tansu above has no sqlite storage; this one is built from crates.io with it
-    # (about 12 minutes on two cores) and kept in .ci/cache. Prints the binary's path.
+    # (about 15 minutes on two cores) and kept in .ci/cache. Prints the binary's path.
     DURABLE="$CACHE/tansu-durable/bin/tansu"
     if [ ! -x "$DURABLE" ]; then
       mkdir -p "$CACHE"
