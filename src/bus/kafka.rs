@@ -2,13 +2,13 @@
 //!
 //! Producer: idempotent (`enable.idempotence=true`: acks=all, and per-partition order kept
 //! through librdkafka's own retries; with `bus.kafka.idempotence = false`, acks=all and one
-//! request in flight per connection keep the order instead), batching by `linger.ms` / `batch.num.messages` with
-//! compression, keys hashed with `murmur2_random` (the Java client's partitioner, so other
-//! systems producing keyed records agree on partitions). A publish enqueues its records in order
-//! and resolves when the broker acknowledged all of them; a record that fails for good fails the
-//! publish, and the bridge sends the whole batch again in order (consumers drop the repeats by
-//! message id). On a full local queue it waits and enqueues the same record again before any
-//! later one.
+//! request in flight per connection keep the order instead), batching by `linger.ms` /
+//! `batch.num.messages` with compression, keys hashed with `murmur2_random` (the Java client's
+//! partitioner, so other systems producing keyed records agree on partitions). A publish
+//! enqueues its records in order and resolves when the broker acknowledged all of them; a record
+//! that fails for good fails the publish, and the bridge sends the whole batch again in order
+//! (consumers drop the repeats by message id). On a full local queue it waits and enqueues the
+//! same record again before any later one.
 //!
 //! Consumers: see [`super::kafka_consumer`] — at least once, offsets stored only after a record
 //! (and every one before it on its partition) was handled.
@@ -369,27 +369,24 @@ mod tests {
     use super::*;
     use crate::settings::{Settings, DEFAULT_CONFIG};
 
-    fn bus_settings(idempotence: &str) -> BusSettings {
-        let text = DEFAULT_CONFIG.replacen(
-            "idempotence = true",
-            &format!("idempotence = {idempotence}"),
-            1,
-        );
-        Settings::from_toml(&text, "test.toml", false)
-            .expect("the default config with idempotence set is valid")
+    fn shipped_bus_settings() -> BusSettings {
+        Settings::from_toml(DEFAULT_CONFIG, "default", false)
+            .expect("the default config is valid")
             .bus
     }
 
     #[test]
     fn the_shipped_producer_is_idempotent() {
-        let config = producer_config(&bus_settings("true"), "h1:9092");
+        let config = producer_config(&shipped_bus_settings(), "h1:9092");
         assert_eq!(config.get("enable.idempotence"), Some("true"));
         assert_eq!(config.get("max.in.flight.requests.per.connection"), None);
     }
 
     #[test]
     fn without_idempotence_one_request_in_flight_keeps_the_order() {
-        let config = producer_config(&bus_settings("false"), "h1:9092");
+        let mut settings = shipped_bus_settings();
+        settings.kafka.idempotence = false;
+        let config = producer_config(&settings, "h1:9092");
         assert_eq!(config.get("enable.idempotence"), Some("false"));
         assert_eq!(config.get("acks"), Some("all"));
         assert_eq!(

@@ -6,8 +6,8 @@
 //! They need a real broker (`GOVFUSION_TEST_KAFKA=host:port`), and for the broker faults a
 //! tansu binary the test starts itself (`GOVFUSION_TEST_TANSU`, and
 //! `GOVFUSION_TEST_DURABLE_TANSU` for one built with sqlite storage); without them a test prints
-//! `SKIPPED` and passes. `.ci/run` provides the first two; the durable-broker test does not pass
-//! on tansu 0.6.0's sqlite engine yet (README, "Limits of this version").
+//! `SKIPPED` and passes. `.ci/run` provides all three; the durable-broker test runs within the
+//! limits of tansu 0.6.0's sqlite engine (README, "Limits of this version").
 //!
 //! * [`harness`] — processes, the city, and what "exactly once" means.
 //! * [`kills`] — kill -9 and SIGTERM of each role mid-run.
