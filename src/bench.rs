@@ -10,8 +10,7 @@
 use crate::bus::bridge::{envelope_record, Bridge, Publish};
 use crate::bus::kafka::{producer_config, KafkaBus};
 use crate::domain::{
-    Applicant, Application, CaseId, Channel, Envelope, EnvelopeHead, MessageId, MessageType,
-    Region, SystemId,
+    Applicant, Application, CaseId, Channel, Envelope, EnvelopeHead, MessageType, Region, SystemId,
 };
 use crate::settings::{BusKind, Settings};
 use actix::prelude::*;
@@ -105,7 +104,7 @@ fn envelopes(n: usize) -> Vec<Envelope> {
             };
             Envelope::new(
                 EnvelopeHead {
-                    id: MessageId::from_string(format!("{case_id}/published")),
+                    id: crate::domain::message_ids::published(&case_id),
                     kind: MessageType::ApplicationPublished,
                     case_id,
                     source: SystemId::Governance("500000".into()),

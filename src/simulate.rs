@@ -405,7 +405,7 @@ async fn play_staff(systems: Systems, running: Arc<AtomicBool>) {
             for case in inbox
                 .cases
                 .into_iter()
-                .filter(|c| c.stage == "awaiting_decision")
+                .filter(|c| c.stage == crate::domain::InboxStage::AwaitingDecision)
             {
                 let objection = case
                     .collaboration_results

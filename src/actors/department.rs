@@ -17,6 +17,7 @@
 use super::{handle_delivery, publish, BusSystem, KeepsState, Processed, Versions};
 use crate::bus::bridge::{HandleError, Inbound, Publish};
 use crate::catalog::Catalog;
+use crate::domain::{message_ids, InboxStage, StepKind};
 use crate::domain::{
     Application, Approval, ApprovalStep, CaseId, CollaborationCompleted, CollaborationEvent,
     CollaborationOutcome, CollaborationRequest, CollaborationResult, Decision, Envelope, EventId,
@@ -119,7 +120,7 @@ pub struct Inbox {
 #[derive(Debug, Clone, Serialize)]
 pub struct InboxCase {
     /// `awaiting_decision` or `suspended`.
-    pub stage: &'static str,
+    pub stage: InboxStage,
     /// The application.
     pub application: Application,
     /// The receipt issued, with the current due date.
@@ -261,9 +262,9 @@ impl Department {
         SystemId::Governance(self.catalog.city.clone())
     }
 
-    fn step(&self, step: &str, note: String) -> ApprovalStep {
+    fn step(&self, step: StepKind, note: String) -> ApprovalStep {
         ApprovalStep {
-            step: step.to_owned(),
+            step,
             by: self.me().to_string(),
             at: self.catalog.now(),
             note,
@@ -328,7 +329,7 @@ impl Department {
         };
         let missing = missing_materials(&matter.required_materials, &application.materials);
         let mut steps = vec![self.step(
-            "accepted",
+            StepKind::Accepted,
             format!(
                 "受理 {} ({}), receipt {}, due {} ({} working days)",
                 matter.name,
@@ -340,7 +341,7 @@ impl Department {
         )];
         steps.push(self.materials_step(matter.required_materials.len(), &missing));
         let outputs = vec![self.envelope(
-            format!("{case_id}/accepted"),
+            message_ids::accepted(&case_id),
             MessageType::ApplicationAccepted,
             &case_id,
             self.city(),
@@ -362,7 +363,7 @@ impl Department {
 
     fn materials_step(&self, required: usize, missing: &[String]) -> ApprovalStep {
         self.step(
-            "materials_checked",
+            StepKind::MaterialsChecked,
             if missing.is_empty() {
                 format!("all {required} required materials present")
             } else {
@@ -396,7 +397,7 @@ impl Department {
                 })
                 .collect();
             case.steps.push(self.step(
-                "collaboration_requested",
+                StepKind::CollaborationRequested,
                 format!("协同请求: {}", names.join(", ")),
             ));
             case.stage = Stage::Collaborating;
@@ -407,7 +408,7 @@ impl Department {
                 receipt: Some(case.receipt.clone()),
             };
             outputs.push(self.envelope(
-                format!("{case_id}/collaboration-requested"),
+                message_ids::collaboration_requested(&case_id),
                 MessageType::CollaborationRequested,
                 &case_id,
                 self.city(),
@@ -457,7 +458,7 @@ impl Department {
             .unwrap_or_default();
         case.missing = missing_materials(&required, &case.application.materials);
         case.steps.push(self.step(
-            "resumed",
+            StepKind::Resumed,
             format!(
                 "补正材料已收到; clock resumed, due date moved by {added} working days to {}",
                 case.receipt.due_date
@@ -474,7 +475,7 @@ impl Department {
             resumed_at: now,
         };
         let outputs = vec![self.envelope(
-            format!("{case_id}/resumed/{sequence}"),
+            message_ids::resumed(case_id, sequence),
             MessageType::CaseResumed,
             case_id,
             SystemId::Intake,
@@ -556,7 +557,7 @@ impl Department {
             answered_at: self.catalog.now(),
         };
         let envelope = self.envelope(
-            format!("{}/answered", event.attempt_key()),
+            message_ids::answered(&event.attempt_key()),
             MessageType::CollaborationAnswered,
             &event.case_id,
             self.dispatcher(event),
@@ -611,7 +612,7 @@ impl Department {
                 })
                 .collect();
             case.steps
-                .push(self.step("collaboration_completed", summary.join("; ")));
+                .push(self.step(StepKind::CollaborationCompleted, summary.join("; ")));
             case.results = completed.results;
             case.stage = Stage::AwaitingDecision;
             if self.settings.mode == Mode::Auto {
@@ -629,7 +630,7 @@ impl Department {
             None => self.rule_outcome(case),
         };
         case.steps.push(self.step(
-            "decided",
+            StepKind::Decided,
             format!(
                 "{}: {}",
                 match decision {
@@ -649,7 +650,7 @@ impl Department {
             outcome: Outcome { decision, reasons },
         };
         self.envelope(
-            format!("{}/approval", case.application.case_id),
+            message_ids::approval(&case.application.case_id),
             MessageType::ApprovalPublished,
             &case.application.case_id,
             self.city(),
@@ -872,8 +873,8 @@ impl Handler<GetInbox> for Department {
             .values()
             .filter_map(|c| {
                 let stage = match c.stage {
-                    Stage::AwaitingDecision => "awaiting_decision",
-                    Stage::Suspended { .. } => "suspended",
+                    Stage::AwaitingDecision => InboxStage::AwaitingDecision,
+                    Stage::Suspended { .. } => InboxStage::Suspended,
                     _ => return None,
                 };
                 Some(InboxCase {
@@ -987,7 +988,7 @@ impl Handler<RequestSupplement> for Department {
             suspended_at: now,
         };
         let step = self.step(
-            "suspended",
+            StepKind::Suspended,
             format!(
                 "补正: {} ({}); clock stopped",
                 suspension.materials.join(", "),
@@ -1006,7 +1007,7 @@ impl Handler<RequestSupplement> for Department {
         case.steps.push(step);
         let trace_id = case.trace_id.clone();
         let envelope = self.envelope(
-            format!("{case_id}/suspended/{sequence}"),
+            message_ids::suspended(&case_id, sequence),
             MessageType::CaseSuspended,
             &case_id,
             SystemId::Intake,
@@ -1067,7 +1068,7 @@ impl Handler<SignEvent> for Department {
             signed_at: self.catalog.now(),
         };
         let envelope = self.envelope(
-            format!("{}/signed", pending.event.attempt_key()),
+            message_ids::signed(&pending.event.attempt_key()),
             MessageType::CollaborationSigned,
             &pending.event.case_id,
             self.dispatcher(&pending.event),
@@ -1110,7 +1111,7 @@ impl Handler<ReturnEvent> for Department {
         });
         let returned = EventReturned { event };
         let envelope = self.envelope(
-            format!("{key}/returned"),
+            message_ids::returned(&key),
             MessageType::CollaborationReturned,
             &returned.event.case_id,
             self.dispatcher(&returned.event),
@@ -1143,10 +1144,7 @@ impl Handler<RequestExtension> for Department {
         };
         let number = pending.extension_requests + 1;
         let envelope = self.envelope(
-            format!(
-                "{}/extension-requested/{number}",
-                pending.event.attempt_key()
-            ),
+            message_ids::extension_requested(&pending.event.attempt_key(), number),
             MessageType::CollaborationExtensionRequested,
             &pending.event.case_id,
             self.dispatcher(&pending.event),

@@ -26,10 +26,11 @@ use super::intake::FedApplication;
 use super::{handle_delivery, publish, BusSystem, KeepsState, Processed, Versions};
 use crate::bus::bridge::{HandleError, Inbound, Publish};
 use crate::catalog::{Catalog, Centre};
+use crate::domain::message_ids;
 use crate::domain::{
     Approval, CaseId, CollaborationCompleted, CollaborationEvent, CollaborationRequest,
     CollaborationResult, Envelope, EventId, EventReturned, ExtensionDecision, ExtensionRequest,
-    MessageType, SystemId, Tier,
+    MessageId, MessageType, SystemId, Tier,
 };
 use crate::feed::FeedSource;
 use actix::prelude::*;
@@ -182,14 +183,14 @@ impl GovernanceCenter {
                 let request: ExtensionRequest = envelope.data().map_err(poison)?;
                 Ok(vec![self.decide_extension(
                     request,
-                    envelope.id.as_str(),
+                    &envelope.id,
                     &envelope.trace_id,
                 )])
             }
             MessageType::ApprovalPublished if is_city => {
                 let approval: Approval = envelope.data().map_err(poison)?;
                 Ok(vec![self.envelope(
-                    format!("{}/delivered", envelope.case_id),
+                    message_ids::delivered(&envelope.case_id),
                     MessageType::ApprovalDelivered,
                     &envelope.case_id,
                     SystemId::Intake,
@@ -218,7 +219,7 @@ impl GovernanceCenter {
                 .catalog
                 .collaboration_days(&request.application.matter_code, &collaborator.department);
             let event = CollaborationEvent {
-                event_id: EventId::from_string(format!("{case_id}-{}", collaborator.department)),
+                event_id: message_ids::event_id(&case_id, &collaborator.department),
                 case_id: case_id.clone(),
                 requester: request.requester.clone(),
                 department: collaborator.department.clone(),
@@ -260,7 +261,7 @@ impl GovernanceCenter {
             }
         };
         self.envelope(
-            format!("{}/dispatched/{}", event.attempt_key(), self.centre.code),
+            message_ids::dispatched(&event.attempt_key(), &self.centre.code),
             MessageType::CollaborationDispatched,
             &event.case_id.clone(),
             next,
@@ -273,7 +274,7 @@ impl GovernanceCenter {
     fn pass_up(&mut self, result: CollaborationResult, trace_id: &str) -> Vec<Envelope> {
         if let Some(parent) = &self.centre.parent {
             return vec![self.envelope(
-                format!("{}/answered/{}", result.event_id, self.centre.code),
+                message_ids::answer_passed_up(&result.event_id, &self.centre.code),
                 MessageType::CollaborationAnswered,
                 &result.case_id,
                 SystemId::Governance(parent.clone()),
@@ -311,7 +312,7 @@ impl GovernanceCenter {
             application: open.request.application,
         };
         vec![self.envelope(
-            format!("{case_id}/collaboration-completed"),
+            message_ids::collaboration_completed(&case_id),
             MessageType::CollaborationCompleted,
             &case_id,
             SystemId::Department(completed.requester.clone()),
@@ -345,7 +346,7 @@ impl GovernanceCenter {
             }
             if let Some(parent) = self.centre.parent.clone() {
                 return vec![self.envelope(
-                    format!("{}/returned/{}", event.attempt_key(), self.centre.code),
+                    message_ids::return_passed_up(&event.attempt_key(), &self.centre.code),
                     MessageType::CollaborationReturned,
                     &event.case_id.clone(),
                     SystemId::Governance(parent),
@@ -395,7 +396,7 @@ impl GovernanceCenter {
     fn decide_extension(
         &self,
         request: ExtensionRequest,
-        request_id: &str,
+        request_id: &MessageId,
         trace_id: &str,
     ) -> Envelope {
         let rules = &self.catalog.supervision;
@@ -437,7 +438,7 @@ impl GovernanceCenter {
             decided_at: self.catalog.now(),
         };
         self.envelope(
-            format!("{request_id}/decided"),
+            message_ids::extension_decided(request_id),
             MessageType::CollaborationExtensionDecided,
             &event.case_id,
             SystemId::Department(event.department.clone()),
@@ -454,7 +455,7 @@ impl GovernanceCenter {
             return None;
         };
         Some(self.envelope(
-            format!("{}/published", application.case_id),
+            message_ids::published(&application.case_id),
             MessageType::ApplicationPublished,
             &application.case_id,
             SystemId::Department(matter.department.clone()),

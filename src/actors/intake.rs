@@ -13,6 +13,7 @@
 use super::{publish, Versions};
 use crate::bus::bridge::{HandleError, Inbound, Publish};
 use crate::catalog::{Catalog, LookupError};
+use crate::domain::{message_ids, EventStatus, HistoryStep, StepKind};
 use crate::domain::{
     Applicant, Application, Approval, CaseId, CaseStatus, Channel, CollaborationEvent,
     CollaborationOutcome, CollaborationRequest, CollaborationResult, Envelope, EnvelopeHead,
@@ -212,7 +213,7 @@ pub struct EventView {
     /// `routing` (on its way down), `dispatched` (at the department), `signed` (the department
     /// took it on), `returned` (the department returned it; being re-routed or waiting for a
     /// centre to reassign it) or `answered`.
-    pub status: String,
+    pub status: EventStatus,
     /// When the current department must answer by.
     pub deadline: Option<DateTime<Utc>>,
     /// Extensions granted.
@@ -246,13 +247,13 @@ pub struct HistoryEntry {
     /// When it happened.
     pub at: DateTime<Utc>,
     /// The message type (or `submitted`).
-    pub step: String,
+    pub step: HistoryStep,
     /// Who did it.
     pub by: String,
     /// To whom.
     pub to: String,
     /// The bus message id.
-    pub message_id: String,
+    pub message_id: MessageId,
     /// What it said, where there is more to say: a reason, materials, a new due date.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
@@ -371,10 +372,10 @@ impl IntakeSystem {
             status: CaseStatus::Submitted,
             history: vec![HistoryEntry {
                 at: application.submitted_at,
-                step: "submitted".into(),
+                step: HistoryStep::SUBMITTED,
                 by: format!("terminal/{terminal_id}"),
                 to: "intake".into(),
-                message_id: format!("{case_id}/submitted"),
+                message_id: message_ids::submitted(&case_id),
                 note: None,
             }],
             application,
@@ -469,10 +470,10 @@ impl IntakeSystem {
         view.on_time = on_time(view);
         view.history.push(HistoryEntry {
             at: envelope.occurred_at,
-            step: envelope.kind.as_str().to_owned(),
+            step: envelope.kind.into(),
             by: envelope.source.to_string(),
             to: envelope.target.to_string(),
-            message_id: envelope.id.to_string(),
+            message_id: envelope.id.clone(),
             note,
         });
         view.history.sort_by_key(|entry| entry.at);
@@ -487,7 +488,7 @@ impl IntakeSystem {
     /// Publishes one message of the intake system about `case_id`.
     fn publish_one<T: Serialize>(
         &self,
-        id: String,
+        id: MessageId,
         kind: MessageType,
         case_id: &CaseId,
         target: SystemId,
@@ -496,7 +497,7 @@ impl IntakeSystem {
     ) -> impl std::future::Future<Output = Result<(), HandleError>> + 'static {
         let envelope = Envelope::new_at(
             EnvelopeHead {
-                id: MessageId::from_string(id),
+                id,
                 kind,
                 case_id: case_id.clone(),
                 source: SystemId::Intake,
@@ -562,11 +563,10 @@ fn observe_message(
             let stage = if at_department { 2 } else { 1 };
             if entry.advance((event.returns.len(), stage)) {
                 entry.status = if at_department {
-                    "dispatched"
+                    EventStatus::Dispatched
                 } else {
-                    "routing"
-                }
-                .into();
+                    EventStatus::Routing
+                };
                 entry.department = event.department.clone();
                 entry.tier = event.tier;
                 entry.deadline = Some(event.deadline);
@@ -581,7 +581,7 @@ fn observe_message(
             note = Some(format!("signed by {}", signed.signed_by));
             let entry = event_view(view, &signed.event);
             if entry.advance((signed.event.returns.len(), 3)) {
-                entry.status = "signed".into();
+                entry.status = EventStatus::Signed;
             }
             CaseStatus::Collaborating
         }
@@ -604,7 +604,7 @@ fn observe_message(
             }
             let entry = event_view(view, event);
             if entry.advance((event.returns.len(), 0)) {
-                entry.status = "returned".into();
+                entry.status = EventStatus::Returned;
                 entry.returns = event.returns.clone();
             }
             CaseStatus::Collaborating
@@ -675,7 +675,7 @@ fn observe_message(
             let tier = result.route.last().map_or(Tier::City, |hop| hop.tier);
             let entry = event_view_by_id(view, result.event_id.as_str(), &result.department, tier);
             entry.progress = (usize::MAX, u8::MAX);
-            entry.status = "answered".into();
+            entry.status = EventStatus::Answered;
             entry.department = result.department.clone();
             if entry.tier_path.is_empty() {
                 entry.tier_path = result.route.iter().map(|h| h.name.clone()).collect();
@@ -759,7 +759,11 @@ fn observe_message(
 fn on_time(view: &CaseView) -> Option<bool> {
     let approval = view.approval.as_ref()?;
     let receipt = view.receipt.as_ref()?;
-    let decided = approval.steps.iter().rev().find(|s| s.step == "decided")?;
+    let decided = approval
+        .steps
+        .iter()
+        .rev()
+        .find(|s| s.step == StepKind::Decided)?;
     Some(decided.at < receipt.due_by)
 }
 
@@ -777,14 +781,14 @@ fn learn_receipt(
         return;
     }
     view.receipt = Some(receipt.clone());
-    let accepted = MessageId::from_string(format!("{}/accepted", view.case_id));
+    let accepted = message_ids::accepted(&view.case_id);
     if seen.insert(accepted.clone()) {
         view.history.push(HistoryEntry {
             at: receipt.accepted_at,
-            step: MessageType::ApplicationAccepted.as_str().to_owned(),
+            step: MessageType::ApplicationAccepted.into(),
             by: format!("department/{}", receipt.department),
             to: SystemId::Governance(city.to_owned()).to_string(),
-            message_id: accepted.to_string(),
+            message_id: accepted,
             note: Some(format!(
                 "receipt {}, due {}",
                 receipt.receipt_no, receipt.due_date
@@ -817,7 +821,7 @@ fn event_view_by_id<'a>(
                 department: department.to_owned(),
                 tier,
                 tier_path: Vec::new(),
-                status: "routing".into(),
+                status: EventStatus::Routing,
                 deadline: None,
                 extensions: 0,
                 returns: Vec::new(),
@@ -1001,7 +1005,7 @@ impl Handler<SupplementCase> for IntakeSystem {
             supplemented_at: now,
         };
         let sent = self.publish_one(
-            format!("{case_id}/supplemented/{}", suspension.sequence),
+            message_ids::supplemented(&case_id, suspension.sequence),
             MessageType::CaseSupplemented,
             &case_id,
             SystemId::Department(suspension.department.clone()),
@@ -1059,7 +1063,7 @@ impl Handler<RateCase> for IntakeSystem {
             rated_at: now,
         };
         let sent = self.publish_one(
-            format!("{case_id}/rated"),
+            message_ids::rated(&case_id),
             MessageType::CaseRated,
             &case_id,
             SystemId::Department(department),

@@ -151,7 +151,7 @@ pub trait BusSystem: Actor<Context = Context<Self>> {
     /// that sending it again keeps its id.
     fn envelope<T: Serialize>(
         &self,
-        id: String,
+        id: MessageId,
         kind: MessageType,
         case_id: &CaseId,
         target: SystemId,
@@ -160,7 +160,7 @@ pub trait BusSystem: Actor<Context = Context<Self>> {
     ) -> Envelope {
         Envelope::new_at(
             EnvelopeHead {
-                id: MessageId::from_string(id),
+                id,
                 kind,
                 case_id: case_id.clone(),
                 source: self.system_id(),

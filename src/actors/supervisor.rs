@@ -21,6 +21,7 @@
 use super::publish;
 use crate::bus::bridge::{HandleError, Inbound, Publish};
 use crate::catalog::Catalog;
+use crate::domain::{message_ids, StepKind};
 use crate::domain::{
     Approval, CaseId, CollaborationEvent, CollaborationResult, Envelope, EnvelopeHead, Escalation,
     EventId, EventReturned, ExtensionDecision, MessageId, MessageType, Rating, Receipt, Resumption,
@@ -231,7 +232,7 @@ impl Supervisor {
                     .steps
                     .iter()
                     .rev()
-                    .find(|s| s.step == "decided")
+                    .find(|s| s.step == StepKind::Decided)
                     .map_or(envelope.occurred_at, |s| s.at);
                 if let Some(case) = self.cases.get_mut(case_id) {
                     case.decided_at.get_or_insert(decided);
@@ -375,7 +376,7 @@ impl Supervisor {
             case.warned.insert(level);
             raised.push(Raised::Case(case_id.clone(), level));
             outputs.push(supervision_envelope(
-                format!("{case_id}/warning/{}", level_name(level)),
+                message_ids::case_warning(case_id, level),
                 MessageType::SupervisionWarning,
                 case_id,
                 SystemId::Department(case.department.clone()),
@@ -400,10 +401,7 @@ impl Supervisor {
             if !assignment.is_open() {
                 continue;
             }
-            let key = match attempt {
-                0 => event_id.to_string(),
-                n => format!("{event_id}/r{n}"),
-            };
+            let key = message_ids::attempt_key(event_id, attempt);
             let share = calendar.share_used(assignment.dispatched_at, assignment.deadline, now);
             if let Some(level) = due_level(
                 now,
@@ -414,12 +412,9 @@ impl Supervisor {
             ) {
                 assignment.warned.insert(level);
                 raised.push(Raised::Event(event_id.clone(), attempt, level));
-                let deadline_key = match assignment.extensions {
-                    0 => key.clone(),
-                    n => format!("{key}/x{n}"),
-                };
+                let deadline_key = message_ids::deadline_key(&key, assignment.extensions);
                 outputs.push(supervision_envelope(
-                    format!("{deadline_key}/warning/{}", level_name(level)),
+                    message_ids::event_warning(&deadline_key, level),
                     MessageType::SupervisionWarning,
                     &watch.case_id,
                     SystemId::Department(assignment.department.clone()),
@@ -444,7 +439,7 @@ impl Supervisor {
                 assignment.escalated_to = Some(to.clone());
                 raised.push(Raised::Escalation(event_id.clone(), attempt));
                 outputs.push(supervision_envelope(
-                    format!("{key}/escalated"),
+                    message_ids::escalated(&key),
                     MessageType::CollaborationEscalated,
                     &watch.case_id,
                     SystemId::Governance(to.clone()),
@@ -658,13 +653,6 @@ fn due_level(
     (share >= yellow_at && !warned.contains(&WarningLevel::Yellow)).then_some(WarningLevel::Yellow)
 }
 
-fn level_name(level: WarningLevel) -> &'static str {
-    match level {
-        WarningLevel::Yellow => "yellow",
-        WarningLevel::Red => "red",
-    }
-}
-
 fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {
     let (sum, count) = values.fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
     (count > 0).then(|| sum / count as f64)
@@ -680,7 +668,7 @@ fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
 }
 
 fn supervision_envelope<T: Serialize>(
-    id: String,
+    id: MessageId,
     kind: MessageType,
     case_id: &CaseId,
     target: SystemId,
@@ -690,7 +678,7 @@ fn supervision_envelope<T: Serialize>(
 ) -> Envelope {
     Envelope::new_at(
         EnvelopeHead {
-            id: MessageId::from_string(id),
+            id,
             kind,
             case_id: case_id.clone(),
             source: SystemId::Supervision,

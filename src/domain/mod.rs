@@ -6,7 +6,9 @@
 
 mod envelope;
 mod ids;
+pub mod message_ids;
 mod payloads;
+mod status;
 
 pub use envelope::{Envelope, EnvelopeError, EnvelopeHead, MessageType, SystemId, SCHEMA_VERSION};
 pub use ids::{CaseId, EventId, MessageId};
@@ -16,6 +18,7 @@ pub use payloads::{
     Escalation, EventReturn, EventReturned, EventSigned, ExtensionDecision, ExtensionRequest, Hop,
     Outcome, Rating, Receipt, Region, Resumption, Supplement, Suspension, Warning, WarningLevel,
 };
+pub use status::{CaseStatus, EventStatus, HistoryStep, InboxStage, StepKind};
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -73,24 +76,4 @@ pub enum Mode {
     Auto,
     /// Staff decide through the HTTP API; cases and events wait in the department's inbox.
     Manual,
-}
-
-/// The life of a case as the intake system shows it to the applicant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum CaseStatus {
-    /// Received by the intake system, not yet taken by a governance centre.
-    Submitted,
-    /// Published on the bus to the responsible department.
-    Published,
-    /// The department accepted it and issued a receipt.
-    Accepted,
-    /// The department asked for supplementary materials (补正); the clock is stopped.
-    Suspended,
-    /// Waiting for other departments' collaboration.
-    Collaborating,
-    /// The department published its approval.
-    Decided,
-    /// The approval reached the intake system: the applicant sees the outcome.
-    Completed,
 }

@@ -149,10 +149,7 @@ impl CollaborationEvent {
     /// Message ids of the event's hops start with it, so that a re-routed event's messages
     /// are new messages.
     pub fn attempt_key(&self) -> String {
-        match self.returns.len() {
-            0 => self.event_id.to_string(),
-            n => format!("{}/r{n}", self.event_id),
-        }
+        super::message_ids::attempt_key(&self.event_id, self.returns.len())
     }
 }
 
@@ -230,7 +227,7 @@ pub struct Outcome {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ApprovalStep {
     /// What happened, e.g. `accepted`, `materials_checked`, `collaboration_completed`, `decided`.
-    pub step: String,
+    pub step: super::StepKind,
     /// Who did it (a system id or an officer).
     pub by: String,
     /// When.
@@ -380,6 +377,15 @@ pub enum WarningLevel {
     Yellow,
     /// 红牌: overdue.
     Red,
+}
+
+impl std::fmt::Display for WarningLevel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            WarningLevel::Yellow => "yellow",
+            WarningLevel::Red => "red",
+        })
+    }
 }
 
 /// Data of `supervision.warning` (预警): a case or an event is late or nearly so.
