@@ -1,0 +1,89 @@
+//! The supervision system (监督评价考核): the governance platform's watch over deadlines.
+//!
+//! It reads every topic (its own consumer group) and keeps, from the timestamps the messages
+//! carry, each case's promised deadline (moved by suspensions) and each collaboration event's
+//! deadline (moved by approved extensions, renewed when the event is re-routed). Every
+//! `supervision.check_interval_ms` it compares them with the clock:
+//!
+//! * a case or event that has used `supervision.yellow_at_percent` of its working hours gets a
+//!   yellow warning, one that is overdue a red one (`supervision.warning`, once each);
+//! * an event still unanswered at its deadline is escalated (督办, `collaboration.escalated`,
+//!   once) to the centre one tier above the centre that dispatched it; the city, with no tier
+//!   above, receives the escalations of the events it dispatched itself.
+//!
+//! Because everything is computed from stored timestamps, a restarted supervisor that reads the
+//! topics again reaches the same warnings, and warnings it already published keep their ids.
+//! A suspended case raises no warning: its clock is stopped, and once it resumes the working
+//! hours it was suspended count neither as used nor as allowed time.
+//!
+//! It also answers the supervision figures ([`GetDepartmentFigures`], [`GetCentreFigures`]).
+//!
+//! # Layout
+//!
+//! * `messages` — what it takes: the figure requests, their answers, and its own timer tick.
+//! * `records` — what it keeps per case and per dispatch of an event.
+//! * this file — the actor's state and its start-up.
+//! * `observe` — one function per bus message type that says something about a deadline.
+//! * `check` — the periodic deadline check: warnings for cases and events, escalations.
+//! * `figures` — the supervision figures.
+
+mod check;
+mod figures;
+mod messages;
+mod observe;
+mod records;
+
+pub use messages::{
+    CentreFigures, DepartmentFigures, Figures, GetCentreFigures, GetDepartmentFigures, Period,
+    RatingFigures,
+};
+
+use crate::bus::bridge::Publish;
+use crate::catalog::Catalog;
+use crate::domain::{CaseId, EventId, MessageId};
+use actix::prelude::*;
+use messages::Check;
+use records::{CaseWatch, EventWatch};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The supervision system.
+pub struct Supervisor {
+    /// The city, its calendar and clock, and the supervision rules.
+    catalog: Arc<Catalog>,
+    /// Where warnings and escalations go.
+    bridge: Recipient<Publish>,
+    /// Cases by id.
+    cases: HashMap<CaseId, CaseWatch>,
+    /// Events by id.
+    events: HashMap<EventId, EventWatch>,
+    /// Message ids already observed.
+    seen: HashSet<MessageId>,
+    /// A check's warnings are being published.
+    checking: bool,
+}
+
+impl Supervisor {
+    /// A supervisor that has seen nothing yet.
+    pub fn new(catalog: Arc<Catalog>, bridge: Recipient<Publish>) -> Self {
+        Self {
+            catalog,
+            bridge,
+            cases: HashMap::new(),
+            events: HashMap::new(),
+            seen: HashSet::new(),
+            checking: false,
+        }
+    }
+}
+
+impl Actor for Supervisor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(16_384);
+        let every = Duration::from_millis(self.catalog.supervision.check_interval_ms);
+        ctx.run_interval(every, |_, ctx| ctx.notify(Check));
+    }
+}

@@ -1,0 +1,242 @@
+//! What the supervisor learns from the bus: one function per message type that says something
+//! about a deadline. Each message is observed once (by id); a message it cannot read is poison.
+
+use super::records::{Assignment, CaseWatch, EventWatch};
+use super::Supervisor;
+use crate::bus::bridge::{HandleError, Inbound};
+use crate::domain::{
+    Approval, CaseId, CollaborationEvent, CollaborationResult, Envelope, EnvelopeError, EventId,
+    EventReturned, ExtensionDecision, MessageType, Rating, Receipt, Resumption, StepKind, SystemId,
+};
+use actix::prelude::*;
+use std::collections::HashSet;
+
+impl Handler<Inbound> for Supervisor {
+    type Result = Result<(), HandleError>;
+
+    fn handle(&mut self, msg: Inbound, _: &mut Self::Context) -> Self::Result {
+        let envelope = &msg.0;
+        self.observe(envelope).map_err(|error| {
+            // Forget the id, so that a redelivery is read again rather than skipped.
+            self.seen.remove(&envelope.id);
+            HandleError::Poison(error.to_string())
+        })
+    }
+}
+
+impl Supervisor {
+    /// Records what a message says about deadlines.
+    fn observe(&mut self, envelope: &Envelope) -> Result<(), EnvelopeError> {
+        if !self.seen.insert(envelope.id.clone()) {
+            return Ok(());
+        }
+        // Events count from their dispatch to a department and end with that department's
+        // answer or return: the same messages between centres say nothing new.
+        let to_department = matches!(envelope.target, SystemId::Department(_));
+        let from_department = matches!(envelope.source, SystemId::Department(_));
+        match envelope.kind {
+            MessageType::ApplicationAccepted => self.accepted(envelope),
+            MessageType::CaseSuspended => {
+                self.suspended(envelope);
+                Ok(())
+            }
+            MessageType::CaseResumed => self.resumed(envelope),
+            MessageType::ApprovalPublished => self.decided(envelope),
+            MessageType::CaseRated => self.rated(envelope),
+            MessageType::CollaborationDispatched if to_department => self.dispatched(envelope),
+            MessageType::CollaborationAnswered if from_department => self.answered(envelope),
+            MessageType::CollaborationReturned if from_department => self.returned(envelope),
+            MessageType::CollaborationExtensionDecided => self.extension_decided(envelope),
+            _ => Ok(()),
+        }
+    }
+
+    /// `application.accepted`: the case's clock starts.
+    fn accepted(&mut self, envelope: &Envelope) -> Result<(), EnvelopeError> {
+        let receipt: Receipt = envelope.data()?;
+        self.learn_case(&envelope.case_id, &receipt, &envelope.trace_id);
+        Ok(())
+    }
+
+    /// `case.suspended`: the case's clock stops.
+    fn suspended(&mut self, envelope: &Envelope) {
+        if let Some(case) = self.cases.get_mut(&envelope.case_id) {
+            case.suspended_since = Some(envelope.occurred_at);
+        }
+    }
+
+    /// `case.resumed`: the clock runs again towards the new deadline; the working hours it was
+    /// stopped count neither as used nor as allowed time.
+    fn resumed(&mut self, envelope: &Envelope) -> Result<(), EnvelopeError> {
+        let resumption: Resumption = envelope.data()?;
+        let case_id = &envelope.case_id;
+        self.learn_case(case_id, &resumption.receipt, &envelope.trace_id);
+        let paused = self
+            .catalog
+            .calendar
+            .working_hours(resumption.suspended_at, resumption.resumed_at);
+        if let Some(case) = self.cases.get_mut(case_id) {
+            case.due_by = resumption.receipt.due_by;
+            case.suspended_since = None;
+            case.paused_hours += paused;
+        }
+        Ok(())
+    }
+
+    /// `approval.published`: the case is finished when its last `decided` step says.
+    fn decided(&mut self, envelope: &Envelope) -> Result<(), EnvelopeError> {
+        let approval: Approval = envelope.data()?;
+        let case_id = &envelope.case_id;
+        if let Some(receipt) = &approval.receipt {
+            self.learn_case(case_id, receipt, &envelope.trace_id);
+        }
+        let decided = approval
+            .steps
+            .iter()
+            .rev()
+            .find(|s| s.step == StepKind::Decided)
+            .map_or(envelope.occurred_at, |s| s.at);
+        if let Some(case) = self.cases.get_mut(case_id) {
+            case.decided_at.get_or_insert(decided);
+            case.suspended_since = None;
+        }
+        Ok(())
+    }
+
+    /// `case.rated`: the applicant's first score counts.
+    fn rated(&mut self, envelope: &Envelope) -> Result<(), EnvelopeError> {
+        let rating: Rating = envelope.data()?;
+        if let Some(case) = self.cases.get_mut(&envelope.case_id) {
+            case.rating.get_or_insert(rating.score);
+        }
+        Ok(())
+    }
+
+    /// `collaboration.dispatched` to a department: the event's clock starts.
+    fn dispatched(&mut self, envelope: &Envelope) -> Result<(), EnvelopeError> {
+        let event: CollaborationEvent = envelope.data()?;
+        self.learn_dispatch(&event, &envelope.trace_id);
+        Ok(())
+    }
+
+    /// `collaboration.answered` by a department: its latest dispatch is finished.
+    fn answered(&mut self, envelope: &Envelope) -> Result<(), EnvelopeError> {
+        let result: CollaborationResult = envelope.data()?;
+        if let Some(assignment) =
+            self.latest_assignment_mut(&result.event_id, |a| a.department == result.department)
+        {
+            assignment.answered_at.get_or_insert(result.answered_at);
+        }
+        Ok(())
+    }
+
+    /// `collaboration.returned` by a department: the attempt it returned is no longer open.
+    /// The event carries its dispatch as it was before the return, should that dispatch not
+    /// have been seen.
+    fn returned(&mut self, envelope: &Envelope) -> Result<(), EnvelopeError> {
+        let returned: EventReturned = envelope.data()?;
+        let attempt = returned.event.returns.len().saturating_sub(1);
+        let mut before = returned.event.clone();
+        before.returns.truncate(attempt);
+        self.learn_dispatch(&before, &envelope.trace_id);
+        if let Some(assignment) = self.assignment_mut(&returned.event.event_id, attempt) {
+            assignment.returned = true;
+        }
+        Ok(())
+    }
+
+    /// `collaboration.extension_decided`: an approved extension moves the open dispatch's
+    /// deadline.
+    fn extension_decided(&mut self, envelope: &Envelope) -> Result<(), EnvelopeError> {
+        let decision: ExtensionDecision = envelope.data()?;
+        if !decision.approved {
+            return Ok(());
+        }
+        if let Some(assignment) = self.latest_assignment_mut(&decision.event_id, |a| {
+            a.department == decision.department && a.is_open()
+        }) {
+            assignment.deadline = decision.deadline;
+            // The new deadline gets its own warnings (ids with the extension count, so
+            // that they are new messages and not repeats of the old deadline's).
+            assignment.extensions = decision.extensions;
+            assignment.warned.clear();
+        }
+        Ok(())
+    }
+
+    /// Starts following a case, unless already known.
+    fn learn_case(&mut self, case_id: &CaseId, receipt: &Receipt, trace_id: &str) {
+        self.cases
+            .entry(case_id.clone())
+            .or_insert_with(|| CaseWatch {
+                department: receipt.department.clone(),
+                trace_id: trace_id.to_owned(),
+                accepted_at: receipt.accepted_at,
+                due_by: receipt.due_by,
+                suspended_since: None,
+                paused_hours: 0.0,
+                decided_at: None,
+                warned: HashSet::new(),
+                rating: None,
+            });
+    }
+
+    /// Records the dispatch of `event` to its department, unless already known.
+    fn learn_dispatch(&mut self, event: &CollaborationEvent, trace_id: &str) {
+        let watch = self
+            .events
+            .entry(event.event_id.clone())
+            .or_insert_with(|| EventWatch {
+                case_id: event.case_id.clone(),
+                trace_id: trace_id.to_owned(),
+                assignments: Vec::new(),
+            });
+        let attempt = event.returns.len();
+        if watch.assignments.len() <= attempt {
+            watch.assignments.resize_with(attempt + 1, || None);
+        }
+        watch.assignments[attempt].get_or_insert_with(|| Assignment {
+            department: event.department.clone(),
+            dispatched_by: event
+                .route
+                .last()
+                .map_or_else(|| self.catalog.city.clone(), |h| h.code.clone()),
+            route: event.route.iter().map(|h| h.code.clone()).collect(),
+            dispatched_at: event.dispatched_at,
+            deadline: event.deadline,
+            extensions: event.extensions,
+            answered_at: None,
+            returned: false,
+            warned: HashSet::new(),
+            escalated_to: None,
+        });
+    }
+
+    /// The latest dispatch of an event that matches `which`.
+    fn latest_assignment_mut(
+        &mut self,
+        event_id: &EventId,
+        which: impl Fn(&Assignment) -> bool,
+    ) -> Option<&mut Assignment> {
+        self.events
+            .get_mut(event_id)?
+            .assignments
+            .iter_mut()
+            .flatten()
+            .rev()
+            .find(|a| which(a))
+    }
+
+    /// The dispatch of an event after `attempt` returns.
+    pub(super) fn assignment_mut(
+        &mut self,
+        event_id: &EventId,
+        attempt: usize,
+    ) -> Option<&mut Assignment> {
+        self.events
+            .get_mut(event_id)?
+            .assignments
+            .get_mut(attempt)?
+            .as_mut()
+    }
+}

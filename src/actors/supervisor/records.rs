@@ -1,0 +1,71 @@
+//! What the supervisor keeps: per case its deadline, per event every dispatch to a department.
+//! All of it is learnt from timestamps the messages carry, so reading the topics again rebuilds
+//! the same records.
+
+use crate::domain::{CaseId, WarningLevel};
+use chrono::{DateTime, Utc};
+use std::collections::HashSet;
+
+/// A case's deadline as supervision follows it.
+pub(super) struct CaseWatch {
+    /// The department that accepted the case: it gets the case's warnings.
+    pub(super) department: String,
+    /// The case's trace id, carried by the warnings.
+    pub(super) trace_id: String,
+    /// When the department accepted it: the clock starts here.
+    pub(super) accepted_at: DateTime<Utc>,
+    /// The promised deadline, moved on by every resumption.
+    pub(super) due_by: DateTime<Utc>,
+    /// Set while the case is suspended: its clock is stopped.
+    pub(super) suspended_since: Option<DateTime<Utc>>,
+    /// Working hours of the suspensions that ended: neither used nor allowed time.
+    pub(super) paused_hours: f64,
+    /// When the department decided it; a decided case raises no more warnings.
+    pub(super) decided_at: Option<DateTime<Utc>>,
+    /// Warnings already raised, so each is raised once.
+    pub(super) warned: HashSet<WarningLevel>,
+    /// The applicant's score (好差评), 1–5, once rated.
+    pub(super) rating: Option<u8>,
+}
+
+/// One dispatch of an event to one department: the first, and one more per return.
+pub(super) struct Assignment {
+    /// The department it was dispatched to.
+    pub(super) department: String,
+    /// The centre that dispatched it to the department (the last of the route).
+    pub(super) dispatched_by: String,
+    /// Every centre on the route.
+    pub(super) route: Vec<String>,
+    /// When it was dispatched: the clock starts here.
+    pub(super) dispatched_at: DateTime<Utc>,
+    /// Its deadline, moved by approved extensions.
+    pub(super) deadline: DateTime<Utc>,
+    /// Extensions granted: each new deadline gets warnings of its own, with their own ids.
+    pub(super) extensions: u32,
+    /// When the department answered.
+    pub(super) answered_at: Option<DateTime<Utc>>,
+    /// The department returned it (退单); the next dispatch is a new assignment.
+    pub(super) returned: bool,
+    /// Warnings already raised for the current deadline, so each is raised once.
+    pub(super) warned: HashSet<WarningLevel>,
+    /// The centre it was escalated to (督办), once it was.
+    pub(super) escalated_to: Option<String>,
+}
+
+impl Assignment {
+    /// Neither answered nor returned: its deadline still runs.
+    pub(super) fn is_open(&self) -> bool {
+        self.answered_at.is_none() && !self.returned
+    }
+}
+
+/// An event as supervision follows it.
+pub(super) struct EventWatch {
+    /// The case the event helps.
+    pub(super) case_id: CaseId,
+    /// The case's trace id, carried by the warnings and escalations.
+    pub(super) trace_id: String,
+    /// By attempt: index = returns before it. A slot stays empty until a message about that
+    /// attempt is seen.
+    pub(super) assignments: Vec<Option<Assignment>>,
+}
