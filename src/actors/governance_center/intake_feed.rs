@@ -1,0 +1,101 @@
+//! The city centre reads the intake system's feed of new applications and publishes each to
+//! its responsible department. The feed position travels in the city's snapshot, written once
+//! the applications are on the bus, so nothing is skipped or taken twice across restarts.
+
+use super::messages::{BuildPublished, StartFeed};
+use super::state::FEED_KEY;
+use super::GovernanceCenter;
+use crate::actors::intake::FedApplication;
+use crate::actors::{publish, BusSystem, KeepsState};
+use crate::bus::bridge::Publish;
+use crate::domain::{message_ids, CaseId, Envelope, MessageType, SystemId, Tier};
+use crate::feed::FeedSource;
+use actix::prelude::*;
+use std::time::Duration;
+
+/// Most applications taken from the feed at once.
+const FEED_BATCH: usize = 500;
+
+impl Handler<StartFeed> for GovernanceCenter {
+    type Result = ();
+
+    fn handle(&mut self, msg: StartFeed, ctx: &mut Self::Context) {
+        // Only the city takes applications from the intake system.
+        if self.centre.tier != Tier::City {
+            return;
+        }
+        let feed = run_feed(msg.0, self.feed_cursor, ctx.address(), self.bridge.clone());
+        ctx.spawn(feed.into_actor(self));
+    }
+}
+
+impl Handler<BuildPublished> for GovernanceCenter {
+    type Result = MessageResult<BuildPublished>;
+
+    fn handle(&mut self, msg: BuildPublished, _: &mut Self::Context) -> Self::Result {
+        let mut envelopes: Vec<Envelope> =
+            msg.0.iter().filter_map(|fed| self.published(fed)).collect();
+        self.feed_cursor = self.feed_cursor.max(msg.1);
+        envelopes.extend(self.snapshot_of(&CaseId::from_string(FEED_KEY.to_owned())));
+        MessageResult(envelopes)
+    }
+}
+
+impl GovernanceCenter {
+    /// The envelope that publishes a new application to its responsible department.
+    fn published(&self, fed: &FedApplication) -> Option<Envelope> {
+        let application = &fed.application;
+        let Ok(matter) = self.catalog.matter(&application.matter_code) else {
+            tracing::error!(case_id = %application.case_id, matter = %application.matter_code, "fed application names an unknown matter; skipped");
+            return None;
+        };
+        Some(self.envelope(
+            message_ids::published(&application.case_id),
+            MessageType::ApplicationPublished,
+            &application.case_id,
+            SystemId::Department(matter.department.clone()),
+            &fed.trace_id,
+            application,
+        ))
+    }
+}
+
+/// Reads the intake feed forever: take what is new after the cursor, publish it (with the new
+/// cursor in the city's snapshot, written once the applications are on the bus), and move on —
+/// so nothing is skipped or taken twice, across restarts of either side.
+async fn run_feed(
+    feed: FeedSource,
+    mut cursor: u64,
+    centre: Addr<GovernanceCenter>,
+    bridge: Recipient<Publish>,
+) {
+    tracing::info!(cursor, "reading the intake feed");
+    loop {
+        let batch = match feed.take(cursor, FEED_BATCH).await {
+            Ok(batch) => batch,
+            Err(error) => {
+                tracing::warn!(%error, "intake feed unavailable; retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+        };
+        let Some(last) = batch.last().map(|fed| fed.sequence) else {
+            continue;
+        };
+        // The centre is gone: the system is stopping.
+        let Ok(envelopes) = centre.send(BuildPublished(batch, last)).await else {
+            return;
+        };
+        publish_until_done(&bridge, envelopes).await;
+        cursor = last;
+    }
+}
+
+/// Publishes a batch, retrying until the bus takes it: moving the cursor past applications
+/// that are not on the bus would lose them.
+async fn publish_until_done(bridge: &Recipient<Publish>, envelopes: Vec<Envelope>) {
+    while let Err(error) = publish(bridge, envelopes.clone()).await {
+        tracing::error!(%error, "publishing fed applications failed; retrying");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

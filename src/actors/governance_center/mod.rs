@@ -1,0 +1,142 @@
+//! A governance centre (治理中心) of the three-tier tree.
+//!
+//! The city centre:
+//! * takes new applications from the intake system's feed (in process or over HTTP, see
+//!   [`crate::feed`]) and publishes each to its
+//!   responsible department (`application.published`);
+//! * turns a `collaboration.requested` into one `collaboration.dispatched` event per
+//!   collaborating department, sent to the department itself (city tier) or down to the case's
+//!   district centre;
+//! * gathers the answers and, when all are in, sends `collaboration.completed` to the requester;
+//! * hands every `approval.published` to the intake system (`approval.delivered`).
+//!
+//! District and street centres pass events down (district → the case's street → department)
+//! and answers up (street → district → city), adding themselves to the event's route.
+//!
+//! Every centre also looks after the events it dispatched to a department:
+//! * a return (退单) is re-routed to the department config names as the returning one's
+//!   alternative (`return_to`); without one (or when the alternative returned it too) the return
+//!   goes one tier up, where the event waits for that centre's staff to reassign it
+//!   ([`ReassignEvent`]); the city, with no tier above, keeps it for its own staff;
+//! * an extension request (延期申请) is approved when it asks for at most
+//!   `supervision.max_extension_days` and the event has had fewer than
+//!   `supervision.max_extensions`, else refused with the rule it broke.
+//!
+//! # Layout
+//!
+//! * `messages` — what a centre takes besides bus messages: staff requests and the feed's.
+//! * this file — the actor's state, its start-up and its place on the bus.
+//! * `state` — what it remembers per case, and its snapshot and restore.
+//! * `routing` — one function per bus message type: requests split into events, events routed
+//!   down, answers passed up and gathered, approvals delivered.
+//! * `returns` — returned events: re-routed, passed up, or kept for staff to reassign.
+//! * `extension` — the decision on an extension request.
+//! * `intake_feed` — reading the intake feed and publishing what it brings (city).
+
+mod extension;
+mod intake_feed;
+mod messages;
+mod returns;
+mod routing;
+mod state;
+
+pub use messages::{AwaitingEvent, GetAwaiting, ReassignError, ReassignEvent, StartFeed};
+pub use state::CentreCaseState;
+
+use super::{handle_delivery, BusSystem, KeepsState, Processed, Versions};
+use crate::bus::bridge::{HandleError, Inbound, Publish};
+use crate::catalog::{Catalog, Centre};
+use crate::domain::{CaseId, Envelope, EventId, SystemId};
+use actix::prelude::*;
+use chrono::{DateTime, Utc};
+use state::{Awaiting, OpenRequest};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+/// A governance centre.
+pub struct GovernanceCenter {
+    /// This centre.
+    centre: Centre,
+    /// The city.
+    catalog: Arc<Catalog>,
+    /// Where its messages go.
+    bridge: Recipient<Publish>,
+    /// Inbound messages handled.
+    processed: Processed,
+    /// Collaboration requests waiting for answers (city centre only).
+    open: HashMap<CaseId, OpenRequest>,
+    /// Returned events waiting for staff to reassign them.
+    awaiting: HashMap<EventId, Awaiting>,
+    /// Cases whose collaboration the city completed: a repeated request changes nothing.
+    completed: HashSet<CaseId>,
+    /// The last intake feed position published (city centre only).
+    feed_cursor: u64,
+    /// Versions of the snapshots of each case.
+    versions: Versions,
+}
+
+impl GovernanceCenter {
+    /// A centre built from config. The city centre reads the intake feed once told where
+    /// ([`StartFeed`]).
+    pub fn new(centre: Centre, catalog: Arc<Catalog>, bridge: Recipient<Publish>) -> Self {
+        Self {
+            centre,
+            catalog,
+            bridge,
+            processed: Processed::default(),
+            open: HashMap::new(),
+            awaiting: HashMap::new(),
+            completed: HashSet::new(),
+            feed_cursor: 0,
+            versions: Versions::default(),
+        }
+    }
+
+    /// This centre as a source or target on the bus.
+    fn me(&self) -> SystemId {
+        SystemId::Governance(self.centre.code.clone())
+    }
+}
+
+impl Actor for GovernanceCenter {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(4096);
+    }
+}
+
+impl BusSystem for GovernanceCenter {
+    fn system_id(&self) -> SystemId {
+        self.me()
+    }
+
+    fn processed(&mut self) -> &mut Processed {
+        &mut self.processed
+    }
+
+    fn bridge(&self) -> &Recipient<Publish> {
+        &self.bridge
+    }
+
+    fn apply(&mut self, envelope: &Envelope) -> Result<Vec<Envelope>, HandleError> {
+        self.route(envelope)
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.catalog.now()
+    }
+
+    fn snapshot(&mut self, case_id: &CaseId) -> Option<Envelope> {
+        self.snapshot_of(case_id)
+    }
+}
+
+impl Handler<Inbound> for GovernanceCenter {
+    type Result = ResponseActFuture<Self, Result<(), HandleError>>;
+
+    #[tracing::instrument(skip_all, fields(centre = %self.centre.code, case_id = %msg.0.case_id, kind = %msg.0.kind))]
+    fn handle(&mut self, msg: Inbound, _: &mut Self::Context) -> Self::Result {
+        handle_delivery(self, msg.0)
+    }
+}

@@ -1,0 +1,140 @@
+//! Returned events (退单): re-routed to the returning department's alternative, passed one
+//! tier up, or kept at a centre until its staff reassign them.
+
+use super::messages::{AwaitingEvent, GetAwaiting, ReassignError, ReassignEvent};
+use super::state::Awaiting;
+use super::GovernanceCenter;
+use crate::actors::{publish, BusSystem, KeepsState};
+use crate::domain::{
+    message_ids, CollaborationEvent, Envelope, EventReturned, MessageType, SystemId,
+};
+use actix::prelude::*;
+
+impl GovernanceCenter {
+    /// A department returned an event this centre dispatched (`from_department`), or a child
+    /// centre passed a return up. Re-routes it to the returning department's alternative when
+    /// there is one that has not returned it yet; else passes it one tier up, or keeps it for
+    /// staff when it came from below or there is no tier above.
+    pub(super) fn returned(
+        &mut self,
+        event: CollaborationEvent,
+        from_department: bool,
+        trace_id: &str,
+    ) -> Vec<Envelope> {
+        let Some(last) = event.returns.last() else {
+            tracing::warn!(event_id = %event.event_id, "a return that records no return; ignored");
+            return Vec::new();
+        };
+        if from_department {
+            let alternative = self
+                .catalog
+                .department(&last.department)
+                .and_then(|d| d.return_to.clone())
+                .filter(|alt| !event.returns.iter().any(|r| &r.department == alt));
+            if let Some(alternative) = alternative {
+                return vec![self.reassign(event, &alternative, trace_id)];
+            }
+            if let Some(parent) = self.centre.parent.clone() {
+                return vec![self.envelope(
+                    message_ids::return_passed_up(&event.attempt_key(), &self.centre.code),
+                    MessageType::CollaborationReturned,
+                    &event.case_id.clone(),
+                    SystemId::Governance(parent),
+                    trace_id,
+                    &EventReturned { event },
+                )];
+            }
+        }
+        tracing::info!(event_id = %event.event_id, centre = %self.centre.code, "returned event waits for reassignment");
+        self.awaiting.insert(
+            event.event_id.clone(),
+            Awaiting {
+                event,
+                trace_id: trace_id.to_owned(),
+            },
+        );
+        Vec::new()
+    }
+
+    /// Gives an event to `department` with a fresh deadline and routes it from this centre.
+    fn reassign(
+        &self,
+        mut event: CollaborationEvent,
+        department: &str,
+        trace_id: &str,
+    ) -> Envelope {
+        let now = self.catalog.now();
+        let days = self
+            .catalog
+            .collaboration_days(&event.matter_code, department);
+        event.tier = self
+            .catalog
+            .department(department)
+            .map_or(event.tier, |d| d.tier);
+        event.department = department.to_owned();
+        event.dispatched_at = now;
+        event.deadline = self.catalog.calendar.due_by(now, days);
+        event.extensions = 0;
+        // The route is the chain of centres down to this one, which `route_down` appends.
+        if let Some(mine) = event.route.iter().position(|h| h.code == self.centre.code) {
+            event.route.truncate(mine);
+        }
+        self.route_down(event, trace_id)
+    }
+}
+
+impl Handler<GetAwaiting> for GovernanceCenter {
+    type Result = MessageResult<GetAwaiting>;
+
+    fn handle(&mut self, _: GetAwaiting, _: &mut Self::Context) -> Self::Result {
+        let mut list: Vec<AwaitingEvent> = self
+            .awaiting
+            .values()
+            .map(|a| AwaitingEvent {
+                event: a.event.clone(),
+            })
+            .collect();
+        list.sort_by(|a, b| a.event.event_id.cmp(&b.event.event_id));
+        MessageResult(list)
+    }
+}
+
+impl Handler<ReassignEvent> for GovernanceCenter {
+    type Result = ResponseActFuture<Self, Result<CollaborationEvent, ReassignError>>;
+
+    /// Publishes the reassignment with the case's snapshot before answering staff; if that
+    /// fails, the event waits here again and nothing changed.
+    fn handle(&mut self, msg: ReassignEvent, _: &mut Self::Context) -> Self::Result {
+        if self.catalog.department(&msg.department).is_none() {
+            return Box::pin(fut::ready(Err(ReassignError::UnknownDepartment(format!(
+                "no department `{}`; GET /api/v1/departments lists them",
+                msg.department
+            )))));
+        }
+        let Some(awaiting) = self.awaiting.remove(&msg.event_id) else {
+            return Box::pin(fut::ready(Err(ReassignError::NotWaiting(format!(
+                "collaboration event {} is not waiting for reassignment at centre {}",
+                msg.event_id, self.centre.code
+            )))));
+        };
+        let envelope = self.reassign(awaiting.event.clone(), &msg.department, &awaiting.trace_id);
+        let event: Result<CollaborationEvent, _> = envelope.data();
+        let case_id = awaiting.event.case_id.clone();
+        let mut outputs = vec![envelope];
+        outputs.extend(self.snapshot_of(&case_id));
+        Box::pin(publish(&self.bridge, outputs).into_actor(self).map(
+            move |published, centre, _| match (published, event) {
+                (Ok(()), Ok(event)) => Ok(event),
+                (published, _) => {
+                    let reason = published.err().map(|e| e.to_string()).unwrap_or_default();
+                    centre
+                        .awaiting
+                        .insert(awaiting.event.event_id.clone(), awaiting);
+                    Err(ReassignError::Unavailable(format!(
+                        "reassignment not published, nothing changed: {reason}"
+                    )))
+                }
+            },
+        ))
+    }
+}

@@ -1,0 +1,101 @@
+//! What a centre remembers about a case beyond one message, and its `state.snapshot` on the
+//! state topic: the city's open collaboration requests and completed cases, every centre's
+//! returned events waiting for staff, and the city's intake feed position.
+
+use super::GovernanceCenter;
+use crate::actors::{KeepsState, Versions};
+use crate::domain::{
+    CaseId, CollaborationEvent, CollaborationRequest, CollaborationResult, EventId,
+};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// A collaboration request the city centre is gathering answers for.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct OpenRequest {
+    /// The request as the department sent it.
+    pub(super) request: CollaborationRequest,
+    /// The events dispatched, in the order of the request's collaborators.
+    pub(super) events: Vec<EventId>,
+    /// Answers received so far.
+    pub(super) results: HashMap<EventId, CollaborationResult>,
+    /// The case's trace id.
+    pub(super) trace_id: String,
+}
+
+/// A returned event waiting for staff.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct Awaiting {
+    /// The event, with every return in `returns`.
+    pub(super) event: CollaborationEvent,
+    /// The case's trace id, for the reassignment's messages.
+    pub(super) trace_id: String,
+}
+
+/// What a centre remembers about one case (its `state.snapshot`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CentreCaseState {
+    /// The open collaboration request (city).
+    open: Option<OpenRequest>,
+    /// Whether its collaboration is completed (city).
+    completed: bool,
+    /// Its returned events waiting here for reassignment.
+    awaiting: Vec<Awaiting>,
+    /// The intake feed position (the city's snapshot under [`FEED_KEY`]).
+    feed_cursor: Option<u64>,
+}
+
+/// The case id under which the city keeps its intake feed position on the state topic.
+pub(super) const FEED_KEY: &str = "-intake-feed-";
+
+impl KeepsState for GovernanceCenter {
+    type CaseState = CentreCaseState;
+
+    fn persists(&self) -> bool {
+        self.catalog.persist_state
+    }
+
+    fn versions(&mut self) -> &mut Versions {
+        &mut self.versions
+    }
+
+    fn case_state(&self, case_id: &CaseId) -> Option<CentreCaseState> {
+        if case_id.as_str() == FEED_KEY {
+            return Some(CentreCaseState {
+                feed_cursor: Some(self.feed_cursor),
+                ..CentreCaseState::default()
+            });
+        }
+        let state = CentreCaseState {
+            open: self.open.get(case_id).cloned(),
+            completed: self.completed.contains(case_id),
+            awaiting: self
+                .awaiting
+                .values()
+                .filter(|a| &a.event.case_id == case_id)
+                .cloned()
+                .collect(),
+            feed_cursor: None,
+        };
+        (state.open.is_some() || state.completed || !state.awaiting.is_empty()).then_some(state)
+    }
+
+    fn restore_case(&mut self, case_id: &CaseId, state: CentreCaseState) {
+        if let Some(cursor) = state.feed_cursor {
+            self.feed_cursor = self.feed_cursor.max(cursor);
+            return;
+        }
+        match state.open {
+            Some(open) => self.open.insert(case_id.clone(), open),
+            None => self.open.remove(case_id),
+        };
+        if state.completed {
+            self.completed.insert(case_id.clone());
+        }
+        self.awaiting.retain(|_, a| &a.event.case_id != case_id);
+        for awaiting in state.awaiting {
+            self.awaiting
+                .insert(awaiting.event.event_id.clone(), awaiting);
+        }
+    }
+}
