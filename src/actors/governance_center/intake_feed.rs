@@ -79,6 +79,8 @@ async fn run_feed(
                 continue;
             }
         };
+        // The feed waits for something new before it answers empty: asking again at once does
+        // not spin.
         let Some(last) = batch.last().map(|fed| fed.sequence) else {
             continue;
         };
