@@ -1,10 +1,20 @@
 //! The API's errors: every refusal is JSON `{ "error": code, "message": text }` with the right
-//! status, and says what was wrong.
+//! status, and says what was wrong. The systems' own refusals become API errors here, once, so
+//! that a handler only writes `?`.
 
+use crate::actors::department::StaffError;
+use crate::actors::governance_center::ReassignError;
+use crate::actors::intake::CaseActionError;
+use crate::actors::terminal::SubmitError;
+use crate::catalog::LookupError;
+use actix::MailboxError;
 use actix_web::error::{JsonPayloadError, PayloadError};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use serde::Serialize;
+
+/// What every handler returns.
+pub type Result<T> = std::result::Result<T, ApiError>;
 
 /// An error answered to an API client.
 #[derive(Debug, thiserror::Error)]
@@ -37,11 +47,84 @@ impl ApiError {
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
     }
+
+    /// 422: the request is well-formed but asks for something that cannot be.
+    pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+    }
+
+    /// 503 for a system that did not take or answer a message (stopped, or its mailbox full).
+    fn not_answered(error: impl std::fmt::Display) -> Self {
+        Self::unavailable(format!("a system did not answer: {error}"))
+    }
 }
 
+impl From<MailboxError> for ApiError {
+    fn from(error: MailboxError) -> Self {
+        Self::not_answered(error)
+    }
+}
+
+impl From<SubmitError> for ApiError {
+    fn from(error: SubmitError) -> Self {
+        match error {
+            SubmitError::Unknown(lookup) => lookup.into(),
+            SubmitError::Unavailable(reason) => Self::not_answered(reason),
+        }
+    }
+}
+
+impl From<LookupError> for ApiError {
+    fn from(error: LookupError) -> Self {
+        let code = match error {
+            LookupError::UnknownMatter(_) => "unknown_matter",
+            LookupError::UnknownDistrict(_) | LookupError::UnknownStreet { .. } => "unknown_region",
+        };
+        Self::invalid(code, error.to_string())
+    }
+}
+
+/// A department's refusal of a staff act.
+impl From<StaffError> for ApiError {
+    fn from(error: StaffError) -> Self {
+        match error {
+            StaffError::NotFound(m) => Self::not_found("not_waiting", m),
+            StaffError::Conflict(m) => Self::new(StatusCode::CONFLICT, "invalid_transition", m),
+            StaffError::Unavailable(m) => Self::unavailable(m),
+        }
+    }
+}
+
+/// The intake system's refusal of an applicant's act on a case.
+impl From<CaseActionError> for ApiError {
+    fn from(error: CaseActionError) -> Self {
+        match error {
+            CaseActionError::NotFound(m) => Self::not_found("unknown_case", m),
+            CaseActionError::Conflict(m) => {
+                Self::new(StatusCode::CONFLICT, "invalid_transition", m)
+            }
+            CaseActionError::Unavailable(m) => Self::unavailable(m),
+        }
+    }
+}
+
+/// A centre's refusal of a reassignment.
+impl From<ReassignError> for ApiError {
+    fn from(error: ReassignError) -> Self {
+        match error {
+            ReassignError::NotWaiting(m) => Self::not_found("not_waiting", m),
+            ReassignError::UnknownDepartment(m) => Self::invalid("unknown_department", m),
+            ReassignError::Unavailable(m) => Self::unavailable(m),
+        }
+    }
+}
+
+/// The JSON of every error.
 #[derive(Serialize)]
 struct ErrorBody<'a> {
+    /// The stable code.
     error: &'a str,
+    /// What was wrong, for a person.
     message: &'a str,
 }
 
