@@ -2,14 +2,14 @@
 //! sign for it (签收), return it as not the department's (退单), ask for more time (延期申请).
 //! The event id alone names the department: the departments index the events they hold.
 
-use super::error::{json_error, ApiError, Result};
+use super::error::{ApiError, Result};
 use super::input::required;
 use super::locate::department;
 use crate::actors::department::{AnswerCollaboration, RequestExtension, ReturnEvent, SignEvent};
 use crate::domain::{CollaborationOutcome, EventId};
 use crate::systems::{DepartmentDesk, Systems};
 use actix_web::error::JsonPayloadError;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
 /// Mounts the endpoints under `/api/v1`.
@@ -86,29 +86,23 @@ struct SignBody {
 
 /// The body of a signature: none at all (the department signs), or JSON that must match —
 /// a misspelt field must not sign an event in the department's name, which cannot be undone.
-fn sign_body(req: &HttpRequest, body: &[u8]) -> std::result::Result<SignBody, actix_web::Error> {
+fn sign_body(body: &[u8]) -> Result<SignBody> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(SignBody::default());
     }
-    serde_json::from_slice(body).map_err(|e| json_error(JsonPayloadError::Deserialize(e), req))
+    serde_json::from_slice(body).map_err(|e| JsonPayloadError::Deserialize(e).into())
 }
 
 /// Signs for a collaboration event: the department takes it on.
 async fn sign(
-    req: HttpRequest,
     systems: web::Data<Systems>,
     event_id: web::Path<String>,
     body: web::Bytes,
-) -> std::result::Result<HttpResponse, actix_web::Error> {
+) -> Result<HttpResponse> {
     let event_id = EventId::from_string(event_id.into_inner());
-    let officer = sign_body(&req, &body)?.officer;
+    let officer = sign_body(&body)?.officer;
     let desk = holder(&systems, &event_id, "at a department")?;
-    let signed = desk
-        .sign
-        .send(SignEvent { event_id, officer })
-        .await
-        .map_err(ApiError::from)?
-        .map_err(ApiError::from)?;
+    let signed = desk.sign.send(SignEvent { event_id, officer }).await??;
     Ok(HttpResponse::Ok().json(signed))
 }
 

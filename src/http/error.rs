@@ -143,44 +143,50 @@ impl ResponseError for ApiError {
 
 /// Turns actix-web's JSON extraction errors into [`ApiError`]s.
 pub fn json_error(error: JsonPayloadError, _: &HttpRequest) -> actix_web::Error {
-    let api = match &error {
-        JsonPayloadError::OverflowKnownLength { length, limit } => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            format!("request body of {length} bytes exceeds the limit of {limit} bytes"),
-        ),
-        JsonPayloadError::Overflow { limit } => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            format!("request body exceeds the limit of {limit} bytes"),
-        ),
-        JsonPayloadError::Payload(PayloadError::Overflow) => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            "request body exceeds the configured limit",
-        ),
-        JsonPayloadError::ContentType => ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "send the body as JSON with `Content-Type: application/json`",
-        ),
-        JsonPayloadError::Deserialize(e) if e.is_data() => ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_body",
-            format!("the JSON body does not match what this endpoint takes: {e}"),
-        ),
-        JsonPayloadError::Deserialize(e) => ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "malformed_json",
-            format!("the request body is not valid JSON: {e}"),
-        ),
-        other => ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
-            format!("the request body could not be read: {other}"),
-        ),
-    };
-    api.into()
+    ApiError::from(error).into()
+}
+
+/// A JSON body that is too large, not JSON, or not what the endpoint takes.
+impl From<JsonPayloadError> for ApiError {
+    fn from(error: JsonPayloadError) -> Self {
+        match &error {
+            JsonPayloadError::OverflowKnownLength { length, limit } => Self::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("request body of {length} bytes exceeds the limit of {limit} bytes"),
+            ),
+            JsonPayloadError::Overflow { limit } => Self::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("request body exceeds the limit of {limit} bytes"),
+            ),
+            JsonPayloadError::Payload(PayloadError::Overflow) => Self::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "request body exceeds the configured limit",
+            ),
+            JsonPayloadError::ContentType => Self::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as JSON with `Content-Type: application/json`",
+            ),
+            JsonPayloadError::Deserialize(e) if e.is_data() => Self::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_body",
+                format!("the JSON body does not match what this endpoint takes: {e}"),
+            ),
+            JsonPayloadError::Deserialize(e) => Self::new(
+                StatusCode::BAD_REQUEST,
+                "malformed_json",
+                format!("the request body is not valid JSON: {e}"),
+            ),
+            other => Self::new(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                format!("the request body could not be read: {other}"),
+            ),
+        }
+    }
 }
 
 /// Turns actix-web's query-string errors into [`ApiError`]s.
