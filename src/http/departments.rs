@@ -1,6 +1,6 @@
 //! What the staff of a manual department do with its cases: read the inbox, decide a case, ask
 //! the applicant for supplementary materials (补正). Collaboration events waiting at a
-//! department are in [`super::collaborations`].
+//! department are in `collaborations`.
 
 use super::error::Result;
 use super::input::{required, texts};
