@@ -10,7 +10,7 @@ use crate::actors::terminal::SubmitApplication;
 use crate::bus::bridge::BridgeStats;
 use crate::domain::{Applicant, CaseStatus, CollaborationOutcome, Decision, Mode, Region, Tier};
 use crate::settings::MatterSettings;
-use crate::systems::Systems;
+use crate::systems::{IntakeDesk, Systems};
 use futures::future::FutureExt;
 use futures::stream::{self, StreamExt};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -207,7 +207,7 @@ pub async fn run(systems: &Systems, options: &SimulateOptions) -> Summary {
         .iter()
         .cloned()
         .partition(|m| !m.collaborators.is_empty());
-    let terminals: Vec<_> = systems.terminals.values().cloned().collect();
+    let terminals: Vec<_> = systems.desks.terminals.values().cloned().collect();
     let regions: Vec<Region> = catalog
         .centres_in_order()
         .into_iter()
@@ -252,7 +252,7 @@ pub async fn run(systems: &Systems, options: &SimulateOptions) -> Summary {
                 synthetic_form(&mut rng, pool, &regions, options.missing_material_ratio)
             };
             let terminal = terminals.choose(&mut rand::rng()).cloned();
-            let intake = systems.intake.clone();
+            let intake = systems.desks.intake.clone();
             let bar = bar.clone();
             let timeout = options.case_timeout;
             async move {
@@ -310,8 +310,8 @@ pub async fn run(systems: &Systems, options: &SimulateOptions) -> Summary {
 }
 
 async fn one_case(
-    terminal: Option<actix::Addr<crate::actors::terminal::Terminal>>,
-    intake: actix::Addr<crate::actors::intake::IntakeSystem>,
+    terminal: Option<actix::Recipient<SubmitApplication>>,
+    intake: IntakeDesk,
     form: Option<ApplicationForm>,
     timeout: Duration,
 ) -> CaseEnd {
@@ -324,7 +324,11 @@ async fn one_case(
         Ok(Err(e)) => return CaseEnd::Failed(e.to_string()),
         Err(e) => return CaseEnd::Failed(e.to_string()),
     };
-    let waiter = match intake.send(AwaitCompletion(case_id.clone())).await {
+    let waiter = match intake
+        .await_completion
+        .send(AwaitCompletion(case_id.clone()))
+        .await
+    {
         Ok(Some(waiter)) => waiter,
         _ => return CaseEnd::Failed(format!("case {case_id} unknown to the intake system")),
     };
@@ -337,7 +341,7 @@ async fn one_case(
         },
         Ok(_) => CaseEnd::Failed(format!("case {case_id}: intake stopped")),
         Err(_) => {
-            let last = match intake.send(GetCase(case_id.clone())).await {
+            let last = match intake.case.send(GetCase(case_id.clone())).await {
                 Ok(Some(view)) => {
                     let step = view
                         .history
@@ -394,12 +398,12 @@ async fn play_staff(systems: Systems, running: Arc<AtomicBool>) {
         .departments
         .iter()
         .filter(|d| d.mode == Mode::Manual)
-        .filter_map(|d| systems.departments.get(&d.code).cloned())
+        .filter_map(|d| systems.desks.departments.get(&d.code).cloned())
         .collect();
     while running.load(Ordering::Relaxed) {
         let mut work = Vec::new();
         for department in &manual {
-            let Ok(inbox) = department.send(GetInbox).await else {
+            let Ok(inbox) = department.inbox.send(GetInbox).await else {
                 continue;
             };
             for case in inbox
@@ -416,7 +420,7 @@ async fn play_staff(systems: Systems, running: Arc<AtomicBool>) {
                 } else {
                     Decision::Rejected
                 };
-                let decided = department.send(Decide {
+                let decided = department.decide.send(Decide {
                     case_id: case.application.case_id,
                     decision,
                     opinion: "模拟审查意见".into(),
@@ -424,7 +428,7 @@ async fn play_staff(systems: Systems, running: Arc<AtomicBool>) {
                 work.push(async move { decided.await.map(|_| ()) }.boxed_local());
             }
             for event in inbox.collaborations {
-                let answered = department.send(AnswerCollaboration {
+                let answered = department.answer.send(AnswerCollaboration {
                     event_id: event.event.event_id,
                     outcome: CollaborationOutcome::Agree,
                     opinion: "模拟协同意见：同意".into(),

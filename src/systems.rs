@@ -34,7 +34,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// The running systems of one process: addresses for the HTTP API, the simulator and tests.
+pub mod desks;
+
+pub use desks::{CentreDesk, DepartmentDesk, Desks, IntakeDesk, SupervisionDesk};
+
+/// The running systems of one process: their desks for the HTTP API, the simulator and tests.
 #[derive(Clone)]
 pub struct Systems {
     /// The settings they were built from.
@@ -53,16 +57,19 @@ pub struct Systems {
     pub bridge: Addr<Bridge>,
     /// The bridge's counters.
     pub bridge_stats: Arc<BridgeStats>,
-    /// The intake system (idle unless this process runs the `intake` role).
-    pub intake: Addr<IntakeSystem>,
-    /// Terminals by id (none unless this process runs `intake`).
-    pub terminals: Arc<HashMap<String, Addr<Terminal>>>,
-    /// Departments by code (those of this process's roles).
-    pub departments: Arc<HashMap<String, Addr<Department>>>,
-    /// Governance centres by code (none unless this process runs `governance`).
-    pub centres: Arc<HashMap<String, Addr<GovernanceCenter>>>,
-    /// The supervision system (idle unless this process runs `governance`).
-    pub supervisor: Addr<Supervisor>,
+    /// What clients may ask of each system.
+    pub desks: Desks,
+    /// The intake system (idle unless this process runs the `intake` role); start-up routes
+    /// the bus to it, clients reach it through [`desks`](Self::desks).
+    intake: Addr<IntakeSystem>,
+    /// Departments by code (those of this process's roles), for start-up's routes.
+    departments: Arc<HashMap<String, Addr<Department>>>,
+    /// Governance centres by code (none unless this process runs `governance`), for start-up's
+    /// routes.
+    centres: Arc<HashMap<String, Addr<GovernanceCenter>>>,
+    /// The supervision system (idle unless this process runs `governance`), for start-up's
+    /// routes.
+    supervisor: Addr<Supervisor>,
     /// The consumer group that reads the state topic (this process's own).
     pub state_group: String,
     /// The consumer group the intake system rebuilds its view with (this process's own).
@@ -133,7 +140,7 @@ impl Systems {
             .filter(|_| roles.intake)
             .map(|t| {
                 let terminal = Terminal::new(t.clone(), intake.clone().recipient()).start();
-                (t.id.clone(), terminal)
+                (t.id.clone(), terminal.recipient())
             })
             .collect();
 
@@ -173,6 +180,7 @@ impl Systems {
 
         let prefix = &settings.bus.topic_prefix;
         let run = uuid::Uuid::new_v4().simple().to_string();
+        let desks = Desks::new(&intake, terminals, &departments, &centres, &supervisor);
         let systems = Self {
             state_group: format!("{prefix}.state.{run}"),
             intake_group: format!("{prefix}.intake.{run}"),
@@ -185,8 +193,8 @@ impl Systems {
             kafka_bus,
             bridge,
             bridge_stats,
+            desks,
             intake,
-            terminals: Arc::new(terminals),
             departments: Arc::new(departments),
             centres: Arc::new(centres),
             supervisor,
@@ -198,7 +206,7 @@ impl Systems {
         };
         tracing::info!(
             roles = ?settings.service.roles,
-            terminals = systems.terminals.len(),
+            terminals = systems.desks.terminals.len(),
             centres = systems.centres.len(),
             departments = systems.departments.len(),
             bus = ?settings.bus.kind,

@@ -1,10 +1,20 @@
 //! The API's errors: every refusal is JSON `{ "error": code, "message": text }` with the right
-//! status, and says what was wrong.
+//! status, and says what was wrong. The systems' own refusals become API errors here, once, so
+//! that a handler only writes `?`.
 
+use crate::actors::department::StaffError;
+use crate::actors::governance_center::ReassignError;
+use crate::actors::intake::CaseActionError;
+use crate::actors::terminal::SubmitError;
+use crate::catalog::LookupError;
+use actix::MailboxError;
 use actix_web::error::{JsonPayloadError, PayloadError};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use serde::Serialize;
+
+/// What every handler returns.
+pub type Result<T> = std::result::Result<T, ApiError>;
 
 /// An error answered to an API client.
 #[derive(Debug, thiserror::Error)]
@@ -37,11 +47,84 @@ impl ApiError {
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
     }
+
+    /// 422: the request is well-formed but asks for something that cannot be.
+    pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+    }
+
+    /// 503 for a system that did not take or answer a message (stopped, or its mailbox full).
+    fn not_answered(error: impl std::fmt::Display) -> Self {
+        Self::unavailable(format!("a system did not answer: {error}"))
+    }
 }
 
+impl From<MailboxError> for ApiError {
+    fn from(error: MailboxError) -> Self {
+        Self::not_answered(error)
+    }
+}
+
+impl From<SubmitError> for ApiError {
+    fn from(error: SubmitError) -> Self {
+        match error {
+            SubmitError::Unknown(lookup) => lookup.into(),
+            SubmitError::Unavailable(reason) => Self::not_answered(reason),
+        }
+    }
+}
+
+impl From<LookupError> for ApiError {
+    fn from(error: LookupError) -> Self {
+        let code = match error {
+            LookupError::UnknownMatter(_) => "unknown_matter",
+            LookupError::UnknownDistrict(_) | LookupError::UnknownStreet { .. } => "unknown_region",
+        };
+        Self::invalid(code, error.to_string())
+    }
+}
+
+/// A department's refusal of a staff act.
+impl From<StaffError> for ApiError {
+    fn from(error: StaffError) -> Self {
+        match error {
+            StaffError::NotFound(m) => Self::not_found("not_waiting", m),
+            StaffError::Conflict(m) => Self::new(StatusCode::CONFLICT, "invalid_transition", m),
+            StaffError::Unavailable(m) => Self::unavailable(m),
+        }
+    }
+}
+
+/// The intake system's refusal of an applicant's act on a case.
+impl From<CaseActionError> for ApiError {
+    fn from(error: CaseActionError) -> Self {
+        match error {
+            CaseActionError::NotFound(m) => Self::not_found("unknown_case", m),
+            CaseActionError::Conflict(m) => {
+                Self::new(StatusCode::CONFLICT, "invalid_transition", m)
+            }
+            CaseActionError::Unavailable(m) => Self::unavailable(m),
+        }
+    }
+}
+
+/// A centre's refusal of a reassignment.
+impl From<ReassignError> for ApiError {
+    fn from(error: ReassignError) -> Self {
+        match error {
+            ReassignError::NotWaiting(m) => Self::not_found("not_waiting", m),
+            ReassignError::UnknownDepartment(m) => Self::invalid("unknown_department", m),
+            ReassignError::Unavailable(m) => Self::unavailable(m),
+        }
+    }
+}
+
+/// The JSON of every error.
 #[derive(Serialize)]
 struct ErrorBody<'a> {
+    /// The stable code.
     error: &'a str,
+    /// What was wrong, for a person.
     message: &'a str,
 }
 
@@ -60,44 +143,50 @@ impl ResponseError for ApiError {
 
 /// Turns actix-web's JSON extraction errors into [`ApiError`]s.
 pub fn json_error(error: JsonPayloadError, _: &HttpRequest) -> actix_web::Error {
-    let api = match &error {
-        JsonPayloadError::OverflowKnownLength { length, limit } => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            format!("request body of {length} bytes exceeds the limit of {limit} bytes"),
-        ),
-        JsonPayloadError::Overflow { limit } => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            format!("request body exceeds the limit of {limit} bytes"),
-        ),
-        JsonPayloadError::Payload(PayloadError::Overflow) => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            "request body exceeds the configured limit",
-        ),
-        JsonPayloadError::ContentType => ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "send the body as JSON with `Content-Type: application/json`",
-        ),
-        JsonPayloadError::Deserialize(e) if e.is_data() => ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_body",
-            format!("the JSON body does not match what this endpoint takes: {e}"),
-        ),
-        JsonPayloadError::Deserialize(e) => ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "malformed_json",
-            format!("the request body is not valid JSON: {e}"),
-        ),
-        other => ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
-            format!("the request body could not be read: {other}"),
-        ),
-    };
-    api.into()
+    ApiError::from(error).into()
+}
+
+/// A JSON body that is too large, not JSON, or not what the endpoint takes.
+impl From<JsonPayloadError> for ApiError {
+    fn from(error: JsonPayloadError) -> Self {
+        match &error {
+            JsonPayloadError::OverflowKnownLength { length, limit } => Self::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("request body of {length} bytes exceeds the limit of {limit} bytes"),
+            ),
+            JsonPayloadError::Overflow { limit } => Self::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("request body exceeds the limit of {limit} bytes"),
+            ),
+            JsonPayloadError::Payload(PayloadError::Overflow) => Self::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "request body exceeds the configured limit",
+            ),
+            JsonPayloadError::ContentType => Self::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as JSON with `Content-Type: application/json`",
+            ),
+            JsonPayloadError::Deserialize(e) if e.is_data() => Self::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_body",
+                format!("the JSON body does not match what this endpoint takes: {e}"),
+            ),
+            JsonPayloadError::Deserialize(e) => Self::new(
+                StatusCode::BAD_REQUEST,
+                "malformed_json",
+                format!("the request body is not valid JSON: {e}"),
+            ),
+            other => Self::new(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                format!("the request body could not be read: {other}"),
+            ),
+        }
+    }
 }
 
 /// Turns actix-web's query-string errors into [`ApiError`]s.

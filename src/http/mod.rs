@@ -1,16 +1,45 @@
 //! The HTTP API (actix-web): terminals submit, applicants query, supplement and rate their case,
 //! staff of manual departments decide and handle collaboration events, centres reassign returned
-//! events, dashboards read the supervision figures and the city's configuration. JSON in and out; every error is
-//! `{ "error": code, "message": text }` (see [`error`]).
+//! events, dashboards read the supervision figures and the city's configuration. JSON in and
+//! out; every error is `{ "error": code, "message": text }` (see [`error`]).
+//!
+//! # Layout
+//!
+//! One module per resource, each mounting its own routes; they reach the systems through the
+//! desks of [`Systems`] (`Recipient`s), never through an actor's address:
+//!
+//! * `health` — `/healthz`, `/readyz`.
+//! * `catalogue` — the city's matters, terminals, departments and centres.
+//! * `terminals` — submit an application, supply materials, rate a case.
+//! * `cases` — a case as the applicant sees it.
+//! * `intake_feed` — the intake feed for a governance process elsewhere.
+//! * `departments` — a department's inbox, decisions and supplement requests.
+//! * `collaborations` — answer, sign, return a collaboration event, or ask for more time.
+//! * `centres` — a centre's returned events and their reassignment.
+//! * `supervision` — the supervision figures.
+//!
+//! Below them, used by several and using none of them: `locate` (finds the system a request
+//! is for, or refuses it), `input` (checks of bodies), [`error`] (the errors, and the systems'
+//! refusals as errors).
 
+mod cases;
+mod catalogue;
+mod centres;
+mod collaborations;
+mod departments;
 pub mod error;
-mod lifecycle;
-mod routes;
+mod health;
+mod input;
+mod intake_feed;
+mod locate;
+mod supervision;
+mod terminals;
 
 use crate::systems::Systems;
 use actix_web::dev::Server;
-use actix_web::{web, App, HttpServer};
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use anyhow::Context as _;
+use error::{ApiError, Result};
 use std::net::TcpListener;
 
 /// Binds the listener and builds the server (not yet running). Returns it with the bound port.
@@ -35,7 +64,7 @@ pub fn server(systems: Systems) -> anyhow::Result<(Server, u16)> {
             .app_data(web::PayloadConfig::default().limit(limit))
             .app_data(web::QueryConfig::default().error_handler(error::query_error))
             .wrap(tracing_actix_middleware())
-            .configure(routes::configure)
+            .configure(configure)
     })
     .workers(http.workers.max(1))
     // Signals are handled by the caller, which also drains the bus before exiting.
@@ -44,6 +73,31 @@ pub fn server(systems: Systems) -> anyhow::Result<(Server, u16)> {
     .context("Failed to start the HTTP server")?
     .run();
     Ok((server, port))
+}
+
+/// Mounts every endpoint, and a JSON 404 for everything else.
+fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.configure(health::configure)
+        .service(
+            web::scope("/api/v1")
+                .configure(catalogue::configure)
+                .configure(terminals::configure)
+                .configure(cases::configure)
+                .configure(intake_feed::configure)
+                .configure(departments::configure)
+                .configure(collaborations::configure)
+                .configure(centres::configure)
+                .configure(supervision::configure),
+        )
+        .default_service(web::to(not_found));
+}
+
+/// The refusal of a path no endpoint serves.
+async fn not_found(req: HttpRequest) -> Result<HttpResponse> {
+    Err(ApiError::not_found(
+        "not_found",
+        format!("no endpoint {} {}", req.method(), req.path()),
+    ))
 }
 
 /// Logs each request (method, path, status, time) at info level.

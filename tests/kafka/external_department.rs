@@ -43,7 +43,7 @@ async fn external_department_decides(broker: Broker) {
     let prefix = settings.bus.topic_prefix.clone();
     let app = spawn_app(settings).await;
     assert!(
-        !app.systems.departments.contains_key("ecology"),
+        !app.systems.desks.departments.contains_key("ecology"),
         "an external department must have no built-in actor"
     );
     let outside = actix_web::rt::spawn(play_ecology(app.kafka().brokers().to_owned(), prefix));

@@ -1,0 +1,62 @@
+//! What the staff of a governance centre do: read the returned events waiting there for a
+//! department, and send one to another department.
+
+use super::error::{ApiError, Result};
+use super::locate::served;
+use crate::actors::governance_center::{GetAwaiting, ReassignEvent};
+use crate::domain::EventId;
+use crate::systems::{CentreDesk, Systems};
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+
+/// Mounts the endpoints under `/api/v1`.
+pub(super) fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route(
+        "/governance/centers/{code}/returned",
+        web::get().to(returned),
+    )
+    .route(
+        "/governance/centers/{code}/events/{event_id}/reassign",
+        web::post().to(reassign),
+    );
+}
+
+/// The desk of the centre `code`.
+fn centre<'a>(systems: &'a Systems, code: &str) -> Result<&'a CentreDesk> {
+    served(systems, systems.roles.governance, "the governance centres")?;
+    systems.desks.centres.get(code).ok_or_else(|| {
+        ApiError::not_found(
+            "unknown_centre",
+            format!("no governance centre `{code}`; GET /api/v1/governance/centers lists them"),
+        )
+    })
+}
+
+/// The returned events waiting at the centre.
+async fn returned(systems: web::Data<Systems>, code: web::Path<String>) -> Result<HttpResponse> {
+    let list = centre(&systems, &code)?.returned.send(GetAwaiting).await?;
+    Ok(HttpResponse::Ok().json(list))
+}
+
+/// Body of a reassignment.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReassignBody {
+    /// The department that must handle the event now.
+    department: String,
+}
+
+/// Sends a returned event to the department named.
+async fn reassign(
+    systems: web::Data<Systems>,
+    path: web::Path<(String, String)>,
+    body: web::Json<ReassignBody>,
+) -> Result<HttpResponse> {
+    let (code, event_id) = path.into_inner();
+    let reassign = ReassignEvent {
+        event_id: EventId::from_string(event_id),
+        department: body.into_inner().department,
+    };
+    let event = centre(&systems, &code)?.reassign.send(reassign).await??;
+    Ok(HttpResponse::Ok().json(event))
+}

@@ -1,0 +1,165 @@
+//! What the staff of a department do with a collaboration event waiting there: answer it,
+//! sign for it (签收), return it as not the department's (退单), ask for more time (延期申请).
+//! The event id alone names the department: the departments index the events they hold.
+
+use super::error::{ApiError, Result};
+use super::input::required;
+use super::locate::department;
+use crate::actors::department::{AnswerCollaboration, RequestExtension, ReturnEvent, SignEvent};
+use crate::domain::{CollaborationOutcome, EventId};
+use crate::systems::{DepartmentDesk, Systems};
+use actix_web::error::JsonPayloadError;
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+
+/// Mounts the endpoints under `/api/v1`.
+pub(super) fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/collaborations/{event_id}/result", web::post().to(answer))
+        .route("/collaborations/{event_id}/sign", web::post().to(sign))
+        .route(
+            "/collaborations/{event_id}/return",
+            web::post().to(return_event),
+        )
+        .route(
+            "/collaborations/{event_id}/extension",
+            web::post().to(extension),
+        );
+}
+
+/// The desk of the department holding the event; `waiting` ends the refusal when none does
+/// ("for an answer", "at a department").
+fn holder<'a>(
+    systems: &'a Systems,
+    event_id: &EventId,
+    waiting: &str,
+) -> Result<&'a DepartmentDesk> {
+    let code = systems
+        .event_index
+        .get(event_id)
+        .map(|entry| entry.value().clone())
+        .ok_or_else(|| {
+            ApiError::not_found(
+                "unknown_event",
+                format!("no collaboration event `{event_id}` is waiting {waiting}"),
+            )
+        })?;
+    department(systems, &code)
+}
+
+/// Body of a collaboration answer.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AnswerBody {
+    /// `agree` or `disagree`.
+    outcome: CollaborationOutcome,
+    /// The department's opinion.
+    #[serde(default)]
+    opinion: String,
+}
+
+/// Answers a collaboration event: the department agrees or disagrees, with its opinion.
+async fn answer(
+    systems: web::Data<Systems>,
+    event_id: web::Path<String>,
+    body: web::Json<AnswerBody>,
+) -> Result<HttpResponse> {
+    let event_id = EventId::from_string(event_id.into_inner());
+    let desk = holder(&systems, &event_id, "for an answer")?;
+    let body = body.into_inner();
+    let answer = AnswerCollaboration {
+        event_id,
+        outcome: body.outcome,
+        opinion: body.opinion,
+    };
+    let result = desk.answer.send(answer).await??;
+    Ok(HttpResponse::Ok().json(result))
+}
+
+/// Body of a signature.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct SignBody {
+    /// The officer signing; default the department.
+    #[serde(default)]
+    officer: String,
+}
+
+/// The body of a signature: none at all (the department signs), or JSON that must match —
+/// a misspelt field must not sign an event in the department's name, which cannot be undone.
+fn sign_body(body: &[u8]) -> Result<SignBody> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(SignBody::default());
+    }
+    serde_json::from_slice(body).map_err(|e| JsonPayloadError::Deserialize(e).into())
+}
+
+/// Signs for a collaboration event: the department takes it on.
+async fn sign(
+    systems: web::Data<Systems>,
+    event_id: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse> {
+    let event_id = EventId::from_string(event_id.into_inner());
+    let officer = sign_body(&body)?.officer;
+    let desk = holder(&systems, &event_id, "at a department")?;
+    let signed = desk.sign.send(SignEvent { event_id, officer }).await??;
+    Ok(HttpResponse::Ok().json(signed))
+}
+
+/// Body of a return.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReturnBody {
+    /// Why the event is not the department's.
+    reason: String,
+}
+
+/// Returns a collaboration event that is not the department's to the centre that sent it.
+async fn return_event(
+    systems: web::Data<Systems>,
+    event_id: web::Path<String>,
+    body: web::Json<ReturnBody>,
+) -> Result<HttpResponse> {
+    let event_id = EventId::from_string(event_id.into_inner());
+    let reason = required(body.into_inner().reason, "the reason the event is returned")?;
+    let desk = holder(&systems, &event_id, "at a department")?;
+    let returned = desk
+        .return_event
+        .send(ReturnEvent { event_id, reason })
+        .await??;
+    Ok(HttpResponse::Ok().json(returned))
+}
+
+/// Body of an extension request.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExtensionBody {
+    /// Working days asked for.
+    days: u32,
+    /// Why.
+    reason: String,
+}
+
+/// Asks the centre for more working days on a collaboration event.
+async fn extension(
+    systems: web::Data<Systems>,
+    event_id: web::Path<String>,
+    body: web::Json<ExtensionBody>,
+) -> Result<HttpResponse> {
+    let event_id = EventId::from_string(event_id.into_inner());
+    let body = body.into_inner();
+    if body.days == 0 {
+        return Err(ApiError::invalid(
+            "invalid_days",
+            "ask for at least one working day",
+        ));
+    }
+    let request = RequestExtension {
+        event_id,
+        days: body.days,
+        reason: required(body.reason, "a reason for the extension")?,
+    };
+    let desk = holder(&systems, &request.event_id, "at a department")?;
+    let request = desk.request_extension.send(request).await??;
+    Ok(HttpResponse::Accepted().json(request))
+}

@@ -1,0 +1,117 @@
+//! What the staff of a manual department do with its cases: read the inbox, decide a case, ask
+//! the applicant for supplementary materials (补正). Collaboration events waiting at a
+//! department are in `collaborations`.
+
+use super::error::Result;
+use super::input::{required, texts};
+use super::locate::department;
+use crate::actors::department::{Decide, GetInbox, RequestSupplement};
+use crate::domain::{CaseId, Decision};
+use crate::systems::Systems;
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+
+/// Mounts the endpoints under `/api/v1`.
+pub(super) fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/departments/{code}/inbox", web::get().to(inbox))
+        .route(
+            "/departments/{code}/cases/{case_id}/decision",
+            web::post().to(decide),
+        )
+        .route(
+            "/departments/{code}/cases/{case_id}/supplement-request",
+            web::post().to(request_supplement),
+        );
+}
+
+/// The cases and collaboration events waiting for the department's staff.
+async fn inbox(systems: web::Data<Systems>, code: web::Path<String>) -> Result<HttpResponse> {
+    let inbox = department(&systems, &code)?.inbox.send(GetInbox).await?;
+    Ok(HttpResponse::Ok().json(inbox))
+}
+
+/// Body of a staff decision.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DecisionBody {
+    /// `approve` or `reject`.
+    decision: StaffDecision,
+    /// The officer's opinion.
+    #[serde(default)]
+    opinion: String,
+}
+
+/// A decision as staff write it.
+#[derive(Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum StaffDecision {
+    /// Grants the application.
+    Approve,
+    /// Refuses it.
+    Reject,
+}
+
+impl DecisionBody {
+    /// The decision of the case `case_id`; an empty opinion becomes the standard wording.
+    fn into_message(self, case_id: String) -> Decide {
+        let decision = match self.decision {
+            StaffDecision::Approve => Decision::Approved,
+            StaffDecision::Reject => Decision::Rejected,
+        };
+        let opinion = if self.opinion.trim().is_empty() {
+            match decision {
+                Decision::Approved => "经审查，准予许可".to_owned(),
+                Decision::Rejected => "经审查，不予许可".to_owned(),
+            }
+        } else {
+            self.opinion
+        };
+        Decide {
+            case_id: CaseId::from_string(case_id),
+            decision,
+            opinion,
+        }
+    }
+}
+
+/// Approves or rejects a case waiting for the department's decision.
+async fn decide(
+    systems: web::Data<Systems>,
+    path: web::Path<(String, String)>,
+    body: web::Json<DecisionBody>,
+) -> Result<HttpResponse> {
+    let (code, case_id) = path.into_inner();
+    let decide = body.into_inner().into_message(case_id);
+    let approval = department(&systems, &code)?.decide.send(decide).await??;
+    Ok(HttpResponse::Ok().json(approval))
+}
+
+/// Body of a department's request for supplementary materials.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SupplementRequestBody {
+    /// Materials the applicant must supply.
+    materials: Vec<String>,
+    /// Why.
+    reason: String,
+}
+
+/// Suspends a case until the applicant supplies the materials named.
+async fn request_supplement(
+    systems: web::Data<Systems>,
+    path: web::Path<(String, String)>,
+    body: web::Json<SupplementRequestBody>,
+) -> Result<HttpResponse> {
+    let (code, case_id) = path.into_inner();
+    let body = body.into_inner();
+    let request = RequestSupplement {
+        case_id: CaseId::from_string(case_id),
+        materials: texts(body.materials, "material to supply")?,
+        reason: required(body.reason, "a reason for the supplement request")?,
+    };
+    let suspension = department(&systems, &code)?
+        .request_supplement
+        .send(request)
+        .await??;
+    Ok(HttpResponse::Ok().json(suspension))
+}

@@ -1,0 +1,32 @@
+//! Liveness and readiness, outside `/api/v1`: `/healthz` answers while the process runs,
+//! `/readyz` only once it should get traffic.
+
+use super::error::{ApiError, Result};
+use crate::systems::Systems;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use serde_json::json;
+
+/// Mounts `/healthz` and `/readyz`.
+pub(super) fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz));
+}
+
+/// Alive: the process answers.
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "status": "ok" }))
+}
+
+/// Ready for traffic: every consumer group has its partitions and the process is not stopping.
+async fn readyz(systems: web::Data<Systems>) -> Result<HttpResponse> {
+    let waiting = systems.not_ready().await;
+    if waiting.is_empty() {
+        return Ok(HttpResponse::Ok().json(json!({ "status": "ready" })));
+    }
+    Err(ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "not_ready",
+        waiting.join("; "),
+    ))
+}

@@ -1,0 +1,154 @@
+//! What an applicant does at a terminal: submits an application, supplies the materials a
+//! department asked for (补正), rates the service (好差评). Terminals belong to the intake
+//! system: a process that does not run it refuses them.
+
+use super::error::{ApiError, Result};
+use super::input::texts;
+use super::locate::served;
+use crate::actors::intake::{ApplicationForm, RateCase, SupplementCase};
+use crate::actors::terminal::SubmitApplication;
+use crate::domain::CaseId;
+use crate::systems::Systems;
+use actix::Recipient;
+use actix_web::{web, HttpResponse};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+/// Mounts the endpoints under `/api/v1`.
+pub(super) fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route(
+        "/terminals/{terminal_id}/applications",
+        web::post().to(submit),
+    )
+    .route(
+        "/terminals/{terminal_id}/cases/{case_id}/supplements",
+        web::post().to(supplement),
+    )
+    .route(
+        "/terminals/{terminal_id}/cases/{case_id}/rating",
+        web::post().to(rate),
+    );
+}
+
+/// Where the terminal `terminal_id` takes applications.
+fn terminal<'a>(
+    systems: &'a Systems,
+    terminal_id: &str,
+) -> Result<&'a Recipient<SubmitApplication>> {
+    served(
+        systems,
+        systems.roles.intake,
+        "the intake system or its terminals",
+    )?;
+    systems.desks.terminals.get(terminal_id).ok_or_else(|| {
+        ApiError::not_found(
+            "unknown_terminal",
+            format!("no terminal `{terminal_id}`; GET /api/v1/terminals lists them"),
+        )
+    })
+}
+
+/// The answer to a submission.
+#[derive(Serialize)]
+struct Submitted {
+    /// The new case.
+    case_id: CaseId,
+    /// Always `submitted`.
+    status: &'static str,
+    /// False when the bus did not take the application in time; it is kept and published
+    /// once the bus takes it.
+    durable: bool,
+    /// Where to follow the case.
+    links: serde_json::Value,
+}
+
+/// Submits an application at a terminal.
+async fn submit(
+    systems: web::Data<Systems>,
+    terminal_id: web::Path<String>,
+    form: web::Json<ApplicationForm>,
+) -> Result<HttpResponse> {
+    let submission = terminal(&systems, &terminal_id)?
+        .send(SubmitApplication(form.into_inner()))
+        .await??;
+    let case_id = submission.case_id;
+    Ok(HttpResponse::Accepted().json(Submitted {
+        links: json!({ "case": format!("/api/v1/cases/{case_id}") }),
+        case_id,
+        status: "submitted",
+        durable: submission.durable,
+    }))
+}
+
+/// Body of an applicant's supplement.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SupplementBody {
+    /// The materials supplied.
+    materials: Vec<String>,
+}
+
+/// Supplies the materials a department asked for.
+async fn supplement(
+    systems: web::Data<Systems>,
+    path: web::Path<(String, String)>,
+    body: web::Json<SupplementBody>,
+) -> Result<HttpResponse> {
+    let (terminal_id, case_id) = path.into_inner();
+    terminal(&systems, &terminal_id)?;
+    let materials = texts(body.into_inner().materials, "material supplied")?;
+    let supplement = systems
+        .desks
+        .intake
+        .supplement
+        .send(SupplementCase {
+            case_id: CaseId::from_string(case_id),
+            terminal_id,
+            materials,
+        })
+        .await??;
+    Ok(HttpResponse::Accepted().json(supplement))
+}
+
+/// Body of a rating.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RatingBody {
+    /// 1 to 5.
+    score: i64,
+    /// Optional comment.
+    #[serde(default)]
+    comment: String,
+}
+
+/// Rates the service a decided case got.
+async fn rate(
+    systems: web::Data<Systems>,
+    path: web::Path<(String, String)>,
+    body: web::Json<RatingBody>,
+) -> Result<HttpResponse> {
+    let (terminal_id, case_id) = path.into_inner();
+    terminal(&systems, &terminal_id)?;
+    let body = body.into_inner();
+    let score = u8::try_from(body.score)
+        .ok()
+        .filter(|s| (1..=5).contains(s))
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "invalid_score",
+                format!("score {} is out of range; rate from 1 to 5", body.score),
+            )
+        })?;
+    let rating = systems
+        .desks
+        .intake
+        .rate
+        .send(RateCase {
+            case_id: CaseId::from_string(case_id),
+            terminal_id,
+            score,
+            comment: body.comment,
+        })
+        .await??;
+    Ok(HttpResponse::Created().json(rating))
+}
