@@ -11,6 +11,7 @@ use crate::domain::{
     CollaborationOutcome, CollaborationRequest, CollaborationResult, Envelope, EnvelopeError,
     ExtensionDecision, MessageType, Mode, Receipt, Resumption, StepKind, Supplement, SystemId,
 };
+use crate::settings::MatterSettings;
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
 
@@ -91,19 +92,7 @@ impl Department {
             tracing::warn!(%case_id, matter = %application.matter_code, "unknown matter; ignored");
             return Vec::new();
         };
-        let now = self.catalog.now();
-        let calendar = &self.catalog.calendar;
-        let due_by = calendar.due_by(now, matter.promised_days);
-        let receipt = Receipt {
-            receipt_no: format!("{}-{}", self.settings.code.to_uppercase(), case_id),
-            department: self.settings.code.clone(),
-            matter_code: matter.code.clone(),
-            accepted_at: now,
-            promised_days: matter.promised_days,
-            due_date: calendar.due_date(due_by),
-            due_by,
-            suspended_working_days: 0,
-        };
+        let receipt = self.receipt(&case_id, matter);
         let missing = missing_materials(&matter.required_materials, &application.materials);
         let steps = vec![
             self.step(
@@ -138,6 +127,24 @@ impl Department {
             suspensions: 0,
         };
         self.proceed(case, outputs)
+    }
+
+    /// The receipt for a case accepted now: due the matter's promised working days from now
+    /// on the city's calendar.
+    fn receipt(&self, case_id: &CaseId, matter: &MatterSettings) -> Receipt {
+        let now = self.catalog.now();
+        let calendar = &self.catalog.calendar;
+        let due_by = calendar.due_by(now, matter.promised_days);
+        Receipt {
+            receipt_no: format!("{}-{}", self.settings.code.to_uppercase(), case_id),
+            department: self.settings.code.clone(),
+            matter_code: matter.code.clone(),
+            accepted_at: now,
+            promised_days: matter.promised_days,
+            due_date: calendar.due_date(due_by),
+            due_by,
+            suspended_working_days: 0,
+        }
     }
 
     /// Moves an undecided case on by its matter's rules — an `auto` department rejects missing

@@ -98,6 +98,37 @@ impl Department {
         }
         Ok(case)
     }
+
+    /// Whether staff may decide a case now, or why not.
+    fn decidable(&self, case_id: &CaseId) -> Result<(), StaffError> {
+        let case = self.staff_case(case_id)?;
+        match case.stage {
+            Stage::AwaitingDecision => Ok(()),
+            Stage::Collaborating => Err("the case is still waiting for collaboration"),
+            Stage::Suspended { .. } => {
+                Err("the case is suspended until the applicant supplies materials")
+            }
+            Stage::Decided => Err("the case is already decided"),
+        }
+        .map_err(|why| StaffError::Conflict(format!("case {case_id} cannot be decided now: {why}")))
+    }
+
+    /// The number the case's next suspension gets, if staff may suspend it now; or why not.
+    fn next_suspension(&self, case_id: &CaseId) -> Result<u32, StaffError> {
+        let case = self.staff_case(case_id)?;
+        match case.stage {
+            Stage::AwaitingDecision => Ok(case.suspensions + 1),
+            Stage::Suspended { .. } => Err(StaffError::Conflict(format!(
+                "case {case_id} is already suspended, waiting for the applicant"
+            ))),
+            Stage::Collaborating => Err(StaffError::Conflict(format!(
+                "case {case_id} is waiting for collaboration; ask for materials once it is back"
+            ))),
+            Stage::Decided => Err(StaffError::Conflict(format!(
+                "case {case_id} is already decided"
+            ))),
+        }
+    }
 }
 
 impl Handler<GetInbox> for Department {
@@ -146,19 +177,7 @@ impl Handler<Decide> for Department {
 
     fn handle(&mut self, msg: Decide, _: &mut Self::Context) -> Self::Result {
         let case_id = msg.case_id;
-        if let Err(error) = self.staff_case(&case_id).and_then(|case| {
-            match case.stage {
-                Stage::AwaitingDecision => Ok(()),
-                Stage::Collaborating => Err("the case is still waiting for collaboration"),
-                Stage::Suspended { .. } => {
-                    Err("the case is suspended until the applicant supplies materials")
-                }
-                Stage::Decided => Err("the case is already decided"),
-            }
-            .map_err(|why| {
-                StaffError::Conflict(format!("case {case_id} cannot be decided now: {why}"))
-            })
-        }) {
+        if let Err(error) = self.decidable(&case_id) {
             return refuse(error);
         }
         // `decide` takes the case apart from the department, so it comes out and goes back.
@@ -183,19 +202,7 @@ impl Handler<RequestSupplement> for Department {
 
     fn handle(&mut self, msg: RequestSupplement, _: &mut Self::Context) -> Self::Result {
         let case_id = msg.case_id;
-        let checked = self.staff_case(&case_id).and_then(|case| match case.stage {
-            Stage::AwaitingDecision => Ok(case.suspensions + 1),
-            Stage::Suspended { .. } => Err(StaffError::Conflict(format!(
-                "case {case_id} is already suspended, waiting for the applicant"
-            ))),
-            Stage::Collaborating => Err(StaffError::Conflict(format!(
-                "case {case_id} is waiting for collaboration; ask for materials once it is back"
-            ))),
-            Stage::Decided => Err(StaffError::Conflict(format!(
-                "case {case_id} is already decided"
-            ))),
-        });
-        let sequence = match checked {
+        let sequence = match self.next_suspension(&case_id) {
             Ok(sequence) => sequence,
             Err(error) => return refuse(error),
         };

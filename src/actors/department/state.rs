@@ -165,3 +165,24 @@ impl KeepsState for Department {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ClosedAs;
+
+    #[test]
+    fn how_an_event_was_closed_keeps_the_words_snapshots_have_always_held() {
+        // Arrange: snapshots written before this was an enum held these strings.
+        let written = r#"["answered","returned"]"#;
+
+        // Act
+        let read: Vec<ClosedAs> = serde_json::from_str(written).unwrap();
+        let rewritten = serde_json::to_string(&read).unwrap();
+
+        // Assert
+        assert_eq!(read, [ClosedAs::Answered, ClosedAs::Returned]);
+        assert_eq!(rewritten, written);
+        assert_eq!(ClosedAs::Answered.to_string(), "answered");
+        assert_eq!(ClosedAs::Returned.to_string(), "returned");
+    }
+}
