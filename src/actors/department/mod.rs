@@ -1,0 +1,156 @@
+//! A department's approval system (部门审批系统).
+//!
+//! On `application.published` it accepts the case — a receipt whose due date is counted in
+//! working days on the city's calendar — and checks the materials. Then, by its matter's rules:
+//! missing materials → an `auto` department rejects naming them; collaborators configured → it
+//! asks for collaboration; otherwise it decides. A `manual` department leaves the decision to
+//! staff ([`Decide`], through the HTTP API), who may first ask the applicant for supplementary
+//! materials ([`RequestSupplement`]): the case is suspended and its clock stops until the
+//! applicant supplies them (`case.supplemented`), when the due date moves by the working days
+//! suspended (`case.resumed`).
+//!
+//! On `collaboration.dispatched` it answers the event — by config when `auto`; when `manual`,
+//! staff sign for it ([`SignEvent`]), answer it ([`AnswerCollaboration`]), return it as not
+//! theirs ([`ReturnEvent`]) or ask the dispatching centre for more time ([`RequestExtension`]).
+//! On `collaboration.completed` it decides with every collaborator's answer in hand.
+//!
+//! # Layout
+//!
+//! * `messages` — what staff send the department, what they get back, and why it may refuse.
+//! * `state` — what it remembers about a case, and the snapshot of it on the state topic.
+//! * `flow` — the bus messages it takes: one function per message type, behind
+//!   [`BusSystem::apply`].
+//! * `decision` — the materials check and the decision, by rule or by staff.
+//! * `staff` — staff's handlers for cases (inbox, decision, supplement request), and how every
+//!   staff act is published or undone.
+//! * `staff_events` — staff's handlers for collaboration events (sign, answer, return, ask for
+//!   more time).
+
+mod decision;
+mod flow;
+mod messages;
+mod staff;
+mod staff_events;
+mod state;
+
+pub use messages::{
+    AnswerCollaboration, Decide, GetInbox, Inbox, InboxCase, InboxEvent, RequestExtension,
+    RequestSupplement, ReturnEvent, SignEvent, StaffError,
+};
+pub use state::DepartmentCaseState;
+
+use super::{BusSystem, Processed, Versions};
+use crate::bus::bridge::Publish;
+use crate::catalog::Catalog;
+use crate::domain::{
+    ApprovalStep, CaseId, CollaborationEvent, Envelope, EventId, MessageId, MessageType, StepKind,
+    SystemId,
+};
+use crate::settings::DepartmentSettings;
+use actix::prelude::*;
+use dashmap::DashMap;
+use serde::Serialize;
+use state::{ClosedAs, DeptCase, PendingEvent};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// A department approval system.
+pub struct Department {
+    /// Its configuration.
+    settings: DepartmentSettings,
+    /// The city's matters, centres, calendar and clock.
+    catalog: Arc<Catalog>,
+    /// Where its messages go.
+    bridge: Recipient<Publish>,
+    /// Inbound messages handled.
+    processed: Processed,
+    /// Cases accepted, by id.
+    cases: HashMap<CaseId, DeptCase>,
+    /// Collaboration events waiting for staff (manual departments only).
+    events: HashMap<EventId, PendingEvent>,
+    /// Events staff finished, by attempt key: their case and how.
+    closed: HashMap<String, (CaseId, ClosedAs)>,
+    /// Versions of the snapshots of each case.
+    versions: Versions,
+    /// Which department holds which event; shared with the HTTP API.
+    event_index: Arc<DashMap<EventId, String>>,
+}
+
+impl Department {
+    /// A department built from config.
+    pub fn new(
+        settings: DepartmentSettings,
+        catalog: Arc<Catalog>,
+        bridge: Recipient<Publish>,
+        event_index: Arc<DashMap<EventId, String>>,
+    ) -> Self {
+        Self {
+            settings,
+            catalog,
+            bridge,
+            processed: Processed::default(),
+            cases: HashMap::new(),
+            events: HashMap::new(),
+            closed: HashMap::new(),
+            versions: Versions::default(),
+            event_index,
+        }
+    }
+
+    /// Its id on the bus.
+    fn me(&self) -> SystemId {
+        SystemId::Department(self.settings.code.clone())
+    }
+
+    /// The city centre: where acceptances, collaboration requests and approvals go.
+    fn city(&self) -> SystemId {
+        SystemId::Governance(self.catalog.city.clone())
+    }
+
+    /// A step of a case's approval, taken by this department now.
+    fn step(&self, step: StepKind, note: String) -> ApprovalStep {
+        ApprovalStep {
+            step,
+            by: self.me().to_string(),
+            at: self.catalog.now(),
+            note,
+        }
+    }
+
+    /// The centre that dispatched an event to this department: the last of its route.
+    fn dispatcher(&self, event: &CollaborationEvent) -> SystemId {
+        event
+            .route
+            .last()
+            .map(|hop| SystemId::Governance(hop.code.clone()))
+            .unwrap_or_else(|| self.city())
+    }
+
+    /// A message about `event` (answer, signature, return, extension request) to the centre
+    /// that dispatched it.
+    fn to_dispatcher<T: Serialize>(
+        &self,
+        event: &CollaborationEvent,
+        trace_id: &str,
+        id: MessageId,
+        kind: MessageType,
+        data: &T,
+    ) -> Envelope {
+        self.envelope(
+            id,
+            kind,
+            &event.case_id,
+            self.dispatcher(event),
+            trace_id,
+            data,
+        )
+    }
+}
+
+impl Actor for Department {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(4096);
+    }
+}
