@@ -17,7 +17,6 @@ use crate::actors::department::Department;
 use crate::actors::governance_center::{GovernanceCenter, StartFeed};
 use crate::actors::intake::{IntakeSystem, MarkReady};
 use crate::actors::supervisor::Supervisor;
-use crate::actors::terminal::Terminal;
 use crate::bus::bridge::{Bridge, BridgeStats, Drain, Inbound, Routes, Subscribe};
 use crate::bus::kafka::KafkaBus;
 use crate::bus::memory::MemoryBus;
@@ -26,7 +25,7 @@ use crate::catalog::Catalog;
 use crate::clock::{SharedClock, SystemClock};
 use crate::domain::{EventId, SystemId};
 use crate::feed::FeedSource;
-use crate::settings::{BusKind, Roles, Settings};
+use crate::settings::{Roles, Settings};
 use actix::prelude::*;
 use anyhow::Context as _;
 use dashmap::DashMap;
@@ -34,7 +33,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+mod actors;
 pub mod desks;
+
+use actors::{connect, Actors};
 
 pub use desks::{CentreDesk, DepartmentDesk, Desks, IntakeDesk, SupervisionDesk};
 
@@ -115,72 +117,20 @@ impl Systems {
         let settings = Arc::new(settings);
         let roles = Arc::new(settings.roles());
         let catalog = Arc::new(Catalog::with_clock(&settings, clock));
-        let (bus, memory_bus, kafka_bus): (Arc<dyn Bus>, _, _) = match settings.bus.kind {
-            BusKind::Memory => {
-                let bus = MemoryBus::new(&settings.bus);
-                (Arc::new(bus.clone()), Some(bus), None)
-            }
-            BusKind::Kafka | BusKind::Embedded => {
-                let bus = KafkaBus::connect(&settings.bus)
-                    .await
-                    .context("Failed to connect to the Kafka cluster")?;
-                (Arc::new(bus.clone()), None, Some(bus))
-            }
-        };
+        let (bus, memory_bus, kafka_bus) = connect(&settings).await?;
         let bridge_actor = Bridge::new(bus.clone(), settings.bridge.clone());
         let bridge_stats = bridge_actor.stats();
         let bridge = bridge_actor.start();
-        let publish = bridge.clone().recipient();
-
-        let submit_timeout = Duration::from_millis(settings.service.submit_timeout_ms);
-        let intake = IntakeSystem::new(catalog.clone(), publish.clone(), submit_timeout).start();
-        let terminals: HashMap<_, _> = settings
-            .terminals
-            .iter()
-            .filter(|_| roles.intake)
-            .map(|t| {
-                let terminal = Terminal::new(t.clone(), intake.clone().recipient()).start();
-                (t.id.clone(), terminal.recipient())
-            })
-            .collect();
-
-        // The bus consumers, the bridge and the intake system run on the caller's thread;
-        // centres, departments and supervision on a second one, so that a city's traffic uses
-        // two cores.
-        let worker = Arbiter::new();
-        let centres: HashMap<_, _> = catalog
-            .centres_in_order()
-            .into_iter()
-            .filter(|_| roles.governance)
-            .map(|centre| {
-                let actor = GovernanceCenter::new(centre.clone(), catalog.clone(), publish.clone());
-                let addr = GovernanceCenter::start_in_arbiter(&worker.handle(), move |_| actor);
-                (centre.code.clone(), addr)
-            })
-            .collect();
-        let supervisor_actor = Supervisor::new(catalog.clone(), publish.clone());
-        let supervisor = Supervisor::start_in_arbiter(&worker.handle(), move |_| supervisor_actor);
-
-        let event_index = Arc::new(DashMap::new());
-        let departments: HashMap<_, _> = settings
-            .departments
-            .iter()
-            .filter(|d| roles.runs_department(&d.code))
-            .map(|d| {
-                let actor = Department::new(
-                    d.clone(),
-                    catalog.clone(),
-                    publish.clone(),
-                    event_index.clone(),
-                );
-                let addr = Department::start_in_arbiter(&worker.handle(), move |_| actor);
-                (d.code.clone(), addr)
-            })
-            .collect();
-
+        let actors = Actors::start(&settings, &roles, &catalog, bridge.clone().recipient());
+        let desks = Desks::new(
+            &actors.intake,
+            actors.terminals,
+            &actors.departments,
+            &actors.centres,
+            &actors.supervisor,
+        );
         let prefix = &settings.bus.topic_prefix;
         let run = uuid::Uuid::new_v4().simple().to_string();
-        let desks = Desks::new(&intake, terminals, &departments, &centres, &supervisor);
         let systems = Self {
             state_group: format!("{prefix}.state.{run}"),
             intake_group: format!("{prefix}.intake.{run}"),
@@ -194,14 +144,14 @@ impl Systems {
             bridge,
             bridge_stats,
             desks,
-            intake,
-            departments: Arc::new(departments),
-            centres: Arc::new(centres),
-            supervisor,
-            event_index,
+            intake: actors.intake,
+            departments: Arc::new(actors.departments),
+            centres: Arc::new(actors.centres),
+            supervisor: actors.supervisor,
+            event_index: actors.event_index,
             phase: Arc::new(Mutex::new(Phase::State(None))),
             subscriptions: Arc::default(),
-            worker: Arc::new(worker),
+            worker: Arc::new(actors.worker),
             stopping: Arc::default(),
         };
         tracing::info!(
@@ -233,9 +183,33 @@ impl Systems {
     /// Rebuilds state, then views, then starts the flow (see the module docs).
     async fn bring_up(&self) -> anyhow::Result<()> {
         let started = std::time::Instant::now();
-        let prefix = self.settings.bus.topic_prefix.clone();
+        let state = self.rebuild_state().await?;
+        tracing::info!(
+            records = state.total(),
+            seconds = started.elapsed().as_secs_f64(),
+            "state rebuilt"
+        );
+        let views = self.rebuild_views().await?;
+        tracing::info!(
+            records = views.iter().map(|v| v.total()).sum::<u64>(),
+            seconds = started.elapsed().as_secs_f64(),
+            "intake and supervision views rebuilt"
+        );
+        self.start_flow().await?;
+        self.set_phase(Phase::Running);
+        tracing::info!(
+            seconds = started.elapsed().as_secs_f64(),
+            "every system runs"
+        );
+        Ok(())
+    }
 
-        // 1. State: every stateful system of this process, by its id.
+    /// Phase 1: every stateful system of this process takes back its snapshots.
+    async fn rebuild_state(&self) -> anyhow::Result<Arc<CatchUp>> {
+        // Snapshots are written only on a Kafka cluster (see `Catalog::persist_state`).
+        if !self.catalog.persist_state {
+            return Ok(CatchUp::new(HashMap::new()));
+        }
         let mut owners: HashMap<String, Recipient<Inbound>> = HashMap::new();
         if self.roles.intake {
             owners.insert(
@@ -243,87 +217,57 @@ impl Systems {
                 self.intake.clone().recipient(),
             );
         }
-        for (code, centre) in self.centres.iter() {
-            owners.insert(
-                SystemId::Governance(code.clone()).to_string(),
-                centre.clone().recipient(),
-            );
-        }
-        for (code, department) in self.departments.iter() {
-            owners.insert(
+        owners.extend(self.centre_routes());
+        owners.extend(self.departments.iter().map(|(code, department)| {
+            (
                 SystemId::Department(code.clone()).to_string(),
                 department.clone().recipient(),
-            );
-        }
-        // Snapshots are written only on a Kafka cluster (see `Catalog::persist_state`).
-        let state = if self.catalog.persist_state {
-            let state = self.end_offsets(vec![Topic::State]).await?;
-            self.set_phase(Phase::State(Some(state.clone())));
-            self.subscribe(
-                self.state_group.clone(),
-                vec![Topic::State],
-                Routes::ByTarget(owners),
-                Some(state.clone()),
             )
-            .await?;
-            self.caught_up(&state).await;
-            state
-        } else {
-            CatchUp::new(HashMap::new())
-        };
-        tracing::info!(
-            records = state.total(),
-            seconds = started.elapsed().as_secs_f64(),
-            "state rebuilt"
-        );
+        }));
+        let state = self.end_offsets(vec![Topic::State]).await?;
+        self.set_phase(Phase::State(Some(state.clone())));
+        self.subscribe(
+            self.state_group.clone(),
+            vec![Topic::State],
+            Routes::ByTarget(owners),
+            Some(state.clone()),
+        )
+        .await?;
+        self.caught_up(&state).await;
+        Ok(state)
+    }
 
-        // 2. Views.
-        let flow = Topic::flow();
-        let mut views = Vec::new();
+    /// Phase 2: the intake and supervision systems read the flow topics from the start.
+    async fn rebuild_views(&self) -> anyhow::Result<Vec<Arc<CatchUp>>> {
+        let mut readers: Vec<(String, Recipient<Inbound>)> = Vec::new();
         if self.roles.intake {
-            let intake = self.end_offsets(flow.clone()).await?;
-            self.subscribe(
-                self.intake_group.clone(),
-                flow.clone(),
-                Routes::All(self.intake.clone().recipient()),
-                Some(intake.clone()),
-            )
-            .await?;
-            views.push(intake);
+            readers.push((self.intake_group.clone(), self.intake.clone().recipient()));
         }
         if self.roles.governance {
-            let supervision = self.end_offsets(flow.clone()).await?;
-            self.subscribe(
+            readers.push((
                 self.supervision_group.clone(),
-                flow,
-                Routes::All(self.supervisor.clone().recipient()),
-                Some(supervision.clone()),
-            )
-            .await?;
-            views.push(supervision);
+                self.supervisor.clone().recipient(),
+            ));
+        }
+        let mut views = Vec::new();
+        for (group, reader) in readers {
+            let view = self.end_offsets(Topic::flow()).await?;
+            self.subscribe(group, Topic::flow(), Routes::All(reader), Some(view.clone()))
+                .await?;
+            views.push(view);
         }
         self.set_phase(Phase::Views(views.clone()));
         for view in &views {
             self.caught_up(view).await;
         }
-        tracing::info!(
-            records = views.iter().map(|v| v.total()).sum::<u64>(),
-            seconds = started.elapsed().as_secs_f64(),
-            "intake and supervision views rebuilt"
-        );
+        Ok(views)
+    }
 
-        // 3. Flow.
+    /// Phase 3: the shared groups of centres and departments join; the intake system takes
+    /// submissions and the city centre reads the feed.
+    async fn start_flow(&self) -> anyhow::Result<()> {
+        let prefix = self.settings.bus.topic_prefix.clone();
         if self.roles.governance {
-            let centre_routes = self
-                .centres
-                .iter()
-                .map(|(code, addr)| {
-                    (
-                        SystemId::Governance(code.clone()).to_string(),
-                        addr.clone().recipient(),
-                    )
-                })
-                .collect();
             self.subscribe(
                 format!("{prefix}.governance"),
                 vec![
@@ -332,7 +276,7 @@ impl Systems {
                     Topic::CollaborationResults,
                     Topic::Approvals,
                 ],
-                Routes::ByTarget(centre_routes),
+                Routes::ByTarget(self.centre_routes()),
                 None,
             )
             .await?;
@@ -371,12 +315,20 @@ impl Systems {
                 .await
                 .context("the city centre stopped during start-up")?;
         }
-        self.set_phase(Phase::Running);
-        tracing::info!(
-            seconds = started.elapsed().as_secs_f64(),
-            "every system runs"
-        );
         Ok(())
+    }
+
+    /// Every centre of this process, by its id on the bus.
+    fn centre_routes(&self) -> HashMap<String, Recipient<Inbound>> {
+        self.centres
+            .iter()
+            .map(|(code, addr)| {
+                (
+                    SystemId::Governance(code.clone()).to_string(),
+                    addr.clone().recipient(),
+                )
+            })
+            .collect()
     }
 
     /// Where every partition of `topics` ends now, asking again until the bus answers.

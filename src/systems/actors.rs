@@ -1,0 +1,114 @@
+//! Connects to the bus and starts the actors of this process's roles.
+
+use crate::actors::department::Department;
+use crate::actors::governance_center::GovernanceCenter;
+use crate::actors::intake::IntakeSystem;
+use crate::actors::supervisor::Supervisor;
+use crate::actors::terminal::{SubmitApplication, Terminal};
+use crate::bus::bridge::Publish;
+use crate::bus::kafka::KafkaBus;
+use crate::bus::memory::MemoryBus;
+use crate::bus::Bus;
+use crate::catalog::Catalog;
+use crate::domain::EventId;
+use crate::settings::{BusKind, Roles, Settings};
+use actix::prelude::*;
+use anyhow::Context as _;
+use dashmap::DashMap;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The bus of the configured kind, with its concrete handle for tests and tools.
+pub(super) async fn connect(
+    settings: &Settings,
+) -> anyhow::Result<(Arc<dyn Bus>, Option<MemoryBus>, Option<KafkaBus>)> {
+    Ok(match settings.bus.kind {
+        BusKind::Memory => {
+            let bus = MemoryBus::new(&settings.bus);
+            (Arc::new(bus.clone()), Some(bus), None)
+        }
+        BusKind::Kafka | BusKind::Embedded => {
+            let bus = KafkaBus::connect(&settings.bus)
+                .await
+                .context("Failed to connect to the Kafka cluster")?;
+            (Arc::new(bus.clone()), None, Some(bus))
+        }
+    })
+}
+
+/// The actors of one process, started.
+pub(super) struct Actors {
+    /// The intake system (idle unless the process runs the `intake` role).
+    pub intake: Addr<IntakeSystem>,
+    /// Terminals by id (none unless the process runs `intake`).
+    pub terminals: HashMap<String, Recipient<SubmitApplication>>,
+    /// Governance centres by code (none unless the process runs `governance`).
+    pub centres: HashMap<String, Addr<GovernanceCenter>>,
+    /// The supervision system (idle unless the process runs `governance`).
+    pub supervisor: Addr<Supervisor>,
+    /// Departments of the process's roles, by code.
+    pub departments: HashMap<String, Addr<Department>>,
+    /// Which manual department holds which waiting collaboration event.
+    pub event_index: Arc<DashMap<EventId, String>>,
+    /// The thread the centres, departments and supervision run on.
+    pub worker: Arbiter,
+}
+
+impl Actors {
+    /// Starts every actor of `roles`, publishing through `publish`. The bus consumers, the
+    /// bridge and the intake system run on the caller's thread; centres, departments and
+    /// supervision on a second one, so that a city's traffic uses two cores.
+    pub fn start(
+        settings: &Settings,
+        roles: &Roles,
+        catalog: &Arc<Catalog>,
+        publish: Recipient<Publish>,
+    ) -> Self {
+        let submit_timeout = Duration::from_millis(settings.service.submit_timeout_ms);
+        let intake = IntakeSystem::new(catalog.clone(), publish.clone(), submit_timeout).start();
+        let terminals = settings
+            .terminals
+            .iter()
+            .filter(|_| roles.intake)
+            .map(|t| {
+                let terminal = Terminal::new(t.clone(), intake.clone().recipient()).start();
+                (t.id.clone(), terminal.recipient())
+            })
+            .collect();
+        let worker = Arbiter::new();
+        let centres = catalog
+            .centres_in_order()
+            .into_iter()
+            .filter(|_| roles.governance)
+            .map(|centre| {
+                let actor = GovernanceCenter::new(centre.clone(), catalog.clone(), publish.clone());
+                let addr = GovernanceCenter::start_in_arbiter(&worker.handle(), move |_| actor);
+                (centre.code.clone(), addr)
+            })
+            .collect();
+        let supervisor_actor = Supervisor::new(catalog.clone(), publish.clone());
+        let supervisor = Supervisor::start_in_arbiter(&worker.handle(), move |_| supervisor_actor);
+        let event_index = Arc::new(DashMap::new());
+        let departments = settings
+            .departments
+            .iter()
+            .filter(|d| roles.runs_department(&d.code))
+            .map(|d| {
+                let actor =
+                    Department::new(d.clone(), catalog.clone(), publish.clone(), event_index.clone());
+                let addr = Department::start_in_arbiter(&worker.handle(), move |_| actor);
+                (d.code.clone(), addr)
+            })
+            .collect();
+        Self {
+            intake,
+            terminals,
+            centres,
+            supervisor,
+            departments,
+            event_index,
+            worker,
+        }
+    }
+}
