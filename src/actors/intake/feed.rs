@@ -53,6 +53,7 @@ impl IntakeSystem {
     /// after it, and a waiting reader gets it.
     fn mark_durable(&mut self, sequence: u64) {
         if let Some(waiter) = self.durable_waiters.remove(&sequence) {
+            // A submission that stopped waiting was already answered as not yet durable.
             let _ = waiter.send(());
         }
         if sequence <= self.durable_upto {

@@ -59,6 +59,8 @@ impl Handler<TakeNewApplications> for IntakeSystem {
             return Box::pin(async move { batch });
         }
         let (tx, rx) = oneshot::channel();
+        // One reader waits at a time: a newer one drops this sender, and this reader gets an
+        // empty batch and asks again with its cursor.
         self.feed_waiter = Some((msg, tx));
         Box::pin(async move { rx.await.unwrap_or_default() })
     }
@@ -79,6 +81,7 @@ impl Handler<AwaitCompletion> for IntakeSystem {
         let record = self.cases.get_mut(&msg.0)?;
         let (tx, rx) = oneshot::channel();
         if record.view.status == CaseStatus::Completed {
+            // Cannot fail: the receiver is still here, returned below.
             let _ = tx.send(record.view.clone());
         } else {
             record.watchers.push(tx);

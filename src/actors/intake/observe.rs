@@ -11,13 +11,13 @@ use super::view::{CaseView, HistoryEntry};
 use super::{CaseRecord, IntakeSystem};
 use crate::bus::bridge::HandleError;
 use crate::domain::{
-    message_ids, Approval, CaseStatus, CollaborationRequest, Envelope, EnvelopeError, MessageId,
-    MessageType, Rating, Receipt, Resumption, Supplement, Suspension, SystemId, Warning,
+    message_ids, Approval, CaseStatus, CollaborationRequest, Envelope, EnvelopeError, MessageType,
+    Rating, Receipt, Resumption, Supplement, Suspension, SystemId, Warning,
 };
 use events::{
     answered, dispatched, escalated, extension_decided, extension_requested, returned, signed,
 };
-use std::collections::HashSet;
+use serde::de::DeserializeOwned;
 
 mod events;
 
@@ -79,6 +79,7 @@ impl IntakeSystem {
         view.history.sort_by_key(|entry| entry.at);
         if view.status == CaseStatus::Completed {
             for watcher in record.watchers.drain(..) {
+                // A watcher that stopped waiting has nothing left to hear.
                 let _ = watcher.send(record.view.clone());
             }
         }
@@ -110,70 +111,72 @@ impl CaseRecord {
 }
 
 /// What one message says about a case, by its type. Updates the view's receipt, events,
-/// approval, suspension, warnings and rating.
+/// approval, suspension, warnings and rating. The payload is decoded here, except where only
+/// some cases need it.
 fn observe_message(
     record: &mut CaseRecord,
     envelope: &Envelope,
     city: &str,
 ) -> Result<Observed, EnvelopeError> {
     let view = &mut record.view;
-    let seen = &mut record.seen;
-    match envelope.kind {
-        MessageType::ApplicationPublished => Ok(Observed::status(CaseStatus::Published)),
-        MessageType::ApplicationAccepted => accepted(view, envelope),
-        MessageType::CollaborationRequested => collaboration_requested(view, seen, envelope, city),
-        MessageType::CollaborationDispatched => dispatched(view, envelope),
-        MessageType::CollaborationSigned => signed(view, envelope),
-        MessageType::CollaborationReturned => returned(view, envelope),
-        MessageType::CollaborationExtensionRequested => extension_requested(envelope),
-        MessageType::CollaborationExtensionDecided => extension_decided(view, envelope),
-        MessageType::CollaborationEscalated => escalated(view, envelope),
-        MessageType::SupervisionWarning => warning(view, envelope),
-        MessageType::CollaborationAnswered => answered(view, envelope),
-        MessageType::CollaborationCompleted => Ok(Observed::status(CaseStatus::Collaborating)),
-        MessageType::ApprovalPublished | MessageType::ApprovalDelivered => {
-            approval(view, seen, envelope, city)
+    Ok(match envelope.kind {
+        MessageType::ApplicationPublished => Observed::status(CaseStatus::Published),
+        MessageType::ApplicationAccepted => accepted(view, envelope.data()?),
+        MessageType::CollaborationRequested => {
+            // Decoded only for the receipt it repeats, when the acceptance is not read yet.
+            let request = decode_if(record.view.receipt.is_none(), envelope)?;
+            collaboration_requested(record, request, city)
         }
-        MessageType::CaseSuspended => suspended(view, envelope),
-        MessageType::CaseSupplemented => supplemented(envelope),
-        MessageType::CaseResumed => resumed(view, envelope),
+        MessageType::CollaborationDispatched => {
+            dispatched(view, envelope.data()?, &envelope.target)
+        }
+        MessageType::CollaborationSigned => signed(view, envelope.data()?),
+        MessageType::CollaborationReturned => returned(view, envelope.data()?, &envelope.source),
+        MessageType::CollaborationExtensionRequested => extension_requested(envelope.data()?),
+        MessageType::CollaborationExtensionDecided => extension_decided(view, envelope.data()?),
+        MessageType::CollaborationEscalated => escalated(view, envelope.data()?),
+        MessageType::SupervisionWarning => warning(view, envelope.data()?),
+        MessageType::CollaborationAnswered => answered(view, envelope.data()?),
+        MessageType::CollaborationCompleted => Observed::status(CaseStatus::Collaborating),
+        MessageType::ApprovalPublished | MessageType::ApprovalDelivered => {
+            // `approval.delivered` repeats `approval.published`: decode whichever comes first.
+            let decided = decode_if(record.view.approval.is_none(), envelope)?;
+            approval(record, decided, envelope.kind, city)
+        }
+        MessageType::CaseSuspended => suspended(view, envelope.data()?),
+        MessageType::CaseSupplemented => supplemented(envelope.data()?),
+        MessageType::CaseResumed => resumed(view, envelope.data()?),
         // Snapshots go to `IntakeSystem::restore`; the intake system's flow groups never read
         // the state topic.
-        MessageType::StateSnapshot => Ok(Observed::status(view.status)),
-        MessageType::CaseRated => rated(view, envelope),
-    }
+        MessageType::StateSnapshot => Observed::status(view.status),
+        MessageType::CaseRated => rated(view, envelope.data()?),
+    })
 }
 
 /// `application.accepted`: the receipt, unless a later message already told it.
-fn accepted(view: &mut CaseView, envelope: &Envelope) -> Result<Observed, EnvelopeError> {
-    let receipt: Receipt = envelope.data()?;
+fn accepted(view: &mut CaseView, receipt: Receipt) -> Observed {
     let note = receipt_note(&receipt);
     if view.receipt.is_none() {
         view.receipt = Some(receipt);
     }
-    Ok(Observed::noted(CaseStatus::Accepted, note))
+    Observed::noted(CaseStatus::Accepted, note)
 }
 
-/// `collaboration.requested`: the case waits for collaborators.
+/// `collaboration.requested`: the case waits for collaborators. The request, when decoded,
+/// may repeat the receipt.
 fn collaboration_requested(
-    view: &mut CaseView,
-    seen: &mut HashSet<MessageId>,
-    envelope: &Envelope,
+    record: &mut CaseRecord,
+    request: Option<CollaborationRequest>,
     city: &str,
-) -> Result<Observed, EnvelopeError> {
-    // Decoded only for the receipt it repeats, when the acceptance is not read yet.
-    if view.receipt.is_none() {
-        let request: CollaborationRequest = envelope.data()?;
-        if let Some(receipt) = &request.receipt {
-            learn_receipt(view, seen, receipt, city);
-        }
+) -> Observed {
+    if let Some(receipt) = request.and_then(|request| request.receipt) {
+        record.learn_receipt(&receipt, city);
     }
-    Ok(Observed::status(CaseStatus::Collaborating))
+    Observed::status(CaseStatus::Collaborating)
 }
 
 /// `supervision.warning`: a case or one of its events is nearly due or overdue.
-fn warning(view: &mut CaseView, envelope: &Envelope) -> Result<Observed, EnvelopeError> {
-    let warning: Warning = envelope.data()?;
+fn warning(view: &mut CaseView, warning: Warning) -> Observed {
     let level = warning.level;
     let note = match &warning.event_id {
         Some(event) => format!("{level}: event {event} due {}", warning.due_by),
@@ -181,38 +184,34 @@ fn warning(view: &mut CaseView, envelope: &Envelope) -> Result<Observed, Envelop
     };
     view.warnings.push(warning);
     view.warnings.sort_by_key(|w| w.raised_at);
-    Ok(Observed::noted(CaseStatus::Accepted, note))
+    Observed::noted(CaseStatus::Accepted, note)
 }
 
-/// `approval.published` or `approval.delivered`: the decision; delivered completes the case.
+/// `approval.published` or `approval.delivered` (`kind`): the decision, when not known yet;
+/// delivered completes the case.
 fn approval(
-    view: &mut CaseView,
-    seen: &mut HashSet<MessageId>,
-    envelope: &Envelope,
+    record: &mut CaseRecord,
+    decided: Option<Approval>,
+    kind: MessageType,
     city: &str,
-) -> Result<Observed, EnvelopeError> {
-    // `approval.delivered` repeats `approval.published`: decode whichever comes first.
-    if view.approval.is_none() {
-        let approval: Approval = envelope.data()?;
+) -> Observed {
+    if let Some(approval) = decided {
         if let Some(receipt) = &approval.receipt {
-            learn_receipt(view, seen, receipt, city);
+            record.learn_receipt(receipt, city);
             // The approval's receipt is the latest: it carries every suspension.
-            view.receipt = Some(receipt.clone());
+            record.view.receipt = Some(receipt.clone());
         }
-        view.approval = Some(approval);
+        record.view.approval = Some(approval);
     }
-    Ok(Observed::status(
-        if envelope.kind == MessageType::ApprovalDelivered {
-            CaseStatus::Completed
-        } else {
-            CaseStatus::Decided
-        },
-    ))
+    Observed::status(if kind == MessageType::ApprovalDelivered {
+        CaseStatus::Completed
+    } else {
+        CaseStatus::Decided
+    })
 }
 
 /// `case.suspended`: the department asks for supplementary materials (补正).
-fn suspended(view: &mut CaseView, envelope: &Envelope) -> Result<Observed, EnvelopeError> {
-    let suspension: Suspension = envelope.data()?;
+fn suspended(view: &mut CaseView, suspension: Suspension) -> Observed {
     let note = format!(
         "补正 asked for: {} ({})",
         suspension.materials.join(", "),
@@ -221,21 +220,19 @@ fn suspended(view: &mut CaseView, envelope: &Envelope) -> Result<Observed, Envel
     if view.approval.is_none() {
         view.suspension = Some(suspension);
     }
-    Ok(Observed::noted(CaseStatus::Suspended, note))
+    Observed::noted(CaseStatus::Suspended, note)
 }
 
 /// `case.supplemented`: the applicant supplied them; history only until the case resumes.
-fn supplemented(envelope: &Envelope) -> Result<Observed, EnvelopeError> {
-    let supplement: Supplement = envelope.data()?;
-    Ok(Observed::noted(
+fn supplemented(supplement: Supplement) -> Observed {
+    Observed::noted(
         CaseStatus::Accepted,
         format!("supplied: {}", supplement.materials.join(", ")),
-    ))
+    )
 }
 
 /// `case.resumed`: the suspension it answers is over and the receipt's due date moves.
-fn resumed(view: &mut CaseView, envelope: &Envelope) -> Result<Observed, EnvelopeError> {
-    let resumption: Resumption = envelope.data()?;
+fn resumed(view: &mut CaseView, resumption: Resumption) -> Observed {
     let note = format!(
         "clock resumed; due date moved by {} working days to {}",
         resumption.added_working_days, resumption.receipt.due_date
@@ -250,44 +247,50 @@ fn resumed(view: &mut CaseView, envelope: &Envelope) -> Result<Observed, Envelop
     if view.approval.is_none() {
         view.receipt = Some(resumption.receipt);
     }
-    Ok(Observed::noted(CaseStatus::Accepted, note))
+    Observed::noted(CaseStatus::Accepted, note)
 }
 
 /// `case.rated`: the applicant's rating.
-fn rated(view: &mut CaseView, envelope: &Envelope) -> Result<Observed, EnvelopeError> {
-    let rating: Rating = envelope.data()?;
+fn rated(view: &mut CaseView, rating: Rating) -> Observed {
     let note = format!("rated {} / 5", rating.score);
     if view.rating.is_none() {
         view.rating = Some(rating);
     }
-    Ok(Observed::noted(CaseStatus::Completed, note))
+    Observed::noted(CaseStatus::Completed, note)
 }
 
-/// Records a receipt learnt from a later message (a collaboration request or an approval
-/// repeats it) when the acceptance itself has not been read yet — topics are read
-/// independently. The history entry gets the acceptance's own message id, so the real record is
-/// a repeat when it comes.
-fn learn_receipt(
-    view: &mut CaseView,
-    seen: &mut HashSet<MessageId>,
-    receipt: &Receipt,
-    city: &str,
-) {
-    if view.receipt.is_some() {
-        return;
+impl CaseRecord {
+    /// Records a receipt learnt from a later message (a collaboration request or an approval
+    /// repeats it) when the acceptance itself has not been read yet — topics are read
+    /// independently. The history entry gets the acceptance's own message id, so the real
+    /// record is a repeat when it comes.
+    fn learn_receipt(&mut self, receipt: &Receipt, city: &str) {
+        let view = &mut self.view;
+        if view.receipt.is_some() {
+            return;
+        }
+        view.receipt = Some(receipt.clone());
+        let accepted = message_ids::accepted(&view.case_id);
+        if self.seen.insert(accepted.clone()) {
+            view.history.push(HistoryEntry {
+                at: receipt.accepted_at,
+                step: MessageType::ApplicationAccepted.into(),
+                by: SystemId::Department(receipt.department.clone()).to_string(),
+                to: SystemId::Governance(city.to_owned()).to_string(),
+                message_id: accepted,
+                note: Some(receipt_note(receipt)),
+            });
+        }
     }
-    view.receipt = Some(receipt.clone());
-    let accepted = message_ids::accepted(&view.case_id);
-    if seen.insert(accepted.clone()) {
-        view.history.push(HistoryEntry {
-            at: receipt.accepted_at,
-            step: MessageType::ApplicationAccepted.into(),
-            by: SystemId::Department(receipt.department.clone()).to_string(),
-            to: SystemId::Governance(city.to_owned()).to_string(),
-            message_id: accepted,
-            note: Some(receipt_note(receipt)),
-        });
-    }
+}
+
+/// The message's payload, decoded only when `needed`: a payload that is not needed cannot
+/// fail the message.
+fn decode_if<T: DeserializeOwned>(
+    needed: bool,
+    envelope: &Envelope,
+) -> Result<Option<T>, EnvelopeError> {
+    needed.then(|| envelope.data()).transpose()
 }
 
 /// The history note of an acceptance.

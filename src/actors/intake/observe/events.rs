@@ -7,17 +7,18 @@
 use super::Observed;
 use crate::actors::intake::view::{CaseView, EventResultView, EventView, Progress, Stage};
 use crate::domain::{
-    CaseStatus, CollaborationEvent, CollaborationResult, Envelope, EnvelopeError, Escalation,
-    EventReturned, EventSigned, EventStatus, ExtensionDecision, ExtensionRequest, SystemId, Tier,
+    CaseStatus, CollaborationEvent, CollaborationResult, Escalation, EventReturned, EventSigned,
+    EventStatus, ExtensionDecision, ExtensionRequest, SystemId, Tier,
 };
 
-/// `collaboration.dispatched`: a centre routed an event one tier down, or to its department.
+/// `collaboration.dispatched`: a centre routed an event one tier down, or to its department
+/// (the message's `target`).
 pub(super) fn dispatched(
     view: &mut CaseView,
-    envelope: &Envelope,
-) -> Result<Observed, EnvelopeError> {
-    let event: CollaborationEvent = envelope.data()?;
-    let at_department = matches!(envelope.target, SystemId::Department(_));
+    event: CollaborationEvent,
+    target: &SystemId,
+) -> Observed {
+    let at_department = matches!(target, SystemId::Department(_));
     let entry = event_view(view, &event);
     // The longest route yet, or the first of a newer attempt, is the one to show.
     if event.route.len() >= entry.tier_path.len()
@@ -32,38 +33,37 @@ pub(super) fn dispatched(
     };
     if entry.advance(Progress::at(event.returns.len(), stage)) {
         entry.status = status;
-        entry.department = event.department.clone();
+        entry.department = event.department;
         entry.tier = event.tier;
         entry.deadline = Some(event.deadline);
         entry.extensions = event.extensions;
-        entry.returns = event.returns.clone();
+        entry.returns = event.returns;
         entry.escalated_to = None;
     }
-    Ok(Observed::status(CaseStatus::Collaborating))
+    Observed::status(CaseStatus::Collaborating)
 }
 
 /// `collaboration.signed`: the collaborating department took the event on.
-pub(super) fn signed(view: &mut CaseView, envelope: &Envelope) -> Result<Observed, EnvelopeError> {
-    let signed: EventSigned = envelope.data()?;
+pub(super) fn signed(view: &mut CaseView, signed: EventSigned) -> Observed {
     let entry = event_view(view, &signed.event);
     if entry.advance(Progress::at(signed.event.returns.len(), Stage::Signed)) {
         entry.status = EventStatus::Signed;
     }
-    Ok(Observed::noted(
+    Observed::noted(
         CaseStatus::Collaborating,
         format!("signed by {}", signed.signed_by),
-    ))
+    )
 }
 
-/// `collaboration.returned`: the department returned the event (退单), or a centre passes the
-/// return up to be reassigned.
+/// `collaboration.returned`: the department returned the event (退单), or a centre (the
+/// message's `source`) passes the return up to be reassigned.
 pub(super) fn returned(
     view: &mut CaseView,
-    envelope: &Envelope,
-) -> Result<Observed, EnvelopeError> {
-    let returned: EventReturned = envelope.data()?;
-    let event = &returned.event;
-    let note = event.returns.last().map(|last| match envelope.source {
+    returned: EventReturned,
+    source: &SystemId,
+) -> Observed {
+    let event = returned.event;
+    let note = event.returns.last().map(|last| match source {
         SystemId::Department(_) => format!(
             "returned by department {}: {}",
             last.department, last.reason
@@ -73,36 +73,31 @@ pub(super) fn returned(
             last.department, last.reason
         ),
     });
-    let entry = event_view(view, event);
+    let entry = event_view(view, &event);
     // The return starts the next attempt.
     if entry.advance(Progress::at(event.returns.len(), Stage::Unrouted)) {
         entry.status = EventStatus::Returned;
-        entry.returns = event.returns.clone();
+        entry.returns = event.returns;
     }
-    Ok(Observed {
+    Observed {
         status: CaseStatus::Collaborating,
         note,
-    })
+    }
 }
 
 /// `collaboration.extension_requested`: history only; the deadline moves when it is decided.
-pub(super) fn extension_requested(envelope: &Envelope) -> Result<Observed, EnvelopeError> {
-    let request: ExtensionRequest = envelope.data()?;
-    Ok(Observed::noted(
+pub(super) fn extension_requested(request: ExtensionRequest) -> Observed {
+    Observed::noted(
         CaseStatus::Collaborating,
         format!(
             "{} asks for {} more working days: {}",
             request.event.department, request.days, request.reason
         ),
-    ))
+    )
 }
 
 /// `collaboration.extension_decided`: an approved extension moves the event's deadline.
-pub(super) fn extension_decided(
-    view: &mut CaseView,
-    envelope: &Envelope,
-) -> Result<Observed, EnvelopeError> {
-    let decision: ExtensionDecision = envelope.data()?;
+pub(super) fn extension_decided(view: &mut CaseView, decision: ExtensionDecision) -> Observed {
     let verdict = if decision.approved {
         "approved"
     } else {
@@ -115,15 +110,11 @@ pub(super) fn extension_decided(
             entry.extensions = decision.extensions;
         }
     }
-    Ok(Observed::noted(CaseStatus::Collaborating, note))
+    Observed::noted(CaseStatus::Collaborating, note)
 }
 
 /// `collaboration.escalated`: supervision escalated an unanswered event (督办).
-pub(super) fn escalated(
-    view: &mut CaseView,
-    envelope: &Envelope,
-) -> Result<Observed, EnvelopeError> {
-    let escalation: Escalation = envelope.data()?;
+pub(super) fn escalated(view: &mut CaseView, escalation: Escalation) -> Observed {
     let note = format!(
         "{} did not answer by {}; escalated to {}",
         escalation.department, escalation.deadline, escalation.escalated_to
@@ -131,21 +122,17 @@ pub(super) fn escalated(
     if let Some(entry) = view.known_event_mut(escalation.event_id.as_str()) {
         entry.escalated_to = Some(escalation.escalated_to);
     }
-    Ok(Observed::noted(CaseStatus::Collaborating, note))
+    Observed::noted(CaseStatus::Collaborating, note)
 }
 
 /// `collaboration.answered`: the collaborating department's answer, final for its event.
-pub(super) fn answered(
-    view: &mut CaseView,
-    envelope: &Envelope,
-) -> Result<Observed, EnvelopeError> {
-    let result: CollaborationResult = envelope.data()?;
+pub(super) fn answered(view: &mut CaseView, result: CollaborationResult) -> Observed {
     // The last centre of the route sits at the department's tier.
     let tier = result.route.last().map_or(Tier::City, |hop| hop.tier);
     let entry = view.event_mut(result.event_id.as_str(), &result.department, tier);
     entry.progress = Progress::Answered;
     entry.status = EventStatus::Answered;
-    entry.department = result.department.clone();
+    entry.department = result.department;
     if entry.tier_path.is_empty() {
         entry.tier_path = result.route.iter().map(|h| h.name.clone()).collect();
     }
@@ -154,7 +141,7 @@ pub(super) fn answered(
         opinion: result.opinion,
         answered_at: result.answered_at,
     });
-    Ok(Observed::status(CaseStatus::Collaborating))
+    Observed::status(CaseStatus::Collaborating)
 }
 
 /// The view of an event, created on first sight.
