@@ -245,3 +245,34 @@ impl CaseView {
         Some(decided.at < receipt.due_by)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Progress, Stage};
+
+    #[test]
+    fn an_event_moves_forward_through_its_attempts_and_ends_answered() {
+        // Arrange: every stage of two attempts, in the order they happen, then the answer.
+        let stages = [
+            Stage::Unrouted,
+            Stage::Routing,
+            Stage::AtDepartment,
+            Stage::Signed,
+        ];
+        let mut order: Vec<Progress> = (0..2)
+            .flat_map(|returns| stages.map(|stage| Progress::at(returns, stage)))
+            .collect();
+        order.push(Progress::Answered);
+
+        // Act: sort a shuffled copy.
+        let mut sorted = order.clone();
+        sorted.reverse();
+        sorted.sort();
+
+        // Assert: the order of events is the order of progress; a new event is the least.
+        assert_eq!(sorted, order);
+        assert_eq!(Progress::default(), order[0]);
+        assert!(Progress::at(0, Stage::Signed).behind_attempt(1));
+        assert!(!Progress::Answered.behind_attempt(usize::MAX));
+    }
+}
