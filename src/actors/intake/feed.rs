@@ -1,0 +1,137 @@
+//! The feed the city centre reads new applications from, and the snapshots that make it durable.
+//!
+//! Every submission gets the next sequence number. The feed hands out a sequence only once its
+//! snapshot is on the state topic (durable), and every sequence before it is too, so that a
+//! reader's cursor never skips an application that a restart would bring back.
+
+use super::{CaseRecord, FedApplication, IntakeSystem};
+use crate::actors::publish;
+use crate::bus::bridge::HandleError;
+use crate::domain::{Application, CaseId, Envelope};
+use actix::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// How long to wait before sending again a snapshot the bus did not take.
+const PERSIST_RETRY: Duration = Duration::from_millis(500);
+
+/// What the intake system writes to the state topic for each case: enough to feed it again
+/// and to rebuild its view by reading the flow topics.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct IntakeCaseState {
+    /// Its feed position.
+    pub(super) sequence: u64,
+    /// The application as submitted.
+    pub(super) application: Application,
+    /// The case's trace id.
+    pub(super) trace_id: String,
+    /// The terminal it came from.
+    pub(super) terminal_id: String,
+}
+
+impl IntakeSystem {
+    /// Durable applications after `after`, oldest first.
+    pub(super) fn take(&self, after: u64, max: usize) -> Vec<FedApplication> {
+        if after >= self.durable_upto {
+            return Vec::new();
+        }
+        self.feed
+            .range(after + 1..=self.durable_upto)
+            .take(max.max(1))
+            .filter_map(|(&sequence, (case_id, trace_id))| {
+                let record = self.cases.get(case_id)?;
+                Some(FedApplication {
+                    sequence,
+                    application: record.view.application.clone(),
+                    trace_id: trace_id.clone(),
+                })
+            })
+            .collect()
+    }
+
+    /// The record of `sequence` is on the bus: the feed may hand it out, and everything durable
+    /// after it, and a waiting reader gets it.
+    fn mark_durable(&mut self, sequence: u64) {
+        if let Some(waiter) = self.durable_waiters.remove(&sequence) {
+            // A submission that stopped waiting was already answered as not yet durable.
+            let _ = waiter.send(());
+        }
+        if sequence <= self.durable_upto {
+            return;
+        }
+        self.durable.insert(sequence);
+        while self.durable.remove(&(self.durable_upto + 1)) {
+            self.durable_upto += 1;
+        }
+        if let Some((request, waiter)) = self.feed_waiter.take() {
+            let batch = self.take(request.after, request.max);
+            if batch.is_empty() {
+                self.feed_waiter = Some((request, waiter));
+            } else if let Err(unsent) = waiter.send(batch) {
+                // The reader gave up waiting; it will ask again with the same cursor.
+                drop(unsent);
+            }
+        }
+    }
+
+    /// Every application restored is on the bus. A position missing among them belonged to a
+    /// submission whose record never reached the bus before the process died (it was never
+    /// answered as durable): the feed moves past it instead of waiting for it.
+    pub(super) fn skip_lost_positions(&mut self) {
+        if let Some(&last) = self.feed.keys().next_back() {
+            self.durable_upto = self.durable_upto.max(last);
+            self.durable.clear();
+        }
+    }
+
+    /// Takes back a case from its snapshot on the state topic.
+    pub(super) fn restore(&mut self, envelope: &Envelope) -> Result<(), HandleError> {
+        let state: Option<IntakeCaseState> = self
+            .versions
+            .newer(envelope)
+            .map_err(|e| HandleError::Poison(e.to_string()))?;
+        let Some(state) = state else {
+            return Ok(());
+        };
+        let case_id = state.application.case_id.clone();
+        self.cases
+            .entry(case_id.clone())
+            .or_insert_with(|| CaseRecord::new(state.application, &state.terminal_id));
+        self.feed.insert(state.sequence, (case_id, state.trace_id));
+        self.mark_durable(state.sequence);
+        Ok(())
+    }
+
+    /// Publishes a case's snapshot until the bus takes it, then marks it durable.
+    pub(super) fn persist(&mut self, snapshot: Envelope, sequence: u64, ctx: &mut Context<Self>) {
+        if !self.catalog.persist_state {
+            // Nothing outlives this process on this bus: kept is as durable as it gets.
+            self.mark_durable(sequence);
+            return;
+        }
+        let sent = publish(&self.bridge, vec![snapshot.clone()]);
+        ctx.spawn(sent.into_actor(self).map(move |sent, intake, ctx| match sent {
+            Ok(()) => intake.mark_durable(sequence),
+            Err(error) => {
+                tracing::warn!(%error, sequence, "submission not yet on the bus; sending it again");
+                ctx.run_later(PERSIST_RETRY, move |intake, ctx| {
+                    intake.persist(snapshot, sequence, ctx);
+                });
+            }
+        }));
+    }
+
+    /// The next feed position.
+    pub(super) fn next_sequence(&self) -> u64 {
+        self.feed.keys().next_back().map_or(1, |last| last + 1)
+    }
+
+    /// The trace id of a case: that of its feed entry.
+    pub(super) fn trace_id(&self, case_id: &CaseId) -> String {
+        self.feed
+            .values()
+            .find(|(id, _)| id == case_id)
+            .map(|(_, trace)| trace.clone())
+            .unwrap_or_default()
+    }
+}

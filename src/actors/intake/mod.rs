@@ -1,0 +1,128 @@
+//! The intake system (收件系统).
+//!
+//! It issues a case id for every submission, keeps the application until the city centre takes
+//! it from the feed ([`TakeNewApplications`], read with a cursor), follows each case on the bus
+//! (its consumer group reads every topic) and answers the applicant's self-query
+//! ([`GetCase`]). A case is complete when the city centre hands the approval over
+//! (`approval.delivered`).
+//!
+//! It is also where the applicant acts on a case after submitting it: supplying the materials a
+//! department asked for while the case is suspended ([`SupplementCase`], published as
+//! `case.supplemented`) and rating a completed case once ([`RateCase`], `case.rated`).
+//!
+//! # Layout
+//!
+//! * `messages.rs` — what the intake system is asked, and its answers and refusals.
+//! * this file — the actor: its state ([`IntakeSystem`], one record per case) and `impl Actor`.
+//! * `view.rs` — the case as the applicant sees it ([`CaseView`]).
+//! * `feed.rs` — the feed the city centre reads, and the state snapshots that make it durable.
+//! * `observe.rs` — how each bus message updates the view (`observe/events.rs`: the messages
+//!   about collaboration events).
+//! * `handlers.rs` — one `impl Handler` per message.
+
+mod feed;
+mod handlers;
+mod messages;
+mod observe;
+mod view;
+
+pub use messages::{
+    ApplicationForm, AwaitCompletion, CaseActionError, FedApplication, GetCase, MarkReady,
+    RateCase, Submission, Submit, SubmitRefused, SupplementCase, TakeNewApplications,
+};
+pub use view::{CaseView, EventResultView, EventView, HistoryEntry};
+
+use super::Versions;
+use crate::bus::bridge::Publish;
+use crate::catalog::Catalog;
+use crate::domain::{Application, CaseId, MessageId};
+use actix::prelude::*;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+/// The intake system.
+pub struct IntakeSystem {
+    /// The city's matters and regions, and the clock.
+    catalog: Arc<Catalog>,
+    /// Where the applicant's supplements and ratings go.
+    bridge: Recipient<Publish>,
+    /// Every case, by id.
+    cases: HashMap<CaseId, CaseRecord>,
+    /// The feed: case ids and trace ids by sequence (1, 2, …).
+    feed: BTreeMap<u64, (CaseId, String)>,
+    /// Sequences whose record is on the bus; the feed hands out only these.
+    durable: HashSet<u64>,
+    /// Every sequence up to this one is durable: the end of what the feed hands out.
+    durable_upto: u64,
+    /// A feed reader waiting for the next submission.
+    feed_waiter: Option<(TakeNewApplications, oneshot::Sender<Vec<FedApplication>>)>,
+    /// Versions of the case snapshots.
+    versions: Versions,
+    /// State rebuilt: submissions are taken.
+    ready: bool,
+    /// Submissions waiting to hear that their record is on the bus.
+    durable_waiters: HashMap<u64, oneshot::Sender<()>>,
+    /// How long a submission waits for its record to be on the bus.
+    submit_timeout: Duration,
+}
+
+/// A case the intake system follows.
+struct CaseRecord {
+    /// The case as the applicant sees it.
+    view: CaseView,
+    /// Message ids already in the history.
+    seen: HashSet<MessageId>,
+    /// Waiting for completion.
+    watchers: Vec<oneshot::Sender<CaseView>>,
+    /// The suspension whose supplement was sent, while its resumption is not yet seen.
+    supplement_sent: Option<u32>,
+    /// A rating is being published.
+    rating_sent: bool,
+}
+
+impl IntakeSystem {
+    /// An empty intake system; it takes submissions once told its state is rebuilt
+    /// ([`MarkReady`]).
+    pub fn new(
+        catalog: Arc<Catalog>,
+        bridge: Recipient<Publish>,
+        submit_timeout: Duration,
+    ) -> Self {
+        Self {
+            catalog,
+            bridge,
+            cases: HashMap::new(),
+            feed: BTreeMap::new(),
+            durable: HashSet::new(),
+            durable_upto: 0,
+            feed_waiter: None,
+            versions: Versions::default(),
+            ready: false,
+            durable_waiters: HashMap::new(),
+            submit_timeout,
+        }
+    }
+}
+
+impl CaseRecord {
+    /// A new case record, with its `submitted` history entry.
+    fn new(application: Application, terminal_id: &str) -> Self {
+        CaseRecord {
+            view: CaseView::submitted(application, terminal_id),
+            seen: HashSet::new(),
+            watchers: Vec::new(),
+            supplement_sent: None,
+            rating_sent: false,
+        }
+    }
+}
+
+impl Actor for IntakeSystem {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(16_384);
+    }
+}
