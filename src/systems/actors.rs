@@ -95,8 +95,12 @@ impl Actors {
             .iter()
             .filter(|d| roles.runs_department(&d.code))
             .map(|d| {
-                let actor =
-                    Department::new(d.clone(), catalog.clone(), publish.clone(), event_index.clone());
+                let actor = Department::new(
+                    d.clone(),
+                    catalog.clone(),
+                    publish.clone(),
+                    event_index.clone(),
+                );
                 let addr = Department::start_in_arbiter(&worker.handle(), move |_| actor);
                 (d.code.clone(), addr)
             })

@@ -252,8 +252,13 @@ impl Systems {
         let mut views = Vec::new();
         for (group, reader) in readers {
             let view = self.end_offsets(Topic::flow()).await?;
-            self.subscribe(group, Topic::flow(), Routes::All(reader), Some(view.clone()))
-                .await?;
+            self.subscribe(
+                group,
+                Topic::flow(),
+                Routes::All(reader),
+                Some(view.clone()),
+            )
+            .await?;
             views.push(view);
         }
         self.set_phase(Phase::Views(views.clone()));
