@@ -7,11 +7,12 @@
 //! `Publish` messages of `chunk` envelopes, `in_flight` of them outstanding, through the bridge
 //! actor and the Kafka bus (one batch on the wire at a time, in order, with retries).
 
-use crate::bus::bridge::{envelope_record, Bridge, Publish};
+use crate::bus::bridge::{envelope_record, Bridge};
 use crate::bus::kafka::{producer_config, KafkaBus};
 use crate::domain::{
     Applicant, Application, CaseId, Channel, Envelope, EnvelopeHead, MessageType, Region, SystemId,
 };
+use crate::port::Publish;
 use crate::settings::{BusKind, Settings};
 use actix::prelude::*;
 use anyhow::Context as _;

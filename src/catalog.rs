@@ -74,9 +74,6 @@ pub struct Catalog {
     pub supervision: SupervisionSettings,
     /// Where every system reads the time.
     pub clock: SharedClock,
-    /// Whether systems write state snapshots: only on a Kafka cluster, which outlives the
-    /// process (the in-memory bus and the embedded cluster end with it).
-    pub persist_state: bool,
     matter_index: HashMap<String, usize>,
     department_index: HashMap<String, usize>,
     centres: HashMap<String, Centre>,
@@ -142,7 +139,6 @@ impl Catalog {
             calendar: WorkingCalendar::new(&settings.calendar),
             supervision: settings.supervision.clone(),
             clock,
-            persist_state: settings.bus.kind == crate::settings::BusKind::Kafka,
             centres,
         }
     }

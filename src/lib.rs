@@ -11,6 +11,7 @@
 //! * [`catalog`] — the configured city, indexed for look-ups.
 //! * [`clock`] — where "now" comes from; a manual clock moves deadlines in tests.
 //! * [`calendar`] — the working calendar: working days, due dates, working hours.
+//! * [`port`] — what systems and the bus exchange: inbound messages, handling errors, publish.
 //! * [`bus`] — the bus interface, the in-memory bus, the Kafka bus (and its embedded mock
 //!   cluster) and the bridge actor.
 //! * [`actors`] — the systems: terminals, intake, governance centres, departments, supervision.
@@ -32,6 +33,7 @@ pub mod clock;
 pub mod domain;
 pub mod feed;
 pub mod http;
+pub mod port;
 pub mod settings;
 pub mod simulate;
 pub mod systems;

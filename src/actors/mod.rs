@@ -24,10 +24,10 @@
 //! the message's effect in the restored state. Every process reads the snapshots of its systems
 //! from the start of the state topic and keeps following it, so a second instance of a
 //! department knows the cases the first one handled when it takes over their partitions.
-//! Snapshots are written only on a Kafka cluster ([`Catalog::persist_state`]): the in-memory bus
+//! Snapshots are written only on a Kafka cluster ([`Bus::outlives_process`]): the in-memory bus
 //! and the embedded cluster do not outlive the process.
 //!
-//! [`Catalog::persist_state`]: crate::catalog::Catalog::persist_state
+//! [`Bus::outlives_process`]: crate::bus::Bus::outlives_process
 
 pub mod department;
 pub mod governance_center;
@@ -35,13 +35,12 @@ pub mod intake;
 pub mod supervisor;
 pub mod terminal;
 
-use crate::bus::bridge::{HandleError, Publish};
 use crate::domain::{CaseId, Envelope, EnvelopeHead, MessageId, MessageType, SystemId};
+use crate::port::{publish, HandleError, Publish};
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
-use std::future::Future;
 use std::sync::Arc;
 use tokio::sync::oneshot;
 
@@ -178,7 +177,7 @@ pub trait KeepsState: BusSystem {
     /// What it remembers about one case.
     type CaseState: Serialize + serde::de::DeserializeOwned;
     /// Whether it writes snapshots: only on a Kafka cluster
-    /// ([`Catalog::persist_state`](crate::catalog::Catalog::persist_state)).
+    /// ([`Bus::outlives_process`](crate::bus::Bus::outlives_process)).
     fn persists(&self) -> bool;
     /// The versions of its snapshots.
     fn versions(&mut self) -> &mut Versions;
@@ -265,40 +264,6 @@ pub fn handle_inbound<A: BusSystem>(
                 result
             }),
     )
-}
-
-/// Sends `outputs` through the bridge. The publish is queued when this is called (so a
-/// handler's outputs keep the order of the handlers); the future tells whether it got through.
-/// State snapshots among them are sent only once every other output is on the bus, so a
-/// snapshot never records an effect whose messages could still be lost.
-pub fn publish(
-    bridge: &Recipient<Publish>,
-    outputs: Vec<Envelope>,
-) -> impl Future<Output = Result<(), HandleError>> + 'static {
-    let (snapshots, messages): (Vec<_>, Vec<_>) = outputs
-        .into_iter()
-        .partition(|e| e.kind == MessageType::StateSnapshot);
-    let sent = (!messages.is_empty()).then(|| bridge.send(Publish(messages)));
-    let bridge = bridge.clone();
-    async move {
-        if let Some(request) = sent {
-            confirm(request.await)?;
-        }
-        if !snapshots.is_empty() {
-            confirm(bridge.send(Publish(snapshots)).await)?;
-        }
-        Ok(())
-    }
-}
-
-fn confirm(
-    sent: Result<Result<(), crate::bus::bridge::PublishError>, MailboxError>,
-) -> Result<(), HandleError> {
-    match sent {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(error)) => Err(HandleError::Retry(error.to_string())),
-        Err(error) => Err(HandleError::Retry(format!("bridge unavailable: {error}"))),
-    }
 }
 
 /// The `state.snapshot` of `system` for `case_id`, numbered `version`, stamped `at`. Its id

@@ -15,6 +15,7 @@
 
 use super::{headers, Bus, Delivery, Dispatch, HandlerFailed, Record, Subscription, Topic};
 use crate::domain::Envelope;
+use crate::port::{HandleError, Inbound, Publish, PublishError};
 use crate::settings::BridgeSettings;
 use actix::prelude::*;
 use futures::FutureExt;
@@ -23,11 +24,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::oneshot;
-
-/// Publish envelopes, in order; resolves when all are on the bus.
-#[derive(Message)]
-#[rtype(result = "Result<(), PublishError>")]
-pub struct Publish(pub Vec<Envelope>);
 
 /// Publish raw records (dead letters, or bytes that are not envelopes in tests of poison
 /// handling); resolves when all are on the bus.
@@ -55,33 +51,6 @@ pub struct Subscribe {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Drain;
-
-/// An envelope delivered to a system.
-#[derive(Message, Clone)]
-#[rtype(result = "Result<(), HandleError>")]
-pub struct Inbound(pub Arc<Envelope>);
-
-/// Why a system did not finish an [`Inbound`].
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum HandleError {
-    /// Try again later: the record is delivered again.
-    #[error("not handled yet: {0}")]
-    Retry(String),
-    /// The message can never be handled (e.g. its data does not match its type): it goes to
-    /// dead-letters.
-    #[error("poison message: {0}")]
-    Poison(String),
-}
-
-/// Why a publish did not reach the bus.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("publish failed after {attempts} attempts: {reason}")]
-pub struct PublishError {
-    /// Sends tried.
-    pub attempts: u32,
-    /// The last error.
-    pub reason: String,
-}
 
 /// Who receives a consumer group's records.
 #[derive(Clone)]

@@ -253,6 +253,10 @@ async fn create_topics(
 }
 
 impl Bus for KafkaBus {
+    fn outlives_process(&self) -> bool {
+        self.inner.embedded.is_none()
+    }
+
     fn end_offsets(&self, topics: Vec<Topic>) -> BoxFuture<'static, Result<EndOffsets, BusError>> {
         let inner = self.inner.clone();
         Box::pin(async move {

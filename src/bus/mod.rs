@@ -330,6 +330,14 @@ pub trait Bus: Send + Sync + 'static {
     /// has handled everything below them has caught up with what was there at this moment.
     fn end_offsets(&self, topics: Vec<Topic>) -> BoxFuture<'static, Result<EndOffsets, BusError>>;
 
+    /// Whether what is published outlives this process (a Kafka cluster), so that systems
+    /// write their state snapshots to it and rebuild from them after a restart. The in-memory
+    /// bus and the embedded cluster end with the process: nothing written there could be read
+    /// back, so systems keep their state in memory only.
+    fn outlives_process(&self) -> bool {
+        false
+    }
+
     /// Waits until everything published is on the bus (or a configured time passed).
     fn shutdown(&self) -> BoxFuture<'static, ()> {
         Box::pin(async {})

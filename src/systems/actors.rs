@@ -5,12 +5,12 @@ use crate::actors::governance_center::GovernanceCenter;
 use crate::actors::intake::IntakeSystem;
 use crate::actors::supervisor::Supervisor;
 use crate::actors::terminal::{SubmitApplication, Terminal};
-use crate::bus::bridge::Publish;
 use crate::bus::kafka::KafkaBus;
 use crate::bus::memory::MemoryBus;
 use crate::bus::Bus;
 use crate::catalog::Catalog;
 use crate::domain::EventId;
+use crate::port::Publish;
 use crate::settings::{BusKind, Roles, Settings};
 use actix::prelude::*;
 use anyhow::Context as _;
@@ -56,7 +56,8 @@ pub(super) struct Actors {
 }
 
 impl Actors {
-    /// Starts every actor of `roles`, publishing through `publish`. The bus consumers, the
+    /// Starts every actor of `roles`, publishing through `publish`; the stateful ones write
+    /// snapshots when `persist_state`. The bus consumers, the
     /// bridge and the intake system run on the caller's thread; centres, departments and
     /// supervision on a second one, so that a city's traffic uses two cores.
     pub fn start(
@@ -64,9 +65,16 @@ impl Actors {
         roles: &Roles,
         catalog: &Arc<Catalog>,
         publish: Recipient<Publish>,
+        persist_state: bool,
     ) -> Self {
         let submit_timeout = Duration::from_millis(settings.service.submit_timeout_ms);
-        let intake = IntakeSystem::new(catalog.clone(), publish.clone(), submit_timeout).start();
+        let intake = IntakeSystem::new(
+            catalog.clone(),
+            publish.clone(),
+            persist_state,
+            submit_timeout,
+        )
+        .start();
         let terminals = settings
             .terminals
             .iter()
@@ -82,7 +90,12 @@ impl Actors {
             .into_iter()
             .filter(|_| roles.governance)
             .map(|centre| {
-                let actor = GovernanceCenter::new(centre.clone(), catalog.clone(), publish.clone());
+                let actor = GovernanceCenter::new(
+                    centre.clone(),
+                    catalog.clone(),
+                    publish.clone(),
+                    persist_state,
+                );
                 let addr = GovernanceCenter::start_in_arbiter(&worker.handle(), move |_| actor);
                 (centre.code.clone(), addr)
             })
@@ -99,6 +112,7 @@ impl Actors {
                     d.clone(),
                     catalog.clone(),
                     publish.clone(),
+                    persist_state,
                     event_index.clone(),
                 );
                 let addr = Department::start_in_arbiter(&worker.handle(), move |_| actor);

@@ -17,7 +17,7 @@ use crate::actors::department::Department;
 use crate::actors::governance_center::{GovernanceCenter, StartFeed};
 use crate::actors::intake::{IntakeSystem, MarkReady};
 use crate::actors::supervisor::Supervisor;
-use crate::bus::bridge::{Bridge, BridgeStats, Drain, Inbound, Routes, Subscribe};
+use crate::bus::bridge::{Bridge, BridgeStats, Drain, Routes, Subscribe};
 use crate::bus::kafka::KafkaBus;
 use crate::bus::memory::MemoryBus;
 use crate::bus::{Bus, CatchUp, SubscriptionHandle, Topic};
@@ -25,6 +25,7 @@ use crate::catalog::Catalog;
 use crate::clock::{SharedClock, SystemClock};
 use crate::domain::{EventId, SystemId};
 use crate::feed::FeedSource;
+use crate::port::Inbound;
 use crate::settings::{Roles, Settings};
 use actix::prelude::*;
 use anyhow::Context as _;
@@ -121,7 +122,13 @@ impl Systems {
         let bridge_actor = Bridge::new(bus.clone(), settings.bridge.clone());
         let bridge_stats = bridge_actor.stats();
         let bridge = bridge_actor.start();
-        let actors = Actors::start(&settings, &roles, &catalog, bridge.clone().recipient());
+        let actors = Actors::start(
+            &settings,
+            &roles,
+            &catalog,
+            bridge.clone().recipient(),
+            bus.outlives_process(),
+        );
         let desks = Desks::new(
             &actors.intake,
             actors.terminals,
@@ -206,8 +213,7 @@ impl Systems {
 
     /// Phase 1: every stateful system of this process takes back its snapshots.
     async fn rebuild_state(&self) -> anyhow::Result<Arc<CatchUp>> {
-        // Snapshots are written only on a Kafka cluster (see `Catalog::persist_state`).
-        if !self.catalog.persist_state {
+        if !self.bus.outlives_process() {
             return Ok(CatchUp::new(HashMap::new()));
         }
         let mut owners: HashMap<String, Recipient<Inbound>> = HashMap::new();

@@ -5,12 +5,12 @@ use super::decision::missing_materials;
 use super::state::{DeptCase, PendingEvent, Stage};
 use super::Department;
 use crate::actors::{handle_delivery, BusSystem, KeepsState, Processed};
-use crate::bus::bridge::{HandleError, Inbound, Publish};
 use crate::domain::{
     message_ids, Application, CaseId, CollaborationCompleted, CollaborationEvent,
     CollaborationOutcome, CollaborationRequest, CollaborationResult, Envelope, EnvelopeError,
     ExtensionDecision, MessageType, Mode, Receipt, Resumption, StepKind, Supplement, SystemId,
 };
+use crate::port::{HandleError, Inbound, Publish};
 use crate::settings::MatterSettings;
 use actix::prelude::*;
 use chrono::{DateTime, Utc};

@@ -40,12 +40,12 @@ pub use messages::{
 pub use state::DepartmentCaseState;
 
 use super::{BusSystem, Processed, Versions};
-use crate::bus::bridge::Publish;
 use crate::catalog::Catalog;
 use crate::domain::{
     ApprovalStep, CaseId, CollaborationEvent, Envelope, EventId, MessageId, MessageType, StepKind,
     SystemId,
 };
+use crate::port::Publish;
 use crate::settings::DepartmentSettings;
 use actix::prelude::*;
 use dashmap::DashMap;
@@ -62,6 +62,9 @@ pub struct Department {
     catalog: Arc<Catalog>,
     /// Where its messages go.
     bridge: Recipient<Publish>,
+    /// Whether it writes state snapshots: only when the bus outlives the process
+    /// ([`Bus::outlives_process`](crate::bus::Bus::outlives_process)).
+    persist_state: bool,
     /// Inbound messages handled.
     processed: Processed,
     /// Cases accepted, by id.
@@ -82,12 +85,14 @@ impl Department {
         settings: DepartmentSettings,
         catalog: Arc<Catalog>,
         bridge: Recipient<Publish>,
+        persist_state: bool,
         event_index: Arc<DashMap<EventId, String>>,
     ) -> Self {
         Self {
             settings,
             catalog,
             bridge,
+            persist_state,
             processed: Processed::default(),
             cases: HashMap::new(),
             events: HashMap::new(),

@@ -8,11 +8,12 @@
 use super::messages::{Decide, GetInbox, Inbox, InboxCase, InboxEvent, RequestSupplement};
 use super::state::{DeptCase, Stage};
 use super::{Department, StaffError};
-use crate::actors::{publish, BusSystem, KeepsState};
+use crate::actors::{BusSystem, KeepsState};
 use crate::domain::{
     message_ids, Approval, CaseId, Envelope, InboxStage, MessageType, Mode, StepKind, Suspension,
     SystemId,
 };
+use crate::port::publish;
 use actix::prelude::*;
 
 /// A staff act ready to publish.

@@ -116,7 +116,7 @@ impl KeepsState for Department {
     type CaseState = DepartmentCaseState;
 
     fn persists(&self) -> bool {
-        self.catalog.persist_state
+        self.persist_state
     }
 
     fn versions(&mut self) -> &mut Versions {

@@ -6,10 +6,11 @@ use super::messages::{BuildPublished, StartFeed};
 use super::state::FEED_KEY;
 use super::GovernanceCenter;
 use crate::actors::intake::FedApplication;
-use crate::actors::{publish, BusSystem, KeepsState};
-use crate::bus::bridge::Publish;
+use crate::actors::{BusSystem, KeepsState};
 use crate::domain::{message_ids, CaseId, Envelope, MessageType, SystemId, Tier};
 use crate::feed::FeedSource;
+use crate::port::publish;
+use crate::port::Publish;
 use actix::prelude::*;
 use std::time::Duration;
 

@@ -44,9 +44,9 @@ pub use messages::{AwaitingEvent, GetAwaiting, ReassignError, ReassignEvent, Sta
 pub use state::CentreCaseState;
 
 use super::{handle_delivery, BusSystem, KeepsState, Processed, Versions};
-use crate::bus::bridge::{HandleError, Inbound, Publish};
 use crate::catalog::{Catalog, Centre};
 use crate::domain::{CaseId, Envelope, EventId, SystemId};
+use crate::port::{HandleError, Inbound, Publish};
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
 use state::{Awaiting, OpenRequest};
@@ -61,6 +61,9 @@ pub struct GovernanceCenter {
     catalog: Arc<Catalog>,
     /// Where its messages go.
     bridge: Recipient<Publish>,
+    /// Whether it writes state snapshots: only when the bus outlives the process
+    /// ([`Bus::outlives_process`](crate::bus::Bus::outlives_process)).
+    persist_state: bool,
     /// Inbound messages handled.
     processed: Processed,
     /// Collaboration requests waiting for answers (city centre only).
@@ -78,11 +81,17 @@ pub struct GovernanceCenter {
 impl GovernanceCenter {
     /// A centre built from config. The city centre reads the intake feed once told where
     /// ([`StartFeed`]).
-    pub fn new(centre: Centre, catalog: Arc<Catalog>, bridge: Recipient<Publish>) -> Self {
+    pub fn new(
+        centre: Centre,
+        catalog: Arc<Catalog>,
+        bridge: Recipient<Publish>,
+        persist_state: bool,
+    ) -> Self {
         Self {
             centre,
             catalog,
             bridge,
+            persist_state,
             processed: Processed::default(),
             open: HashMap::new(),
             awaiting: HashMap::new(),

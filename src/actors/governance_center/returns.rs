@@ -4,10 +4,11 @@
 use super::messages::{AwaitingEvent, GetAwaiting, ReassignError, ReassignEvent};
 use super::state::Awaiting;
 use super::GovernanceCenter;
-use crate::actors::{publish, BusSystem, KeepsState};
+use crate::actors::{BusSystem, KeepsState};
 use crate::domain::{
     message_ids, CollaborationEvent, Envelope, EventReturned, MessageType, SystemId,
 };
+use crate::port::publish;
 use actix::prelude::*;
 
 impl GovernanceCenter {

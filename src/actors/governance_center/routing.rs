@@ -5,12 +5,12 @@
 use super::state::OpenRequest;
 use super::GovernanceCenter;
 use crate::actors::BusSystem;
-use crate::bus::bridge::HandleError;
 use crate::domain::{
     message_ids, Approval, CollaborationCompleted, CollaborationEvent, CollaborationRequest,
     CollaborationResult, Collaborator, Envelope, EventReturned, ExtensionRequest, MessageType,
     SystemId, Tier,
 };
+use crate::port::HandleError;
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;

@@ -52,7 +52,7 @@ impl KeepsState for GovernanceCenter {
     type CaseState = CentreCaseState;
 
     fn persists(&self) -> bool {
-        self.catalog.persist_state
+        self.persist_state
     }
 
     fn versions(&mut self) -> &mut Versions {

@@ -5,9 +5,9 @@
 //! reader's cursor never skips an application that a restart would bring back.
 
 use super::{CaseRecord, FedApplication, IntakeSystem};
-use crate::actors::publish;
-use crate::bus::bridge::HandleError;
 use crate::domain::{Application, CaseId, Envelope};
+use crate::port::publish;
+use crate::port::HandleError;
 use actix::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -104,7 +104,7 @@ impl IntakeSystem {
 
     /// Publishes a case's snapshot until the bus takes it, then marks it durable.
     pub(super) fn persist(&mut self, snapshot: Envelope, sequence: u64, ctx: &mut Context<Self>) {
-        if !self.catalog.persist_state {
+        if !self.persist_state {
             // Nothing outlives this process on this bus: kept is as durable as it gets.
             self.mark_durable(sequence);
             return;

@@ -6,12 +6,13 @@ use super::{
     AwaitCompletion, CaseActionError, CaseRecord, CaseView, FedApplication, GetCase, IntakeSystem,
     MarkReady, RateCase, Submission, Submit, SubmitRefused, SupplementCase, TakeNewApplications,
 };
-use crate::actors::{publish, snapshot_envelope};
-use crate::bus::bridge::{HandleError, Inbound};
+use crate::actors::snapshot_envelope;
 use crate::domain::{
     message_ids, Application, CaseId, CaseStatus, Envelope, EnvelopeHead, MessageId, MessageType,
     Rating, Supplement, SystemId,
 };
+use crate::port::publish;
+use crate::port::{HandleError, Inbound};
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
 use serde::Serialize;

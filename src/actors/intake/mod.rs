@@ -33,9 +33,9 @@ pub use messages::{
 pub use view::{CaseView, EventResultView, EventView, HistoryEntry};
 
 use super::Versions;
-use crate::bus::bridge::Publish;
 use crate::catalog::Catalog;
 use crate::domain::{Application, CaseId, MessageId};
+use crate::port::Publish;
 use actix::prelude::*;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -48,6 +48,9 @@ pub struct IntakeSystem {
     catalog: Arc<Catalog>,
     /// Where the applicant's supplements and ratings go.
     bridge: Recipient<Publish>,
+    /// Whether it writes state snapshots: only when the bus outlives the process
+    /// ([`Bus::outlives_process`](crate::bus::Bus::outlives_process)).
+    persist_state: bool,
     /// Every case, by id.
     cases: HashMap<CaseId, CaseRecord>,
     /// The feed: case ids and trace ids by sequence (1, 2, …).
@@ -88,11 +91,13 @@ impl IntakeSystem {
     pub fn new(
         catalog: Arc<Catalog>,
         bridge: Recipient<Publish>,
+        persist_state: bool,
         submit_timeout: Duration,
     ) -> Self {
         Self {
             catalog,
             bridge,
+            persist_state,
             cases: HashMap::new(),
             feed: BTreeMap::new(),
             durable: HashSet::new(),

@@ -9,11 +9,11 @@
 
 use super::view::{CaseView, HistoryEntry};
 use super::{CaseRecord, IntakeSystem};
-use crate::bus::bridge::HandleError;
 use crate::domain::{
     message_ids, Approval, CaseStatus, CollaborationRequest, Envelope, EnvelopeError, MessageType,
     Rating, Receipt, Resumption, Supplement, Suspension, SystemId, Warning,
 };
+use crate::port::HandleError;
 use events::{
     answered, dispatched, escalated, extension_decided, extension_requested, returned, signed,
 };

@@ -5,12 +5,12 @@
 use super::messages::Check;
 use super::records::{Assignment, CaseWatch};
 use super::Supervisor;
-use crate::actors::publish;
 use crate::catalog::Catalog;
 use crate::domain::{
     message_ids, CaseId, Envelope, EnvelopeHead, Escalation, EventId, MessageId, MessageType,
     SystemId, Warning, WarningLevel,
 };
+use crate::port::publish;
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
 use serde::Serialize;

@@ -38,9 +38,9 @@ pub use messages::{
     RatingFigures,
 };
 
-use crate::bus::bridge::Publish;
 use crate::catalog::Catalog;
 use crate::domain::{CaseId, EventId, MessageId};
+use crate::port::Publish;
 use actix::prelude::*;
 use messages::Check;
 use records::{CaseWatch, EventWatch};

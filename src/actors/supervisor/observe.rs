@@ -3,11 +3,11 @@
 
 use super::records::{Assignment, CaseWatch, EventWatch};
 use super::Supervisor;
-use crate::bus::bridge::{HandleError, Inbound};
 use crate::domain::{
     Approval, CaseId, CollaborationEvent, CollaborationResult, Envelope, EnvelopeError, EventId,
     EventReturned, ExtensionDecision, MessageType, Rating, Receipt, Resumption, StepKind, SystemId,
 };
+use crate::port::{HandleError, Inbound};
 use actix::prelude::*;
 use std::collections::HashSet;
 
