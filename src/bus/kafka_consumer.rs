@@ -9,19 +9,16 @@
 //! consumer waits (bounded) for unfinished records, stores, commits synchronously and closes —
 //! the blocking calls off the async threads.
 
+use super::consumer_core::{ConsumerCore, PartitionControl};
 use super::embedded::EmbeddedCluster;
-use super::offsets::PartitionOffsets;
-use super::{
-    BusError, Delivery, Dispatch, HandlerFailed, Record, Subscription, SubscriptionHandle, Topic,
-};
+use super::{BusError, Delivery, Dispatch, Record, Subscription, SubscriptionHandle, Topic};
 use crate::settings::BusSettings;
 use bytes::Bytes;
 use futures::future::{BoxFuture, FutureExt};
-use futures::stream::{FuturesUnordered, StreamExt};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Headers, Message};
-use rdkafka::{ClientContext, Offset};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -52,9 +49,6 @@ impl ConsumerContext for GroupContext {
 }
 
 type Consumer_ = StreamConsumer<GroupContext>;
-
-/// A handled (or failed) record: where it was, which generation, and how it went.
-type Completion = ((String, i32), i64, u64, Result<(), HandlerFailed>);
 
 /// Starts consuming for a subscription.
 pub struct GroupConsumer;
@@ -113,14 +107,22 @@ impl GroupConsumer {
             ))
         })?;
         let by_name: HashMap<String, Topic> = names.iter().map(|(t, n)| (n.clone(), *t)).collect();
+        let consumer = Arc::new(consumer);
+        let group: Arc<str> = Arc::from(subscription.group.as_str());
+        let backoff = Duration::from_millis(settings.redelivery_backoff_ms);
         let run = ConsumerLoop {
-            consumer: Arc::new(consumer),
-            group: Arc::from(subscription.group.as_str()),
+            control: KafkaPartitions {
+                consumer: consumer.clone(),
+                group: group.clone(),
+            },
+            consumer,
+            core: ConsumerCore::new(group.clone(), backoff),
+            group,
             handler: subscription.handler,
             topics: by_name,
             max_in_flight: settings.consumer_max_in_flight.max(1)
                 * settings.partitions.max(1) as usize,
-            backoff: Duration::from_millis(settings.redelivery_backoff_ms),
+            backoff,
             stop,
             _guard: guard,
             _cluster: cluster,
@@ -138,16 +140,114 @@ impl GroupConsumer {
     }
 }
 
+/// How long a stopped consumer waits for its running handlers.
+const DRAIN_LIMIT: Duration = Duration::from_secs(10);
+
+/// A (topic name, partition) of the Kafka cluster.
+type Key = (String, i32);
+
+/// The Kafka side of the consumer core: stores offsets with `store_offset`, pauses a failed
+/// partition's fetching and seeks back for a rewind.
+struct KafkaPartitions {
+    /// The consumer (shared with the loop, which receives from it).
+    consumer: Arc<Consumer_>,
+    /// The consumer group, for the logs.
+    group: Arc<str>,
+}
+
+impl KafkaPartitions {
+    /// A list holding one partition.
+    fn list((topic, partition): &Key) -> TopicPartitionList {
+        let mut list = TopicPartitionList::new();
+        list.add_partition(topic, *partition);
+        list
+    }
+}
+
+impl PartitionControl for KafkaPartitions {
+    type Key = Key;
+
+    fn store(&mut self, key: &Key, last: i64) {
+        let (topic, partition) = key;
+        // Revoked since the loop last forgot revoked partitions (the rebalance callback runs
+        // while the loop polls): its new owner re-reads it, so store nothing.
+        if revoked(&self.consumer).contains(key) {
+            return;
+        }
+        if let Err(error) = self.consumer.store_offset(topic, *partition, last) {
+            tracing::debug!(group = %self.group, topic, partition, last, %error, "offset not stored");
+        }
+    }
+
+    fn pause(&mut self, key: &Key) {
+        // Fetching stops meanwhile; records of the partition fetched before are dropped by
+        // the loop while the core says it is paused.
+        if let Err(error) = self.consumer.pause(&Self::list(key)) {
+            tracing::debug!(group = %self.group, ?key, %error, "cannot pause the partition");
+        }
+    }
+
+    fn rewind(&mut self, key: &Key, from: i64) -> BoxFuture<'_, bool> {
+        let consumer = self.consumer.clone();
+        let (topic, partition) = key.clone();
+        let list = Self::list(key);
+        let key = key.clone();
+        async move {
+            // Seeking blocks: off the async threads.
+            let sought = tokio::task::spawn_blocking(move || {
+                consumer.seek(
+                    &topic,
+                    partition,
+                    Offset::Offset(from),
+                    Duration::from_secs(5),
+                )
+            })
+            .await;
+            if !matches!(sought, Ok(Ok(()))) {
+                tracing::warn!(group = %self.group, ?key, from, ?sought, "cannot seek back");
+                return false;
+            }
+            if let Err(error) = self.consumer.resume(&list) {
+                tracing::warn!(group = %self.group, ?key, %error, "cannot resume the partition");
+                return false;
+            }
+            true
+        }
+        .boxed()
+    }
+}
+
+/// The revoked partitions the loop has not forgotten yet.
+fn revoked(consumer: &Consumer_) -> std::sync::MutexGuard<'_, Vec<Key>> {
+    consumer
+        .context()
+        .revoked
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+}
+
+/// One subscription's consumer: receives records, hands them to the handler through the core.
 struct ConsumerLoop {
     /// Declared first: fields drop in order, so the consumer closes while the embedded
     /// cluster (below) is still up.
     consumer: Arc<Consumer_>,
+    /// Stores, pauses and rewinds for the core.
+    control: KafkaPartitions,
+    /// In-flight tracking, rewind and drain.
+    core: ConsumerCore<Key>,
+    /// The consumer group.
     group: Arc<str>,
+    /// Called for every record.
     handler: super::RecordHandler,
+    /// Topic names → topics.
     topics: HashMap<String, Topic>,
+    /// Records in flight at most, over every partition: receiving waits above it.
     max_in_flight: usize,
+    /// Pause after a consumer error.
     backoff: Duration,
+    /// Turns true when the subscription stops.
     stop: tokio::sync::watch::Receiver<bool>,
+    /// Tells the subscription handle when this consumer is gone.
     _guard: super::ConsumerGuard,
     /// The embedded cluster, kept alive until the consumer is closed.
     _cluster: Option<Arc<EmbeddedCluster>>,
@@ -155,170 +255,79 @@ struct ConsumerLoop {
 
 impl ConsumerLoop {
     async fn run(mut self) {
-        let mut partitions: HashMap<(String, i32), PartitionOffsets> = HashMap::new();
-        let mut in_flight: FuturesUnordered<BoxFuture<'static, Completion>> =
-            FuturesUnordered::new();
+        // A handle of our own to receive from: a received message borrows it while `self`
+        // is changed.
+        let consumer = self.consumer.clone();
         loop {
-            self.forget_revoked(&mut partitions);
+            self.forget_revoked();
+            let room = self.core.in_flight() < self.max_in_flight;
             tokio::select! {
                 _ = self.stop.changed() => break,
-                Some(done) = in_flight.next(), if !in_flight.is_empty() => {
-                    self.complete(&mut partitions, done).await;
-                }
-                received = self.consumer.recv(), if in_flight.len() < self.max_in_flight => {
-                    match received {
-                        Ok(message) => {
-                            if let Some(handling) = self.dispatch(&mut partitions, &message) {
-                                in_flight.push(handling);
-                            }
-                        }
-                        Err(error) => {
-                            tracing::warn!(group = %self.group, %error, "Kafka consumer error");
-                            tokio::time::sleep(self.backoff).await;
-                        }
+                () = self.core.turn(&mut self.control) => {}
+                received = consumer.recv(), if room => match received {
+                    Ok(message) => self.dispatch(&message),
+                    Err(error) => {
+                        tracing::warn!(group = %self.group, %error, "Kafka consumer error");
+                        tokio::time::sleep(self.backoff).await;
                     }
-                }
+                },
             }
         }
-        self.close(partitions, in_flight).await;
+        drop(consumer);
+        self.close().await;
     }
 
-    /// Hands a record to the handler; returns its completion future unless it was skipped.
-    fn dispatch(
-        &self,
-        partitions: &mut HashMap<(String, i32), PartitionOffsets>,
-        message: &BorrowedMessage<'_>,
-    ) -> Option<BoxFuture<'static, Completion>> {
+    /// Hands a record to the handler, unless its partition is paused (the rewind after the
+    /// pause delivers it again).
+    fn dispatch(&mut self, message: &BorrowedMessage<'_>) {
         let key = (message.topic().to_owned(), message.partition());
         let offset = message.offset();
-        let track = partitions.entry(key.clone()).or_default();
-        let generation = track.generation();
-        let Some(&topic) = self.topics.get(message.topic()) else {
-            track.delivered(offset, true);
-            return None;
-        };
-        let record = Arc::new(to_record(topic, message));
-        let delivery = Delivery {
-            record,
-            group: self.group.clone(),
-            partition: u32::try_from(message.partition()).unwrap_or_default(),
-            offset: u64::try_from(offset).unwrap_or_default(),
-        };
-        match (self.handler)(delivery) {
-            Dispatch::Skip => {
-                track.delivered(offset, true);
-                if let Some(last) = track.take_finished() {
-                    self.store(&key, last);
-                }
-                None
-            }
-            Dispatch::Handle(handled) => {
-                track.delivered(offset, false);
-                Some(
-                    handled
-                        .map(move |result| (key, offset, generation, result))
-                        .boxed(),
-                )
-            }
-        }
-    }
-
-    async fn complete(
-        &self,
-        partitions: &mut HashMap<(String, i32), PartitionOffsets>,
-        (key, offset, generation, result): Completion,
-    ) {
-        let Some(track) = partitions.get_mut(&key) else {
+        if self.core.is_paused(&key) {
             return;
-        };
-        match result {
-            Ok(()) => {
-                if let Some(last) = track.finished(offset, generation) {
-                    self.store(&key, last);
-                }
-            }
-            Err(error) if generation == track.generation() => {
-                tracing::warn!(group = %self.group, topic = %key.0, partition = key.1, offset, %error,
-                    "handler failed; the record will be delivered again");
-                // Go back to the lowest unfinished record (the failed one or an earlier one still
-                // running, whose outcome the rewind forgets), so nothing is skipped.
-                let from = track
-                    .first_unfinished()
-                    .map_or(offset, |first| first.min(offset));
-                track.rewind();
-                tokio::time::sleep(self.backoff).await;
-                let consumer = self.consumer.clone();
-                let (topic, partition) = key.clone();
-                let sought = tokio::task::spawn_blocking(move || {
-                    consumer.seek(
-                        &topic,
-                        partition,
-                        Offset::Offset(from),
-                        Duration::from_secs(5),
-                    )
-                })
-                .await;
-                if !matches!(sought, Ok(Ok(()))) {
-                    tracing::error!(group = %self.group, topic = %key.0, partition = key.1, offset, ?sought,
-                        "cannot seek back; the record is delivered again after the next restart or rebalance");
-                }
-            }
-            Err(_) => {}
         }
+        let dispatch = match self.topics.get(message.topic()) {
+            Some(&topic) => (self.handler)(Delivery {
+                record: Arc::new(to_record(topic, message)),
+                group: self.group.clone(),
+                partition: u32::try_from(message.partition()).unwrap_or_default(),
+                offset: u64::try_from(offset).unwrap_or_default(),
+            }),
+            // Not a topic of the subscription: nothing to do but move past it.
+            None => Dispatch::Skip,
+        };
+        self.core.deliver(&mut self.control, key, offset, dispatch);
     }
 
-    fn store(&self, (topic, partition): &(String, i32), offset: i64) {
-        if let Err(error) = self.consumer.store_offset(topic, *partition, offset) {
-            // Happens when the partition was just revoked: its new owner re-reads it.
-            tracing::debug!(group = %self.group, topic, partition, offset, %error, "offset not stored");
-        }
-    }
-
-    fn forget_revoked(&self, partitions: &mut HashMap<(String, i32), PartitionOffsets>) {
-        let revoked: Vec<_> = {
-            let mut revoked = self
-                .consumer
-                .context()
-                .revoked
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            revoked.drain(..).collect()
-        };
-        for key in revoked {
-            // Keep the tracker, rewound: its new generation makes completions of records
-            // handed out before the revocation count for nothing if the partition comes back.
-            if let Some(track) = partitions.get_mut(&key) {
-                track.rewind();
+    /// Forgets the unfinished work of partitions a rebalance took away: nothing is stored for
+    /// them, and one paused after a failure is resumed so that it is fetched if it comes back.
+    fn forget_revoked(&mut self) {
+        let keys: Vec<Key> = revoked(&self.consumer).drain(..).collect();
+        for key in keys {
+            if self.core.forget(&key) {
+                if let Err(error) = self.consumer.resume(&KafkaPartitions::list(&key)) {
+                    tracing::debug!(group = %self.group, ?key, %error, "cannot resume a revoked partition");
+                }
             }
         }
     }
 
     /// Finishes what is in flight (for a bounded time), stores, commits and closes.
-    async fn close(
-        self,
-        mut partitions: HashMap<(String, i32), PartitionOffsets>,
-        mut in_flight: FuturesUnordered<BoxFuture<'static, Completion>>,
-    ) {
-        let drain = async {
-            while let Some(done) = in_flight.next().await {
-                self.complete(&mut partitions, done).await;
-            }
-        };
-        if tokio::time::timeout(Duration::from_secs(10), drain)
-            .await
-            .is_err()
-        {
-            tracing::warn!(group = %self.group, "records still unfinished at shutdown; they will be delivered again");
-        }
+    async fn close(mut self) {
+        self.core.drain(&mut self.control, DRAIN_LIMIT).await;
         let ConsumerLoop {
             consumer,
+            control,
+            core,
             group,
             _guard,
             _cluster,
             ..
         } = self;
-        // Committing and closing block: do both off the async threads, and make sure the last
-        // reference to the consumer is dropped there too.
+        // Only `consumer` may hold the consumer now: its last reference must drop in the
+        // blocking task below.
+        drop(core);
+        drop(control);
+        // Committing and closing block: do both off the async threads.
         let closed = tokio::task::spawn_blocking(move || {
             if let Err(error) = consumer.commit_consumer_state(CommitMode::Sync) {
                 tracing::debug!(%group, %error, "final commit");

@@ -13,12 +13,14 @@
 //! record, so records after it may be delivered again; systems drop repeats by message id.
 
 pub mod bridge;
+mod consumer_core;
 pub mod embedded;
 pub mod kafka;
 mod kafka_consumer;
 pub mod memory;
 pub mod offsets;
 
+use crate::domain::MessageType;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use std::collections::HashMap;
@@ -93,6 +95,32 @@ impl Topic {
     /// The full topic name under `prefix`.
     pub fn name(self, prefix: &str) -> String {
         format!("{prefix}.{}", self.suffix())
+    }
+
+    /// The topic a message of type `kind` is published on.
+    pub fn of(kind: MessageType) -> Topic {
+        match kind {
+            MessageType::ApplicationPublished => Topic::Applications,
+            MessageType::ApplicationAccepted => Topic::Acceptances,
+            MessageType::CollaborationRequested => Topic::CollaborationRequests,
+            MessageType::CollaborationDispatched | MessageType::CollaborationExtensionDecided => {
+                Topic::CollaborationEvents
+            }
+            MessageType::CollaborationAnswered
+            | MessageType::CollaborationCompleted
+            | MessageType::CollaborationSigned
+            | MessageType::CollaborationReturned
+            | MessageType::CollaborationExtensionRequested => Topic::CollaborationResults,
+            MessageType::ApprovalPublished | MessageType::ApprovalDelivered => Topic::Approvals,
+            MessageType::CaseSuspended
+            | MessageType::CaseSupplemented
+            | MessageType::CaseResumed
+            | MessageType::CaseRated => Topic::CaseUpdates,
+            MessageType::CollaborationEscalated | MessageType::SupervisionWarning => {
+                Topic::Supervision
+            }
+            MessageType::StateSnapshot => Topic::State,
+        }
     }
 }
 
