@@ -249,3 +249,116 @@ async fn sleep_until(deadline: Option<Instant>) {
         None => futures::future::pending().await,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::channel::oneshot;
+
+    /// What the core asked of the bus, in order.
+    #[derive(Debug, PartialEq)]
+    enum Call {
+        Store(&'static str, i64),
+        Pause(&'static str),
+        Rewind(&'static str, i64),
+    }
+
+    /// A bus that records the core's calls; its rewinds fail while `refuse_rewinds` > 0.
+    #[derive(Default)]
+    struct Fake {
+        calls: Vec<Call>,
+        refuse_rewinds: usize,
+    }
+
+    impl PartitionControl for Fake {
+        type Key = &'static str;
+        fn store(&mut self, key: &&'static str, last: i64) {
+            self.calls.push(Call::Store(key, last));
+        }
+        fn pause(&mut self, key: &&'static str) {
+            self.calls.push(Call::Pause(key));
+        }
+        fn rewind(&mut self, key: &&'static str, from: i64) -> BoxFuture<'_, bool> {
+            self.calls.push(Call::Rewind(key, from));
+            let ok = self.refuse_rewinds == 0;
+            self.refuse_rewinds = self.refuse_rewinds.saturating_sub(1);
+            futures::future::ready(ok).boxed()
+        }
+    }
+
+    /// Hands out `offset` of `key` to a handler that finishes when the sender says how.
+    fn hand_out(
+        core: &mut ConsumerCore<&'static str>,
+        fake: &mut Fake,
+        key: &'static str,
+        offset: i64,
+    ) -> oneshot::Sender<Result<(), HandlerFailed>> {
+        let (done, result) = oneshot::channel();
+        let handled = async move { result.await.unwrap_or(Ok(())) }.boxed();
+        core.deliver(fake, key, offset, Dispatch::Handle(handled));
+        done
+    }
+
+    fn core() -> ConsumerCore<&'static str> {
+        ConsumerCore::new(Arc::from("g"), Duration::from_millis(5))
+    }
+
+    #[tokio::test]
+    async fn a_failure_pauses_its_partition_only_then_rewinds_it_to_the_lowest_unfinished() {
+        let (mut core, mut fake) = (core(), Fake::default());
+        let a0 = hand_out(&mut core, &mut fake, "a", 0);
+        let a1 = hand_out(&mut core, &mut fake, "a", 1);
+        let b0 = hand_out(&mut core, &mut fake, "b", 0);
+
+        // a1 fails while a0 still runs; b0 finishes.
+        a1.send(Err(HandlerFailed("injected".into()))).unwrap();
+        core.turn(&mut fake).await;
+        b0.send(Ok(())).unwrap();
+        core.turn(&mut fake).await;
+        assert!(core.is_paused(&"a") && !core.is_paused(&"b"));
+        // a0 finishing now counts for nothing: the rewind forgot it.
+        a0.send(Ok(())).unwrap();
+        core.turn(&mut fake).await;
+        core.turn(&mut fake).await;
+
+        assert_eq!(
+            fake.calls,
+            [Call::Pause("a"), Call::Store("b", 0), Call::Rewind("a", 0)]
+        );
+        assert!(!core.is_paused(&"a"));
+    }
+
+    #[tokio::test]
+    async fn a_failed_rewind_keeps_the_partition_paused_and_is_tried_again() {
+        let (mut core, mut fake) = (core(), Fake::default());
+        fake.refuse_rewinds = 1;
+        let a3 = hand_out(&mut core, &mut fake, "a", 3);
+        a3.send(Err(HandlerFailed("injected".into()))).unwrap();
+        core.turn(&mut fake).await;
+
+        core.turn(&mut fake).await;
+        assert!(core.is_paused(&"a"), "the first rewind failed");
+        core.turn(&mut fake).await;
+
+        assert!(!core.is_paused(&"a"));
+        assert_eq!(
+            fake.calls,
+            [Call::Pause("a"), Call::Rewind("a", 3), Call::Rewind("a", 3)]
+        );
+    }
+
+    #[tokio::test]
+    async fn nothing_is_stored_for_a_forgotten_partition_and_a_drain_stores_the_rest() {
+        let (mut core, mut fake) = (core(), Fake::default());
+        let a0 = hand_out(&mut core, &mut fake, "a", 0);
+        let b0 = hand_out(&mut core, &mut fake, "b", 0);
+        assert!(!core.forget(&"a"), "a was not paused");
+
+        a0.send(Ok(())).unwrap();
+        b0.send(Ok(())).unwrap();
+        core.drain(&mut fake, Duration::from_secs(1)).await;
+
+        assert_eq!(fake.calls, [Call::Store("b", 0)]);
+        assert_eq!(core.in_flight(), 0);
+    }
+}

@@ -1,13 +1,16 @@
 //! A consumer group's consumer on Kafka, at least once.
 //!
 //! `enable.auto.commit=true` with `enable.auto.offset.store=false`: librdkafka commits in the
-//! background only offsets we stored, and we store a partition's offset only when its record and
-//! every record before it on that partition was handled (see [`PartitionOffsets`]). A failed
-//! handler makes the partition seek back to its lowest unfinished record, so it and the records
-//! after it are delivered again. Partitions taken away by a rebalance are forgotten: their unfinished
-//! records are not stored, and the consumer that gets the partition reads them again. On stop the
-//! consumer waits (bounded) for unfinished records, stores, commits synchronously and closes —
-//! the blocking calls off the async threads.
+//! background only offsets we stored, and we store a partition's offset (`store_offset`) only
+//! when its record and every record before it on that partition was handled (the
+//! `consumer_core` tracks that). A failed handler pauses its own partition only: fetching it
+//! stops (`pause`), records of it already fetched are dropped, and after
+//! `redelivery_backoff_ms` the partition seeks back to its lowest unfinished record and resumes,
+//! so it and the records after it are delivered again; the other partitions keep flowing.
+//! Partitions taken away by a rebalance are forgotten: nothing is stored for them (not even by a
+//! handler that finishes after the revocation), and the consumer that gets the partition reads
+//! their unfinished records again. On stop the consumer waits (bounded) for unfinished records,
+//! stores, commits synchronously and closes — the blocking calls off the async threads.
 
 use super::consumer_core::{ConsumerCore, PartitionControl};
 use super::embedded::EmbeddedCluster;
@@ -26,7 +29,9 @@ use std::time::Duration;
 /// Remembers partitions revoked by rebalances until the consumer loop forgets their work, and
 /// raises the subscription's `assigned` flag at the first assignment.
 pub struct GroupContext {
+    /// Partitions revoked since the loop last looked.
     revoked: Mutex<Vec<(String, i32)>>,
+    /// The subscription's flag: raised at the first assignment.
     assigned: Arc<std::sync::atomic::AtomicBool>,
 }
 
@@ -62,28 +67,7 @@ impl GroupConsumer {
         cluster: Option<Arc<EmbeddedCluster>>,
         subscription: Subscription,
     ) -> Result<SubscriptionHandle, BusError> {
-        let kafka = &settings.kafka;
-        let fetch_wait_max_ms = match settings.kind {
-            crate::settings::BusKind::Embedded => kafka.fetch_wait_max_ms.min(5),
-            _ => kafka.fetch_wait_max_ms,
-        };
-        let mut config = ClientConfig::new();
-        config
-            .set("bootstrap.servers", brokers)
-            .set("group.id", &subscription.group)
-            .set("enable.auto.commit", "true")
-            .set("enable.auto.offset.store", "false")
-            .set("auto.offset.reset", "earliest")
-            .set("session.timeout.ms", kafka.session_timeout_ms.to_string())
-            .set(
-                "heartbeat.interval.ms",
-                kafka.heartbeat_interval_ms.to_string(),
-            )
-            .set("partition.assignment.strategy", &kafka.assignment_strategy)
-            .set("fetch.wait.max.ms", fetch_wait_max_ms.to_string());
-        for (key, value) in &kafka.options {
-            config.set(key, value);
-        }
+        let config = consumer_config(settings, brokers, &subscription.group);
         let (handle, stop, guard) = SubscriptionHandle::new(&subscription.group);
         let context = GroupContext {
             revoked: Mutex::default(),
@@ -344,6 +328,33 @@ impl ConsumerLoop {
     }
 }
 
+/// The consumer's configuration: offsets stored by us only, committed by librdkafka.
+fn consumer_config(settings: &BusSettings, brokers: &str, group: &str) -> ClientConfig {
+    let kafka = &settings.kafka;
+    let fetch_wait_max_ms = match settings.kind {
+        crate::settings::BusKind::Embedded => kafka.fetch_wait_max_ms.min(5),
+        _ => kafka.fetch_wait_max_ms,
+    };
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", brokers)
+        .set("group.id", group)
+        .set("enable.auto.commit", "true")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", kafka.session_timeout_ms.to_string())
+        .set(
+            "heartbeat.interval.ms",
+            kafka.heartbeat_interval_ms.to_string(),
+        )
+        .set("partition.assignment.strategy", &kafka.assignment_strategy)
+        .set("fetch.wait.max.ms", fetch_wait_max_ms.to_string());
+    for (key, value) in &kafka.options {
+        config.set(key, value);
+    }
+    config
+}
+
 /// Copies a Kafka message into a [`Record`].
 fn to_record(topic: Topic, message: &BorrowedMessage<'_>) -> Record {
     let headers = message
@@ -366,5 +377,95 @@ fn to_record(topic: Topic, message: &BorrowedMessage<'_>) -> Record {
             .unwrap_or_default(),
         headers,
         payload: Bytes::copy_from_slice(message.payload().unwrap_or_default()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::bus::kafka::KafkaBus;
+    use crate::bus::{Bus, Delivery, Dispatch, HandlerFailed, Record, Subscription, Topic};
+    use crate::settings::{BusKind, Settings, DEFAULT_CONFIG};
+    use bytes::Bytes;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    fn record(key: &str, payload: String) -> Arc<Record> {
+        Arc::new(Record {
+            topic: Topic::Applications,
+            key: key.into(),
+            headers: vec![],
+            payload: Bytes::from(payload),
+        })
+    }
+
+    /// The pause, seek and resume of a failed partition on librdkafka itself.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_partition_is_read_again_from_its_failed_record_on_the_embedded_cluster() {
+        // Arrange: the embedded cluster, and a handler that fails a0 twice.
+        let mut settings = Settings::from_toml(DEFAULT_CONFIG, "default", false)
+            .expect("the default config is valid")
+            .bus;
+        settings.kind = BusKind::Embedded;
+        settings.partitions = 2;
+        settings.redelivery_backoff_ms = 20;
+        let bus = KafkaBus::connect(&settings).await.unwrap();
+        let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+        let failures = Arc::new(AtomicUsize::new(2));
+        let handler = {
+            let (seen, failures) = (seen.clone(), failures.clone());
+            Arc::new(move |d: Delivery| {
+                let (seen, failures) = (seen.clone(), failures.clone());
+                Dispatch::Handle(Box::pin(async move {
+                    let payload = String::from_utf8_lossy(&d.record.payload).into_owned();
+                    let fail = payload == "a0"
+                        && failures
+                            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                            .is_ok();
+                    if fail {
+                        return Err(HandlerFailed("injected".into()));
+                    }
+                    seen.lock().unwrap().push(payload);
+                    Ok(())
+                }))
+            })
+        };
+        let mut sub = bus
+            .subscribe(Subscription::new("g", vec![Topic::Applications], handler))
+            .unwrap();
+
+        // Act
+        let records = (0..5)
+            .map(|n| record("case-a", format!("a{n}")))
+            .chain((0..5).map(|n| record("case-b", format!("b{n}"))))
+            .collect();
+        bus.publish(records).await.unwrap();
+        let mut all = Vec::new();
+        for _ in 0..1500 {
+            all = seen.lock().unwrap().clone();
+            if all.iter().filter(|p| p.starts_with('a')).count() >= 5
+                && all.iter().any(|p| p == "a0")
+                && all.iter().filter(|p| p.starts_with('b')).count() >= 5
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        sub.stopped().await;
+        bus.flush().await;
+
+        // Assert: after the rewind case-a's records all come again, in order from a0; case-b's
+        // all arrive once.
+        let of = |prefix: char| -> Vec<String> {
+            all.iter()
+                .filter(|p| p.starts_with(prefix))
+                .cloned()
+                .collect()
+        };
+        let a = of('a');
+        let since_a0 = &a[a.iter().position(|p| p == "a0").expect("a0 handled")..];
+        assert_eq!(since_a0, ["a0", "a1", "a2", "a3", "a4"], "{all:?}");
+        assert_eq!(of('b'), ["b0", "b1", "b2", "b3", "b4"], "{all:?}");
+        assert_eq!(failures.load(Ordering::SeqCst), 0);
     }
 }

@@ -2,12 +2,12 @@
 //!
 //! Each topic has a fixed number of partitions; a partition is an append-only log. A consumer
 //! group keeps one committed offset per (topic, partition). A subscription runs one consumer
-//! task ([`consumer`]), at least once: it hands the records of each partition to the handler in
-//! order, at most `consumer_max_in_flight` unfinished per partition, and commits an offset once
-//! that record and every record before it on the partition were handled. When a handler fails,
-//! that partition alone pauses, then is rewound to its lowest unfinished record and delivers it
-//! (and those after it) again; the group's other partitions keep flowing. A subscription that is
-//! stopped and started again resumes from the committed offsets.
+//! task (module `consumer`), at least once: it hands the records of each partition to the
+//! handler in order, at most `consumer_max_in_flight` unfinished per partition, and commits an
+//! offset once that record and every record before it on the partition were handled. When a
+//! handler fails, that partition alone pauses, then is rewound to its lowest unfinished record
+//! and delivers it (and those after it) again; the group's other partitions keep flowing. A
+//! subscription that is stopped and started again resumes from the committed offsets.
 //!
 //! Fault injection for tests: [`MemoryBus::fail_next_publishes`],
 //! [`MemoryBus::duplicate_next_deliveries`] and [`MemoryBus::delay_deliveries`].
@@ -52,6 +52,7 @@ struct Faults {
     delay_micros: AtomicU64,
 }
 
+/// What a memory bus is: its logs, the groups' offsets, the running consumers and faults.
 struct Inner {
     /// Every topic's partitions.
     topics: HashMap<Topic, Vec<PartitionLog>>,
@@ -74,6 +75,7 @@ struct Inner {
 /// The in-memory bus. Cheap to clone; clones share the same topics.
 #[derive(Clone)]
 pub struct MemoryBus {
+    /// The state every clone shares.
     inner: Arc<Inner>,
 }
 
@@ -328,12 +330,11 @@ mod tests {
         let bus = MemoryBus::new(&settings());
         let seen: Seen = Arc::default();
         let _sub = bus
-            .subscribe(Subscription {
-                group: "g".into(),
-                topics: vec![Topic::Applications],
-                handler: collecting_handler(seen.clone(), Arc::new(AtomicUsize::new(2))),
-                arbiter: None,
-            })
+            .subscribe(Subscription::new(
+                "g",
+                vec![Topic::Applications],
+                collecting_handler(seen.clone(), Arc::new(AtomicUsize::new(2))),
+            ))
             .unwrap();
         let records = (0..20).map(|n| record("case-a", n)).collect();
         bus.publish(records).await.unwrap();
@@ -364,12 +365,11 @@ mod tests {
         let bus = MemoryBus::new(&settings());
         let seen: Seen = Arc::default();
         let sub = bus
-            .subscribe(Subscription {
-                group: "g".into(),
-                topics: vec![Topic::Applications],
-                handler: collecting_handler(seen.clone(), Arc::new(AtomicUsize::new(0))),
-                arbiter: None,
-            })
+            .subscribe(Subscription::new(
+                "g",
+                vec![Topic::Applications],
+                collecting_handler(seen.clone(), Arc::new(AtomicUsize::new(0))),
+            ))
             .unwrap();
         bus.publish(vec![record("k", 1)]).await.unwrap();
         wait_for(&seen, 1).await;
@@ -379,12 +379,11 @@ mod tests {
 
         let again: Seen = Arc::default();
         let _sub = bus
-            .subscribe(Subscription {
-                group: "g".into(),
-                topics: vec![Topic::Applications],
-                handler: collecting_handler(again.clone(), Arc::new(AtomicUsize::new(0))),
-                arbiter: None,
-            })
+            .subscribe(Subscription::new(
+                "g",
+                vec![Topic::Applications],
+                collecting_handler(again.clone(), Arc::new(AtomicUsize::new(0))),
+            ))
             .unwrap();
         wait_for(&again, 1).await;
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -422,12 +421,7 @@ mod tests {
             })
         };
         let _sub = bus
-            .subscribe(Subscription {
-                group: "g".into(),
-                topics: vec![Topic::Applications],
-                handler,
-                arbiter: None,
-            })
+            .subscribe(Subscription::new("g", vec![Topic::Applications], handler))
             .unwrap();
 
         // Act: case-a's record fails first, then case-b's records arrive.

@@ -157,6 +157,7 @@ impl GroupConsumer {
                 if offset >= available {
                     break;
                 }
+                // In bounds: `offset` is below the length read above, and logs only grow.
                 let record = read(&log.records)[offset as usize].clone();
                 for _ in 0..self.copies() {
                     let dispatch = self.dispatch(record.clone(), key.1, offset);
