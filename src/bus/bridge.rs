@@ -267,7 +267,7 @@ async fn send_with_retry(
 /// Turns an envelope into a record keyed by case id, with the routing headers.
 pub fn envelope_record(envelope: &Envelope) -> Record {
     Record {
-        topic: envelope.kind.topic(),
+        topic: Topic::of(envelope.kind),
         key: envelope.record_key(),
         headers: vec![
             (headers::ID.into(), envelope.id.to_string()),

@@ -1,27 +1,27 @@
 //! A consumer group's consumer on Kafka, at least once.
 //!
 //! `enable.auto.commit=true` with `enable.auto.offset.store=false`: librdkafka commits in the
-//! background only offsets we stored, and we store a partition's offset only when its record and
-//! every record before it on that partition was handled (see [`PartitionOffsets`]). A failed
-//! handler makes the partition seek back to its lowest unfinished record, so it and the records
-//! after it are delivered again. Partitions taken away by a rebalance are forgotten: their unfinished
-//! records are not stored, and the consumer that gets the partition reads them again. On stop the
-//! consumer waits (bounded) for unfinished records, stores, commits synchronously and closes —
-//! the blocking calls off the async threads.
+//! background only offsets we stored, and we store a partition's offset (`store_offset`) only
+//! when its record and every record before it on that partition was handled (the
+//! `consumer_core` tracks that). A failed handler pauses its own partition only: fetching it
+//! stops (`pause`), records of it already fetched are dropped, and after
+//! `redelivery_backoff_ms` the partition seeks back to its lowest unfinished record and resumes,
+//! so it and the records after it are delivered again; the other partitions keep flowing.
+//! Partitions taken away by a rebalance are forgotten: nothing is stored for them (not even by a
+//! handler that finishes after the revocation), and the consumer that gets the partition reads
+//! their unfinished records again. On stop the consumer waits (bounded) for unfinished records,
+//! stores, commits synchronously and closes — the blocking calls off the async threads.
 
+use super::consumer_core::{ConsumerCore, PartitionControl};
 use super::embedded::EmbeddedCluster;
-use super::offsets::PartitionOffsets;
-use super::{
-    BusError, Delivery, Dispatch, HandlerFailed, Record, Subscription, SubscriptionHandle, Topic,
-};
+use super::{BusError, Delivery, Dispatch, Record, Subscription, SubscriptionHandle, Topic};
 use crate::settings::BusSettings;
 use bytes::Bytes;
 use futures::future::{BoxFuture, FutureExt};
-use futures::stream::{FuturesUnordered, StreamExt};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Headers, Message};
-use rdkafka::{ClientContext, Offset};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -29,7 +29,9 @@ use std::time::Duration;
 /// Remembers partitions revoked by rebalances until the consumer loop forgets their work, and
 /// raises the subscription's `assigned` flag at the first assignment.
 pub struct GroupContext {
+    /// Partitions revoked since the loop last looked.
     revoked: Mutex<Vec<(String, i32)>>,
+    /// The subscription's flag: raised at the first assignment.
     assigned: Arc<std::sync::atomic::AtomicBool>,
 }
 
@@ -53,9 +55,6 @@ impl ConsumerContext for GroupContext {
 
 type Consumer_ = StreamConsumer<GroupContext>;
 
-/// A handled (or failed) record: where it was, which generation, and how it went.
-type Completion = ((String, i32), i64, u64, Result<(), HandlerFailed>);
-
 /// Starts consuming for a subscription.
 pub struct GroupConsumer;
 
@@ -68,28 +67,7 @@ impl GroupConsumer {
         cluster: Option<Arc<EmbeddedCluster>>,
         subscription: Subscription,
     ) -> Result<SubscriptionHandle, BusError> {
-        let kafka = &settings.kafka;
-        let fetch_wait_max_ms = match settings.kind {
-            crate::settings::BusKind::Embedded => kafka.fetch_wait_max_ms.min(5),
-            _ => kafka.fetch_wait_max_ms,
-        };
-        let mut config = ClientConfig::new();
-        config
-            .set("bootstrap.servers", brokers)
-            .set("group.id", &subscription.group)
-            .set("enable.auto.commit", "true")
-            .set("enable.auto.offset.store", "false")
-            .set("auto.offset.reset", "earliest")
-            .set("session.timeout.ms", kafka.session_timeout_ms.to_string())
-            .set(
-                "heartbeat.interval.ms",
-                kafka.heartbeat_interval_ms.to_string(),
-            )
-            .set("partition.assignment.strategy", &kafka.assignment_strategy)
-            .set("fetch.wait.max.ms", fetch_wait_max_ms.to_string());
-        for (key, value) in &kafka.options {
-            config.set(key, value);
-        }
+        let config = consumer_config(settings, brokers, &subscription.group);
         let (handle, stop, guard) = SubscriptionHandle::new(&subscription.group);
         let context = GroupContext {
             revoked: Mutex::default(),
@@ -113,14 +91,22 @@ impl GroupConsumer {
             ))
         })?;
         let by_name: HashMap<String, Topic> = names.iter().map(|(t, n)| (n.clone(), *t)).collect();
+        let consumer = Arc::new(consumer);
+        let group: Arc<str> = Arc::from(subscription.group.as_str());
+        let backoff = Duration::from_millis(settings.redelivery_backoff_ms);
         let run = ConsumerLoop {
-            consumer: Arc::new(consumer),
-            group: Arc::from(subscription.group.as_str()),
+            control: KafkaPartitions {
+                consumer: consumer.clone(),
+                group: group.clone(),
+            },
+            consumer,
+            core: ConsumerCore::new(group.clone(), backoff),
+            group,
             handler: subscription.handler,
             topics: by_name,
             max_in_flight: settings.consumer_max_in_flight.max(1)
                 * settings.partitions.max(1) as usize,
-            backoff: Duration::from_millis(settings.redelivery_backoff_ms),
+            backoff,
             stop,
             _guard: guard,
             _cluster: cluster,
@@ -138,16 +124,114 @@ impl GroupConsumer {
     }
 }
 
+/// How long a stopped consumer waits for its running handlers.
+const DRAIN_LIMIT: Duration = Duration::from_secs(10);
+
+/// A (topic name, partition) of the Kafka cluster.
+type Key = (String, i32);
+
+/// The Kafka side of the consumer core: stores offsets with `store_offset`, pauses a failed
+/// partition's fetching and seeks back for a rewind.
+struct KafkaPartitions {
+    /// The consumer (shared with the loop, which receives from it).
+    consumer: Arc<Consumer_>,
+    /// The consumer group, for the logs.
+    group: Arc<str>,
+}
+
+impl KafkaPartitions {
+    /// A list holding one partition.
+    fn list((topic, partition): &Key) -> TopicPartitionList {
+        let mut list = TopicPartitionList::new();
+        list.add_partition(topic, *partition);
+        list
+    }
+}
+
+impl PartitionControl for KafkaPartitions {
+    type Key = Key;
+
+    fn store(&mut self, key: &Key, last: i64) {
+        let (topic, partition) = key;
+        // Revoked since the loop last forgot revoked partitions (the rebalance callback runs
+        // while the loop polls): its new owner re-reads it, so store nothing.
+        if revoked(&self.consumer).contains(key) {
+            return;
+        }
+        if let Err(error) = self.consumer.store_offset(topic, *partition, last) {
+            tracing::debug!(group = %self.group, topic, partition, last, %error, "offset not stored");
+        }
+    }
+
+    fn pause(&mut self, key: &Key) {
+        // Fetching stops meanwhile; records of the partition fetched before are dropped by
+        // the loop while the core says it is paused.
+        if let Err(error) = self.consumer.pause(&Self::list(key)) {
+            tracing::debug!(group = %self.group, ?key, %error, "cannot pause the partition");
+        }
+    }
+
+    fn rewind(&mut self, key: &Key, from: i64) -> BoxFuture<'_, bool> {
+        let consumer = self.consumer.clone();
+        let (topic, partition) = key.clone();
+        let list = Self::list(key);
+        let key = key.clone();
+        async move {
+            // Seeking blocks: off the async threads.
+            let sought = tokio::task::spawn_blocking(move || {
+                consumer.seek(
+                    &topic,
+                    partition,
+                    Offset::Offset(from),
+                    Duration::from_secs(5),
+                )
+            })
+            .await;
+            if !matches!(sought, Ok(Ok(()))) {
+                tracing::warn!(group = %self.group, ?key, from, ?sought, "cannot seek back");
+                return false;
+            }
+            if let Err(error) = self.consumer.resume(&list) {
+                tracing::warn!(group = %self.group, ?key, %error, "cannot resume the partition");
+                return false;
+            }
+            true
+        }
+        .boxed()
+    }
+}
+
+/// The revoked partitions the loop has not forgotten yet.
+fn revoked(consumer: &Consumer_) -> std::sync::MutexGuard<'_, Vec<Key>> {
+    consumer
+        .context()
+        .revoked
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+}
+
+/// One subscription's consumer: receives records, hands them to the handler through the core.
 struct ConsumerLoop {
     /// Declared first: fields drop in order, so the consumer closes while the embedded
     /// cluster (below) is still up.
     consumer: Arc<Consumer_>,
+    /// Stores, pauses and rewinds for the core.
+    control: KafkaPartitions,
+    /// In-flight tracking, rewind and drain.
+    core: ConsumerCore<Key>,
+    /// The consumer group.
     group: Arc<str>,
+    /// Called for every record.
     handler: super::RecordHandler,
+    /// Topic names → topics.
     topics: HashMap<String, Topic>,
+    /// Records in flight at most, over every partition: receiving waits above it.
     max_in_flight: usize,
+    /// Pause after a consumer error.
     backoff: Duration,
+    /// Turns true when the subscription stops.
     stop: tokio::sync::watch::Receiver<bool>,
+    /// Tells the subscription handle when this consumer is gone.
     _guard: super::ConsumerGuard,
     /// The embedded cluster, kept alive until the consumer is closed.
     _cluster: Option<Arc<EmbeddedCluster>>,
@@ -155,170 +239,79 @@ struct ConsumerLoop {
 
 impl ConsumerLoop {
     async fn run(mut self) {
-        let mut partitions: HashMap<(String, i32), PartitionOffsets> = HashMap::new();
-        let mut in_flight: FuturesUnordered<BoxFuture<'static, Completion>> =
-            FuturesUnordered::new();
+        // A handle of our own to receive from: a received message borrows it while `self`
+        // is changed.
+        let consumer = self.consumer.clone();
         loop {
-            self.forget_revoked(&mut partitions);
+            self.forget_revoked();
+            let room = self.core.in_flight() < self.max_in_flight;
             tokio::select! {
                 _ = self.stop.changed() => break,
-                Some(done) = in_flight.next(), if !in_flight.is_empty() => {
-                    self.complete(&mut partitions, done).await;
-                }
-                received = self.consumer.recv(), if in_flight.len() < self.max_in_flight => {
-                    match received {
-                        Ok(message) => {
-                            if let Some(handling) = self.dispatch(&mut partitions, &message) {
-                                in_flight.push(handling);
-                            }
-                        }
-                        Err(error) => {
-                            tracing::warn!(group = %self.group, %error, "Kafka consumer error");
-                            tokio::time::sleep(self.backoff).await;
-                        }
+                () = self.core.turn(&mut self.control) => {}
+                received = consumer.recv(), if room => match received {
+                    Ok(message) => self.dispatch(&message),
+                    Err(error) => {
+                        tracing::warn!(group = %self.group, %error, "Kafka consumer error");
+                        tokio::time::sleep(self.backoff).await;
                     }
-                }
+                },
             }
         }
-        self.close(partitions, in_flight).await;
+        drop(consumer);
+        self.close().await;
     }
 
-    /// Hands a record to the handler; returns its completion future unless it was skipped.
-    fn dispatch(
-        &self,
-        partitions: &mut HashMap<(String, i32), PartitionOffsets>,
-        message: &BorrowedMessage<'_>,
-    ) -> Option<BoxFuture<'static, Completion>> {
+    /// Hands a record to the handler, unless its partition is paused (the rewind after the
+    /// pause delivers it again).
+    fn dispatch(&mut self, message: &BorrowedMessage<'_>) {
         let key = (message.topic().to_owned(), message.partition());
         let offset = message.offset();
-        let track = partitions.entry(key.clone()).or_default();
-        let generation = track.generation();
-        let Some(&topic) = self.topics.get(message.topic()) else {
-            track.delivered(offset, true);
-            return None;
-        };
-        let record = Arc::new(to_record(topic, message));
-        let delivery = Delivery {
-            record,
-            group: self.group.clone(),
-            partition: u32::try_from(message.partition()).unwrap_or_default(),
-            offset: u64::try_from(offset).unwrap_or_default(),
-        };
-        match (self.handler)(delivery) {
-            Dispatch::Skip => {
-                track.delivered(offset, true);
-                if let Some(last) = track.take_finished() {
-                    self.store(&key, last);
-                }
-                None
-            }
-            Dispatch::Handle(handled) => {
-                track.delivered(offset, false);
-                Some(
-                    handled
-                        .map(move |result| (key, offset, generation, result))
-                        .boxed(),
-                )
-            }
-        }
-    }
-
-    async fn complete(
-        &self,
-        partitions: &mut HashMap<(String, i32), PartitionOffsets>,
-        (key, offset, generation, result): Completion,
-    ) {
-        let Some(track) = partitions.get_mut(&key) else {
+        if self.core.is_paused(&key) {
             return;
-        };
-        match result {
-            Ok(()) => {
-                if let Some(last) = track.finished(offset, generation) {
-                    self.store(&key, last);
-                }
-            }
-            Err(error) if generation == track.generation() => {
-                tracing::warn!(group = %self.group, topic = %key.0, partition = key.1, offset, %error,
-                    "handler failed; the record will be delivered again");
-                // Go back to the lowest unfinished record (the failed one or an earlier one still
-                // running, whose outcome the rewind forgets), so nothing is skipped.
-                let from = track
-                    .first_unfinished()
-                    .map_or(offset, |first| first.min(offset));
-                track.rewind();
-                tokio::time::sleep(self.backoff).await;
-                let consumer = self.consumer.clone();
-                let (topic, partition) = key.clone();
-                let sought = tokio::task::spawn_blocking(move || {
-                    consumer.seek(
-                        &topic,
-                        partition,
-                        Offset::Offset(from),
-                        Duration::from_secs(5),
-                    )
-                })
-                .await;
-                if !matches!(sought, Ok(Ok(()))) {
-                    tracing::error!(group = %self.group, topic = %key.0, partition = key.1, offset, ?sought,
-                        "cannot seek back; the record is delivered again after the next restart or rebalance");
-                }
-            }
-            Err(_) => {}
         }
+        let dispatch = match self.topics.get(message.topic()) {
+            Some(&topic) => (self.handler)(Delivery {
+                record: Arc::new(to_record(topic, message)),
+                group: self.group.clone(),
+                partition: u32::try_from(message.partition()).unwrap_or_default(),
+                offset: u64::try_from(offset).unwrap_or_default(),
+            }),
+            // Not a topic of the subscription: nothing to do but move past it.
+            None => Dispatch::Skip,
+        };
+        self.core.deliver(&mut self.control, key, offset, dispatch);
     }
 
-    fn store(&self, (topic, partition): &(String, i32), offset: i64) {
-        if let Err(error) = self.consumer.store_offset(topic, *partition, offset) {
-            // Happens when the partition was just revoked: its new owner re-reads it.
-            tracing::debug!(group = %self.group, topic, partition, offset, %error, "offset not stored");
-        }
-    }
-
-    fn forget_revoked(&self, partitions: &mut HashMap<(String, i32), PartitionOffsets>) {
-        let revoked: Vec<_> = {
-            let mut revoked = self
-                .consumer
-                .context()
-                .revoked
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            revoked.drain(..).collect()
-        };
-        for key in revoked {
-            // Keep the tracker, rewound: its new generation makes completions of records
-            // handed out before the revocation count for nothing if the partition comes back.
-            if let Some(track) = partitions.get_mut(&key) {
-                track.rewind();
+    /// Forgets the unfinished work of partitions a rebalance took away: nothing is stored for
+    /// them, and one paused after a failure is resumed so that it is fetched if it comes back.
+    fn forget_revoked(&mut self) {
+        let keys: Vec<Key> = revoked(&self.consumer).drain(..).collect();
+        for key in keys {
+            if self.core.forget(&key) {
+                if let Err(error) = self.consumer.resume(&KafkaPartitions::list(&key)) {
+                    tracing::debug!(group = %self.group, ?key, %error, "cannot resume a revoked partition");
+                }
             }
         }
     }
 
     /// Finishes what is in flight (for a bounded time), stores, commits and closes.
-    async fn close(
-        self,
-        mut partitions: HashMap<(String, i32), PartitionOffsets>,
-        mut in_flight: FuturesUnordered<BoxFuture<'static, Completion>>,
-    ) {
-        let drain = async {
-            while let Some(done) = in_flight.next().await {
-                self.complete(&mut partitions, done).await;
-            }
-        };
-        if tokio::time::timeout(Duration::from_secs(10), drain)
-            .await
-            .is_err()
-        {
-            tracing::warn!(group = %self.group, "records still unfinished at shutdown; they will be delivered again");
-        }
+    async fn close(mut self) {
+        self.core.drain(&mut self.control, DRAIN_LIMIT).await;
         let ConsumerLoop {
             consumer,
+            control,
+            core,
             group,
             _guard,
             _cluster,
             ..
         } = self;
-        // Committing and closing block: do both off the async threads, and make sure the last
-        // reference to the consumer is dropped there too.
+        // Only `consumer` may hold the consumer now: its last reference must drop in the
+        // blocking task below.
+        drop(core);
+        drop(control);
+        // Committing and closing block: do both off the async threads.
         let closed = tokio::task::spawn_blocking(move || {
             if let Err(error) = consumer.commit_consumer_state(CommitMode::Sync) {
                 tracing::debug!(%group, %error, "final commit");
@@ -333,6 +326,33 @@ impl ConsumerLoop {
         }
         drop(_guard);
     }
+}
+
+/// The consumer's configuration: offsets stored by us only, committed by librdkafka.
+fn consumer_config(settings: &BusSettings, brokers: &str, group: &str) -> ClientConfig {
+    let kafka = &settings.kafka;
+    let fetch_wait_max_ms = match settings.kind {
+        crate::settings::BusKind::Embedded => kafka.fetch_wait_max_ms.min(5),
+        _ => kafka.fetch_wait_max_ms,
+    };
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", brokers)
+        .set("group.id", group)
+        .set("enable.auto.commit", "true")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", kafka.session_timeout_ms.to_string())
+        .set(
+            "heartbeat.interval.ms",
+            kafka.heartbeat_interval_ms.to_string(),
+        )
+        .set("partition.assignment.strategy", &kafka.assignment_strategy)
+        .set("fetch.wait.max.ms", fetch_wait_max_ms.to_string());
+    for (key, value) in &kafka.options {
+        config.set(key, value);
+    }
+    config
 }
 
 /// Copies a Kafka message into a [`Record`].
@@ -357,5 +377,95 @@ fn to_record(topic: Topic, message: &BorrowedMessage<'_>) -> Record {
             .unwrap_or_default(),
         headers,
         payload: Bytes::copy_from_slice(message.payload().unwrap_or_default()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::bus::kafka::KafkaBus;
+    use crate::bus::{Bus, Delivery, Dispatch, HandlerFailed, Record, Subscription, Topic};
+    use crate::settings::{BusKind, Settings, DEFAULT_CONFIG};
+    use bytes::Bytes;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    fn record(key: &str, payload: String) -> Arc<Record> {
+        Arc::new(Record {
+            topic: Topic::Applications,
+            key: key.into(),
+            headers: vec![],
+            payload: Bytes::from(payload),
+        })
+    }
+
+    /// The pause, seek and resume of a failed partition on librdkafka itself.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_partition_is_read_again_from_its_failed_record_on_the_embedded_cluster() {
+        // Arrange: the embedded cluster, and a handler that fails a0 twice.
+        let mut settings = Settings::from_toml(DEFAULT_CONFIG, "default", false)
+            .expect("the default config is valid")
+            .bus;
+        settings.kind = BusKind::Embedded;
+        settings.partitions = 2;
+        settings.redelivery_backoff_ms = 20;
+        let bus = KafkaBus::connect(&settings).await.unwrap();
+        let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+        let failures = Arc::new(AtomicUsize::new(2));
+        let handler = {
+            let (seen, failures) = (seen.clone(), failures.clone());
+            Arc::new(move |d: Delivery| {
+                let (seen, failures) = (seen.clone(), failures.clone());
+                Dispatch::Handle(Box::pin(async move {
+                    let payload = String::from_utf8_lossy(&d.record.payload).into_owned();
+                    let fail = payload == "a0"
+                        && failures
+                            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                            .is_ok();
+                    if fail {
+                        return Err(HandlerFailed("injected".into()));
+                    }
+                    seen.lock().unwrap().push(payload);
+                    Ok(())
+                }))
+            })
+        };
+        let mut sub = bus
+            .subscribe(Subscription::new("g", vec![Topic::Applications], handler))
+            .unwrap();
+
+        // Act
+        let records = (0..5)
+            .map(|n| record("case-a", format!("a{n}")))
+            .chain((0..5).map(|n| record("case-b", format!("b{n}"))))
+            .collect();
+        bus.publish(records).await.unwrap();
+        let mut all = Vec::new();
+        for _ in 0..1500 {
+            all = seen.lock().unwrap().clone();
+            if all.iter().filter(|p| p.starts_with('a')).count() >= 5
+                && all.iter().any(|p| p == "a0")
+                && all.iter().filter(|p| p.starts_with('b')).count() >= 5
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        sub.stopped().await;
+        bus.flush().await;
+
+        // Assert: after the rewind case-a's records all come again, in order from a0; case-b's
+        // all arrive once.
+        let of = |prefix: char| -> Vec<String> {
+            all.iter()
+                .filter(|p| p.starts_with(prefix))
+                .cloned()
+                .collect()
+        };
+        let a = of('a');
+        let since_a0 = &a[a.iter().position(|p| p == "a0").expect("a0 handled")..];
+        assert_eq!(since_a0, ["a0", "a1", "a2", "a3", "a4"], "{all:?}");
+        assert_eq!(of('b'), ["b0", "b1", "b2", "b3", "b4"], "{all:?}");
+        assert_eq!(failures.load(Ordering::SeqCst), 0);
     }
 }

@@ -2,11 +2,12 @@
 //!
 //! Each topic has a fixed number of partitions; a partition is an append-only log. A consumer
 //! group keeps one committed offset per (topic, partition). A subscription runs one consumer
-//! task, which hands the records of each partition to the handler in order, at most
-//! `consumer_max_in_flight` unfinished per partition, and commits an offset once that record and
-//! every record before it on the partition were handled. When a handler fails, the consumer
-//! rewinds that partition to its lowest unfinished record and delivers it (and those after it)
-//! again after a pause. A subscription that is stopped and started again resumes from the committed offsets.
+//! task (module `consumer`), at least once: it hands the records of each partition to the
+//! handler in order, at most `consumer_max_in_flight` unfinished per partition, and commits an
+//! offset once that record and every record before it on the partition were handled. When a
+//! handler fails, that partition alone pauses, then is rewound to its lowest unfinished record
+//! and delivers it (and those after it) again; the group's other partitions keep flowing. A
+//! subscription that is stopped and started again resumes from the committed offsets.
 //!
 //! Fault injection for tests: [`MemoryBus::fail_next_publishes`],
 //! [`MemoryBus::duplicate_next_deliveries`] and [`MemoryBus::delay_deliveries`].
@@ -14,15 +15,15 @@
 //! The logs are not trimmed: a memory bus holds every record it was given until the process
 //! ends.
 
-use super::offsets::PartitionOffsets;
+mod consumer;
+
 use super::{
-    partition_for, Bus, BusError, ConsumerGuard, Delivery, Dispatch, EndOffsets, HandlerFailed,
-    Record, RecordHandler, Subscription, SubscriptionHandle, Topic,
+    partition_for, Bus, BusError, EndOffsets, Record, Subscription, SubscriptionHandle, Topic,
 };
 use crate::settings::BusSettings;
+use consumer::{ConsumerParts, GroupConsumer};
 use dashmap::DashMap;
-use futures::future::{BoxFuture, FutureExt};
-use futures::stream::{FuturesUnordered, StreamExt};
+use futures::future::BoxFuture;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -51,6 +52,7 @@ struct Faults {
     delay_micros: AtomicU64,
 }
 
+/// What a memory bus is: its logs, the groups' offsets, the running consumers and faults.
 struct Inner {
     /// Every topic's partitions.
     topics: HashMap<Topic, Vec<PartitionLog>>,
@@ -73,6 +75,7 @@ struct Inner {
 /// The in-memory bus. Cheap to clone; clones share the same topics.
 #[derive(Clone)]
 pub struct MemoryBus {
+    /// The state every clone shares.
     inner: Arc<Inner>,
 }
 
@@ -241,41 +244,17 @@ impl Bus for MemoryBus {
                 listeners.entry(topic).or_default().push(wake.clone());
             }
         }
-        let offsets = self
-            .inner
-            .committed
-            .entry(subscription.group.clone())
-            .or_default()
-            .clone();
-        let partitions = subscription
-            .topics
-            .iter()
-            .flat_map(|&topic| {
-                (0..self.inner.partitions).map(move |partition| PartitionState {
-                    topic,
-                    partition,
-                    position: 0,
-                    offsets: PartitionOffsets::default(),
-                })
-            })
-            .map(|mut state| {
-                state.position = offsets
-                    .get(&(state.topic, state.partition))
-                    .map(|o| *o)
-                    .unwrap_or(0);
-                state
-            })
-            .collect();
-        let consumer = GroupConsumer {
-            bus: self.clone(),
-            group: Arc::from(subscription.group.as_str()),
-            offsets,
-            handler: subscription.handler,
-            partitions,
-            wake,
-            stop,
-            _guard: guard,
-        };
+        let consumer = GroupConsumer::new(
+            self.clone(),
+            ConsumerParts {
+                group: Arc::from(subscription.group.as_str()),
+                topics: subscription.topics,
+                handler: subscription.handler,
+                wake,
+                stop,
+                guard,
+            },
+        );
         match &subscription.arbiter {
             Some(arbiter) => {
                 arbiter.spawn(consumer.run());
@@ -288,196 +267,10 @@ impl Bus for MemoryBus {
     }
 }
 
-/// Where a consumer stands on one partition.
-struct PartitionState {
-    topic: Topic,
-    partition: u32,
-    /// The next offset to hand out.
-    position: u64,
-    /// Handed out and not yet committable.
-    offsets: PartitionOffsets,
-}
-
-/// A handled (or failed) delivery: which partition, which offset and generation, how it went.
-type Completion = (usize, u64, u64, Result<(), HandlerFailed>);
-
-/// Consumes every partition of a subscription's topics for one group.
-struct GroupConsumer {
-    bus: MemoryBus,
-    group: Arc<str>,
-    offsets: Arc<GroupOffsets>,
-    handler: RecordHandler,
-    partitions: Vec<PartitionState>,
-    wake: Arc<Notify>,
-    stop: watch::Receiver<bool>,
-    _guard: ConsumerGuard,
-}
-
-impl GroupConsumer {
-    async fn run(mut self) {
-        let mut in_flight: FuturesUnordered<BoxFuture<'static, Completion>> =
-            FuturesUnordered::new();
-        loop {
-            if *self.stop.borrow() {
-                break;
-            }
-            for index in 0..self.partitions.len() {
-                self.fill(index, &mut in_flight);
-            }
-            tokio::select! {
-                Some(done) = in_flight.next(), if !in_flight.is_empty() => {
-                    self.complete(done).await;
-                    // Take every other finished delivery too before handing out more.
-                    while let Some(Some(done)) = in_flight.next().now_or_never() {
-                        self.complete(done).await;
-                    }
-                }
-                _ = self.wake.notified() => {}
-                _ = self.stop.changed() => {}
-            }
-        }
-        // Stopped: hand out nothing more, but let what was handed out finish and commit.
-        let drain = async {
-            while let Some(done) = in_flight.next().await {
-                self.complete(done).await;
-            }
-        };
-        if tokio::time::timeout(Duration::from_secs(10), drain)
-            .await
-            .is_err()
-        {
-            tracing::warn!(group = %self.group, "records still unfinished at shutdown; they will be delivered again");
-        }
-        let wake = self.wake.clone();
-        let mut listeners = self
-            .bus
-            .inner
-            .listeners
-            .write()
-            .unwrap_or_else(|p| p.into_inner());
-        for list in listeners.values_mut() {
-            list.retain(|l| !Arc::ptr_eq(l, &wake));
-        }
-    }
-
-    /// Hands out the next records of a partition, in order, up to the window.
-    fn fill(
-        &mut self,
-        index: usize,
-        in_flight: &mut FuturesUnordered<BoxFuture<'static, Completion>>,
-    ) {
-        let (topic, partition) = (
-            self.partitions[index].topic,
-            self.partitions[index].partition,
-        );
-        let Some(log) = self.bus.log(topic, partition) else {
-            return;
-        };
-        let available = log.len.load(Ordering::Acquire);
-        while self.partitions[index].position < available
-            && self.partitions[index].offsets.len() < self.bus.inner.max_in_flight
-        {
-            let offset = self.partitions[index].position;
-            let record = read(&log.records)[offset as usize].clone();
-            for _ in 0..self.copies() {
-                let generation = self.partitions[index].offsets.generation();
-                match self.deliver(record.clone(), partition, offset) {
-                    None => {
-                        let state = &mut self.partitions[index];
-                        state.offsets.delivered(offset as i64, true);
-                        if let Some(last) = state.offsets.take_finished() {
-                            self.offsets.insert((topic, partition), last as u64 + 1);
-                        }
-                    }
-                    Some(handling) => {
-                        self.partitions[index]
-                            .offsets
-                            .delivered(offset as i64, false);
-                        in_flight.push(Box::pin(async move {
-                            (index, offset, generation, handling.await)
-                        }));
-                    }
-                }
-            }
-            self.partitions[index].position += 1;
-        }
-    }
-
-    async fn complete(&mut self, (index, offset, generation, result): Completion) {
-        let state = &mut self.partitions[index];
-        let key = (state.topic, state.partition);
-        match result {
-            Ok(()) => {
-                if let Some(last) = state.offsets.finished(offset as i64, generation) {
-                    self.offsets.insert(key, last as u64 + 1);
-                }
-            }
-            Err(error) if generation == state.offsets.generation() => {
-                tracing::warn!(
-                    group = %self.group, topic = %key.0, partition = key.1, offset, %error,
-                    "handler failed; the record will be delivered again"
-                );
-                // Go back to the lowest unfinished record (the failed one or an earlier one still
-                // running, whose outcome is forgotten by the rewind), so nothing is skipped; all
-                // after it are delivered again too, in order.
-                let from = state
-                    .offsets
-                    .first_unfinished()
-                    .map_or(offset, |first| (first as u64).min(offset));
-                state.offsets.rewind();
-                state.position = from;
-                tokio::time::sleep(self.bus.inner.redelivery_backoff).await;
-            }
-            Err(_) => {}
-        }
-    }
-
-    /// How many times to hand out the next record (2 while a duplicate fault is armed).
-    fn copies(&self) -> usize {
-        let duplicate = self
-            .bus
-            .inner
-            .faults
-            .duplicate_deliveries
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok();
-        if duplicate {
-            2
-        } else {
-            1
-        }
-    }
-
-    /// Hands a record to the handler; `None` when the handler skipped it.
-    fn deliver(
-        &self,
-        record: Arc<Record>,
-        partition: u32,
-        offset: u64,
-    ) -> Option<BoxFuture<'static, Result<(), HandlerFailed>>> {
-        let delivery = Delivery {
-            record,
-            group: self.group.clone(),
-            partition,
-            offset,
-        };
-        let delay = self.bus.inner.faults.delay_micros.load(Ordering::Relaxed);
-        let Dispatch::Handle(handled) = (self.handler)(delivery) else {
-            return None;
-        };
-        if delay == 0 {
-            return Some(handled);
-        }
-        Some(Box::pin(async move {
-            tokio::time::sleep(Duration::from_micros(delay)).await;
-            handled.await
-        }))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bus::{Delivery, Dispatch, HandlerFailed, RecordHandler};
     use bytes::Bytes;
     use std::sync::atomic::AtomicUsize;
 
@@ -537,12 +330,11 @@ mod tests {
         let bus = MemoryBus::new(&settings());
         let seen: Seen = Arc::default();
         let _sub = bus
-            .subscribe(Subscription {
-                group: "g".into(),
-                topics: vec![Topic::Applications],
-                handler: collecting_handler(seen.clone(), Arc::new(AtomicUsize::new(2))),
-                arbiter: None,
-            })
+            .subscribe(Subscription::new(
+                "g",
+                vec![Topic::Applications],
+                collecting_handler(seen.clone(), Arc::new(AtomicUsize::new(2))),
+            ))
             .unwrap();
         let records = (0..20).map(|n| record("case-a", n)).collect();
         bus.publish(records).await.unwrap();
@@ -573,12 +365,11 @@ mod tests {
         let bus = MemoryBus::new(&settings());
         let seen: Seen = Arc::default();
         let sub = bus
-            .subscribe(Subscription {
-                group: "g".into(),
-                topics: vec![Topic::Applications],
-                handler: collecting_handler(seen.clone(), Arc::new(AtomicUsize::new(0))),
-                arbiter: None,
-            })
+            .subscribe(Subscription::new(
+                "g",
+                vec![Topic::Applications],
+                collecting_handler(seen.clone(), Arc::new(AtomicUsize::new(0))),
+            ))
             .unwrap();
         bus.publish(vec![record("k", 1)]).await.unwrap();
         wait_for(&seen, 1).await;
@@ -588,12 +379,11 @@ mod tests {
 
         let again: Seen = Arc::default();
         let _sub = bus
-            .subscribe(Subscription {
-                group: "g".into(),
-                topics: vec![Topic::Applications],
-                handler: collecting_handler(again.clone(), Arc::new(AtomicUsize::new(0))),
-                arbiter: None,
-            })
+            .subscribe(Subscription::new(
+                "g",
+                vec![Topic::Applications],
+                collecting_handler(again.clone(), Arc::new(AtomicUsize::new(0))),
+            ))
             .unwrap();
         wait_for(&again, 1).await;
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -601,6 +391,64 @@ mod tests {
             *again.lock().unwrap(),
             vec![("k".to_owned(), "2".to_owned())]
         );
+    }
+
+    #[tokio::test]
+    async fn a_failing_partition_pauses_alone_and_the_others_keep_flowing() {
+        // Arrange: a backoff far longer than the test, a handler that always fails case-a's
+        // first record, and case-a and case-b on different partitions.
+        let bus = MemoryBus::new(&BusSettings {
+            redelivery_backoff_ms: 60_000,
+            ..settings()
+        });
+        let (a, b) = (partition_for("case-a", 3), partition_for("case-b", 3));
+        assert_ne!(a, b, "the test needs two partitions");
+        let attempts_on_a = Arc::new(AtomicUsize::new(0));
+        let seen: Seen = Arc::default();
+        let handler: RecordHandler = {
+            let (seen, attempts_on_a) = (seen.clone(), attempts_on_a.clone());
+            Arc::new(move |d: Delivery| {
+                let (seen, attempts_on_a) = (seen.clone(), attempts_on_a.clone());
+                Dispatch::Handle(Box::pin(async move {
+                    if d.record.key == "case-a" && d.offset == 0 {
+                        attempts_on_a.fetch_add(1, Ordering::SeqCst);
+                        return Err(HandlerFailed("injected".into()));
+                    }
+                    let payload = String::from_utf8(d.record.payload.to_vec()).unwrap();
+                    seen.lock().unwrap().push((d.record.key.clone(), payload));
+                    Ok(())
+                }))
+            })
+        };
+        let _sub = bus
+            .subscribe(Subscription::new("g", vec![Topic::Applications], handler))
+            .unwrap();
+
+        // Act: case-a's record fails first, then case-b's records arrive.
+        bus.publish(vec![record("case-a", 0)]).await.unwrap();
+        for _ in 0..500 {
+            if attempts_on_a.load(Ordering::SeqCst) > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        bus.publish((0..10).map(|n| record("case-b", n)).collect())
+            .await
+            .unwrap();
+        wait_for(&seen, 10).await;
+
+        // Assert: case-b's partition was handled and committed while case-a's waits out its
+        // backoff, its failed record not yet tried again and nothing committed past it.
+        let of_b: Vec<_> = seen
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, p)| p.clone())
+            .collect();
+        assert_eq!(of_b, (0..10).map(|n| n.to_string()).collect::<Vec<_>>());
+        assert_eq!(bus.committed_offset("g", Topic::Applications, b), 10);
+        assert_eq!(bus.committed_offset("g", Topic::Applications, a), 0);
+        assert_eq!(attempts_on_a.load(Ordering::SeqCst), 1);
     }
 
     #[tokio::test]

@@ -2,23 +2,32 @@
 //! which every system publishes and consumes.
 //!
 //! * [`Bus`] — publish batches of records; subscribe a consumer group to topics.
+//! * [`Topic`] — the topics of the wire contract, and which message type goes on which
+//!   ([`Topic::of`]).
 //! * [`memory::MemoryBus`] — partitioned topics, consumer groups with committed offsets,
 //!   at-least-once delivery and fault injection (the "mock bus").
+//! * [`kafka::KafkaBus`] — the same over Kafka (rdkafka), or librdkafka's embedded mock cluster.
+//! * `consumer_core` — what both buses' consumers share: records in flight per partition,
+//!   storing only what is fully handled, pausing and rewinding a failed partition, draining on
+//!   stop.
 //! * [`bridge::Bridge`] — the actor that keys, batches, retries and orders every publish, and
 //!   turns consumed records back into envelopes (dead-lettering the ones it cannot read).
 //!
 //! Delivery guarantee: at least once. A consumer hands records of a partition to its handler in
 //! offset order and commits an offset only when the handler, and every handler before it on that
-//! partition, has finished. A failed handler makes the partition rewind to its lowest unfinished
-//! record, so records after it may be delivered again; systems drop repeats by message id.
+//! partition, has finished. A failed handler pauses its own partition (the group's other
+//! partitions keep flowing) and then rewinds it to its lowest unfinished record, so records
+//! after it may be delivered again; systems drop repeats by message id.
 
 pub mod bridge;
+mod consumer_core;
 pub mod embedded;
 pub mod kafka;
 mod kafka_consumer;
 pub mod memory;
 pub mod offsets;
 
+use crate::domain::MessageType;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use std::collections::HashMap;
@@ -93,6 +102,32 @@ impl Topic {
     /// The full topic name under `prefix`.
     pub fn name(self, prefix: &str) -> String {
         format!("{prefix}.{}", self.suffix())
+    }
+
+    /// The topic a message of type `kind` is published on.
+    pub fn of(kind: MessageType) -> Topic {
+        match kind {
+            MessageType::ApplicationPublished => Topic::Applications,
+            MessageType::ApplicationAccepted => Topic::Acceptances,
+            MessageType::CollaborationRequested => Topic::CollaborationRequests,
+            MessageType::CollaborationDispatched | MessageType::CollaborationExtensionDecided => {
+                Topic::CollaborationEvents
+            }
+            MessageType::CollaborationAnswered
+            | MessageType::CollaborationCompleted
+            | MessageType::CollaborationSigned
+            | MessageType::CollaborationReturned
+            | MessageType::CollaborationExtensionRequested => Topic::CollaborationResults,
+            MessageType::ApprovalPublished | MessageType::ApprovalDelivered => Topic::Approvals,
+            MessageType::CaseSuspended
+            | MessageType::CaseSupplemented
+            | MessageType::CaseResumed
+            | MessageType::CaseRated => Topic::CaseUpdates,
+            MessageType::CollaborationEscalated | MessageType::SupervisionWarning => {
+                Topic::Supervision
+            }
+            MessageType::StateSnapshot => Topic::State,
+        }
     }
 }
 
@@ -187,6 +222,18 @@ pub struct Subscription {
     /// The thread (arbiter) the consumers run on, best the one of the systems they feed;
     /// `None` runs them on the subscriber's thread.
     pub arbiter: Option<actix_rt::ArbiterHandle>,
+}
+
+impl Subscription {
+    /// `group`'s subscription to `topics`, its consumers on the subscriber's thread.
+    pub fn new(group: impl Into<String>, topics: Vec<Topic>, handler: RecordHandler) -> Self {
+        Self {
+            group: group.into(),
+            topics,
+            handler,
+            arbiter: None,
+        }
+    }
 }
 
 /// The next offset of each (topic, partition).

@@ -122,33 +122,6 @@ impl MessageType {
             MessageType::StateSnapshot => "state.snapshot",
         }
     }
-
-    /// The topic (without prefix) a message of this type is published on.
-    pub fn topic(self) -> crate::bus::Topic {
-        use crate::bus::Topic;
-        match self {
-            MessageType::ApplicationPublished => Topic::Applications,
-            MessageType::ApplicationAccepted => Topic::Acceptances,
-            MessageType::CollaborationRequested => Topic::CollaborationRequests,
-            MessageType::CollaborationDispatched | MessageType::CollaborationExtensionDecided => {
-                Topic::CollaborationEvents
-            }
-            MessageType::CollaborationAnswered
-            | MessageType::CollaborationCompleted
-            | MessageType::CollaborationSigned
-            | MessageType::CollaborationReturned
-            | MessageType::CollaborationExtensionRequested => Topic::CollaborationResults,
-            MessageType::ApprovalPublished | MessageType::ApprovalDelivered => Topic::Approvals,
-            MessageType::CaseSuspended
-            | MessageType::CaseSupplemented
-            | MessageType::CaseResumed
-            | MessageType::CaseRated => Topic::CaseUpdates,
-            MessageType::CollaborationEscalated | MessageType::SupervisionWarning => {
-                Topic::Supervision
-            }
-            MessageType::StateSnapshot => Topic::State,
-        }
-    }
 }
 
 impl fmt::Display for MessageType {
