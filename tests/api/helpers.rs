@@ -63,17 +63,13 @@ impl TestApp {
     /// Polls a department's inbox until a collaboration event of the case waits there; returns
     /// the event.
     pub async fn wait_for_collaboration(&self, department: &str, case_id: &str) -> Value {
-        let path = format!("/api/v1/departments/{department}/inbox");
-        poll(
-            &format!("a collaboration event of case {case_id} at {department}"),
-            || async {
-                let inbox = self.get_json(&path).await;
-                let event = inbox["collaborations"]
-                    .as_array()
-                    .and_then(|events| events.iter().find(|e| e["case_id"] == case_id));
-                event.cloned().ok_or_else(|| inbox.to_string())
-            },
-        )
+        let what = format!("a collaboration event of case {case_id}");
+        self.wait_for_inbox(department, &what, |inbox| {
+            inbox["collaborations"]
+                .as_array()
+                .and_then(|events| events.iter().find(|e| e["case_id"] == case_id))
+                .cloned()
+        })
         .await
     }
 }

@@ -168,20 +168,31 @@ impl TestApp {
         .await
     }
 
-    /// Polls a department's inbox until it lists the case; returns the inbox.
-    pub async fn wait_for_inbox_case(&self, department: &str, case_id: &str) -> Value {
+    /// Polls a department's inbox until `pick` finds in it what `what` names; returns that.
+    pub async fn wait_for_inbox<T>(
+        &self,
+        department: &str,
+        what: &str,
+        pick: impl Fn(&Value) -> Option<T>,
+    ) -> T {
         let path = format!("/api/v1/departments/{department}/inbox");
+        let (path, pick) = (&path, &pick);
         poll(
-            &format!("case {case_id} in the inbox of {department}"),
-            || async {
-                let inbox = self.get_json(&path).await;
-                if inbox_lists_case(&inbox, case_id) {
-                    Ok(inbox)
-                } else {
-                    Err(inbox.to_string())
-                }
+            &format!("{what} in the inbox of {department}"),
+            || async move {
+                let inbox = self.get_json(path).await;
+                pick(&inbox).ok_or_else(|| inbox.to_string())
             },
         )
+        .await
+    }
+
+    /// Polls a department's inbox until it lists the case; returns the inbox.
+    pub async fn wait_for_inbox_case(&self, department: &str, case_id: &str) -> Value {
+        let what = format!("case {case_id}");
+        self.wait_for_inbox(department, &what, |inbox| {
+            inbox_lists_case(inbox, case_id).then(|| inbox.clone())
+        })
         .await
     }
 
