@@ -19,9 +19,12 @@ pub fn assert_one_message_per_cause<'a>(
     let ids = ids_by_case_and_kind(sent);
     for case_id in case_ids {
         for kind in kinds {
-            let found = ids.get(&(case_id.as_str(), *kind));
+            let found: Vec<&str> = ids
+                .get(&(case_id.as_str(), *kind))
+                .map(|found| found.iter().copied().collect())
+                .unwrap_or_default();
             assert_eq!(
-                found.map_or(0, HashSet::len),
+                found.len(),
                 1,
                 "case {case_id} should have exactly one distinct {kind} on the bus, found ids \
                  {found:?}"
