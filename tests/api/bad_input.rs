@@ -1,26 +1,10 @@
 //! Bad requests: each gets the right status and a JSON `{ "error", "message" }` that says what
 //! was wrong, and none of them hurts the service.
 
-use crate::helpers::{json_body, spawn_app, spawn_app_with, TestApp, TERMINAL};
+use crate::helpers::{assert_refused, json_body, spawn_app, spawn_app_with, TestApp, TERMINAL};
 use serde_json::{json, Value};
 
 const SUBMIT: &str = "/api/v1/terminals/pc-web/applications";
-
-/// Asserts the status and the `error` code of a refusal; returns its body.
-async fn assert_refused(response: reqwest::Response, status: u16, error: &str) -> Value {
-    let actual = response.status();
-    let body = json_body(response).await;
-    assert_eq!(
-        actual, status,
-        "expected {status} {error}, got {actual}: {body}"
-    );
-    assert_eq!(body["error"], error, "{body}");
-    assert!(
-        body["message"].as_str().is_some_and(|m| !m.is_empty()),
-        "a refusal should say what was wrong: {body}"
-    );
-    body
-}
 
 /// An application whose region is replaced by `district` / `street`.
 fn in_region(app: &TestApp, district: &str, street: &str) -> Value {

@@ -437,7 +437,7 @@ async fn an_approved_extension_moves_the_events_deadline_and_one_too_long_is_ref
     // Past the old deadline the extended event is not overdue; past the new one it is.
     app.wait_until_supervision_has_read(&case_id).await;
     clock.set(at("2026-12-09T10:00:00+08:00"));
-    app.let_supervision_check().await;
+    app.wait_for_supervision_check(&clock).await;
     let case = app.get_case(&case_id).await;
     assert_eq!(
         event_view(&case, &event_id)["escalated_to"],
@@ -504,9 +504,9 @@ async fn an_overdue_event_is_escalated_one_tier_up_exactly_once() {
             !event_view(c, &event_id)["escalated_to"].is_null()
         })
         .await;
-    app.let_supervision_check().await;
+    app.wait_for_supervision_check(&clock).await;
     clock.set(at("2026-12-10T09:00:00+08:00"));
-    app.let_supervision_check().await;
+    app.wait_for_supervision_check(&clock).await;
     let later = app.get_case(&case_id).await;
 
     // Assert: to the city, the district centre's parent; once.

@@ -1,6 +1,6 @@
 //! Cases through the whole fusion, with the matters of `config/default.toml`.
 
-use crate::helpers::{inbox_lists_case, json_body, poll, reasons, spawn_app, step_names};
+use crate::helpers::{assert_refused, inbox_lists_case, json_body, reasons, spawn_app, step_names};
 use serde_json::{json, Value};
 
 /// The collaboration event of `department` in a case view.
@@ -413,21 +413,25 @@ async fn health_check_answers_ok() {
 }
 
 #[actix_web::test]
-async fn readiness_reports_ready_once_every_consumer_group_reads() {
+async fn readiness_says_ready_while_serving_and_not_ready_once_shutting_down() {
+    // Arrange: `spawn_app` returns once every consumer group has its partitions.
     let app = spawn_app().await;
+    let ready = app.get("/readyz").await;
+    let ready = (ready.status(), json_body(ready).await);
 
-    // On Kafka the groups join after start-up: an orchestrator polls, and so does this test.
-    let ready = poll("the service to become ready", || async {
-        let response = app.get("/readyz").await;
-        let status = response.status();
-        let body = json_body(response).await;
-        if status == 200 {
-            Ok(body)
-        } else {
-            Err(format!("{status}: {body}"))
-        }
-    })
-    .await;
+    // Act: the service begins to stop, as on SIGTERM; its HTTP listener still answers.
+    app.systems.shutdown().await;
+    let stopping = app.get("/readyz").await;
 
-    assert_eq!(ready["status"], "ready", "{ready}");
+    // Assert: an orchestrator sends traffic while it is ready and stops once it is stopping,
+    // and the refusal says why.
+    assert_eq!(ready.0, 200, "{}", ready.1);
+    assert_eq!(ready.1["status"], "ready", "{}", ready.1);
+    let body = assert_refused(stopping, 503, "not_ready").await;
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("shutting down")),
+        "the refusal should say the service is shutting down: {body}"
+    );
 }

@@ -2,13 +2,17 @@
 //! listener on a free port) and talks to it as a terminal, an applicant or a department's staff
 //! would.
 //!
-//! * [`helpers`] — `spawn_app()` and the requests a client makes.
+//! * [`common`] — shared by every test binary: `TestApp`, the requests a client makes, waiting.
+//! * [`helpers`] — `spawn_app()` on the bus `GOVFUSION_TEST_BUS` names, a clock tests move.
 //! * [`flow`] — cases through the whole fusion: plain, with collaboration, with staff decisions.
 //! * [`bad_input`] — every kind of bad request gets a clear JSON refusal, and the service stays up.
 //! * [`bus_faults`] — duplicate, failed, delayed and poisoned bus traffic loses nothing.
 //! * [`deadlines`] — working-day due dates, on time or late, suspensions (补正), the calendar.
 //! * [`event_lifecycle`] — sign, return and re-route, extend, escalate and reassign an event.
 //! * [`supervision`] — yellow and red warnings, the department and centre figures, ratings.
+
+#[path = "../common/mod.rs"]
+mod common;
 
 mod bad_input;
 mod bus_faults;
@@ -17,3 +21,7 @@ mod event_lifecycle;
 mod flow;
 mod helpers;
 mod supervision;
+
+/// How long a wait of [`common::poll`] looks before the test fails. A bound on waiting, not a
+/// performance claim.
+const POLL_FOR: std::time::Duration = std::time::Duration::from_secs(10);

@@ -59,7 +59,7 @@ async fn a_case_gets_a_yellow_then_a_red_warning_once_each() {
 
     // Act & Assert: Thursday 17:00, 24 of 32 hours used (75 %): no warning.
     clock.set(at("2026-12-03T17:00:00+08:00"));
-    app.let_supervision_check().await;
+    app.wait_for_supervision_check(&clock).await;
     let case = app.get_case(&case_id).await;
     assert_eq!(case["warnings"], json!([]), "{case}");
 
@@ -89,7 +89,7 @@ async fn a_case_gets_a_yellow_then_a_red_warning_once_each() {
 
     // Friday 16:00, 31 of 32 hours: still the one yellow.
     clock.set(at("2026-12-04T16:00:00+08:00"));
-    app.let_supervision_check().await;
+    app.wait_for_supervision_check(&clock).await;
     let case = app.get_case(&case_id).await;
     assert_eq!(warnings(&case, None, "yellow").len(), 1, "{case}");
     assert!(warnings(&case, None, "red").is_empty(), "{case}");
@@ -105,9 +105,9 @@ async fn a_case_gets_a_yellow_then_a_red_warning_once_each() {
     assert!(red["share_used"].as_f64().unwrap() >= 1.0, "{red}");
 
     // Later checks, and a later day, raise nothing more.
-    app.let_supervision_check().await;
+    app.wait_for_supervision_check(&clock).await;
     clock.set(at("2026-12-07T10:00:00+08:00"));
-    app.let_supervision_check().await;
+    app.wait_for_supervision_check(&clock).await;
     let case = app.get_case(&case_id).await;
     assert_eq!(warnings(&case, None, "yellow").len(), 1, "{case}");
     assert_eq!(warnings(&case, None, "red").len(), 1, "{case}");
@@ -128,7 +128,7 @@ async fn an_event_gets_a_yellow_then_a_red_warning_once_each() {
 
     // Act & Assert: Monday 7 December 12:00, 7 + 8 + 8 + 8 + 3 = 34 hours (72 %): nothing.
     clock.set(at("2026-12-07T12:00:00+08:00"));
-    app.let_supervision_check().await;
+    app.wait_for_supervision_check(&clock).await;
     let case = app.get_case(&case_id).await;
     assert_eq!(case["warnings"], json!([]), "{case}");
 
@@ -152,7 +152,7 @@ async fn an_event_gets_a_yellow_then_a_red_warning_once_each() {
         !warnings(c, Some(&event_id), "red").is_empty()
     })
     .await;
-    app.let_supervision_check().await;
+    app.wait_for_supervision_check(&clock).await;
     let case = app.get_case(&case_id).await;
 
     // Once each; the case itself (due Tue 22 December) has none.
@@ -189,7 +189,7 @@ async fn a_suspended_or_decided_case_gets_no_warnings() {
 
     // Act: Monday 7 December, past the first due date.
     clock.set(at("2026-12-07T10:00:00+08:00"));
-    app.let_supervision_check().await;
+    app.wait_for_supervision_check(&clock).await;
 
     // Assert: no warnings; not counted overdue.
     let case = app.get_case(&suspended).await;
@@ -219,7 +219,7 @@ async fn a_suspended_or_decided_case_gets_no_warnings() {
         .await;
     assert_eq!(resumed["receipt"]["due_date"], "2026-12-09", "{resumed}");
     app.wait_until_supervision_has_read(&suspended).await;
-    app.let_supervision_check().await;
+    app.wait_for_supervision_check(&clock).await;
     let case = app.get_case(&suspended).await;
     assert_eq!(case["warnings"], json!([]), "resumed, not due: {case}");
 
@@ -235,7 +235,7 @@ async fn a_suspended_or_decided_case_gets_no_warnings() {
         at("2026-12-10T00:00:00+08:00"),
         "{case}"
     );
-    app.let_supervision_check().await;
+    app.wait_for_supervision_check(&clock).await;
     let case = app.get_case(&suspended).await;
     assert!(warnings(&case, None, "yellow").is_empty(), "{case}");
     assert_eq!(warnings(&case, None, "red").len(), 1, "{case}");
@@ -276,7 +276,7 @@ async fn a_long_suspension_does_not_use_up_the_cases_time() {
         .wait_for_case(&case_id, "resumed", |c| c["status"] == "accepted")
         .await;
     app.wait_until_supervision_has_read(&case_id).await;
-    app.let_supervision_check().await;
+    app.wait_for_supervision_check(&clock).await;
 
     // Assert: 1 of 32 hours is no reason for a warning.
     assert_eq!(
@@ -288,7 +288,7 @@ async fn a_long_suspension_does_not_use_up_the_cases_time() {
     assert_eq!(case["warnings"], json!([]), "{case}");
     // Thursday 3 December, 17:00: 1 + 7 + 8 + 8 = 24 of 32 hours (75 %): still none.
     clock.set(at("2026-12-03T17:00:00+08:00"));
-    app.let_supervision_check().await;
+    app.wait_for_supervision_check(&clock).await;
     let case = app.get_case(&case_id).await;
     assert_eq!(case["warnings"], json!([]), "{case}");
     // Friday 4 December, 11:00: 26 of 32 hours (81.25 %): yellow.

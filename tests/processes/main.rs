@@ -5,18 +5,27 @@
 //!
 //! They need a real broker (`GOVFUSION_TEST_KAFKA=host:port`), and for the broker faults a
 //! tansu binary the test starts itself (`GOVFUSION_TEST_TANSU`, and
-//! `GOVFUSION_TEST_DURABLE_TANSU` for one built with sqlite storage); without them a test prints
-//! `SKIPPED` and passes. `.ci/run` provides all three; the durable-broker test runs within the
-//! limits of tansu 0.6.0's sqlite engine (README, "Limits of this version").
+//! `GOVFUSION_TEST_DURABLE_TANSU` for one built with sqlite storage), so every test here is
+//! `#[ignore = "needs …"]`: a plain `cargo test` reports them as ignored, and
+//! `cargo test -- --include-ignored` runs them and fails one whose variable is missing.
+//! `.ci/run` provides all three; the durable-broker test runs within the limits of tansu
+//! 0.6.0's sqlite engine (README, "Limits of this version").
 //!
-//! * [`harness`] — processes, the city, and what "exactly once" means.
+//! * [`common`] — shared by every test binary: the broker variables, waiting, raw rdkafka
+//!   clients, "exactly once" on the bus.
+//! * [`harness`] — processes, the city, and what "exactly once" means to the applicant.
 //! * [`kills`] — kill -9 and SIGTERM of each role mid-run.
 //! * [`broker`] — the broker frozen past the clients' timeouts, and a durable broker restarted.
 
-#[path = "../kafka/raw.rs"]
-#[allow(dead_code)]
-mod raw;
+#[path = "../common/mod.rs"]
+mod common;
+use common::raw;
 
 mod broker;
 mod harness;
 mod kills;
+
+/// How long a wait looks before the test fails. A bound on waiting, not a performance claim:
+/// a restarted process joins its consumer groups in a few seconds, and clients that lost the
+/// broker reconnect with a backoff of up to 10 s.
+const POLL_FOR: std::time::Duration = std::time::Duration::from_secs(90);

@@ -38,6 +38,12 @@ impl RawRecord {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Its case id (the key), `type` and `id` headers, for the checks of [`super::once`].
+    pub fn sent(&self) -> super::once::Sent<'_> {
+        let header = |name| self.header(name).unwrap_or_default();
+        (&self.key, header("type"), header("id"))
+    }
+
     /// The payload as JSON; panics when it is not.
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.payload)
@@ -174,5 +180,69 @@ pub fn to_raw(message: &impl Message) -> RawRecord {
         key: text(message.key()),
         headers,
         payload: message.payload().unwrap_or_default().to_vec(),
+    }
+}
+
+/// Whether consumer group `group` has committed every record now on `topics`: `Ok` when on
+/// every partition holding records its committed offset is the end of the partition, else
+/// `Err` naming the partitions behind.
+pub async fn group_caught_up(brokers: &str, group: &str, topics: &[String]) -> Result<(), String> {
+    let (brokers, group, topics) = (brokers.to_owned(), group.to_owned(), topics.to_vec());
+    // The client blocks: keep it off the test's async threads.
+    tokio::task::spawn_blocking(move || group_caught_up_blocking(&brokers, &group, &topics))
+        .await
+        .expect("reading the committed offsets panicked")
+}
+
+fn group_caught_up_blocking(brokers: &str, group: &str, topics: &[String]) -> Result<(), String> {
+    // A client that names the group but never joins it: it only asks for its offsets.
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .map_err(|e| format!("no client for group {group}: {e}"))?;
+    let mut ends = HashMap::new();
+    let mut wanted = TopicPartitionList::new();
+    for topic in topics {
+        let metadata = consumer
+            .fetch_metadata(Some(topic), TIMEOUT)
+            .map_err(|e| format!("no metadata for topic {topic}: {e}"))?;
+        let partitions = metadata
+            .topics()
+            .first()
+            .map_or(0, |t| t.partitions().len());
+        for partition in 0..partitions as i32 {
+            let (low, high) = consumer
+                .fetch_watermarks(topic, partition, TIMEOUT)
+                .map_err(|e| format!("no watermarks for {topic}/{partition}: {e}"))?;
+            if high > low {
+                wanted.add_partition(topic, partition);
+                ends.insert((topic.clone(), partition), high);
+            }
+        }
+    }
+    let committed = consumer
+        .committed_offsets(wanted, TIMEOUT)
+        .map_err(|e| format!("no committed offsets of group {group}: {e}"))?;
+    let behind: Vec<String> = committed
+        .elements()
+        .iter()
+        .filter_map(|element| {
+            let end = ends[&(element.topic().to_owned(), element.partition())];
+            match element.offset() {
+                Offset::Offset(at) if at >= end => None,
+                at => Some(format!(
+                    "{}/{}: committed {at:?} of {end}",
+                    element.topic(),
+                    element.partition()
+                )),
+            }
+        })
+        .collect();
+    if behind.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("group {group} behind on {behind:?}"))
     }
 }

@@ -1,0 +1,255 @@
+//! A real service on `127.0.0.1:0`, and the requests its users make. Each suite chooses the bus
+//! and adds what is its own (`impl TestApp` in its `helpers`).
+
+use super::{poll, status_rank};
+use govfusion::app::Application;
+use govfusion::clock::SharedClock;
+use govfusion::settings::{Settings, DEFAULT_CONFIG};
+use govfusion::systems::Systems;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// The terminal tests submit from unless they say otherwise.
+pub const TERMINAL: &str = "pc-web";
+/// The region of an application unless a test says otherwise: 渝中区 / 解放碑街道.
+pub const DISTRICT: &str = "500103";
+/// See [`DISTRICT`].
+pub const STREET: &str = "500103001";
+
+/// The default configuration, listening on a free port, with topics and consumer groups of its
+/// own (tests sharing one broker never see each other's records) and quick recovery from the
+/// faults tests inject. The bus is the caller's choice.
+pub fn test_settings() -> Settings {
+    super::init_tracing();
+    let mut settings = Settings::from_toml(DEFAULT_CONFIG, "test", false)
+        .expect("Failed to load the default configuration");
+    settings.http.bind = "127.0.0.1:0".into();
+    settings.bus.topic_prefix = format!("t{}", uuid::Uuid::new_v4().simple());
+    // Short sessions make group joins (and rejoins after a fault) quick on a real broker.
+    settings.bus.kafka.session_timeout_ms = 1000;
+    settings.bus.kafka.heartbeat_interval_ms = 100;
+    settings.bus.kafka.fetch_wait_max_ms = 10;
+    settings.bus.redelivery_backoff_ms = 5;
+    settings.bridge.retry_initial_backoff_ms = 1;
+    settings
+}
+
+/// A running service and a client for it.
+pub struct TestApp {
+    /// `http://127.0.0.1:<port>`.
+    pub address: String,
+    /// The running systems, for fault injection and bus inspection.
+    pub systems: Systems,
+    /// An HTTP client.
+    pub client: reqwest::Client,
+}
+
+impl TestApp {
+    /// Starts the service with `settings`, every system reading the time from `clock`; returns
+    /// once it is ready (every consumer group has its partitions), or panics after `ready_within`.
+    pub async fn start(settings: Settings, clock: SharedClock, ready_within: Duration) -> Self {
+        let app = Application::build_with_clock(settings, clock)
+            .await
+            .expect("Failed to build the application");
+        let systems = app.systems().clone();
+        let address = format!("http://127.0.0.1:{}", app.port());
+        actix_web::rt::spawn(app.run_until_stopped());
+        systems
+            .ready(ready_within)
+            .await
+            .expect("the service did not become ready");
+        Self {
+            address,
+            systems,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// `GET path`.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("Failed to execute request")
+    }
+
+    /// `GET path`, asserting 200, as JSON.
+    pub async fn get_json(&self, path: &str) -> Value {
+        let response = self.get(path).await;
+        let status = response.status();
+        let body = json_body(response).await;
+        assert_eq!(status, 200, "GET {path} answered {status}: {body}");
+        body
+    }
+
+    /// `POST path` with a JSON body.
+    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("Failed to execute request")
+    }
+
+    /// `POST path` with `body` sent as is, labelled `application/json`.
+    pub async fn post_raw(&self, path: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("Failed to execute request")
+    }
+
+    /// Submits an application at a terminal.
+    pub async fn submit(&self, terminal: &str, body: &Value) -> reqwest::Response {
+        self.post_json(&format!("/api/v1/terminals/{terminal}/applications"), body)
+            .await
+    }
+
+    /// Submits an application at [`TERMINAL`], asserting 202; returns the case id.
+    pub async fn submit_ok(&self, body: &Value) -> String {
+        let response = self.submit(TERMINAL, body).await;
+        let status = response.status();
+        let answer = json_body(response).await;
+        assert_eq!(status, 202, "submission refused: {answer}");
+        answer["case_id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no case_id in {answer}"))
+            .to_owned()
+    }
+
+    /// The applicant's view of a case, asserting 200.
+    pub async fn get_case(&self, case_id: &str) -> Value {
+        self.get_json(&format!("/api/v1/cases/{case_id}")).await
+    }
+
+    /// Polls the case until it is `completed`; returns it.
+    pub async fn wait_until_completed(&self, case_id: &str) -> Value {
+        self.wait_for_status(case_id, "completed").await
+    }
+
+    /// Polls the case until its status is `status` or a later one; returns it.
+    pub async fn wait_for_status(&self, case_id: &str, status: &str) -> Value {
+        let wanted = status_rank(status);
+        poll(&format!("case {case_id} to be {status}"), || async {
+            let case = self.get_case(case_id).await;
+            match case["status"].as_str().map(status_rank) {
+                Some(now) if now >= wanted => Ok(case),
+                _ => Err(case.to_string()),
+            }
+        })
+        .await
+    }
+
+    /// Polls the case until `accept` holds for it; returns it. `what` says what is awaited.
+    pub async fn wait_for_case(
+        &self,
+        case_id: &str,
+        what: &str,
+        accept: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let accept = &accept;
+        poll(&format!("case {case_id}: {what}"), move || async move {
+            let case = self.get_case(case_id).await;
+            if accept(&case) {
+                Ok(case)
+            } else {
+                Err(case.to_string())
+            }
+        })
+        .await
+    }
+
+    /// Polls a department's inbox until `pick` finds in it what `what` names; returns that.
+    pub async fn wait_for_inbox<T>(
+        &self,
+        department: &str,
+        what: &str,
+        pick: impl Fn(&Value) -> Option<T>,
+    ) -> T {
+        let path = format!("/api/v1/departments/{department}/inbox");
+        let (path, pick) = (&path, &pick);
+        poll(
+            &format!("{what} in the inbox of {department}"),
+            || async move {
+                let inbox = self.get_json(path).await;
+                pick(&inbox).ok_or_else(|| inbox.to_string())
+            },
+        )
+        .await
+    }
+
+    /// Polls a department's inbox until it lists the case; returns the inbox.
+    pub async fn wait_for_inbox_case(&self, department: &str, case_id: &str) -> Value {
+        let what = format!("case {case_id}");
+        self.wait_for_inbox(department, &what, |inbox| {
+            inbox_lists_case(inbox, case_id).then(|| inbox.clone())
+        })
+        .await
+    }
+
+    /// A complete application for `matter`: every required material, in [`DISTRICT`] /
+    /// [`STREET`].
+    pub fn application_body(&self, matter: &str) -> Value {
+        self.application_body_in(matter, DISTRICT, STREET)
+    }
+
+    /// A complete application for `matter` in the given district and street.
+    pub fn application_body_in(&self, matter: &str, district: &str, street: &str) -> Value {
+        let materials = &self
+            .systems
+            .catalog
+            .matter(matter)
+            .unwrap_or_else(|e| panic!("test fixture: {e}"))
+            .required_materials;
+        json!({
+            "matter_code": matter,
+            "applicant": { "name": "张三", "id_number": "500103199001011234", "phone": "13800000000" },
+            "region": { "district": district, "street": street },
+            "materials": materials,
+            "form": { "note": "integration test" }
+        })
+    }
+}
+
+/// The body of a response, as JSON; panics with the text when it is not JSON.
+pub async fn json_body(response: reqwest::Response) -> Value {
+    let text = response.text().await.expect("Failed to read the body");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("body is not JSON ({e}): {text}"))
+}
+
+/// Whether a department inbox lists the case among those waiting for a decision.
+pub fn inbox_lists_case(inbox: &Value, case_id: &str) -> bool {
+    inbox["cases"]
+        .as_array()
+        .is_some_and(|cases| cases.iter().any(|c| c["application"]["case_id"] == case_id))
+}
+
+/// The `step` names of a case's history (or an approval's steps), in order.
+pub fn step_names(steps: &Value) -> Vec<String> {
+    steps
+        .as_array()
+        .unwrap_or_else(|| panic!("not a list of steps: {steps}"))
+        .iter()
+        .map(|s| s["step"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// The reasons of a case's approval outcome, joined into one text.
+pub fn reasons(case: &Value) -> String {
+    case["approval"]["outcome"]["reasons"]
+        .as_array()
+        .unwrap_or_else(|| panic!("case has no approval reasons: {case}"))
+        .iter()
+        .filter_map(Value::as_str)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
