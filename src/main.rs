@@ -115,7 +115,8 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 (0.0..=1.0).contains(&collaboration_ratio),
                 "--collaboration-ratio must be between 0.0 and 1.0, got {collaboration_ratio}"
             );
-            let settings = Settings::load(config.as_deref())?;
+            let mut settings = Settings::load(config.as_deref())?;
+            let played_externally = simulate::play_external_departments(&mut settings);
             let options = SimulateOptions {
                 cases,
                 collaboration_ratio,
@@ -128,7 +129,8 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                     .await
                     .context("Failed to start the systems")?;
                 systems.ready(std::time::Duration::from_secs(120)).await?;
-                let summary = simulate::run(&systems, &options).await;
+                let mut summary = simulate::run(&systems, &options).await;
+                summary.played_externally = played_externally;
                 systems.shutdown().await;
                 print!("{}", summary.report(&systems.bridge_stats));
                 anyhow::Ok(summary)

@@ -9,7 +9,7 @@ use crate::actors::intake::{ApplicationForm, AwaitCompletion, GetCase};
 use crate::actors::terminal::SubmitApplication;
 use crate::bus::bridge::BridgeStats;
 use crate::domain::{Applicant, CaseStatus, CollaborationOutcome, Decision, Mode, Region, Tier};
-use crate::settings::MatterSettings;
+use crate::settings::{MatterSettings, Settings};
 use crate::systems::{IntakeDesk, Systems};
 use futures::future::FutureExt;
 use futures::stream::{self, StreamExt};
@@ -70,6 +70,9 @@ pub struct Summary {
     pub latencies: Vec<Duration>,
     /// The longest wait between two consecutive steps of any completed case.
     pub slowest_step: Option<SlowStep>,
+    /// Departments marked `external` that built-in automatic departments played over the bus
+    /// (see [`play_external_departments`]).
+    pub played_externally: Vec<String>,
 }
 
 /// The longest wait between two steps of a case's history.
@@ -175,6 +178,13 @@ impl Summary {
                 slow.before
             );
         }
+        if !self.played_externally.is_empty() {
+            let _ = writeln!(
+                out,
+                "external    {} played over the bus by built-in automatic departments",
+                self.played_externally.join(", ")
+            );
+        }
         let _ = writeln!(
             out,
             "bus         {} records in {} batches, {} retries, {} failed, {} dead-lettered",
@@ -197,6 +207,25 @@ enum CaseEnd {
         slowest: Option<SlowStep>,
     },
     Failed(String),
+}
+
+/// Makes every department marked `external` a built-in automatic one, and returns their codes.
+///
+/// No outside system takes part in a simulation, so without this every case that needs an
+/// external department would wait out its timeout. The built-in department applies the rules
+/// of any automatic department and, like an outside system, reads and writes the bus only: the
+/// rest of the city cannot tell the difference.
+pub fn play_external_departments(settings: &mut Settings) -> Vec<String> {
+    settings
+        .departments
+        .iter_mut()
+        .filter(|d| d.external)
+        .map(|d| {
+            d.external = false;
+            d.mode = Mode::Auto;
+            d.code.clone()
+        })
+        .collect()
 }
 
 /// Runs the simulation against running systems.
@@ -275,6 +304,16 @@ pub async fn run(systems: &Systems, options: &SimulateOptions) -> Summary {
         ..Summary::default()
     };
     for end in ends {
+        summary.count(end);
+    }
+    summary.latencies.sort_unstable();
+    summary
+}
+
+impl Summary {
+    /// Counts one case's end.
+    fn count(&mut self, end: CaseEnd) {
+        let summary = self;
         match end {
             CaseEnd::Completed {
                 latency,
@@ -305,8 +344,6 @@ pub async fn run(systems: &Systems, options: &SimulateOptions) -> Summary {
             CaseEnd::Failed(reason) => tracing::warn!(%reason, "case did not complete"),
         }
     }
-    summary.latencies.sort_unstable();
-    summary
 }
 
 async fn one_case(

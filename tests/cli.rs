@@ -173,3 +173,43 @@ fn simulate_completes_its_cases_and_prints_a_summary() {
         );
     }
 }
+
+#[test]
+fn simulate_plays_an_external_department_over_the_bus() {
+    // Arrange: the fire brigade, a collaborator of four of the six collaborative matters, is
+    // played by an outside system in this city.
+    let config = TempConfig::new(
+        "external-fire",
+        &default_with(
+            "code = \"fire\"\nname = \"消防救援支队\"\ntier = \"district\"\nmode = \"auto\"",
+            "code = \"fire\"\nname = \"消防救援支队\"\ntier = \"district\"\nmode = \"auto\"\nexternal = true",
+        ),
+    );
+
+    // Act: every case needs collaboration.
+    let output = govfusion(
+        &[
+            "simulate",
+            "--cases",
+            "50",
+            "--collaboration-ratio",
+            "1.0",
+            "--config",
+            config.path(),
+        ],
+        &[("GOVFUSION__BUS__KIND", "memory")],
+    );
+
+    // Assert: every case completed, and the summary says who played the fire brigade.
+    let out = stdout(&output);
+    assert!(
+        output.status.success(),
+        "simulate failed: {out}\n{}",
+        stderr(&output)
+    );
+    assert!(
+        out.lines()
+            .any(|line| line.starts_with("external") && line.contains("fire")),
+        "the summary does not name the external department it played:\n{out}"
+    );
+}
