@@ -84,7 +84,10 @@ fn main() -> ExitCode {
     match run(cli.command) {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            // One `error:` line per problem: a config may break several rules at once.
+            for line in format!("{error:#}").lines() {
+                eprintln!("error: {line}");
+            }
             ExitCode::FAILURE
         }
     }

@@ -8,11 +8,15 @@
 use crate::domain::{Channel, CollaborationOutcome, Collaborator, Mode, Tier};
 use chrono::{FixedOffset, NaiveDate, NaiveTime};
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::Path;
 
+mod validate;
+
+pub use validate::Problem;
+
 /// The default configuration, compiled into the binary.
-pub const DEFAULT_CONFIG: &str = include_str!("../config/default.toml");
+pub const DEFAULT_CONFIG: &str = include_str!("../../config/default.toml");
 
 /// What the service reads at start-up.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -521,18 +525,23 @@ pub enum SettingsError {
         /// What the parser said.
         message: String,
     },
-    /// A value breaks a rule of the configuration.
-    #[error("{source_name}: {key} = {value:?}: {problem}")]
+    /// Values break rules of the configuration: each one, a line apiece.
+    #[error("{}", render(source_name, problems))]
     Invalid {
         /// The file (or `<built-in default>`).
         source_name: String,
-        /// The key, e.g. `matters[3].department`.
-        key: String,
-        /// The offending value.
-        value: String,
-        /// What is wrong and what would be right.
-        problem: String,
+        /// Every rule broken.
+        problems: Vec<Problem>,
     },
+}
+
+/// One line per problem: `file: key = "value": what is wrong`.
+fn render(source_name: &str, problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(|p| format!("{source_name}: {} = {:?}: {}", p.key, p.value, p.problem))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 impl Settings {
@@ -584,218 +593,6 @@ impl Settings {
         Ok(settings)
     }
 
-    /// Checks the rules that the types alone cannot: unique codes, references that resolve,
-    /// a tree that hangs together.
-    pub fn validate(&self, source_name: &str) -> Result<(), SettingsError> {
-        let invalid = |key: String, value: &str, problem: String| SettingsError::Invalid {
-            source_name: source_name.to_owned(),
-            key,
-            value: value.to_owned(),
-            problem,
-        };
-
-        if self.bus.partitions == 0 {
-            return Err(invalid(
-                "bus.partitions".into(),
-                "0",
-                "a topic needs at least one partition".into(),
-            ));
-        }
-        if self.bus.kind == BusKind::Kafka && self.bus.brokers.trim().is_empty() {
-            return Err(invalid(
-                "bus.brokers".into(),
-                "",
-                "bus kind `kafka` needs the cluster's bootstrap servers, e.g. \"h1:9092,h2:9092\" \
-                 (or GOVFUSION__BUS__BROKERS)"
-                    .into(),
-            ));
-        }
-        if self.bridge.batch_max_records == 0 {
-            return Err(invalid(
-                "bridge.batch_max_records".into(),
-                "0",
-                "a batch must hold at least one record".into(),
-            ));
-        }
-
-        // Centres: unique codes across the whole tree; every street in a known district.
-        let mut centre_codes = HashSet::new();
-        centre_codes.insert(self.governance.city.code.as_str());
-        if self.governance.districts.is_empty() {
-            return Err(invalid(
-                "governance.districts".into(),
-                "[]",
-                "the city needs at least one district centre".into(),
-            ));
-        }
-        for (d, district) in self.governance.districts.iter().enumerate() {
-            if !centre_codes.insert(&district.code) {
-                return Err(invalid(
-                    format!("governance.districts[{d}].code"),
-                    &district.code,
-                    "duplicate centre code; every centre in the tree needs its own code".into(),
-                ));
-            }
-        }
-        let district_codes: HashSet<&str> = self
-            .governance
-            .districts
-            .iter()
-            .map(|d| d.code.as_str())
-            .collect();
-        for (s, street) in self.governance.streets.iter().enumerate() {
-            if !centre_codes.insert(&street.code) {
-                return Err(invalid(
-                    format!("governance.streets[{s}].code"),
-                    &street.code,
-                    "duplicate centre code; every centre in the tree needs its own code".into(),
-                ));
-            }
-            if !district_codes.contains(street.district.as_str()) {
-                let mut known: Vec<_> = district_codes.iter().copied().collect();
-                known.sort_unstable();
-                return Err(invalid(
-                    format!("governance.streets[{s}].district"),
-                    &street.district,
-                    format!(
-                        "no district centre has this code (known: {})",
-                        known.join(", ")
-                    ),
-                ));
-            }
-        }
-        for (d, district) in self.governance.districts.iter().enumerate() {
-            if !self
-                .governance
-                .streets
-                .iter()
-                .any(|s| s.district == district.code)
-            {
-                return Err(invalid(
-                    format!("governance.districts[{d}].code"),
-                    &district.code,
-                    "the district has no street centre; add one under [[governance.streets]]"
-                        .into(),
-                ));
-            }
-        }
-
-        // Departments.
-        let mut departments: HashMap<&str, &DepartmentSettings> = HashMap::new();
-        for (i, dept) in self.departments.iter().enumerate() {
-            if dept.code.is_empty() || dept.code.contains('/') {
-                return Err(invalid(
-                    format!("departments[{i}].code"),
-                    &dept.code,
-                    "a department code must be non-empty and contain no `/`".into(),
-                ));
-            }
-            if departments.insert(&dept.code, dept).is_some() {
-                return Err(invalid(
-                    format!("departments[{i}].code"),
-                    &dept.code,
-                    "duplicate department code".into(),
-                ));
-            }
-        }
-        let known_departments = || {
-            let mut codes: Vec<_> = departments.keys().copied().collect();
-            codes.sort_unstable();
-            codes.join(", ")
-        };
-
-        for (i, dept) in self.departments.iter().enumerate() {
-            let Some(alternative) = &dept.return_to else {
-                continue;
-            };
-            if alternative == &dept.code || !departments.contains_key(alternative.as_str()) {
-                return Err(invalid(
-                    format!("departments[{i}].return_to"),
-                    alternative,
-                    format!(
-                        "must name another department (known: {})",
-                        known_departments()
-                    ),
-                ));
-            }
-        }
-        self.validate_calendar(&invalid)?;
-        self.validate_roles(&invalid)?;
-
-        // Matters.
-        let mut matters = HashSet::new();
-        for (i, matter) in self.matters.iter().enumerate() {
-            if !matters.insert(&matter.code) {
-                return Err(invalid(
-                    format!("matters[{i}].code"),
-                    &matter.code,
-                    "duplicate matter code".into(),
-                ));
-            }
-            if !departments.contains_key(matter.department.as_str()) {
-                return Err(invalid(
-                    format!("matters[{i}].department"),
-                    &matter.department,
-                    format!(
-                        "no department has this code (known: {})",
-                        known_departments()
-                    ),
-                ));
-            }
-            let mut seen = HashSet::new();
-            for (c, collaborator) in matter.collaborators.iter().enumerate() {
-                let key = format!("matters[{i}].collaborators[{c}]");
-                let Some(dept) = departments.get(collaborator.department.as_str()) else {
-                    return Err(invalid(
-                        format!("{key}.department"),
-                        &collaborator.department,
-                        format!(
-                            "no department has this code (known: {})",
-                            known_departments()
-                        ),
-                    ));
-                };
-                if dept.tier != collaborator.tier {
-                    return Err(invalid(
-                        format!("{key}.tier"),
-                        &collaborator.tier.to_string(),
-                        format!(
-                            "department {} sits at the {} tier; the collaborator's tier must match",
-                            dept.code, dept.tier
-                        ),
-                    ));
-                }
-                if collaborator.department == matter.department {
-                    return Err(invalid(
-                        format!("{key}.department"),
-                        &collaborator.department,
-                        "a department cannot collaborate on its own matter".into(),
-                    ));
-                }
-                if !seen.insert(&collaborator.department) {
-                    return Err(invalid(
-                        format!("{key}.department"),
-                        &collaborator.department,
-                        "listed twice as a collaborator of this matter".into(),
-                    ));
-                }
-            }
-        }
-
-        // Terminals.
-        let mut terminals = HashSet::new();
-        for (i, terminal) in self.terminals.iter().enumerate() {
-            if !terminals.insert(&terminal.id) {
-                return Err(invalid(
-                    format!("terminals[{i}].id"),
-                    &terminal.id,
-                    "duplicate terminal id".into(),
-                ));
-            }
-        }
-        Ok(())
-    }
-
     /// What this process runs: `all` expands to every system (external departments excepted).
     pub fn roles(&self) -> Roles {
         let all = self.service.roles.contains(&Role::All);
@@ -815,106 +612,6 @@ impl Settings {
                 .map(|d| d.code.clone())
                 .collect(),
         }
-    }
-
-    /// Roles that name what config does not have, or need what is not configured.
-    fn validate_roles(
-        &self,
-        invalid: &impl Fn(String, &str, String) -> SettingsError,
-    ) -> Result<(), SettingsError> {
-        let roles = &self.service.roles;
-        let listed = roles
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(",");
-        if roles.is_empty() {
-            return Err(invalid(
-                "service.roles".into(),
-                "",
-                "name at least one role: all, intake, governance or department:<code>".into(),
-            ));
-        }
-        for role in roles {
-            let Role::Department(code) = role else {
-                continue;
-            };
-            match self.departments.iter().find(|d| &d.code == code) {
-                None => {
-                    return Err(invalid(
-                        "service.roles".into(),
-                        &listed,
-                        format!("no department `{code}` in [[departments]]"),
-                    ))
-                }
-                Some(d) if d.external => {
-                    return Err(invalid(
-                        "service.roles".into(),
-                        &listed,
-                        format!("department `{code}` is external: an outside system plays it"),
-                    ))
-                }
-                Some(_) => {}
-            }
-        }
-        let resolved = self.roles();
-        if resolved.governance && !resolved.intake {
-            let url = self.service.intake_feed_url.trim();
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(invalid(
-                    "service.intake_feed_url".into(),
-                    url,
-                    "a process that runs `governance` without `intake` reads new applications \
-                     from the intake system's HTTP feed: give its base URL, e.g. \
-                     http://intake-host:8080 (or GOVFUSION__SERVICE__INTAKE_FEED_URL)"
-                        .into(),
-                ));
-            }
-        }
-        Ok(())
-    }
-
-    /// The calendar and supervision rules: office hours that make sense, a yellow share below
-    /// 100 %, and no date listed both as a holiday and as a make-up working day.
-    fn validate_calendar(
-        &self,
-        invalid: &impl Fn(String, &str, String) -> SettingsError,
-    ) -> Result<(), SettingsError> {
-        let calendar = &self.calendar;
-        if calendar.office_closes <= calendar.office_opens {
-            return Err(invalid(
-                "calendar.office_closes".into(),
-                &calendar.office_closes.0.format("%H:%M").to_string(),
-                "offices must close after they open".into(),
-            ));
-        }
-        if let Some(day) = calendar
-            .holidays
-            .iter()
-            .find(|day| calendar.workdays.contains(day))
-        {
-            return Err(invalid(
-                "calendar.workdays".into(),
-                &day.to_string(),
-                "the date is also listed as a holiday; keep it in one list".into(),
-            ));
-        }
-        let supervision = &self.supervision;
-        if !(1..=99).contains(&supervision.yellow_at_percent) {
-            return Err(invalid(
-                "supervision.yellow_at_percent".into(),
-                &supervision.yellow_at_percent.to_string(),
-                "must be between 1 and 99".into(),
-            ));
-        }
-        if supervision.check_interval_ms == 0 {
-            return Err(invalid(
-                "supervision.check_interval_ms".into(),
-                "0",
-                "deadlines need a check interval of at least 1 ms".into(),
-            ));
-        }
-        Ok(())
     }
 }
 
@@ -964,6 +661,27 @@ mod tests {
         assert!(err.contains("governance.streets["), "{err}");
         assert!(err.contains("].district = \"599999\""), "{err}");
         assert!(err.contains("no district centre has this code"), "{err}");
+    }
+
+    #[test]
+    fn every_broken_rule_is_reported_at_once() {
+        let text = DEFAULT_CONFIG
+            .replacen("department = \"market\"", "department = \"markt\"", 1)
+            .replacen("district = \"500105\"", "district = \"599999\"", 1)
+            .replacen("partitions = 6", "partitions = 0", 1);
+        let err = Settings::from_toml(&text, "test.toml", false)
+            .unwrap_err()
+            .to_string();
+        let lines: Vec<_> = err.lines().collect();
+        assert_eq!(lines.len(), 3, "{err}");
+        assert!(lines.iter().all(|l| l.starts_with("test.toml: ")), "{err}");
+        for key in [
+            "bus.partitions",
+            "].department = \"markt\"",
+            "].district = \"599999\"",
+        ] {
+            assert!(err.contains(key), "no `{key}` in {err}");
+        }
     }
 
     #[test]

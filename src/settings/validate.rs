@@ -1,0 +1,358 @@
+//! The rules of a configuration that its types alone cannot hold: unique codes, references
+//! that resolve, a tree that hangs together, values in range.
+//!
+//! Every rule is checked and every broken one reported, so that an operator fixes a file in one
+//! pass rather than one mistake per start.
+
+use super::{BusKind, DepartmentSettings, Role, Settings, SettingsError};
+use std::collections::{HashMap, HashSet};
+
+/// One broken rule of a configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The key, e.g. `matters[3].department`.
+    pub key: String,
+    /// The offending value.
+    pub value: String,
+    /// What is wrong and what would be right.
+    pub problem: String,
+}
+
+/// The problems found so far.
+#[derive(Default)]
+struct Findings(Vec<Problem>);
+
+impl Findings {
+    /// Records that `key = value` breaks a rule.
+    fn add(&mut self, key: impl Into<String>, value: &str, problem: impl Into<String>) {
+        self.0.push(Problem {
+            key: key.into(),
+            value: value.to_owned(),
+            problem: problem.into(),
+        });
+    }
+}
+
+impl Settings {
+    /// Checks every rule that the types alone cannot; reports all that are broken.
+    pub fn validate(&self, source_name: &str) -> Result<(), SettingsError> {
+        let mut found = Findings::default();
+        self.check_service(&mut found);
+        self.check_tree(&mut found);
+        let departments = self.check_departments(&mut found);
+        self.check_matters(&departments, &mut found);
+        self.check_terminals(&mut found);
+        self.check_calendar(&mut found);
+        self.check_roles(&mut found);
+        if found.0.is_empty() {
+            return Ok(());
+        }
+        Err(SettingsError::Invalid {
+            source_name: source_name.to_owned(),
+            problems: found.0,
+        })
+    }
+
+    /// The bus and the bridge.
+    fn check_service(&self, found: &mut Findings) {
+        if self.bus.partitions == 0 {
+            found.add(
+                "bus.partitions",
+                "0",
+                "a topic needs at least one partition",
+            );
+        }
+        if self.bus.kind == BusKind::Kafka && self.bus.brokers.trim().is_empty() {
+            found.add(
+                "bus.brokers",
+                "",
+                "bus kind `kafka` needs the cluster's bootstrap servers, e.g. \"h1:9092,h2:9092\" \
+                 (or GOVFUSION__BUS__BROKERS)",
+            );
+        }
+        if self.bridge.batch_max_records == 0 {
+            found.add(
+                "bridge.batch_max_records",
+                "0",
+                "a batch must hold at least one record",
+            );
+        }
+    }
+
+    /// Centres: unique codes across the whole tree; every street in a known district; every
+    /// district with a street.
+    fn check_tree(&self, found: &mut Findings) {
+        const DUPLICATE: &str =
+            "duplicate centre code; every centre in the tree needs its own code";
+        let governance = &self.governance;
+        let mut centre_codes = HashSet::from([governance.city.code.as_str()]);
+        if governance.districts.is_empty() {
+            found.add(
+                "governance.districts",
+                "[]",
+                "the city needs at least one district centre",
+            );
+        }
+        for (d, district) in governance.districts.iter().enumerate() {
+            if !centre_codes.insert(&district.code) {
+                found.add(
+                    format!("governance.districts[{d}].code"),
+                    &district.code,
+                    DUPLICATE,
+                );
+            }
+        }
+        let districts: HashSet<&str> = governance
+            .districts
+            .iter()
+            .map(|d| d.code.as_str())
+            .collect();
+        for (s, street) in governance.streets.iter().enumerate() {
+            if !centre_codes.insert(&street.code) {
+                found.add(
+                    format!("governance.streets[{s}].code"),
+                    &street.code,
+                    DUPLICATE,
+                );
+            }
+            if !districts.contains(street.district.as_str()) {
+                found.add(
+                    format!("governance.streets[{s}].district"),
+                    &street.district,
+                    format!(
+                        "no district centre has this code (known: {})",
+                        sorted(&districts)
+                    ),
+                );
+            }
+        }
+        for (d, district) in governance.districts.iter().enumerate() {
+            if !governance
+                .streets
+                .iter()
+                .any(|s| s.district == district.code)
+            {
+                found.add(
+                    format!("governance.districts[{d}].code"),
+                    &district.code,
+                    "the district has no street centre; add one under [[governance.streets]]",
+                );
+            }
+        }
+    }
+
+    /// Departments: valid, unique codes; a `return_to` that names another department. Returns
+    /// them by code.
+    fn check_departments(&self, found: &mut Findings) -> HashMap<&str, &DepartmentSettings> {
+        let mut departments = HashMap::new();
+        for (i, dept) in self.departments.iter().enumerate() {
+            if dept.code.is_empty() || dept.code.contains('/') {
+                found.add(
+                    format!("departments[{i}].code"),
+                    &dept.code,
+                    "a department code must be non-empty and contain no `/`",
+                );
+            }
+            if departments.insert(dept.code.as_str(), dept).is_some() {
+                found.add(
+                    format!("departments[{i}].code"),
+                    &dept.code,
+                    "duplicate department code",
+                );
+            }
+        }
+        for (i, dept) in self.departments.iter().enumerate() {
+            let Some(alternative) = &dept.return_to else {
+                continue;
+            };
+            if alternative == &dept.code || !departments.contains_key(alternative.as_str()) {
+                found.add(
+                    format!("departments[{i}].return_to"),
+                    alternative,
+                    format!(
+                        "must name another department (known: {})",
+                        known(&departments)
+                    ),
+                );
+            }
+        }
+        departments
+    }
+
+    /// Matters: unique codes; a known department; collaborators that exist at the tier they
+    /// are asked at, other than the matter's own department, each once.
+    fn check_matters(
+        &self,
+        departments: &HashMap<&str, &DepartmentSettings>,
+        found: &mut Findings,
+    ) {
+        let unknown = || {
+            format!(
+                "no department has this code (known: {})",
+                known(departments)
+            )
+        };
+        let mut matters = HashSet::new();
+        for (i, matter) in self.matters.iter().enumerate() {
+            if !matters.insert(&matter.code) {
+                found.add(
+                    format!("matters[{i}].code"),
+                    &matter.code,
+                    "duplicate matter code",
+                );
+            }
+            if !departments.contains_key(matter.department.as_str()) {
+                found.add(
+                    format!("matters[{i}].department"),
+                    &matter.department,
+                    unknown(),
+                );
+            }
+            let mut seen = HashSet::new();
+            for (c, collaborator) in matter.collaborators.iter().enumerate() {
+                let key = format!("matters[{i}].collaborators[{c}]");
+                let code = &collaborator.department;
+                match departments.get(code.as_str()) {
+                    None => found.add(format!("{key}.department"), code, unknown()),
+                    Some(dept) if dept.tier != collaborator.tier => found.add(
+                        format!("{key}.tier"),
+                        &collaborator.tier.to_string(),
+                        format!(
+                            "department {} sits at the {} tier; the collaborator's tier must match",
+                            dept.code, dept.tier
+                        ),
+                    ),
+                    Some(_) => {}
+                }
+                if *code == matter.department {
+                    found.add(
+                        format!("{key}.department"),
+                        code,
+                        "a department cannot collaborate on its own matter",
+                    );
+                }
+                if !seen.insert(code) {
+                    found.add(
+                        format!("{key}.department"),
+                        code,
+                        "listed twice as a collaborator of this matter",
+                    );
+                }
+            }
+        }
+    }
+
+    /// Terminals: unique ids.
+    fn check_terminals(&self, found: &mut Findings) {
+        let mut terminals = HashSet::new();
+        for (i, terminal) in self.terminals.iter().enumerate() {
+            if !terminals.insert(&terminal.id) {
+                found.add(
+                    format!("terminals[{i}].id"),
+                    &terminal.id,
+                    "duplicate terminal id",
+                );
+            }
+        }
+    }
+
+    /// The calendar and supervision rules: office hours that make sense, a yellow share below
+    /// 100 %, and no date listed both as a holiday and as a make-up working day.
+    fn check_calendar(&self, found: &mut Findings) {
+        let calendar = &self.calendar;
+        if calendar.office_closes <= calendar.office_opens {
+            found.add(
+                "calendar.office_closes",
+                &calendar.office_closes.0.format("%H:%M").to_string(),
+                "offices must close after they open",
+            );
+        }
+        for day in calendar
+            .holidays
+            .iter()
+            .filter(|day| calendar.workdays.contains(day))
+        {
+            found.add(
+                "calendar.workdays",
+                &day.to_string(),
+                "the date is also listed as a holiday; keep it in one list",
+            );
+        }
+        let supervision = &self.supervision;
+        if !(1..=99).contains(&supervision.yellow_at_percent) {
+            found.add(
+                "supervision.yellow_at_percent",
+                &supervision.yellow_at_percent.to_string(),
+                "must be between 1 and 99",
+            );
+        }
+        if supervision.check_interval_ms == 0 {
+            found.add(
+                "supervision.check_interval_ms",
+                "0",
+                "deadlines need a check interval of at least 1 ms",
+            );
+        }
+    }
+
+    /// Roles that name what config does not have, or need what is not configured.
+    fn check_roles(&self, found: &mut Findings) {
+        let roles = &self.service.roles;
+        let listed = roles
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        if roles.is_empty() {
+            found.add(
+                "service.roles",
+                "",
+                "name at least one role: all, intake, governance or department:<code>",
+            );
+        }
+        for role in roles {
+            let Role::Department(code) = role else {
+                continue;
+            };
+            match self.departments.iter().find(|d| &d.code == code) {
+                None => found.add(
+                    "service.roles",
+                    &listed,
+                    format!("no department `{code}` in [[departments]]"),
+                ),
+                Some(d) if d.external => found.add(
+                    "service.roles",
+                    &listed,
+                    format!("department `{code}` is external: an outside system plays it"),
+                ),
+                Some(_) => {}
+            }
+        }
+        let resolved = self.roles();
+        let url = self.service.intake_feed_url.trim();
+        if resolved.governance
+            && !resolved.intake
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            found.add(
+                "service.intake_feed_url",
+                url,
+                "a process that runs `governance` without `intake` reads new applications from \
+                 the intake system's HTTP feed: give its base URL, e.g. http://intake-host:8080 \
+                 (or GOVFUSION__SERVICE__INTAKE_FEED_URL)",
+            );
+        }
+    }
+}
+
+/// The codes of `departments`, sorted, for an error message.
+fn known(departments: &HashMap<&str, &DepartmentSettings>) -> String {
+    sorted(&departments.keys().copied().collect())
+}
+
+/// `codes` sorted and joined, for an error message.
+fn sorted(codes: &HashSet<&str>) -> String {
+    let mut codes: Vec<_> = codes.iter().copied().collect();
+    codes.sort_unstable();
+    codes.join(", ")
+}
