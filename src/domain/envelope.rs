@@ -273,6 +273,42 @@ impl Envelope {
         })
     }
 
+    /// Checks that the payload is what its type says, for a system that does not otherwise
+    /// read it: a message only its addressee reads in full must be refused (dead-lettered)
+    /// there when it is unreadable, never dropped in silence. Snapshots are checked by the
+    /// system that restores them.
+    pub fn check_data(&self) -> Result<(), EnvelopeError> {
+        use super::payloads as p;
+        match self.kind {
+            MessageType::ApplicationPublished => self.data::<p::Application>().map(drop),
+            MessageType::ApplicationAccepted => self.data::<p::Receipt>().map(drop),
+            MessageType::CollaborationRequested => self.data::<p::CollaborationRequest>().map(drop),
+            MessageType::CollaborationDispatched => self.data::<p::CollaborationEvent>().map(drop),
+            MessageType::CollaborationAnswered => self.data::<p::CollaborationResult>().map(drop),
+            MessageType::CollaborationCompleted => {
+                self.data::<p::CollaborationCompleted>().map(drop)
+            }
+            MessageType::ApprovalPublished | MessageType::ApprovalDelivered => {
+                self.data::<p::Approval>().map(drop)
+            }
+            MessageType::CaseSuspended => self.data::<p::Suspension>().map(drop),
+            MessageType::CaseSupplemented => self.data::<p::Supplement>().map(drop),
+            MessageType::CaseResumed => self.data::<p::Resumption>().map(drop),
+            MessageType::CaseRated => self.data::<p::Rating>().map(drop),
+            MessageType::CollaborationSigned => self.data::<p::EventSigned>().map(drop),
+            MessageType::CollaborationReturned => self.data::<p::EventReturned>().map(drop),
+            MessageType::CollaborationExtensionRequested => {
+                self.data::<p::ExtensionRequest>().map(drop)
+            }
+            MessageType::CollaborationExtensionDecided => {
+                self.data::<p::ExtensionDecision>().map(drop)
+            }
+            MessageType::CollaborationEscalated => self.data::<p::Escalation>().map(drop),
+            MessageType::SupervisionWarning => self.data::<p::Warning>().map(drop),
+            MessageType::StateSnapshot => Ok(()),
+        }
+    }
+
     /// Decodes an envelope from a record's bytes.
     pub fn from_slice(bytes: &[u8]) -> Result<Self, EnvelopeError> {
         let envelope: Envelope = serde_json::from_slice(bytes).map_err(EnvelopeError::Malformed)?;

@@ -39,6 +39,28 @@ async fn publish_raw(app: &TestApp, records: Vec<Record>) {
         .expect("the records reach the bus");
 }
 
+/// A well-formed envelope of type `kind`, as an outside system might send it, keyed and
+/// addressed as given, whose `data` does not match its type.
+fn bad_data_record(topic: Topic, kind: &str, case_id: &str, target: &str) -> Record {
+    let id = format!("{case_id}/bad");
+    let envelope = json!({
+        "id": id, "type": kind, "case_id": case_id,
+        "source": "governance/500000", "target": target,
+        "occurred_at": "2024-01-01T00:00:00Z", "trace_id": "t-bad", "schema": 1,
+        "data": { "x": 1 }
+    });
+    Record {
+        topic,
+        key: case_id.into(),
+        headers: vec![
+            ("id".into(), id),
+            ("type".into(), kind.into()),
+            ("target".into(), target.into()),
+        ],
+        payload: Bytes::from(envelope.to_string()),
+    }
+}
+
 /// Waits for the dead letters keyed by `key`.
 async fn dead_letters(app: &TestApp, key: &str) -> Vec<(u32, Arc<Record>)> {
     poll(&format!("a dead letter keyed {key}"), || async {
@@ -248,22 +270,12 @@ async fn an_unreadable_record_goes_to_dead_letters_and_consumption_goes_on() {
 async fn an_envelope_whose_data_does_not_match_its_type_goes_to_dead_letters() {
     // Arrange: a well-formed envelope, as an outside system might send it, with a wrong `data`.
     let app = spawn_app_with(|settings| settings.bus.partitions = 1).await;
-    let envelope = json!({
-        "id": "bad-data-1", "type": "application.published", "case_id": "bad-data-case",
-        "source": "governance/500000", "target": "department/market",
-        "occurred_at": "2024-01-01T00:00:00Z", "trace_id": "t-bad", "schema": 1,
-        "data": { "x": 1 }
-    });
-    let record = Record {
-        topic: Topic::Applications,
-        key: "bad-data-case".into(),
-        headers: vec![
-            ("id".into(), "bad-data-1".into()),
-            ("type".into(), "application.published".into()),
-            ("target".into(), "department/market".into()),
-        ],
-        payload: Bytes::from(envelope.to_string()),
-    };
+    let record = bad_data_record(
+        Topic::Applications,
+        "application.published",
+        "bad-data-case",
+        "department/market",
+    );
 
     // Act
     publish_raw(&app, vec![record]).await;
@@ -307,4 +319,42 @@ async fn delayed_deliveries_still_complete_a_case() {
         2,
         "{case}"
     );
+}
+
+#[actix_web::test]
+async fn unreadable_messages_that_their_addressees_never_consume_go_to_dead_letters() {
+    // Arrange: messages whose addressee (a department, a centre) does not read their topic,
+    // or reads them without needing their data; nothing else decodes them either.
+    let app = spawn_app().await;
+    let poisons = [
+        (
+            Topic::Supervision,
+            "supervision.warning",
+            "department/market",
+        ),
+        (
+            Topic::Supervision,
+            "collaboration.escalated",
+            "governance/500103",
+        ),
+        (Topic::CaseUpdates, "case.rated", "department/market"),
+        (Topic::Approvals, "approval.delivered", "intake"),
+    ];
+
+    // Act
+    let records = poisons
+        .iter()
+        .map(|(topic, kind, target)| bad_data_record(*topic, kind, &format!("bad-{kind}"), target))
+        .collect();
+    publish_raw(&app, records).await;
+
+    // Assert: each goes to dead-letters, with a reason naming its type.
+    for (_, kind, _) in poisons {
+        let letters = dead_letters(&app, &format!("bad-{kind}")).await;
+        let error = letters[0].1.header("dlq.error").unwrap_or_default();
+        assert!(
+            error.contains(kind),
+            "the reason should name `{kind}`: {error}"
+        );
+    }
 }

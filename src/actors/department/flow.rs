@@ -53,8 +53,12 @@ impl BusSystem for Department {
                 self.extension_decided(decision);
                 Ok(Vec::new())
             }
-            // Ratings are counted by supervision; the department has nothing to change.
-            MessageType::CaseRated => Ok(Vec::new()),
+            // Ratings are counted by supervision; the department has nothing to change, but as
+            // their addressee it is the one to refuse a rating it cannot read.
+            MessageType::CaseRated => {
+                envelope.check_data().map_err(poison)?;
+                Ok(Vec::new())
+            }
             other => Err(HandleError::Poison(format!(
                 "a department does not handle `{other}` messages"
             ))),

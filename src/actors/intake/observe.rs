@@ -52,6 +52,12 @@ impl IntakeSystem {
     pub(super) fn observe(&mut self, envelope: &Envelope) -> Result<(), HandleError> {
         let Some(record) = self.cases.get_mut(&envelope.case_id) else {
             tracing::debug!(case_id = %envelope.case_id, "message for a case this intake system did not issue");
+            // Addressed to this system, which alone can refuse it when unreadable.
+            if envelope.target == SystemId::Intake {
+                envelope
+                    .check_data()
+                    .map_err(|error| HandleError::Poison(error.to_string()))?;
+            }
             return Ok(());
         };
         if !record.seen.insert(envelope.id.clone()) {
@@ -141,6 +147,10 @@ fn observe_message(
         MessageType::ApprovalPublished | MessageType::ApprovalDelivered => {
             // `approval.delivered` repeats `approval.published`: decode whichever comes first.
             let decided = decode_if(record.view.approval.is_none(), envelope)?;
+            if decided.is_none() && envelope.kind == MessageType::ApprovalDelivered {
+                // Addressed to this system, which alone can refuse it when unreadable.
+                envelope.check_data()?;
+            }
             approval(record, decided, envelope.kind, city)
         }
         MessageType::CaseSuspended => suspended(view, envelope.data()?),

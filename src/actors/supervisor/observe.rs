@@ -47,6 +47,11 @@ impl Supervisor {
             MessageType::CollaborationAnswered if from_department => self.answered(envelope),
             MessageType::CollaborationReturned if from_department => self.returned(envelope),
             MessageType::CollaborationExtensionDecided => self.extension_decided(envelope),
+            // Addressed to departments and centres, whose groups do not read the supervision
+            // topic: this system is the one reader that can refuse them when unreadable.
+            MessageType::SupervisionWarning | MessageType::CollaborationEscalated => {
+                envelope.check_data()
+            }
             _ => Ok(()),
         }
     }
