@@ -1,6 +1,7 @@
 //! Faults on the bus (the in-memory bus's fault injection, and records no system wrote): cases
 //! still complete, exactly once in effect, in order, and unreadable records go to dead-letters.
 
+use crate::common::app::DISTRICT;
 use crate::common::once::{assert_one_message_per_cause, Sent};
 use crate::helpers::{poll, spawn_app, spawn_app_with, step_names, TestApp};
 use bytes::Bytes;
@@ -357,4 +358,92 @@ async fn unreadable_messages_that_their_addressees_never_consume_go_to_dead_lett
             "the reason should name `{kind}`: {error}"
         );
     }
+}
+
+/// The `collaboration.dispatched` record that reached `department/<department>` for `case_id`,
+/// decoded.
+async fn dispatched_to(app: &TestApp, case_id: &str, department: &str) -> serde_json::Value {
+    let target = format!("department/{department}");
+    poll(
+        &format!("an event of case {case_id} at {target}"),
+        || async {
+            records_of(app, Topic::CollaborationEvents, case_id)
+                .into_iter()
+                .find(|(_, r)| r.header("target") == Some(target.as_str()))
+                .map(|(_, r)| serde_json::from_slice(&r.payload).expect("an envelope"))
+                .ok_or_else(|| "not dispatched yet".to_owned())
+        },
+    )
+    .await
+}
+
+/// An outside department's answer to `event` (a `collaboration.dispatched` envelope),
+/// addressed to `centre`.
+fn outside_answer(event: &serde_json::Value, centre: &str) -> Record {
+    let data = &event["data"];
+    let case_id = data["case_id"].as_str().expect("a case id");
+    let id = format!(
+        "{}/answered",
+        data["event_id"].as_str().expect("an event id")
+    );
+    let target = format!("governance/{centre}");
+    let envelope = json!({
+        "id": id, "type": "collaboration.answered", "case_id": case_id,
+        "source": format!("department/{}", data["department"].as_str().expect("a department")),
+        "target": target, "occurred_at": "2026-03-02T02:00:00Z", "trace_id": event["trace_id"],
+        "schema": 1,
+        "data": {
+            "event_id": data["event_id"], "case_id": case_id, "department": data["department"],
+            "outcome": "agree", "opinion": "无异议", "route": data["route"],
+            "answered_at": "2026-03-02T02:00:00Z"
+        }
+    });
+    Record {
+        topic: Topic::CollaborationResults,
+        key: case_id.into(),
+        headers: vec![
+            ("id".into(), id),
+            ("type".into(), "collaboration.answered".into()),
+            ("target".into(), target),
+        ],
+        payload: Bytes::from(envelope.to_string()),
+    }
+}
+
+#[actix_web::test]
+async fn an_outside_answer_sent_to_a_centre_that_did_not_dispatch_the_event_is_refused() {
+    // Arrange: the fire brigade is played by an outside system; a district centre dispatches
+    // it an event.
+    let app = spawn_app_with(|settings| {
+        for department in &mut settings.departments {
+            department.external |= department.code == "fire";
+        }
+    })
+    .await;
+    let case_id = app
+        .submit_ok(&app.application_body("food_business_licence"))
+        .await;
+    let event = dispatched_to(&app, &case_id, "fire").await;
+    let city = app.systems.catalog.city.clone();
+
+    // Act: the outside system answers the city centre instead of the district.
+    publish_raw(&app, vec![outside_answer(&event, &city)]).await;
+
+    // Assert: the answer is dead-lettered with a reason that names the right centre, and the
+    // case does not complete on it.
+    let letters = dead_letters(&app, &case_id).await;
+    let error = letters[0].1.header("dlq.error").unwrap_or_default();
+    assert!(
+        error.contains(&format!("governance/{DISTRICT}")),
+        "the reason should name the dispatching centre: {error}"
+    );
+    assert_eq!(app.get_case(&case_id).await["status"], "collaborating");
+
+    // Act: addressed to the district that dispatched it, the same answer completes the case.
+    publish_raw(&app, vec![outside_answer(&event, DISTRICT)]).await;
+    let case = app.wait_until_completed(&case_id).await;
+    assert_eq!(
+        case["approval"]["outcome"]["decision"], "approved",
+        "{case}"
+    );
 }

@@ -7,8 +7,8 @@ use super::GovernanceCenter;
 use crate::actors::BusSystem;
 use crate::domain::{
     message_ids, Approval, CollaborationCompleted, CollaborationEvent, CollaborationRequest,
-    CollaborationResult, Collaborator, Envelope, EventReturned, ExtensionRequest, MessageType,
-    SystemId, Tier,
+    CollaborationResult, Collaborator, Envelope, EventReturned, EventSigned, ExtensionRequest, Hop,
+    MessageType, SystemId, Tier,
 };
 use crate::port::HandleError;
 use chrono::{DateTime, Utc};
@@ -28,22 +28,59 @@ impl GovernanceCenter {
             MessageType::CollaborationDispatched => {
                 Ok(vec![self.route_down(data(envelope)?, trace_id)])
             }
-            MessageType::CollaborationAnswered => Ok(self.pass_up(data(envelope)?, trace_id)),
+            MessageType::CollaborationAnswered => {
+                let result: CollaborationResult = data(envelope)?;
+                self.check_addressed(envelope, &result.route)?;
+                Ok(self.pass_up(result, trace_id))
+            }
             // Recorded by the intake system and supervision; nothing for the centre to route.
-            MessageType::CollaborationSigned => Ok(Vec::new()),
+            MessageType::CollaborationSigned => {
+                let signed: EventSigned = data(envelope)?;
+                self.check_addressed(envelope, &signed.event.route)?;
+                Ok(Vec::new())
+            }
             MessageType::CollaborationReturned => {
                 let returned: EventReturned = data(envelope)?;
+                self.check_addressed(envelope, &returned.event.route)?;
                 let from_department = matches!(envelope.source, SystemId::Department(_));
                 Ok(self.returned(returned.event, from_department, trace_id))
             }
             MessageType::CollaborationExtensionRequested => {
                 let request: ExtensionRequest = data(envelope)?;
+                self.check_addressed(envelope, &request.event.route)?;
                 Ok(vec![self.decide_extension(request, &envelope.id, trace_id)])
             }
             MessageType::ApprovalPublished if is_city => Ok(vec![self.deliver(envelope)?]),
             other => Err(HandleError::Poison(format!(
                 "a {} centre does not handle `{other}` messages",
                 self.centre.tier
+            ))),
+        }
+    }
+
+    /// Refuses a department's word on an event (an answer, a signature, a return, an extension
+    /// request) sent to a centre other than the one that dispatched the event to it — the last
+    /// centre of the event's route: that centre alone waits for it, and accepting it elsewhere
+    /// would hide a mistaken integration until a case is found stuck or done twice.
+    fn check_addressed(&self, envelope: &Envelope, route: &[Hop]) -> Result<(), HandleError> {
+        if !matches!(envelope.source, SystemId::Department(_)) {
+            return Ok(());
+        }
+        match route.last() {
+            Some(dispatcher) if dispatcher.code == self.centre.code => Ok(()),
+            Some(dispatcher) => Err(HandleError::Poison(format!(
+                "`{}` from {} is addressed to {}, but the event was dispatched to it by centre \
+                 {} ({}): send it to governance/{}",
+                envelope.kind,
+                envelope.source,
+                envelope.target,
+                dispatcher.code,
+                dispatcher.name,
+                dispatcher.code
+            ))),
+            None => Err(HandleError::Poison(format!(
+                "`{}` from {} names an event with an empty route: no centre dispatched it",
+                envelope.kind, envelope.source
             ))),
         }
     }
