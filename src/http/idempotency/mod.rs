@@ -249,3 +249,112 @@ impl Drop for Pending {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::middleware::from_fn;
+    use actix_web::{test, web, App};
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::time::Duration;
+    use tokio::sync::Notify;
+
+    fn config() -> Idempotency {
+        Idempotency {
+            store: Arc::new(Store::new(Duration::from_secs(60), 10)),
+            max_body_bytes: 1024,
+        }
+    }
+
+    fn post(path: &str, key: &str) -> test::TestRequest {
+        test::TestRequest::post()
+            .uri(path)
+            .insert_header((HEADER, key))
+            .set_payload("{}")
+    }
+
+    #[actix_web::test]
+    async fn a_retry_while_the_first_is_handled_is_409_then_gets_the_answer() {
+        // Arrange: a handler that answers only once released.
+        let release = Arc::new(Notify::new());
+        let held = Arc::clone(&release);
+        let config = config();
+        let app = test::init_service(
+            App::new()
+                .wrap(from_fn(move |req, next| guard(config.clone(), req, next)))
+                .route(
+                    "/slow",
+                    web::post().to(move || {
+                        let held = Arc::clone(&held);
+                        async move {
+                            held.notified().await;
+                            HttpResponse::Accepted().body("done")
+                        }
+                    }),
+                ),
+        )
+        .await;
+
+        // Act: the first is polled until it waits in the handler, then the retry is sent.
+        let first = test::call_service(&app, post("/slow", "k").to_request());
+        let retry = async {
+            let answer = test::call_service(&app, post("/slow", "k").to_request()).await;
+            release.notify_one();
+            answer
+        };
+        let (first, retry) = futures::join!(first, retry);
+
+        // Assert
+        assert_eq!(first.status(), StatusCode::ACCEPTED);
+        assert_eq!(retry.status(), StatusCode::CONFLICT);
+        let body = test::read_body(retry).await;
+        assert!(
+            body.starts_with(br#"{"error":"idempotency_key_in_use""#),
+            "{body:?}"
+        );
+        let after = test::call_service(&app, post("/slow", "k").to_request()).await;
+        assert_eq!(after.status(), StatusCode::ACCEPTED);
+        assert_eq!(test::read_body(after).await, "done");
+    }
+
+    #[actix_web::test]
+    async fn a_server_error_is_not_kept_and_the_retry_is_handled() {
+        // Arrange: the first call fails with 503, the next succeed.
+        let calls = Arc::new(AtomicU32::new(0));
+        let counted = Arc::clone(&calls);
+        let config = config();
+        let app = test::init_service(
+            App::new()
+                .wrap(from_fn(move |req, next| guard(config.clone(), req, next)))
+                .route(
+                    "/flaky",
+                    web::post().to(move || {
+                        let n = counted.fetch_add(1, Ordering::SeqCst);
+                        async move {
+                            if n == 0 {
+                                HttpResponse::ServiceUnavailable().finish()
+                            } else {
+                                HttpResponse::Accepted().body(format!("call {n}"))
+                            }
+                        }
+                    }),
+                ),
+        )
+        .await;
+
+        // Act
+        let failed = test::call_service(&app, post("/flaky", "k").to_request()).await;
+        let retried = test::call_service(&app, post("/flaky", "k").to_request()).await;
+        let replayed = test::call_service(&app, post("/flaky", "k").to_request()).await;
+
+        // Assert
+        assert_eq!(failed.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(test::read_body(retried).await, "call 1");
+        assert_eq!(test::read_body(replayed).await, "call 1");
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            2,
+            "handled twice, not three times"
+        );
+    }
+}
