@@ -307,11 +307,8 @@ mod tests {
         // Assert
         assert_eq!(first.status(), StatusCode::ACCEPTED);
         assert_eq!(retry.status(), StatusCode::CONFLICT);
-        let body = test::read_body(retry).await;
-        assert!(
-            body.starts_with(br#"{"error":"idempotency_key_in_use""#),
-            "{body:?}"
-        );
+        let body: serde_json::Value = test::read_body_json(retry).await;
+        assert_eq!(body["error"], "idempotency_key_in_use", "{body}");
         let after = test::call_service(&app, post("/slow", "k").to_request()).await;
         assert_eq!(after.status(), StatusCode::ACCEPTED);
         assert_eq!(test::read_body(after).await, "done");
