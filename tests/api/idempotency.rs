@@ -146,8 +146,8 @@ async fn an_empty_or_overlong_key_is_refused_and_nothing_is_submitted() {
 }
 
 /// Sends `head` on a raw connection and no body; returns what the server answers until it
-/// closes the connection (or a generous read timeout passes).
-fn send_head_only(address: &str, head: &str) -> String {
+/// closes the connection (or a generous read timeout passes), and whether it closed it.
+fn send_head_only(address: &str, head: &str) -> (String, bool) {
     let authority = address.trim_start_matches("http://");
     let mut stream = TcpStream::connect(authority).expect("Failed to connect");
     // A bound on waiting, not a performance claim: the server answers well before.
@@ -158,13 +158,15 @@ fn send_head_only(address: &str, head: &str) -> String {
     let mut answer = Vec::new();
     // Reads until the server closes; a read timeout ends the loop too (and the test fails).
     let mut buffer = [0_u8; 4096];
+    let mut closed = false;
     while let Ok(n) = stream.read(&mut buffer) {
         if n == 0 {
+            closed = true;
             break;
         }
         answer.extend_from_slice(&buffer[..n]);
     }
-    String::from_utf8_lossy(&answer).into_owned()
+    (String::from_utf8_lossy(&answer).into_owned(), closed)
 }
 
 #[actix_web::test]
@@ -179,11 +181,12 @@ async fn a_body_that_never_arrives_is_answered_408_and_the_connection_closed() {
     let address = app.address.clone();
 
     // Act: headers, then nothing.
-    let answer = tokio::task::spawn_blocking(move || send_head_only(&address, &head))
+    let (answer, closed) = tokio::task::spawn_blocking(move || send_head_only(&address, &head))
         .await
         .expect("the raw client panicked");
 
     // Assert
+    assert!(closed, "the server should close the connection: {answer}");
     let (head, body) = answer
         .split_once("\r\n\r\n")
         .unwrap_or_else(|| panic!("no complete answer: {answer:?}"));
@@ -212,7 +215,7 @@ async fn a_body_that_never_arrives_with_a_key_is_408_and_frees_the_key() {
     let address = app.address.clone();
 
     // Act
-    let answer = tokio::task::spawn_blocking(move || send_head_only(&address, &head))
+    let (answer, _) = tokio::task::spawn_blocking(move || send_head_only(&address, &head))
         .await
         .expect("the raw client panicked");
 
