@@ -21,7 +21,12 @@
 //! Below them, used by several and using none of them: `locate` (finds the system a request
 //! is for, or refuses it), `input` (checks of bodies), [`error`] (the errors, and the systems'
 //! refusals as errors).
+//!
+//! Around them, two middlewares that know no resource: `body_deadline` (a body that does not
+//! arrive in time gets 408, on every request) and [`idempotency`] (`Idempotency-Key` on every
+//! POST under `/api/v1`).
 
+mod body_deadline;
 mod cases;
 mod catalogue;
 mod centres;
@@ -29,6 +34,7 @@ mod collaborations;
 mod departments;
 pub mod error;
 mod health;
+pub mod idempotency;
 mod input;
 mod intake_feed;
 mod locate;
@@ -37,10 +43,14 @@ mod terminals;
 
 use crate::systems::Systems;
 use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use anyhow::Context as _;
 use error::{ApiError, Result};
+use idempotency::{store::Store, Idempotency};
 use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
 
 /// Binds the listener and builds the server (not yet running). Returns it with the bound port.
 pub fn server(systems: Systems) -> anyhow::Result<(Server, u16)> {
@@ -52,6 +62,15 @@ pub fn server(systems: Systems) -> anyhow::Result<(Server, u16)> {
         .context("Failed to read the bound address")?
         .port();
     let limit = http.max_body_bytes;
+    let body_timeout = Duration::from_millis(http.body_timeout_ms);
+    // One store for every worker: a retry may land on another worker than the first request.
+    let idempotency = Idempotency {
+        store: Arc::new(Store::new(
+            Duration::from_secs(http.idempotency_ttl_secs),
+            http.idempotency_max_entries,
+        )),
+        max_body_bytes: limit,
+    };
     let state = web::Data::new(systems);
     let server = HttpServer::new(move || {
         App::new()
@@ -63,10 +82,15 @@ pub fn server(systems: Systems) -> anyhow::Result<(Server, u16)> {
             )
             .app_data(web::PayloadConfig::default().limit(limit))
             .app_data(web::QueryConfig::default().error_handler(error::query_error))
+            .wrap(from_fn(move |req, next| {
+                body_deadline::guard(body_timeout, req, next)
+            }))
             .wrap(tracing_actix_middleware())
-            .configure(configure)
+            .configure(|cfg| configure(cfg, idempotency.clone()))
     })
     .workers(http.workers.max(1))
+    .client_request_timeout(Duration::from_millis(http.head_timeout_ms))
+    .client_disconnect_timeout(Duration::from_millis(http.disconnect_timeout_ms))
     // Signals are handled by the caller, which also drains the bus before exiting.
     .disable_signals()
     .listen(listener)
@@ -75,11 +99,15 @@ pub fn server(systems: Systems) -> anyhow::Result<(Server, u16)> {
     Ok((server, port))
 }
 
-/// Mounts every endpoint, and a JSON 404 for everything else.
-fn configure(cfg: &mut web::ServiceConfig) {
+/// Mounts every endpoint, `Idempotency-Key` on the API's POSTs, and a JSON 404 for everything
+/// else.
+fn configure(cfg: &mut web::ServiceConfig, idempotency: Idempotency) {
     cfg.configure(health::configure)
         .service(
             web::scope("/api/v1")
+                .wrap(from_fn(move |req, next| {
+                    idempotency::guard(idempotency.clone(), req, next)
+                }))
                 .configure(catalogue::configure)
                 .configure(terminals::configure)
                 .configure(cases::configure)

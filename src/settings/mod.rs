@@ -59,6 +59,25 @@ pub struct HttpSettings {
     /// HTTP worker threads.
     #[serde(default = "default_http_workers")]
     pub workers: usize,
+    /// How long a client may take to send a request's head (line and headers), in
+    /// milliseconds; slower clients get 408 and the connection is closed.
+    #[serde(default = "default_head_timeout_ms")]
+    pub head_timeout_ms: u64,
+    /// How long a client may take to send a request's body, counted from the end of its head,
+    /// in milliseconds; slower clients get 408 `request_timeout` and the connection is closed,
+    /// so a body that never arrives holds no connection for long.
+    #[serde(default = "default_body_timeout_ms")]
+    pub body_timeout_ms: u64,
+    /// How long a closing connection may take to shut down cleanly, in milliseconds.
+    #[serde(default = "default_disconnect_timeout_ms")]
+    pub disconnect_timeout_ms: u64,
+    /// How long the answer to a POST with an `Idempotency-Key` is kept to be answered again, in
+    /// seconds. Kept in the process: a restart forgets every key.
+    #[serde(default = "default_idempotency_ttl_secs")]
+    pub idempotency_ttl_secs: u64,
+    /// Most idempotency keys kept at once; past it the oldest are forgotten first.
+    #[serde(default = "default_idempotency_max_entries")]
+    pub idempotency_max_entries: usize,
 }
 
 fn default_max_body_bytes() -> usize {
@@ -66,6 +85,21 @@ fn default_max_body_bytes() -> usize {
 }
 fn default_http_workers() -> usize {
     2
+}
+fn default_head_timeout_ms() -> u64 {
+    5000
+}
+fn default_body_timeout_ms() -> u64 {
+    5000
+}
+fn default_disconnect_timeout_ms() -> u64 {
+    1000
+}
+fn default_idempotency_ttl_secs() -> u64 {
+    24 * 60 * 60
+}
+fn default_idempotency_max_entries() -> usize {
+    100_000
 }
 
 /// Which bus implementation to run on.
@@ -682,6 +716,26 @@ mod tests {
         ] {
             assert!(err.contains(key), "no `{key}` in {err}");
         }
+    }
+
+    #[test]
+    fn a_zero_body_timeout_is_refused() {
+        let err = default_with("body_timeout_ms = 5000", "body_timeout_ms = 0")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("http.body_timeout_ms = \"0\""), "{err}");
+        assert!(err.contains("must be at least 1"), "{err}");
+    }
+
+    #[test]
+    fn an_empty_idempotency_store_is_refused() {
+        let err = default_with(
+            "idempotency_max_entries = 100000",
+            "idempotency_max_entries = 0",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("http.idempotency_max_entries"), "{err}");
     }
 
     #[test]

@@ -38,6 +38,7 @@ impl Settings {
     pub fn validate(&self, source_name: &str) -> Result<(), SettingsError> {
         let mut found = Findings::default();
         self.check_service(&mut found);
+        self.check_http(&mut found);
         self.check_tree(&mut found);
         let departments = self.check_departments(&mut found);
         self.check_matters(&departments, &mut found);
@@ -76,6 +77,38 @@ impl Settings {
                 "0",
                 "a batch must hold at least one record",
             );
+        }
+    }
+
+    /// The HTTP listener's limits: a zero would refuse every client or keep no answer.
+    fn check_http(&self, found: &mut Findings) {
+        let http = &self.http;
+        let must_be_positive = [
+            (
+                "http.head_timeout_ms",
+                http.head_timeout_ms,
+                "a client needs time to send a request's head",
+            ),
+            (
+                "http.body_timeout_ms",
+                http.body_timeout_ms,
+                "a client needs time to send a request's body",
+            ),
+            (
+                "http.idempotency_ttl_secs",
+                http.idempotency_ttl_secs,
+                "a stored answer must be kept for at least a second to answer a retry",
+            ),
+            (
+                "http.idempotency_max_entries",
+                http.idempotency_max_entries as u64,
+                "the store must hold at least one key",
+            ),
+        ];
+        for (key, value, why) in must_be_positive {
+            if value == 0 {
+                found.add(key, "0", format!("must be at least 1: {why}"));
+            }
         }
     }
 

@@ -1,0 +1,357 @@
+//! `Idempotency-Key` on every POST (after the IETF httpapi draft "The Idempotency-Key HTTP Header
+//! Field"), so that a client that retries after a timeout or a reset never creates a second case
+//! or acts twice:
+//!
+//! * no key: the request is handled as it would be without this module;
+//! * a key that is empty, longer than [`MAX_KEY_LEN`] or not visible ASCII: 400
+//!   `invalid_idempotency_key`;
+//! * the first request with a key is handled, and its answer (status, headers, body) kept against
+//!   (method, path, key) with the SHA-256 of the body;
+//! * the same key and body again: the kept answer, not handled again, marked
+//!   `Idempotent-Replayed: true`;
+//! * the same key with another body: 422 `idempotency_key_reused`;
+//! * the same key while the first is still being handled: 409 `idempotency_key_in_use`.
+//!
+//! A server error (5xx) is not kept, nor is a request whose client went away before the answer:
+//! the client may try again and be handled afresh. Answers are kept in the process ([`store`]):
+//! a restart forgets every key.
+
+pub mod store;
+
+use crate::http::error::ApiError;
+use actix_web::body::{self, BoxBody, MessageBody};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue, CONTENT_LENGTH};
+use actix_web::http::{Method, StatusCode};
+use actix_web::middleware::Next;
+use actix_web::{HttpMessage as _, HttpResponse, ResponseError};
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt as _;
+use sha2::{Digest as _, Sha256};
+use std::sync::Arc;
+use std::time::Instant;
+use store::{Begin, Key, Store, Stored, Ticket};
+
+/// The request header.
+pub const HEADER: &str = "idempotency-key";
+/// The header on an answer sent again.
+const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+/// The longest key taken, in bytes: room for a UUID or a hash with a prefix, and a bound on
+/// what the store keeps per key.
+pub const MAX_KEY_LEN: usize = 255;
+
+/// What the middleware needs: the shared store and the body limit.
+#[derive(Debug, Clone)]
+pub struct Idempotency {
+    /// The answers kept, shared by every worker.
+    pub store: Arc<Store>,
+    /// The largest body read (`http.max_body_bytes`); a larger one gets 413, as without a key.
+    pub max_body_bytes: usize,
+}
+
+/// The middleware (see the module doc); wrap it with `actix_web::middleware::from_fn`.
+pub async fn guard(
+    config: Idempotency,
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    if req.method() != Method::POST || !req.headers().contains_key(HEADER) {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    }
+    let refused =
+        |req: ServiceRequest, error: ApiError| Ok(req.into_response(error.error_response()));
+    let key = match client_key(&req) {
+        Ok(key) => key,
+        Err(error) => return refused(req, error),
+    };
+    let body = match read_body(&mut req, config.max_body_bytes).await {
+        Ok(body) => body,
+        Err(error) => return refused(req, error),
+    };
+    let fingerprint: store::Fingerprint = Sha256::digest(&body).into();
+    let ticket = match config.store.begin(&key, fingerprint, Instant::now()) {
+        Begin::Started(ticket) => ticket,
+        Begin::Replay(stored) => {
+            tracing::info!(key = %key.key, path = %key.path, "idempotent retry answered again");
+            return Ok(req.into_response(replay(&stored)));
+        }
+        Begin::InFlight => return refused(req, in_use(&key)),
+        Begin::Mismatch => return refused(req, reused(&key)),
+    };
+    // Dropped without `keep` when the client goes away mid-request: the key is freed then.
+    let pending = Pending {
+        store: Arc::clone(&config.store),
+        key,
+        ticket: Some(ticket),
+    };
+    req.set_payload(Payload::from(body));
+    let response = next.call(req).await?;
+    pending.keep(response).await
+}
+
+/// The client's key, checked.
+fn client_key(req: &ServiceRequest) -> Result<Key, ApiError> {
+    let invalid = |what: &str| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_idempotency_key",
+            format!(
+                "the Idempotency-Key header {what}; send a unique string of 1 to {MAX_KEY_LEN} \
+                 visible ASCII characters (e.g. a UUID), the same on every retry of one request"
+            ),
+        )
+    };
+    let value = req
+        .headers()
+        .get(HEADER)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| invalid("is not visible ASCII"))?;
+    // The draft writes the key as a structured-field string, `"…"`; a bare token is taken too.
+    let value = value.trim();
+    let value = value
+        .strip_prefix('"')
+        .and_then(|v| v.strip_suffix('"'))
+        .unwrap_or(value);
+    if value.is_empty() {
+        return Err(invalid("is empty"));
+    }
+    if value.len() > MAX_KEY_LEN {
+        return Err(invalid(&format!("is {} characters long", value.len())));
+    }
+    Ok(Key {
+        method: req.method().to_string(),
+        path: req.path().to_owned(),
+        key: value.to_owned(),
+    })
+}
+
+/// The whole body, up to `limit` bytes (its fingerprint needs all of it before the handler
+/// runs). A body that stops arriving ends in an error here; `body_deadline`, outside, turns
+/// that into 408.
+async fn read_body(req: &mut ServiceRequest, limit: usize) -> Result<Bytes, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("request body exceeds the limit of {limit} bytes"),
+        )
+    };
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|length| length > limit) {
+        return Err(too_large());
+    }
+    let mut payload = req.take_payload();
+    let mut body = BytesMut::with_capacity(declared.unwrap_or(0));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                format!("the request body could not be read: {e}"),
+            )
+        })?;
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+/// A stored answer, sent again.
+fn replay(stored: &Stored) -> HttpResponse {
+    let mut response = HttpResponse::with_body(stored.status, BoxBody::new(stored.body.clone()));
+    for (name, value) in &stored.headers {
+        response.headers_mut().append(name.clone(), value.clone());
+    }
+    response
+        .headers_mut()
+        .insert(REPLAYED, HeaderValue::from_static("true"));
+    response
+}
+
+/// 409: the first request with the key has no answer yet.
+fn in_use(key: &Key) -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "idempotency_key_in_use",
+        format!(
+            "a request with Idempotency-Key `{}` is still being handled; retry once it has \
+             been answered to get its answer",
+            key.key
+        ),
+    )
+}
+
+/// 422: the key was used for another request.
+fn reused(key: &Key) -> ApiError {
+    ApiError::invalid(
+        "idempotency_key_reused",
+        format!(
+            "Idempotency-Key `{}` was already used for {} {} with another body; use a new key \
+             for a new request",
+            key.key, key.method, key.path
+        ),
+    )
+}
+
+/// A key taken by a request being handled. Dropping it unkept frees the key.
+struct Pending {
+    /// Where the key is kept.
+    store: Arc<Store>,
+    /// The key.
+    key: Key,
+    /// The use of the key; `None` once finished.
+    ticket: Option<Ticket>,
+}
+
+impl Pending {
+    /// Keeps the answer against the key (unless it is a server error) and sends it on.
+    async fn keep(
+        mut self,
+        response: ServiceResponse<impl MessageBody + 'static>,
+    ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+        let status = response.status();
+        if status.is_server_error() {
+            // Dropping `self` frees the key: the client may retry a server error.
+            return Ok(response.map_into_boxed_body());
+        }
+        let (req, response) = response.into_parts();
+        let (head, body) = response.into_parts();
+        let Ok(body) = body::to_bytes(body).await else {
+            let error = ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "the answer could not be read; try again",
+            );
+            return Ok(ServiceResponse::new(req, error.error_response()));
+        };
+        if let Some(ticket) = self.ticket.take() {
+            let stored = Stored {
+                status,
+                headers: head.headers().clone(),
+                body: body.clone(),
+            };
+            self.store.finish(&self.key, ticket, Some(stored));
+        }
+        Ok(ServiceResponse::new(req, head.set_body(BoxBody::new(body))))
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if let Some(ticket) = self.ticket.take() {
+            self.store.finish(&self.key, ticket, None);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::middleware::from_fn;
+    use actix_web::{test, web, App};
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::time::Duration;
+    use tokio::sync::Notify;
+
+    fn config() -> Idempotency {
+        Idempotency {
+            store: Arc::new(Store::new(Duration::from_secs(60), 10)),
+            max_body_bytes: 1024,
+        }
+    }
+
+    fn post(path: &str, key: &str) -> test::TestRequest {
+        test::TestRequest::post()
+            .uri(path)
+            .insert_header((HEADER, key))
+            .set_payload("{}")
+    }
+
+    #[actix_web::test]
+    async fn a_retry_while_the_first_is_handled_is_409_then_gets_the_answer() {
+        // Arrange: a handler that answers only once released.
+        let release = Arc::new(Notify::new());
+        let held = Arc::clone(&release);
+        let config = config();
+        let app = test::init_service(
+            App::new()
+                .wrap(from_fn(move |req, next| guard(config.clone(), req, next)))
+                .route(
+                    "/slow",
+                    web::post().to(move || {
+                        let held = Arc::clone(&held);
+                        async move {
+                            held.notified().await;
+                            HttpResponse::Accepted().body("done")
+                        }
+                    }),
+                ),
+        )
+        .await;
+
+        // Act: the first is polled until it waits in the handler, then the retry is sent.
+        let first = test::call_service(&app, post("/slow", "k").to_request());
+        let retry = async {
+            let answer = test::call_service(&app, post("/slow", "k").to_request()).await;
+            release.notify_one();
+            answer
+        };
+        let (first, retry) = futures::join!(first, retry);
+
+        // Assert
+        assert_eq!(first.status(), StatusCode::ACCEPTED);
+        assert_eq!(retry.status(), StatusCode::CONFLICT);
+        let body: serde_json::Value = test::read_body_json(retry).await;
+        assert_eq!(body["error"], "idempotency_key_in_use", "{body}");
+        let after = test::call_service(&app, post("/slow", "k").to_request()).await;
+        assert_eq!(after.status(), StatusCode::ACCEPTED);
+        assert_eq!(test::read_body(after).await, "done");
+    }
+
+    #[actix_web::test]
+    async fn a_server_error_is_not_kept_and_the_retry_is_handled() {
+        // Arrange: the first call fails with 503, the next succeed.
+        let calls = Arc::new(AtomicU32::new(0));
+        let counted = Arc::clone(&calls);
+        let config = config();
+        let app = test::init_service(
+            App::new()
+                .wrap(from_fn(move |req, next| guard(config.clone(), req, next)))
+                .route(
+                    "/flaky",
+                    web::post().to(move || {
+                        let n = counted.fetch_add(1, Ordering::SeqCst);
+                        async move {
+                            if n == 0 {
+                                HttpResponse::ServiceUnavailable().finish()
+                            } else {
+                                HttpResponse::Accepted().body(format!("call {n}"))
+                            }
+                        }
+                    }),
+                ),
+        )
+        .await;
+
+        // Act
+        let failed = test::call_service(&app, post("/flaky", "k").to_request()).await;
+        let retried = test::call_service(&app, post("/flaky", "k").to_request()).await;
+        let replayed = test::call_service(&app, post("/flaky", "k").to_request()).await;
+
+        // Assert
+        assert_eq!(failed.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(test::read_body(retried).await, "call 1");
+        assert_eq!(test::read_body(replayed).await, "call 1");
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            2,
+            "handled twice, not three times"
+        );
+    }
+}
