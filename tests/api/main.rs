@@ -9,6 +9,8 @@
 //! * [`bus_faults`] — duplicate, failed, delayed and poisoned bus traffic loses nothing.
 //! * [`deadlines`] — working-day due dates, on time or late, suspensions (补正), the calendar.
 //! * [`event_lifecycle`] — sign, return and re-route, extend, escalate and reassign an event.
+//! * [`restart`] — on a durable in-memory bus the service is stopped and started again: state
+//!   restored, groups resumed, redelivered and lost-snapshot records have no second effect.
 //! * [`supervision`] — yellow and red warnings, the department and centre figures, ratings.
 
 #[path = "../common/mod.rs"]
@@ -20,6 +22,7 @@ mod deadlines;
 mod event_lifecycle;
 mod flow;
 mod helpers;
+mod restart;
 mod supervision;
 
 /// How long a wait of [`common::poll`] looks before the test fails. A bound on waiting, not a
