@@ -77,7 +77,10 @@ impl Application {
     /// Serves until `stop` resolves, then shuts down as
     /// [`run_until_stopped`](Self::run_until_stopped) does on a signal (tests stop one
     /// application this way and start the next over the same bus).
-    pub async fn run_until(self, stop: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+    pub async fn run_until(
+        self,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> anyhow::Result<()> {
         let handle = self.server.handle();
         let server = actix_web::rt::spawn(self.server);
         stop.await;

@@ -112,7 +112,10 @@ async fn a_case_waiting_for_a_decision_survives_a_restart() {
     // it once.
     assert_in_inbox(&app, DECIDES, &case_id).await;
     let after = app.get_case(&case_id).await;
-    assert_eq!(after, before, "the applicant's view should survive the restart");
+    assert_eq!(
+        after, before,
+        "the applicant's view should survive the restart"
+    );
     approve_and_complete(&app, &case_id).await;
     assert_once(app.memory_bus(), &case_id);
 }
@@ -173,7 +176,9 @@ async fn records_delivered_again_after_a_restart_have_no_second_effect() {
         async move {
             match now {
                 now if now > before => Ok(()),
-                now => Err(format!("{now} records of the case, {before} before the restart")),
+                now => Err(format!(
+                    "{now} records of the case, {before} before the restart"
+                )),
             }
         }
     })
@@ -199,7 +204,9 @@ async fn a_snapshot_lost_after_its_effects_were_sent_is_made_good_by_the_redeliv
         async move {
             match (accepted, refused) {
                 (1.., 1..) => Ok(()),
-                _ => Err(format!("{accepted} acceptances, {refused} snapshots refused")),
+                _ => Err(format!(
+                    "{accepted} acceptances, {refused} snapshots refused"
+                )),
             }
         }
     })
@@ -211,7 +218,13 @@ async fn a_snapshot_lost_after_its_effects_were_sent_is_made_good_by_the_redeliv
     app.stop().await;
     let accepted_before = count_of(&bus, &case_id, "application.accepted");
     bus.accept_snapshots();
-    let app = TestApp::start_on(settings, Arc::new(SystemClock), bus.clone(), crate::POLL_FOR).await;
+    let app = TestApp::start_on(
+        settings,
+        Arc::new(SystemClock),
+        bus.clone(),
+        crate::POLL_FOR,
+    )
+    .await;
 
     // Assert: the application came again and the department sent its acceptance again, under
     // the same id; the case waits for the decision and completes once.

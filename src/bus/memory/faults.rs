@@ -121,3 +121,120 @@ impl MemoryBus {
         self.inner.committed.remove(group);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bus::{Bus, Delivery, Dispatch, Subscription};
+    use crate::settings::{BusKind, BusSettings};
+    use bytes::Bytes;
+
+    fn bus() -> MemoryBus {
+        MemoryBus::durable(&BusSettings {
+            kind: BusKind::Memory,
+            topic_prefix: "t".into(),
+            partitions: 1,
+            consumer_max_in_flight: 8,
+            redelivery_backoff_ms: 1,
+            brokers: String::new(),
+            kafka: Default::default(),
+        })
+    }
+
+    fn record(topic: Topic, key: &str) -> Arc<Record> {
+        Arc::new(Record {
+            topic,
+            key: key.into(),
+            headers: vec![],
+            payload: Bytes::from_static(b"{}"),
+        })
+    }
+
+    /// Waits (boundedly) until `done` holds; panics if it never does.
+    async fn until(done: impl Fn() -> bool) {
+        for _ in 0..500 {
+            if done() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        panic!("the condition never held");
+    }
+
+    #[tokio::test]
+    async fn refused_snapshots_fail_only_publishes_that_carry_one_of_that_system() {
+        // Arrange
+        let bus = bus();
+        bus.refuse_snapshots_of("department/market");
+
+        // Act
+        let own = bus
+            .publish(vec![
+                record(Topic::Acceptances, "c1"),
+                record(Topic::State, "department/market|c1"),
+            ])
+            .await;
+        let other = bus
+            .publish(vec![record(Topic::State, "department/fire|c1")])
+            .await;
+        let flow = bus.publish(vec![record(Topic::Acceptances, "c2")]).await;
+        bus.accept_snapshots();
+        let after = bus
+            .publish(vec![record(Topic::State, "department/market|c1")])
+            .await;
+
+        // Assert: the refused publish wrote nothing, not even its flow record.
+        assert!(own.is_err() && other.is_ok() && flow.is_ok() && after.is_ok());
+        assert_eq!(bus.snapshots_refused(), 1);
+        let keys: Vec<_> = bus
+            .all_records(Topic::Acceptances)
+            .into_iter()
+            .map(|(_, r)| r.key.clone())
+            .collect();
+        assert_eq!(keys, ["c2"]);
+        assert_eq!(bus.all_records(Topic::State).len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_group_whose_commits_were_forgotten_reads_from_the_start_again() {
+        // Arrange: a group read and committed two records, then stopped.
+        let bus = bus();
+        bus.publish(vec![
+            record(Topic::Applications, "a"),
+            record(Topic::Applications, "b"),
+        ])
+        .await
+        .unwrap();
+        let seen = Arc::new(AtomicU32::new(0));
+        let count = |seen: Arc<AtomicU32>| {
+            Arc::new(move |_: Delivery| {
+                seen.fetch_add(1, Ordering::SeqCst);
+                Dispatch::Skip
+            })
+        };
+        let mut first = bus
+            .subscribe(Subscription::new(
+                "g",
+                vec![Topic::Applications],
+                count(seen.clone()),
+            ))
+            .unwrap();
+        until(|| bus.committed_offset("g", Topic::Applications, 0) == 2).await;
+        first.stopped().await;
+
+        // Act
+        bus.forget_commits("g");
+        let again = Arc::new(AtomicU32::new(0));
+        let _second = bus
+            .subscribe(Subscription::new(
+                "g",
+                vec![Topic::Applications],
+                count(again.clone()),
+            ))
+            .unwrap();
+
+        // Assert
+        until(|| again.load(Ordering::SeqCst) == 2).await;
+        assert_eq!(bus.committed_offset("g", Topic::Applications, 0), 2);
+    }
+}
