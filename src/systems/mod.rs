@@ -12,6 +12,10 @@
 //! 3. **Flow.** The governance and department consumer groups (shared by every process that
 //!    runs those roles) start from their committed offsets; the intake system takes
 //!    submissions; the city centre reads the intake feed from the position it recorded.
+//!
+//! Phase 1 runs only on a bus that outlives the systems (`Bus::outlives_process`): a Kafka
+//! cluster, or an in-memory bus made with `MemoryBus::durable` and given to
+//! [`Systems::start_on`], over which tests stop one set of systems and start another.
 
 use crate::actors::department::Department;
 use crate::actors::governance_center::{GovernanceCenter, StartFeed};
