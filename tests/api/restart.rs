@@ -3,7 +3,7 @@
 //! topic, resume the consumer groups where they committed, and let no redelivered record have a
 //! second effect — what `tests/processes` checks with real processes and a real broker.
 
-use crate::common::once::{assert_one_message_per_cause, Sent};
+use crate::common::once::{assert_one_message_per_cause, sent_record, ONCE_PER_COLLABORATING_CASE};
 use crate::helpers::{assert_status, inbox_lists_case, make_manual, poll, TestApp};
 use govfusion::bus::memory::MemoryBus;
 use govfusion::bus::{Record, Topic};
@@ -17,16 +17,6 @@ use std::sync::Arc;
 const DECIDES: &str = "urban_management";
 /// The matter the tests apply for.
 const MATTER: &str = "outdoor_advertising";
-/// Every message that one cause sends once for a case of [`MATTER`] (hops of an event down
-/// and up the tiers are several messages of one type, so they are not listed).
-const ONCE_PER_CASE: [&str; 6] = [
-    "application.published",
-    "application.accepted",
-    "collaboration.requested",
-    "collaboration.completed",
-    "approval.published",
-    "approval.delivered",
-];
 
 /// The default configuration, changed by `tweak`, on the in-memory bus.
 fn settings(tweak: impl FnOnce(&mut Settings)) -> Settings {
@@ -53,17 +43,12 @@ fn sent(bus: &MemoryBus, case_id: &str) -> Vec<Arc<Record>> {
         .collect()
 }
 
-/// Asserts that each message of [`ONCE_PER_CASE`] is on the bus under one id for the case.
+/// Asserts that each message of [`ONCE_PER_COLLABORATING_CASE`] is on the bus under one id
+/// for the case.
 fn assert_once(bus: &MemoryBus, case_id: &str) {
     let records = sent(bus, case_id);
-    let sent: Vec<Sent> = records
-        .iter()
-        .map(|r| {
-            let header = |name| r.header(name).unwrap_or_default();
-            (r.key.as_str(), header("type"), header("id"))
-        })
-        .collect();
-    assert_one_message_per_cause(&[case_id.to_owned()], &ONCE_PER_CASE, sent);
+    let sent = records.iter().map(|r| sent_record(r));
+    assert_one_message_per_cause(&[case_id.to_owned()], &ONCE_PER_COLLABORATING_CASE, sent);
 }
 
 /// How many records of type `kind` the case has on the bus (repeats of one id included).
@@ -149,28 +134,30 @@ async fn a_case_in_the_middle_of_collaboration_completes_after_a_restart() {
 
 #[actix_web::test]
 async fn records_delivered_again_after_a_restart_have_no_second_effect() {
-    // Arrange: a case waits for the decision; then the service stops, and its shared groups
-    // lose every commit (as if it had died before committing), so the new service reads every
-    // topic from the start again — and each of those deliveries comes twice.
+    // Arrange: a case waits for the decision.
     let app = spawn_durable_app(|_| {}).await;
     let case_id = app.submit_ok(&app.application_body(MATTER)).await;
     app.wait_for_inbox_case(DECIDES, &case_id).await;
-    let bus = app.memory_bus().clone();
-    let settings = (*app.systems.settings).clone();
-    app.stop().await;
-    let before = sent(&bus, &case_id).len();
-    let prefix = &settings.bus.topic_prefix;
-    bus.forget_commits(&format!("{prefix}.governance"));
-    for department in &settings.departments {
-        bus.forget_commits(&format!("{prefix}.department.{}", department.code));
-    }
-    bus.duplicate_next_deliveries(10_000);
+    let settings = app.systems.settings.clone();
+    let before = std::cell::Cell::new(0);
 
-    // Act
-    let app = TestApp::start_on(settings, Arc::new(SystemClock), bus, crate::POLL_FOR).await;
+    // Act: the service stops and its shared groups lose every commit (as if it had died before
+    // committing), so the new service reads every topic from the start again — and each of
+    // those deliveries comes twice.
+    let app = app
+        .restart_after(|bus| {
+            before.set(sent(bus, &case_id).len());
+            let prefix = &settings.bus.topic_prefix;
+            bus.forget_commits(&format!("{prefix}.governance"));
+            for department in &settings.departments {
+                bus.forget_commits(&format!("{prefix}.department.{}", department.code));
+            }
+            bus.duplicate_next_deliveries(10_000);
+        })
+        .await;
 
     // Assert: the replay happened (systems re-sent what they had sent, under the same ids) …
-    let bus = app.memory_bus();
+    let (bus, before) = (app.memory_bus(), before.get());
     poll("the replayed records to be re-sent", || {
         let now = sent(bus, &case_id).len();
         async move {
@@ -214,17 +201,14 @@ async fn a_snapshot_lost_after_its_effects_were_sent_is_made_good_by_the_redeliv
 
     // Act: the service stops (as the process would die) and a new one starts; the bus takes
     // snapshots again.
-    let settings = (*app.systems.settings).clone();
-    app.stop().await;
-    let accepted_before = count_of(&bus, &case_id, "application.accepted");
-    bus.accept_snapshots();
-    let app = TestApp::start_on(
-        settings,
-        Arc::new(SystemClock),
-        bus.clone(),
-        crate::POLL_FOR,
-    )
-    .await;
+    let accepted_before = std::cell::Cell::new(0);
+    let app = app
+        .restart_after(|bus| {
+            accepted_before.set(count_of(bus, &case_id, "application.accepted"));
+            bus.accept_snapshots();
+        })
+        .await;
+    let accepted_before = accepted_before.get();
 
     // Assert: the application came again and the department sent its acceptance again, under
     // the same id; the case waits for the decision and completes once.

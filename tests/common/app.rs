@@ -120,6 +120,12 @@ impl TestApp {
     /// in-memory bus (made with [`MemoryBus::durable`] for the new one to find the old one's
     /// state); returns the new one once it is ready.
     pub async fn restart(self) -> Self {
+        self.restart_after(|_| {}).await
+    }
+
+    /// Like [`restart`](Self::restart), with `meanwhile` acting on the bus while no service
+    /// runs on it (what a crash left behind: forgotten commits, a fault to lift).
+    pub async fn restart_after(self, meanwhile: impl FnOnce(&MemoryBus)) -> Self {
         let bus = self
             .systems
             .memory_bus
@@ -128,6 +134,7 @@ impl TestApp {
         let settings = (*self.systems.settings).clone();
         let (clock, ready_within) = (self.clock.clone(), self.ready_within);
         self.stop().await;
+        meanwhile(&bus);
         Self::start_on(settings, clock, bus, ready_within).await
     }
 
