@@ -1,5 +1,6 @@
 //! The service as one unit: the systems plus the HTTP API, with a single shutdown path.
 
+use crate::bus::memory::MemoryBus;
 use crate::clock::{SharedClock, SystemClock};
 use crate::http;
 use crate::settings::Settings;
@@ -11,8 +12,11 @@ use std::time::Duration;
 
 /// A built service, not yet serving.
 pub struct Application {
+    /// The running systems.
     systems: Systems,
+    /// The HTTP server, bound, not yet polled.
     server: Server,
+    /// The port it is bound to.
     port: u16,
 }
 
@@ -26,6 +30,23 @@ impl Application {
     /// a [`ManualClock`](crate::clock::ManualClock) to reach deadlines).
     pub async fn build_with_clock(settings: Settings, clock: SharedClock) -> anyhow::Result<Self> {
         let systems = Systems::start_with_clock(settings, clock).await?;
+        Self::serve(systems)
+    }
+
+    /// Like [`build_with_clock`](Self::build_with_clock), on an in-memory bus that may have
+    /// carried another application before (see [`Systems::start_on`]): a test stops one and
+    /// builds the next over the same [`MemoryBus::durable`] to restart the service.
+    pub async fn build_on(
+        settings: Settings,
+        clock: SharedClock,
+        bus: MemoryBus,
+    ) -> anyhow::Result<Self> {
+        let systems = Systems::start_on(settings, clock, bus).await?;
+        Self::serve(systems)
+    }
+
+    /// Binds the HTTP listener over running systems.
+    fn serve(systems: Systems) -> anyhow::Result<Self> {
         let (server, port) = http::server(systems.clone())?;
         Ok(Self {
             systems,
@@ -50,9 +71,19 @@ impl Application {
     /// logged and the function returns anyway (records not committed are delivered again to
     /// the next consumer).
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `stop` resolves, then shuts down as
+    /// [`run_until_stopped`](Self::run_until_stopped) does on a signal (tests stop one
+    /// application this way and start the next over the same bus).
+    pub async fn run_until(
+        self,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> anyhow::Result<()> {
         let handle = self.server.handle();
         let server = actix_web::rt::spawn(self.server);
-        shutdown_signal().await;
+        stop.await;
         let limit = Duration::from_millis(self.systems.settings.service.shutdown_timeout_ms);
         tracing::info!(?limit, "shutdown signal received; stopping");
         let systems = self.systems.clone();

@@ -377,10 +377,11 @@ pub trait Bus: Send + Sync + 'static {
     /// has handled everything below them has caught up with what was there at this moment.
     fn end_offsets(&self, topics: Vec<Topic>) -> BoxFuture<'static, Result<EndOffsets, BusError>>;
 
-    /// Whether what is published outlives this process (a Kafka cluster), so that systems
-    /// write their state snapshots to it and rebuild from them after a restart. The in-memory
-    /// bus and the embedded cluster end with the process: nothing written there could be read
-    /// back, so systems keep their state in memory only.
+    /// Whether what is published outlives the systems running on it (a Kafka cluster, or a
+    /// [`MemoryBus::durable`](memory::MemoryBus::durable) that tests restart systems over), so
+    /// that systems write their state snapshots to it and rebuild from them after a restart.
+    /// The embedded cluster and a plain in-memory bus end with the process: nothing written
+    /// there could be read back, so systems keep their state in memory only.
     fn outlives_process(&self) -> bool {
         false
     }

@@ -19,22 +19,42 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The bus of the configured kind, with its concrete handle for tests and tools.
-pub(super) async fn connect(
-    settings: &Settings,
-) -> anyhow::Result<(Arc<dyn Bus>, Option<MemoryBus>, Option<KafkaBus>)> {
-    Ok(match settings.bus.kind {
-        BusKind::Memory => {
-            let bus = MemoryBus::new(&settings.bus);
-            (Arc::new(bus.clone()), Some(bus), None)
+/// The bus the systems run on, with its concrete handle for tests and tools.
+pub(super) struct Connected {
+    /// The bus.
+    pub bus: Arc<dyn Bus>,
+    /// The in-memory bus, when that is the kind.
+    pub memory_bus: Option<MemoryBus>,
+    /// The Kafka bus, when that is the kind (kafka or embedded).
+    pub kafka_bus: Option<KafkaBus>,
+}
+
+impl Connected {
+    /// A bus of the configured kind, new (an in-memory one ends with these systems).
+    pub async fn connect(settings: &Settings) -> anyhow::Result<Self> {
+        Ok(match settings.bus.kind {
+            BusKind::Memory => Self::memory(MemoryBus::new(&settings.bus)),
+            BusKind::Kafka | BusKind::Embedded => {
+                let bus = KafkaBus::connect(&settings.bus)
+                    .await
+                    .context("Failed to connect to the Kafka cluster")?;
+                Self {
+                    bus: Arc::new(bus.clone()),
+                    memory_bus: None,
+                    kafka_bus: Some(bus),
+                }
+            }
+        })
+    }
+
+    /// An in-memory bus that exists already (perhaps from systems that ran before).
+    pub fn memory(bus: MemoryBus) -> Self {
+        Self {
+            bus: Arc::new(bus.clone()),
+            memory_bus: Some(bus),
+            kafka_bus: None,
         }
-        BusKind::Kafka | BusKind::Embedded => {
-            let bus = KafkaBus::connect(&settings.bus)
-                .await
-                .context("Failed to connect to the Kafka cluster")?;
-            (Arc::new(bus.clone()), None, Some(bus))
-        }
-    })
+    }
 }
 
 /// The actors of one process, started.

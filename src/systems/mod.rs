@@ -12,6 +12,10 @@
 //! 3. **Flow.** The governance and department consumer groups (shared by every process that
 //!    runs those roles) start from their committed offsets; the intake system takes
 //!    submissions; the city centre reads the intake feed from the position it recorded.
+//!
+//! Phase 1 runs only on a bus that outlives the systems (`Bus::outlives_process`): a Kafka
+//! cluster, or an in-memory bus made with `MemoryBus::durable` and given to
+//! [`Systems::start_on`], over which tests stop one set of systems and start another.
 
 use crate::actors::department::Department;
 use crate::actors::governance_center::{GovernanceCenter, StartFeed};
@@ -37,7 +41,7 @@ use std::time::Duration;
 mod actors;
 pub mod desks;
 
-use actors::{connect, Actors};
+use actors::{Actors, Connected};
 
 pub use desks::{CentreDesk, DepartmentDesk, Desks, IntakeDesk, SupervisionDesk};
 
@@ -115,10 +119,43 @@ impl Systems {
     /// rebuilding their state (see the module docs); [`not_ready`](Self::not_ready) is empty
     /// once they run.
     pub async fn start_with_clock(settings: Settings, clock: SharedClock) -> anyhow::Result<Self> {
+        let connected = Connected::connect(&settings).await?;
+        Self::start_connected(settings, clock, connected)
+    }
+
+    /// Like [`start_with_clock`](Self::start_with_clock), on an in-memory bus that may have
+    /// carried other systems before: made with [`MemoryBus::durable`], the bus keeps what
+    /// they wrote, so these systems rebuild their state from it and resume their consumer
+    /// groups where the others committed (a restart, see [`shutdown`](Self::shutdown) for
+    /// stopping the first set). `settings.bus.kind` must say `memory`.
+    pub async fn start_on(
+        settings: Settings,
+        clock: SharedClock,
+        bus: MemoryBus,
+    ) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            settings.bus.kind == crate::settings::BusKind::Memory,
+            "systems given an in-memory bus were configured for bus.kind = {:?}; set it to \
+             \"memory\"",
+            settings.bus.kind
+        );
+        Self::start_connected(settings, clock, Connected::memory(bus))
+    }
+
+    /// Starts the systems on `connected` (see [`start_with_clock`](Self::start_with_clock)).
+    fn start_connected(
+        settings: Settings,
+        clock: SharedClock,
+        connected: Connected,
+    ) -> anyhow::Result<Self> {
         let settings = Arc::new(settings);
         let roles = Arc::new(settings.roles());
         let catalog = Arc::new(Catalog::with_clock(&settings, clock));
-        let (bus, memory_bus, kafka_bus) = connect(&settings).await?;
+        let Connected {
+            bus,
+            memory_bus,
+            kafka_bus,
+        } = connected;
         let bridge_actor = Bridge::new(bus.clone(), settings.bridge.clone());
         let bridge_stats = bridge_actor.stats();
         let bridge = bridge_actor.start();

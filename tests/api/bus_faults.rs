@@ -2,7 +2,7 @@
 //! still complete, exactly once in effect, in order, and unreadable records go to dead-letters.
 
 use crate::common::app::DISTRICT;
-use crate::common::once::{assert_one_message_per_cause, Sent};
+use crate::common::once::{assert_one_message_per_cause, sent_record, ONCE_PER_COLLABORATING_CASE};
 use crate::helpers::{poll, spawn_app, spawn_app_with, step_names, TestApp};
 use bytes::Bytes;
 use govfusion::bus::bridge::PublishRecords;
@@ -112,24 +112,10 @@ async fn duplicate_deliveries_change_nothing() {
     for topic in Topic::flow() {
         sent.extend(records_of(&app, topic, &case_id));
     }
-    let sent: Vec<Sent> = sent
-        .iter()
-        .map(|(_, r)| {
-            let header = |name| r.header(name).unwrap_or_default();
-            (r.key.as_str(), header("type"), header("id"))
-        })
-        .collect();
     assert_one_message_per_cause(
         std::slice::from_ref(&case_id),
-        &[
-            "application.published",
-            "application.accepted",
-            "collaboration.requested",
-            "collaboration.completed",
-            "approval.published",
-            "approval.delivered",
-        ],
-        sent.iter().copied(),
+        &ONCE_PER_COLLABORATING_CASE,
+        sent.iter().map(|(_, r)| sent_record(r)),
     );
     // The collaborating departments' answers (the centres relay each one up the tiers).
     let results = records_of(&app, Topic::CollaborationResults, &case_id);

@@ -10,6 +10,8 @@
 //! * [`deadlines`] — working-day due dates, on time or late, suspensions (补正), the calendar.
 //! * [`event_lifecycle`] — sign, return and re-route, extend, escalate and reassign an event.
 //! * [`idempotency`] — `Idempotency-Key` on POSTs; a body that never arrives gets 408.
+//! * [`restart`] — on a durable in-memory bus the service is stopped and started again: state
+//!   restored, groups resumed, redelivered and lost-snapshot records have no second effect.
 //! * [`supervision`] — yellow and red warnings, the department and centre figures, ratings.
 
 #[path = "../common/mod.rs"]
@@ -22,6 +24,7 @@ mod event_lifecycle;
 mod flow;
 mod helpers;
 mod idempotency;
+mod restart;
 mod supervision;
 
 /// How long a wait of [`common::poll`] looks before the test fails. A bound on waiting, not a

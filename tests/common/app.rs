@@ -2,12 +2,15 @@
 //! and adds what is its own (`impl TestApp` in its `helpers`).
 
 use super::{poll, status_rank};
+use actix_web::rt::task::JoinHandle;
 use govfusion::app::Application;
+use govfusion::bus::memory::MemoryBus;
 use govfusion::clock::SharedClock;
 use govfusion::settings::{Settings, DEFAULT_CONFIG};
 use govfusion::systems::Systems;
 use serde_json::{json, Value};
 use std::time::Duration;
+use tokio::sync::oneshot;
 
 /// The terminal tests submit from unless they say otherwise.
 pub const TERMINAL: &str = "pc-web";
@@ -42,18 +45,51 @@ pub struct TestApp {
     pub systems: Systems,
     /// An HTTP client.
     pub client: reqwest::Client,
+    /// The clock the systems read, for the service that replaces this one on a restart.
+    clock: SharedClock,
+    /// How long the service may take to become ready, likewise.
+    ready_within: Duration,
+    /// Tells the service to shut down (see [`stop`](Self::stop)).
+    stop: oneshot::Sender<()>,
+    /// The service, serving until told to stop; resolves once it has shut down.
+    serving: JoinHandle<anyhow::Result<()>>,
 }
 
 impl TestApp {
     /// Starts the service with `settings`, every system reading the time from `clock`; returns
     /// once it is ready (every consumer group has its partitions), or panics after `ready_within`.
     pub async fn start(settings: Settings, clock: SharedClock, ready_within: Duration) -> Self {
-        let app = Application::build_with_clock(settings, clock)
+        let app = Application::build_with_clock(settings, clock.clone())
             .await
             .expect("Failed to build the application");
+        Self::serve(app, clock, ready_within).await
+    }
+
+    /// Like [`start`](Self::start), on an in-memory bus that may have carried another service
+    /// before: on a [`MemoryBus::durable`] the new service rebuilds its state from what the
+    /// other wrote, and its consumer groups resume where the other's committed.
+    pub async fn start_on(
+        settings: Settings,
+        clock: SharedClock,
+        bus: MemoryBus,
+        ready_within: Duration,
+    ) -> Self {
+        let app = Application::build_on(settings, clock.clone(), bus)
+            .await
+            .expect("Failed to build the application");
+        Self::serve(app, clock, ready_within).await
+    }
+
+    async fn serve(app: Application, clock: SharedClock, ready_within: Duration) -> Self {
         let systems = app.systems().clone();
         let address = format!("http://127.0.0.1:{}", app.port());
-        actix_web::rt::spawn(app.run_until_stopped());
+        let (stop, stopped) = oneshot::channel();
+        let serving = actix_web::rt::spawn(app.run_until(async {
+            // A test that drops its app without stopping it leaves it serving, as before.
+            if stopped.await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }));
         systems
             .ready(ready_within)
             .await
@@ -62,7 +98,44 @@ impl TestApp {
             address,
             systems,
             client: reqwest::Client::new(),
+            clock,
+            ready_within,
+            stop,
+            serving,
         }
+    }
+
+    /// Shuts the service down as SIGTERM would (stop taking requests, stop consuming and commit
+    /// what was handled, drain the publishes) and waits until it has.
+    pub async fn stop(self) {
+        // Fails only when the service has already gone, which is what is wanted.
+        let _ = self.stop.send(());
+        self.serving
+            .await
+            .expect("the service task panicked")
+            .expect("the service failed to shut down");
+    }
+
+    /// Stops the service and starts a new one, with the same settings and clock, over the same
+    /// in-memory bus (made with [`MemoryBus::durable`] for the new one to find the old one's
+    /// state); returns the new one once it is ready.
+    pub async fn restart(self) -> Self {
+        self.restart_after(|_| {}).await
+    }
+
+    /// Like [`restart`](Self::restart), with `meanwhile` acting on the bus while no service
+    /// runs on it (what a crash left behind: forgotten commits, a fault to lift).
+    pub async fn restart_after(self, meanwhile: impl FnOnce(&MemoryBus)) -> Self {
+        let bus = self
+            .systems
+            .memory_bus
+            .clone()
+            .expect("a restart needs the in-memory bus");
+        let settings = (*self.systems.settings).clone();
+        let (clock, ready_within) = (self.clock.clone(), self.ready_within);
+        self.stop().await;
+        meanwhile(&bus);
+        Self::start_on(settings, clock, bus, ready_within).await
     }
 
     fn url(&self, path: &str) -> String {

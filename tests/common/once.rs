@@ -9,6 +9,24 @@ use std::collections::{HashMap, HashSet};
 /// One record as these checks see it: its key (the case id), its `type` and its `id` headers.
 pub type Sent<'a> = (&'a str, &'a str, &'a str);
 
+/// The messages a case with collaboration has once each, whatever was delivered twice: the
+/// hops of an event down and up the tiers are several messages of one type, so they are not
+/// among them.
+pub const ONCE_PER_COLLABORATING_CASE: [&str; 6] = [
+    "application.published",
+    "application.accepted",
+    "collaboration.requested",
+    "collaboration.completed",
+    "approval.published",
+    "approval.delivered",
+];
+
+/// A govfusion bus record as these checks see it.
+pub fn sent_record(record: &govfusion::bus::Record) -> Sent<'_> {
+    let header = |name| record.header(name).unwrap_or_default();
+    (record.key.as_str(), header("type"), header("id"))
+}
+
 /// Asserts that for each case of `case_ids`, each message type of `kinds` is on the bus under
 /// exactly one message id among `sent`.
 pub fn assert_one_message_per_cause<'a>(

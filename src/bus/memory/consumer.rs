@@ -6,7 +6,8 @@
 //! record and every record before it on the partition were handled. A failed handler pauses
 //! only its own partition: after `redelivery_backoff_ms` the partition is read again from its
 //! lowest unfinished record, while the other partitions keep flowing (see
-//! [`ConsumerCore`]). On stop the task hands out nothing more, lets what it handed out finish
+//! [`ConsumerCore`]). A state record that a later record of its key superseded is not handed
+//! out (the state topic is compacted, see [`MemoryBus::durable`]). On stop the task hands out nothing more, lets what it handed out finish
 //! (bounded) and commits what finished.
 
 use super::{read, GroupOffsets, MemoryBus};
@@ -159,10 +160,16 @@ impl GroupConsumer {
                 }
                 // In bounds: `offset` is below the length read above, and logs only grow.
                 let record = read(&log.records)[offset as usize].clone();
-                for _ in 0..self.copies() {
-                    let dispatch = self.dispatch(record.clone(), key.1, offset);
-                    let at = i64::try_from(offset).unwrap_or(i64::MAX);
-                    self.core.deliver(&mut self.positions, key, at, dispatch);
+                let at = i64::try_from(offset).unwrap_or(i64::MAX);
+                if self.bus.superseded(key.0, key.1, &record.key, offset) {
+                    // Compacted away: done at once, so the offset can still be committed.
+                    self.core
+                        .deliver(&mut self.positions, key, at, Dispatch::Skip);
+                } else {
+                    for _ in 0..self.copies() {
+                        let dispatch = self.dispatch(record.clone(), key.1, offset);
+                        self.core.deliver(&mut self.positions, key, at, dispatch);
+                    }
                 }
                 self.positions.next.insert(key, offset + 1);
             }
@@ -171,14 +178,7 @@ impl GroupConsumer {
 
     /// How many times to hand out the next record (2 while a duplicate fault is armed).
     fn copies(&self) -> usize {
-        let duplicate = self
-            .bus
-            .inner
-            .faults
-            .duplicate_deliveries
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok();
-        if duplicate {
+        if self.bus.inner.faults.duplicates() {
             2
         } else {
             1
@@ -193,7 +193,7 @@ impl GroupConsumer {
             partition,
             offset,
         };
-        let delay = self.bus.inner.faults.delay_micros.load(Ordering::Relaxed);
+        let delay = self.bus.inner.faults.delay_micros();
         match (self.handler)(delivery) {
             Dispatch::Handle(handled) if delay > 0 => Dispatch::Handle(Box::pin(async move {
                 tokio::time::sleep(Duration::from_micros(delay)).await;
