@@ -24,8 +24,9 @@
 //! the message's effect in the restored state. Every process reads the snapshots of its systems
 //! from the start of the state topic and keeps following it, so a second instance of a
 //! department knows the cases the first one handled when it takes over their partitions.
-//! Snapshots are written only on a Kafka cluster ([`Bus::outlives_process`]): the in-memory bus
-//! and the embedded cluster do not outlive the process.
+//! Snapshots are written only when the bus outlives the process ([`Bus::outlives_process`]): a
+//! Kafka cluster, or an in-memory bus that tests keep across restarts; the default in-memory bus
+//! and the embedded cluster end with the process.
 //!
 //! [`Bus::outlives_process`]: crate::bus::Bus::outlives_process
 
@@ -176,7 +177,7 @@ pub trait BusSystem: Actor<Context = Context<Self>> {
 pub trait KeepsState: BusSystem {
     /// What it remembers about one case.
     type CaseState: Serialize + serde::de::DeserializeOwned;
-    /// Whether it writes snapshots: only on a Kafka cluster
+    /// Whether it writes snapshots: only when the bus outlives the process
     /// ([`Bus::outlives_process`](crate::bus::Bus::outlives_process)).
     fn persists(&self) -> bool;
     /// The versions of its snapshots.
