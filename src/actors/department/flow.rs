@@ -42,10 +42,12 @@ impl BusSystem for Department {
             }
             MessageType::CollaborationCompleted => {
                 let completed: CollaborationCompleted = envelope.data().map_err(poison)?;
+                self.known_case(envelope)?;
                 Ok(self.collaboration_completed(completed))
             }
             MessageType::CaseSupplemented => {
                 let supplement: Supplement = envelope.data().map_err(poison)?;
+                self.known_case(envelope)?;
                 Ok(self.supplemented(&envelope.case_id, supplement))
             }
             MessageType::CollaborationExtensionDecided => {
@@ -71,6 +73,24 @@ impl BusSystem for Department {
 
     fn snapshot(&mut self, case_id: &CaseId) -> Option<Envelope> {
         self.snapshot_of(case_id)
+    }
+}
+
+impl Department {
+    /// Refuses, for now, a message about a case this department has not taken yet. Only a
+    /// case it accepted can be completed or supplemented, so the case's application is still
+    /// on its way: after a restart the topics are read independently, and the application (or
+    /// the snapshot of the instance that took it) may come after the completion. The message
+    /// is delivered again until the case is known — never dropped, or the case would wait for
+    /// good.
+    fn known_case(&self, envelope: &Envelope) -> Result<(), HandleError> {
+        if self.cases.contains_key(&envelope.case_id) {
+            return Ok(());
+        }
+        Err(HandleError::Retry(format!(
+            "`{}` for case {} came before the department took the case; delivered again until it has",
+            envelope.kind, envelope.case_id
+        )))
     }
 }
 
@@ -391,5 +411,110 @@ impl Department {
         }
         self.cases.insert(case_id, case);
         outputs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::Catalog;
+    use crate::clock::SystemClock;
+    use crate::domain::{Applicant, Channel, EnvelopeHead, Region};
+    use crate::settings::{Settings, DEFAULT_CONFIG};
+    use std::sync::Arc;
+
+    /// Takes every publish.
+    struct Sink;
+
+    impl Actor for Sink {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<Publish> for Sink {
+        type Result = Result<(), crate::port::PublishError>;
+
+        fn handle(&mut self, _: Publish, _: &mut Self::Context) -> Self::Result {
+            Ok(())
+        }
+    }
+
+    fn envelope<T: serde::Serialize>(kind: MessageType, id: &str, data: &T) -> Arc<Envelope> {
+        Arc::new(Envelope::new_at(
+            EnvelopeHead {
+                id: crate::domain::MessageId::from_string(id),
+                kind,
+                case_id: CaseId::from_string("c1"),
+                source: SystemId::Governance("500000".into()),
+                target: SystemId::Department("market".into()),
+                trace_id: "t1".into(),
+            },
+            data,
+            Utc::now(),
+        ))
+    }
+
+    #[actix_rt::test]
+    async fn a_completion_that_comes_before_its_application_waits_for_it() {
+        // Arrange: the market department, as after a restart that lost its state.
+        let settings = Settings::from_toml(DEFAULT_CONFIG, "default", false).unwrap();
+        let catalog = Arc::new(Catalog::with_clock(&settings, Arc::new(SystemClock)));
+        let market = settings
+            .departments
+            .iter()
+            .find(|d| d.code == "market")
+            .unwrap();
+        let department = Department::new(
+            market.clone(),
+            catalog,
+            Sink.start().recipient(),
+            false,
+            Arc::default(),
+        )
+        .start();
+        let application = Application {
+            case_id: CaseId::from_string("c1"),
+            matter_code: "food_business_licence".into(),
+            applicant: Applicant {
+                name: "张三".into(),
+                id_number: "110101199003071234".into(),
+                phone: "13800000000".into(),
+            },
+            region: Region {
+                district: "500103".into(),
+                street: "500103001".into(),
+            },
+            materials: vec![
+                "business_licence".into(),
+                "premises_proof".into(),
+                "food_safety_plan".into(),
+            ],
+            form: serde_json::json!({}),
+            terminal_id: "pc-web".into(),
+            channel: Channel::Pc,
+            submitted_at: Utc::now(),
+        };
+        let completion = envelope(
+            MessageType::CollaborationCompleted,
+            "c1/collaboration-completed",
+            &CollaborationCompleted {
+                requester: "market".into(),
+                results: Vec::new(),
+                application: application.clone(),
+            },
+        );
+
+        // Act: the completion is read first, then the application, then the completion again.
+        let early = department.send(Inbound(completion.clone())).await.unwrap();
+        let published = envelope(
+            MessageType::ApplicationPublished,
+            "c1/published",
+            &application,
+        );
+        department.send(Inbound(published)).await.unwrap().unwrap();
+        let again = department.send(Inbound(completion)).await.unwrap();
+
+        // Assert: refused for now (to be delivered again), not dropped; taken once the case is known.
+        assert!(matches!(early, Err(HandleError::Retry(_))), "{early:?}");
+        assert!(again.is_ok(), "{again:?}");
     }
 }
