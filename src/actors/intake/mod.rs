@@ -32,6 +32,7 @@ pub use messages::{
 };
 pub use view::{CaseView, EventResultView, EventView, HistoryEntry};
 
+use super::acts::Acts;
 use super::Versions;
 use crate::catalog::Catalog;
 use crate::domain::{Application, CaseId, MessageId};
@@ -69,6 +70,8 @@ pub struct IntakeSystem {
     durable_waiters: HashMap<u64, oneshot::Sender<()>>,
     /// How long a submission waits for its record to be on the bus.
     submit_timeout: Duration,
+    /// The applicant's supplements and ratings.
+    acts: Acts,
 }
 
 /// A case the intake system follows.
@@ -81,8 +84,6 @@ struct CaseRecord {
     watchers: Vec<oneshot::Sender<CaseView>>,
     /// The suspension whose supplement was sent, while its resumption is not yet seen.
     supplement_sent: Option<u32>,
-    /// A rating is being published.
-    rating_sent: bool,
 }
 
 impl IntakeSystem {
@@ -107,6 +108,7 @@ impl IntakeSystem {
             ready: false,
             durable_waiters: HashMap::new(),
             submit_timeout,
+            acts: Acts::default(),
         }
     }
 }
@@ -119,7 +121,6 @@ impl CaseRecord {
             seen: HashSet::new(),
             watchers: Vec::new(),
             supplement_sent: None,
-            rating_sent: false,
         }
     }
 }
