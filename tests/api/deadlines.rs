@@ -349,10 +349,18 @@ async fn an_applicant_can_only_supplement_a_suspended_case_and_only_once() {
         .await;
     assert_refused(unknown, 404, "unknown_case").await;
 
-    // Supplied once; the second time is refused.
+    // Supplied once: the same request again answers the same supplement; other materials
+    // are refused.
     let first = app.post_json(&path, &materials).await;
-    assert_status(first, 202).await;
-    let second = app.post_json(&path, &materials).await;
+    let first = assert_status(first, 202).await;
+    let repeat = app.post_json(&path, &materials).await;
+    assert_eq!(
+        assert_status(repeat, 202).await,
+        first,
+        "a repeat answers the same"
+    );
+    let other = json!({ "materials": ["id_card"] });
+    let second = app.post_json(&path, &other).await;
     assert_refused(second, 409, "invalid_transition").await;
     let resumed = app
         .wait_for_case(&case_id, "resumed", |c| c["status"] == "accepted")

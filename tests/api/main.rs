@@ -9,6 +9,8 @@
 //! * [`bus_faults`] — duplicate, failed, delayed and poisoned bus traffic loses nothing.
 //! * [`deadlines`] — working-day due dates, on time or late, suspensions (补正), the calendar.
 //! * [`event_lifecycle`] — sign, return and re-route, extend, escalate and reassign an event.
+//! * [`staff_acts`] — a person's act the bus refuses is kept and sent until it is on the bus;
+//!   the same request again answers the same.
 //! * [`supervision`] — yellow and red warnings, the department and centre figures, ratings.
 
 #[path = "../common/mod.rs"]
@@ -20,6 +22,7 @@ mod deadlines;
 mod event_lifecycle;
 mod flow;
 mod helpers;
+mod staff_acts;
 mod supervision;
 
 /// How long a wait of [`common::poll`] looks before the test fails. A bound on waiting, not a
