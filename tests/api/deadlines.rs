@@ -324,7 +324,8 @@ async fn an_automatic_department_cannot_ask_for_materials() {
 }
 
 #[actix_web::test]
-async fn an_applicant_can_only_supplement_a_suspended_case_and_only_once() {
+async fn an_applicant_can_only_supplement_a_suspended_case_and_only_once_and_a_repeat_answers_the_same(
+) {
     // Arrange
     let (app, _clock) = spawn_app_at("2026-12-01T10:00:00+08:00", manual_market).await;
     let case_id = accepted_case(&app).await;
@@ -371,7 +372,13 @@ async fn an_applicant_can_only_supplement_a_suspended_case_and_only_once() {
         "one supplement: {resumed}"
     );
     let after = app.post_json(&path, &materials).await;
-    assert_refused(after, 409, "invalid_transition").await;
+    assert_eq!(
+        assert_status(after, 202).await,
+        first,
+        "still a repeat once resumed"
+    );
+    let other_after = app.post_json(&path, &other).await;
+    assert_refused(other_after, 409, "invalid_transition").await;
 }
 
 #[actix_web::test]

@@ -229,7 +229,15 @@ async fn an_event_returned_without_an_alternative_waits_at_the_parent_centre_unt
     let again = app
         .post_json(&reassign(CITY), &json!({ "department": "street_office" }))
         .await;
-    assert_refused(again, 404, "not_waiting").await;
+    assert_eq!(
+        assert_status(again, 200).await,
+        reassigned,
+        "the same reassignment again answers the same"
+    );
+    let elsewhere = app
+        .post_json(&reassign(CITY), &json!({ "department": "fire" }))
+        .await;
+    assert_refused(elsewhere, 404, "not_waiting").await;
 }
 
 #[actix_web::test]

@@ -97,13 +97,16 @@ impl Handler<SupplementCase> for IntakeSystem {
     fn handle(&mut self, msg: SupplementCase, ctx: &mut Self::Context) -> Self::Result {
         let case_id = msg.case_id.clone();
         let asked = format!("{msg:?}");
-        // A repeat finds the supplement it repeats sent and the case not yet resumed.
+        // A repeat finds the supplement it repeats the last one sent, unless the case is
+        // suspended again since and waits for a new one.
         let repeats = {
             let case_id = case_id.clone();
             move |record: &CaseRecord| {
-                record
-                    .supplement_sent
-                    .map(|sequence| message_ids::supplemented(&case_id, sequence))
+                let sent = record.supplement_sent?;
+                match &record.view.suspension {
+                    Some(waiting) if waiting.sequence != sent => None,
+                    _ => Some(message_ids::supplemented(&case_id, sent)),
+                }
             }
         };
         let prepare = move |record: &mut CaseRecord, now| {

@@ -82,7 +82,8 @@ struct CaseRecord {
     seen: HashSet<MessageId>,
     /// Waiting for completion.
     watchers: Vec<oneshot::Sender<CaseView>>,
-    /// The suspension whose supplement was sent, while its resumption is not yet seen.
+    /// The last suspension whose supplement was sent: a repeat of that supplement answers the
+    /// same, and that suspension takes no other.
     supplement_sent: Option<u32>,
 }
 
