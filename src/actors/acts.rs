@@ -68,9 +68,12 @@ struct Act {
     waiters: Vec<oneshot::Sender<()>>,
 }
 
-/// The acts a system took.
-#[derive(Default)]
+/// The acts a system took, and where and how they are sent.
 pub struct Acts {
+    /// Where the acts' messages go.
+    bridge: Recipient<Publish>,
+    /// How long whoever asked waits for an act's messages to be on the bus.
+    timeout: Duration,
     /// Every act, by id.
     acts: HashMap<MessageId, Act>,
     /// The latest act on each subject.
@@ -78,6 +81,17 @@ pub struct Acts {
 }
 
 impl Acts {
+    /// No acts yet; their messages go to `bridge`, and whoever asked waits up to `timeout`
+    /// for them to be on the bus.
+    pub fn new(bridge: Recipient<Publish>, timeout: Duration) -> Self {
+        Self {
+            bridge,
+            timeout,
+            acts: HashMap::new(),
+            latest: HashMap::new(),
+        }
+    }
+
     /// The id of the latest act on `subject`.
     pub fn latest(&self, subject: &str) -> Option<MessageId> {
         self.latest.get(subject).cloned()
@@ -108,10 +122,6 @@ impl Acts {
 pub trait TakesActs: Actor<Context = Context<Self>> {
     /// Its record of acts.
     fn acts(&mut self) -> &mut Acts;
-    /// Where its messages go.
-    fn act_bridge(&self) -> &Recipient<Publish>;
-    /// How long whoever asked waits for the act's messages to be on the bus.
-    fn act_timeout(&self) -> Duration;
     /// The snapshot of `case_id` to write after an act's messages, if the system writes one.
     fn act_snapshot(&mut self, _case_id: &CaseId) -> Option<Envelope> {
         None
@@ -171,7 +181,7 @@ fn send<A: TakesActs>(actor: &mut A, ctx: &mut Context<A>, id: MessageId) {
     let case_id = act.case_id.clone();
     let mut outputs = act.outputs.clone();
     outputs.extend(actor.act_snapshot(&case_id));
-    let sent = publish(actor.act_bridge(), outputs);
+    let sent = publish(&actor.acts().bridge, outputs);
     ctx.spawn(sent.into_actor(actor).map(move |sent, actor, ctx| match sent {
         Ok(()) => actor.acts().sent(&id),
         Err(error) => {
@@ -187,8 +197,9 @@ fn answer_when_sent<A: TakesActs, T: 'static, E: 'static>(
     id: &MessageId,
     answer: T,
 ) -> ResponseActFuture<A, Result<Acted<T>, E>> {
-    let sent = actor.acts().wait(id);
-    let timeout = actor.act_timeout();
+    let acts = actor.acts();
+    let sent = acts.wait(id);
+    let timeout = acts.timeout;
     Box::pin(
         async move {
             let on_bus = match sent {
@@ -202,4 +213,136 @@ fn answer_when_sent<A: TakesActs, T: 'static, E: 'static>(
         }
         .into_actor(actor),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{EnvelopeHead, MessageType, SystemId};
+    use crate::port::PublishError;
+    use chrono::Utc;
+    use std::sync::{Arc, Mutex};
+
+    /// A bridge that refuses the first `refuse` publishes and keeps the ids of the rest.
+    struct FakeBridge {
+        /// Publishes still to refuse.
+        refuse: u32,
+        /// The ids of the messages taken, in order.
+        taken: Arc<Mutex<Vec<String>>>,
+    }
+
+    impl Actor for FakeBridge {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<Publish> for FakeBridge {
+        type Result = Result<(), PublishError>;
+
+        fn handle(&mut self, msg: Publish, _: &mut Self::Context) -> Self::Result {
+            if self.refuse > 0 {
+                self.refuse -= 1;
+                return Err(PublishError {
+                    attempts: 1,
+                    reason: "the bus is away".into(),
+                });
+            }
+            let ids = msg.0.into_iter().map(|e| e.id.to_string());
+            self.taken.lock().expect("not poisoned").extend(ids);
+            Ok(())
+        }
+    }
+
+    /// A system with one act: rating case `c1`, answered with the score doubled.
+    struct Desk {
+        /// Its acts.
+        acts: Acts,
+    }
+
+    impl Actor for Desk {
+        type Context = Context<Self>;
+    }
+
+    impl TakesActs for Desk {
+        fn acts(&mut self) -> &mut Acts {
+            &mut self.acts
+        }
+    }
+
+    /// Rate case `c1`.
+    #[derive(Message)]
+    #[rtype(result = "Result<Acted<u32>, ()>")]
+    struct Rate(u32);
+
+    impl Handler<Rate> for Desk {
+        type Result = ResponseActFuture<Self, Result<Acted<u32>, ()>>;
+
+        fn handle(&mut self, msg: Rate, ctx: &mut Self::Context) -> Self::Result {
+            let id = MessageId::from_string("c1/rated");
+            let asked = msg.0.to_string();
+            if let Some(repeat) = repeat(self, Some(id.clone()), &asked) {
+                return repeat;
+            }
+            if self.acts.latest("c1").is_some() {
+                return Box::pin(fut::ready(Err(())));
+            }
+            let case_id = CaseId::from_string("c1");
+            let head = EnvelopeHead {
+                id: id.clone(),
+                kind: MessageType::CaseRated,
+                case_id: case_id.clone(),
+                source: SystemId::Intake,
+                target: SystemId::Intake,
+                trace_id: String::new(),
+            };
+            let envelope = Envelope::new_at(head, &msg.0, Utc::now());
+            let request = ActRequest {
+                id,
+                asked,
+                subject: "c1".into(),
+            };
+            take(self, ctx, request, case_id, vec![envelope], msg.0 * 2)
+        }
+    }
+
+    #[actix_web::test]
+    async fn an_act_the_bus_refuses_is_kept_sent_again_until_taken_and_repeats_answer_the_same() {
+        // Arrange
+        let taken = Arc::new(Mutex::new(Vec::new()));
+        let bridge = FakeBridge {
+            refuse: 2,
+            taken: taken.clone(),
+        }
+        .start();
+        let acts = Acts::new(bridge.recipient(), Duration::from_millis(50));
+        let desk = Desk { acts }.start();
+
+        // Act
+        let first = desk.send(Rate(2)).await.expect("desk runs").expect("taken");
+        let mut repeat = desk.send(Rate(2)).await.expect("desk runs").expect("taken");
+        for _ in 0..100 {
+            if repeat.on_bus {
+                break;
+            }
+            repeat = desk.send(Rate(2)).await.expect("desk runs").expect("taken");
+        }
+        let other = desk.send(Rate(5)).await.expect("desk runs");
+
+        // Assert
+        assert_eq!(
+            (first.result, first.on_bus),
+            (4, false),
+            "taken, not on the bus"
+        );
+        assert_eq!(
+            (repeat.result, repeat.on_bus),
+            (4, true),
+            "sent again until taken"
+        );
+        assert!(
+            other.is_err(),
+            "a different request is checked as a new one"
+        );
+        let taken = taken.lock().expect("not poisoned").clone();
+        assert_eq!(taken, ["c1/rated"], "sent until taken, taken once");
+    }
 }

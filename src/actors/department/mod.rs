@@ -91,13 +91,14 @@ impl Department {
         persist_state: bool,
         event_index: Arc<DashMap<EventId, String>>,
     ) -> Self {
+        let acts = Acts::new(bridge.clone(), catalog.act_timeout);
         Self {
             settings,
             catalog,
             bridge,
             persist_state,
             processed: Processed::default(),
-            acts: Acts::default(),
+            acts,
             cases: HashMap::new(),
             events: HashMap::new(),
             closed: HashMap::new(),

@@ -14,9 +14,7 @@ use crate::domain::{
     message_ids, Approval, CaseId, Envelope, InboxStage, MessageType, Mode, StepKind, Suspension,
     SystemId,
 };
-use crate::port::Publish;
 use actix::prelude::*;
-use std::time::Duration;
 
 /// A staff request refused before anything changed.
 pub(super) fn refuse<T: 'static>(
@@ -28,14 +26,6 @@ pub(super) fn refuse<T: 'static>(
 impl TakesActs for Department {
     fn acts(&mut self) -> &mut Acts {
         &mut self.acts
-    }
-
-    fn act_bridge(&self) -> &Recipient<Publish> {
-        &self.bridge
-    }
-
-    fn act_timeout(&self) -> Duration {
-        self.catalog.act_timeout
     }
 
     fn act_snapshot(&mut self, case_id: &CaseId) -> Option<Envelope> {

@@ -90,13 +90,14 @@ impl GovernanceCenter {
         bridge: Recipient<Publish>,
         persist_state: bool,
     ) -> Self {
+        let acts = Acts::new(bridge.clone(), catalog.act_timeout);
         Self {
             centre,
             catalog,
             bridge,
             persist_state,
             processed: Processed::default(),
-            acts: Acts::default(),
+            acts,
             open: HashMap::new(),
             awaiting: HashMap::new(),
             completed: HashSet::new(),

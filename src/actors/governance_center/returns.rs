@@ -9,9 +9,7 @@ use crate::actors::{BusSystem, KeepsState};
 use crate::domain::{
     message_ids, CaseId, CollaborationEvent, Envelope, EventReturned, MessageType, SystemId,
 };
-use crate::port::Publish;
 use actix::prelude::*;
-use std::time::Duration;
 
 impl GovernanceCenter {
     /// A department returned an event this centre dispatched (`from_department`), or a child
@@ -145,14 +143,6 @@ impl Handler<ReassignEvent> for GovernanceCenter {
 impl TakesActs for GovernanceCenter {
     fn acts(&mut self) -> &mut Acts {
         &mut self.acts
-    }
-
-    fn act_bridge(&self) -> &Recipient<Publish> {
-        &self.bridge
-    }
-
-    fn act_timeout(&self) -> Duration {
-        self.catalog.act_timeout
     }
 
     fn act_snapshot(&mut self, case_id: &CaseId) -> Option<Envelope> {

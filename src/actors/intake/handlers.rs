@@ -12,11 +12,10 @@ use crate::domain::{
     message_ids, Application, CaseId, CaseStatus, Envelope, EnvelopeHead, MessageId, MessageType,
     Rating, Supplement, SystemId,
 };
-use crate::port::{HandleError, Inbound, Publish};
+use crate::port::{HandleError, Inbound};
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use std::time::Duration;
 use tokio::sync::oneshot;
 
 impl Handler<Submit> for IntakeSystem {
@@ -196,15 +195,6 @@ impl Handler<Inbound> for IntakeSystem {
 impl TakesActs for IntakeSystem {
     fn acts(&mut self) -> &mut Acts {
         &mut self.acts
-    }
-
-    fn act_bridge(&self) -> &Recipient<Publish> {
-        &self.bridge
-    }
-
-    /// As long as a submission waits: the same setting.
-    fn act_timeout(&self) -> Duration {
-        self.submit_timeout
     }
 }
 

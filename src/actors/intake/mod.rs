@@ -47,7 +47,7 @@ use tokio::sync::oneshot;
 pub struct IntakeSystem {
     /// The city's matters and regions, and the clock.
     catalog: Arc<Catalog>,
-    /// Where the applicant's supplements and ratings go.
+    /// Where its snapshots go (the applicant's acts go through [`Acts`]).
     bridge: Recipient<Publish>,
     /// Whether it writes state snapshots: only when the bus outlives the process
     /// ([`Bus::outlives_process`](crate::bus::Bus::outlives_process)).
@@ -96,6 +96,8 @@ impl IntakeSystem {
         persist_state: bool,
         submit_timeout: Duration,
     ) -> Self {
+        // Acts wait as long as a submission: the same setting.
+        let acts = Acts::new(bridge.clone(), submit_timeout);
         Self {
             catalog,
             bridge,
@@ -109,7 +111,7 @@ impl IntakeSystem {
             ready: false,
             durable_waiters: HashMap::new(),
             submit_timeout,
-            acts: Acts::default(),
+            acts,
         }
     }
 }
