@@ -63,22 +63,23 @@ impl Department {
         })
     }
 
-    /// Closes a waiting event (`how`: answered, returned) by the act `request` that sends
-    /// `envelope`; answers `done`.
+    /// Closes a waiting event (`how`: answered, returned) by the act that sends `envelope`, as
+    /// `asked`; answers `done`.
     fn close_event<T: Clone + Send + 'static>(
         &mut self,
         ctx: &mut Context<Self>,
-        request: ActRequest,
+        event_id: &EventId,
         how: ClosedAs,
+        asked: String,
         envelope: Envelope,
         done: T,
     ) -> ResponseActFuture<Self, Result<Acted<T>, StaffError>> {
         let case_id = envelope.case_id.clone();
-        let event_id = EventId::from_string(request.subject.clone());
-        if let Some(pending) = self.events.remove(&event_id) {
+        if let Some(pending) = self.events.remove(event_id) {
             self.closed
                 .insert(pending.event.attempt_key(), (case_id.clone(), how));
         }
+        let request = event_act(event_id, envelope.id.clone(), asked);
         acts::take(self, ctx, request, case_id, vec![envelope], done)
     }
 }
@@ -107,8 +108,8 @@ impl Handler<AnswerCollaboration> for Department {
         };
         let (result, envelope) =
             self.answer(&pending.event, &pending.trace_id, msg.outcome, msg.opinion);
-        let request = event_act(&msg.event_id, envelope.id.clone(), asked);
-        self.close_event(ctx, request, ClosedAs::Answered, envelope, result)
+        let how = ClosedAs::Answered;
+        self.close_event(ctx, &msg.event_id, how, asked, envelope, result)
     }
 }
 
@@ -188,15 +189,15 @@ impl Handler<ReturnEvent> for Department {
             returned_at: self.catalog.now(),
         });
         let returned = EventReturned { event };
-        let request = event_act(&event_id, message_ids::returned(&key), asked);
         let envelope = self.to_dispatcher(
             &returned.event,
             &pending.trace_id,
-            request.id.clone(),
+            message_ids::returned(&key),
             MessageType::CollaborationReturned,
             &returned,
         );
-        self.close_event(ctx, request, ClosedAs::Returned, envelope, returned)
+        let how = ClosedAs::Returned;
+        self.close_event(ctx, &event_id, how, asked, envelope, returned)
     }
 }
 
