@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// A governance centre and its place in the tree.
 #[derive(Debug, Clone, Serialize)]
@@ -74,6 +75,10 @@ pub struct Catalog {
     pub supervision: SupervisionSettings,
     /// Where every system reads the time.
     pub clock: SharedClock,
+    /// How long a person's act (a decision, a reassignment, a rating) waits for its messages
+    /// to be on the bus before it is answered as taken but not yet sent
+    /// (`service.submit_timeout_ms`, as for submissions).
+    pub act_timeout: Duration,
     matter_index: HashMap<String, usize>,
     department_index: HashMap<String, usize>,
     centres: HashMap<String, Centre>,
@@ -139,6 +144,7 @@ impl Catalog {
             calendar: WorkingCalendar::new(&settings.calendar),
             supervision: settings.supervision.clone(),
             clock,
+            act_timeout: Duration::from_millis(settings.service.submit_timeout_ms),
             centres,
         }
     }

@@ -473,7 +473,8 @@ async fn play_staff(systems: Systems, running: Arc<AtomicBool>) {
                 work.push(async move { answered.await.map(|_| ()) }.boxed_local());
             }
         }
-        // A refused or failed action leaves the item in the inbox; the next round retries it.
+        // A refused action leaves the item in the inbox; the next round tries it again. One
+        // taken is never undone, even when the bus is slow to take its message.
         futures::future::join_all(work).await;
         tokio::time::sleep(Duration::from_millis(2)).await;
     }

@@ -17,6 +17,9 @@
 //! message ids and the outputs of started ones, so a redelivered message either changes nothing
 //! or re-sends exactly the outputs it produced the first time (same message ids).
 //!
+//! A person's act (a staff decision, a centre's reassignment, the applicant's rating) is handled
+//! the same way, with the id of the message it causes: see [`acts`].
+//!
 //! What a system must remember about a case to survive a restart is written to the state topic
 //! as a `state.snapshot` ([`Snapshot`]) after the message's outputs are on the bus and before
 //! its offset is committed: a crash before the snapshot redelivers the message, which produces
@@ -30,6 +33,7 @@
 //!
 //! [`Bus::outlives_process`]: crate::bus::Bus::outlives_process
 
+pub mod acts;
 pub mod department;
 pub mod governance_center;
 pub mod intake;

@@ -1,11 +1,12 @@
 //! What the staff of a governance centre do: read the returned events waiting there for a
 //! department, and send one to another department.
 
-use super::error::{ApiError, Result};
+use super::error::{acted, ApiError, Result};
 use super::locate::served;
 use crate::actors::governance_center::{GetAwaiting, ReassignEvent};
 use crate::domain::EventId;
 use crate::systems::{CentreDesk, Systems};
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
@@ -58,5 +59,5 @@ async fn reassign(
         department: body.into_inner().department,
     };
     let event = centre(&systems, &code)?.reassign.send(reassign).await??;
-    Ok(HttpResponse::Ok().json(event))
+    Ok(acted(StatusCode::OK, event))
 }

@@ -2,13 +2,14 @@
 //! sign for it (签收), return it as not the department's (退单), ask for more time (延期申请).
 //! The event id alone names the department: the departments index the events they hold.
 
-use super::error::{ApiError, Result};
+use super::error::{acted, ApiError, Result};
 use super::input::required;
 use super::locate::department;
 use crate::actors::department::{AnswerCollaboration, RequestExtension, ReturnEvent, SignEvent};
 use crate::domain::{CollaborationOutcome, EventId};
 use crate::systems::{DepartmentDesk, Systems};
 use actix_web::error::JsonPayloadError;
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
@@ -72,7 +73,7 @@ async fn answer(
         opinion: body.opinion,
     };
     let result = desk.answer.send(answer).await??;
-    Ok(HttpResponse::Ok().json(result))
+    Ok(acted(StatusCode::OK, result))
 }
 
 /// Body of a signature.
@@ -103,7 +104,7 @@ async fn sign(
     let officer = sign_body(&body)?.officer;
     let desk = holder(&systems, &event_id, "at a department")?;
     let signed = desk.sign.send(SignEvent { event_id, officer }).await??;
-    Ok(HttpResponse::Ok().json(signed))
+    Ok(acted(StatusCode::OK, signed))
 }
 
 /// Body of a return.
@@ -127,7 +128,7 @@ async fn return_event(
         .return_event
         .send(ReturnEvent { event_id, reason })
         .await??;
-    Ok(HttpResponse::Ok().json(returned))
+    Ok(acted(StatusCode::OK, returned))
 }
 
 /// Body of an extension request.
@@ -161,5 +162,5 @@ async fn extension(
     };
     let desk = holder(&systems, &request.event_id, "at a department")?;
     let request = desk.request_extension.send(request).await??;
-    Ok(HttpResponse::Accepted().json(request))
+    Ok(acted(StatusCode::ACCEPTED, request))
 }

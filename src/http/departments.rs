@@ -2,12 +2,13 @@
 //! the applicant for supplementary materials (补正). Collaboration events waiting at a
 //! department are in `collaborations`.
 
-use super::error::Result;
+use super::error::{acted, Result};
 use super::input::{required, texts};
 use super::locate::department;
 use crate::actors::department::{Decide, GetInbox, RequestSupplement};
 use crate::domain::{CaseId, Decision};
 use crate::systems::Systems;
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
@@ -83,7 +84,7 @@ async fn decide(
     let (code, case_id) = path.into_inner();
     let decide = body.into_inner().into_message(case_id);
     let approval = department(&systems, &code)?.decide.send(decide).await??;
-    Ok(HttpResponse::Ok().json(approval))
+    Ok(acted(StatusCode::OK, approval))
 }
 
 /// Body of a department's request for supplementary materials.
@@ -113,5 +114,5 @@ async fn request_supplement(
         .request_supplement
         .send(request)
         .await??;
-    Ok(HttpResponse::Ok().json(suspension))
+    Ok(acted(StatusCode::OK, suspension))
 }

@@ -1,7 +1,8 @@
 //! The API's errors: every refusal is JSON `{ "error": code, "message": text }` with the right
 //! status, and says what was wrong. The systems' own refusals become API errors here, once, so
-//! that a handler only writes `?`.
+//! that a handler only writes `?`. An act that was not refused is answered by [`acted`].
 
+use crate::actors::acts::Acted;
 use crate::actors::department::StaffError;
 use crate::actors::governance_center::ReassignError;
 use crate::actors::intake::CaseActionError;
@@ -90,7 +91,6 @@ impl From<StaffError> for ApiError {
         match error {
             StaffError::NotFound(m) => Self::not_found("not_waiting", m),
             StaffError::Conflict(m) => Self::new(StatusCode::CONFLICT, "invalid_transition", m),
-            StaffError::Unavailable(m) => Self::unavailable(m),
         }
     }
 }
@@ -103,7 +103,6 @@ impl From<CaseActionError> for ApiError {
             CaseActionError::Conflict(m) => {
                 Self::new(StatusCode::CONFLICT, "invalid_transition", m)
             }
-            CaseActionError::Unavailable(m) => Self::unavailable(m),
         }
     }
 }
@@ -114,9 +113,21 @@ impl From<ReassignError> for ApiError {
         match error {
             ReassignError::NotWaiting(m) => Self::not_found("not_waiting", m),
             ReassignError::UnknownDepartment(m) => Self::invalid("unknown_department", m),
-            ReassignError::Unavailable(m) => Self::unavailable(m),
         }
     }
+}
+
+/// The answer to a person's act (a decision, a reassignment, a rating): `ok` with its result
+/// once the act's messages are on the bus; `202 Accepted` with the same result when the bus has
+/// not taken them within `service.submit_timeout_ms`. The act is not refused then: it is
+/// recorded and its messages are sent until the bus takes them.
+pub fn acted<T: Serialize>(ok: StatusCode, acted: Acted<T>) -> HttpResponse {
+    let status = if acted.on_bus {
+        ok
+    } else {
+        StatusCode::ACCEPTED
+    };
+    HttpResponse::build(status).json(acted.result)
 }
 
 /// The JSON of every error.

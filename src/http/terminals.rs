@@ -2,7 +2,7 @@
 //! department asked for (补正), rates the service (好差评). Terminals belong to the intake
 //! system: a process that does not run it refuses them.
 
-use super::error::{ApiError, Result};
+use super::error::{acted, ApiError, Result};
 use super::input::texts;
 use super::locate::served;
 use crate::actors::intake::{ApplicationForm, RateCase, SupplementCase};
@@ -10,6 +10,7 @@ use crate::actors::terminal::SubmitApplication;
 use crate::domain::CaseId;
 use crate::systems::Systems;
 use actix::Recipient;
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -107,7 +108,7 @@ async fn supplement(
             materials,
         })
         .await??;
-    Ok(HttpResponse::Accepted().json(supplement))
+    Ok(acted(StatusCode::ACCEPTED, supplement))
 }
 
 /// Body of a rating.
@@ -150,5 +151,5 @@ async fn rate(
             comment: body.comment,
         })
         .await??;
-    Ok(HttpResponse::Created().json(rating))
+    Ok(acted(StatusCode::CREATED, rating))
 }

@@ -228,7 +228,8 @@ pub struct ServiceSettings {
     pub intake_feed_url: String,
     /// How long a submission waits for its record to be on the bus before it is answered, in
     /// milliseconds. Past it the answer says the case is not yet durable; it is kept and
-    /// published once the bus takes it.
+    /// published once the bus takes it. A staff or applicant act (a decision, a rating, …)
+    /// waits as long, then is answered `202`: it is recorded and sent once the bus takes it.
     pub submit_timeout_ms: u64,
 }
 

@@ -324,7 +324,8 @@ async fn an_automatic_department_cannot_ask_for_materials() {
 }
 
 #[actix_web::test]
-async fn an_applicant_can_only_supplement_a_suspended_case_and_only_once() {
+async fn an_applicant_can_only_supplement_a_suspended_case_and_only_once_and_a_repeat_answers_the_same(
+) {
     // Arrange
     let (app, _clock) = spawn_app_at("2026-12-01T10:00:00+08:00", manual_market).await;
     let case_id = accepted_case(&app).await;
@@ -349,10 +350,18 @@ async fn an_applicant_can_only_supplement_a_suspended_case_and_only_once() {
         .await;
     assert_refused(unknown, 404, "unknown_case").await;
 
-    // Supplied once; the second time is refused.
+    // Supplied once: the same request again answers the same supplement; other materials
+    // are refused.
     let first = app.post_json(&path, &materials).await;
-    assert_status(first, 202).await;
-    let second = app.post_json(&path, &materials).await;
+    let first = assert_status(first, 202).await;
+    let repeat = app.post_json(&path, &materials).await;
+    assert_eq!(
+        assert_status(repeat, 202).await,
+        first,
+        "a repeat answers the same"
+    );
+    let other = json!({ "materials": ["id_card"] });
+    let second = app.post_json(&path, &other).await;
     assert_refused(second, 409, "invalid_transition").await;
     let resumed = app
         .wait_for_case(&case_id, "resumed", |c| c["status"] == "accepted")
@@ -363,7 +372,13 @@ async fn an_applicant_can_only_supplement_a_suspended_case_and_only_once() {
         "one supplement: {resumed}"
     );
     let after = app.post_json(&path, &materials).await;
-    assert_refused(after, 409, "invalid_transition").await;
+    assert_eq!(
+        assert_status(after, 202).await,
+        first,
+        "still a repeat once resumed"
+    );
+    let other_after = app.post_json(&path, &other).await;
+    assert_refused(other_after, 409, "invalid_transition").await;
 }
 
 #[actix_web::test]

@@ -229,7 +229,15 @@ async fn an_event_returned_without_an_alternative_waits_at_the_parent_centre_unt
     let again = app
         .post_json(&reassign(CITY), &json!({ "department": "street_office" }))
         .await;
-    assert_refused(again, 404, "not_waiting").await;
+    assert_eq!(
+        assert_status(again, 200).await,
+        reassigned,
+        "the same reassignment again answers the same"
+    );
+    let elsewhere = app
+        .post_json(&reassign(CITY), &json!({ "department": "fire" }))
+        .await;
+    assert_refused(elsewhere, 404, "not_waiting").await;
 }
 
 #[actix_web::test]
@@ -461,7 +469,8 @@ async fn an_approved_extension_moves_the_events_deadline_and_one_too_long_is_ref
 }
 
 #[actix_web::test]
-async fn a_second_extension_request_while_one_is_pending_is_refused() {
+async fn a_second_extension_request_while_one_is_pending_is_refused_and_a_repeat_answers_the_first()
+{
     // Arrange: deliveries slowed, so the centre's decision cannot come back between two
     // requests.
     let (app, _clock) = spawn_app_at("2026-12-01T10:00:00+08:00", |_| {}).await;
@@ -472,11 +481,18 @@ async fn a_second_extension_request_while_one_is_pending_is_refused() {
 
     // Act
     let first = app.event_action(&event_id, "extension", &body).await;
-    let second = app.event_action(&event_id, "extension", &body).await;
+    let repeat = app.event_action(&event_id, "extension", &body).await;
+    let other = json!({ "days": 3, "reason": "需要现场复核" });
+    let second = app.event_action(&event_id, "extension", &other).await;
     app.memory_bus().delay_deliveries(Duration::ZERO);
 
     // Assert
-    assert_status(first, 202).await;
+    let first = assert_status(first, 202).await;
+    assert_eq!(
+        assert_status(repeat, 202).await,
+        first,
+        "a repeat answers the same"
+    );
     assert_refused(second, 409, "invalid_transition").await;
     let case = app
         .wait_for_case(&case_id, "the extension approved", |c| {

@@ -12,6 +12,8 @@
 //! * [`idempotency`] — `Idempotency-Key` on POSTs; a body that never arrives gets 408.
 //! * [`restart`] — on a durable in-memory bus the service is stopped and started again: state
 //!   restored, groups resumed, redelivered and lost-snapshot records have no second effect.
+//! * [`staff_acts`] — a person's act the bus refuses is kept and sent until it is on the bus;
+//!   the same request again answers the same.
 //! * [`supervision`] — yellow and red warnings, the department and centre figures, ratings.
 
 #[path = "../common/mod.rs"]
@@ -25,6 +27,7 @@ mod flow;
 mod helpers;
 mod idempotency;
 mod restart;
+mod staff_acts;
 mod supervision;
 
 /// How long a wait of [`common::poll`] looks before the test fails. A bound on waiting, not a

@@ -1,6 +1,8 @@
 //! What staff send a department (through the HTTP API), what they get back, and why the
-//! department may refuse.
+//! department may refuse. An act that is not refused is never undone: it answers
+//! [`Acted`], saying whether its message was on the bus yet.
 
+use crate::actors::acts::Acted;
 use crate::domain::{
     Application, Approval, CaseId, CollaborationEvent, CollaborationOutcome, CollaborationResult,
     Decision, EventId, EventReturned, EventSigned, ExtensionRequest, InboxStage, Receipt,
@@ -10,8 +12,8 @@ use actix::prelude::*;
 use serde::Serialize;
 
 /// Staff decide a case waiting in a manual department's inbox.
-#[derive(Message)]
-#[rtype(result = "Result<Approval, StaffError>")]
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Acted<Approval>, StaffError>")]
 pub struct Decide {
     /// The case.
     pub case_id: CaseId,
@@ -22,8 +24,8 @@ pub struct Decide {
 }
 
 /// Staff ask the applicant for supplementary materials (补正); the case's clock stops.
-#[derive(Message)]
-#[rtype(result = "Result<Suspension, StaffError>")]
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Acted<Suspension>, StaffError>")]
 pub struct RequestSupplement {
     /// The case.
     pub case_id: CaseId,
@@ -34,8 +36,8 @@ pub struct RequestSupplement {
 }
 
 /// Staff answer a collaboration event waiting in a manual department's inbox.
-#[derive(Message)]
-#[rtype(result = "Result<CollaborationResult, StaffError>")]
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Acted<CollaborationResult>, StaffError>")]
 pub struct AnswerCollaboration {
     /// The event.
     pub event_id: EventId,
@@ -46,8 +48,8 @@ pub struct AnswerCollaboration {
 }
 
 /// Staff sign for a collaboration event (签收): it is theirs and they are on it.
-#[derive(Message)]
-#[rtype(result = "Result<EventSigned, StaffError>")]
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Acted<EventSigned>, StaffError>")]
 pub struct SignEvent {
     /// The event.
     pub event_id: EventId,
@@ -56,8 +58,8 @@ pub struct SignEvent {
 }
 
 /// Staff return an event that is not theirs (退单).
-#[derive(Message)]
-#[rtype(result = "Result<EventReturned, StaffError>")]
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Acted<EventReturned>, StaffError>")]
 pub struct ReturnEvent {
     /// The event.
     pub event_id: EventId,
@@ -66,8 +68,8 @@ pub struct ReturnEvent {
 }
 
 /// Staff ask the dispatching centre for more time on an event (延期申请).
-#[derive(Message)]
-#[rtype(result = "Result<ExtensionRequest, StaffError>")]
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Acted<ExtensionRequest>, StaffError>")]
 pub struct RequestExtension {
     /// The event.
     pub event_id: EventId,
@@ -129,7 +131,4 @@ pub enum StaffError {
     /// The case or event is not in a state that allows this (already decided, returned, …).
     #[error("{0}")]
     Conflict(String),
-    /// The result could not be published; nothing changed, try again.
-    #[error("{0}")]
-    Unavailable(String),
 }

@@ -21,8 +21,8 @@
 //! * `flow` — the bus messages it takes: one function per message type, behind
 //!   [`BusSystem::apply`].
 //! * `decision` — the materials check and the decision, by rule or by staff.
-//! * `staff` — staff's handlers for cases (inbox, decision, supplement request), and how every
-//!   staff act is published or undone.
+//! * `staff` — staff's handlers for cases (inbox, decision, supplement request), and how staff
+//!   acts reach the bus ([`TakesActs`](crate::actors::acts::TakesActs)).
 //! * `staff_events` — staff's handlers for collaboration events (sign, answer, return, ask for
 //!   more time).
 
@@ -39,6 +39,7 @@ pub use messages::{
 };
 pub use state::DepartmentCaseState;
 
+use super::acts::Acts;
 use super::{BusSystem, Processed, Versions};
 use crate::catalog::Catalog;
 use crate::domain::{
@@ -67,6 +68,8 @@ pub struct Department {
     persist_state: bool,
     /// Inbound messages handled.
     processed: Processed,
+    /// Staff acts taken.
+    acts: Acts,
     /// Cases accepted, by id.
     cases: HashMap<CaseId, DeptCase>,
     /// Collaboration events waiting for staff (manual departments only).
@@ -88,12 +91,14 @@ impl Department {
         persist_state: bool,
         event_index: Arc<DashMap<EventId, String>>,
     ) -> Self {
+        let acts = Acts::new(bridge.clone(), catalog.act_timeout);
         Self {
             settings,
             catalog,
             bridge,
             persist_state,
             processed: Processed::default(),
+            acts,
             cases: HashMap::new(),
             events: HashMap::new(),
             closed: HashMap::new(),

@@ -1,91 +1,39 @@
 //! Staff at work on cases (through the HTTP API): the inbox, a decision, a request for
-//! supplementary materials; and how every staff act is published.
+//! supplementary materials.
 //!
-//! A staff act changes the department at once and is then published; if it does not get on
-//! the bus, it is undone and staff are told to try again, so that what staff see is what the
-//! other systems were told.
+//! A staff act changes the department at once and is recorded under the id of the message it
+//! causes; the message is sent until the bus takes it, and the same request again answers the
+//! same result (see [`acts`](crate::actors::acts)).
 
 use super::messages::{Decide, GetInbox, Inbox, InboxCase, InboxEvent, RequestSupplement};
 use super::state::{DeptCase, Stage};
 use super::{Department, StaffError};
+use crate::actors::acts::{self, ActRequest, Acted, Acts, TakesActs};
 use crate::actors::{BusSystem, KeepsState};
 use crate::domain::{
     message_ids, Approval, CaseId, Envelope, InboxStage, MessageType, Mode, StepKind, Suspension,
     SystemId,
 };
-use crate::port::publish;
 use actix::prelude::*;
-
-/// A staff act ready to publish.
-pub(super) struct StaffAct<T> {
-    /// What it is called when staff are told it failed ("decision", "signature", …).
-    pub(super) what: &'static str,
-    /// The message that tells the other systems.
-    pub(super) envelope: Envelope,
-    /// What staff get once it is published.
-    pub(super) done: T,
-}
-
-impl<T> StaffAct<T> {
-    /// `envelope`, called `what` to staff, giving them `done` once published.
-    pub(super) fn new(what: &'static str, envelope: Envelope, done: T) -> Self {
-        Self {
-            what,
-            envelope,
-            done,
-        }
-    }
-}
 
 /// A staff request refused before anything changed.
 pub(super) fn refuse<T: 'static>(
     error: StaffError,
-) -> ResponseActFuture<Department, Result<T, StaffError>> {
+) -> ResponseActFuture<Department, Result<Acted<T>, StaffError>> {
     Box::pin(fut::ready(Err(error)))
 }
 
-/// An undo that puts one case back as it was, if it is still there.
-fn on_case(
-    case_id: CaseId,
-    undo: impl FnOnce(&mut DeptCase) + 'static,
-) -> impl FnOnce(&mut Department) + 'static {
-    move |department| {
-        if let Some(case) = department.cases.get_mut(&case_id) {
-            undo(case);
-        }
+impl TakesActs for Department {
+    fn acts(&mut self) -> &mut Acts {
+        &mut self.acts
+    }
+
+    fn act_snapshot(&mut self, case_id: &CaseId) -> Option<Envelope> {
+        self.snapshot_of(case_id)
     }
 }
 
 impl Department {
-    /// Publishes a staff act's message followed by the snapshot of its case as it now stands;
-    /// if they do not get through, `undo` puts the department back as it was, and staff are
-    /// told to try again.
-    pub(super) fn publish_or_undo<T: 'static>(
-        &mut self,
-        act: StaffAct<T>,
-        undo: impl FnOnce(&mut Department) + 'static,
-    ) -> ResponseActFuture<Self, Result<T, StaffError>> {
-        let StaffAct {
-            what,
-            envelope,
-            done,
-        } = act;
-        let case_id = envelope.case_id.clone();
-        let mut outputs = vec![envelope];
-        outputs.extend(self.snapshot_of(&case_id));
-        Box::pin(publish(&self.bridge, outputs).into_actor(self).map(
-            move |published, department, _| match published {
-                Ok(()) => Ok(done),
-                Err(error) => {
-                    undo(department);
-                    Err(StaffError::Unavailable(format!(
-                        "{what} not published, nothing changed: {error}"
-                    )))
-                }
-            },
-        ))
-    }
-
     /// A case staff may act on, or why not.
     fn staff_case(&self, case_id: &CaseId) -> Result<&DeptCase, StaffError> {
         let code = &self.settings.code;
@@ -174,10 +122,18 @@ impl Handler<GetInbox> for Department {
 }
 
 impl Handler<Decide> for Department {
-    type Result = ResponseActFuture<Self, Result<Approval, StaffError>>;
+    type Result = ResponseActFuture<Self, Result<Acted<Approval>, StaffError>>;
 
-    fn handle(&mut self, msg: Decide, _: &mut Self::Context) -> Self::Result {
-        let case_id = msg.case_id;
+    fn handle(&mut self, msg: Decide, ctx: &mut Self::Context) -> Self::Result {
+        let case_id = msg.case_id.clone();
+        let request = ActRequest {
+            id: message_ids::approval(&case_id),
+            asked: format!("{msg:?}"),
+            subject: case_id.to_string(),
+        };
+        if let Some(repeat) = acts::repeat(self, Some(request.id.clone()), &request.asked) {
+            return repeat;
+        }
         if let Err(error) = self.decidable(&case_id) {
             return refuse(error);
         }
@@ -185,24 +141,26 @@ impl Handler<Decide> for Department {
         let Some(mut case) = self.cases.remove(&case_id) else {
             return refuse(StaffError::NotFound(case_id.to_string()));
         };
-        let before = (case.steps.len(), case.stage.clone());
         let (approval, envelope) = self.decide(&mut case, Some((msg.decision, msg.opinion)));
         self.cases.insert(case_id.clone(), case);
-        let act = StaffAct::new("decision", envelope, approval);
-        // Not published: back in the inbox, so staff can try again.
-        let undo = on_case(case_id, move |case| {
-            case.steps.truncate(before.0);
-            case.stage = before.1;
-        });
-        self.publish_or_undo(act, undo)
+        acts::take(self, ctx, request, case_id, vec![envelope], approval)
     }
 }
 
 impl Handler<RequestSupplement> for Department {
-    type Result = ResponseActFuture<Self, Result<Suspension, StaffError>>;
+    type Result = ResponseActFuture<Self, Result<Acted<Suspension>, StaffError>>;
 
-    fn handle(&mut self, msg: RequestSupplement, _: &mut Self::Context) -> Self::Result {
-        let case_id = msg.case_id;
+    fn handle(&mut self, msg: RequestSupplement, ctx: &mut Self::Context) -> Self::Result {
+        let case_id = msg.case_id.clone();
+        let asked = format!("{msg:?}");
+        // A repeat finds the case suspended by the request it repeats.
+        let current = self.cases.get(&case_id).and_then(|case| match case.stage {
+            Stage::Suspended { sequence, .. } => Some(message_ids::suspended(&case_id, sequence)),
+            _ => None,
+        });
+        if let Some(repeat) = acts::repeat(self, current, &asked) {
+            return repeat;
+        }
         let sequence = match self.next_suspension(&case_id) {
             Ok(sequence) => sequence,
             Err(error) => return refuse(error),
@@ -226,7 +184,6 @@ impl Handler<RequestSupplement> for Department {
         let Some(case) = self.cases.get_mut(&case_id) else {
             return refuse(StaffError::NotFound(case_id.to_string()));
         };
-        let before = case.stage.clone();
         case.stage = Stage::Suspended {
             sequence,
             since: now,
@@ -234,20 +191,19 @@ impl Handler<RequestSupplement> for Department {
         case.suspensions = sequence;
         case.steps.push(step);
         let trace_id = case.trace_id.clone();
+        let request = ActRequest {
+            id: message_ids::suspended(&case_id, sequence),
+            asked,
+            subject: case_id.to_string(),
+        };
         let envelope = self.envelope(
-            message_ids::suspended(&case_id, sequence),
+            request.id.clone(),
             MessageType::CaseSuspended,
             &case_id,
             SystemId::Intake,
             &trace_id,
             &suspension,
         );
-        let act = StaffAct::new("supplement request", envelope, suspension);
-        let undo = on_case(case_id, move |case| {
-            case.stage = before;
-            case.suspensions = sequence - 1;
-            case.steps.pop();
-        });
-        self.publish_or_undo(act, undo)
+        acts::take(self, ctx, request, case_id, vec![envelope], suspension)
     }
 }

@@ -1,13 +1,16 @@
 //! Staff at work on collaboration events waiting in a manual department's inbox: they sign
 //! for one, answer it, return it as not theirs, or ask the dispatching centre for more time.
+//! Each is an act named by the id of the message it sends to the dispatching centre
+//! (`<attempt>/signed`, `/answered`, `/returned`, `/extension-requested/<n>`).
 
 use super::messages::{AnswerCollaboration, RequestExtension, ReturnEvent, SignEvent};
-use super::staff::{refuse, StaffAct};
+use super::staff::refuse;
 use super::state::{event_of_attempt, ClosedAs, PendingEvent};
 use super::{Department, StaffError};
+use crate::actors::acts::{self, ActRequest, Acted};
 use crate::domain::{
     message_ids, CollaborationResult, Envelope, EventId, EventReturn, EventReturned, EventSigned,
-    ExtensionRequest, MessageType,
+    ExtensionRequest, MessageId, MessageType,
 };
 use actix::prelude::*;
 
@@ -48,71 +51,82 @@ impl Department {
         Ok(pending)
     }
 
-    /// Closes a waiting event (`how`: answered, returned) by publishing `envelope`, and reopens
-    /// the event if that fails; gives `done` once published.
-    fn close_event<T: 'static>(
-        &mut self,
-        event_id: &EventId,
-        how: ClosedAs,
-        envelope: Envelope,
-        done: T,
-    ) -> ResponseActFuture<Self, Result<T, StaffError>> {
-        let pending = self.events.remove(event_id);
-        let key = pending.as_ref().map(|p| p.event.attempt_key());
-        if let (Some(key), Some(p)) = (&key, &pending) {
-            self.closed
-                .insert(key.clone(), (p.event.case_id.clone(), how));
-        }
-        let act = StaffAct::new(how.act(), envelope, done);
-        self.publish_or_undo(act, move |department| {
-            if let (Some(pending), Some(key)) = (pending, key) {
-                department.closed.remove(&key);
-                department
-                    .events
-                    .insert(pending.event.event_id.clone(), pending);
-            }
+    /// The act that closed `event_id` the way `how` says, if one did: what a repeat of the
+    /// answer or return finds.
+    fn closing_act(&self, event_id: &EventId, how: ClosedAs) -> Option<MessageId> {
+        let (key, _) = self.closed.iter().find(|(key, (_, closed))| {
+            event_of_attempt(key) == event_id.as_str() && *closed == how
+        })?;
+        Some(match how {
+            ClosedAs::Answered => message_ids::answered(key),
+            ClosedAs::Returned => message_ids::returned(key),
         })
     }
 
-    /// Marks a waiting event (signed, extension asked for) and publishes `act`; unmarks the
-    /// event if that fails.
-    fn mark_event<T: 'static>(
+    /// Closes a waiting event (`how`: answered, returned) by the act that sends `envelope`, as
+    /// `asked`; answers `done`.
+    fn close_event<T: Clone + Send + 'static>(
         &mut self,
-        event_id: EventId,
-        act: StaffAct<T>,
-        mark: impl FnOnce(&mut PendingEvent),
-        unmark: impl FnOnce(&mut PendingEvent) + 'static,
-    ) -> ResponseActFuture<Self, Result<T, StaffError>> {
-        if let Some(pending) = self.events.get_mut(&event_id) {
-            mark(pending);
+        ctx: &mut Context<Self>,
+        event_id: &EventId,
+        how: ClosedAs,
+        asked: String,
+        envelope: Envelope,
+        done: T,
+    ) -> ResponseActFuture<Self, Result<Acted<T>, StaffError>> {
+        let case_id = envelope.case_id.clone();
+        if let Some(pending) = self.events.remove(event_id) {
+            self.closed
+                .insert(pending.event.attempt_key(), (case_id.clone(), how));
         }
-        self.publish_or_undo(act, move |department| {
-            if let Some(pending) = department.events.get_mut(&event_id) {
-                unmark(pending);
-            }
-        })
+        let request = event_act(event_id, envelope.id.clone(), asked);
+        acts::take(self, ctx, request, case_id, vec![envelope], done)
+    }
+}
+
+/// The request for an act on `event_id` that sends the message `id`, as `asked`.
+fn event_act(event_id: &EventId, id: MessageId, asked: String) -> ActRequest {
+    ActRequest {
+        id,
+        asked,
+        subject: event_id.to_string(),
     }
 }
 
 impl Handler<AnswerCollaboration> for Department {
-    type Result = ResponseActFuture<Self, Result<CollaborationResult, StaffError>>;
+    type Result = ResponseActFuture<Self, Result<Acted<CollaborationResult>, StaffError>>;
 
-    fn handle(&mut self, msg: AnswerCollaboration, _: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, msg: AnswerCollaboration, ctx: &mut Self::Context) -> Self::Result {
+        let asked = format!("{msg:?}");
+        let answered = self.closing_act(&msg.event_id, ClosedAs::Answered);
+        if let Some(repeat) = acts::repeat(self, answered, &asked) {
+            return repeat;
+        }
         let pending = match self.staff_event(&msg.event_id) {
             Ok(pending) => pending,
             Err(error) => return refuse(error),
         };
         let (result, envelope) =
             self.answer(&pending.event, &pending.trace_id, msg.outcome, msg.opinion);
-        self.close_event(&msg.event_id, ClosedAs::Answered, envelope, result)
+        let how = ClosedAs::Answered;
+        self.close_event(ctx, &msg.event_id, how, asked, envelope, result)
     }
 }
 
 impl Handler<SignEvent> for Department {
-    type Result = ResponseActFuture<Self, Result<EventSigned, StaffError>>;
+    type Result = ResponseActFuture<Self, Result<Acted<EventSigned>, StaffError>>;
 
-    fn handle(&mut self, msg: SignEvent, _: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, msg: SignEvent, ctx: &mut Self::Context) -> Self::Result {
+        let asked = format!("{msg:?}");
         let event_id = msg.event_id;
+        let signed = self
+            .events
+            .get(&event_id)
+            .filter(|p| p.signed)
+            .map(|p| message_ids::signed(&p.event.attempt_key()));
+        if let Some(repeat) = acts::repeat(self, signed, &asked) {
+            return repeat;
+        }
         let why = || format!("collaboration event {event_id} is already signed for");
         let pending = match self.staff_event_unless(&event_id, |p| p.signed, why) {
             Ok(pending) => pending,
@@ -127,23 +141,36 @@ impl Handler<SignEvent> for Department {
             },
             signed_at: self.catalog.now(),
         };
+        let request = event_act(
+            &event_id,
+            message_ids::signed(&pending.event.attempt_key()),
+            asked,
+        );
         let envelope = self.to_dispatcher(
             &pending.event,
             &pending.trace_id,
-            message_ids::signed(&pending.event.attempt_key()),
+            request.id.clone(),
             MessageType::CollaborationSigned,
             &signed,
         );
-        let act = StaffAct::new("signature", envelope, signed);
-        self.mark_event(event_id, act, |p| p.signed = true, |p| p.signed = false)
+        if let Some(pending) = self.events.get_mut(&event_id) {
+            pending.signed = true;
+        }
+        let case_id = envelope.case_id.clone();
+        acts::take(self, ctx, request, case_id, vec![envelope], signed)
     }
 }
 
 impl Handler<ReturnEvent> for Department {
-    type Result = ResponseActFuture<Self, Result<EventReturned, StaffError>>;
+    type Result = ResponseActFuture<Self, Result<Acted<EventReturned>, StaffError>>;
 
-    fn handle(&mut self, msg: ReturnEvent, _: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, msg: ReturnEvent, ctx: &mut Self::Context) -> Self::Result {
+        let asked = format!("{msg:?}");
         let event_id = msg.event_id;
+        let returned = self.closing_act(&event_id, ClosedAs::Returned);
+        if let Some(repeat) = acts::repeat(self, returned, &asked) {
+            return repeat;
+        }
         let why = || {
             format!(
                 "collaboration event {event_id} was signed for; \
@@ -169,15 +196,28 @@ impl Handler<ReturnEvent> for Department {
             MessageType::CollaborationReturned,
             &returned,
         );
-        self.close_event(&event_id, ClosedAs::Returned, envelope, returned)
+        let how = ClosedAs::Returned;
+        self.close_event(ctx, &event_id, how, asked, envelope, returned)
     }
 }
 
 impl Handler<RequestExtension> for Department {
-    type Result = ResponseActFuture<Self, Result<ExtensionRequest, StaffError>>;
+    type Result = ResponseActFuture<Self, Result<Acted<ExtensionRequest>, StaffError>>;
 
-    fn handle(&mut self, msg: RequestExtension, _: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, msg: RequestExtension, ctx: &mut Self::Context) -> Self::Result {
+        let asked = format!("{msg:?}");
         let event_id = msg.event_id;
+        // A repeat finds the request it repeats still waiting for the centre.
+        let waiting = self
+            .events
+            .get(&event_id)
+            .filter(|p| p.extension_pending)
+            .map(|p| {
+                message_ids::extension_requested(&p.event.attempt_key(), p.extension_requests)
+            });
+        if let Some(repeat) = acts::repeat(self, waiting, &asked) {
+            return repeat;
+        }
         let why = || {
             format!(
                 "an extension of collaboration event {event_id} \
@@ -195,22 +235,23 @@ impl Handler<RequestExtension> for Department {
             requested_at: self.catalog.now(),
         };
         let number = pending.extension_requests + 1;
+        let act = event_act(
+            &event_id,
+            message_ids::extension_requested(&pending.event.attempt_key(), number),
+            asked,
+        );
         let envelope = self.to_dispatcher(
             &pending.event,
             &pending.trace_id,
-            message_ids::extension_requested(&pending.event.attempt_key(), number),
+            act.id.clone(),
             MessageType::CollaborationExtensionRequested,
             &request,
         );
-        let act = StaffAct::new("extension request", envelope, request);
-        let mark = move |p: &mut PendingEvent| {
-            p.extension_pending = true;
-            p.extension_requests = number;
-        };
-        let unmark = move |p: &mut PendingEvent| {
-            p.extension_pending = false;
-            p.extension_requests = number - 1;
-        };
-        self.mark_event(event_id, act, mark, unmark)
+        if let Some(pending) = self.events.get_mut(&event_id) {
+            pending.extension_pending = true;
+            pending.extension_requests = number;
+        }
+        let case_id = envelope.case_id.clone();
+        acts::take(self, ctx, act, case_id, vec![envelope], request)
     }
 }

@@ -75,16 +75,6 @@ pub(super) enum ClosedAs {
     Returned,
 }
 
-impl ClosedAs {
-    /// The staff act that closes an event this way, as staff are told when it fails.
-    pub(super) fn act(self) -> &'static str {
-        match self {
-            ClosedAs::Answered => "answer",
-            ClosedAs::Returned => "return",
-        }
-    }
-}
-
 impl fmt::Display for ClosedAs {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

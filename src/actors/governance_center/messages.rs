@@ -1,6 +1,7 @@
 //! What a governance centre takes besides bus messages: its staff's requests (the awaiting
 //! list, reassignment) and the intake feed's (start reading, build what a batch publishes).
 
+use crate::actors::acts::Acted;
 use crate::actors::intake::FedApplication;
 use crate::domain::{CollaborationEvent, Envelope, EventId};
 use crate::feed::FeedSource;
@@ -8,8 +9,8 @@ use actix::prelude::*;
 use serde::Serialize;
 
 /// Staff of a centre reassign a returned event waiting there to a department.
-#[derive(Message)]
-#[rtype(result = "Result<CollaborationEvent, ReassignError>")]
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Acted<CollaborationEvent>, ReassignError>")]
 pub struct ReassignEvent {
     /// The event.
     pub event_id: EventId,
@@ -39,9 +40,6 @@ pub enum ReassignError {
     /// No such department.
     #[error("{0}")]
     UnknownDepartment(String),
-    /// Not published; nothing changed.
-    #[error("{0}")]
-    Unavailable(String),
 }
 
 /// Starts reading the intake feed from the position the city last recorded (city centre;

@@ -43,6 +43,7 @@ mod state;
 pub use messages::{AwaitingEvent, GetAwaiting, ReassignError, ReassignEvent, StartFeed};
 pub use state::CentreCaseState;
 
+use super::acts::Acts;
 use super::{handle_delivery, BusSystem, KeepsState, Processed, Versions};
 use crate::catalog::{Catalog, Centre};
 use crate::domain::{CaseId, Envelope, EventId, SystemId};
@@ -66,6 +67,8 @@ pub struct GovernanceCenter {
     persist_state: bool,
     /// Inbound messages handled.
     processed: Processed,
+    /// Staff reassignments taken.
+    acts: Acts,
     /// Collaboration requests waiting for answers (city centre only).
     open: HashMap<CaseId, OpenRequest>,
     /// Returned events waiting for staff to reassign them.
@@ -87,12 +90,14 @@ impl GovernanceCenter {
         bridge: Recipient<Publish>,
         persist_state: bool,
     ) -> Self {
+        let acts = Acts::new(bridge.clone(), catalog.act_timeout);
         Self {
             centre,
             catalog,
             bridge,
             persist_state,
             processed: Processed::default(),
+            acts,
             open: HashMap::new(),
             awaiting: HashMap::new(),
             completed: HashSet::new(),

@@ -4,11 +4,11 @@
 use super::messages::{AwaitingEvent, GetAwaiting, ReassignError, ReassignEvent};
 use super::state::Awaiting;
 use super::GovernanceCenter;
+use crate::actors::acts::{self, ActRequest, Acted, Acts, TakesActs};
 use crate::actors::{BusSystem, KeepsState};
 use crate::domain::{
-    message_ids, CollaborationEvent, Envelope, EventReturned, MessageType, SystemId,
+    message_ids, CaseId, CollaborationEvent, Envelope, EventReturned, MessageType, SystemId,
 };
-use crate::port::publish;
 use actix::prelude::*;
 
 impl GovernanceCenter {
@@ -33,7 +33,7 @@ impl GovernanceCenter {
                 .and_then(|d| d.return_to.clone())
                 .filter(|alt| !event.returns.iter().any(|r| &r.department == alt));
             if let Some(alternative) = alternative {
-                return vec![self.reassign(event, &alternative, trace_id)];
+                return vec![self.reassign(event, &alternative, trace_id).1];
             }
             if let Some(parent) = self.centre.parent.clone() {
                 return vec![self.envelope(
@@ -57,13 +57,14 @@ impl GovernanceCenter {
         Vec::new()
     }
 
-    /// Gives an event to `department` with a fresh deadline and routes it from this centre.
+    /// Gives an event to `department` with a fresh deadline and routes it from this centre:
+    /// the event as sent, and the message that sends it.
     fn reassign(
         &self,
         mut event: CollaborationEvent,
         department: &str,
         trace_id: &str,
-    ) -> Envelope {
+    ) -> (CollaborationEvent, Envelope) {
         let now = self.catalog.now();
         let days = self
             .catalog
@@ -80,7 +81,8 @@ impl GovernanceCenter {
         if let Some(mine) = event.route.iter().position(|h| h.code == self.centre.code) {
             event.route.truncate(mine);
         }
-        self.route_down(event, trace_id)
+        let envelope = self.route_down(&mut event, trace_id);
+        (event, envelope)
     }
 }
 
@@ -101,11 +103,20 @@ impl Handler<GetAwaiting> for GovernanceCenter {
 }
 
 impl Handler<ReassignEvent> for GovernanceCenter {
-    type Result = ResponseActFuture<Self, Result<CollaborationEvent, ReassignError>>;
+    type Result = ResponseActFuture<Self, Result<Acted<CollaborationEvent>, ReassignError>>;
 
-    /// Publishes the reassignment with the case's snapshot before answering staff; if that
-    /// fails, the event waits here again and nothing changed.
-    fn handle(&mut self, msg: ReassignEvent, _: &mut Self::Context) -> Self::Result {
+    /// Routes the event to the department named, as an act named by the id of its dispatch
+    /// (`<attempt>/dispatched/<centre>`); the same request again answers the same event.
+    fn handle(&mut self, msg: ReassignEvent, ctx: &mut Self::Context) -> Self::Result {
+        let asked = format!("{msg:?}");
+        // Once reassigned, the event no longer waits here: the latest act on it is the one a
+        // repeat finds.
+        let reassigned = (!self.awaiting.contains_key(&msg.event_id))
+            .then(|| self.acts.latest(msg.event_id.as_str()))
+            .flatten();
+        if let Some(repeat) = acts::repeat(self, reassigned, &asked) {
+            return repeat;
+        }
         if self.catalog.department(&msg.department).is_none() {
             return Box::pin(fut::ready(Err(ReassignError::UnknownDepartment(format!(
                 "no department `{}`; GET /api/v1/departments lists them",
@@ -118,24 +129,23 @@ impl Handler<ReassignEvent> for GovernanceCenter {
                 msg.event_id, self.centre.code
             )))));
         };
-        let envelope = self.reassign(awaiting.event.clone(), &msg.department, &awaiting.trace_id);
-        let event: Result<CollaborationEvent, _> = envelope.data();
-        let case_id = awaiting.event.case_id.clone();
-        let mut outputs = vec![envelope];
-        outputs.extend(self.snapshot_of(&case_id));
-        Box::pin(publish(&self.bridge, outputs).into_actor(self).map(
-            move |published, centre, _| match (published, event) {
-                (Ok(()), Ok(event)) => Ok(event),
-                (published, _) => {
-                    let reason = published.err().map(|e| e.to_string()).unwrap_or_default();
-                    centre
-                        .awaiting
-                        .insert(awaiting.event.event_id.clone(), awaiting);
-                    Err(ReassignError::Unavailable(format!(
-                        "reassignment not published, nothing changed: {reason}"
-                    )))
-                }
-            },
-        ))
+        let (event, envelope) = self.reassign(awaiting.event, &msg.department, &awaiting.trace_id);
+        let request = ActRequest {
+            id: envelope.id.clone(),
+            asked,
+            subject: msg.event_id.to_string(),
+        };
+        let case_id = event.case_id.clone();
+        acts::take(self, ctx, request, case_id, vec![envelope], event)
+    }
+}
+
+impl TakesActs for GovernanceCenter {
+    fn acts(&mut self) -> &mut Acts {
+        &mut self.acts
+    }
+
+    fn act_snapshot(&mut self, case_id: &CaseId) -> Option<Envelope> {
+        self.snapshot_of(case_id)
     }
 }

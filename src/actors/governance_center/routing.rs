@@ -26,7 +26,7 @@ impl GovernanceCenter {
                 Ok(self.open_request(data(envelope)?, trace_id))
             }
             MessageType::CollaborationDispatched => {
-                Ok(vec![self.route_down(data(envelope)?, trace_id)])
+                Ok(vec![self.route_down(&mut data(envelope)?, trace_id)])
             }
             MessageType::CollaborationAnswered => {
                 let result: CollaborationResult = data(envelope)?;
@@ -97,9 +97,9 @@ impl GovernanceCenter {
         // One instant for all of them: the events of one request are dispatched together.
         let now = self.catalog.now();
         for collaborator in &request.collaborators {
-            let event = self.new_event(&request, collaborator, now);
+            let mut event = self.new_event(&request, collaborator, now);
             events.push(event.event_id.clone());
-            outputs.push(self.route_down(event, trace_id));
+            outputs.push(self.route_down(&mut event, trace_id));
         }
         self.open.insert(
             case_id,
@@ -142,9 +142,9 @@ impl GovernanceCenter {
         }
     }
 
-    /// Adds this centre to the route and sends the event to the next centre down, or to the
+    /// Adds this centre to the event's route and sends it to the next centre down, or to the
     /// department when this centre is at the department's tier.
-    pub(super) fn route_down(&self, mut event: CollaborationEvent, trace_id: &str) -> Envelope {
+    pub(super) fn route_down(&self, event: &mut CollaborationEvent, trace_id: &str) -> Envelope {
         event.route.push(self.centre.hop());
         let next = if self.centre.tier >= event.tier {
             SystemId::Department(event.department.clone())
@@ -160,7 +160,7 @@ impl GovernanceCenter {
             &event.case_id.clone(),
             next,
             trace_id,
-            &event,
+            &*event,
         )
     }
 

@@ -6,17 +6,16 @@ use super::{
     AwaitCompletion, CaseActionError, CaseRecord, CaseView, FedApplication, GetCase, IntakeSystem,
     MarkReady, RateCase, Submission, Submit, SubmitRefused, SupplementCase, TakeNewApplications,
 };
+use crate::actors::acts::{self, ActRequest, Acted, Acts, TakesActs};
 use crate::actors::snapshot_envelope;
 use crate::domain::{
     message_ids, Application, CaseId, CaseStatus, Envelope, EnvelopeHead, MessageId, MessageType,
     Rating, Supplement, SystemId,
 };
-use crate::port::publish;
 use crate::port::{HandleError, Inbound};
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use std::future::Future;
 use tokio::sync::oneshot;
 
 impl Handler<Submit> for IntakeSystem {
@@ -92,10 +91,23 @@ impl Handler<AwaitCompletion> for IntakeSystem {
 }
 
 impl Handler<SupplementCase> for IntakeSystem {
-    type Result = ResponseActFuture<Self, Result<Supplement, CaseActionError>>;
+    type Result = ResponseActFuture<Self, Result<Acted<Supplement>, CaseActionError>>;
 
-    fn handle(&mut self, msg: SupplementCase, _: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, msg: SupplementCase, ctx: &mut Self::Context) -> Self::Result {
         let case_id = msg.case_id.clone();
+        let asked = format!("{msg:?}");
+        // A repeat finds the supplement it repeats the last one sent, unless the case is
+        // suspended again since and waits for a new one.
+        let repeats = {
+            let case_id = case_id.clone();
+            move |record: &CaseRecord| {
+                let sent = record.supplement_sent?;
+                match &record.view.suspension {
+                    Some(waiting) if waiting.sequence != sent => None,
+                    _ => Some(message_ids::supplemented(&case_id, sent)),
+                }
+            }
+        };
         let prepare = move |record: &mut CaseRecord, now| {
             let suspension = match (&record.view.suspension, record.supplement_sent) {
                 (Some(s), Some(sent)) if s.sequence == sent => {
@@ -123,22 +135,20 @@ impl Handler<SupplementCase> for IntakeSystem {
                 },
             })
         };
-        let settle = |record: &mut CaseRecord, published: Option<&Supplement>| {
-            if published.is_none() {
-                record.supplement_sent = None;
-            }
-        };
-        self.act_on_case(msg.case_id, "supplement", prepare, settle)
+        self.act_on_case(ctx, msg.case_id, asked, repeats, prepare)
     }
 }
 
 impl Handler<RateCase> for IntakeSystem {
-    type Result = ResponseActFuture<Self, Result<Rating, CaseActionError>>;
+    type Result = ResponseActFuture<Self, Result<Acted<Rating>, CaseActionError>>;
 
-    fn handle(&mut self, msg: RateCase, _: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, msg: RateCase, ctx: &mut Self::Context) -> Self::Result {
         let case_id = msg.case_id.clone();
+        let asked = format!("{msg:?}");
+        let rated = message_ids::rated(&case_id);
+        let repeats = move |_: &CaseRecord| Some(rated);
         let prepare = move |record: &mut CaseRecord, now| {
-            if record.view.rating.is_some() || record.rating_sent {
+            if record.view.rating.is_some() {
                 return Err(format!(
                     "case {case_id} is already rated; a case is rated once"
                 ));
@@ -151,27 +161,23 @@ impl Handler<RateCase> for IntakeSystem {
                     ))
                 }
             };
-            record.rating_sent = true;
+            let rating = Rating {
+                department: department.clone(),
+                score: msg.score,
+                comment: msg.comment,
+                terminal_id: msg.terminal_id,
+                rated_at: now,
+            };
+            // The rating is given: it shows at once, and reaches the bus as soon as it can.
+            record.view.rating = Some(rating.clone());
             Ok(ApplicantAct {
                 id: message_ids::rated(&case_id),
                 kind: MessageType::CaseRated,
-                department: department.clone(),
-                data: Rating {
-                    department,
-                    score: msg.score,
-                    comment: msg.comment,
-                    terminal_id: msg.terminal_id,
-                    rated_at: now,
-                },
+                department,
+                data: rating,
             })
         };
-        let settle = |record: &mut CaseRecord, published: Option<&Rating>| match published {
-            Some(rating) => {
-                record.view.rating.get_or_insert_with(|| rating.clone());
-            }
-            None => record.rating_sent = false,
-        };
-        self.act_on_case(msg.case_id, "rating", prepare, settle)
+        self.act_on_case(ctx, msg.case_id, asked, repeats, prepare)
     }
 }
 
@@ -183,6 +189,12 @@ impl Handler<Inbound> for IntakeSystem {
             return self.restore(&msg.0);
         }
         self.observe(&msg.0)
+    }
+}
+
+impl TakesActs for IntakeSystem {
+    fn acts(&mut self) -> &mut Acts {
+        &mut self.acts
     }
 }
 
@@ -245,17 +257,21 @@ impl IntakeSystem {
         Ok((case_id, sequence, snapshot))
     }
 
-    /// How an applicant's act on a case goes: find the case; `prepare` refuses it (with what
-    /// to tell the applicant) or marks it sent and says what to publish; publish it; then
-    /// `settle` keeps what was published (`Some`) or, when it was not (`None`), undoes the
-    /// mark so that the applicant can try again. `what` names the act in the refusal.
-    fn act_on_case<T: Serialize + 'static>(
+    /// An applicant's act on a case: the answer of the act it repeats (whose id `repeats`
+    /// finds), else the act `prepare` makes of the case, or its refusal. The act is recorded
+    /// and its message sent until the bus takes it.
+    fn act_on_case<T: Serialize + Clone + Send + 'static>(
         &mut self,
+        ctx: &mut Context<Self>,
         case_id: CaseId,
-        what: &'static str,
+        asked: String,
+        repeats: impl FnOnce(&CaseRecord) -> Option<MessageId>,
         prepare: impl FnOnce(&mut CaseRecord, DateTime<Utc>) -> Result<ApplicantAct<T>, String>,
-        settle: impl FnOnce(&mut CaseRecord, Option<&T>) + 'static,
-    ) -> ResponseActFuture<Self, Result<T, CaseActionError>> {
+    ) -> ResponseActFuture<Self, Result<Acted<T>, CaseActionError>> {
+        let repeated = self.cases.get(&case_id).and_then(repeats);
+        if let Some(repeat) = acts::repeat(self, repeated, &asked) {
+            return repeat;
+        }
         let trace_id = self.trace_id(&case_id);
         let now = self.catalog.now();
         let Some(record) = self.cases.get_mut(&case_id) else {
@@ -267,58 +283,20 @@ impl IntakeSystem {
             Ok(act) => act,
             Err(conflict) => return Box::pin(fut::ready(Err(CaseActionError::Conflict(conflict)))),
         };
-        let sent = self.publish_one(
-            act.id,
-            act.kind,
-            &case_id,
-            SystemId::Department(act.department),
+        let head = EnvelopeHead {
+            id: act.id.clone(),
+            kind: act.kind,
+            case_id: case_id.clone(),
+            source: SystemId::Intake,
+            target: SystemId::Department(act.department),
             trace_id,
-            &act.data,
-        );
-        let data = act.data;
-        Box::pin(sent.into_actor(self).map(move |sent, intake, _| {
-            let record = intake.cases.get_mut(&case_id);
-            match sent {
-                Ok(()) => {
-                    if let Some(record) = record {
-                        settle(record, Some(&data));
-                    }
-                    Ok(data)
-                }
-                Err(error) => {
-                    if let Some(record) = record {
-                        settle(record, None);
-                    }
-                    Err(CaseActionError::Unavailable(format!(
-                        "{what} not published, nothing changed: {error}"
-                    )))
-                }
-            }
-        }))
-    }
-
-    /// Publishes one message of the intake system about `case_id`.
-    fn publish_one<T: Serialize>(
-        &self,
-        id: MessageId,
-        kind: MessageType,
-        case_id: &CaseId,
-        target: SystemId,
-        trace_id: String,
-        data: &T,
-    ) -> impl Future<Output = Result<(), HandleError>> + 'static {
-        let envelope = Envelope::new_at(
-            EnvelopeHead {
-                id,
-                kind,
-                case_id: case_id.clone(),
-                source: SystemId::Intake,
-                target,
-                trace_id,
-            },
-            data,
-            self.catalog.now(),
-        );
-        publish(&self.bridge, vec![envelope])
+        };
+        let envelope = Envelope::new_at(head, &act.data, now);
+        let request = ActRequest {
+            id: act.id,
+            asked,
+            subject: case_id.to_string(),
+        };
+        acts::take(self, ctx, request, case_id, vec![envelope], act.data)
     }
 }

@@ -3,6 +3,7 @@
 //! answers and refusals that come back.
 
 use super::CaseView;
+use crate::actors::acts::Acted;
 use crate::catalog::LookupError;
 use crate::domain::{Applicant, Application, CaseId, Channel, Rating, Region, Supplement};
 use actix::prelude::*;
@@ -106,8 +107,8 @@ pub struct AwaitCompletion(
 );
 
 /// The applicant supplies the materials a department asked for (补正).
-#[derive(Message)]
-#[rtype(result = "Result<Supplement, CaseActionError>")]
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Acted<Supplement>, CaseActionError>")]
 pub struct SupplementCase {
     /// The case.
     pub case_id: CaseId,
@@ -118,8 +119,8 @@ pub struct SupplementCase {
 }
 
 /// The applicant rates a completed case (好差评).
-#[derive(Message)]
-#[rtype(result = "Result<Rating, CaseActionError>")]
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Acted<Rating>, CaseActionError>")]
 pub struct RateCase {
     /// The case.
     pub case_id: CaseId,
@@ -140,7 +141,4 @@ pub enum CaseActionError {
     /// The case is not in a state that allows it (not suspended, not completed, rated).
     #[error("{0}")]
     Conflict(String),
-    /// Not published; nothing changed, try again.
-    #[error("{0}")]
-    Unavailable(String),
 }

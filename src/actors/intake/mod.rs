@@ -32,6 +32,7 @@ pub use messages::{
 };
 pub use view::{CaseView, EventResultView, EventView, HistoryEntry};
 
+use super::acts::Acts;
 use super::Versions;
 use crate::catalog::Catalog;
 use crate::domain::{Application, CaseId, MessageId};
@@ -46,7 +47,7 @@ use tokio::sync::oneshot;
 pub struct IntakeSystem {
     /// The city's matters and regions, and the clock.
     catalog: Arc<Catalog>,
-    /// Where the applicant's supplements and ratings go.
+    /// Where its snapshots go (the applicant's acts go through [`Acts`]).
     bridge: Recipient<Publish>,
     /// Whether it writes state snapshots: only when the bus outlives the process
     /// ([`Bus::outlives_process`](crate::bus::Bus::outlives_process)).
@@ -69,6 +70,8 @@ pub struct IntakeSystem {
     durable_waiters: HashMap<u64, oneshot::Sender<()>>,
     /// How long a submission waits for its record to be on the bus.
     submit_timeout: Duration,
+    /// The applicant's supplements and ratings.
+    acts: Acts,
 }
 
 /// A case the intake system follows.
@@ -79,10 +82,9 @@ struct CaseRecord {
     seen: HashSet<MessageId>,
     /// Waiting for completion.
     watchers: Vec<oneshot::Sender<CaseView>>,
-    /// The suspension whose supplement was sent, while its resumption is not yet seen.
+    /// The last suspension whose supplement was sent: a repeat of that supplement answers the
+    /// same, and that suspension takes no other.
     supplement_sent: Option<u32>,
-    /// A rating is being published.
-    rating_sent: bool,
 }
 
 impl IntakeSystem {
@@ -94,6 +96,8 @@ impl IntakeSystem {
         persist_state: bool,
         submit_timeout: Duration,
     ) -> Self {
+        // Acts wait as long as a submission: the same setting.
+        let acts = Acts::new(bridge.clone(), submit_timeout);
         Self {
             catalog,
             bridge,
@@ -107,6 +111,7 @@ impl IntakeSystem {
             ready: false,
             durable_waiters: HashMap::new(),
             submit_timeout,
+            acts,
         }
     }
 }
@@ -119,7 +124,6 @@ impl CaseRecord {
             seen: HashSet::new(),
             watchers: Vec::new(),
             supplement_sent: None,
-            rating_sent: false,
         }
     }
 }

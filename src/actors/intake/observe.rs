@@ -99,7 +99,6 @@ impl CaseRecord {
         let view = &mut self.view;
         match kind {
             MessageType::CaseResumed => {
-                self.supplement_sent = None;
                 if view.status == CaseStatus::Suspended {
                     view.status = CaseStatus::Accepted;
                 }
