@@ -70,7 +70,7 @@ async fn external_department_decides(broker: Broker) {
         "the decision should be the external system's: {case}"
     );
     // The acceptance travels on its own topic, which the intake system may read after the
-    // approvals (see `flows`): wait for it rather than expect it at completion.
+    // approvals: wait for it rather than expect it at completion.
     poll("the external acceptance in the case history", || async {
         let case = app.get_case(&case_id).await;
         let accepted = case["history"].as_array().and_then(|history| {

@@ -4,12 +4,13 @@
 //! them as ignored; `cargo test -- --include-ignored` runs them and fails them when
 //! `GOVFUSION_TEST_KAFKA=host:port` is missing (`.ci/run` provides the broker).
 //! Every test uses its own topic prefix, so tests sharing one broker never see each other's
-//! records. Raw rdkafka clients read and write the topics as an outside system would.
+//! records. Raw rdkafka clients read and write the topics as an outside system would. The
+//! user-visible flows themselves are `tests/api/flow.rs`, which `.ci/run` runs again on each
+//! Kafka bus kind (`GOVFUSION_TEST_BUS=embedded|kafka`).
 //!
 //! * [`common`] — shared by every test binary: `TestApp`, the requests a client makes, waiting,
 //!   raw rdkafka clients (`raw`, independent of govfusion's bus code).
 //! * [`helpers`] — `spawn_app()` on a Kafka bus, and "exactly once" as its topics show it.
-//! * [`flows`] — the user-visible flows of `tests/api/flow.rs`, on each Kafka bus kind.
 //! * [`broker_faults`] — failing produce requests and brokers going down lose and repeat nothing.
 //! * [`consumer_restart`] — a consumer group resumes after its committed offsets.
 //! * [`poison`] — an unreadable record goes to dead-letters with its origin in headers.
@@ -23,7 +24,6 @@ use common::raw;
 mod broker_faults;
 mod consumer_restart;
 mod external_department;
-mod flows;
 mod helpers;
 mod partition_order;
 mod poison;
