@@ -246,11 +246,7 @@ async fn an_unreadable_record_goes_to_dead_letters_and_consumption_goes_on() {
             "{letter:?}"
         );
     }
-    let case = app.wait_until_completed(&case_id).await;
-    assert_eq!(
-        case["approval"]["outcome"]["decision"], "approved",
-        "{case}"
-    );
+    app.wait_until_decided(&case_id, "approved").await;
 }
 
 #[actix_web::test]
@@ -277,11 +273,7 @@ async fn an_envelope_whose_data_does_not_match_its_type_goes_to_dead_letters() {
         error.contains("application.published"),
         "the reason should name the message type: {error}"
     );
-    let case = app.wait_until_completed(&case_id).await;
-    assert_eq!(
-        case["approval"]["outcome"]["decision"], "approved",
-        "{case}"
-    );
+    app.wait_until_decided(&case_id, "approved").await;
 }
 
 #[actix_web::test]
@@ -427,9 +419,5 @@ async fn an_outside_answer_sent_to_a_centre_that_did_not_dispatch_the_event_is_r
 
     // Act: addressed to the district that dispatched it, the same answer completes the case.
     publish_raw(&app, vec![outside_answer(&event, DISTRICT)]).await;
-    let case = app.wait_until_completed(&case_id).await;
-    assert_eq!(
-        case["approval"]["outcome"]["decision"], "approved",
-        "{case}"
-    );
+    app.wait_until_decided(&case_id, "approved").await;
 }

@@ -186,11 +186,7 @@ async fn staff_of_a_manual_department_decide_a_case_from_their_inbox() {
     // Assert
     let status = response.status();
     assert_eq!(status, 200, "{}", json_body(response).await);
-    let case = app.wait_until_completed(&case_id).await;
-    assert_eq!(
-        case["approval"]["outcome"]["decision"], "rejected",
-        "{case}"
-    );
+    let case = app.wait_until_decided(&case_id, "rejected").await;
     assert!(
         reasons(&case).contains("选址不符合规划"),
         "the officer's opinion should be the reason: {case}"
@@ -256,11 +252,7 @@ async fn a_manual_collaborator_disagreeing_makes_the_case_rejected() {
     // Assert
     let status = response.status();
     assert_eq!(status, 200, "{}", json_body(response).await);
-    let case = app.wait_until_completed(&case_id).await;
-    assert_eq!(
-        case["approval"]["outcome"]["decision"], "rejected",
-        "{case}"
-    );
+    let case = app.wait_until_decided(&case_id, "rejected").await;
     let reasons = reasons(&case);
     assert!(
         reasons.contains("disagree") && reasons.contains("占用城市道路，不同意"),

@@ -79,11 +79,7 @@ async fn a_decision_the_bus_refuses_is_not_undone_and_reaches_the_bus_once_it_re
         .get_json("/api/v1/departments/urban_management/inbox")
         .await;
     assert!(!inbox_lists_case(&inbox, &case_id), "{inbox}");
-    let case = app.wait_until_completed(&case_id).await;
-    assert_eq!(
-        case["approval"]["outcome"]["decision"], "approved",
-        "{case}"
-    );
+    app.wait_until_decided(&case_id, "approved").await;
     let ids = ids_on_bus(&app, Topic::Approvals, &case_id, "approval.published");
     assert_eq!(
         ids,
@@ -105,11 +101,7 @@ async fn a_repeated_decision_answers_the_first_and_a_different_one_is_refused() 
     // Assert
     assert_eq!(status, 200, "{approval}");
     assert_refused(reject, 409, "invalid_transition").await;
-    let case = app.wait_until_completed(&case_id).await;
-    assert_eq!(
-        case["approval"]["outcome"]["decision"], "approved",
-        "{case}"
-    );
+    app.wait_until_decided(&case_id, "approved").await;
 }
 
 #[actix_web::test]
@@ -136,11 +128,7 @@ async fn a_collaboration_answer_the_bus_refuses_is_kept_and_a_repeat_answers_the
     assert_eq!(status, 202, "{result}");
     assert_eq!(result["outcome"], "agree", "{result}");
     assert_refused(other, 409, "invalid_transition").await;
-    let case = app.wait_until_completed(&case_id).await;
-    assert_eq!(
-        case["approval"]["outcome"]["decision"], "approved",
-        "{case}"
-    );
+    app.wait_until_decided(&case_id, "approved").await;
     let ids = ids_on_bus(
         &app,
         Topic::CollaborationResults,

@@ -209,6 +209,14 @@ impl TestApp {
         self.wait_for_status(case_id, "completed").await
     }
 
+    /// Polls the case until it is `completed`, checks that its outcome is `decision`
+    /// (`approved` or `rejected`), and returns it.
+    pub async fn wait_until_decided(&self, case_id: &str, decision: &str) -> Value {
+        let case = self.wait_until_completed(case_id).await;
+        assert_eq!(case["approval"]["outcome"]["decision"], decision, "{case}");
+        case
+    }
+
     /// Polls the case until its status is `status` or a later one; returns it.
     pub async fn wait_for_status(&self, case_id: &str, status: &str) -> Value {
         let wanted = status_rank(status);
