@@ -233,13 +233,10 @@ async fn a_decided_case_leaves_the_inbox_and_cannot_be_decided_again() {
 async fn a_manual_collaborator_disagreeing_makes_the_case_rejected() {
     // Arrange: housing (auto) needs fire (auto) and urban_management (manual).
     let app = spawn_app().await;
-    let case_id = app
-        .submit_ok(&app.application_body("construction_permit"))
+    let (case_id, event_id) = app
+        .event_waiting_at("urban_management", "construction_permit")
         .await;
-    let event = app
-        .wait_for_collaboration("urban_management", &case_id)
-        .await;
-    let event_id = event["event_id"].as_str().unwrap();
+    let event_id = event_id.as_str();
 
     // Act
     let response = app

@@ -74,6 +74,20 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// Submits a case of `matter` and waits until its collaboration event waits for the staff
+    /// of `department`; returns the case id and the event id.
+    pub async fn event_waiting_at(&self, department: &str, matter: &str) -> (String, String) {
+        let case_id = self.submit_ok(&self.application_body(matter)).await;
+        let event = self.wait_for_collaboration(department, &case_id).await;
+        let event_id = event["event_id"]
+            .as_str()
+            .expect("an event has an id")
+            .to_owned();
+        (case_id, event_id)
+    }
+}
+
 // Deadlines, the event lifecycle and supervision: a service on a clock the test moves.
 
 /// An instant written with its offset, e.g. `at("2026-12-01T09:00:00+08:00")` (Beijing time,

@@ -108,13 +108,10 @@ async fn a_repeated_decision_answers_the_first_and_a_different_one_is_refused() 
 async fn a_collaboration_answer_the_bus_refuses_is_kept_and_a_repeat_answers_the_same() {
     // Arrange: housing (auto) needs fire (auto) and urban_management (manual).
     let app = spawn_app_for_outages().await;
-    let case_id = app
-        .submit_ok(&app.application_body("construction_permit"))
+    let (case_id, event_id) = app
+        .event_waiting_at("urban_management", "construction_permit")
         .await;
-    let event = app
-        .wait_for_collaboration("urban_management", &case_id)
-        .await;
-    let event_id = event["event_id"].as_str().unwrap();
+    let event_id = event_id.as_str();
     let path = format!("/api/v1/collaborations/{event_id}/result");
     app.memory_bus().fail_next_publishes(OUTAGE);
 
