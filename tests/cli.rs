@@ -68,23 +68,20 @@ fn check_config_accepts_the_built_in_default() {
     assert!(stdout(&output).contains("config OK"), "{}", stdout(&output));
 }
 
-#[test]
-fn check_config_names_file_key_and_value_of_an_unknown_department() {
-    // Arrange: the first matter handled by `market` now names a department that does not exist.
-    let index = default_settings()
-        .matters
+/// Runs `check-config` on the default config with each `(from, to)` edit made once; asserts
+/// that it fails and names the file; returns what it printed on stderr.
+fn check_config_refuses(test: &str, edits: &[(&str, &str)]) -> String {
+    let text = edits
         .iter()
-        .position(|m| m.department == "market")
-        .expect("a matter of market");
-    let config = TempConfig::new(
-        "unknown-department",
-        &default_with("department = \"market\"", "department = \"nonexistent\""),
-    );
-
-    // Act
+        .fold(DEFAULT_CONFIG.to_owned(), |text, (from, to)| {
+            assert!(
+                text.contains(from),
+                "fixture `{from}` not in the default config"
+            );
+            text.replacen(from, to, 1)
+        });
+    let config = TempConfig::new(test, &text);
     let output = govfusion(&["check-config", "--config", config.path()], &[]);
-
-    // Assert
     let err = stderr(&output);
     assert!(
         !output.status.success(),
@@ -92,6 +89,41 @@ fn check_config_names_file_key_and_value_of_an_unknown_department() {
         stdout(&output)
     );
     assert!(err.contains(config.path()), "no file path in: {err}");
+    err
+}
+
+/// Where the first matter handled by `market` is, and the edit that names a department that
+/// does not exist in its place.
+fn unknown_department() -> (usize, (&'static str, &'static str)) {
+    let index = default_settings()
+        .matters
+        .iter()
+        .position(|m| m.department == "market")
+        .expect("a matter of market");
+    (
+        index,
+        ("department = \"market\"", "department = \"nonexistent\""),
+    )
+}
+
+/// Where the first street of 江北区 is, and the edit that names a district that does not exist
+/// in its place.
+fn unknown_district() -> (usize, (&'static str, &'static str)) {
+    let index = default_settings()
+        .governance
+        .streets
+        .iter()
+        .position(|s| s.district == "500105")
+        .expect("a street of 500105");
+    (index, ("district = \"500105\"", "district = \"599999\""))
+}
+
+#[test]
+fn check_config_names_file_key_and_value_of_an_unknown_department() {
+    let (index, edit) = unknown_department();
+
+    let err = check_config_refuses("unknown-department", &[edit]);
+
     assert!(
         err.contains(&format!("matters[{index}].department")),
         "no key in: {err}"
@@ -101,34 +133,38 @@ fn check_config_names_file_key_and_value_of_an_unknown_department() {
 
 #[test]
 fn check_config_refuses_a_street_in_an_unknown_district() {
-    // Arrange: the first street of 江北区 now names a district that does not exist.
-    let index = default_settings()
-        .governance
-        .streets
-        .iter()
-        .position(|s| s.district == "500105")
-        .expect("a street of 500105");
-    let config = TempConfig::new(
-        "unknown-district",
-        &default_with("district = \"500105\"", "district = \"599999\""),
-    );
+    let (index, edit) = unknown_district();
 
-    // Act
-    let output = govfusion(&["check-config", "--config", config.path()], &[]);
+    let err = check_config_refuses("unknown-district", &[edit]);
 
-    // Assert
-    let err = stderr(&output);
-    assert!(
-        !output.status.success(),
-        "an invalid config passed: {}",
-        stdout(&output)
-    );
-    assert!(err.contains(config.path()), "no file path in: {err}");
     assert!(
         err.contains(&format!("governance.streets[{index}].district")),
         "no key in: {err}"
     );
     assert!(err.contains("599999"), "no value in: {err}");
+}
+
+#[test]
+fn check_config_reports_every_mistake_of_a_file_at_once() {
+    // Arrange: two mistakes in one file.
+    let (matter, department) = unknown_department();
+    let (street, district) = unknown_district();
+
+    // Act
+    let err = check_config_refuses("two-mistakes", &[department, district]);
+
+    // Assert: one `error:` line for each.
+    let errors: Vec<_> = err.lines().filter(|l| l.starts_with("error: ")).collect();
+    assert_eq!(errors.len(), 2, "{err}");
+    for key in [
+        format!("matters[{matter}].department"),
+        format!("governance.streets[{street}].district"),
+    ] {
+        assert!(
+            errors.iter().any(|l| l.contains(&key)),
+            "no `{key}` in: {err}"
+        );
+    }
 }
 
 #[test]
