@@ -62,10 +62,7 @@ async fn stalled(
 }
 
 /// Sends the case's current step again; answers what was sent once it is on the bus.
-async fn redrive(
-    systems: web::Data<Systems>,
-    case_id: web::Path<String>,
-) -> Result<HttpResponse> {
+async fn redrive(systems: web::Data<Systems>, case_id: web::Path<String>) -> Result<HttpResponse> {
     served(&systems, systems.roles.intake, "the intake system")?;
     let case_id = CaseId::from_string(case_id.into_inner());
     let redriven = systems

@@ -9,8 +9,8 @@ use crate::domain::{
     Applicant, Application, CaseId, CaseStatus, Channel, HistoryStep, MessageId, MessageType,
     Rating, Region, Supplement,
 };
-use chrono::{DateTime, Utc};
 use actix::prelude::*;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 

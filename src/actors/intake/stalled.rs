@@ -102,9 +102,7 @@ impl Handler<ListStalled> for IntakeSystem {
             .filter_map(|record| self.stalled_case(&record.view, now))
             .filter(|case| case.idle_secs >= msg.idle_secs)
             .collect();
-        stalled.sort_by(|a, b| {
-            (a.last_step.at, &a.case_id).cmp(&(b.last_step.at, &b.case_id))
-        });
+        stalled.sort_by(|a, b| (a.last_step.at, &a.case_id).cmp(&(b.last_step.at, &b.case_id)));
         let total = stalled.len();
         stalled.truncate(msg.max);
         MessageResult(StalledCases {
