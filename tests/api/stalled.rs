@@ -2,10 +2,14 @@
 //! with its last step, and re-driving it completes it once; a completed case is neither listed
 //! nor re-driven.
 
-use crate::common::once::{assert_one_message_per_cause, sent_record, ONCE_PER_COLLABORATING_CASE};
+use crate::common::once::{
+    assert_one_message_per_cause, ids_by_case_and_kind, sent_record, ONCE_PER_COLLABORATING_CASE,
+};
 use crate::helpers::{assert_refused, assert_status, at, poll, spawn_app, spawn_app_at, TestApp};
-use govfusion::bus::Topic;
+use govfusion::bus::{Record, Topic};
 use serde_json::{json, Value};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 /// A weekday morning in the city's time: no deadline is near.
 const MORNING: &str = "2026-12-01T09:00:00+08:00";
@@ -109,16 +113,101 @@ async fn a_case_whose_application_a_department_lost_is_listed_and_completes_once
         case["approval"]["outcome"]["decision"], "approved",
         "{case}"
     );
-    let records: Vec<_> = Topic::flow()
-        .into_iter()
-        .flat_map(|topic| bus.all_records(topic))
-        .collect();
+    let records = flow_records(&app);
     assert_one_message_per_cause(
         &[case_id.clone()],
         &ONCE_PER_COLLABORATING_CASE,
         records.iter().map(|(_, record)| sent_record(record)),
     );
     assert!(listed(&stalled(&app, "?idle_secs=0").await, &case_id).is_none());
+}
+
+#[actix_web::test]
+async fn a_lost_collaboration_completion_is_re_driven_with_its_whole_step_and_nothing_twice() {
+    // Arrange: the market department loses the completion of its case's collaboration, as the
+    // restarted department of issue 12 did: the case waits in `collaborating` for good.
+    let app = spawn_app().await;
+    let market = format!(
+        "{}.department.market",
+        app.systems.settings.bus.topic_prefix
+    );
+    let bus = app.memory_bus();
+    bus.lose_next_deliveries(&market, "collaboration.completed", 1);
+    let case_id = app
+        .submit_ok(&app.application_body("restaurant_opening"))
+        .await;
+    poll("the market department to lose the completion", || async {
+        match bus.deliveries_lost() {
+            1 => Ok(()),
+            lost => Err(format!("{lost} deliveries lost")),
+        }
+    })
+    .await;
+    let waiting = app.wait_for_status(&case_id, "collaborating").await;
+    assert_eq!(waiting["status"], "collaborating", "{waiting}");
+
+    let before = ids_of(&app, &case_id);
+
+    // Act
+    let listing = stalled(&app, "?idle_secs=0").await;
+    let response = redrive(&app, &case_id).await;
+
+    // Assert: the whole step went again — the request, every hop and answer, the completion —
+    // and each system dropped what it had handled: no message of any kind under a new id,
+    // only the approval the completion was waiting for.
+    let entry = listed(&listing, &case_id).unwrap_or_else(|| panic!("not listed: {listing}"));
+    assert_eq!(entry["status"], "collaborating", "{entry}");
+    let redriven = assert_status(response, 200).await;
+    let kinds: Vec<&str> = redriven["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds.first(),
+        Some(&"collaboration.requested"),
+        "{redriven}"
+    );
+    assert!(kinds.contains(&"collaboration.completed"), "{redriven}");
+    assert_eq!(redriven["resent"], kinds.len());
+    let case = app.wait_until_completed(&case_id).await;
+    assert_eq!(
+        case["collaboration_events"].as_array().map(Vec::len),
+        Some(2)
+    );
+    let after = ids_of(&app, &case_id);
+    for (kind, ids) in &before {
+        assert_eq!(
+            after.get(kind),
+            Some(ids),
+            "{kind}: new ids after the re-drive"
+        );
+    }
+    let records = flow_records(&app);
+    let sent = records.iter().map(|(_, record)| sent_record(record));
+    assert_one_message_per_cause(&[case_id.clone()], &ONCE_PER_COLLABORATING_CASE, sent);
+}
+
+/// Every record on the (memory) bus's flow topics.
+fn flow_records(app: &TestApp) -> Vec<(u32, Arc<Record>)> {
+    Topic::flow()
+        .into_iter()
+        .flat_map(|topic| app.memory_bus().all_records(topic))
+        .collect()
+}
+
+/// The distinct message ids of `case_id` on the bus, by message type.
+fn ids_of(app: &TestApp, case_id: &str) -> HashMap<String, HashSet<String>> {
+    let records = flow_records(app);
+    ids_by_case_and_kind(records.iter().map(|(_, record)| sent_record(record)))
+        .into_iter()
+        .filter(|((case, _), _)| *case == case_id)
+        .map(|((_, kind), ids)| {
+            let ids = ids.into_iter().map(str::to_owned).collect();
+            (kind.to_owned(), ids)
+        })
+        .collect()
 }
 
 #[actix_web::test]
