@@ -115,7 +115,7 @@ async fn a_case_whose_application_a_department_lost_is_listed_and_completes_once
     );
     let records = flow_records(&app);
     assert_one_message_per_cause(
-        &[case_id.clone()],
+        std::slice::from_ref(&case_id),
         &ONCE_PER_COLLABORATING_CASE,
         records.iter().map(|(_, record)| sent_record(record)),
     );
@@ -186,7 +186,11 @@ async fn a_lost_collaboration_completion_is_re_driven_with_its_whole_step_and_no
     }
     let records = flow_records(&app);
     let sent = records.iter().map(|(_, record)| sent_record(record));
-    assert_one_message_per_cause(&[case_id.clone()], &ONCE_PER_COLLABORATING_CASE, sent);
+    assert_one_message_per_cause(
+        std::slice::from_ref(&case_id),
+        &ONCE_PER_COLLABORATING_CASE,
+        sent,
+    );
 }
 
 /// Every record on the (memory) bus's flow topics.
