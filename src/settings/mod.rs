@@ -733,6 +733,15 @@ mod tests {
     }
 
     #[test]
+    fn a_zero_stalled_time_is_refused() {
+        let err = default_with("stalled_after_secs = 600", "stalled_after_secs = 0")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("service.stalled_after_secs = \"0\""), "{err}");
+        assert!(err.contains("must be at least 1"), "{err}");
+    }
+
+    #[test]
     fn an_empty_idempotency_store_is_refused() {
         let err = default_with(
             "idempotency_max_entries = 100000",
