@@ -21,7 +21,8 @@
 //! Fault injection for tests (module `faults`): [`MemoryBus::fail_next_publishes`],
 //! [`MemoryBus::duplicate_next_deliveries`], [`MemoryBus::delay_deliveries`],
 //! [`MemoryBus::refuse_snapshots_of`] (a process dying between a message's effects and its
-//! snapshot) and [`MemoryBus::forget_commits`] (one dying before its group committed).
+//! snapshot), [`MemoryBus::forget_commits`] (one dying before its group committed) and
+//! [`MemoryBus::lose_next_deliveries`] (a group committing past a message it never handled).
 //!
 //! The logs are not trimmed: a memory bus holds every record it was given until the process
 //! ends.

@@ -5,7 +5,7 @@
 use crate::actors::acts::Acted;
 use crate::actors::department::StaffError;
 use crate::actors::governance_center::ReassignError;
-use crate::actors::intake::CaseActionError;
+use crate::actors::intake::{CaseActionError, RedriveError};
 use crate::actors::terminal::SubmitError;
 use crate::catalog::LookupError;
 use actix::MailboxError;
@@ -103,6 +103,20 @@ impl From<CaseActionError> for ApiError {
             CaseActionError::Conflict(m) => {
                 Self::new(StatusCode::CONFLICT, "invalid_transition", m)
             }
+        }
+    }
+}
+
+/// The intake system's refusal of a re-drive.
+impl From<RedriveError> for ApiError {
+    fn from(error: RedriveError) -> Self {
+        match error {
+            RedriveError::Unknown(m) => Self::not_found("unknown_case", m),
+            RedriveError::Completed(m) => Self::new(StatusCode::CONFLICT, "case_completed", m),
+            RedriveError::NothingToResend(m) => {
+                Self::new(StatusCode::CONFLICT, "nothing_to_redrive", m)
+            }
+            RedriveError::NotOnBus(m) => Self::unavailable(m),
         }
     }
 }

@@ -17,6 +17,7 @@
 //! * `collaborations` — answer, sign, return a collaboration event, or ask for more time.
 //! * `centres` — a centre's returned events and their reassignment.
 //! * `supervision` — the supervision figures.
+//! * `operations` — for an operator: stalled cases, and re-driving one.
 //!
 //! Below them, used by several and using none of them: `locate` (finds the system a request
 //! is for, or refuses it), `input` (checks of bodies), [`error`] (the errors, and the systems'
@@ -38,6 +39,7 @@ pub mod idempotency;
 mod input;
 mod intake_feed;
 mod locate;
+mod operations;
 mod supervision;
 mod terminals;
 
@@ -115,7 +117,8 @@ fn configure(cfg: &mut web::ServiceConfig, idempotency: Idempotency) {
                 .configure(departments::configure)
                 .configure(collaborations::configure)
                 .configure(centres::configure)
-                .configure(supervision::configure),
+                .configure(supervision::configure)
+                .configure(operations::configure),
         )
         .default_service(web::to(not_found));
 }

@@ -231,6 +231,9 @@ pub struct ServiceSettings {
     /// published once the bus takes it. A staff or applicant act (a decision, a rating, …)
     /// waits as long, then is answered `202`: it is recorded and sent once the bus takes it.
     pub submit_timeout_ms: u64,
+    /// How long a case must have made no progress to be listed as stalled, in seconds: the
+    /// default of `GET /api/v1/operations/stalled` (`?idle_secs=` overrides it).
+    pub stalled_after_secs: u64,
 }
 
 impl Default for ServiceSettings {
@@ -240,6 +243,7 @@ impl Default for ServiceSettings {
             roles: vec![Role::All],
             intake_feed_url: String::new(),
             submit_timeout_ms: 5_000,
+            stalled_after_secs: 600,
         }
     }
 }
@@ -725,6 +729,15 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("http.body_timeout_ms = \"0\""), "{err}");
+        assert!(err.contains("must be at least 1"), "{err}");
+    }
+
+    #[test]
+    fn a_zero_stalled_time_is_refused() {
+        let err = default_with("stalled_after_secs = 600", "stalled_after_secs = 0")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("service.stalled_after_secs = \"0\""), "{err}");
         assert!(err.contains("must be at least 1"), "{err}");
     }
 

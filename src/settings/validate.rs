@@ -71,6 +71,13 @@ impl Settings {
                  (or GOVFUSION__BUS__BROKERS)",
             );
         }
+        if self.service.stalled_after_secs == 0 {
+            found.add(
+                "service.stalled_after_secs",
+                "0",
+                "must be at least 1: every open case would be listed as stalled at once",
+            );
+        }
         if self.bridge.batch_max_records == 0 {
             found.add(
                 "bridge.batch_max_records",

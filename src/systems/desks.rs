@@ -9,7 +9,8 @@ use crate::actors::department::{
 };
 use crate::actors::governance_center::{GetAwaiting, GovernanceCenter, ReassignEvent};
 use crate::actors::intake::{
-    AwaitCompletion, GetCase, IntakeSystem, RateCase, SupplementCase, TakeNewApplications,
+    AwaitCompletion, GetCase, IntakeSystem, ListStalled, RateCase, RedriveCase, SupplementCase,
+    TakeNewApplications,
 };
 use crate::actors::supervisor::{GetCentreFigures, GetDepartmentFigures, Supervisor};
 use crate::actors::terminal::SubmitApplication;
@@ -62,7 +63,7 @@ impl Desks {
     }
 }
 
-/// What applicants and the city centre's feed ask of the intake system.
+/// What applicants, operators and the city centre's feed ask of the intake system.
 #[derive(Clone)]
 pub struct IntakeDesk {
     /// A case as the applicant sees it.
@@ -75,6 +76,10 @@ pub struct IntakeDesk {
     pub supplement: Recipient<SupplementCase>,
     /// An applicant's rating (好差评).
     pub rate: Recipient<RateCase>,
+    /// The cases that made no progress, for an operator.
+    pub stalled: Recipient<ListStalled>,
+    /// Sends a stalled case's current step again, for an operator.
+    pub redrive: Recipient<RedriveCase>,
 }
 
 impl IntakeDesk {
@@ -86,6 +91,8 @@ impl IntakeDesk {
             feed: intake.clone().recipient(),
             supplement: intake.clone().recipient(),
             rate: intake.clone().recipient(),
+            stalled: intake.clone().recipient(),
+            redrive: intake.clone().recipient(),
         }
     }
 }

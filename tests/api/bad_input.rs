@@ -182,6 +182,7 @@ async fn a_process_refuses_requests_for_systems_its_roles_do_not_run() {
         "/api/v1/cases/c1",
         "/api/v1/supervision/departments",
         "/api/v1/governance/centers/500000/returned",
+        "/api/v1/operations/stalled",
     ];
     let mut answers = Vec::new();
     for path in asked {

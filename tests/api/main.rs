@@ -12,6 +12,8 @@
 //! * [`idempotency`] — `Idempotency-Key` on POSTs; a body that never arrives gets 408.
 //! * [`restart`] — on a durable in-memory bus the service is stopped and started again: state
 //!   restored, groups resumed, redelivered and lost-snapshot records have no second effect.
+//! * [`stalled`] — a case a department lost is listed as stalled and completes once re-driven;
+//!   a completed one is neither listed nor re-driven.
 //! * [`staff_acts`] — a person's act the bus refuses is kept and sent until it is on the bus;
 //!   the same request again answers the same.
 //! * [`supervision`] — yellow and red warnings, the department and centre figures, ratings.
@@ -28,6 +30,7 @@ mod helpers;
 mod idempotency;
 mod restart;
 mod staff_acts;
+mod stalled;
 mod supervision;
 
 /// How long a wait of [`common::poll`] looks before the test fails. A bound on waiting, not a

@@ -1,12 +1,16 @@
 //! What the intake system is asked: by a terminal (a submission), by the city centre (the feed),
-//! by the applicant (the self-query, a supplement, a rating) and by start-up (ready), with the
-//! answers and refusals that come back.
+//! by the applicant (the self-query, a supplement, a rating), by an operator (stalled cases and
+//! their re-drive) and by start-up (ready), with the answers and refusals that come back.
 
 use super::CaseView;
 use crate::actors::acts::Acted;
 use crate::catalog::LookupError;
-use crate::domain::{Applicant, Application, CaseId, Channel, Rating, Region, Supplement};
+use crate::domain::{
+    Applicant, Application, CaseId, CaseStatus, Channel, HistoryStep, MessageId, MessageType,
+    Rating, Region, Supplement,
+};
 use actix::prelude::*;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
@@ -141,4 +145,110 @@ pub enum CaseActionError {
     /// The case is not in a state that allows it (not suspended, not completed, rated).
     #[error("{0}")]
     Conflict(String),
+}
+
+/// An operator asks for the cases that made no progress for `idle_secs`: not completed, and
+/// their last step older than that by the shared clock.
+#[derive(Debug, Message)]
+#[rtype(result = "StalledCases")]
+pub struct ListStalled {
+    /// How long a case must have been idle to be listed, in seconds.
+    pub idle_secs: u64,
+    /// Most cases to list (the oldest first).
+    pub max: usize,
+}
+
+/// The stalled cases, oldest last step first.
+#[derive(Debug, Clone, Serialize)]
+pub struct StalledCases {
+    /// The idle time the cases were listed for, in seconds.
+    pub idle_secs: u64,
+    /// How many cases are stalled, listed or not.
+    pub total: usize,
+    /// At most the `max` asked for, oldest first.
+    pub cases: Vec<StalledCase>,
+}
+
+/// One case that made no progress.
+#[derive(Debug, Clone, Serialize)]
+pub struct StalledCase {
+    /// The case.
+    pub case_id: CaseId,
+    /// Where it stands.
+    pub status: CaseStatus,
+    /// The matter applied for (its code).
+    pub matter: String,
+    /// The responsible department (its code).
+    pub department: String,
+    /// The last step the intake system saw.
+    pub last_step: LastStep,
+    /// Seconds since that step, by the shared clock.
+    pub idle_secs: u64,
+}
+
+/// The last step of a case: a message on the bus, or the submission.
+#[derive(Debug, Clone, Serialize)]
+pub struct LastStep {
+    /// The message type, or `submitted`.
+    #[serde(rename = "type")]
+    pub step: HistoryStep,
+    /// The message id.
+    pub message_id: MessageId,
+    /// The system that sent it.
+    pub from: String,
+    /// The system it was for.
+    pub to: String,
+    /// When it happened.
+    pub at: DateTime<Utc>,
+}
+
+/// An operator has the intake system send a stalled case's current step again: the messages
+/// it observed since the case entered its status, with their own ids.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Redriven, RedriveError>")]
+pub struct RedriveCase(
+    /// The case to re-drive.
+    pub CaseId,
+);
+
+/// What a re-drive sent again.
+#[derive(Debug, Clone, Serialize)]
+pub struct Redriven {
+    /// The case.
+    pub case_id: CaseId,
+    /// Its status when re-driven.
+    pub status: CaseStatus,
+    /// How many messages were sent again.
+    pub resent: usize,
+    /// The messages, in the order they happened, now on the bus again.
+    pub messages: Vec<ResentMessage>,
+}
+
+/// One message a re-drive sent again.
+#[derive(Debug, Clone, Serialize)]
+pub struct ResentMessage {
+    /// Its id, unchanged, so that a system that handled it drops it.
+    pub id: MessageId,
+    /// Its type.
+    #[serde(rename = "type")]
+    pub kind: MessageType,
+    /// The system it is for.
+    pub to: String,
+}
+
+/// Why a re-drive was refused, or did not reach the bus.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum RedriveError {
+    /// This intake system issued no such case.
+    #[error("{0}")]
+    Unknown(String),
+    /// The case is completed: nothing is waiting.
+    #[error("{0}")]
+    Completed(String),
+    /// The case was never published: nothing of it is on the bus to send again.
+    #[error("{0}")]
+    NothingToResend(String),
+    /// The bus did not take the messages; nothing is lost, try again.
+    #[error("{0}")]
+    NotOnBus(String),
 }

@@ -19,16 +19,21 @@
 //! * `observe.rs` — how each bus message updates the view (`observe/events.rs`: the messages
 //!   about collaboration events).
 //! * `handlers.rs` — one `impl Handler` per message.
+//! * `stalled.rs` — for an operator: the cases that made no progress, and sending a case's
+//!   current step again ([`ListStalled`], [`RedriveCase`]).
 
 mod feed;
 mod handlers;
 mod messages;
 mod observe;
+mod stalled;
 mod view;
 
 pub use messages::{
-    ApplicationForm, AwaitCompletion, CaseActionError, FedApplication, GetCase, MarkReady,
-    RateCase, Submission, Submit, SubmitRefused, SupplementCase, TakeNewApplications,
+    ApplicationForm, AwaitCompletion, CaseActionError, FedApplication, GetCase, LastStep,
+    ListStalled, MarkReady, RateCase, RedriveCase, RedriveError, Redriven, ResentMessage,
+    StalledCase, StalledCases, Submission, Submit, SubmitRefused, SupplementCase,
+    TakeNewApplications,
 };
 pub use view::{CaseView, EventResultView, EventView, HistoryEntry};
 
@@ -72,6 +77,8 @@ pub struct IntakeSystem {
     submit_timeout: Duration,
     /// The applicant's supplements and ratings.
     acts: Acts,
+    /// The messages of each open case's current step, for a re-drive.
+    trails: stalled::Trails,
 }
 
 /// A case the intake system follows.
@@ -112,6 +119,7 @@ impl IntakeSystem {
             durable_waiters: HashMap::new(),
             submit_timeout,
             acts,
+            trails: stalled::Trails::default(),
         }
     }
 }

@@ -18,6 +18,7 @@ use events::{
     answered, dispatched, escalated, extension_decided, extension_requested, returned, signed,
 };
 use serde::de::DeserializeOwned;
+use std::sync::Arc;
 
 mod events;
 
@@ -49,7 +50,7 @@ impl Observed {
 impl IntakeSystem {
     /// Records what a bus message says about its case; a message id already seen changes
     /// nothing.
-    pub(super) fn observe(&mut self, envelope: &Envelope) -> Result<(), HandleError> {
+    pub(super) fn observe(&mut self, envelope: &Arc<Envelope>) -> Result<(), HandleError> {
         let Some(record) = self.cases.get_mut(&envelope.case_id) else {
             tracing::debug!(case_id = %envelope.case_id, "message for a case this intake system did not issue");
             // Addressed to this system, which alone can refuse it when unreadable.
@@ -72,6 +73,7 @@ impl IntakeSystem {
             }
         };
         record.move_status(envelope.kind, observed.status);
+        self.trails.observed(envelope, record.view.status);
         let view = &mut record.view;
         view.on_time = view.decided_on_time();
         view.history.push(HistoryEntry {

@@ -161,8 +161,11 @@ impl GroupConsumer {
                 // In bounds: `offset` is below the length read above, and logs only grow.
                 let record = read(&log.records)[offset as usize].clone();
                 let at = i64::try_from(offset).unwrap_or(i64::MAX);
-                if self.bus.superseded(key.0, key.1, &record.key, offset) {
-                    // Compacted away: done at once, so the offset can still be committed.
+                if self.bus.superseded(key.0, key.1, &record.key, offset)
+                    || self.bus.inner.faults.loses(&self.group, &record)
+                {
+                    // Compacted away (or lost by an injected fault): done at once, so the
+                    // offset can still be committed.
                     self.core
                         .deliver(&mut self.positions, key, at, Dispatch::Skip);
                 } else {

@@ -4,6 +4,7 @@
 
 use super::MemoryBus;
 use crate::bus::{Record, Topic};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -21,6 +22,10 @@ pub(super) struct Faults {
     refused_snapshots_of: Mutex<Option<String>>,
     /// Publishes refused because they carried one of those snapshots.
     snapshots_refused: AtomicU64,
+    /// Deliveries still to lose, by (consumer group, message type).
+    lose_deliveries: Mutex<HashMap<(String, String), u32>>,
+    /// Deliveries lost so far.
+    deliveries_lost: AtomicU64,
 }
 
 impl Faults {
@@ -54,6 +59,25 @@ impl Faults {
         self.duplicate_deliveries
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok()
+    }
+
+    /// Whether `group` is to lose this delivery of `record`: done without its handler seeing
+    /// it, so its offset is committed past it. Consumes one armed loss of the record's type.
+    pub(super) fn loses(&self, group: &str, record: &Record) -> bool {
+        let kind = record.header("type").unwrap_or_default();
+        let mut armed = self
+            .lose_deliveries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let Some(left) = armed.get_mut(&(group.to_owned(), kind.to_owned())) else {
+            return false;
+        };
+        *left = left.saturating_sub(1);
+        if *left == 0 {
+            armed.remove(&(group.to_owned(), kind.to_owned()));
+        }
+        self.deliveries_lost.fetch_add(1, Ordering::SeqCst);
+        true
     }
 
     /// The delay to put before each delivery, in microseconds (0: none).
@@ -112,6 +136,30 @@ impl MemoryBus {
     /// How many publishes [`refuse_snapshots_of`](Self::refuse_snapshots_of) failed so far.
     pub fn snapshots_refused(&self) -> u64 {
         self.inner.faults.snapshots_refused.load(Ordering::SeqCst)
+    }
+
+    /// Makes consumer group `group` lose its next `n` deliveries of messages of type `kind`
+    /// (e.g. `application.published`): each is committed past without reaching the group's
+    /// systems, as when a system drops a message as handled before it could handle it. The
+    /// record stays on the bus, and other groups get it as usual.
+    pub fn lose_next_deliveries(&self, group: &str, kind: &str, n: u32) {
+        let mut armed = self
+            .inner
+            .faults
+            .lose_deliveries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let key = (group.to_owned(), kind.to_owned());
+        if n == 0 {
+            armed.remove(&key);
+        } else {
+            armed.insert(key, n);
+        }
+    }
+
+    /// How many deliveries [`lose_next_deliveries`](Self::lose_next_deliveries) lost so far.
+    pub fn deliveries_lost(&self) -> u64 {
+        self.inner.faults.deliveries_lost.load(Ordering::SeqCst)
     }
 
     /// Forgets every offset `group` committed, as if its consumers had died before committing
@@ -193,6 +241,54 @@ mod tests {
             .collect();
         assert_eq!(keys, ["c2"]);
         assert_eq!(bus.all_records(Topic::State).len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_lost_delivery_is_committed_past_for_that_group_and_type_only() {
+        // Arrange: two records of one type and one of another, for two groups.
+        let bus = bus();
+        let typed = |kind: &str, key: &str| {
+            let mut r = Record::clone(&record(Topic::Applications, key));
+            r.headers = vec![("type".into(), kind.into())];
+            Arc::new(r)
+        };
+        bus.publish(vec![
+            typed("application.published", "a"),
+            typed("case.rated", "b"),
+            typed("application.published", "c"),
+        ])
+        .await
+        .unwrap();
+        bus.lose_next_deliveries("g", "application.published", 1);
+        let keys = |seen: Arc<Mutex<Vec<String>>>| {
+            Arc::new(move |d: Delivery| {
+                seen.lock().unwrap().push(d.record.key.clone());
+                Dispatch::Skip
+            })
+        };
+        let (lossy, other) = (Arc::default(), Arc::default());
+
+        // Act
+        let _g = bus
+            .subscribe(Subscription::new(
+                "g",
+                vec![Topic::Applications],
+                keys(Arc::clone(&lossy)),
+            ))
+            .unwrap();
+        let _h = bus
+            .subscribe(Subscription::new(
+                "h",
+                vec![Topic::Applications],
+                keys(Arc::clone(&other)),
+            ))
+            .unwrap();
+
+        // Assert: `g` lost the first `application.published` only, yet committed past it.
+        until(|| bus.committed_offset("g", Topic::Applications, 0) == 3).await;
+        until(|| other.lock().unwrap().len() == 3).await;
+        assert_eq!(*lossy.lock().unwrap(), ["b", "c"]);
+        assert_eq!(bus.deliveries_lost(), 1);
     }
 
     #[tokio::test]

@@ -1,0 +1,207 @@
+//! Stalled cases, for an operator: which cases made no progress for a while ([`ListStalled`]),
+//! and sending a case's current step again ([`RedriveCase`]).
+//!
+//! The intake system's view groups read every flow topic, so it sees every message of every
+//! case it issued. For each case not completed it keeps the messages of the case's *current
+//! step* ([`Trails`]): every message it observed since the case entered its present status
+//! (`published`, `collaborating`, …), in the order observed; when the status moves on, the
+//! step's messages are let go, and when the case completes, all of them.
+//!
+//! A re-drive publishes those messages again, in the order they happened, each with its own
+//! id, through the bridge like any output. That is safe because every system handles a message
+//! id at most once in effect and checks the case's state before acting: a system that already
+//! handled one of them drops it (or, after a restart, finds its effect in its restored state
+//! and re-sends the same outputs under the same ids, which their receivers drop), while one
+//! that never handled it — its consumer lost it, or dropped it as handled before it could be —
+//! handles it now, and the case moves on. Re-sending a handled message changes nothing; a lost
+//! one is handled now.
+//!
+//! Only the current step is sent, not the whole history: a system that finished its part of a
+//! case may have forgotten the case (a department lets a case go once it published its
+//! approval, and remembers handled ids only in memory), so an earlier message — the application
+//! itself — sent again after that system restarted could start its part over. The messages of
+//! the current step are those whose effect the case is still waiting for. Supervision warnings
+//! are not kept: they are no step of the flow, and a warning about a stalled case must not make
+//! it look as if it moved.
+
+use super::{
+    IntakeSystem, LastStep, ListStalled, RedriveCase, RedriveError, Redriven, ResentMessage,
+    StalledCase, StalledCases,
+};
+use crate::domain::{CaseId, CaseStatus, Envelope, HistoryStep, MessageType};
+use crate::port::publish;
+use actix::prelude::*;
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// The messages of each open case's current step.
+#[derive(Default)]
+pub(super) struct Trails(HashMap<CaseId, Trail>);
+
+/// The messages of one case's current step.
+struct Trail {
+    /// The status the case entered with the first of `messages`.
+    status: CaseStatus,
+    /// What the intake system observed since, in the order observed: shared with the delivery
+    /// that brought each, so keeping one costs its envelope's size once.
+    messages: Vec<Arc<Envelope>>,
+}
+
+impl Trails {
+    /// Keeps `envelope`, observed for the first time, with the `status` its case has now.
+    pub(super) fn observed(&mut self, envelope: &Arc<Envelope>, status: CaseStatus) {
+        if status == CaseStatus::Completed {
+            // Nothing waits any more: the case's messages are let go.
+            self.0.remove(&envelope.case_id);
+            return;
+        }
+        if matches!(
+            envelope.kind,
+            MessageType::SupervisionWarning | MessageType::StateSnapshot
+        ) {
+            return;
+        }
+        let trail = self
+            .0
+            .entry(envelope.case_id.clone())
+            .or_insert_with(|| Trail {
+                status,
+                messages: Vec::new(),
+            });
+        if trail.status != status {
+            // A new step: what the earlier one sent has had its effect.
+            trail.status = status;
+            trail.messages.clear();
+        }
+        trail.messages.push(envelope.clone());
+    }
+
+    /// The messages of the case's current step, in the order they happened (the order
+    /// observed where two have the same time).
+    fn current_step(&self, case_id: &CaseId) -> Vec<Envelope> {
+        let mut messages: Vec<Envelope> = self
+            .0
+            .get(case_id)
+            .map(|trail| trail.messages.iter().map(|m| Envelope::clone(m)).collect())
+            .unwrap_or_default();
+        messages.sort_by_key(|m| m.occurred_at);
+        messages
+    }
+}
+
+impl Handler<ListStalled> for IntakeSystem {
+    type Result = MessageResult<ListStalled>;
+
+    fn handle(&mut self, msg: ListStalled, _: &mut Self::Context) -> Self::Result {
+        let now = self.catalog.now();
+        let mut stalled: Vec<StalledCase> = self
+            .cases
+            .values()
+            .filter(|record| record.view.status != CaseStatus::Completed)
+            .filter_map(|record| self.stalled_case(&record.view, now))
+            .filter(|case| case.idle_secs >= msg.idle_secs)
+            .collect();
+        stalled.sort_by(|a, b| (a.last_step.at, &a.case_id).cmp(&(b.last_step.at, &b.case_id)));
+        let total = stalled.len();
+        stalled.truncate(msg.max);
+        MessageResult(StalledCases {
+            idle_secs: msg.idle_secs,
+            total,
+            cases: stalled,
+        })
+    }
+}
+
+impl Handler<RedriveCase> for IntakeSystem {
+    type Result = ResponseFuture<Result<Redriven, RedriveError>>;
+
+    fn handle(&mut self, msg: RedriveCase, _: &mut Self::Context) -> Self::Result {
+        let case_id = msg.0;
+        let status = match self.cases.get(&case_id).map(|r| r.view.status) {
+            None => {
+                return refused(RedriveError::Unknown(format!(
+                    "no case `{case_id}`; GET /api/v1/operations/stalled lists the stalled ones"
+                )))
+            }
+            Some(CaseStatus::Completed) => {
+                return refused(RedriveError::Completed(format!(
+                    "case {case_id} is completed; nothing waits to be re-driven"
+                )))
+            }
+            Some(status) => status,
+        };
+        let messages = self.trails.current_step(&case_id);
+        if messages.is_empty() {
+            return refused(RedriveError::NothingToResend(format!(
+                "case {case_id} was never published, so nothing of it is on the bus to send again: \
+                 the city centre takes it from the intake feed; check that a governance process \
+                 reads the feed"
+            )));
+        }
+        let resent: Vec<ResentMessage> = messages
+            .iter()
+            .map(|m| ResentMessage {
+                id: m.id.clone(),
+                kind: m.kind,
+                to: m.target.to_string(),
+            })
+            .collect();
+        tracing::info!(%case_id, count = resent.len(), ?status, "re-driving a stalled case: its current step sent again");
+        let sent = publish(&self.bridge, messages);
+        Box::pin(async move {
+            sent.await.map_err(|error| {
+                RedriveError::NotOnBus(format!(
+                    "case {case_id}: the bus did not take the re-sent messages ({error}); \
+                     nothing changed, try again"
+                ))
+            })?;
+            Ok(Redriven {
+                case_id,
+                status,
+                resent: resent.len(),
+                messages: resent,
+            })
+        })
+    }
+}
+
+/// A re-drive refused before anything was sent.
+fn refused(error: RedriveError) -> ResponseFuture<Result<Redriven, RedriveError>> {
+    Box::pin(async move { Err(error) })
+}
+
+impl IntakeSystem {
+    /// A case as an operator sees it when stalled: its last step (supervision warnings are no
+    /// step) and how long ago that was. None only for a case with no step at all, which
+    /// cannot be: the submission is the first.
+    fn stalled_case(&self, view: &super::CaseView, now: DateTime<Utc>) -> Option<StalledCase> {
+        let warning = HistoryStep::from(MessageType::SupervisionWarning);
+        let last = view.history.iter().rfind(|entry| entry.step != warning)?;
+        let matter = &view.application.matter_code;
+        let department = match &view.receipt {
+            Some(receipt) => receipt.department.to_string(),
+            None => self
+                .catalog
+                .matter(matter)
+                .map(|m| m.department.to_string())
+                .unwrap_or_default(),
+        };
+        let idle = (now - last.at).num_seconds();
+        Some(StalledCase {
+            case_id: view.case_id.clone(),
+            status: view.status,
+            matter: matter.to_string(),
+            department,
+            last_step: LastStep {
+                step: last.step,
+                message_id: last.message_id.clone(),
+                from: last.by.clone(),
+                to: last.to.clone(),
+                at: last.at,
+            },
+            // A step stamped ahead of this clock (another machine's) is idle for 0 s.
+            idle_secs: u64::try_from(idle).unwrap_or(0),
+        })
+    }
+}
