@@ -3,7 +3,7 @@
 
 use crate::calendar::WorkingCalendar;
 use crate::clock::{SharedClock, SystemClock};
-use crate::domain::{Hop, Region, Tier};
+use crate::domain::{DepartmentCode, Hop, Region, Tier};
 use crate::settings::{
     DepartmentSettings, MatterSettings, Settings, SupervisionSettings, TerminalSettings,
 };
@@ -80,7 +80,7 @@ pub struct Catalog {
     /// (`service.submit_timeout_ms`, as for submissions).
     pub act_timeout: Duration,
     matter_index: HashMap<String, usize>,
-    department_index: HashMap<String, usize>,
+    department_index: HashMap<DepartmentCode, usize>,
     centres: HashMap<String, Centre>,
 }
 
@@ -156,7 +156,7 @@ impl Catalog {
 
     /// Working days `department` has to answer an event of `matter`: the matter's value, else
     /// the department's, else the default.
-    pub fn collaboration_days(&self, matter: &str, department: &str) -> u32 {
+    pub fn collaboration_days(&self, matter: &str, department: &DepartmentCode) -> u32 {
         self.matter(matter)
             .ok()
             .and_then(|m| m.collaboration_days)
@@ -176,7 +176,7 @@ impl Catalog {
     }
 
     /// The department with `code`.
-    pub fn department(&self, code: &str) -> Option<&DepartmentSettings> {
+    pub fn department(&self, code: &DepartmentCode) -> Option<&DepartmentSettings> {
         self.department_index
             .get(code)
             .map(|&i| &self.departments[i])
@@ -218,14 +218,17 @@ impl Catalog {
     }
 
     /// A department's name, or its code when unknown.
-    pub fn department_name<'a>(&'a self, code: &'a str) -> &'a str {
+    pub fn department_name<'a>(&'a self, code: &'a DepartmentCode) -> &'a str {
         self.department(code)
             .map(|d| d.name.as_str())
-            .unwrap_or(code)
+            .unwrap_or(code.as_str())
     }
 }
 
-fn index<T>(items: &[T], key: impl Fn(&T) -> &String) -> HashMap<String, usize> {
+fn index<T, K: Clone + Eq + std::hash::Hash>(
+    items: &[T],
+    key: impl Fn(&T) -> &K,
+) -> HashMap<K, usize> {
     items
         .iter()
         .enumerate()

@@ -3,7 +3,7 @@
 //! The `data` field is kept as raw JSON until a handler asks for it by type, so that routing a
 //! record (by `type` and `target`) never pays for decoding a payload it does not need.
 
-use super::{CaseId, MessageId};
+use super::{CaseId, DepartmentCode, MessageId};
 use chrono::{DateTime, Utc};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -140,7 +140,7 @@ pub enum SystemId {
     /// A governance centre, by its code.
     Governance(String),
     /// A department approval system, by its code.
-    Department(String),
+    Department(DepartmentCode),
     /// The supervision system (监督): watches deadlines, warns and escalates.
     Supervision,
 }
@@ -167,7 +167,7 @@ impl FromStr for SystemId {
                 Ok(SystemId::Governance(code.to_owned()))
             }
             Some(("department", code)) if !code.is_empty() => {
-                Ok(SystemId::Department(code.to_owned()))
+                Ok(SystemId::Department(DepartmentCode::from_string(code)))
             }
             _ => Err(format!(
                 "`{s}` is not a system id (expected `intake`, `supervision`, `governance/<code>` or `department/<code>`)"

@@ -3,7 +3,7 @@
 //! `collaboration.completed` carries it back with every answer, so the requesting department
 //! needs no memory of the case to finish it.
 
-use super::{CaseId, Channel, EventId, Tier};
+use super::{CaseId, Channel, DepartmentCode, EventId, Tier};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -58,7 +58,7 @@ pub struct Receipt {
     /// Receipt number, unique per case.
     pub receipt_no: String,
     /// Accepting department code.
-    pub department: String,
+    pub department: DepartmentCode,
     /// The matter accepted.
     pub matter_code: String,
     /// When the department accepted.
@@ -80,7 +80,7 @@ pub struct Receipt {
 #[serde(deny_unknown_fields)]
 pub struct Collaborator {
     /// Collaborating department code.
-    pub department: String,
+    pub department: DepartmentCode,
     /// The tier where that department sits.
     pub tier: Tier,
 }
@@ -89,7 +89,7 @@ pub struct Collaborator {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CollaborationRequest {
     /// Requesting department code.
-    pub requester: String,
+    pub requester: DepartmentCode,
     /// The application, so the centre can route by region without asking anyone.
     pub application: Application,
     /// Who must help.
@@ -119,9 +119,9 @@ pub struct CollaborationEvent {
     /// The case.
     pub case_id: CaseId,
     /// Requesting department code.
-    pub requester: String,
+    pub requester: DepartmentCode,
     /// Collaborating department code.
-    pub department: String,
+    pub department: DepartmentCode,
     /// Tier at which the collaborating department handles it.
     pub tier: Tier,
     /// The case's region.
@@ -157,7 +157,7 @@ impl CollaborationEvent {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EventReturn {
     /// The department that returned it.
-    pub department: String,
+    pub department: DepartmentCode,
     /// Why it is not theirs.
     pub reason: String,
     /// When.
@@ -182,7 +182,7 @@ pub struct CollaborationResult {
     /// The case.
     pub case_id: CaseId,
     /// The answering department.
-    pub department: String,
+    pub department: DepartmentCode,
     /// Agree or disagree.
     pub outcome: CollaborationOutcome,
     /// The department's opinion, shown to the requester and the applicant.
@@ -197,7 +197,7 @@ pub struct CollaborationResult {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CollaborationCompleted {
     /// Requesting department code.
-    pub requester: String,
+    pub requester: DepartmentCode,
     /// The application, echoed from the request.
     pub application: Application,
     /// One answer per collaborating department, in the order requested.
@@ -240,7 +240,7 @@ pub struct ApprovalStep {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Approval {
     /// Deciding department code.
-    pub department: String,
+    pub department: DepartmentCode,
     /// The matter.
     pub matter_code: String,
     /// The receipt number issued at acceptance.
@@ -260,7 +260,7 @@ pub struct Approval {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Suspension {
     /// The department.
-    pub department: String,
+    pub department: DepartmentCode,
     /// Which suspension of the case this is (1, 2, …).
     pub sequence: u32,
     /// Materials the applicant must supply.
@@ -303,7 +303,7 @@ pub struct Resumption {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Rating {
     /// The department that decided the case.
-    pub department: String,
+    pub department: DepartmentCode,
     /// 1 (very poor) to 5 (very good).
     pub score: u8,
     /// Optional comment.
@@ -352,7 +352,7 @@ pub struct ExtensionDecision {
     /// The event.
     pub event_id: super::EventId,
     /// The department that asked.
-    pub department: String,
+    pub department: DepartmentCode,
     /// Approved or refused.
     pub approved: bool,
     /// Working days asked for.
@@ -397,7 +397,7 @@ pub struct Warning {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_id: Option<super::EventId>,
     /// The department that must act.
-    pub department: String,
+    pub department: DepartmentCode,
     /// The deadline.
     pub due_by: DateTime<Utc>,
     /// Share of the working hours allowed that was used when the warning was raised (1.0 = all).
@@ -413,7 +413,7 @@ pub struct Escalation {
     /// The event.
     pub event_id: super::EventId,
     /// The department that has not answered.
-    pub department: String,
+    pub department: DepartmentCode,
     /// The centre that dispatched it to the department.
     pub dispatched_by: String,
     /// The centre it is escalated to.

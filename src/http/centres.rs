@@ -44,7 +44,7 @@ async fn returned(systems: web::Data<Systems>, code: web::Path<String>) -> Resul
 #[serde(deny_unknown_fields)]
 struct ReassignBody {
     /// The department that must handle the event now.
-    department: String,
+    department: crate::domain::DepartmentCode,
 }
 
 /// Sends a returned event to the department named.

@@ -5,7 +5,7 @@
 //! binary, `config/default.toml`), then `GOVFUSION__SECTION__KEY` environment variables, e.g.
 //! `GOVFUSION__HTTP__BIND=0.0.0.0:8080`. Every field is documented in `config/default.toml`.
 
-use crate::domain::{Channel, CollaborationOutcome, Collaborator, Mode, Tier};
+use crate::domain::{Channel, CollaborationOutcome, Collaborator, DepartmentCode, Mode, Tier};
 use chrono::{FixedOffset, NaiveDate, NaiveTime};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
@@ -254,7 +254,7 @@ pub enum Role {
     /// Every governance centre and the supervision system.
     Governance,
     /// One department's approval system.
-    Department(String),
+    Department(DepartmentCode),
 }
 
 impl std::str::FromStr for Role {
@@ -267,7 +267,7 @@ impl std::str::FromStr for Role {
             "governance" => Ok(Role::Governance),
             other => match other.split_once(':') {
                 Some(("department", code)) if !code.is_empty() => {
-                    Ok(Role::Department(code.to_owned()))
+                    Ok(Role::Department(DepartmentCode::from_string(code)))
                 }
                 _ => Err(format!(
                     "`{other}` is not a role (expected all, intake, governance or department:<code>)"
@@ -310,12 +310,12 @@ pub struct Roles {
     /// The governance centres and supervision.
     pub governance: bool,
     /// The departments (codes) whose approval systems run here.
-    pub departments: HashSet<String>,
+    pub departments: HashSet<DepartmentCode>,
 }
 
 impl Roles {
     /// Whether a department's approval system runs here.
-    pub fn runs_department(&self, code: &str) -> bool {
+    pub fn runs_department(&self, code: &DepartmentCode) -> bool {
         self.departments.contains(code)
     }
 }
@@ -480,7 +480,7 @@ pub struct StreetSettings {
 #[serde(deny_unknown_fields)]
 pub struct DepartmentSettings {
     /// Department code, unique; its bus id is `department/<code>`.
-    pub code: String,
+    pub code: DepartmentCode,
     /// Chinese name.
     pub name: String,
     /// The tier it sits at.
@@ -504,7 +504,7 @@ pub struct DepartmentSettings {
     /// Where a governance centre re-routes an event this department returns (退单) as not its
     /// own; without one, the return goes one tier up for a centre to reassign.
     #[serde(default)]
-    pub return_to: Option<String>,
+    pub return_to: Option<DepartmentCode>,
 }
 
 fn default_collaboration_answer() -> CollaborationOutcome {
@@ -523,7 +523,7 @@ pub struct MatterSettings {
     /// Chinese name.
     pub name: String,
     /// Responsible department code.
-    pub department: String,
+    pub department: DepartmentCode,
     /// Materials an application must include.
     pub required_materials: Vec<String>,
     /// Departments that must collaborate, with the tier each sits at.

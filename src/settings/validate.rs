@@ -24,10 +24,10 @@ struct Findings(Vec<Problem>);
 
 impl Findings {
     /// Records that `key = value` breaks a rule.
-    fn add(&mut self, key: impl Into<String>, value: &str, problem: impl Into<String>) {
+    fn add(&mut self, key: impl Into<String>, value: impl AsRef<str>, problem: impl Into<String>) {
         self.0.push(Problem {
             key: key.into(),
-            value: value.to_owned(),
+            value: value.as_ref().to_owned(),
             problem: problem.into(),
         });
     }
@@ -179,7 +179,7 @@ impl Settings {
     fn check_departments(&self, found: &mut Findings) -> HashMap<&str, &DepartmentSettings> {
         let mut departments = HashMap::new();
         for (i, dept) in self.departments.iter().enumerate() {
-            if dept.code.is_empty() || dept.code.contains('/') {
+            if dept.code.as_str().is_empty() || dept.code.as_str().contains('/') {
                 found.add(
                     format!("departments[{i}].code"),
                     &dept.code,

@@ -9,7 +9,7 @@ use crate::bus::kafka::KafkaBus;
 use crate::bus::memory::MemoryBus;
 use crate::bus::Bus;
 use crate::catalog::Catalog;
-use crate::domain::EventId;
+use crate::domain::{DepartmentCode, EventId};
 use crate::port::Publish;
 use crate::settings::{BusKind, Roles, Settings};
 use actix::prelude::*;
@@ -68,9 +68,9 @@ pub(super) struct Actors {
     /// The supervision system (idle unless the process runs `governance`).
     pub supervisor: Addr<Supervisor>,
     /// Departments of the process's roles, by code.
-    pub departments: HashMap<String, Addr<Department>>,
+    pub departments: HashMap<DepartmentCode, Addr<Department>>,
     /// Which manual department holds which waiting collaboration event.
-    pub event_index: Arc<DashMap<EventId, String>>,
+    pub event_index: Arc<DashMap<EventId, DepartmentCode>>,
     /// The thread the centres, departments and supervision run on.
     pub worker: Arbiter,
 }

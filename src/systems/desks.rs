@@ -13,6 +13,7 @@ use crate::actors::intake::{
 };
 use crate::actors::supervisor::{GetCentreFigures, GetDepartmentFigures, Supervisor};
 use crate::actors::terminal::SubmitApplication;
+use crate::domain::DepartmentCode;
 use actix::{Addr, Recipient};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -26,7 +27,7 @@ pub struct Desks {
     /// `intake`).
     pub terminals: Arc<HashMap<String, Recipient<SubmitApplication>>>,
     /// Departments by code (those of this process's roles).
-    pub departments: Arc<HashMap<String, DepartmentDesk>>,
+    pub departments: Arc<HashMap<DepartmentCode, DepartmentDesk>>,
     /// Governance centres by code (none unless this process runs `governance`).
     pub centres: Arc<HashMap<String, CentreDesk>>,
     /// The supervision system (its actor idles unless this process runs `governance`).
@@ -38,7 +39,7 @@ impl Desks {
     pub fn new(
         intake: &Addr<IntakeSystem>,
         terminals: HashMap<String, Recipient<SubmitApplication>>,
-        departments: &HashMap<String, Addr<Department>>,
+        departments: &HashMap<DepartmentCode, Addr<Department>>,
         centres: &HashMap<String, Addr<GovernanceCenter>>,
         supervisor: &Addr<Supervisor>,
     ) -> Self {

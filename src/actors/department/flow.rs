@@ -160,7 +160,7 @@ impl Department {
         let calendar = &self.catalog.calendar;
         let due_by = calendar.due_by(now, matter.promised_days);
         Receipt {
-            receipt_no: format!("{}-{}", self.settings.code.to_uppercase(), case_id),
+            receipt_no: format!("{}-{}", self.settings.code.as_str().to_uppercase(), case_id),
             department: self.settings.code.clone(),
             matter_code: matter.code.clone(),
             accepted_at: now,

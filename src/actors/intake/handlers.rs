@@ -205,7 +205,7 @@ struct ApplicantAct<T> {
     /// The message type.
     kind: MessageType,
     /// The department that must hear of it.
-    department: String,
+    department: crate::domain::DepartmentCode,
     /// The supplement or rating.
     data: T,
 }

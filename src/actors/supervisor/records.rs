@@ -2,14 +2,14 @@
 //! All of it is learnt from timestamps the messages carry, so reading the topics again rebuilds
 //! the same records.
 
-use crate::domain::{CaseId, WarningLevel};
+use crate::domain::{CaseId, DepartmentCode, WarningLevel};
 use chrono::{DateTime, Utc};
 use std::collections::HashSet;
 
 /// A case's deadline as supervision follows it.
 pub(super) struct CaseWatch {
     /// The department that accepted the case: it gets the case's warnings.
-    pub(super) department: String,
+    pub(super) department: DepartmentCode,
     /// The case's trace id, carried by the warnings.
     pub(super) trace_id: String,
     /// When the department accepted it: the clock starts here.
@@ -31,7 +31,7 @@ pub(super) struct CaseWatch {
 /// One dispatch of an event to one department: the first, and one more per return.
 pub(super) struct Assignment {
     /// The department it was dispatched to.
-    pub(super) department: String,
+    pub(super) department: DepartmentCode,
     /// The centre that dispatched it to the department (the last of the route).
     pub(super) dispatched_by: String,
     /// Every centre on the route.
