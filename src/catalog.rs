@@ -3,7 +3,7 @@
 
 use crate::calendar::WorkingCalendar;
 use crate::clock::{SharedClock, SystemClock};
-use crate::domain::{DepartmentCode, Hop, Region, Tier};
+use crate::domain::{CentreCode, DepartmentCode, Hop, Region, Tier};
 use crate::settings::{
     DepartmentSettings, MatterSettings, Settings, SupervisionSettings, TerminalSettings,
 };
@@ -17,15 +17,15 @@ use std::time::Duration;
 #[derive(Debug, Clone, Serialize)]
 pub struct Centre {
     /// Region code.
-    pub code: String,
+    pub code: CentreCode,
     /// Region name.
     pub name: String,
     /// Tier.
     pub tier: Tier,
     /// The centre one tier up (none for the city).
-    pub parent: Option<String>,
+    pub parent: Option<CentreCode>,
     /// The centres one tier down, in config order.
-    pub children: Vec<String>,
+    pub children: Vec<CentreCode>,
 }
 
 impl Centre {
@@ -47,14 +47,14 @@ pub enum LookupError {
     UnknownMatter(String),
     /// No district centre with this code.
     #[error("unknown district `{0}`")]
-    UnknownDistrict(String),
+    UnknownDistrict(CentreCode),
     /// No street centre with this code in the district.
     #[error("unknown street `{street}` in district `{district}`")]
     UnknownStreet {
         /// The district given.
-        district: String,
+        district: CentreCode,
         /// The street given.
-        street: String,
+        street: CentreCode,
     },
 }
 
@@ -68,7 +68,7 @@ pub struct Catalog {
     /// Terminals in config order.
     pub terminals: Vec<TerminalSettings>,
     /// The city centre's code.
-    pub city: String,
+    pub city: CentreCode,
     /// The working calendar deadlines are counted on.
     pub calendar: WorkingCalendar,
     /// Warning, escalation and extension rules.
@@ -81,7 +81,7 @@ pub struct Catalog {
     pub act_timeout: Duration,
     matter_index: HashMap<String, usize>,
     department_index: HashMap<DepartmentCode, usize>,
-    centres: HashMap<String, Centre>,
+    centres: HashMap<CentreCode, Centre>,
 }
 
 impl Catalog {
@@ -183,18 +183,18 @@ impl Catalog {
     }
 
     /// The centre with `code`.
-    pub fn centre(&self, code: &str) -> Option<&Centre> {
+    pub fn centre(&self, code: &CentreCode) -> Option<&Centre> {
         self.centres.get(code)
     }
 
     /// Every centre, city first, then each district followed by its streets.
     pub fn centres_in_order(&self) -> Vec<&Centre> {
         let mut out = Vec::new();
-        let mut stack = vec![self.city.as_str()];
+        let mut stack = vec![&self.city];
         while let Some(code) = stack.pop() {
             if let Some(centre) = self.centres.get(code) {
                 out.push(centre);
-                stack.extend(centre.children.iter().rev().map(String::as_str));
+                stack.extend(centre.children.iter().rev());
             }
         }
         out

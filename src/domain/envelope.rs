@@ -3,7 +3,7 @@
 //! The `data` field is kept as raw JSON until a handler asks for it by type, so that routing a
 //! record (by `type` and `target`) never pays for decoding a payload it does not need.
 
-use super::{CaseId, DepartmentCode, MessageId};
+use super::{CaseId, CentreCode, DepartmentCode, MessageId};
 use chrono::{DateTime, Utc};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -138,7 +138,7 @@ pub enum SystemId {
     /// The intake system (收件系统).
     Intake,
     /// A governance centre, by its code.
-    Governance(String),
+    Governance(CentreCode),
     /// A department approval system, by its code.
     Department(DepartmentCode),
     /// The supervision system (监督): watches deadlines, warns and escalates.
@@ -164,7 +164,7 @@ impl FromStr for SystemId {
             None if s == "intake" => Ok(SystemId::Intake),
             None if s == "supervision" => Ok(SystemId::Supervision),
             Some(("governance", code)) if !code.is_empty() => {
-                Ok(SystemId::Governance(code.to_owned()))
+                Ok(SystemId::Governance(CentreCode::from_string(code)))
             }
             Some(("department", code)) if !code.is_empty() => {
                 Ok(SystemId::Department(DepartmentCode::from_string(code)))

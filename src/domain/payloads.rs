@@ -3,7 +3,7 @@
 //! `collaboration.completed` carries it back with every answer, so the requesting department
 //! needs no memory of the case to finish it.
 
-use super::{CaseId, Channel, DepartmentCode, EventId, Tier};
+use super::{CaseId, CentreCode, Channel, DepartmentCode, EventId, Tier};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -24,9 +24,9 @@ pub struct Applicant {
 #[serde(deny_unknown_fields)]
 pub struct Region {
     /// District centre code (region code), e.g. `500103`.
-    pub district: String,
+    pub district: CentreCode,
     /// Street centre code (region code), e.g. `500103001`.
-    pub street: String,
+    pub street: CentreCode,
 }
 
 /// An application (办件申请数据) as published on the bus (`application.published`).
@@ -104,7 +104,7 @@ pub struct CollaborationRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hop {
     /// Centre code.
-    pub code: String,
+    pub code: CentreCode,
     /// Centre name (the region's Chinese name).
     pub name: String,
     /// Centre tier.
@@ -415,9 +415,9 @@ pub struct Escalation {
     /// The department that has not answered.
     pub department: DepartmentCode,
     /// The centre that dispatched it to the department.
-    pub dispatched_by: String,
+    pub dispatched_by: CentreCode,
     /// The centre it is escalated to.
-    pub escalated_to: String,
+    pub escalated_to: CentreCode,
     /// The deadline missed.
     pub deadline: DateTime<Utc>,
     /// When.

@@ -5,7 +5,9 @@
 //! binary, `config/default.toml`), then `GOVFUSION__SECTION__KEY` environment variables, e.g.
 //! `GOVFUSION__HTTP__BIND=0.0.0.0:8080`. Every field is documented in `config/default.toml`.
 
-use crate::domain::{Channel, CollaborationOutcome, Collaborator, DepartmentCode, Mode, Tier};
+use crate::domain::{
+    CentreCode, Channel, CollaborationOutcome, Collaborator, DepartmentCode, Mode, Tier,
+};
 use chrono::{FixedOffset, NaiveDate, NaiveTime};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
@@ -458,7 +460,7 @@ pub struct GovernanceSettings {
 #[serde(deny_unknown_fields)]
 pub struct CenterSettings {
     /// Region code, unique in the tree; also the centre's bus id (`governance/<code>`).
-    pub code: String,
+    pub code: CentreCode,
     /// Region name, e.g. 重庆市.
     pub name: String,
 }
@@ -468,11 +470,11 @@ pub struct CenterSettings {
 #[serde(deny_unknown_fields)]
 pub struct StreetSettings {
     /// Region code.
-    pub code: String,
+    pub code: CentreCode,
     /// Region name, e.g. 解放碑街道.
     pub name: String,
     /// Code of the district centre the street belongs to.
-    pub district: String,
+    pub district: CentreCode,
 }
 
 /// `[[departments]]`

@@ -118,7 +118,7 @@ impl Settings {
         const DUPLICATE: &str =
             "duplicate centre code; every centre in the tree needs its own code";
         let governance = &self.governance;
-        let mut centre_codes = HashSet::from([governance.city.code.as_str()]);
+        let mut centre_codes = HashSet::from([&governance.city.code]);
         if governance.districts.is_empty() {
             found.add(
                 "governance.districts",

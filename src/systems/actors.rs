@@ -9,7 +9,7 @@ use crate::bus::kafka::KafkaBus;
 use crate::bus::memory::MemoryBus;
 use crate::bus::Bus;
 use crate::catalog::Catalog;
-use crate::domain::{DepartmentCode, EventId};
+use crate::domain::{CentreCode, DepartmentCode, EventId};
 use crate::port::Publish;
 use crate::settings::{BusKind, Roles, Settings};
 use actix::prelude::*;
@@ -64,7 +64,7 @@ pub(super) struct Actors {
     /// Terminals by id (none unless the process runs `intake`).
     pub terminals: HashMap<String, Recipient<SubmitApplication>>,
     /// Governance centres by code (none unless the process runs `governance`).
-    pub centres: HashMap<String, Addr<GovernanceCenter>>,
+    pub centres: HashMap<CentreCode, Addr<GovernanceCenter>>,
     /// The supervision system (idle unless the process runs `governance`).
     pub supervisor: Addr<Supervisor>,
     /// Departments of the process's roles, by code.

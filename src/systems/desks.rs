@@ -13,7 +13,7 @@ use crate::actors::intake::{
 };
 use crate::actors::supervisor::{GetCentreFigures, GetDepartmentFigures, Supervisor};
 use crate::actors::terminal::SubmitApplication;
-use crate::domain::DepartmentCode;
+use crate::domain::{CentreCode, DepartmentCode};
 use actix::{Addr, Recipient};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -29,7 +29,7 @@ pub struct Desks {
     /// Departments by code (those of this process's roles).
     pub departments: Arc<HashMap<DepartmentCode, DepartmentDesk>>,
     /// Governance centres by code (none unless this process runs `governance`).
-    pub centres: Arc<HashMap<String, CentreDesk>>,
+    pub centres: Arc<HashMap<CentreCode, CentreDesk>>,
     /// The supervision system (its actor idles unless this process runs `governance`).
     pub supervision: SupervisionDesk,
 }
@@ -40,7 +40,7 @@ impl Desks {
         intake: &Addr<IntakeSystem>,
         terminals: HashMap<String, Recipient<SubmitApplication>>,
         departments: &HashMap<DepartmentCode, Addr<Department>>,
-        centres: &HashMap<String, Addr<GovernanceCenter>>,
+        centres: &HashMap<CentreCode, Addr<GovernanceCenter>>,
         supervisor: &Addr<Supervisor>,
     ) -> Self {
         Self {

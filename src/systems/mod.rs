@@ -27,7 +27,7 @@ use crate::bus::memory::MemoryBus;
 use crate::bus::{Bus, CatchUp, SubscriptionHandle, Topic};
 use crate::catalog::Catalog;
 use crate::clock::{SharedClock, SystemClock};
-use crate::domain::{DepartmentCode, EventId, SystemId};
+use crate::domain::{CentreCode, DepartmentCode, EventId, SystemId};
 use crate::feed::FeedSource;
 use crate::port::Inbound;
 use crate::settings::{Roles, Settings};
@@ -73,7 +73,7 @@ pub struct Systems {
     departments: Arc<HashMap<DepartmentCode, Addr<Department>>>,
     /// Governance centres by code (none unless this process runs `governance`), for start-up's
     /// routes.
-    centres: Arc<HashMap<String, Addr<GovernanceCenter>>>,
+    centres: Arc<HashMap<CentreCode, Addr<GovernanceCenter>>>,
     /// The supervision system (idle unless this process runs `governance`), for start-up's
     /// routes.
     supervisor: Addr<Supervisor>,

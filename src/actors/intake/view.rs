@@ -61,7 +61,7 @@ pub struct EventView {
     /// Returns (退单): who returned it and why.
     pub returns: Vec<EventReturn>,
     /// The centre it was escalated to (督办), if it was.
-    pub escalated_to: Option<String>,
+    pub escalated_to: Option<crate::domain::CentreCode>,
     /// The answer, once given.
     pub result: Option<EventResultView>,
     /// How far the event has come, so that messages read out of order never move it back.

@@ -1,6 +1,6 @@
 //! What the supervisor takes: the figure requests and their answers, and its own timer tick.
 
-use crate::domain::{DepartmentCode, Tier};
+use crate::domain::{CentreCode, DepartmentCode, Tier};
 use actix::prelude::*;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -89,7 +89,7 @@ pub struct DepartmentFigures {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CentreFigures {
     /// Centre code.
-    pub centre: String,
+    pub centre: CentreCode,
     /// Its name.
     pub name: String,
     /// Its tier.

@@ -2,7 +2,7 @@
 //! All of it is learnt from timestamps the messages carry, so reading the topics again rebuilds
 //! the same records.
 
-use crate::domain::{CaseId, DepartmentCode, WarningLevel};
+use crate::domain::{CaseId, CentreCode, DepartmentCode, WarningLevel};
 use chrono::{DateTime, Utc};
 use std::collections::HashSet;
 
@@ -33,9 +33,9 @@ pub(super) struct Assignment {
     /// The department it was dispatched to.
     pub(super) department: DepartmentCode,
     /// The centre that dispatched it to the department (the last of the route).
-    pub(super) dispatched_by: String,
+    pub(super) dispatched_by: CentreCode,
     /// Every centre on the route.
-    pub(super) route: Vec<String>,
+    pub(super) route: Vec<CentreCode>,
     /// When it was dispatched: the clock starts here.
     pub(super) dispatched_at: DateTime<Utc>,
     /// Its deadline, moved by approved extensions.
@@ -49,7 +49,7 @@ pub(super) struct Assignment {
     /// Warnings already raised for the current deadline, so each is raised once.
     pub(super) warned: HashSet<WarningLevel>,
     /// The centre it was escalated to (督办), once it was.
-    pub(super) escalated_to: Option<String>,
+    pub(super) escalated_to: Option<CentreCode>,
 }
 
 impl Assignment {
