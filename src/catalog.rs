@@ -3,7 +3,7 @@
 
 use crate::calendar::WorkingCalendar;
 use crate::clock::{SharedClock, SystemClock};
-use crate::domain::{CentreCode, DepartmentCode, Hop, Region, Tier};
+use crate::domain::{CentreCode, DepartmentCode, Hop, MatterCode, Region, Tier};
 use crate::settings::{
     DepartmentSettings, MatterSettings, Settings, SupervisionSettings, TerminalSettings,
 };
@@ -44,7 +44,7 @@ impl Centre {
 pub enum LookupError {
     /// No matter with this code.
     #[error("unknown matter `{0}`")]
-    UnknownMatter(String),
+    UnknownMatter(MatterCode),
     /// No district centre with this code.
     #[error("unknown district `{0}`")]
     UnknownDistrict(CentreCode),
@@ -79,7 +79,7 @@ pub struct Catalog {
     /// to be on the bus before it is answered as taken but not yet sent
     /// (`service.submit_timeout_ms`, as for submissions).
     pub act_timeout: Duration,
-    matter_index: HashMap<String, usize>,
+    matter_index: HashMap<MatterCode, usize>,
     department_index: HashMap<DepartmentCode, usize>,
     centres: HashMap<CentreCode, Centre>,
 }
@@ -156,7 +156,7 @@ impl Catalog {
 
     /// Working days `department` has to answer an event of `matter`: the matter's value, else
     /// the department's, else the default.
-    pub fn collaboration_days(&self, matter: &str, department: &DepartmentCode) -> u32 {
+    pub fn collaboration_days(&self, matter: &MatterCode, department: &DepartmentCode) -> u32 {
         self.matter(matter)
             .ok()
             .and_then(|m| m.collaboration_days)
@@ -168,11 +168,11 @@ impl Catalog {
     }
 
     /// The matter with `code`.
-    pub fn matter(&self, code: &str) -> Result<&MatterSettings, LookupError> {
+    pub fn matter(&self, code: &MatterCode) -> Result<&MatterSettings, LookupError> {
         self.matter_index
             .get(code)
             .map(|&i| &self.matters[i])
-            .ok_or_else(|| LookupError::UnknownMatter(code.to_owned()))
+            .ok_or_else(|| LookupError::UnknownMatter(code.clone()))
     }
 
     /// The department with `code`.

@@ -3,7 +3,9 @@
 //! `collaboration.completed` carries it back with every answer, so the requesting department
 //! needs no memory of the case to finish it.
 
-use super::{CaseId, CentreCode, Channel, DepartmentCode, EventId, Tier};
+use super::{
+    CaseId, CentreCode, Channel, DepartmentCode, EventId, MatterCode, ReceiptNo, TerminalId, Tier,
+};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -35,7 +37,7 @@ pub struct Application {
     /// Case id issued by the intake system.
     pub case_id: CaseId,
     /// The matter (事项) applied for.
-    pub matter_code: String,
+    pub matter_code: MatterCode,
     /// Who applied.
     pub applicant: Applicant,
     /// Where.
@@ -45,7 +47,7 @@ pub struct Application {
     /// Free-form application form.
     pub form: serde_json::Value,
     /// The terminal it came from.
-    pub terminal_id: String,
+    pub terminal_id: TerminalId,
     /// The terminal's channel.
     pub channel: Channel,
     /// When the intake system received it.
@@ -56,11 +58,11 @@ pub struct Application {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Receipt {
     /// Receipt number, unique per case.
-    pub receipt_no: String,
+    pub receipt_no: ReceiptNo,
     /// Accepting department code.
     pub department: DepartmentCode,
     /// The matter accepted.
-    pub matter_code: String,
+    pub matter_code: MatterCode,
     /// When the department accepted.
     pub accepted_at: DateTime<Utc>,
     /// Promised handling time in working days (承诺时限).
@@ -127,7 +129,7 @@ pub struct CollaborationEvent {
     /// The case's region.
     pub region: Region,
     /// The matter.
-    pub matter_code: String,
+    pub matter_code: MatterCode,
     /// The materials handed in, for the collaborator's review.
     pub materials: Vec<String>,
     /// The centres the event passed, top first.
@@ -242,9 +244,9 @@ pub struct Approval {
     /// Deciding department code.
     pub department: DepartmentCode,
     /// The matter.
-    pub matter_code: String,
+    pub matter_code: MatterCode,
     /// The receipt number issued at acceptance.
-    pub receipt_no: String,
+    pub receipt_no: ReceiptNo,
     /// The receipt itself, repeated so the approval is self-contained: topics are read
     /// independently, and a reader may see the approval before the acceptance.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -279,7 +281,7 @@ pub struct Supplement {
     /// The materials supplied.
     pub materials: Vec<String>,
     /// The terminal used.
-    pub terminal_id: String,
+    pub terminal_id: TerminalId,
     /// When.
     pub supplemented_at: DateTime<Utc>,
 }
@@ -309,7 +311,7 @@ pub struct Rating {
     /// Optional comment.
     pub comment: String,
     /// The terminal used.
-    pub terminal_id: String,
+    pub terminal_id: TerminalId,
     /// When.
     pub rated_at: DateTime<Utc>,
 }

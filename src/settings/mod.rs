@@ -6,7 +6,8 @@
 //! `GOVFUSION__HTTP__BIND=0.0.0.0:8080`. Every field is documented in `config/default.toml`.
 
 use crate::domain::{
-    CentreCode, Channel, CollaborationOutcome, Collaborator, DepartmentCode, Mode, Tier,
+    CentreCode, Channel, CollaborationOutcome, Collaborator, DepartmentCode, MatterCode, Mode,
+    TerminalId, Tier,
 };
 use chrono::{FixedOffset, NaiveDate, NaiveTime};
 use serde::{Deserialize, Serialize};
@@ -521,7 +522,7 @@ fn default_collaboration_opinion() -> String {
 #[serde(deny_unknown_fields)]
 pub struct MatterSettings {
     /// Matter code, unique.
-    pub code: String,
+    pub code: MatterCode,
     /// Chinese name.
     pub name: String,
     /// Responsible department code.
@@ -544,7 +545,7 @@ pub struct MatterSettings {
 #[serde(deny_unknown_fields)]
 pub struct TerminalSettings {
     /// Terminal id, unique; used in the submission URL.
-    pub id: String,
+    pub id: TerminalId,
     /// `pc`, `app` or `kiosk`.
     pub channel: Channel,
     /// Where it is (a hall, a web address, an app store name).

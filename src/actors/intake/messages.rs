@@ -5,7 +5,9 @@
 use super::CaseView;
 use crate::actors::acts::Acted;
 use crate::catalog::LookupError;
-use crate::domain::{Applicant, Application, CaseId, Channel, Rating, Region, Supplement};
+use crate::domain::{
+    Applicant, Application, CaseId, Channel, MatterCode, Rating, Region, Supplement, TerminalId,
+};
 use actix::prelude::*;
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
@@ -15,7 +17,7 @@ use tokio::sync::oneshot;
 #[serde(deny_unknown_fields)]
 pub struct ApplicationForm {
     /// The matter applied for.
-    pub matter_code: String,
+    pub matter_code: MatterCode,
     /// Who applies.
     pub applicant: Applicant,
     /// Where.
@@ -35,7 +37,7 @@ pub struct Submit {
     /// What was filled in.
     pub form: ApplicationForm,
     /// The terminal.
-    pub terminal_id: String,
+    pub terminal_id: TerminalId,
     /// Its channel.
     pub channel: Channel,
 }
@@ -113,7 +115,7 @@ pub struct SupplementCase {
     /// The case.
     pub case_id: CaseId,
     /// The terminal used.
-    pub terminal_id: String,
+    pub terminal_id: TerminalId,
     /// The materials supplied.
     pub materials: Vec<String>,
 }
@@ -125,7 +127,7 @@ pub struct RateCase {
     /// The case.
     pub case_id: CaseId,
     /// The terminal used.
-    pub terminal_id: String,
+    pub terminal_id: TerminalId,
     /// 1 to 5.
     pub score: u8,
     /// Optional comment.
