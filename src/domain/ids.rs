@@ -120,3 +120,30 @@ impl CaseId {
         Self(uuid::Uuid::now_v7().simple().to_string())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn codes_serialise_as_the_bare_string_and_read_it_back() {
+        let code = DepartmentCode::from_string("market");
+        assert_eq!(serde_json::to_string(&code).unwrap(), r#""market""#);
+        let back: DepartmentCode = serde_json::from_str(r#""market""#).unwrap();
+        assert_eq!(back, code);
+        assert_eq!(back, "market");
+        assert_eq!(back.to_string(), "market");
+    }
+
+    #[test]
+    fn a_map_keyed_by_code_is_looked_up_by_str() {
+        let centres = HashMap::from([(CentreCode::from_string("500103"), "渝中区")]);
+        assert_eq!(centres.get("500103"), Some(&"渝中区"));
+        assert_eq!(
+            centres.get(&CentreCode::from_string("500103")),
+            Some(&"渝中区")
+        );
+        assert_eq!(centres.get("500000"), None);
+    }
+}

@@ -249,7 +249,7 @@ impl Settings {
                     None => found.add(format!("{key}.department"), code, unknown()),
                     Some(dept) if dept.tier != collaborator.tier => found.add(
                         format!("{key}.tier"),
-                        &collaborator.tier.to_string(),
+                        collaborator.tier.to_string(),
                         format!(
                             "department {} sits at the {} tier; the collaborator's tier must match",
                             dept.code, dept.tier
@@ -296,7 +296,7 @@ impl Settings {
         if calendar.office_closes <= calendar.office_opens {
             found.add(
                 "calendar.office_closes",
-                &calendar.office_closes.0.format("%H:%M").to_string(),
+                calendar.office_closes.0.format("%H:%M").to_string(),
                 "offices must close after they open",
             );
         }
@@ -307,7 +307,7 @@ impl Settings {
         {
             found.add(
                 "calendar.workdays",
-                &day.to_string(),
+                day.to_string(),
                 "the date is also listed as a holiday; keep it in one list",
             );
         }
@@ -315,7 +315,7 @@ impl Settings {
         if !(1..=99).contains(&supervision.yellow_at_percent) {
             found.add(
                 "supervision.yellow_at_percent",
-                &supervision.yellow_at_percent.to_string(),
+                supervision.yellow_at_percent.to_string(),
                 "must be between 1 and 99",
             );
         }
