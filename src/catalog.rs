@@ -3,7 +3,7 @@
 
 use crate::calendar::WorkingCalendar;
 use crate::clock::{SharedClock, SystemClock};
-use crate::domain::{Hop, Region, Tier};
+use crate::domain::{CentreCode, DepartmentCode, Hop, MatterCode, Region, Tier};
 use crate::settings::{
     DepartmentSettings, MatterSettings, Settings, SupervisionSettings, TerminalSettings,
 };
@@ -17,15 +17,15 @@ use std::time::Duration;
 #[derive(Debug, Clone, Serialize)]
 pub struct Centre {
     /// Region code.
-    pub code: String,
+    pub code: CentreCode,
     /// Region name.
     pub name: String,
     /// Tier.
     pub tier: Tier,
     /// The centre one tier up (none for the city).
-    pub parent: Option<String>,
+    pub parent: Option<CentreCode>,
     /// The centres one tier down, in config order.
-    pub children: Vec<String>,
+    pub children: Vec<CentreCode>,
 }
 
 impl Centre {
@@ -44,17 +44,17 @@ impl Centre {
 pub enum LookupError {
     /// No matter with this code.
     #[error("unknown matter `{0}`")]
-    UnknownMatter(String),
+    UnknownMatter(MatterCode),
     /// No district centre with this code.
     #[error("unknown district `{0}`")]
-    UnknownDistrict(String),
+    UnknownDistrict(CentreCode),
     /// No street centre with this code in the district.
     #[error("unknown street `{street}` in district `{district}`")]
     UnknownStreet {
         /// The district given.
-        district: String,
+        district: CentreCode,
         /// The street given.
-        street: String,
+        street: CentreCode,
     },
 }
 
@@ -68,7 +68,7 @@ pub struct Catalog {
     /// Terminals in config order.
     pub terminals: Vec<TerminalSettings>,
     /// The city centre's code.
-    pub city: String,
+    pub city: CentreCode,
     /// The working calendar deadlines are counted on.
     pub calendar: WorkingCalendar,
     /// Warning, escalation and extension rules.
@@ -79,9 +79,9 @@ pub struct Catalog {
     /// to be on the bus before it is answered as taken but not yet sent
     /// (`service.submit_timeout_ms`, as for submissions).
     pub act_timeout: Duration,
-    matter_index: HashMap<String, usize>,
-    department_index: HashMap<String, usize>,
-    centres: HashMap<String, Centre>,
+    matter_index: HashMap<MatterCode, usize>,
+    department_index: HashMap<DepartmentCode, usize>,
+    centres: HashMap<CentreCode, Centre>,
 }
 
 impl Catalog {
@@ -156,7 +156,7 @@ impl Catalog {
 
     /// Working days `department` has to answer an event of `matter`: the matter's value, else
     /// the department's, else the default.
-    pub fn collaboration_days(&self, matter: &str, department: &str) -> u32 {
+    pub fn collaboration_days(&self, matter: &MatterCode, department: &DepartmentCode) -> u32 {
         self.matter(matter)
             .ok()
             .and_then(|m| m.collaboration_days)
@@ -168,33 +168,33 @@ impl Catalog {
     }
 
     /// The matter with `code`.
-    pub fn matter(&self, code: &str) -> Result<&MatterSettings, LookupError> {
+    pub fn matter(&self, code: &MatterCode) -> Result<&MatterSettings, LookupError> {
         self.matter_index
             .get(code)
             .map(|&i| &self.matters[i])
-            .ok_or_else(|| LookupError::UnknownMatter(code.to_owned()))
+            .ok_or_else(|| LookupError::UnknownMatter(code.clone()))
     }
 
     /// The department with `code`.
-    pub fn department(&self, code: &str) -> Option<&DepartmentSettings> {
+    pub fn department(&self, code: &DepartmentCode) -> Option<&DepartmentSettings> {
         self.department_index
             .get(code)
             .map(|&i| &self.departments[i])
     }
 
     /// The centre with `code`.
-    pub fn centre(&self, code: &str) -> Option<&Centre> {
+    pub fn centre(&self, code: &CentreCode) -> Option<&Centre> {
         self.centres.get(code)
     }
 
     /// Every centre, city first, then each district followed by its streets.
     pub fn centres_in_order(&self) -> Vec<&Centre> {
         let mut out = Vec::new();
-        let mut stack = vec![self.city.as_str()];
+        let mut stack = vec![&self.city];
         while let Some(code) = stack.pop() {
             if let Some(centre) = self.centres.get(code) {
                 out.push(centre);
-                stack.extend(centre.children.iter().rev().map(String::as_str));
+                stack.extend(centre.children.iter().rev());
             }
         }
         out
@@ -218,14 +218,17 @@ impl Catalog {
     }
 
     /// A department's name, or its code when unknown.
-    pub fn department_name<'a>(&'a self, code: &'a str) -> &'a str {
+    pub fn department_name<'a>(&'a self, code: &'a DepartmentCode) -> &'a str {
         self.department(code)
             .map(|d| d.name.as_str())
-            .unwrap_or(code)
+            .unwrap_or(code.as_str())
     }
 }
 
-fn index<T>(items: &[T], key: impl Fn(&T) -> &String) -> HashMap<String, usize> {
+fn index<T, K: Clone + Eq + std::hash::Hash>(
+    items: &[T],
+    key: impl Fn(&T) -> &K,
+) -> HashMap<K, usize> {
     items
         .iter()
         .enumerate()

@@ -8,7 +8,9 @@ use crate::actors::department::{AnswerCollaboration, Decide, GetInbox};
 use crate::actors::intake::{ApplicationForm, AwaitCompletion, GetCase};
 use crate::actors::terminal::SubmitApplication;
 use crate::bus::bridge::BridgeStats;
-use crate::domain::{Applicant, CaseStatus, CollaborationOutcome, Decision, Mode, Region, Tier};
+use crate::domain::{
+    Applicant, CaseStatus, CollaborationOutcome, Decision, DepartmentCode, Mode, Region, Tier,
+};
 use crate::settings::{MatterSettings, Settings};
 use crate::systems::{IntakeDesk, Systems};
 use futures::future::FutureExt;
@@ -72,7 +74,7 @@ pub struct Summary {
     pub slowest_step: Option<SlowStep>,
     /// Departments marked `external` that built-in automatic departments played over the bus
     /// (see [`play_external_departments`]).
-    pub played_externally: Vec<String>,
+    pub played_externally: Vec<DepartmentCode>,
 }
 
 /// The longest wait between two steps of a case's history.
@@ -215,7 +217,7 @@ enum CaseEnd {
 /// external department would wait out its timeout. The built-in department applies the rules
 /// of any automatic department and, like an outside system, reads and writes the bus only: the
 /// rest of the city cannot tell the difference.
-pub fn play_external_departments(settings: &mut Settings) -> Vec<String> {
+pub fn play_external_departments(settings: &mut Settings) -> Vec<DepartmentCode> {
     settings
         .departments
         .iter_mut()

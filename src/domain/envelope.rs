@@ -3,7 +3,7 @@
 //! The `data` field is kept as raw JSON until a handler asks for it by type, so that routing a
 //! record (by `type` and `target`) never pays for decoding a payload it does not need.
 
-use super::{CaseId, MessageId};
+use super::{CaseId, CentreCode, DepartmentCode, MessageId};
 use chrono::{DateTime, Utc};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -138,9 +138,9 @@ pub enum SystemId {
     /// The intake system (收件系统).
     Intake,
     /// A governance centre, by its code.
-    Governance(String),
+    Governance(CentreCode),
     /// A department approval system, by its code.
-    Department(String),
+    Department(DepartmentCode),
     /// The supervision system (监督): watches deadlines, warns and escalates.
     Supervision,
 }
@@ -164,10 +164,10 @@ impl FromStr for SystemId {
             None if s == "intake" => Ok(SystemId::Intake),
             None if s == "supervision" => Ok(SystemId::Supervision),
             Some(("governance", code)) if !code.is_empty() => {
-                Ok(SystemId::Governance(code.to_owned()))
+                Ok(SystemId::Governance(CentreCode::from_string(code)))
             }
             Some(("department", code)) if !code.is_empty() => {
-                Ok(SystemId::Department(code.to_owned()))
+                Ok(SystemId::Department(DepartmentCode::from_string(code)))
             }
             _ => Err(format!(
                 "`{s}` is not a system id (expected `intake`, `supervision`, `governance/<code>` or `department/<code>`)"

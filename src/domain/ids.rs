@@ -1,7 +1,13 @@
-//! Identifiers. Each wraps a string so that a case id cannot be passed where an event id is
-//! expected.
+//! Identifiers and codes. Each wraps a string so that a case id cannot be passed where an event
+//! id is expected, nor a department code where a centre code is.
+//!
+//! Every one is serialised as the bare string it wraps (`#[serde(transparent)]`), so the wire
+//! contract, the HTTP API and the TOML config read exactly as they did when these were `String`s.
+//! Shapes are checked where they always were: config codes by `Settings::validate`, ids and codes
+//! on the wire by the system that looks them up.
 
 use serde::{Deserialize, Serialize};
+use std::borrow::Borrow;
 use std::fmt;
 
 macro_rules! string_id {
@@ -28,6 +34,44 @@ macro_rules! string_id {
                 f.write_str(&self.0)
             }
         }
+
+        impl From<&str> for $name {
+            fn from(s: &str) -> Self {
+                Self(s.to_owned())
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(s: String) -> Self {
+                Self(s)
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        /// Lets a map keyed by this type be looked up with a `&str`. Sound because the derived
+        /// `Hash`, `Eq` and `Ord` are those of the wrapped string.
+        impl Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
     };
 }
 
@@ -45,9 +89,61 @@ string_id!(
     EventId
 );
 
+string_id!(
+    /// A department's code (`market`, `fire`, …), from `[[departments]]`; its bus id is
+    /// `department/<code>`.
+    DepartmentCode
+);
+string_id!(
+    /// A governance centre's code: the region code of the city, a district or a street
+    /// (`500000`, `500103`, `500103001`), from `[governance]`; its bus id is
+    /// `governance/<code>`.
+    CentreCode
+);
+string_id!(
+    /// A matter's (事项) code, from `[[matters]]`.
+    MatterCode
+);
+string_id!(
+    /// A terminal's id, from `[[terminals]]`; used in the submission URL.
+    TerminalId
+);
+string_id!(
+    /// An acceptance receipt's number (受理回执编号), issued by the accepting department,
+    /// unique per case.
+    ReceiptNo
+);
+
 impl CaseId {
     /// A new, globally unique case id (time-ordered UUID v7).
     pub fn generate() -> Self {
         Self(uuid::Uuid::now_v7().simple().to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn codes_serialise_as_the_bare_string_and_read_it_back() {
+        let code = DepartmentCode::from_string("market");
+        assert_eq!(serde_json::to_string(&code).unwrap(), r#""market""#);
+        let back: DepartmentCode = serde_json::from_str(r#""market""#).unwrap();
+        assert_eq!(back, code);
+        assert_eq!(back, "market");
+        assert_eq!(back.to_string(), "market");
+    }
+
+    #[test]
+    fn a_map_keyed_by_code_is_looked_up_by_str() {
+        let centres = HashMap::from([(CentreCode::from_string("500103"), "渝中区")]);
+        assert_eq!(centres.get("500103"), Some(&"渝中区"));
+        assert_eq!(
+            centres.get(&CentreCode::from_string("500103")),
+            Some(&"渝中区")
+        );
+        assert_eq!(centres.get("500000"), None);
     }
 }

@@ -8,8 +8,7 @@
 //! The ids are part of the wire contract (`docs/asyncapi.yaml`): an outside department builds
 //! its own the same way.
 
-use super::{CaseId, EventId, MessageId, WarningLevel};
-use std::fmt::Display;
+use super::{CaseId, CentreCode, DepartmentCode, EventId, MessageId, WarningLevel};
 
 fn id(text: String) -> MessageId {
     MessageId::from_string(text)
@@ -72,7 +71,7 @@ pub fn rated(case_id: &CaseId) -> MessageId {
 
 /// The id of the collaboration event a centre makes for one collaborating department:
 /// `<case>-<department>`.
-pub fn event_id(case_id: &CaseId, department: impl Display) -> EventId {
+pub fn event_id(case_id: &CaseId, department: &DepartmentCode) -> EventId {
     EventId::from_string(format!("{case_id}-{department}"))
 }
 
@@ -86,7 +85,7 @@ pub fn attempt_key(event_id: &EventId, returns: usize) -> String {
 }
 
 /// `<attempt>/dispatched/<centre>`: a centre routed an event one tier down or to its department.
-pub fn dispatched(attempt: &str, centre: &str) -> MessageId {
+pub fn dispatched(attempt: &str, centre: &CentreCode) -> MessageId {
     id(format!("{attempt}/dispatched/{centre}"))
 }
 
@@ -96,7 +95,7 @@ pub fn answered(attempt: &str) -> MessageId {
 }
 
 /// `<event>/answered/<centre>`: a centre passed an answer one tier up.
-pub fn answer_passed_up(event_id: &EventId, centre: &str) -> MessageId {
+pub fn answer_passed_up(event_id: &EventId, centre: &CentreCode) -> MessageId {
     id(format!("{event_id}/answered/{centre}"))
 }
 
@@ -111,7 +110,7 @@ pub fn returned(attempt: &str) -> MessageId {
 }
 
 /// `<attempt>/returned/<centre>`: a centre passed a return one tier up.
-pub fn return_passed_up(attempt: &str, centre: &str) -> MessageId {
+pub fn return_passed_up(attempt: &str, centre: &CentreCode) -> MessageId {
     id(format!("{attempt}/returned/{centre}"))
 }
 
@@ -158,7 +157,7 @@ mod tests {
         let attempt = attempt_key(&event, 2);
         assert_eq!(attempt, "c1-fire/r2");
         assert_eq!(
-            dispatched(&attempt, "500103").as_str(),
+            dispatched(&attempt, &CentreCode::from_string("500103")).as_str(),
             "c1-fire/r2/dispatched/500103"
         );
         let deadline = deadline_key(&attempt, 1);
@@ -183,6 +182,9 @@ mod tests {
             extension_decided(&extension_requested("c1-fire", 1)).as_str(),
             "c1-fire/extension-requested/1/decided"
         );
-        assert_eq!(event_id(&case, "fire").as_str(), "c1-fire");
+        assert_eq!(
+            event_id(&case, &DepartmentCode::from_string("fire")).as_str(),
+            "c1-fire"
+        );
     }
 }

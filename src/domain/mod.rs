@@ -11,7 +11,9 @@ mod payloads;
 mod status;
 
 pub use envelope::{Envelope, EnvelopeError, EnvelopeHead, MessageType, SystemId, SCHEMA_VERSION};
-pub use ids::{CaseId, EventId, MessageId};
+pub use ids::{
+    CaseId, CentreCode, DepartmentCode, EventId, MatterCode, MessageId, ReceiptNo, TerminalId,
+};
 pub use payloads::{
     Applicant, Application, Approval, ApprovalStep, CollaborationCompleted, CollaborationEvent,
     CollaborationOutcome, CollaborationRequest, CollaborationResult, Collaborator, Decision,

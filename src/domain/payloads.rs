@@ -3,7 +3,9 @@
 //! `collaboration.completed` carries it back with every answer, so the requesting department
 //! needs no memory of the case to finish it.
 
-use super::{CaseId, Channel, EventId, Tier};
+use super::{
+    CaseId, CentreCode, Channel, DepartmentCode, EventId, MatterCode, ReceiptNo, TerminalId, Tier,
+};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -24,9 +26,9 @@ pub struct Applicant {
 #[serde(deny_unknown_fields)]
 pub struct Region {
     /// District centre code (region code), e.g. `500103`.
-    pub district: String,
+    pub district: CentreCode,
     /// Street centre code (region code), e.g. `500103001`.
-    pub street: String,
+    pub street: CentreCode,
 }
 
 /// An application (办件申请数据) as published on the bus (`application.published`).
@@ -35,7 +37,7 @@ pub struct Application {
     /// Case id issued by the intake system.
     pub case_id: CaseId,
     /// The matter (事项) applied for.
-    pub matter_code: String,
+    pub matter_code: MatterCode,
     /// Who applied.
     pub applicant: Applicant,
     /// Where.
@@ -45,7 +47,7 @@ pub struct Application {
     /// Free-form application form.
     pub form: serde_json::Value,
     /// The terminal it came from.
-    pub terminal_id: String,
+    pub terminal_id: TerminalId,
     /// The terminal's channel.
     pub channel: Channel,
     /// When the intake system received it.
@@ -56,11 +58,11 @@ pub struct Application {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Receipt {
     /// Receipt number, unique per case.
-    pub receipt_no: String,
+    pub receipt_no: ReceiptNo,
     /// Accepting department code.
-    pub department: String,
+    pub department: DepartmentCode,
     /// The matter accepted.
-    pub matter_code: String,
+    pub matter_code: MatterCode,
     /// When the department accepted.
     pub accepted_at: DateTime<Utc>,
     /// Promised handling time in working days (承诺时限).
@@ -80,7 +82,7 @@ pub struct Receipt {
 #[serde(deny_unknown_fields)]
 pub struct Collaborator {
     /// Collaborating department code.
-    pub department: String,
+    pub department: DepartmentCode,
     /// The tier where that department sits.
     pub tier: Tier,
 }
@@ -89,7 +91,7 @@ pub struct Collaborator {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CollaborationRequest {
     /// Requesting department code.
-    pub requester: String,
+    pub requester: DepartmentCode,
     /// The application, so the centre can route by region without asking anyone.
     pub application: Application,
     /// Who must help.
@@ -104,7 +106,7 @@ pub struct CollaborationRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hop {
     /// Centre code.
-    pub code: String,
+    pub code: CentreCode,
     /// Centre name (the region's Chinese name).
     pub name: String,
     /// Centre tier.
@@ -119,15 +121,15 @@ pub struct CollaborationEvent {
     /// The case.
     pub case_id: CaseId,
     /// Requesting department code.
-    pub requester: String,
+    pub requester: DepartmentCode,
     /// Collaborating department code.
-    pub department: String,
+    pub department: DepartmentCode,
     /// Tier at which the collaborating department handles it.
     pub tier: Tier,
     /// The case's region.
     pub region: Region,
     /// The matter.
-    pub matter_code: String,
+    pub matter_code: MatterCode,
     /// The materials handed in, for the collaborator's review.
     pub materials: Vec<String>,
     /// The centres the event passed, top first.
@@ -157,7 +159,7 @@ impl CollaborationEvent {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EventReturn {
     /// The department that returned it.
-    pub department: String,
+    pub department: DepartmentCode,
     /// Why it is not theirs.
     pub reason: String,
     /// When.
@@ -182,7 +184,7 @@ pub struct CollaborationResult {
     /// The case.
     pub case_id: CaseId,
     /// The answering department.
-    pub department: String,
+    pub department: DepartmentCode,
     /// Agree or disagree.
     pub outcome: CollaborationOutcome,
     /// The department's opinion, shown to the requester and the applicant.
@@ -197,7 +199,7 @@ pub struct CollaborationResult {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CollaborationCompleted {
     /// Requesting department code.
-    pub requester: String,
+    pub requester: DepartmentCode,
     /// The application, echoed from the request.
     pub application: Application,
     /// One answer per collaborating department, in the order requested.
@@ -240,11 +242,11 @@ pub struct ApprovalStep {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Approval {
     /// Deciding department code.
-    pub department: String,
+    pub department: DepartmentCode,
     /// The matter.
-    pub matter_code: String,
+    pub matter_code: MatterCode,
     /// The receipt number issued at acceptance.
-    pub receipt_no: String,
+    pub receipt_no: ReceiptNo,
     /// The receipt itself, repeated so the approval is self-contained: topics are read
     /// independently, and a reader may see the approval before the acceptance.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -260,7 +262,7 @@ pub struct Approval {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Suspension {
     /// The department.
-    pub department: String,
+    pub department: DepartmentCode,
     /// Which suspension of the case this is (1, 2, …).
     pub sequence: u32,
     /// Materials the applicant must supply.
@@ -279,7 +281,7 @@ pub struct Supplement {
     /// The materials supplied.
     pub materials: Vec<String>,
     /// The terminal used.
-    pub terminal_id: String,
+    pub terminal_id: TerminalId,
     /// When.
     pub supplemented_at: DateTime<Utc>,
 }
@@ -303,13 +305,13 @@ pub struct Resumption {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Rating {
     /// The department that decided the case.
-    pub department: String,
+    pub department: DepartmentCode,
     /// 1 (very poor) to 5 (very good).
     pub score: u8,
     /// Optional comment.
     pub comment: String,
     /// The terminal used.
-    pub terminal_id: String,
+    pub terminal_id: TerminalId,
     /// When.
     pub rated_at: DateTime<Utc>,
 }
@@ -352,7 +354,7 @@ pub struct ExtensionDecision {
     /// The event.
     pub event_id: super::EventId,
     /// The department that asked.
-    pub department: String,
+    pub department: DepartmentCode,
     /// Approved or refused.
     pub approved: bool,
     /// Working days asked for.
@@ -397,7 +399,7 @@ pub struct Warning {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_id: Option<super::EventId>,
     /// The department that must act.
-    pub department: String,
+    pub department: DepartmentCode,
     /// The deadline.
     pub due_by: DateTime<Utc>,
     /// Share of the working hours allowed that was used when the warning was raised (1.0 = all).
@@ -413,11 +415,11 @@ pub struct Escalation {
     /// The event.
     pub event_id: super::EventId,
     /// The department that has not answered.
-    pub department: String,
+    pub department: DepartmentCode,
     /// The centre that dispatched it to the department.
-    pub dispatched_by: String,
+    pub dispatched_by: CentreCode,
     /// The centre it is escalated to.
-    pub escalated_to: String,
+    pub escalated_to: CentreCode,
     /// The deadline missed.
     pub deadline: DateTime<Utc>,
     /// When.

@@ -3,6 +3,7 @@
 //! roles, from the catalogue it was configured with.
 
 use crate::catalog::Catalog;
+use crate::domain::CentreCode;
 use crate::systems::Systems;
 use actix_web::{web, HttpResponse};
 use serde_json::json;
@@ -47,7 +48,7 @@ async fn centres(systems: web::Data<Systems>) -> HttpResponse {
 }
 
 /// The centre `code` with its children, recursively; `null` for an unknown code.
-fn centre_tree(catalog: &Catalog, code: &str) -> serde_json::Value {
+fn centre_tree(catalog: &Catalog, code: &CentreCode) -> serde_json::Value {
     let Some(centre) = catalog.centre(code) else {
         return serde_json::Value::Null;
     };

@@ -4,7 +4,7 @@
 use super::error::{acted, ApiError, Result};
 use super::locate::served;
 use crate::actors::governance_center::{GetAwaiting, ReassignEvent};
-use crate::domain::EventId;
+use crate::domain::{CentreCode, DepartmentCode, EventId};
 use crate::systems::{CentreDesk, Systems};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
@@ -23,7 +23,7 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// The desk of the centre `code`.
-fn centre<'a>(systems: &'a Systems, code: &str) -> Result<&'a CentreDesk> {
+fn centre<'a>(systems: &'a Systems, code: &CentreCode) -> Result<&'a CentreDesk> {
     served(systems, systems.roles.governance, "the governance centres")?;
     systems.desks.centres.get(code).ok_or_else(|| {
         ApiError::not_found(
@@ -34,7 +34,10 @@ fn centre<'a>(systems: &'a Systems, code: &str) -> Result<&'a CentreDesk> {
 }
 
 /// The returned events waiting at the centre.
-async fn returned(systems: web::Data<Systems>, code: web::Path<String>) -> Result<HttpResponse> {
+async fn returned(
+    systems: web::Data<Systems>,
+    code: web::Path<CentreCode>,
+) -> Result<HttpResponse> {
     let list = centre(&systems, &code)?.returned.send(GetAwaiting).await?;
     Ok(HttpResponse::Ok().json(list))
 }
@@ -44,13 +47,13 @@ async fn returned(systems: web::Data<Systems>, code: web::Path<String>) -> Resul
 #[serde(deny_unknown_fields)]
 struct ReassignBody {
     /// The department that must handle the event now.
-    department: String,
+    department: DepartmentCode,
 }
 
 /// Sends a returned event to the department named.
 async fn reassign(
     systems: web::Data<Systems>,
-    path: web::Path<(String, String)>,
+    path: web::Path<(CentreCode, String)>,
     body: web::Json<ReassignBody>,
 ) -> Result<HttpResponse> {
     let (code, event_id) = path.into_inner();

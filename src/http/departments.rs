@@ -6,7 +6,7 @@ use super::error::{acted, Result};
 use super::input::{required, texts};
 use super::locate::department;
 use crate::actors::department::{Decide, GetInbox, RequestSupplement};
-use crate::domain::{CaseId, Decision};
+use crate::domain::{CaseId, Decision, DepartmentCode};
 use crate::systems::Systems;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
@@ -26,7 +26,10 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// The cases and collaboration events waiting for the department's staff.
-async fn inbox(systems: web::Data<Systems>, code: web::Path<String>) -> Result<HttpResponse> {
+async fn inbox(
+    systems: web::Data<Systems>,
+    code: web::Path<DepartmentCode>,
+) -> Result<HttpResponse> {
     let inbox = department(&systems, &code)?.inbox.send(GetInbox).await?;
     Ok(HttpResponse::Ok().json(inbox))
 }
@@ -78,7 +81,7 @@ impl DecisionBody {
 /// Approves or rejects a case waiting for the department's decision.
 async fn decide(
     systems: web::Data<Systems>,
-    path: web::Path<(String, String)>,
+    path: web::Path<(DepartmentCode, String)>,
     body: web::Json<DecisionBody>,
 ) -> Result<HttpResponse> {
     let (code, case_id) = path.into_inner();
@@ -100,7 +103,7 @@ struct SupplementRequestBody {
 /// Suspends a case until the applicant supplies the materials named.
 async fn request_supplement(
     systems: web::Data<Systems>,
-    path: web::Path<(String, String)>,
+    path: web::Path<(DepartmentCode, String)>,
     body: web::Json<SupplementRequestBody>,
 ) -> Result<HttpResponse> {
     let (code, case_id) = path.into_inner();

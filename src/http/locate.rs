@@ -3,6 +3,7 @@
 //! department is an external system, or nothing of that name is configured.
 
 use super::error::{ApiError, Result};
+use crate::domain::DepartmentCode;
 use crate::systems::{DepartmentDesk, Systems};
 
 /// Refuses a request for `system` unless this process runs it (`runs`).
@@ -33,7 +34,10 @@ fn not_served(systems: &Systems, system: &str) -> ApiError {
 }
 
 /// The desk of the manual department `code`.
-pub(super) fn department<'a>(systems: &'a Systems, code: &str) -> Result<&'a DepartmentDesk> {
+pub(super) fn department<'a>(
+    systems: &'a Systems,
+    code: &DepartmentCode,
+) -> Result<&'a DepartmentDesk> {
     systems.desks.departments.get(code).ok_or_else(|| {
         match systems.catalog.department(code).map(|d| d.external) {
             Some(false) => not_served(systems, &format!("department `{code}`")),

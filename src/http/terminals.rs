@@ -7,7 +7,7 @@ use super::input::texts;
 use super::locate::served;
 use crate::actors::intake::{ApplicationForm, RateCase, SupplementCase};
 use crate::actors::terminal::SubmitApplication;
-use crate::domain::CaseId;
+use crate::domain::{CaseId, TerminalId};
 use crate::systems::Systems;
 use actix::Recipient;
 use actix_web::http::StatusCode;
@@ -34,7 +34,7 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
 /// Where the terminal `terminal_id` takes applications.
 fn terminal<'a>(
     systems: &'a Systems,
-    terminal_id: &str,
+    terminal_id: &TerminalId,
 ) -> Result<&'a Recipient<SubmitApplication>> {
     served(
         systems,
@@ -66,7 +66,7 @@ struct Submitted {
 /// Submits an application at a terminal.
 async fn submit(
     systems: web::Data<Systems>,
-    terminal_id: web::Path<String>,
+    terminal_id: web::Path<TerminalId>,
     form: web::Json<ApplicationForm>,
 ) -> Result<HttpResponse> {
     let submission = terminal(&systems, &terminal_id)?
@@ -92,7 +92,7 @@ struct SupplementBody {
 /// Supplies the materials a department asked for.
 async fn supplement(
     systems: web::Data<Systems>,
-    path: web::Path<(String, String)>,
+    path: web::Path<(TerminalId, String)>,
     body: web::Json<SupplementBody>,
 ) -> Result<HttpResponse> {
     let (terminal_id, case_id) = path.into_inner();
@@ -125,7 +125,7 @@ struct RatingBody {
 /// Rates the service a decided case got.
 async fn rate(
     systems: web::Data<Systems>,
-    path: web::Path<(String, String)>,
+    path: web::Path<(TerminalId, String)>,
     body: web::Json<RatingBody>,
 ) -> Result<HttpResponse> {
     let (terminal_id, case_id) = path.into_inner();

@@ -5,7 +5,10 @@
 //! binary, `config/default.toml`), then `GOVFUSION__SECTION__KEY` environment variables, e.g.
 //! `GOVFUSION__HTTP__BIND=0.0.0.0:8080`. Every field is documented in `config/default.toml`.
 
-use crate::domain::{Channel, CollaborationOutcome, Collaborator, Mode, Tier};
+use crate::domain::{
+    CentreCode, Channel, CollaborationOutcome, Collaborator, DepartmentCode, MatterCode, Mode,
+    TerminalId, Tier,
+};
 use chrono::{FixedOffset, NaiveDate, NaiveTime};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
@@ -258,7 +261,7 @@ pub enum Role {
     /// Every governance centre and the supervision system.
     Governance,
     /// One department's approval system.
-    Department(String),
+    Department(DepartmentCode),
 }
 
 impl std::str::FromStr for Role {
@@ -271,7 +274,7 @@ impl std::str::FromStr for Role {
             "governance" => Ok(Role::Governance),
             other => match other.split_once(':') {
                 Some(("department", code)) if !code.is_empty() => {
-                    Ok(Role::Department(code.to_owned()))
+                    Ok(Role::Department(DepartmentCode::from_string(code)))
                 }
                 _ => Err(format!(
                     "`{other}` is not a role (expected all, intake, governance or department:<code>)"
@@ -314,12 +317,12 @@ pub struct Roles {
     /// The governance centres and supervision.
     pub governance: bool,
     /// The departments (codes) whose approval systems run here.
-    pub departments: HashSet<String>,
+    pub departments: HashSet<DepartmentCode>,
 }
 
 impl Roles {
     /// Whether a department's approval system runs here.
-    pub fn runs_department(&self, code: &str) -> bool {
+    pub fn runs_department(&self, code: &DepartmentCode) -> bool {
         self.departments.contains(code)
     }
 }
@@ -462,7 +465,7 @@ pub struct GovernanceSettings {
 #[serde(deny_unknown_fields)]
 pub struct CenterSettings {
     /// Region code, unique in the tree; also the centre's bus id (`governance/<code>`).
-    pub code: String,
+    pub code: CentreCode,
     /// Region name, e.g. 重庆市.
     pub name: String,
 }
@@ -472,11 +475,11 @@ pub struct CenterSettings {
 #[serde(deny_unknown_fields)]
 pub struct StreetSettings {
     /// Region code.
-    pub code: String,
+    pub code: CentreCode,
     /// Region name, e.g. 解放碑街道.
     pub name: String,
     /// Code of the district centre the street belongs to.
-    pub district: String,
+    pub district: CentreCode,
 }
 
 /// `[[departments]]`
@@ -484,7 +487,7 @@ pub struct StreetSettings {
 #[serde(deny_unknown_fields)]
 pub struct DepartmentSettings {
     /// Department code, unique; its bus id is `department/<code>`.
-    pub code: String,
+    pub code: DepartmentCode,
     /// Chinese name.
     pub name: String,
     /// The tier it sits at.
@@ -508,7 +511,7 @@ pub struct DepartmentSettings {
     /// Where a governance centre re-routes an event this department returns (退单) as not its
     /// own; without one, the return goes one tier up for a centre to reassign.
     #[serde(default)]
-    pub return_to: Option<String>,
+    pub return_to: Option<DepartmentCode>,
 }
 
 fn default_collaboration_answer() -> CollaborationOutcome {
@@ -523,11 +526,11 @@ fn default_collaboration_opinion() -> String {
 #[serde(deny_unknown_fields)]
 pub struct MatterSettings {
     /// Matter code, unique.
-    pub code: String,
+    pub code: MatterCode,
     /// Chinese name.
     pub name: String,
     /// Responsible department code.
-    pub department: String,
+    pub department: DepartmentCode,
     /// Materials an application must include.
     pub required_materials: Vec<String>,
     /// Departments that must collaborate, with the tier each sits at.
@@ -546,7 +549,7 @@ pub struct MatterSettings {
 #[serde(deny_unknown_fields)]
 pub struct TerminalSettings {
     /// Terminal id, unique; used in the submission URL.
-    pub id: String,
+    pub id: TerminalId,
     /// `pc`, `app` or `kiosk`.
     pub channel: Channel,
     /// Where it is (a hall, a web address, an app store name).

@@ -24,10 +24,10 @@ struct Findings(Vec<Problem>);
 
 impl Findings {
     /// Records that `key = value` breaks a rule.
-    fn add(&mut self, key: impl Into<String>, value: &str, problem: impl Into<String>) {
+    fn add(&mut self, key: impl Into<String>, value: impl AsRef<str>, problem: impl Into<String>) {
         self.0.push(Problem {
             key: key.into(),
-            value: value.to_owned(),
+            value: value.as_ref().to_owned(),
             problem: problem.into(),
         });
     }
@@ -125,7 +125,7 @@ impl Settings {
         const DUPLICATE: &str =
             "duplicate centre code; every centre in the tree needs its own code";
         let governance = &self.governance;
-        let mut centre_codes = HashSet::from([governance.city.code.as_str()]);
+        let mut centre_codes = HashSet::from([&governance.city.code]);
         if governance.districts.is_empty() {
             found.add(
                 "governance.districts",
@@ -186,7 +186,7 @@ impl Settings {
     fn check_departments(&self, found: &mut Findings) -> HashMap<&str, &DepartmentSettings> {
         let mut departments = HashMap::new();
         for (i, dept) in self.departments.iter().enumerate() {
-            if dept.code.is_empty() || dept.code.contains('/') {
+            if dept.code.as_str().is_empty() || dept.code.as_str().contains('/') {
                 found.add(
                     format!("departments[{i}].code"),
                     &dept.code,
@@ -256,7 +256,7 @@ impl Settings {
                     None => found.add(format!("{key}.department"), code, unknown()),
                     Some(dept) if dept.tier != collaborator.tier => found.add(
                         format!("{key}.tier"),
-                        &collaborator.tier.to_string(),
+                        collaborator.tier.to_string(),
                         format!(
                             "department {} sits at the {} tier; the collaborator's tier must match",
                             dept.code, dept.tier
@@ -303,7 +303,7 @@ impl Settings {
         if calendar.office_closes <= calendar.office_opens {
             found.add(
                 "calendar.office_closes",
-                &calendar.office_closes.0.format("%H:%M").to_string(),
+                calendar.office_closes.0.format("%H:%M").to_string(),
                 "offices must close after they open",
             );
         }
@@ -314,7 +314,7 @@ impl Settings {
         {
             found.add(
                 "calendar.workdays",
-                &day.to_string(),
+                day.to_string(),
                 "the date is also listed as a holiday; keep it in one list",
             );
         }
@@ -322,7 +322,7 @@ impl Settings {
         if !(1..=99).contains(&supervision.yellow_at_percent) {
             found.add(
                 "supervision.yellow_at_percent",
-                &supervision.yellow_at_percent.to_string(),
+                supervision.yellow_at_percent.to_string(),
                 "must be between 1 and 99",
             );
         }

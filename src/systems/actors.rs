@@ -9,7 +9,7 @@ use crate::bus::kafka::KafkaBus;
 use crate::bus::memory::MemoryBus;
 use crate::bus::Bus;
 use crate::catalog::Catalog;
-use crate::domain::EventId;
+use crate::domain::{CentreCode, DepartmentCode, EventId, TerminalId};
 use crate::port::Publish;
 use crate::settings::{BusKind, Roles, Settings};
 use actix::prelude::*;
@@ -62,15 +62,15 @@ pub(super) struct Actors {
     /// The intake system (idle unless the process runs the `intake` role).
     pub intake: Addr<IntakeSystem>,
     /// Terminals by id (none unless the process runs `intake`).
-    pub terminals: HashMap<String, Recipient<SubmitApplication>>,
+    pub terminals: HashMap<TerminalId, Recipient<SubmitApplication>>,
     /// Governance centres by code (none unless the process runs `governance`).
-    pub centres: HashMap<String, Addr<GovernanceCenter>>,
+    pub centres: HashMap<CentreCode, Addr<GovernanceCenter>>,
     /// The supervision system (idle unless the process runs `governance`).
     pub supervisor: Addr<Supervisor>,
     /// Departments of the process's roles, by code.
-    pub departments: HashMap<String, Addr<Department>>,
+    pub departments: HashMap<DepartmentCode, Addr<Department>>,
     /// Which manual department holds which waiting collaboration event.
-    pub event_index: Arc<DashMap<EventId, String>>,
+    pub event_index: Arc<DashMap<EventId, DepartmentCode>>,
     /// The thread the centres, departments and supervision run on.
     pub worker: Arbiter,
 }

@@ -14,6 +14,7 @@ use crate::actors::intake::{
 };
 use crate::actors::supervisor::{GetCentreFigures, GetDepartmentFigures, Supervisor};
 use crate::actors::terminal::SubmitApplication;
+use crate::domain::{CentreCode, DepartmentCode, TerminalId};
 use actix::{Addr, Recipient};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -25,11 +26,11 @@ pub struct Desks {
     pub intake: IntakeDesk,
     /// Where each terminal takes applications, by terminal id (none unless this process runs
     /// `intake`).
-    pub terminals: Arc<HashMap<String, Recipient<SubmitApplication>>>,
+    pub terminals: Arc<HashMap<TerminalId, Recipient<SubmitApplication>>>,
     /// Departments by code (those of this process's roles).
-    pub departments: Arc<HashMap<String, DepartmentDesk>>,
+    pub departments: Arc<HashMap<DepartmentCode, DepartmentDesk>>,
     /// Governance centres by code (none unless this process runs `governance`).
-    pub centres: Arc<HashMap<String, CentreDesk>>,
+    pub centres: Arc<HashMap<CentreCode, CentreDesk>>,
     /// The supervision system (its actor idles unless this process runs `governance`).
     pub supervision: SupervisionDesk,
 }
@@ -38,9 +39,9 @@ impl Desks {
     /// The desks of the actors started at these addresses.
     pub fn new(
         intake: &Addr<IntakeSystem>,
-        terminals: HashMap<String, Recipient<SubmitApplication>>,
-        departments: &HashMap<String, Addr<Department>>,
-        centres: &HashMap<String, Addr<GovernanceCenter>>,
+        terminals: HashMap<TerminalId, Recipient<SubmitApplication>>,
+        departments: &HashMap<DepartmentCode, Addr<Department>>,
+        centres: &HashMap<CentreCode, Addr<GovernanceCenter>>,
         supervisor: &Addr<Supervisor>,
     ) -> Self {
         Self {

@@ -27,7 +27,7 @@ use crate::bus::memory::MemoryBus;
 use crate::bus::{Bus, CatchUp, SubscriptionHandle, Topic};
 use crate::catalog::Catalog;
 use crate::clock::{SharedClock, SystemClock};
-use crate::domain::{EventId, SystemId};
+use crate::domain::{CentreCode, DepartmentCode, EventId, SystemId};
 use crate::feed::FeedSource;
 use crate::port::Inbound;
 use crate::settings::{Roles, Settings};
@@ -70,10 +70,10 @@ pub struct Systems {
     /// the bus to it, clients reach it through [`desks`](Self::desks).
     intake: Addr<IntakeSystem>,
     /// Departments by code (those of this process's roles), for start-up's routes.
-    departments: Arc<HashMap<String, Addr<Department>>>,
+    departments: Arc<HashMap<DepartmentCode, Addr<Department>>>,
     /// Governance centres by code (none unless this process runs `governance`), for start-up's
     /// routes.
-    centres: Arc<HashMap<String, Addr<GovernanceCenter>>>,
+    centres: Arc<HashMap<CentreCode, Addr<GovernanceCenter>>>,
     /// The supervision system (idle unless this process runs `governance`), for start-up's
     /// routes.
     supervisor: Addr<Supervisor>,
@@ -84,7 +84,7 @@ pub struct Systems {
     /// The consumer group the supervision system rebuilds its view with (this process's own).
     pub supervision_group: String,
     /// Which manual department holds which waiting collaboration event.
-    pub event_index: Arc<DashMap<EventId, String>>,
+    pub event_index: Arc<DashMap<EventId, DepartmentCode>>,
     /// Where start-up stands.
     phase: Arc<Mutex<Phase>>,
     /// The consumer groups' subscriptions; taken by the first shutdown.

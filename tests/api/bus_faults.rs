@@ -402,7 +402,7 @@ async fn an_outside_answer_sent_to_a_centre_that_did_not_dispatch_the_event_is_r
         .submit_ok(&app.application_body("food_business_licence"))
         .await;
     let event = dispatched_to(&app, &case_id, "fire").await;
-    let city = app.systems.catalog.city.clone();
+    let city = app.systems.catalog.city.to_string();
 
     // Act: the outside system answers the city centre instead of the district.
     publish_raw(&app, vec![outside_answer(&event, &city)]).await;

@@ -50,7 +50,7 @@ async fn a_matter_without_collaboration_is_approved_with_a_receipt_and_full_hist
     );
     let catalog = &app.systems.catalog;
     let promised_days = catalog
-        .matter("individual_business_registration")
+        .matter(&"individual_business_registration".into())
         .unwrap()
         .promised_days;
     assert_eq!(

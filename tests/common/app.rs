@@ -288,7 +288,7 @@ impl TestApp {
         let materials = &self
             .systems
             .catalog
-            .matter(matter)
+            .matter(&matter.into())
             .unwrap_or_else(|e| panic!("test fixture: {e}"))
             .required_materials;
         json!({

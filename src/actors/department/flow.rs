@@ -8,7 +8,8 @@ use crate::actors::{handle_delivery, BusSystem, KeepsState, Processed};
 use crate::domain::{
     message_ids, Application, CaseId, CollaborationCompleted, CollaborationEvent,
     CollaborationOutcome, CollaborationRequest, CollaborationResult, Envelope, EnvelopeError,
-    ExtensionDecision, MessageType, Mode, Receipt, Resumption, StepKind, Supplement, SystemId,
+    ExtensionDecision, MessageType, Mode, Receipt, ReceiptNo, Resumption, StepKind, Supplement,
+    SystemId,
 };
 use crate::port::{HandleError, Inbound, Publish};
 use crate::settings::MatterSettings;
@@ -160,7 +161,11 @@ impl Department {
         let calendar = &self.catalog.calendar;
         let due_by = calendar.due_by(now, matter.promised_days);
         Receipt {
-            receipt_no: format!("{}-{}", self.settings.code.to_uppercase(), case_id),
+            receipt_no: ReceiptNo::from_string(format!(
+                "{}-{}",
+                self.settings.code.as_str().to_uppercase(),
+                case_id
+            )),
             department: self.settings.code.clone(),
             matter_code: matter.code.clone(),
             accepted_at: now,

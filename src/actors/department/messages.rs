@@ -5,8 +5,8 @@
 use crate::actors::acts::Acted;
 use crate::domain::{
     Application, Approval, CaseId, CollaborationEvent, CollaborationOutcome, CollaborationResult,
-    Decision, EventId, EventReturned, EventSigned, ExtensionRequest, InboxStage, Receipt,
-    Suspension,
+    Decision, DepartmentCode, EventId, EventReturned, EventSigned, ExtensionRequest, InboxStage,
+    Receipt, Suspension,
 };
 use actix::prelude::*;
 use serde::Serialize;
@@ -88,7 +88,7 @@ pub struct GetInbox;
 #[derive(Debug, Clone, Serialize)]
 pub struct Inbox {
     /// Department code.
-    pub department: String,
+    pub department: DepartmentCode,
     /// Cases waiting for a decision, and cases suspended for supplementary materials.
     pub cases: Vec<InboxCase>,
     /// Collaboration events waiting for an answer.

@@ -43,8 +43,8 @@ use super::acts::Acts;
 use super::{BusSystem, Processed, Versions};
 use crate::catalog::Catalog;
 use crate::domain::{
-    ApprovalStep, CaseId, CollaborationEvent, Envelope, EventId, MessageId, MessageType, StepKind,
-    SystemId,
+    ApprovalStep, CaseId, CollaborationEvent, DepartmentCode, Envelope, EventId, MessageId,
+    MessageType, StepKind, SystemId,
 };
 use crate::port::Publish;
 use crate::settings::DepartmentSettings;
@@ -79,7 +79,7 @@ pub struct Department {
     /// Versions of the snapshots of each case.
     versions: Versions,
     /// Which department holds which event; shared with the HTTP API.
-    event_index: Arc<DashMap<EventId, String>>,
+    event_index: Arc<DashMap<EventId, DepartmentCode>>,
 }
 
 impl Department {
@@ -89,7 +89,7 @@ impl Department {
         catalog: Arc<Catalog>,
         bridge: Recipient<Publish>,
         persist_state: bool,
-        event_index: Arc<DashMap<EventId, String>>,
+        event_index: Arc<DashMap<EventId, DepartmentCode>>,
     ) -> Self {
         let acts = Acts::new(bridge.clone(), catalog.act_timeout);
         Self {

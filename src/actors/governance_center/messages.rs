@@ -3,7 +3,7 @@
 
 use crate::actors::acts::Acted;
 use crate::actors::intake::FedApplication;
-use crate::domain::{CollaborationEvent, Envelope, EventId};
+use crate::domain::{CollaborationEvent, DepartmentCode, Envelope, EventId};
 use crate::feed::FeedSource;
 use actix::prelude::*;
 use serde::Serialize;
@@ -15,7 +15,7 @@ pub struct ReassignEvent {
     /// The event.
     pub event_id: EventId,
     /// The department that must handle it now.
-    pub department: String,
+    pub department: DepartmentCode,
 }
 
 /// Returned events waiting at a centre for reassignment.

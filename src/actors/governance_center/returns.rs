@@ -7,7 +7,8 @@ use super::GovernanceCenter;
 use crate::actors::acts::{self, ActRequest, Acted, Acts, TakesActs};
 use crate::actors::{BusSystem, KeepsState};
 use crate::domain::{
-    message_ids, CaseId, CollaborationEvent, Envelope, EventReturned, MessageType, SystemId,
+    message_ids, CaseId, CollaborationEvent, DepartmentCode, Envelope, EventReturned, MessageType,
+    SystemId,
 };
 use actix::prelude::*;
 
@@ -62,7 +63,7 @@ impl GovernanceCenter {
     fn reassign(
         &self,
         mut event: CollaborationEvent,
-        department: &str,
+        department: &DepartmentCode,
         trace_id: &str,
     ) -> (CollaborationEvent, Envelope) {
         let now = self.catalog.now();
@@ -73,7 +74,7 @@ impl GovernanceCenter {
             .catalog
             .department(department)
             .map_or(event.tier, |d| d.tier);
-        event.department = department.to_owned();
+        event.department = department.clone();
         event.dispatched_at = now;
         event.deadline = self.catalog.calendar.due_by(now, days);
         event.extensions = 0;

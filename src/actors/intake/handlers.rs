@@ -205,7 +205,7 @@ struct ApplicantAct<T> {
     /// The message type.
     kind: MessageType,
     /// The department that must hear of it.
-    department: String,
+    department: crate::domain::DepartmentCode,
     /// The supplement or rating.
     data: T,
 }
@@ -238,7 +238,7 @@ impl IntakeSystem {
             sequence,
             application: application.clone(),
             trace_id: trace_id.clone(),
-            terminal_id: msg.terminal_id.clone(),
+            terminal_id: msg.terminal_id.to_string(),
         };
         let version = self.versions.next(&case_id);
         let snapshot = snapshot_envelope(
@@ -251,7 +251,7 @@ impl IntakeSystem {
         tracing::info!(%case_id, terminal = %msg.terminal_id, sequence, "application received");
         self.cases.insert(
             case_id.clone(),
-            CaseRecord::new(application, &msg.terminal_id),
+            CaseRecord::new(application, msg.terminal_id.as_str()),
         );
         self.feed.insert(sequence, (case_id.clone(), trace_id));
         Ok((case_id, sequence, snapshot))

@@ -6,8 +6,8 @@ use super::CaseView;
 use crate::actors::acts::Acted;
 use crate::catalog::LookupError;
 use crate::domain::{
-    Applicant, Application, CaseId, CaseStatus, Channel, HistoryStep, MessageId, MessageType,
-    Rating, Region, Supplement,
+    Applicant, Application, CaseId, CaseStatus, Channel, HistoryStep, MatterCode, MessageId,
+    MessageType, Rating, Region, Supplement, TerminalId,
 };
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
@@ -19,7 +19,7 @@ use tokio::sync::oneshot;
 #[serde(deny_unknown_fields)]
 pub struct ApplicationForm {
     /// The matter applied for.
-    pub matter_code: String,
+    pub matter_code: MatterCode,
     /// Who applies.
     pub applicant: Applicant,
     /// Where.
@@ -39,7 +39,7 @@ pub struct Submit {
     /// What was filled in.
     pub form: ApplicationForm,
     /// The terminal.
-    pub terminal_id: String,
+    pub terminal_id: TerminalId,
     /// Its channel.
     pub channel: Channel,
 }
@@ -117,7 +117,7 @@ pub struct SupplementCase {
     /// The case.
     pub case_id: CaseId,
     /// The terminal used.
-    pub terminal_id: String,
+    pub terminal_id: TerminalId,
     /// The materials supplied.
     pub materials: Vec<String>,
 }
@@ -129,7 +129,7 @@ pub struct RateCase {
     /// The case.
     pub case_id: CaseId,
     /// The terminal used.
-    pub terminal_id: String,
+    pub terminal_id: TerminalId,
     /// 1 to 5.
     pub score: u8,
     /// Optional comment.

@@ -64,7 +64,7 @@ impl IntakeSystem {
         if !record.seen.insert(envelope.id.clone()) {
             return Ok(());
         }
-        let observed = match observe_message(record, envelope, &self.catalog.city) {
+        let observed = match observe_message(record, envelope, self.catalog.city.as_str()) {
             Ok(observed) => observed,
             Err(error) => {
                 // Not recorded: a repeat of the message must be read again.
@@ -287,7 +287,7 @@ impl CaseRecord {
                 at: receipt.accepted_at,
                 step: MessageType::ApplicationAccepted.into(),
                 by: SystemId::Department(receipt.department.clone()).to_string(),
-                to: SystemId::Governance(city.to_owned()).to_string(),
+                to: SystemId::Governance(city.into()).to_string(),
                 message_id: accepted,
                 note: Some(receipt_note(receipt)),
             });

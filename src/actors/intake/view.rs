@@ -45,7 +45,7 @@ pub struct EventView {
     /// Event id.
     pub event_id: String,
     /// Collaborating department code.
-    pub department: String,
+    pub department: crate::domain::DepartmentCode,
     /// Tier at which it is handled.
     pub tier: Tier,
     /// The centres it passed, by name (e.g. 重庆市 → 渝中区 → 解放碑街道).
@@ -61,7 +61,7 @@ pub struct EventView {
     /// Returns (退单): who returned it and why.
     pub returns: Vec<EventReturn>,
     /// The centre it was escalated to (督办), if it was.
-    pub escalated_to: Option<String>,
+    pub escalated_to: Option<crate::domain::CentreCode>,
     /// The answer, once given.
     pub result: Option<EventResultView>,
     /// How far the event has come, so that messages read out of order never move it back.
@@ -122,10 +122,10 @@ impl Progress {
 
 impl EventView {
     /// A new event, first seen in a message about it.
-    fn new(event_id: &str, department: &str, tier: Tier) -> Self {
+    fn new(event_id: &str, department: &crate::domain::DepartmentCode, tier: Tier) -> Self {
         EventView {
             event_id: event_id.to_owned(),
-            department: department.to_owned(),
+            department: department.clone(),
             tier,
             tier_path: Vec::new(),
             status: EventStatus::Routing,
@@ -208,7 +208,7 @@ impl CaseView {
     pub(super) fn event_mut(
         &mut self,
         event_id: &str,
-        department: &str,
+        department: &crate::domain::DepartmentCode,
         tier: Tier,
     ) -> &mut EventView {
         let index = match self

@@ -106,7 +106,7 @@ impl Supervisor {
                     escalations: self
                         .assignments()
                         .filter(in_period)
-                        .filter(|a| a.escalated_to.as_deref() == Some(&centre.code))
+                        .filter(|a| a.escalated_to.as_ref() == Some(&centre.code))
                         .count(),
                 }
             })

@@ -1,6 +1,6 @@
 //! What the supervisor takes: the figure requests and their answers, and its own timer tick.
 
-use crate::domain::Tier;
+use crate::domain::{CentreCode, DepartmentCode, Tier};
 use actix::prelude::*;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -70,7 +70,7 @@ pub struct RatingFigures {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DepartmentFigures {
     /// Department code.
-    pub department: String,
+    pub department: DepartmentCode,
     /// Its name.
     pub name: String,
     /// Cases it accepted in the period.
@@ -89,7 +89,7 @@ pub struct DepartmentFigures {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CentreFigures {
     /// Centre code.
-    pub centre: String,
+    pub centre: CentreCode,
     /// Its name.
     pub name: String,
     /// Its tier.

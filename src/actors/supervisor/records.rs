@@ -2,14 +2,14 @@
 //! All of it is learnt from timestamps the messages carry, so reading the topics again rebuilds
 //! the same records.
 
-use crate::domain::{CaseId, WarningLevel};
+use crate::domain::{CaseId, CentreCode, DepartmentCode, WarningLevel};
 use chrono::{DateTime, Utc};
 use std::collections::HashSet;
 
 /// A case's deadline as supervision follows it.
 pub(super) struct CaseWatch {
     /// The department that accepted the case: it gets the case's warnings.
-    pub(super) department: String,
+    pub(super) department: DepartmentCode,
     /// The case's trace id, carried by the warnings.
     pub(super) trace_id: String,
     /// When the department accepted it: the clock starts here.
@@ -31,11 +31,11 @@ pub(super) struct CaseWatch {
 /// One dispatch of an event to one department: the first, and one more per return.
 pub(super) struct Assignment {
     /// The department it was dispatched to.
-    pub(super) department: String,
+    pub(super) department: DepartmentCode,
     /// The centre that dispatched it to the department (the last of the route).
-    pub(super) dispatched_by: String,
+    pub(super) dispatched_by: CentreCode,
     /// Every centre on the route.
-    pub(super) route: Vec<String>,
+    pub(super) route: Vec<CentreCode>,
     /// When it was dispatched: the clock starts here.
     pub(super) dispatched_at: DateTime<Utc>,
     /// Its deadline, moved by approved extensions.
@@ -49,7 +49,7 @@ pub(super) struct Assignment {
     /// Warnings already raised for the current deadline, so each is raised once.
     pub(super) warned: HashSet<WarningLevel>,
     /// The centre it was escalated to (督办), once it was.
-    pub(super) escalated_to: Option<String>,
+    pub(super) escalated_to: Option<CentreCode>,
 }
 
 impl Assignment {
