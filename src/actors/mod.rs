@@ -40,7 +40,9 @@ pub mod intake;
 pub mod supervisor;
 pub mod terminal;
 
-use crate::domain::{CaseId, Envelope, EnvelopeHead, MessageId, MessageType, SystemId};
+use crate::domain::{
+    message_ids, CaseId, Envelope, EnvelopeHead, MessageId, MessageType, SystemId,
+};
 use crate::port::{publish, HandleError, Publish};
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
@@ -162,17 +164,48 @@ pub trait BusSystem: Actor<Context = Context<Self>> {
         trace_id: &str,
         data: &T,
     ) -> Envelope {
+        Sender::new(self.system_id(), self.now()).message(id, kind, case_id, target, trace_id, data)
+    }
+}
+
+/// Who sends a message and the instant it is stamped with: what every message a system
+/// builds has in common. The one place an envelope of a system's own is put together.
+pub struct Sender {
+    /// The system that sends.
+    source: SystemId,
+    /// When the messages happen.
+    at: DateTime<Utc>,
+}
+
+impl Sender {
+    /// Messages from `source`, stamped `at`.
+    pub fn new(source: SystemId, at: DateTime<Utc>) -> Self {
+        Self { source, at }
+    }
+
+    /// A message `id` of `kind` about `case_id`, to `target`. `id` must be derived from what
+    /// caused it (see [`message_ids`](crate::domain::message_ids)), so that sending it again
+    /// keeps its id.
+    pub fn message<T: Serialize>(
+        &self,
+        id: MessageId,
+        kind: MessageType,
+        case_id: &CaseId,
+        target: SystemId,
+        trace_id: &str,
+        data: &T,
+    ) -> Envelope {
         Envelope::new_at(
             EnvelopeHead {
                 id,
                 kind,
                 case_id: case_id.clone(),
-                source: self.system_id(),
+                source: self.source.clone(),
                 target,
                 trace_id: trace_id.to_owned(),
             },
             data,
-            self.now(),
+            self.at,
         )
     }
 }
@@ -280,17 +313,13 @@ pub fn snapshot_envelope<T: Serialize>(
     state: &T,
     at: DateTime<Utc>,
 ) -> Envelope {
-    Envelope::new_at(
-        EnvelopeHead {
-            id: MessageId::from_string(format!("{system}|{case_id}#{version}")),
-            kind: MessageType::StateSnapshot,
-            case_id: case_id.clone(),
-            source: system.clone(),
-            target: system,
-            trace_id: String::new(),
-        },
+    Sender::new(system.clone(), at).message(
+        message_ids::snapshot(&system, case_id, version),
+        MessageType::StateSnapshot,
+        case_id,
+        system,
+        "",
         &Snapshot { version, state },
-        at,
     )
 }
 
@@ -321,13 +350,9 @@ impl Versions {
         &mut self,
         envelope: &Envelope,
     ) -> Result<Option<T>, crate::domain::EnvelopeError> {
-        // The id ends in `#<version>` (see `snapshot_envelope`): a snapshot the system
-        // already has — its own, read back — is skipped without decoding its state.
-        let version = envelope
-            .id
-            .as_str()
-            .rsplit_once('#')
-            .and_then(|(_, v)| v.parse::<u64>().ok());
+        // A snapshot the system already has — its own, read back — is skipped without
+        // decoding its state: the version is in the id.
+        let version = message_ids::snapshot_version(&envelope.id);
         let known = self.0.get(&envelope.case_id).copied().unwrap_or(0);
         if version.is_some_and(|v| v <= known) {
             return Ok(None);

@@ -8,7 +8,7 @@
 //! The ids are part of the wire contract (`docs/asyncapi.yaml`): an outside department builds
 //! its own the same way.
 
-use super::{CaseId, CentreCode, DepartmentCode, EventId, MessageId, WarningLevel};
+use super::{CaseId, CentreCode, DepartmentCode, EventId, MessageId, SystemId, WarningLevel};
 
 fn id(text: String) -> MessageId {
     MessageId::from_string(text)
@@ -147,6 +147,19 @@ pub fn escalated(attempt: &str) -> MessageId {
     id(format!("{attempt}/escalated"))
 }
 
+/// `<system>|<case>#<version>`: a system's `version`-th snapshot of what it remembers about a
+/// case. The version is in the id so that a reader can skip a snapshot it already has without
+/// decoding it ([`snapshot_version`]).
+pub fn snapshot(system: &SystemId, case_id: &CaseId, version: u64) -> MessageId {
+    id(format!("{system}|{case_id}#{version}"))
+}
+
+/// The version a [`snapshot`] id carries.
+pub fn snapshot_version(id: &MessageId) -> Option<u64> {
+    let (_, version) = id.as_str().rsplit_once('#')?;
+    version.parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,5 +199,8 @@ mod tests {
             event_id(&case, &DepartmentCode::from_string("fire")).as_str(),
             "c1-fire"
         );
+        let snapshot = snapshot(&SystemId::Intake, &case, 12);
+        assert_eq!(snapshot.as_str(), "intake|c1#12");
+        assert_eq!(snapshot_version(&snapshot), Some(12));
     }
 }

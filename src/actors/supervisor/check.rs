@@ -5,15 +5,15 @@
 use super::messages::Check;
 use super::records::{Assignment, CaseWatch};
 use super::Supervisor;
+use crate::actors::Sender;
 use crate::catalog::Catalog;
 use crate::domain::{
-    message_ids, CaseId, Envelope, EnvelopeHead, Escalation, EventId, MessageId, MessageType,
-    SystemId, Warning, WarningLevel,
+    message_ids, CaseId, Envelope, Escalation, EventId, MessageId, MessageType, SystemId, Warning,
+    WarningLevel,
 };
 use crate::port::publish;
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use std::collections::HashSet;
 
 impl Handler<Check> for Supervisor {
@@ -239,14 +239,13 @@ fn escalation(
         escalated_at: due.now,
     };
     let key = message_ids::attempt_key(attempt.event_id, attempt.number);
-    let envelope = supervision_envelope(
+    let envelope = Sender::new(SystemId::Supervision, due.now).message(
         message_ids::escalated(&key),
         MessageType::CollaborationEscalated,
         attempt.case_id,
         SystemId::Governance(to),
         attempt.trace_id,
         &escalation,
-        due.now,
     );
     Some((
         envelope,
@@ -279,38 +278,13 @@ fn warning_envelope(
     trace_id: &str,
     warning: &Warning,
 ) -> Envelope {
-    supervision_envelope(
+    Sender::new(SystemId::Supervision, warning.raised_at).message(
         id,
         MessageType::SupervisionWarning,
         case_id,
         SystemId::Department(warning.department.clone()),
         trace_id,
         warning,
-        warning.raised_at,
-    )
-}
-
-/// A message from the supervision system, stamped at the check that raised it.
-fn supervision_envelope<T: Serialize>(
-    id: MessageId,
-    kind: MessageType,
-    case_id: &CaseId,
-    target: SystemId,
-    trace_id: &str,
-    data: &T,
-    now: DateTime<Utc>,
-) -> Envelope {
-    Envelope::new_at(
-        EnvelopeHead {
-            id,
-            kind,
-            case_id: case_id.clone(),
-            source: SystemId::Supervision,
-            target,
-            trace_id: trace_id.to_owned(),
-        },
-        data,
-        now,
     )
 }
 
