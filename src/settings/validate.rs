@@ -71,6 +71,18 @@ impl Settings {
                  (or GOVFUSION__BUS__BROKERS)",
             );
         }
+        let max_record = self.bus.max_record_bytes;
+        if !(super::MIN_RECORD_BYTES..=1_000_000_000).contains(&max_record) {
+            found.add(
+                "bus.max_record_bytes",
+                &max_record.to_string(),
+                format!(
+                    "must be between {} and 1000000000 (librdkafka's range for \
+                     message.max.bytes), at or below the broker's record limit",
+                    super::MIN_RECORD_BYTES
+                ),
+            );
+        }
         if self.bridge.batch_max_records == 0 {
             found.add(
                 "bridge.batch_max_records",
