@@ -233,6 +233,7 @@ impl IntakeSystem {
             channel: msg.channel,
             submitted_at: self.catalog.now(),
         };
+        self.check_size(&application)?;
         let sequence = self.next_sequence();
         let state = IntakeCaseState {
             sequence,
@@ -298,5 +299,23 @@ impl IntakeSystem {
             subject: case_id.to_string(),
         };
         acts::take(self, ctx, request, case_id, vec![envelope], act.data)
+    }
+}
+
+impl IntakeSystem {
+    /// Refuses an application whose records could not be on the bus: every record that carries
+    /// it (its publication, the intake's snapshot, the collaboration request and completion)
+    /// is bigger than the application itself, so a refusal now beats a 202 for a case that
+    /// could never move.
+    fn check_size(&self, application: &Application) -> Result<(), SubmitRefused> {
+        let limit = self.max_application_bytes;
+        // Serialising a value of plain data and strings cannot fail; if it did, the records
+        // could not be written either, so count it as too large.
+        let size = serde_json::to_vec(application).map_or(u64::MAX, |json| json.len() as u64);
+        if size > limit {
+            tracing::warn!(case_id = %application.case_id, size, limit, "application too large for the bus; refused");
+            return Err(SubmitRefused::TooLarge { size, limit });
+        }
+        Ok(())
     }
 }

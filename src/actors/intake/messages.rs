@@ -60,6 +60,18 @@ pub enum SubmitRefused {
     /// The intake system is still rebuilding its cases after a start.
     #[error("the intake system is starting up (rebuilding its cases); try again shortly")]
     Starting,
+    /// The application is bigger than one record on the bus may carry with it.
+    #[error(
+        "the application is {size} bytes, over the limit of {limit} bytes (the bus's record \
+         limit less room for the envelope and the collaborators' answers): hand in large \
+         materials by reference, not inline"
+    )]
+    TooLarge {
+        /// The application's size as JSON, in bytes.
+        size: u64,
+        /// The largest application taken, in bytes.
+        limit: u64,
+    },
 }
 
 /// The state of the intake system has been rebuilt: take submissions and feed them.

@@ -72,6 +72,9 @@ pub struct IntakeSystem {
     submit_timeout: Duration,
     /// The applicant's supplements and ratings.
     acts: Acts,
+    /// The largest application taken, as JSON in bytes: the records that carry it must fit the
+    /// bus ([`BusSettings::max_application_bytes`](crate::settings::BusSettings::max_application_bytes)).
+    max_application_bytes: u64,
 }
 
 /// A case the intake system follows.
@@ -112,7 +115,14 @@ impl IntakeSystem {
             durable_waiters: HashMap::new(),
             submit_timeout,
             acts,
+            max_application_bytes: u64::MAX,
         }
+    }
+
+    /// The same intake system, refusing applications over `bytes` (as JSON).
+    pub fn refusing_over(mut self, bytes: u64) -> Self {
+        self.max_application_bytes = bytes;
+        self
     }
 }
 
