@@ -24,6 +24,8 @@ mod feed;
 mod handlers;
 mod messages;
 mod observe;
+#[cfg(test)]
+mod tests;
 mod view;
 
 pub use messages::{
