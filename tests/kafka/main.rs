@@ -12,6 +12,8 @@
 //! * [`flows`] — the user-visible flows of `tests/api/flow.rs`, on each Kafka bus kind.
 //! * [`broker_faults`] — failing produce requests and brokers going down lose and repeat nothing.
 //! * [`consumer_restart`] — a consumer group resumes after its committed offsets.
+//! * [`oversized`] — a record too large for the producer or the broker is dead-lettered (or
+//!   its application refused with 413), and cases go on.
 //! * [`poison`] — an unreadable record goes to dead-letters with its origin in headers.
 //! * [`external_department`] — an outside system plays a department through Kafka alone.
 //! * [`partition_order`] — one case's records share a partition and keep their causal order.
@@ -26,6 +28,7 @@ mod external_department;
 mod flows;
 mod helpers;
 mod partition_order;
+mod oversized;
 mod poison;
 
 /// How long a wait of [`common::poll`] looks before the test fails. A bound on waiting, not a
