@@ -27,8 +27,8 @@ mod consumer_restart;
 mod external_department;
 mod flows;
 mod helpers;
-mod partition_order;
 mod oversized;
+mod partition_order;
 mod poison;
 
 /// How long a wait of [`common::poll`] looks before the test fails. A bound on waiting, not a
