@@ -429,6 +429,14 @@ mod tests {
     }
 
     #[test]
+    fn the_producer_refuses_records_over_the_configured_limit() {
+        let mut settings = shipped_bus_settings();
+        settings.max_record_bytes = 250_000;
+        let config = producer_config(&settings, "h1:9092");
+        assert_eq!(config.get("message.max.bytes"), Some("250000"));
+    }
+
+    #[test]
     fn without_idempotence_one_request_in_flight_keeps_the_order() {
         let mut settings = shipped_bus_settings();
         settings.kafka.idempotence = false;

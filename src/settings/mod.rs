@@ -711,6 +711,15 @@ mod tests {
     }
 
     #[test]
+    fn a_record_limit_librdkafka_cannot_take_is_refused() {
+        let err = default_with("max_record_bytes = 1000000", "max_record_bytes = 10")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("bus.max_record_bytes = \"10\""), "{err}");
+        assert!(err.contains("message.max.bytes"), "{err}");
+    }
+
+    #[test]
     fn duplicate_department_code_is_refused() {
         let err = default_with("code = \"fire\"", "code = \"market\"")
             .unwrap_err()
