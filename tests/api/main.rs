@@ -11,7 +11,8 @@
 //! * [`event_lifecycle`] — sign, return and re-route, extend, escalate and reassign an event.
 //! * [`idempotency`] — `Idempotency-Key` on POSTs; a body that never arrives gets 408.
 //! * [`oversized`] — an application too large for the bus gets 413; a record the bus refuses
-//!   anyway is dead-lettered, blocks nothing, and readiness says so until it passes.
+//!   anyway is dead-lettered, blocks nothing, and readiness says so until it passes; a
+//!   shutdown that could not deliver records fails, saying how many.
 //! * [`restart`] — on a durable in-memory bus the service is stopped and started again: state
 //!   restored, groups resumed, redelivered and lost-snapshot records have no second effect.
 //! * [`staff_acts`] — a person's act the bus refuses is kept and sent until it is on the bus;

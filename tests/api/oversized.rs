@@ -1,9 +1,11 @@
 //! Records too large for the bus: an application over the limit is refused before it is taken;
 //! a record the bus refuses for good anyway is dead-lettered, holds nothing back, and makes the
-//! service say it is not ready until the bus takes what it is given again.
+//! service say it is not ready until the bus takes what it is given again; a shutdown that could
+//! not deliver records fails, saying how many.
 
 use crate::helpers::{assert_refused, json_body, poll, spawn_app_with, TestApp, TERMINAL};
 use bytes::Bytes;
+use govfusion::app::Application;
 use govfusion::bus::bridge::PublishRecords;
 use govfusion::bus::{Record, Topic};
 use serde_json::Value;
@@ -180,4 +182,34 @@ async fn readiness_says_not_ready_after_a_refused_record_and_recovers_on_its_own
         .submit_ok(&app.application_body("individual_business_registration"))
         .await;
     app.wait_until_completed(&case_id).await;
+}
+
+#[actix_web::test]
+async fn a_shutdown_that_could_not_deliver_records_fails_saying_how_many() {
+    // Arrange: a bus away for longer than the bridge keeps retrying (half a second, then a
+    // second, …: the batch is still being retried when the shutdown drains the bridge).
+    let mut settings = crate::common::app::test_settings();
+    settings.bus.kind = govfusion::settings::BusKind::Memory;
+    settings.bridge.retry_initial_backoff_ms = 500;
+    settings.bridge.retry_max_attempts = 4;
+    let app = Application::build(settings).await.expect("built");
+    let systems = app.systems().clone();
+    systems.ready(crate::POLL_FOR).await.expect("ready");
+    let bus = systems.memory_bus.clone().expect("the memory bus");
+    bus.fail_next_publishes(u32::MAX);
+    let pending = systems
+        .bridge
+        .send(PublishRecords(vec![record_of("a", 10), record_of("b", 10)]));
+
+    // Act: what SIGTERM does (`serve` exits 1 on the error).
+    let stopped = app.run_until(async {}).await;
+
+    // Assert
+    let error = stopped.expect_err("two records were not delivered");
+    assert!(
+        error.to_string().contains("could not deliver 2 record(s)"),
+        "{error}"
+    );
+    let answer = pending.await.expect("the bridge answered");
+    assert!(answer.is_err_and(|e| !e.permanent));
 }
