@@ -80,7 +80,11 @@ impl Handler<AwaitCompletion> for IntakeSystem {
     fn handle(&mut self, msg: AwaitCompletion, _: &mut Self::Context) -> Self::Result {
         let record = self.cases.get_mut(&msg.0)?;
         let (tx, rx) = oneshot::channel();
-        if record.view.status == CaseStatus::Completed {
+        // A failed case goes no further: waiting for it to complete would wait forever.
+        if matches!(
+            record.view.status,
+            CaseStatus::Completed | CaseStatus::Failed
+        ) {
             // Cannot fail: the receiver is still here, returned below.
             let _ = tx.send(record.view.clone());
         } else {

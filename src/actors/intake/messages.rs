@@ -109,8 +109,8 @@ pub struct GetCase(
     pub CaseId,
 );
 
-/// Resolves when the case is completed (or at once if it already is); `None` for an unknown
-/// case.
+/// Resolves when the case is completed or failed (or at once if it already is); `None` for an
+/// unknown case.
 #[derive(Message)]
 #[rtype(result = "Option<oneshot::Receiver<CaseView>>")]
 pub struct AwaitCompletion(
