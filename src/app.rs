@@ -69,7 +69,9 @@ impl Application {
     /// in progress), stop consuming, and drain every queued publish to the bus.
     /// The whole shutdown may take `service.shutdown_timeout_ms`; past it, what was left is
     /// logged and the function returns anyway (records not committed are delivered again to
-    /// the next consumer).
+    /// the next consumer). Records that failed for good while draining (the bus was away too
+    /// long, or refused them) are logged and make it return an error, so the process exits
+    /// non-zero.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         self.run_until(shutdown_signal()).await
     }
@@ -90,9 +92,16 @@ impl Application {
         let stopped = tokio::time::timeout(limit, async move {
             handle.stop(true).await;
             let _ = server.await;
-            systems.shutdown().await;
+            systems.shutdown().await
         })
         .await;
+        if let Ok(undelivered @ 1..) = stopped {
+            anyhow::bail!(
+                "shutdown could not deliver {undelivered} record(s) to the bus (see the log for \
+                 why); their causes are delivered again to the next process where the bus kept \
+                 them, and records the bus refused are in dead-letters"
+            );
+        }
         if stopped.is_err() {
             let stats = &self.systems.bridge_stats;
             tracing::error!(

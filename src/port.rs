@@ -35,12 +35,38 @@ pub struct Publish(pub Vec<Envelope>);
 
 /// Why a publish did not reach the bus.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("publish failed after {attempts} attempts: {reason}")]
+#[error("{}", self.describe())]
 pub struct PublishError {
     /// Sends tried.
     pub attempts: u32,
     /// The last error.
     pub reason: String,
+    /// The bus can never take a record of this publish (too large, invalid): it was
+    /// dead-lettered, and sending the publish again cannot help. The other records of the
+    /// publish are on the bus.
+    pub permanent: bool,
+}
+
+impl PublishError {
+    /// A publish the bus did not take this time; sending it again may work.
+    pub fn transient(attempts: u32, reason: impl Into<String>) -> Self {
+        Self {
+            attempts,
+            reason: reason.into(),
+            permanent: false,
+        }
+    }
+
+    fn describe(&self) -> String {
+        if self.permanent {
+            format!("the bus refused a record for good: {}", self.reason)
+        } else {
+            format!(
+                "publish failed after {} attempts: {}",
+                self.attempts, self.reason
+            )
+        }
+    }
 }
 
 /// Sends `outputs` through the bridge. The publish is queued when this is called (so a
@@ -70,6 +96,9 @@ pub fn publish(
 fn confirm(sent: Result<Result<(), PublishError>, MailboxError>) -> Result<(), HandleError> {
     match sent {
         Ok(Ok(())) => Ok(()),
+        // Handling the message again would produce the same record, refused again: the message
+        // goes to dead-letters with the reason, and the records behind it flow on.
+        Ok(Err(error)) if error.permanent => Err(HandleError::Poison(error.to_string())),
         Ok(Err(error)) => Err(HandleError::Retry(error.to_string())),
         Err(error) => Err(HandleError::Retry(format!("bridge unavailable: {error}"))),
     }

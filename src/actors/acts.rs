@@ -20,7 +20,7 @@
 //! way. The same request again answers the same [`Acted::result`].
 
 use crate::domain::{CaseId, Envelope, MessageId};
-use crate::port::{publish, Publish};
+use crate::port::{publish, HandleError, Publish};
 use actix::prelude::*;
 use std::any::Any;
 use std::collections::HashMap;
@@ -184,6 +184,11 @@ fn send<A: TakesActs>(actor: &mut A, ctx: &mut Context<A>, id: MessageId) {
     let sent = publish(&actor.acts().bridge, outputs);
     ctx.spawn(sent.into_actor(actor).map(move |sent, actor, ctx| match sent {
         Ok(()) => actor.acts().sent(&id),
+        Err(HandleError::Poison(error)) => {
+            // Sending the same records again would be refused again; the refused one is in
+            // dead-letters with the reason.
+            tracing::error!(%error, act = %id, "the bus refused an act's message for good; not sending it again");
+        }
         Err(error) => {
             tracing::warn!(%error, act = %id, "an act's messages are not on the bus yet; sending them again");
             ctx.run_later(RESEND_AFTER, move |actor, ctx| send(actor, ctx, id));
@@ -241,10 +246,7 @@ mod tests {
         fn handle(&mut self, msg: Publish, _: &mut Self::Context) -> Self::Result {
             if self.refuse > 0 {
                 self.refuse -= 1;
-                return Err(PublishError {
-                    attempts: 1,
-                    reason: "the bus is away".into(),
-                });
+                return Err(PublishError::transient(1, "the bus is away"));
             }
             let ids = msg.0.into_iter().map(|e| e.id.to_string());
             self.taken.lock().expect("not poisoned").extend(ids);

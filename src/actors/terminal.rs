@@ -20,6 +20,9 @@ pub enum SubmitError {
     /// The intake system did not answer, or is starting up.
     #[error("the intake system is unavailable: {0}")]
     Unavailable(String),
+    /// The application is too large for the bus (the message says the size and the limit).
+    #[error("{0}")]
+    TooLarge(String),
 }
 
 impl From<SubmitRefused> for SubmitError {
@@ -27,6 +30,7 @@ impl From<SubmitRefused> for SubmitError {
         match refused {
             SubmitRefused::Unknown(lookup) => SubmitError::Unknown(lookup),
             starting @ SubmitRefused::Starting => SubmitError::Unavailable(starting.to_string()),
+            large @ SubmitRefused::TooLarge { .. } => SubmitError::TooLarge(large.to_string()),
         }
     }
 }

@@ -8,22 +8,36 @@
 //! `retry_max_attempts` sends; then it fails for good, and so does everything queued behind it
 //! (keeping order), and each publisher learns it from its [`Publish`] result.
 //!
-//! Consuming: [`Subscribe`] starts a consumer group whose records are decoded into envelopes and
-//! handed to the system the `target` header names. A record that cannot be decoded, or that its
-//! system declares poisoned, is written to `dead-letters` with the reason and its origin in
-//! headers, and consumption goes on.
+//! A record the bus can never take (too large, invalid: [`BusError::Refused`]) is not sent
+//! again and holds nothing back: the bus wrote the batch's other records, the refused one is
+//! replaced in `dead-letters` by a small record naming it (its key, its `id`/`type`/`target`
+//! headers, `dlq.error` and `dlq.topic`, not its payload), the publish it belonged to fails
+//! with a permanent [`PublishError`], and the next batch goes as usual. The time and reason of
+//! the last batch that failed for good are kept for readiness ([`BridgeStats::failed_within`]),
+//! and [`Drain`] answers how many records failed for good while it waited.
+//!
+//! Consuming (`consume.rs`): [`Subscribe`] starts a consumer group whose records are decoded
+//! into envelopes and handed to the system the `target` header names; unreadable and poisoned
+//! records go to `dead-letters`.
 
-use super::{headers, Bus, Delivery, Dispatch, HandlerFailed, Record, Subscription, Topic};
+use super::{headers, Bus, BusError, Record, Refusal, Topic};
 use crate::domain::Envelope;
-use crate::port::{HandleError, Inbound, Publish, PublishError};
+use crate::port::{Publish, PublishError};
 use crate::settings::BridgeSettings;
 use actix::prelude::*;
 use futures::FutureExt;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
+
+mod consume;
+#[cfg(test)]
+mod tests;
+
+pub use consume::{Routes, Subscribe};
 
 /// Publish raw records (dead letters, or bytes that are not envelopes in tests of poison
 /// handling); resolves when all are on the bus.
@@ -31,44 +45,12 @@ use tokio::sync::oneshot;
 #[rtype(result = "Result<(), PublishError>")]
 pub struct PublishRecords(pub Vec<Record>);
 
-/// Start a consumer group; its records go to the systems named by their `target`.
+/// Resolves once every record queued so far is on the bus (or failed for good), with the number
+/// of records that failed for good meanwhile (never reached the bus, or were refused by it and
+/// dead-lettered): what shutdown could not deliver.
 #[derive(Message)]
-#[rtype(result = "Result<super::SubscriptionHandle, super::BusError>")]
-pub struct Subscribe {
-    /// Consumer group name.
-    pub group: String,
-    /// Topics to consume.
-    pub topics: Vec<Topic>,
-    /// Which system gets which record.
-    pub routes: Routes,
-    /// The arbiter the consumers run on (best: the one the routed systems run on).
-    pub arbiter: Option<actix_rt::ArbiterHandle>,
-    /// Told of every record finished, to follow a group that rebuilds state from the start.
-    pub catch_up: Option<Arc<super::CatchUp>>,
-}
-
-/// Resolves once every record queued so far is on the bus (or failed for good).
-#[derive(Message)]
-#[rtype(result = "()")]
+#[rtype(result = "u64")]
 pub struct Drain;
-
-/// Who receives a consumer group's records.
-#[derive(Clone)]
-pub enum Routes {
-    /// By the record's `target` (e.g. `department/market`); other targets are skipped.
-    ByTarget(HashMap<String, Recipient<Inbound>>),
-    /// Every record goes to one observer (the intake system follows every case this way).
-    All(Recipient<Inbound>),
-}
-
-impl Routes {
-    fn recipient_for(&self, target: Option<&str>) -> Option<&Recipient<Inbound>> {
-        match self {
-            Routes::All(recipient) => Some(recipient),
-            Routes::ByTarget(map) => target.and_then(|t| map.get(t)),
-        }
-    }
-}
 
 /// Counters the bridge keeps; shared, so they can be read without asking the actor.
 #[derive(Debug, Default)]
@@ -79,10 +61,31 @@ pub struct BridgeStats {
     pub batches_sent: AtomicU64,
     /// Batch sends that failed and were tried again.
     pub retries: AtomicU64,
-    /// Records that failed for good.
+    /// Records that failed for good (including those refused).
     pub records_failed: AtomicU64,
+    /// Records the bus refused for good (too large, invalid), replaced in dead-letters.
+    pub records_refused: AtomicU64,
     /// Records written to dead-letters.
     pub dead_lettered: AtomicU64,
+    /// When a batch last failed for good, and why: readiness reads it.
+    last_failure: Mutex<Option<(Instant, String)>>,
+}
+
+impl BridgeStats {
+    /// Why the last batch failed for good, if that was less than `window` ago.
+    pub fn failed_within(&self, window: Duration) -> Option<String> {
+        let last = self.last_failure.lock().unwrap_or_else(|e| e.into_inner());
+        last.as_ref()
+            .filter(|(at, _)| at.elapsed() < window)
+            .map(|(_, reason)| reason.clone())
+    }
+
+    /// A batch failed for good (some records of it at least) because of `reason`.
+    fn failed(&self, records: u64, reason: String) {
+        self.records_failed.fetch_add(records, Ordering::Relaxed);
+        let mut last = self.last_failure.lock().unwrap_or_else(|e| e.into_inner());
+        *last = Some((Instant::now(), reason));
+    }
 }
 
 /// The records of one publish and who waits for them.
@@ -105,8 +108,8 @@ pub struct Bridge {
     sending: bool,
     /// Whether a linger timer is armed.
     lingering: bool,
-    /// Waiters for [`Drain`].
-    drained: Vec<oneshot::Sender<()>>,
+    /// Waiters for [`Drain`], each with the count of records failed when it asked.
+    drained: Vec<(oneshot::Sender<u64>, u64)>,
     /// Counters.
     stats: Arc<BridgeStats>,
 }
@@ -183,75 +186,144 @@ impl Bridge {
             };
             self.queued_records -= unit.records.len();
             records.extend(unit.records.iter().cloned());
-            units.push(unit.done);
+            units.push((unit.done, unit.records.len()));
         }
         self.sending = true;
         let bus = self.bus.clone();
         let settings = self.settings.clone();
         let stats = self.stats.clone();
-        let count = records.len() as u64;
+        let batch = records.clone();
         let send = async move { send_with_retry(bus.as_ref(), records, &settings, &stats).await };
         ctx.spawn(send.into_actor(self).map(move |result, bridge, ctx| {
             bridge.sending = false;
-            match &result {
-                Ok(()) => {
-                    bridge
-                        .stats
-                        .records_sent
-                        .fetch_add(count, Ordering::Relaxed);
-                    bridge.stats.batches_sent.fetch_add(1, Ordering::Relaxed);
-                }
-                Err(error) => {
-                    tracing::error!(%error, records = count, "batch failed for good");
-                    bridge
-                        .stats
-                        .records_failed
-                        .fetch_add(count, Ordering::Relaxed);
-                    // Nothing queued behind a failed batch may overtake it: fail it too. Its
-                    // publishers redo the work when the causing message is delivered again.
-                    for unit in bridge.queue.drain(..) {
-                        bridge
-                            .stats
-                            .records_failed
-                            .fetch_add(unit.records.len() as u64, Ordering::Relaxed);
-                        let _ = unit.done.send(Err(error.clone()));
-                    }
-                    bridge.queued_records = 0;
-                }
-            }
-            for done in units {
-                // A publisher that stopped waiting needs no answer.
-                let _ = done.send(result.clone());
+            match result {
+                Ok(refused) => bridge.batch_sent(&batch, units, refused, ctx),
+                Err(error) => bridge.batch_failed(batch.len(), units, error),
             }
             bridge.schedule(ctx);
             if !bridge.sending && bridge.queue.is_empty() {
-                for waiter in bridge.drained.drain(..) {
-                    let _ = waiter.send(());
+                let failed = bridge.stats.records_failed.load(Ordering::Relaxed);
+                for (waiter, before) in bridge.drained.drain(..) {
+                    let _ = waiter.send(failed - before);
                 }
             }
         }));
     }
+
+    /// The bus took the batch, but for the `refused` records: those are dead-lettered and their
+    /// publishes fail for good; every other publish of the batch succeeds.
+    fn batch_sent(
+        &mut self,
+        batch: &[Arc<Record>],
+        units: Vec<(oneshot::Sender<Result<(), PublishError>>, usize)>,
+        refused: Vec<Refusal>,
+        ctx: &mut Context<Self>,
+    ) {
+        let taken = (batch.len() - refused.len()) as u64;
+        self.stats.records_sent.fetch_add(taken, Ordering::Relaxed);
+        self.stats.batches_sent.fetch_add(1, Ordering::Relaxed);
+        if let Some(first) = refused.first() {
+            let reason = format!("{}: {}", batch[first.index].topic, first.reason);
+            tracing::error!(records = refused.len(), %reason, "the bus refused records for good; dead-lettering them");
+            self.stats.failed(refused.len() as u64, reason);
+            self.stats
+                .records_refused
+                .fetch_add(refused.len() as u64, Ordering::Relaxed);
+            self.dead_letter_refused(batch, &refused, ctx);
+        }
+        let mut start = 0;
+        for (done, len) in units {
+            let range = start..start + len;
+            start += len;
+            let result = match refused.iter().find(|r| range.contains(&r.index)) {
+                None => Ok(()),
+                Some(refusal) => Err(PublishError {
+                    attempts: 1,
+                    reason: refusal.reason.clone(),
+                    permanent: true,
+                }),
+            };
+            // A publisher that stopped waiting needs no answer.
+            let _ = done.send(result);
+        }
+    }
+
+    /// Writes, for each refused record, a small dead letter naming it.
+    fn dead_letter_refused(
+        &mut self,
+        batch: &[Arc<Record>],
+        refused: &[Refusal],
+        ctx: &mut Context<Self>,
+    ) {
+        let letters: Vec<Arc<Record>> = refused
+            .iter()
+            // A refused dead letter is not dead-lettered again: that could go on forever.
+            .filter(|r| batch[r.index].topic != Topic::DeadLetters)
+            .map(|r| Arc::new(refused_letter(&batch[r.index], &r.reason)))
+            .collect();
+        let count = letters.len() as u64;
+        let written = self.enqueue(letters, ctx);
+        ctx.spawn(
+            written
+                .into_actor(self)
+                .map(move |written, bridge, _| match written {
+                    Ok(Ok(())) => {
+                        bridge
+                            .stats
+                            .dead_lettered
+                            .fetch_add(count, Ordering::Relaxed);
+                    }
+                    Ok(Err(error)) => {
+                        tracing::error!(%error, "dead letters for refused records not written")
+                    }
+                    Err(_) => tracing::error!("the bridge stopped before writing dead letters"),
+                }),
+        );
+    }
+
+    /// The batch failed for good: it and everything queued behind it.
+    fn batch_failed(
+        &mut self,
+        count: usize,
+        units: Vec<(oneshot::Sender<Result<(), PublishError>>, usize)>,
+        error: PublishError,
+    ) {
+        tracing::error!(%error, records = count, "batch failed for good");
+        self.stats.failed(count as u64, error.reason.clone());
+        // Nothing queued behind a failed batch may overtake it: fail it too. Its publishers redo
+        // the work when the causing message is delivered again.
+        for unit in self.queue.drain(..) {
+            self.stats
+                .records_failed
+                .fetch_add(unit.records.len() as u64, Ordering::Relaxed);
+            let _ = unit.done.send(Err(error.clone()));
+        }
+        self.queued_records = 0;
+        for (done, _) in units {
+            // A publisher that stopped waiting needs no answer.
+            let _ = done.send(Err(error.clone()));
+        }
+    }
 }
 
-/// Sends `records`, retrying with exponential backoff.
+/// Sends `records`, retrying with exponential backoff; answers the records the bus refused for
+/// good (the others are on the bus), which are not sent again.
 async fn send_with_retry(
     bus: &dyn Bus,
     records: Vec<Arc<Record>>,
     settings: &BridgeSettings,
     stats: &BridgeStats,
-) -> Result<(), PublishError> {
+) -> Result<Vec<Refusal>, PublishError> {
     let mut backoff = Duration::from_millis(settings.retry_initial_backoff_ms.max(1));
     let max_backoff = Duration::from_millis(settings.retry_max_backoff_ms.max(1));
     let attempts = settings.retry_max_attempts.max(1);
     let mut attempt = 1;
     loop {
         match bus.publish(records.clone()).await {
-            Ok(()) => return Ok(()),
+            Ok(()) => return Ok(Vec::new()),
+            Err(BusError::Refused(refused)) => return Ok(refused),
             Err(error) if attempt >= attempts => {
-                return Err(PublishError {
-                    attempts,
-                    reason: error.to_string(),
-                })
+                return Err(PublishError::transient(attempts, error.to_string()))
             }
             Err(error) => {
                 tracing::warn!(%error, attempt, ?backoff, "publish failed; retrying");
@@ -261,6 +333,45 @@ async fn send_with_retry(
                 attempt += 1;
             }
         }
+    }
+}
+
+/// What replaces a record the bus refused for good in dead-letters: its key and routing headers
+/// with the reason and topic, without the payload (which is what the bus could not take).
+fn refused_letter(original: &Record, reason: &str) -> Record {
+    let mut headers: Vec<(String, String)> = original
+        .headers
+        .iter()
+        .filter(|(k, _)| {
+            [
+                headers::ID,
+                headers::TYPE,
+                headers::TARGET,
+                headers::TRACE_ID,
+            ]
+            .contains(&k.as_str())
+        })
+        .cloned()
+        .collect();
+    headers.extend([
+        (
+            headers::DLQ_ERROR.into(),
+            format!("refused by the bus: {reason}"),
+        ),
+        (
+            headers::DLQ_TOPIC.into(),
+            original.topic.suffix().to_owned(),
+        ),
+        (
+            headers::DLQ_SIZE.into(),
+            super::record_size(original).to_string(),
+        ),
+    ]);
+    Record {
+        topic: Topic::DeadLetters,
+        key: original.key.clone(),
+        headers,
+        payload: bytes::Bytes::new(),
     }
 }
 
@@ -276,31 +387,6 @@ pub fn envelope_record(envelope: &Envelope) -> Record {
             (headers::TRACE_ID.into(), envelope.trace_id.clone()),
         ],
         payload: envelope.to_vec().into(),
-    }
-}
-
-/// A dead letter for `delivery`, carrying its original bytes, key and headers.
-fn dead_letter(delivery: &Delivery, reason: &str) -> Record {
-    let original = &delivery.record;
-    let mut headers = original.headers.clone();
-    headers.extend([
-        (headers::DLQ_ERROR.into(), reason.to_owned()),
-        (
-            headers::DLQ_TOPIC.into(),
-            original.topic.suffix().to_owned(),
-        ),
-        (
-            headers::DLQ_PARTITION.into(),
-            delivery.partition.to_string(),
-        ),
-        (headers::DLQ_OFFSET.into(), delivery.offset.to_string()),
-        (headers::DLQ_GROUP.into(), delivery.group.to_string()),
-    ]);
-    Record {
-        topic: Topic::DeadLetters,
-        key: original.key.clone(),
-        headers,
-        payload: original.payload.clone(),
     }
 }
 
@@ -338,128 +424,25 @@ fn flatten_done(
     received: Result<Result<(), PublishError>, oneshot::error::RecvError>,
 ) -> Result<(), PublishError> {
     received.unwrap_or_else(|_| {
-        Err(PublishError {
-            attempts: 0,
-            reason: "the bridge stopped before the batch was sent".into(),
-        })
+        Err(PublishError::transient(
+            0,
+            "the bridge stopped before the batch was sent",
+        ))
     })
 }
 
 impl Handler<Drain> for Bridge {
-    type Result = ResponseFuture<()>;
+    type Result = ResponseFuture<u64>;
 
     fn handle(&mut self, _: Drain, _: &mut Self::Context) -> Self::Result {
         if !self.sending && self.queue.is_empty() {
-            return Box::pin(async {});
+            return Box::pin(async { 0 });
         }
         let (tx, rx) = oneshot::channel();
-        self.drained.push(tx);
-        Box::pin(async move {
-            let _ = rx.await;
-        })
-    }
-}
-
-impl Handler<Subscribe> for Bridge {
-    type Result = Result<super::SubscriptionHandle, super::BusError>;
-
-    fn handle(&mut self, msg: Subscribe, ctx: &mut Self::Context) -> Self::Result {
-        let bridge = ctx.address();
-        let routes = Arc::new(msg.routes);
-        let stats = self.stats.clone();
-        let catch_up = msg.catch_up;
-        let handler: super::RecordHandler = Arc::new(move |delivery: Delivery| {
-            let dispatch = dispatch(&bridge, &stats, &routes, delivery.clone());
-            let Some(catch_up) = catch_up.clone() else {
-                return dispatch;
-            };
-            let (topic, partition, offset) =
-                (delivery.record.topic, delivery.partition, delivery.offset);
-            match dispatch {
-                Dispatch::Skip => {
-                    catch_up.record(topic, partition, offset);
-                    Dispatch::Skip
-                }
-                Dispatch::Handle(handling) => Dispatch::Handle(Box::pin(async move {
-                    let result = handling.await;
-                    if result.is_ok() {
-                        catch_up.record(topic, partition, offset);
-                    }
-                    result
-                })),
-            }
-        });
-        self.bus.subscribe(Subscription {
-            group: msg.group,
-            topics: msg.topics,
-            handler,
-            arbiter: msg.arbiter,
-        })
-    }
-}
-
-/// Hands a record to the system its routes name: skipped when it is for none of them, to
-/// dead-letters when it has no target or is not an envelope.
-fn dispatch(
-    bridge: &Addr<Bridge>,
-    stats: &Arc<BridgeStats>,
-    routes: &Routes,
-    delivery: Delivery,
-) -> Dispatch {
-    // Route by header first, so a system never decodes a record meant for another.
-    let target = delivery.record.header(headers::TARGET);
-    let recipient = match routes.recipient_for(target) {
-        Some(recipient) => recipient.clone(),
-        None if target.is_some() => return Dispatch::Skip,
-        None => {
-            let (bridge, stats) = (bridge.clone(), stats.clone());
-            return Dispatch::Handle(Box::pin(async move {
-                let reason = "record has no `target` header";
-                dead_letter_and_continue(&bridge, &stats, &delivery, reason).await
-            }));
-        }
-    };
-    let (bridge, stats) = (bridge.clone(), stats.clone());
-    Dispatch::Handle(Box::pin(async move {
-        let envelope = match Envelope::from_slice(&delivery.record.payload) {
-            Ok(envelope) => Arc::new(envelope),
-            Err(error) => {
-                let reason = error.to_string();
-                return dead_letter_and_continue(&bridge, &stats, &delivery, &reason).await;
-            }
-        };
-        match recipient.send(Inbound(envelope)).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(HandleError::Poison(reason))) => {
-                dead_letter_and_continue(&bridge, &stats, &delivery, &reason).await
-            }
-            Ok(Err(HandleError::Retry(reason))) => Err(HandlerFailed(reason)),
-            Err(mailbox) => Err(HandlerFailed(format!("system unavailable: {mailbox}"))),
-        }
-    }))
-}
-
-/// Writes a dead letter; the delivery counts as handled only once the dead letter is on the bus.
-async fn dead_letter_and_continue(
-    bridge: &Addr<Bridge>,
-    stats: &BridgeStats,
-    delivery: &Delivery,
-    reason: &str,
-) -> Result<(), HandlerFailed> {
-    tracing::warn!(
-        topic = %delivery.record.topic, partition = delivery.partition,
-        offset = delivery.offset, group = %delivery.group, reason,
-        "record cannot be handled; moving it to dead-letters"
-    );
-    match bridge
-        .send(PublishRecords(vec![dead_letter(delivery, reason)]))
-        .await
-    {
-        Ok(Ok(())) => {
-            stats.dead_lettered.fetch_add(1, Ordering::Relaxed);
-            Ok(())
-        }
-        Ok(Err(error)) => Err(HandlerFailed(format!("dead-letter write failed: {error}"))),
-        Err(error) => Err(HandlerFailed(format!("bridge unavailable: {error}"))),
+        let failed = self.stats.records_failed.load(Ordering::Relaxed);
+        self.drained.push((tx, failed));
+        // The bridge stopped with the records: none of them is delivered now.
+        let queued = (self.queued_records + usize::from(self.sending)) as u64;
+        Box::pin(async move { rx.await.unwrap_or(queued) })
     }
 }

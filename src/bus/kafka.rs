@@ -6,8 +6,11 @@
 //! `batch.num.messages` with compression, keys hashed with `murmur2_random` (the Java client's
 //! partitioner, so other systems producing keyed records agree on partitions). A publish
 //! enqueues its records in order and resolves when the broker acknowledged all of them; a record
-//! that fails for good fails the publish, and the bridge sends the whole batch again in order
-//! (consumers drop the repeats by message id). On a full local queue it waits and enqueues the
+//! that fails (broker away, timeout) fails the publish, and the bridge sends the whole batch
+//! again in order (consumers drop the repeats by message id). A record that can never be
+//! written (over `message.max.bytes` — set from `bus.max_record_bytes` — or the broker's limit,
+//! or invalid) does not hold the others: they are written and the publish names it
+//! ([`BusError::Refused`]), for the bridge to dead-letter. On a full local queue it waits and enqueues the
 //! same record again before any later one.
 //!
 //! Consumers: see [`super::kafka_consumer`] — at least once, offsets stored only after a record
@@ -15,7 +18,7 @@
 
 use super::embedded::EmbeddedCluster;
 use super::kafka_consumer::GroupConsumer;
-use super::{Bus, BusError, EndOffsets, Record, Subscription, SubscriptionHandle, Topic};
+use super::{Bus, BusError, EndOffsets, Record, Refusal, Subscription, SubscriptionHandle, Topic};
 use crate::settings::{BusKind, BusSettings};
 use futures::future::BoxFuture;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -23,7 +26,7 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -186,6 +189,9 @@ pub fn producer_config(settings: &BusSettings, brokers: &str) -> ClientConfig {
         .set("batch.num.messages", kafka.batch_num_messages.to_string())
         .set("compression.type", &kafka.compression)
         .set("message.timeout.ms", kafka.message_timeout_ms.to_string())
+        // A record over the limit is refused here, before it reaches a broker, and is
+        // dead-lettered by the bridge instead of blocking the records behind it.
+        .set("message.max.bytes", settings.max_record_bytes.to_string())
         .set("partitioner", "murmur2_random");
     if !kafka.idempotence {
         // Without the broker's sequence numbers only one request in flight per connection keeps
@@ -198,6 +204,54 @@ pub fn producer_config(settings: &BusSettings, brokers: &str) -> ClientConfig {
         config.set(key, value);
     }
     config
+}
+
+/// Hands one record to librdkafka; on a full local queue waits for deliveries to drain it, then
+/// enqueues this same record before any later one.
+async fn enqueue(
+    inner: &Inner,
+    producer: &FutureProducer,
+    record: &Record,
+) -> Result<DeliveryFuture, KafkaError> {
+    let topic = &inner.names[&record.topic];
+    let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
+    for (key, value) in &record.headers {
+        headers = headers.insert(Header {
+            key,
+            value: Some(value.as_bytes()),
+        });
+    }
+    let mut future_record = FutureRecord::to(topic)
+        .key(record.key.as_bytes())
+        .payload(record.payload.as_ref())
+        .headers(headers);
+    loop {
+        match producer.send_result(future_record) {
+            Ok(delivery) => return Ok(delivery),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                future_record = back;
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            Err((error, _)) => return Err(error),
+        }
+    }
+}
+
+/// Whether `error` says this record can never be written, however often it is sent: too large
+/// for the producer's `message.max.bytes` or the broker's limit, or invalid. Anything else (a
+/// broker away, a timeout, a full queue) may pass on a later try.
+fn refused_for_good(error: &KafkaError) -> bool {
+    matches!(
+        error.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::MessageSizeTooLarge
+                | RDKafkaErrorCode::MessageBatchTooLarge
+                | RDKafkaErrorCode::InvalidMessageSize
+                | RDKafkaErrorCode::InvalidMessage
+                | RDKafkaErrorCode::InvalidRecord
+                | RDKafkaErrorCode::BadMessage
+        )
+    )
 }
 
 async fn create_topics(
@@ -302,43 +356,27 @@ impl Bus for KafkaBus {
                 generation,
             } = inner.producer();
             let mut deliveries = Vec::with_capacity(records.len());
-            for record in &records {
-                let topic = &inner.names[&record.topic];
-                let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
-                for (key, value) in &record.headers {
-                    headers = headers.insert(Header {
-                        key,
-                        value: Some(value.as_bytes()),
-                    });
-                }
-                let mut future_record = FutureRecord::to(topic)
-                    .key(record.key.as_bytes())
-                    .payload(record.payload.as_ref())
-                    .headers(headers);
-                loop {
-                    match producer.send_result(future_record) {
-                        Ok(delivery) => {
-                            deliveries.push(delivery);
-                            break;
-                        }
-                        Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                            // The local queue is full: wait for deliveries to drain it, then
-                            // enqueue this same record before any later one.
-                            future_record = back;
-                            tokio::time::sleep(Duration::from_millis(2)).await;
-                        }
-                        Err((error, _)) => {
-                            inner.producer_failed(generation, &error);
-                            return Err(BusError::Publish(format!(
-                                "cannot enqueue record: {error}"
-                            )));
-                        }
+            let mut refused = Vec::new();
+            for (index, record) in records.iter().enumerate() {
+                match enqueue(&inner, &producer, record).await {
+                    Ok(delivery) => deliveries.push((index, delivery)),
+                    Err(error) if refused_for_good(&error) => refused.push(Refusal {
+                        index,
+                        reason: error.to_string(),
+                    }),
+                    Err(error) => {
+                        inner.producer_failed(generation, &error);
+                        return Err(BusError::Publish(format!("cannot enqueue record: {error}")));
                     }
                 }
             }
-            for delivery in deliveries {
+            for (index, delivery) in deliveries {
                 match delivery.await {
                     Ok(Ok(_)) => {}
+                    Ok(Err((error, _))) if refused_for_good(&error) => refused.push(Refusal {
+                        index,
+                        reason: error.to_string(),
+                    }),
                     Ok(Err((error, _))) => {
                         inner.producer_failed(generation, &error);
                         return Err(BusError::Publish(format!(
@@ -348,7 +386,11 @@ impl Bus for KafkaBus {
                     Err(_) => return Err(BusError::Publish("producer shut down".into())),
                 }
             }
-            Ok(())
+            if refused.is_empty() {
+                return Ok(());
+            }
+            refused.sort_by_key(|r| r.index);
+            Err(BusError::Refused(refused))
         })
     }
 
@@ -384,6 +426,14 @@ mod tests {
         let config = producer_config(&shipped_bus_settings(), "h1:9092");
         assert_eq!(config.get("enable.idempotence"), Some("true"));
         assert_eq!(config.get("max.in.flight.requests.per.connection"), None);
+    }
+
+    #[test]
+    fn the_producer_refuses_records_over_the_configured_limit() {
+        let mut settings = shipped_bus_settings();
+        settings.max_record_bytes = 250_000;
+        let config = producer_config(&settings, "h1:9092");
+        assert_eq!(config.get("message.max.bytes"), Some("250000"));
     }
 
     #[test]

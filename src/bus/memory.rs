@@ -31,7 +31,8 @@ mod consumer;
 mod faults;
 
 use super::{
-    partition_for, Bus, BusError, EndOffsets, Record, Subscription, SubscriptionHandle, Topic,
+    partition_for, record_size, Bus, BusError, EndOffsets, Record, Refusal, Subscription,
+    SubscriptionHandle, Topic,
 };
 use crate::settings::BusSettings;
 use consumer::{ConsumerParts, GroupConsumer};
@@ -78,6 +79,8 @@ struct Inner {
     max_in_flight: usize,
     /// Pause before redelivering after a failed handler.
     redelivery_backoff: Duration,
+    /// The largest record taken (`bus.max_record_bytes`), like a broker's record limit.
+    max_record_bytes: u64,
 }
 
 /// The in-memory bus. Cheap to clone; clones share the same topics.
@@ -128,6 +131,7 @@ impl MemoryBus {
                 partitions,
                 max_in_flight: settings.consumer_max_in_flight.max(1),
                 redelivery_backoff: Duration::from_millis(settings.redelivery_backoff_ms),
+                max_record_bytes: settings.max_record_bytes,
             }),
         }
     }
@@ -198,7 +202,16 @@ impl Bus for MemoryBus {
             return Box::pin(async move { Err(BusError::Publish(fault.into())) });
         }
         let mut touched = Vec::new();
-        for record in records {
+        let mut refused = Vec::new();
+        for (index, record) in records.into_iter().enumerate() {
+            let size = record_size(&record);
+            if size > self.inner.max_record_bytes {
+                // Like a broker: this record can never be taken; the others are.
+                let limit = self.inner.max_record_bytes;
+                let reason = format!("record of {size} bytes exceeds the bus's limit of {limit}");
+                refused.push(Refusal { index, reason });
+                continue;
+            }
             let partition = partition_for(&record.key, self.inner.partitions);
             // Every topic exists with `partitions` partitions, and `partition_for` stays below it.
             let Some(log) = self.log(record.topic, partition) else {
@@ -222,7 +235,10 @@ impl Bus for MemoryBus {
                 listener.notify_one();
             }
         }
-        Box::pin(async { Ok(()) })
+        if refused.is_empty() {
+            return Box::pin(async { Ok(()) });
+        }
+        Box::pin(async move { Err(BusError::Refused(refused)) })
     }
 
     fn subscribe(&self, subscription: Subscription) -> Result<SubscriptionHandle, BusError> {

@@ -157,6 +157,8 @@ pub mod headers {
     pub const DLQ_OFFSET: &str = "dlq.offset";
     /// On a dead letter: the consumer group that could not handle it.
     pub const DLQ_GROUP: &str = "dlq.group";
+    /// On a dead letter for a record the bus refused: the refused record's size in bytes.
+    pub const DLQ_SIZE: &str = "dlq.size";
 }
 
 /// One record on a topic.
@@ -288,12 +290,25 @@ pub enum BusError {
     /// The records were not written; they may be retried.
     #[error("publish failed: {0}")]
     Publish(String),
+    /// The bus can never take these records of the publish (too large, invalid): sending them
+    /// again cannot help. Every other record of the publish was written.
+    #[error("the bus refused {} record(s) for good: {}", .0.len(), .0.first().map_or("", |r| r.reason.as_str()))]
+    Refused(Vec<Refusal>),
     /// The bus could not say where its partitions end.
     #[error("cannot read the partitions' end offsets: {0}")]
     Offsets(String),
     /// The subscription cannot be set up.
     #[error("subscription failed: {0}")]
     Subscribe(String),
+}
+
+/// A record of a publish that the bus can never take.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refusal {
+    /// Its position among the records given to [`Bus::publish`].
+    pub index: usize,
+    /// Why, as the bus says it (e.g. `Broker: Message size too large`).
+    pub reason: String,
 }
 
 /// Stops a subscription's consumers when told to or when dropped, and tells when they are gone.
@@ -367,7 +382,9 @@ impl Drop for SubscriptionHandle {
 
 /// A message bus: partitioned topics and consumer groups.
 pub trait Bus: Send + Sync + 'static {
-    /// Writes `records`; resolves once all are durably on the bus, in order per partition.
+    /// Writes `records`; resolves once all are durably on the bus, in order per partition. A
+    /// record the bus can never take does not hold the others back: they are written and the
+    /// publish answers [`BusError::Refused`] naming it.
     fn publish(&self, records: Vec<Arc<Record>>) -> BoxFuture<'static, Result<(), BusError>>;
 
     /// Starts consumers for `subscription`, resuming from the group's committed offsets.
@@ -390,6 +407,12 @@ pub trait Bus: Send + Sync + 'static {
     fn shutdown(&self) -> BoxFuture<'static, ()> {
         Box::pin(async {})
     }
+}
+
+/// A record's size as a broker counts it against its limit: key, headers and payload.
+pub fn record_size(record: &Record) -> u64 {
+    let headers: usize = record.headers.iter().map(|(k, v)| k.len() + v.len()).sum();
+    (record.key.len() + headers + record.payload.len()) as u64
 }
 
 /// The partition a key goes to: FNV-1a of the key, modulo the partition count.

@@ -23,6 +23,9 @@ pub enum CaseStatus {
     Decided,
     /// The approval reached the intake system: the applicant sees the outcome.
     Completed,
+    /// The bus refused the case's record for good (e.g. too large): it goes no further; the
+    /// case's `failure` says why. Last, so that no later message moves it back.
+    Failed,
 }
 
 /// Where a collaboration event stands, as the applicant sees it.

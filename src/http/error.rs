@@ -71,6 +71,11 @@ impl From<SubmitError> for ApiError {
         match error {
             SubmitError::Unknown(lookup) => lookup.into(),
             SubmitError::Unavailable(reason) => Self::not_answered(reason),
+            SubmitError::TooLarge(message) => Self::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "application_too_large",
+                message,
+            ),
         }
     }
 }

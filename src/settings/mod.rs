@@ -137,6 +137,12 @@ pub struct BusSettings {
     /// Pause before a consumer redelivers a record whose handling failed, in milliseconds.
     #[serde(default = "default_redelivery_backoff_ms")]
     pub redelivery_backoff_ms: u64,
+    /// The largest record the bus takes, in bytes (key, headers and payload). The Kafka
+    /// producer's `message.max.bytes` is set to it and the memory bus refuses bigger records;
+    /// the intake system refuses, with 413, an application whose records could exceed it (see
+    /// [`BusSettings::max_application_bytes`]). Keep it at or below the broker's limit.
+    #[serde(default = "default_max_record_bytes")]
+    pub max_record_bytes: u64,
     /// Kafka bootstrap servers, e.g. `h1:9092,h2:9092` (kind `kafka` only).
     #[serde(default)]
     pub brokers: String,
@@ -213,6 +219,26 @@ fn default_max_in_flight() -> usize {
 }
 fn default_redelivery_backoff_ms() -> u64 {
     100
+}
+fn default_max_record_bytes() -> u64 {
+    // Kafka's default `message.max.bytes`, and librdkafka's.
+    1_000_000
+}
+
+/// The smallest `bus.max_record_bytes`: librdkafka refuses a `message.max.bytes` below it.
+pub const MIN_RECORD_BYTES: u64 = 1_000;
+
+impl BusSettings {
+    /// The largest application (its JSON) the intake system takes: `max_record_bytes` less a
+    /// margin of a quarter of it, at most 64 KiB. The biggest record a case causes carries
+    /// its whole application (`application.published`, the intake's snapshot,
+    /// `collaboration.requested`, `collaboration.completed`), plus an envelope of a few hundred
+    /// bytes and the collaborators' answers; the margin leaves room for those. A record that
+    /// still exceeds the limit (very long answers) is dead-lettered, never retried.
+    pub fn max_application_bytes(&self) -> u64 {
+        let margin = (self.max_record_bytes / 4).min(64 * 1024);
+        self.max_record_bytes.saturating_sub(margin)
+    }
 }
 
 /// `[service]`
@@ -433,6 +459,10 @@ pub struct BridgeSettings {
     pub retry_max_backoff_ms: u64,
     /// Sends of one batch before it fails for good and its publishers are told.
     pub retry_max_attempts: u32,
+    /// How long `/readyz` says not ready after the bus refused a record for good (too large,
+    /// invalid), in milliseconds: readiness comes back on its own once no record was refused
+    /// for this long.
+    pub refused_unready_ms: u64,
 }
 
 impl Default for BridgeSettings {
@@ -443,6 +473,7 @@ impl Default for BridgeSettings {
             retry_initial_backoff_ms: 10,
             retry_max_backoff_ms: 2000,
             retry_max_attempts: 10,
+            refused_unready_ms: 30_000,
         }
     }
 }
@@ -684,6 +715,15 @@ mod tests {
         assert!(err.starts_with("test.toml: matters["), "{err}");
         assert!(err.contains("].department = \"markt\""), "{err}");
         assert!(err.contains("no department has this code"), "{err}");
+    }
+
+    #[test]
+    fn a_record_limit_librdkafka_cannot_take_is_refused() {
+        let err = default_with("max_record_bytes = 1000000", "max_record_bytes = 10")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("bus.max_record_bytes = \"10\""), "{err}");
+        assert!(err.contains("message.max.bytes"), "{err}");
     }
 
     #[test]

@@ -78,6 +78,18 @@ impl Settings {
                 "must be at least 1: every open case would be listed as stalled at once",
             );
         }
+        let max_record = self.bus.max_record_bytes;
+        if !(super::MIN_RECORD_BYTES..=1_000_000_000).contains(&max_record) {
+            found.add(
+                "bus.max_record_bytes",
+                max_record.to_string(),
+                format!(
+                    "must be between {} and 1000000000 (librdkafka's range for \
+                     message.max.bytes), at or below the broker's record limit",
+                    super::MIN_RECORD_BYTES
+                ),
+            );
+        }
         if self.bridge.batch_max_records == 0 {
             found.add(
                 "bridge.batch_max_records",

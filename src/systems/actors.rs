@@ -94,6 +94,7 @@ impl Actors {
             persist_state,
             submit_timeout,
         )
+        .refusing_over(settings.bus.max_application_bytes())
         .start();
         let terminals = settings
             .terminals

@@ -455,6 +455,13 @@ impl Systems {
             }
             Phase::Failed(reason) => vec![format!("start-up failed: {reason}")],
         };
+        let window = Duration::from_millis(self.settings.bridge.refused_unready_ms);
+        if let Some(reason) = self.bridge_stats.failed_within(window) {
+            waiting.push(format!(
+                "the bus refused records for good in the last {} s: {reason}",
+                window.as_secs()
+            ));
+        }
         waiting.extend(
             self.subscriptions
                 .lock()
@@ -488,8 +495,10 @@ impl Systems {
     }
 
     /// Stops consuming (each consumer finishes what it handed out and commits), then waits
-    /// until every queued publish is on the bus and the producer is flushed.
-    pub async fn shutdown(&self) {
+    /// until every queued publish is on the bus and the producer is flushed. Answers how many
+    /// records failed for good meanwhile (never reached the bus, or were refused by it and
+    /// dead-lettered): what could not be delivered.
+    pub async fn shutdown(&self) -> u64 {
         self.stopping
             .store(true, std::sync::atomic::Ordering::Release);
         let mut subscriptions = std::mem::take(&mut *self.subscriptions.lock().await);
@@ -499,11 +508,23 @@ impl Systems {
         for subscription in &mut subscriptions {
             subscription.stopped().await;
         }
-        if self.bridge.send(Drain).await.is_err() {
-            tracing::warn!("bridge already stopped; queued publishes may be lost");
-        }
+        let undelivered = match self.bridge.send(Drain).await {
+            Ok(undelivered) => undelivered,
+            Err(_) => {
+                tracing::warn!("bridge already stopped; queued publishes may be lost");
+                0
+            }
+        };
         self.bus.shutdown().await;
         self.worker.stop();
-        tracing::info!("systems stopped");
+        if undelivered > 0 {
+            tracing::error!(
+                undelivered,
+                "systems stopped; records not delivered to the bus"
+            );
+        } else {
+            tracing::info!("systems stopped");
+        }
+        undelivered
     }
 }

@@ -10,6 +10,9 @@
 //! * [`deadlines`] — working-day due dates, on time or late, suspensions (补正), the calendar.
 //! * [`event_lifecycle`] — sign, return and re-route, extend, escalate and reassign an event.
 //! * [`idempotency`] — `Idempotency-Key` on POSTs; a body that never arrives gets 408.
+//! * [`oversized`] — an application too large for the bus gets 413; a record the bus refuses
+//!   anyway is dead-lettered, blocks nothing, and readiness says so until it passes; a
+//!   shutdown that could not deliver records fails, saying how many.
 //! * [`restart`] — on a durable in-memory bus the service is stopped and started again: state
 //!   restored, groups resumed, redelivered and lost-snapshot records have no second effect.
 //! * [`stalled`] — a case a department lost is listed as stalled and completes once re-driven;
@@ -28,6 +31,7 @@ mod event_lifecycle;
 mod flow;
 mod helpers;
 mod idempotency;
+mod oversized;
 mod restart;
 mod staff_acts;
 mod stalled;

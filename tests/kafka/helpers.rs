@@ -2,7 +2,7 @@
 //! bus is Kafka — the embedded mock cluster or the broker of `GOVFUSION_TEST_KAFKA` — and what
 //! the topics show of it.
 
-pub use crate::common::app::{step_names, TestApp};
+pub use crate::common::app::{json_body, step_names, TestApp};
 use crate::common::env::{self, KAFKA_ENV};
 use crate::common::once::assert_one_message_per_cause;
 pub use crate::common::poll;

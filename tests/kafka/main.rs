@@ -13,6 +13,8 @@
 //! * [`helpers`] — `spawn_app()` on a Kafka bus, and "exactly once" as its topics show it.
 //! * [`broker_faults`] — failing produce requests and brokers going down lose and repeat nothing.
 //! * [`consumer_restart`] — a consumer group resumes after its committed offsets.
+//! * [`oversized`] — a record too large for the producer or the broker is dead-lettered (or
+//!   its application refused with 413), and cases go on.
 //! * [`poison`] — an unreadable record goes to dead-letters with its origin in headers.
 //! * [`external_department`] — an outside system plays a department through Kafka alone.
 //! * [`partition_order`] — one case's records share a partition and keep their causal order.
@@ -25,6 +27,7 @@ mod broker_faults;
 mod consumer_restart;
 mod external_department;
 mod helpers;
+mod oversized;
 mod partition_order;
 mod poison;
 

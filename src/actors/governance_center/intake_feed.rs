@@ -9,8 +9,8 @@ use crate::actors::intake::FedApplication;
 use crate::actors::{BusSystem, KeepsState};
 use crate::domain::{message_ids, CaseId, Envelope, MessageType, SystemId, Tier};
 use crate::feed::FeedSource;
-use crate::port::publish;
 use crate::port::Publish;
+use crate::port::{publish, HandleError};
 use actix::prelude::*;
 use std::time::Duration;
 
@@ -95,9 +95,19 @@ async fn run_feed(
 }
 
 /// Publishes a batch, retrying until the bus takes it: moving the cursor past applications
-/// that are not on the bus would lose them.
+/// that are not on the bus would lose them. An application the bus refused for good (it is in
+/// dead-letters) is not sent again: the others of the batch are on the bus, and sending the
+/// batch again would only be refused again.
 async fn publish_until_done(bridge: &Recipient<Publish>, envelopes: Vec<Envelope>) {
-    while let Err(error) = publish(bridge, envelopes.clone()).await {
+    loop {
+        let error = match publish(bridge, envelopes.clone()).await {
+            Ok(()) => return,
+            Err(HandleError::Poison(error)) => {
+                tracing::error!(%error, "the bus refused a fed application for good; moving on");
+                return;
+            }
+            Err(error) => error,
+        };
         tracing::error!(%error, "publishing fed applications failed; retrying");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

@@ -5,7 +5,7 @@
 //! reader's cursor never skips an application that a restart would bring back.
 
 use super::{CaseRecord, FedApplication, IntakeSystem};
-use crate::domain::{Application, CaseId, Envelope};
+use crate::domain::{Application, CaseId, CaseStatus, Envelope};
 use crate::port::publish;
 use crate::port::HandleError;
 use actix::prelude::*;
@@ -39,7 +39,11 @@ impl IntakeSystem {
             .range(after + 1..=self.durable_upto)
             .take(max.max(1))
             .filter_map(|(&sequence, (case_id, trace_id))| {
-                let record = self.cases.get(case_id)?;
+                // A failed case's application never reached the bus: the city never gets it.
+                let record = self
+                    .cases
+                    .get(case_id)
+                    .filter(|r| r.view.status != CaseStatus::Failed)?;
                 Some(FedApplication {
                     sequence,
                     application: record.view.application.clone(),
@@ -112,6 +116,7 @@ impl IntakeSystem {
         let sent = publish(&self.bridge, vec![snapshot.clone()]);
         ctx.spawn(sent.into_actor(self).map(move |sent, intake, ctx| match sent {
             Ok(()) => intake.mark_durable(sequence),
+            Err(HandleError::Poison(reason)) => intake.fail(sequence, &reason),
             Err(error) => {
                 tracing::warn!(%error, sequence, "submission not yet on the bus; sending it again");
                 ctx.run_later(PERSIST_RETRY, move |intake, ctx| {
@@ -119,6 +124,28 @@ impl IntakeSystem {
                 });
             }
         }));
+    }
+
+    /// The bus refused the record of submission `sequence` for good (it is in dead-letters):
+    /// sending it again cannot help. The case fails with a reason the applicant reads, its
+    /// submitter hears it is not on the bus, and the feed moves past it.
+    fn fail(&mut self, sequence: u64, reason: &str) {
+        // Dropped unanswered: the submission is answered as not on the bus.
+        self.durable_waiters.remove(&sequence);
+        let case_id = self.feed.get(&sequence).map(|(id, _)| id.clone());
+        if let Some(record) = case_id.and_then(|id| self.cases.get_mut(&id)) {
+            tracing::error!(case_id = %record.view.case_id, sequence, reason, "the bus refused the submission for good; the case failed");
+            record.view.status = CaseStatus::Failed;
+            record.view.failure = Some(format!(
+                "the application could not be handed on and will not be processed: {reason}. \
+                 Submit it again with large materials handed in by reference."
+            ));
+            for watcher in record.watchers.drain(..) {
+                // A watcher that stopped waiting has nothing left to hear.
+                let _ = watcher.send(record.view.clone());
+            }
+        }
+        self.mark_durable(sequence);
     }
 
     /// The next feed position.

@@ -80,7 +80,11 @@ impl Handler<AwaitCompletion> for IntakeSystem {
     fn handle(&mut self, msg: AwaitCompletion, _: &mut Self::Context) -> Self::Result {
         let record = self.cases.get_mut(&msg.0)?;
         let (tx, rx) = oneshot::channel();
-        if record.view.status == CaseStatus::Completed {
+        // A failed case goes no further: waiting for it to complete would wait forever.
+        if matches!(
+            record.view.status,
+            CaseStatus::Completed | CaseStatus::Failed
+        ) {
             // Cannot fail: the receiver is still here, returned below.
             let _ = tx.send(record.view.clone());
         } else {
@@ -233,6 +237,7 @@ impl IntakeSystem {
             channel: msg.channel,
             submitted_at: self.catalog.now(),
         };
+        self.check_size(&application)?;
         let sequence = self.next_sequence();
         let state = IntakeCaseState {
             sequence,
@@ -298,5 +303,23 @@ impl IntakeSystem {
             subject: case_id.to_string(),
         };
         acts::take(self, ctx, request, case_id, vec![envelope], act.data)
+    }
+}
+
+impl IntakeSystem {
+    /// Refuses an application whose records could not be on the bus: every record that carries
+    /// it (its publication, the intake's snapshot, the collaboration request and completion)
+    /// is bigger than the application itself, so a refusal now beats a 202 for a case that
+    /// could never move.
+    fn check_size(&self, application: &Application) -> Result<(), SubmitRefused> {
+        let limit = self.max_application_bytes;
+        // Serialising a value of plain data and strings cannot fail; if it did, the records
+        // could not be written either, so count it as too large.
+        let size = serde_json::to_vec(application).map_or(u64::MAX, |json| json.len() as u64);
+        if size > limit {
+            tracing::warn!(case_id = %application.case_id, size, limit, "application too large for the bus; refused");
+            return Err(SubmitRefused::TooLarge { size, limit });
+        }
+        Ok(())
     }
 }

@@ -64,6 +64,18 @@ pub enum SubmitRefused {
     /// The intake system is still rebuilding its cases after a start.
     #[error("the intake system is starting up (rebuilding its cases); try again shortly")]
     Starting,
+    /// The application is bigger than one record on the bus may carry with it.
+    #[error(
+        "the application is {size} bytes, over the limit of {limit} bytes (the bus's record \
+         limit less room for the envelope and the collaborators' answers): hand in large \
+         materials by reference, not inline"
+    )]
+    TooLarge {
+        /// The application's size as JSON, in bytes.
+        size: u64,
+        /// The largest application taken, in bytes.
+        limit: u64,
+    },
 }
 
 /// The state of the intake system has been rebuilt: take submissions and feed them.
@@ -101,8 +113,8 @@ pub struct GetCase(
     pub CaseId,
 );
 
-/// Resolves when the case is completed (or at once if it already is); `None` for an unknown
-/// case.
+/// Resolves when the case is completed or failed (or at once if it already is); `None` for an
+/// unknown case.
 #[derive(Message)]
 #[rtype(result = "Option<oneshot::Receiver<CaseView>>")]
 pub struct AwaitCompletion(

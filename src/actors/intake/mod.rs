@@ -27,6 +27,8 @@ mod handlers;
 mod messages;
 mod observe;
 mod stalled;
+#[cfg(test)]
+mod tests;
 mod view;
 
 pub use messages::{
@@ -79,6 +81,9 @@ pub struct IntakeSystem {
     acts: Acts,
     /// The messages of each open case's current step, for a re-drive.
     trails: stalled::Trails,
+    /// The largest application taken, as JSON in bytes: the records that carry it must fit the
+    /// bus ([`BusSettings::max_application_bytes`](crate::settings::BusSettings::max_application_bytes)).
+    max_application_bytes: u64,
 }
 
 /// A case the intake system follows.
@@ -120,7 +125,14 @@ impl IntakeSystem {
             submit_timeout,
             acts,
             trails: stalled::Trails::default(),
+            max_application_bytes: u64::MAX,
         }
+    }
+
+    /// The same intake system, refusing applications over `bytes` (as JSON).
+    pub fn refusing_over(mut self, bytes: u64) -> Self {
+        self.max_application_bytes = bytes;
+        self
     }
 }
 

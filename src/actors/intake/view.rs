@@ -37,6 +37,8 @@ pub struct CaseView {
     pub rating: Option<Rating>,
     /// Every step, oldest first.
     pub history: Vec<HistoryEntry>,
+    /// Why the case failed, when its status is `failed`; for the applicant to read.
+    pub failure: Option<String>,
 }
 
 /// A collaboration event as the applicant sees it.
@@ -201,6 +203,7 @@ impl CaseView {
             suspension: None,
             warnings: Vec::new(),
             rating: None,
+            failure: None,
         }
     }
 

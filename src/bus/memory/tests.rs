@@ -12,6 +12,7 @@ fn settings() -> BusSettings {
         partitions: 3,
         consumer_max_in_flight: 8,
         redelivery_backoff_ms: 1,
+        max_record_bytes: 1_000_000,
         brokers: String::new(),
         kafka: Default::default(),
     }

@@ -1,0 +1,80 @@
+//! The intake system when the bus refuses a submission's record for good: the case fails with
+//! a reason, and the feed moves past it to the submissions behind it.
+
+use super::*;
+use crate::clock::SystemClock;
+use crate::domain::CaseStatus;
+use crate::port::PublishError;
+use crate::settings::{Settings, DEFAULT_CONFIG};
+use serde_json::json;
+
+/// A bridge that refuses, for good, the first publish and takes the others.
+struct RefusingFirst {
+    /// Whether the first publish was refused already.
+    refused: bool,
+}
+
+impl Actor for RefusingFirst {
+    type Context = Context<Self>;
+}
+
+impl Handler<Publish> for RefusingFirst {
+    type Result = Result<(), crate::port::PublishError>;
+
+    fn handle(&mut self, _: Publish, _: &mut Self::Context) -> Self::Result {
+        if std::mem::replace(&mut self.refused, true) {
+            return Ok(());
+        }
+        Err(PublishError {
+            attempts: 1,
+            reason: "record of 1200000 bytes exceeds the bus's limit of 1000000".into(),
+            permanent: true,
+        })
+    }
+}
+
+fn submission() -> Submit {
+    let form = json!({
+        "matter_code": "individual_business_registration",
+        "applicant": { "name": "张三", "id_number": "500103199001011234", "phone": "13800000000" },
+        "region": { "district": "500103", "street": "500103001" },
+        "materials": [],
+    });
+    Submit {
+        form: serde_json::from_value(form).expect("a valid form"),
+        terminal_id: "pc-web".into(),
+        channel: crate::domain::Channel::Pc,
+    }
+}
+
+#[actix_rt::test]
+async fn a_submission_the_bus_refuses_for_good_fails_its_case_and_the_feed_moves_on() {
+    // Arrange: an intake system that writes snapshots, over a bus refusing the first one.
+    let settings = Settings::from_toml(DEFAULT_CONFIG, "default", false).expect("valid");
+    let catalog = Arc::new(Catalog::with_clock(&settings, Arc::new(SystemClock)));
+    let bridge = RefusingFirst { refused: false }.start().recipient();
+    let intake = IntakeSystem::new(catalog, bridge, true, Duration::from_secs(5)).start();
+    intake.send(MarkReady).await.expect("running");
+
+    // Act
+    let refused = intake.send(submission()).await.expect("running");
+    let taken = intake.send(submission()).await.expect("running");
+
+    // Assert: the first is answered as not on the bus, and its case says why it failed …
+    let refused = refused.expect("taken before the bus answered");
+    assert!(!refused.durable);
+    let case = intake.send(GetCase(refused.case_id.clone())).await;
+    let case = case.expect("running").expect("the case exists");
+    assert_eq!(case.status, CaseStatus::Failed);
+    let failure = case.failure.expect("a reason");
+    assert!(failure.contains("exceeds the bus's limit"), "{failure}");
+    // … and the feed hands out only the next one, behind it.
+    let taken = taken.expect("taken");
+    assert!(taken.durable);
+    let fed = intake
+        .send(TakeNewApplications { after: 0, max: 10 })
+        .await
+        .expect("running");
+    let fed: Vec<_> = fed.iter().map(|f| f.application.case_id.clone()).collect();
+    assert_eq!(fed, [taken.case_id]);
+}

@@ -1,0 +1,176 @@
+//! The consuming half of the bridge: [`Subscribe`] starts a consumer group whose records are
+//! decoded into envelopes and handed to the system the `target` header names. A record that
+//! cannot be decoded, or that its system declares poisoned, is written to `dead-letters` with
+//! the reason and its origin in headers, and consumption goes on.
+
+use super::{Bridge, BridgeStats, PublishRecords};
+use crate::bus::{headers, Delivery, Dispatch, HandlerFailed, Record, Subscription, Topic};
+use crate::domain::Envelope;
+use crate::port::{HandleError, Inbound};
+use actix::prelude::*;
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+/// Start a consumer group; its records go to the systems named by their `target`.
+#[derive(Message)]
+#[rtype(result = "Result<crate::bus::SubscriptionHandle, crate::bus::BusError>")]
+pub struct Subscribe {
+    /// Consumer group name.
+    pub group: String,
+    /// Topics to consume.
+    pub topics: Vec<Topic>,
+    /// Which system gets which record.
+    pub routes: Routes,
+    /// The arbiter the consumers run on (best: the one the routed systems run on).
+    pub arbiter: Option<actix_rt::ArbiterHandle>,
+    /// Told of every record finished, to follow a group that rebuilds state from the start.
+    pub catch_up: Option<Arc<crate::bus::CatchUp>>,
+}
+
+/// Who receives a consumer group's records.
+#[derive(Clone)]
+pub enum Routes {
+    /// By the record's `target` (e.g. `department/market`); other targets are skipped.
+    ByTarget(HashMap<String, Recipient<Inbound>>),
+    /// Every record goes to one observer (the intake system follows every case this way).
+    All(Recipient<Inbound>),
+}
+
+impl Routes {
+    fn recipient_for(&self, target: Option<&str>) -> Option<&Recipient<Inbound>> {
+        match self {
+            Routes::All(recipient) => Some(recipient),
+            Routes::ByTarget(map) => target.and_then(|t| map.get(t)),
+        }
+    }
+}
+
+/// A dead letter for `delivery`, carrying its original bytes, key and headers.
+fn dead_letter(delivery: &Delivery, reason: &str) -> Record {
+    let original = &delivery.record;
+    let mut headers = original.headers.clone();
+    headers.extend([
+        (headers::DLQ_ERROR.into(), reason.to_owned()),
+        (
+            headers::DLQ_TOPIC.into(),
+            original.topic.suffix().to_owned(),
+        ),
+        (
+            headers::DLQ_PARTITION.into(),
+            delivery.partition.to_string(),
+        ),
+        (headers::DLQ_OFFSET.into(), delivery.offset.to_string()),
+        (headers::DLQ_GROUP.into(), delivery.group.to_string()),
+    ]);
+    Record {
+        topic: Topic::DeadLetters,
+        key: original.key.clone(),
+        headers,
+        payload: original.payload.clone(),
+    }
+}
+
+impl Handler<Subscribe> for Bridge {
+    type Result = Result<crate::bus::SubscriptionHandle, crate::bus::BusError>;
+
+    fn handle(&mut self, msg: Subscribe, ctx: &mut Self::Context) -> Self::Result {
+        let bridge = ctx.address();
+        let routes = Arc::new(msg.routes);
+        let stats = self.stats.clone();
+        let catch_up = msg.catch_up;
+        let handler: crate::bus::RecordHandler = Arc::new(move |delivery: Delivery| {
+            let dispatch = dispatch(&bridge, &stats, &routes, delivery.clone());
+            let Some(catch_up) = catch_up.clone() else {
+                return dispatch;
+            };
+            let (topic, partition, offset) =
+                (delivery.record.topic, delivery.partition, delivery.offset);
+            match dispatch {
+                Dispatch::Skip => {
+                    catch_up.record(topic, partition, offset);
+                    Dispatch::Skip
+                }
+                Dispatch::Handle(handling) => Dispatch::Handle(Box::pin(async move {
+                    let result = handling.await;
+                    if result.is_ok() {
+                        catch_up.record(topic, partition, offset);
+                    }
+                    result
+                })),
+            }
+        });
+        self.bus.subscribe(Subscription {
+            group: msg.group,
+            topics: msg.topics,
+            handler,
+            arbiter: msg.arbiter,
+        })
+    }
+}
+
+/// Hands a record to the system its routes name: skipped when it is for none of them, to
+/// dead-letters when it has no target or is not an envelope.
+fn dispatch(
+    bridge: &Addr<Bridge>,
+    stats: &Arc<BridgeStats>,
+    routes: &Routes,
+    delivery: Delivery,
+) -> Dispatch {
+    // Route by header first, so a system never decodes a record meant for another.
+    let target = delivery.record.header(headers::TARGET);
+    let recipient = match routes.recipient_for(target) {
+        Some(recipient) => recipient.clone(),
+        None if target.is_some() => return Dispatch::Skip,
+        None => {
+            let (bridge, stats) = (bridge.clone(), stats.clone());
+            return Dispatch::Handle(Box::pin(async move {
+                let reason = "record has no `target` header";
+                dead_letter_and_continue(&bridge, &stats, &delivery, reason).await
+            }));
+        }
+    };
+    let (bridge, stats) = (bridge.clone(), stats.clone());
+    Dispatch::Handle(Box::pin(async move {
+        let envelope = match Envelope::from_slice(&delivery.record.payload) {
+            Ok(envelope) => Arc::new(envelope),
+            Err(error) => {
+                let reason = error.to_string();
+                return dead_letter_and_continue(&bridge, &stats, &delivery, &reason).await;
+            }
+        };
+        match recipient.send(Inbound(envelope)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(HandleError::Poison(reason))) => {
+                dead_letter_and_continue(&bridge, &stats, &delivery, &reason).await
+            }
+            Ok(Err(HandleError::Retry(reason))) => Err(HandlerFailed(reason)),
+            Err(mailbox) => Err(HandlerFailed(format!("system unavailable: {mailbox}"))),
+        }
+    }))
+}
+
+/// Writes a dead letter; the delivery counts as handled only once the dead letter is on the bus.
+async fn dead_letter_and_continue(
+    bridge: &Addr<Bridge>,
+    stats: &BridgeStats,
+    delivery: &Delivery,
+    reason: &str,
+) -> Result<(), HandlerFailed> {
+    tracing::warn!(
+        topic = %delivery.record.topic, partition = delivery.partition,
+        offset = delivery.offset, group = %delivery.group, reason,
+        "record cannot be handled; moving it to dead-letters"
+    );
+    match bridge
+        .send(PublishRecords(vec![dead_letter(delivery, reason)]))
+        .await
+    {
+        Ok(Ok(())) => {
+            stats.dead_lettered.fetch_add(1, Ordering::Relaxed);
+            Ok(())
+        }
+        Ok(Err(error)) => Err(HandlerFailed(format!("dead-letter write failed: {error}"))),
+        Err(error) => Err(HandlerFailed(format!("bridge unavailable: {error}"))),
+    }
+}

@@ -1,0 +1,95 @@
+//! The bridge over a memory bus with a small record limit: a record the bus refuses for good
+//! fails its own publish alone, and a drain answers what could not be delivered.
+
+use super::*;
+use crate::bus::memory::MemoryBus;
+use crate::settings::{BusKind, BusSettings};
+use bytes::Bytes;
+
+/// The memory bus's record limit in these tests.
+const LIMIT: u64 = 2_000;
+
+fn bus() -> MemoryBus {
+    MemoryBus::new(&BusSettings {
+        kind: BusKind::Memory,
+        topic_prefix: "t".into(),
+        partitions: 1,
+        consumer_max_in_flight: 8,
+        redelivery_backoff_ms: 1,
+        max_record_bytes: LIMIT,
+        brokers: String::new(),
+        kafka: Default::default(),
+    })
+}
+
+fn bridge_over(bus: &MemoryBus) -> Addr<Bridge> {
+    let settings = BridgeSettings {
+        retry_initial_backoff_ms: 1,
+        retry_max_attempts: 2,
+        ..BridgeSettings::default()
+    };
+    Bridge::new(Arc::new(bus.clone()), settings).start()
+}
+
+fn record(key: &str, bytes: usize) -> Record {
+    Record {
+        topic: Topic::Applications,
+        key: key.into(),
+        headers: vec![(headers::ID.into(), format!("{key}/1"))],
+        payload: Bytes::from(vec![b'x'; bytes]),
+    }
+}
+
+#[actix_rt::test]
+async fn a_refused_record_fails_its_publish_alone_and_is_dead_lettered() {
+    // Arrange
+    let bus = bus();
+    let bridge = bridge_over(&bus);
+
+    // Act: three publishes queued together, the middle one too large.
+    let first = bridge.send(PublishRecords(vec![record("a", 10)]));
+    let second = bridge.send(PublishRecords(vec![record("big", LIMIT as usize)]));
+    let third = bridge.send(PublishRecords(vec![record("c", 10)]));
+    let (first, second, third) = futures::join!(first, second, third);
+    let drained = bridge.send(Drain).await.expect("the bridge runs");
+
+    // Assert
+    assert!(first.expect("answered").is_ok());
+    assert!(third.expect("answered").is_ok());
+    let refused = second.expect("answered").expect_err("too large");
+    assert!(refused.permanent, "{refused}");
+    let keys: Vec<String> = bus
+        .all_records(Topic::Applications)
+        .iter()
+        .map(|(_, r)| r.key.clone())
+        .collect();
+    assert_eq!(keys, ["a", "c"]);
+    let letters = bus.all_records(Topic::DeadLetters);
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    let letter = &letters[0].1;
+    assert_eq!(letter.key, "big");
+    assert_eq!(letter.header(headers::ID), Some("big/1"));
+    assert_eq!(letter.header(headers::DLQ_TOPIC), Some("applications"));
+    assert!(letter.payload.is_empty());
+    assert_eq!(drained, 0, "nothing was pending when the drain was asked");
+}
+
+#[actix_rt::test]
+async fn a_drain_answers_the_records_it_could_not_deliver() {
+    // Arrange
+    let bus = bus();
+    let bridge = bridge_over(&bus);
+    // Both sends of the next batch fail: it fails for good.
+    bus.fail_next_publishes(2);
+
+    // Act: two records pending when the drain is asked, and one queued behind them.
+    let away = bridge.send(PublishRecords(vec![record("a", 10), record("b", 10)]));
+    let refused = bridge.send(PublishRecords(vec![record("big", LIMIT as usize)]));
+    let drained = bridge.send(Drain);
+    let (away, refused, drained) = futures::join!(away, refused, drained);
+
+    // Assert
+    assert!(!away.expect("answered").expect_err("bus away").permanent);
+    assert!(refused.expect("answered").is_err());
+    assert_eq!(drained.expect("the bridge runs"), 3);
+}
