@@ -1,4 +1,6 @@
-//! The systems of the fusion, one actix actor each, one actor per file:
+//! The systems of the fusion, one actix actor each. Each system is a folder whose files read top
+//! to bottom — the messages it takes, its state and snapshot, its handlers, one function per
+//! message type — except the terminal, which is small enough for one file:
 //!
 //! * [`terminal::Terminal`] — a PC site, app or kiosk; hands submissions to the intake system.
 //! * [`intake::IntakeSystem`] — issues case ids, feeds new applications to the city centre,
