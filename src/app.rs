@@ -91,7 +91,11 @@ impl Application {
         let systems = self.systems.clone();
         let stopped = tokio::time::timeout(limit, async move {
             handle.stop(true).await;
-            let _ = server.await;
+            match server.await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => tracing::error!(%error, "the HTTP server stopped with an error"),
+                Err(error) => tracing::error!(%error, "the HTTP server task failed"),
+            }
             systems.shutdown().await
         })
         .await;

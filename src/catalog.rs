@@ -79,6 +79,9 @@ pub struct Catalog {
     /// to be on the bus before it is answered as taken but not yet sent
     /// (`service.submit_timeout_ms`, as for submissions).
     pub act_timeout: Duration,
+    /// How long a case may make no progress before it counts as stalled
+    /// (`service.stalled_after_secs`); also how long a message waits for the case it needs.
+    pub stalled_after: Duration,
     matter_index: HashMap<MatterCode, usize>,
     department_index: HashMap<DepartmentCode, usize>,
     centres: HashMap<CentreCode, Centre>,
@@ -145,6 +148,7 @@ impl Catalog {
             supervision: settings.supervision.clone(),
             clock,
             act_timeout: Duration::from_millis(settings.service.submit_timeout_ms),
+            stalled_after: Duration::from_secs(settings.service.stalled_after_secs),
             centres,
         }
     }

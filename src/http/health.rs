@@ -18,7 +18,10 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
-/// Ready for traffic: every consumer group has its partitions and the process is not stopping.
+/// Ready for traffic: start-up has rebuilt state and views, every consumer group has its
+/// partitions, the bus has refused nothing for good lately (`bridge.refused_unready_ms`) and the
+/// process is not stopping; otherwise 503 saying what it waits for
+/// ([`Systems::not_ready`](crate::systems::Systems::not_ready)).
 async fn readyz(systems: web::Data<Systems>) -> Result<HttpResponse> {
     let waiting = systems.not_ready().await;
     if waiting.is_empty() {

@@ -1,7 +1,7 @@
 //! What the clients of a running process (the HTTP API, the simulator, tests) may ask of each
 //! system: one `Recipient` per message the system takes from outside, so that a client depends
 //! on the messages, never on the actor behind them (STYLE.md rule 4). Each desk is built from the
-//! actor's address where the actor is started, in [`Systems::start`](super::Systems::start).
+//! actor's address where the actors are started (`Systems::start_connected`).
 
 use crate::actors::department::{
     AnswerCollaboration, Decide, Department, GetInbox, RequestExtension, RequestSupplement,

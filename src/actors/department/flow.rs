@@ -83,10 +83,30 @@ impl Department {
     /// on its way: after a restart the topics are read independently, and the application (or
     /// the snapshot of the instance that took it) may come after the completion. The message
     /// is delivered again until the case is known — never dropped, or the case would wait for
-    /// good.
-    fn known_case(&self, envelope: &Envelope) -> Result<(), HandleError> {
+    /// good. Not forever either: a message whose case does not come within
+    /// `service.stalled_after_secs` (a stray record, a department code moved) would hold its
+    /// partition for good, so it goes to dead-letters then, saying why; the case, if it exists,
+    /// is listed as stalled and an operator can re-drive it.
+    fn known_case(&mut self, envelope: &Envelope) -> Result<(), HandleError> {
         if self.cases.contains_key(&envelope.case_id) {
+            self.waiting_for_case.remove(&envelope.id);
             return Ok(());
+        }
+        let now = self.catalog.now();
+        let since = *self
+            .waiting_for_case
+            .entry(envelope.id.clone())
+            .or_insert(now);
+        let waited = (now - since).to_std().unwrap_or_default();
+        if waited >= self.catalog.stalled_after {
+            self.waiting_for_case.remove(&envelope.id);
+            return Err(HandleError::Poison(format!(
+                "`{}` for case {}: the department never took the case ({} s waited for its \
+                 application)",
+                envelope.kind,
+                envelope.case_id,
+                waited.as_secs()
+            )));
         }
         Err(HandleError::Retry(format!(
             "`{}` for case {} came before the department took the case; delivered again until it has",
@@ -423,7 +443,7 @@ impl Department {
 mod tests {
     use super::*;
     use crate::catalog::Catalog;
-    use crate::clock::SystemClock;
+    use crate::clock::ManualClock;
     use crate::domain::{Applicant, Channel, EnvelopeHead, Region};
     use crate::settings::{Settings, DEFAULT_CONFIG};
     use std::sync::Arc;
@@ -458,11 +478,11 @@ mod tests {
         ))
     }
 
-    #[actix_rt::test]
-    async fn a_completion_that_comes_before_its_application_waits_for_it() {
-        // Arrange: the market department, as after a restart that lost its state.
+    /// The market department on `clock`, as after a restart that lost its state, and an
+    /// application of a matter it must ask the fire brigade about.
+    fn market_and_application(clock: Arc<ManualClock>) -> (Addr<Department>, Application) {
         let settings = Settings::from_toml(DEFAULT_CONFIG, "default", false).unwrap();
-        let catalog = Arc::new(Catalog::with_clock(&settings, Arc::new(SystemClock)));
+        let catalog = Arc::new(Catalog::with_clock(&settings, clock));
         let market = settings
             .departments
             .iter()
@@ -498,7 +518,11 @@ mod tests {
             channel: Channel::Pc,
             submitted_at: Utc::now(),
         };
-        let completion = envelope(
+        (department, application)
+    }
+
+    fn completion(application: &Application) -> Arc<Envelope> {
+        envelope(
             MessageType::CollaborationCompleted,
             "c1/collaboration-completed",
             &CollaborationCompleted {
@@ -506,7 +530,14 @@ mod tests {
                 results: Vec::new(),
                 application: application.clone(),
             },
-        );
+        )
+    }
+
+    #[actix_rt::test]
+    async fn a_completion_that_comes_before_its_application_waits_for_it() {
+        // Arrange
+        let (department, application) = market_and_application(ManualClock::new(Utc::now()));
+        let completion = completion(&application);
 
         // Act: the completion is read first, then the application, then the completion again.
         let early = department.send(Inbound(completion.clone())).await.unwrap();
@@ -521,5 +552,22 @@ mod tests {
         // Assert: refused for now (to be delivered again), not dropped; taken once the case is known.
         assert!(matches!(early, Err(HandleError::Retry(_))), "{early:?}");
         assert!(again.is_ok(), "{again:?}");
+    }
+
+    #[actix_rt::test]
+    async fn a_completion_whose_case_never_comes_goes_to_dead_letters_in_the_end() {
+        // Arrange
+        let clock = ManualClock::new(Utc::now());
+        let (department, application) = market_and_application(clock.clone());
+        let completion = completion(&application);
+        let first = department.send(Inbound(completion.clone())).await.unwrap();
+
+        // Act: `service.stalled_after_secs` (600 s by default) later, still no application.
+        clock.advance(chrono::Duration::seconds(600));
+        let last = department.send(Inbound(completion)).await.unwrap();
+
+        // Assert
+        assert!(matches!(first, Err(HandleError::Retry(_))), "{first:?}");
+        assert!(matches!(last, Err(HandleError::Poison(_))), "{last:?}");
     }
 }

@@ -49,6 +49,7 @@ use crate::domain::{
 use crate::port::Publish;
 use crate::settings::DepartmentSettings;
 use actix::prelude::*;
+use chrono::{DateTime, Utc};
 use dashmap::DashMap;
 use serde::Serialize;
 use state::{ClosedAs, DeptCase, PendingEvent};
@@ -76,6 +77,8 @@ pub struct Department {
     events: HashMap<EventId, PendingEvent>,
     /// Events staff finished, by attempt key: their case and how.
     closed: HashMap<String, (CaseId, ClosedAs)>,
+    /// Messages delivered before the case they need, and when each was first refused.
+    waiting_for_case: HashMap<MessageId, DateTime<Utc>>,
     /// Versions of the snapshots of each case.
     versions: Versions,
     /// Which department holds which event; shared with the HTTP API.
@@ -102,6 +105,7 @@ impl Department {
             cases: HashMap::new(),
             events: HashMap::new(),
             closed: HashMap::new(),
+            waiting_for_case: HashMap::new(),
             versions: Versions::default(),
             event_index,
         }
