@@ -1,4 +1,4 @@
-//! The `govfusion` command: serve, simulate, check-config.
+//! The `govfusion` command: serve, simulate, bench, check-config.
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -95,19 +95,7 @@ fn main() -> ExitCode {
 
 fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Serve { config, roles } => {
-            let mut settings = Settings::load(config.as_deref())?;
-            if !roles.is_empty() {
-                settings.service.roles = roles;
-                settings.validate("--roles")?;
-            }
-            actix_rt::System::new().block_on(async move {
-                let app = Application::build(settings).await?;
-                tracing::info!(port = app.port(), "govfusion is serving");
-                app.run_until_stopped().await
-            })?;
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Serve { config, roles } => serve(config, roles),
         Command::Simulate {
             cases,
             collaboration_ratio,
@@ -118,8 +106,6 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 (0.0..=1.0).contains(&collaboration_ratio),
                 "--collaboration-ratio must be between 0.0 and 1.0, got {collaboration_ratio}"
             );
-            let mut settings = Settings::load(config.as_deref())?;
-            let played_externally = simulate::play_external_departments(&mut settings);
             let options = SimulateOptions {
                 cases,
                 collaboration_ratio,
@@ -127,22 +113,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 progress: true,
                 ..SimulateOptions::default()
             };
-            let summary = actix_rt::System::new().block_on(async move {
-                let systems = Systems::start(settings)
-                    .await
-                    .context("Failed to start the systems")?;
-                systems.ready(std::time::Duration::from_secs(120)).await?;
-                let mut summary = simulate::run(&systems, &options).await;
-                summary.played_externally = played_externally;
-                systems.shutdown().await;
-                print!("{}", summary.report(&systems.bridge_stats));
-                anyhow::Ok(summary)
-            })?;
-            Ok(if summary.all_completed() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            })
+            run_simulation(config, options)
         }
         Command::Bench {
             records,
@@ -161,22 +132,62 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             print!("{report}");
             Ok(ExitCode::SUCCESS)
         }
-        Command::CheckConfig { config } => {
-            let settings = Settings::load(config.as_deref())?;
-            println!(
-                "config OK: {} departments, {} matters ({} with collaboration), {} districts, {} streets, {} terminals; bus {:?}, http {}",
-                settings.departments.len(),
-                settings.matters.len(),
-                settings.matters.iter().filter(|m| !m.collaborators.is_empty()).count(),
-                settings.governance.districts.len(),
-                settings.governance.streets.len(),
-                settings.terminals.len(),
-                settings.bus.kind,
-                settings.http.bind,
-            );
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::CheckConfig { config } => check_config(config),
     }
+}
+
+/// `serve`: the service until a signal; an error (undelivered records included) exits 1.
+fn serve(config: Option<PathBuf>, roles: Vec<Role>) -> anyhow::Result<ExitCode> {
+    let mut settings = Settings::load(config.as_deref())?;
+    if !roles.is_empty() {
+        settings.service.roles = roles;
+        settings.validate("--roles")?;
+    }
+    actix_rt::System::new().block_on(async move {
+        let app = Application::build(settings).await?;
+        tracing::info!(port = app.port(), "govfusion is serving");
+        app.run_until_stopped().await
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `simulate`: the whole city in this process; fails unless every case completed.
+fn run_simulation(config: Option<PathBuf>, options: SimulateOptions) -> anyhow::Result<ExitCode> {
+    let mut settings = Settings::load(config.as_deref())?;
+    let played_externally = simulate::play_external_departments(&mut settings);
+    let summary = actix_rt::System::new().block_on(async move {
+        let systems = Systems::start(settings)
+            .await
+            .context("Failed to start the systems")?;
+        systems.ready(std::time::Duration::from_secs(120)).await?;
+        let mut summary = simulate::run(&systems, &options).await;
+        summary.played_externally = played_externally;
+        systems.shutdown().await;
+        print!("{}", summary.report(&systems.bridge_stats));
+        anyhow::Ok(summary)
+    })?;
+    Ok(if summary.all_completed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// `check-config`: loads and validates a configuration and says what it describes.
+fn check_config(config: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let settings = Settings::load(config.as_deref())?;
+    println!(
+        "config OK: {} departments, {} matters ({} with collaboration), {} districts, {} streets, {} terminals; bus {:?}, http {}",
+        settings.departments.len(),
+        settings.matters.len(),
+        settings.matters.iter().filter(|m| !m.collaborators.is_empty()).count(),
+        settings.governance.districts.len(),
+        settings.governance.streets.len(),
+        settings.terminals.len(),
+        settings.bus.kind,
+        settings.http.bind,
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 // glibc malloc spent a third of the simulator's time in malloc/free under many small,
