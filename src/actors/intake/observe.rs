@@ -10,8 +10,8 @@
 use super::view::{CaseView, HistoryEntry};
 use super::{CaseRecord, IntakeSystem};
 use crate::domain::{
-    message_ids, Approval, CaseStatus, CollaborationRequest, Envelope, EnvelopeError, MessageType,
-    Rating, Receipt, Resumption, Supplement, Suspension, SystemId, Warning,
+    message_ids, Approval, CaseStatus, CentreCode, CollaborationRequest, Envelope, EnvelopeError,
+    MessageType, Rating, Receipt, Resumption, Supplement, Suspension, SystemId, Warning,
 };
 use crate::port::HandleError;
 use events::{
@@ -64,7 +64,7 @@ impl IntakeSystem {
         if !record.seen.insert(envelope.id.clone()) {
             return Ok(());
         }
-        let observed = match observe_message(record, envelope, self.catalog.city.as_str()) {
+        let observed = match observe_message(record, envelope, &self.catalog.city) {
             Ok(observed) => observed,
             Err(error) => {
                 // Not recorded: a repeat of the message must be read again.
@@ -123,7 +123,7 @@ impl CaseRecord {
 fn observe_message(
     record: &mut CaseRecord,
     envelope: &Envelope,
-    city: &str,
+    city: &CentreCode,
 ) -> Result<Observed, EnvelopeError> {
     let view = &mut record.view;
     Ok(match envelope.kind {
@@ -178,7 +178,7 @@ fn accepted(view: &mut CaseView, receipt: Receipt) -> Observed {
 fn collaboration_requested(
     record: &mut CaseRecord,
     request: Option<CollaborationRequest>,
-    city: &str,
+    city: &CentreCode,
 ) -> Observed {
     if let Some(receipt) = request.and_then(|request| request.receipt) {
         record.learn_receipt(&receipt, city);
@@ -204,7 +204,7 @@ fn approval(
     record: &mut CaseRecord,
     decided: Option<Approval>,
     kind: MessageType,
-    city: &str,
+    city: &CentreCode,
 ) -> Observed {
     if let Some(approval) = decided {
         if let Some(receipt) = &approval.receipt {
@@ -275,7 +275,7 @@ impl CaseRecord {
     /// repeats it) when the acceptance itself has not been read yet — topics are read
     /// independently. The history entry gets the acceptance's own message id, so the real
     /// record is a repeat when it comes.
-    fn learn_receipt(&mut self, receipt: &Receipt, city: &str) {
+    fn learn_receipt(&mut self, receipt: &Receipt, city: &CentreCode) {
         let view = &mut self.view;
         if view.receipt.is_some() {
             return;
@@ -287,7 +287,7 @@ impl CaseRecord {
                 at: receipt.accepted_at,
                 step: MessageType::ApplicationAccepted.into(),
                 by: SystemId::Department(receipt.department.clone()).to_string(),
-                to: SystemId::Governance(city.into()).to_string(),
+                to: SystemId::Governance(city.clone()).to_string(),
                 message_id: accepted,
                 note: Some(receipt_note(receipt)),
             });
