@@ -189,11 +189,12 @@ impl Summary {
         }
         let _ = writeln!(
             out,
-            "bus         {} records in {} batches, {} retries, {} failed, {} dead-lettered",
+            "bus         {} records in {} batches, {} retries, {} failed ({} refused), {} dead-lettered",
             stats.records_sent.load(Relaxed),
             stats.batches_sent.load(Relaxed),
             stats.retries.load(Relaxed),
             stats.records_failed.load(Relaxed),
+            stats.records_refused.load(Relaxed),
             stats.dead_lettered.load(Relaxed),
         );
         out

@@ -11,14 +11,15 @@
 //! A record the bus can never take (too large, invalid: [`BusError::Refused`]) is not sent
 //! again and holds nothing back: the bus wrote the batch's other records, the refused one is
 //! replaced in `dead-letters` by a small record naming it (its key, its `id`/`type`/`target`
-//! headers, `dlq.error` and `dlq.topic`, not its payload), the publish it belonged to fails
+//! headers, `dlq.error`, `dlq.topic` and `dlq.size`, not its payload), the publish it belonged to fails
 //! with a permanent [`PublishError`], and the next batch goes as usual. The time and reason of
 //! the last batch that failed for good are kept for readiness ([`BridgeStats::failed_within`]),
 //! and [`Drain`] answers how many records failed for good while it waited.
 //!
 //! Consuming (`consume.rs`): [`Subscribe`] starts a consumer group whose records are decoded
 //! into envelopes and handed to the system the `target` header names; unreadable and poisoned
-//! records go to `dead-letters`.
+//! records go to `dead-letters` (without their payload when the bus refuses them with it).
+//! Every dead letter is built by `letter.rs`.
 
 use super::{headers, Bus, BusError, Record, Refusal, Topic};
 use crate::domain::Envelope;
@@ -26,6 +27,7 @@ use crate::port::{Publish, PublishError};
 use crate::settings::BridgeSettings;
 use actix::prelude::*;
 use futures::FutureExt;
+use letter::{dead_letter, Payload};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -34,6 +36,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 mod consume;
+mod letter;
 #[cfg(test)]
 mod tests;
 
@@ -259,7 +262,15 @@ impl Bridge {
             .iter()
             // A refused dead letter is not dead-lettered again: that could go on forever.
             .filter(|r| batch[r.index].topic != Topic::DeadLetters)
-            .map(|r| Arc::new(refused_letter(&batch[r.index], &r.reason)))
+            .map(|r| {
+                let reason = format!("refused by the bus: {}", r.reason);
+                Arc::new(dead_letter(
+                    &batch[r.index],
+                    &reason,
+                    None,
+                    Payload::LeftOut,
+                ))
+            })
             .collect();
         let count = letters.len() as u64;
         let written = self.enqueue(letters, ctx);
@@ -333,45 +344,6 @@ async fn send_with_retry(
                 attempt += 1;
             }
         }
-    }
-}
-
-/// What replaces a record the bus refused for good in dead-letters: its key and routing headers
-/// with the reason and topic, without the payload (which is what the bus could not take).
-fn refused_letter(original: &Record, reason: &str) -> Record {
-    let mut headers: Vec<(String, String)> = original
-        .headers
-        .iter()
-        .filter(|(k, _)| {
-            [
-                headers::ID,
-                headers::TYPE,
-                headers::TARGET,
-                headers::TRACE_ID,
-            ]
-            .contains(&k.as_str())
-        })
-        .cloned()
-        .collect();
-    headers.extend([
-        (
-            headers::DLQ_ERROR.into(),
-            format!("refused by the bus: {reason}"),
-        ),
-        (
-            headers::DLQ_TOPIC.into(),
-            original.topic.suffix().to_owned(),
-        ),
-        (
-            headers::DLQ_SIZE.into(),
-            super::record_size(original).to_string(),
-        ),
-    ]);
-    Record {
-        topic: Topic::DeadLetters,
-        key: original.key.clone(),
-        headers,
-        payload: bytes::Bytes::new(),
     }
 }
 

@@ -24,6 +24,12 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
+/// How long a stopped consumer waits for its running handlers (on either bus). Bounded, so that
+/// a stuck handler cannot hold the shutdown; what is still running then is delivered again
+/// after a restart. Well inside the default `service.shutdown_timeout_ms` (30 s), which also
+/// has to cover the bridge's drain and the producer's flush.
+pub const DRAIN_LIMIT: Duration = Duration::from_secs(10);
+
 /// What a bus does for the core on one of its partitions.
 pub trait PartitionControl {
     /// Names a partition, e.g. (topic, partition number).
@@ -158,15 +164,16 @@ impl<K: Clone + Eq + Hash + Debug + Send + 'static> ConsumerCore<K> {
         partition.paused.take().is_some()
     }
 
-    /// On stop: lets the running handlers finish (for at most `limit`) and stores what they
-    /// finished. Paused partitions are not rewound: their records come again after a restart.
-    pub async fn drain<C: PartitionControl<Key = K>>(&mut self, control: &mut C, limit: Duration) {
+    /// On stop: lets the running handlers finish (for at most [`DRAIN_LIMIT`]) and stores what
+    /// they finished. Paused partitions are not rewound: their records come again after a
+    /// restart.
+    pub async fn drain<C: PartitionControl<Key = K>>(&mut self, control: &mut C) {
         let drain = async {
             while let Some(done) = self.in_flight.next().await {
                 self.complete(control, done);
             }
         };
-        if tokio::time::timeout(limit, drain).await.is_err() {
+        if tokio::time::timeout(DRAIN_LIMIT, drain).await.is_err() {
             tracing::warn!(group = %self.group, "records still unfinished at shutdown; they will be delivered again");
         }
     }
@@ -356,7 +363,7 @@ mod tests {
 
         a0.send(Ok(())).unwrap();
         b0.send(Ok(())).unwrap();
-        core.drain(&mut fake, Duration::from_secs(1)).await;
+        core.drain(&mut fake).await;
 
         assert_eq!(fake.calls, [Call::Store("b", 0)]);
         assert_eq!(core.in_flight(), 0);

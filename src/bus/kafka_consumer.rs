@@ -124,9 +124,6 @@ impl GroupConsumer {
     }
 }
 
-/// How long a stopped consumer waits for its running handlers.
-const DRAIN_LIMIT: Duration = Duration::from_secs(10);
-
 /// A (topic name, partition) of the Kafka cluster.
 type Key = (String, i32);
 
@@ -297,7 +294,7 @@ impl ConsumerLoop {
 
     /// Finishes what is in flight (for a bounded time), stores, commits and closes.
     async fn close(mut self) {
-        self.core.drain(&mut self.control, DRAIN_LIMIT).await;
+        self.core.drain(&mut self.control).await;
         let ConsumerLoop {
             consumer,
             control,

@@ -43,9 +43,10 @@ pub enum Topic {
     Acceptances,
     /// `collaboration.requested`
     CollaborationRequests,
-    /// `collaboration.dispatched`
+    /// `collaboration.dispatched`, `collaboration.extension_decided`
     CollaborationEvents,
-    /// `collaboration.answered`, `collaboration.completed`
+    /// `collaboration.answered`, `collaboration.completed`, `collaboration.signed`,
+    /// `collaboration.returned`, `collaboration.extension_requested`
     CollaborationResults,
     /// `approval.published`, `approval.delivered`
     Approvals,
@@ -157,7 +158,8 @@ pub mod headers {
     pub const DLQ_OFFSET: &str = "dlq.offset";
     /// On a dead letter: the consumer group that could not handle it.
     pub const DLQ_GROUP: &str = "dlq.group";
-    /// On a dead letter for a record the bus refused: the refused record's size in bytes.
+    /// On a dead letter without its record's payload (the bus refused the record, or its dead
+    /// letter with the payload): the record's size in bytes.
     pub const DLQ_SIZE: &str = "dlq.size";
 }
 

@@ -176,7 +176,7 @@ fn default_redelivery_backoff_ms() -> u64 {
     100
 }
 fn default_max_record_bytes() -> u64 {
-    // Kafka's default `message.max.bytes`, and librdkafka's.
+    // librdkafka's default `message.max.bytes` (a broker's default is 1,048,588: this fits).
     1_000_000
 }
 

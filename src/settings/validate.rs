@@ -54,7 +54,7 @@ impl Settings {
         })
     }
 
-    /// The bus and the bridge.
+    /// The bus, the bridge and the service's own limits.
     fn check_service(&self, found: &mut Findings) {
         if self.bus.partitions == 0 {
             found.add(
@@ -90,12 +90,42 @@ impl Settings {
                 ),
             );
         }
+        self.check_producer_limit(found);
         if self.bridge.batch_max_records == 0 {
             found.add(
                 "bridge.batch_max_records",
                 "0",
                 "a batch must hold at least one record",
             );
+        }
+    }
+
+    /// A `message.max.bytes` in `bus.kafka.options` overrides the one set from
+    /// `bus.max_record_bytes`: below it, the producer refuses records that the 413 check lets
+    /// through, and every case they carry fails.
+    fn check_producer_limit(&self, found: &mut Findings) {
+        const KEY: &str = "bus.kafka.options.\"message.max.bytes\"";
+        let Some(option) = self.bus.kafka.options.get("message.max.bytes") else {
+            return;
+        };
+        let max_record = self.bus.max_record_bytes;
+        match option.trim().parse::<u64>() {
+            Ok(bytes) if bytes >= max_record => {}
+            Ok(_) => found.add(
+                KEY,
+                option,
+                format!(
+                    "is below bus.max_record_bytes ({max_record}): the producer would refuse \
+                     records the service takes. Remove it (the producer's message.max.bytes is \
+                     set from bus.max_record_bytes) or lower bus.max_record_bytes to it"
+                ),
+            ),
+            Err(_) => found.add(
+                KEY,
+                option,
+                "must be a whole number of bytes (or be removed: the producer's \
+                 message.max.bytes is set from bus.max_record_bytes)",
+            ),
         }
     }
 
@@ -407,4 +437,58 @@ fn sorted(codes: &HashSet<&str>) -> String {
     let mut codes: Vec<_> = codes.iter().copied().collect();
     codes.sort_unstable();
     codes.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::settings::{Settings, SettingsError, DEFAULT_CONFIG};
+
+    /// The default configuration with a `message.max.bytes` of `bytes` under
+    /// `[bus.kafka.options]`.
+    fn with_producer_limit(bytes: &str) -> Result<Settings, SettingsError> {
+        // The table's header at the start of a line, not a comment naming it.
+        let table = "\n[bus.kafka.options]";
+        assert!(
+            DEFAULT_CONFIG.contains(table),
+            "the default config has {table}"
+        );
+        let text = DEFAULT_CONFIG.replacen(
+            table,
+            &format!("{table}\n\"message.max.bytes\" = \"{bytes}\""),
+            1,
+        );
+        Settings::from_toml(&text, "test.toml", false)
+    }
+
+    #[test]
+    fn a_producer_limit_below_the_record_limit_is_refused_naming_both_keys() {
+        // Act
+        let error = with_producer_limit("500000").expect_err("below bus.max_record_bytes");
+
+        // Assert
+        let error = error.to_string();
+        assert!(
+            error.contains("bus.kafka.options.\"message.max.bytes\""),
+            "{error}"
+        );
+        assert!(error.contains("500000"), "{error}");
+        assert!(error.contains("bus.max_record_bytes (1000000)"), "{error}");
+    }
+
+    #[test]
+    fn a_producer_limit_at_or_above_the_record_limit_is_taken() {
+        for bytes in ["1000000", "2000000"] {
+            let settings = with_producer_limit(bytes).expect("not below the record limit");
+            assert_eq!(settings.bus.kafka.options["message.max.bytes"], bytes);
+        }
+    }
+
+    #[test]
+    fn a_producer_limit_that_is_not_a_number_is_refused() {
+        let error = with_producer_limit("1MB").expect_err("not a number");
+        assert!(
+            error.to_string().contains("whole number of bytes"),
+            "{error}"
+        );
+    }
 }

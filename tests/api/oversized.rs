@@ -7,7 +7,8 @@ use crate::helpers::{assert_refused, json_body, poll, spawn_app_with, TestApp, T
 use bytes::Bytes;
 use govfusion::app::Application;
 use govfusion::bus::bridge::PublishRecords;
-use govfusion::bus::{Record, Topic};
+use govfusion::bus::{record_size, Record, Topic};
+use govfusion::port::PublishError;
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -46,6 +47,39 @@ fn records_keyed(app: &TestApp, topic: Topic, key: &str) -> Vec<Arc<Record>> {
         .map(|(_, record)| record)
         .filter(|record| record.key == key)
         .collect()
+}
+
+/// Publishes `records` through the bridge, then submits three applications behind them;
+/// answers how the publish went and the cases' ids.
+async fn publish_then_submit(
+    app: &TestApp,
+    records: Vec<Record>,
+) -> (Result<(), PublishError>, Vec<String>) {
+    let published = app
+        .systems
+        .bridge
+        .send(PublishRecords(records))
+        .await
+        .expect("the bridge is running");
+    let body = app.application_body("individual_business_registration");
+    let mut cases = Vec::new();
+    for _ in 0..3 {
+        cases.push(app.submit_ok(&body).await);
+    }
+    (published, cases)
+}
+
+/// Waits for the dead letters keyed `key`.
+async fn dead_letters(app: &TestApp, key: &str) -> Vec<Arc<Record>> {
+    poll(&format!("a dead letter keyed {key}"), || async {
+        let found = records_keyed(app, Topic::DeadLetters, key);
+        if found.is_empty() {
+            Err("none yet".to_owned())
+        } else {
+            Ok(found)
+        }
+    })
+    .await
 }
 
 /// The intake feed from its start, as the city centre reads it.
@@ -91,17 +125,8 @@ async fn a_record_the_bus_refuses_is_dead_lettered_and_the_cases_behind_it_compl
     let oversized = record_of(&key, LIMIT as usize + 1);
 
     // Act: the oversized record and a small one in one publish, then submissions behind them.
-    let published = app
-        .systems
-        .bridge
-        .send(PublishRecords(vec![oversized, record_of("small", 10)]))
-        .await
-        .expect("the bridge is running");
-    let body = app.application_body("individual_business_registration");
-    let mut cases = Vec::new();
-    for _ in 0..3 {
-        cases.push(app.submit_ok(&body).await);
-    }
+    let (published, cases) =
+        publish_then_submit(&app, vec![oversized, record_of("small", 10)]).await;
 
     // Assert: the publish failed for good, saying so …
     let error = published.expect_err("an oversized record cannot be on the bus");
@@ -111,16 +136,7 @@ async fn a_record_the_bus_refuses_is_dead_lettered_and_the_cases_behind_it_compl
     assert_eq!(records_keyed(&app, Topic::Applications, "small").len(), 1);
     assert!(records_keyed(&app, Topic::Applications, &key).is_empty());
     // … a small dead letter names it, its topic and why …
-    let letters = poll("the dead letter of the oversized record", || async {
-        let found = records_keyed(&app, Topic::DeadLetters, &key);
-        if found.is_empty() {
-            Err("none yet".to_owned())
-        } else {
-            Ok(found)
-        }
-    })
-    .await;
-    let letter = &letters[0];
+    let letter = &dead_letters(&app, &key).await[0];
     assert_eq!(
         letter.header("dlq.topic"),
         Some("applications"),
@@ -144,6 +160,39 @@ async fn a_record_the_bus_refuses_is_dead_lettered_and_the_cases_behind_it_compl
             case["approval"]["outcome"]["decision"], "approved",
             "{case}"
         );
+    }
+}
+
+#[actix_web::test]
+async fn an_unreadable_record_near_the_limit_is_dead_lettered_without_its_payload_and_cases_go_on()
+{
+    // Arrange: an unreadable record (not an envelope) that fits the bus by a few bytes, so
+    // that its dead letter, with the `dlq.*` headers added, does not.
+    let app = spawn_small_bus_app(30_000).await;
+    let key = format!("unreadable-{}", uuid::Uuid::new_v4().simple());
+    let mut unreadable = record_of(&key, 0);
+    let room = LIMIT - record_size(&unreadable) - 20;
+    unreadable.payload = Bytes::from(vec![b'x'; room as usize]);
+    let size = record_size(&unreadable);
+
+    // Act
+    let (published, cases) = publish_then_submit(&app, vec![unreadable]).await;
+
+    // Assert: the record is on the bus …
+    assert!(published.is_ok(), "{published:?}");
+    // … its dead letter names it, where it was read and why, and says its size instead of
+    // carrying it …
+    let letter = &dead_letters(&app, &key).await[0];
+    assert!(letter.payload.is_empty(), "{letter:?}");
+    assert_eq!(letter.header("dlq.size"), Some(size.to_string().as_str()));
+    assert_eq!(letter.header("dlq.topic"), Some("applications"));
+    assert_eq!(letter.header("dlq.offset"), Some("0"), "{letter:?}");
+    assert!(letter.header("dlq.group").is_some(), "{letter:?}");
+    let error = letter.header("dlq.error").unwrap_or_default();
+    assert!(error.contains("payload is left out"), "{error}");
+    // … and its partition moves on: every case behind it completes.
+    for case_id in &cases {
+        app.wait_until_completed(case_id).await;
     }
 }
 

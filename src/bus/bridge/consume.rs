@@ -1,8 +1,12 @@
 //! The consuming half of the bridge: [`Subscribe`] starts a consumer group whose records are
 //! decoded into envelopes and handed to the system the `target` header names. A record that
 //! cannot be decoded, or that its system declares poisoned, is written to `dead-letters` with
-//! the reason and its origin in headers, and consumption goes on.
+//! the reason and its origin in headers, and consumption goes on. A dead letter the bus refuses
+//! for good (the record was near the bus's limit, and the `dlq.*` headers took it over) is
+//! written again without the payload, with `dlq.size` instead: a record that cannot be
+//! dead-lettered whole must not stop its partition forever.
 
+use super::letter::{dead_letter, Payload};
 use super::{Bridge, BridgeStats, PublishRecords};
 use crate::bus::{headers, Delivery, Dispatch, HandlerFailed, Record, Subscription, Topic};
 use crate::domain::Envelope;
@@ -43,31 +47,6 @@ impl Routes {
             Routes::All(recipient) => Some(recipient),
             Routes::ByTarget(map) => target.and_then(|t| map.get(t)),
         }
-    }
-}
-
-/// A dead letter for `delivery`, carrying its original bytes, key and headers.
-fn dead_letter(delivery: &Delivery, reason: &str) -> Record {
-    let original = &delivery.record;
-    let mut headers = original.headers.clone();
-    headers.extend([
-        (headers::DLQ_ERROR.into(), reason.to_owned()),
-        (
-            headers::DLQ_TOPIC.into(),
-            original.topic.suffix().to_owned(),
-        ),
-        (
-            headers::DLQ_PARTITION.into(),
-            delivery.partition.to_string(),
-        ),
-        (headers::DLQ_OFFSET.into(), delivery.offset.to_string()),
-        (headers::DLQ_GROUP.into(), delivery.group.to_string()),
-    ]);
-    Record {
-        topic: Topic::DeadLetters,
-        key: original.key.clone(),
-        headers,
-        payload: original.payload.clone(),
     }
 }
 
@@ -151,6 +130,7 @@ fn dispatch(
 }
 
 /// Writes a dead letter; the delivery counts as handled only once the dead letter is on the bus.
+/// When the bus refuses the dead letter for good, it is written without the payload instead.
 async fn dead_letter_and_continue(
     bridge: &Addr<Bridge>,
     stats: &BridgeStats,
@@ -162,14 +142,39 @@ async fn dead_letter_and_continue(
         offset = delivery.offset, group = %delivery.group, reason,
         "record cannot be handled; moving it to dead-letters"
     );
-    match bridge
-        .send(PublishRecords(vec![dead_letter(delivery, reason)]))
-        .await
-    {
+    let whole = dead_letter(&delivery.record, reason, Some(delivery), Payload::Kept);
+    let Some(refusal) = write_letter(bridge, stats, whole).await? else {
+        return Ok(());
+    };
+    tracing::warn!(
+        topic = %delivery.record.topic, partition = delivery.partition,
+        offset = delivery.offset, group = %delivery.group, %refusal,
+        "the bus refused the dead letter; writing it without the payload"
+    );
+    // Sending the same letter again could never pass: leave out what made it too large.
+    let reason = format!("{reason}; the payload is left out: the bus refused it ({refusal})");
+    let lean = dead_letter(&delivery.record, &reason, Some(delivery), Payload::LeftOut);
+    match write_letter(bridge, stats, lean).await? {
+        None => Ok(()),
+        Some(refusal) => Err(HandlerFailed(format!(
+            "dead letter refused even without its payload: {refusal}"
+        ))),
+    }
+}
+
+/// Publishes one dead letter: `None` once it is on the bus, the reason when the bus refused it
+/// for good; an error when it may pass on a later try (the delivery is retried then).
+async fn write_letter(
+    bridge: &Addr<Bridge>,
+    stats: &BridgeStats,
+    letter: Record,
+) -> Result<Option<String>, HandlerFailed> {
+    match bridge.send(PublishRecords(vec![letter])).await {
         Ok(Ok(())) => {
             stats.dead_lettered.fetch_add(1, Ordering::Relaxed);
-            Ok(())
+            Ok(None)
         }
+        Ok(Err(error)) if error.permanent => Ok(Some(error.reason)),
         Ok(Err(error)) => Err(HandlerFailed(format!("dead-letter write failed: {error}"))),
         Err(error) => Err(HandlerFailed(format!("bridge unavailable: {error}"))),
     }

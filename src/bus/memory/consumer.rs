@@ -20,9 +20,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{watch, Notify};
 
-/// How long a stopped consumer waits for its running handlers.
-const DRAIN_LIMIT: Duration = Duration::from_secs(10);
-
 /// A (topic, partition) of the memory bus.
 type Key = (Topic, u32);
 
@@ -129,7 +126,7 @@ impl GroupConsumer {
             }
         }
         // Stopped: hand out nothing more, but let what was handed out finish and commit.
-        self.core.drain(&mut self.positions, DRAIN_LIMIT).await;
+        self.core.drain(&mut self.positions).await;
         let wake = self.wake.clone();
         let mut listeners = self
             .bus
