@@ -10,11 +10,18 @@
 //! * the same key and body again: the kept answer, not handled again, marked
 //!   `Idempotent-Replayed: true`;
 //! * the same key with another body: 422 `idempotency_key_reused`;
-//! * the same key while the first is still being handled: 409 `idempotency_key_in_use`.
+//! * the same key while the first is still being handled: 409 `idempotency_key_in_use`;
+//! * a new key while the store already holds its most keys and every one is still being
+//!   handled: 503 `idempotency_keys_exhausted`, nothing done, the key not taken.
 //!
-//! A server error (5xx) is not kept, nor is a request whose client went away before the answer:
-//! the client may try again and be handled afresh. Answers are kept in the process ([`store`]):
-//! a restart forgets every key.
+//! Once a request with a new key is handed on, it is handled to the end and its answer kept,
+//! whatever its client does: the handling runs in a task of its own ([`actix_web::rt::spawn`]),
+//! which the request only waits for. A client that goes away (actix-web may then drop the
+//! request, or run it on) abandons only the wait, and its retry gets 409 until the answer is
+//! kept, then the answer: never a second case.
+//!
+//! A server error (5xx) is not kept, and frees the key: the client may try again and be handled
+//! afresh. Answers are kept in the process ([`store`]): a restart forgets every key.
 
 pub mod store;
 
@@ -77,16 +84,43 @@ pub async fn guard(
         }
         Begin::InFlight => return refused(req, in_use(&key)),
         Begin::Mismatch => return refused(req, reused(&key)),
+        Begin::Full => return refused(req, exhausted()),
     };
-    // Dropped without `keep` when the client goes away mid-request: the key is freed then.
     let pending = Pending {
         store: Arc::clone(&config.store),
         key,
         ticket: Some(ticket),
     };
+    // The whole body was read above, so the handler never reads from the client's connection
+    // and can run to the end without it.
     req.set_payload(Payload::from(body));
-    let response = next.call(req).await?;
-    pending.keep(response).await
+    let handling = next.call(req);
+    // Spawned, not awaited in place: if the client goes away, actix-web may drop this future,
+    // and the handling (a case perhaps already created) must still end and keep its answer.
+    // Dropping the handle only stops the wait. The futures stay on this worker's thread.
+    let handled = actix_web::rt::spawn(async move {
+        match handling.await {
+            Ok(response) => {
+                let (req, response) = response.into_parts();
+                Ok(ServiceResponse::new(req, pending.keep(response).await))
+            }
+            // The client gets the error's own answer, so that is what a retry gets too.
+            Err(error) => {
+                pending.keep(error.error_response()).await;
+                Err(error)
+            }
+        }
+    });
+    match handled.await {
+        Ok(answer) => answer,
+        // The handler panicked; `Pending`'s drop has freed the key.
+        Err(error) => Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("the request failed ({error}); try again"),
+        )
+        .into()),
+    }
 }
 
 /// The client's key, checked.
@@ -187,6 +221,18 @@ fn in_use(key: &Key) -> ApiError {
     )
 }
 
+/// 503: the store holds its most keys, each still being handled, so a new one cannot be kept.
+/// Refused rather than handled unkept: the client sent a key to be sure a retry does nothing
+/// twice, and that would be broken without a word.
+fn exhausted() -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "idempotency_keys_exhausted",
+        "too many requests with an Idempotency-Key are being handled at once to keep another \
+         key; nothing was done: retry shortly with the same key",
+    )
+}
+
 /// 422: the key was used for another request.
 fn reused(key: &Key) -> ApiError {
     ApiError::invalid(
@@ -199,7 +245,8 @@ fn reused(key: &Key) -> ApiError {
     )
 }
 
-/// A key taken by a request being handled. Dropping it unkept frees the key.
+/// A key taken by a request being handled. Dropping it unkept frees the key: that happens only
+/// for a server error, or when the handling task panics or is stopped with its worker.
 struct Pending {
     /// Where the key is kept.
     store: Arc<Store>,
@@ -210,17 +257,14 @@ struct Pending {
 }
 
 impl Pending {
-    /// Keeps the answer against the key (unless it is a server error) and sends it on.
-    async fn keep(
-        mut self,
-        response: ServiceResponse<impl MessageBody + 'static>,
-    ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    /// Keeps the answer against the key (unless it is a server error) and gives it back to be
+    /// sent, its body read.
+    async fn keep(mut self, response: HttpResponse<impl MessageBody + 'static>) -> HttpResponse {
         let status = response.status();
         if status.is_server_error() {
             // Dropping `self` frees the key: the client may retry a server error.
-            return Ok(response.map_into_boxed_body());
+            return response.map_into_boxed_body();
         }
-        let (req, response) = response.into_parts();
         let (head, body) = response.into_parts();
         let Ok(body) = body::to_bytes(body).await else {
             let error = ApiError::new(
@@ -228,7 +272,7 @@ impl Pending {
                 "internal",
                 "the answer could not be read; try again",
             );
-            return Ok(ServiceResponse::new(req, error.error_response()));
+            return error.error_response();
         };
         if let Some(ticket) = self.ticket.take() {
             let stored = Stored {
@@ -236,16 +280,17 @@ impl Pending {
                 headers: head.headers().clone(),
                 body: body.clone(),
             };
-            self.store.finish(&self.key, ticket, Some(stored));
+            self.store
+                .finish(&self.key, ticket, Some(stored), Instant::now());
         }
-        Ok(ServiceResponse::new(req, head.set_body(BoxBody::new(body))))
+        head.set_body(BoxBody::new(body))
     }
 }
 
 impl Drop for Pending {
     fn drop(&mut self) {
         if let Some(ticket) = self.ticket.take() {
-            self.store.finish(&self.key, ticket, None);
+            self.store.finish(&self.key, ticket, None, Instant::now());
         }
     }
 }
@@ -253,8 +298,9 @@ impl Drop for Pending {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use actix_web::dev::ServiceFactory;
     use actix_web::middleware::from_fn;
-    use actix_web::{test, web, App};
+    use actix_web::{test, web, App, Route};
     use std::sync::atomic::{AtomicU32, Ordering};
     use std::time::Duration;
     use tokio::sync::Notify;
@@ -266,6 +312,24 @@ mod tests {
         }
     }
 
+    /// An app serving `route` at `POST /act` behind the guard, with a store of ten keys.
+    fn guarded(
+        route: Route,
+    ) -> App<
+        impl ServiceFactory<
+            ServiceRequest,
+            Config = (),
+            Response = ServiceResponse<impl MessageBody>,
+            Error = actix_web::Error,
+            InitError = (),
+        >,
+    > {
+        let config = config();
+        App::new()
+            .wrap(from_fn(move |req, next| guard(config.clone(), req, next)))
+            .route("/act", route)
+    }
+
     fn post(path: &str, key: &str) -> test::TestRequest {
         test::TestRequest::post()
             .uri(path)
@@ -273,45 +337,93 @@ mod tests {
             .set_payload("{}")
     }
 
+    /// A handler that counts its calls, says when it is running, and answers `201 case N` only
+    /// once released: a request held in the middle of its handling.
+    #[derive(Clone, Default)]
+    struct Held {
+        /// Told when a call has started.
+        entered: Arc<Notify>,
+        /// Lets a waiting call answer.
+        release: Arc<Notify>,
+        /// How many calls began.
+        calls: Arc<AtomicU32>,
+    }
+
+    impl Held {
+        /// The route, behind the guard, at `POST /act`.
+        fn route(&self) -> Route {
+            let held = self.clone();
+            web::post().to(move || {
+                let held = held.clone();
+                let n = held.calls.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    held.entered.notify_one();
+                    held.release.notified().await;
+                    HttpResponse::Created().body(format!("case {n}"))
+                }
+            })
+        }
+    }
+
     #[actix_web::test]
     async fn a_retry_while_the_first_is_handled_is_409_then_gets_the_answer() {
-        // Arrange: a handler that answers only once released.
-        let release = Arc::new(Notify::new());
-        let held = Arc::clone(&release);
-        let config = config();
-        let app = test::init_service(
-            App::new()
-                .wrap(from_fn(move |req, next| guard(config.clone(), req, next)))
-                .route(
-                    "/slow",
-                    web::post().to(move || {
-                        let held = Arc::clone(&held);
-                        async move {
-                            held.notified().await;
-                            HttpResponse::Accepted().body("done")
-                        }
-                    }),
-                ),
-        )
-        .await;
+        // Arrange
+        let held = Held::default();
+        let app = test::init_service(guarded(held.route())).await;
 
         // Act: the first is polled until it waits in the handler, then the retry is sent.
-        let first = test::call_service(&app, post("/slow", "k").to_request());
+        let first = test::call_service(&app, post("/act", "k").to_request());
         let retry = async {
-            let answer = test::call_service(&app, post("/slow", "k").to_request()).await;
-            release.notify_one();
+            held.entered.notified().await;
+            let answer = test::call_service(&app, post("/act", "k").to_request()).await;
+            held.release.notify_one();
             answer
         };
         let (first, retry) = futures::join!(first, retry);
 
         // Assert
-        assert_eq!(first.status(), StatusCode::ACCEPTED);
+        assert_eq!(first.status(), StatusCode::CREATED);
         assert_eq!(retry.status(), StatusCode::CONFLICT);
         let body: serde_json::Value = test::read_body_json(retry).await;
         assert_eq!(body["error"], "idempotency_key_in_use", "{body}");
-        let after = test::call_service(&app, post("/slow", "k").to_request()).await;
-        assert_eq!(after.status(), StatusCode::ACCEPTED);
-        assert_eq!(test::read_body(after).await, "done");
+        let after = test::call_service(&app, post("/act", "k").to_request()).await;
+        assert_eq!(after.status(), StatusCode::CREATED);
+        assert_eq!(test::read_body(after).await, "case 0");
+    }
+
+    #[actix_web::test]
+    async fn a_request_dropped_mid_handling_still_keeps_its_answer() {
+        // Arrange
+        let held = Held::default();
+        let app = test::init_service(guarded(held.route())).await;
+
+        // Act: the first request is dropped (its client went away) while its handler waits,
+        // then the handler is released.
+        let mut first = Box::pin(test::call_service(&app, post("/act", "k").to_request()));
+        tokio::select! {
+            _ = &mut first => panic!("answered before the handler was released"),
+            () = held.entered.notified() => {}
+        }
+        drop(first); // the future itself, boxed: the request is gone
+        held.release.notify_one();
+
+        // Assert: the retry waits (409) until the answer is kept, then gets it, handled once.
+        let mut retry = test::call_service(&app, post("/act", "k").to_request()).await;
+        for _ in 0..100 {
+            if retry.status() != StatusCode::CONFLICT {
+                break;
+            }
+            tokio::task::yield_now().await;
+            retry = test::call_service(&app, post("/act", "k").to_request()).await;
+        }
+        assert_eq!(
+            held.calls.load(Ordering::SeqCst),
+            1,
+            "handled once, not twice"
+        );
+        assert_eq!(retry.status(), StatusCode::CREATED);
+        assert_eq!(retry.headers().get(REPLAYED).unwrap(), "true");
+        assert_eq!(test::read_body(retry).await, "case 0");
     }
 
     #[actix_web::test]
@@ -319,30 +431,22 @@ mod tests {
         // Arrange: the first call fails with 503, the next succeed.
         let calls = Arc::new(AtomicU32::new(0));
         let counted = Arc::clone(&calls);
-        let config = config();
-        let app = test::init_service(
-            App::new()
-                .wrap(from_fn(move |req, next| guard(config.clone(), req, next)))
-                .route(
-                    "/flaky",
-                    web::post().to(move || {
-                        let n = counted.fetch_add(1, Ordering::SeqCst);
-                        async move {
-                            if n == 0 {
-                                HttpResponse::ServiceUnavailable().finish()
-                            } else {
-                                HttpResponse::Accepted().body(format!("call {n}"))
-                            }
-                        }
-                    }),
-                ),
-        )
+        let app = test::init_service(guarded(web::post().to(move || {
+            let n = counted.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if n == 0 {
+                    HttpResponse::ServiceUnavailable().finish()
+                } else {
+                    HttpResponse::Accepted().body(format!("call {n}"))
+                }
+            }
+        })))
         .await;
 
         // Act
-        let failed = test::call_service(&app, post("/flaky", "k").to_request()).await;
-        let retried = test::call_service(&app, post("/flaky", "k").to_request()).await;
-        let replayed = test::call_service(&app, post("/flaky", "k").to_request()).await;
+        let failed = test::call_service(&app, post("/act", "k").to_request()).await;
+        let retried = test::call_service(&app, post("/act", "k").to_request()).await;
+        let replayed = test::call_service(&app, post("/act", "k").to_request()).await;
 
         // Assert
         assert_eq!(failed.status(), StatusCode::SERVICE_UNAVAILABLE);

@@ -1,7 +1,12 @@
-//! The answers kept against idempotency keys: bounded in number (the oldest is forgotten first)
-//! and in time (each is forgotten `ttl` after its first request). One mutex over a map and an
-//! insertion-ordered queue: every operation is a few map look-ups, never an `await`, so the lock
-//! is held for microseconds and a plain `std::sync::Mutex` serves every HTTP worker.
+//! The answers kept against idempotency keys: bounded in number (the oldest answer is forgotten
+//! first) and in time (each answer is forgotten `ttl` after it was given). A key whose request
+//! is still being handled is never forgotten, by either bound: forgetting it would let a retry
+//! be handled a second time while the first is still at work. When every key kept is still in
+//! flight, a new key is refused ([`Begin::Full`]) rather than taken past the bound.
+//!
+//! One mutex over a map and a queue of the answered keys, oldest answer first: every operation
+//! is a few map look-ups, never an `await`, so the lock is held for microseconds and a plain
+//! `std::sync::Mutex` serves every HTTP worker.
 //!
 //! The store lives in the process: a restart forgets every key.
 
@@ -48,10 +53,13 @@ pub enum Begin {
     InFlight,
     /// The key was used with another body.
     Mismatch,
+    /// The key is new, but the store holds its most entries and every one is still in flight:
+    /// none can be forgotten to make room. Nothing was taken; the client may retry later.
+    Full,
 }
 
-/// Names one use of a key, so that finishing a request whose entry was since evicted (and the
-/// key perhaps taken again) touches nothing.
+/// Names one use of a key, so that only the request that took the key can finish it: a stray
+/// or repeated [`Store::finish`] touches nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ticket(u64);
 
@@ -62,9 +70,7 @@ struct Entry {
     ticket: Ticket,
     /// The body of the first request.
     fingerprint: Fingerprint,
-    /// When the first request came; the entry expires `ttl` later.
-    created: Instant,
-    /// The answer, once there is one.
+    /// The answer, once there is one; until then the entry is in flight and never forgotten.
     answer: Option<Arc<Stored>>,
 }
 
@@ -73,9 +79,10 @@ struct Entry {
 struct Inner {
     /// Every live entry.
     entries: HashMap<Key, Entry>,
-    /// Entries by age, oldest first. May name entries already removed (their ticket no longer
-    /// matches); those are skipped, and compacted away when they outnumber the live ones.
-    order: VecDeque<(Ticket, Key)>,
+    /// The answered entries with the time of their answer, oldest first: exactly the entries
+    /// that may be forgotten. An entry joins when answered and leaves only when forgotten, and
+    /// an entry in flight is never in it, so it never names an entry that is gone.
+    answered: VecDeque<(Instant, Key)>,
     /// The next ticket to hand out.
     next_ticket: u64,
 }
@@ -85,7 +92,7 @@ struct Inner {
 pub struct Store {
     /// The entries.
     inner: Mutex<Inner>,
-    /// How long an entry lives after its first request.
+    /// How long an answer is kept after it was given.
     ttl: Duration,
     /// Most entries kept at once.
     max_entries: usize,
@@ -101,7 +108,8 @@ impl Store {
         }
     }
 
-    /// Looks the key up at `now`; a new key is taken (in flight) with the body's fingerprint.
+    /// Looks the key up at `now`; a new key is taken (in flight) with the body's fingerprint,
+    /// forgetting the oldest answer if the store is full.
     pub fn begin(&self, key: &Key, fingerprint: Fingerprint, now: Instant) -> Begin {
         let mut inner = self.lock();
         self.expire(&mut inner, now);
@@ -112,41 +120,42 @@ impl Store {
                 None => Begin::InFlight,
             };
         }
-        let ticket = Ticket(inner.next_ticket);
-        inner.next_ticket += 1;
-        inner.entries.insert(
-            key.clone(),
-            Entry {
-                ticket,
-                fingerprint,
-                created: now,
-                answer: None,
-            },
-        );
-        inner.order.push_back((ticket, key.clone()));
-        while inner.entries.len() > self.max_entries {
-            if !Self::pop_oldest(&mut inner) {
-                break;
+        if inner.entries.len() >= self.max_entries {
+            match inner.answered.pop_front() {
+                Some((_, oldest)) => {
+                    inner.entries.remove(&oldest);
+                }
+                None => return Begin::Full,
             }
         }
+        let ticket = Ticket(inner.next_ticket);
+        inner.next_ticket += 1;
+        let entry = Entry {
+            ticket,
+            fingerprint,
+            answer: None,
+        };
+        inner.entries.insert(key.clone(), entry);
         Begin::Started(ticket)
     }
 
-    /// Ends the use `ticket` of `key`: keeps `answer` for retries, or with `None` forgets the
-    /// key so that a retry is handled afresh (a server error, or a request abandoned).
-    pub fn finish(&self, key: &Key, ticket: Ticket, answer: Option<Stored>) {
+    /// Ends the use `ticket` of `key` at `now`: keeps `answer` for retries (for `ttl` from
+    /// now), or with `None` forgets the key so that a retry is handled afresh (a server error,
+    /// or a request that ended without an answer).
+    pub fn finish(&self, key: &Key, ticket: Ticket, answer: Option<Stored>, now: Instant) {
         let mut inner = self.lock();
-        let Some(entry) = inner.entries.get_mut(key).filter(|e| e.ticket == ticket) else {
+        let in_flight = |e: &&mut Entry| e.ticket == ticket && e.answer.is_none();
+        let Some(entry) = inner.entries.get_mut(key).filter(in_flight) else {
             return;
         };
         match answer {
-            Some(answer) => entry.answer = Some(Arc::new(answer)),
+            Some(answer) => {
+                entry.answer = Some(Arc::new(answer));
+                inner.answered.push_back((now, key.clone()));
+            }
+            // In flight, so not in `answered`: removing it from the map is all.
             None => {
                 inner.entries.remove(key);
-                if inner.order.len() > 2 * inner.entries.len() + 64 {
-                    let Inner { entries, order, .. } = &mut *inner;
-                    order.retain(|(t, k)| entries.get(k).is_some_and(|e| e.ticket == *t));
-                }
             }
         }
     }
@@ -161,34 +170,22 @@ impl Store {
         self.len() == 0
     }
 
-    /// Forgets the entries older than `ttl`, oldest first.
+    /// Forgets the answers given `ttl` or more before `now`, oldest first; entries in flight
+    /// are not in the queue, so they stay.
     fn expire(&self, inner: &mut Inner, now: Instant) {
-        while let Some((ticket, key)) = inner.order.front() {
-            let live = inner.entries.get(key).filter(|e| e.ticket == *ticket);
-            match live {
-                Some(entry) if now.saturating_duration_since(entry.created) < self.ttl => break,
-                _ => {
-                    Self::pop_oldest(inner);
-                }
+        while let Some((answered, _)) = inner.answered.front() {
+            if now.saturating_duration_since(*answered) < self.ttl {
+                break;
             }
-        }
-    }
-
-    /// Forgets the oldest entry still kept, skipping what was already removed. False when
-    /// nothing is left.
-    fn pop_oldest(inner: &mut Inner) -> bool {
-        while let Some((ticket, key)) = inner.order.pop_front() {
-            if inner.entries.get(&key).is_some_and(|e| e.ticket == ticket) {
+            if let Some((_, key)) = inner.answered.pop_front() {
                 inner.entries.remove(&key);
-                return true;
             }
         }
-        false
     }
 
-    /// The entries, even after a panic elsewhere: every change under the lock leaves the map
-    /// and the queue consistent (at worst the queue names an entry that is gone, which is
-    /// skipped), so a poisoned lock holds nothing half-done.
+    /// The entries, even after a panic elsewhere: nothing under the lock can panic between
+    /// changing the map and the queue (inserts, removes and pushes that only allocate), so a
+    /// poisoned lock holds nothing half-done.
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -230,7 +227,7 @@ mod tests {
             store.begin(&key("a"), [1; 32], now),
             Begin::InFlight
         ));
-        store.finish(&key("a"), ticket, Some(answer(202, "first")));
+        store.finish(&key("a"), ticket, Some(answer(202, "first")), now);
 
         match store.begin(&key("a"), [1; 32], now) {
             Begin::Replay(stored) => {
@@ -256,7 +253,7 @@ mod tests {
         let store = Store::new(Duration::from_secs(60), 10);
         let now = Instant::now();
         let ticket = started(store.begin(&key("a"), [1; 32], now));
-        store.finish(&key("a"), ticket, None);
+        store.finish(&key("a"), ticket, None, now);
         started(store.begin(&key("a"), [1; 32], now));
     }
 
@@ -265,7 +262,7 @@ mod tests {
         let store = Store::new(Duration::from_secs(60), 10);
         let now = Instant::now();
         let ticket = started(store.begin(&key("a"), [1; 32], now));
-        store.finish(&key("a"), ticket, Some(answer(202, "first")));
+        store.finish(&key("a"), ticket, Some(answer(202, "first")), now);
 
         let later = now + Duration::from_secs(61);
         started(store.begin(&key("a"), [2; 32], later));
@@ -278,7 +275,7 @@ mod tests {
         let now = Instant::now();
         for k in ["a", "b", "c"] {
             let ticket = started(store.begin(&key(k), [1; 32], now));
-            store.finish(&key(k), ticket, Some(answer(202, "ok")));
+            store.finish(&key(k), ticket, Some(answer(202, "ok")), now);
         }
         assert_eq!(store.len(), 2);
         started(store.begin(&key("a"), [1; 32], now));
@@ -289,18 +286,58 @@ mod tests {
     }
 
     #[test]
-    fn finishing_an_evicted_use_touches_the_new_one_not() {
-        let store = Store::new(Duration::from_secs(60), 1);
+    fn the_bound_never_forgets_a_key_in_flight() {
+        // Arrange: a store of two, holding one key in flight and one answered.
+        let store = Store::new(Duration::from_secs(60), 2);
         let now = Instant::now();
-        let old = started(store.begin(&key("a"), [1; 32], now));
-        started(store.begin(&key("b"), [1; 32], now));
-        let new = started(store.begin(&key("a"), [1; 32], now));
-        store.finish(&key("a"), old, None);
+        let in_flight = started(store.begin(&key("a"), [1; 32], now));
+        let ticket = started(store.begin(&key("b"), [1; 32], now));
+        store.finish(&key("b"), ticket, Some(answer(202, "b")), now);
+
+        // Act: a third key makes room by forgetting the answered one, not the older in flight.
+        started(store.begin(&key("c"), [1; 32], now));
+
+        // Assert: "a" is still in flight and keeps its answer when done; "b" is forgotten.
         assert!(matches!(
             store.begin(&key("a"), [1; 32], now),
             Begin::InFlight
         ));
-        store.finish(&key("a"), new, Some(answer(200, "new")));
+        // Both kept keys are in flight: a fourth is refused, not taken past the bound.
+        assert!(matches!(store.begin(&key("d"), [1; 32], now), Begin::Full));
+        store.finish(&key("a"), in_flight, Some(answer(201, "a")), now);
+        assert!(matches!(
+            store.begin(&key("a"), [1; 32], now),
+            Begin::Replay(_)
+        ));
+        assert_eq!(store.len(), 2);
+    }
+
+    #[test]
+    fn a_key_in_flight_outlives_the_ttl_and_its_answer_is_kept_from_then() {
+        let store = Store::new(Duration::from_secs(60), 10);
+        let now = Instant::now();
+        let ticket = started(store.begin(&key("a"), [1; 32], now));
+
+        let later = now + Duration::from_secs(120);
+        assert!(matches!(
+            store.begin(&key("a"), [1; 32], later),
+            Begin::InFlight
+        ));
+        store.finish(&key("a"), ticket, Some(answer(202, "late")), later);
+        assert!(matches!(
+            store.begin(&key("a"), [1; 32], later + Duration::from_secs(59)),
+            Begin::Replay(_)
+        ));
+    }
+
+    #[test]
+    fn a_stray_or_second_finish_touches_nothing() {
+        let store = Store::new(Duration::from_secs(60), 10);
+        let now = Instant::now();
+        let ticket = started(store.begin(&key("a"), [1; 32], now));
+        store.finish(&key("a"), Ticket(ticket.0 + 1), None, now);
+        store.finish(&key("a"), ticket, Some(answer(200, "first")), now);
+        store.finish(&key("a"), ticket, None, now);
         assert!(matches!(
             store.begin(&key("a"), [1; 32], now),
             Begin::Replay(_)
