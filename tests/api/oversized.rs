@@ -84,7 +84,7 @@ async fn dead_letters(app: &TestApp, key: &str) -> Vec<Arc<Record>> {
 
 /// The intake feed from its start, as the city centre reads it.
 async fn feed(app: &TestApp) -> Value {
-    app.get_json("/api/v1/intake/feed?after=0&wait_ms=0").await
+    app.get_json("/api/v1/intake/feed?after=0&wait_ms=5000").await
 }
 
 #[actix_web::test]
