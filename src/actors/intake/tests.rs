@@ -1,10 +1,11 @@
-//! The intake system when the bus refuses a submission's record for good: the case fails with
-//! a reason, and the feed moves past it to the submissions behind it.
+//! The intake system when the bus refuses a submission's record for good: the submission is
+//! answered refused, the case fails with a reason, the feed moves past it to the submissions
+//! behind it, and an operator sees no stalled case to re-drive in it.
 
 use super::*;
 use crate::clock::SystemClock;
 use crate::domain::CaseStatus;
-use crate::port::PublishError;
+use crate::port::{Delivery, PublishError};
 use crate::settings::{Settings, DEFAULT_CONFIG};
 use serde_json::json;
 
@@ -47,22 +48,31 @@ fn submission() -> Submit {
     }
 }
 
-#[actix_rt::test]
-async fn a_submission_the_bus_refuses_for_good_fails_its_case_and_the_feed_moves_on() {
-    // Arrange: an intake system that writes snapshots, over a bus refusing the first one.
+/// An intake system that writes snapshots, over a bus refusing the first one for good.
+async fn intake_refusing_first() -> Addr<IntakeSystem> {
     let settings = Settings::from_toml(DEFAULT_CONFIG, "default", false).expect("valid");
     let catalog = Arc::new(Catalog::with_clock(&settings, Arc::new(SystemClock)));
     let bridge = RefusingFirst { refused: false }.start().recipient();
     let intake = IntakeSystem::new(catalog, bridge, true, Duration::from_secs(5)).start();
     intake.send(MarkReady).await.expect("running");
+    intake
+}
+
+#[actix_rt::test]
+async fn a_submission_the_bus_refuses_for_good_fails_its_case_and_the_feed_moves_on() {
+    // Arrange
+    let intake = intake_refusing_first().await;
 
     // Act
     let refused = intake.send(submission()).await.expect("running");
     let taken = intake.send(submission()).await.expect("running");
 
-    // Assert: the first is answered as not on the bus, and its case says why it failed …
+    // Assert: the first is answered refused, as too large, and its case says why it failed …
     let refused = refused.expect("taken before the bus answered");
-    assert!(!refused.durable);
+    let Delivery::Refused(refusal) = &refused.delivery else {
+        panic!("refused for good, not {:?}", refused.delivery);
+    };
+    assert!(refusal.too_large, "{refusal:?}");
     let case = intake.send(GetCase(refused.case_id.clone())).await;
     let case = case.expect("running").expect("the case exists");
     assert_eq!(case.status, CaseStatus::Failed);
@@ -70,11 +80,39 @@ async fn a_submission_the_bus_refuses_for_good_fails_its_case_and_the_feed_moves
     assert!(failure.contains("exceeds the bus's limit"), "{failure}");
     // … and the feed hands out only the next one, behind it.
     let taken = taken.expect("taken");
-    assert!(taken.durable);
+    assert_eq!(taken.delivery, Delivery::OnBus);
     let fed = intake
         .send(TakeNewApplications { after: 0, max: 10 })
         .await
         .expect("running");
     let fed: Vec<_> = fed.iter().map(|f| f.application.case_id.clone()).collect();
     assert_eq!(fed, [taken.case_id]);
+}
+
+#[actix_rt::test]
+async fn a_failed_case_is_not_listed_as_stalled_and_a_redrive_names_its_failure() {
+    // Arrange: a case failed because the bus refused its application.
+    let intake = intake_refusing_first().await;
+    let failed = intake.send(submission()).await.expect("running");
+    let failed = failed.expect("taken").case_id;
+
+    // Act
+    let stalled = intake
+        .send(ListStalled {
+            idle_secs: 0,
+            max: 10,
+        })
+        .await;
+    let redriven = intake.send(RedriveCase(failed.clone())).await;
+
+    // Assert
+    let stalled = stalled.expect("running");
+    assert_eq!(stalled.total, 0, "{stalled:?}");
+    match redriven.expect("running") {
+        Err(RedriveError::Failed(message)) => {
+            assert!(message.contains(failed.as_str()), "{message}");
+            assert!(message.contains("exceeds the bus's limit"), "{message}");
+        }
+        other => panic!("a failed case cannot be re-driven: {other:?}"),
+    }
 }
