@@ -1,7 +1,9 @@
-//! Records too large for Kafka: an application too large for a record is refused with 413; a
-//! record the producer or the broker refuses for good is dead-lettered, the service says it is
-//! not ready, and the cases behind it complete.
+//! Records too large for Kafka: an application too large for a record is refused with 413 (before
+//! it is taken, or when the producer refuses its record); a record the producer or the broker
+//! refuses for good is dead-lettered, the service says it is not ready, and the cases behind it
+//! complete.
 
+use crate::common::app::TERMINAL;
 use crate::helpers::{json_body, poll, settings, spawn_app, Broker, TestApp};
 use crate::raw::{read_topics, RawRecord};
 use bytes::Bytes;
@@ -90,7 +92,7 @@ async fn on_the_embedded_cluster_an_oversized_record_is_dead_lettered_and_cases_
 
 #[actix_web::test]
 #[ignore = "needs GOVFUSION_TEST_KAFKA (a Kafka-protocol broker); .ci/run provides it"]
-async fn on_a_broker_a_submission_the_producer_refuses_fails_its_case_and_cases_go_on() {
+async fn on_a_broker_a_submission_the_producer_refuses_gets_413_and_cases_go_on() {
     // Arrange: records of several MB are taken by the test broker, so the refusal comes from
     // the producer: its `message.max.bytes` set, through `bus.kafka.options`, below what
     // `bus.max_record_bytes` promises (a misconfiguration the 413 cannot catch).
@@ -106,10 +108,21 @@ async fn on_a_broker_a_submission_the_producer_refuses_fails_its_case_and_cases_
     body["form"]["note"] = Value::String("x".repeat(1_020_000));
 
     // Act: taken (under the HTTP body limit), but its snapshot is over the producer's limit.
-    let case_id = app.submit_ok(&body).await;
+    let refused = app.submit(TERMINAL, &body).await;
 
-    // Assert: the case fails with a reason the applicant reads, the intake says it is not
-    // ready, its snapshot is dead-lettered, and the cases behind it complete.
+    // Assert: the submission is refused as too large, naming its case; the case fails with a
+    // reason the applicant reads, the intake says it is not ready, its snapshot is
+    // dead-lettered, and the cases behind it complete.
+    assert_eq!(refused.status(), 413);
+    let refused = json_body(refused).await;
+    assert_eq!(refused["error"], "application_too_large", "{refused}");
+    let message = refused["message"].as_str().unwrap_or_default();
+    let case_id = message
+        .split_whitespace()
+        .skip_while(|word| *word != "case")
+        .nth(1)
+        .expect("the message names the case")
+        .to_owned();
     let case = app
         .wait_for_case(&case_id, "failed", |case| case["status"] == "failed")
         .await;

@@ -268,7 +268,7 @@ impl IntakeSystem {
 
     /// An applicant's act on a case: the answer of the act it repeats (whose id `repeats`
     /// finds), else the act `prepare` makes of the case, or its refusal. The act is recorded
-    /// and its message sent until the bus takes it.
+    /// and its message sent until the bus takes it or refuses it for good.
     fn act_on_case<T: Serialize + Clone + Send + 'static>(
         &mut self,
         ctx: &mut Context<Self>,
