@@ -4,15 +4,17 @@
 
 use super::*;
 use crate::clock::SystemClock;
-use crate::domain::CaseStatus;
-use crate::port::{Delivery, PublishError};
+use crate::domain::{message_ids, CaseStatus, Envelope, EnvelopeHead, MessageType, SystemId};
+use crate::port::{Delivery, Inbound, PublishError};
 use crate::settings::{Settings, DEFAULT_CONFIG};
 use serde_json::json;
 
-/// A bridge that refuses, for good, the first publish and takes the others.
+/// A bridge that refuses, for good, the first publish (or every one) and takes the others.
 struct RefusingFirst {
     /// Whether the first publish was refused already.
     refused: bool,
+    /// Whether it refuses every publish.
+    all: bool,
 }
 
 impl Actor for RefusingFirst {
@@ -23,7 +25,7 @@ impl Handler<Publish> for RefusingFirst {
     type Result = Result<(), crate::port::PublishError>;
 
     fn handle(&mut self, _: Publish, _: &mut Self::Context) -> Self::Result {
-        if std::mem::replace(&mut self.refused, true) {
+        if std::mem::replace(&mut self.refused, true) && !self.all {
             return Ok(());
         }
         Err(PublishError {
@@ -48,11 +50,15 @@ fn submission() -> Submit {
     }
 }
 
-/// An intake system that writes snapshots, over a bus refusing the first one for good.
+/// An intake system that writes snapshots, over a bus refusing the first publish for good.
 async fn intake_refusing_first() -> Addr<IntakeSystem> {
     let settings = Settings::from_toml(DEFAULT_CONFIG, "default", false).expect("valid");
     let catalog = Arc::new(Catalog::with_clock(&settings, Arc::new(SystemClock)));
-    let bridge = RefusingFirst { refused: false }.start().recipient();
+    let bridge = RefusingFirst {
+        refused: false,
+        all: false,
+    };
+    let bridge = bridge.start().recipient();
     let intake = IntakeSystem::new(catalog, bridge, true, Duration::from_secs(5)).start();
     intake.send(MarkReady).await.expect("running");
     intake
@@ -114,5 +120,45 @@ async fn a_failed_case_is_not_listed_as_stalled_and_a_redrive_names_its_failure(
             assert!(message.contains("exceeds the bus's limit"), "{message}");
         }
         other => panic!("a failed case cannot be re-driven: {other:?}"),
+    }
+}
+
+#[actix_rt::test]
+async fn a_redrive_the_bus_refuses_for_good_is_not_answered_try_again() {
+    // Arrange: a published case, on a bus that refuses every publish for good (no snapshots
+    // written: the submission needs no publish).
+    let settings = Settings::from_toml(DEFAULT_CONFIG, "default", false).expect("valid");
+    let catalog = Arc::new(Catalog::with_clock(&settings, Arc::new(SystemClock)));
+    let bridge = RefusingFirst {
+        refused: false,
+        all: true,
+    };
+    let bridge = bridge.start().recipient();
+    let intake = IntakeSystem::new(catalog, bridge, false, Duration::from_secs(5)).start();
+    intake.send(MarkReady).await.expect("running");
+    let submitted = intake.send(submission()).await.expect("running");
+    let case_id = submitted.expect("taken").case_id;
+    let head = EnvelopeHead {
+        id: message_ids::published(&case_id),
+        kind: MessageType::ApplicationPublished,
+        case_id: case_id.clone(),
+        source: SystemId::Intake,
+        target: SystemId::Intake,
+        trace_id: String::new(),
+    };
+    let published = Envelope::new_at(head, &(), chrono::Utc::now());
+    let observed = intake.send(Inbound(Arc::new(published))).await;
+    observed.expect("running").expect("observed");
+
+    // Act
+    let redriven = intake.send(RedriveCase(case_id.clone())).await;
+
+    // Assert
+    match redriven.expect("running") {
+        Err(RedriveError::Refused(message)) => {
+            assert!(message.contains("exceeds the bus's limit"), "{message}");
+            assert!(!message.contains("try again"), "{message}");
+        }
+        other => panic!("refused for good: {other:?}"),
     }
 }
