@@ -1,6 +1,8 @@
 //! The port between the systems and the bus: what a system is handed ([`Inbound`]), how it
-//! says it could not finish it ([`HandleError`]), and how it hands its outputs to the bridge
-//! ([`Publish`], [`publish`]).
+//! says it could not finish it ([`HandleError`]), and how it hands its outputs to the bridge:
+//! [`publish`] for the outputs of a bus message (whose redelivery retries them), and
+//! [`send_until_taken`] for what nothing redelivers (a person's act, a submission, the intake
+//! feed), which it sends again by itself until the bus takes it or refuses it for good.
 //!
 //! Actors and the bus both depend on this module and on nothing of each other: the bridge
 //! delivers `Inbound`s to whatever `Recipient<Inbound>` it was given, and a system publishes
@@ -10,6 +12,7 @@ use crate::domain::{Envelope, MessageType};
 use actix::prelude::*;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// An envelope delivered to a system.
 #[derive(Message, Clone)]
@@ -45,6 +48,9 @@ pub struct PublishError {
     /// dead-lettered, and sending the publish again cannot help. The other records of the
     /// publish are on the bus.
     pub permanent: bool,
+    /// With `permanent`: the bus refused the record for its size, so the sender can make it
+    /// smaller.
+    pub too_large: bool,
 }
 
 impl PublishError {
@@ -54,6 +60,7 @@ impl PublishError {
             attempts,
             reason: reason.into(),
             permanent: false,
+            too_large: false,
         }
     }
 
@@ -73,33 +80,279 @@ impl PublishError {
 /// handler's outputs keep the order of the handlers); the future tells whether it got through.
 /// State snapshots among them are sent only once every other output is on the bus, so a
 /// snapshot never records an effect whose messages could still be lost.
+///
+/// A message the bus refused for good is no such message: it is in dead-letters and will not be
+/// sent again, while the state change that produced it stays. The snapshots are sent all the
+/// same, and the refusal is returned after them (the inbound message becomes poison), so that
+/// a restart does not lose the change along with the message.
 pub fn publish(
     bridge: &Recipient<Publish>,
     outputs: Vec<Envelope>,
 ) -> impl Future<Output = Result<(), HandleError>> + 'static {
+    let sent = send_outputs(bridge, outputs);
+    async move { sent.await.map_err(HandleError::from) }
+}
+
+/// [`publish`], reporting how the bus answered rather than what to do with an inbound message.
+fn send_outputs(
+    bridge: &Recipient<Publish>,
+    outputs: Vec<Envelope>,
+) -> impl Future<Output = Result<(), PublishError>> + 'static {
     let (snapshots, messages): (Vec<_>, Vec<_>) = outputs
         .into_iter()
         .partition(|e| e.kind == MessageType::StateSnapshot);
     let sent = (!messages.is_empty()).then(|| bridge.send(Publish(messages)));
     let bridge = bridge.clone();
     async move {
-        if let Some(request) = sent {
-            confirm(request.await)?;
+        let messages = match sent {
+            Some(request) => answered(request.await),
+            None => Ok(()),
+        };
+        match messages {
+            // Not on the bus yet: a snapshot now could record an effect that is then lost.
+            Err(error) if !error.permanent => return Err(error),
+            Ok(()) | Err(_) => {}
         }
         if !snapshots.is_empty() {
-            confirm(bridge.send(Publish(snapshots)).await)?;
+            answered(bridge.send(Publish(snapshots)).await)?;
         }
-        Ok(())
+        messages
     }
 }
 
-fn confirm(sent: Result<Result<(), PublishError>, MailboxError>) -> Result<(), HandleError> {
-    match sent {
-        Ok(Ok(())) => Ok(()),
-        // Handling the message again would produce the same record, refused again: the message
-        // goes to dead-letters with the reason, and the records behind it flow on.
-        Ok(Err(error)) if error.permanent => Err(HandleError::Poison(error.to_string())),
-        Ok(Err(error)) => Err(HandleError::Retry(error.to_string())),
-        Err(error) => Err(HandleError::Retry(format!("bridge unavailable: {error}"))),
+/// The bridge's answer, with a bridge that is gone counted as a bus that did not take it.
+fn answered(sent: Result<Result<(), PublishError>, MailboxError>) -> Result<(), PublishError> {
+    sent.unwrap_or_else(|error| {
+        Err(PublishError::transient(
+            1,
+            format!("bridge unavailable: {error}"),
+        ))
+    })
+}
+
+impl From<PublishError> for HandleError {
+    fn from(error: PublishError) -> Self {
+        if error.permanent {
+            // Handling the message again would produce the same record, refused again: the
+            // message goes to dead-letters with the reason, and the records behind it flow on.
+            HandleError::Poison(error.to_string())
+        } else {
+            HandleError::Retry(error.to_string())
+        }
+    }
+}
+
+/// How long [`send_until_taken`] waits before its first resend. The bridge already retried the
+/// publish with backoff before it gave up, so this only paces the rounds.
+const RESEND_FIRST: Duration = Duration::from_millis(500);
+
+/// The longest wait between two rounds of [`send_until_taken`]: the bus is away, and a round
+/// every few seconds notices its return soon enough without flooding the log.
+const RESEND_MAX: Duration = Duration::from_secs(5);
+
+/// How [`send_until_taken`] ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sent {
+    /// Every output is on the bus.
+    Taken,
+    /// The bus refused one of them for good: it is in dead-letters. The others, snapshots
+    /// included, are on the bus.
+    Refused(Refusal),
+}
+
+/// Where what a person asked for (an act, a submission) stands when they are answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// On the bus: it survives this process.
+    OnBus,
+    /// Not on the bus within the time the person waits: it is kept and sent until the bus
+    /// takes it.
+    NotYet,
+    /// The bus refused it for good: it is in dead-letters and will not be sent again.
+    Refused(Refusal),
+}
+
+impl From<Sent> for Delivery {
+    fn from(sent: Sent) -> Self {
+        match sent {
+            Sent::Taken => Delivery::OnBus,
+            Sent::Refused(refusal) => Delivery::Refused(refusal),
+        }
+    }
+}
+
+/// A record the bus refused for good, as a person is told of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// Why, as the bus said it.
+    pub reason: String,
+    /// Whether it was the record's size: the sender can make it smaller.
+    pub too_large: bool,
+}
+
+/// Sends `outputs` (as [`publish`] does: snapshots last) until the bus takes them, sending the
+/// same envelopes (same ids) again after a transient failure, waiting longer each round up to
+/// [`RESEND_MAX`]. Ends only when they are on the bus, or when the bus refused one for good:
+/// sending it again would be refused again. The first round is queued when this is called.
+///
+/// This is how what no redelivery will bring back is sent: a person's act, a submission, the
+/// applications the city centre takes from the intake feed.
+pub fn send_until_taken(
+    bridge: &Recipient<Publish>,
+    outputs: Vec<Envelope>,
+) -> impl Future<Output = Sent> + 'static {
+    let first = send_outputs(bridge, outputs.clone());
+    let bridge = bridge.clone();
+    async move {
+        let mut sent = first.await;
+        let mut wait = RESEND_FIRST;
+        loop {
+            match sent {
+                Ok(()) => return Sent::Taken,
+                Err(error) if error.permanent => {
+                    return Sent::Refused(Refusal {
+                        reason: error.reason,
+                        too_large: error.too_large,
+                    })
+                }
+                Err(error) => {
+                    tracing::warn!(%error, retry_in_ms = wait.as_millis() as u64, "not on the bus yet; sending again");
+                }
+            }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(RESEND_MAX);
+            sent = send_outputs(&bridge, outputs.clone()).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{CaseId, EnvelopeHead, MessageId, SystemId};
+    use chrono::Utc;
+    use std::sync::Mutex;
+
+    /// A bridge that refuses the first `transient` publishes for now, then every publish
+    /// carrying a message (not a snapshot) for good if `refuse_messages`, and keeps the ids of
+    /// what it takes.
+    struct FakeBridge {
+        /// Publishes still to refuse for now.
+        transient: u32,
+        /// Whether it refuses messages for good.
+        refuse_messages: bool,
+        /// The ids it took, in order.
+        taken: Arc<Mutex<Vec<String>>>,
+    }
+
+    impl Actor for FakeBridge {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<Publish> for FakeBridge {
+        type Result = Result<(), PublishError>;
+
+        fn handle(&mut self, msg: Publish, _: &mut Self::Context) -> Self::Result {
+            if self.transient > 0 {
+                self.transient -= 1;
+                return Err(PublishError::transient(1, "the bus is away"));
+            }
+            let snapshots = msg.0.iter().all(|e| e.kind == MessageType::StateSnapshot);
+            if self.refuse_messages && !snapshots {
+                return Err(PublishError {
+                    attempts: 1,
+                    reason: "Broker: Message size too large".into(),
+                    permanent: true,
+                    too_large: true,
+                });
+            }
+            let ids = msg.0.into_iter().map(|e| e.id.to_string());
+            self.taken.lock().expect("not poisoned").extend(ids);
+            Ok(())
+        }
+    }
+
+    /// A message and the snapshot that follows it, about case `c1`.
+    fn outputs() -> Vec<Envelope> {
+        [
+            ("c1/approval", MessageType::ApprovalPublished),
+            ("c1/state#1", MessageType::StateSnapshot),
+        ]
+        .into_iter()
+        .map(|(id, kind)| {
+            let head = EnvelopeHead {
+                id: MessageId::from_string(id),
+                kind,
+                case_id: CaseId::from_string("c1"),
+                source: SystemId::Intake,
+                target: SystemId::Intake,
+                trace_id: String::new(),
+            };
+            Envelope::new_at(head, &(), Utc::now())
+        })
+        .collect()
+    }
+
+    /// A bridge as described by [`FakeBridge`], and what it takes.
+    fn bridge(
+        transient: u32,
+        refuse_messages: bool,
+    ) -> (Recipient<Publish>, Arc<Mutex<Vec<String>>>) {
+        let taken = Arc::new(Mutex::new(Vec::new()));
+        let bridge = FakeBridge {
+            transient,
+            refuse_messages,
+            taken: taken.clone(),
+        };
+        (bridge.start().recipient(), taken)
+    }
+
+    #[actix_rt::test]
+    async fn a_message_refused_for_good_is_poison_and_its_snapshot_is_still_written() {
+        // Arrange
+        let (bridge, taken) = bridge(0, true);
+
+        // Act
+        let published = publish(&bridge, outputs()).await;
+
+        // Assert: the state change the message came from survives a restart.
+        assert!(
+            matches!(&published, Err(HandleError::Poison(m)) if m.contains("too large")),
+            "{published:?}"
+        );
+        assert_eq!(*taken.lock().expect("not poisoned"), ["c1/state#1"]);
+    }
+
+    #[actix_rt::test]
+    async fn sending_until_taken_sends_again_what_the_bus_did_not_take() {
+        // Arrange
+        let (bridge, taken) = bridge(1, false);
+
+        // Act
+        let sent = send_until_taken(&bridge, outputs()).await;
+
+        // Assert
+        assert_eq!(sent, Sent::Taken);
+        assert_eq!(
+            *taken.lock().expect("not poisoned"),
+            ["c1/approval", "c1/state#1"]
+        );
+    }
+
+    #[actix_rt::test]
+    async fn sending_until_taken_ends_on_a_refusal_for_good_saying_why() {
+        // Arrange
+        let (bridge, taken) = bridge(0, true);
+
+        // Act
+        let sent = send_until_taken(&bridge, outputs()).await;
+
+        // Assert: not sent again; the snapshot is on the bus.
+        let Sent::Refused(refusal) = sent else {
+            panic!("refused for good, not {sent:?}");
+        };
+        assert_eq!(refusal.reason, "Broker: Message size too large");
+        assert!(refusal.too_large);
+        assert_eq!(*taken.lock().expect("not poisoned"), ["c1/state#1"]);
     }
 }

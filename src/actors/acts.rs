@@ -7,38 +7,37 @@
 //! the state, and records the act here: its id, the request (to tell a repeat from a different
 //! request), its outputs and the answer it gave. Then it publishes the outputs, followed by the
 //! snapshot of the case as it stands, and keeps sending them again, with the same ids, until the
-//! bus takes them. Nothing is undone: once a message may have left, the state that caused it
-//! must stay, or the system would contradict the bus.
+//! bus takes them or refuses one for good ([`send_until_taken`]). Nothing is undone: once a
+//! message may have left, the state that caused it must stay, or the system would contradict the
+//! bus; a refused message is in dead-letters, and the snapshot that follows it is still written.
 //!
 //! This is [`Processed`](super::Processed) for what a person asks rather than what the bus
 //! delivers. An inbound message's repeat comes from the bus, which redelivers it until it is
 //! handled, so a failed publish waits for that redelivery; an act's repeat would have to come
 //! from a person, so the system sends again by itself.
 //!
-//! Whoever asked is answered once the outputs are on the bus ([`Acted::on_bus`]), or after
-//! `service.submit_timeout_ms` if the bus has not taken them by then: the act happened either
-//! way. The same request again answers the same [`Acted::result`].
+//! Whoever asked is answered once the outputs are on the bus or refused for good
+//! ([`Acted::delivery`]), or after `service.submit_timeout_ms` if the bus has done neither by
+//! then: the act happened either way. The same request again answers the same [`Acted::result`]
+//! and, once the bus answered, the same delivery: a refused act stays refused.
 
 use crate::domain::{CaseId, Envelope, MessageId};
-use crate::port::{publish, HandleError, Publish};
+use crate::port::{send_until_taken, Delivery, Publish, Sent};
 use actix::prelude::*;
 use std::any::Any;
 use std::collections::HashMap;
 use std::time::Duration;
 use tokio::sync::oneshot;
 
-/// How long to wait before sending again the outputs of an act the bus did not take. The
-/// bridge already retried them with backoff before it gave up, so this only paces the rounds.
-const RESEND_AFTER: Duration = Duration::from_millis(500);
-
 /// What an act answers.
 #[derive(Debug, Clone)]
 pub struct Acted<T> {
     /// The result of the act (the approval, the signature, the rating, …).
     pub result: T,
-    /// Whether the act's messages were on the bus when it was answered. When not, the act is
-    /// recorded all the same and its messages are sent until the bus takes them.
-    pub on_bus: bool,
+    /// Where the act's messages stood when it was answered. The act is recorded whatever
+    /// they did: when not yet on the bus, they are sent until the bus takes them; when refused
+    /// for good, they are in dead-letters.
+    pub delivery: Delivery,
 }
 
 /// A request for an act: its id and what was asked.
@@ -58,14 +57,10 @@ struct Act {
     /// The answer given, a `T` of the handler's `Acted<T>`; boxed so that one record keeps
     /// the acts of every kind.
     answer: Box<dyn Any + Send>,
-    /// Its messages; emptied once they are on the bus.
-    outputs: Vec<Envelope>,
-    /// The case whose snapshot follows the messages.
-    case_id: CaseId,
-    /// Whether the messages are on the bus.
-    on_bus: bool,
-    /// Who waits to hear that they are.
-    waiters: Vec<oneshot::Sender<()>>,
+    /// Where its messages stand: [`Delivery::NotYet`] until the bus took or refused them.
+    delivery: Delivery,
+    /// Who waits to hear how the bus answered.
+    waiters: Vec<oneshot::Sender<Delivery>>,
 }
 
 /// The acts a system took, and where and how they are sent.
@@ -97,22 +92,27 @@ impl Acts {
         self.latest.get(subject).cloned()
     }
 
-    /// A receiver told when the act's messages are on the bus; none when they already are.
-    fn wait(&mut self, id: &MessageId) -> Option<oneshot::Receiver<()>> {
-        let act = self.acts.get_mut(id).filter(|act| !act.on_bus)?;
+    /// How the bus answered the act's messages, or a receiver told when it does.
+    fn wait(&mut self, id: &MessageId) -> Result<Delivery, oneshot::Receiver<Delivery>> {
+        let Some(act) = self.acts.get_mut(id) else {
+            // Acts are never forgotten, and `id` was just looked up: this cannot be.
+            return Ok(Delivery::NotYet);
+        };
+        if act.delivery != Delivery::NotYet {
+            return Ok(act.delivery.clone());
+        }
         let (tx, rx) = oneshot::channel();
         act.waiters.push(tx);
-        Some(rx)
+        Err(rx)
     }
 
-    /// The act's messages are on the bus: tell whoever waits, and forget the messages.
-    fn sent(&mut self, id: &MessageId) {
+    /// The bus answered the act's messages: record how, and tell whoever waits.
+    fn settled(&mut self, id: &MessageId, sent: Sent) {
         if let Some(act) = self.acts.get_mut(id) {
-            act.on_bus = true;
-            act.outputs = Vec::new();
+            act.delivery = sent.into();
             for waiter in act.waiters.drain(..) {
                 // A waiter that stopped waiting was already answered.
-                let _ = waiter.send(());
+                let _ = waiter.send(act.delivery.clone());
             }
         }
     }
@@ -129,7 +129,7 @@ pub trait TakesActs: Actor<Context = Context<Self>> {
 }
 
 /// The answer to a repeat: when `id` names an act taken on the same request, the answer it
-/// gave (once its messages are on the bus, or after the timeout). `None` when there is no
+/// gave (once the bus took or refused its messages, or after the timeout). `None` when there is no
 /// such act, and the request is checked against the state as a new one.
 pub fn repeat<A: TakesActs, T: Clone + Send + 'static, E: 'static>(
     actor: &mut A,
@@ -147,7 +147,7 @@ pub fn repeat<A: TakesActs, T: Clone + Send + 'static, E: 'static>(
 }
 
 /// Records an act whose state change is made, sends `outputs` until the bus takes them, and
-/// answers `answer` once they are on the bus or the timeout passed.
+/// answers `answer` once the bus took or refused them, or the timeout passed.
 pub fn take<A: TakesActs, T: Clone + Send + 'static, E: 'static>(
     actor: &mut A,
     ctx: &mut Context<A>,
@@ -160,43 +160,36 @@ pub fn take<A: TakesActs, T: Clone + Send + 'static, E: 'static>(
     let act = Act {
         asked,
         answer: Box::new(answer.clone()),
-        outputs,
-        case_id,
-        on_bus: false,
+        delivery: Delivery::NotYet,
         waiters: Vec::new(),
     };
     let acts = actor.acts();
     acts.acts.insert(id.clone(), act);
     acts.latest.insert(subject, id.clone());
-    send(actor, ctx, id.clone());
+    send(actor, ctx, id.clone(), case_id, outputs);
     answer_when_sent(actor, &id, answer)
 }
 
-/// Sends an act's messages, then the snapshot of its case as it now stands; on failure sends
-/// them again (same ids) after [`RESEND_AFTER`], until the bus takes them.
-fn send<A: TakesActs>(actor: &mut A, ctx: &mut Context<A>, id: MessageId) {
-    let Some(act) = actor.acts().acts.get(&id).filter(|act| !act.on_bus) else {
-        return;
-    };
-    let case_id = act.case_id.clone();
-    let mut outputs = act.outputs.clone();
+/// Sends an act's messages, then the snapshot of its case as it now stands, until the bus
+/// takes them or refuses one for good, and records which.
+fn send<A: TakesActs>(
+    actor: &mut A,
+    ctx: &mut Context<A>,
+    id: MessageId,
+    case_id: CaseId,
+    mut outputs: Vec<Envelope>,
+) {
     outputs.extend(actor.act_snapshot(&case_id));
-    let sent = publish(&actor.acts().bridge, outputs);
-    ctx.spawn(sent.into_actor(actor).map(move |sent, actor, ctx| match sent {
-        Ok(()) => actor.acts().sent(&id),
-        Err(HandleError::Poison(error)) => {
-            // Sending the same records again would be refused again; the refused one is in
-            // dead-letters with the reason.
-            tracing::error!(%error, act = %id, "the bus refused an act's message for good; not sending it again");
+    let sent = send_until_taken(&actor.acts().bridge, outputs);
+    ctx.spawn(sent.into_actor(actor).map(move |sent, actor, _| {
+        if let Sent::Refused(refusal) = &sent {
+            tracing::error!(reason = %refusal.reason, act = %id, "the bus refused an act's message for good; it is in dead-letters");
         }
-        Err(error) => {
-            tracing::warn!(%error, act = %id, "an act's messages are not on the bus yet; sending them again");
-            ctx.run_later(RESEND_AFTER, move |actor, ctx| send(actor, ctx, id));
-        }
+        actor.acts().settled(&id, sent);
     }));
 }
 
-/// Answers `answer` once the act `id` is on the bus, or when the timeout passes.
+/// Answers `answer` once the bus took or refused the act `id`, or when the timeout passes.
 fn answer_when_sent<A: TakesActs, T: 'static, E: 'static>(
     actor: &mut A,
     id: &MessageId,
@@ -207,13 +200,17 @@ fn answer_when_sent<A: TakesActs, T: 'static, E: 'static>(
     let timeout = acts.timeout;
     Box::pin(
         async move {
-            let on_bus = match sent {
-                None => true,
-                Some(sent) => matches!(tokio::time::timeout(timeout, sent).await, Ok(Ok(()))),
+            let delivery = match sent {
+                Ok(delivery) => delivery,
+                Err(sent) => match tokio::time::timeout(timeout, sent).await {
+                    Ok(Ok(delivery)) => delivery,
+                    // Still sending (or the system stopped): the act is kept all the same.
+                    Ok(Err(_)) | Err(_) => Delivery::NotYet,
+                },
             };
             Ok(Acted {
                 result: answer,
-                on_bus,
+                delivery,
             })
         }
         .into_actor(actor),
@@ -224,7 +221,7 @@ fn answer_when_sent<A: TakesActs, T: 'static, E: 'static>(
 mod tests {
     use super::*;
     use crate::domain::{EnvelopeHead, MessageType, SystemId};
-    use crate::port::PublishError;
+    use crate::port::{Delivery, PublishError};
     use chrono::Utc;
     use std::sync::{Arc, Mutex};
 
@@ -232,6 +229,8 @@ mod tests {
     struct FakeBridge {
         /// Publishes still to refuse.
         refuse: u32,
+        /// Whether it refuses them for good (as too large) rather than for now.
+        for_good: bool,
         /// The ids of the messages taken, in order.
         taken: Arc<Mutex<Vec<String>>>,
     }
@@ -246,6 +245,14 @@ mod tests {
         fn handle(&mut self, msg: Publish, _: &mut Self::Context) -> Self::Result {
             if self.refuse > 0 {
                 self.refuse -= 1;
+                if self.for_good {
+                    return Err(PublishError {
+                        attempts: 1,
+                        reason: "record of 2000000 bytes exceeds the bus's limit of 1000000".into(),
+                        permanent: true,
+                        too_large: true,
+                    });
+                }
                 return Err(PublishError::transient(1, "the bus is away"));
             }
             let ids = msg.0.into_iter().map(|e| e.id.to_string());
@@ -312,6 +319,7 @@ mod tests {
         let taken = Arc::new(Mutex::new(Vec::new()));
         let bridge = FakeBridge {
             refuse: 2,
+            for_good: false,
             taken: taken.clone(),
         }
         .start();
@@ -322,7 +330,7 @@ mod tests {
         let first = desk.send(Rate(2)).await.expect("desk runs").expect("taken");
         let mut repeat = desk.send(Rate(2)).await.expect("desk runs").expect("taken");
         for _ in 0..100 {
-            if repeat.on_bus {
+            if repeat.delivery == Delivery::OnBus {
                 break;
             }
             repeat = desk.send(Rate(2)).await.expect("desk runs").expect("taken");
@@ -331,13 +339,13 @@ mod tests {
 
         // Assert
         assert_eq!(
-            (first.result, first.on_bus),
-            (4, false),
+            (first.result, first.delivery),
+            (4, Delivery::NotYet),
             "taken, not on the bus"
         );
         assert_eq!(
-            (repeat.result, repeat.on_bus),
-            (4, true),
+            (repeat.result, repeat.delivery),
+            (4, Delivery::OnBus),
             "sent again until taken"
         );
         assert!(
@@ -346,5 +354,33 @@ mod tests {
         );
         let taken = taken.lock().expect("not poisoned").clone();
         assert_eq!(taken, ["c1/rated"], "sent until taken, taken once");
+    }
+
+    #[actix_web::test]
+    async fn an_act_the_bus_refuses_for_good_is_answered_refused_and_so_is_its_repeat() {
+        // Arrange: a bus that refuses the act's message for good; a long wait for the bus, so
+        // that an answer before it tells the refusal was heard, not waited out.
+        let taken = Arc::new(Mutex::new(Vec::new()));
+        let bridge = FakeBridge {
+            refuse: 1,
+            for_good: true,
+            taken: taken.clone(),
+        }
+        .start();
+        let acts = Acts::new(bridge.recipient(), Duration::from_secs(60));
+        let desk = Desk { acts }.start();
+
+        // Act
+        let first = desk.send(Rate(2)).await.expect("desk runs").expect("taken");
+        let repeat = desk.send(Rate(2)).await.expect("desk runs").expect("taken");
+
+        // Assert: both say the bus refused it, and why; it is not sent again.
+        let Delivery::Refused(refusal) = &first.delivery else {
+            panic!("refused for good, not {:?}", first.delivery);
+        };
+        assert!(refusal.reason.contains("exceeds"), "{refusal:?}");
+        assert!(refusal.too_large, "{refusal:?}");
+        assert_eq!((repeat.result, repeat.delivery), (4, first.delivery));
+        assert!(taken.lock().expect("not poisoned").is_empty());
     }
 }

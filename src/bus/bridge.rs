@@ -244,6 +244,7 @@ impl Bridge {
                     attempts: 1,
                     reason: refusal.reason.clone(),
                     permanent: true,
+                    too_large: refusal.too_large,
                 }),
             };
             // A publisher that stopped waiting needs no answer.

@@ -254,6 +254,18 @@ fn refused_for_good(error: &KafkaError) -> bool {
     )
 }
 
+/// Whether librdkafka or the broker refused a record for its size.
+fn too_large(error: &KafkaError) -> bool {
+    matches!(
+        error.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::MessageSizeTooLarge
+                | RDKafkaErrorCode::MessageBatchTooLarge
+                | RDKafkaErrorCode::InvalidMessageSize
+        )
+    )
+}
+
 async fn create_topics(
     settings: &BusSettings,
     brokers: &str,
@@ -363,6 +375,7 @@ impl Bus for KafkaBus {
                     Err(error) if refused_for_good(&error) => refused.push(Refusal {
                         index,
                         reason: error.to_string(),
+                        too_large: too_large(&error),
                     }),
                     Err(error) => {
                         inner.producer_failed(generation, &error);
@@ -376,6 +389,7 @@ impl Bus for KafkaBus {
                     Ok(Err((error, _))) if refused_for_good(&error) => refused.push(Refusal {
                         index,
                         reason: error.to_string(),
+                        too_large: too_large(&error),
                     }),
                     Ok(Err((error, _))) => {
                         inner.producer_failed(generation, &error);

@@ -209,7 +209,11 @@ impl Bus for MemoryBus {
                 // Like a broker: this record can never be taken; the others are.
                 let limit = self.inner.max_record_bytes;
                 let reason = format!("record of {size} bytes exceeds the bus's limit of {limit}");
-                refused.push(Refusal { index, reason });
+                refused.push(Refusal {
+                    index,
+                    reason,
+                    too_large: true,
+                });
                 continue;
             }
             let partition = partition_for(&record.key, self.inner.partitions);

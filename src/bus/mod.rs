@@ -311,6 +311,8 @@ pub struct Refusal {
     pub index: usize,
     /// Why, as the bus says it (e.g. `Broker: Message size too large`).
     pub reason: String,
+    /// Whether it was the record's size: a smaller record would be taken.
+    pub too_large: bool,
 }
 
 /// Stops a subscription's consumers when told to or when dropped, and tells when they are gone.

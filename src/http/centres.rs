@@ -62,5 +62,5 @@ async fn reassign(
         department: body.into_inner().department,
     };
     let event = centre(&systems, &code)?.reassign.send(reassign).await??;
-    Ok(acted(StatusCode::OK, event))
+    acted(StatusCode::OK, event)
 }

@@ -73,7 +73,7 @@ async fn answer(
         opinion: body.opinion,
     };
     let result = desk.answer.send(answer).await??;
-    Ok(acted(StatusCode::OK, result))
+    acted(StatusCode::OK, result)
 }
 
 /// Body of a signature.
@@ -104,7 +104,7 @@ async fn sign(
     let officer = sign_body(&body)?.officer;
     let desk = holder(&systems, &event_id, "at a department")?;
     let signed = desk.sign.send(SignEvent { event_id, officer }).await??;
-    Ok(acted(StatusCode::OK, signed))
+    acted(StatusCode::OK, signed)
 }
 
 /// Body of a return.
@@ -128,7 +128,7 @@ async fn return_event(
         .return_event
         .send(ReturnEvent { event_id, reason })
         .await??;
-    Ok(acted(StatusCode::OK, returned))
+    acted(StatusCode::OK, returned)
 }
 
 /// Body of an extension request.
@@ -162,5 +162,5 @@ async fn extension(
     };
     let desk = holder(&systems, &request.event_id, "at a department")?;
     let request = desk.request_extension.send(request).await??;
-    Ok(acted(StatusCode::ACCEPTED, request))
+    acted(StatusCode::ACCEPTED, request)
 }

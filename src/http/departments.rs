@@ -87,7 +87,7 @@ async fn decide(
     let (code, case_id) = path.into_inner();
     let decide = body.into_inner().into_message(case_id);
     let approval = department(&systems, &code)?.decide.send(decide).await??;
-    Ok(acted(StatusCode::OK, approval))
+    acted(StatusCode::OK, approval)
 }
 
 /// Body of a department's request for supplementary materials.
@@ -117,5 +117,5 @@ async fn request_supplement(
         .request_supplement
         .send(request)
         .await??;
-    Ok(acted(StatusCode::OK, suspension))
+    acted(StatusCode::OK, suspension)
 }

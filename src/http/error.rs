@@ -8,6 +8,7 @@ use crate::actors::governance_center::ReassignError;
 use crate::actors::intake::{CaseActionError, RedriveError};
 use crate::actors::terminal::SubmitError;
 use crate::catalog::LookupError;
+use crate::port::Delivery;
 use actix::MailboxError;
 use actix_web::error::{JsonPayloadError, PayloadError};
 use actix_web::http::StatusCode;
@@ -118,10 +119,12 @@ impl From<RedriveError> for ApiError {
         match error {
             RedriveError::Unknown(m) => Self::not_found("unknown_case", m),
             RedriveError::Completed(m) => Self::new(StatusCode::CONFLICT, "case_completed", m),
+            RedriveError::Failed(m) => Self::new(StatusCode::CONFLICT, "case_failed", m),
             RedriveError::NothingToResend(m) => {
                 Self::new(StatusCode::CONFLICT, "nothing_to_redrive", m)
             }
             RedriveError::NotOnBus(m) => Self::unavailable(m),
+            RedriveError::Refused(m) => Self::invalid("redrive_refused", m),
         }
     }
 }
@@ -138,15 +141,26 @@ impl From<ReassignError> for ApiError {
 
 /// The answer to a person's act (a decision, a reassignment, a rating): `ok` with its result
 /// once the act's messages are on the bus; `202 Accepted` with the same result when the bus has
-/// not taken them within `service.submit_timeout_ms`. The act is not refused then: it is
-/// recorded and its messages are sent until the bus takes them.
-pub fn acted<T: Serialize>(ok: StatusCode, acted: Acted<T>) -> HttpResponse {
-    let status = if acted.on_bus {
-        ok
-    } else {
-        StatusCode::ACCEPTED
+/// not taken them within `service.submit_timeout_ms` (the act is recorded and its messages are
+/// sent until the bus takes them); `422 act_refused` when the bus refused them for good (the act
+/// is recorded, but its message is in dead-letters and reaches no one). A repeat of the request
+/// is answered the same.
+pub fn acted<T: Serialize>(ok: StatusCode, acted: Acted<T>) -> Result<HttpResponse> {
+    let status = match acted.delivery {
+        Delivery::OnBus => ok,
+        Delivery::NotYet => StatusCode::ACCEPTED,
+        Delivery::Refused(refusal) => {
+            return Err(ApiError::invalid(
+                "act_refused",
+                format!(
+                    "the act was recorded, but the bus refused its message for good, so it \
+                     reaches no one: {}. It is in dead-letters: report it to an operator, quoting this message",
+                    refusal.reason
+                ),
+            ))
+        }
     };
-    HttpResponse::build(status).json(acted.result)
+    Ok(HttpResponse::build(status).json(acted.result))
 }
 
 /// The JSON of every error.

@@ -8,6 +8,7 @@ use super::locate::served;
 use crate::actors::intake::{ApplicationForm, RateCase, SupplementCase};
 use crate::actors::terminal::SubmitApplication;
 use crate::domain::{CaseId, TerminalId};
+use crate::port::{Delivery, Refusal};
 use crate::systems::Systems;
 use actix::Recipient;
 use actix_web::http::StatusCode;
@@ -63,7 +64,9 @@ struct Submitted {
     links: serde_json::Value,
 }
 
-/// Submits an application at a terminal.
+/// Submits an application at a terminal. Answered `202` once the bus took its record
+/// (`durable: true`) or when it has not yet (`durable: false`); refused when the bus refused
+/// the record for good, which fails the case ([`refused_submission`]).
 async fn submit(
     systems: web::Data<Systems>,
     terminal_id: web::Path<TerminalId>,
@@ -73,12 +76,42 @@ async fn submit(
         .send(SubmitApplication(form.into_inner()))
         .await??;
     let case_id = submission.case_id;
+    let durable = match submission.delivery {
+        Delivery::OnBus => true,
+        Delivery::NotYet => false,
+        Delivery::Refused(refusal) => return Err(refused_submission(&case_id, &refusal)),
+    };
     Ok(HttpResponse::Accepted().json(Submitted {
         links: json!({ "case": format!("/api/v1/cases/{case_id}") }),
         case_id,
         status: "submitted",
-        durable: submission.durable,
+        durable,
     }))
+}
+
+/// A submission whose record the bus refused for good: its case failed and will not be
+/// processed. `413 application_too_large` when it was the size (the applicant can hand large
+/// materials in by reference), `422 application_refused` otherwise.
+fn refused_submission(case_id: &CaseId, refusal: &Refusal) -> ApiError {
+    let reason = &refusal.reason;
+    if refusal.too_large {
+        return ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "application_too_large",
+            format!(
+                "the bus refused the application for good ({reason}): case {case_id} failed and \
+                 will not be processed. Submit it again with large materials handed in by \
+                 reference, not inline"
+            ),
+        );
+    }
+    ApiError::invalid(
+        "application_refused",
+        format!(
+            "the bus refused the application for good ({reason}): case {case_id} failed and will \
+             not be processed. Report it to an operator, quoting this message"
+        ),
+    )
 }
 
 /// Body of an applicant's supplement.
@@ -108,7 +141,7 @@ async fn supplement(
             materials,
         })
         .await??;
-    Ok(acted(StatusCode::ACCEPTED, supplement))
+    acted(StatusCode::ACCEPTED, supplement)
 }
 
 /// Body of a rating.
@@ -151,5 +184,5 @@ async fn rate(
             comment: body.comment,
         })
         .await??;
-    Ok(acted(StatusCode::CREATED, rating))
+    acted(StatusCode::CREATED, rating)
 }

@@ -84,7 +84,8 @@ async fn dead_letters(app: &TestApp, key: &str) -> Vec<Arc<Record>> {
 
 /// The intake feed from its start, as the city centre reads it.
 async fn feed(app: &TestApp) -> Value {
-    app.get_json("/api/v1/intake/feed?after=0&wait_ms=5000").await
+    app.get_json("/api/v1/intake/feed?after=0&wait_ms=5000")
+        .await
 }
 
 #[actix_web::test]
@@ -261,4 +262,26 @@ async fn a_shutdown_that_could_not_deliver_records_fails_saying_how_many() {
     );
     let answer = pending.await.expect("the bridge answered");
     assert!(answer.is_err_and(|e| !e.permanent));
+}
+
+#[actix_web::test]
+async fn an_act_the_bus_refuses_for_good_is_answered_422_and_so_is_its_repeat() {
+    // Arrange: a completed case, and a rating whose comment makes its record too large.
+    let app = spawn_small_bus_app(30_000).await;
+    let case_id = app
+        .submit_ok(&app.application_body("individual_business_registration"))
+        .await;
+    app.wait_until_completed(&case_id).await;
+    let path = format!("/api/v1/terminals/{TERMINAL}/cases/{case_id}/rating");
+    let rating = serde_json::json!({ "score": 5, "comment": "x".repeat(LIMIT as usize) });
+
+    // Act
+    let first = app.post_json(&path, &rating).await;
+    let repeat = app.post_json(&path, &rating).await;
+
+    // Assert: not "202, sent until the bus takes it": refused, saying why, both times.
+    let first = assert_refused(first, 422, "act_refused").await;
+    let message = first["message"].as_str().unwrap_or_default();
+    assert!(message.contains("exceeds the bus's limit"), "{first}");
+    assert_eq!(assert_refused(repeat, 422, "act_refused").await, first);
 }

@@ -2,8 +2,8 @@
 //! supplementary materials.
 //!
 //! A staff act changes the department at once and is recorded under the id of the message it
-//! causes; the message is sent until the bus takes it, and the same request again answers the
-//! same result (see [`acts`](crate::actors::acts)).
+//! causes; the message is sent until the bus takes it or refuses it for good, and the same
+//! request again answers the same result (see [`acts`](crate::actors::acts)).
 
 use super::messages::{Decide, GetInbox, Inbox, InboxCase, InboxEvent, RequestSupplement};
 use super::state::{DeptCase, Stage};

@@ -9,8 +9,7 @@ use crate::actors::intake::FedApplication;
 use crate::actors::{BusSystem, KeepsState};
 use crate::domain::{message_ids, CaseId, Envelope, MessageType, SystemId, Tier};
 use crate::feed::FeedSource;
-use crate::port::Publish;
-use crate::port::{publish, HandleError};
+use crate::port::{send_until_taken, Publish, Sent};
 use actix::prelude::*;
 use std::time::Duration;
 
@@ -94,21 +93,12 @@ async fn run_feed(
     }
 }
 
-/// Publishes a batch, retrying until the bus takes it: moving the cursor past applications
-/// that are not on the bus would lose them. An application the bus refused for good (it is in
-/// dead-letters) is not sent again: the others of the batch are on the bus, and sending the
-/// batch again would only be refused again.
+/// Publishes a batch until the bus takes it: moving the cursor past applications that are not
+/// on the bus would lose them. An application the bus refused for good is in dead-letters, and
+/// sending the batch again would only be refused again: the others of the batch, and the
+/// snapshot with the new cursor, are on the bus, and the feed moves on.
 async fn publish_until_done(bridge: &Recipient<Publish>, envelopes: Vec<Envelope>) {
-    loop {
-        let error = match publish(bridge, envelopes.clone()).await {
-            Ok(()) => return,
-            Err(HandleError::Poison(error)) => {
-                tracing::error!(%error, "the bus refused a fed application for good; moving on");
-                return;
-            }
-            Err(error) => error,
-        };
-        tracing::error!(%error, "publishing fed applications failed; retrying");
-        tokio::time::sleep(Duration::from_millis(200)).await;
+    if let Sent::Refused(refusal) = send_until_taken(bridge, envelopes).await {
+        tracing::error!(reason = %refusal.reason, "the bus refused a fed application for good; moving on");
     }
 }

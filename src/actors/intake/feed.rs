@@ -6,14 +6,9 @@
 
 use super::{CaseRecord, FedApplication, IntakeSystem};
 use crate::domain::{Application, CaseId, CaseStatus, Envelope};
-use crate::port::publish;
-use crate::port::HandleError;
+use crate::port::{send_until_taken, Delivery, HandleError, Refusal, Sent};
 use actix::prelude::*;
 use serde::{Deserialize, Serialize};
-use std::time::Duration;
-
-/// How long to wait before sending again a snapshot the bus did not take.
-const PERSIST_RETRY: Duration = Duration::from_millis(500);
 
 /// What the intake system writes to the state topic for each case: enough to feed it again
 /// and to rebuild its view by reading the flow topics.
@@ -58,7 +53,7 @@ impl IntakeSystem {
     fn mark_durable(&mut self, sequence: u64) {
         if let Some(waiter) = self.durable_waiters.remove(&sequence) {
             // A submission that stopped waiting was already answered as not yet durable.
-            let _ = waiter.send(());
+            let _ = waiter.send(Delivery::OnBus);
         }
         if sequence <= self.durable_upto {
             return;
@@ -106,32 +101,29 @@ impl IntakeSystem {
         Ok(())
     }
 
-    /// Publishes a case's snapshot until the bus takes it, then marks it durable.
+    /// Publishes a case's snapshot until the bus takes it, then marks it durable; fails the
+    /// case if the bus refuses it for good.
     pub(super) fn persist(&mut self, snapshot: Envelope, sequence: u64, ctx: &mut Context<Self>) {
         if !self.persist_state {
             // Nothing outlives this process on this bus: kept is as durable as it gets.
             self.mark_durable(sequence);
             return;
         }
-        let sent = publish(&self.bridge, vec![snapshot.clone()]);
-        ctx.spawn(sent.into_actor(self).map(move |sent, intake, ctx| match sent {
-            Ok(()) => intake.mark_durable(sequence),
-            Err(HandleError::Poison(reason)) => intake.fail(sequence, &reason),
-            Err(error) => {
-                tracing::warn!(%error, sequence, "submission not yet on the bus; sending it again");
-                ctx.run_later(PERSIST_RETRY, move |intake, ctx| {
-                    intake.persist(snapshot, sequence, ctx);
-                });
-            }
-        }));
+        let sent = send_until_taken(&self.bridge, vec![snapshot]);
+        ctx.spawn(
+            sent.into_actor(self)
+                .map(move |sent, intake, _| match sent {
+                    Sent::Taken => intake.mark_durable(sequence),
+                    Sent::Refused(refusal) => intake.fail(sequence, refusal),
+                }),
+        );
     }
 
     /// The bus refused the record of submission `sequence` for good (it is in dead-letters):
     /// sending it again cannot help. The case fails with a reason the applicant reads, its
-    /// submitter hears it is not on the bus, and the feed moves past it.
-    fn fail(&mut self, sequence: u64, reason: &str) {
-        // Dropped unanswered: the submission is answered as not on the bus.
-        self.durable_waiters.remove(&sequence);
+    /// submitter (if still waiting) hears of the refusal, and the feed moves past it.
+    fn fail(&mut self, sequence: u64, refusal: Refusal) {
+        let reason = refusal.reason.as_str();
         let case_id = self.feed.get(&sequence).map(|(id, _)| id.clone());
         if let Some(record) = case_id.and_then(|id| self.cases.get_mut(&id)) {
             tracing::error!(case_id = %record.view.case_id, sequence, reason, "the bus refused the submission for good; the case failed");
@@ -145,6 +137,12 @@ impl IntakeSystem {
                 let _ = watcher.send(record.view.clone());
             }
         }
+        if let Some(waiter) = self.durable_waiters.remove(&sequence) {
+            // A submission that stopped waiting was answered as not yet durable; its case says
+            // it failed.
+            let _ = waiter.send(Delivery::Refused(refusal));
+        }
+        // Not durable, but no longer in the way: the feed skips a failed case (see `take`).
         self.mark_durable(sequence);
     }
 

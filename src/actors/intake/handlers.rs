@@ -12,7 +12,7 @@ use crate::domain::{
     message_ids, Application, CaseId, CaseStatus, Envelope, EnvelopeHead, MessageId, MessageType,
     Rating, Supplement, SystemId,
 };
-use crate::port::{HandleError, Inbound};
+use crate::port::{Delivery, HandleError, Inbound};
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -26,15 +26,19 @@ impl Handler<Submit> for IntakeSystem {
             Ok(registered) => registered,
             Err(refused) => return Box::pin(fut::ready(Err(refused))),
         };
-        // Answer once the record is on the bus, or when waiting longer is not worth it.
+        // Answer once the bus took or refused the record, or when waiting longer is not worth it.
         let (tx, rx) = oneshot::channel();
         self.durable_waiters.insert(sequence, tx);
         self.persist(snapshot, sequence, ctx);
         let timeout = self.submit_timeout;
         Box::pin(
             async move {
-                let durable = matches!(tokio::time::timeout(timeout, rx).await, Ok(Ok(())));
-                Ok(Submission { case_id, durable })
+                let delivery = match tokio::time::timeout(timeout, rx).await {
+                    Ok(Ok(delivery)) => delivery,
+                    // Still sending (or the system stopped): the submission is kept all the same.
+                    Ok(Err(_)) | Err(_) => Delivery::NotYet,
+                };
+                Ok(Submission { case_id, delivery })
             }
             .into_actor(self),
         )
@@ -264,7 +268,7 @@ impl IntakeSystem {
 
     /// An applicant's act on a case: the answer of the act it repeats (whose id `repeats`
     /// finds), else the act `prepare` makes of the case, or its refusal. The act is recorded
-    /// and its message sent until the bus takes it.
+    /// and its message sent until the bus takes it or refuses it for good.
     fn act_on_case<T: Serialize + Clone + Send + 'static>(
         &mut self,
         ctx: &mut Context<Self>,

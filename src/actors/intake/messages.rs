@@ -9,6 +9,7 @@ use crate::domain::{
     Applicant, Application, CaseId, CaseStatus, Channel, HistoryStep, MatterCode, MessageId,
     MessageType, Rating, Region, Supplement, TerminalId,
 };
+use crate::port::Delivery;
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -44,15 +45,16 @@ pub struct Submit {
     pub channel: Channel,
 }
 
-/// A submission taken: its case id, and whether its record was on the bus when answered.
-#[derive(Debug, Clone, Serialize)]
+/// A submission taken: its case id, and where its record stood when answered.
+#[derive(Debug, Clone)]
 pub struct Submission {
     /// The new case.
     pub case_id: CaseId,
-    /// True once the application is on the bus and survives this process. False when the bus
-    /// did not take it within `service.submit_timeout_ms`: it is kept and published as soon as
-    /// the bus takes it.
-    pub durable: bool,
+    /// [`Delivery::OnBus`] once the application is on the bus and survives this process;
+    /// [`Delivery::NotYet`] when the bus did not take it within `service.submit_timeout_ms` (it
+    /// is kept and published as soon as the bus takes it); [`Delivery::Refused`] when the bus
+    /// refused it for good: the case failed and will not be processed.
+    pub delivery: Delivery,
 }
 
 /// Why a submission was refused.
@@ -257,10 +259,17 @@ pub enum RedriveError {
     /// The case is completed: nothing is waiting.
     #[error("{0}")]
     Completed(String),
+    /// The case failed (the bus refused its application for good): nothing will move it.
+    #[error("{0}")]
+    Failed(String),
     /// The case was never published: nothing of it is on the bus to send again.
     #[error("{0}")]
     NothingToResend(String),
     /// The bus did not take the messages; nothing is lost, try again.
     #[error("{0}")]
     NotOnBus(String),
+    /// The bus refused one of the messages for good (it is in dead-letters): sending them
+    /// again would be refused again.
+    #[error("{0}")]
+    Refused(String),
 }

@@ -43,7 +43,7 @@ use super::acts::Acts;
 use super::Versions;
 use crate::catalog::Catalog;
 use crate::domain::{Application, CaseId, MessageId};
-use crate::port::Publish;
+use crate::port::{Delivery, Publish};
 use actix::prelude::*;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -73,8 +73,8 @@ pub struct IntakeSystem {
     versions: Versions,
     /// State rebuilt: submissions are taken.
     ready: bool,
-    /// Submissions waiting to hear that their record is on the bus.
-    durable_waiters: HashMap<u64, oneshot::Sender<()>>,
+    /// Submissions waiting to hear whether the bus took their record or refused it for good.
+    durable_waiters: HashMap<u64, oneshot::Sender<Delivery>>,
     /// How long a submission waits for its record to be on the bus.
     submit_timeout: Duration,
     /// The applicant's supplements and ratings.

@@ -1,5 +1,7 @@
 //! Stalled cases, for an operator: which cases made no progress for a while ([`ListStalled`]),
-//! and sending a case's current step again ([`RedriveCase`]).
+//! and sending a case's current step again ([`RedriveCase`]). A completed case is not stalled,
+//! nor is a failed one (the bus refused its application for good): nothing waits for either,
+//! and a re-drive of one is refused.
 //!
 //! The intake system's view groups read every flow topic, so it sees every message of every
 //! case it issued. For each case not completed it keeps the messages of the case's *current
@@ -29,7 +31,7 @@ use super::{
     StalledCase, StalledCases,
 };
 use crate::domain::{CaseId, CaseStatus, Envelope, HistoryStep, MessageType};
-use crate::port::publish;
+use crate::port::{publish, HandleError};
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
@@ -98,7 +100,7 @@ impl Handler<ListStalled> for IntakeSystem {
         let mut stalled: Vec<StalledCase> = self
             .cases
             .values()
-            .filter(|record| record.view.status != CaseStatus::Completed)
+            .filter(|record| !finished(record.view.status))
             .filter_map(|record| self.stalled_case(&record.view, now))
             .filter(|case| case.idle_secs >= msg.idle_secs)
             .collect();
@@ -129,6 +131,7 @@ impl Handler<RedriveCase> for IntakeSystem {
                     "case {case_id} is completed; nothing waits to be re-driven"
                 )))
             }
+            Some(CaseStatus::Failed) => return refused(self.failed(&case_id)),
             Some(status) => status,
         };
         let messages = self.trails.current_step(&case_id);
@@ -150,11 +153,16 @@ impl Handler<RedriveCase> for IntakeSystem {
         tracing::info!(%case_id, count = resent.len(), ?status, "re-driving a stalled case: its current step sent again");
         let sent = publish(&self.bridge, messages);
         Box::pin(async move {
-            sent.await.map_err(|error| {
-                RedriveError::NotOnBus(format!(
+            sent.await.map_err(|error| match error {
+                HandleError::Poison(error) => RedriveError::Refused(format!(
+                    "case {case_id}: the bus refused a re-sent message for good ({error}); it is \
+                     in dead-letters, and re-driving again would be refused again: the message \
+                     must be repaired at its source"
+                )),
+                HandleError::Retry(error) => RedriveError::NotOnBus(format!(
                     "case {case_id}: the bus did not take the re-sent messages ({error}); \
                      nothing changed, try again"
-                ))
+                )),
             })?;
             Ok(Redriven {
                 case_id,
@@ -166,12 +174,29 @@ impl Handler<RedriveCase> for IntakeSystem {
     }
 }
 
+/// Whether nothing waits for a case in `status` any more: it completed, or it failed.
+fn finished(status: CaseStatus) -> bool {
+    matches!(status, CaseStatus::Completed | CaseStatus::Failed)
+}
+
 /// A re-drive refused before anything was sent.
 fn refused(error: RedriveError) -> ResponseFuture<Result<Redriven, RedriveError>> {
     Box::pin(async move { Err(error) })
 }
 
 impl IntakeSystem {
+    /// The refusal of a re-drive of the failed case `case_id`, naming its failure.
+    fn failed(&self, case_id: &CaseId) -> RedriveError {
+        let failure = self
+            .cases
+            .get(case_id)
+            .and_then(|record| record.view.failure.clone())
+            .unwrap_or_else(|| "no reason recorded".to_owned());
+        RedriveError::Failed(format!(
+            "case {case_id} failed, so nothing will move it and a re-drive cannot help: {failure}"
+        ))
+    }
+
     /// A case as an operator sees it when stalled: its last step (supervision warnings are no
     /// step) and how long ago that was. None only for a case with no step at all, which
     /// cannot be: the submission is the first.

@@ -1,17 +1,20 @@
-//! The intake system when the bus refuses a submission's record for good: the case fails with
-//! a reason, and the feed moves past it to the submissions behind it.
+//! The intake system when the bus refuses a submission's record for good: the submission is
+//! answered refused, the case fails with a reason, the feed moves past it to the submissions
+//! behind it, and an operator sees no stalled case to re-drive in it.
 
 use super::*;
 use crate::clock::SystemClock;
-use crate::domain::CaseStatus;
-use crate::port::PublishError;
+use crate::domain::{message_ids, CaseStatus, Envelope, EnvelopeHead, MessageType, SystemId};
+use crate::port::{Delivery, Inbound, PublishError};
 use crate::settings::{Settings, DEFAULT_CONFIG};
 use serde_json::json;
 
-/// A bridge that refuses, for good, the first publish and takes the others.
+/// A bridge that refuses, for good, the first publish (or every one) and takes the others.
 struct RefusingFirst {
     /// Whether the first publish was refused already.
     refused: bool,
+    /// Whether it refuses every publish.
+    all: bool,
 }
 
 impl Actor for RefusingFirst {
@@ -22,13 +25,14 @@ impl Handler<Publish> for RefusingFirst {
     type Result = Result<(), crate::port::PublishError>;
 
     fn handle(&mut self, _: Publish, _: &mut Self::Context) -> Self::Result {
-        if std::mem::replace(&mut self.refused, true) {
+        if std::mem::replace(&mut self.refused, true) && !self.all {
             return Ok(());
         }
         Err(PublishError {
             attempts: 1,
             reason: "record of 1200000 bytes exceeds the bus's limit of 1000000".into(),
             permanent: true,
+            too_large: true,
         })
     }
 }
@@ -47,22 +51,35 @@ fn submission() -> Submit {
     }
 }
 
-#[actix_rt::test]
-async fn a_submission_the_bus_refuses_for_good_fails_its_case_and_the_feed_moves_on() {
-    // Arrange: an intake system that writes snapshots, over a bus refusing the first one.
+/// An intake system that writes snapshots, over a bus refusing the first publish for good.
+async fn intake_refusing_first() -> Addr<IntakeSystem> {
     let settings = Settings::from_toml(DEFAULT_CONFIG, "default", false).expect("valid");
     let catalog = Arc::new(Catalog::with_clock(&settings, Arc::new(SystemClock)));
-    let bridge = RefusingFirst { refused: false }.start().recipient();
+    let bridge = RefusingFirst {
+        refused: false,
+        all: false,
+    };
+    let bridge = bridge.start().recipient();
     let intake = IntakeSystem::new(catalog, bridge, true, Duration::from_secs(5)).start();
     intake.send(MarkReady).await.expect("running");
+    intake
+}
+
+#[actix_rt::test]
+async fn a_submission_the_bus_refuses_for_good_fails_its_case_and_the_feed_moves_on() {
+    // Arrange
+    let intake = intake_refusing_first().await;
 
     // Act
     let refused = intake.send(submission()).await.expect("running");
     let taken = intake.send(submission()).await.expect("running");
 
-    // Assert: the first is answered as not on the bus, and its case says why it failed …
+    // Assert: the first is answered refused, as too large, and its case says why it failed …
     let refused = refused.expect("taken before the bus answered");
-    assert!(!refused.durable);
+    let Delivery::Refused(refusal) = &refused.delivery else {
+        panic!("refused for good, not {:?}", refused.delivery);
+    };
+    assert!(refusal.too_large, "{refusal:?}");
     let case = intake.send(GetCase(refused.case_id.clone())).await;
     let case = case.expect("running").expect("the case exists");
     assert_eq!(case.status, CaseStatus::Failed);
@@ -70,11 +87,79 @@ async fn a_submission_the_bus_refuses_for_good_fails_its_case_and_the_feed_moves
     assert!(failure.contains("exceeds the bus's limit"), "{failure}");
     // … and the feed hands out only the next one, behind it.
     let taken = taken.expect("taken");
-    assert!(taken.durable);
+    assert_eq!(taken.delivery, Delivery::OnBus);
     let fed = intake
         .send(TakeNewApplications { after: 0, max: 10 })
         .await
         .expect("running");
     let fed: Vec<_> = fed.iter().map(|f| f.application.case_id.clone()).collect();
     assert_eq!(fed, [taken.case_id]);
+}
+
+#[actix_rt::test]
+async fn a_failed_case_is_not_listed_as_stalled_and_a_redrive_names_its_failure() {
+    // Arrange: a case failed because the bus refused its application.
+    let intake = intake_refusing_first().await;
+    let failed = intake.send(submission()).await.expect("running");
+    let failed = failed.expect("taken").case_id;
+
+    // Act
+    let stalled = intake
+        .send(ListStalled {
+            idle_secs: 0,
+            max: 10,
+        })
+        .await;
+    let redriven = intake.send(RedriveCase(failed.clone())).await;
+
+    // Assert
+    let stalled = stalled.expect("running");
+    assert_eq!(stalled.total, 0, "{stalled:?}");
+    match redriven.expect("running") {
+        Err(RedriveError::Failed(message)) => {
+            assert!(message.contains(failed.as_str()), "{message}");
+            assert!(message.contains("exceeds the bus's limit"), "{message}");
+        }
+        other => panic!("a failed case cannot be re-driven: {other:?}"),
+    }
+}
+
+#[actix_rt::test]
+async fn a_redrive_the_bus_refuses_for_good_is_not_answered_try_again() {
+    // Arrange: a published case, on a bus that refuses every publish for good (no snapshots
+    // written: the submission needs no publish).
+    let settings = Settings::from_toml(DEFAULT_CONFIG, "default", false).expect("valid");
+    let catalog = Arc::new(Catalog::with_clock(&settings, Arc::new(SystemClock)));
+    let bridge = RefusingFirst {
+        refused: false,
+        all: true,
+    };
+    let bridge = bridge.start().recipient();
+    let intake = IntakeSystem::new(catalog, bridge, false, Duration::from_secs(5)).start();
+    intake.send(MarkReady).await.expect("running");
+    let submitted = intake.send(submission()).await.expect("running");
+    let case_id = submitted.expect("taken").case_id;
+    let head = EnvelopeHead {
+        id: message_ids::published(&case_id),
+        kind: MessageType::ApplicationPublished,
+        case_id: case_id.clone(),
+        source: SystemId::Intake,
+        target: SystemId::Intake,
+        trace_id: String::new(),
+    };
+    let published = Envelope::new_at(head, &(), chrono::Utc::now());
+    let observed = intake.send(Inbound(Arc::new(published))).await;
+    observed.expect("running").expect("observed");
+
+    // Act
+    let redriven = intake.send(RedriveCase(case_id.clone())).await;
+
+    // Assert
+    match redriven.expect("running") {
+        Err(RedriveError::Refused(message)) => {
+            assert!(message.contains("exceeds the bus's limit"), "{message}");
+            assert!(!message.contains("try again"), "{message}");
+        }
+        other => panic!("refused for good: {other:?}"),
+    }
 }
