@@ -39,7 +39,11 @@ impl FeedSource {
     pub async fn take(&self, after: u64, max: usize) -> Result<Vec<FedApplication>, String> {
         match self {
             FeedSource::Local(intake) => {
-                let request = intake.send(TakeNewApplications { after, max });
+                let request = intake.send(TakeNewApplications {
+                    after,
+                    max,
+                    wait: true,
+                });
                 match tokio::time::timeout(LONG_POLL, request).await {
                     Ok(Ok(batch)) => Ok(batch),
                     Ok(Err(error)) => Err(format!("intake system unavailable: {error}")),

@@ -42,10 +42,17 @@ async fn feed(systems: web::Data<Systems>, query: web::Query<FeedQuery>) -> Resu
     let request = systems.desks.intake.feed.send(TakeNewApplications {
         after: query.after,
         max: query.max.clamp(1, 5000),
+        wait: !wait.is_zero(),
     });
-    let batch = match tokio::time::timeout(wait, request).await {
-        Ok(batch) => batch?,
-        Err(_) => Vec::new(),
+    // Without a wait the intake system answers at once, with what there is: the request is
+    // not cut short (it would miss what is there). With one, it answers when there is some.
+    let batch = if wait.is_zero() {
+        request.await?
+    } else {
+        match tokio::time::timeout(wait, request).await {
+            Ok(batch) => batch?,
+            Err(_) => Vec::new(),
+        }
     };
     Ok(HttpResponse::Ok().json(batch))
 }

@@ -424,3 +424,21 @@ async fn readiness_says_ready_while_serving_and_not_ready_once_shutting_down() {
         "the refusal should say the service is shutting down: {body}"
     );
 }
+
+#[actix_web::test]
+async fn the_intake_feed_without_a_wait_answers_what_is_there_at_once() {
+    // Arrange: a governance process elsewhere reads new applications from this feed.
+    let app = spawn_app().await;
+    let case_id = app
+        .submit_ok(&app.application_body("individual_business_registration"))
+        .await;
+
+    // Act: from the start, not waiting for anything new.
+    let fed = app.get_json("/api/v1/intake/feed?after=0").await;
+    let after = app.get_json("/api/v1/intake/feed?after=1").await;
+
+    // Assert: the application is there; after it, nothing — answered, not waited for.
+    assert_eq!(fed[0]["sequence"], 1, "{fed}");
+    assert_eq!(fed[0]["application"]["case_id"], case_id.as_str(), "{fed}");
+    assert_eq!(after, json!([]), "{after}");
+}

@@ -59,7 +59,7 @@ impl Handler<TakeNewApplications> for IntakeSystem {
 
     fn handle(&mut self, msg: TakeNewApplications, _: &mut Self::Context) -> Self::Result {
         let batch = self.take(msg.after, msg.max);
-        if !batch.is_empty() {
+        if !batch.is_empty() || !msg.wait {
             return Box::pin(async move { batch });
         }
         let (tx, rx) = oneshot::channel();

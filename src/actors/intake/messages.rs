@@ -86,7 +86,7 @@ pub enum SubmitRefused {
 pub struct MarkReady;
 
 /// The city centre reads new applications: those with a sequence number above `after`,
-/// oldest first. Waits until there is at least one.
+/// oldest first. Waits until there is at least one, if asked to.
 #[derive(Message)]
 #[rtype(result = "Vec<FedApplication>")]
 pub struct TakeNewApplications {
@@ -94,6 +94,8 @@ pub struct TakeNewApplications {
     pub after: u64,
     /// Most applications to return.
     pub max: usize,
+    /// When there is none yet: wait for the next one (`true`), or answer none at once.
+    pub wait: bool,
 }
 
 /// One application from the feed.

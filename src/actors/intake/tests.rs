@@ -89,7 +89,11 @@ async fn a_submission_the_bus_refuses_for_good_fails_its_case_and_the_feed_moves
     let taken = taken.expect("taken");
     assert_eq!(taken.delivery, Delivery::OnBus);
     let fed = intake
-        .send(TakeNewApplications { after: 0, max: 10 })
+        .send(TakeNewApplications {
+            after: 0,
+            max: 10,
+            wait: true,
+        })
         .await
         .expect("running");
     let fed: Vec<_> = fed.iter().map(|f| f.application.case_id.clone()).collect();
