@@ -29,11 +29,14 @@ pub struct HttpSettings {
     /// How long a closing connection may take to shut down cleanly, in milliseconds.
     #[serde(default = "default_disconnect_timeout_ms")]
     pub disconnect_timeout_ms: u64,
-    /// How long the answer to a POST with an `Idempotency-Key` is kept to be answered again, in
-    /// seconds. Kept in the process: a restart forgets every key.
+    /// How long the answer to a POST with an `Idempotency-Key` is kept to be answered again,
+    /// counted from when it was given, in seconds. Kept in the process: a restart forgets every
+    /// key.
     #[serde(default = "default_idempotency_ttl_secs")]
     pub idempotency_ttl_secs: u64,
-    /// Most idempotency keys kept at once; past it the oldest are forgotten first.
+    /// Most idempotency keys kept at once; past it the oldest answers are forgotten first. A key
+    /// whose request is still being handled is never forgotten: a new key that finds only such
+    /// keys is refused with 503.
     #[serde(default = "default_idempotency_max_entries")]
     pub idempotency_max_entries: usize,
 }
