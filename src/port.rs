@@ -226,23 +226,29 @@ pub fn send_until_taken(
     }
 }
 
+/// A bridge for tests of the systems: it refuses what it is told to refuse and keeps the ids of
+/// what it takes.
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::domain::{CaseId, EnvelopeHead, MessageId, SystemId};
-    use chrono::Utc;
-    use std::sync::Mutex;
+pub(crate) mod testing {
+    use super::{Publish, PublishError};
+    use crate::domain::MessageType;
+    use actix::prelude::*;
+    use std::sync::{Arc, Mutex};
 
-    /// A bridge that refuses the first `transient` publishes for now, then every publish
-    /// carrying a message (not a snapshot) for good if `refuse_messages`, and keeps the ids of
-    /// what it takes.
-    struct FakeBridge {
+    /// What it says when it refuses for good: what the in-memory bus says of a record too large.
+    pub(crate) const REFUSAL: &str = "record of 1200000 bytes exceeds the bus's limit of 1000000";
+
+    /// Refuses the first `transient` publishes for now, then the next `for_good` for good (as
+    /// too large), and takes the rest.
+    pub(crate) struct FakeBridge {
         /// Publishes still to refuse for now.
-        transient: u32,
-        /// Whether it refuses messages for good.
-        refuse_messages: bool,
-        /// The ids it took, in order.
-        taken: Arc<Mutex<Vec<String>>>,
+        pub transient: u32,
+        /// Publishes still to refuse for good after those (`u32::MAX`: every one).
+        pub for_good: u32,
+        /// Whether a publish of snapshots alone is taken even while refusing for good.
+        pub takes_snapshots: bool,
+        /// The ids of the envelopes taken, in order.
+        pub taken: Arc<Mutex<Vec<String>>>,
     }
 
     impl Actor for FakeBridge {
@@ -258,10 +264,13 @@ mod tests {
                 return Err(PublishError::transient(1, "the bus is away"));
             }
             let snapshots = msg.0.iter().all(|e| e.kind == MessageType::StateSnapshot);
-            if self.refuse_messages && !snapshots {
+            if self.for_good > 0 && !(snapshots && self.takes_snapshots) {
+                self.for_good = self
+                    .for_good
+                    .saturating_sub(u32::from(self.for_good != u32::MAX));
                 return Err(PublishError {
                     attempts: 1,
-                    reason: "Broker: Message size too large".into(),
+                    reason: REFUSAL.into(),
                     permanent: true,
                     too_large: true,
                 });
@@ -271,6 +280,15 @@ mod tests {
             Ok(())
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::FakeBridge;
+    use super::*;
+    use crate::domain::{CaseId, EnvelopeHead, MessageId, SystemId};
+    use chrono::Utc;
+    use std::sync::Mutex;
 
     /// A message and the snapshot that follows it, about case `c1`.
     fn outputs() -> Vec<Envelope> {
@@ -301,7 +319,8 @@ mod tests {
         let taken = Arc::new(Mutex::new(Vec::new()));
         let bridge = FakeBridge {
             transient,
-            refuse_messages,
+            for_good: if refuse_messages { u32::MAX } else { 0 },
+            takes_snapshots: true,
             taken: taken.clone(),
         };
         (bridge.start().recipient(), taken)
@@ -317,7 +336,7 @@ mod tests {
 
         // Assert: the state change the message came from survives a restart.
         assert!(
-            matches!(&published, Err(HandleError::Poison(m)) if m.contains("too large")),
+            matches!(&published, Err(HandleError::Poison(m)) if m.contains(testing::REFUSAL)),
             "{published:?}"
         );
         assert_eq!(*taken.lock().expect("not poisoned"), ["c1/state#1"]);
@@ -351,7 +370,7 @@ mod tests {
         let Sent::Refused(refusal) = sent else {
             panic!("refused for good, not {sent:?}");
         };
-        assert_eq!(refusal.reason, "Broker: Message size too large");
+        assert_eq!(refusal.reason, testing::REFUSAL);
         assert!(refusal.too_large);
         assert_eq!(*taken.lock().expect("not poisoned"), ["c1/state#1"]);
     }

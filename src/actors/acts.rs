@@ -221,45 +221,10 @@ fn answer_when_sent<A: TakesActs, T: 'static, E: 'static>(
 mod tests {
     use super::*;
     use crate::domain::{EnvelopeHead, MessageType, SystemId};
-    use crate::port::{Delivery, PublishError};
+    use crate::port::testing::FakeBridge;
+    use crate::port::Delivery;
     use chrono::Utc;
     use std::sync::{Arc, Mutex};
-
-    /// A bridge that refuses the first `refuse` publishes and keeps the ids of the rest.
-    struct FakeBridge {
-        /// Publishes still to refuse.
-        refuse: u32,
-        /// Whether it refuses them for good (as too large) rather than for now.
-        for_good: bool,
-        /// The ids of the messages taken, in order.
-        taken: Arc<Mutex<Vec<String>>>,
-    }
-
-    impl Actor for FakeBridge {
-        type Context = Context<Self>;
-    }
-
-    impl Handler<Publish> for FakeBridge {
-        type Result = Result<(), PublishError>;
-
-        fn handle(&mut self, msg: Publish, _: &mut Self::Context) -> Self::Result {
-            if self.refuse > 0 {
-                self.refuse -= 1;
-                if self.for_good {
-                    return Err(PublishError {
-                        attempts: 1,
-                        reason: "record of 2000000 bytes exceeds the bus's limit of 1000000".into(),
-                        permanent: true,
-                        too_large: true,
-                    });
-                }
-                return Err(PublishError::transient(1, "the bus is away"));
-            }
-            let ids = msg.0.into_iter().map(|e| e.id.to_string());
-            self.taken.lock().expect("not poisoned").extend(ids);
-            Ok(())
-        }
-    }
 
     /// A system with one act: rating case `c1`, answered with the score doubled.
     struct Desk {
@@ -318,8 +283,9 @@ mod tests {
         // Arrange
         let taken = Arc::new(Mutex::new(Vec::new()));
         let bridge = FakeBridge {
-            refuse: 2,
-            for_good: false,
+            transient: 2,
+            for_good: 0,
+            takes_snapshots: true,
             taken: taken.clone(),
         }
         .start();
@@ -362,8 +328,9 @@ mod tests {
         // that an answer before it tells the refusal was heard, not waited out.
         let taken = Arc::new(Mutex::new(Vec::new()));
         let bridge = FakeBridge {
-            refuse: 1,
-            for_good: true,
+            transient: 0,
+            for_good: 1,
+            takes_snapshots: false,
             taken: taken.clone(),
         }
         .start();

@@ -241,17 +241,15 @@ async fn enqueue(
 /// for the producer's `message.max.bytes` or the broker's limit, or invalid. Anything else (a
 /// broker away, a timeout, a full queue) may pass on a later try.
 fn refused_for_good(error: &KafkaError) -> bool {
-    matches!(
-        error.rdkafka_error_code(),
-        Some(
-            RDKafkaErrorCode::MessageSizeTooLarge
-                | RDKafkaErrorCode::MessageBatchTooLarge
-                | RDKafkaErrorCode::InvalidMessageSize
-                | RDKafkaErrorCode::InvalidMessage
-                | RDKafkaErrorCode::InvalidRecord
-                | RDKafkaErrorCode::BadMessage
+    too_large(error)
+        || matches!(
+            error.rdkafka_error_code(),
+            Some(
+                RDKafkaErrorCode::InvalidMessage
+                    | RDKafkaErrorCode::InvalidRecord
+                    | RDKafkaErrorCode::BadMessage
+            )
         )
-    )
 }
 
 /// Whether librdkafka or the broker refused a record for its size.

@@ -5,37 +5,10 @@
 use super::*;
 use crate::clock::SystemClock;
 use crate::domain::{message_ids, CaseStatus, Envelope, EnvelopeHead, MessageType, SystemId};
-use crate::port::{Delivery, Inbound, PublishError};
+use crate::port::testing::FakeBridge;
+use crate::port::{Delivery, Inbound};
 use crate::settings::{Settings, DEFAULT_CONFIG};
 use serde_json::json;
-
-/// A bridge that refuses, for good, the first publish (or every one) and takes the others.
-struct RefusingFirst {
-    /// Whether the first publish was refused already.
-    refused: bool,
-    /// Whether it refuses every publish.
-    all: bool,
-}
-
-impl Actor for RefusingFirst {
-    type Context = Context<Self>;
-}
-
-impl Handler<Publish> for RefusingFirst {
-    type Result = Result<(), crate::port::PublishError>;
-
-    fn handle(&mut self, _: Publish, _: &mut Self::Context) -> Self::Result {
-        if std::mem::replace(&mut self.refused, true) && !self.all {
-            return Ok(());
-        }
-        Err(PublishError {
-            attempts: 1,
-            reason: "record of 1200000 bytes exceeds the bus's limit of 1000000".into(),
-            permanent: true,
-            too_large: true,
-        })
-    }
-}
 
 fn submission() -> Submit {
     let form = json!({
@@ -55,9 +28,11 @@ fn submission() -> Submit {
 async fn intake_refusing_first() -> Addr<IntakeSystem> {
     let settings = Settings::from_toml(DEFAULT_CONFIG, "default", false).expect("valid");
     let catalog = Arc::new(Catalog::with_clock(&settings, Arc::new(SystemClock)));
-    let bridge = RefusingFirst {
-        refused: false,
-        all: false,
+    let bridge = FakeBridge {
+        transient: 0,
+        for_good: 1,
+        takes_snapshots: false,
+        taken: Default::default(),
     };
     let bridge = bridge.start().recipient();
     let intake = IntakeSystem::new(catalog, bridge, true, Duration::from_secs(5)).start();
@@ -134,9 +109,11 @@ async fn a_redrive_the_bus_refuses_for_good_is_not_answered_try_again() {
     // written: the submission needs no publish).
     let settings = Settings::from_toml(DEFAULT_CONFIG, "default", false).expect("valid");
     let catalog = Arc::new(Catalog::with_clock(&settings, Arc::new(SystemClock)));
-    let bridge = RefusingFirst {
-        refused: false,
-        all: true,
+    let bridge = FakeBridge {
+        transient: 0,
+        for_good: u32::MAX,
+        takes_snapshots: false,
+        taken: Default::default(),
     };
     let bridge = bridge.start().recipient();
     let intake = IntakeSystem::new(catalog, bridge, false, Duration::from_secs(5)).start();
