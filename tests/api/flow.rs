@@ -197,11 +197,7 @@ async fn staff_of_a_manual_department_decide_a_case_from_their_inbox() {
 async fn a_decided_case_leaves_the_inbox_and_cannot_be_decided_again() {
     // Arrange
     let app = spawn_app().await;
-    let case_id = app
-        .submit_ok(&app.application_body("outdoor_advertising"))
-        .await;
-    app.wait_for_inbox_case("urban_management", &case_id).await;
-    let path = format!("/api/v1/departments/urban_management/cases/{case_id}/decision");
+    let (case_id, path) = app.case_to_decide().await;
     let first = app
         .post_json(&path, &json!({ "decision": "approve" }))
         .await;

@@ -75,6 +75,17 @@ impl TestApp {
 }
 
 impl TestApp {
+    /// Submits a case waiting for urban_management's (manual) decision; returns its id and its
+    /// decision path.
+    pub async fn case_to_decide(&self) -> (String, String) {
+        let case_id = self
+            .submit_ok(&self.application_body("outdoor_advertising"))
+            .await;
+        self.wait_for_inbox_case("urban_management", &case_id).await;
+        let path = format!("/api/v1/departments/urban_management/cases/{case_id}/decision");
+        (case_id, path)
+    }
+
     /// Submits a case of `matter` and waits until its collaboration event waits for the staff
     /// of `department`; returns the case id and the event id.
     pub async fn event_waiting_at(&self, department: &str, matter: &str) -> (String, String) {

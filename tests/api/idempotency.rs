@@ -102,11 +102,7 @@ async fn a_key_reused_with_another_body_is_refused() {
 async fn a_staff_decision_sent_twice_with_its_key_answers_the_first_decision() {
     // Arrange: urban_management decides by hand; without a key a second decision is 409.
     let app = spawn_app().await;
-    let case_id = app
-        .submit_ok(&app.application_body("outdoor_advertising"))
-        .await;
-    app.wait_for_inbox_case("urban_management", &case_id).await;
-    let path = format!("/api/v1/departments/urban_management/cases/{case_id}/decision");
+    let (case_id, path) = app.case_to_decide().await;
     let decision = json!({ "decision": "approve", "opinion": "同意设置" });
     let first = post_with_key(&app, &path, "decide-1", &decision).await;
     let first = assert_status(first, 200).await;

@@ -52,21 +52,11 @@ async fn twice(app: &TestApp, path: &str, body: &Value) -> (u16, Value) {
     (status, first)
 }
 
-/// A case waiting for urban_management's (manual) decision, and its decision path.
-async fn case_to_decide(app: &TestApp) -> (String, String) {
-    let case_id = app
-        .submit_ok(&app.application_body("outdoor_advertising"))
-        .await;
-    app.wait_for_inbox_case("urban_management", &case_id).await;
-    let path = format!("/api/v1/departments/urban_management/cases/{case_id}/decision");
-    (case_id, path)
-}
-
 #[actix_web::test]
 async fn a_decision_the_bus_refuses_is_not_undone_and_reaches_the_bus_once_it_recovers() {
     // Arrange
     let app = spawn_app_for_outages().await;
-    let (case_id, path) = case_to_decide(&app).await;
+    let (case_id, path) = app.case_to_decide().await;
     app.memory_bus().fail_next_publishes(OUTAGE);
 
     // Act
@@ -92,7 +82,7 @@ async fn a_decision_the_bus_refuses_is_not_undone_and_reaches_the_bus_once_it_re
 async fn a_repeated_decision_answers_the_first_and_a_different_one_is_refused() {
     // Arrange
     let app = spawn_app().await;
-    let (case_id, path) = case_to_decide(&app).await;
+    let (case_id, path) = app.case_to_decide().await;
 
     // Act
     let (status, approval) = twice(&app, &path, &json!({ "decision": "approve" })).await;
