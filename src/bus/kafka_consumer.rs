@@ -33,15 +33,30 @@ pub struct GroupContext {
     revoked: Mutex<Vec<(String, i32)>>,
     /// The subscription's flag: raised at the first assignment.
     assigned: Arc<std::sync::atomic::AtomicBool>,
+    /// The consumer group, for the log of the first assignment.
+    group: Arc<str>,
+    /// When the consumer subscribed: the first assignment logs how long joining took, the
+    /// largest part of a restart on a slow group coordinator (README, "What survives a
+    /// process").
+    subscribed: std::time::Instant,
 }
 
 impl ClientContext for GroupContext {}
 
 impl ConsumerContext for GroupContext {
     fn pre_rebalance(&self, _: &rdkafka::consumer::BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Assign(_) = rebalance {
-            self.assigned
-                .store(true, std::sync::atomic::Ordering::Release);
+        if let Rebalance::Assign(list) = rebalance {
+            let first = !self
+                .assigned
+                .swap(true, std::sync::atomic::Ordering::AcqRel);
+            if first {
+                tracing::info!(
+                    group = %self.group,
+                    partitions = list.count(),
+                    seconds = self.subscribed.elapsed().as_secs_f64(),
+                    "consumer group has its partitions"
+                );
+            }
         }
         if let Rebalance::Revoke(list) = rebalance {
             let mut revoked = self.revoked.lock().unwrap_or_else(|p| p.into_inner());
@@ -67,11 +82,16 @@ impl GroupConsumer {
         cluster: Option<Arc<EmbeddedCluster>>,
         subscription: Subscription,
     ) -> Result<SubscriptionHandle, BusError> {
-        let config = consumer_config(settings, brokers, &subscription.group);
+        let mut config = consumer_config(settings, brokers, &subscription.group);
+        if let Some(instance) = &subscription.instance {
+            config.set("group.instance.id", instance);
+        }
         let (handle, stop, guard) = SubscriptionHandle::new(&subscription.group);
         let context = GroupContext {
             revoked: Mutex::default(),
             assigned: handle.assigned_flag(),
+            group: Arc::from(subscription.group.as_str()),
+            subscribed: std::time::Instant::now(),
         };
         let consumer: Consumer_ = config.create_with_context(context).map_err(|e| {
             BusError::Subscribe(format!(

@@ -226,6 +226,9 @@ pub struct Subscription {
     /// The thread (arbiter) the consumers run on, best the one of the systems they feed;
     /// `None` runs them on the subscriber's thread.
     pub arbiter: Option<actix_rt::ArbiterHandle>,
+    /// The consumer's static membership of the group (Kafka's `group.instance.id`), or `None`
+    /// for a dynamic member; the memory bus has no membership to keep.
+    pub instance: Option<String>,
 }
 
 impl Subscription {
@@ -236,6 +239,7 @@ impl Subscription {
             topics,
             handler,
             arbiter: None,
+            instance: None,
         }
     }
 }

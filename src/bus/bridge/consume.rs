@@ -30,6 +30,13 @@ pub struct Subscribe {
     pub arbiter: Option<actix_rt::ArbiterHandle>,
     /// Told of every record finished, to follow a group that rebuilds state from the start.
     pub catch_up: Option<Arc<crate::bus::CatchUp>>,
+    /// Records are handed on only once this turns true (`None`: at once). Start-up subscribes
+    /// groups before their systems have their state back, so that joining the group — seconds
+    /// on some brokers, more while a dead member's session runs out — overlaps the state read;
+    /// the records received meanwhile wait here, in flight, and are not committed.
+    pub after: Option<tokio::sync::watch::Receiver<bool>>,
+    /// Static membership of the group (see [`Subscription::instance`]).
+    pub instance: Option<String>,
 }
 
 /// Who receives a consumer group's records.
@@ -58,8 +65,10 @@ impl Handler<Subscribe> for Bridge {
         let routes = Arc::new(msg.routes);
         let stats = self.stats.clone();
         let catch_up = msg.catch_up;
+        let after = msg.after;
         let handler: crate::bus::RecordHandler = Arc::new(move |delivery: Delivery| {
             let dispatch = dispatch(&bridge, &stats, &routes, delivery.clone());
+            let dispatch = gated(dispatch, after.as_ref());
             let Some(catch_up) = catch_up.clone() else {
                 return dispatch;
             };
@@ -84,8 +93,31 @@ impl Handler<Subscribe> for Bridge {
             topics: msg.topics,
             handler,
             arbiter: msg.arbiter,
+            instance: msg.instance,
         })
     }
+}
+
+/// Holds a record's handling until `gate` opens (see [`Subscribe::after`]). A record skipped
+/// (for no system of the group) is not held: nothing of it waits for state.
+fn gated(dispatch: Dispatch, gate: Option<&tokio::sync::watch::Receiver<bool>>) -> Dispatch {
+    let mut gate = match gate {
+        Some(gate) if !*gate.borrow() => gate.clone(),
+        _ => return dispatch,
+    };
+    let Dispatch::Handle(handling) = dispatch else {
+        return dispatch;
+    };
+    Dispatch::Handle(Box::pin(async move {
+        // The sender lives as long as the systems; if it is gone, they are stopping, and the
+        // record is delivered again to whoever runs next.
+        if gate.wait_for(|open| *open).await.is_err() {
+            return Err(HandlerFailed(
+                "stopped before the systems had their state".into(),
+            ));
+        }
+        handling.await
+    }))
 }
 
 /// Hands a record to the system its routes name: skipped when it is for none of them, to
