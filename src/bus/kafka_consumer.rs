@@ -14,7 +14,9 @@
 
 use super::consumer_core::{ConsumerCore, PartitionControl};
 use super::embedded::EmbeddedCluster;
-use super::{BusError, Delivery, Dispatch, Record, Subscription, SubscriptionHandle, Topic};
+use super::{
+    BusError, Delivery, Dispatch, Membership, Record, Subscription, SubscriptionHandle, Topic,
+};
 use crate::settings::BusSettings;
 use bytes::Bytes;
 use futures::future::{BoxFuture, FutureExt};
@@ -83,7 +85,7 @@ impl GroupConsumer {
         subscription: Subscription,
     ) -> Result<SubscriptionHandle, BusError> {
         let mut config = consumer_config(settings, brokers, &subscription.group);
-        if let Some(instance) = &subscription.instance {
+        if let Membership::Static(instance) = &subscription.membership {
             config.set("group.instance.id", instance);
         }
         let (handle, stop, guard) = SubscriptionHandle::new(&subscription.group);
@@ -104,12 +106,17 @@ impl GroupConsumer {
             .iter()
             .map(|t| names[t].as_str())
             .collect();
-        consumer.subscribe(&topic_names).map_err(|e| {
-            BusError::Subscribe(format!(
-                "consumer {} cannot subscribe: {e}",
-                subscription.group
-            ))
-        })?;
+        // Alone, the loop assigns the partitions itself (asking the broker for them blocks).
+        let alone = subscription.membership == Membership::Alone;
+        if !alone {
+            consumer.subscribe(&topic_names).map_err(|e| {
+                BusError::Subscribe(format!(
+                    "consumer {} cannot subscribe: {e}",
+                    subscription.group
+                ))
+            })?;
+        }
+        let assign = alone.then(|| topic_names.iter().map(|t| (*t).to_owned()).collect());
         let by_name: HashMap<String, Topic> = names.iter().map(|(t, n)| (n.clone(), *t)).collect();
         let consumer = Arc::new(consumer);
         let group: Arc<str> = Arc::from(subscription.group.as_str());
@@ -124,6 +131,7 @@ impl GroupConsumer {
             group,
             handler: subscription.handler,
             topics: by_name,
+            assign,
             max_in_flight: settings.consumer_max_in_flight.max(1)
                 * settings.partitions.max(1) as usize,
             backoff,
@@ -242,6 +250,9 @@ struct ConsumerLoop {
     handler: super::RecordHandler,
     /// Topic names → topics.
     topics: HashMap<String, Topic>,
+    /// For a consumer alone ([`Membership::Alone`]): the topics whose every partition it
+    /// assigns itself, from the start, before it receives.
+    assign: Option<Vec<String>>,
     /// Records in flight at most, over every partition: receiving waits above it.
     max_in_flight: usize,
     /// Pause after a consumer error.
@@ -259,6 +270,12 @@ impl ConsumerLoop {
         // A handle of our own to receive from: a received message borrows it while `self`
         // is changed.
         let consumer = self.consumer.clone();
+        if let Some(topics) = self.assign.take() {
+            if !self.assign_all(topics).await {
+                drop(consumer);
+                return self.close().await;
+            }
+        }
         loop {
             self.forget_revoked();
             let room = self.core.in_flight() < self.max_in_flight;
@@ -276,6 +293,43 @@ impl ConsumerLoop {
         }
         drop(consumer);
         self.close().await;
+    }
+
+    /// Assigns every partition of `topics` from the start, asking the broker again until it
+    /// answers; false when the subscription stopped first.
+    async fn assign_all(&mut self, topics: Vec<String>) -> bool {
+        let since = std::time::Instant::now();
+        loop {
+            let consumer = self.consumer.clone();
+            let topics = topics.clone();
+            // Reading metadata blocks: off the async threads.
+            let assigned =
+                tokio::task::spawn_blocking(move || assign_from_start(&consumer, &topics))
+                    .await
+                    .unwrap_or_else(|e| Err(format!("the assigning task failed: {e}")));
+            match assigned {
+                Ok(partitions) => {
+                    let context = self.consumer.context();
+                    context
+                        .assigned
+                        .store(true, std::sync::atomic::Ordering::Release);
+                    tracing::info!(
+                        group = %self.group,
+                        partitions,
+                        seconds = since.elapsed().as_secs_f64(),
+                        "consumer group has its partitions"
+                    );
+                    return true;
+                }
+                Err(error) => {
+                    tracing::warn!(group = %self.group, %error, "cannot assign the partitions yet");
+                    tokio::select! {
+                        _ = self.stop.changed() => return false,
+                        () = tokio::time::sleep(self.backoff.max(Duration::from_millis(500))) => {}
+                    }
+                }
+            }
+        }
     }
 
     /// Hands a record to the handler, unless its partition is paused (the rewind after the
@@ -343,6 +397,33 @@ impl ConsumerLoop {
         }
         drop(_guard);
     }
+}
+
+/// Assigns `consumer` every partition of `topics`, from the start; answers how many.
+fn assign_from_start(consumer: &Consumer_, topics: &[String]) -> Result<usize, String> {
+    let mut list = TopicPartitionList::new();
+    for topic in topics {
+        let metadata = consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(10))
+            .map_err(|e| format!("cannot read the partitions of {topic}: {e}"))?;
+        let partitions: Vec<i32> = metadata
+            .topics()
+            .iter()
+            .filter(|t| t.name() == topic && t.error().is_none())
+            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+            .collect();
+        if partitions.is_empty() {
+            return Err(format!("{topic} has no partitions yet"));
+        }
+        for partition in partitions {
+            list.add_partition_offset(topic, partition, Offset::Beginning)
+                .map_err(|e| format!("cannot assign {topic}/{partition}: {e}"))?;
+        }
+    }
+    consumer
+        .assign(&list)
+        .map_err(|e| format!("cannot assign the partitions: {e}"))?;
+    Ok(list.count())
 }
 
 /// The consumer's configuration: offsets stored by us only, committed by librdkafka.

@@ -226,9 +226,23 @@ pub struct Subscription {
     /// The thread (arbiter) the consumers run on, best the one of the systems they feed;
     /// `None` runs them on the subscriber's thread.
     pub arbiter: Option<actix_rt::ArbiterHandle>,
-    /// The consumer's static membership of the group (Kafka's `group.instance.id`), or `None`
-    /// for a dynamic member; the memory bus has no membership to keep.
-    pub instance: Option<String>,
+    /// How the consumer takes its partitions (Kafka only: the memory bus has no membership).
+    pub membership: Membership,
+}
+
+/// How a subscription's consumer takes its partitions on Kafka.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Membership {
+    /// Joins the group; the broker shares the partitions among its members.
+    Dynamic,
+    /// Joins as the static member of this name (`group.instance.id`, KIP-345): restarted within
+    /// its session, it gets its partitions back without a rebalance.
+    Static(String),
+    /// Joins no group: reads every partition the topics have when it starts, from the start,
+    /// and keeps following them. For a group of one process's run, which no other process
+    /// shares and no restart resumes: it skips the broker's join (seconds on some brokers —
+    /// a new group waits `group.initial.rebalance.delay.ms`, 3 s by default).
+    Alone,
 }
 
 impl Subscription {
@@ -239,7 +253,7 @@ impl Subscription {
             topics,
             handler,
             arbiter: None,
-            instance: None,
+            membership: Membership::Dynamic,
         }
     }
 }

@@ -30,7 +30,7 @@ use crate::actors::supervisor::Supervisor;
 use crate::bus::bridge::{Bridge, BridgeStats, Drain, Routes, Subscribe};
 use crate::bus::kafka::KafkaBus;
 use crate::bus::memory::MemoryBus;
-use crate::bus::{Bus, CatchUp, SubscriptionHandle, Topic};
+use crate::bus::{Bus, CatchUp, Membership, SubscriptionHandle, Topic};
 use crate::catalog::Catalog;
 use crate::clock::{SharedClock, SystemClock};
 use crate::domain::{CentreCode, DepartmentCode, EventId, SystemId};
@@ -466,10 +466,12 @@ impl Systems {
     ) -> anyhow::Result<()> {
         let arbiter = catch_up.is_none().then(|| self.worker.handle());
         let after = group.after_state.then(|| self.state_rebuilt.subscribe());
-        // Static membership only for the shared groups: a per-run group is never joined again.
-        let instance = match &self.settings.bus.kafka.instance_id {
-            id if group.shared && !id.is_empty() => Some(id.clone()),
-            _ => None,
+        // A group of this run alone reads every partition without joining; a shared group
+        // joins, as a static member when the process has a stable name.
+        let membership = match &self.settings.bus.kafka.instance_id {
+            _ if !group.shared => Membership::Alone,
+            id if id.is_empty() => Membership::Dynamic,
+            id => Membership::Static(id.clone()),
         };
         let name = group.name.clone();
         let handle = self
@@ -481,7 +483,7 @@ impl Systems {
                 arbiter,
                 catch_up,
                 after,
-                instance,
+                membership,
             })
             .await
             .context("the bridge actor stopped during start-up")?

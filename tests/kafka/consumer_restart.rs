@@ -28,7 +28,7 @@ fn subscribe(bus: &KafkaBus, group: &str) -> (SubscriptionHandle, Seen) {
             topics: vec![Topic::Applications],
             handler,
             arbiter: None,
-            instance: None,
+            membership: govfusion::bus::Membership::Dynamic,
         })
         .expect("Failed to subscribe");
     (handle, seen)

@@ -309,10 +309,8 @@ impl City {
     /// The cases the intake process lists as stalled after `idle_secs` (0: every case neither
     /// completed nor failed).
     pub async fn stalled(&self, idle_secs: u64) -> Value {
-        self.intake_json(&format!(
-            "/api/v1/operations/stalled?idle_secs={idle_secs}"
-        ))
-        .await
+        self.intake_json(&format!("/api/v1/operations/stalled?idle_secs={idle_secs}"))
+            .await
     }
 
     /// Every record of the acceptance and approval topics of the city's prefix.

@@ -35,8 +35,8 @@ pub struct Subscribe {
     /// on some brokers, more while a dead member's session runs out — overlaps the state read;
     /// the records received meanwhile wait here, in flight, and are not committed.
     pub after: Option<tokio::sync::watch::Receiver<bool>>,
-    /// Static membership of the group (see [`Subscription::instance`]).
-    pub instance: Option<String>,
+    /// How its consumer takes its partitions.
+    pub membership: crate::bus::Membership,
 }
 
 /// Who receives a consumer group's records.
@@ -93,7 +93,7 @@ impl Handler<Subscribe> for Bridge {
             topics: msg.topics,
             handler,
             arbiter: msg.arbiter,
-            instance: msg.instance,
+            membership: msg.membership,
         })
     }
 }
