@@ -2,11 +2,12 @@
 //! and connects them to it.
 //!
 //! Start-up runs in three phases, in the background while the HTTP API already answers
-//! (`/readyz` says which phase is running). Every consumer group of the process subscribes at
-//! the start, so that their joins (about a second each on some brokers, and a shared group's
-//! wait for a killed member's session to run out) overlap one another and the state read
-//! instead of following it; the views' and the flow's groups hold what they receive until the
-//! state is back (`Subscribe::after`).
+//! (`/readyz` says which phase is running). Every consumer group of the process starts at once:
+//! the groups of this process alone (state, views) read their partitions without joining a
+//! group (`Membership::Alone`), and the shared groups join while the state is read, so that
+//! their joins (3 s each on tansu, and a wait for a killed member's session to run out) overlap
+//! the state read instead of following it. The views' and the shared groups hold what they
+//! receive until the state is back (`Subscribe::after`).
 //!
 //! 1. **State.** A consumer group of this process alone reads the state topic from the start
 //!    and hands every snapshot to the system it belongs to; it keeps following the topic, so
@@ -46,8 +47,10 @@ use std::time::Duration;
 
 mod actors;
 pub mod desks;
+mod group;
 
 use actors::{Actors, Connected};
+use group::Group;
 
 pub use desks::{CentreDesk, DepartmentDesk, Desks, IntakeDesk, SupervisionDesk};
 
@@ -114,49 +117,6 @@ enum Phase {
     Running,
     /// Start-up failed; the reason.
     Failed(String),
-}
-
-/// A consumer group start-up subscribes.
-struct Group {
-    /// Its name.
-    name: String,
-    /// What it reads.
-    topics: Vec<Topic>,
-    /// Its records wait until the state is rebuilt.
-    after_state: bool,
-    /// Shared by every process of the role, resumed from committed offsets (and so joined
-    /// again after a restart, with static membership when `bus.kafka.instance_id` is set);
-    /// its records wait for the state too.
-    shared: bool,
-}
-
-impl Group {
-    /// A group of this process alone, its records handed on at once.
-    fn new(name: String, topics: Vec<Topic>) -> Self {
-        Self {
-            name,
-            topics,
-            after_state: false,
-            shared: false,
-        }
-    }
-
-    /// Its records wait until the state is rebuilt.
-    fn after_state(self) -> Self {
-        Self {
-            after_state: true,
-            ..self
-        }
-    }
-
-    /// A group shared by the processes of its role (see the field `shared`).
-    fn shared(self) -> Self {
-        Self {
-            shared: true,
-            after_state: true,
-            ..self
-        }
-    }
 }
 
 impl Systems {

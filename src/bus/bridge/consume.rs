@@ -211,3 +211,51 @@ async fn write_letter(
         Err(error) => Err(HandlerFailed(format!("bridge unavailable: {error}"))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicBool;
+
+    /// A handling that raises `handled` when it runs.
+    fn handling(handled: &Arc<AtomicBool>) -> Dispatch {
+        let handled = handled.clone();
+        Dispatch::Handle(Box::pin(async move {
+            handled.store(true, Ordering::SeqCst);
+            Ok(())
+        }))
+    }
+
+    #[tokio::test]
+    async fn a_record_waits_for_the_state_before_its_system_gets_it() {
+        // Arrange
+        let (state_rebuilt, gate) = tokio::sync::watch::channel(false);
+        let handled = Arc::new(AtomicBool::new(false));
+        let Dispatch::Handle(mut held) = gated(handling(&handled), Some(&gate)) else {
+            panic!("a handled record stays handled");
+        };
+
+        // Act / Assert: nothing runs while the state is being read …
+        assert!(futures::poll!(&mut held).is_pending());
+        assert!(!handled.load(Ordering::SeqCst));
+        // … and the record is handled once it is back.
+        state_rebuilt.send_replace(true);
+        held.await.expect("handled");
+        assert!(handled.load(Ordering::SeqCst));
+    }
+
+    #[tokio::test]
+    async fn a_record_is_handled_at_once_when_the_state_is_back_or_not_awaited() {
+        for gate in [Some(tokio::sync::watch::channel(true).1), None] {
+            // Arrange
+            let handled = Arc::new(AtomicBool::new(false));
+            let Dispatch::Handle(mut handling) = gated(handling(&handled), gate.as_ref()) else {
+                panic!("a handled record stays handled");
+            };
+
+            // Act / Assert
+            assert!(futures::poll!(&mut handling).is_ready());
+            assert!(handled.load(Ordering::SeqCst));
+        }
+    }
+}
