@@ -13,7 +13,8 @@
 #
 # Environment: GOVFUSION_TEST_KAFKA (default 127.0.0.1:9092); any GOVFUSION__… variable is
 # passed to every process (e.g. GOVFUSION__BUS__KAFKA__SESSION_TIMEOUT_MS). With
-# RECOVERY_STATIC=1 each process gets its own `bus.kafka.instance_id` (static membership).
+# RECOVERY_STATIC=1 each process gets its own `bus.kafka.instance_id` (static membership); with
+# RECOVERY_PAUSE=N a killed process is started again N seconds after the kill (counted in).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CASES=${1:-300}
@@ -116,6 +117,7 @@ for name in "${NAMES[@]}"; do
     kill -9 "${PID[$name]}"
     wait "${PID[$name]}" 2>/dev/null || true
     killed=$(now)
+    sleep "${RECOVERY_PAUSE:-0}"
     start "$name" "$log"
     ready "$name"
     took=$(echo "$(now) - $killed" | bc)
