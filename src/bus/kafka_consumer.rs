@@ -11,6 +11,11 @@
 //! handler that finishes after the revocation), and the consumer that gets the partition reads
 //! their unfinished records again. On stop the consumer waits (bounded) for unfinished records,
 //! stores, commits synchronously and closes — the blocking calls off the async threads.
+//!
+//! A consumer alone ([`Membership::Alone`], the groups a process reads its state and views
+//! with) joins no group: it asks the broker for its topics' partitions and assigns itself all of
+//! them from the start, so no rebalance ever takes one away; a static member
+//! ([`Membership::Static`]) joins with `group.instance.id`.
 
 use super::consumer_core::{ConsumerCore, PartitionControl};
 use super::embedded::EmbeddedCluster;
