@@ -137,6 +137,7 @@ impl GroupConsumer {
             handler: subscription.handler,
             topics: by_name,
             assign,
+            after: subscription.after,
             max_in_flight: settings.consumer_max_in_flight.max(1)
                 * settings.partitions.max(1) as usize,
             backoff,
@@ -258,6 +259,9 @@ struct ConsumerLoop {
     /// For a consumer alone ([`Membership::Alone`]): the topics whose every partition it
     /// assigns itself, from the start, before it receives.
     assign: Option<Vec<String>>,
+    /// Receiving waits until it turns true ([`Subscription::after`]); a group joins meanwhile,
+    /// and takes its assignment at the first receive.
+    after: Option<tokio::sync::watch::Receiver<bool>>,
     /// Records in flight at most, over every partition: receiving waits above it.
     max_in_flight: usize,
     /// Pause after a consumer error.
@@ -275,11 +279,14 @@ impl ConsumerLoop {
         // A handle of our own to receive from: a received message borrows it while `self`
         // is changed.
         let consumer = self.consumer.clone();
-        if let Some(topics) = self.assign.take() {
-            if !self.assign_all(topics).await {
-                drop(consumer);
-                return self.close().await;
-            }
+        let assigned = match self.assign.take() {
+            Some(topics) => self.assign_all(topics).await,
+            None => true,
+        };
+        let after = self.after.take();
+        if !assigned || !super::opened(after, &mut self.stop).await {
+            drop(consumer);
+            return self.close().await;
         }
         loop {
             self.forget_revoked();

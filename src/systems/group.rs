@@ -8,11 +8,11 @@ pub(super) struct Group {
     pub(super) name: String,
     /// What it reads.
     pub(super) topics: Vec<Topic>,
-    /// Its records wait until the state is rebuilt.
+    /// It receives nothing until the state is rebuilt.
     pub(super) after_state: bool,
     /// Shared by every process of the role, resumed from committed offsets (and so joined
     /// again after a restart, with static membership when `bus.kafka.instance_id` is set);
-    /// its records wait for the state too.
+    /// it receives nothing until the state is rebuilt either.
     pub(super) shared: bool,
 }
 
@@ -27,7 +27,7 @@ impl Group {
         }
     }
 
-    /// Its records wait until the state is rebuilt.
+    /// It receives nothing until the state is rebuilt.
     pub(super) fn after_state(self) -> Self {
         Self {
             after_state: true,

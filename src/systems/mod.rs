@@ -6,8 +6,9 @@
 //! the groups of this process alone (state, views) read their partitions without joining a
 //! group (`Membership::Alone`), and the shared groups join while the state is read, so that
 //! their joins (3 s each on tansu, and a wait for a killed member's session to run out) overlap
-//! the state read instead of following it. The views' and the shared groups hold what they
-//! receive until the state is back (`Subscribe::after`).
+//! the state read instead of following it. The views' and the shared groups receive nothing
+//! until the state is back (`Subscription::after`), so each partition's records still come in
+//! order.
 //!
 //! 1. **State.** A consumer group of this process alone reads the state topic from the start
 //!    and hands every snapshot to the system it belongs to; it keeps following the topic, so
@@ -244,7 +245,7 @@ impl Systems {
         self.subscribe_flow().await?;
         let views = self.subscribe_views().await?;
         self.caught_up(&state).await;
-        // The views' and the flow's groups have waited for this (see `Subscribe::after`).
+        // The views' and the flow's groups have waited for this (see `Subscription::after`).
         self.state_rebuilt.send_replace(true);
         tracing::info!(
             records = state.total(),

@@ -29,6 +29,7 @@ fn subscribe(bus: &KafkaBus, group: &str) -> (SubscriptionHandle, Seen) {
             handler,
             arbiter: None,
             membership: govfusion::bus::Membership::Dynamic,
+            after: None,
         })
         .expect("Failed to subscribe");
     (handle, seen)

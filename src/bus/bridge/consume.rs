@@ -30,10 +30,7 @@ pub struct Subscribe {
     pub arbiter: Option<actix_rt::ArbiterHandle>,
     /// Told of every record finished, to follow a group that rebuilds state from the start.
     pub catch_up: Option<Arc<crate::bus::CatchUp>>,
-    /// Records are handed on only once this turns true (`None`: at once). Start-up subscribes
-    /// groups before their systems have their state back, so that joining the group — seconds
-    /// on some brokers, more while a dead member's session runs out — overlaps the state read;
-    /// the records received meanwhile wait here, in flight, and are not committed.
+    /// The consumer receives nothing until this turns true (see [`Subscription::after`]).
     pub after: Option<tokio::sync::watch::Receiver<bool>>,
     /// How its consumer takes its partitions.
     pub membership: crate::bus::Membership,
@@ -65,10 +62,8 @@ impl Handler<Subscribe> for Bridge {
         let routes = Arc::new(msg.routes);
         let stats = self.stats.clone();
         let catch_up = msg.catch_up;
-        let after = msg.after;
         let handler: crate::bus::RecordHandler = Arc::new(move |delivery: Delivery| {
             let dispatch = dispatch(&bridge, &stats, &routes, delivery.clone());
-            let dispatch = gated(dispatch, after.as_ref());
             let Some(catch_up) = catch_up.clone() else {
                 return dispatch;
             };
@@ -94,30 +89,9 @@ impl Handler<Subscribe> for Bridge {
             handler,
             arbiter: msg.arbiter,
             membership: msg.membership,
+            after: msg.after,
         })
     }
-}
-
-/// Holds a record's handling until `gate` opens (see [`Subscribe::after`]). A record skipped
-/// (for no system of the group) is not held: nothing of it waits for state.
-fn gated(dispatch: Dispatch, gate: Option<&tokio::sync::watch::Receiver<bool>>) -> Dispatch {
-    let mut gate = match gate {
-        Some(gate) if !*gate.borrow() => gate.clone(),
-        _ => return dispatch,
-    };
-    let Dispatch::Handle(handling) = dispatch else {
-        return dispatch;
-    };
-    Dispatch::Handle(Box::pin(async move {
-        // The sender lives as long as the systems; if it is gone, they are stopping, and the
-        // record is delivered again to whoever runs next.
-        if gate.wait_for(|open| *open).await.is_err() {
-            return Err(HandlerFailed(
-                "stopped before the systems had their state".into(),
-            ));
-        }
-        handling.await
-    }))
 }
 
 /// Hands a record to the system its routes name: skipped when it is for none of them, to
@@ -209,53 +183,5 @@ async fn write_letter(
         Ok(Err(error)) if error.permanent => Ok(Some(error.reason)),
         Ok(Err(error)) => Err(HandlerFailed(format!("dead-letter write failed: {error}"))),
         Err(error) => Err(HandlerFailed(format!("bridge unavailable: {error}"))),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::atomic::AtomicBool;
-
-    /// A handling that raises `handled` when it runs.
-    fn handling(handled: &Arc<AtomicBool>) -> Dispatch {
-        let handled = handled.clone();
-        Dispatch::Handle(Box::pin(async move {
-            handled.store(true, Ordering::SeqCst);
-            Ok(())
-        }))
-    }
-
-    #[tokio::test]
-    async fn a_record_waits_for_the_state_before_its_system_gets_it() {
-        // Arrange
-        let (state_rebuilt, gate) = tokio::sync::watch::channel(false);
-        let handled = Arc::new(AtomicBool::new(false));
-        let Dispatch::Handle(mut held) = gated(handling(&handled), Some(&gate)) else {
-            panic!("a handled record stays handled");
-        };
-
-        // Act / Assert: nothing runs while the state is being read …
-        assert!(futures::poll!(&mut held).is_pending());
-        assert!(!handled.load(Ordering::SeqCst));
-        // … and the record is handled once it is back.
-        state_rebuilt.send_replace(true);
-        held.await.expect("handled");
-        assert!(handled.load(Ordering::SeqCst));
-    }
-
-    #[tokio::test]
-    async fn a_record_is_handled_at_once_when_the_state_is_back_or_not_awaited() {
-        for gate in [Some(tokio::sync::watch::channel(true).1), None] {
-            // Arrange
-            let handled = Arc::new(AtomicBool::new(false));
-            let Dispatch::Handle(mut handling) = gated(handling(&handled), gate.as_ref()) else {
-                panic!("a handled record stays handled");
-            };
-
-            // Act / Assert
-            assert!(futures::poll!(&mut handling).is_ready());
-            assert!(handled.load(Ordering::SeqCst));
-        }
     }
 }
