@@ -11,10 +11,17 @@
 //! handler that finishes after the revocation), and the consumer that gets the partition reads
 //! their unfinished records again. On stop the consumer waits (bounded) for unfinished records,
 //! stores, commits synchronously and closes — the blocking calls off the async threads.
+//!
+//! A consumer alone ([`Membership::Alone`], the groups a process reads its state and views
+//! with) joins no group: it asks the broker for its topics' partitions and assigns itself all of
+//! them from the start, so no rebalance ever takes one away; a static member
+//! ([`Membership::Static`]) joins with `group.instance.id`.
 
 use super::consumer_core::{ConsumerCore, PartitionControl};
 use super::embedded::EmbeddedCluster;
-use super::{BusError, Delivery, Dispatch, Record, Subscription, SubscriptionHandle, Topic};
+use super::{
+    BusError, Delivery, Dispatch, Membership, Record, Subscription, SubscriptionHandle, Topic,
+};
 use crate::settings::BusSettings;
 use bytes::Bytes;
 use futures::future::{BoxFuture, FutureExt};
@@ -33,15 +40,30 @@ pub struct GroupContext {
     revoked: Mutex<Vec<(String, i32)>>,
     /// The subscription's flag: raised at the first assignment.
     assigned: Arc<std::sync::atomic::AtomicBool>,
+    /// The consumer group, for the log of the first assignment.
+    group: Arc<str>,
+    /// When the consumer subscribed: the first assignment logs how long joining took, the
+    /// largest part of a restart on a slow group coordinator (README, "What survives a
+    /// process").
+    subscribed: std::time::Instant,
 }
 
 impl ClientContext for GroupContext {}
 
 impl ConsumerContext for GroupContext {
     fn pre_rebalance(&self, _: &rdkafka::consumer::BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Assign(_) = rebalance {
-            self.assigned
-                .store(true, std::sync::atomic::Ordering::Release);
+        if let Rebalance::Assign(list) = rebalance {
+            let first = !self
+                .assigned
+                .swap(true, std::sync::atomic::Ordering::AcqRel);
+            if first {
+                tracing::info!(
+                    group = %self.group,
+                    partitions = list.count(),
+                    seconds = self.subscribed.elapsed().as_secs_f64(),
+                    "consumer group has its partitions"
+                );
+            }
         }
         if let Rebalance::Revoke(list) = rebalance {
             let mut revoked = self.revoked.lock().unwrap_or_else(|p| p.into_inner());
@@ -67,11 +89,16 @@ impl GroupConsumer {
         cluster: Option<Arc<EmbeddedCluster>>,
         subscription: Subscription,
     ) -> Result<SubscriptionHandle, BusError> {
-        let config = consumer_config(settings, brokers, &subscription.group);
+        let mut config = consumer_config(settings, brokers, &subscription.group);
+        if let Membership::Static(instance) = &subscription.membership {
+            config.set("group.instance.id", instance);
+        }
         let (handle, stop, guard) = SubscriptionHandle::new(&subscription.group);
         let context = GroupContext {
             revoked: Mutex::default(),
             assigned: handle.assigned_flag(),
+            group: Arc::from(subscription.group.as_str()),
+            subscribed: std::time::Instant::now(),
         };
         let consumer: Consumer_ = config.create_with_context(context).map_err(|e| {
             BusError::Subscribe(format!(
@@ -84,12 +111,17 @@ impl GroupConsumer {
             .iter()
             .map(|t| names[t].as_str())
             .collect();
-        consumer.subscribe(&topic_names).map_err(|e| {
-            BusError::Subscribe(format!(
-                "consumer {} cannot subscribe: {e}",
-                subscription.group
-            ))
-        })?;
+        // Alone, the loop assigns the partitions itself (asking the broker for them blocks).
+        let alone = subscription.membership == Membership::Alone;
+        if !alone {
+            consumer.subscribe(&topic_names).map_err(|e| {
+                BusError::Subscribe(format!(
+                    "consumer {} cannot subscribe: {e}",
+                    subscription.group
+                ))
+            })?;
+        }
+        let assign = alone.then(|| topic_names.iter().map(|t| (*t).to_owned()).collect());
         let by_name: HashMap<String, Topic> = names.iter().map(|(t, n)| (n.clone(), *t)).collect();
         let consumer = Arc::new(consumer);
         let group: Arc<str> = Arc::from(subscription.group.as_str());
@@ -104,6 +136,8 @@ impl GroupConsumer {
             group,
             handler: subscription.handler,
             topics: by_name,
+            assign,
+            after: subscription.after,
             max_in_flight: settings.consumer_max_in_flight.max(1)
                 * settings.partitions.max(1) as usize,
             backoff,
@@ -222,6 +256,12 @@ struct ConsumerLoop {
     handler: super::RecordHandler,
     /// Topic names → topics.
     topics: HashMap<String, Topic>,
+    /// For a consumer alone ([`Membership::Alone`]): the topics whose every partition it
+    /// assigns itself, from the start, before it receives.
+    assign: Option<Vec<String>>,
+    /// Receiving waits until it turns true ([`Subscription::after`]); a group joins meanwhile,
+    /// and takes its assignment at the first receive.
+    after: Option<tokio::sync::watch::Receiver<bool>>,
     /// Records in flight at most, over every partition: receiving waits above it.
     max_in_flight: usize,
     /// Pause after a consumer error.
@@ -239,6 +279,15 @@ impl ConsumerLoop {
         // A handle of our own to receive from: a received message borrows it while `self`
         // is changed.
         let consumer = self.consumer.clone();
+        let assigned = match self.assign.take() {
+            Some(topics) => self.assign_all(topics).await,
+            None => true,
+        };
+        let after = self.after.take();
+        if !assigned || !super::opened(after, &mut self.stop).await {
+            drop(consumer);
+            return self.close().await;
+        }
         loop {
             self.forget_revoked();
             let room = self.core.in_flight() < self.max_in_flight;
@@ -256,6 +305,43 @@ impl ConsumerLoop {
         }
         drop(consumer);
         self.close().await;
+    }
+
+    /// Assigns every partition of `topics` from the start, asking the broker again until it
+    /// answers; false when the subscription stopped first.
+    async fn assign_all(&mut self, topics: Vec<String>) -> bool {
+        let since = std::time::Instant::now();
+        loop {
+            let consumer = self.consumer.clone();
+            let topics = topics.clone();
+            // Reading metadata blocks: off the async threads.
+            let assigned =
+                tokio::task::spawn_blocking(move || assign_from_start(&consumer, &topics))
+                    .await
+                    .unwrap_or_else(|e| Err(format!("the assigning task failed: {e}")));
+            match assigned {
+                Ok(partitions) => {
+                    let context = self.consumer.context();
+                    context
+                        .assigned
+                        .store(true, std::sync::atomic::Ordering::Release);
+                    tracing::info!(
+                        group = %self.group,
+                        partitions,
+                        seconds = since.elapsed().as_secs_f64(),
+                        "consumer group has its partitions"
+                    );
+                    return true;
+                }
+                Err(error) => {
+                    tracing::warn!(group = %self.group, %error, "cannot assign the partitions yet");
+                    tokio::select! {
+                        _ = self.stop.changed() => return false,
+                        () = tokio::time::sleep(self.backoff.max(Duration::from_millis(500))) => {}
+                    }
+                }
+            }
+        }
     }
 
     /// Hands a record to the handler, unless its partition is paused (the rewind after the
@@ -323,6 +409,33 @@ impl ConsumerLoop {
         }
         drop(_guard);
     }
+}
+
+/// Assigns `consumer` every partition of `topics`, from the start; answers how many.
+fn assign_from_start(consumer: &Consumer_, topics: &[String]) -> Result<usize, String> {
+    let mut list = TopicPartitionList::new();
+    for topic in topics {
+        let metadata = consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(10))
+            .map_err(|e| format!("cannot read the partitions of {topic}: {e}"))?;
+        let partitions: Vec<i32> = metadata
+            .topics()
+            .iter()
+            .filter(|t| t.name() == topic && t.error().is_none())
+            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+            .collect();
+        if partitions.is_empty() {
+            return Err(format!("{topic} has no partitions yet"));
+        }
+        for partition in partitions {
+            list.add_partition_offset(topic, partition, Offset::Beginning)
+                .map_err(|e| format!("cannot assign {topic}/{partition}: {e}"))?;
+        }
+    }
+    consumer
+        .assign(&list)
+        .map_err(|e| format!("cannot assign the partitions: {e}"))?;
+    Ok(list.count())
 }
 
 /// The consumer's configuration: offsets stored by us only, committed by librdkafka.

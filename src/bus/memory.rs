@@ -277,6 +277,7 @@ impl Bus for MemoryBus {
                 listeners.entry(topic).or_default().push(wake.clone());
             }
         }
+        let (after, mut stopping) = (subscription.after, stop.clone());
         let consumer = GroupConsumer::new(
             self.clone(),
             ConsumerParts {
@@ -288,12 +289,18 @@ impl Bus for MemoryBus {
                 guard,
             },
         );
+        let run = async move {
+            // Dropped unstarted when stopped first: its guard tells the handle.
+            if super::opened(after, &mut stopping).await {
+                consumer.run().await;
+            }
+        };
         match &subscription.arbiter {
             Some(arbiter) => {
-                arbiter.spawn(consumer.run());
+                arbiter.spawn(run);
             }
             None => {
-                tokio::spawn(consumer.run());
+                tokio::spawn(run);
             }
         }
         Ok(handle)

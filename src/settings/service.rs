@@ -130,6 +130,14 @@ pub struct KafkaSettings {
     pub session_timeout_ms: u64,
     /// Consumer `heartbeat.interval.ms`.
     pub heartbeat_interval_ms: u64,
+    /// This process's stable name among the processes of its roles (e.g. the pod's name in a
+    /// StatefulSet; each instance its own). When set, the process joins the shared groups of
+    /// governance and departments as a static member (`group.instance.id`, KIP-345): started
+    /// again within `session_timeout_ms` of dying, it takes its partitions back at once instead
+    /// of waiting for the broker to drop the dead member and rebalance. The price: a process
+    /// stopped for good, even by SIGTERM, keeps its partitions until its session runs out.
+    /// Empty (the default): dynamic membership. The broker must support it (Kafka 2.3+).
+    pub instance_id: String,
     /// Consumer `partition.assignment.strategy`.
     pub assignment_strategy: String,
     /// Consumer `fetch.wait.max.ms`. A real broker answers a fetch as soon as a record arrives;
@@ -156,6 +164,7 @@ impl Default for KafkaSettings {
             message_timeout_ms: 120_000,
             session_timeout_ms: 6_000,
             heartbeat_interval_ms: 500,
+            instance_id: String::new(),
             assignment_strategy: "cooperative-sticky".into(),
             fetch_wait_max_ms: 100,
             replication_factor: 1,

@@ -2,16 +2,24 @@
 //! and connects them to it.
 //!
 //! Start-up runs in three phases, in the background while the HTTP API already answers
-//! (`/readyz` says which phase is running):
+//! (`/readyz` says which phase is running). Every consumer group of the process starts at once:
+//! the groups of this process alone (state, views) read their partitions without joining a
+//! group (`Membership::Alone`), and the shared groups join while the state is read, so that
+//! their joins (3 s each on tansu, and a wait for a killed member's session to run out) overlap
+//! the state read instead of following it. The views' and the shared groups receive nothing
+//! until the state is back (`Subscription::after`), so each partition's records still come in
+//! order.
 //!
 //! 1. **State.** A consumer group of this process alone reads the state topic from the start
 //!    and hands every snapshot to the system it belongs to; it keeps following the topic, so
 //!    that snapshots written by another instance of a department reach this one too.
 //! 2. **Views.** The intake and supervision systems rebuild their views of every case by
-//!    reading the flow topics from the start, again in groups of this process alone.
-//! 3. **Flow.** The governance and department consumer groups (shared by every process that
-//!    runs those roles) start from their committed offsets; the intake system takes
-//!    submissions; the city centre reads the intake feed from the position it recorded.
+//!    reading the flow topics from the start, again in groups of this process alone. The
+//!    governance and department consumer groups (shared by every process that runs those
+//!    roles) start handling records from their committed offsets meanwhile: they need only
+//!    their systems' state.
+//! 3. **Flow.** The intake system takes submissions; the city centre reads the intake feed
+//!    from the position it recorded.
 //!
 //! Phase 1 runs only on a bus that outlives the systems (`Bus::outlives_process`): a Kafka
 //! cluster, or an in-memory bus made with `MemoryBus::durable` and given to
@@ -24,7 +32,7 @@ use crate::actors::supervisor::Supervisor;
 use crate::bus::bridge::{Bridge, BridgeStats, Drain, Routes, Subscribe};
 use crate::bus::kafka::KafkaBus;
 use crate::bus::memory::MemoryBus;
-use crate::bus::{Bus, CatchUp, SubscriptionHandle, Topic};
+use crate::bus::{Bus, CatchUp, Membership, SubscriptionHandle, Topic};
 use crate::catalog::Catalog;
 use crate::clock::{SharedClock, SystemClock};
 use crate::domain::{CentreCode, DepartmentCode, EventId, SystemId};
@@ -40,8 +48,10 @@ use std::time::Duration;
 
 mod actors;
 pub mod desks;
+mod group;
 
 use actors::{Actors, Connected};
+use group::Group;
 
 pub use desks::{CentreDesk, DepartmentDesk, Desks, IntakeDesk, SupervisionDesk};
 
@@ -87,6 +97,8 @@ pub struct Systems {
     pub event_index: Arc<DashMap<EventId, DepartmentCode>>,
     /// Where start-up stands.
     phase: Arc<Mutex<Phase>>,
+    /// Turns true once the state is rebuilt; the views' and the flow's groups wait for it.
+    state_rebuilt: Arc<tokio::sync::watch::Sender<bool>>,
     /// The consumer groups' subscriptions; taken by the first shutdown.
     subscriptions: Arc<tokio::sync::Mutex<Vec<SubscriptionHandle>>>,
     /// The thread the centres and departments run on.
@@ -194,6 +206,7 @@ impl Systems {
             supervisor: actors.supervisor,
             event_index: actors.event_index,
             phase: Arc::new(Mutex::new(Phase::State(None))),
+            state_rebuilt: Arc::new(tokio::sync::watch::channel(false).0),
             subscriptions: Arc::default(),
             worker: Arc::new(actors.worker),
             stopping: Arc::default(),
@@ -224,16 +237,25 @@ impl Systems {
         self.phase.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// Rebuilds state, then views, then starts the flow (see the module docs).
+    /// Subscribes every group, rebuilds state, then views, then starts the flow (see the
+    /// module docs).
     async fn bring_up(&self) -> anyhow::Result<()> {
         let started = std::time::Instant::now();
-        let state = self.rebuild_state().await?;
+        let state = self.subscribe_state().await?;
+        self.subscribe_flow().await?;
+        let views = self.subscribe_views().await?;
+        self.caught_up(&state).await;
+        // The views' and the flow's groups have waited for this (see `Subscription::after`).
+        self.state_rebuilt.send_replace(true);
         tracing::info!(
             records = state.total(),
             seconds = started.elapsed().as_secs_f64(),
             "state rebuilt"
         );
-        let views = self.rebuild_views().await?;
+        self.set_phase(Phase::Views(views.clone()));
+        for view in &views {
+            self.caught_up(view).await;
+        }
         tracing::info!(
             records = views.iter().map(|v| v.total()).sum::<u64>(),
             seconds = started.elapsed().as_secs_f64(),
@@ -248,8 +270,9 @@ impl Systems {
         Ok(())
     }
 
-    /// Phase 1: every stateful system of this process takes back its snapshots.
-    async fn rebuild_state(&self) -> anyhow::Result<Arc<CatchUp>> {
+    /// Phase 1 begins: every stateful system of this process will take back its snapshots.
+    /// Answers what the group must read before the state is back.
+    async fn subscribe_state(&self) -> anyhow::Result<Arc<CatchUp>> {
         if !self.bus.outlives_process() {
             return Ok(CatchUp::new(HashMap::new()));
         }
@@ -269,19 +292,15 @@ impl Systems {
         }));
         let state = self.end_offsets(vec![Topic::State]).await?;
         self.set_phase(Phase::State(Some(state.clone())));
-        self.subscribe(
-            self.state_group.clone(),
-            vec![Topic::State],
-            Routes::ByTarget(owners),
-            Some(state.clone()),
-        )
-        .await?;
-        self.caught_up(&state).await;
+        let group = Group::new(self.state_group.clone(), vec![Topic::State]);
+        self.subscribe(group, Routes::ByTarget(owners), Some(state.clone()))
+            .await?;
         Ok(state)
     }
 
-    /// Phase 2: the intake and supervision systems read the flow topics from the start.
-    async fn rebuild_views(&self) -> anyhow::Result<Vec<Arc<CatchUp>>> {
+    /// Phase 2's groups: the intake and supervision systems will read the flow topics from
+    /// the start, once the state is back. Answers what each must read.
+    async fn subscribe_views(&self) -> anyhow::Result<Vec<Arc<CatchUp>>> {
         let mut readers: Vec<(String, Recipient<Inbound>)> = Vec::new();
         if self.roles.intake {
             readers.push((self.intake_group.clone(), self.intake.clone().recipient()));
@@ -295,28 +314,20 @@ impl Systems {
         let mut views = Vec::new();
         for (group, reader) in readers {
             let view = self.end_offsets(Topic::flow()).await?;
-            self.subscribe(
-                group,
-                Topic::flow(),
-                Routes::All(reader),
-                Some(view.clone()),
-            )
-            .await?;
+            let group = Group::new(group, Topic::flow()).after_state();
+            self.subscribe(group, Routes::All(reader), Some(view.clone()))
+                .await?;
             views.push(view);
-        }
-        self.set_phase(Phase::Views(views.clone()));
-        for view in &views {
-            self.caught_up(view).await;
         }
         Ok(views)
     }
 
-    /// Phase 3: the shared groups of centres and departments join; the intake system takes
-    /// submissions and the city centre reads the feed.
-    async fn start_flow(&self) -> anyhow::Result<()> {
+    /// The shared groups of centres and departments, from their committed offsets; they
+    /// handle records once the state is back.
+    async fn subscribe_flow(&self) -> anyhow::Result<()> {
         let prefix = self.settings.bus.topic_prefix.clone();
         if self.roles.governance {
-            self.subscribe(
+            let group = Group::new(
                 format!("{prefix}.governance"),
                 vec![
                     Topic::CollaborationRequests,
@@ -324,17 +335,16 @@ impl Systems {
                     Topic::CollaborationResults,
                     Topic::Approvals,
                 ],
-                Routes::ByTarget(self.centre_routes()),
-                None,
-            )
-            .await?;
+            );
+            self.subscribe(group.shared(), Routes::ByTarget(self.centre_routes()), None)
+                .await?;
         }
         for (code, addr) in self.departments.iter() {
             let routes = HashMap::from([(
                 SystemId::Department(code.clone()).to_string(),
                 addr.clone().recipient(),
             )]);
-            self.subscribe(
+            let group = Group::new(
                 format!("{prefix}.department.{code}"),
                 vec![
                     Topic::Applications,
@@ -342,11 +352,15 @@ impl Systems {
                     Topic::CollaborationResults,
                     Topic::CaseUpdates,
                 ],
-                Routes::ByTarget(routes),
-                None,
-            )
-            .await?;
+            );
+            self.subscribe(group.shared(), Routes::ByTarget(routes), None)
+                .await?;
         }
+        Ok(())
+    }
+
+    /// Phase 3: the intake system takes submissions and the city centre reads the feed.
+    async fn start_flow(&self) -> anyhow::Result<()> {
         if self.roles.intake {
             self.intake
                 .send(MarkReady)
@@ -407,24 +421,34 @@ impl Systems {
     /// and departments on the worker thread, with the systems they feed.
     async fn subscribe(
         &self,
-        group: String,
-        topics: Vec<Topic>,
+        group: Group,
         routes: Routes,
         catch_up: Option<Arc<CatchUp>>,
     ) -> anyhow::Result<()> {
         let arbiter = catch_up.is_none().then(|| self.worker.handle());
+        let after = group.after_state.then(|| self.state_rebuilt.subscribe());
+        // A group of this run alone reads every partition without joining; a shared group
+        // joins, as a static member when the process has a stable name.
+        let membership = match &self.settings.bus.kafka.instance_id {
+            _ if !group.shared => Membership::Alone,
+            id if id.is_empty() => Membership::Dynamic,
+            id => Membership::Static(id.clone()),
+        };
+        let name = group.name.clone();
         let handle = self
             .bridge
             .send(Subscribe {
-                group: group.clone(),
-                topics,
+                group: group.name,
+                topics: group.topics,
                 routes,
                 arbiter,
                 catch_up,
+                after,
+                membership,
             })
             .await
             .context("the bridge actor stopped during start-up")?
-            .with_context(|| format!("failed to start consumer group {group}"))?;
+            .with_context(|| format!("failed to start consumer group {name}"))?;
         self.subscriptions.lock().await.push(handle);
         Ok(())
     }

@@ -28,6 +28,8 @@ fn subscribe(bus: &KafkaBus, group: &str) -> (SubscriptionHandle, Seen) {
             topics: vec![Topic::Applications],
             handler,
             arbiter: None,
+            membership: govfusion::bus::Membership::Dynamic,
+            after: None,
         })
         .expect("Failed to subscribe");
     (handle, seen)

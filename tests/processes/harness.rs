@@ -278,6 +278,50 @@ impl City {
         ids
     }
 
+    /// Posts `body` as an application once (no retry); its status and JSON answer.
+    pub async fn post_application(&self, body: &Value) -> (u16, Value) {
+        let response = self
+            .client
+            .post(format!(
+                "{}/api/v1/terminals/pc-web/applications",
+                self.intake_url()
+            ))
+            .json(body)
+            .send()
+            .await
+            .expect("the intake process answers");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// `GET <path>` on the intake process, as JSON; panics unless it answers 200.
+    pub async fn intake_json(&self, path: &str) -> Value {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.intake_url()))
+            .send()
+            .await
+            .expect("the intake process answers");
+        assert_eq!(response.status(), 200, "GET {path}");
+        response.json().await.expect("a JSON answer")
+    }
+
+    /// The cases the intake process lists as stalled after `idle_secs` (0: every case neither
+    /// completed nor failed).
+    pub async fn stalled(&self, idle_secs: u64) -> Value {
+        self.intake_json(&format!("/api/v1/operations/stalled?idle_secs={idle_secs}"))
+            .await
+    }
+
+    /// Every record of the acceptance and approval topics of the city's prefix.
+    pub async fn acceptances_and_approvals(&self) -> Vec<crate::raw::RawRecord> {
+        let topics = [
+            format!("{}.acceptances", self.prefix),
+            format!("{}.approvals", self.prefix),
+        ];
+        crate::raw::read_topics(&self.brokers, &topics).await
+    }
+
     /// The case as the intake system shows it, or why not.
     pub async fn case(&self, case_id: &str) -> Result<Value, String> {
         let response = self

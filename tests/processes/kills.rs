@@ -4,17 +4,8 @@
 
 use crate::common::poll;
 use crate::harness::{assert_exactly_once, one_at_a_time, require, City, KAFKA_ENV, MATTERS};
-use crate::raw::{group_caught_up, read_topics};
+use crate::raw::group_caught_up;
 use std::time::Duration;
-
-/// Every record of the acceptance and approval topics of the city's prefix.
-async fn acceptances_and_approvals(city: &City) -> Vec<crate::raw::RawRecord> {
-    let topics = [
-        format!("{}.acceptances", city.prefix),
-        format!("{}.approvals", city.prefix),
-    ];
-    read_topics(&city.brokers, &topics).await
-}
 
 /// Waits until the consumer groups of the running governance and market processes have
 /// committed every record on the topics they read (the group names and topics of
@@ -97,7 +88,7 @@ async fn every_case_completes_exactly_once_when_each_role_is_killed_in_turn() {
     // Assert
     let cases = city.wait_all_completed(&ids).await;
     assert_eq!(cases.len(), ids.len());
-    assert_exactly_once(&cases, &acceptances_and_approvals(&city).await);
+    assert_exactly_once(&cases, &city.acceptances_and_approvals().await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -129,5 +120,5 @@ async fn sigterm_stops_each_role_cleanly_and_nothing_is_missing_after_restart() 
         );
     }
     let cases = city.wait_all_completed(&ids).await;
-    assert_exactly_once(&cases, &acceptances_and_approvals(&city).await);
+    assert_exactly_once(&cases, &city.acceptances_and_approvals().await);
 }

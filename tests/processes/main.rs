@@ -16,6 +16,8 @@
 //! * [`harness`] — processes, the city, and what "exactly once" means to the applicant.
 //! * [`kills`] — kill -9 and SIGTERM of each role mid-run.
 //! * [`broker`] — the broker frozen past the clients' timeouts, and a durable broker restarted.
+//! * [`stuck`] — a department killed with collaborations open; an application too large for
+//!   the bus (issue 12, items 1 and 2).
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -24,6 +26,7 @@ use common::raw;
 mod broker;
 mod harness;
 mod kills;
+mod stuck;
 
 /// How long a wait looks before the test fails. A bound on waiting, not a performance claim:
 /// a restarted process joins its consumer groups in a few seconds, and clients that lost the

@@ -30,6 +30,10 @@ pub struct Subscribe {
     pub arbiter: Option<actix_rt::ArbiterHandle>,
     /// Told of every record finished, to follow a group that rebuilds state from the start.
     pub catch_up: Option<Arc<crate::bus::CatchUp>>,
+    /// The consumer receives nothing until this turns true (see [`Subscription::after`]).
+    pub after: Option<tokio::sync::watch::Receiver<bool>>,
+    /// How its consumer takes its partitions.
+    pub membership: crate::bus::Membership,
 }
 
 /// Who receives a consumer group's records.
@@ -84,6 +88,8 @@ impl Handler<Subscribe> for Bridge {
             topics: msg.topics,
             handler,
             arbiter: msg.arbiter,
+            membership: msg.membership,
+            after: msg.after,
         })
     }
 }

@@ -1,0 +1,46 @@
+//! The consumer groups start-up subscribes, and what each waits for.
+
+use crate::bus::Topic;
+
+/// A consumer group start-up subscribes.
+pub(super) struct Group {
+    /// Its name.
+    pub(super) name: String,
+    /// What it reads.
+    pub(super) topics: Vec<Topic>,
+    /// It receives nothing until the state is rebuilt.
+    pub(super) after_state: bool,
+    /// Shared by every process of the role, resumed from committed offsets (and so joined
+    /// again after a restart, with static membership when `bus.kafka.instance_id` is set);
+    /// it receives nothing until the state is rebuilt either.
+    pub(super) shared: bool,
+}
+
+impl Group {
+    /// A group of this process alone, its records handed on at once.
+    pub(super) fn new(name: String, topics: Vec<Topic>) -> Self {
+        Self {
+            name,
+            topics,
+            after_state: false,
+            shared: false,
+        }
+    }
+
+    /// It receives nothing until the state is rebuilt.
+    pub(super) fn after_state(self) -> Self {
+        Self {
+            after_state: true,
+            ..self
+        }
+    }
+
+    /// A group shared by the processes of its role (see the field `shared`).
+    pub(super) fn shared(self) -> Self {
+        Self {
+            shared: true,
+            after_state: true,
+            ..self
+        }
+    }
+}
