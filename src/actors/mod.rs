@@ -144,29 +144,14 @@ pub trait BusSystem: Actor<Context = Context<Self>> {
     /// The current time, from the clock every system shares.
     fn now(&self) -> DateTime<Utc>;
 
-    /// What the system must remember about `case_id` after handling a message of it, as a
-    /// `state.snapshot` envelope; none when it keeps nothing for the case.
-    fn snapshot(&mut self, _case_id: &CaseId) -> Option<Envelope> {
-        None
-    }
-
     /// A `state.snapshot` of `state` for `case_id`, numbered `version`.
     fn state_envelope<T: Serialize>(&self, case_id: &CaseId, version: u64, state: &T) -> Envelope {
         snapshot_envelope(self.system_id(), case_id, version, state, self.now())
     }
 
-    /// A message from this system, stamped now. `id` must be derived from what caused it, so
-    /// that sending it again keeps its id.
-    fn envelope<T: Serialize>(
-        &self,
-        id: MessageId,
-        kind: MessageType,
-        case_id: &CaseId,
-        target: SystemId,
-        trace_id: &str,
-        data: &T,
-    ) -> Envelope {
-        Sender::new(self.system_id(), self.now()).message(id, kind, case_id, target, trace_id, data)
+    /// Messages from this system, stamped now (see [`Sender::message`]).
+    fn sender(&self) -> Sender {
+        Sender::new(self.system_id(), self.now())
     }
 }
 
@@ -265,7 +250,7 @@ pub fn handle_delivery<A: KeepsState>(
 /// Handles an inbound message idempotently: a new one is applied and its outputs published; a
 /// repeat of a finished one does nothing; a repeat of one still publishing waits for that
 /// publish; a repeat of one whose publish failed publishes the same outputs (same ids) again.
-pub fn handle_inbound<A: BusSystem>(
+pub fn handle_inbound<A: KeepsState>(
     actor: &mut A,
     envelope: Arc<Envelope>,
 ) -> ResponseActFuture<A, Result<(), HandleError>> {
@@ -286,7 +271,7 @@ pub fn handle_inbound<A: BusSystem>(
         Seen::Failed(outputs) => outputs,
         Seen::New => match actor.apply(&envelope) {
             Ok(mut outputs) => {
-                outputs.extend(actor.snapshot(&envelope.case_id));
+                outputs.extend(actor.snapshot_of(&envelope.case_id));
                 actor
                     .processed()
                     .start(envelope.id.clone(), outputs.clone());

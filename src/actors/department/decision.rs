@@ -53,7 +53,7 @@ impl Department {
             steps: case.steps.clone(),
             outcome: Outcome { decision, reasons },
         };
-        let envelope = self.envelope(
+        let envelope = self.sender().message(
             message_ids::approval(&case.application.case_id),
             MessageType::ApprovalPublished,
             &case.application.case_id,

@@ -4,7 +4,7 @@
 use super::decision::missing_materials;
 use super::state::{DeptCase, PendingEvent, Stage};
 use super::Department;
-use crate::actors::{handle_delivery, BusSystem, KeepsState, Processed};
+use crate::actors::{handle_delivery, BusSystem, Processed};
 use crate::domain::{
     message_ids, Application, CaseId, CollaborationCompleted, CollaborationEvent,
     CollaborationOutcome, CollaborationRequest, CollaborationResult, Envelope, EnvelopeError,
@@ -70,10 +70,6 @@ impl BusSystem for Department {
 
     fn now(&self) -> DateTime<Utc> {
         self.catalog.now()
-    }
-
-    fn snapshot(&mut self, case_id: &CaseId) -> Option<Envelope> {
-        self.snapshot_of(case_id)
     }
 }
 
@@ -153,7 +149,7 @@ impl Department {
             ),
             self.materials_step(matter.required_materials.len(), &missing),
         ];
-        let outputs = vec![self.envelope(
+        let outputs = vec![self.sender().message(
             message_ids::accepted(&case_id),
             MessageType::ApplicationAccepted,
             &case_id,
@@ -247,7 +243,7 @@ impl Department {
         ));
         case.stage = Stage::Collaborating;
         let case_id = &case.application.case_id;
-        self.envelope(
+        self.sender().message(
             message_ids::collaboration_requested(case_id),
             MessageType::CollaborationRequested,
             case_id,
@@ -298,7 +294,7 @@ impl Department {
             suspended_at: since,
             resumed_at: now,
         };
-        let outputs = vec![self.envelope(
+        let outputs = vec![self.sender().message(
             message_ids::resumed(case_id, supplement.sequence),
             MessageType::CaseResumed,
             case_id,

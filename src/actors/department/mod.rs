@@ -150,7 +150,7 @@ impl Department {
         kind: MessageType,
         data: &T,
     ) -> Envelope {
-        self.envelope(
+        self.sender().message(
             id,
             kind,
             &event.case_id,

@@ -196,7 +196,7 @@ impl Handler<RequestSupplement> for Department {
             asked,
             subject: case_id.to_string(),
         };
-        let envelope = self.envelope(
+        let envelope = self.sender().message(
             request.id.clone(),
             MessageType::CaseSuspended,
             &case_id,

@@ -41,7 +41,7 @@ impl GovernanceCenter {
             decided_by: self.me().to_string(),
             decided_at: self.catalog.now(),
         };
-        self.envelope(
+        self.sender().message(
             message_ids::extension_decided(request_id),
             MessageType::CollaborationExtensionDecided,
             &event.case_id,

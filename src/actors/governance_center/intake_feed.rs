@@ -49,7 +49,7 @@ impl GovernanceCenter {
             tracing::error!(case_id = %application.case_id, matter = %application.matter_code, "fed application names an unknown matter; skipped");
             return None;
         };
-        Some(self.envelope(
+        Some(self.sender().message(
             message_ids::published(&application.case_id),
             MessageType::ApplicationPublished,
             &application.case_id,

@@ -44,7 +44,7 @@ pub use messages::{AwaitingEvent, GetAwaiting, ReassignError, ReassignEvent, Sta
 pub use state::CentreCaseState;
 
 use super::acts::Acts;
-use super::{handle_delivery, BusSystem, KeepsState, Processed, Versions};
+use super::{handle_delivery, BusSystem, Processed, Versions};
 use crate::catalog::{Catalog, Centre};
 use crate::domain::{CaseId, Envelope, EventId, SystemId};
 use crate::port::{HandleError, Inbound, Publish};
@@ -139,10 +139,6 @@ impl BusSystem for GovernanceCenter {
 
     fn now(&self) -> DateTime<Utc> {
         self.catalog.now()
-    }
-
-    fn snapshot(&mut self, case_id: &CaseId) -> Option<Envelope> {
-        self.snapshot_of(case_id)
     }
 }
 

@@ -37,7 +37,7 @@ impl GovernanceCenter {
                 return vec![self.reassign(event, &alternative, trace_id).1];
             }
             if let Some(parent) = self.centre.parent.clone() {
-                return vec![self.envelope(
+                return vec![self.sender().message(
                     message_ids::return_passed_up(&event.attempt_key(), &self.centre.code),
                     MessageType::CollaborationReturned,
                     &event.case_id.clone(),

@@ -154,7 +154,7 @@ impl GovernanceCenter {
                 _ => SystemId::Governance(event.region.street.clone()),
             }
         };
-        self.envelope(
+        self.sender().message(
             message_ids::dispatched(&event.attempt_key(), &self.centre.code),
             MessageType::CollaborationDispatched,
             &event.case_id.clone(),
@@ -169,7 +169,7 @@ impl GovernanceCenter {
         let Some(parent) = &self.centre.parent else {
             return self.gather(result).into_iter().collect();
         };
-        vec![self.envelope(
+        vec![self.sender().message(
             message_ids::answer_passed_up(&result.event_id, &self.centre.code),
             MessageType::CollaborationAnswered,
             &result.case_id,
@@ -209,7 +209,7 @@ impl GovernanceCenter {
                 .collect(),
             application: open.request.application,
         };
-        Some(self.envelope(
+        Some(self.sender().message(
             message_ids::collaboration_completed(&case_id),
             MessageType::CollaborationCompleted,
             &case_id,
@@ -222,7 +222,7 @@ impl GovernanceCenter {
     /// City: hands an approval to the intake system, where the applicant sees the outcome.
     fn deliver(&self, envelope: &Envelope) -> Result<Envelope, HandleError> {
         let approval: Approval = data(envelope)?;
-        Ok(self.envelope(
+        Ok(self.sender().message(
             message_ids::delivered(&envelope.case_id),
             MessageType::ApprovalDelivered,
             &envelope.case_id,
