@@ -1,5 +1,6 @@
 //! The service as one unit: the systems plus the HTTP API, with a single shutdown path.
 
+use crate::auth::Authenticator;
 use crate::bus::memory::MemoryBus;
 use crate::clock::{SharedClock, SystemClock};
 use crate::http;
@@ -29,8 +30,9 @@ impl Application {
     /// Like [`build`](Self::build), with every system reading the time from `clock` (tests move
     /// a [`ManualClock`](crate::clock::ManualClock) to reach deadlines).
     pub async fn build_with_clock(settings: Settings, clock: SharedClock) -> anyhow::Result<Self> {
+        let authenticator = Authenticator::from_settings(&settings.auth).await?;
         let systems = Systems::start_with_clock(settings, clock).await?;
-        Self::serve(systems)
+        Self::serve(systems, authenticator)
     }
 
     /// Like [`build_with_clock`](Self::build_with_clock), on an in-memory bus that may have
@@ -41,13 +43,14 @@ impl Application {
         clock: SharedClock,
         bus: MemoryBus,
     ) -> anyhow::Result<Self> {
+        let authenticator = Authenticator::from_settings(&settings.auth).await?;
         let systems = Systems::start_on(settings, clock, bus).await?;
-        Self::serve(systems)
+        Self::serve(systems, authenticator)
     }
 
-    /// Binds the HTTP listener over running systems.
-    fn serve(systems: Systems) -> anyhow::Result<Self> {
-        let (server, port) = http::server(systems.clone())?;
+    /// Binds the HTTP listener over running systems, checking tokens with `authenticator`.
+    fn serve(systems: Systems, authenticator: Authenticator) -> anyhow::Result<Self> {
+        let (server, port) = http::server(systems.clone(), authenticator)?;
         Ok(Self {
             systems,
             server,

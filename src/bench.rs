@@ -102,6 +102,7 @@ fn envelopes(n: usize) -> Vec<Envelope> {
                 terminal_id: "pc-web".into(),
                 channel: Channel::Pc,
                 submitted_at: chrono::Utc::now(),
+                owner: None,
             };
             Envelope::new(
                 EnvelopeHead {

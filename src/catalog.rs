@@ -191,6 +191,18 @@ impl Catalog {
         self.centres.get(code)
     }
 
+    /// Whether `centre` is `ancestor` or lies below it in the tree.
+    pub fn within(&self, centre: &CentreCode, ancestor: &CentreCode) -> bool {
+        let mut at = Some(centre);
+        while let Some(code) = at {
+            if code == ancestor {
+                return true;
+            }
+            at = self.centres.get(code).and_then(|c| c.parent.as_ref());
+        }
+        false
+    }
+
     /// Every centre, city first, then each district followed by its streets.
     pub fn centres_in_order(&self) -> Vec<&Centre> {
         let mut out = Vec::new();

@@ -3,6 +3,7 @@
 //! processes it is the intake process's `GET /api/v1/intake/feed`.
 
 use crate::actors::intake::{FedApplication, TakeNewApplications};
+use crate::auth::service_token::ServiceToken;
 use actix::Recipient;
 use std::time::Duration;
 
@@ -20,18 +21,21 @@ pub enum FeedSource {
         client: reqwest::Client,
         /// E.g. `http://intake-host:8080`.
         base_url: String,
+        /// The bearer token shown (role `service`).
+        token: ServiceToken,
     },
 }
 
 impl FeedSource {
-    /// The HTTP feed of the intake process at `base_url`.
-    pub fn http(base_url: &str) -> Self {
+    /// The HTTP feed of the intake process at `base_url`, read with `token`.
+    pub fn http(base_url: &str, token: ServiceToken) -> Self {
         FeedSource::Http {
             client: reqwest::Client::builder()
                 .timeout(LONG_POLL + Duration::from_secs(10))
                 .build()
                 .unwrap_or_default(),
             base_url: base_url.trim_end_matches('/').to_owned(),
+            token,
         }
     }
 
@@ -50,10 +54,16 @@ impl FeedSource {
                     Err(_) => Ok(Vec::new()),
                 }
             }
-            FeedSource::Http { client, base_url } => {
+            FeedSource::Http {
+                client,
+                base_url,
+                token,
+            } => {
                 let url = format!("{base_url}/api/v1/intake/feed");
+                let token = token.current().map_err(|e| format!("{e:#}"))?;
                 let response = client
                     .get(&url)
+                    .bearer_auth(token)
                     .query(&[
                         ("after", after.to_string()),
                         ("max", max.to_string()),

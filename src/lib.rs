@@ -18,13 +18,15 @@
 //! * [`feed`] — the intake feed as the city centre reads it, in process or over HTTP.
 //! * [`systems`] — builds the systems of this process's roles, rebuilds their state from the
 //!   bus and subscribes them.
-//! * [`http`] — the JSON API.
+//! * [`auth`] — bearer tokens checked against the identity provider's keys; who is calling.
+//! * [`http`] — the JSON API, and what each role may do with it.
 //! * [`app`] — the service: systems plus HTTP, with one shutdown path.
 //! * [`simulate`] — drives synthetic cases through the whole flow and measures it.
 //! * [`bench`] — the bridge's produce throughput against raw rdkafka.
 
 pub mod actors;
 pub mod app;
+pub mod auth;
 pub mod bench;
 pub mod bus;
 pub mod calendar;

@@ -3,7 +3,7 @@
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use govfusion::app::Application;
-use govfusion::settings::{Role, Settings};
+use govfusion::settings::{KeySource, Role, Settings};
 use govfusion::simulate::{self, SimulateOptions};
 use govfusion::systems::Systems;
 use std::path::PathBuf;
@@ -56,6 +56,36 @@ enum Command {
         /// at once, as the raw side enqueues every record at once).
         #[arg(long, default_value_t = 1000)]
         in_flight: usize,
+        /// TOML config file (default: the built-in config/default.toml).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Mint a bearer token with the development key (`auth.development_keys`), for trying the
+    /// API: `curl -H "Authorization: Bearer $(govfusion token --role officer --department
+    /// urban_management --sub officer-li --name 李四)" …`. Refused for any other key source:
+    /// there, tokens come from the identity provider.
+    Token {
+        /// applicant, terminal, officer, dispatcher, supervisor, operator or service.
+        #[arg(long)]
+        role: govfusion::auth::RoleName,
+        /// Who (the token's `sub`).
+        #[arg(long)]
+        sub: String,
+        /// Display name recorded beside `sub` on what they do.
+        #[arg(long)]
+        name: Option<String>,
+        /// For a terminal: its id.
+        #[arg(long)]
+        terminal: Option<String>,
+        /// For an officer: the department code.
+        #[arg(long)]
+        department: Option<String>,
+        /// For a dispatcher: the centre code.
+        #[arg(long)]
+        centre: Option<String>,
+        /// How long the token is valid, in seconds.
+        #[arg(long, default_value_t = 8 * 3600)]
+        ttl_secs: u64,
         /// TOML config file (default: the built-in config/default.toml).
         #[arg(long)]
         config: Option<PathBuf>,
@@ -132,6 +162,26 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             print!("{report}");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Token {
+            role,
+            sub,
+            name,
+            terminal,
+            department,
+            centre,
+            ttl_secs,
+            config,
+        } => {
+            let claims = govfusion::auth::RoleClaims {
+                sub,
+                name,
+                role,
+                terminal: terminal.map(Into::into),
+                department: department.map(Into::into),
+                centre: centre.map(Into::into),
+            };
+            mint_token(config, claims, ttl_secs)
+        }
         Command::CheckConfig { config } => check_config(config),
     }
 }
@@ -171,6 +221,33 @@ fn run_simulation(config: Option<PathBuf>, options: SimulateOptions) -> anyhow::
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// `token`: a token for `claims` signed with the development key of the configuration.
+fn mint_token(
+    config: Option<PathBuf>,
+    claims: govfusion::auth::RoleClaims,
+    ttl_secs: u64,
+) -> anyhow::Result<ExitCode> {
+    let settings = Settings::load(config.as_deref())?;
+    let Some(KeySource::Development(path)) = settings.auth.key_source() else {
+        anyhow::bail!(
+            "this configuration does not use development keys (auth.development_keys): tokens \
+             come from its identity provider"
+        );
+    };
+    claims.clone().principal()?;
+    govfusion::auth::check_scope(&claims, &settings)?;
+    let key = govfusion::auth::development::DevelopmentKey::load_or_create(&path)?;
+    let auth = &settings.auth;
+    let token = key.mint(
+        &auth.issuer,
+        &auth.audience,
+        claims,
+        std::time::Duration::from_secs(ttl_secs),
+    )?;
+    println!("{token}");
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `check-config`: loads and validates a configuration and says what it describes.

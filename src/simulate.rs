@@ -9,7 +9,8 @@ use crate::actors::intake::{ApplicationForm, AwaitCompletion, GetCase};
 use crate::actors::terminal::SubmitApplication;
 use crate::bus::bridge::BridgeStats;
 use crate::domain::{
-    Applicant, CaseStatus, CollaborationOutcome, Decision, DepartmentCode, Mode, Region, Tier,
+    Applicant, CaseStatus, CollaborationOutcome, Decision, DepartmentCode, Mode, Officer, Region,
+    Tier,
 };
 use crate::settings::{MatterSettings, Settings};
 use crate::systems::{IntakeDesk, Systems};
@@ -359,7 +360,7 @@ async fn one_case(
         return CaseEnd::Failed("the config has no terminal, matter or street".into());
     };
     let started = Instant::now();
-    let case_id = match terminal.send(SubmitApplication(form)).await {
+    let case_id = match terminal.send(SubmitApplication { form, owner: None }).await {
         Ok(Ok(submission)) => submission.case_id,
         Ok(Err(e)) => return CaseEnd::Failed(e.to_string()),
         Err(e) => return CaseEnd::Failed(e.to_string()),
@@ -464,6 +465,7 @@ async fn play_staff(systems: Systems, running: Arc<AtomicBool>) {
                     case_id: case.application.case_id,
                     decision,
                     opinion: "模拟审查意见".into(),
+                    officer: simulated_officer(),
                 });
                 work.push(async move { decided.await.map(|_| ()) }.boxed_local());
             }
@@ -472,6 +474,7 @@ async fn play_staff(systems: Systems, running: Arc<AtomicBool>) {
                     event_id: event.event.event_id,
                     outcome: CollaborationOutcome::Agree,
                     opinion: "模拟协同意见：同意".into(),
+                    officer: simulated_officer(),
                 });
                 work.push(async move { answered.await.map(|_| ()) }.boxed_local());
             }
@@ -480,5 +483,13 @@ async fn play_staff(systems: Systems, running: Arc<AtomicBool>) {
         // taken is never undone, even when the bus is slow to take its message.
         futures::future::join_all(work).await;
         tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// The officer the simulator plays at every manual department, named as such on what it does.
+fn simulated_officer() -> Officer {
+    Officer {
+        id: "simulate".into(),
+        name: "模拟办事员".into(),
     }
 }

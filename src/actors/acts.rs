@@ -21,7 +21,7 @@
 //! then: the act happened either way. The same request again answers the same [`Acted::result`]
 //! and, once the bus answered, the same delivery: a refused act stays refused.
 
-use crate::domain::{CaseId, Envelope, MessageId};
+use crate::domain::{CaseId, Envelope, MessageId, Officer};
 use crate::port::{send_until_taken, Delivery, Publish, Sent};
 use actix::prelude::*;
 use std::any::Any;
@@ -48,6 +48,8 @@ pub struct ActRequest {
     pub asked: String,
     /// What the act is about (a case, an event): the latest act on it can be found by this.
     pub subject: String,
+    /// The officer acting, named on every message the act causes.
+    pub by: Option<Officer>,
 }
 
 /// An act recorded.
@@ -156,7 +158,16 @@ pub fn take<A: TakesActs, T: Clone + Send + 'static, E: 'static>(
     outputs: Vec<Envelope>,
     answer: T,
 ) -> ResponseActFuture<A, Result<Acted<T>, E>> {
-    let ActRequest { id, asked, subject } = request;
+    let ActRequest {
+        id,
+        asked,
+        subject,
+        by,
+    } = request;
+    let mut outputs = outputs;
+    for output in &mut outputs {
+        output.acted_by.clone_from(&by);
+    }
     let act = Act {
         asked,
         answer: Box::new(answer.clone()),
@@ -273,6 +284,7 @@ mod tests {
                 id,
                 asked,
                 subject: "c1".into(),
+                by: None,
             };
             take(self, ctx, request, case_id, vec![envelope], msg.0 * 2)
         }

@@ -9,7 +9,12 @@ use actix::prelude::*;
 /// A person submits an application at this terminal.
 #[derive(Message)]
 #[rtype(result = "Result<Submission, SubmitError>")]
-pub struct SubmitApplication(pub ApplicationForm);
+pub struct SubmitApplication {
+    /// What they filled in.
+    pub form: ApplicationForm,
+    /// Their account, when they submit it themselves (see `Application::owner`).
+    pub owner: Option<String>,
+}
 
 /// Why a submission was refused.
 #[derive(Debug, thiserror::Error)]
@@ -63,7 +68,8 @@ impl Handler<SubmitApplication> for Terminal {
 
     fn handle(&mut self, msg: SubmitApplication, _: &mut Self::Context) -> Self::Result {
         let submitted = self.intake.send(Submit {
-            form: msg.0,
+            form: msg.form,
+            owner: msg.owner,
             terminal_id: self.settings.id.clone(),
             channel: self.settings.channel,
         });

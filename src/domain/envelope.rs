@@ -212,6 +212,20 @@ pub struct Envelope {
     pub schema: u32,
     /// The payload, decoded on demand with [`Envelope::data`].
     pub data: Box<RawValue>,
+    /// The officer whose act caused this message (a decision, a supplement request, a
+    /// signature, an answer, a return, an extension request, a reassignment), as their token
+    /// named them; absent on what systems do by themselves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acted_by: Option<Officer>,
+}
+
+/// An officer, as their access token names them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Officer {
+    /// Their account at the identity provider (the token's `sub`).
+    pub id: String,
+    /// Their display name (the token's `name`).
+    pub name: String,
 }
 
 /// The routing fields of a new envelope, before its payload.
@@ -253,6 +267,7 @@ impl Envelope {
             trace_id: head.trace_id,
             schema: SCHEMA_VERSION,
             data,
+            acted_by: None,
         }
     }
 

@@ -10,7 +10,9 @@ pub mod message_ids;
 mod payloads;
 mod status;
 
-pub use envelope::{Envelope, EnvelopeError, EnvelopeHead, MessageType, SystemId, SCHEMA_VERSION};
+pub use envelope::{
+    Envelope, EnvelopeError, EnvelopeHead, MessageType, Officer, SystemId, SCHEMA_VERSION,
+};
 pub use ids::{
     CaseId, CentreCode, DepartmentCode, EventId, MatterCode, MessageId, ReceiptNo, TerminalId,
 };

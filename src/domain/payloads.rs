@@ -52,6 +52,11 @@ pub struct Application {
     pub channel: Channel,
     /// When the intake system received it.
     pub submitted_at: DateTime<Utc>,
+    /// The applicant's account (the `sub` of their token) when they submitted it themselves;
+    /// absent when a terminal (a window, a kiosk) submitted it for them. Their own cases are
+    /// those that carry it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
 }
 
 /// The acceptance receipt (受理回执), data of `application.accepted`.

@@ -1,27 +1,56 @@
-//! A case as the applicant sees it, from the intake system's view.
+//! A case as the people with a part in it see it, from the intake system's view: the
+//! applicant's own list, and one case.
 
+use super::access::{case_sight, require};
 use super::error::{ApiError, Result};
 use super::locate::served;
-use crate::actors::intake::GetCase;
+use crate::actors::intake::{CaseView, GetCase, OwnCases};
+use crate::auth::{Grant, Principal};
 use crate::domain::CaseId;
 use crate::systems::Systems;
 use actix_web::{web, HttpResponse};
 
-/// Mounts the endpoint under `/api/v1`.
+/// Mounts the endpoints under `/api/v1`.
 pub(super) fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/cases/{case_id}", web::get().to(case));
+    cfg.route("/cases/{case_id}", web::get().to(case))
+        .route("/applicants/me/cases", web::get().to(own_cases));
 }
 
-/// The case `case_id`: its status, history, approval and rating.
-async fn case(systems: web::Data<Systems>, case_id: web::Path<String>) -> Result<HttpResponse> {
-    served(&systems, systems.roles.intake, "the intake system")?;
-    let case_id = CaseId::from_string(case_id.into_inner());
-    let view = systems
+/// The case `case_id` as the intake system holds it, or 404.
+pub(super) async fn view(systems: &Systems, case_id: CaseId) -> Result<CaseView> {
+    served(systems, systems.roles.intake, "the intake system")?;
+    systems
         .desks
         .intake
         .case
         .send(GetCase(case_id.clone()))
         .await?
-        .ok_or_else(|| ApiError::not_found("unknown_case", format!("no case `{case_id}`")))?;
+        .ok_or_else(|| ApiError::not_found("unknown_case", format!("no case `{case_id}`")))
+}
+
+/// The case `case_id`: its status, history, approval and rating, for a caller with a part in
+/// it.
+async fn case(
+    systems: web::Data<Systems>,
+    caller: Principal,
+    case_id: web::Path<String>,
+) -> Result<HttpResponse> {
+    let view = view(&systems, CaseId::from_string(case_id.into_inner())).await?;
+    case_sight(&caller, &view, &systems.catalog.city)?;
     Ok(HttpResponse::Ok().json(view))
+}
+
+/// The caller's own cases (an applicant's), newest first.
+async fn own_cases(systems: web::Data<Systems>, caller: Principal) -> Result<HttpResponse> {
+    require(&caller, "list an applicant's own cases", |grant| {
+        matches!(grant, Grant::Applicant)
+    })?;
+    served(&systems, systems.roles.intake, "the intake system")?;
+    let cases = systems
+        .desks
+        .intake
+        .own_cases
+        .send(OwnCases(caller.subject))
+        .await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "cases": cases })))
 }

@@ -1,9 +1,11 @@
 //! What the staff of a governance centre do: read the returned events waiting there for a
 //! department, and send one to another department.
 
+use super::access::{dispatcher_of, named};
 use super::error::{acted, ApiError, Result};
 use super::locate::served;
 use crate::actors::governance_center::{GetAwaiting, ReassignEvent};
+use crate::auth::Principal;
 use crate::domain::{CentreCode, DepartmentCode, EventId};
 use crate::systems::{CentreDesk, Systems};
 use actix_web::http::StatusCode;
@@ -36,8 +38,10 @@ fn centre<'a>(systems: &'a Systems, code: &CentreCode) -> Result<&'a CentreDesk>
 /// The returned events waiting at the centre.
 async fn returned(
     systems: web::Data<Systems>,
+    caller: Principal,
     code: web::Path<CentreCode>,
 ) -> Result<HttpResponse> {
+    dispatcher_of(&caller, &code)?;
     let list = centre(&systems, &code)?.returned.send(GetAwaiting).await?;
     Ok(HttpResponse::Ok().json(list))
 }
@@ -53,13 +57,16 @@ struct ReassignBody {
 /// Sends a returned event to the department named.
 async fn reassign(
     systems: web::Data<Systems>,
+    caller: Principal,
     path: web::Path<(CentreCode, String)>,
     body: web::Json<ReassignBody>,
 ) -> Result<HttpResponse> {
     let (code, event_id) = path.into_inner();
+    dispatcher_of(&caller, &code)?;
     let reassign = ReassignEvent {
         event_id: EventId::from_string(event_id),
         department: body.into_inner().department,
+        officer: named(&caller),
     };
     let event = centre(&systems, &code)?.reassign.send(reassign).await??;
     acted(StatusCode::OK, event)

@@ -2,10 +2,12 @@
 //! sign for it (签收), return it as not the department's (退单), ask for more time (延期申请).
 //! The event id alone names the department: the departments index the events they hold.
 
+use super::access::{named, officer_of};
 use super::error::{acted, ApiError, Result};
 use super::input::required;
 use super::locate::department;
 use crate::actors::department::{AnswerCollaboration, RequestExtension, ReturnEvent, SignEvent};
+use crate::auth::Principal;
 use crate::domain::{CollaborationOutcome, EventId};
 use crate::systems::{DepartmentDesk, Systems};
 use actix_web::error::JsonPayloadError;
@@ -27,10 +29,11 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
         );
 }
 
-/// The desk of the department holding the event; `waiting` ends the refusal when none does
-/// ("for an answer", "at a department").
+/// The desk of the department holding the event, if the caller is one of its officers;
+/// `waiting` ends the refusal when no department holds it ("for an answer", "at a department").
 fn holder<'a>(
     systems: &'a Systems,
+    caller: &Principal,
     event_id: &EventId,
     waiting: &str,
 ) -> Result<&'a DepartmentDesk> {
@@ -44,6 +47,7 @@ fn holder<'a>(
                 format!("no collaboration event `{event_id}` is waiting {waiting}"),
             )
         })?;
+    officer_of(caller, &code)?;
     department(systems, &code)
 }
 
@@ -61,32 +65,32 @@ struct AnswerBody {
 /// Answers a collaboration event: the department agrees or disagrees, with its opinion.
 async fn answer(
     systems: web::Data<Systems>,
+    caller: Principal,
     event_id: web::Path<String>,
     body: web::Json<AnswerBody>,
 ) -> Result<HttpResponse> {
     let event_id = EventId::from_string(event_id.into_inner());
-    let desk = holder(&systems, &event_id, "for an answer")?;
+    let desk = holder(&systems, &caller, &event_id, "for an answer")?;
     let body = body.into_inner();
     let answer = AnswerCollaboration {
         event_id,
         outcome: body.outcome,
         opinion: body.opinion,
+        officer: named(&caller),
     };
     let result = desk.answer.send(answer).await??;
     acted(StatusCode::OK, result)
 }
 
 /// Body of a signature.
+/// Says nothing: the officer signing is the one the token names. An `officer` field no
+/// longer names anyone and is refused, like any other field.
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct SignBody {
-    /// The officer signing; default the department.
-    #[serde(default)]
-    officer: String,
-}
+struct SignBody {}
 
-/// The body of a signature: none at all (the department signs), or JSON that must match —
-/// a misspelt field must not sign an event in the department's name, which cannot be undone.
+/// The body of a signature: none at all, or an empty JSON object — a field must not be
+/// silently ignored on an act that cannot be undone.
 fn sign_body(body: &[u8]) -> Result<SignBody> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(SignBody::default());
@@ -97,12 +101,14 @@ fn sign_body(body: &[u8]) -> Result<SignBody> {
 /// Signs for a collaboration event: the department takes it on.
 async fn sign(
     systems: web::Data<Systems>,
+    caller: Principal,
     event_id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse> {
     let event_id = EventId::from_string(event_id.into_inner());
-    let officer = sign_body(&body)?.officer;
-    let desk = holder(&systems, &event_id, "at a department")?;
+    sign_body(&body)?;
+    let desk = holder(&systems, &caller, &event_id, "at a department")?;
+    let officer = named(&caller);
     let signed = desk.sign.send(SignEvent { event_id, officer }).await??;
     acted(StatusCode::OK, signed)
 }
@@ -118,15 +124,21 @@ struct ReturnBody {
 /// Returns a collaboration event that is not the department's to the centre that sent it.
 async fn return_event(
     systems: web::Data<Systems>,
+    caller: Principal,
     event_id: web::Path<String>,
     body: web::Json<ReturnBody>,
 ) -> Result<HttpResponse> {
     let event_id = EventId::from_string(event_id.into_inner());
     let reason = required(body.into_inner().reason, "the reason the event is returned")?;
-    let desk = holder(&systems, &event_id, "at a department")?;
+    let desk = holder(&systems, &caller, &event_id, "at a department")?;
+    let officer = named(&caller);
     let returned = desk
         .return_event
-        .send(ReturnEvent { event_id, reason })
+        .send(ReturnEvent {
+            event_id,
+            reason,
+            officer,
+        })
         .await??;
     acted(StatusCode::OK, returned)
 }
@@ -144,6 +156,7 @@ struct ExtensionBody {
 /// Asks the centre for more working days on a collaboration event.
 async fn extension(
     systems: web::Data<Systems>,
+    caller: Principal,
     event_id: web::Path<String>,
     body: web::Json<ExtensionBody>,
 ) -> Result<HttpResponse> {
@@ -159,8 +172,9 @@ async fn extension(
         event_id,
         days: body.days,
         reason: required(body.reason, "a reason for the extension")?,
+        officer: named(&caller),
     };
-    let desk = holder(&systems, &request.event_id, "at a department")?;
+    let desk = holder(&systems, &caller, &request.event_id, "at a department")?;
     let request = desk.request_extension.send(request).await??;
     acted(StatusCode::ACCEPTED, request)
 }

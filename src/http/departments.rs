@@ -2,10 +2,13 @@
 //! the applicant for supplementary materials (补正). Collaboration events waiting at a
 //! department are in `collaborations`.
 
+use super::access::{named, officer_of};
 use super::error::{acted, Result};
 use super::input::{required, texts};
 use super::locate::department;
 use crate::actors::department::{Decide, GetInbox, RequestSupplement};
+use crate::auth::Principal;
+use crate::domain::Officer;
 use crate::domain::{CaseId, Decision, DepartmentCode};
 use crate::systems::Systems;
 use actix_web::http::StatusCode;
@@ -28,8 +31,10 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
 /// The cases and collaboration events waiting for the department's staff.
 async fn inbox(
     systems: web::Data<Systems>,
+    caller: Principal,
     code: web::Path<DepartmentCode>,
 ) -> Result<HttpResponse> {
+    officer_of(&caller, &code)?;
     let inbox = department(&systems, &code)?.inbox.send(GetInbox).await?;
     Ok(HttpResponse::Ok().json(inbox))
 }
@@ -56,8 +61,9 @@ enum StaffDecision {
 }
 
 impl DecisionBody {
-    /// The decision of the case `case_id`; an empty opinion becomes the standard wording.
-    fn into_message(self, case_id: String) -> Decide {
+    /// The decision of the case `case_id` by `officer`; an empty opinion becomes the standard
+    /// wording.
+    fn into_message(self, case_id: String, officer: Officer) -> Decide {
         let decision = match self.decision {
             StaffDecision::Approve => Decision::Approved,
             StaffDecision::Reject => Decision::Rejected,
@@ -74,6 +80,7 @@ impl DecisionBody {
             case_id: CaseId::from_string(case_id),
             decision,
             opinion,
+            officer,
         }
     }
 }
@@ -81,11 +88,13 @@ impl DecisionBody {
 /// Approves or rejects a case waiting for the department's decision.
 async fn decide(
     systems: web::Data<Systems>,
+    caller: Principal,
     path: web::Path<(DepartmentCode, String)>,
     body: web::Json<DecisionBody>,
 ) -> Result<HttpResponse> {
     let (code, case_id) = path.into_inner();
-    let decide = body.into_inner().into_message(case_id);
+    officer_of(&caller, &code)?;
+    let decide = body.into_inner().into_message(case_id, named(&caller));
     let approval = department(&systems, &code)?.decide.send(decide).await??;
     acted(StatusCode::OK, approval)
 }
@@ -103,15 +112,18 @@ struct SupplementRequestBody {
 /// Suspends a case until the applicant supplies the materials named.
 async fn request_supplement(
     systems: web::Data<Systems>,
+    caller: Principal,
     path: web::Path<(DepartmentCode, String)>,
     body: web::Json<SupplementRequestBody>,
 ) -> Result<HttpResponse> {
     let (code, case_id) = path.into_inner();
+    officer_of(&caller, &code)?;
     let body = body.into_inner();
     let request = RequestSupplement {
         case_id: CaseId::from_string(case_id),
         materials: texts(body.materials, "material to supply")?,
         reason: required(body.reason, "a reason for the supplement request")?,
+        officer: named(&caller),
     };
     let suspension = department(&systems, &code)?
         .request_supplement

@@ -1,9 +1,11 @@
 //! The intake feed (DESIGN.md step 2): applications after a cursor, oldest first, for a
 //! governance process that does not run the intake system.
 
+use super::access::require;
 use super::error::Result;
 use super::locate::served;
 use crate::actors::intake::TakeNewApplications;
+use crate::auth::{Grant, Principal};
 use crate::systems::Systems;
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
@@ -35,7 +37,14 @@ fn default_feed_max() -> usize {
 }
 
 /// The applications after `after`; none when the wait runs out first.
-async fn feed(systems: web::Data<Systems>, query: web::Query<FeedQuery>) -> Result<HttpResponse> {
+async fn feed(
+    systems: web::Data<Systems>,
+    caller: Principal,
+    query: web::Query<FeedQuery>,
+) -> Result<HttpResponse> {
+    require(&caller, "read the intake feed", |grant| {
+        matches!(grant, Grant::Service)
+    })?;
     served(&systems, systems.roles.intake, "the intake system")?;
     let query = query.into_inner();
     let wait = Duration::from_millis(query.wait_ms.min(30_000));

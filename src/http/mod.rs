@@ -27,6 +27,7 @@
 //! arrive in time gets 408, on every request) and [`idempotency`] (`Idempotency-Key` on every
 //! POST under `/api/v1`).
 
+mod access;
 mod body_deadline;
 mod cases;
 mod catalogue;
@@ -43,6 +44,7 @@ mod operations;
 mod supervision;
 mod terminals;
 
+use crate::auth::Authenticator;
 use crate::systems::Systems;
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
@@ -55,7 +57,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Binds the listener and builds the server (not yet running). Returns it with the bound port.
-pub fn server(systems: Systems) -> anyhow::Result<(Server, u16)> {
+/// Every request's bearer token is checked by `authenticator`.
+pub fn server(systems: Systems, authenticator: Authenticator) -> anyhow::Result<(Server, u16)> {
     let http = systems.settings.http.clone();
     let listener = TcpListener::bind(&http.bind)
         .with_context(|| format!("Failed to bind the HTTP listener to {}", http.bind))?;
@@ -74,9 +77,11 @@ pub fn server(systems: Systems) -> anyhow::Result<(Server, u16)> {
         max_body_bytes: limit,
     };
     let state = web::Data::new(systems);
+    let authenticator = web::Data::new(authenticator);
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
+            .app_data(authenticator.clone())
             .app_data(
                 web::JsonConfig::default()
                     .limit(limit)

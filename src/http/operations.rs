@@ -3,9 +3,11 @@
 //! module for why that is safe). Served by a process that runs the intake system, which sees
 //! every message of every case.
 
+use super::access::require;
 use super::error::Result;
 use super::locate::served;
 use crate::actors::intake::{ListStalled, RedriveCase};
+use crate::auth::{Grant, Principal};
 use crate::domain::CaseId;
 use crate::systems::Systems;
 use actix_web::{web, HttpResponse};
@@ -43,8 +45,12 @@ fn default_max() -> usize {
 /// The cases not completed whose last step is at least `idle_secs` old, oldest first.
 async fn stalled(
     systems: web::Data<Systems>,
+    caller: Principal,
     query: web::Query<StalledQuery>,
 ) -> Result<HttpResponse> {
+    require(&caller, "list stalled cases", |grant| {
+        matches!(grant, Grant::Operator)
+    })?;
     served(&systems, systems.roles.intake, "the intake system")?;
     let query = query.into_inner();
     let listed = systems
@@ -62,7 +68,14 @@ async fn stalled(
 }
 
 /// Sends the case's current step again; answers what was sent once it is on the bus.
-async fn redrive(systems: web::Data<Systems>, case_id: web::Path<String>) -> Result<HttpResponse> {
+async fn redrive(
+    systems: web::Data<Systems>,
+    caller: Principal,
+    case_id: web::Path<String>,
+) -> Result<HttpResponse> {
+    require(&caller, "re-drive a case", |grant| {
+        matches!(grant, Grant::Operator)
+    })?;
     served(&systems, systems.roles.intake, "the intake system")?;
     let case_id = CaseId::from_string(case_id.into_inner());
     let redriven = systems

@@ -2,11 +2,14 @@
 //! department asked for (补正), rates the service (好差评). Terminals belong to the intake
 //! system: a process that does not run it refuses them.
 
+use super::access::submitter;
+use super::cases::view;
 use super::error::{acted, ApiError, Result};
 use super::input::texts;
 use super::locate::served;
 use crate::actors::intake::{ApplicationForm, RateCase, SupplementCase};
 use crate::actors::terminal::SubmitApplication;
+use crate::auth::{Grant, Principal};
 use crate::domain::{CaseId, TerminalId};
 use crate::port::{Delivery, Refusal};
 use crate::systems::Systems;
@@ -69,11 +72,16 @@ struct Submitted {
 /// the record for good, which fails the case ([`refused_submission`]).
 async fn submit(
     systems: web::Data<Systems>,
+    caller: Principal,
     terminal_id: web::Path<TerminalId>,
     form: web::Json<ApplicationForm>,
 ) -> Result<HttpResponse> {
+    let owner = submitter(&caller, &terminal_id)?;
     let submission = terminal(&systems, &terminal_id)?
-        .send(SubmitApplication(form.into_inner()))
+        .send(SubmitApplication {
+            form: form.into_inner(),
+            owner,
+        })
         .await??;
     let case_id = submission.case_id;
     let durable = match submission.delivery {
@@ -114,6 +122,36 @@ fn refused_submission(case_id: &CaseId, refusal: &Refusal) -> ApiError {
     )
 }
 
+/// Refuses an act on case `case_id` at terminal `terminal_id` unless the caller is the
+/// applicant who submitted it themselves, or the terminal that submitted it for them.
+async fn own_case(
+    systems: &Systems,
+    caller: &Principal,
+    terminal_id: &TerminalId,
+    case_id: &CaseId,
+) -> Result<()> {
+    let case = view(systems, case_id.clone()).await?;
+    let owner = case.application.owner.as_deref();
+    let allowed = match &caller.grant {
+        Grant::Applicant => owner == Some(caller.subject.as_str()),
+        Grant::Terminal(own) => {
+            own == terminal_id && owner.is_none() && case.application.terminal_id == *own
+        }
+        _ => false,
+    };
+    if allowed {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::FORBIDDEN,
+        "forbidden",
+        format!(
+            "only the applicant who submitted case {case_id}, or the terminal that submitted it \
+             for them, may act on it"
+        ),
+    ))
+}
+
 /// Body of an applicant's supplement.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -125,18 +163,21 @@ struct SupplementBody {
 /// Supplies the materials a department asked for.
 async fn supplement(
     systems: web::Data<Systems>,
+    caller: Principal,
     path: web::Path<(TerminalId, String)>,
     body: web::Json<SupplementBody>,
 ) -> Result<HttpResponse> {
     let (terminal_id, case_id) = path.into_inner();
+    let case_id = CaseId::from_string(case_id);
     terminal(&systems, &terminal_id)?;
+    own_case(&systems, &caller, &terminal_id, &case_id).await?;
     let materials = texts(body.into_inner().materials, "material supplied")?;
     let supplement = systems
         .desks
         .intake
         .supplement
         .send(SupplementCase {
-            case_id: CaseId::from_string(case_id),
+            case_id,
             terminal_id,
             materials,
         })
@@ -158,11 +199,14 @@ struct RatingBody {
 /// Rates the service a decided case got.
 async fn rate(
     systems: web::Data<Systems>,
+    caller: Principal,
     path: web::Path<(TerminalId, String)>,
     body: web::Json<RatingBody>,
 ) -> Result<HttpResponse> {
     let (terminal_id, case_id) = path.into_inner();
+    let case_id = CaseId::from_string(case_id);
     terminal(&systems, &terminal_id)?;
+    own_case(&systems, &caller, &terminal_id, &case_id).await?;
     let body = body.into_inner();
     let score = u8::try_from(body.score)
         .ok()
@@ -178,7 +222,7 @@ async fn rate(
         .intake
         .rate
         .send(RateCase {
-            case_id: CaseId::from_string(case_id),
+            case_id,
             terminal_id,
             score,
             comment: body.comment,

@@ -8,10 +8,12 @@
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
+mod auth;
 mod city;
 mod service;
 mod validate;
 
+pub use auth::{AuthSettings, KeySource};
 pub use city::{
     CalendarSettings, CenterSettings, DepartmentSettings, GovernanceSettings, LocalTime,
     MatterSettings, StreetSettings, SupervisionSettings, TerminalSettings, UtcOffset,
@@ -33,6 +35,9 @@ pub struct Settings {
     pub http: HttpSettings,
     /// The message bus.
     pub bus: BusSettings,
+    /// Who signs the bearer tokens the HTTP API accepts.
+    #[serde(default)]
+    pub auth: AuthSettings,
     /// The bridge actor between the systems and the bus.
     #[serde(default)]
     pub bridge: BridgeSettings,

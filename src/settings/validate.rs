@@ -39,6 +39,7 @@ impl Settings {
         let mut found = Findings::default();
         self.check_service(&mut found);
         self.check_http(&mut found);
+        self.check_auth(&mut found);
         self.check_tree(&mut found);
         let departments = self.check_departments(&mut found);
         self.check_matters(&departments, &mut found);
@@ -126,6 +127,49 @@ impl Settings {
                 "must be a whole number of bytes (or be removed: the producer's \
                  message.max.bytes is set from bus.max_record_bytes)",
             ),
+        }
+    }
+
+    /// Exactly one source of token keys, and what a token must say.
+    fn check_auth(&self, found: &mut Findings) {
+        let auth = &self.auth;
+        if auth.key_source().is_none() {
+            let given: Vec<&str> = [
+                (!auth.jwks_url.trim().is_empty()).then_some("jwks_url"),
+                (!auth.jwks_file.trim().is_empty()).then_some("jwks_file"),
+                auth.development_keys.then_some("development_keys"),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            let problem = if given.is_empty() {
+                "nothing verifies the API's bearer tokens: set auth.jwks_url (your identity \
+                 provider's JWKS endpoint) or auth.jwks_file; or, for development only, \
+                 auth.development_keys = true, with which this service signs tokens with a key \
+                 it keeps on disk and anyone who can read that file can act as anyone"
+            } else {
+                "choose one source of token keys: auth.jwks_url, auth.jwks_file or \
+                 auth.development_keys"
+            };
+            found.add("auth", given.join(", "), problem);
+        }
+        if auth.issuer.trim().is_empty() {
+            found.add(
+                "auth.issuer",
+                "",
+                "give the `iss` tokens must carry: the identity provider's issuer URL",
+            );
+        }
+        if auth.audience.trim().is_empty() {
+            found.add(
+                "auth.audience",
+                "",
+                "give the `aud` tokens must carry: this service's client id at the provider",
+            );
+        }
+        let url = auth.jwks_url.trim();
+        if !(url.is_empty() || url.starts_with("https://") || url.starts_with("http://")) {
+            found.add("auth.jwks_url", url, "must be an http(s) URL");
         }
     }
 

@@ -9,8 +9,8 @@ use crate::actors::department::{
 };
 use crate::actors::governance_center::{GetAwaiting, GovernanceCenter, ReassignEvent};
 use crate::actors::intake::{
-    AwaitCompletion, GetCase, IntakeSystem, ListStalled, RateCase, RedriveCase, SupplementCase,
-    TakeNewApplications,
+    AwaitCompletion, GetCase, IntakeSystem, ListStalled, OwnCases, RateCase, RedriveCase,
+    SupplementCase, TakeNewApplications,
 };
 use crate::actors::supervisor::{GetCentreFigures, GetDepartmentFigures, Supervisor};
 use crate::actors::terminal::SubmitApplication;
@@ -69,6 +69,8 @@ impl Desks {
 pub struct IntakeDesk {
     /// A case as the applicant sees it.
     pub case: Recipient<GetCase>,
+    /// An applicant's own cases.
+    pub own_cases: Recipient<OwnCases>,
     /// Waits until a case is decided.
     pub await_completion: Recipient<AwaitCompletion>,
     /// The applications after a cursor (the intake feed).
@@ -88,6 +90,7 @@ impl IntakeDesk {
     pub fn new(intake: &Addr<IntakeSystem>) -> Self {
         Self {
             case: intake.clone().recipient(),
+            own_cases: intake.clone().recipient(),
             await_completion: intake.clone().recipient(),
             feed: intake.clone().recipient(),
             supplement: intake.clone().recipient(),

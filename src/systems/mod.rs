@@ -29,6 +29,7 @@ use crate::actors::department::Department;
 use crate::actors::governance_center::{GovernanceCenter, StartFeed};
 use crate::actors::intake::{IntakeSystem, MarkReady};
 use crate::actors::supervisor::Supervisor;
+use crate::auth::service_token::ServiceToken;
 use crate::bus::bridge::{Bridge, BridgeStats, Drain, Routes, Subscribe};
 use crate::bus::kafka::KafkaBus;
 use crate::bus::memory::MemoryBus;
@@ -371,7 +372,8 @@ impl Systems {
             let source = if self.roles.intake {
                 FeedSource::Local(self.intake.clone().recipient())
             } else {
-                FeedSource::http(&self.settings.service.intake_feed_url)
+                let token = ServiceToken::from_settings(&self.settings.auth)?;
+                FeedSource::http(&self.settings.service.intake_feed_url, token)
             };
             city.send(StartFeed(source))
                 .await

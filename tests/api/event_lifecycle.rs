@@ -8,6 +8,7 @@
 //! urban_management's own 2. Expected dates are counted by hand in comments (December 2026:
 //! Tue 1, Fri 4, Mon 7, …), never with the library's calendar.
 
+use crate::helpers::Caller;
 use crate::helpers::{
     assert_refused, assert_status, at, event_view, history_entries, history_notes, make_manual,
     spawn_app_at, timestamp, warnings, TestApp,
@@ -272,25 +273,24 @@ async fn a_signed_event_cannot_be_signed_again_or_returned_but_can_be_answered()
         assert_refused(unknown, 404, "unknown_event").await;
     }
 
-    // Signed for once.
-    let signed = app
-        .event_action(&event_id, "sign", &json!({ "officer": "王科长" }))
-        .await;
+    // Signed for once, by the officer the token names.
+    let sign_path = format!("/api/v1/collaborations/{event_id}/sign");
+    let wang = Caller::NamedOfficer(MANUAL.into(), "wang".into(), "王科长".into());
+    let signed = app.post_json_as(&wang, &sign_path, &json!({})).await;
     assert_status(signed, 200).await;
     let case = app
         .wait_for_event_status(&case_id, &event_id, "signed")
         .await;
     assert!(
-        history_notes(&case, "collaboration.signed", &["王科长"]),
+        signed_by(&case, "wang", "王科长"),
         "the history should name the officer: {case}"
     );
     let inbox = app
         .get_json(&format!("/api/v1/departments/{MANUAL}/inbox"))
         .await;
     assert_eq!(inbox["collaborations"][0]["signed"], true, "{inbox}");
-    let twice = app
-        .event_action(&event_id, "sign", &json!({ "officer": "李科长" }))
-        .await;
+    let li = Caller::NamedOfficer(MANUAL.into(), "li".into(), "李科长".into());
+    let twice = app.post_json_as(&li, &sign_path, &json!({})).await;
     assert_refused(twice, 409, "invalid_transition").await;
     let returned = app
         .event_action(&event_id, "return", &json!({ "reason": "不属于本局" }))
@@ -332,7 +332,7 @@ async fn a_returned_or_answered_event_cannot_be_acted_on_again() {
             "result",
             json!({ "outcome": "disagree", "opinion": "不同意" }),
         ),
-        ("sign", json!({ "officer": "王科长" })),
+        ("sign", json!({})),
         ("return", json!({ "reason": "再退一次" })),
         ("extension", json!({ "days": 2, "reason": "需要现场复核" })),
     ];
@@ -659,30 +659,26 @@ async fn a_signature_with_a_bad_body_is_refused_and_signs_nothing() {
     let (case_id, event_id) = case_waiting_at_urban_management(&app).await;
     let path = format!("/api/v1/collaborations/{event_id}/sign");
 
-    // Act: a misspelt field, a mistyped one, not JSON.
-    let misspelt = app.post_json(&path, &json!({ "oficer": "王科长" })).await;
+    // Act: a field (an `officer` no longer names anyone), a mistyped one, not JSON.
+    let named = app.post_json(&path, &json!({ "officer": "王科长" })).await;
     let mistyped = app.post_json(&path, &json!({ "officer": 7 })).await;
     let not_json = app.post_raw(&path, "{officer").await;
 
-    // Assert: refused, and the officer can still sign in their own name.
-    assert_refused(misspelt, 400, "invalid_body").await;
+    // Assert: refused, and the officer can still sign, in the name their token gives.
+    assert_refused(named, 400, "invalid_body").await;
     assert_refused(mistyped, 400, "invalid_body").await;
     assert_refused(not_json, 400, "malformed_json").await;
-    let signed = app
-        .event_action(&event_id, "sign", &json!({ "officer": "王科长" }))
-        .await;
+    let wang = Caller::NamedOfficer(MANUAL.into(), "wang".into(), "王科长".into());
+    let signed = app.post_json_as(&wang, &path, &json!({})).await;
     assert_status(signed, 200).await;
     let case = app
         .wait_for_event_status(&case_id, &event_id, "signed")
         .await;
-    assert!(
-        history_notes(&case, "collaboration.signed", &["王科长"]),
-        "{case}"
-    );
+    assert!(signed_by(&case, "wang", "王科长"), "{case}");
 }
 
 #[actix_web::test]
-async fn a_signature_without_a_body_is_in_the_departments_name() {
+async fn a_signature_without_a_body_is_in_the_officers_name() {
     // Arrange
     let (app, _clock) = spawn_app_at("2026-12-01T10:00:00+08:00", |_| {}).await;
     let (case_id, event_id) = case_waiting_at_urban_management(&app).await;
@@ -697,8 +693,21 @@ async fn a_signature_without_a_body_is_in_the_departments_name() {
     let case = app
         .wait_for_event_status(&case_id, &event_id, "signed")
         .await;
+    let officer = app.caller_for(&format!("/api/v1/collaborations/{event_id}/sign"));
+    let claims = officer.claims().expect("an officer has claims");
     assert!(
-        history_notes(&case, "collaboration.signed", &[MANUAL]),
+        signed_by(
+            &case,
+            &claims.sub,
+            claims.name.as_deref().unwrap_or_default()
+        ),
         "{case}"
     );
+}
+
+/// Whether the case's history names the officer `id` (`name`) on its signature.
+fn signed_by(case: &serde_json::Value, id: &str, name: &str) -> bool {
+    history_entries(case, "collaboration.signed")
+        .iter()
+        .any(|h| h["officer"]["id"] == id && h["officer"]["name"] == name)
 }

@@ -2,6 +2,7 @@
 //! `GOVFUSION_TEST_BUS`, a clock the tests move, and the requests of staff and supervision.
 
 pub use crate::common::app::{inbox_lists_case, json_body, reasons, step_names, TestApp, TERMINAL};
+pub use crate::common::callers::Caller;
 pub use crate::common::poll;
 use govfusion::bus::memory::MemoryBus;
 use govfusion::bus::Topic;

@@ -12,13 +12,20 @@ use std::time::Duration;
 
 /// `POST path` with `body` and the header `Idempotency-Key: key`.
 async fn post_with_key(app: &TestApp, path: &str, key: &str, body: &Value) -> reqwest::Response {
-    app.client
-        .post(format!("{}{path}", app.address))
+    let caller = app.caller_for(path);
+    crate::common::callers::with_token(app.client.post(format!("{}{path}", app.address)), &caller)
         .header("Idempotency-Key", key)
         .json(body)
         .send()
         .await
         .expect("Failed to execute request")
+}
+
+/// A token of the applicant who submits in these tests.
+fn applicant_token() -> String {
+    crate::helpers::Caller::applicant()
+        .token()
+        .expect("an applicant has a token")
 }
 
 /// Where [`crate::common::app::TERMINAL`] submits.
@@ -167,8 +174,9 @@ async fn a_body_that_never_arrives_is_answered_408_and_the_connection_closed() {
     let app = spawn_app_with(|s| s.http.body_timeout_ms = 300).await;
     let head = format!(
         "POST {} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
-         Content-Length: 100\r\n\r\n",
-        submit_path()
+         Authorization: Bearer {}\r\nContent-Length: 100\r\n\r\n",
+        submit_path(),
+        applicant_token()
     );
     let address = app.address.clone();
 
@@ -201,8 +209,9 @@ async fn a_body_that_never_arrives_with_a_key_is_408_and_frees_the_key() {
     let app = spawn_app_with(|s| s.http.body_timeout_ms = 300).await;
     let head = format!(
         "POST {} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
-         Idempotency-Key: slow-1\r\nContent-Length: 100\r\n\r\n",
-        submit_path()
+         Authorization: Bearer {}\r\nIdempotency-Key: slow-1\r\nContent-Length: 100\r\n\r\n",
+        submit_path(),
+        applicant_token()
     );
     let address = app.address.clone();
 

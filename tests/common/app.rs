@@ -1,6 +1,7 @@
 //! A real service on `127.0.0.1:0`, and the requests its users make. Each suite chooses the bus
 //! and adds what is its own (`impl TestApp` in its `helpers`).
 
+use super::callers::{self, with_token, Caller};
 use super::{poll, status_rank};
 use actix_web::rt::task::JoinHandle;
 use govfusion::app::Application;
@@ -28,6 +29,7 @@ pub fn test_settings() -> Settings {
         .expect("Failed to load the default configuration");
     settings.http.bind = "127.0.0.1:0".into();
     settings.bus.topic_prefix = format!("t{}", uuid::Uuid::new_v4().simple());
+    settings.auth.development_key_file = callers::key_file();
     // Short sessions make group joins (and rejoins after a fault) quick on a real broker.
     settings.bus.kafka.session_timeout_ms = 1000;
     settings.bus.kafka.heartbeat_interval_ms = 100;
@@ -142,10 +144,27 @@ impl TestApp {
         format!("{}{path}", self.address)
     }
 
-    /// `GET path`.
+    /// The caller whose work `path` is ([`Caller::for_path`]); a collaboration event's
+    /// officer is of the department this service says holds it.
+    pub fn caller_for(&self, path: &str) -> Caller {
+        Caller::for_path(path, |event_id| {
+            self.systems
+                .event_index
+                .get(&govfusion::domain::EventId::from_string(
+                    event_id.to_owned(),
+                ))
+                .map(|entry| entry.value().to_string())
+        })
+    }
+
+    /// `GET path` as the caller whose work it is ([`caller_for`](Self::caller_for)).
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client
-            .get(self.url(path))
+        self.get_as(&self.caller_for(path), path).await
+    }
+
+    /// `GET path` as `caller`.
+    pub async fn get_as(&self, caller: &Caller, path: &str) -> reqwest::Response {
+        with_token(self.client.get(self.url(path)), caller)
             .send()
             .await
             .expect("Failed to execute request")
@@ -160,20 +179,29 @@ impl TestApp {
         body
     }
 
-    /// `POST path` with a JSON body.
+    /// `POST path` with a JSON body, as the caller whose work it is.
     pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
-        self.client
-            .post(self.url(path))
+        self.post_json_as(&self.caller_for(path), path, body).await
+    }
+
+    /// `POST path` with a JSON body, as `caller`.
+    pub async fn post_json_as(
+        &self,
+        caller: &Caller,
+        path: &str,
+        body: &Value,
+    ) -> reqwest::Response {
+        with_token(self.client.post(self.url(path)), caller)
             .json(body)
             .send()
             .await
             .expect("Failed to execute request")
     }
 
-    /// `POST path` with `body` sent as is, labelled `application/json`.
+    /// `POST path` with `body` sent as is, labelled `application/json`, as the caller whose work
+    /// it is.
     pub async fn post_raw(&self, path: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
-        self.client
-            .post(self.url(path))
+        with_token(self.client.post(self.url(path)), &self.caller_for(path))
             .header("content-type", "application/json")
             .body(body)
             .send()

@@ -4,6 +4,7 @@
 //! milliseconds, one on a broker after a reconnect in seconds.
 //!
 //! * [`app`] — a real service on `127.0.0.1:0` (`TestApp`) and the requests its users make.
+//! * [`callers`] — who a test acts as: tokens minted with the tests' development key.
 //! * [`env`] — the variables naming a broker or a tansu binary, and the tests that need them.
 //! * [`once`] — "exactly once" as the bus shows it: one message id per cause.
 //! * [`raw`] — raw rdkafka clients, independent of govfusion's bus code.
@@ -12,6 +13,7 @@
 #![allow(dead_code)]
 
 pub mod app;
+pub mod callers;
 pub mod env;
 pub mod once;
 pub mod raw;

@@ -2,6 +2,7 @@
 //! durable storage — stopped and started again. The HTTP API keeps answering, submissions taken
 //! meanwhile are kept and published when the broker is back, and every case completes once.
 
+use crate::common::callers::{with_token, Caller};
 use crate::harness::{
     application, assert_exactly_once, free_port, one_at_a_time, require, City, DURABLE_TANSU_ENV,
     TANSU_ENV, WAIT_FOR,
@@ -97,11 +98,11 @@ const IMPATIENT: [(&str, &str); 2] = [
 
 /// Submits one application while the broker is away: it must be answered, 202, not durable.
 async fn submit_while_away(city: &City) -> String {
-    let response = reqwest::Client::new()
-        .post(format!(
-            "{}/api/v1/terminals/pc-web/applications",
-            city.processes["intake"].url()
-        ))
+    let url = format!(
+        "{}/api/v1/terminals/pc-web/applications",
+        city.processes["intake"].url()
+    );
+    let response = with_token(reqwest::Client::new().post(url), &Caller::applicant())
         .json(&application("food_business_licence"))
         .timeout(WAIT_FOR)
         .send()

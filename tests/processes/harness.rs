@@ -1,6 +1,7 @@
 //! The harness: `govfusion serve` processes with their own roles over one Kafka-protocol broker,
 //! killed and restarted as an operator (or a crash) would.
 
+use crate::common::callers::{key_file, with_token, Caller};
 use crate::common::once::assert_one_message_per_cause;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -188,6 +189,10 @@ impl City {
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .chain([(
+            "GOVFUSION__AUTH__DEVELOPMENT_KEY_FILE".to_owned(),
+            key_file().display().to_string(),
+        )])
         .collect()
     }
 
@@ -252,12 +257,8 @@ impl City {
             let body = application(MATTERS[i % MATTERS.len()]);
             let deadline = Instant::now() + WAIT_FOR;
             loop {
-                let sent = self
-                    .client
-                    .post(format!(
-                        "{}/api/v1/terminals/pc-web/applications",
-                        self.intake_url()
-                    ))
+                let url = format!("{}/api/v1/terminals/pc-web/applications", self.intake_url());
+                let sent = with_token(self.client.post(url), &Caller::applicant())
                     .json(&body)
                     .send()
                     .await;
@@ -280,12 +281,8 @@ impl City {
 
     /// Posts `body` as an application once (no retry); its status and JSON answer.
     pub async fn post_application(&self, body: &Value) -> (u16, Value) {
-        let response = self
-            .client
-            .post(format!(
-                "{}/api/v1/terminals/pc-web/applications",
-                self.intake_url()
-            ))
+        let url = format!("{}/api/v1/terminals/pc-web/applications", self.intake_url());
+        let response = with_token(self.client.post(url), &Caller::applicant())
             .json(body)
             .send()
             .await
@@ -294,14 +291,17 @@ impl City {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
-    /// `GET <path>` on the intake process, as JSON; panics unless it answers 200.
+    /// `GET <path>` on the intake process as the caller whose work it is, as JSON; panics
+    /// unless it answers 200.
     pub async fn intake_json(&self, path: &str) -> Value {
-        let response = self
-            .client
-            .get(format!("{}{path}", self.intake_url()))
-            .send()
-            .await
-            .expect("the intake process answers");
+        let caller = Caller::for_path(path, |_| None);
+        let response = with_token(
+            self.client.get(format!("{}{path}", self.intake_url())),
+            &caller,
+        )
+        .send()
+        .await
+        .expect("the intake process answers");
         assert_eq!(response.status(), 200, "GET {path}");
         response.json().await.expect("a JSON answer")
     }
@@ -324,9 +324,8 @@ impl City {
 
     /// The case as the intake system shows it, or why not.
     pub async fn case(&self, case_id: &str) -> Result<Value, String> {
-        let response = self
-            .client
-            .get(format!("{}/api/v1/cases/{case_id}", self.intake_url()))
+        let url = format!("{}/api/v1/cases/{case_id}", self.intake_url());
+        let response = with_token(self.client.get(url), &Caller::applicant())
             .send()
             .await
             .map_err(|e| e.to_string())?;

@@ -513,6 +513,7 @@ mod tests {
             terminal_id: "pc-web".into(),
             channel: Channel::Pc,
             submitted_at: Utc::now(),
+            owner: None,
         };
         (department, application)
     }

@@ -6,7 +6,7 @@ use crate::actors::acts::Acted;
 use crate::domain::{
     Application, Approval, CaseId, CollaborationEvent, CollaborationOutcome, CollaborationResult,
     Decision, DepartmentCode, EventId, EventReturned, EventSigned, ExtensionRequest, InboxStage,
-    Receipt, Suspension,
+    Officer, Receipt, Suspension,
 };
 use actix::prelude::*;
 use serde::Serialize;
@@ -21,6 +21,8 @@ pub struct Decide {
     pub decision: Decision,
     /// The officer's opinion; becomes the outcome's reason.
     pub opinion: String,
+    /// The officer acting.
+    pub officer: Officer,
 }
 
 /// Staff ask the applicant for supplementary materials (补正); the case's clock stops.
@@ -33,6 +35,8 @@ pub struct RequestSupplement {
     pub materials: Vec<String>,
     /// Why.
     pub reason: String,
+    /// The officer acting.
+    pub officer: Officer,
 }
 
 /// Staff answer a collaboration event waiting in a manual department's inbox.
@@ -45,6 +49,8 @@ pub struct AnswerCollaboration {
     pub outcome: CollaborationOutcome,
     /// The department's opinion.
     pub opinion: String,
+    /// The officer acting.
+    pub officer: Officer,
 }
 
 /// Staff sign for a collaboration event (签收): it is theirs and they are on it.
@@ -53,8 +59,8 @@ pub struct AnswerCollaboration {
 pub struct SignEvent {
     /// The event.
     pub event_id: EventId,
-    /// The officer.
-    pub officer: String,
+    /// The officer acting.
+    pub officer: Officer,
 }
 
 /// Staff return an event that is not theirs (退单).
@@ -65,6 +71,8 @@ pub struct ReturnEvent {
     pub event_id: EventId,
     /// Why it is not theirs.
     pub reason: String,
+    /// The officer acting.
+    pub officer: Officer,
 }
 
 /// Staff ask the dispatching centre for more time on an event (延期申请).
@@ -77,6 +85,8 @@ pub struct RequestExtension {
     pub days: u32,
     /// Why.
     pub reason: String,
+    /// The officer acting.
+    pub officer: Officer,
 }
 
 /// What waits for staff.

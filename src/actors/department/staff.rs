@@ -130,6 +130,7 @@ impl Handler<Decide> for Department {
             id: message_ids::approval(&case_id),
             asked: format!("{msg:?}"),
             subject: case_id.to_string(),
+            by: Some(msg.officer.clone()),
         };
         if let Some(repeat) = acts::repeat(self, Some(request.id.clone()), &request.asked) {
             return repeat;
@@ -166,6 +167,7 @@ impl Handler<RequestSupplement> for Department {
             Err(error) => return refuse(error),
         };
         let now = self.catalog.now();
+        let officer = msg.officer;
         let suspension = Suspension {
             department: self.settings.code.clone(),
             sequence,
@@ -195,6 +197,7 @@ impl Handler<RequestSupplement> for Department {
             id: message_ids::suspended(&case_id, sequence),
             asked,
             subject: case_id.to_string(),
+            by: Some(officer),
         };
         let envelope = self.sender().message(
             request.id.clone(),

@@ -10,7 +10,7 @@ use super::{Department, StaffError};
 use crate::actors::acts::{self, ActRequest, Acted};
 use crate::domain::{
     message_ids, CollaborationResult, Envelope, EventId, EventReturn, EventReturned, EventSigned,
-    ExtensionRequest, MessageId, MessageType,
+    ExtensionRequest, MessageId, MessageType, Officer,
 };
 use actix::prelude::*;
 
@@ -63,14 +63,14 @@ impl Department {
         })
     }
 
-    /// Closes a waiting event (`how`: answered, returned) by the act that sends `envelope`, as
-    /// `asked`; answers `done`.
+    /// Closes a waiting event (`how`: answered, returned) by the act `request` that sends
+    /// `envelope`; answers `done`.
     fn close_event<T: Clone + Send + 'static>(
         &mut self,
         ctx: &mut Context<Self>,
         event_id: &EventId,
         how: ClosedAs,
-        asked: String,
+        request: ActRequest,
         envelope: Envelope,
         done: T,
     ) -> ResponseActFuture<Self, Result<Acted<T>, StaffError>> {
@@ -79,17 +79,18 @@ impl Department {
             self.closed
                 .insert(pending.event.attempt_key(), (case_id.clone(), how));
         }
-        let request = event_act(event_id, envelope.id.clone(), asked);
         acts::take(self, ctx, request, case_id, vec![envelope], done)
     }
 }
 
-/// The request for an act on `event_id` that sends the message `id`, as `asked`.
-fn event_act(event_id: &EventId, id: MessageId, asked: String) -> ActRequest {
+/// The request for an act on `event_id` by the officer `by` that sends the message `id`, as
+/// `asked`.
+fn event_act(event_id: &EventId, id: MessageId, asked: String, by: Officer) -> ActRequest {
     ActRequest {
         id,
         asked,
         subject: event_id.to_string(),
+        by: Some(by),
     }
 }
 
@@ -108,8 +109,9 @@ impl Handler<AnswerCollaboration> for Department {
         };
         let (result, envelope) =
             self.answer(&pending.event, &pending.trace_id, msg.outcome, msg.opinion);
+        let request = event_act(&msg.event_id, envelope.id.clone(), asked, msg.officer);
         let how = ClosedAs::Answered;
-        self.close_event(ctx, &msg.event_id, how, asked, envelope, result)
+        self.close_event(ctx, &msg.event_id, how, request, envelope, result)
     }
 }
 
@@ -134,17 +136,14 @@ impl Handler<SignEvent> for Department {
         };
         let signed = EventSigned {
             event: pending.event.clone(),
-            signed_by: if msg.officer.is_empty() {
-                self.me().to_string()
-            } else {
-                msg.officer
-            },
+            signed_by: msg.officer.id.clone(),
             signed_at: self.catalog.now(),
         };
         let request = event_act(
             &event_id,
             message_ids::signed(&pending.event.attempt_key()),
             asked,
+            msg.officer,
         );
         let envelope = self.to_dispatcher(
             &pending.event,
@@ -196,8 +195,9 @@ impl Handler<ReturnEvent> for Department {
             MessageType::CollaborationReturned,
             &returned,
         );
+        let request = event_act(&event_id, envelope.id.clone(), asked, msg.officer);
         let how = ClosedAs::Returned;
-        self.close_event(ctx, &event_id, how, asked, envelope, returned)
+        self.close_event(ctx, &event_id, how, request, envelope, returned)
     }
 }
 
@@ -239,6 +239,7 @@ impl Handler<RequestExtension> for Department {
             &event_id,
             message_ids::extension_requested(&pending.event.attempt_key(), number),
             asked,
+            msg.officer,
         );
         let envelope = self.to_dispatcher(
             &pending.event,

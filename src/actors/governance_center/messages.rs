@@ -3,7 +3,7 @@
 
 use crate::actors::acts::Acted;
 use crate::actors::intake::FedApplication;
-use crate::domain::{CollaborationEvent, DepartmentCode, Envelope, EventId};
+use crate::domain::{CollaborationEvent, DepartmentCode, Envelope, EventId, Officer};
 use crate::feed::FeedSource;
 use actix::prelude::*;
 use serde::Serialize;
@@ -16,6 +16,8 @@ pub struct ReassignEvent {
     pub event_id: EventId,
     /// The department that must handle it now.
     pub department: DepartmentCode,
+    /// The dispatcher acting.
+    pub officer: Officer,
 }
 
 /// Returned events waiting at a centre for reassignment.

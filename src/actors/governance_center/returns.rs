@@ -135,6 +135,7 @@ impl Handler<ReassignEvent> for GovernanceCenter {
             id: envelope.id.clone(),
             asked,
             subject: msg.event_id.to_string(),
+            by: Some(msg.officer),
         };
         let case_id = event.case_id.clone();
         acts::take(self, ctx, request, case_id, vec![envelope], event)

@@ -4,7 +4,8 @@
 use super::feed::IntakeCaseState;
 use super::{
     AwaitCompletion, CaseActionError, CaseRecord, CaseView, FedApplication, GetCase, IntakeSystem,
-    MarkReady, RateCase, Submission, Submit, SubmitRefused, SupplementCase, TakeNewApplications,
+    MarkReady, OwnCase, OwnCases, RateCase, Submission, Submit, SubmitRefused, SupplementCase,
+    TakeNewApplications,
 };
 use crate::actors::acts::{self, ActRequest, Acted, Acts, TakesActs};
 use crate::actors::snapshot_envelope;
@@ -75,6 +76,28 @@ impl Handler<GetCase> for IntakeSystem {
 
     fn handle(&mut self, msg: GetCase, _: &mut Self::Context) -> Self::Result {
         self.cases.get(&msg.0).map(|r| r.view.clone())
+    }
+}
+
+impl Handler<OwnCases> for IntakeSystem {
+    type Result = MessageResult<OwnCases>;
+
+    /// A scan of every case: the case repository will answer it from an index.
+    fn handle(&mut self, msg: OwnCases, _: &mut Self::Context) -> Self::Result {
+        let mut own: Vec<OwnCase> = self
+            .cases
+            .values()
+            .map(|record| &record.view)
+            .filter(|view| view.application.owner.as_deref() == Some(msg.0.as_str()))
+            .map(|view| OwnCase {
+                case_id: view.case_id.clone(),
+                matter_code: view.application.matter_code.clone(),
+                status: view.status,
+                submitted_at: view.application.submitted_at,
+            })
+            .collect();
+        own.sort_by_key(|case| std::cmp::Reverse(case.submitted_at));
+        MessageResult(own)
     }
 }
 
@@ -240,6 +263,7 @@ impl IntakeSystem {
             terminal_id: msg.terminal_id.clone(),
             channel: msg.channel,
             submitted_at: self.catalog.now(),
+            owner: msg.owner,
         };
         self.check_size(&application)?;
         let sequence = self.next_sequence();
@@ -305,6 +329,7 @@ impl IntakeSystem {
             id: act.id,
             asked,
             subject: case_id.to_string(),
+            by: None,
         };
         acts::take(self, ctx, request, case_id, vec![envelope], act.data)
     }

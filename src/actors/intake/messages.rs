@@ -39,6 +39,8 @@ pub struct ApplicationForm {
 pub struct Submit {
     /// What was filled in.
     pub form: ApplicationForm,
+    /// The applicant's account, when they submit it themselves.
+    pub owner: Option<String>,
     /// The terminal.
     pub terminal_id: TerminalId,
     /// Its channel.
@@ -116,6 +118,27 @@ pub struct GetCase(
     /// The case asked about.
     pub CaseId,
 );
+
+/// The cases an applicant submitted themselves (their `owner`), newest first.
+#[derive(Message)]
+#[rtype(result = "Vec<OwnCase>")]
+pub struct OwnCases(
+    /// The applicant's account.
+    pub String,
+);
+
+/// One line of an applicant's list of cases.
+#[derive(Debug, Clone, Serialize)]
+pub struct OwnCase {
+    /// The case.
+    pub case_id: CaseId,
+    /// The matter applied for.
+    pub matter_code: MatterCode,
+    /// Where it stands.
+    pub status: CaseStatus,
+    /// When it was submitted.
+    pub submitted_at: DateTime<Utc>,
+}
 
 /// Resolves when the case is completed or failed (or at once if it already is); `None` for an
 /// unknown case.

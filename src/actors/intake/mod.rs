@@ -33,8 +33,8 @@ mod view;
 
 pub use messages::{
     ApplicationForm, AwaitCompletion, CaseActionError, FedApplication, GetCase, LastStep,
-    ListStalled, MarkReady, RateCase, RedriveCase, RedriveError, Redriven, ResentMessage,
-    StalledCase, StalledCases, Submission, Submit, SubmitRefused, SupplementCase,
+    ListStalled, MarkReady, OwnCase, OwnCases, RateCase, RedriveCase, RedriveError, Redriven,
+    ResentMessage, StalledCase, StalledCases, Submission, Submit, SubmitRefused, SupplementCase,
     TakeNewApplications,
 };
 pub use view::{CaseView, EventResultView, EventView, HistoryEntry};

@@ -19,6 +19,7 @@ fn submission() -> Submit {
     });
     Submit {
         form: serde_json::from_value(form).expect("a valid form"),
+        owner: None,
         terminal_id: "pc-web".into(),
         channel: crate::domain::Channel::Pc,
     }

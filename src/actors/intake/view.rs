@@ -6,8 +6,8 @@
 
 use crate::domain::{
     message_ids, Application, Approval, CaseId, CaseStatus, CollaborationOutcome, EventReturn,
-    EventStatus, HistoryStep, MessageId, Rating, Receipt, StepKind, Suspension, SystemId, Tier,
-    Warning,
+    EventStatus, HistoryStep, MessageId, Officer, Rating, Receipt, StepKind, Suspension, SystemId,
+    Tier, Warning,
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -169,8 +169,11 @@ pub struct HistoryEntry {
     pub at: DateTime<Utc>,
     /// The message type (or `submitted`).
     pub step: HistoryStep,
-    /// Who did it.
+    /// Who did it: the system.
     pub by: String,
+    /// The officer whose act it was, when a person acted (see `Envelope::acted_by`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub officer: Option<Officer>,
     /// To whom.
     pub to: String,
     /// The bus message id.
@@ -191,6 +194,7 @@ impl CaseView {
                 at: application.submitted_at,
                 step: HistoryStep::SUBMITTED,
                 by: format!("terminal/{terminal_id}"),
+                officer: None,
                 to: SystemId::Intake.to_string(),
                 message_id: message_ids::submitted(&case_id),
                 note: None,

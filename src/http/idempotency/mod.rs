@@ -25,13 +25,14 @@
 
 pub mod store;
 
+use crate::auth::Principal;
 use crate::http::error::ApiError;
 use actix_web::body::{self, BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue, CONTENT_LENGTH};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
-use actix_web::{HttpMessage as _, HttpResponse, ResponseError};
+use actix_web::{FromRequest as _, HttpMessage as _, HttpResponse, ResponseError};
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt as _;
 use sha2::{Digest as _, Sha256};
@@ -65,9 +66,14 @@ pub async fn guard(
     if req.method() != Method::POST || !req.headers().contains_key(HEADER) {
         return Ok(next.call(req).await?.map_into_boxed_body());
     }
+    // A request that is not authenticated does nothing: the handler refuses it, and there is
+    // nothing to answer again.
+    let Ok(caller) = Principal::from_request(req.request(), &mut Payload::None).await else {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    };
     let refused =
         |req: ServiceRequest, error: ApiError| Ok(req.into_response(error.error_response()));
-    let key = match client_key(&req) {
+    let key = match client_key(&req, &caller) {
         Ok(key) => key,
         Err(error) => return refused(req, error),
     };
@@ -123,8 +129,8 @@ pub async fn guard(
     }
 }
 
-/// The client's key, checked.
-fn client_key(req: &ServiceRequest) -> Result<Key, ApiError> {
+/// The key of `caller`'s request, checked.
+fn client_key(req: &ServiceRequest, caller: &Principal) -> Result<Key, ApiError> {
     let invalid = |what: &str| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -153,6 +159,7 @@ fn client_key(req: &ServiceRequest) -> Result<Key, ApiError> {
         return Err(invalid(&format!("is {} characters long", value.len())));
     }
     Ok(Key {
+        client: format!("{:?}:{}", caller.grant, caller.subject),
         method: req.method().to_string(),
         path: req.path().to_owned(),
         key: value.to_owned(),
@@ -298,6 +305,8 @@ impl Drop for Pending {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::development::DevelopmentKey;
+    use crate::auth::Authenticator;
     use actix_web::dev::ServiceFactory;
     use actix_web::middleware::from_fn;
     use actix_web::{test, web, App, Route};
@@ -326,13 +335,43 @@ mod tests {
     > {
         let config = config();
         App::new()
+            .app_data(web::Data::new(authenticator()))
             .wrap(from_fn(move |req, next| guard(config.clone(), req, next)))
             .route("/act", route)
+    }
+
+    /// The key every test token is signed with.
+    fn signing_key() -> &'static DevelopmentKey {
+        static KEY: std::sync::OnceLock<DevelopmentKey> = std::sync::OnceLock::new();
+        KEY.get_or_init(|| DevelopmentKey::generate().expect("a new key"))
+    }
+
+    /// An authenticator trusting [`signing_key`].
+    fn authenticator() -> Authenticator {
+        let jwk = signing_key().public_jwk().expect("a public key");
+        let set = jsonwebtoken::jwk::JwkSet { keys: vec![jwk] };
+        Authenticator::trusting(&set, "test", "govfusion").expect("a usable key")
+    }
+
+    /// A token of an officer of `market` named `sub`.
+    fn token(sub: &str) -> String {
+        let claims = crate::auth::RoleClaims {
+            sub: sub.into(),
+            name: None,
+            role: crate::auth::RoleName::Officer,
+            terminal: None,
+            department: Some("market".into()),
+            centre: None,
+        };
+        signing_key()
+            .mint("test", "govfusion", claims, Duration::from_secs(60))
+            .expect("a token")
     }
 
     fn post(path: &str, key: &str) -> test::TestRequest {
         test::TestRequest::post()
             .uri(path)
+            .insert_header(("authorization", format!("Bearer {}", token("li"))))
             .insert_header((HEADER, key))
             .set_payload("{}")
     }

@@ -20,6 +20,9 @@ use std::time::{Duration, Instant};
 /// What an idempotency key is scoped to: the same key on another endpoint is another key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Key {
+    /// Who asked: the authenticated caller (role, scope and account). One caller's key never
+    /// answers another's request.
+    pub client: String,
     /// The request method, e.g. `POST`.
     pub method: String,
     /// The request path, without the query string.
@@ -197,6 +200,7 @@ mod tests {
 
     fn key(k: &str) -> Key {
         Key {
+            client: "officer:market:li".into(),
             method: "POST".into(),
             path: "/api/v1/x".into(),
             key: k.into(),
@@ -246,6 +250,12 @@ mod tests {
             ..key("a")
         };
         started(store.begin(&elsewhere, [2; 32], now));
+        // And so is the same key of another caller.
+        let someone_else = Key {
+            client: "officer:market:wang".into(),
+            ..key("a")
+        };
+        started(store.begin(&someone_else, [2; 32], now));
     }
 
     #[test]
