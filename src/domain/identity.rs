@@ -135,6 +135,20 @@ pub fn resident_check_character(first: &[u8]) -> Option<char> {
     Some(char::from(RESIDENT_CHECK[(sum % 11) as usize]))
 }
 
+/// A valid resident identity number of a person from 渝中区 (`500103`), for generated
+/// applicants (`simulate`, `bench`): `n` picks the birth date, one of 1,000 days from
+/// 1970-01-01, and the sequence, `n` mod 1,000.
+pub fn sample_resident_number(n: u32) -> String {
+    let epoch = chrono::DateTime::UNIX_EPOCH.date_naive();
+    let born = epoch
+        .checked_add_days(chrono::Days::new(u64::from(n / 1000 % 1000)))
+        .unwrap_or(epoch);
+    let first = format!("500103{}{:03}", born.format("%Y%m%d"), n % 1000);
+    // 17 digits, so there is a check character; `?` would only mark a bug.
+    let check = resident_check_character(first.as_bytes()).unwrap_or('?');
+    format!("{first}{check}")
+}
+
 /// Checks a unified social credit code's characters and check character.
 fn check_credit_code(bytes: &[u8]) -> Result<(), IdNumberError> {
     if credit_value(bytes[17]).is_none() {
@@ -265,6 +279,18 @@ mod tests {
             check_id_number("110105194912310021", today()),
             Err(IdNumberError::CheckCharacter)
         );
+    }
+
+    #[test]
+    fn sample_numbers_are_valid() {
+        for n in [0, 1, 999, 1000, 123_456, 999_999, u32::MAX] {
+            let number = sample_resident_number(n);
+            assert_eq!(
+                check_id_number(&number, today()),
+                Ok(IdKind::Resident),
+                "{number}"
+            );
+        }
     }
 
     #[test]

@@ -57,9 +57,12 @@ async fn reassign(
     body: web::Json<ReassignBody>,
 ) -> Result<HttpResponse> {
     let (code, event_id) = path.into_inner();
+    let department = body.into_inner().department;
+    let limit = systems.settings.input.code_max_chars;
+    super::input::within("department", department.as_str(), limit)?;
     let reassign = ReassignEvent {
         event_id: EventId::from_string(event_id),
-        department: body.into_inner().department,
+        department,
     };
     let event = centre(&systems, &code)?.reassign.send(reassign).await??;
     acted(StatusCode::OK, event)

@@ -3,7 +3,7 @@
 //! The event id alone names the department: the departments index the events they hold.
 
 use super::error::{acted, ApiError, Result};
-use super::input::required;
+use super::input::{required, within};
 use super::locate::department;
 use crate::actors::department::{AnswerCollaboration, RequestExtension, ReturnEvent, SignEvent};
 use crate::domain::{CollaborationOutcome, EventId};
@@ -67,6 +67,11 @@ async fn answer(
     let event_id = EventId::from_string(event_id.into_inner());
     let desk = holder(&systems, &event_id, "for an answer")?;
     let body = body.into_inner();
+    within(
+        "opinion",
+        &body.opinion,
+        systems.settings.input.text_max_chars,
+    )?;
     let answer = AnswerCollaboration {
         event_id,
         outcome: body.outcome,
@@ -102,6 +107,7 @@ async fn sign(
 ) -> Result<HttpResponse> {
     let event_id = EventId::from_string(event_id.into_inner());
     let officer = sign_body(&body)?.officer;
+    within("officer", &officer, systems.settings.input.name_max_chars)?;
     let desk = holder(&systems, &event_id, "at a department")?;
     let signed = desk.sign.send(SignEvent { event_id, officer }).await??;
     acted(StatusCode::OK, signed)
@@ -122,7 +128,9 @@ async fn return_event(
     body: web::Json<ReturnBody>,
 ) -> Result<HttpResponse> {
     let event_id = EventId::from_string(event_id.into_inner());
-    let reason = required(body.into_inner().reason, "the reason the event is returned")?;
+    let reason = body.into_inner().reason;
+    within("reason", &reason, systems.settings.input.text_max_chars)?;
+    let reason = required(reason, "the reason the event is returned")?;
     let desk = holder(&systems, &event_id, "at a department")?;
     let returned = desk
         .return_event
@@ -149,6 +157,11 @@ async fn extension(
 ) -> Result<HttpResponse> {
     let event_id = EventId::from_string(event_id.into_inner());
     let body = body.into_inner();
+    within(
+        "reason",
+        &body.reason,
+        systems.settings.input.text_max_chars,
+    )?;
     if body.days == 0 {
         return Err(ApiError::invalid(
             "invalid_days",

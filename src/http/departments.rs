@@ -3,7 +3,7 @@
 //! department are in `collaborations`.
 
 use super::error::{acted, Result};
-use super::input::{required, texts};
+use super::input::{materials, required, texts, within};
 use super::locate::department;
 use crate::actors::department::{Decide, GetInbox, RequestSupplement};
 use crate::domain::{CaseId, Decision, DepartmentCode};
@@ -85,7 +85,13 @@ async fn decide(
     body: web::Json<DecisionBody>,
 ) -> Result<HttpResponse> {
     let (code, case_id) = path.into_inner();
-    let decide = body.into_inner().into_message(case_id);
+    let body = body.into_inner();
+    within(
+        "opinion",
+        &body.opinion,
+        systems.settings.input.text_max_chars,
+    )?;
+    let decide = body.into_message(case_id);
     let approval = department(&systems, &code)?.decide.send(decide).await??;
     acted(StatusCode::OK, approval)
 }
@@ -108,6 +114,9 @@ async fn request_supplement(
 ) -> Result<HttpResponse> {
     let (code, case_id) = path.into_inner();
     let body = body.into_inner();
+    let limits = &systems.settings.input;
+    materials("materials", &body.materials, limits)?;
+    within("reason", &body.reason, limits.text_max_chars)?;
     let request = RequestSupplement {
         case_id: CaseId::from_string(case_id),
         materials: texts(body.materials, "material to supply")?,

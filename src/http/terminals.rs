@@ -3,7 +3,7 @@
 //! system: a process that does not run it refuses them.
 
 use super::error::{acted, ApiError, Result};
-use super::input::texts;
+use super::input::{check_application, materials, texts, within};
 use super::locate::served;
 use crate::actors::intake::{ApplicationForm, RateCase, SupplementCase};
 use crate::actors::terminal::SubmitApplication;
@@ -65,13 +65,16 @@ struct Submitted {
 }
 
 /// Submits an application at a terminal. Answered `202` once the bus took its record
-/// (`durable: true`) or when it has not yet (`durable: false`); refused when the bus refused
-/// the record for good, which fails the case ([`refused_submission`]).
+/// (`durable: true`) or when it has not yet (`durable: false`); refused with 422 naming the
+/// field when a field breaks its rule (before any case exists), and when the bus refused the
+/// record for good, which fails the case ([`refused_submission`]).
 async fn submit(
     systems: web::Data<Systems>,
     terminal_id: web::Path<TerminalId>,
     form: web::Json<ApplicationForm>,
 ) -> Result<HttpResponse> {
+    let today = systems.catalog.calendar.local_date(systems.catalog.now());
+    check_application(&form, &systems.settings.input, today)?;
     let submission = terminal(&systems, &terminal_id)?
         .send(SubmitApplication(form.into_inner()))
         .await??;
@@ -130,7 +133,9 @@ async fn supplement(
 ) -> Result<HttpResponse> {
     let (terminal_id, case_id) = path.into_inner();
     terminal(&systems, &terminal_id)?;
-    let materials = texts(body.into_inner().materials, "material supplied")?;
+    let body = body.into_inner();
+    materials("materials", &body.materials, &systems.settings.input)?;
+    let materials = texts(body.materials, "material supplied")?;
     let supplement = systems
         .desks
         .intake
@@ -164,6 +169,11 @@ async fn rate(
     let (terminal_id, case_id) = path.into_inner();
     terminal(&systems, &terminal_id)?;
     let body = body.into_inner();
+    within(
+        "comment",
+        &body.comment,
+        systems.settings.input.text_max_chars,
+    )?;
     let score = u8::try_from(body.score)
         .ok()
         .filter(|s| (1..=5).contains(s))
