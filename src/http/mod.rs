@@ -21,9 +21,9 @@
 //! * `operations` — for an operator: stalled cases, and re-driving one.
 //!
 //! Below them, used by several and using none of them: `locate` (finds the system a request
-//! is for, or refuses it), `input` (checks of bodies: the limits of `[input]`, an application's identity number
-//! and phone), [`error`] (the errors, and the systems'
-//! refusals as errors).
+//! is for, or refuses it), `input` (checks of bodies: the limits of `[input]`, an
+//! application's identity number and phone), [`error`] (the errors, and the systems' refusals
+//! as errors).
 //!
 //! Around them, two middlewares that know no resource: `body_deadline` (a body that does not
 //! arrive in time gets 408, on every request) and [`idempotency`] (`Idempotency-Key` on every
