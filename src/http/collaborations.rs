@@ -10,7 +10,7 @@ use crate::domain::{CollaborationOutcome, EventId};
 use crate::systems::{DepartmentDesk, Systems};
 use actix_web::error::JsonPayloadError;
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpMessage as _, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
 /// Mounts the endpoints under `/api/v1`.
@@ -65,13 +65,10 @@ async fn answer(
     body: web::Json<AnswerBody>,
 ) -> Result<HttpResponse> {
     let event_id = EventId::from_string(event_id.into_inner());
-    let desk = holder(&systems, &event_id, "for an answer")?;
     let body = body.into_inner();
-    within(
-        "opinion",
-        &body.opinion,
-        systems.settings.input.text_max_chars,
-    )?;
+    let limit = systems.settings.input.text_max_chars;
+    within("opinion", &body.opinion, limit)?;
+    let desk = holder(&systems, &event_id, "for an answer")?;
     let answer = AnswerCollaboration {
         event_id,
         outcome: body.outcome,
@@ -90,10 +87,23 @@ struct SignBody {
     officer: String,
 }
 
-/// The body of a signature: none at all (the department signs), or JSON that must match —
-/// a misspelt field must not sign an event in the department's name, which cannot be undone.
-fn sign_body(body: &[u8]) -> Result<SignBody> {
-    if body.iter().all(u8::is_ascii_whitespace) {
+/// The body of a signature: none at all, unlabelled (the department signs), or JSON labelled
+/// as JSON that must match — a misspelt field must not sign an event in the department's name,
+/// which cannot be undone. A body labelled otherwise, or not labelled, is refused with 415 like
+/// any other endpoint's.
+fn sign_body(req: &HttpRequest, body: &[u8]) -> Result<SignBody> {
+    let empty = body.iter().all(u8::is_ascii_whitespace);
+    let json = match req.mime_type() {
+        Ok(Some(mime)) => {
+            mime.subtype() == actix_web::mime::JSON || mime.suffix() == Some(actix_web::mime::JSON)
+        }
+        Ok(None) if empty => return Ok(SignBody::default()),
+        Ok(None) | Err(_) => false,
+    };
+    if !json {
+        return Err(JsonPayloadError::ContentType.into());
+    }
+    if empty {
         return Ok(SignBody::default());
     }
     serde_json::from_slice(body).map_err(|e| JsonPayloadError::Deserialize(e).into())
@@ -103,10 +113,11 @@ fn sign_body(body: &[u8]) -> Result<SignBody> {
 async fn sign(
     systems: web::Data<Systems>,
     event_id: web::Path<String>,
+    req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse> {
     let event_id = EventId::from_string(event_id.into_inner());
-    let officer = sign_body(&body)?.officer;
+    let officer = sign_body(&req, &body)?.officer;
     within("officer", &officer, systems.settings.input.name_max_chars)?;
     let desk = holder(&systems, &event_id, "at a department")?;
     let signed = desk.sign.send(SignEvent { event_id, officer }).await??;
