@@ -2,7 +2,8 @@
 //! platform (一网统管): applications flow from terminals through the intake system to the
 //! responsible department; help from other departments is routed as collaboration events through
 //! the city, district and street governance centres; the approval flows back to the applicant.
-//! Every exchange between systems crosses a message bus in one JSON envelope keyed by case id.
+//! * [`domain`] — ids, tiers, channels, the envelope and the payloads of the wire contract, the
+//!   identity number and phone formats.
 //!
 //! # Layout
 //!
