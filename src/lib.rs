@@ -2,12 +2,12 @@
 //! platform (一网统管): applications flow from terminals through the intake system to the
 //! responsible department; help from other departments is routed as collaboration events through
 //! the city, district and street governance centres; the approval flows back to the applicant.
-//! * [`domain`] — ids, tiers, channels, the envelope and the payloads of the wire contract, the
-//!   identity number and phone formats.
+//! Every exchange between systems crosses a message bus in one JSON envelope keyed by case id.
 //!
 //! # Layout
 //!
-//! * [`domain`] — ids, tiers, channels, the envelope and the payloads of the wire contract.
+//! * [`domain`] — ids, tiers, channels, the envelope and the payloads of the wire contract, the
+//!   identity number and phone formats.
 //! * [`settings`] — the TOML configuration, layered with `GOVFUSION__…` variables, validated.
 //! * [`catalog`] — the configured city, indexed for look-ups.
 //! * [`clock`] — where "now" comes from; a manual clock moves deadlines in tests.
