@@ -43,8 +43,7 @@ pub(super) fn within(field: &str, text: &str, max_chars: usize) -> Result<()> {
         return Err(ApiError::invalid_field(
             field,
             format!(
-                "{field} is longer than {max_chars} characters, the most taken: shorten it \
-                 (hand in a long document as a material, by reference)"
+                "{field} is longer than {max_chars} characters, the most taken here: shorten it"
             ),
         ));
     }
