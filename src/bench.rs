@@ -86,7 +86,7 @@ fn envelopes(n: usize) -> Vec<Envelope> {
                 matter_code: "food_business_licence".into(),
                 applicant: Applicant {
                     name: format!("基准申请人{i:07}"),
-                    id_number: format!("5001031990{i:08}"),
+                    id_number: crate::domain::identity::sample_resident_number(u32::try_from(i).unwrap_or_default()),
                     phone: format!("139{i:08}"),
                 },
                 region: Region {

@@ -6,7 +6,8 @@
 //!
 //! # Layout
 //!
-//! * [`domain`] — ids, tiers, channels, the envelope and the payloads of the wire contract.
+//! * [`domain`] — ids, tiers, channels, the envelope and the payloads of the wire contract, the
+//!   identity number and phone formats.
 //! * [`settings`] — the TOML configuration, layered with `GOVFUSION__…` variables, validated.
 //! * [`catalog`] — the configured city, indexed for look-ups.
 //! * [`clock`] — where "now" comes from; a manual clock moves deadlines in tests.

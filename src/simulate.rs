@@ -421,7 +421,7 @@ fn synthetic_form(
         matter_code: matter.code.clone(),
         applicant: Applicant {
             name: format!("模拟申请人{n:06}"),
-            id_number: format!("500103199001{n:06}"),
+            id_number: crate::domain::identity::sample_resident_number(n),
             phone: format!("138{n:08}"),
         },
         region,

@@ -33,6 +33,11 @@ use jsonwebtoken::{decode, decode_header, Algorithm, Validation};
 use keys::KeyRing;
 use serde::{Deserialize, Serialize};
 
+/// Longest `sub` a token may carry.
+pub const MAX_SUB_CHARS: usize = 128;
+/// Longest `name` a token may carry.
+pub const MAX_NAME_CHARS: usize = 100;
+
 /// What a caller may do, from the token's `role` and the code it is scoped to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Grant {
@@ -148,6 +153,22 @@ impl RoleClaims {
         };
         if self.sub.trim().is_empty() {
             return Err(AuthError::Invalid("the token's `sub` is empty".into()));
+        }
+        // Both travel on the messages the caller's acts cause and on their cases: bounded so
+        // that a body the API takes still fits the bus with them.
+        if self.sub.chars().count() > MAX_SUB_CHARS {
+            return Err(AuthError::Invalid(format!(
+                "the token's `sub` is longer than {MAX_SUB_CHARS} characters"
+            )));
+        }
+        if self
+            .name
+            .as_ref()
+            .is_some_and(|n| n.chars().count() > MAX_NAME_CHARS)
+        {
+            return Err(AuthError::Invalid(format!(
+                "the token's `name` is longer than {MAX_NAME_CHARS} characters"
+            )));
         }
         let name = self
             .name

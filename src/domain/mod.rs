@@ -1,10 +1,12 @@
-//! Domain types shared by every system: identifiers, the application a citizen submits, and the
-//! payloads that travel on the bus inside an [`Envelope`].
+//! Domain types shared by every system: identifiers, the application a citizen submits, the
+//! payloads that travel on the bus inside an [`Envelope`], and the formats of what identifies an
+//! applicant ([`identity`]).
 //!
 //! Identifiers and enumerations are newtypes and enums that can only hold valid values, so a
 //! handler never has to re-check a tier name or a channel string.
 
 mod envelope;
+pub mod identity;
 mod ids;
 pub mod message_ids;
 mod payloads;

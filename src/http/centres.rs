@@ -63,9 +63,12 @@ async fn reassign(
 ) -> Result<HttpResponse> {
     let (code, event_id) = path.into_inner();
     dispatcher_of(&caller, &code)?;
+    let department = body.into_inner().department;
+    let limit = systems.settings.input.code_max_chars;
+    super::input::within("department", department.as_str(), limit)?;
     let reassign = ReassignEvent {
         event_id: EventId::from_string(event_id),
-        department: body.into_inner().department,
+        department,
         officer: named(&caller),
     };
     let event = centre(&systems, &code)?.reassign.send(reassign).await??;

@@ -4,7 +4,7 @@
 
 use super::access::{named, officer_of};
 use super::error::{acted, ApiError, Result};
-use super::input::required;
+use super::input::{required, within};
 use super::locate::department;
 use crate::actors::department::{AnswerCollaboration, RequestExtension, ReturnEvent, SignEvent};
 use crate::auth::Principal;
@@ -12,7 +12,7 @@ use crate::domain::{CollaborationOutcome, EventId};
 use crate::systems::{DepartmentDesk, Systems};
 use actix_web::error::JsonPayloadError;
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpMessage as _, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
 /// Mounts the endpoints under `/api/v1`.
@@ -70,8 +70,10 @@ async fn answer(
     body: web::Json<AnswerBody>,
 ) -> Result<HttpResponse> {
     let event_id = EventId::from_string(event_id.into_inner());
-    let desk = holder(&systems, &caller, &event_id, "for an answer")?;
     let body = body.into_inner();
+    let limit = systems.settings.input.text_max_chars;
+    within("opinion", &body.opinion, limit)?;
+    let desk = holder(&systems, &caller, &event_id, "for an answer")?;
     let answer = AnswerCollaboration {
         event_id,
         outcome: body.outcome,
@@ -89,10 +91,22 @@ async fn answer(
 #[serde(deny_unknown_fields)]
 struct SignBody {}
 
-/// The body of a signature: none at all, or an empty JSON object — a field must not be
-/// silently ignored on an act that cannot be undone.
-fn sign_body(body: &[u8]) -> Result<SignBody> {
-    if body.iter().all(u8::is_ascii_whitespace) {
+/// The body of a signature: none at all, unlabelled, or JSON labelled as JSON that must be
+/// an empty object — a field must not be silently ignored on an act that cannot be undone. A
+/// body labelled otherwise, or not labelled, is refused with 415 like any other endpoint's.
+fn sign_body(req: &HttpRequest, body: &[u8]) -> Result<SignBody> {
+    let empty = body.iter().all(u8::is_ascii_whitespace);
+    let json = match req.mime_type() {
+        Ok(Some(mime)) => {
+            mime.subtype() == actix_web::mime::JSON || mime.suffix() == Some(actix_web::mime::JSON)
+        }
+        Ok(None) if empty => return Ok(SignBody::default()),
+        Ok(None) | Err(_) => false,
+    };
+    if !json {
+        return Err(JsonPayloadError::ContentType.into());
+    }
+    if empty {
         return Ok(SignBody::default());
     }
     serde_json::from_slice(body).map_err(|e| JsonPayloadError::Deserialize(e).into())
@@ -103,10 +117,11 @@ async fn sign(
     systems: web::Data<Systems>,
     caller: Principal,
     event_id: web::Path<String>,
+    req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse> {
     let event_id = EventId::from_string(event_id.into_inner());
-    sign_body(&body)?;
+    sign_body(&req, &body)?;
     let desk = holder(&systems, &caller, &event_id, "at a department")?;
     let officer = named(&caller);
     let signed = desk.sign.send(SignEvent { event_id, officer }).await??;
@@ -129,7 +144,9 @@ async fn return_event(
     body: web::Json<ReturnBody>,
 ) -> Result<HttpResponse> {
     let event_id = EventId::from_string(event_id.into_inner());
-    let reason = required(body.into_inner().reason, "the reason the event is returned")?;
+    let reason = body.into_inner().reason;
+    within("reason", &reason, systems.settings.input.text_max_chars)?;
+    let reason = required(reason, "the reason the event is returned")?;
     let desk = holder(&systems, &caller, &event_id, "at a department")?;
     let officer = named(&caller);
     let returned = desk
@@ -162,6 +179,11 @@ async fn extension(
 ) -> Result<HttpResponse> {
     let event_id = EventId::from_string(event_id.into_inner());
     let body = body.into_inner();
+    within(
+        "reason",
+        &body.reason,
+        systems.settings.input.text_max_chars,
+    )?;
     if body.days == 0 {
         return Err(ApiError::invalid(
             "invalid_days",

@@ -4,7 +4,7 @@
 
 use super::access::{named, officer_of};
 use super::error::{acted, Result};
-use super::input::{required, texts};
+use super::input::{materials, required, texts, within};
 use super::locate::department;
 use crate::actors::department::{Decide, GetInbox, RequestSupplement};
 use crate::auth::Principal;
@@ -94,7 +94,13 @@ async fn decide(
 ) -> Result<HttpResponse> {
     let (code, case_id) = path.into_inner();
     officer_of(&caller, &code)?;
-    let decide = body.into_inner().into_message(case_id, named(&caller));
+    let body = body.into_inner();
+    within(
+        "opinion",
+        &body.opinion,
+        systems.settings.input.text_max_chars,
+    )?;
+    let decide = body.into_message(case_id, named(&caller));
     let approval = department(&systems, &code)?.decide.send(decide).await??;
     acted(StatusCode::OK, approval)
 }
@@ -119,6 +125,9 @@ async fn request_supplement(
     let (code, case_id) = path.into_inner();
     officer_of(&caller, &code)?;
     let body = body.into_inner();
+    let limits = &systems.settings.input;
+    materials("materials", &body.materials, limits)?;
+    within("reason", &body.reason, limits.text_max_chars)?;
     let request = RequestSupplement {
         case_id: CaseId::from_string(case_id),
         materials: texts(body.materials, "material to supply")?,

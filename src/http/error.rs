@@ -1,5 +1,6 @@
 //! The API's errors: every refusal is JSON `{ "error": code, "message": text }` with the right
-//! status, and says what was wrong. The systems' own refusals become API errors here, once, so
+//! status, and says what was wrong; a refusal of one field of the body names it too
+//! (`"field": "applicant.id_number"`). The systems' own refusals become API errors here, once, so
 //! that a handler only writes `?`. An act that was not refused is answered by [`acted`].
 
 use crate::actors::acts::Acted;
@@ -28,6 +29,9 @@ pub struct ApiError {
     pub code: &'static str,
     /// What was wrong, for a person.
     pub message: String,
+    /// The field of the body that was wrong, as a path (`applicant.id_number`,
+    /// `materials[3]`), when it was one field.
+    pub field: Option<String>,
 }
 
 impl ApiError {
@@ -37,7 +41,20 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            field: None,
         }
+    }
+
+    /// 422 `invalid_field`: the field at `field` breaks a rule; `message` says which, and what
+    /// would be right.
+    pub fn invalid_field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::invalid("invalid_field", message).with_field(field)
+    }
+
+    /// The same error, naming the field it is about.
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
     }
 
     /// 404 with a message.
@@ -170,6 +187,9 @@ struct ErrorBody<'a> {
     error: &'a str,
     /// What was wrong, for a person.
     message: &'a str,
+    /// The field it was about, when it was one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
 }
 
 impl ResponseError for ApiError {
@@ -181,6 +201,7 @@ impl ResponseError for ApiError {
         HttpResponse::build(self.status).json(ErrorBody {
             error: self.code,
             message: &self.message,
+            field: self.field.as_deref(),
         })
     }
 }

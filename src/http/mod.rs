@@ -1,7 +1,8 @@
 //! The HTTP API (actix-web): terminals submit, applicants query, supplement and rate their case,
 //! staff of manual departments decide and handle collaboration events, centres reassign returned
 //! events, dashboards read the supervision figures and the city's configuration. JSON in and
-//! out; every error is `{ "error": code, "message": text }` (see [`error`]).
+//! out; every error is `{ "error": code, "message": text }`, with `"field"` when one field of
+//! the body was wrong (see [`error`]).
 //!
 //! # Layout
 //!
@@ -20,8 +21,9 @@
 //! * `operations` — for an operator: stalled cases, and re-driving one.
 //!
 //! Below them, used by several and using none of them: `locate` (finds the system a request
-//! is for, or refuses it), `input` (checks of bodies), [`error`] (the errors, and the systems'
-//! refusals as errors).
+//! is for, or refuses it), `input` (checks of bodies: the limits of `[input]`, an
+//! application's identity number and phone), [`error`] (the errors, and the systems' refusals
+//! as errors).
 //!
 //! Around them, two middlewares that know no resource: `body_deadline` (a body that does not
 //! arrive in time gets 408, on every request) and [`idempotency`] (`Idempotency-Key` on every

@@ -5,7 +5,7 @@
 use super::access::submitter;
 use super::cases::view;
 use super::error::{acted, ApiError, Result};
-use super::input::texts;
+use super::input::{check_application, materials, texts, within};
 use super::locate::served;
 use crate::actors::intake::{ApplicationForm, RateCase, SupplementCase};
 use crate::actors::terminal::SubmitApplication;
@@ -68,8 +68,9 @@ struct Submitted {
 }
 
 /// Submits an application at a terminal. Answered `202` once the bus took its record
-/// (`durable: true`) or when it has not yet (`durable: false`); refused when the bus refused
-/// the record for good, which fails the case ([`refused_submission`]).
+/// (`durable: true`) or when it has not yet (`durable: false`); refused with 422 naming the
+/// field when a field breaks its rule (before any case exists), and when the bus refused the
+/// record for good, which fails the case ([`refused_submission`]).
 async fn submit(
     systems: web::Data<Systems>,
     caller: Principal,
@@ -77,6 +78,8 @@ async fn submit(
     form: web::Json<ApplicationForm>,
 ) -> Result<HttpResponse> {
     let owner = submitter(&caller, &terminal_id)?;
+    let today = systems.catalog.calendar.local_date(systems.catalog.now());
+    check_application(&form, &systems.settings.input, today)?;
     let submission = terminal(&systems, &terminal_id)?
         .send(SubmitApplication {
             form: form.into_inner(),
@@ -170,8 +173,10 @@ async fn supplement(
     let (terminal_id, case_id) = path.into_inner();
     let case_id = CaseId::from_string(case_id);
     terminal(&systems, &terminal_id)?;
+    let body = body.into_inner();
+    materials("materials", &body.materials, &systems.settings.input)?;
+    let materials = texts(body.materials, "material supplied")?;
     own_case(&systems, &caller, &terminal_id, &case_id).await?;
-    let materials = texts(body.into_inner().materials, "material supplied")?;
     let supplement = systems
         .desks
         .intake
@@ -206,8 +211,12 @@ async fn rate(
     let (terminal_id, case_id) = path.into_inner();
     let case_id = CaseId::from_string(case_id);
     terminal(&systems, &terminal_id)?;
-    own_case(&systems, &caller, &terminal_id, &case_id).await?;
     let body = body.into_inner();
+    within(
+        "comment",
+        &body.comment,
+        systems.settings.input.text_max_chars,
+    )?;
     let score = u8::try_from(body.score)
         .ok()
         .filter(|s| (1..=5).contains(s))
@@ -217,6 +226,7 @@ async fn rate(
                 format!("score {} is out of range; rate from 1 to 5", body.score),
             )
         })?;
+    own_case(&systems, &caller, &terminal_id, &case_id).await?;
     let rating = systems
         .desks
         .intake

@@ -1,5 +1,5 @@
 //! Configuration: the city (departments, matters, governance tree, terminals) and the service
-//! (HTTP listener, bus, bridge), read from TOML and validated before anything starts.
+//! (HTTP listener, input limits, bus, bridge), read from TOML and validated before anything starts.
 //!
 //! Layers, later wins: the TOML file given with `--config` (or the default compiled into the
 //! binary, `config/default.toml`), then `GOVFUSION__SECTION__KEY` environment variables, e.g.
@@ -10,6 +10,7 @@ use std::path::Path;
 
 mod auth;
 mod city;
+mod input;
 mod service;
 mod validate;
 
@@ -18,9 +19,10 @@ pub use city::{
     CalendarSettings, CenterSettings, DepartmentSettings, GovernanceSettings, LocalTime,
     MatterSettings, StreetSettings, SupervisionSettings, TerminalSettings, UtcOffset,
 };
+pub use input::InputSettings;
 pub use service::{
     BridgeSettings, BusKind, BusSettings, HttpSettings, KafkaSettings, Role, Roles,
-    ServiceSettings, MIN_RECORD_BYTES,
+    ServiceSettings, ENVELOPE_OVERHEAD_BYTES, MIN_RECORD_BYTES,
 };
 pub use validate::Problem;
 
@@ -33,6 +35,9 @@ pub const DEFAULT_CONFIG: &str = include_str!("../../config/default.toml");
 pub struct Settings {
     /// The HTTP listener.
     pub http: HttpSettings,
+    /// The limits of what a request's fields may hold.
+    #[serde(default)]
+    pub input: InputSettings,
     /// The message bus.
     pub bus: BusSettings,
     /// Who signs the bearer tokens the HTTP API accepts.
@@ -265,6 +270,37 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("http.idempotency_max_entries"), "{err}");
+    }
+
+    #[test]
+    fn a_body_limit_over_what_a_record_carries_is_refused_saying_the_most_it_may_be() {
+        let err = default_with("max_body_bytes = 983040", "max_body_bytes = 1048576")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("http.max_body_bytes = \"1048576\""), "{err}");
+        assert!(err.contains("bus.max_record_bytes (1000000)"), "{err}");
+        assert!(err.contains("Lower it to 997952"), "{err}");
+    }
+
+    #[test]
+    fn a_record_limit_lowered_below_the_body_limit_is_refused() {
+        let err = default_with("max_record_bytes = 1000000", "max_record_bytes = 500000")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("http.max_body_bytes = \"983040\""), "{err}");
+        assert!(err.contains("Lower it to 497952"), "{err}");
+    }
+
+    #[test]
+    fn a_zero_input_limit_is_refused_and_an_unknown_one_named() {
+        let zero = default_with("materials_max = 100", "materials_max = 0")
+            .unwrap_err()
+            .to_string();
+        let unknown = default_with("materials_max = 100", "material_max = 100")
+            .unwrap_err()
+            .to_string();
+        assert!(zero.contains("input.materials_max = \"0\""), "{zero}");
+        assert!(unknown.contains("material_max"), "{unknown}");
     }
 
     #[test]

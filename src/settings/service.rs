@@ -11,7 +11,8 @@ use std::collections::HashSet;
 pub struct HttpSettings {
     /// Address to listen on, e.g. `127.0.0.1:8080`; port 0 picks a free port.
     pub bind: String,
-    /// Largest accepted request body in bytes; larger bodies get 413.
+    /// Largest accepted request body in bytes; larger bodies get 413. At most
+    /// [`BusSettings::max_carried_body_bytes`], so that a body taken fits in a record.
     #[serde(default = "default_max_body_bytes")]
     pub max_body_bytes: usize,
     /// HTTP worker threads.
@@ -42,7 +43,9 @@ pub struct HttpSettings {
 }
 
 fn default_max_body_bytes() -> usize {
-    1024 * 1024
+    // 960 KiB: within what the default `bus.max_record_bytes` carries (see
+    // `BusSettings::max_carried_body_bytes`).
+    960 * 1024
 }
 fn default_http_workers() -> usize {
     2
@@ -192,10 +195,27 @@ fn default_max_record_bytes() -> u64 {
     1_000_000
 }
 
+/// Room a record needs beyond the request body it carries, in bytes: the envelope's fields
+/// (message id, type, case id, source, target, time, trace id, schema), the application's
+/// fields the intake system adds (case id, terminal, channel, time of submission), the record's
+/// key and its headers. Measured at under 1 KiB with codes of 64 characters (the test
+/// `an_applications_record_adds_less_than_the_envelope_overhead` in `bus::bridge`); twice that
+/// leaves room for longer codes. Re-encoding can also make a body longer (a number written `1e15`
+/// comes back as `1000000000000000.0`); the intake system's own size check catches that one
+/// ([`BusSettings::max_application_bytes`]) before any case exists.
+pub const ENVELOPE_OVERHEAD_BYTES: u64 = 2048;
+
 /// The smallest `bus.max_record_bytes`: librdkafka refuses a `message.max.bytes` below it.
 pub const MIN_RECORD_BYTES: u64 = 1_000;
 
 impl BusSettings {
+    /// The largest request body whose record fits on the bus: `max_record_bytes` less
+    /// [`ENVELOPE_OVERHEAD_BYTES`]. `http.max_body_bytes` must not exceed it.
+    pub fn max_carried_body_bytes(&self) -> u64 {
+        self.max_record_bytes
+            .saturating_sub(ENVELOPE_OVERHEAD_BYTES)
+    }
+
     /// The largest application (its JSON) the intake system takes: `max_record_bytes` less a
     /// margin of a quarter of it, at most 64 KiB. The biggest record a case causes carries
     /// its whole application (`application.published`, the intake's snapshot,

@@ -40,6 +40,7 @@ impl Settings {
         self.check_service(&mut found);
         self.check_http(&mut found);
         self.check_auth(&mut found);
+        self.check_input(&mut found);
         self.check_tree(&mut found);
         let departments = self.check_departments(&mut found);
         self.check_matters(&departments, &mut found);
@@ -201,6 +202,46 @@ impl Settings {
         for (key, value, why) in must_be_positive {
             if value == 0 {
                 found.add(key, "0", format!("must be at least 1: {why}"));
+            }
+        }
+        self.check_body_limit(found);
+    }
+
+    /// A body the API takes must fit in a record on the bus, or its case could be answered
+    /// 202 and then fail when the bus refuses its record.
+    fn check_body_limit(&self, found: &mut Findings) {
+        let body = self.http.max_body_bytes as u64;
+        let carried = self.bus.max_carried_body_bytes();
+        if body == 0 {
+            found.add(
+                "http.max_body_bytes",
+                "0",
+                format!("must be at least 1 (and at most {carried}): every POST has a body"),
+            );
+        } else if body > carried {
+            found.add(
+                "http.max_body_bytes",
+                body.to_string(),
+                format!(
+                    "is more than one record on the bus can carry: bus.max_record_bytes ({}) \
+                     less {} bytes for the envelope is {carried}. Lower it to {carried} or \
+                     less, or raise bus.max_record_bytes (at or below the broker's limit)",
+                    self.bus.max_record_bytes,
+                    super::ENVELOPE_OVERHEAD_BYTES
+                ),
+            );
+        }
+    }
+
+    /// The input limits: a zero would refuse every request that has the field.
+    fn check_input(&self, found: &mut Findings) {
+        for (key, value) in self.input.limits() {
+            if value == 0 {
+                found.add(
+                    key,
+                    "0",
+                    "must be at least 1: a limit of 0 refuses every request with the field",
+                );
             }
         }
     }

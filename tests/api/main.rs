@@ -20,6 +20,8 @@
 //! * [`staff_acts`] — a person's act the bus refuses is kept and sent until it is on the bus;
 //!   the same request again answers the same.
 //! * [`supervision`] — yellow and red warnings, the department and centre figures, ratings.
+//! * [`validation`] — identity numbers, phones and the `[input]` limits: 422 naming the field;
+//!   a body not labelled JSON gets 415.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -36,6 +38,7 @@ mod restart;
 mod staff_acts;
 mod stalled;
 mod supervision;
+mod validation;
 
 /// How long a wait of [`common::poll`] looks before the test fails. A bound on waiting, not a
 /// performance claim.

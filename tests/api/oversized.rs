@@ -7,22 +7,42 @@ use crate::helpers::{assert_refused, json_body, poll, spawn_app_with, TestApp, T
 use bytes::Bytes;
 use govfusion::app::Application;
 use govfusion::bus::bridge::PublishRecords;
+use govfusion::bus::memory::MemoryBus;
 use govfusion::bus::{record_size, Record, Topic};
+use govfusion::clock::SystemClock;
 use govfusion::port::PublishError;
+use govfusion::settings::{BusKind, ENVELOPE_OVERHEAD_BYTES};
 use serde_json::Value;
 use std::sync::Arc;
 
 /// The record limit of these tests: far below a broker's, so that a test's records reach it.
 const LIMIT: u64 = 20_000;
 
-/// A service on the memory bus whose records may be at most [`LIMIT`] bytes.
+/// A service on the memory bus whose records may be at most [`LIMIT`] bytes, configured as an
+/// operator must: its body limit within what a record carries.
 async fn spawn_small_bus_app(refused_unready_ms: u64) -> TestApp {
     spawn_app_with(|settings| {
-        settings.bus.kind = govfusion::settings::BusKind::Memory;
+        settings.bus.kind = BusKind::Memory;
         settings.bus.max_record_bytes = LIMIT;
+        settings.http.max_body_bytes = (LIMIT - ENVELOPE_OVERHEAD_BYTES) as usize;
         settings.bridge.refused_unready_ms = refused_unready_ms;
+        settings
+            .validate("test")
+            .expect("a configuration the service takes");
     })
     .await
+}
+
+/// A service configured with the default record limit, over a memory bus that refuses records
+/// over `bytes`: a broker whose own limit is below `bus.max_record_bytes`, which the
+/// configuration's checks cannot see.
+async fn spawn_app_over_a_stricter_bus(bytes: u64) -> TestApp {
+    let mut settings = crate::common::app::test_settings();
+    settings.bus.kind = BusKind::Memory;
+    let mut strict = settings.bus.clone();
+    strict.max_record_bytes = bytes;
+    let bus = MemoryBus::new(&strict);
+    TestApp::start_on(settings, Arc::new(SystemClock), bus, crate::POLL_FOR).await
 }
 
 /// A record of `bytes` bytes of payload, keyed `key`, for the market department.
@@ -92,8 +112,13 @@ async fn feed(app: &TestApp) -> Value {
 async fn an_application_too_large_for_the_bus_is_refused_with_413_and_creates_nothing() {
     // Arrange
     let app = spawn_small_bus_app(30_000).await;
+    let largest = app.systems.settings.bus.max_application_bytes() as usize;
     let mut body = app.application_body("individual_business_registration");
-    body["form"]["note"] = Value::String("长".repeat(LIMIT as usize / 3 + 1));
+    // Three notes of 3-byte characters, each within the input limits, that together make the
+    // application larger than a record leaves room for, and the body still within its limit.
+    for note in ["note1", "note2", "note3"] {
+        body["form"][note] = Value::String("长".repeat(largest / 9 + 1));
+    }
 
     // Act
     let refused = app.submit(TERMINAL, &body).await;
@@ -262,14 +287,17 @@ async fn a_shutdown_that_could_not_deliver_records_fails_saying_how_many() {
 
 #[actix_web::test]
 async fn an_act_the_bus_refuses_for_good_is_answered_422_and_so_is_its_repeat() {
-    // Arrange: a completed case, and a rating whose comment makes its record too large.
-    let app = spawn_small_bus_app(30_000).await;
+    // Arrange: a completed case, and a rating whose comment, within every limit the service
+    // checks, makes a record larger than the bus takes: its real limit (5,000 bytes) is below
+    // the configured one, which no check at start-up can see.
+    let app = spawn_app_over_a_stricter_bus(5_000).await;
     let case_id = app
         .submit_ok(&app.application_body("individual_business_registration"))
         .await;
     app.wait_until_completed(&case_id).await;
     let path = format!("/api/v1/terminals/{TERMINAL}/cases/{case_id}/rating");
-    let rating = serde_json::json!({ "score": 5, "comment": "x".repeat(LIMIT as usize) });
+    let comment = "好".repeat(app.systems.settings.input.text_max_chars);
+    let rating = serde_json::json!({ "score": 5, "comment": comment });
 
     // Act
     let first = app.post_json(&path, &rating).await;

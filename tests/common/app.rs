@@ -321,7 +321,7 @@ impl TestApp {
             .required_materials;
         json!({
             "matter_code": matter,
-            "applicant": { "name": "张三", "id_number": "500103199001011234", "phone": "13800000000" },
+            "applicant": { "name": "张三", "id_number": "500103199001011232", "phone": "13800000000" },
             "region": { "district": district, "street": street },
             "materials": materials,
             "form": { "note": "integration test" }

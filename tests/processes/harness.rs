@@ -397,7 +397,7 @@ impl City {
 pub fn application(matter: &str) -> Value {
     json!({
         "matter_code": matter,
-        "applicant": { "name": "张三", "id_number": "500103199001011234", "phone": "13800000000" },
+        "applicant": { "name": "张三", "id_number": "500103199001011232", "phone": "13800000000" },
         "region": { "district": "500103", "street": "500103001" },
         "materials": ["id_card", "premises_proof", "business_licence", "food_safety_plan",
                       "fire_safety_plan", "kitchen_layout"],

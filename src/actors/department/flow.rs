@@ -497,7 +497,7 @@ mod tests {
             matter_code: "food_business_licence".into(),
             applicant: Applicant {
                 name: "张三".into(),
-                id_number: "110101199003071234".into(),
+                id_number: "110101199003071233".into(),
                 phone: "13800000000".into(),
             },
             region: Region {

@@ -13,7 +13,7 @@ use serde_json::json;
 fn submission() -> Submit {
     let form = json!({
         "matter_code": "individual_business_registration",
-        "applicant": { "name": "张三", "id_number": "500103199001011234", "phone": "13800000000" },
+        "applicant": { "name": "张三", "id_number": "500103199001011232", "phone": "13800000000" },
         "region": { "district": "500103", "street": "500103001" },
         "materials": [],
     });

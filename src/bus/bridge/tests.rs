@@ -1,5 +1,6 @@
 //! The bridge over a memory bus with a small record limit: a record the bus refuses for good
-//! fails its own publish alone, and a drain answers what could not be delivered.
+//! fails its own publish alone, and a drain answers what could not be delivered. And the room a
+//! record needs beyond the request body it carries.
 
 use super::*;
 use crate::bus::memory::MemoryBus;
@@ -92,4 +93,63 @@ async fn a_drain_answers_the_records_it_could_not_deliver() {
     assert!(!away.expect("answered").expect_err("bus away").permanent);
     assert!(refused.expect("answered").is_err());
     assert_eq!(drained.expect("the bridge runs"), 3);
+}
+
+/// The record that publishes an application submitted with `body`, with every code the record
+/// names (terminal, department, centre) 64 characters long.
+fn published_record(body: &serde_json::Value) -> Record {
+    use crate::actors::intake::ApplicationForm;
+    use crate::domain::{
+        message_ids, Application, CaseId, Channel, EnvelopeHead, MessageType, SystemId,
+    };
+    let form: ApplicationForm = serde_json::from_value(body.clone()).expect("a valid form");
+    let code = "c".repeat(64);
+    let case_id = CaseId::generate();
+    let application = Application {
+        case_id: case_id.clone(),
+        matter_code: form.matter_code,
+        applicant: form.applicant,
+        region: form.region,
+        materials: form.materials,
+        form: form.form,
+        terminal_id: code.as_str().into(),
+        channel: Channel::Kiosk,
+        submitted_at: chrono::Utc::now(),
+        owner: Some("o".repeat(crate::auth::MAX_SUB_CHARS)),
+    };
+    let head = EnvelopeHead {
+        id: message_ids::published(&case_id),
+        kind: MessageType::ApplicationPublished,
+        case_id,
+        source: SystemId::Governance(code.as_str().into()),
+        target: SystemId::Department(code.as_str().into()),
+        trace_id: uuid::Uuid::new_v4().simple().to_string(),
+    };
+    envelope_record(&crate::domain::Envelope::new(head, &application))
+}
+
+#[test]
+fn an_applications_record_adds_less_than_the_envelope_overhead() {
+    // Arrange: a small application and a large one, sent compact as a client may.
+    let small = serde_json::json!({
+        "matter_code": "m",
+        "applicant": { "name": "张", "id_number": "11010519491231002X", "phone": "13800138000" },
+        "region": { "district": "500103", "street": "500103001" },
+    });
+    let mut large = small.clone();
+    large["materials"] = serde_json::json!(vec!["材料".repeat(50); 100]);
+    large["form"] = serde_json::json!({ "note": "x".repeat(60_000), "n": [1, 2.5, true] });
+
+    for body in [small, large] {
+        // Act
+        let sent = serde_json::to_vec(&body).expect("JSON").len() as u64;
+        let record = crate::bus::record_size(&published_record(&body));
+
+        // Assert: under half the constant, which leaves the other half for longer codes.
+        let added = record.saturating_sub(sent);
+        assert!(
+            added < crate::settings::ENVELOPE_OVERHEAD_BYTES / 2,
+            "the record adds {added} bytes to a body of {sent}"
+        );
+    }
 }
