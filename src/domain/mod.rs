@@ -8,6 +8,7 @@ mod envelope;
 mod ids;
 pub mod message_ids;
 mod payloads;
+mod sealed;
 mod status;
 
 pub use envelope::{Envelope, EnvelopeError, EnvelopeHead, MessageType, SystemId, SCHEMA_VERSION};
@@ -20,6 +21,7 @@ pub use payloads::{
     Escalation, EventReturn, EventReturned, EventSigned, ExtensionDecision, ExtensionRequest, Hop,
     Outcome, Rating, Receipt, Region, Resumption, Supplement, Suspension, Warning, WarningLevel,
 };
+pub use sealed::{Algorithm, SealedApplicant};
 pub use status::{CaseStatus, EventStatus, HistoryStep, InboxStage, StepKind};
 
 use serde::{Deserialize, Serialize};

@@ -22,6 +22,6 @@ async fn case(systems: web::Data<Systems>, case_id: web::Path<String>) -> Result
         .case
         .send(GetCase(case_id.clone()))
         .await?
-        .ok_or_else(|| ApiError::not_found("unknown_case", format!("no case `{case_id}`")))?;
+        .ok_or_else(|| ApiError::not_found("unknown_case", format!("no case `{case_id}`")))??;
     Ok(HttpResponse::Ok().json(view))
 }

@@ -30,7 +30,7 @@ async fn inbox(
     systems: web::Data<Systems>,
     code: web::Path<DepartmentCode>,
 ) -> Result<HttpResponse> {
-    let inbox = department(&systems, &code)?.inbox.send(GetInbox).await?;
+    let inbox = department(&systems, &code)?.inbox.send(GetInbox).await??;
     Ok(HttpResponse::Ok().json(inbox))
 }
 

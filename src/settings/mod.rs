@@ -9,12 +9,16 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 mod city;
+mod crypto;
 mod service;
 mod validate;
 
 pub use city::{
     CalendarSettings, CenterSettings, DepartmentSettings, GovernanceSettings, LocalTime,
     MatterSettings, StreetSettings, SupervisionSettings, TerminalSettings, UtcOffset,
+};
+pub use crypto::{
+    CryptoSettings, KeyProblem, KeySettings, DEVELOPMENT_KEY, DEVELOPMENT_KEY_ID, KEY_BYTES,
 };
 pub use service::{
     BridgeSettings, BusKind, BusSettings, HttpSettings, KafkaSettings, Role, Roles,
@@ -52,6 +56,9 @@ pub struct Settings {
     pub matters: Vec<MatterSettings>,
     /// Terminals people submit from.
     pub terminals: Vec<TerminalSettings>,
+    /// The keys that seal personal data on the bus; the development key when left out.
+    #[serde(default)]
+    pub crypto: CryptoSettings,
 }
 
 /// Why the configuration cannot be used.

@@ -93,6 +93,12 @@ impl IntakeSystem {
             return Ok(());
         };
         let case_id = state.application.case_id.clone();
+        // A case whose applicant could never be shown is refused (and dead-lettered with the
+        // reason) rather than taken back to fail every query.
+        state
+            .application
+            .check_sealed(&self.catalog.keyring)
+            .map_err(|e| HandleError::Poison(format!("the applicant of case {case_id}: {e}")))?;
         self.cases
             .entry(case_id.clone())
             .or_insert_with(|| CaseRecord::new(state.application, &state.terminal_id));
