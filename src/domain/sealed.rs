@@ -76,3 +76,61 @@ impl SealedApplicant {
         serde_json::from_slice(&plaintext).map_err(|_| CryptoError::NotAnApplicant)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::CryptoSettings;
+
+    /// The example of docs/asyncapi.yaml, sealed by another implementation (Python's
+    /// `cryptography`, AESGCM) with the development key, as an outside department would.
+    const DOCUMENTED: &str = r#"{"alg": "A256GCM", "kid": "dev", "nonce": "XzqcHnstT2qMDhs9",
+        "ciphertext": "6Mf4Z5cjRQF1eIYiOyaf/DVAVLQ9ST2nNVEioHUMhJCVwdpdejyHu6CsukyoBPITSVR/RF7o01OFurh2WthRkbd3wbK2vO83yJkX16toBWhgRWQFz4ea2t4n+UcTQd6itb89dmN/dxnAboQoWFF/c7ZrLY9cOw=="}"#;
+
+    fn keyring() -> Keyring {
+        Keyring::from_settings(&CryptoSettings::default()).unwrap()
+    }
+
+    fn applicant() -> Applicant {
+        Applicant {
+            name: "重庆山城小面餐饮有限公司".into(),
+            id_number: "91500103MA60C8K21X".into(),
+            phone: "13983001234".into(),
+        }
+    }
+
+    #[test]
+    fn the_documented_example_opens_as_documented() {
+        let sealed: SealedApplicant = serde_json::from_str(DOCUMENTED).unwrap();
+        let case_id = CaseId::from_string("01920c4e8a7b7c3d9e2f4a5b6c7d8e9f");
+        assert_eq!(sealed.open(&keyring(), &case_id).unwrap(), applicant());
+    }
+
+    #[test]
+    fn a_sealed_applicant_opens_for_its_case_only() {
+        let case_id = CaseId::from_string("c1");
+        let sealed = applicant().seal(&keyring(), &case_id).unwrap();
+        let json = serde_json::to_string(&sealed).unwrap();
+        assert!(json.contains(r#""alg":"A256GCM""#), "{json}");
+        assert!(!json.contains("13983001234"), "{json}");
+        assert_eq!(sealed.open(&keyring(), &case_id).unwrap(), applicant());
+        let elsewhere = sealed.open(&keyring(), &CaseId::from_string("c2"));
+        assert!(matches!(elsewhere, Err(CryptoError::Forged { .. })));
+    }
+
+    #[test]
+    fn a_garbled_nonce_is_named() {
+        let mut sealed = applicant()
+            .seal(&keyring(), &CaseId::from_string("c1"))
+            .unwrap();
+        sealed.nonce = "AAAA".into();
+        let opened = sealed.open(&keyring(), &CaseId::from_string("c1"));
+        assert_eq!(opened, Err(CryptoError::BadNonce));
+    }
+
+    #[test]
+    fn another_algorithm_is_not_read() {
+        let text = DOCUMENTED.replace("A256GCM", "A128GCM");
+        assert!(serde_json::from_str::<SealedApplicant>(&text).is_err());
+    }
+}
