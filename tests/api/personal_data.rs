@@ -323,3 +323,54 @@ async fn after_a_key_rotation_old_cases_still_show_their_applicant_and_new_ones_
     assert!(leaking.is_empty(), "records in clear: {leaking:#?}");
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn a_key_dropped_from_the_config_makes_its_records_dead_letters_not_a_crash() {
+    // Arrange: a case waiting for staff, sealed with the development key.
+    let app = spawn_durable_app().await;
+    let old = app
+        .submit_ok(&application_of(&app, "outdoor_advertising"))
+        .await;
+    inbox_with(&app, "urban_management", &old).await;
+    let bus = app.memory_bus().clone();
+    let mut dropped = (*app.systems.settings).clone();
+    app.stop().await;
+
+    // Act: the service comes back with a new key only.
+    dropped.crypto = CryptoSettings {
+        current: "2027".into(),
+        keys: vec![inline_key("2027", NEW_KEY)],
+    };
+    let app = start(dropped, bus.clone()).await;
+
+    // Assert: it serves new cases …
+    let new = app
+        .submit_ok(&application_of(&app, "individual_business_registration"))
+        .await;
+    app.wait_until_completed(&new).await;
+    // … and the old case's snapshots it could not open are dead letters naming the key.
+    let reasons = poll("the old case's snapshots in dead-letters", || async {
+        let reasons: Vec<String> = bus
+            .all_records(Topic::DeadLetters)
+            .into_iter()
+            .map(|(_, r)| r)
+            .filter(|r| r.key.ends_with(&format!("|{old}")))
+            .filter_map(|r| r.header("dlq.error").map(str::to_owned))
+            .collect();
+        if reasons.len() >= 2 {
+            Ok(reasons)
+        } else {
+            Err(format!("{reasons:?}"))
+        }
+    })
+    .await;
+    assert!(
+        reasons
+            .iter()
+            .all(|r| r.contains("`dev`") && r.contains("not configured")),
+        "{reasons:#?}"
+    );
+    let leaking = records_leaking(&bus);
+    assert!(leaking.is_empty(), "records in clear: {leaking:#?}");
+    app.stop().await;
+}
