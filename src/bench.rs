@@ -9,6 +9,7 @@
 
 use crate::bus::bridge::{envelope_record, Bridge};
 use crate::bus::kafka::{producer_config, KafkaBus};
+use crate::crypto::Keyring;
 use crate::domain::{
     Applicant, Application, CaseId, Channel, Envelope, EnvelopeHead, MessageType, Region, SystemId,
 };
@@ -77,7 +78,9 @@ impl std::fmt::Display for BenchReport {
     }
 }
 
-fn envelopes(n: usize) -> Vec<Envelope> {
+/// `n` `application.published` envelopes, each applicant sealed with `keyring` as on the
+/// real path (sealing is part of what the service does per application, not of the bridge).
+fn envelopes(n: usize, keyring: &Keyring) -> anyhow::Result<Vec<Envelope>> {
     (0..n)
         .map(|i| {
             let case_id = CaseId::generate();
@@ -103,8 +106,9 @@ fn envelopes(n: usize) -> Vec<Envelope> {
                 channel: Channel::Pc,
                 submitted_at: chrono::Utc::now(),
                 owner: None,
-            };
-            Envelope::new(
+            }
+            .sealed(keyring)?;
+            Ok(Envelope::new(
                 EnvelopeHead {
                     id: crate::domain::message_ids::published(&case_id),
                     kind: MessageType::ApplicationPublished,
@@ -114,7 +118,7 @@ fn envelopes(n: usize) -> Vec<Envelope> {
                     trace_id: uuid::Uuid::new_v4().simple().to_string(),
                 },
                 &application,
-            )
+            ))
         })
         .collect()
 }
@@ -137,16 +141,17 @@ pub async fn run(settings: &Settings, options: &BenchOptions) -> anyhow::Result<
         .context("Failed to create the raw producer")?;
     let bridge = Bridge::new(std::sync::Arc::new(bus.clone()), settings.bridge.clone()).start();
     // Warm both up (connections, metadata, topic leaders) before the clocks run.
+    let keyring = Keyring::from_settings(&settings.crypto)?;
     let warm_up = (options.records / 10).clamp(1, 1000);
-    produce_raw(&producer, &bus, &envelopes(warm_up)).await?;
-    produce_bridge(&bridge, envelopes(warm_up), options).await?;
+    produce_raw(&producer, &bus, &envelopes(warm_up, &keyring)?).await?;
+    produce_bridge(&bridge, envelopes(warm_up, &keyring)?, options).await?;
 
-    let raw_envelopes = envelopes(options.records);
+    let raw_envelopes = envelopes(options.records, &keyring)?;
     let started = Instant::now();
     produce_raw(&producer, &bus, &raw_envelopes).await?;
     let raw = started.elapsed();
 
-    let bridge_envelopes = envelopes(options.records);
+    let bridge_envelopes = envelopes(options.records, &keyring)?;
     let started = Instant::now();
     produce_bridge(&bridge, bridge_envelopes, options).await?;
     let bridge_time = started.elapsed();

@@ -3,6 +3,7 @@
 
 use crate::calendar::WorkingCalendar;
 use crate::clock::{SharedClock, SystemClock};
+use crate::crypto::Keyring;
 use crate::domain::{CentreCode, DepartmentCode, Hop, MatterCode, Region, Tier};
 use crate::settings::{
     DepartmentSettings, MatterSettings, Settings, SupervisionSettings, TerminalSettings,
@@ -79,6 +80,8 @@ pub struct Catalog {
     /// to be on the bus before it is answered as taken but not yet sent
     /// (`service.submit_timeout_ms`, as for submissions).
     pub act_timeout: Duration,
+    /// The keys that seal and open the applicant block on the bus (`[crypto]`).
+    pub keyring: Keyring,
     /// How long a case may make no progress before it counts as stalled
     /// (`service.stalled_after_secs`); also how long a message waits for the case it needs.
     pub stalled_after: Duration,
@@ -149,6 +152,11 @@ impl Catalog {
             clock,
             act_timeout: Duration::from_millis(settings.service.submit_timeout_ms),
             stalled_after: Duration::from_secs(settings.service.stalled_after_secs),
+            // Validation built this same keyring from the same settings and refused them if it
+            // failed; only a key file or variable that changed in the instant since can fail
+            // here, and then nothing can be sealed: start-up must stop, saying which key.
+            keyring: Keyring::from_settings(&settings.crypto)
+                .unwrap_or_else(|error| panic!("{error}")),
             centres,
         }
     }

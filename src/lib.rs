@@ -10,6 +10,7 @@
 //!   identity number and phone formats.
 //! * [`settings`] — the TOML configuration, layered with `GOVFUSION__…` variables, validated.
 //! * [`catalog`] — the configured city, indexed for look-ups.
+//! * [`crypto`] — the keyring that seals personal data (the applicant block) for the bus.
 //! * [`clock`] — where "now" comes from; a manual clock moves deadlines in tests.
 //! * [`calendar`] — the working calendar: working days, due dates, working hours.
 //! * [`port`] — what systems and the bus exchange: inbound messages, handling errors, publish.
@@ -33,6 +34,7 @@ pub mod bus;
 pub mod calendar;
 pub mod catalog;
 pub mod clock;
+pub mod crypto;
 pub mod domain;
 pub mod feed;
 pub mod http;

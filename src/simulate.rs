@@ -383,7 +383,7 @@ async fn one_case(
         Ok(_) => CaseEnd::Failed(format!("case {case_id}: intake stopped")),
         Err(_) => {
             let last = match intake.case.send(GetCase(case_id.clone())).await {
-                Ok(Some(view)) => {
+                Ok(Some(Ok(view))) => {
                     let step = view
                         .history
                         .last()
@@ -444,7 +444,7 @@ async fn play_staff(systems: Systems, running: Arc<AtomicBool>) {
     while running.load(Ordering::Relaxed) {
         let mut work = Vec::new();
         for department in &manual {
-            let Ok(inbox) = department.inbox.send(GetInbox).await else {
+            let Ok(Ok(inbox)) = department.inbox.send(GetInbox).await else {
                 continue;
             };
             for case in inbox

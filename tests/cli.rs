@@ -193,6 +193,57 @@ fn an_environment_override_is_validated_too() {
 }
 
 #[test]
+fn check_config_refuses_a_key_of_the_wrong_length_and_an_unknown_current_key() {
+    let err = check_config_refuses(
+        "crypto",
+        &[
+            ("current = \"dev\"", "current = \"2027\""),
+            (
+                "key = \"rleeFG4SHsD/gdGxiQEcfOrMIfHlV1KZqxN0Jlg7hwc=\"",
+                "key = \"c2hvcnQ=\"",
+            ),
+        ],
+    );
+
+    assert!(err.contains("crypto.keys[0].key"), "{err}");
+    assert!(err.contains("AES-256 needs 32"), "{err}");
+    assert!(err.contains("crypto.current = \"2027\""), "{err}");
+    assert!(
+        !err.contains("c2hvcnQ="),
+        "the key itself is never shown: {err}"
+    );
+}
+
+#[test]
+fn a_key_read_from_a_variable_is_checked_too() {
+    let config = TempConfig::new(
+        "crypto-env",
+        &default_with(
+            "key = \"rleeFG4SHsD/gdGxiQEcfOrMIfHlV1KZqxN0Jlg7hwc=\"",
+            "key_env = \"GOVFUSION_TEST_CLI_KEY\"",
+        ),
+    );
+
+    let good = govfusion(
+        &["check-config", "--config", config.path()],
+        &[(
+            "GOVFUSION_TEST_CLI_KEY",
+            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+        )],
+    );
+    let bad = govfusion(
+        &["check-config", "--config", config.path()],
+        &[("GOVFUSION_TEST_CLI_KEY", "not base64")],
+    );
+
+    assert!(good.status.success(), "{}", stderr(&good));
+    assert!(!bad.status.success(), "a garbled key passed");
+    let err = stderr(&bad);
+    assert!(err.contains("crypto.keys[0].key_env"), "{err}");
+    assert!(err.contains("is not standard base64"), "{err}");
+}
+
+#[test]
 fn simulate_completes_its_cases_and_prints_a_summary() {
     let output = govfusion(&["simulate", "--cases", "50"], &[]);
 

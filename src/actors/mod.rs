@@ -210,6 +210,11 @@ pub trait KeepsState: BusSystem {
     fn case_state(&self, case_id: &CaseId) -> Option<Self::CaseState>;
     /// Takes over `state` for `case_id`, read from the state topic.
     fn restore_case(&mut self, case_id: &CaseId, state: Self::CaseState);
+    /// Why `state`, read from the state topic, cannot be taken over (personal data the system
+    /// must show but cannot open, say); by default any state can.
+    fn check_restored(&self, _state: &Self::CaseState) -> Result<(), String> {
+        Ok(())
+    }
 
     /// The snapshot of a case as it stands now, if the system writes one.
     fn snapshot_of(&mut self, case_id: &CaseId) -> Option<Envelope> {
@@ -229,6 +234,7 @@ pub trait KeepsState: BusSystem {
             .newer(envelope)
             .map_err(|e| HandleError::Poison(e.to_string()))?;
         if let Some(state) = state {
+            self.check_restored(&state).map_err(HandleError::Poison)?;
             self.restore_case(&envelope.case_id, state);
         }
         Ok(())

@@ -10,6 +10,7 @@ pub mod identity;
 mod ids;
 pub mod message_ids;
 mod payloads;
+mod sealed;
 mod status;
 
 pub use envelope::{
@@ -24,6 +25,7 @@ pub use payloads::{
     Escalation, EventReturn, EventReturned, EventSigned, ExtensionDecision, ExtensionRequest, Hop,
     Outcome, Rating, Receipt, Region, Resumption, Supplement, Suspension, Warning, WarningLevel,
 };
+pub use sealed::{Algorithm, SealedApplicant};
 pub use status::{CaseStatus, EventStatus, HistoryStep, InboxStage, StepKind};
 
 use serde::{Deserialize, Serialize};

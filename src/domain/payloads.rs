@@ -3,9 +3,11 @@
 //! `collaboration.completed` carries it back with every answer, so the requesting department
 //! needs no memory of the case to finish it.
 
+use super::SealedApplicant;
 use super::{
     CaseId, CentreCode, Channel, DepartmentCode, EventId, MatterCode, ReceiptNo, TerminalId, Tier,
 };
+use crate::crypto::{CryptoError, Keyring};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -31,15 +33,17 @@ pub struct Region {
     pub street: CentreCode,
 }
 
-/// An application (办件申请数据) as published on the bus (`application.published`).
+/// An application (办件申请数据) as published on the bus (`application.published`), with the
+/// applicant sealed ([`SealedApplicant`]); `Application<Applicant>` is the same application
+/// opened, as the views show it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Application {
+pub struct Application<A = SealedApplicant> {
     /// Case id issued by the intake system.
     pub case_id: CaseId,
     /// The matter (事项) applied for.
     pub matter_code: MatterCode,
-    /// Who applied.
-    pub applicant: Applicant,
+    /// Who applied: sealed on the bus and in every system's state, open in a view.
+    pub applicant: A,
     /// Where.
     pub region: Region,
     /// The materials handed in, by name or code.
@@ -57,6 +61,48 @@ pub struct Application {
     /// those that carry it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
+}
+
+impl<A> Application<A> {
+    /// The same application with `applicant` in place of its applicant block.
+    fn with_applicant<B>(self, applicant: B) -> Application<B> {
+        Application {
+            case_id: self.case_id,
+            matter_code: self.matter_code,
+            applicant,
+            region: self.region,
+            materials: self.materials,
+            form: self.form,
+            terminal_id: self.terminal_id,
+            channel: self.channel,
+            submitted_at: self.submitted_at,
+            owner: self.owner,
+        }
+    }
+}
+
+impl Application {
+    /// The application with its applicant opened, for a view: the one way a system gets the
+    /// applicant in clear.
+    pub fn opened(&self, keyring: &Keyring) -> Result<Application<Applicant>, CryptoError> {
+        let applicant = self.applicant.open(keyring, &self.case_id)?;
+        Ok(self.clone().with_applicant(applicant))
+    }
+
+    /// Whether the applicant opens with `keyring`: a system that will show it checks when the
+    /// application comes in, so that one it could never show is refused at once (and
+    /// dead-lettered with the reason) rather than failing a view later.
+    pub fn check_sealed(&self, keyring: &Keyring) -> Result<(), CryptoError> {
+        self.applicant.open(keyring, &self.case_id).map(drop)
+    }
+}
+
+impl Application<Applicant> {
+    /// The application with its applicant sealed under the keyring's current key, for the bus.
+    pub fn sealed(self, keyring: &Keyring) -> Result<Application, CryptoError> {
+        let sealed = self.applicant.seal(keyring, &self.case_id)?;
+        Ok(self.with_applicant(sealed))
+    }
 }
 
 /// The acceptance receipt (受理回执), data of `application.accepted`.

@@ -141,7 +141,11 @@ pub(super) enum Sight {
 /// no part in is refused as unknown (404, not 403): that it exists is the applicant's business.
 /// A centre's dispatchers see the cases of their district or street, and the city centre's
 /// those whose events it routed.
-pub(super) fn case_sight(caller: &Principal, case: &CaseView, city: &CentreCode) -> Result<Sight> {
+pub(super) fn case_sight<A>(
+    caller: &Principal,
+    case: &CaseView<A>,
+    city: &CentreCode,
+) -> Result<Sight> {
     let application = &case.application;
     let handling = case.receipt.as_ref().map(|r| &r.department);
     let sight =

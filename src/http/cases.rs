@@ -6,7 +6,7 @@ use super::error::{ApiError, Result};
 use super::locate::served;
 use crate::actors::intake::{CaseView, GetCase, OwnCases};
 use crate::auth::{Grant, Principal};
-use crate::domain::CaseId;
+use crate::domain::{Applicant, CaseId};
 use crate::systems::Systems;
 use actix_web::{web, HttpResponse};
 
@@ -17,7 +17,7 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// The case `case_id` as the intake system holds it, or 404.
-pub(super) async fn view(systems: &Systems, case_id: CaseId) -> Result<CaseView> {
+pub(super) async fn view(systems: &Systems, case_id: CaseId) -> Result<CaseView<Applicant>> {
     served(systems, systems.roles.intake, "the intake system")?;
     systems
         .desks
@@ -25,7 +25,8 @@ pub(super) async fn view(systems: &Systems, case_id: CaseId) -> Result<CaseView>
         .case
         .send(GetCase(case_id.clone()))
         .await?
-        .ok_or_else(|| ApiError::not_found("unknown_case", format!("no case `{case_id}`")))
+        .ok_or_else(|| ApiError::not_found("unknown_case", format!("no case `{case_id}`")))?
+        .map_err(Into::into)
 }
 
 /// The case `case_id`: its status, history, approval and rating, for a caller with a part in

@@ -35,7 +35,7 @@ async fn inbox(
     code: web::Path<DepartmentCode>,
 ) -> Result<HttpResponse> {
     officer_of(&caller, &code)?;
-    let inbox = department(&systems, &code)?.inbox.send(GetInbox).await?;
+    let inbox = department(&systems, &code)?.inbox.send(GetInbox).await??;
     Ok(HttpResponse::Ok().json(inbox))
 }
 

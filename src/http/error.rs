@@ -9,6 +9,7 @@ use crate::actors::governance_center::ReassignError;
 use crate::actors::intake::{CaseActionError, RedriveError};
 use crate::actors::terminal::SubmitError;
 use crate::catalog::LookupError;
+use crate::crypto::CryptoError;
 use crate::port::Delivery;
 use actix::MailboxError;
 use actix_web::error::{JsonPayloadError, PayloadError};
@@ -251,6 +252,18 @@ impl From<JsonPayloadError> for ApiError {
                 format!("the request body could not be read: {other}"),
             ),
         }
+    }
+}
+
+/// Personal data this process holds but cannot open: a key missing from `[crypto]`, which
+/// an operator must fix.
+impl From<CryptoError> for ApiError {
+    fn from(error: CryptoError) -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "personal_data_unreadable",
+            format!("the applicant's data cannot be opened: {error}"),
+        )
     }
 }
 

@@ -10,6 +10,7 @@ use std::path::Path;
 
 mod auth;
 mod city;
+mod crypto;
 mod input;
 mod service;
 mod validate;
@@ -18,6 +19,9 @@ pub use auth::{AuthSettings, KeySource};
 pub use city::{
     CalendarSettings, CenterSettings, DepartmentSettings, GovernanceSettings, LocalTime,
     MatterSettings, StreetSettings, SupervisionSettings, TerminalSettings, UtcOffset,
+};
+pub use crypto::{
+    CryptoSettings, KeyProblem, KeySettings, DEVELOPMENT_KEY, DEVELOPMENT_KEY_ID, KEY_BYTES,
 };
 pub use input::InputSettings;
 pub use service::{
@@ -62,6 +66,9 @@ pub struct Settings {
     pub matters: Vec<MatterSettings>,
     /// Terminals people submit from.
     pub terminals: Vec<TerminalSettings>,
+    /// The keys that seal personal data on the bus; the development key when left out.
+    #[serde(default)]
+    pub crypto: CryptoSettings,
 }
 
 /// Why the configuration cannot be used.
@@ -301,6 +308,55 @@ mod tests {
             .to_string();
         assert!(zero.contains("input.materials_max = \"0\""), "{zero}");
         assert!(unknown.contains("material_max"), "{unknown}");
+    }
+
+    #[test]
+    fn crypto_mistakes_are_each_reported_with_their_key() {
+        let text = DEFAULT_CONFIG.replacen("current = \"dev\"", "current = \"2027\"", 1)
+            + "\n[[crypto.keys]]\nid = \"short\"\nkey = \"c2hvcnQ=\"\n\
+               \n[[crypto.keys]]\nid = \"garbled\"\nkey = \"not base64!\"\n";
+        let err = Settings::from_toml(&text, "test.toml", false)
+            .unwrap_err()
+            .to_string();
+        let lines: Vec<_> = err.lines().collect();
+        assert_eq!(lines.len(), 3, "{err}");
+        assert!(err.contains("crypto.current = \"2027\""), "{err}");
+        assert!(err.contains("known: `dev`, `short`, `garbled`"), "{err}");
+        assert!(err.contains("crypto.keys[1].key"), "{err}");
+        assert!(err.contains("is 5 bytes, but AES-256 needs 32"), "{err}");
+        assert!(err.contains("crypto.keys[2].key"), "{err}");
+        assert!(err.contains("is not standard base64"), "{err}");
+    }
+
+    #[test]
+    fn a_key_from_a_missing_variable_names_the_variable() {
+        let text = DEFAULT_CONFIG.replacen(
+            "key = \"rleeFG4SHsD/gdGxiQEcfOrMIfHlV1KZqxN0Jlg7hwc=\"",
+            "key_env = \"GOVFUSION_TEST_NO_SUCH_KEY_VARIABLE\"",
+            1,
+        );
+        let err = Settings::from_toml(&text, "test.toml", false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("crypto.keys[0].key_env = \"GOVFUSION_TEST_NO_SUCH_KEY_VARIABLE\""),
+            "{err}"
+        );
+        assert!(
+            err.contains("cannot read the environment variable"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_built_in_config_seals_with_the_development_key_and_a_missing_section_too() {
+        let built_in = Settings::from_toml(DEFAULT_CONFIG, "default", false).unwrap();
+        assert!(built_in.crypto.uses_development_key());
+        let start = DEFAULT_CONFIG.find("[crypto]").unwrap();
+        let end = DEFAULT_CONFIG.find("[governance.city]").unwrap();
+        let without = format!("{}{}", &DEFAULT_CONFIG[..start], &DEFAULT_CONFIG[end..]);
+        let settings = Settings::from_toml(&without, "test.toml", false).unwrap();
+        assert!(settings.crypto.uses_development_key());
     }
 
     #[test]

@@ -47,6 +47,7 @@ impl Settings {
         self.check_terminals(&mut found);
         self.check_calendar(&mut found);
         self.check_roles(&mut found);
+        self.check_crypto(&mut found);
         if found.0.is_empty() {
             return Ok(());
         }
@@ -458,6 +459,50 @@ impl Settings {
                 "supervision.check_interval_ms",
                 "0",
                 "deadlines need a check interval of at least 1 ms",
+            );
+        }
+    }
+
+    /// The keys: each readable and 32 bytes long, ids unique, the current one among them.
+    fn check_crypto(&self, found: &mut Findings) {
+        let crypto = &self.crypto;
+        let mut ids = HashSet::new();
+        for (i, key) in crypto.keys.iter().enumerate() {
+            if key.id.trim().is_empty() {
+                found.add(
+                    format!("crypto.keys[{i}].id"),
+                    &key.id,
+                    "a key needs an id: it is written beside every record it seals",
+                );
+            } else if !ids.insert(key.id.as_str()) {
+                found.add(
+                    format!("crypto.keys[{i}].id"),
+                    &key.id,
+                    "duplicate key id: a record names its key by id",
+                );
+            }
+            if let Err(problem) = key.material() {
+                found.add(
+                    format!("crypto.keys[{i}].{}", problem.field),
+                    problem.value,
+                    problem.problem,
+                );
+            }
+        }
+        if !ids.contains(crypto.current.as_str()) {
+            let known = crypto
+                .keys
+                .iter()
+                .map(|k| format!("`{}`", k.id))
+                .collect::<Vec<_>>()
+                .join(", ");
+            found.add(
+                "crypto.current",
+                &crypto.current,
+                format!(
+                    "no key in [[crypto.keys]] has this id (known: {known}): new records could \
+                     not be sealed"
+                ),
             );
         }
     }

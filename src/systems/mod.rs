@@ -163,6 +163,13 @@ impl Systems {
     ) -> anyhow::Result<Self> {
         let settings = Arc::new(settings);
         let roles = Arc::new(settings.roles());
+        if settings.crypto.uses_development_key() {
+            tracing::warn!(
+                kid = %settings.crypto.current,
+                "personal data on the bus is sealed with the published development key: list a \
+                 key of your own under [[crypto.keys]] and make it crypto.current"
+            );
+        }
         let catalog = Arc::new(Catalog::with_clock(&settings, clock));
         let Connected {
             bus,

@@ -13,6 +13,8 @@
 //! * [`oversized`] — an application too large for the bus gets 413; a record the bus refuses
 //!   anyway is dead-lettered, blocks nothing, and readiness says so until it passes; a
 //!   shutdown that could not deliver records fails, saying how many.
+//! * [`personal_data`] — no topic holds the applicant in clear, flow, state or dead-letters;
+//!   the API shows it; after a key rotation old cases still open.
 //! * [`restart`] — on a durable in-memory bus the service is stopped and started again: state
 //!   restored, groups resumed, redelivered and lost-snapshot records have no second effect.
 //! * [`stalled`] — a case a department lost is listed as stalled and completes once re-driven;
@@ -34,6 +36,7 @@ mod flow;
 mod helpers;
 mod idempotency;
 mod oversized;
+mod personal_data;
 mod restart;
 mod staff_acts;
 mod stalled;

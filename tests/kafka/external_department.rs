@@ -44,12 +44,16 @@ async fn external_department_decides(broker: Broker) {
         !app.systems.desks.departments.contains_key("ecology"),
         "an external department must have no built-in actor"
     );
-    let outside = actix_web::rt::spawn(play_ecology(app.kafka().brokers().to_owned(), prefix));
+    let (opened_tx, mut opened) = tokio::sync::mpsc::unbounded_channel();
+    let outside = actix_web::rt::spawn(play_ecology(
+        app.kafka().brokers().to_owned(),
+        prefix,
+        opened_tx,
+    ));
+    let body = app.application_body("pollutant_discharge_permit");
 
     // Act
-    let case_id = app
-        .submit_ok(&app.application_body("pollutant_discharge_permit"))
-        .await;
+    let case_id = app.submit_ok(&body).await;
     let case = app.wait_until_completed(&case_id).await;
     outside.abort();
 
@@ -84,6 +88,24 @@ async fn external_department_decides(broker: Broker) {
         }
     })
     .await;
+    // Assert (wire contract): the outside system opened the sealed applicant as documented …
+    let applicant = opened.recv().await.expect("the outside system opened one");
+    assert_eq!(applicant, body["applicant"]);
+    // … which is on no topic in clear, in a value or a header.
+    let everything = read_topics(app.kafka().brokers(), &topics(&app)).await;
+    assert!(everything.iter().any(|r| r.key == case_id));
+    for record in &everything {
+        let text = format!(
+            "{} {:?} {}",
+            record.key,
+            record.headers,
+            String::from_utf8_lossy(&record.payload)
+        );
+        for (field, clear) in body["applicant"].as_object().expect("an object") {
+            let clear = clear.as_str().unwrap_or_default();
+            assert!(!text.contains(clear), "the {field} in clear: {text}");
+        }
+    }
     // Assert (wire contract): produced with the contract's partitioner, its approval joins the
     // case's partition, ahead of the delivery govfusion publishes in answer.
     let approvals = read_topics(app.kafka().brokers(), &[app.topic(Topic::Approvals)]).await;
@@ -107,8 +129,53 @@ async fn external_department_decides(broker: Broker) {
     app.shutdown().await;
 }
 
-/// The outside system: accepts and approves every application targeted at ecology.
-async fn play_ecology(brokers: String, prefix: String) {
+/// Every topic of the service that exists on the broker (the embedded cluster keeps no state
+/// topic records: state snapshots are written only to a bus that outlives the process).
+fn topics(app: &crate::helpers::TestApp) -> Vec<String> {
+    Topic::ALL
+        .into_iter()
+        .map(|topic| app.topic(topic))
+        .collect()
+}
+
+/// Opens a sealed applicant as an outside department would, from the wire format documented
+/// in docs/asyncapi.yaml alone: AES-256-GCM, base64 nonce and ciphertext‖tag, the case id as
+/// associated data, the key its `kid` names (here the development key, id `dev`).
+fn open_applicant(sealed: &Value, case_id: &str) -> Value {
+    use aes_gcm::aead::{Aead, KeyInit, Payload};
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine as _;
+    assert_eq!(sealed["alg"], "A256GCM", "{sealed}");
+    assert_eq!(sealed["kid"], "dev", "{sealed}");
+    let decode = |field: &str| {
+        STANDARD
+            .decode(sealed[field].as_str().unwrap_or_default())
+            .unwrap_or_else(|e| panic!("{field} is not base64: {e}"))
+    };
+    let key = STANDARD
+        .decode(govfusion::settings::DEVELOPMENT_KEY)
+        .expect("base64");
+    let cipher = aes_gcm::Aes256Gcm::new_from_slice(&key).expect("32 bytes");
+    let nonce: [u8; 12] = decode("nonce").try_into().expect("a 12-byte nonce");
+    let plaintext = cipher
+        .decrypt(
+            &nonce.into(),
+            Payload {
+                msg: &decode("ciphertext"),
+                aad: case_id.as_bytes(),
+            },
+        )
+        .expect("the applicant opens with the documented key and AAD");
+    serde_json::from_slice(&plaintext).expect("the plaintext is the applicant's JSON")
+}
+
+/// The outside system: accepts and approves every application targeted at ecology, and
+/// hands every applicant it opened to `opened`.
+async fn play_ecology(
+    brokers: String,
+    prefix: String,
+    opened: tokio::sync::mpsc::UnboundedSender<Value>,
+) {
     let consumer: StreamConsumer = ClientConfig::new()
         .set("bootstrap.servers", &brokers)
         .set("group.id", format!("{prefix}.department.ecology"))
@@ -129,6 +196,9 @@ async fn play_ecology(brokers: String, prefix: String) {
         };
         let record = to_raw(&message);
         if record.header("target") == Some("department/ecology") {
+            let published = record.json();
+            // The test may have stopped listening; the department goes on regardless.
+            let _ = opened.send(open_applicant(&published["data"]["applicant"], &record.key));
             for (topic, envelope) in answers(&record) {
                 let header = |name: &str| envelope[name].as_str().unwrap_or_default().to_owned();
                 let (id, kind, trace_id) = (header("id"), header("type"), header("trace_id"));

@@ -16,7 +16,8 @@
 //! * [`oversized`] — a record too large for the producer or the broker is dead-lettered (or
 //!   its application refused with 413), and cases go on.
 //! * [`poison`] — an unreadable record goes to dead-letters with its origin in headers.
-//! * [`external_department`] — an outside system plays a department through Kafka alone.
+//! * [`external_department`] — an outside system plays a department through Kafka alone,
+//!   opening the sealed applicant from the documented format; no topic holds it in clear.
 //! * [`partition_order`] — one case's records share a partition and keep their causal order.
 
 #[path = "../common/mod.rs"]

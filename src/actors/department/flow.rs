@@ -35,6 +35,7 @@ impl BusSystem for Department {
         match envelope.kind {
             MessageType::ApplicationPublished => {
                 let application: Application = envelope.data().map_err(poison)?;
+                self.check_applicant(&application)?;
                 Ok(self.accept(application, &envelope.trace_id))
             }
             MessageType::CollaborationDispatched => {
@@ -43,6 +44,7 @@ impl BusSystem for Department {
             }
             MessageType::CollaborationCompleted => {
                 let completed: CollaborationCompleted = envelope.data().map_err(poison)?;
+                self.check_applicant(&completed.application)?;
                 self.known_case(envelope)?;
                 Ok(self.collaboration_completed(completed))
             }
@@ -74,6 +76,20 @@ impl BusSystem for Department {
 }
 
 impl Department {
+    /// Refuses an application whose applicant the department could not show its staff: a key
+    /// this process does not have, or a block altered or moved from another case. Sent again,
+    /// it would fail the same way, so it goes to dead-letters with the reason.
+    fn check_applicant(&self, application: &Application) -> Result<(), HandleError> {
+        application
+            .check_sealed(&self.catalog.keyring)
+            .map_err(|e| {
+                HandleError::Poison(format!(
+                    "the applicant of case {}: {e}",
+                    application.case_id
+                ))
+            })
+    }
+
     /// Refuses, for now, a message about a case this department has not taken yet. Only a
     /// case it accepted can be completed or supplemented, so the case's application is still
     /// on its way: after a restart the topics are read independently, and the application (or
@@ -486,7 +502,7 @@ mod tests {
             .unwrap();
         let department = Department::new(
             market.clone(),
-            catalog,
+            catalog.clone(),
             Sink.start().recipient(),
             false,
             Arc::default(),
@@ -514,7 +530,9 @@ mod tests {
             channel: Channel::Pc,
             submitted_at: Utc::now(),
             owner: None,
-        };
+        }
+        .sealed(&catalog.keyring)
+        .unwrap();
         (department, application)
     }
 

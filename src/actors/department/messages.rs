@@ -3,10 +3,11 @@
 //! [`Acted`], saying whether its message was on the bus yet.
 
 use crate::actors::acts::Acted;
+use crate::crypto::CryptoError;
 use crate::domain::{
-    Application, Approval, CaseId, CollaborationEvent, CollaborationOutcome, CollaborationResult,
-    Decision, DepartmentCode, EventId, EventReturned, EventSigned, ExtensionRequest, InboxStage,
-    Officer, Receipt, Suspension,
+    Applicant, Application, Approval, CaseId, CollaborationEvent, CollaborationOutcome,
+    CollaborationResult, Decision, DepartmentCode, EventId, EventReturned, EventSigned,
+    ExtensionRequest, InboxStage, Officer, Receipt, Suspension,
 };
 use actix::prelude::*;
 use serde::Serialize;
@@ -89,9 +90,11 @@ pub struct RequestExtension {
     pub officer: Officer,
 }
 
-/// What waits for staff.
+/// What waits for staff, with each case's applicant opened; `Err` if one cannot be (never for
+/// a case the department took in: each was checked to open when it came, and the keys do not
+/// change while the process runs).
 #[derive(Message)]
-#[rtype(result = "Inbox")]
+#[rtype(result = "Result<Inbox, CryptoError>")]
 pub struct GetInbox;
 
 /// A department's inbox: cases to decide and collaboration events to answer.
@@ -110,8 +113,8 @@ pub struct Inbox {
 pub struct InboxCase {
     /// `awaiting_decision` or `suspended`.
     pub stage: InboxStage,
-    /// The application.
-    pub application: Application,
+    /// The application, its applicant opened for the department's staff.
+    pub application: Application<Applicant>,
     /// The receipt issued, with the current due date.
     pub receipt: Receipt,
     /// Required materials the application lacks.

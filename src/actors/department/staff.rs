@@ -84,7 +84,8 @@ impl Handler<GetInbox> for Department {
     type Result = MessageResult<GetInbox>;
 
     fn handle(&mut self, _: GetInbox, _: &mut Self::Context) -> Self::Result {
-        let mut cases: Vec<InboxCase> = self
+        let keyring = &self.catalog.keyring;
+        let cases: Result<Vec<InboxCase>, _> = self
             .cases
             .values()
             .filter_map(|c| {
@@ -93,15 +94,20 @@ impl Handler<GetInbox> for Department {
                     Stage::Suspended { .. } => InboxStage::Suspended,
                     _ => return None,
                 };
-                Some(InboxCase {
+                // The one place the department's staff get the applicant in clear.
+                Some(c.application.opened(keyring).map(|application| InboxCase {
                     stage,
-                    application: c.application.clone(),
+                    application,
                     receipt: c.receipt.clone(),
                     missing_materials: c.missing.clone(),
                     collaboration_results: c.results.clone(),
-                })
+                }))
             })
             .collect();
+        let mut cases = match cases {
+            Ok(cases) => cases,
+            Err(error) => return MessageResult(Err(error)),
+        };
         cases.sort_by_key(|c| c.receipt.accepted_at);
         let mut collaborations: Vec<InboxEvent> = self
             .events
@@ -113,11 +119,11 @@ impl Handler<GetInbox> for Department {
             })
             .collect();
         collaborations.sort_by(|a, b| a.event.event_id.cmp(&b.event.event_id));
-        MessageResult(Inbox {
+        MessageResult(Ok(Inbox {
             department: self.settings.code.clone(),
             cases,
             collaborations,
-        })
+        }))
     }
 }
 

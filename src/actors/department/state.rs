@@ -133,6 +133,17 @@ impl KeepsState for Department {
             .then_some(state)
     }
 
+    /// A case whose applicant the department could not show its staff is refused.
+    fn check_restored(&self, state: &DepartmentCaseState) -> Result<(), String> {
+        match &state.case {
+            Some(case) => case
+                .application
+                .check_sealed(&self.catalog.keyring)
+                .map_err(|e| format!("the applicant of case {}: {e}", case.application.case_id)),
+            None => Ok(()),
+        }
+    }
+
     fn restore_case(&mut self, case_id: &CaseId, state: DepartmentCaseState) {
         match state.case {
             Some(case) => self.cases.insert(case_id.clone(), case),

@@ -93,6 +93,17 @@ impl IntakeSystem {
             return Ok(());
         };
         let case_id = state.application.case_id.clone();
+        // A case whose applicant could never be shown is refused (and dead-lettered with the
+        // reason) rather than taken back to fail every query. Its feed position stays taken,
+        // so that the next submission does not reuse a position the city has read past.
+        if let Err(error) = state.application.check_sealed(&self.catalog.keyring) {
+            self.feed
+                .insert(state.sequence, (case_id.clone(), state.trace_id));
+            self.mark_durable(state.sequence);
+            return Err(HandleError::Poison(format!(
+                "the applicant of case {case_id}: {error}"
+            )));
+        }
         self.cases
             .entry(case_id.clone())
             .or_insert_with(|| CaseRecord::new(state.application, &state.terminal_id));

@@ -9,9 +9,10 @@ use super::{
 };
 use crate::actors::acts::{self, ActRequest, Acted, Acts, TakesActs};
 use crate::actors::snapshot_envelope;
+use crate::crypto::CryptoError;
 use crate::domain::{
-    message_ids, Application, CaseId, CaseStatus, Envelope, EnvelopeHead, MessageId, MessageType,
-    Rating, Supplement, SystemId,
+    message_ids, Applicant, Application, CaseId, CaseStatus, Envelope, EnvelopeHead, MessageId,
+    MessageType, Rating, Supplement, SystemId,
 };
 use crate::port::{Delivery, HandleError, Inbound};
 use actix::prelude::*;
@@ -72,10 +73,12 @@ impl Handler<TakeNewApplications> for IntakeSystem {
 }
 
 impl Handler<GetCase> for IntakeSystem {
-    type Result = Option<CaseView>;
+    type Result = Option<Result<CaseView<Applicant>, CryptoError>>;
 
     fn handle(&mut self, msg: GetCase, _: &mut Self::Context) -> Self::Result {
-        self.cases.get(&msg.0).map(|r| r.view.clone())
+        self.cases
+            .get(&msg.0)
+            .map(|r| r.view.opened(&self.catalog.keyring))
     }
 }
 
@@ -265,6 +268,16 @@ impl IntakeSystem {
             submitted_at: self.catalog.now(),
             owner: msg.owner,
         };
+        // Sealed here, once: every record that carries the application from now on — the
+        // snapshot below, its publication, a dead-letter — carries the sealed applicant.
+        let application =
+            application
+                .sealed(&self.catalog.keyring)
+                .map_err(|_| SubmitRefused::TooLarge {
+                    // AES-GCM refuses only a plaintext over 64 GiB.
+                    size: u64::MAX,
+                    limit: self.max_application_bytes,
+                })?;
         self.check_size(&application)?;
         let sequence = self.next_sequence();
         let state = IntakeCaseState {

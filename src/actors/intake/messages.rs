@@ -5,6 +5,7 @@
 use super::CaseView;
 use crate::actors::acts::Acted;
 use crate::catalog::LookupError;
+use crate::crypto::CryptoError;
 use crate::domain::{
     Applicant, Application, CaseId, CaseStatus, Channel, HistoryStep, MatterCode, MessageId,
     MessageType, Rating, Region, Supplement, TerminalId,
@@ -111,9 +112,11 @@ pub struct FedApplication {
     pub trace_id: String,
 }
 
-/// The applicant's self-query.
+/// The applicant's self-query: the case with its applicant opened; `None` for an unknown case,
+/// `Err` if the applicant cannot be opened (never for a case this system took in: each was
+/// checked to open when it came, and the keys do not change while the process runs).
 #[derive(Message)]
-#[rtype(result = "Option<CaseView>")]
+#[rtype(result = "Option<Result<CaseView<Applicant>, CryptoError>>")]
 pub struct GetCase(
     /// The case asked about.
     pub CaseId,

@@ -57,7 +57,10 @@ async fn a_submission_the_bus_refuses_for_good_fails_its_case_and_the_feed_moves
     };
     assert!(refusal.too_large, "{refusal:?}");
     let case = intake.send(GetCase(refused.case_id.clone())).await;
-    let case = case.expect("running").expect("the case exists");
+    let case = case
+        .expect("running")
+        .expect("the case exists")
+        .expect("its applicant opens");
     assert_eq!(case.status, CaseStatus::Failed);
     let failure = case.failure.expect("a reason");
     assert!(failure.contains("exceeds the bus's limit"), "{failure}");

@@ -4,23 +4,26 @@
 //! read independently, so a view must come out the same whatever order its messages arrive in:
 //! hence an event's [`Progress`], which never moves back.
 
+use crate::crypto::{CryptoError, Keyring};
 use crate::domain::{
     message_ids, Application, Approval, CaseId, CaseStatus, CollaborationOutcome, EventReturn,
     EventStatus, HistoryStep, MessageId, Officer, Rating, Receipt, StepKind, Suspension, SystemId,
     Tier, Warning,
 };
+use crate::domain::{Applicant, SealedApplicant};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-/// A case as the applicant sees it.
+/// A case as the applicant sees it. The intake system keeps it with the applicant sealed, as
+/// the bus brought it; [`CaseView::opened`] is the view with the applicant in clear.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CaseView {
+pub struct CaseView<A = SealedApplicant> {
     /// Case id.
     pub case_id: CaseId,
     /// Where the case stands.
     pub status: CaseStatus,
     /// The application.
-    pub application: Application,
+    pub application: Application<A>,
     /// The receipt, once accepted.
     pub receipt: Option<Receipt>,
     /// Collaboration events, in dispatch order.
@@ -184,6 +187,25 @@ pub struct HistoryEntry {
 }
 
 impl CaseView {
+    /// The view with the applicant opened with `keyring`: what a person asking for the case
+    /// is shown. The one place the intake system's view gets the applicant in clear.
+    pub fn opened(&self, keyring: &Keyring) -> Result<CaseView<Applicant>, CryptoError> {
+        Ok(CaseView {
+            case_id: self.case_id.clone(),
+            status: self.status,
+            application: self.application.opened(keyring)?,
+            receipt: self.receipt.clone(),
+            collaboration_events: self.collaboration_events.clone(),
+            approval: self.approval.clone(),
+            on_time: self.on_time,
+            suspension: self.suspension.clone(),
+            warnings: self.warnings.clone(),
+            rating: self.rating.clone(),
+            history: self.history.clone(),
+            failure: self.failure.clone(),
+        })
+    }
+
     /// A new case, just submitted at `terminal_id`: its history holds the submission.
     pub(super) fn submitted(application: Application, terminal_id: &str) -> Self {
         let case_id = application.case_id.clone();
