@@ -300,3 +300,118 @@ fn simulate_plays_an_external_department_over_the_bus() {
         "the summary does not name the external department it played:\n{out}"
     );
 }
+
+#[test]
+fn a_config_that_names_no_token_keys_is_refused_and_says_why() {
+    // The operator removed the development setting and named no identity provider.
+    let err = check_config_refuses(
+        "no-token-keys",
+        &[("\ndevelopment_keys = true", "\ndevelopment_keys = false")],
+    );
+
+    assert!(err.contains("auth = \"\""), "{err}");
+    assert!(err.contains("auth.jwks_url"), "{err}");
+    assert!(err.contains("anyone who can read that file"), "{err}");
+}
+
+#[test]
+fn token_mints_a_development_token_the_service_accepts_and_refuses_a_scope_the_city_lacks() {
+    let dir = std::env::temp_dir().join(format!("govfusion-cli-token-{}", std::process::id()));
+    let key_file = dir.join("key.pem");
+    let key_file = key_file.to_str().expect("temp dir paths are UTF-8 here");
+    let env = [("GOVFUSION__AUTH__DEVELOPMENT_KEY_FILE", key_file)];
+
+    let minted = govfusion(
+        &[
+            "token",
+            "--role",
+            "officer",
+            "--department",
+            "market",
+            "--sub",
+            "li",
+            "--name",
+            "李四",
+        ],
+        &env,
+    );
+    let unknown = govfusion(
+        &[
+            "token",
+            "--role",
+            "officer",
+            "--department",
+            "markt",
+            "--sub",
+            "li",
+        ],
+        &env,
+    );
+    let unscoped = govfusion(&["token", "--role", "dispatcher", "--sub", "li"], &env);
+
+    assert!(minted.status.success(), "{}", stderr(&minted));
+    let token = stdout(&minted).trim().to_owned();
+    let key = govfusion::auth::development::DevelopmentKey::load_or_create(key_file.as_ref())
+        .expect("the key the command made");
+    let set = jsonwebtoken::jwk::JwkSet {
+        keys: vec![key.public_jwk().expect("a public key")],
+    };
+    let settings = default_settings();
+    let authenticator = govfusion::auth::Authenticator::trusting(
+        &set,
+        &settings.auth.issuer,
+        &settings.auth.audience,
+    )
+    .expect("a usable key");
+    let principal = actix_rt::System::new()
+        .block_on(authenticator.verify(&token))
+        .expect("the service takes the token");
+    assert_eq!(principal.subject, "li");
+    assert_eq!(principal.name, "李四");
+    assert_eq!(
+        principal.grant,
+        govfusion::auth::Grant::Officer("market".into())
+    );
+    assert!(!unknown.status.success());
+    assert!(
+        stderr(&unknown).contains("no department `markt`"),
+        "{}",
+        stderr(&unknown)
+    );
+    assert!(!unscoped.status.success());
+    assert!(
+        stderr(&unscoped).contains("`centre`"),
+        "{}",
+        stderr(&unscoped)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn token_is_refused_where_an_identity_provider_signs_tokens() {
+    let text = default_with(
+        "\ndevelopment_keys = true",
+        "\ndevelopment_keys = false\njwks_file = \"/etc/govfusion/jwks.json\"",
+    );
+    let config = TempConfig::new("token-idp", &text);
+
+    let output = govfusion(
+        &[
+            "token",
+            "--role",
+            "supervisor",
+            "--sub",
+            "x",
+            "--config",
+            config.path(),
+        ],
+        &[],
+    );
+
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("tokens come from its identity provider"),
+        "{}",
+        stderr(&output)
+    );
+}

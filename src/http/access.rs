@@ -137,9 +137,8 @@ pub(super) enum Sight {
     Masked,
 }
 
-/// What `caller` may see of `case` in a city whose city centre is `city`. A case the caller has
-/// no part in is refused as unknown (404, not 403): that it exists is the applicant's business.
-/// A centre's dispatchers see the cases of their district or street, and the city centre's
+/// What `caller` may see of `case` in a city whose city centre is `city`; 403 for a caller
+/// with no part in it. A centre's dispatchers see the cases of their district or street, and the city centre's
 /// those whose events it routed.
 pub(super) fn case_sight<A>(
     caller: &Principal,
@@ -173,14 +172,5 @@ pub(super) fn case_sight<A>(
             Grant::Supervisor | Grant::Operator => Some(Sight::Masked),
             Grant::Service => None,
         };
-    sight.ok_or_else(|| {
-        ApiError::not_found(
-            "unknown_case",
-            format!(
-                "no case `{}` that {} may see",
-                case.case_id,
-                describe(caller)
-            ),
-        )
-    })
+    sight.ok_or_else(|| forbidden(caller, &format!("see case `{}`", case.case_id)))
 }

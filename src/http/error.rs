@@ -199,7 +199,17 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status).json(ErrorBody {
+        let mut response = HttpResponse::build(self.status);
+        // RFC 6750: a refusal for want of a valid bearer token says which scheme to use.
+        if self.status == StatusCode::UNAUTHORIZED {
+            let challenge = if self.code == "invalid_token" {
+                r#"Bearer error="invalid_token""#
+            } else {
+                "Bearer"
+            };
+            response.insert_header((actix_web::http::header::WWW_AUTHENTICATE, challenge));
+        }
+        response.json(ErrorBody {
             error: self.code,
             message: &self.message,
             field: self.field.as_deref(),
