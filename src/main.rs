@@ -5,7 +5,6 @@ use clap::{Parser, Subcommand};
 use govfusion::app::Application;
 use govfusion::settings::{KeySource, Role, Settings};
 use govfusion::simulate::{self, SimulateOptions};
-use govfusion::systems::Systems;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -205,14 +204,25 @@ fn serve(config: Option<PathBuf>, roles: Vec<Role>) -> anyhow::Result<ExitCode> 
 fn run_simulation(config: Option<PathBuf>, options: SimulateOptions) -> anyhow::Result<ExitCode> {
     let mut settings = Settings::load(config.as_deref())?;
     let played_externally = simulate::play_external_departments(&mut settings);
+    // The simulated city serves its API on a port of its own, for the simulator's clients.
+    settings.http.bind = "127.0.0.1:0".into();
     let summary = actix_rt::System::new().block_on(async move {
-        let systems = Systems::start(settings)
+        let app = Application::build(settings)
             .await
             .context("Failed to start the systems")?;
+        let systems = app.systems().clone();
+        let api = simulate::Api::new(app.port(), &systems.settings)?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let serving = actix_rt::spawn(app.run_until(async move {
+            let _ = stopped.await;
+        }));
         systems.ready(std::time::Duration::from_secs(120)).await?;
-        let mut summary = simulate::run(&systems, &options).await;
+        let mut summary = simulate::run(&systems, &api, &options).await;
         summary.played_externally = played_externally;
-        systems.shutdown().await;
+        let _ = stop.send(());
+        serving
+            .await
+            .context("the simulated city stopped abnormally")??;
         print!("{}", summary.report(&systems.bridge_stats));
         anyhow::Ok(summary)
     })?;

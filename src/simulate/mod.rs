@@ -1,20 +1,21 @@
 //! The simulator: runs the whole city in process, drives synthetic applications through the
 //! terminals, plays the staff of manual departments, and measures how the cases went.
 //!
+//! Applicants and officers act through the HTTP API with tokens, like any client (`client`);
+//! the simulator only watches the intake system in process to learn when a case completes.
+//!
 //! At most `in_flight` cases are open at once, so the latency of a case (submission to
 //! completion at the intake system) reflects the system, not a queue of the simulator's making.
 
-use crate::actors::department::{AnswerCollaboration, Decide, GetInbox};
-use crate::actors::intake::{ApplicationForm, AwaitCompletion, GetCase};
-use crate::actors::terminal::SubmitApplication;
+mod client;
+
+pub use client::Api;
+
+use crate::actors::intake::{AwaitCompletion, GetCase};
 use crate::bus::bridge::BridgeStats;
-use crate::domain::{
-    Applicant, CaseStatus, CollaborationOutcome, Decision, DepartmentCode, Mode, Officer, Region,
-    Tier,
-};
+use crate::domain::{CaseStatus, Decision, DepartmentCode, Mode, Region, TerminalId, Tier};
 use crate::settings::{MatterSettings, Settings};
 use crate::systems::{IntakeDesk, Systems};
-use futures::future::FutureExt;
 use futures::stream::{self, StreamExt};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::seq::IndexedRandom;
@@ -232,15 +233,15 @@ pub fn play_external_departments(settings: &mut Settings) -> Vec<DepartmentCode>
         .collect()
 }
 
-/// Runs the simulation against running systems.
-pub async fn run(systems: &Systems, options: &SimulateOptions) -> Summary {
+/// Runs the simulation against running systems, acting through their HTTP `api`.
+pub async fn run(systems: &Systems, api: &Api, options: &SimulateOptions) -> Summary {
     let catalog = systems.catalog.clone();
     let (collaborative, solo): (Vec<_>, Vec<_>) = catalog
         .matters
         .iter()
         .cloned()
         .partition(|m| !m.collaborators.is_empty());
-    let terminals: Vec<_> = systems.desks.terminals.values().cloned().collect();
+    let terminals: Vec<TerminalId> = systems.desks.terminals.keys().cloned().collect();
     let regions: Vec<Region> = catalog
         .centres_in_order()
         .into_iter()
@@ -254,7 +255,11 @@ pub async fn run(systems: &Systems, options: &SimulateOptions) -> Summary {
         .collect();
 
     let staff_running = Arc::new(AtomicBool::new(true));
-    let staff = actix::spawn(play_staff(systems.clone(), staff_running.clone()));
+    let staff = actix::spawn(play_staff(
+        systems.clone(),
+        api.clone(),
+        staff_running.clone(),
+    ));
 
     let bar = if options.progress {
         let bar = ProgressBar::new(options.cases as u64);
@@ -289,7 +294,7 @@ pub async fn run(systems: &Systems, options: &SimulateOptions) -> Summary {
             let bar = bar.clone();
             let timeout = options.case_timeout;
             async move {
-                let end = one_case(terminal, intake, form, timeout).await;
+                let end = one_case(api, terminal, intake, form, timeout).await;
                 bar.inc(1);
                 end
             }
@@ -350,20 +355,23 @@ impl Summary {
     }
 }
 
+/// Submits `form` at `terminal` as a new applicant, through the API, and waits until the
+/// intake system says the case completed (or `timeout` passes).
 async fn one_case(
-    terminal: Option<actix::Recipient<SubmitApplication>>,
+    api: &Api,
+    terminal: Option<TerminalId>,
     intake: IntakeDesk,
-    form: Option<ApplicationForm>,
+    form: Option<(String, serde_json::Value)>,
     timeout: Duration,
 ) -> CaseEnd {
-    let (Some(terminal), Some(form)) = (terminal, form) else {
+    let (Some(terminal), Some((applicant, form))) = (terminal, form) else {
         return CaseEnd::Failed("the config has no terminal, matter or street".into());
     };
     let started = Instant::now();
-    let case_id = match terminal.send(SubmitApplication { form, owner: None }).await {
-        Ok(Ok(submission)) => submission.case_id,
-        Ok(Err(e)) => return CaseEnd::Failed(e.to_string()),
-        Err(e) => return CaseEnd::Failed(e.to_string()),
+    let token = api.applicant(applicant);
+    let case_id = match api.submit(&terminal, &token, &form).await {
+        Ok(case_id) => case_id,
+        Err(e) => return CaseEnd::Failed(format!("submission refused: {e}")),
     };
     let waiter = match intake
         .await_completion
@@ -403,12 +411,14 @@ async fn one_case(
     }
 }
 
+/// A synthetic applicant's account and application for one of `matters`, in one of `regions`;
+/// `missing_ratio` of them lack a required material.
 fn synthetic_form(
     rng: &mut impl Rng,
     matters: &[MatterSettings],
     regions: &[Region],
     missing_ratio: f64,
-) -> Option<ApplicationForm> {
+) -> Option<(String, serde_json::Value)> {
     let matter = matters.choose(rng)?;
     let region = regions.choose(rng)?.clone();
     let mut materials = matter.required_materials.clone();
@@ -417,66 +427,46 @@ fn synthetic_form(
         materials.remove(drop);
     }
     let n: u32 = rng.random_range(0..1_000_000);
-    Some(ApplicationForm {
-        matter_code: matter.code.clone(),
-        applicant: Applicant {
-            name: format!("模拟申请人{n:06}"),
-            id_number: crate::domain::identity::sample_resident_number(n),
-            phone: format!("138{n:08}"),
+    let form = serde_json::json!({
+        "matter_code": matter.code,
+        "applicant": {
+            "name": format!("模拟申请人{n:06}"),
+            "id_number": crate::domain::identity::sample_resident_number(n),
+            "phone": format!("138{n:08}"),
         },
-        region,
-        materials,
-        form: serde_json::json!({ "simulated": true }),
-    })
+        "region": region,
+        "materials": materials,
+        "form": { "simulated": true },
+    });
+    Some((format!("simulated-applicant-{n:06}"), form))
 }
 
-/// Plays the staff of every manual department: decides each waiting case (approving it unless
-/// a material is missing or a collaborator disagreed) and agrees to each waiting event. A city
-/// has many officers, so everything waiting is worked on at once.
-async fn play_staff(systems: Systems, running: Arc<AtomicBool>) {
-    let manual: Vec<_> = systems
+/// Plays the staff of every manual department through the API, each department's officer with
+/// a token of their own: decides each waiting case (approving it unless a material is missing
+/// or a collaborator disagreed) and agrees to each waiting event. A city has many officers, so
+/// everything waiting is worked on at once.
+async fn play_staff(systems: Systems, api: Api, running: Arc<AtomicBool>) {
+    let officers: Vec<(DepartmentCode, String)> = systems
         .catalog
         .departments
         .iter()
-        .filter(|d| d.mode == Mode::Manual)
-        .filter_map(|d| systems.desks.departments.get(&d.code).cloned())
+        .filter(|d| d.mode == Mode::Manual && systems.desks.departments.contains_key(&d.code))
+        .map(|d| (d.code.clone(), api.officer(&d.code)))
         .collect();
     while running.load(Ordering::Relaxed) {
         let mut work = Vec::new();
-        for department in &manual {
-            let Ok(Ok(inbox)) = department.inbox.send(GetInbox).await else {
+        for (code, token) in &officers {
+            let path = format!("/api/v1/departments/{code}/inbox");
+            let Ok(inbox) = api.get(&path, token).await else {
                 continue;
             };
-            for case in inbox
-                .cases
-                .into_iter()
-                .filter(|c| c.stage == crate::domain::InboxStage::AwaitingDecision)
-            {
-                let objection = case
-                    .collaboration_results
-                    .iter()
-                    .any(|r| r.outcome == CollaborationOutcome::Disagree);
-                let decision = if case.missing_materials.is_empty() && !objection {
-                    Decision::Approved
-                } else {
-                    Decision::Rejected
-                };
-                let decided = department.decide.send(Decide {
-                    case_id: case.application.case_id,
-                    decision,
-                    opinion: "模拟审查意见".into(),
-                    officer: simulated_officer(),
+            for (path, body) in staff_acts(code, &inbox) {
+                let api = &api;
+                work.push(async move {
+                    if let Err(error) = api.post(&path, token, &body).await {
+                        tracing::debug!(%path, %error, "a simulated act was refused; tried again next round");
+                    }
                 });
-                work.push(async move { decided.await.map(|_| ()) }.boxed_local());
-            }
-            for event in inbox.collaborations {
-                let answered = department.answer.send(AnswerCollaboration {
-                    event_id: event.event.event_id,
-                    outcome: CollaborationOutcome::Agree,
-                    opinion: "模拟协同意见：同意".into(),
-                    officer: simulated_officer(),
-                });
-                work.push(async move { answered.await.map(|_| ()) }.boxed_local());
             }
         }
         // A refused action leaves the item in the inbox; the next round tries it again. One
@@ -486,10 +476,40 @@ async fn play_staff(systems: Systems, running: Arc<AtomicBool>) {
     }
 }
 
-/// The officer the simulator plays at every manual department, named as such on what it does.
-fn simulated_officer() -> Officer {
-    Officer {
-        id: "simulate".into(),
-        name: "模拟办事员".into(),
-    }
+/// What an officer of `department` does with its `inbox` (as the API shows it): each act's
+/// path and body.
+fn staff_acts(
+    department: &DepartmentCode,
+    inbox: &serde_json::Value,
+) -> Vec<(String, serde_json::Value)> {
+    let list = |key: &str| inbox[key].as_array().cloned().unwrap_or_default();
+    let decisions = list("cases")
+        .into_iter()
+        .filter(|case| case["stage"] == "awaiting_decision")
+        .filter_map(|case| {
+            let case_id = case["application"]["case_id"].as_str()?.to_owned();
+            let missing = case["missing_materials"]
+                .as_array()
+                .is_some_and(|m| !m.is_empty());
+            let objection = case["collaboration_results"]
+                .as_array()
+                .is_some_and(|results| results.iter().any(|r| r["outcome"] == "disagree"));
+            let decision = if missing || objection {
+                "reject"
+            } else {
+                "approve"
+            };
+            Some((
+                format!("/api/v1/departments/{department}/cases/{case_id}/decision"),
+                serde_json::json!({ "decision": decision, "opinion": "模拟审查意见" }),
+            ))
+        });
+    let answers = list("collaborations").into_iter().filter_map(|event| {
+        let event_id = event["event_id"].as_str()?.to_owned();
+        Some((
+            format!("/api/v1/collaborations/{event_id}/result"),
+            serde_json::json!({ "outcome": "agree", "opinion": "模拟协同意见：同意" }),
+        ))
+    });
+    decisions.chain(answers).collect()
 }
