@@ -7,7 +7,7 @@
 //! # Layout
 //!
 //! * [`domain`] — ids, tiers, channels, the envelope and the payloads of the wire contract, the
-//!   identity number and phone formats.
+//!   identity number and phone formats, the applicant masked for readers who may not see it.
 //! * [`settings`] — the TOML configuration, layered with `GOVFUSION__…` variables, validated.
 //! * [`catalog`] — the configured city, indexed for look-ups.
 //! * [`crypto`] — the keyring that seals personal data (the applicant block) for the bus.

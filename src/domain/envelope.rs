@@ -16,17 +16,18 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// Why a record could not be turned into (or out of) an envelope.
 #[derive(Debug, thiserror::Error)]
 pub enum EnvelopeError {
-    /// The bytes are not an envelope: bad JSON, a missing field, an unknown type.
+    /// The bytes are not an envelope: bad JSON, a missing field, an unknown type. What serde
+    /// found wrong, without the values it quotes: the reason goes to logs and dead-letter
+    /// headers, and a value may be someone's ID number.
     #[error("record is not a valid govfusion envelope: {0}")]
-    Malformed(#[source] serde_json::Error),
+    Malformed(String),
     /// The envelope is fine but its `data` does not match its `type`.
-    #[error("`data` of a `{kind}` message is invalid: {source}")]
+    #[error("`data` of a `{kind}` message is invalid: {reason}")]
     BadData {
         /// The envelope's type.
         kind: MessageType,
-        /// What serde found wrong.
-        #[source]
-        source: serde_json::Error,
+        /// What serde found wrong, without the values it quotes (as for `Malformed`).
+        reason: String,
     },
     /// A schema version this build does not understand.
     #[error("unsupported envelope schema {0} (this build reads schema {SCHEMA_VERSION})")]
@@ -282,9 +283,9 @@ impl Envelope {
 
     /// Decodes the payload as `T`.
     pub fn data<T: DeserializeOwned>(&self) -> Result<T, EnvelopeError> {
-        serde_json::from_str(self.data.get()).map_err(|source| EnvelopeError::BadData {
+        serde_json::from_str(self.data.get()).map_err(|error| EnvelopeError::BadData {
             kind: self.kind,
-            source,
+            reason: super::masking::without_values(&error),
         })
     }
 
@@ -326,7 +327,8 @@ impl Envelope {
 
     /// Decodes an envelope from a record's bytes.
     pub fn from_slice(bytes: &[u8]) -> Result<Self, EnvelopeError> {
-        let envelope: Envelope = serde_json::from_slice(bytes).map_err(EnvelopeError::Malformed)?;
+        let envelope: Envelope = serde_json::from_slice(bytes)
+            .map_err(|error| EnvelopeError::Malformed(super::masking::without_values(&error)))?;
         if envelope.schema != SCHEMA_VERSION {
             return Err(EnvelopeError::UnsupportedSchema(envelope.schema));
         }

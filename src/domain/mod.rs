@@ -1,6 +1,7 @@
 //! Domain types shared by every system: identifiers, the application a citizen submits, the
 //! payloads that travel on the bus inside an [`Envelope`], and the formats of what identifies an
-//! applicant ([`identity`]).
+//! applicant ([`identity`]) and
+//! how it is shown to those who may not read it in full ([`masking`]).
 //!
 //! Identifiers and enumerations are newtypes and enums that can only hold valid values, so a
 //! handler never has to re-check a tier name or a channel string.
@@ -8,6 +9,7 @@
 mod envelope;
 pub mod identity;
 mod ids;
+pub mod masking;
 pub mod message_ids;
 mod payloads;
 mod sealed;

@@ -11,8 +11,8 @@ use crate::crypto::{CryptoError, Keyring};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-/// Who applied.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Who applied. Its `Debug` shows it masked (see [`Applicant::masked`]).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Applicant {
     /// Person's or company's name.

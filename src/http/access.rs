@@ -9,7 +9,7 @@ use crate::auth::{AuthError, Authenticator, Grant, Principal};
 use crate::domain::{CentreCode, DepartmentCode, Officer, TerminalId};
 use actix_web::dev::Payload;
 use actix_web::http::{header, StatusCode};
-use actix_web::{web, FromRequest, HttpRequest};
+use actix_web::{web, FromRequest, HttpRequest, HttpResponseBuilder};
 use futures::future::LocalBoxFuture;
 
 impl FromRequest for Principal {
@@ -124,6 +124,14 @@ pub(super) fn submitter(caller: &Principal, terminal: &TerminalId) -> Result<Opt
             &format!("submit applications at terminal `{terminal}`"),
         )),
     }
+}
+
+/// A response that carries personal data: no cache — a browser's, a proxy's — may keep it
+/// (`Cache-Control: no-store`), so that it is not read later from a shared machine or a
+/// cache the service does not control.
+pub(super) fn personal(mut response: HttpResponseBuilder) -> HttpResponseBuilder {
+    response.insert_header(header::CacheControl(vec![header::CacheDirective::NoStore]));
+    response
 }
 
 /// How much of a case a caller may see.

@@ -1,7 +1,7 @@
 //! A case as the people with a part in it see it, from the intake system's view: the
 //! applicant's own list, and one case.
 
-use super::access::{case_sight, require};
+use super::access::{case_sight, personal, require, Sight};
 use super::error::{ApiError, Result};
 use super::locate::served;
 use crate::actors::intake::{CaseView, GetCase, OwnCases};
@@ -30,15 +30,18 @@ pub(super) async fn view(systems: &Systems, case_id: CaseId) -> Result<CaseView<
 }
 
 /// The case `case_id`: its status, history, approval and rating, for a caller with a part in
-/// it.
+/// it; the applicant in clear for the applicant, their terminal and the handling department's
+/// officers, masked for everyone else who may see the case ([`Sight`]).
 async fn case(
     systems: web::Data<Systems>,
     caller: Principal,
     case_id: web::Path<String>,
 ) -> Result<HttpResponse> {
-    let view = view(&systems, CaseId::from_string(case_id.into_inner())).await?;
-    case_sight(&caller, &view, &systems.catalog.city)?;
-    Ok(HttpResponse::Ok().json(view))
+    let mut view = view(&systems, CaseId::from_string(case_id.into_inner())).await?;
+    if case_sight(&caller, &view, &systems.catalog.city)? == Sight::Masked {
+        view.application.applicant = view.application.applicant.masked();
+    }
+    Ok(personal(HttpResponse::Ok()).json(view))
 }
 
 /// The caller's own cases (an applicant's), newest first.

@@ -2,7 +2,7 @@
 //! the applicant for supplementary materials (补正). Collaboration events waiting at a
 //! department are in `collaborations`.
 
-use super::access::{named, officer_of};
+use super::access::{named, officer_of, personal};
 use super::error::{acted, Result};
 use super::input::{materials, required, texts, within};
 use super::locate::department;
@@ -28,7 +28,10 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
         );
 }
 
-/// The cases and collaboration events waiting for the department's staff.
+/// The cases and collaboration events waiting for the department's staff. The department's
+/// own cases show their applicant in clear (its officers handle them); a collaboration event
+/// carries no applicant (its case is another department's: the collaborating officer reads it,
+/// masked, at `GET /api/v1/cases/{id}`).
 async fn inbox(
     systems: web::Data<Systems>,
     caller: Principal,
@@ -36,7 +39,7 @@ async fn inbox(
 ) -> Result<HttpResponse> {
     officer_of(&caller, &code)?;
     let inbox = department(&systems, &code)?.inbox.send(GetInbox).await??;
-    Ok(HttpResponse::Ok().json(inbox))
+    Ok(personal(HttpResponse::Ok()).json(inbox))
 }
 
 /// Body of a staff decision.

@@ -10,6 +10,7 @@ use crate::actors::intake::{CaseActionError, RedriveError};
 use crate::actors::terminal::SubmitError;
 use crate::catalog::LookupError;
 use crate::crypto::CryptoError;
+use crate::domain::masking::without_values;
 use crate::port::Delivery;
 use actix::MailboxError;
 use actix_web::error::{JsonPayloadError, PayloadError};
@@ -246,15 +247,20 @@ impl From<JsonPayloadError> for ApiError {
                 "unsupported_media_type",
                 "send the body as JSON with `Content-Type: application/json`",
             ),
+            // Described without the values serde quotes: the message is logged (actix-web's
+            // `Logger` prints every error response at debug) and a value may be an ID number.
             JsonPayloadError::Deserialize(e) if e.is_data() => Self::new(
                 StatusCode::BAD_REQUEST,
                 "invalid_body",
-                format!("the JSON body does not match what this endpoint takes: {e}"),
+                format!(
+                    "the JSON body does not match what this endpoint takes: {}",
+                    without_values(e)
+                ),
             ),
             JsonPayloadError::Deserialize(e) => Self::new(
                 StatusCode::BAD_REQUEST,
                 "malformed_json",
-                format!("the request body is not valid JSON: {e}"),
+                format!("the request body is not valid JSON: {}", without_values(e)),
             ),
             other => Self::new(
                 StatusCode::BAD_REQUEST,

@@ -12,6 +12,8 @@
 //! * [`deadlines`] — working-day due dates, on time or late, suspensions (补正), the calendar.
 //! * [`event_lifecycle`] — sign, return and re-route, extend, escalate and reassign an event.
 //! * [`idempotency`] — `Idempotency-Key` on POSTs; a body that never arrives gets 408.
+//! * [`masking`] — the applicant in clear to the applicant, their terminal and the handling
+//!   department's officers, masked for every other reader; `no-store` on what carries it.
 //! * [`oversized`] — an application too large for the bus gets 413; a record the bus refuses
 //!   anyway is dead-lettered, blocks nothing, and readiness says so until it passes; a
 //!   shutdown that could not deliver records fails, saying how many.
@@ -38,6 +40,7 @@ mod event_lifecycle;
 mod flow;
 mod helpers;
 mod idempotency;
+mod masking;
 mod oversized;
 mod personal_data;
 mod restart;
