@@ -5,6 +5,7 @@
 //! * [`common`] — shared by every test binary: `TestApp`, the requests a client makes, waiting.
 //! * [`helpers`] — `spawn_app()` on the bus `GOVFUSION_TEST_BUS` names, a clock tests move.
 //! * [`flow`] — cases through the whole fusion: plain, with collaboration, with staff decisions.
+//! * [`audit`] — who did what: a record per POST and per clear read, hash-chained, verified.
 //! * [`bad_input`] — every kind of bad request gets a clear JSON refusal, and the service stays up.
 //! * [`bus_faults`] — duplicate, failed, delayed and poisoned bus traffic loses nothing.
 //! * [`deadlines`] — working-day due dates, on time or late, suspensions (补正), the calendar.
@@ -28,6 +29,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod audit;
 mod bad_input;
 mod bus_faults;
 mod deadlines;
