@@ -2,14 +2,17 @@
 //! record saying who, what and with what result; the records of the process form a hash chain
 //! that verifies, and stops verifying once one record is altered.
 
-use crate::helpers::{assert_refused, assert_status, spawn_app, Caller, TestApp, TERMINAL};
+use crate::helpers::{
+    assert_refused, assert_status, spawn_app, spawn_app_with, Caller, TestApp, TERMINAL,
+};
 use govfusion::audit::{read_topic, verify, AuditRecord, Flush};
 use govfusion::bus::Topic;
 use serde_json::{json, Value};
 use std::time::Duration;
 
-/// Every audit record on the bus, in topic order, once every request's record reached it.
-async fn audit_payloads(app: &TestApp) -> Vec<bytes::Bytes> {
+/// Every audit record on the bus, in topic order, once the trail has handed all of its records
+/// on; and how many it lost since it started.
+async fn flushed_audit(app: &TestApp) -> (u64, Vec<bytes::Bytes>) {
     let lost = app
         .systems
         .audit
@@ -17,10 +20,17 @@ async fn audit_payloads(app: &TestApp) -> Vec<bytes::Bytes> {
         .send(Flush)
         .await
         .expect("the audit trail runs");
-    assert_eq!(lost, 0, "no audit record may be lost on a healthy bus");
-    read_topic(app.memory_bus(), Duration::from_secs(10))
+    let payloads = read_topic(app.memory_bus(), Duration::from_secs(10))
         .await
-        .expect("the audit topic is read to its end")
+        .expect("the audit topic is read to its end");
+    (lost, payloads)
+}
+
+/// Every audit record on the bus, asserting that none was lost.
+async fn audit_payloads(app: &TestApp) -> Vec<bytes::Bytes> {
+    let (lost, payloads) = flushed_audit(app).await;
+    assert_eq!(lost, 0, "no audit record may be lost on a healthy bus");
+    payloads
 }
 
 fn parse(payload: &[u8]) -> AuditRecord {
@@ -181,4 +191,42 @@ async fn requests_leave_a_chain_of_who_did_what_that_breaks_when_a_record_is_alt
     let broken = verify(&altered).expect_err("an altered record must break the chain");
     assert_eq!(broken.seq, records[at].seq);
     assert_eq!(&broken.writer, writer);
+}
+
+#[actix_web::test]
+async fn an_audit_record_the_bus_never_takes_fails_no_request_is_counted_and_shows_as_a_gap() {
+    // Arrange: a bridge that sends once, and a bus that refuses the next publish.
+    let app = spawn_app_with(|settings| settings.bridge.retry_max_attempts = 1).await;
+    let decision = "/api/v1/departments/urban_management/cases/unknown/decision";
+    app.memory_bus().fail_next_publishes(1);
+
+    // Act: two requests whose only publish is their audit record.
+    let first = app
+        .post_json_as(
+            &Caller::Anonymous,
+            decision,
+            &json!({ "decision": "approve" }),
+        )
+        .await;
+    let (lost, _) = flushed_audit(&app).await;
+    let second = app
+        .post_json_as(
+            &Caller::Anonymous,
+            decision,
+            &json!({ "decision": "approve" }),
+        )
+        .await;
+    let (_, payloads) = flushed_audit(&app).await;
+
+    // Assert
+    assert_eq!(
+        first.status(),
+        401,
+        "the request is answered as without an outage"
+    );
+    assert_eq!(second.status(), 401);
+    assert_eq!(lost, 1, "the lost record is counted");
+    let broken = verify(&payloads).expect_err("the lost record is a gap in the chain");
+    assert_eq!(broken.seq, 1, "{broken}");
+    assert!(broken.problem.contains("missing"), "{broken}");
 }
