@@ -14,7 +14,7 @@
 use crate::audit::{Entry, Ids, Who};
 use crate::auth::{Grant, Principal};
 use crate::systems::Systems;
-use actix_web::body::{self, BoxBody, MessageBody};
+use actix_web::body::{self, BodySize, BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
 use actix_web::middleware::Next;
@@ -23,7 +23,7 @@ use bytes::Bytes;
 use std::net::IpAddr;
 
 /// The largest answer body read for its error code or case id; answers of audited requests
-/// are small JSON, and a larger one is passed on with neither recorded.
+/// are small JSON, and a larger or streamed one is passed on unread, with neither recorded.
 const ANSWER_READ_LIMIT: usize = 64 * 1024;
 
 /// The action names of the audited routes, by method and route pattern.
@@ -176,9 +176,14 @@ async fn complete(entry: &mut Entry, answer: ServiceResponse<BoxBody>) -> Servic
     }
     let (req, response) = answer.into_parts();
     let (head, body) = response.into_parts();
+    // A streamed or large body is passed on unread: reading it would hold it in memory.
+    let small = matches!(body.size(), BodySize::Sized(n) if n <= ANSWER_READ_LIMIT as u64);
+    if !small {
+        return ServiceResponse::new(req, head.set_body(body));
+    }
     let bytes = match body::to_bytes_limited(body, ANSWER_READ_LIMIT).await {
         Ok(Ok(bytes)) => bytes,
-        // Too large or unreadable: answer what can still be answered, without the details.
+        // A sized body that fails to read is broken for the client too; nothing to pass on.
         Ok(Err(_)) | Err(_) => {
             tracing::warn!(action = %entry.action, "audit: the answer's body could not be read");
             Bytes::new()
