@@ -22,12 +22,14 @@
 //!   bus and subscribes them.
 //! * [`auth`] — bearer tokens checked against the identity provider's keys; who is calling.
 //! * [`http`] — the JSON API, and what each role may do with it.
+//! * [`audit`] — the hash-chained audit trail of the API's requests, and its verification.
 //! * [`app`] — the service: systems plus HTTP, with one shutdown path.
 //! * [`simulate`] — drives synthetic cases through the whole flow and measures it.
 //! * [`bench`] — the bridge's produce throughput against raw rdkafka.
 
 pub mod actors;
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod bench;
 pub mod bus;

@@ -1,4 +1,4 @@
-//! The `govfusion` command: serve, simulate, bench, check-config.
+//! The `govfusion` command: serve, simulate, bench, token, audit verify, check-config.
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -89,11 +89,37 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Read the audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Validate a config file and print what it describes.
     CheckConfig {
         /// TOML config file (default: the built-in config/default.toml).
         #[arg(long)]
         config: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Read the whole audit topic of the configured Kafka cluster and check every writer's hash
+    /// chain. Prints the records per writer and exits 0 when every chain holds; names the first
+    /// broken link (writer, seq, what is wrong) and exits 2 when one does not; exits 1 when the
+    /// topic cannot be read.
+    Verify {
+        /// TOML config file (default: the built-in config/default.toml); `bus.kind` must be
+        /// `kafka`.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Accept chains that start past seq 1: the broker's retention removed their oldest
+        /// records. A gap after a chain's first record is still a broken link.
+        #[arg(long)]
+        after_retention: bool,
+        /// How long reading the topic to its end may take, in seconds.
+        #[arg(long, default_value_t = 120)]
+        timeout_secs: u64,
     },
 }
 
@@ -181,6 +207,14 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             };
             mint_token(config, claims, ttl_secs)
         }
+        Command::Audit {
+            command:
+                AuditCommand::Verify {
+                    config,
+                    after_retention,
+                    timeout_secs,
+                },
+        } => verify_audit(config, after_retention, timeout_secs),
         Command::CheckConfig { config } => check_config(config),
     }
 }
@@ -258,6 +292,34 @@ fn mint_token(
     )?;
     println!("{token}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// `audit verify`: every writer's chain on the audit topic.
+fn verify_audit(
+    config: Option<PathBuf>,
+    after_retention: bool,
+    timeout_secs: u64,
+) -> anyhow::Result<ExitCode> {
+    use govfusion::audit::{verify_configured, Start};
+    let settings = Settings::load(config.as_deref())?;
+    let start = if after_retention {
+        Start::AfterRetention
+    } else {
+        Start::First
+    };
+    let limit = std::time::Duration::from_secs(timeout_secs);
+    let verified = actix_rt::System::new()
+        .block_on(async move { verify_configured(&settings, start, limit).await })?;
+    match verified {
+        Ok(summary) => {
+            print!("{summary}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(broken) => {
+            eprintln!("audit trail BROKEN: {broken}");
+            Ok(ExitCode::from(2))
+        }
+    }
 }
 
 /// `check-config`: loads and validates a configuration and says what it describes.

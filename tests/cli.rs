@@ -415,3 +415,218 @@ fn token_is_refused_where_an_identity_provider_signs_tokens() {
         stderr(&output)
     );
 }
+
+/// `govfusion serve` on the embedded cluster, with its log lines as they come.
+struct Serving {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    /// Every line read so far.
+    seen: Vec<String>,
+}
+
+impl Serving {
+    fn start(env: &[(&str, &str)]) -> Self {
+        use std::io::BufRead as _;
+        let mut command = Command::new(env!("CARGO_BIN_EXE_govfusion"));
+        command
+            .arg("serve")
+            .env("RUST_LOG", "info")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let mut child = command.spawn().expect("Failed to start govfusion serve");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let (send, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if send.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// The value of `field=` on the first log line containing `message`, waiting for it.
+    fn logged(&mut self, message: &str, field: &str) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let found = self
+                .seen
+                .iter()
+                .filter(|l| l.contains(message))
+                .find_map(|l| {
+                    l.split_whitespace()
+                        .find_map(|word| word.strip_prefix(&format!("{field}=")))
+                        .map(str::to_owned)
+                });
+            if let Some(value) = found {
+                return value;
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => self.seen.push(without_colours(&line)),
+                Err(_) => panic!("`{message}` never logged:\n{}", self.seen.join("\n")),
+            }
+        }
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `line` without its ANSI colour codes (the log colours fields even into a pipe).
+fn without_colours(line: &str) -> String {
+    let mut plain = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // An escape runs to its final letter, e.g. `ESC[2m`.
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            plain.push(c);
+        }
+    }
+    plain
+}
+
+/// `POST path` with an empty JSON object and no token; the answer's status.
+fn post_anonymously(port: &str, path: &str) -> u16 {
+    use std::io::{Read as _, Write as _};
+    let mut stream =
+        std::net::TcpStream::connect(format!("127.0.0.1:{port}")).expect("Failed to connect");
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+         Content-Length: 2\r\nConnection: close\r\n\r\n{{}}"
+    )
+    .expect("Failed to send");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("Failed to read");
+    answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP answer: {answer}"))
+}
+
+/// Runs `audit verify` against `brokers` until it reports `records` records or fails.
+fn verify_until(brokers: &str, records: usize) -> Output {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let output = govfusion(
+            &["audit", "verify", "--timeout-secs", "20"],
+            &[
+                ("GOVFUSION__BUS__KIND", "kafka"),
+                ("GOVFUSION__BUS__BROKERS", brokers),
+            ],
+        );
+        let done = stdout(&output).contains(&format!("{records} record(s) from"));
+        if done || !output.status.success() || std::time::Instant::now() > deadline {
+            return output;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn audit_verify_reads_a_serving_process_s_trail_and_names_a_forged_record() {
+    // Arrange: a service on its embedded cluster, three refused POSTs in its trail.
+    let mut serving = Serving::start(&[
+        ("GOVFUSION__BUS__KIND", "embedded"),
+        ("GOVFUSION__HTTP__BIND", "127.0.0.1:0"),
+    ]);
+    let brokers = serving.logged("connected to Kafka", "brokers");
+    let port = serving.logged("govfusion is serving", "port");
+    for _ in 0..3 {
+        let status = post_anonymously(&port, "/api/v1/terminals/pc-web/applications");
+        assert_eq!(status, 401);
+    }
+
+    // Act
+    let good = verify_until(&brokers, 3);
+
+    // Assert
+    assert!(good.status.success(), "{}", stderr(&good));
+    let report = stdout(&good);
+    assert!(
+        report.contains("audit trail OK: 3 record(s) from 1 writer(s)"),
+        "{report}"
+    );
+    let writer = report
+        .lines()
+        .nth(1)
+        .and_then(|line| line.trim().split(':').next())
+        .expect("the writer is listed")
+        .to_owned();
+
+    // Act: a record forged into the writer's chain.
+    let producer: rdkafka::producer::BaseProducer = rdkafka::config::ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        // govfusion's partitioner: the forged record joins the writer's partition.
+        .set("partitioner", "murmur2_random")
+        .create()
+        .expect("a producer");
+    let forged = serde_json::json!({
+        "writer": writer, "seq": 4, "prev": "0".repeat(64), "hash": "0".repeat(64)
+    })
+    .to_string();
+    producer
+        .send(
+            rdkafka::producer::BaseRecord::to("govfusion.audit")
+                .key(&writer)
+                .payload(&forged),
+        )
+        .map_err(|(e, _)| e)
+        .expect("the forged record is queued");
+    rdkafka::producer::Producer::flush(&producer, std::time::Duration::from_secs(10))
+        .expect("the forged record is written");
+    let broken = verify_until(&brokers, 4);
+
+    // Assert
+    assert_eq!(broken.status.code(), Some(2), "{}", stdout(&broken));
+    assert!(
+        stderr(&broken).contains(&format!("writer `{writer}`, seq 4")),
+        "{}",
+        stderr(&broken)
+    );
+}
+
+#[test]
+fn audit_verify_on_an_in_process_bus_says_where_to_point_it() {
+    let output = govfusion(&["audit", "verify"], &[]);
+
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("bus.brokers"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn check_config_refuses_an_audit_retention_shorter_than_six_months() {
+    let errors = check_config_refuses(
+        "audit-retention",
+        &[("retention_days = 180", "retention_days = 30")],
+    );
+
+    assert!(errors.contains("audit.retention_days"), "{errors}");
+}

@@ -19,7 +19,7 @@
 use super::embedded::EmbeddedCluster;
 use super::kafka_consumer::GroupConsumer;
 use super::{Bus, BusError, EndOffsets, Record, Refusal, Subscription, SubscriptionHandle, Topic};
-use crate::settings::{BusKind, BusSettings};
+use crate::settings::{AuditSettings, BusKind, BusSettings};
 use futures::future::BoxFuture;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -63,6 +63,15 @@ impl KafkaBus {
     /// Connects to the cluster of `settings` (starting the mock cluster for the embedded kind)
     /// and creates missing topics.
     pub async fn connect(settings: &BusSettings) -> Result<Self, BusError> {
+        Self::connect_with_audit(settings, &AuditSettings::default()).await
+    }
+
+    /// Like [`connect`](Self::connect), creating a missing audit topic with the retention of
+    /// `audit`.
+    pub async fn connect_with_audit(
+        settings: &BusSettings,
+        audit: &AuditSettings,
+    ) -> Result<Self, BusError> {
         let names: HashMap<Topic, String> = Topic::ALL
             .iter()
             .map(|t| (*t, t.name(&settings.topic_prefix)))
@@ -83,7 +92,7 @@ impl KafkaBus {
             .create()
             .map_err(|e| BusError::Publish(format!("cannot create the Kafka producer: {e}")))?;
         if embedded.is_none() && settings.kafka.create_topics {
-            create_topics(settings, &brokers, &names).await?;
+            create_topics(settings, audit, &brokers, &names).await?;
         }
         tracing::info!(%brokers, kind = ?settings.kind, "connected to Kafka");
         Ok(Self {
@@ -266,6 +275,7 @@ fn too_large(error: &KafkaError) -> bool {
 
 async fn create_topics(
     settings: &BusSettings,
+    audit: &AuditSettings,
     brokers: &str,
     names: &HashMap<Topic, String>,
 ) -> Result<(), BusError> {
@@ -280,6 +290,8 @@ async fn create_topics(
     let partitions = i32::try_from(settings.partitions).unwrap_or(i32::MAX);
     // The state topic keeps the latest snapshot per key; the flow topics keep everything, since
     // the intake and supervision systems rebuild their views by reading them from the start.
+    // The audit trail is append-only and kept as long as the law asks (`audit.retention_days`).
+    let audit_retention = audit.retention_ms().to_string();
     let topics: Vec<NewTopic> = names
         .iter()
         .map(|(topic, name)| {
@@ -291,6 +303,9 @@ async fn create_topics(
             match topic {
                 Topic::State => new.set("cleanup.policy", "compact"),
                 Topic::DeadLetters => new,
+                Topic::Audit => new
+                    .set("cleanup.policy", "delete")
+                    .set("retention.ms", &audit_retention),
                 _ => new.set("retention.ms", "-1"),
             }
         })

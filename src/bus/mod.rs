@@ -59,11 +59,15 @@ pub enum Topic {
     State,
     /// Records no system could read, with the reason in headers.
     DeadLetters,
+    /// The audit trail: one hash-chained record per state-changing request and per read of
+    /// personal data in clear, keyed by the writing process (see [`crate::audit`]). No system
+    /// consumes it; auditors read it with `govfusion audit verify`.
+    Audit,
 }
 
 impl Topic {
     /// Every topic, in flow order.
-    pub const ALL: [Topic; 10] = [
+    pub const ALL: [Topic; 11] = [
         Topic::Applications,
         Topic::Acceptances,
         Topic::CollaborationRequests,
@@ -74,13 +78,15 @@ impl Topic {
         Topic::Supervision,
         Topic::State,
         Topic::DeadLetters,
+        Topic::Audit,
     ];
 
-    /// The topics of the flow: every topic but the state topic and dead-letters.
+    /// The topics of the flow: every topic but the state topic, dead-letters and the audit
+    /// trail.
     pub fn flow() -> Vec<Topic> {
         Topic::ALL
             .into_iter()
-            .filter(|t| !matches!(t, Topic::State | Topic::DeadLetters))
+            .filter(|t| !matches!(t, Topic::State | Topic::DeadLetters | Topic::Audit))
             .collect()
     }
 
@@ -97,6 +103,7 @@ impl Topic {
             Topic::Supervision => "supervision",
             Topic::State => "state",
             Topic::DeadLetters => "dead-letters",
+            Topic::Audit => "audit",
         }
     }
 

@@ -27,9 +27,10 @@
 //!
 //! Around them, two middlewares that know no resource: `body_deadline` (a body that does not
 //! arrive in time gets 408, on every request) and [`idempotency`] (`Idempotency-Key` on every
-//! POST under `/api/v1`).
+//! POST under `/api/v1`); around the API, `audit` records who did what (see [`crate::audit`]).
 
 mod access;
+mod audit;
 mod body_deadline;
 mod cases;
 mod catalogue;
@@ -117,6 +118,7 @@ fn configure(cfg: &mut web::ServiceConfig, idempotency: Idempotency) {
                 .wrap(from_fn(move |req, next| {
                     idempotency::guard(idempotency.clone(), req, next)
                 }))
+                .wrap(from_fn(audit::record))
                 .configure(catalogue::configure)
                 .configure(terminals::configure)
                 .configure(cases::configure)

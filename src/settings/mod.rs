@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
+mod audit;
 mod auth;
 mod city;
 mod crypto;
@@ -15,6 +16,7 @@ mod input;
 mod service;
 mod validate;
 
+pub use audit::{AuditSettings, MIN_AUDIT_RETENTION_DAYS};
 pub use auth::{AuthSettings, KeySource};
 pub use city::{
     CalendarSettings, CenterSettings, DepartmentSettings, GovernanceSettings, LocalTime,
@@ -69,6 +71,9 @@ pub struct Settings {
     /// The keys that seal personal data on the bus; the development key when left out.
     #[serde(default)]
     pub crypto: CryptoSettings,
+    /// The audit trail of the API's requests.
+    #[serde(default)]
+    pub audit: AuditSettings,
 }
 
 /// Why the configuration cannot be used.

@@ -48,6 +48,7 @@ impl Settings {
         self.check_calendar(&mut found);
         self.check_roles(&mut found);
         self.check_crypto(&mut found);
+        found.0.extend(self.audit.problems());
         if found.0.is_empty() {
             return Ok(());
         }

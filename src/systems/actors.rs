@@ -35,7 +35,7 @@ impl Connected {
         Ok(match settings.bus.kind {
             BusKind::Memory => Self::memory(MemoryBus::new(&settings.bus)),
             BusKind::Kafka | BusKind::Embedded => {
-                let bus = KafkaBus::connect(&settings.bus)
+                let bus = KafkaBus::connect_with_audit(&settings.bus, &settings.audit)
                     .await
                     .context("Failed to connect to the Kafka cluster")?;
                 Self {

@@ -29,6 +29,7 @@ use crate::actors::department::Department;
 use crate::actors::governance_center::{GovernanceCenter, StartFeed};
 use crate::actors::intake::{IntakeSystem, MarkReady};
 use crate::actors::supervisor::Supervisor;
+use crate::audit::{writer_id, AuditDesk, AuditTrail, Flush};
 use crate::auth::service_token::ServiceToken;
 use crate::bus::bridge::{Bridge, BridgeStats, Drain, Routes, Subscribe};
 use crate::bus::kafka::KafkaBus;
@@ -75,6 +76,8 @@ pub struct Systems {
     pub bridge: Addr<Bridge>,
     /// The bridge's counters.
     pub bridge_stats: Arc<BridgeStats>,
+    /// The audit trail of the HTTP API's requests.
+    pub audit: AuditDesk,
     /// What clients may ask of each system.
     pub desks: Desks,
     /// The intake system (idle unless this process runs the `intake` role); start-up routes
@@ -179,6 +182,7 @@ impl Systems {
         let bridge_actor = Bridge::new(bus.clone(), settings.bridge.clone());
         let bridge_stats = bridge_actor.stats();
         let bridge = bridge_actor.start();
+        let audit = start_audit_trail(&settings, &bridge);
         let actors = Actors::start(
             &settings,
             &roles,
@@ -207,6 +211,7 @@ impl Systems {
             kafka_bus,
             bridge,
             bridge_stats,
+            audit,
             desks,
             intake: actors.intake,
             departments: Arc::new(actors.departments),
@@ -541,6 +546,11 @@ impl Systems {
         for subscription in &mut subscriptions {
             subscription.stopped().await;
         }
+        // The HTTP server has stopped: every request's audit record is sealed. Hand them all
+        // to the bridge before draining it.
+        if let Err(error) = self.audit.flush.send(Flush).await {
+            tracing::error!(%error, "the audit trail stopped before its records were flushed");
+        }
         let undelivered = match self.bridge.send(Drain).await {
             Ok(undelivered) => undelivered,
             Err(_) => {
@@ -559,5 +569,21 @@ impl Systems {
             tracing::info!("systems stopped");
         }
         undelivered
+    }
+}
+
+/// Starts this process's audit trail, publishing through `bridge`.
+fn start_audit_trail(settings: &Settings, bridge: &Addr<Bridge>) -> AuditDesk {
+    let writer = writer_id();
+    let trail = AuditTrail::new(writer.clone(), bridge.clone().recipient());
+    let stats = trail.stats();
+    let trail = trail.start();
+    tracing::info!(%writer, "audit trail started");
+    AuditDesk {
+        record: trail.clone().recipient(),
+        flush: trail.recipient(),
+        stats,
+        writer,
+        trust_forwarded_for: settings.audit.trust_forwarded_for,
     }
 }

@@ -7,6 +7,7 @@
 //! * [`flow`] — cases through the whole fusion: plain, with collaboration, with staff decisions.
 //! * [`access`] — 401 without a token, 403 outside a grant, tokens that fail a check, keys
 //!   that rotate at the identity provider, an applicant's own cases.
+//! * [`audit`] — who did what: a record per POST and per clear read, hash-chained, verified.
 //! * [`bad_input`] — every kind of bad request gets a clear JSON refusal, and the service stays up.
 //! * [`bus_faults`] — duplicate, failed, delayed and poisoned bus traffic loses nothing.
 //! * [`deadlines`] — working-day due dates, on time or late, suspensions (补正), the calendar.
@@ -33,6 +34,7 @@
 mod common;
 
 mod access;
+mod audit;
 mod bad_input;
 mod bus_faults;
 mod deadlines;
