@@ -12,6 +12,7 @@ mod auth;
 mod city;
 mod crypto;
 mod input;
+mod kafka_secret;
 mod service;
 mod validate;
 
@@ -24,6 +25,7 @@ pub use crypto::{
     CryptoSettings, KeyProblem, KeySettings, DEVELOPMENT_KEY, DEVELOPMENT_KEY_ID, KEY_BYTES,
 };
 pub use input::InputSettings;
+pub use kafka_secret::SecretProblem;
 pub use service::{
     BridgeSettings, BusKind, BusSettings, HttpSettings, KafkaSettings, Role, Roles,
     ServiceSettings, ENVELOPE_OVERHEAD_BYTES, MIN_RECORD_BYTES,

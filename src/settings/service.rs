@@ -112,8 +112,8 @@ pub struct BusSettings {
     pub kafka: KafkaSettings,
 }
 
-/// `[bus.kafka]`
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// `[bus.kafka]`. Its `Debug` (in `kafka_secret`) hides passwords.
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct KafkaSettings {
     /// Producer `linger.ms`: how long librdkafka waits to fill a batch.
@@ -155,6 +155,15 @@ pub struct KafkaSettings {
     /// Any librdkafka option, passed to producer, consumers and admin client as given (e.g.
     /// `"security.protocol" = "SASL_SSL"`); applied last, so it overrides the settings above.
     pub options: std::collections::BTreeMap<String, String>,
+    /// The name of an environment variable that holds the SASL password (librdkafka's
+    /// `sasl.password`), so that it need not be written in the config file. At most one of
+    /// this, `sasl_password_file` and `options."sasl.password"`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sasl_password_env: Option<String>,
+    /// A file that holds the SASL password (a mounted secret; a trailing newline is ignored),
+    /// read whenever a Kafka client is made. At most one source, as for `sasl_password_env`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sasl_password_file: Option<std::path::PathBuf>,
 }
 
 impl Default for KafkaSettings {
@@ -174,6 +183,8 @@ impl Default for KafkaSettings {
             create_topics: true,
             flush_timeout_ms: 10_000,
             options: Default::default(),
+            sasl_password_env: None,
+            sasl_password_file: None,
         }
     }
 }

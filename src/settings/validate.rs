@@ -94,6 +94,9 @@ impl Settings {
             );
         }
         self.check_producer_limit(found);
+        if let Err(problem) = self.bus.kafka.sasl_password() {
+            found.add(problem.key, problem.value, problem.problem);
+        }
         if self.bridge.batch_max_records == 0 {
             found.add(
                 "bridge.batch_max_records",
@@ -620,5 +623,57 @@ mod tests {
             error.to_string().contains("whole number of bytes"),
             "{error}"
         );
+    }
+
+    /// The default configuration with `from` replaced by `to` (once).
+    fn default_with(from: &str, to: &str) -> Result<Settings, SettingsError> {
+        assert!(
+            DEFAULT_CONFIG.contains(from),
+            "`{from}` not in the default config"
+        );
+        Settings::from_toml(&DEFAULT_CONFIG.replacen(from, to, 1), "test.toml", false)
+    }
+
+    #[test]
+    fn a_sasl_password_from_two_sources_is_reported_with_the_other_mistakes() {
+        let text = DEFAULT_CONFIG
+            .replacen(
+                "\n[bus.kafka.options]",
+                "\nsasl_password_env = \"GOVFUSION_TEST_SASL_A\"\n\
+                 \n[bus.kafka.options]\n\"sasl.password\" = \"inline-secret\"",
+                1,
+            )
+            .replacen("partitions = 6", "partitions = 0", 1);
+
+        let error = Settings::from_toml(&text, "test.toml", false)
+            .expect_err("two sources of the password")
+            .to_string();
+
+        assert_eq!(error.lines().count(), 2, "{error}");
+        assert!(error.contains("bus.partitions"), "{error}");
+        assert!(error.contains("bus.kafka = "), "{error}");
+        assert!(error.contains("at most one"), "{error}");
+        assert!(
+            !error.contains("inline-secret"),
+            "the password is shown: {error}"
+        );
+    }
+
+    #[test]
+    fn a_sasl_password_file_that_cannot_be_read_is_named() {
+        let error = default_with(
+            "\n[bus.kafka.options]",
+            "\nsasl_password_file = \"/nonexistent/govfusion-kafka-password\"\n\n[bus.kafka.options]",
+        )
+        .expect_err("no such file")
+        .to_string();
+
+        assert!(
+            error.contains(
+                "bus.kafka.sasl_password_file = \"/nonexistent/govfusion-kafka-password\""
+            ),
+            "{error}"
+        );
+        assert!(error.contains("cannot read the file"), "{error}");
     }
 }
