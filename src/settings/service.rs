@@ -1,6 +1,7 @@
 //! The service's sections of the configuration: `[http]`, `[bus]` (with `[bus.kafka]`),
 //! `[service]` and its roles, `[bridge]`.
 
+use super::RateLimitSettings;
 use crate::domain::DepartmentCode;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
@@ -40,6 +41,19 @@ pub struct HttpSettings {
     /// keys is refused with 503.
     #[serde(default = "default_idempotency_max_entries")]
     pub idempotency_max_entries: usize,
+    /// `[http.rate_limit]`: how many requests one client may make.
+    #[serde(default)]
+    pub rate_limit: RateLimitSettings,
+    /// Whether responses carry `Strict-Transport-Security`. Only for a deployment where the
+    /// browser reaches this service over HTTPS (a TLS-terminating proxy that passes headers
+    /// through): this service itself speaks plain HTTP, and HSTS over plain HTTP is ignored by
+    /// browsers at best and locks users out of a site with no HTTPS at worst.
+    #[serde(default)]
+    pub hsts: bool,
+    /// The origins (`https://portal.city.gov.cn`, scheme, host and port, no path) whose web
+    /// pages may call the API from a browser (CORS). Empty: no cross-origin access.
+    #[serde(default)]
+    pub cors_allowed_origins: Vec<String>,
 }
 
 fn default_max_body_bytes() -> usize {

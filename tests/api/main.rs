@@ -5,6 +5,8 @@
 //! * [`common`] — shared by every test binary: `TestApp`, the requests a client makes, waiting.
 //! * [`helpers`] — `spawn_app()` on the bus `GOVFUSION_TEST_BUS` names, a clock tests move.
 //! * [`flow`] — cases through the whole fusion: plain, with collaboration, with staff decisions.
+//! * [`abuse`] — a client past its rate limit gets 429 while another is served; security
+//!   headers on every response; CORS only for the configured origins.
 //! * [`bad_input`] — every kind of bad request gets a clear JSON refusal, and the service stays up.
 //! * [`bus_faults`] — duplicate, failed, delayed and poisoned bus traffic loses nothing.
 //! * [`deadlines`] — working-day due dates, on time or late, suspensions (补正), the calendar.
@@ -28,6 +30,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod abuse;
 mod bad_input;
 mod bus_faults;
 mod deadlines;
