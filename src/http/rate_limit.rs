@@ -125,7 +125,9 @@ pub async fn guard(
     match limit.check(&client) {
         Ok(()) => Ok(next.call(req).await?.map_into_boxed_body()),
         Err(wait) => {
-            tracing::warn!(?client, "request refused: over the rate limit");
+            // Debug, not warn: a client hammering past its budget must not flood the log too.
+            // Every refusal is in the request log as a 429 anyway.
+            tracing::debug!(?client, "request refused: over the rate limit");
             Ok(req.into_response(limit.refusal(wait)))
         }
     }

@@ -592,9 +592,11 @@ impl Settings {
 /// more. Compared as text, so `https://a.gov.cn/` (a trailing slash) would never match.
 fn check_origin(origin: &str) -> Result<(), &'static str> {
     const SHAPE: &str = "an origin is `https://host` or `https://host:port`: a scheme, a host, \
-                         an optional port, no path (not even `/`), no `*`";
+                         an optional port, in lower case, no path (not even `/`), no `*`";
     let uri: actix_web::http::Uri = origin.parse().map_err(|_| SHAPE)?;
-    let scheme_ok = matches!(uri.scheme_str(), Some("http" | "https"));
+    // Browsers send the scheme and host in lower case, and origins are compared as text.
+    let lower_case = origin == origin.to_ascii_lowercase();
+    let scheme_ok = lower_case && matches!(uri.scheme_str(), Some("http" | "https"));
     let host_ok = uri.host().is_some_and(|h| !h.is_empty() && h != "*");
     let bare = uri.authority().is_some_and(|a| !a.as_str().contains('@'))
         && uri.query().is_none()
@@ -708,13 +710,18 @@ mod tests {
 
     #[test]
     fn cors_origins_must_be_what_a_browser_sends() {
-        let listed = r#"cors_allowed_origins = ["https://zwfw.city.gov.cn", "http://localhost:3000", "https://a.gov.cn/", "*", "zwfw.city.gov.cn"]"#;
+        let listed = r#"cors_allowed_origins = ["https://zwfw.city.gov.cn", "http://localhost:3000", "https://a.gov.cn/", "*", "zwfw.city.gov.cn", "https://Portal.gov.cn"]"#;
         let error = default_with("cors_allowed_origins = []", listed)
-            .expect_err("three are not origins")
+            .expect_err("four are not origins")
             .to_string();
 
-        assert_eq!(error.lines().count(), 3, "{error}");
-        for (i, origin) in [(2, "https://a.gov.cn/"), (3, "*"), (4, "zwfw.city.gov.cn")] {
+        assert_eq!(error.lines().count(), 4, "{error}");
+        for (i, origin) in [
+            (2, "https://a.gov.cn/"),
+            (3, "*"),
+            (4, "zwfw.city.gov.cn"),
+            (5, "https://Portal.gov.cn"),
+        ] {
             let key = format!("http.cors_allowed_origins[{i}] = \"{origin}\"");
             assert!(error.contains(&key), "no `{key}` in {error}");
         }
