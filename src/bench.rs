@@ -136,7 +136,7 @@ pub async fn run(settings: &Settings, options: &BenchOptions) -> anyhow::Result<
         .await
         .context("Failed to connect to Kafka")?;
 
-    let producer: FutureProducer = producer_config(&bus_settings, bus.brokers())
+    let producer: FutureProducer = producer_config(&bus_settings, bus.brokers())?
         .create()
         .context("Failed to create the raw producer")?;
     let bridge = Bridge::new(std::sync::Arc::new(bus.clone()), settings.bridge.clone()).start();

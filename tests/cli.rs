@@ -243,6 +243,75 @@ fn a_key_read_from_a_variable_is_checked_too() {
     assert!(err.contains("is not standard base64"), "{err}");
 }
 
+/// The default config with `line` added to `[bus.kafka]`, before its options table.
+fn with_kafka_line(line: &str) -> String {
+    default_with(
+        "\n[bus.kafka.options]",
+        &format!("\n{line}\n\n[bus.kafka.options]"),
+    )
+}
+
+#[test]
+fn the_sasl_password_can_come_from_a_variable_and_a_missing_one_is_named() {
+    let config = TempConfig::new(
+        "sasl-env",
+        &with_kafka_line("sasl_password_env = \"GOVFUSION_TEST_CLI_SASL\""),
+    );
+
+    let good = govfusion(
+        &["check-config", "--config", config.path()],
+        &[("GOVFUSION_TEST_CLI_SASL", "kafka-pass-from-env")],
+    );
+    let missing = govfusion(&["check-config", "--config", config.path()], &[]);
+
+    assert!(good.status.success(), "{}", stderr(&good));
+    assert!(!missing.status.success(), "an unset variable passed");
+    let err = stderr(&missing);
+    assert!(
+        err.contains("bus.kafka.sasl_password_env = \"GOVFUSION_TEST_CLI_SASL\""),
+        "{err}"
+    );
+    assert!(
+        err.contains("cannot read the environment variable"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_sasl_password_can_come_from_a_file_and_two_sources_are_refused_unshown() {
+    let secret = TempConfig::new("sasl-password", "kafka-pass-from-file\n");
+    let from_file = TempConfig::new(
+        "sasl-file",
+        &with_kafka_line(&format!("sasl_password_file = {:?}", secret.path())),
+    );
+    let both = TempConfig::new(
+        "sasl-both",
+        &default_with(
+            "\n[bus.kafka.options]",
+            &format!(
+                "\nsasl_password_file = {:?}\n\n[bus.kafka.options]\n\
+                 \"sasl.password\" = \"inline-kafka-pass\"",
+                secret.path()
+            ),
+        ),
+    );
+
+    let good = govfusion(&["check-config", "--config", from_file.path()], &[]);
+    let refused = govfusion(&["check-config", "--config", both.path()], &[]);
+
+    assert!(good.status.success(), "{}", stderr(&good));
+    assert!(!refused.status.success(), "two sources passed");
+    let err = stderr(&refused);
+    assert!(err.contains("bus.kafka = "), "{err}");
+    assert!(err.contains("at most one"), "{err}");
+    for output in [&good, &refused] {
+        let shown = format!("{}{}", stdout(output), stderr(output));
+        for password in ["kafka-pass-from-file", "inline-kafka-pass"] {
+            assert!(!shown.contains(password), "{password} shown: {shown}");
+        }
+    }
+}
+
 #[test]
 fn simulate_completes_its_cases_and_prints_a_summary() {
     let output = govfusion(&["simulate", "--cases", "50"], &[]);

@@ -19,7 +19,7 @@
 use super::embedded::EmbeddedCluster;
 use super::kafka_consumer::GroupConsumer;
 use super::{Bus, BusError, EndOffsets, Record, Refusal, Subscription, SubscriptionHandle, Topic};
-use crate::settings::{AuditSettings, BusKind, BusSettings};
+use crate::settings::{AuditSettings, BusKind, BusSettings, KafkaSettings};
 use futures::future::BoxFuture;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -88,7 +88,7 @@ impl KafkaBus {
             }
             _ => (settings.brokers.clone(), None),
         };
-        let producer: FutureProducer = producer_config(settings, &brokers)
+        let producer: FutureProducer = producer_config(settings, &brokers)?
             .create()
             .map_err(|e| BusError::Publish(format!("cannot create the Kafka producer: {e}")))?;
         if embedded.is_none() && settings.kafka.create_topics {
@@ -169,7 +169,10 @@ impl Inner {
         if !fenced && fatal.is_none() {
             return;
         }
-        match producer_config(&self.settings, &self.brokers).create::<FutureProducer>() {
+        let created = producer_config(&self.settings, &self.brokers)
+            .map_err(|e| e.to_string())
+            .and_then(|config| config.create::<FutureProducer>().map_err(|e| e.to_string()));
+        match created {
             Ok(producer) => {
                 tracing::error!(%error, ?fatal, "the Kafka producer is unusable; replaced by a new one");
                 let mut slot = self.producer.write().unwrap_or_else(|e| e.into_inner());
@@ -187,8 +190,21 @@ impl Inner {
     }
 }
 
-/// The producer's configuration.
-pub fn producer_config(settings: &BusSettings, brokers: &str) -> ClientConfig {
+/// Sets `[bus.kafka.options]` on `config`, with the SASL password read from its source (an
+/// environment variable or a file are read again for every client, so a rotated secret is used
+/// by the next one).
+pub(super) fn set_options(config: &mut ClientConfig, kafka: &KafkaSettings) -> Result<(), String> {
+    let options = kafka
+        .client_options()
+        .map_err(|problem| format!("cannot read the Kafka SASL password: {problem}"))?;
+    for (key, value) in &options {
+        config.set(key, value);
+    }
+    Ok(())
+}
+
+/// The producer's configuration; fails when the SASL password cannot be read.
+pub fn producer_config(settings: &BusSettings, brokers: &str) -> Result<ClientConfig, BusError> {
     let kafka = &settings.kafka;
     let mut config = ClientConfig::new();
     config
@@ -209,10 +225,8 @@ pub fn producer_config(settings: &BusSettings, brokers: &str) -> ClientConfig {
             .set("acks", "all")
             .set("max.in.flight.requests.per.connection", "1");
     }
-    for (key, value) in &kafka.options {
-        config.set(key, value);
-    }
-    config
+    set_options(&mut config, kafka).map_err(BusError::Publish)?;
+    Ok(config)
 }
 
 /// Hands one record to librdkafka; on a full local queue waits for deliveries to drain it, then
@@ -281,9 +295,7 @@ async fn create_topics(
 ) -> Result<(), BusError> {
     let mut config = ClientConfig::new();
     config.set("bootstrap.servers", brokers);
-    for (key, value) in &settings.kafka.options {
-        config.set(key, value);
-    }
+    set_options(&mut config, &settings.kafka).map_err(BusError::Subscribe)?;
     let admin: AdminClient<DefaultClientContext> = config
         .create()
         .map_err(|e| BusError::Subscribe(format!("cannot create the Kafka admin client: {e}")))?;
@@ -450,7 +462,7 @@ mod tests {
 
     #[test]
     fn the_shipped_producer_is_idempotent() {
-        let config = producer_config(&shipped_bus_settings(), "h1:9092");
+        let config = producer_config(&shipped_bus_settings(), "h1:9092").unwrap();
         assert_eq!(config.get("enable.idempotence"), Some("true"));
         assert_eq!(config.get("max.in.flight.requests.per.connection"), None);
     }
@@ -459,7 +471,7 @@ mod tests {
     fn the_producer_refuses_records_over_the_configured_limit() {
         let mut settings = shipped_bus_settings();
         settings.max_record_bytes = 250_000;
-        let config = producer_config(&settings, "h1:9092");
+        let config = producer_config(&settings, "h1:9092").unwrap();
         assert_eq!(config.get("message.max.bytes"), Some("250000"));
     }
 
@@ -467,7 +479,7 @@ mod tests {
     fn without_idempotence_one_request_in_flight_keeps_the_order() {
         let mut settings = shipped_bus_settings();
         settings.kafka.idempotence = false;
-        let config = producer_config(&settings, "h1:9092");
+        let config = producer_config(&settings, "h1:9092").unwrap();
         assert_eq!(config.get("enable.idempotence"), Some("false"));
         assert_eq!(config.get("acks"), Some("all"));
         assert_eq!(

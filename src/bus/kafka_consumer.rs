@@ -89,7 +89,7 @@ impl GroupConsumer {
         cluster: Option<Arc<EmbeddedCluster>>,
         subscription: Subscription,
     ) -> Result<SubscriptionHandle, BusError> {
-        let mut config = consumer_config(settings, brokers, &subscription.group);
+        let mut config = consumer_config(settings, brokers, &subscription.group)?;
         if let Membership::Static(instance) = &subscription.membership {
             config.set("group.instance.id", instance);
         }
@@ -438,8 +438,13 @@ fn assign_from_start(consumer: &Consumer_, topics: &[String]) -> Result<usize, S
     Ok(list.count())
 }
 
-/// The consumer's configuration: offsets stored by us only, committed by librdkafka.
-fn consumer_config(settings: &BusSettings, brokers: &str, group: &str) -> ClientConfig {
+/// The consumer's configuration: offsets stored by us only, committed by librdkafka. Fails
+/// when the SASL password cannot be read.
+fn consumer_config(
+    settings: &BusSettings,
+    brokers: &str,
+    group: &str,
+) -> Result<ClientConfig, BusError> {
     let kafka = &settings.kafka;
     let fetch_wait_max_ms = match settings.kind {
         crate::settings::BusKind::Embedded => kafka.fetch_wait_max_ms.min(5),
@@ -459,10 +464,8 @@ fn consumer_config(settings: &BusSettings, brokers: &str, group: &str) -> Client
         )
         .set("partition.assignment.strategy", &kafka.assignment_strategy)
         .set("fetch.wait.max.ms", fetch_wait_max_ms.to_string());
-    for (key, value) in &kafka.options {
-        config.set(key, value);
-    }
-    config
+    super::kafka::set_options(&mut config, kafka).map_err(BusError::Subscribe)?;
+    Ok(config)
 }
 
 /// Copies a Kafka message into a [`Record`].

@@ -9,14 +9,22 @@ use crate::auth::{AuthError, Authenticator, Grant, Principal};
 use crate::domain::{CentreCode, DepartmentCode, Officer, TerminalId};
 use actix_web::dev::Payload;
 use actix_web::http::{header, StatusCode};
-use actix_web::{web, FromRequest, HttpRequest, HttpResponseBuilder};
+use actix_web::{web, FromRequest, HttpMessage as _, HttpRequest, HttpResponseBuilder};
 use futures::future::LocalBoxFuture;
+
+/// The outcome of checking a request's bearer token, kept in the request's extensions by the
+/// rate limiter (which counts a request against the caller its token names), so that the
+/// token's signature is checked once per request.
+pub(super) struct Checked(pub(super) std::result::Result<Principal, AuthError>);
 
 impl FromRequest for Principal {
     type Error = ApiError;
     type Future = LocalBoxFuture<'static, Result<Self>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        if let Some(Checked(checked)) = req.extensions_mut().remove::<Checked>() {
+            return Box::pin(async move { checked.map_err(unauthenticated) });
+        }
         let authenticator = req.app_data::<web::Data<Authenticator>>().cloned();
         let token = bearer(req);
         Box::pin(async move {
@@ -30,7 +38,7 @@ impl FromRequest for Principal {
 }
 
 /// The token of an `Authorization: Bearer …` header.
-fn bearer(req: &HttpRequest) -> Option<String> {
+pub(super) fn bearer(req: &HttpRequest) -> Option<String> {
     let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.trim().split_once(' ')?;
     scheme

@@ -25,9 +25,12 @@
 //! application's identity number and phone), [`error`] (the errors, and the systems' refusals
 //! as errors).
 //!
-//! Around them, two middlewares that know no resource: `body_deadline` (a body that does not
-//! arrive in time gets 408, on every request) and [`idempotency`] (`Idempotency-Key` on every
-//! POST under `/api/v1`); around the API, `audit` records who did what (see [`crate::audit`]).
+//! Around them, middlewares that know no resource: `body_deadline` (a body that does not
+//! arrive in time gets 408, on every request), [`idempotency`] (`Idempotency-Key` on every
+//! POST under `/api/v1`), `rate_limit` (429 past a client's budget), `cors` (browsers' access
+//! from the origins of `http.cors_allowed_origins`) and `security_headers` (`nosniff`,
+//! `no-store` on what may carry personal data, and the like, on every response); around the API, `audit` records who did what (see
+//! [`crate::audit`]).
 
 mod access;
 mod audit;
@@ -36,6 +39,7 @@ mod cases;
 mod catalogue;
 mod centres;
 mod collaborations;
+mod cors;
 mod departments;
 pub mod error;
 mod health;
@@ -44,6 +48,8 @@ mod input;
 mod intake_feed;
 mod locate;
 mod operations;
+mod rate_limit;
+mod security_headers;
 mod supervision;
 mod terminals;
 
@@ -79,6 +85,9 @@ pub fn server(systems: Systems, authenticator: Authenticator) -> anyhow::Result<
         )),
         max_body_bytes: limit,
     };
+    let rate_limit = rate_limit::RateLimit::new(&http.rate_limit);
+    let cors_origins = http.cors_allowed_origins.clone();
+    let hsts = http.hsts;
     let state = web::Data::new(systems);
     let authenticator = web::Data::new(authenticator);
     let server = HttpServer::new(move || {
@@ -94,6 +103,14 @@ pub fn server(systems: Systems, authenticator: Authenticator) -> anyhow::Result<
             .app_data(web::QueryConfig::default().error_handler(error::query_error))
             .wrap(from_fn(move |req, next| {
                 body_deadline::guard(body_timeout, req, next)
+            }))
+            .wrap(from_fn({
+                let limit = rate_limit.clone();
+                move |req, next| rate_limit::guard(limit.clone(), req, next)
+            }))
+            .wrap(cors::middleware(&cors_origins))
+            .wrap(from_fn(move |req, next| {
+                security_headers::add(hsts, req, next)
             }))
             .wrap(tracing_actix_middleware())
             .configure(|cfg| configure(cfg, idempotency.clone()))

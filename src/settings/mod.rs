@@ -13,6 +13,8 @@ mod auth;
 mod city;
 mod crypto;
 mod input;
+mod kafka_secret;
+mod rate_limit;
 mod service;
 mod validate;
 
@@ -26,6 +28,8 @@ pub use crypto::{
     CryptoSettings, KeyProblem, KeySettings, DEVELOPMENT_KEY, DEVELOPMENT_KEY_ID, KEY_BYTES,
 };
 pub use input::InputSettings;
+pub use kafka_secret::SecretProblem;
+pub use rate_limit::RateLimitSettings;
 pub use service::{
     BridgeSettings, BusKind, BusSettings, HttpSettings, KafkaSettings, Role, Roles,
     ServiceSettings, ENVELOPE_OVERHEAD_BYTES, MIN_RECORD_BYTES,
@@ -143,7 +147,8 @@ impl Settings {
                     .separator("__")
                     .try_parsing(true)
                     .list_separator(",")
-                    .with_list_parse_key("service.roles"),
+                    .with_list_parse_key("service.roles")
+                    .with_list_parse_key("http.cors_allowed_origins"),
             );
         }
         let settings: Settings = builder

@@ -1,6 +1,7 @@
 //! The service's sections of the configuration: `[http]`, `[bus]` (with `[bus.kafka]`),
 //! `[service]` and its roles, `[bridge]`.
 
+use super::RateLimitSettings;
 use crate::domain::DepartmentCode;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
@@ -40,6 +41,19 @@ pub struct HttpSettings {
     /// keys is refused with 503.
     #[serde(default = "default_idempotency_max_entries")]
     pub idempotency_max_entries: usize,
+    /// `[http.rate_limit]`: how many requests one client may make.
+    #[serde(default)]
+    pub rate_limit: RateLimitSettings,
+    /// Whether responses carry `Strict-Transport-Security`. Only for a deployment where the
+    /// browser reaches this service over HTTPS (a TLS-terminating proxy that passes headers
+    /// through): this service itself speaks plain HTTP, and HSTS over plain HTTP is ignored by
+    /// browsers at best and locks users out of a site with no HTTPS at worst.
+    #[serde(default)]
+    pub hsts: bool,
+    /// The origins (`https://portal.city.gov.cn`, scheme, host and port, no path) whose web
+    /// pages may call the API from a browser (CORS). Empty: no cross-origin access.
+    #[serde(default)]
+    pub cors_allowed_origins: Vec<String>,
 }
 
 fn default_max_body_bytes() -> usize {
@@ -112,8 +126,8 @@ pub struct BusSettings {
     pub kafka: KafkaSettings,
 }
 
-/// `[bus.kafka]`
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// `[bus.kafka]`. Its `Debug` (in `kafka_secret`) hides passwords.
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct KafkaSettings {
     /// Producer `linger.ms`: how long librdkafka waits to fill a batch.
@@ -155,6 +169,15 @@ pub struct KafkaSettings {
     /// Any librdkafka option, passed to producer, consumers and admin client as given (e.g.
     /// `"security.protocol" = "SASL_SSL"`); applied last, so it overrides the settings above.
     pub options: std::collections::BTreeMap<String, String>,
+    /// The name of an environment variable that holds the SASL password (librdkafka's
+    /// `sasl.password`), so that it need not be written in the config file. At most one of
+    /// this, `sasl_password_file` and `options."sasl.password"`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sasl_password_env: Option<String>,
+    /// A file that holds the SASL password (a mounted secret; a trailing newline is ignored),
+    /// read whenever a Kafka client is made. At most one source, as for `sasl_password_env`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sasl_password_file: Option<std::path::PathBuf>,
 }
 
 impl Default for KafkaSettings {
@@ -174,6 +197,8 @@ impl Default for KafkaSettings {
             create_topics: true,
             flush_timeout_ms: 10_000,
             options: Default::default(),
+            sasl_password_env: None,
+            sasl_password_file: None,
         }
     }
 }

@@ -39,6 +39,7 @@ impl Settings {
         let mut found = Findings::default();
         self.check_service(&mut found);
         self.check_http(&mut found);
+        self.check_abuse_controls(&mut found);
         self.check_auth(&mut found);
         self.check_input(&mut found);
         self.check_tree(&mut found);
@@ -95,6 +96,9 @@ impl Settings {
             );
         }
         self.check_producer_limit(found);
+        if let Err(problem) = self.bus.kafka.sasl_password() {
+            found.add(problem.key, problem.value, problem.problem);
+        }
         if self.bridge.batch_max_records == 0 {
             found.add(
                 "bridge.batch_max_records",
@@ -207,6 +211,33 @@ impl Settings {
             }
         }
         self.check_body_limit(found);
+    }
+
+    /// The rate limit and the CORS allow-list: a rate or budget of 0 refuses everyone; an origin
+    /// that is not `scheme://host[:port]` never matches a browser's `Origin` (and the CORS
+    /// middleware refuses to start with one that is not a URI at all).
+    fn check_abuse_controls(&self, found: &mut Findings) {
+        let limit = &self.http.rate_limit;
+        if limit.enabled && !(limit.per_second.is_finite() && limit.per_second > 0.0) {
+            found.add(
+                "http.rate_limit.per_second",
+                limit.per_second.to_string(),
+                "must be more than 0 (0.5 is one request every two seconds), or set \
+                 http.rate_limit.enabled = false",
+            );
+        }
+        if limit.enabled && limit.burst == 0 {
+            found.add(
+                "http.rate_limit.burst",
+                "0",
+                "must be at least 1: a budget of 0 refuses every request",
+            );
+        }
+        for (i, origin) in self.http.cors_allowed_origins.iter().enumerate() {
+            if let Err(problem) = check_origin(origin) {
+                found.add(format!("http.cors_allowed_origins[{i}]"), origin, problem);
+            }
+        }
     }
 
     /// A body the API takes must fit in a record on the bus, or its case could be answered
@@ -558,6 +589,31 @@ impl Settings {
     }
 }
 
+/// Whether `origin` is what a browser sends as `Origin`: `http(s)://host[:port]`, nothing
+/// more. Compared as text, so `https://a.gov.cn/` (a trailing slash) would never match.
+fn check_origin(origin: &str) -> Result<(), &'static str> {
+    const SHAPE: &str = "an origin is `https://host` or `https://host:port`: a scheme, a host, \
+                         an optional port, in lower case, no path (not even `/`), no `*`";
+    let uri: actix_web::http::Uri = origin.parse().map_err(|_| SHAPE)?;
+    // Browsers send the scheme and host in lower case, and origins are compared as text.
+    let lower_case = origin == origin.to_ascii_lowercase();
+    let scheme_ok = lower_case && matches!(uri.scheme_str(), Some("http" | "https"));
+    let host_ok = uri.host().is_some_and(|h| !h.is_empty() && h != "*");
+    let bare = uri.authority().is_some_and(|a| !a.as_str().contains('@'))
+        && uri.query().is_none()
+        && origin
+            == format!(
+                "{}://{}",
+                uri.scheme_str().unwrap_or(""),
+                uri.authority().map_or("", |a| a.as_str())
+            );
+    if scheme_ok && host_ok && bare {
+        Ok(())
+    } else {
+        Err(SHAPE)
+    }
+}
+
 /// The codes of `departments`, sorted, for an error message.
 fn known(departments: &HashMap<&str, &DepartmentSettings>) -> String {
     sorted(&departments.keys().copied().collect())
@@ -621,5 +677,97 @@ mod tests {
             error.to_string().contains("whole number of bytes"),
             "{error}"
         );
+    }
+
+    /// The default configuration with `from` replaced by `to` (once).
+    fn default_with(from: &str, to: &str) -> Result<Settings, SettingsError> {
+        assert!(
+            DEFAULT_CONFIG.contains(from),
+            "`{from}` not in the default config"
+        );
+        Settings::from_toml(&DEFAULT_CONFIG.replacen(from, to, 1), "test.toml", false)
+    }
+
+    #[test]
+    fn a_rate_limit_of_nothing_is_refused_with_both_keys_unless_it_is_off() {
+        let zero = DEFAULT_CONFIG
+            .replacen("per_second = 100.0", "per_second = 0.0", 1)
+            .replacen("burst = 1000", "burst = 0", 1);
+        let off = zero.replacen("enabled = true", "enabled = false", 1);
+
+        let error = Settings::from_toml(&zero, "test.toml", false)
+            .expect_err("a rate of 0")
+            .to_string();
+        let off = Settings::from_toml(&off, "test.toml", false);
+
+        assert_eq!(error.lines().count(), 2, "{error}");
+        assert!(
+            error.contains("http.rate_limit.per_second = \"0\""),
+            "{error}"
+        );
+        assert!(error.contains("http.rate_limit.burst = \"0\""), "{error}");
+        assert!(off.is_ok(), "limits off need no rate: {off:?}");
+    }
+
+    #[test]
+    fn cors_origins_must_be_what_a_browser_sends() {
+        let listed = r#"cors_allowed_origins = ["https://zwfw.city.gov.cn", "http://localhost:3000", "https://a.gov.cn/", "*", "zwfw.city.gov.cn", "https://Portal.gov.cn"]"#;
+        let error = default_with("cors_allowed_origins = []", listed)
+            .expect_err("four are not origins")
+            .to_string();
+
+        assert_eq!(error.lines().count(), 4, "{error}");
+        for (i, origin) in [
+            (2, "https://a.gov.cn/"),
+            (3, "*"),
+            (4, "zwfw.city.gov.cn"),
+            (5, "https://Portal.gov.cn"),
+        ] {
+            let key = format!("http.cors_allowed_origins[{i}] = \"{origin}\"");
+            assert!(error.contains(&key), "no `{key}` in {error}");
+        }
+    }
+
+    #[test]
+    fn a_sasl_password_from_two_sources_is_reported_with_the_other_mistakes() {
+        let text = DEFAULT_CONFIG
+            .replacen(
+                "\n[bus.kafka.options]",
+                "\nsasl_password_env = \"GOVFUSION_TEST_SASL_A\"\n\
+                 \n[bus.kafka.options]\n\"sasl.password\" = \"inline-secret\"",
+                1,
+            )
+            .replacen("partitions = 6", "partitions = 0", 1);
+
+        let error = Settings::from_toml(&text, "test.toml", false)
+            .expect_err("two sources of the password")
+            .to_string();
+
+        assert_eq!(error.lines().count(), 2, "{error}");
+        assert!(error.contains("bus.partitions"), "{error}");
+        assert!(error.contains("bus.kafka = "), "{error}");
+        assert!(error.contains("at most one"), "{error}");
+        assert!(
+            !error.contains("inline-secret"),
+            "the password is shown: {error}"
+        );
+    }
+
+    #[test]
+    fn a_sasl_password_file_that_cannot_be_read_is_named() {
+        let error = default_with(
+            "\n[bus.kafka.options]",
+            "\nsasl_password_file = \"/nonexistent/govfusion-kafka-password\"\n\n[bus.kafka.options]",
+        )
+        .expect_err("no such file")
+        .to_string();
+
+        assert!(
+            error.contains(
+                "bus.kafka.sasl_password_file = \"/nonexistent/govfusion-kafka-password\""
+            ),
+            "{error}"
+        );
+        assert!(error.contains("cannot read the file"), "{error}");
     }
 }

@@ -72,11 +72,11 @@ impl Api {
         self.token(RoleName::Applicant, account, None)
     }
 
-    /// The token of an officer of `department`.
-    pub fn officer(&self, department: &DepartmentCode) -> String {
+    /// The token of officer number `n` of `department`.
+    pub fn officer(&self, department: &DepartmentCode, n: usize) -> String {
         self.token(
             RoleName::Officer,
-            format!("simulate-{department}"),
+            format!("simulate-{department}-{n}"),
             Some(department.clone()),
         )
     }

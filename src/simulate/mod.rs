@@ -446,24 +446,30 @@ fn synthetic_form(
 /// or a collaborator disagreed) and agrees to each waiting event. A city has many officers, so
 /// everything waiting is worked on at once.
 async fn play_staff(systems: Systems, api: Api, running: Arc<AtomicBool>) {
-    let officers: Vec<(DepartmentCode, String)> = systems
+    // One officer per department reads its inbox; each act is done by an officer of its own,
+    // as many people in a department work at once (and each has a rate-limit budget of their
+    // own, as they would).
+    let readers: Vec<(DepartmentCode, String)> = systems
         .catalog
         .departments
         .iter()
         .filter(|d| d.mode == Mode::Manual && systems.desks.departments.contains_key(&d.code))
-        .map(|d| (d.code.clone(), api.officer(&d.code)))
+        .map(|d| (d.code.clone(), api.officer(&d.code, 0)))
         .collect();
+    let mut acts_done = 0_usize;
     while running.load(Ordering::Relaxed) {
         let mut work = Vec::new();
-        for (code, token) in &officers {
+        for (code, token) in &readers {
             let path = format!("/api/v1/departments/{code}/inbox");
             let Ok(inbox) = api.get(&path, token).await else {
                 continue;
             };
             for (path, body) in staff_acts(code, &inbox) {
+                acts_done += 1;
+                let token = api.officer(code, acts_done);
                 let api = &api;
                 work.push(async move {
-                    if let Err(error) = api.post(&path, token, &body).await {
+                    if let Err(error) = api.post(&path, &token, &body).await {
                         tracing::debug!(%path, %error, "a simulated act was refused; tried again next round");
                     }
                 });
@@ -471,8 +477,12 @@ async fn play_staff(systems: Systems, api: Api, running: Arc<AtomicBool>) {
         }
         // A refused action leaves the item in the inbox; the next round tries it again. One
         // taken is never undone, even when the bus is slow to take its message.
+        let idle = work.is_empty();
         futures::future::join_all(work).await;
-        tokio::time::sleep(Duration::from_millis(2)).await;
+        // An inbox read at most every 20 ms while there is nothing to do: 50 a second, within
+        // one reader's rate limit.
+        let pause = if idle { 20 } else { 2 };
+        tokio::time::sleep(Duration::from_millis(pause)).await;
     }
 }
 

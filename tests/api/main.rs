@@ -5,6 +5,8 @@
 //! * [`common`] — shared by every test binary: `TestApp`, the requests a client makes, waiting.
 //! * [`helpers`] — `spawn_app()` on the bus `GOVFUSION_TEST_BUS` names, a clock tests move.
 //! * [`flow`] — cases through the whole fusion: plain, with collaboration, with staff decisions.
+//! * [`abuse`] — a client past its rate limit gets 429 while another is served; security
+//!   headers on every response; CORS only for the configured origins.
 //! * [`access`] — 401 without a token, 403 outside a grant, tokens that fail a check, keys
 //!   that rotate at the identity provider, an applicant's own cases.
 //! * [`audit`] — who did what: a record per POST and per clear read, hash-chained, verified.
@@ -33,6 +35,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod abuse;
 mod access;
 mod audit;
 mod bad_input;

@@ -36,6 +36,10 @@ pub fn test_settings() -> Settings {
     settings.bus.kafka.fetch_wait_max_ms = 10;
     settings.bus.redelivery_backoff_ms = 5;
     settings.bridge.retry_initial_backoff_ms = 1;
+    // Tests poll every 10 ms from one caller, often several loops at once, for as long as a
+    // case takes: far past a real client's budget. The limiter still runs, with room to spare.
+    settings.http.rate_limit.per_second = 1_000_000.0;
+    settings.http.rate_limit.burst = 1_000_000;
     settings
 }
 
