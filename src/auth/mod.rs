@@ -214,7 +214,7 @@ pub fn check_scope(
 }
 
 /// Why a request is not authenticated.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum AuthError {
     /// No `Authorization: Bearer` header.
     #[error("this endpoint needs a bearer token: send `Authorization: Bearer <token>`")]

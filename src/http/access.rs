@@ -22,7 +22,10 @@ impl FromRequest for Principal {
     type Future = LocalBoxFuture<'static, Result<Self>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        if let Some(Checked(checked)) = req.extensions_mut().remove::<Checked>() {
+        // Every middleware and handler that asks for the caller gets the rate limiter's
+        // outcome, so a token's signature is checked once per request.
+        let checked = req.extensions().get::<Checked>().map(|c| c.0.clone());
+        if let Some(checked) = checked {
             return Box::pin(async move { checked.map_err(unauthenticated) });
         }
         let authenticator = req.app_data::<web::Data<Authenticator>>().cloned();
