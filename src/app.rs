@@ -119,6 +119,13 @@ impl Application {
                  will be delivered again, publishes not yet acknowledged are retried by their \
                  causes' redelivery"
             );
+            // The process did not deliver everything it was given: an orchestrator (and the
+            // person reading its exit status) must be able to tell this from a clean stop.
+            anyhow::bail!(
+                "shutdown did not finish within service.shutdown_timeout_ms ({limit:?}): \
+                 publishes still waiting for the bus were abandoned; their causes are delivered \
+                 again to the next process"
+            );
         }
         Ok(())
     }

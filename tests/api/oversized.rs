@@ -286,6 +286,34 @@ async fn a_shutdown_that_could_not_deliver_records_fails_saying_how_many() {
 }
 
 #[actix_web::test]
+async fn a_shutdown_that_runs_out_of_time_with_records_undelivered_fails() {
+    // Arrange: a bus away, and a bridge that would keep retrying far past the shutdown limit.
+    let mut settings = crate::common::app::test_settings();
+    settings.bus.kind = govfusion::settings::BusKind::Memory;
+    settings.bridge.retry_initial_backoff_ms = 500;
+    settings.bridge.retry_max_attempts = 1_000;
+    settings.service.shutdown_timeout_ms = 1_500;
+    let app = Application::build(settings).await.expect("built");
+    let systems = app.systems().clone();
+    systems.ready(crate::POLL_FOR).await.expect("ready");
+    let bus = systems.memory_bus.clone().expect("the memory bus");
+    bus.fail_next_publishes(u32::MAX);
+    let _pending = systems
+        .bridge
+        .send(PublishRecords(vec![record_of("a", 10)]));
+
+    // Act: what SIGTERM does (`serve` exits 1 on the error).
+    let stopped = app.run_until(async {}).await;
+
+    // Assert
+    let error = stopped.expect_err("a record was left undelivered");
+    assert!(
+        error.to_string().contains("did not finish within"),
+        "{error}"
+    );
+}
+
+#[actix_web::test]
 async fn an_act_the_bus_refuses_for_good_is_answered_422_and_so_is_its_repeat() {
     // Arrange: a completed case, and a rating whose comment, within every limit the service
     // checks, makes a record larger than the bus takes: its real limit (5,000 bytes) is below
