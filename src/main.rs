@@ -175,18 +175,14 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             chunk,
             in_flight,
             config,
-        } => {
-            let settings = Settings::load(config.as_deref())?;
-            let options = govfusion::bench::BenchOptions {
+        } => bench(
+            config,
+            govfusion::bench::BenchOptions {
                 records,
                 chunk,
                 in_flight,
-            };
-            let report = actix_rt::System::new()
-                .block_on(async move { govfusion::bench::run(&settings, &options).await })?;
-            print!("{report}");
-            Ok(ExitCode::SUCCESS)
-        }
+            },
+        ),
         Command::Token {
             role,
             sub,
@@ -217,6 +213,18 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         } => verify_audit(config, after_retention, timeout_secs),
         Command::CheckConfig { config } => check_config(config),
     }
+}
+
+/// `bench`: the bridge's produce rate against raw rdkafka's on the configured Kafka bus.
+fn bench(
+    config: Option<PathBuf>,
+    options: govfusion::bench::BenchOptions,
+) -> anyhow::Result<ExitCode> {
+    let settings = Settings::load(config.as_deref())?;
+    let report = actix_rt::System::new()
+        .block_on(async move { govfusion::bench::run(&settings, &options).await })?;
+    print!("{report}");
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `serve`: the service until a signal; an error (undelivered records included) exits 1.
