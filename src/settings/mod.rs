@@ -16,6 +16,7 @@ mod input;
 mod kafka_secret;
 mod rate_limit;
 mod service;
+mod store;
 mod validate;
 
 pub use audit::{AuditSettings, MIN_AUDIT_RETENTION_DAYS};
@@ -34,6 +35,7 @@ pub use service::{
     BridgeSettings, BusKind, BusSettings, HttpSettings, KafkaSettings, Role, Roles,
     ServiceSettings, ENVELOPE_OVERHEAD_BYTES, MIN_RECORD_BYTES,
 };
+pub use store::StoreSettings;
 pub use validate::Problem;
 
 /// The default configuration, compiled into the binary.
@@ -78,6 +80,9 @@ pub struct Settings {
     /// The audit trail of the API's requests.
     #[serde(default)]
     pub audit: AuditSettings,
+    /// The case repository's database.
+    #[serde(default)]
+    pub store: StoreSettings,
 }
 
 /// Why the configuration cannot be used.
