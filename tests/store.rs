@@ -491,6 +491,34 @@ suite!(
     reopening_keeps_rows_and_offsets,
 );
 
+#[tokio::test]
+async fn an_sqlite_url_names_the_file_and_a_data_dir_is_created_when_missing() {
+    let dir =
+        std::env::temp_dir().join(format!("govfusion-store-{}", uuid::Uuid::new_v4().simple()));
+    let by_url = StoreSettings {
+        url: format!("sqlite://{}/named.db?mode=rwc", dir.display()),
+        ..StoreSettings::default()
+    };
+    let by_dir = StoreSettings {
+        data_dir: dir.join("nested").join("dir?#").display().to_string(),
+        ..StoreSettings::default()
+    };
+    std::fs::create_dir_all(&dir).unwrap();
+
+    let named = CaseRepository::open(&by_url).await.unwrap();
+    let default = CaseRepository::open(&by_dir).await.unwrap();
+    named.close().await;
+    default.close().await;
+
+    assert!(dir.join("named.db").is_file());
+    assert!(dir
+        .join("nested")
+        .join("dir?#")
+        .join("govfusion.db")
+        .is_file());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn a_test_database_url_keeps_the_server_and_its_options() {
     assert_eq!(

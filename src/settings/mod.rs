@@ -266,6 +266,28 @@ mod tests {
     }
 
     #[test]
+    fn a_store_of_another_engine_is_refused_with_the_other_mistakes() {
+        let text = DEFAULT_CONFIG
+            .replacen(
+                "url = \"\"\n# Where this process keeps its files",
+                "url = \"mysql://root:secret@db/govfusion\"\n# Where this process keeps its files",
+                1,
+            )
+            .replacen("max_connections = 5", "max_connections = 0", 1);
+
+        let err = Settings::from_toml(&text, "test.toml", false)
+            .unwrap_err()
+            .to_string();
+
+        assert!(
+            err.contains("test.toml: store.url = \"mysql:…\": the case repository speaks"),
+            "{err}"
+        );
+        assert!(err.contains("store.max_connections = \"0\""), "{err}");
+        assert!(!err.contains("secret"), "{err}");
+    }
+
+    #[test]
     fn a_zero_body_timeout_is_refused() {
         let err = default_with("body_timeout_ms = 5000", "body_timeout_ms = 0")
             .unwrap_err()

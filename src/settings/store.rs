@@ -7,6 +7,9 @@ use serde::{Deserialize, Serialize};
 /// The database URL schemes the case repository speaks.
 const SCHEMES: [&str; 3] = ["sqlite:", "postgres:", "postgresql:"];
 
+/// The name of the SQLite file in `data_dir` when `url` is empty.
+const DEFAULT_SQLITE_FILE: &str = "govfusion.db";
+
 /// `[store]`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -37,10 +40,15 @@ impl StoreSettings {
         let url = self.url.trim();
         if url.is_empty() {
             let dir = self.data_dir.trim_end_matches('/');
-            format!("sqlite://{dir}/govfusion.db?mode=rwc")
+            format!("sqlite://{dir}/{DEFAULT_SQLITE_FILE}?mode=rwc")
         } else {
             url.to_owned()
         }
+    }
+
+    /// The SQLite file used when `url` is empty.
+    pub fn default_sqlite_file(&self) -> std::path::PathBuf {
+        std::path::Path::new(&self.data_dir).join(DEFAULT_SQLITE_FILE)
     }
 
     /// Whether the database is SQLite (else PostgreSQL).

@@ -119,10 +119,16 @@ impl CaseRepository {
                     }
                 })?;
             }
+            // The default file is named as a path, not parsed from `database_url()`, so that a
+            // data_dir holding `?` or `#` is still a directory name.
+            let options = if settings.url.trim().is_empty() {
+                SqliteConnectOptions::new().filename(settings.default_sqlite_file())
+            } else {
+                SqliteConnectOptions::from_str(&url).map_err(StoreError::Connect)?
+            };
             // WAL lets readers go on while a consumer writes; the busy timeout makes a writer
             // wait for another's commit instead of failing at once.
-            let options = SqliteConnectOptions::from_str(&url)
-                .map_err(StoreError::Connect)?
+            let options = options
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 .busy_timeout(std::time::Duration::from_secs(10));
