@@ -24,6 +24,8 @@
 //! * [`http`] — the JSON API, and what each role may do with it.
 //! * [`audit`] — the hash-chained audit trail of the API's requests, and its verification.
 //! * [`app`] — the service: systems plus HTTP, with one shutdown path.
+//! * [`store`] — the case repository: cases and consumer offsets in SQLite or PostgreSQL, with
+//!   keyset-paginated lists (not yet used by the intake system).
 //! * [`simulate`] — drives synthetic cases through the whole flow and measures it.
 //! * [`bench`] — the bridge's produce throughput against raw rdkafka.
 
@@ -43,4 +45,5 @@ pub mod http;
 pub mod port;
 pub mod settings;
 pub mod simulate;
+pub mod store;
 pub mod systems;

@@ -16,6 +16,7 @@ mod input;
 mod kafka_secret;
 mod rate_limit;
 mod service;
+mod store;
 mod validate;
 
 pub use audit::{AuditSettings, MIN_AUDIT_RETENTION_DAYS};
@@ -34,6 +35,7 @@ pub use service::{
     BridgeSettings, BusKind, BusSettings, HttpSettings, KafkaSettings, Role, Roles,
     ServiceSettings, ENVELOPE_OVERHEAD_BYTES, MIN_RECORD_BYTES,
 };
+pub use store::StoreSettings;
 pub use validate::Problem;
 
 /// The default configuration, compiled into the binary.
@@ -78,6 +80,9 @@ pub struct Settings {
     /// The audit trail of the API's requests.
     #[serde(default)]
     pub audit: AuditSettings,
+    /// The case repository's database.
+    #[serde(default)]
+    pub store: StoreSettings,
 }
 
 /// Why the configuration cannot be used.
@@ -258,6 +263,28 @@ mod tests {
         ] {
             assert!(err.contains(key), "no `{key}` in {err}");
         }
+    }
+
+    #[test]
+    fn a_store_of_another_engine_is_refused_with_the_other_mistakes() {
+        let text = DEFAULT_CONFIG
+            .replacen(
+                "url = \"\"\n# Where this process keeps its files",
+                "url = \"mysql://root:secret@db/govfusion\"\n# Where this process keeps its files",
+                1,
+            )
+            .replacen("max_connections = 5", "max_connections = 0", 1);
+
+        let err = Settings::from_toml(&text, "test.toml", false)
+            .unwrap_err()
+            .to_string();
+
+        assert!(
+            err.contains("test.toml: store.url = \"mysql:…\": the case repository speaks"),
+            "{err}"
+        );
+        assert!(err.contains("store.max_connections = \"0\""), "{err}");
+        assert!(!err.contains("secret"), "{err}");
     }
 
     #[test]

@@ -50,6 +50,7 @@ impl Settings {
         self.check_roles(&mut found);
         self.check_crypto(&mut found);
         found.0.extend(self.audit.problems());
+        found.0.extend(self.store.problems());
         if found.0.is_empty() {
             return Ok(());
         }

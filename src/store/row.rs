@@ -1,0 +1,95 @@
+//! [`CaseRow`]: one case as the repository keeps it.
+
+use super::StoreError;
+use chrono::{DateTime, Utc};
+use sqlx::types::Json;
+
+/// The columns every query reads, in [`Record`]'s order.
+pub(super) const COLUMNS: &str = "case_id, owner, terminal_id, matter_code, department, status, \
+                                  submitted_at_us, updated_at_us, view";
+
+/// One case: the columns a query filters and orders on, and the whole view as JSON.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaseRow {
+    /// Case id.
+    pub case_id: String,
+    /// The applicant's account, when the application was made signed in.
+    pub owner: Option<String>,
+    /// The terminal it was submitted from.
+    pub terminal_id: String,
+    /// The matter (事项) applied for.
+    pub matter_code: String,
+    /// The responsible department, once the application is accepted.
+    pub department: Option<String>,
+    /// Where the case stands, as its JSON name (`submitted`, `accepted`, …).
+    pub status: String,
+    /// When the application was submitted. Kept to the microsecond, as both engines keep it.
+    pub submitted_at: DateTime<Utc>,
+    /// When the case last changed. Kept to the microsecond.
+    pub updated_at: DateTime<Utc>,
+    /// The whole case view.
+    pub view: serde_json::Value,
+}
+
+impl CaseRow {
+    /// `submitted_at` as the database holds it: microseconds since the Unix epoch.
+    pub(super) fn submitted_at_us(&self) -> i64 {
+        self.submitted_at.timestamp_micros()
+    }
+
+    /// `updated_at` as the database holds it: microseconds since the Unix epoch.
+    pub(super) fn updated_at_us(&self) -> i64 {
+        self.updated_at.timestamp_micros()
+    }
+}
+
+/// A row as the database gives it, before its times are read back.
+#[derive(Debug, sqlx::FromRow)]
+pub(super) struct Record {
+    /// Case id.
+    case_id: String,
+    /// The applicant's account.
+    owner: Option<String>,
+    /// The terminal.
+    terminal_id: String,
+    /// The matter.
+    matter_code: String,
+    /// The responsible department.
+    department: Option<String>,
+    /// The status.
+    status: String,
+    /// Submitted, in microseconds since the epoch.
+    pub(super) submitted_at_us: i64,
+    /// Last changed, in microseconds since the epoch.
+    updated_at_us: i64,
+    /// The view.
+    view: Json<serde_json::Value>,
+}
+
+/// The time `micros` microseconds after the epoch, or why `case_id`'s row cannot hold it.
+fn time(case_id: &str, column: &str, micros: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_micros(micros).ok_or_else(|| StoreError::Corrupt {
+        case_id: case_id.to_owned(),
+        what: format!("{column} = {micros}, not a time"),
+    })
+}
+
+impl TryFrom<Record> for CaseRow {
+    type Error = StoreError;
+
+    fn try_from(record: Record) -> Result<Self, StoreError> {
+        let submitted_at = time(&record.case_id, "submitted_at_us", record.submitted_at_us)?;
+        let updated_at = time(&record.case_id, "updated_at_us", record.updated_at_us)?;
+        Ok(Self {
+            case_id: record.case_id,
+            owner: record.owner,
+            terminal_id: record.terminal_id,
+            matter_code: record.matter_code,
+            department: record.department,
+            status: record.status,
+            submitted_at,
+            updated_at,
+            view: record.view.0,
+        })
+    }
+}

@@ -1,0 +1,529 @@
+//! The case repository on both engines: every test runs on SQLite (a file in the temp dir) and,
+//! with `GOVFUSION_TEST_POSTGRES` set, on PostgreSQL (a database of its own per test, so that
+//! tests run in parallel). Run with `--include-ignored` and no PostgreSQL, the PostgreSQL tests
+//! fail rather than pass unrun.
+
+// Only the PostgreSQL variable of the shared list is used here.
+#[allow(dead_code)]
+#[path = "common/env.rs"]
+mod env;
+
+use chrono::{DateTime, Utc};
+use govfusion::settings::StoreSettings;
+use govfusion::store::{CaseFilter, CaseRepository, CaseRow, StoreError, MAX_PAGE};
+use serde_json::json;
+use sqlx::postgres::PgPool;
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+
+/// A repository on a database of its own, and what removes that database.
+struct TestStore {
+    /// The repository under test.
+    repo: CaseRepository,
+    /// How it was opened, to open it again.
+    settings: StoreSettings,
+    /// What to remove when the test is done.
+    scratch: Scratch,
+}
+
+/// A test's own database.
+enum Scratch {
+    /// The directory holding the SQLite file.
+    Sqlite(PathBuf),
+    /// The server's URL, and the database created on it.
+    Postgres { admin_url: String, database: String },
+}
+
+impl TestStore {
+    /// A repository on a fresh SQLite file.
+    async fn sqlite() -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("govfusion-store-{}", uuid::Uuid::new_v4().simple()));
+        let settings = StoreSettings {
+            data_dir: dir.display().to_string(),
+            ..StoreSettings::default()
+        };
+        let repo = CaseRepository::open(&settings)
+            .await
+            .expect("Failed to open the repository on SQLite");
+        Self {
+            repo,
+            settings,
+            scratch: Scratch::Sqlite(dir),
+        }
+    }
+
+    /// A repository on a fresh database of the `GOVFUSION_TEST_POSTGRES` server.
+    async fn postgres() -> Self {
+        let admin_url = env::require(env::POSTGRES_ENV);
+        let database = format!("govfusion_test_{}", uuid::Uuid::new_v4().simple());
+        let admin = PgPool::connect(&admin_url)
+            .await
+            .expect("Failed to connect to GOVFUSION_TEST_POSTGRES");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {database}")))
+            .execute(&admin)
+            .await
+            .expect("Failed to create the test's database");
+        admin.close().await;
+        let settings = StoreSettings {
+            url: with_database(&admin_url, &database),
+            ..StoreSettings::default()
+        };
+        let repo = CaseRepository::open(&settings)
+            .await
+            .expect("Failed to open the repository on PostgreSQL");
+        Self {
+            repo,
+            settings,
+            scratch: Scratch::Postgres {
+                admin_url,
+                database,
+            },
+        }
+    }
+
+    /// Closes the repository and removes its database. A failed test leaves it behind, to be
+    /// looked at.
+    async fn finish(self) {
+        self.repo.close().await;
+        match self.scratch {
+            Scratch::Sqlite(dir) => {
+                std::fs::remove_dir_all(&dir).expect("Failed to remove the SQLite directory")
+            }
+            Scratch::Postgres {
+                admin_url,
+                database,
+            } => {
+                let admin = PgPool::connect(&admin_url)
+                    .await
+                    .expect("Failed to connect to GOVFUSION_TEST_POSTGRES");
+                sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE {database}")))
+                    .execute(&admin)
+                    .await
+                    .expect("Failed to drop the test's database");
+                admin.close().await;
+            }
+        }
+    }
+}
+
+/// `url` with its database (the path) replaced by `database`, its query kept.
+fn with_database(url: &str, database: &str) -> String {
+    let (base, query) = url.split_once('?').map_or((url, ""), |(b, q)| (b, q));
+    let authority_at = base.find("://").map_or(0, |at| at + 3);
+    let host_end = base[authority_at..]
+        .find('/')
+        .map_or(base.len(), |at| authority_at + at);
+    let query = if query.is_empty() {
+        String::new()
+    } else {
+        format!("?{query}")
+    };
+    format!("{}/{database}{query}", &base[..host_end])
+}
+
+/// The time `secs` seconds after 2027-01-01T00:00:00Z, plus `micros`.
+fn at(secs: i64, micros: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros((1_798_761_600 + secs) * 1_000_000 + micros)
+        .expect("a time in range")
+}
+
+/// A case submitted at `submitted`, with the given department, status, matter and owner.
+fn case(
+    id: &str,
+    submitted: DateTime<Utc>,
+    department: Option<&str>,
+    status: &str,
+    matter: &str,
+    owner: Option<&str>,
+) -> CaseRow {
+    CaseRow {
+        case_id: id.to_owned(),
+        owner: owner.map(str::to_owned),
+        terminal_id: "kiosk-1".to_owned(),
+        matter_code: matter.to_owned(),
+        department: department.map(str::to_owned),
+        status: status.to_owned(),
+        submitted_at: submitted,
+        updated_at: submitted,
+        view: json!({ "case_id": id, "status": status, "history": [{ "step": "submitted" }] }),
+    }
+}
+
+/// Writes `rows` in one committed transaction.
+async fn insert(repo: &CaseRepository, rows: &[CaseRow]) {
+    let mut tx = repo.begin().await.expect("Failed to begin");
+    for row in rows {
+        tx.upsert_case(row).await.expect("Failed to upsert");
+    }
+    tx.commit().await.expect("Failed to commit");
+}
+
+/// The case ids of one page of `filter`'s list.
+async fn ids(repo: &CaseRepository, filter: CaseFilter) -> Vec<String> {
+    let page = repo
+        .list(&filter, None, MAX_PAGE)
+        .await
+        .expect("Failed to list");
+    page.rows.into_iter().map(|row| row.case_id).collect()
+}
+
+async fn upsert_then_get_returns_the_row(store: &TestStore) {
+    let row = case(
+        "c-1",
+        at(0, 123_456),
+        None,
+        "submitted",
+        "business_license",
+        Some("alice"),
+    );
+
+    insert(&store.repo, std::slice::from_ref(&row)).await;
+
+    assert_eq!(store.repo.get("c-1").await.unwrap(), Some(row));
+    assert_eq!(store.repo.get("c-404").await.unwrap(), None);
+}
+
+async fn an_update_replaces_the_row(store: &TestStore) {
+    let submitted = case("c-1", at(0, 0), None, "submitted", "m", Some("alice"));
+    insert(&store.repo, &[submitted]).await;
+    let mut accepted = case(
+        "c-1",
+        at(0, 0),
+        Some("market"),
+        "accepted",
+        "m",
+        Some("alice"),
+    );
+    accepted.updated_at = at(60, 7);
+    accepted.view = json!({ "case_id": "c-1", "status": "accepted", "receipt": { "no": 1 } });
+
+    insert(&store.repo, std::slice::from_ref(&accepted)).await;
+
+    assert_eq!(store.repo.get("c-1").await.unwrap(), Some(accepted));
+    assert_eq!(ids(&store.repo, CaseFilter::default()).await, ["c-1"]);
+}
+
+async fn an_offset_commits_with_its_row(store: &TestStore) {
+    let row = case("c-1", at(0, 0), None, "submitted", "m", None);
+    let mut tx = store.repo.begin().await.unwrap();
+    tx.upsert_case(&row).await.unwrap();
+    tx.store_offset("intake-view", "govfusion.intake", 2, 43)
+        .await
+        .unwrap();
+
+    tx.commit().await.unwrap();
+    let mut tx = store.repo.begin().await.unwrap();
+    tx.store_offset("intake-view", "govfusion.intake", 2, 44)
+        .await
+        .unwrap();
+    tx.store_offset("intake-view", "govfusion.approvals", 0, 7)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    assert_eq!(store.repo.get("c-1").await.unwrap(), Some(row));
+    let expected = HashMap::from([
+        (("govfusion.intake".to_owned(), 2), 44),
+        (("govfusion.approvals".to_owned(), 0), 7),
+    ]);
+    assert_eq!(store.repo.offsets("intake-view").await.unwrap(), expected);
+    assert!(store
+        .repo
+        .offsets("another-group")
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn a_transaction_not_committed_keeps_neither_row_nor_offset(store: &TestStore) {
+    let dropped = case("c-dropped", at(0, 0), None, "submitted", "m", None);
+    let rolled_back = case("c-rolled-back", at(1, 0), None, "submitted", "m", None);
+
+    let mut tx = store.repo.begin().await.unwrap();
+    tx.upsert_case(&dropped).await.unwrap();
+    tx.store_offset("intake-view", "govfusion.intake", 0, 10)
+        .await
+        .unwrap();
+    drop(tx);
+    let mut tx = store.repo.begin().await.unwrap();
+    tx.upsert_case(&rolled_back).await.unwrap();
+    tx.store_offset("intake-view", "govfusion.intake", 1, 20)
+        .await
+        .unwrap();
+    tx.rollback().await.unwrap();
+
+    assert_eq!(store.repo.get("c-dropped").await.unwrap(), None);
+    assert_eq!(store.repo.get("c-rolled-back").await.unwrap(), None);
+    assert!(store.repo.offsets("intake-view").await.unwrap().is_empty());
+    assert!(ids(&store.repo, CaseFilter::default()).await.is_empty());
+}
+
+async fn each_filter_selects_its_cases(store: &TestStore) {
+    insert(
+        &store.repo,
+        &[
+            case("c-1", at(0, 0), None, "submitted", "license", Some("alice")),
+            case(
+                "c-2",
+                at(10, 0),
+                Some("market"),
+                "accepted",
+                "license",
+                Some("bob"),
+            ),
+            case(
+                "c-3",
+                at(20, 0),
+                Some("market"),
+                "approved",
+                "permit",
+                Some("alice"),
+            ),
+            case("c-4", at(30, 0), Some("fire"), "accepted", "permit", None),
+        ],
+    )
+    .await;
+    let filter = |f: fn(&mut CaseFilter)| {
+        let mut filter = CaseFilter::default();
+        f(&mut filter);
+        filter
+    };
+
+    let all = ids(&store.repo, CaseFilter::default()).await;
+    let market = ids(
+        &store.repo,
+        filter(|f| f.department = Some("market".into())),
+    )
+    .await;
+    let accepted = ids(&store.repo, filter(|f| f.status = Some("accepted".into()))).await;
+    let permits = ids(&store.repo, filter(|f| f.matter = Some("permit".into()))).await;
+    let alices = ids(&store.repo, filter(|f| f.owner = Some("alice".into()))).await;
+    let from_10 = ids(&store.repo, filter(|f| f.from = Some(at(10, 0)))).await;
+    let before_20 = ids(&store.repo, filter(|f| f.to = Some(at(20, 0)))).await;
+    let combined = ids(
+        &store.repo,
+        filter(|f| {
+            f.department = Some("market".into());
+            f.status = Some("accepted".into());
+            f.from = Some(at(5, 0));
+            f.to = Some(at(30, 0));
+        }),
+    )
+    .await;
+
+    assert_eq!(all, ["c-4", "c-3", "c-2", "c-1"]);
+    assert_eq!(market, ["c-3", "c-2"]);
+    assert_eq!(accepted, ["c-4", "c-2"]);
+    assert_eq!(permits, ["c-4", "c-3"]);
+    assert_eq!(alices, ["c-3", "c-1"]);
+    assert_eq!(from_10, ["c-4", "c-3", "c-2"]);
+    assert_eq!(before_20, ["c-2", "c-1"]);
+    assert_eq!(combined, ["c-2"]);
+}
+
+async fn pages_return_every_row_once_in_order_despite_equal_times(store: &TestStore) {
+    // 23 cases over 4 submission times: most share their time with others, so the order and
+    // the cursor rest on the case id as much as on the time.
+    let rows: Vec<CaseRow> = (0..23)
+        .map(|n| {
+            let dept = if n % 3 == 0 { "fire" } else { "market" };
+            case(
+                &format!("c-{n:02}"),
+                at(n % 4, 0),
+                Some(dept),
+                "accepted",
+                "m",
+                None,
+            )
+        })
+        .collect();
+    insert(&store.repo, &rows).await;
+    let mut expected: Vec<(DateTime<Utc>, String)> = rows
+        .iter()
+        .map(|row| (row.submitted_at, row.case_id.clone()))
+        .collect();
+    expected.sort_by(|a, b| b.cmp(a));
+    let expected: Vec<String> = expected.into_iter().map(|(_, id)| id).collect();
+
+    let mut seen = Vec::new();
+    let mut pages = 0;
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = store
+            .repo
+            .list(&CaseFilter::default(), cursor.as_deref(), 5)
+            .await
+            .unwrap();
+        pages += 1;
+        assert!(
+            page.rows.len() <= 5,
+            "page {pages}: {} rows",
+            page.rows.len()
+        );
+        seen.extend(page.rows.into_iter().map(|row| row.case_id));
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    let market_pages = {
+        let filter = CaseFilter {
+            department: Some("market".into()),
+            ..CaseFilter::default()
+        };
+        let first = store.repo.list(&filter, None, 4).await.unwrap();
+        let cursor = first
+            .next
+            .clone()
+            .expect("more than one page of market cases");
+        let second = store.repo.list(&filter, Some(&cursor), 4).await.unwrap();
+        first
+            .rows
+            .into_iter()
+            .chain(second.rows)
+            .map(|row| row.case_id)
+            .collect::<Vec<_>>()
+    };
+
+    assert_eq!(seen, expected);
+    assert_eq!(pages, 5);
+    assert_eq!(seen.iter().collect::<HashSet<_>>().len(), 23);
+    let expected_market: Vec<&String> = expected
+        .iter()
+        .filter(|id| id[2..].parse::<u32>().unwrap() % 3 != 0)
+        .take(8)
+        .collect();
+    assert_eq!(market_pages.iter().collect::<Vec<_>>(), expected_market);
+}
+
+async fn the_page_size_is_clamped_and_a_forged_cursor_refused(store: &TestStore) {
+    let rows: Vec<CaseRow> = (0..=MAX_PAGE)
+        .map(|n| {
+            case(
+                &format!("c-{n:03}"),
+                at(i64::from(n), 0),
+                None,
+                "submitted",
+                "m",
+                None,
+            )
+        })
+        .collect();
+    insert(&store.repo, &rows).await;
+
+    let huge = store
+        .repo
+        .list(&CaseFilter::default(), None, 100_000)
+        .await
+        .unwrap();
+    let zero = store
+        .repo
+        .list(&CaseFilter::default(), None, 0)
+        .await
+        .unwrap();
+    let forged = store
+        .repo
+        .list(&CaseFilter::default(), Some("not-a-cursor!"), 10)
+        .await;
+
+    assert_eq!(huge.rows.len(), MAX_PAGE as usize);
+    assert!(huge.next.is_some());
+    assert_eq!(zero.rows.len(), 1);
+    assert_eq!(zero.rows[0].case_id, format!("c-{MAX_PAGE:03}"));
+    assert!(matches!(forged, Err(StoreError::BadCursor)), "{forged:?}");
+}
+
+async fn reopening_keeps_rows_and_offsets(store: &TestStore) {
+    let row = case("c-1", at(0, 0), None, "submitted", "m", None);
+    let mut tx = store.repo.begin().await.unwrap();
+    tx.upsert_case(&row).await.unwrap();
+    tx.store_offset("intake-view", "govfusion.intake", 0, 1)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let reopened = CaseRepository::open(&store.settings)
+        .await
+        .expect("Failed to open the repository again");
+
+    assert_eq!(reopened.get("c-1").await.unwrap(), Some(row));
+    assert_eq!(reopened.offsets("intake-view").await.unwrap().len(), 1);
+    reopened.close().await;
+}
+
+/// Runs each test of the suite on SQLite, and on PostgreSQL when asked.
+macro_rules! suite {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    let store = super::TestStore::sqlite().await;
+                    super::$test(&store).await;
+                    store.finish().await;
+                }
+            )*
+        }
+
+        mod postgres {
+            $(
+                #[tokio::test]
+                #[ignore = "needs GOVFUSION_TEST_POSTGRES (a postgres:// URL)"]
+                async fn $test() {
+                    let store = super::TestStore::postgres().await;
+                    super::$test(&store).await;
+                    store.finish().await;
+                }
+            )*
+        }
+    };
+}
+
+suite!(
+    upsert_then_get_returns_the_row,
+    an_update_replaces_the_row,
+    an_offset_commits_with_its_row,
+    a_transaction_not_committed_keeps_neither_row_nor_offset,
+    each_filter_selects_its_cases,
+    pages_return_every_row_once_in_order_despite_equal_times,
+    the_page_size_is_clamped_and_a_forged_cursor_refused,
+    reopening_keeps_rows_and_offsets,
+);
+
+#[tokio::test]
+async fn an_sqlite_url_names_the_file_and_a_data_dir_is_created_when_missing() {
+    let dir =
+        std::env::temp_dir().join(format!("govfusion-store-{}", uuid::Uuid::new_v4().simple()));
+    let by_url = StoreSettings {
+        url: format!("sqlite://{}/named.db?mode=rwc", dir.display()),
+        ..StoreSettings::default()
+    };
+    let by_dir = StoreSettings {
+        data_dir: dir.join("nested").join("dir?#").display().to_string(),
+        ..StoreSettings::default()
+    };
+    std::fs::create_dir_all(&dir).unwrap();
+
+    let named = CaseRepository::open(&by_url).await.unwrap();
+    let default = CaseRepository::open(&by_dir).await.unwrap();
+    named.close().await;
+    default.close().await;
+
+    assert!(dir.join("named.db").is_file());
+    assert!(dir
+        .join("nested")
+        .join("dir?#")
+        .join("govfusion.db")
+        .is_file());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_test_database_url_keeps_the_server_and_its_options() {
+    assert_eq!(
+        with_database("postgres://u@127.0.0.1:5/postgres?sslmode=disable", "t1"),
+        "postgres://u@127.0.0.1:5/t1?sslmode=disable"
+    );
+    assert_eq!(with_database("postgres://u@h", "t1"), "postgres://u@h/t1");
+}
