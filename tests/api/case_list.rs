@@ -74,6 +74,12 @@ fn ids(list: &Value) -> Vec<String> {
         .collect()
 }
 
+/// A time of a summary.
+fn time(value: &Value) -> chrono::DateTime<chrono::FixedOffset> {
+    let text = value.as_str().unwrap_or_default();
+    chrono::DateTime::parse_from_rfc3339(text).unwrap_or_else(|e| panic!("{text}: {e}"))
+}
+
 /// `GET path` as `caller`, asserting 200; the JSON.
 async fn list_as(app: &TestApp, caller: &Caller, path: &str) -> Value {
     let response = app.get_as(caller, path).await;
@@ -169,7 +175,13 @@ async fn filters_by_status_and_matter_narrow_the_list() {
     )
     .await;
 
-    // Assert
+    // Assert: a completed case changed after it was submitted.
+    for case in summaries(&completed) {
+        assert!(
+            time(&case["updated_at"]) > time(&case["submitted_at"]),
+            "{case}"
+        );
+    }
     let completed: HashSet<String> = ids(&completed).into_iter().collect();
     assert_eq!(completed, market.iter().cloned().collect());
     assert_eq!(ids(&licences), vec![market[1].clone()]);
