@@ -25,7 +25,7 @@
 //! * [`audit`] — the hash-chained audit trail of the API's requests, and its verification.
 //! * [`app`] — the service: systems plus HTTP, with one shutdown path.
 //! * [`store`] — the case repository: cases and consumer offsets in SQLite or PostgreSQL, with
-//!   keyset-paginated lists (not yet used by the intake system).
+//!   keyset-paginated lists; the intake system writes every case's row there (`GET /cases`).
 //! * [`simulate`] — drives synthetic cases through the whole flow and measures it.
 //! * [`bench`] — the bridge's produce throughput against raw rdkafka.
 

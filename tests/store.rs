@@ -10,7 +10,7 @@ mod env;
 
 use chrono::{DateTime, Utc};
 use govfusion::settings::StoreSettings;
-use govfusion::store::{CaseFilter, CaseRepository, CaseRow, StoreError, MAX_PAGE};
+use govfusion::store::{CaseFilter, CaseRepository, CaseRow, CaseWriter, StoreError, MAX_PAGE};
 use serde_json::json;
 use sqlx::postgres::PgPool;
 use std::collections::{HashMap, HashSet};
@@ -452,6 +452,54 @@ async fn reopening_keeps_rows_and_offsets(store: &TestStore) {
     reopened.close().await;
 }
 
+async fn the_writer_keeps_the_latest_row_of_each_case_and_a_flush_writes_them(store: &TestStore) {
+    // Arrange: a case that changes twice, and another.
+    let submitted = case("c-1", at(0, 0), None, "submitted", "m", Some("alice"));
+    let mut accepted = case(
+        "c-1",
+        at(0, 0),
+        Some("market"),
+        "accepted",
+        "m",
+        Some("alice"),
+    );
+    accepted.updated_at = at(60, 0);
+    let other = case("c-2", at(1, 0), None, "submitted", "m", None);
+    let writer = CaseWriter::start(store.repo.clone());
+
+    // Act: handed on, then flushed at once, before a batch is due.
+    writer.write(submitted);
+    writer.write(accepted.clone());
+    writer.write(other.clone());
+    let unwritten = writer.flush().await;
+
+    // Assert: each case's latest row is in the database.
+    assert_eq!(unwritten, 0);
+    assert_eq!(store.repo.get("c-1").await.unwrap(), Some(accepted));
+    assert_eq!(store.repo.get("c-2").await.unwrap(), Some(other));
+}
+
+async fn the_writer_writes_a_batch_without_being_flushed(store: &TestStore) {
+    // Arrange
+    let row = case("c-1", at(0, 0), None, "submitted", "m", None);
+    let writer = CaseWriter::start(store.repo.clone());
+
+    // Act
+    writer.write(row.clone());
+
+    // Assert: the batch is written while the writer runs on.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while store.repo.get("c-1").await.unwrap().is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the row was never written"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert_eq!(store.repo.get("c-1").await.unwrap(), Some(row));
+    assert_eq!(writer.flush().await, 0);
+}
+
 /// Runs each test of the suite on SQLite, and on PostgreSQL when asked.
 macro_rules! suite {
     ($($test:ident),* $(,)?) => {
@@ -489,6 +537,8 @@ suite!(
     pages_return_every_row_once_in_order_despite_equal_times,
     the_page_size_is_clamped_and_a_forged_cursor_refused,
     reopening_keeps_rows_and_offsets,
+    the_writer_keeps_the_latest_row_of_each_case_and_a_flush_writes_them,
+    the_writer_writes_a_batch_without_being_flushed,
 );
 
 #[tokio::test]

@@ -66,7 +66,7 @@ fn unauthenticated(error: AuthError) -> ApiError {
 }
 
 /// 403: the caller is known but may not do this.
-fn forbidden(caller: &Principal, what: &str) -> ApiError {
+pub(super) fn forbidden(caller: &Principal, what: &str) -> ApiError {
     ApiError::new(
         StatusCode::FORBIDDEN,
         "forbidden",

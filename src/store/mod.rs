@@ -6,13 +6,16 @@
 //! resumes from [`CaseRepository::offsets`] and applies each record exactly once, without
 //! reading a topic from its start.
 //!
-//! The intake system does not use it yet: this is the storage layer alone.
+//! The intake system writes every case's row through [`CaseWriter`] and the HTTP API lists
+//! cases from it; the intake system's own state is still rebuilt from the topics at each start,
+//! and its consumer groups do not store their offsets here yet.
 //!
 //! # Layout
 //!
 //! * [`row`] — [`CaseRow`]: the columns a query filters and orders on, and the whole view.
 //! * [`tx`] — [`CaseTx`]: rows and consumer offsets written in one transaction.
 //! * [`list`] — [`CaseFilter`], [`Page`] and the keyset cursor of [`CaseRepository::list`].
+//! * [`writer`] — [`CaseWriter`]: the latest row of every changed case, written in batches.
 //!
 //! The schema is versioned in `migrations/sqlite/` and `migrations/postgres/` (the same tables;
 //! the engines differ only in column types) and brought up to date by [`CaseRepository::open`].
@@ -20,10 +23,12 @@
 pub mod list;
 pub mod row;
 pub mod tx;
+pub mod writer;
 
 pub use list::{CaseFilter, Page, MAX_PAGE};
 pub use row::CaseRow;
 pub use tx::CaseTx;
+pub use writer::CaseWriter;
 
 use crate::settings::StoreSettings;
 use sqlx::migrate::{MigrateError, Migrator};

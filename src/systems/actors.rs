@@ -12,6 +12,7 @@ use crate::catalog::Catalog;
 use crate::domain::{CentreCode, DepartmentCode, EventId, TerminalId};
 use crate::port::Publish;
 use crate::settings::{BusKind, Roles, Settings};
+use crate::store::CaseWriter;
 use actix::prelude::*;
 use anyhow::Context as _;
 use dashmap::DashMap;
@@ -77,7 +78,8 @@ pub(super) struct Actors {
 
 impl Actors {
     /// Starts every actor of `roles`, publishing through `publish`; the stateful ones write
-    /// snapshots when `persist_state`. The bus consumers, the
+    /// snapshots when `persist_state`, and the intake system hands the rows of the cases it
+    /// changes to `rows` when given. The bus consumers, the
     /// bridge and the intake system run on the caller's thread; centres, departments and
     /// supervision on a second one, so that a city's traffic uses two cores.
     pub fn start(
@@ -86,16 +88,20 @@ impl Actors {
         catalog: &Arc<Catalog>,
         publish: Recipient<Publish>,
         persist_state: bool,
+        rows: Option<CaseWriter>,
     ) -> Self {
         let submit_timeout = Duration::from_millis(settings.service.submit_timeout_ms);
-        let intake = IntakeSystem::new(
+        let mut intake = IntakeSystem::new(
             catalog.clone(),
             publish.clone(),
             persist_state,
             submit_timeout,
         )
-        .refusing_over(settings.bus.max_application_bytes())
-        .start();
+        .refusing_over(settings.bus.max_application_bytes());
+        if let Some(rows) = rows {
+            intake = intake.writing_rows_to(rows);
+        }
+        let intake = intake.start();
         let terminals = settings
             .terminals
             .iter()

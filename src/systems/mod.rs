@@ -41,6 +41,7 @@ use crate::domain::{CentreCode, DepartmentCode, EventId, SystemId};
 use crate::feed::FeedSource;
 use crate::port::Inbound;
 use crate::settings::{Roles, Settings};
+use crate::store::{CaseRepository, CaseWriter};
 use actix::prelude::*;
 use anyhow::Context as _;
 use dashmap::DashMap;
@@ -91,6 +92,12 @@ pub struct Systems {
     /// The supervision system (idle unless this process runs `governance`), for start-up's
     /// routes.
     supervisor: Addr<Supervisor>,
+    /// The case repository, when this process runs the intake system: what the case lists
+    /// are read from.
+    pub repository: Option<CaseRepository>,
+    /// Where the intake system's case rows are written, when there is a repository; flushed at
+    /// shutdown.
+    case_writer: Option<CaseWriter>,
     /// The consumer group that reads the state topic (this process's own).
     pub state_group: String,
     /// The consumer group the intake system rebuilds its view with (this process's own).
@@ -136,7 +143,7 @@ impl Systems {
     /// once they run.
     pub async fn start_with_clock(settings: Settings, clock: SharedClock) -> anyhow::Result<Self> {
         let connected = Connected::connect(&settings).await?;
-        Self::start_connected(settings, clock, connected)
+        Self::start_connected(settings, clock, connected).await
     }
 
     /// Like [`start_with_clock`](Self::start_with_clock), on an in-memory bus that may have
@@ -155,17 +162,26 @@ impl Systems {
              \"memory\"",
             settings.bus.kind
         );
-        Self::start_connected(settings, clock, Connected::memory(bus))
+        Self::start_connected(settings, clock, Connected::memory(bus)).await
     }
 
     /// Starts the systems on `connected` (see [`start_with_clock`](Self::start_with_clock)).
-    fn start_connected(
+    async fn start_connected(
         settings: Settings,
         clock: SharedClock,
         connected: Connected,
     ) -> anyhow::Result<Self> {
         let settings = Arc::new(settings);
         let roles = Arc::new(settings.roles());
+        let repository = if roles.intake {
+            let repository = CaseRepository::open(&settings.store)
+                .await
+                .context("Failed to open the case repository ([store] in the configuration)")?;
+            Some(repository)
+        } else {
+            None
+        };
+        let case_writer = repository.clone().map(CaseWriter::start);
         if settings.crypto.uses_development_key() {
             tracing::warn!(
                 kid = %settings.crypto.current,
@@ -189,6 +205,7 @@ impl Systems {
             &catalog,
             bridge.clone().recipient(),
             bus.outlives_process(),
+            case_writer.clone(),
         );
         let desks = Desks::new(
             &actors.intake,
@@ -203,6 +220,8 @@ impl Systems {
             state_group: format!("{prefix}.state.{run}"),
             intake_group: format!("{prefix}.intake.{run}"),
             supervision_group: format!("{prefix}.supervision.{run}"),
+            repository,
+            case_writer,
             settings: settings.clone(),
             roles,
             catalog,
@@ -545,6 +564,14 @@ impl Systems {
         }
         for subscription in &mut subscriptions {
             subscription.stopped().await;
+        }
+        // Nothing changes a case any more: its last rows go to the repository before the
+        // process exits.
+        if let Some(writer) = &self.case_writer {
+            writer.flush().await;
+        }
+        if let Some(repository) = &self.repository {
+            repository.close().await;
         }
         // The HTTP server has stopped: every request's audit record is sealed. Hand them all
         // to the bridge before draining it.

@@ -122,6 +122,17 @@ async fn every_endpoint_refuses_no_token_with_401_and_a_caller_outside_its_grant
             ],
         ),
         Endpoint::get(
+            "/api/v1/cases".into(),
+            vec![
+                manual.clone(),
+                handling.clone(),
+                collaborating.clone(),
+                unrelated.clone(),
+                Caller::Supervisor,
+                Caller::Operator,
+            ],
+        ),
+        Endpoint::get(
             "/api/v1/applicants/me/cases".into(),
             vec![applicant.clone(), other_applicant.clone()],
         ),

@@ -11,6 +11,8 @@
 //!   that rotate at the identity provider, an applicant's own cases.
 //! * [`audit`] — who did what: a record per POST and per clear read, hash-chained, verified.
 //! * [`bad_input`] — every kind of bad request gets a clear JSON refusal, and the service stays up.
+//! * [`case_list`] — `GET /cases` from the case repository: pages, an officer's department,
+//!   filters, 403 and 422, no personal data in the database, every case after a restart.
 //! * [`bus_faults`] — duplicate, failed, delayed and poisoned bus traffic loses nothing.
 //! * [`deadlines`] — working-day due dates, on time or late, suspensions (补正), the calendar.
 //! * [`event_lifecycle`] — sign, return and re-route, extend, escalate and reassign an event.
@@ -40,6 +42,7 @@ mod access;
 mod audit;
 mod bad_input;
 mod bus_faults;
+mod case_list;
 mod deadlines;
 mod event_lifecycle;
 mod flow;

@@ -30,6 +30,13 @@ pub fn test_settings() -> Settings {
     settings.http.bind = "127.0.0.1:0".into();
     settings.bus.topic_prefix = format!("t{}", uuid::Uuid::new_v4().simple());
     settings.auth.development_key_file = callers::key_file();
+    // A case repository of its own: tests never share a database file. A restarted app keeps
+    // its settings, so the same file.
+    settings.store.data_dir = std::env::temp_dir()
+        .join("govfusion-tests")
+        .join(uuid::Uuid::new_v4().simple().to_string())
+        .to_string_lossy()
+        .into_owned();
     // Short sessions make group joins (and rejoins after a fault) quick on a real broker.
     settings.bus.kafka.session_timeout_ms = 1000;
     settings.bus.kafka.heartbeat_interval_ms = 100;

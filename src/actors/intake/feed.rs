@@ -107,6 +107,7 @@ impl IntakeSystem {
         self.cases
             .entry(case_id.clone())
             .or_insert_with(|| CaseRecord::new(state.application, &state.terminal_id));
+        self.changed(&case_id);
         self.feed.insert(state.sequence, (case_id, state.trace_id));
         self.mark_durable(state.sequence);
         Ok(())
@@ -136,7 +137,7 @@ impl IntakeSystem {
     fn fail(&mut self, sequence: u64, refusal: Refusal) {
         let reason = refusal.reason.as_str();
         let case_id = self.feed.get(&sequence).map(|(id, _)| id.clone());
-        if let Some(record) = case_id.and_then(|id| self.cases.get_mut(&id)) {
+        if let Some(record) = case_id.as_ref().and_then(|id| self.cases.get_mut(id)) {
             tracing::error!(case_id = %record.view.case_id, sequence, reason, "the bus refused the submission for good; the case failed");
             record.view.status = CaseStatus::Failed;
             record.view.failure = Some(format!(
@@ -147,6 +148,9 @@ impl IntakeSystem {
                 // A watcher that stopped waiting has nothing left to hear.
                 let _ = watcher.send(record.view.clone());
             }
+        }
+        if let Some(case_id) = &case_id {
+            self.changed(case_id);
         }
         if let Some(waiter) = self.durable_waiters.remove(&sequence) {
             // A submission that stopped waiting was answered as not yet durable; its case says

@@ -300,6 +300,7 @@ impl IntakeSystem {
             CaseRecord::new(application, msg.terminal_id.as_str()),
         );
         self.feed.insert(sequence, (case_id.clone(), trace_id));
+        self.changed(&case_id);
         Ok((case_id, sequence, snapshot))
     }
 
@@ -329,6 +330,8 @@ impl IntakeSystem {
             Ok(act) => act,
             Err(conflict) => return Box::pin(fut::ready(Err(CaseActionError::Conflict(conflict)))),
         };
+        // A rating shows in the view at once.
+        self.changed(&case_id);
         let head = EnvelopeHead {
             id: act.id.clone(),
             kind: act.kind,

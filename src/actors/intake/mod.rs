@@ -19,6 +19,8 @@
 //! * `observe.rs` — how each bus message updates the view (`observe/events.rs`: the messages
 //!   about collaboration events).
 //! * `handlers.rs` — one `impl Handler` per message.
+//! * `row.rs` — the case repository's row of a case ([`CaseRow::from_view`](crate::store::CaseRow::from_view)),
+//!   handed to the [`CaseWriter`](crate::store::CaseWriter) after every change to a view.
 //! * `stalled.rs` — for an operator: the cases that made no progress, and sending a case's
 //!   current step again ([`ListStalled`], [`RedriveCase`]).
 
@@ -26,6 +28,7 @@ mod feed;
 mod handlers;
 mod messages;
 mod observe;
+mod row;
 mod stalled;
 #[cfg(test)]
 mod tests;
@@ -84,6 +87,9 @@ pub struct IntakeSystem {
     /// The largest application taken, as JSON in bytes: the records that carry it must fit the
     /// bus ([`BusSettings::max_application_bytes`](crate::settings::BusSettings::max_application_bytes)).
     max_application_bytes: u64,
+    /// Where the row of every case whose view changes goes, when the process keeps a case
+    /// repository.
+    rows: Option<crate::store::CaseWriter>,
 }
 
 /// A case the intake system follows.
@@ -126,6 +132,7 @@ impl IntakeSystem {
             acts,
             trails: stalled::Trails::default(),
             max_application_bytes: u64::MAX,
+            rows: None,
         }
     }
 

@@ -92,6 +92,7 @@ impl IntakeSystem {
                 let _ = watcher.send(record.view.clone());
             }
         }
+        self.changed(&envelope.case_id);
         Ok(())
     }
 }
