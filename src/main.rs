@@ -248,6 +248,17 @@ fn run_simulation(config: Option<PathBuf>, options: SimulateOptions) -> anyhow::
     let played_externally = simulate::play_external_departments(&mut settings);
     // The simulated city serves its API on a port of its own, for the simulator's clients.
     settings.http.bind = "127.0.0.1:0".into();
+    // Its cases are synthetic: unless the configuration names a database, they go to one of
+    // their own, removed afterwards, not into the case repository of a city served from here.
+    let scratch = settings.store.url.trim().is_empty().then(|| {
+        std::env::temp_dir().join(format!(
+            "govfusion-simulate-{}",
+            uuid::Uuid::new_v4().simple()
+        ))
+    });
+    if let Some(dir) = &scratch {
+        settings.store.data_dir = dir.display().to_string();
+    }
     let summary = actix_rt::System::new().block_on(async move {
         let app = Application::build(settings)
             .await
@@ -268,6 +279,10 @@ fn run_simulation(config: Option<PathBuf>, options: SimulateOptions) -> anyhow::
         print!("{}", summary.report(&systems.bridge_stats));
         anyhow::Ok(summary)
     })?;
+    if let Some(dir) = scratch {
+        // Best effort: a leftover directory in the temp dir harms nothing.
+        let _ = std::fs::remove_dir_all(dir);
+    }
     Ok(if summary.all_completed() {
         ExitCode::SUCCESS
     } else {
