@@ -1,0 +1,236 @@
+//! Start-up's three phases (see the module docs of [`super`]): every consumer group subscribed at
+//! once, the state rebuilt, then the views, then the flow started.
+
+use super::{Group, Phase, Systems};
+use crate::actors::governance_center::StartFeed;
+use crate::actors::intake::MarkReady;
+use crate::auth::service_token::ServiceToken;
+use crate::bus::bridge::{Routes, Subscribe};
+use crate::bus::{CatchUp, Membership, Topic};
+use crate::domain::SystemId;
+use crate::feed::FeedSource;
+use crate::port::Inbound;
+use actix::prelude::*;
+use anyhow::Context as _;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+impl Systems {
+    /// Subscribes every group, rebuilds state, then views, then starts the flow (see the
+    /// module docs).
+    pub(super) async fn bring_up(&self) -> anyhow::Result<()> {
+        let started = std::time::Instant::now();
+        let state = self.subscribe_state().await?;
+        self.subscribe_flow().await?;
+        let views = self.subscribe_views().await?;
+        self.caught_up(&state).await;
+        // The views' and the flow's groups have waited for this (see `Subscription::after`).
+        self.state_rebuilt.send_replace(true);
+        tracing::info!(
+            records = state.total(),
+            seconds = started.elapsed().as_secs_f64(),
+            "state rebuilt"
+        );
+        self.set_phase(Phase::Views(views.clone()));
+        for view in &views {
+            self.caught_up(view).await;
+        }
+        tracing::info!(
+            records = views.iter().map(|v| v.total()).sum::<u64>(),
+            seconds = started.elapsed().as_secs_f64(),
+            "intake and supervision views rebuilt"
+        );
+        self.start_flow().await?;
+        self.set_phase(Phase::Running);
+        tracing::info!(
+            seconds = started.elapsed().as_secs_f64(),
+            "every system runs"
+        );
+        Ok(())
+    }
+
+    /// Phase 1 begins: every stateful system of this process will take back its snapshots.
+    /// Answers what the group must read before the state is back.
+    async fn subscribe_state(&self) -> anyhow::Result<Arc<CatchUp>> {
+        if !self.bus.outlives_process() {
+            return Ok(CatchUp::new(HashMap::new()));
+        }
+        let mut owners: HashMap<String, Recipient<Inbound>> = HashMap::new();
+        if self.roles.intake {
+            owners.insert(
+                SystemId::Intake.to_string(),
+                self.intake.clone().recipient(),
+            );
+        }
+        owners.extend(self.centre_routes());
+        owners.extend(self.departments.iter().map(|(code, department)| {
+            (
+                SystemId::Department(code.clone()).to_string(),
+                department.clone().recipient(),
+            )
+        }));
+        let state = self.end_offsets(vec![Topic::State]).await?;
+        self.set_phase(Phase::State(Some(state.clone())));
+        let group = Group::new(self.state_group.clone(), vec![Topic::State]);
+        self.subscribe(group, Routes::ByTarget(owners), Some(state.clone()))
+            .await?;
+        Ok(state)
+    }
+
+    /// Phase 2's groups: the intake and supervision systems will read the flow topics from
+    /// the start, once the state is back. Answers what each must read.
+    async fn subscribe_views(&self) -> anyhow::Result<Vec<Arc<CatchUp>>> {
+        let mut readers: Vec<(String, Recipient<Inbound>)> = Vec::new();
+        if self.roles.intake {
+            readers.push((self.intake_group.clone(), self.intake.clone().recipient()));
+        }
+        if self.roles.governance {
+            readers.push((
+                self.supervision_group.clone(),
+                self.supervisor.clone().recipient(),
+            ));
+        }
+        let mut views = Vec::new();
+        for (group, reader) in readers {
+            let view = self.end_offsets(Topic::flow()).await?;
+            let group = Group::new(group, Topic::flow()).after_state();
+            self.subscribe(group, Routes::All(reader), Some(view.clone()))
+                .await?;
+            views.push(view);
+        }
+        Ok(views)
+    }
+
+    /// The shared groups of centres and departments, from their committed offsets; they
+    /// handle records once the state is back.
+    async fn subscribe_flow(&self) -> anyhow::Result<()> {
+        let prefix = self.settings.bus.topic_prefix.clone();
+        if self.roles.governance {
+            let group = Group::new(
+                format!("{prefix}.governance"),
+                vec![
+                    Topic::CollaborationRequests,
+                    Topic::CollaborationEvents,
+                    Topic::CollaborationResults,
+                    Topic::Approvals,
+                ],
+            );
+            self.subscribe(group.shared(), Routes::ByTarget(self.centre_routes()), None)
+                .await?;
+        }
+        for (code, addr) in self.departments.iter() {
+            let routes = HashMap::from([(
+                SystemId::Department(code.clone()).to_string(),
+                addr.clone().recipient(),
+            )]);
+            let group = Group::new(
+                format!("{prefix}.department.{code}"),
+                vec![
+                    Topic::Applications,
+                    Topic::CollaborationEvents,
+                    Topic::CollaborationResults,
+                    Topic::CaseUpdates,
+                ],
+            );
+            self.subscribe(group.shared(), Routes::ByTarget(routes), None)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Phase 3: the intake system takes submissions and the city centre reads the feed.
+    async fn start_flow(&self) -> anyhow::Result<()> {
+        if self.roles.intake {
+            self.intake
+                .send(MarkReady)
+                .await
+                .context("the intake system stopped during start-up")?;
+        }
+        if let Some(city) = self.centres.get(&self.catalog.city) {
+            let source = if self.roles.intake {
+                FeedSource::Local(self.intake.clone().recipient())
+            } else {
+                let token = ServiceToken::from_settings(&self.settings.auth)?;
+                FeedSource::http(&self.settings.service.intake_feed_url, token)
+            };
+            city.send(StartFeed(source))
+                .await
+                .context("the city centre stopped during start-up")?;
+        }
+        Ok(())
+    }
+
+    /// Every centre of this process, by its id on the bus.
+    fn centre_routes(&self) -> HashMap<String, Recipient<Inbound>> {
+        self.centres
+            .iter()
+            .map(|(code, addr)| {
+                (
+                    SystemId::Governance(code.clone()).to_string(),
+                    addr.clone().recipient(),
+                )
+            })
+            .collect()
+    }
+
+    /// Where every partition of `topics` ends now, asking again until the bus answers.
+    async fn end_offsets(&self, topics: Vec<Topic>) -> anyhow::Result<Arc<CatchUp>> {
+        let mut attempts = 0;
+        loop {
+            match self.bus.end_offsets(topics.clone()).await {
+                Ok(ends) => return Ok(CatchUp::new(ends)),
+                Err(error) if attempts < 30 => {
+                    attempts += 1;
+                    tracing::warn!(%error, "cannot read where the topics end yet; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                Err(error) => return Err(error).context("Failed to read the topics' end offsets"),
+            }
+        }
+    }
+
+    /// Waits until a rebuilding group has read what was there when it started.
+    async fn caught_up(&self, catch_up: &CatchUp) {
+        while catch_up.remaining() > 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Starts a consumer group. The groups that rebuild state and views (`catch_up`) run their
+    /// consumers on this thread, with the bridge and the intake system; the groups of centres
+    /// and departments on the worker thread, with the systems they feed.
+    async fn subscribe(
+        &self,
+        group: Group,
+        routes: Routes,
+        catch_up: Option<Arc<CatchUp>>,
+    ) -> anyhow::Result<()> {
+        let arbiter = catch_up.is_none().then(|| self.worker.handle());
+        let after = group.after_state.then(|| self.state_rebuilt.subscribe());
+        // A group of this run alone reads every partition without joining; a shared group
+        // joins, as a static member when the process has a stable name.
+        let membership = match &self.settings.bus.kafka.instance_id {
+            _ if !group.shared => Membership::Alone,
+            id if id.is_empty() => Membership::Dynamic,
+            id => Membership::Static(id.clone()),
+        };
+        let name = group.name.clone();
+        let handle = self
+            .bridge
+            .send(Subscribe {
+                group: group.name,
+                topics: group.topics,
+                routes,
+                arbiter,
+                catch_up,
+                after,
+                membership,
+            })
+            .await
+            .context("the bridge actor stopped during start-up")?
+            .with_context(|| format!("failed to start consumer group {name}"))?;
+        self.subscriptions.lock().await.push(handle);
+        Ok(())
+    }
+}
