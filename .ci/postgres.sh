@@ -27,7 +27,7 @@ case "${1:-}" in
   start)
     mkdir -p "$CACHE"
     if [ -z "$(server_bin)" ]; then
-      { apt-get update && apt-get install -y postgresql; } >&2
+      { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql; } >&2
     fi
     BIN="$(server_bin)"
     DIR="$(mktemp -d "${TMPDIR:-/tmp}/govfusion-postgres.XXXXXX")"
