@@ -194,7 +194,16 @@ impl KeyRing {
                     return Ok(key);
                 }
                 remote.refresh_for_unknown_key().await?;
-                pick(&remote.keys.read().await, kid).ok_or_else(unknown)
+                let keys = remote.keys.read().await;
+                if keys.is_empty() {
+                    // No fetch has succeeded yet (and the last one was too recent to try
+                    // again): the token is not known to be bad, the provider is away.
+                    return Err(AuthError::KeysUnavailable(format!(
+                        "no key set fetched from {} yet",
+                        remote.url
+                    )));
+                }
+                pick(&keys, kid).ok_or_else(unknown)
             }
         }
     }

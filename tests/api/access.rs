@@ -483,3 +483,27 @@ async fn keys_fetched_from_the_identity_provider_rotate_while_the_service_runs()
     let development = Caller::Supervisor.token().expect("a token");
     assert_refused(with_bearer(&app, &development).await, 401, "invalid_token").await;
 }
+
+#[actix_web::test]
+async fn tokens_are_answered_503_while_the_identity_provider_cannot_be_reached() {
+    // Arrange: the provider's JWKS URL answers nothing (no one listens on the port), for good.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let url = format!("http://{}/certs", closed.local_addr().expect("an address"));
+    drop(closed);
+    const ISSUER: &str = "https://idp.city.test/realms/city";
+    let app = spawn_app_with(|settings| {
+        settings.auth.development_keys = false;
+        settings.auth.jwks_url = url;
+        settings.auth.issuer = ISSUER.into();
+    })
+    .await;
+    let key = DevelopmentKey::generate().expect("a key");
+
+    // Act: twice, the second within the refetch interval.
+    let first = with_bearer(&app, &supervisor_token(&key, ISSUER)).await;
+    let second = with_bearer(&app, &supervisor_token(&key, ISSUER)).await;
+
+    // Assert: the service cannot tell the token is bad; it says the provider is away.
+    assert_refused(first, 503, "unavailable").await;
+    assert_refused(second, 503, "unavailable").await;
+}
