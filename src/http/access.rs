@@ -145,6 +145,16 @@ pub(super) fn personal(mut response: HttpResponseBuilder) -> HttpResponseBuilder
     response
 }
 
+/// The mark of an answer that shows personal data in clear to its caller: the audit records
+/// every such read (and no other).
+pub(crate) struct ClearRead;
+
+/// `response` shows personal data in clear (see [`ClearRead`]).
+pub(super) fn in_clear(mut response: HttpResponseBuilder) -> HttpResponseBuilder {
+    response.extensions_mut().insert(ClearRead);
+    response
+}
+
 /// How much of a case a caller may see.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Sight {

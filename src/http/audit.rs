@@ -2,15 +2,16 @@
 //! `POST` under `/api/v1`, whatever its answer) and per read that shows personal data in
 //! clear, saying who, from where, what, about which ids, and with what result.
 //!
-//! Which reads show personal data in clear is decided by route and caller in
-//! [`reads_in_clear`], one table beside the grants of `access::case_sight` (`Sight::Full`):
-//! change both together. It errs on the side of recording: an officer reading a case is
-//! recorded even when, as a collaborating department, they saw it masked.
+//! Which reads show personal data in clear is said by the handler that answers them: it marks
+//! its answer with `access::ClearRead` (a case read with `Sight::Full`, a department's inbox).
+//! A masked read is not recorded. Only the routes of [`ACTIONS`] that can answer such a read
+//! are looked at.
 //!
 //! The record never holds the applicant's personal data: ids come from the path (a new
 //! submission's case id from the answer), an applicant is named by their account (`sub`)
 //! only, and bodies are not copied.
 
+use super::access::ClearRead;
 use crate::audit::{Entry, Ids, Who};
 use crate::auth::{Grant, Principal};
 use crate::systems::Systems;
@@ -88,21 +89,6 @@ const ACTIONS: &[(&str, &str, &str)] = &[
     ("GET", "/api/v1/departments/{code}/inbox", "inbox.read"),
 ];
 
-/// Whether a successful `GET` of `route` by a caller of `grant` shows personal data in clear.
-/// Mirrors who gets `Sight::Full` (see the module doc). The intake feed is not among them: it
-/// hands the applicant on sealed.
-fn reads_in_clear(route: &str, grant: &Grant) -> bool {
-    match route {
-        "/api/v1/cases/{case_id}" => matches!(
-            grant,
-            Grant::Applicant | Grant::Terminal(_) | Grant::Officer(_)
-        ),
-        "/api/v1/applicants/me/cases" => matches!(grant, Grant::Applicant),
-        "/api/v1/departments/{code}/inbox" => matches!(grant, Grant::Officer(_)),
-        _ => false,
-    }
-}
-
 /// The middleware; wrap the `/api/v1` scope with it through `actix_web::middleware::from_fn`.
 pub(super) async fn record(
     req: ServiceRequest,
@@ -153,10 +139,7 @@ pub(super) async fn record(
     };
     let clear_read = method == Method::GET
         && answer.status().is_success()
-        && caller
-            .as_ref()
-            .zip(entry.route.as_deref())
-            .is_some_and(|(caller, route)| reads_in_clear(route, &caller.grant));
+        && answer.response().extensions().contains::<ClearRead>();
     if method != Method::POST && !clear_read {
         return Ok(answer);
     }
@@ -308,18 +291,5 @@ mod tests {
             "post /api/v1/x/{id}"
         );
         assert_eq!(action(&Method::POST, None), "no_endpoint");
-    }
-
-    #[test]
-    fn a_collaborating_officer_s_inbox_is_a_clear_read_but_a_supervisor_s_case_read_is_not() {
-        let officer = Grant::Officer("market".to_owned().into());
-
-        assert!(reads_in_clear("/api/v1/departments/{code}/inbox", &officer));
-        assert!(reads_in_clear("/api/v1/cases/{case_id}", &officer));
-        assert!(!reads_in_clear(
-            "/api/v1/cases/{case_id}",
-            &Grant::Supervisor
-        ));
-        assert!(!reads_in_clear("/api/v1/matters", &Grant::Applicant));
     }
 }

@@ -2,7 +2,7 @@
 //! applicant's own list, and one case; and the list of cases officers, supervisors and
 //! operators read from the case repository.
 
-use super::access::{case_sight, forbidden, personal, require, Sight};
+use super::access::{case_sight, forbidden, in_clear, personal, require, Sight};
 use super::error::{ApiError, Result};
 use super::locate::served;
 use crate::actors::intake::{CaseView, GetCase, OwnCases};
@@ -46,10 +46,15 @@ async fn case(
     case_id: web::Path<String>,
 ) -> Result<HttpResponse> {
     let mut view = view(&systems, CaseId::from_string(case_id.into_inner())).await?;
-    if case_sight(&caller, &view, &systems.catalog.city)? == Sight::Masked {
-        view.application.applicant = view.application.applicant.masked();
-    }
-    Ok(personal(HttpResponse::Ok()).json(view))
+    let answer = personal(HttpResponse::Ok());
+    let mut answer = match case_sight(&caller, &view, &systems.catalog.city)? {
+        Sight::Full => in_clear(answer),
+        Sight::Masked => {
+            view.application.applicant = view.application.applicant.masked();
+            answer
+        }
+    };
+    Ok(answer.json(view))
 }
 
 /// The caller's own cases (an applicant's), newest first.

@@ -2,7 +2,7 @@
 //! the applicant for supplementary materials (补正). Collaboration events waiting at a
 //! department are in `collaborations`.
 
-use super::access::{named, officer_of, personal};
+use super::access::{in_clear, named, officer_of, personal};
 use super::error::{acted, Result};
 use super::input::{materials, required, texts, within};
 use super::locate::department;
@@ -39,7 +39,8 @@ async fn inbox(
 ) -> Result<HttpResponse> {
     officer_of(&caller, &code)?;
     let inbox = department(&systems, &code)?.inbox.send(GetInbox).await??;
-    Ok(personal(HttpResponse::Ok()).json(inbox))
+    // Its own cases' applicants in clear: the department handles them.
+    Ok(in_clear(personal(HttpResponse::Ok())).json(inbox))
 }
 
 /// Body of a staff decision.

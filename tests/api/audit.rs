@@ -89,6 +89,13 @@ async fn requests_leave_a_chain_of_who_did_what_that_breaks_when_a_record_is_alt
         .get_as(&Caller::Supervisor, &format!("/api/v1/cases/{case_id}"))
         .await;
     assert_eq!(masked.status(), 200);
+    let collaborating = app
+        .get_as(
+            &Caller::officer("street_office"),
+            &format!("/api/v1/cases/{case_id}"),
+        )
+        .await;
+    assert_eq!(collaborating.status(), 200);
     assert_eq!(
         app.get_as(&Caller::Anonymous, "/api/v1/matters")
             .await
@@ -150,6 +157,12 @@ async fn requests_leave_a_chain_of_who_did_what_that_breaks_when_a_record_is_alt
     assert!(
         records.iter().all(|r| r.entry.who.role != "supervisor"),
         "a masked read is not a clear read"
+    );
+    assert!(
+        records
+            .iter()
+            .all(|r| r.entry.who.scope.as_deref() != Some("street_office")),
+        "a collaborating department sees the case masked: not a clear read"
     );
     assert!(
         records
