@@ -12,11 +12,12 @@ mod common;
 
 use common::app::{json_body, TestApp};
 use common::callers::Caller;
+use common::records::published_to_market;
 use govfusion::bus::bridge::PublishRecords;
 use govfusion::bus::memory::MemoryBus;
 use govfusion::bus::{Record, Topic};
 use govfusion::clock::SystemClock;
-use govfusion::domain::{message_ids, CaseId, Envelope, EnvelopeHead, MessageType, SystemId};
+use govfusion::domain::CaseId;
 use govfusion::settings::BusKind;
 use serde_json::{json, Value};
 use std::io::Write;
@@ -111,27 +112,7 @@ fn record_in_clear(case_id: &CaseId) -> Record {
         "channel": "pc",
         "submitted_at": "2026-11-30T01:00:00Z",
     });
-    let envelope = Envelope::new(
-        EnvelopeHead {
-            id: message_ids::published(case_id),
-            kind: MessageType::ApplicationPublished,
-            case_id: case_id.clone(),
-            source: SystemId::Governance("500000".into()),
-            target: SystemId::Department("market".into()),
-            trace_id: "t".into(),
-        },
-        &data,
-    );
-    Record {
-        topic: Topic::Applications,
-        key: case_id.to_string(),
-        headers: vec![
-            ("id".into(), envelope.id.to_string()),
-            ("type".into(), "application.published".into()),
-            ("target".into(), "department/market".into()),
-        ],
-        payload: envelope.to_vec().into(),
-    }
+    published_to_market(case_id, &data)
 }
 
 /// Posts `body` as `caller` and asserts the refusal's status; returns its JSON.

@@ -3,15 +3,14 @@
 //! still shows them to whoever asks for the case; after a key rotation, what the old key sealed
 //! still opens.
 
+use crate::common::records::published_to_market;
 use crate::helpers::{inbox_lists_case, poll, TestApp};
 use govfusion::bus::bridge::PublishRecords;
 use govfusion::bus::memory::MemoryBus;
 use govfusion::bus::{Record, Topic};
 use govfusion::clock::SystemClock;
 use govfusion::crypto::Keyring;
-use govfusion::domain::{
-    Applicant, Application, CaseId, Channel, Envelope, EnvelopeHead, MessageType, Region, SystemId,
-};
+use govfusion::domain::{Applicant, Application, CaseId, Channel, Region};
 use govfusion::settings::{BusKind, CryptoSettings, KeySettings, Settings};
 use serde_json::Value;
 use std::sync::Arc;
@@ -148,27 +147,7 @@ fn record_sealed_elsewhere(case_id: &CaseId) -> Record {
     }
     .sealed(&foreign)
     .expect("sealed");
-    let envelope = Envelope::new(
-        EnvelopeHead {
-            id: govfusion::domain::message_ids::published(case_id),
-            kind: MessageType::ApplicationPublished,
-            case_id: case_id.clone(),
-            source: SystemId::Governance("500000".into()),
-            target: SystemId::Department("market".into()),
-            trace_id: "t".into(),
-        },
-        &application,
-    );
-    Record {
-        topic: Topic::Applications,
-        key: case_id.to_string(),
-        headers: vec![
-            ("id".into(), envelope.id.to_string()),
-            ("type".into(), "application.published".into()),
-            ("target".into(), "department/market".into()),
-        ],
-        payload: envelope.to_vec().into(),
-    }
+    published_to_market(case_id, &application)
 }
 
 /// Waits until `department`'s inbox lists the case; returns the inbox.

@@ -7,6 +7,7 @@
 //! * [`callers`] — who a test acts as: tokens minted with the tests' development key.
 //! * [`env`] — the variables naming a broker or a tansu binary, and the tests that need them.
 //! * [`once`] — "exactly once" as the bus shows it: one message id per cause.
+//! * [`records`] — bus records a test writes as an outside system would.
 //! * [`raw`] — raw rdkafka clients, independent of govfusion's bus code.
 //!
 //! Each binary uses part of this module; what one leaves unused is not dead in another.
@@ -17,6 +18,7 @@ pub mod callers;
 pub mod env;
 pub mod once;
 pub mod raw;
+pub mod records;
 
 use std::future::Future;
 use std::time::{Duration, Instant};
