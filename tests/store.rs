@@ -146,6 +146,8 @@ fn case(
         status: status.to_owned(),
         submitted_at: submitted,
         updated_at: submitted,
+        revision: 1,
+        trace_id: format!("trace-{id}"),
         view: json!({ "case_id": id, "status": status, "history": [{ "step": "submitted" }] }),
     }
 }

@@ -337,6 +337,11 @@ impl Versions {
         *version
     }
 
+    /// Forgets the versions of `case_id`: the system keeps nothing more of it.
+    pub fn forget(&mut self, case_id: &CaseId) {
+        self.0.remove(case_id);
+    }
+
     /// Decodes a snapshot read from the state topic if it is newer than what the system has
     /// (its own snapshots come back too, and are not).
     pub fn newer<T: serde::de::DeserializeOwned>(

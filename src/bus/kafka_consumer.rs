@@ -20,7 +20,8 @@
 use super::consumer_core::{ConsumerCore, PartitionControl};
 use super::embedded::EmbeddedCluster;
 use super::{
-    BusError, Delivery, Dispatch, Membership, Record, Subscription, SubscriptionHandle, Topic,
+    BusError, Delivery, Dispatch, Membership, OffsetSink, Record, Subscription, SubscriptionHandle,
+    Topic,
 };
 use crate::settings::BusSettings;
 use bytes::Bytes;
@@ -121,7 +122,22 @@ impl GroupConsumer {
                 ))
             })?;
         }
-        let assign = alone.then(|| topic_names.iter().map(|t| (*t).to_owned()).collect());
+        let assign = alone.then(|| Assignment {
+            topics: topic_names.iter().map(|t| (*t).to_owned()).collect(),
+            from: subscription
+                .resume
+                .as_ref()
+                .map_or_else(HashMap::new, |resume| {
+                    resume
+                        .from
+                        .iter()
+                        .map(|((topic, partition), &next)| {
+                            let at = i64::try_from(next).unwrap_or(i64::MAX);
+                            ((names[topic].clone(), *partition as i32), at)
+                        })
+                        .collect()
+                }),
+        });
         let by_name: HashMap<String, Topic> = names.iter().map(|(t, n)| (n.clone(), *t)).collect();
         let consumer = Arc::new(consumer);
         let group: Arc<str> = Arc::from(subscription.group.as_str());
@@ -130,6 +146,9 @@ impl GroupConsumer {
             control: KafkaPartitions {
                 consumer: consumer.clone(),
                 group: group.clone(),
+                sink: subscription
+                    .resume
+                    .map(|resume| (resume.store, by_name.clone())),
             },
             consumer,
             core: ConsumerCore::new(group.clone(), backoff),
@@ -168,6 +187,9 @@ struct KafkaPartitions {
     consumer: Arc<Consumer_>,
     /// The consumer group, for the logs.
     group: Arc<str>,
+    /// Told what is stored, with the topics by name, for a group that keeps its offsets
+    /// itself ([`Resume`](super::Resume)).
+    sink: Option<(OffsetSink, HashMap<String, Topic>)>,
 }
 
 impl KafkaPartitions {
@@ -187,6 +209,16 @@ impl PartitionControl for KafkaPartitions {
         // Revoked since the loop last forgot revoked partitions (the rebalance callback runs
         // while the loop polls): its new owner re-reads it, so store nothing.
         if revoked(&self.consumer).contains(key) {
+            return;
+        }
+        if let Some((sink, topics)) = &self.sink {
+            if let (Some(&topic), Ok(partition)) = (topics.get(topic), u32::try_from(*partition)) {
+                sink(
+                    topic,
+                    partition,
+                    u64::try_from(last).unwrap_or_default() + 1,
+                );
+            }
             return;
         }
         if let Err(error) = self.consumer.store_offset(topic, *partition, last) {
@@ -256,9 +288,9 @@ struct ConsumerLoop {
     handler: super::RecordHandler,
     /// Topic names → topics.
     topics: HashMap<String, Topic>,
-    /// For a consumer alone ([`Membership::Alone`]): the topics whose every partition it
-    /// assigns itself, from the start, before it receives.
-    assign: Option<Vec<String>>,
+    /// For a consumer alone ([`Membership::Alone`]): the partitions it assigns itself before
+    /// it receives.
+    assign: Option<Assignment>,
     /// Receiving waits until it turns true ([`Subscription::after`]); a group joins meanwhile,
     /// and takes its assignment at the first receive.
     after: Option<tokio::sync::watch::Receiver<bool>>,
@@ -307,16 +339,17 @@ impl ConsumerLoop {
         self.close().await;
     }
 
-    /// Assigns every partition of `topics` from the start, asking the broker again until it
-    /// answers; false when the subscription stopped first.
-    async fn assign_all(&mut self, topics: Vec<String>) -> bool {
+    /// Assigns every partition of the topics, asking the broker again until it answers; false
+    /// when the subscription stopped first.
+    async fn assign_all(&mut self, assignment: Assignment) -> bool {
+        let assignment = Arc::new(assignment);
         let since = std::time::Instant::now();
         loop {
             let consumer = self.consumer.clone();
-            let topics = topics.clone();
+            let assignment = assignment.clone();
             // Reading metadata blocks: off the async threads.
             let assigned =
-                tokio::task::spawn_blocking(move || assign_from_start(&consumer, &topics))
+                tokio::task::spawn_blocking(move || assign_every_partition(&consumer, &assignment))
                     .await
                     .unwrap_or_else(|e| Err(format!("the assigning task failed: {e}")));
             match assigned {
@@ -411,10 +444,19 @@ impl ConsumerLoop {
     }
 }
 
-/// Assigns `consumer` every partition of `topics`, from the start; answers how many.
-fn assign_from_start(consumer: &Consumer_, topics: &[String]) -> Result<usize, String> {
+/// The partitions a consumer alone assigns itself.
+struct Assignment {
+    /// Every partition of these topics.
+    topics: Vec<String>,
+    /// Where to start by (topic name, partition); from the beginning where not named.
+    from: HashMap<(String, i32), i64>,
+}
+
+/// Assigns `consumer` every partition of the assignment's topics, each where the assignment
+/// says; answers how many.
+fn assign_every_partition(consumer: &Consumer_, assignment: &Assignment) -> Result<usize, String> {
     let mut list = TopicPartitionList::new();
-    for topic in topics {
+    for topic in &assignment.topics {
         let metadata = consumer
             .fetch_metadata(Some(topic), Duration::from_secs(10))
             .map_err(|e| format!("cannot read the partitions of {topic}: {e}"))?;
@@ -428,7 +470,11 @@ fn assign_from_start(consumer: &Consumer_, topics: &[String]) -> Result<usize, S
             return Err(format!("{topic} has no partitions yet"));
         }
         for partition in partitions {
-            list.add_partition_offset(topic, partition, Offset::Beginning)
+            let from = match assignment.from.get(&(topic.clone(), partition)) {
+                Some(&next) => Offset::Offset(next),
+                None => Offset::Beginning,
+            };
+            list.add_partition_offset(topic, partition, from)
                 .map_err(|e| format!("cannot assign {topic}/{partition}: {e}"))?;
         }
     }

@@ -287,6 +287,7 @@ impl Bus for MemoryBus {
                 wake,
                 stop,
                 guard,
+                resume: subscription.resume,
             },
         );
         let run = async move {

@@ -241,6 +241,33 @@ pub struct Subscription {
     /// state read. Waiting before receiving, rather than holding received records, keeps each
     /// partition's records in order.
     pub after: Option<tokio::sync::watch::Receiver<bool>>,
+    /// For a consumer alone ([`Membership::Alone`]) whose group keeps its offsets with what it
+    /// writes rather than on the bus: where it starts and where it reports its progress.
+    pub resume: Option<Resume>,
+}
+
+/// Where a consumer alone resumes and whom it tells how far it got: a group that keeps its
+/// offsets in the same transaction as what it writes (the case repository's view groups)
+/// starts where its last transaction left it instead of at the start of every partition.
+#[derive(Clone)]
+pub struct Resume {
+    /// The next offset to read of each partition; a partition not named starts at its
+    /// beginning.
+    pub from: HashMap<(Topic, u32), u64>,
+    /// Told the next offset to read of a partition once the record before it and every
+    /// earlier one were handled; called in offset order per partition.
+    pub store: OffsetSink,
+}
+
+/// Receives a partition's next offset to read: `(topic, partition, next_offset)`.
+pub type OffsetSink = Arc<dyn Fn(Topic, u32, u64) + Send + Sync>;
+
+impl fmt::Debug for Resume {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Resume")
+            .field("from", &self.from)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Waits until `gate` (a [`Subscription::after`]) opens: true then (or at once without a
@@ -283,6 +310,7 @@ impl Subscription {
             arbiter: None,
             membership: Membership::Dynamic,
             after: None,
+            resume: None,
         }
     }
 }
@@ -299,14 +327,31 @@ pub struct CatchUp {
     target: HashMap<(Topic, u32), u64>,
     /// The offset after the last record finished, per partition.
     reached: dashmap::DashMap<(Topic, u32), u64>,
+    /// Records there were to read when reading started.
+    total: u64,
 }
 
 impl CatchUp {
     /// Follows reading up to `target` (from [`Bus::end_offsets`]).
     pub fn new(target: HashMap<(Topic, u32), u64>) -> Arc<Self> {
+        Self::resumed(target, &HashMap::new())
+    }
+
+    /// Follows reading up to `target` by a group that resumes at `from` (see [`Resume`]):
+    /// what lies before `from` counts as read.
+    pub fn resumed(
+        target: HashMap<(Topic, u32), u64>,
+        from: &HashMap<(Topic, u32), u64>,
+    ) -> Arc<Self> {
+        let total = target
+            .iter()
+            .map(|(key, &end)| end.saturating_sub(from.get(key).copied().unwrap_or(0)))
+            .sum();
+        let reached = from.iter().map(|(&key, &next)| (key, next)).collect();
         Arc::new(Self {
             target,
-            reached: dashmap::DashMap::new(),
+            reached,
+            total,
         })
     }
 
@@ -327,9 +372,14 @@ impl CatchUp {
             .sum()
     }
 
+    /// The end offset of each partition when reading started.
+    pub fn target(&self) -> HashMap<(Topic, u32), u64> {
+        self.target.clone()
+    }
+
     /// Records there were to read when reading started.
     pub fn total(&self) -> u64 {
-        self.target.values().sum()
+        self.total
     }
 }
 

@@ -32,9 +32,8 @@ pub(super) async fn view(systems: &Systems, case_id: CaseId) -> Result<CaseView<
         .intake
         .case
         .send(GetCase(case_id.clone()))
-        .await?
-        .ok_or_else(|| ApiError::not_found("unknown_case", format!("no case `{case_id}`")))?
-        .map_err(Into::into)
+        .await??
+        .ok_or_else(|| ApiError::not_found("unknown_case", format!("no case `{case_id}`")))
 }
 
 /// The case `case_id`: its status, history, approval and rating, for a caller with a part in
@@ -68,7 +67,7 @@ async fn own_cases(systems: web::Data<Systems>, caller: Principal) -> Result<Htt
         .intake
         .own_cases
         .send(OwnCases(caller.subject))
-        .await?;
+        .await??;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "cases": cases })))
 }
 

@@ -6,7 +6,7 @@
 use crate::actors::acts::Acted;
 use crate::actors::department::StaffError;
 use crate::actors::governance_center::ReassignError;
-use crate::actors::intake::{CaseActionError, RedriveError};
+use crate::actors::intake::{CaseActionError, CaseReadError, RedriveError};
 use crate::actors::terminal::SubmitError;
 use crate::catalog::LookupError;
 use crate::crypto::CryptoError;
@@ -128,6 +128,18 @@ impl From<CaseActionError> for ApiError {
             CaseActionError::Conflict(m) => {
                 Self::new(StatusCode::CONFLICT, "invalid_transition", m)
             }
+            CaseActionError::Unavailable(m) => Self::not_answered(m),
+        }
+    }
+}
+
+/// A case the intake system cannot show: its personal data cannot be opened, or the case
+/// repository it is in cannot be read now.
+impl From<CaseReadError> for ApiError {
+    fn from(error: CaseReadError) -> Self {
+        match error {
+            CaseReadError::Crypto(error) => error.into(),
+            CaseReadError::Store(error) => Self::not_answered(error),
         }
     }
 }

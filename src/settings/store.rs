@@ -21,6 +21,9 @@ pub struct StoreSettings {
     pub data_dir: String,
     /// The most connections the repository's pool opens (at least 1).
     pub max_connections: u32,
+    /// How many closed (completed or failed) cases the intake system keeps in memory besides
+    /// the open ones; older ones are read back from the repository when asked for.
+    pub closed_cases_in_memory: usize,
 }
 
 impl Default for StoreSettings {
@@ -29,6 +32,7 @@ impl Default for StoreSettings {
             url: String::new(),
             data_dir: ".govfusion".into(),
             max_connections: 5,
+            closed_cases_in_memory: 1_000,
         }
     }
 }

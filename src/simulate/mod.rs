@@ -391,7 +391,7 @@ async fn one_case(
         Ok(_) => CaseEnd::Failed(format!("case {case_id}: intake stopped")),
         Err(_) => {
             let last = match intake.case.send(GetCase(case_id.clone())).await {
-                Ok(Some(Ok(view))) => {
+                Ok(Ok(Some(view))) => {
                     let step = view
                         .history
                         .last()

@@ -26,9 +26,9 @@ pub mod tx;
 pub mod writer;
 
 pub use list::{CaseFilter, Page, MAX_PAGE};
-pub use row::CaseRow;
+pub use row::{CaseRow, CLOSED_STATUSES};
 pub use tx::CaseTx;
-pub use writer::CaseWriter;
+pub use writer::{CaseWriter, StoredOffset};
 
 use crate::settings::StoreSettings;
 use sqlx::migrate::{MigrateError, Migrator};
@@ -170,6 +170,22 @@ impl CaseRepository {
             sqlx::query_as(sql).bind(case_id).fetch_optional(pool).await?
         });
         record.map(CaseRow::try_from).transpose()
+    }
+
+    /// Every case that is not closed (see [`row::CLOSED_STATUSES`]): what an intake process
+    /// takes back into memory when it starts.
+    pub async fn open_cases(&self) -> Result<Vec<CaseRow>, StoreError> {
+        let [first, second] = row::CLOSED_STATUSES;
+        // The same condition as the partial index `cases_open`, so that both engines use it.
+        let sql = format!(
+            "SELECT {} FROM cases WHERE status NOT IN ('{first}', '{second}')",
+            row::COLUMNS
+        );
+        let sql = sqlx::AssertSqlSafe(sql);
+        let records: Vec<row::Record> = on_engine!(&self.pool, pool => {
+            sqlx::query_as(sql).fetch_all(pool).await?
+        });
+        records.into_iter().map(CaseRow::try_from).collect()
     }
 
     /// The cases `filter` selects, newest submission first, one page after `cursor` (the

@@ -6,7 +6,7 @@ use sqlx::types::Json;
 
 /// The columns every query reads, in [`Record`]'s order.
 pub(super) const COLUMNS: &str = "case_id, owner, terminal_id, matter_code, department, status, \
-                                  submitted_at_us, updated_at_us, view";
+                                  submitted_at_us, updated_at_us, revision, trace_id, view";
 
 /// One case: the columns a query filters and orders on, and the whole view as JSON.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,6 +27,10 @@ pub struct CaseRow {
     pub submitted_at: DateTime<Utc>,
     /// When the case last changed. Kept to the microsecond.
     pub updated_at: DateTime<Utc>,
+    /// Rises with every change to the case: a write never replaces a newer revision.
+    pub revision: i64,
+    /// The trace id every message of the case carries.
+    pub trace_id: String,
     /// The whole case view.
     pub view: serde_json::Value,
 }
@@ -62,6 +66,10 @@ pub(super) struct Record {
     pub(super) submitted_at_us: i64,
     /// Last changed, in microseconds since the epoch.
     updated_at_us: i64,
+    /// The revision.
+    revision: i64,
+    /// The trace id.
+    trace_id: String,
     /// The view.
     view: Json<serde_json::Value>,
 }
@@ -89,7 +97,13 @@ impl TryFrom<Record> for CaseRow {
             status: record.status,
             submitted_at,
             updated_at,
+            revision: record.revision,
+            trace_id: record.trace_id,
             view: record.view.0,
         })
     }
 }
+
+/// The statuses after which nothing changes a case any more but its rating: a case in any
+/// other status is open.
+pub const CLOSED_STATUSES: [&str; 2] = ["completed", "failed"];

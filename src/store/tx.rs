@@ -31,17 +31,19 @@ enum Inner {
     Postgres(Transaction<'static, Postgres>),
 }
 
-/// Writes a case, replacing the row of the same case id: the row is the case as it now
-/// stands, so the later write wins whole.
+/// Writes a case, replacing the row of the same case id unless that holds a newer revision:
+/// the row is the case as it then stood, so the newest write wins whole.
 const UPSERT_CASE: &str = "\
     INSERT INTO cases (case_id, owner, terminal_id, matter_code, department, status, \
-                       submitted_at_us, updated_at_us, view) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                       submitted_at_us, updated_at_us, revision, trace_id, view) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
     ON CONFLICT (case_id) DO UPDATE SET \
         owner = excluded.owner, terminal_id = excluded.terminal_id, \
         matter_code = excluded.matter_code, department = excluded.department, \
         status = excluded.status, submitted_at_us = excluded.submitted_at_us, \
-        updated_at_us = excluded.updated_at_us, view = excluded.view";
+        updated_at_us = excluded.updated_at_us, revision = excluded.revision, \
+        trace_id = excluded.trace_id, view = excluded.view \
+    WHERE excluded.revision >= cases.revision";
 
 /// Records where a group resumes on a partition.
 const STORE_OFFSET: &str = "\
@@ -59,7 +61,8 @@ impl CaseTx {
         Ok(Self { inner })
     }
 
-    /// Writes `row`, replacing what the repository held for its case.
+    /// Writes `row`, replacing what the repository held for its case unless that is a newer
+    /// revision.
     pub async fn upsert_case(&mut self, row: &CaseRow) -> Result<(), StoreError> {
         on_engine_tx!(&mut self.inner, tx => {
             sqlx::query(UPSERT_CASE)
@@ -71,6 +74,8 @@ impl CaseTx {
                 .bind(&row.status)
                 .bind(row.submitted_at_us())
                 .bind(row.updated_at_us())
+                .bind(row.revision)
+                .bind(&row.trace_id)
                 .bind(Json(&row.view))
                 .execute(&mut **tx)
                 .await

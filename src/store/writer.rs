@@ -1,12 +1,20 @@
-//! [`CaseWriter`]: the latest row of every changed case, written to the repository in batches.
+//! [`CaseWriter`]: the latest row of every changed case, written to the repository in batches,
+//! with the offsets of the consumer group whose records changed them.
 //!
-//! The intake system hands it a case's row after every change to the case's view. Rows wait
-//! at most [`BATCH_EVERY`], coalesced by case id (only the latest row of a case is written),
-//! and are then written in one transaction: a case that changes ten times in a batch costs one
-//! write. A batch that fails is logged and kept; it is written with the next one, so nothing is
-//! lost while the process lives. What a crash loses is rewritten at the next start, when the
-//! intake system rebuilds its views from the topics and hands every row again (an upsert, so
-//! idempotent).
+//! The intake system hands it a case's row after every change to the case's view; the consumer
+//! that delivered the records hands it the group's offsets once they are handled
+//! ([`CaseWriter::offset`]). Rows wait at most [`BATCH_EVERY`], coalesced by case id (only the
+//! latest row of a case is written), offsets coalesced by partition, and all are then written
+//! in one transaction: a case that changes ten times in a batch costs one write. A batch that
+//! fails is logged and kept; it is written with the next one, so nothing is lost while the
+//! process lives.
+//!
+//! Why a crash loses nothing: a record's rows are handed on before its handler finishes, and
+//! its offset only after, through the same channel, so an offset is never written before the
+//! rows of the records below it. A crash loses the last batch whole — rows and offsets — and
+//! the group, resuming from the offsets written, reads those records again; a row written
+//! ahead of its offset is met again by records it already holds, which the intake system
+//! recognises by their message ids.
 //!
 //! A tokio task fed by an unbounded channel rather than an actor: the intake system must hand
 //! rows on without waiting and without losing one to a full mailbox (`do_send` drops a message
@@ -15,7 +23,9 @@
 //! batches.
 
 use super::{CaseRepository, CaseRow};
+use dashmap::DashMap;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -30,9 +40,45 @@ const FLUSH_ATTEMPTS: u32 = 5;
 /// What the writer task is told.
 enum Command {
     /// A case's row as it now stands.
-    Row(CaseRow),
+    Row(Arc<CaseRow>),
+    /// Where a consumer group resumes a partition.
+    Offset(StoredOffset),
     /// Write everything received, answer how many rows could not be, and stop.
     Flush(oneshot::Sender<usize>),
+}
+
+/// Where a consumer group resumes one partition: the next offset to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredOffset {
+    /// The group, as the repository names it.
+    pub group: String,
+    /// The topic's full name.
+    pub topic: String,
+    /// The partition.
+    pub partition: i32,
+    /// The next offset to read.
+    pub next: i64,
+}
+
+/// What waits for the next transaction.
+#[derive(Default)]
+struct Batch {
+    /// The latest row of every changed case.
+    rows: HashMap<String, Arc<CaseRow>>,
+    /// The latest offset of every (group, topic, partition).
+    offsets: HashMap<(String, String, i32), i64>,
+}
+
+impl Batch {
+    /// Holds nothing to write.
+    fn is_empty(&self) -> bool {
+        self.rows.is_empty() && self.offsets.is_empty()
+    }
+
+    /// Rows and offsets held, for the logs.
+    fn len(&self) -> usize {
+        self.rows.len() + self.offsets.len()
+    }
 }
 
 /// Where the intake system hands the rows of the cases it changed; cloning gives another
@@ -41,12 +87,19 @@ enum Command {
 pub struct CaseWriter {
     /// The writer task's channel.
     commands: mpsc::UnboundedSender<Command>,
+    /// The rows handed on and not yet committed, by case id: what a reader of this process
+    /// must see rather than the repository's older row.
+    unwritten: Unwritten,
 }
+
+/// Rows handed on and not yet committed, by case id.
+type Unwritten = Arc<DashMap<String, Arc<CaseRow>>>;
 
 impl std::fmt::Debug for Command {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Command::Row(row) => write!(f, "Row({})", row.case_id),
+            Command::Offset(offset) => write!(f, "Offset({offset:?})"),
             Command::Flush(_) => f.write_str("Flush"),
         }
     }
@@ -56,15 +109,36 @@ impl CaseWriter {
     /// Starts the writer task on the current tokio runtime, writing to `repository`.
     pub fn start(repository: CaseRepository) -> Self {
         let (commands, received) = mpsc::unbounded_channel();
-        tokio::spawn(run(repository, received));
-        Self { commands }
+        let unwritten = Unwritten::default();
+        tokio::spawn(run(repository, received, unwritten.clone()));
+        Self {
+            commands,
+            unwritten,
+        }
     }
 
     /// Hands on the row of a case whose view changed. After [`flush`](Self::flush) the row
     /// is not written (it is rewritten when the next process rebuilds its views).
     pub fn write(&self, row: CaseRow) {
+        let row = Arc::new(row);
+        self.unwritten.insert(row.case_id.clone(), row.clone());
         if let Err(unsent) = self.commands.send(Command::Row(row)) {
             tracing::debug!(command = ?unsent.0, "case writer stopped; row left to the next start");
+        }
+    }
+
+    /// The row of `case_id` handed on and not yet committed, if any: newer than what the
+    /// repository holds.
+    pub fn unwritten(&self, case_id: &str) -> Option<CaseRow> {
+        self.unwritten.get(case_id).map(|row| CaseRow::clone(&row))
+    }
+
+    /// Hands on where a consumer group resumes a partition, to be written with the rows
+    /// handed on before it (or after them). After [`flush`](Self::flush) it is not written:
+    /// the group reads again from the offset written before.
+    pub fn offset(&self, offset: StoredOffset) {
+        if let Err(unsent) = self.commands.send(Command::Offset(offset)) {
+            tracing::debug!(command = ?unsent.0, "case writer stopped; offset not stored");
         }
     }
 
@@ -82,8 +156,16 @@ impl CaseWriter {
 
 /// The writer task: gathers rows until a batch is due, writes it, and on a flush writes what
 /// is left and stops.
-async fn run(repository: CaseRepository, mut received: mpsc::UnboundedReceiver<Command>) {
-    let mut pending: HashMap<String, CaseRow> = HashMap::new();
+async fn run(
+    repository: CaseRepository,
+    mut received: mpsc::UnboundedReceiver<Command>,
+    unwritten: Unwritten,
+) {
+    let mut pending = Batch::default();
+    let repository = Target {
+        repository,
+        unwritten,
+    };
     let mut due: Option<Instant> = None;
     loop {
         let command = match due {
@@ -99,7 +181,12 @@ async fn run(repository: CaseRepository, mut received: mpsc::UnboundedReceiver<C
         };
         match command {
             Some(Command::Row(row)) => {
-                pending.insert(row.case_id.clone(), row);
+                pending.rows.insert(row.case_id.clone(), row);
+                due.get_or_insert_with(|| Instant::now() + BATCH_EVERY);
+            }
+            Some(Command::Offset(offset)) => {
+                let key = (offset.group, offset.topic, offset.partition);
+                pending.offsets.insert(key, offset.next);
                 due.get_or_insert_with(|| Instant::now() + BATCH_EVERY);
             }
             Some(Command::Flush(done)) => {
@@ -115,8 +202,16 @@ async fn run(repository: CaseRepository, mut received: mpsc::UnboundedReceiver<C
     }
 }
 
-/// Writes `pending` in a few attempts; answers how many rows are left unwritten.
-async fn flush(repository: &CaseRepository, pending: &mut HashMap<String, CaseRow>) -> usize {
+/// Where batches go: the repository, and the rows readers see until they are committed.
+struct Target {
+    /// The repository.
+    repository: CaseRepository,
+    /// Rows handed on and not yet committed.
+    unwritten: Unwritten,
+}
+
+/// Writes `pending` in a few attempts; answers how many rows and offsets are left unwritten.
+async fn flush(repository: &Target, pending: &mut Batch) -> usize {
     for attempt in 1..=FLUSH_ATTEMPTS {
         if write(repository, pending).await {
             return 0;
@@ -133,23 +228,33 @@ async fn flush(repository: &CaseRepository, pending: &mut HashMap<String, CaseRo
     pending.len()
 }
 
-/// Writes `pending` in one transaction; on success empties it and answers true. A failure is
+/// Writes `pending` in one transaction, rows and offsets together; on success empties it and
+/// answers true. A failure is
 /// logged and leaves `pending` as it was, for the next batch.
-async fn write(repository: &CaseRepository, pending: &mut HashMap<String, CaseRow>) -> bool {
+async fn write(target: &Target, pending: &mut Batch) -> bool {
     if pending.is_empty() {
         return true;
     }
     let written = async {
-        let mut tx = repository.begin().await?;
-        for row in pending.values() {
+        let mut tx = target.repository.begin().await?;
+        for row in pending.rows.values() {
             tx.upsert_case(row).await?;
+        }
+        for ((group, topic, partition), next) in &pending.offsets {
+            tx.store_offset(group, topic, *partition, *next).await?;
         }
         tx.commit().await
     }
     .await;
     match written {
         Ok(()) => {
-            pending.clear();
+            for (case_id, row) in std::mem::take(&mut pending.rows) {
+                // A row handed on since stays: it is newer, and in the next batch.
+                target
+                    .unwritten
+                    .remove_if(&case_id, |_, unwritten| Arc::ptr_eq(unwritten, &row));
+            }
+            *pending = Batch::default();
             true
         }
         Err(error) => {

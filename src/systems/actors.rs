@@ -12,7 +12,7 @@ use crate::catalog::Catalog;
 use crate::domain::{CentreCode, DepartmentCode, EventId, TerminalId};
 use crate::port::Publish;
 use crate::settings::{BusKind, Roles, Settings};
-use crate::store::CaseWriter;
+use crate::store::{CaseRepository, CaseWriter};
 use actix::prelude::*;
 use anyhow::Context as _;
 use dashmap::DashMap;
@@ -78,8 +78,8 @@ pub(super) struct Actors {
 
 impl Actors {
     /// Starts every actor of `roles`, publishing through `publish`; the stateful ones write
-    /// snapshots when `persist_state`, and the intake system hands the rows of the cases it
-    /// changes to `rows` when given. The bus consumers, the
+    /// snapshots when `persist_state`, and the intake system keeps its cases in `repository`
+    /// (written through its writer) when given. The bus consumers, the
     /// bridge and the intake system run on the caller's thread; centres, departments and
     /// supervision on a second one, so that a city's traffic uses two cores.
     pub fn start(
@@ -88,7 +88,7 @@ impl Actors {
         catalog: &Arc<Catalog>,
         publish: Recipient<Publish>,
         persist_state: bool,
-        rows: Option<CaseWriter>,
+        repository: Option<(CaseWriter, CaseRepository)>,
     ) -> Self {
         let submit_timeout = Duration::from_millis(settings.service.submit_timeout_ms);
         let mut intake = IntakeSystem::new(
@@ -98,8 +98,9 @@ impl Actors {
             submit_timeout,
         )
         .refusing_over(settings.bus.max_application_bytes());
-        if let Some(rows) = rows {
-            intake = intake.writing_rows_to(rows);
+        if let Some((writer, cases)) = repository {
+            let keep_closed = settings.store.closed_cases_in_memory;
+            intake = intake.keeping_cases_in(writer, cases, keep_closed);
         }
         let intake = intake.start();
         let terminals = settings

@@ -9,7 +9,7 @@ use crate::actors::department::{
 };
 use crate::actors::governance_center::{GetAwaiting, GovernanceCenter, ReassignEvent};
 use crate::actors::intake::{
-    AwaitCompletion, GetCase, IntakeSystem, ListStalled, OwnCases, RateCase, RedriveCase,
+    AwaitCompletion, GetCase, Holding, IntakeSystem, ListStalled, OwnCases, RateCase, RedriveCase,
     SupplementCase, TakeNewApplications,
 };
 use crate::actors::supervisor::{GetCentreFigures, GetDepartmentFigures, Supervisor};
@@ -83,6 +83,8 @@ pub struct IntakeDesk {
     pub stalled: Recipient<ListStalled>,
     /// Sends a stalled case's current step again, for an operator.
     pub redrive: Recipient<RedriveCase>,
+    /// How many cases the intake system holds in memory.
+    pub holding: Recipient<Holding>,
 }
 
 impl IntakeDesk {
@@ -97,6 +99,7 @@ impl IntakeDesk {
             rate: intake.clone().recipient(),
             stalled: intake.clone().recipient(),
             redrive: intake.clone().recipient(),
+            holding: intake.clone().recipient(),
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The consumer groups start-up subscribes, and what each waits for.
 
-use crate::bus::Topic;
+use crate::bus::{Resume, Topic};
 
 /// A consumer group start-up subscribes.
 pub(super) struct Group {
@@ -14,6 +14,9 @@ pub(super) struct Group {
     /// again after a restart, with static membership when `bus.kafka.instance_id` is set);
     /// it receives nothing until the state is rebuilt either.
     pub(super) shared: bool,
+    /// For a group of this process alone that keeps its offsets in the case repository:
+    /// where it resumes and whom it tells its progress.
+    pub(super) resume: Option<Resume>,
 }
 
 impl Group {
@@ -24,6 +27,7 @@ impl Group {
             topics,
             after_state: false,
             shared: false,
+            resume: None,
         }
     }
 
@@ -33,6 +37,11 @@ impl Group {
             after_state: true,
             ..self
         }
+    }
+
+    /// It resumes as `resume` says, when given.
+    pub(super) fn resuming(self, resume: Option<Resume>) -> Self {
+        Self { resume, ..self }
     }
 
     /// A group shared by the processes of its role (see the field `shared`).

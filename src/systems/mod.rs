@@ -106,6 +106,8 @@ pub struct Systems {
     pub event_index: Arc<DashMap<EventId, DepartmentCode>>,
     /// Where start-up stands.
     phase: Arc<Mutex<Phase>>,
+    /// How much start-up read, once it is done.
+    rebuilt: Arc<Mutex<Option<Rebuilt>>>,
     /// Turns true once the state is rebuilt; the views' and the flow's groups wait for it.
     state_rebuilt: Arc<tokio::sync::watch::Sender<bool>>,
     /// The consumer groups' subscriptions; taken by the first shutdown.
@@ -114,6 +116,18 @@ pub struct Systems {
     worker: Arc<Arbiter>,
     /// Set when shutdown begins.
     stopping: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// How many records start-up read to bring the systems back: with a case repository, the
+/// intake system reads only what was published since it stopped.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rebuilt {
+    /// Records read from the state topic.
+    pub state_records: u64,
+    /// Records the intake system's view group read from the flow topics.
+    pub intake_view_records: u64,
+    /// Records the supervision system's view group read from the flow topics.
+    pub supervision_view_records: u64,
 }
 
 /// Where start-up stands.
@@ -203,7 +217,7 @@ impl Systems {
             &catalog,
             bridge.clone().recipient(),
             bus.outlives_process(),
-            case_writer.clone(),
+            case_writer.clone().zip(repository.clone()),
         );
         let desks = Desks::new(
             &actors.intake,
@@ -236,6 +250,7 @@ impl Systems {
             supervisor: actors.supervisor,
             event_index: actors.event_index,
             phase: Arc::new(Mutex::new(Phase::State(None))),
+            rebuilt: Arc::default(),
             state_rebuilt: Arc::new(tokio::sync::watch::channel(false).0),
             subscriptions: Arc::default(),
             worker: Arc::new(actors.worker),
@@ -257,6 +272,14 @@ impl Systems {
             }
         });
         Ok(systems)
+    }
+
+    /// How much start-up read to bring the systems back; none until every system runs.
+    pub fn rebuilt(&self) -> Option<Rebuilt> {
+        self.rebuilt
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     fn set_phase(&self, phase: Phase) {

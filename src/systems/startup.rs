@@ -1,15 +1,16 @@
 //! Start-up's three phases (see the module docs of [`super`]): every consumer group subscribed at
 //! once, the state rebuilt, then the views, then the flow started.
 
-use super::{Group, Phase, Systems};
+use super::{Group, Phase, Rebuilt, Systems};
 use crate::actors::governance_center::StartFeed;
-use crate::actors::intake::MarkReady;
+use crate::actors::intake::{MarkReady, TakeBack};
 use crate::auth::service_token::ServiceToken;
 use crate::bus::bridge::{Routes, Subscribe};
-use crate::bus::{CatchUp, Membership, Topic};
+use crate::bus::{CatchUp, Membership, OffsetSink, Resume, Topic};
 use crate::domain::SystemId;
 use crate::feed::FeedSource;
 use crate::port::Inbound;
+use crate::store::StoredOffset;
 use actix::prelude::*;
 use anyhow::Context as _;
 use std::collections::HashMap;
@@ -21,6 +22,7 @@ impl Systems {
     /// module docs).
     pub(super) async fn bring_up(&self) -> anyhow::Result<()> {
         let started = std::time::Instant::now();
+        self.take_back_open_cases().await?;
         let state = self.subscribe_state().await?;
         self.subscribe_flow().await?;
         let views = self.subscribe_views().await?;
@@ -32,12 +34,18 @@ impl Systems {
             seconds = started.elapsed().as_secs_f64(),
             "state rebuilt"
         );
-        self.set_phase(Phase::Views(views.clone()));
-        for view in &views {
+        let all: Vec<Arc<CatchUp>> = views.values().cloned().collect();
+        self.set_phase(Phase::Views(all.clone()));
+        for view in &all {
             self.caught_up(view).await;
         }
+        *self.rebuilt.lock().unwrap_or_else(|e| e.into_inner()) = Some(Rebuilt {
+            state_records: state.total(),
+            intake_view_records: views.get(&SystemId::Intake).map_or(0, |v| v.total()),
+            supervision_view_records: views.get(&SystemId::Supervision).map_or(0, |v| v.total()),
+        });
         tracing::info!(
-            records = views.iter().map(|v| v.total()).sum::<u64>(),
+            records = all.iter().map(|v| v.total()).sum::<u64>(),
             seconds = started.elapsed().as_secs_f64(),
             "intake and supervision views rebuilt"
         );
@@ -48,6 +56,27 @@ impl Systems {
             "every system runs"
         );
         Ok(())
+    }
+
+    /// Before phase 1: the intake system takes back the open cases of its case repository, so
+    /// that its snapshots and the records after its stored offsets meet the cases as they
+    /// stood. Nothing to take back when the bus ends with the process: the cases it left open
+    /// will never move again.
+    async fn take_back_open_cases(&self) -> anyhow::Result<()> {
+        let Some(repository) = &self.repository else {
+            return Ok(());
+        };
+        if !self.bus.outlives_process() {
+            return Ok(());
+        }
+        let open = repository
+            .open_cases()
+            .await
+            .context("Failed to read the open cases from the case repository")?;
+        self.intake
+            .send(TakeBack(open))
+            .await
+            .context("the intake system stopped during start-up")
     }
 
     /// Phase 1 begins: every stateful system of this process will take back its snapshots.
@@ -78,28 +107,76 @@ impl Systems {
         Ok(state)
     }
 
-    /// Phase 2's groups: the intake and supervision systems will read the flow topics from
-    /// the start, once the state is back. Answers what each must read.
-    async fn subscribe_views(&self) -> anyhow::Result<Vec<Arc<CatchUp>>> {
-        let mut readers: Vec<(String, Recipient<Inbound>)> = Vec::new();
+    /// Phase 2's groups: the intake and supervision systems will read the flow topics, once
+    /// the state is back — from the start, or the intake system from where its case
+    /// repository says it stopped. Answers what each must read.
+    async fn subscribe_views(&self) -> anyhow::Result<HashMap<SystemId, Arc<CatchUp>>> {
+        let mut readers: Vec<(SystemId, String, Recipient<Inbound>, Option<Resume>)> = Vec::new();
         if self.roles.intake {
-            readers.push((self.intake_group.clone(), self.intake.clone().recipient()));
+            let resume = self.intake_resume().await?;
+            let reader = self.intake.clone().recipient();
+            readers.push((SystemId::Intake, self.intake_group.clone(), reader, resume));
         }
         if self.roles.governance {
-            readers.push((
-                self.supervision_group.clone(),
-                self.supervisor.clone().recipient(),
-            ));
+            let reader = self.supervisor.clone().recipient();
+            let group = self.supervision_group.clone();
+            readers.push((SystemId::Supervision, group, reader, None));
         }
-        let mut views = Vec::new();
-        for (group, reader) in readers {
-            let view = self.end_offsets(Topic::flow()).await?;
-            let group = Group::new(group, Topic::flow()).after_state();
+        let mut views = HashMap::new();
+        for (system, group, reader, resume) in readers {
+            let ends = self.end_offsets(Topic::flow()).await?;
+            let view = match &resume {
+                Some(resume) => CatchUp::resumed(ends.target(), &resume.from),
+                None => ends,
+            };
+            let group = Group::new(group, Topic::flow())
+                .after_state()
+                .resuming(resume);
             self.subscribe(group, Routes::All(reader), Some(view.clone()))
                 .await?;
-            views.push(view);
+            views.insert(system, view);
         }
         Ok(views)
+    }
+
+    /// Where the intake system's view group resumes: where the case repository says its last
+    /// transaction left it, with the group's progress written there with the rows. None when
+    /// there is no repository, or the bus ends with the process (a new bus's offsets are not
+    /// those the repository holds).
+    async fn intake_resume(&self) -> anyhow::Result<Option<Resume>> {
+        let (Some(repository), Some(writer)) = (&self.repository, &self.case_writer) else {
+            return Ok(None);
+        };
+        if !self.bus.outlives_process() {
+            return Ok(None);
+        }
+        let prefix = self.settings.bus.topic_prefix.clone();
+        let group = format!("{prefix}.intake.view");
+        let stored = repository
+            .offsets(&group)
+            .await
+            .context("Failed to read where the intake system's view stopped (case repository)")?;
+        let topics: HashMap<String, Topic> = Topic::flow()
+            .into_iter()
+            .map(|topic| (topic.name(&prefix), topic))
+            .collect();
+        let from = stored
+            .into_iter()
+            .filter_map(|((name, partition), next)| {
+                let partition = u32::try_from(partition).ok()?;
+                Some(((*topics.get(&name)?, partition), u64::try_from(next).ok()?))
+            })
+            .collect();
+        let writer = writer.clone();
+        let store: OffsetSink = Arc::new(move |topic: Topic, partition: u32, next: u64| {
+            writer.offset(StoredOffset {
+                group: group.clone(),
+                topic: topic.name(&prefix),
+                partition: i32::try_from(partition).unwrap_or(i32::MAX),
+                next: i64::try_from(next).unwrap_or(i64::MAX),
+            });
+        });
+        Ok(Some(Resume { from, store }))
     }
 
     /// The shared groups of centres and departments, from their committed offsets; they
@@ -226,6 +303,7 @@ impl Systems {
                 catch_up,
                 after,
                 membership,
+                resume: group.resume,
             })
             .await
             .context("the bridge actor stopped during start-up")?

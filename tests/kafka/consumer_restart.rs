@@ -30,6 +30,7 @@ fn subscribe(bus: &KafkaBus, group: &str) -> (SubscriptionHandle, Seen) {
             arbiter: None,
             membership: govfusion::bus::Membership::Dynamic,
             after: None,
+            resume: None,
         })
         .expect("Failed to subscribe");
     (handle, seen)

@@ -2,15 +2,43 @@
 //!
 //! Every submission gets the next sequence number. The feed hands out a sequence only once its
 //! snapshot is on the state topic (durable), and every sequence before it is too, so that a
-//! reader's cursor never skips an application that a restart would bring back.
+//! reader's cursor never skips an application that a restart would bring back. The feed holds
+//! the cases the intake system keeps in memory: a closed case that leaves memory leaves the
+//! feed (the city centre published it long before). Once a case is completed its snapshot is
+//! replaced by a small closed marker that keeps only its feed position, so that what the state
+//! topic gives back at start is the open cases and the highest position issued.
 
 use super::{CaseRecord, FedApplication, IntakeSystem};
-use crate::domain::{Application, CaseId, CaseStatus, Envelope};
+use crate::actors::snapshot_envelope;
+use crate::domain::{Application, CaseId, CaseStatus, Envelope, SystemId};
 use crate::port::{send_until_taken, Delivery, HandleError, Refusal, Sent};
 use actix::prelude::*;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-/// What the intake system writes to the state topic for each case: enough to feed it again
+/// What the intake system writes to the state topic for a case: the case while it is open,
+/// a closed marker once it is completed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub(super) enum IntakeSnapshot {
+    /// An open case.
+    Open(Box<IntakeCaseState>),
+    /// A completed case.
+    Closed(ClosedCase),
+}
+
+/// A completed case on the state topic: its view is in the case repository, and all the state
+/// topic keeps is its feed position, so that no later submission takes it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ClosedCase {
+    /// Its feed position.
+    pub(super) sequence: u64,
+    /// When the intake system saw it completed.
+    pub(super) closed_at: DateTime<Utc>,
+}
+
+/// What the intake system writes to the state topic for an open case: enough to feed it again
 /// and to rebuild its view by reading the flow topics.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct IntakeCaseState {
@@ -77,40 +105,105 @@ impl IntakeSystem {
     /// submission whose record never reached the bus before the process died (it was never
     /// answered as durable): the feed moves past it instead of waiting for it.
     pub(super) fn skip_lost_positions(&mut self) {
-        if let Some(&last) = self.feed.keys().next_back() {
-            self.durable_upto = self.durable_upto.max(last);
-            self.durable.clear();
-        }
+        self.durable_upto = self.durable_upto.max(self.last_sequence);
+        self.durable.clear();
     }
 
-    /// Takes back a case from its snapshot on the state topic.
-    pub(super) fn restore(&mut self, envelope: &Envelope) -> Result<(), HandleError> {
-        let state: Option<IntakeCaseState> = self
-            .versions
-            .newer(envelope)
-            .map_err(|e| HandleError::Poison(e.to_string()))?;
-        let Some(state) = state else {
-            return Ok(());
+    /// Takes back a case from its snapshot on the state topic: an open case is taken into
+    /// memory (read back from the case repository first when it holds the case, which may
+    /// know more of it); a closed marker only keeps its feed position taken.
+    pub(super) fn restore(
+        &mut self,
+        envelope: &Envelope,
+        ctx: &mut Context<Self>,
+    ) -> ResponseActFuture<Self, Result<(), HandleError>> {
+        let snapshot = match self.versions.newer(envelope) {
+            Ok(Some(snapshot)) => snapshot,
+            Ok(None) => return Box::pin(fut::ready(Ok(()))),
+            Err(error) => return Box::pin(fut::ready(Err(HandleError::Poison(error.to_string())))),
+        };
+        let state = match snapshot {
+            IntakeSnapshot::Open(state) => *state,
+            IntakeSnapshot::Closed(closed) => {
+                self.position_taken(closed.sequence);
+                return Box::pin(fut::ready(Ok(())));
+            }
         };
         let case_id = state.application.case_id.clone();
+        let retry = case_id.clone();
+        self.with_case(
+            &case_id,
+            ctx,
+            move |intake, _| Box::pin(fut::ready(intake.restore_open(state))),
+            move |error| {
+                // Read again when the snapshot is delivered again.
+                Err(HandleError::Retry(format!("case {retry}: {error}")))
+            },
+        )
+        .map(move |result, intake: &mut Self, _| {
+            if let Err(HandleError::Retry(_)) = &result {
+                intake.versions.forget(&case_id);
+            }
+            result
+        })
+        .boxed_local()
+    }
+
+    /// Takes back an open case from its snapshot, unless memory holds it already (taken back
+    /// from the case repository, which knows at least as much).
+    fn restore_open(&mut self, state: IntakeCaseState) -> Result<(), HandleError> {
+        let case_id = state.application.case_id.clone();
+        self.position_taken(state.sequence);
         // A case whose applicant could never be shown is refused (and dead-lettered with the
         // reason) rather than taken back to fail every query. Its feed position stays taken,
         // so that the next submission does not reuse a position the city has read past.
         if let Err(error) = state.application.check_sealed(&self.catalog.keyring) {
-            self.feed
-                .insert(state.sequence, (case_id.clone(), state.trace_id));
-            self.mark_durable(state.sequence);
             return Err(HandleError::Poison(format!(
                 "the applicant of case {case_id}: {error}"
             )));
         }
-        self.cases
-            .entry(case_id.clone())
-            .or_insert_with(|| CaseRecord::new(state.application, &state.terminal_id));
+        let record = self.cases.entry(case_id.clone()).or_insert_with(|| {
+            CaseRecord::new(
+                state.application,
+                &state.terminal_id,
+                &state.trace_id,
+                state.sequence,
+            )
+        });
+        record.sequence = Some(state.sequence);
+        record.trace_id.clone_from(&state.trace_id);
+        self.feed
+            .insert(state.sequence, (case_id.clone(), state.trace_id));
         self.changed(&case_id);
-        self.feed.insert(state.sequence, (case_id, state.trace_id));
-        self.mark_durable(state.sequence);
         Ok(())
+    }
+
+    /// Feed position `sequence` was issued before and is on the bus: no submission takes it
+    /// again, and the feed may hand out what follows it.
+    fn position_taken(&mut self, sequence: u64) {
+        self.last_sequence = self.last_sequence.max(sequence);
+        self.mark_durable(sequence);
+    }
+
+    /// The closed marker of `case_id`, which the city published at `sequence`, replacing its
+    /// snapshot on the state topic (none when the bus ends with the process).
+    pub(super) fn closed_marker(&mut self, case_id: &CaseId, sequence: u64) -> Option<Envelope> {
+        if !self.persist_state {
+            return None;
+        }
+        let now = self.catalog.now();
+        let marker = IntakeSnapshot::Closed(ClosedCase {
+            sequence,
+            closed_at: now,
+        });
+        let version = self.versions.next(case_id);
+        Some(snapshot_envelope(
+            SystemId::Intake,
+            case_id,
+            version,
+            &marker,
+            now,
+        ))
     }
 
     /// Publishes a case's snapshot until the bus takes it, then marks it durable; fails the
@@ -159,19 +252,32 @@ impl IntakeSystem {
         }
         // Not durable, but no longer in the way: the feed skips a failed case (see `take`).
         self.mark_durable(sequence);
+        if let Some(case_id) = &case_id {
+            self.closed(case_id);
+        }
+    }
+
+    /// Sends the closed markers of the cases just completed until the bus takes them. One
+    /// that never arrives leaves the case's open snapshot in place, and the next start reads
+    /// the case back from the case repository instead.
+    pub(super) fn send_closed_markers(&mut self, ctx: &mut Context<Self>) {
+        if self.closed_markers.is_empty() {
+            return;
+        }
+        let markers = std::mem::take(&mut self.closed_markers);
+        ctx.spawn(
+            send_until_taken(&self.bridge, markers)
+                .into_actor(self)
+                .map(|sent, _, _| {
+                    if let Sent::Refused(refusal) = sent {
+                        tracing::warn!(reason = %refusal.reason, "a closed marker was refused; the case's open snapshot stays");
+                    }
+                }),
+        );
     }
 
     /// The next feed position.
     pub(super) fn next_sequence(&self) -> u64 {
-        self.feed.keys().next_back().map_or(1, |last| last + 1)
-    }
-
-    /// The trace id of a case: that of its feed entry.
-    pub(super) fn trace_id(&self, case_id: &CaseId) -> String {
-        self.feed
-            .values()
-            .find(|(id, _)| id == case_id)
-            .map(|(_, trace)| trace.clone())
-            .unwrap_or_default()
+        self.last_sequence + 1
     }
 }

@@ -1,15 +1,14 @@
 //! One `impl Handler` per message of the intake system, with what the applicant's acts on a
 //! case (a supplement, a rating) share.
 
-use super::feed::IntakeCaseState;
+use super::feed::{IntakeCaseState, IntakeSnapshot};
 use super::{
-    AwaitCompletion, CaseActionError, CaseRecord, CaseView, FedApplication, GetCase, IntakeSystem,
-    MarkReady, OwnCase, OwnCases, RateCase, Submission, Submit, SubmitRefused, SupplementCase,
-    TakeNewApplications,
+    AwaitCompletion, CaseActionError, CaseReadError, CaseRecord, CaseView, FedApplication, GetCase,
+    IntakeSystem, MarkReady, OwnCase, OwnCases, RateCase, Submission, Submit, SubmitRefused,
+    SupplementCase, TakeNewApplications,
 };
 use crate::actors::acts::{self, ActRequest, Acted, Acts, TakesActs};
 use crate::actors::snapshot_envelope;
-use crate::crypto::CryptoError;
 use crate::domain::{
     message_ids, Applicant, Application, CaseId, CaseStatus, Envelope, EnvelopeHead, MessageId,
     MessageType, Rating, Supplement, SystemId,
@@ -73,42 +72,75 @@ impl Handler<TakeNewApplications> for IntakeSystem {
 }
 
 impl Handler<GetCase> for IntakeSystem {
-    type Result = Option<Result<CaseView<Applicant>, CryptoError>>;
+    type Result = ResponseActFuture<Self, Result<Option<CaseView<Applicant>>, CaseReadError>>;
 
-    fn handle(&mut self, msg: GetCase, _: &mut Self::Context) -> Self::Result {
-        self.cases
-            .get(&msg.0)
-            .map(|r| r.view.opened(&self.catalog.keyring))
+    fn handle(&mut self, msg: GetCase, ctx: &mut Self::Context) -> Self::Result {
+        let case_id = msg.0;
+        let asked = case_id.clone();
+        let then = move |intake: &mut Self, _: &mut Context<Self>| -> Self::Result {
+            let keyring = &intake.catalog.keyring;
+            let view = intake.cases.get(&asked).map(|r| r.view.opened(keyring));
+            Box::pin(fut::ready(view.transpose().map_err(CaseReadError::from)))
+        };
+        self.with_case(&case_id, ctx, then, |error| Err(error.into()))
     }
 }
 
 impl Handler<OwnCases> for IntakeSystem {
-    type Result = MessageResult<OwnCases>;
+    type Result = ResponseActFuture<Self, Result<Vec<OwnCase>, CaseReadError>>;
 
-    /// A scan of every case: the case repository will answer it from an index.
+    /// The newest of the applicant's cases in the case repository, with those in memory (newer
+    /// than their rows, or not written yet); without a repository, those in memory.
     fn handle(&mut self, msg: OwnCases, _: &mut Self::Context) -> Self::Result {
-        let mut own: Vec<OwnCase> = self
-            .cases
-            .values()
-            .map(|record| &record.view)
-            .filter(|view| view.application.owner.as_deref() == Some(msg.0.as_str()))
-            .map(|view| OwnCase {
-                case_id: view.case_id.clone(),
-                matter_code: view.application.matter_code.clone(),
-                status: view.status,
-                submitted_at: view.application.submitted_at,
-            })
-            .collect();
-        own.sort_by_key(|case| std::cmp::Reverse(case.submitted_at));
-        MessageResult(own)
+        let owner = msg.0;
+        let listed = self.repository.as_ref().map(|r| r.list_own(&owner));
+        Box::pin(
+            async move {
+                match listed {
+                    Some(listed) => listed.await,
+                    None => Ok(Vec::new()),
+                }
+            }
+            .into_actor(self)
+            .map(move |listed, intake, _| {
+                let mut own: std::collections::HashMap<CaseId, OwnCase> = listed?
+                    .into_iter()
+                    .map(|case| (case.case_id.clone(), case))
+                    .collect();
+                own.extend(
+                    intake
+                        .cases
+                        .values()
+                        .map(|record| &record.view)
+                        .filter(|view| view.application.owner.as_deref() == Some(owner.as_str()))
+                        .map(|view| (view.case_id.clone(), OwnCase::of(view))),
+                );
+                let mut own: Vec<OwnCase> = own.into_values().collect();
+                own.sort_by_key(|case| std::cmp::Reverse(case.submitted_at));
+                Ok(own)
+            }),
+        )
     }
 }
 
 impl Handler<AwaitCompletion> for IntakeSystem {
-    type Result = Option<oneshot::Receiver<CaseView>>;
+    type Result = ResponseActFuture<Self, Option<oneshot::Receiver<CaseView>>>;
 
-    fn handle(&mut self, msg: AwaitCompletion, _: &mut Self::Context) -> Self::Result {
-        let record = self.cases.get_mut(&msg.0)?;
+    fn handle(&mut self, msg: AwaitCompletion, ctx: &mut Self::Context) -> Self::Result {
+        let case_id = msg.0;
+        let asked = case_id.clone();
+        let then = move |intake: &mut Self, _: &mut Context<Self>| -> Self::Result {
+            Box::pin(fut::ready(intake.await_completion(&asked)))
+        };
+        // A case that cannot be read now is waited for no differently from an unknown one.
+        self.with_case(&case_id, ctx, then, |_| None)
+    }
+}
+
+impl IntakeSystem {
+    /// Waits for `case_id` to complete (or fail); none for a case not in memory.
+    fn await_completion(&mut self, case_id: &CaseId) -> Option<oneshot::Receiver<CaseView>> {
+        let record = self.cases.get_mut(case_id)?;
         let (tx, rx) = oneshot::channel();
         // A failed case goes no further: waiting for it to complete would wait forever.
         if matches!(
@@ -216,13 +248,25 @@ impl Handler<RateCase> for IntakeSystem {
 }
 
 impl Handler<Inbound> for IntakeSystem {
-    type Result = Result<(), HandleError>;
+    type Result = ResponseActFuture<Self, Result<(), HandleError>>;
 
-    fn handle(&mut self, msg: Inbound, _: &mut Self::Context) -> Self::Result {
-        if msg.0.kind == MessageType::StateSnapshot {
-            return self.restore(&msg.0);
+    /// A snapshot is restored; any other message is observed once its case is in memory.
+    fn handle(&mut self, msg: Inbound, ctx: &mut Self::Context) -> Self::Result {
+        let envelope = msg.0;
+        if envelope.kind == MessageType::StateSnapshot {
+            return self.restore(&envelope, ctx);
         }
-        self.observe(&msg.0)
+        let case_id = envelope.case_id.clone();
+        self.with_case(
+            &case_id,
+            ctx,
+            move |intake, ctx| {
+                let observed = intake.observe(&envelope);
+                intake.send_closed_markers(ctx);
+                Box::pin(fut::ready(observed))
+            },
+            |error| Err(HandleError::Retry(error.to_string())),
+        )
     }
 }
 
@@ -280,12 +324,13 @@ impl IntakeSystem {
                 })?;
         self.check_size(&application)?;
         let sequence = self.next_sequence();
-        let state = IntakeCaseState {
+        self.last_sequence = sequence;
+        let state = IntakeSnapshot::Open(Box::new(IntakeCaseState {
             sequence,
             application: application.clone(),
             trace_id: trace_id.clone(),
             terminal_id: msg.terminal_id.to_string(),
-        };
+        }));
         let version = self.versions.next(&case_id);
         let snapshot = snapshot_envelope(
             SystemId::Intake,
@@ -297,7 +342,7 @@ impl IntakeSystem {
         tracing::info!(%case_id, terminal = %msg.terminal_id, sequence, "application received");
         self.cases.insert(
             case_id.clone(),
-            CaseRecord::new(application, msg.terminal_id.as_str()),
+            CaseRecord::new(application, msg.terminal_id.as_str(), &trace_id, sequence),
         );
         self.feed.insert(sequence, (case_id.clone(), trace_id));
         self.changed(&case_id);
@@ -312,6 +357,25 @@ impl IntakeSystem {
         ctx: &mut Context<Self>,
         case_id: CaseId,
         asked: String,
+        repeats: impl FnOnce(&CaseRecord) -> Option<MessageId> + 'static,
+        prepare: impl FnOnce(&mut CaseRecord, DateTime<Utc>) -> Result<ApplicantAct<T>, String>
+            + 'static,
+    ) -> ResponseActFuture<Self, Result<Acted<T>, CaseActionError>> {
+        let asked_case = case_id.clone();
+        self.with_case(
+            &asked_case,
+            ctx,
+            move |intake, ctx| intake.act_on_known_case(ctx, case_id, asked, repeats, prepare),
+            |error| Err(CaseActionError::Unavailable(error.to_string())),
+        )
+    }
+
+    /// [`act_on_case`](Self::act_on_case) once the case is in memory, if it exists.
+    fn act_on_known_case<T: Serialize + Clone + Send + 'static>(
+        &mut self,
+        ctx: &mut Context<Self>,
+        case_id: CaseId,
+        asked: String,
         repeats: impl FnOnce(&CaseRecord) -> Option<MessageId>,
         prepare: impl FnOnce(&mut CaseRecord, DateTime<Utc>) -> Result<ApplicantAct<T>, String>,
     ) -> ResponseActFuture<Self, Result<Acted<T>, CaseActionError>> {
@@ -319,13 +383,13 @@ impl IntakeSystem {
         if let Some(repeat) = acts::repeat(self, repeated, &asked) {
             return repeat;
         }
-        let trace_id = self.trace_id(&case_id);
         let now = self.catalog.now();
         let Some(record) = self.cases.get_mut(&case_id) else {
             return Box::pin(fut::ready(Err(CaseActionError::NotFound(format!(
                 "no case `{case_id}`"
             )))));
         };
+        let trace_id = record.trace_id.clone();
         let act = match prepare(record, now) {
             Ok(act) => act,
             Err(conflict) => return Box::pin(fut::ready(Err(CaseActionError::Conflict(conflict)))),

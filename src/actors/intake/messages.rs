@@ -116,7 +116,7 @@ pub struct FedApplication {
 /// `Err` if the applicant cannot be opened (never for a case this system took in: each was
 /// checked to open when it came, and the keys do not change while the process runs).
 #[derive(Message)]
-#[rtype(result = "Option<Result<CaseView<Applicant>, CryptoError>>")]
+#[rtype(result = "Result<Option<CaseView<Applicant>>, CaseReadError>")]
 pub struct GetCase(
     /// The case asked about.
     pub CaseId,
@@ -124,7 +124,7 @@ pub struct GetCase(
 
 /// The cases an applicant submitted themselves (their `owner`), newest first.
 #[derive(Message)]
-#[rtype(result = "Vec<OwnCase>")]
+#[rtype(result = "Result<Vec<OwnCase>, CaseReadError>")]
 pub struct OwnCases(
     /// The applicant's account.
     pub String,
@@ -187,7 +187,45 @@ pub enum CaseActionError {
     /// The case is not in a state that allows it (not suspended, not completed, rated).
     #[error("{0}")]
     Conflict(String),
+    /// The case repository, where the case is, cannot be read now.
+    #[error("{0}")]
+    Unavailable(String),
 }
+
+/// Why a case cannot be shown.
+#[derive(Debug, thiserror::Error)]
+pub enum CaseReadError {
+    /// Its applicant cannot be opened with the keys of this process.
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    /// The case repository, where the case is, cannot be read now.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+/// How many cases the intake system holds in memory, and how many of them are in the feed:
+/// with a case repository, the open cases and the last closed ones, whatever the history.
+#[derive(Message)]
+#[rtype(result = "Held")]
+pub struct Holding;
+
+/// What [`Holding`] answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Held {
+    /// Cases in memory.
+    pub cases: usize,
+    /// Feed entries.
+    pub feed: usize,
+}
+
+/// The open cases as the case repository holds them, read at start: the intake system keeps
+/// them in memory and follows them on from there.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct TakeBack(
+    /// The open cases' rows.
+    pub Vec<crate::store::CaseRow>,
+);
 
 /// An operator asks for the cases that made no progress for `idle_secs`: not completed, and
 /// their last step older than that by the shared clock.

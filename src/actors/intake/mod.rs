@@ -21,6 +21,9 @@
 //! * `handlers.rs` — one `impl Handler` per message.
 //! * `row.rs` — the case repository's row of a case ([`CaseRow::from_view`](crate::store::CaseRow::from_view)),
 //!   handed to the [`CaseWriter`](crate::store::CaseWriter) after every change to a view.
+//! * `resident.rs` — which cases the intake system keeps in memory when it has a case
+//!   repository: the open ones, and the last closed ones; any other is read back from the
+//!   repository when a message or a person asks for it.
 //! * `stalled.rs` — for an operator: the cases that made no progress, and sending a case's
 //!   current step again ([`ListStalled`], [`RedriveCase`]).
 
@@ -28,6 +31,7 @@ mod feed;
 mod handlers;
 mod messages;
 mod observe;
+mod resident;
 mod row;
 mod stalled;
 #[cfg(test)]
@@ -35,10 +39,10 @@ mod tests;
 mod view;
 
 pub use messages::{
-    ApplicationForm, AwaitCompletion, CaseActionError, FedApplication, GetCase, LastStep,
-    ListStalled, MarkReady, OwnCase, OwnCases, RateCase, RedriveCase, RedriveError, Redriven,
-    ResentMessage, StalledCase, StalledCases, Submission, Submit, SubmitRefused, SupplementCase,
-    TakeNewApplications,
+    ApplicationForm, AwaitCompletion, CaseActionError, CaseReadError, FedApplication, GetCase,
+    Held, Holding, LastStep, ListStalled, MarkReady, OwnCase, OwnCases, RateCase, RedriveCase,
+    RedriveError, Redriven, ResentMessage, StalledCase, StalledCases, Submission, Submit,
+    SubmitRefused, SupplementCase, TakeBack, TakeNewApplications,
 };
 pub use view::{CaseView, EventResultView, EventView, HistoryEntry};
 
@@ -87,9 +91,13 @@ pub struct IntakeSystem {
     /// The largest application taken, as JSON in bytes: the records that carry it must fit the
     /// bus ([`BusSettings::max_application_bytes`](crate::settings::BusSettings::max_application_bytes)).
     max_application_bytes: u64,
-    /// Where the row of every case whose view changes goes, when the process keeps a case
-    /// repository.
-    rows: Option<crate::store::CaseWriter>,
+    /// Where the row of every case whose view changes goes, and where a case not in memory
+    /// is read back from, when the process keeps a case repository.
+    repository: Option<resident::Repository>,
+    /// The highest feed position issued or restored: the next submission takes the one after.
+    last_sequence: u64,
+    /// Closed markers of cases just completed, to be sent.
+    closed_markers: Vec<crate::domain::Envelope>,
 }
 
 /// A case the intake system follows.
@@ -103,6 +111,10 @@ struct CaseRecord {
     /// The last suspension whose supplement was sent: a repeat of that supplement answers the
     /// same, and that suspension takes no other.
     supplement_sent: Option<u32>,
+    /// The trace id every message of the case carries.
+    trace_id: String,
+    /// Its feed position, while it is in the feed (until the city centre published it).
+    sequence: Option<u64>,
 }
 
 impl IntakeSystem {
@@ -132,7 +144,9 @@ impl IntakeSystem {
             acts,
             trails: stalled::Trails::default(),
             max_application_bytes: u64::MAX,
-            rows: None,
+            repository: None,
+            last_sequence: 0,
+            closed_markers: Vec::new(),
         }
     }
 
@@ -144,13 +158,15 @@ impl IntakeSystem {
 }
 
 impl CaseRecord {
-    /// A new case record, with its `submitted` history entry.
-    fn new(application: Application, terminal_id: &str) -> Self {
+    /// A new case record at feed position `sequence`, with its `submitted` history entry.
+    fn new(application: Application, terminal_id: &str, trace_id: &str, sequence: u64) -> Self {
         CaseRecord {
             view: CaseView::submitted(application, terminal_id),
             seen: HashSet::new(),
             watchers: Vec::new(),
             supplement_sent: None,
+            trace_id: trace_id.to_owned(),
+            sequence: Some(sequence),
         }
     }
 }

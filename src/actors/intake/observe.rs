@@ -7,6 +7,7 @@
 //! messages of a case come in, so a field set by a later step is never overwritten by an
 //! earlier one.
 
+use super::resident::is_closed;
 use super::view::{CaseView, HistoryEntry};
 use super::{CaseRecord, IntakeSystem};
 use crate::domain::{
@@ -72,7 +73,9 @@ impl IntakeSystem {
                 return Err(HandleError::Poison(error.to_string()));
             }
         };
+        let was_closed = is_closed(record.view.status);
         record.move_status(envelope.kind, observed.status);
+        let closing = (!was_closed && is_closed(record.view.status)).then_some(record.sequence);
         self.trails.observed(envelope, record.view.status);
         let view = &mut record.view;
         view.on_time = view.decided_on_time();
@@ -93,6 +96,11 @@ impl IntakeSystem {
             }
         }
         self.changed(&envelope.case_id);
+        if let Some(sequence) = closing {
+            let marker = sequence.and_then(|s| self.closed_marker(&envelope.case_id, s));
+            self.closed_markers.extend(marker);
+            self.closed(&envelope.case_id);
+        }
         Ok(())
     }
 }

@@ -4,13 +4,13 @@
 use super::view::CaseView;
 use super::IntakeSystem;
 use crate::domain::CaseId;
-use crate::store::{CaseRow, CaseWriter};
+use crate::store::CaseRow;
 
 impl CaseRow {
-    /// The row of `view`: the columns the repository filters and orders on, and the whole view
+    /// The row of `view`, whose messages carry `trace_id`: the columns the repository filters and orders on, and the whole view
     /// as JSON with the applicant block sealed, as on the bus — personal data does not rest in
     /// clear in the database either.
-    pub fn from_view(view: &CaseView) -> Result<CaseRow, serde_json::Error> {
+    pub fn from_view(view: &CaseView, trace_id: &str) -> Result<CaseRow, serde_json::Error> {
         let application = &view.application;
         // The history is kept in time order: its last entry is the latest change.
         let updated_at = view
@@ -26,6 +26,9 @@ impl CaseRow {
             status: status_name(view)?,
             submitted_at: application.submitted_at,
             updated_at,
+            // Every message observed adds an entry: the count only rises.
+            revision: i64::try_from(view.history.len()).unwrap_or(i64::MAX),
+            trace_id: trace_id.to_owned(),
             view: serde_json::to_value(view)?,
         })
     }
@@ -38,19 +41,13 @@ fn status_name(view: &CaseView) -> Result<String, serde_json::Error> {
 }
 
 impl IntakeSystem {
-    /// The same intake system, handing the row of every case whose view changes to `writer`.
-    pub fn writing_rows_to(mut self, writer: CaseWriter) -> Self {
-        self.rows = Some(writer);
-        self
-    }
-
     /// The view of `case_id` changed: hands its row to the writer, when there is one.
     pub(super) fn changed(&self, case_id: &CaseId) {
-        let (Some(writer), Some(record)) = (&self.rows, self.cases.get(case_id)) else {
+        let (Some(repository), Some(record)) = (&self.repository, self.cases.get(case_id)) else {
             return;
         };
-        match CaseRow::from_view(&record.view) {
-            Ok(row) => writer.write(row),
+        match CaseRow::from_view(&record.view, &record.trace_id) {
+            Ok(row) => repository.writer.write(row),
             // A view is plain data and strings: it always serialises; were it not to, the
             // case would be missing from lists, which the log says.
             Err(error) => {

@@ -51,6 +51,11 @@ struct Trail {
 }
 
 impl Trails {
+    /// Lets the messages of `case_id` go.
+    pub(super) fn forget(&mut self, case_id: &CaseId) {
+        self.0.remove(case_id);
+    }
+
     /// Keeps `envelope`, observed for the first time, with the `status` its case has now.
     pub(super) fn observed(&mut self, envelope: &Arc<Envelope>, status: CaseStatus) {
         if status == CaseStatus::Completed {

@@ -118,6 +118,20 @@ impl Progress {
         Progress::Attempt { returns, stage }
     }
 
+    /// Where `event` stands, read from its status and returns: the progress of an event read
+    /// back from the case repository, whose JSON does not carry it. A routing or returned
+    /// event is taken to be unrouted, the least it can be, so no message of its attempt is
+    /// refused.
+    pub(super) fn of(event: &EventView) -> Self {
+        let returns = event.returns.len();
+        match event.status {
+            EventStatus::Answered => Progress::Answered,
+            EventStatus::Signed => Progress::at(returns, Stage::Signed),
+            EventStatus::Dispatched => Progress::at(returns, Stage::AtDepartment),
+            _ => Progress::at(returns, Stage::Unrouted),
+        }
+    }
+
     /// Whether the event stands at an attempt before the one after `returns` returns. An
     /// answered event is behind no attempt.
     pub(super) fn behind_attempt(self, returns: usize) -> bool {

@@ -34,6 +34,9 @@ pub struct Subscribe {
     pub after: Option<tokio::sync::watch::Receiver<bool>>,
     /// How its consumer takes its partitions.
     pub membership: crate::bus::Membership,
+    /// Where a consumer alone starts and whom it tells its progress (see
+    /// [`Subscription::resume`]).
+    pub resume: Option<crate::bus::Resume>,
 }
 
 /// Who receives a consumer group's records.
@@ -90,6 +93,7 @@ impl Handler<Subscribe> for Bridge {
             arbiter: msg.arbiter,
             membership: msg.membership,
             after: msg.after,
+            resume: msg.resume,
         })
     }
 }

@@ -12,7 +12,9 @@
 
 use super::{read, GroupOffsets, MemoryBus};
 use crate::bus::consumer_core::{ConsumerCore, PartitionControl};
-use crate::bus::{ConsumerGuard, Delivery, Dispatch, Record, RecordHandler, Topic};
+use crate::bus::{
+    ConsumerGuard, Delivery, Dispatch, OffsetSink, Record, RecordHandler, Resume, Topic,
+};
 use futures::future::{BoxFuture, FutureExt};
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -29,6 +31,8 @@ struct Positions {
     committed: Arc<GroupOffsets>,
     /// The next offset to hand out, per partition; ordered, so partitions are filled in turn.
     next: BTreeMap<Key, u64>,
+    /// Told what is stored, for a group that keeps its offsets itself ([`Resume`]).
+    sink: Option<OffsetSink>,
 }
 
 impl PartitionControl for Positions {
@@ -38,6 +42,9 @@ impl PartitionControl for Positions {
         // Offsets on the memory bus are log indexes: never negative.
         let next = u64::try_from(last).unwrap_or_default() + 1;
         self.committed.insert(*key, next);
+        if let Some(sink) = &self.sink {
+            sink(key.0, key.1, next);
+        }
     }
 
     fn rewind(&mut self, key: &Key, from: i64) -> BoxFuture<'_, bool> {
@@ -62,6 +69,8 @@ pub(super) struct ConsumerParts {
     pub stop: watch::Receiver<bool>,
     /// Tells the subscription handle when this consumer is gone.
     pub guard: ConsumerGuard,
+    /// Where it starts and whom it tells what it stored, when the group keeps its offsets.
+    pub resume: Option<Resume>,
 }
 
 /// Consumes every partition of a subscription's topics for one group.
@@ -85,7 +94,8 @@ pub(super) struct GroupConsumer {
 }
 
 impl GroupConsumer {
-    /// A consumer that resumes from the group's committed offsets.
+    /// A consumer that resumes from the group's committed offsets, or from those of
+    /// [`ConsumerParts::resume`] when given.
     pub fn new(bus: MemoryBus, parts: ConsumerParts) -> Self {
         let committed = bus
             .inner
@@ -97,12 +107,23 @@ impl GroupConsumer {
             .topics
             .iter()
             .flat_map(|&topic| (0..bus.inner.partitions).map(move |p| (topic, p)))
-            .map(|key| (key, committed.get(&key).map_or(0, |o| *o)))
+            .map(|key| {
+                let from = match &parts.resume {
+                    Some(resume) => resume.from.get(&key).copied(),
+                    None => committed.get(&key).map(|o| *o),
+                };
+                (key, from.unwrap_or(0))
+            })
             .collect();
+        let sink = parts.resume.map(|resume| resume.store);
         let backoff = bus.inner.redelivery_backoff;
         Self {
             core: ConsumerCore::new(parts.group.clone(), backoff),
-            positions: Positions { committed, next },
+            positions: Positions {
+                committed,
+                next,
+                sink,
+            },
             bus,
             group: parts.group,
             handler: parts.handler,

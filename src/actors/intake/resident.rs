@@ -1,0 +1,234 @@
+//! Which cases the intake system keeps in memory when it has a case repository.
+//!
+//! The repository holds every case; memory holds the open ones (taken back from the
+//! repository at start, [`TakeBack`]) and the last [`StoreSettings::closed_cases_in_memory`]
+//! closed ones, so that what the process keeps does not grow with the city's history. A message
+//! or a person asking about a case that is not in memory waits while the case is read back
+//! ([`IntakeSystem::with_case`]); a closed case read back leaves memory again with the next
+//! cases that close.
+//!
+//! [`StoreSettings::closed_cases_in_memory`]: crate::settings::StoreSettings::closed_cases_in_memory
+
+use super::view::{CaseView, Progress};
+use super::{CaseReadError, CaseRecord, Held, Holding, IntakeSystem, OwnCase, TakeBack};
+use crate::domain::{CaseId, CaseStatus, MatterCode};
+use crate::store::{CaseFilter, CaseRepository, CaseRow, CaseWriter, StoreError, MAX_PAGE};
+use actix::prelude::*;
+use futures::future::BoxFuture;
+use std::collections::VecDeque;
+
+/// The case repository as the intake system uses it.
+pub(super) struct Repository {
+    /// Where the row of every changed case goes.
+    pub(super) writer: CaseWriter,
+    /// Where a case not in memory is read back from.
+    cases: CaseRepository,
+    /// The closed cases still in memory, oldest closed first.
+    closed: VecDeque<CaseId>,
+    /// How many closed cases stay in memory.
+    keep_closed: usize,
+}
+
+/// Whether nothing but a rating changes the case any more: it may leave memory.
+pub(super) fn is_closed(status: CaseStatus) -> bool {
+    matches!(status, CaseStatus::Completed | CaseStatus::Failed)
+}
+
+impl Repository {
+    /// The newest of `owner`'s cases in the repository: one page, at most [`MAX_PAGE`].
+    pub(super) fn list_own(
+        &self,
+        owner: &str,
+    ) -> BoxFuture<'static, Result<Vec<OwnCase>, CaseReadError>> {
+        let cases = self.cases.clone();
+        let filter = CaseFilter {
+            owner: Some(owner.to_owned()),
+            ..CaseFilter::default()
+        };
+        Box::pin(async move {
+            let page = cases.list(&filter, None, MAX_PAGE).await?;
+            let own = page.rows.into_iter().map(OwnCase::from_row);
+            Ok(own.collect::<Result<_, StoreError>>()?)
+        })
+    }
+}
+
+impl OwnCase {
+    /// The case of `view`, as its applicant's list shows it.
+    pub(super) fn of(view: &CaseView) -> Self {
+        OwnCase {
+            case_id: view.case_id.clone(),
+            matter_code: view.application.matter_code.clone(),
+            status: view.status,
+            submitted_at: view.application.submitted_at,
+        }
+    }
+
+    /// The case of `row`, as its applicant's list shows it.
+    fn from_row(row: CaseRow) -> Result<Self, StoreError> {
+        let status = serde_json::from_value(serde_json::Value::String(row.status.clone()))
+            .map_err(|_| StoreError::Corrupt {
+                case_id: row.case_id.clone(),
+                what: format!("the status `{}`", row.status),
+            })?;
+        Ok(OwnCase {
+            case_id: CaseId::from_string(row.case_id),
+            matter_code: MatterCode::from_string(row.matter_code),
+            status,
+            submitted_at: row.submitted_at,
+        })
+    }
+}
+
+impl CaseRecord {
+    /// A case as the repository holds it. The progress of its events, which the view's JSON
+    /// does not carry, is read from where each event stands; the messages in its history are
+    /// the ones it has seen.
+    fn from_row(row: CaseRow) -> Result<Self, serde_json::Error> {
+        let mut view: CaseView = serde_json::from_value(row.view)?;
+        for event in &mut view.collaboration_events {
+            event.progress = Progress::of(event);
+        }
+        let seen = view.history.iter().map(|e| e.message_id.clone()).collect();
+        Ok(CaseRecord {
+            view,
+            seen,
+            watchers: Vec::new(),
+            supplement_sent: None,
+            trace_id: row.trace_id,
+            sequence: None,
+        })
+    }
+}
+
+impl IntakeSystem {
+    /// The same intake system, handing the row of every case whose view changes to `writer`,
+    /// reading cases not in memory from `cases`, and keeping `keep_closed` closed cases in
+    /// memory.
+    pub fn keeping_cases_in(
+        mut self,
+        writer: CaseWriter,
+        cases: CaseRepository,
+        keep_closed: usize,
+    ) -> Self {
+        self.repository = Some(Repository {
+            writer,
+            cases,
+            closed: VecDeque::new(),
+            keep_closed,
+        });
+        self
+    }
+
+    /// Takes the case of `row` into memory, unless it is there already: what memory holds is
+    /// at least as new as the repository's row.
+    pub(super) fn admit(&mut self, row: CaseRow) {
+        let case_id = CaseId::from_string(row.case_id.clone());
+        if self.cases.contains_key(&case_id) {
+            return;
+        }
+        match CaseRecord::from_row(row) {
+            Ok(record) => {
+                let closed = is_closed(record.view.status);
+                self.cases.insert(case_id.clone(), record);
+                if closed {
+                    self.closed(&case_id);
+                }
+            }
+            Err(error) => {
+                tracing::error!(%case_id, %error, "the case repository holds a case this version cannot read; left out")
+            }
+        }
+    }
+
+    /// Runs `then` once `case_id` is in memory, if the repository holds it: at once when it is
+    /// in memory already or there is no repository; else after reading it back. When the
+    /// repository cannot be read, answers `unavailable` of the error instead.
+    pub(super) fn with_case<R: 'static>(
+        &mut self,
+        case_id: &CaseId,
+        ctx: &mut Context<Self>,
+        then: impl FnOnce(&mut Self, &mut Context<Self>) -> ResponseActFuture<Self, R> + 'static,
+        unavailable: impl FnOnce(StoreError) -> R + 'static,
+    ) -> ResponseActFuture<Self, R> {
+        let repository = match &self.repository {
+            Some(repository) if !self.cases.contains_key(case_id) => repository,
+            _ => return then(self, ctx),
+        };
+        // A row handed on and not yet committed is newer than the repository's.
+        if let Some(row) = repository.writer.unwritten(case_id.as_str()) {
+            self.admit(row);
+            return then(self, ctx);
+        }
+        let repository = repository.cases.clone();
+        let id = case_id.to_string();
+        let read = async move { repository.get(&id).await };
+        Box::pin(
+            read.into_actor(self)
+                .then(move |read, intake, ctx| match read {
+                    Ok(row) => {
+                        if let Some(row) = row {
+                            intake.admit(row);
+                        }
+                        then(intake, ctx)
+                    }
+                    Err(error) => Box::pin(fut::ready(unavailable(error))),
+                }),
+        )
+    }
+
+    /// `case_id` closed: it stays in memory among the last closed cases, and the oldest of
+    /// those leave it and the feed (the repository has their rows; the city centre published
+    /// them long before).
+    pub(super) fn closed(&mut self, case_id: &CaseId) {
+        let Some(repository) = &mut self.repository else {
+            return;
+        };
+        repository.closed.push_back(case_id.clone());
+        let excess = repository
+            .closed
+            .len()
+            .saturating_sub(repository.keep_closed);
+        let leaving: Vec<CaseId> = repository.closed.drain(..excess).collect();
+        for case_id in leaving {
+            // Read back since, it may be waited for again: it stays until it closes anew.
+            let idle = self
+                .cases
+                .get(&case_id)
+                .is_some_and(|r| is_closed(r.view.status) && r.watchers.is_empty());
+            if idle {
+                if let Some(sequence) = self.cases.remove(&case_id).and_then(|r| r.sequence) {
+                    self.feed.remove(&sequence);
+                }
+                self.versions.forget(&case_id);
+                self.trails.forget(&case_id);
+            }
+        }
+    }
+}
+
+impl Handler<TakeBack> for IntakeSystem {
+    type Result = ();
+
+    fn handle(&mut self, msg: TakeBack, _: &mut Self::Context) {
+        let count = msg.0.len();
+        for row in msg.0 {
+            self.admit(row);
+        }
+        tracing::info!(
+            cases = count,
+            "open cases taken back from the case repository"
+        );
+    }
+}
+
+impl Handler<Holding> for IntakeSystem {
+    type Result = MessageResult<Holding>;
+
+    fn handle(&mut self, _: Holding, _: &mut Self::Context) -> Self::Result {
+        MessageResult(Held {
+            cases: self.cases.len(),
+            feed: self.feed.len(),
+        })
+    }
+}
