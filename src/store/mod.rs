@@ -16,17 +16,23 @@
 //! * [`tx`] — [`CaseTx`]: rows and consumer offsets written in one transaction.
 //! * [`list`] — [`CaseFilter`], [`Page`] and the keyset cursor of [`CaseRepository::list`].
 //! * [`writer`] — [`CaseWriter`]: the latest row of every changed case, written in batches.
+//! * [`supervision`] — what the supervision system keeps: a row per supervised case
+//!   (`supervision_cases`), per dispatch of an event to a department
+//!   (`supervision_assignments`) and per centre on a dispatch's route (`supervision_routes`),
+//!   written by the same [`CaseWriter`], and the supervision figures' counts by SQL.
 //!
 //! The schema is versioned in `migrations/sqlite/` and `migrations/postgres/` (the same tables;
 //! the engines differ only in column types) and brought up to date by [`CaseRepository::open`].
 
 pub mod list;
 pub mod row;
+pub mod supervision;
 pub mod tx;
 pub mod writer;
 
 pub use list::{CaseFilter, Page, MAX_PAGE};
 pub use row::CaseRow;
+pub use supervision::{FigureScope, SupervisionRow};
 pub use tx::CaseTx;
 pub use writer::CaseWriter;
 

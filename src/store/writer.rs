@@ -8,13 +8,17 @@
 //! intake system rebuilds its views from the topics and hands every row again (an upsert, so
 //! idempotent).
 //!
+//! The supervision system hands it the rows of the records it changed ([`SupervisionRow`]) the
+//! same way, coalesced by record and written in the same transactions as the cases' rows.
+//!
 //! A tokio task fed by an unbounded channel rather than an actor: the intake system must hand
 //! rows on without waiting and without losing one to a full mailbox (`do_send` drops a message
 //! when the mailbox is full), and the task turns the channel's backlog into one batch per
 //! transaction; what the channel holds is bounded by what the intake system changes between two
 //! batches.
 
-use super::{CaseRepository, CaseRow};
+use super::supervision::SupervisionBatch;
+use super::{CaseRepository, CaseRow, SupervisionRow};
 use std::collections::HashMap;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -31,6 +35,10 @@ const FLUSH_ATTEMPTS: u32 = 5;
 enum Command {
     /// A case's row as it now stands.
     Row(CaseRow),
+    /// A supervision record's row as it now stands.
+    Supervision(SupervisionRow),
+    /// Write everything received now, answer, and go on.
+    Sync(oneshot::Sender<()>),
     /// Write everything received, answer how many rows could not be, and stop.
     Flush(oneshot::Sender<usize>),
 }
@@ -47,6 +55,8 @@ impl std::fmt::Debug for Command {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Command::Row(row) => write!(f, "Row({})", row.case_id),
+            Command::Supervision(row) => write!(f, "Supervision({})", row.key()),
+            Command::Sync(_) => f.write_str("Sync"),
             Command::Flush(_) => f.write_str("Flush"),
         }
     }
@@ -68,6 +78,23 @@ impl CaseWriter {
         }
     }
 
+    /// Hands on the row of a supervision record that changed; like [`write`](Self::write).
+    pub fn write_supervision(&self, row: SupervisionRow) {
+        if let Err(unsent) = self.commands.send(Command::Supervision(row)) {
+            tracing::debug!(command = ?unsent.0, "case writer stopped; row left to the next start");
+        }
+    }
+
+    /// Waits until every row handed on so far was written, or its batch failed (and waits for
+    /// the next): a read that follows sees them.
+    pub async fn written(&self) {
+        let (done, answered) = oneshot::channel();
+        if self.commands.send(Command::Sync(done)).is_ok() {
+            // No answer means the writer stopped: nothing more will be written.
+            let _ = answered.await;
+        }
+    }
+
     /// Writes every row handed on so far, then stops the writer. Answers how many rows could
     /// not be written (logged; the next start rewrites them).
     pub async fn flush(&self) -> usize {
@@ -84,6 +111,7 @@ impl CaseWriter {
 /// is left and stops.
 async fn run(repository: CaseRepository, mut received: mpsc::UnboundedReceiver<Command>) {
     let mut pending: HashMap<String, CaseRow> = HashMap::new();
+    let mut supervised = SupervisionBatch::default();
     let mut due: Option<Instant> = None;
     loop {
         let command = match due {
@@ -91,7 +119,7 @@ async fn run(repository: CaseRepository, mut received: mpsc::UnboundedReceiver<C
             Some(at) => match tokio::time::timeout_at(at, received.recv()).await {
                 Ok(command) => command,
                 Err(_) => {
-                    let written = write(&repository, &mut pending).await;
+                    let written = write(&repository, &mut pending, &mut supervised).await;
                     due = (!written).then(|| Instant::now() + RETRY_AFTER);
                     continue;
                 }
@@ -102,23 +130,37 @@ async fn run(repository: CaseRepository, mut received: mpsc::UnboundedReceiver<C
                 pending.insert(row.case_id.clone(), row);
                 due.get_or_insert_with(|| Instant::now() + BATCH_EVERY);
             }
+            Some(Command::Supervision(row)) => {
+                supervised.add(row);
+                due.get_or_insert_with(|| Instant::now() + BATCH_EVERY);
+            }
+            Some(Command::Sync(done)) => {
+                let written = write(&repository, &mut pending, &mut supervised).await;
+                due = (!written).then(|| Instant::now() + RETRY_AFTER);
+                let _ = done.send(());
+            }
             Some(Command::Flush(done)) => {
                 // A flush ends the task: nothing is sent after the last one.
-                let _ = done.send(flush(&repository, &mut pending).await);
+                let _ = done.send(flush(&repository, &mut pending, &mut supervised).await);
                 return;
             }
             None => {
-                flush(&repository, &mut pending).await;
+                flush(&repository, &mut pending, &mut supervised).await;
                 return;
             }
         }
     }
 }
 
-/// Writes `pending` in a few attempts; answers how many rows are left unwritten.
-async fn flush(repository: &CaseRepository, pending: &mut HashMap<String, CaseRow>) -> usize {
+/// Writes `pending` and `supervised` in a few attempts; answers how many rows are left
+/// unwritten.
+async fn flush(
+    repository: &CaseRepository,
+    pending: &mut HashMap<String, CaseRow>,
+    supervised: &mut SupervisionBatch,
+) -> usize {
     for attempt in 1..=FLUSH_ATTEMPTS {
-        if write(repository, pending).await {
+        if write(repository, pending, supervised).await {
             return 0;
         }
         if attempt < FLUSH_ATTEMPTS {
@@ -126,17 +168,21 @@ async fn flush(repository: &CaseRepository, pending: &mut HashMap<String, CaseRo
         }
     }
     tracing::error!(
-        rows = pending.len(),
+        rows = pending.len() + supervised.len(),
         "the case repository could not be written before stopping; the next start rewrites \
          these cases from the topics"
     );
-    pending.len()
+    pending.len() + supervised.len()
 }
 
-/// Writes `pending` in one transaction; on success empties it and answers true. A failure is
-/// logged and leaves `pending` as it was, for the next batch.
-async fn write(repository: &CaseRepository, pending: &mut HashMap<String, CaseRow>) -> bool {
-    if pending.is_empty() {
+/// Writes `pending` and `supervised` in one transaction; on success empties them and answers
+/// true. A failure is logged and leaves them as they were, for the next batch.
+async fn write(
+    repository: &CaseRepository,
+    pending: &mut HashMap<String, CaseRow>,
+    supervised: &mut SupervisionBatch,
+) -> bool {
+    if pending.is_empty() && supervised.is_empty() {
         return true;
     }
     let written = async {
@@ -144,16 +190,18 @@ async fn write(repository: &CaseRepository, pending: &mut HashMap<String, CaseRo
         for row in pending.values() {
             tx.upsert_case(row).await?;
         }
+        supervised.write_in(&mut tx).await?;
         tx.commit().await
     }
     .await;
     match written {
         Ok(()) => {
             pending.clear();
+            supervised.clear();
             true
         }
         Err(error) => {
-            tracing::warn!(%error, rows = pending.len(), "writing cases to the repository failed; retrying");
+            tracing::warn!(%error, rows = pending.len() + supervised.len(), "writing cases to the repository failed; retrying");
             false
         }
     }
