@@ -78,8 +78,8 @@ pub(super) struct Actors {
 
 impl Actors {
     /// Starts every actor of `roles`, publishing through `publish`; the stateful ones write
-    /// snapshots when `persist_state`, and the intake system hands the rows of the cases it
-    /// changes to `rows` when given. The bus consumers, the
+    /// snapshots when `persist_state`, and the intake and supervision systems of the roles hand
+    /// the rows of the records they change to `rows` when given. The bus consumers, the
     /// bridge and the intake system run on the caller's thread; centres, departments and
     /// supervision on a second one, so that a city's traffic uses two cores.
     pub fn start(
@@ -98,7 +98,7 @@ impl Actors {
             submit_timeout,
         )
         .refusing_over(settings.bus.max_application_bytes());
-        if let Some(rows) = rows {
+        if let Some(rows) = rows.clone().filter(|_| roles.intake) {
             intake = intake.writing_rows_to(rows);
         }
         let intake = intake.start();
@@ -127,7 +127,10 @@ impl Actors {
                 (centre.code.clone(), addr)
             })
             .collect();
-        let supervisor_actor = Supervisor::new(catalog.clone(), publish.clone());
+        let mut supervisor_actor = Supervisor::new(catalog.clone(), publish.clone());
+        if let Some(rows) = rows.filter(|_| roles.governance) {
+            supervisor_actor = supervisor_actor.writing_rows_to(rows);
+        }
         let supervisor = Supervisor::start_in_arbiter(&worker.handle(), move |_| supervisor_actor);
         let event_index = Arc::new(DashMap::new());
         let departments = settings

@@ -10,6 +10,8 @@
 
 use super::super::{on_engine, CaseRepository, StoreError};
 use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::postgres::PgRow;
+use sqlx::sqlite::SqliteRow;
 use std::collections::HashMap;
 
 /// Which items the figures cover, and the time that decides what is overdue.
@@ -133,22 +135,24 @@ const ESCALATIONS: &str = "\
         AND escalated_to IS NOT NULL \
     GROUP BY escalated_to";
 
-/// A group's code and its counts, as [`CASE_COUNTS`], [`ASSIGNMENT_COUNTS`] and
-/// [`ROUTED_COUNTS`] give them.
+/// A group's code and its counts, as [`CASE_COUNTS`] and [`ASSIGNMENT_COUNTS`] give them.
 type Counts = (String, i64, i64, i64, i64, i64, i64);
+
+/// A centre's code and its counts, as [`ROUTED_COUNTS`] gives them.
+type RoutedCounts = (String, i64, i64, i64, i64, i64);
 
 /// A count as the database gives it: `COUNT` and sums of 0 and 1 are never negative.
 fn count(value: i64) -> usize {
     usize::try_from(value).unwrap_or(0)
 }
 
-/// A tally of the first four counts of `row`, without handling times yet.
-fn tally(row: &Counts) -> Tally {
+/// A tally of the received, completed, on-time and overdue counts, without handling times yet.
+fn tally(received: i64, completed: i64, on_time: i64, overdue: i64) -> Tally {
     Tally {
-        received: count(row.1),
-        completed: count(row.2),
-        completed_on_time: count(row.3),
-        open_overdue: count(row.4),
+        received: count(received),
+        completed: count(completed),
+        completed_on_time: count(on_time),
+        open_overdue: count(overdue),
         hours: Vec::new(),
     }
 }
@@ -160,17 +164,19 @@ impl CaseRepository {
         scope: &FigureScope,
     ) -> Result<HashMap<String, DepartmentTally>, StoreError> {
         let mut tallies: HashMap<String, DepartmentTally> = HashMap::new();
-        for row in self.counts(CASE_COUNTS, scope).await? {
-            let entry = tallies.entry(row.0.clone()).or_default();
-            entry.cases = tally(&row);
-            entry.rated = count(row.5);
-            entry.rating_sum = row.6;
+        let cases: Vec<Counts> = self.counts(CASE_COUNTS, scope).await?;
+        for (department, received, decided, on_time, overdue, rated, rating_sum) in cases {
+            let entry = tallies.entry(department).or_default();
+            entry.cases = tally(received, decided, on_time, overdue);
+            entry.rated = count(rated);
+            entry.rating_sum = rating_sum;
         }
-        for row in self.counts(ASSIGNMENT_COUNTS, scope).await? {
-            let entry = tallies.entry(row.0.clone()).or_default();
-            entry.collaborations = tally(&row);
-            entry.returns = count(row.5);
-            entry.escalations = count(row.6);
+        let assignments: Vec<Counts> = self.counts(ASSIGNMENT_COUNTS, scope).await?;
+        for (department, received, answered, on_time, overdue, returned, escalated) in assignments {
+            let entry = tallies.entry(department).or_default();
+            entry.collaborations = tally(received, answered, on_time, overdue);
+            entry.returns = count(returned);
+            entry.escalations = count(escalated);
         }
         for (department, hours) in self.hours(CASE_HOURS, scope).await? {
             tallies
@@ -194,10 +200,11 @@ impl CaseRepository {
         scope: &FigureScope,
     ) -> Result<HashMap<String, CentreTally>, StoreError> {
         let mut tallies: HashMap<String, CentreTally> = HashMap::new();
-        for row in self.counts(ROUTED_COUNTS, scope).await? {
-            let entry = tallies.entry(row.0.clone()).or_default();
-            entry.events = tally(&row);
-            entry.returns = count(row.5);
+        let routed: Vec<RoutedCounts> = self.counts(ROUTED_COUNTS, scope).await?;
+        for (centre, received, answered, on_time, overdue, returned) in routed {
+            let entry = tallies.entry(centre).or_default();
+            entry.events = tally(received, answered, on_time, overdue);
+            entry.returns = count(returned);
         }
         for (centre, hours) in self.hours(ROUTED_HOURS, scope).await? {
             tallies.entry(centre).or_default().events.hours.push(hours);
@@ -216,11 +223,11 @@ impl CaseRepository {
     }
 
     /// The rows of a counting query: `$1` and `$2` the period, `$3` now.
-    async fn counts(
-        &self,
-        sql: &'static str,
-        scope: &FigureScope,
-    ) -> Result<Vec<Counts>, StoreError> {
+    async fn counts<R>(&self, sql: &'static str, scope: &FigureScope) -> Result<Vec<R>, StoreError>
+    where
+        R: Send + Unpin,
+        R: for<'r> sqlx::FromRow<'r, SqliteRow> + for<'r> sqlx::FromRow<'r, PgRow>,
+    {
         Ok(on_engine!(&self.pool, pool => {
             sqlx::query_as(sql)
                 .bind(scope.from)
