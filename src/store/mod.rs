@@ -7,8 +7,10 @@
 //! reading a topic from its start.
 //!
 //! The intake system writes every case's row through [`CaseWriter`] and the HTTP API lists
-//! cases from it; the intake system's own state is still rebuilt from the topics at each start,
-//! and its consumer groups do not store their offsets here yet.
+//! cases from it; the supervision system writes its records' rows through the same writer and
+//! the HTTP API computes the supervision figures from them. Both systems' state is still
+//! rebuilt from the topics at each start, and their consumer groups do not store their offsets
+//! here yet.
 //!
 //! # Layout
 //!

@@ -17,6 +17,9 @@
 //! hours it was suspended count neither as used nor as allowed time.
 //!
 //! It also answers the supervision figures ([`GetDepartmentFigures`], [`GetCentreFigures`]).
+//! When the process keeps a case repository, it hands the rows of the records it changed to
+//! the repository's writer after every message and every check, and the same figures are
+//! computed from them by SQL ([`stored_department_figures`], [`stored_centre_figures`]).
 //!
 //! # Layout
 //!
