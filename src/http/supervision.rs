@@ -1,11 +1,17 @@
 //! The supervision figures (监督评价考核) of departments and of governance centres over a period,
-//! for dashboards. The supervision system runs with the governance role.
+//! for dashboards. The supervision system runs with the governance role; a process that keeps a
+//! case repository answers from it by SQL, once the rows the supervisor handed on are written,
+//! and one without asks the supervision system.
 
 use super::access::require;
 use super::error::{ApiError, Result};
 use super::locate::served;
-use crate::actors::supervisor::{GetCentreFigures, GetDepartmentFigures, Period};
+use crate::actors::supervisor::{
+    stored_centre_figures, stored_department_figures, GetCentreFigures, GetDepartmentFigures,
+    Period,
+};
 use crate::auth::{Grant, Principal};
+use crate::store::{CaseRepository, StoreError};
 use crate::systems::Systems;
 use actix::{Message, Recipient};
 use actix_web::{web, HttpResponse};
@@ -28,8 +34,16 @@ async fn department_figures(
     require(&caller, "read the departments' figures", |grant| {
         matches!(grant, Grant::Supervisor)
     })?;
-    let desk = &systems.desks.supervision.departments;
-    let figures = figures(&systems, desk, period.into_inner(), GetDepartmentFigures).await?;
+    let period = period.into_inner();
+    let figures = match stored(&systems, &period).await? {
+        Some(repository) => stored_department_figures(repository, &systems.catalog, period)
+            .await
+            .map_err(unanswered)?,
+        None => {
+            let desk = &systems.desks.supervision.departments;
+            figures(desk, period, GetDepartmentFigures).await?
+        }
+    };
     Ok(HttpResponse::Ok().json(figures))
 }
 
@@ -43,8 +57,16 @@ async fn centre_figures(
     require(&caller, "read the centres' figures", |grant| {
         matches!(grant, Grant::Supervisor | Grant::Dispatcher(_))
     })?;
-    let desk = &systems.desks.supervision.centres;
-    let mut figures = figures(&systems, desk, period.into_inner(), GetCentreFigures).await?;
+    let period = period.into_inner();
+    let mut figures = match stored(&systems, &period).await? {
+        Some(repository) => stored_centre_figures(repository, &systems.catalog, period)
+            .await
+            .map_err(unanswered)?,
+        None => {
+            let desk = &systems.desks.supervision.centres;
+            figures(desk, period, GetCentreFigures).await?
+        }
+    };
     if let Grant::Dispatcher(own) = &caller.grant {
         figures.retain(|f| systems.catalog.within(&f.centre, own));
     }
@@ -52,20 +74,31 @@ async fn centre_figures(
 }
 
 /// Asks the supervision system at `desk` for the figures over `period` (`ask` builds the
-/// message), once the period is checked.
-async fn figures<M>(
-    systems: &Systems,
-    desk: &Recipient<M>,
-    period: Period,
-    ask: fn(Period) -> M,
-) -> Result<M::Result>
+/// message).
+async fn figures<M>(desk: &Recipient<M>, period: Period, ask: fn(Period) -> M) -> Result<M::Result>
 where
     M: Message + Send + 'static,
     M::Result: Send,
 {
-    served(systems, systems.roles.governance, "the supervision system")?;
-    check_period(&period)?;
     Ok(desk.send(ask(period)).await?)
+}
+
+/// The repository to compute the figures over `period` from, once the period is checked and
+/// every row handed on so far is written; none when the process keeps none.
+async fn stored<'a>(systems: &'a Systems, period: &Period) -> Result<Option<&'a CaseRepository>> {
+    served(systems, systems.roles.governance, "the supervision system")?;
+    check_period(period)?;
+    let Some(repository) = &systems.repository else {
+        return Ok(None);
+    };
+    systems.rows_written().await;
+    Ok(Some(repository))
+}
+
+/// The answer when the repository fails: logged, and 503 for the caller to try again.
+fn unanswered(error: StoreError) -> ApiError {
+    tracing::error!(%error, "computing the supervision figures failed");
+    ApiError::unavailable("the case repository did not answer; try again")
 }
 
 /// Refuses a period that ends before it starts.

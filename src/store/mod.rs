@@ -7,8 +7,10 @@
 //! reading a topic from its start.
 //!
 //! The intake system writes every case's row through [`CaseWriter`] and the HTTP API lists
-//! cases from it; the intake system's own state is still rebuilt from the topics at each start,
-//! and its consumer groups do not store their offsets here yet.
+//! cases from it; the supervision system writes its records' rows through the same writer and
+//! the HTTP API computes the supervision figures from them. Both systems' state is still
+//! rebuilt from the topics at each start, and their consumer groups do not store their offsets
+//! here yet.
 //!
 //! # Layout
 //!
@@ -16,17 +18,23 @@
 //! * [`tx`] — [`CaseTx`]: rows and consumer offsets written in one transaction.
 //! * [`list`] — [`CaseFilter`], [`Page`] and the keyset cursor of [`CaseRepository::list`].
 //! * [`writer`] — [`CaseWriter`]: the latest row of every changed case, written in batches.
+//! * [`supervision`] — what the supervision system keeps: a row per supervised case
+//!   (`supervision_cases`), per dispatch of an event to a department
+//!   (`supervision_assignments`) and per centre on a dispatch's route (`supervision_routes`),
+//!   written by the same [`CaseWriter`], and the supervision figures' counts by SQL.
 //!
 //! The schema is versioned in `migrations/sqlite/` and `migrations/postgres/` (the same tables;
 //! the engines differ only in column types) and brought up to date by [`CaseRepository::open`].
 
 pub mod list;
 pub mod row;
+pub mod supervision;
 pub mod tx;
 pub mod writer;
 
 pub use list::{CaseFilter, Page, MAX_PAGE};
 pub use row::{CaseRow, CLOSED_STATUSES};
+pub use supervision::{FigureScope, SupervisionRow};
 pub use tx::CaseTx;
 pub use writer::{CaseWriter, StoredOffset};
 

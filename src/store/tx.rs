@@ -8,23 +8,24 @@ use sqlx::{Postgres, Sqlite, Transaction};
 macro_rules! on_engine_tx {
     ($inner:expr, $tx:ident => $body:expr) => {
         match $inner {
-            Inner::Sqlite($tx) => $body,
-            Inner::Postgres($tx) => $body,
+            $crate::store::tx::Inner::Sqlite($tx) => $body,
+            $crate::store::tx::Inner::Postgres($tx) => $body,
         }
     };
 }
+pub(super) use on_engine_tx;
 
 /// A transaction on the case repository. Dropped without [`CaseTx::commit`], everything
 /// written through it is rolled back: rows and offsets alike.
 #[derive(Debug)]
 pub struct CaseTx {
     /// The engine's open transaction.
-    inner: Inner,
+    pub(super) inner: Inner,
 }
 
 /// An open transaction on one of the two engines.
 #[derive(Debug)]
-enum Inner {
+pub(super) enum Inner {
     /// On SQLite.
     Sqlite(Transaction<'static, Sqlite>),
     /// On PostgreSQL.

@@ -9,6 +9,9 @@
 //! fails is logged and kept; it is written with the next one, so nothing is lost while the
 //! process lives.
 //!
+//! The supervision system hands it the rows of the records it changed ([`SupervisionRow`]) the
+//! same way, coalesced by record and written in the same transactions as the cases' rows.
+//!
 //! Why a crash loses nothing: a record's rows are handed on before its handler finishes, and
 //! its offset only after, through the same channel, so an offset is never written before the
 //! rows of the records below it. A crash loses the last batch whole — rows and offsets — and
@@ -22,7 +25,8 @@
 //! transaction; what the channel holds is bounded by what the intake system changes between two
 //! batches.
 
-use super::{CaseRepository, CaseRow};
+use super::supervision::SupervisionBatch;
+use super::{CaseRepository, CaseRow, SupervisionRow};
 use dashmap::DashMap;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -43,6 +47,10 @@ enum Command {
     Row(Arc<CaseRow>),
     /// Where a consumer group resumes a partition.
     Offset(StoredOffset),
+    /// A supervision record's row as it now stands.
+    Supervision(SupervisionRow),
+    /// Write everything received now, answer, and go on.
+    Sync(oneshot::Sender<()>),
     /// Write everything received, answer how many rows could not be, and stop.
     Flush(oneshot::Sender<usize>),
 }
@@ -67,17 +75,19 @@ struct Batch {
     rows: HashMap<String, Arc<CaseRow>>,
     /// The latest offset of every (group, topic, partition).
     offsets: HashMap<(String, String, i32), i64>,
+    /// The latest row of every changed supervision record.
+    supervised: SupervisionBatch,
 }
 
 impl Batch {
     /// Holds nothing to write.
     fn is_empty(&self) -> bool {
-        self.rows.is_empty() && self.offsets.is_empty()
+        self.rows.is_empty() && self.offsets.is_empty() && self.supervised.is_empty()
     }
 
     /// Rows and offsets held, for the logs.
     fn len(&self) -> usize {
-        self.rows.len() + self.offsets.len()
+        self.rows.len() + self.offsets.len() + self.supervised.len()
     }
 }
 
@@ -100,6 +110,8 @@ impl std::fmt::Debug for Command {
         match self {
             Command::Row(row) => write!(f, "Row({})", row.case_id),
             Command::Offset(offset) => write!(f, "Offset({offset:?})"),
+            Command::Supervision(row) => write!(f, "Supervision({})", row.key()),
+            Command::Sync(_) => f.write_str("Sync"),
             Command::Flush(_) => f.write_str("Flush"),
         }
     }
@@ -139,6 +151,23 @@ impl CaseWriter {
     pub fn offset(&self, offset: StoredOffset) {
         if let Err(unsent) = self.commands.send(Command::Offset(offset)) {
             tracing::debug!(command = ?unsent.0, "case writer stopped; offset not stored");
+        }
+    }
+
+    /// Hands on the row of a supervision record that changed; like [`write`](Self::write).
+    pub fn write_supervision(&self, row: SupervisionRow) {
+        if let Err(unsent) = self.commands.send(Command::Supervision(row)) {
+            tracing::debug!(command = ?unsent.0, "case writer stopped; row left to the next start");
+        }
+    }
+
+    /// Waits until every row handed on so far was written, or its batch failed (and waits for
+    /// the next): a read that follows sees them.
+    pub async fn written(&self) {
+        let (done, answered) = oneshot::channel();
+        if self.commands.send(Command::Sync(done)).is_ok() {
+            // No answer means the writer stopped: nothing more will be written.
+            let _ = answered.await;
         }
     }
 
@@ -188,6 +217,15 @@ async fn run(
                 let key = (offset.group, offset.topic, offset.partition);
                 pending.offsets.insert(key, offset.next);
                 due.get_or_insert_with(|| Instant::now() + BATCH_EVERY);
+            }
+            Some(Command::Supervision(row)) => {
+                pending.supervised.add(row);
+                due.get_or_insert_with(|| Instant::now() + BATCH_EVERY);
+            }
+            Some(Command::Sync(done)) => {
+                let written = write(&repository, &mut pending).await;
+                due = (!written).then(|| Instant::now() + RETRY_AFTER);
+                let _ = done.send(());
             }
             Some(Command::Flush(done)) => {
                 // A flush ends the task: nothing is sent after the last one.
@@ -243,6 +281,7 @@ async fn write(target: &Target, pending: &mut Batch) -> bool {
         for ((group, topic, partition), next) in &pending.offsets {
             tx.store_offset(group, topic, *partition, *next).await?;
         }
+        pending.supervised.write_in(&mut tx).await?;
         tx.commit().await
     }
     .await;

@@ -78,8 +78,9 @@ pub(super) struct Actors {
 
 impl Actors {
     /// Starts every actor of `roles`, publishing through `publish`; the stateful ones write
-    /// snapshots when `persist_state`, and the intake system keeps its cases in `repository`
-    /// (written through its writer) when given. The bus consumers, the
+    /// snapshots when `persist_state`, and the intake and supervision systems of the roles keep
+    /// their records in `repository` (written through its writer) when given. The bus
+    /// consumers, the
     /// bridge and the intake system run on the caller's thread; centres, departments and
     /// supervision on a second one, so that a city's traffic uses two cores.
     pub fn start(
@@ -98,7 +99,7 @@ impl Actors {
             submit_timeout,
         )
         .refusing_over(settings.bus.max_application_bytes());
-        if let Some((writer, cases)) = repository {
+        if let Some((writer, cases)) = repository.clone().filter(|_| roles.intake) {
             let keep_closed = settings.store.closed_cases_in_memory;
             intake = intake.keeping_cases_in(writer, cases, keep_closed);
         }
@@ -128,7 +129,10 @@ impl Actors {
                 (centre.code.clone(), addr)
             })
             .collect();
-        let supervisor_actor = Supervisor::new(catalog.clone(), publish.clone());
+        let mut supervisor_actor = Supervisor::new(catalog.clone(), publish.clone());
+        if let Some((rows, _)) = repository.filter(|_| roles.governance) {
+            supervisor_actor = supervisor_actor.writing_rows_to(rows);
+        }
         let supervisor = Supervisor::start_in_arbiter(&worker.handle(), move |_| supervisor_actor);
         let event_index = Arc::new(DashMap::new());
         let departments = settings

@@ -90,11 +90,12 @@ pub struct Systems {
     /// The supervision system (idle unless this process runs `governance`), for start-up's
     /// routes.
     supervisor: Addr<Supervisor>,
-    /// The case repository, when this process runs the intake system: what the case lists
-    /// are read from.
+    /// The case repository, when this process runs the intake system or the supervision
+    /// system (the governance role): what the case lists and the supervision figures are read
+    /// from.
     pub repository: Option<CaseRepository>,
-    /// Where the intake system's case rows are written, when there is a repository; flushed at
-    /// shutdown.
+    /// Where the intake and supervision systems' rows are written, when there is a repository;
+    /// flushed at shutdown.
     case_writer: Option<CaseWriter>,
     /// The consumer group that reads the state topic (this process's own).
     pub state_group: String,
@@ -185,7 +186,7 @@ impl Systems {
     ) -> anyhow::Result<Self> {
         let settings = Arc::new(settings);
         let roles = Arc::new(settings.roles());
-        let repository = if roles.intake {
+        let repository = if roles.intake || roles.governance {
             let repository = CaseRepository::open(&settings.store)
                 .await
                 .context("Failed to open the case repository ([store] in the configuration)")?;
@@ -352,6 +353,14 @@ impl Systems {
                 anyhow::bail!("not ready after {limit:?}: {}", waiting.join("; "));
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Waits until every row handed to the case writer so far is written (at once when the
+    /// process keeps no repository): a read of the repository that follows sees them.
+    pub async fn rows_written(&self) {
+        if let Some(writer) = &self.case_writer {
+            writer.written().await;
         }
     }
 

@@ -66,7 +66,7 @@ impl Systems {
         let Some(repository) = &self.repository else {
             return Ok(());
         };
-        if !self.bus.outlives_process() {
+        if !self.roles.intake || !self.bus.outlives_process() {
             return Ok(());
         }
         let open = repository

@@ -4,6 +4,8 @@
 //!
 //! * [`common`] — shared by every test binary: `TestApp`, the requests a client makes, waiting.
 //! * [`helpers`] — `spawn_app()` on the bus `GOVFUSION_TEST_BUS` names, a clock tests move.
+//! * [`figures_by_sql`] — the supervision figures by SQL equal the supervisor's own, on
+//!   SQLite and on PostgreSQL.
 //! * [`flow`] — cases through the whole fusion: plain, with collaboration, with staff decisions.
 //! * [`abuse`] — a client past its rate limit gets 429 while another is served; security
 //!   headers on every response; CORS only for the configured origins.
@@ -45,6 +47,7 @@ mod bus_faults;
 mod case_list;
 mod deadlines;
 mod event_lifecycle;
+mod figures_by_sql;
 mod flow;
 mod helpers;
 mod idempotency;

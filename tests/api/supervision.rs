@@ -13,12 +13,12 @@ use crate::helpers::{
 use serde_json::{json, Value};
 
 /// Individual business registration at market: 3 working days, no collaboration.
-const SIMPLE: &str = "individual_business_registration";
-const MARKET: &str = "market";
+pub(crate) const SIMPLE: &str = "individual_business_registration";
+pub(crate) const MARKET: &str = "market";
 /// Construction permit at housing (automatic, 15 working days): fire (automatic) and
 /// urban_management (manual) collaborate, 5 working days each.
 const PERMIT: &str = "construction_permit";
-const MANUAL: &str = "urban_management";
+pub(crate) const MANUAL: &str = "urban_management";
 
 /// Config: `market` decides by hand.
 fn manual_market(settings: &mut govfusion::settings::Settings) {
@@ -26,7 +26,7 @@ fn manual_market(settings: &mut govfusion::settings::Settings) {
 }
 
 /// Submits `matter` and waits until the case waits in `department`'s inbox.
-async fn case_in_inbox(app: &TestApp, matter: &str, department: &str) -> String {
+pub(crate) async fn case_in_inbox(app: &TestApp, matter: &str, department: &str) -> String {
     let case_id = app.submit_ok(&app.application_body(matter)).await;
     app.wait_for_inbox_case(department, &case_id).await;
     case_id
@@ -34,7 +34,7 @@ async fn case_in_inbox(app: &TestApp, matter: &str, department: &str) -> String 
 
 /// Submits a construction permit and waits until fire answered and urban_management has the
 /// event; returns the case id and urban_management's event id.
-async fn permit_waiting(app: &TestApp) -> (String, String) {
+pub(crate) async fn permit_waiting(app: &TestApp) -> (String, String) {
     let case_id = app.submit_ok(&app.application_body(PERMIT)).await;
     let event = app.wait_for_collaboration(MANUAL, &case_id).await;
     app.wait_for_event_status(&case_id, &format!("{case_id}-fire"), "answered")
@@ -42,7 +42,13 @@ async fn permit_waiting(app: &TestApp) -> (String, String) {
     (case_id, event["event_id"].as_str().unwrap().to_owned())
 }
 
-async fn rate(app: &TestApp, terminal: &str, case_id: &str, body: &Value) -> reqwest::Response {
+/// The applicant rates `case_id` from `terminal`.
+pub(crate) async fn rate(
+    app: &TestApp,
+    terminal: &str,
+    case_id: &str,
+    body: &Value,
+) -> reqwest::Response {
     app.post_json(
         &format!("/api/v1/terminals/{terminal}/cases/{case_id}/rating"),
         body,

@@ -44,12 +44,17 @@ pub struct Process {
 }
 
 impl Process {
-    /// Starts `govfusion serve --roles <roles>` with `env` (GOVFUSION__… variables).
-    pub fn start(name: &str, roles: &str, env: Vec<(String, String)>) -> Self {
+    /// Starts `govfusion serve --roles <roles>` with `env` (GOVFUSION__… variables), and a
+    /// case repository of its own (kept across its restarts): the intake and governance
+    /// processes each open one, and two processes must not create one SQLite schema at once.
+    pub fn start(name: &str, roles: &str, mut env: Vec<(String, String)>) -> Self {
         let port = free_port();
-        let log = std::env::temp_dir().join(format!(
-            "govfusion-{name}-{}.log",
-            uuid::Uuid::new_v4().simple()
+        let run = uuid::Uuid::new_v4().simple();
+        let log = std::env::temp_dir().join(format!("govfusion-{name}-{run}.log"));
+        let data_dir = std::env::temp_dir().join(format!("govfusion-{name}-{run}-data"));
+        env.push((
+            "GOVFUSION__STORE__DATA_DIR".to_owned(),
+            data_dir.display().to_string(),
         ));
         let mut process = Self {
             name: name.to_owned(),

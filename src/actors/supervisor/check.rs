@@ -26,6 +26,7 @@ impl Handler<Check> for Supervisor {
             return Box::pin(fut::ready(()));
         }
         let (outputs, raised) = self.check();
+        self.hand_on_changes();
         if outputs.is_empty() {
             return Box::pin(fut::ready(()));
         }
@@ -42,6 +43,7 @@ impl Handler<Check> for Supervisor {
                     if let Err(error) = published {
                         tracing::warn!(%error, "warnings not published; the next check raises them again");
                         supervisor.unraise(raised);
+                        supervisor.hand_on_changes();
                     }
                 }),
         )
@@ -114,6 +116,14 @@ impl Supervisor {
             raised.extend(event_warning(&due, &attempt, assignment));
             raised.extend(escalation(&due, &attempt, assignment));
         }
+        for (_, item) in &raised {
+            match item {
+                Raised::Case(case_id, _) => self.case_changed(case_id),
+                Raised::Event(event_id, ..) | Raised::Escalation(event_id, _) => {
+                    self.event_changed(event_id)
+                }
+            }
+        }
         raised.into_iter().unzip()
     }
 
@@ -123,7 +133,7 @@ impl Supervisor {
         for item in raised {
             match item {
                 Raised::Case(case_id, level) => {
-                    if let Some(case) = self.cases.get_mut(&case_id) {
+                    if let Some(case) = self.case_mut(&case_id) {
                         case.warned.remove(&level);
                     }
                 }

@@ -7,6 +7,8 @@ use super::messages::{
 };
 use super::records::{Assignment, CaseWatch};
 use super::Supervisor;
+use crate::calendar::WorkingCalendar;
+use crate::store::supervision::Tally;
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
 
@@ -127,27 +129,48 @@ impl Supervisor {
             .iter()
             .filter_map(|i| i.finished_at.map(|at| (i, at)))
             .collect();
-        let on_time = finished.iter().filter(|(i, at)| *at < i.deadline).count();
         let mut hours: Vec<f64> = finished
             .iter()
-            .map(|(i, at)| {
-                (calendar.working_hours(i.received_at, *at) - i.suspended_hours).max(0.0)
-            })
+            .map(|(i, at)| handling_hours(calendar, i.received_at, *at, i.suspended_hours))
             .collect();
         hours.sort_by(f64::total_cmp);
-        Figures {
+        summarise(&Tally {
             received: items.len(),
             completed: finished.len(),
-            completed_on_time: on_time,
-            on_time_rate: (!finished.is_empty()).then(|| on_time as f64 / finished.len() as f64),
-            average_handling_hours: mean(hours.iter().copied()),
-            p90_handling_hours: percentile(&hours, 0.9),
+            completed_on_time: finished.iter().filter(|(i, at)| *at < i.deadline).count(),
             open_overdue: items
                 .iter()
                 .filter(|i| i.finished_at.is_none() && !i.paused && now >= i.deadline)
                 .count(),
-        }
+            hours,
+        })
     }
+}
+
+/// The figures of a tally: its counts, the on-time rate, and the mean and 90th percentile of
+/// its handling hours (sorted ascending).
+pub(super) fn summarise(tally: &Tally) -> Figures {
+    let (completed, on_time) = (tally.completed, tally.completed_on_time);
+    Figures {
+        received: tally.received,
+        completed,
+        completed_on_time: on_time,
+        on_time_rate: (completed > 0).then(|| on_time as f64 / completed as f64),
+        average_handling_hours: mean(tally.hours.iter().copied()),
+        p90_handling_hours: percentile(&tally.hours, 0.9),
+        open_overdue: tally.open_overdue,
+    }
+}
+
+/// The working hours an item took from `received_at` to `finished_at`, less the working hours
+/// it spent suspended; never below zero.
+pub(super) fn handling_hours(
+    calendar: &WorkingCalendar,
+    received_at: DateTime<Utc>,
+    finished_at: DateTime<Utc>,
+    suspended_hours: f64,
+) -> f64 {
+    (calendar.working_hours(received_at, finished_at) - suspended_hours).max(0.0)
 }
 
 /// A case as a work item: received when accepted, finished when decided.
@@ -176,7 +199,7 @@ fn event_items(assignments: &[&Assignment]) -> Vec<Item> {
 }
 
 /// The mean of some values; none when there are none.
-fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {
+pub(super) fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {
     let (sum, count) = values.fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
     (count > 0).then(|| sum / count as f64)
 }

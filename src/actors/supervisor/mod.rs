@@ -17,6 +17,9 @@
 //! hours it was suspended count neither as used nor as allowed time.
 //!
 //! It also answers the supervision figures ([`GetDepartmentFigures`], [`GetCentreFigures`]).
+//! When the process keeps a case repository, it hands the rows of the records it changed to
+//! the repository's writer after every message and every check, and the same figures are
+//! computed from them by SQL ([`stored_department_figures`], [`stored_centre_figures`]).
 //!
 //! # Layout
 //!
@@ -26,12 +29,19 @@
 //! * `observe` — one function per bus message type that says something about a deadline.
 //! * `check` — the periodic deadline check: warnings for cases and events, escalations.
 //! * `figures` — the supervision figures.
+//! * `rows` — the case repository's rows of its records, handed to the writer after every
+//!   change.
+//! * `stored` — the same figures computed by SQL from those rows.
 
 mod check;
 mod figures;
 mod messages;
 mod observe;
 mod records;
+mod rows;
+mod stored;
+
+pub use stored::{stored_centre_figures, stored_department_figures};
 
 pub use messages::{
     CentreFigures, DepartmentFigures, Figures, GetCentreFigures, GetDepartmentFigures, Period,
@@ -41,6 +51,7 @@ pub use messages::{
 use crate::catalog::Catalog;
 use crate::domain::{CaseId, EventId, MessageId};
 use crate::port::Publish;
+use crate::store::CaseWriter;
 use actix::prelude::*;
 use messages::Check;
 use records::{CaseWatch, EventWatch};
@@ -62,6 +73,10 @@ pub struct Supervisor {
     seen: HashSet<MessageId>,
     /// A check's warnings are being published.
     checking: bool,
+    /// Where the rows of changed records go, when the process keeps a case repository.
+    rows: Option<CaseWriter>,
+    /// The records changed since their rows were last handed on.
+    changed: rows::Changed,
 }
 
 impl Supervisor {
@@ -74,6 +89,8 @@ impl Supervisor {
             events: HashMap::new(),
             seen: HashSet::new(),
             checking: false,
+            rows: None,
+            changed: rows::Changed::default(),
         }
     }
 }

@@ -16,7 +16,9 @@ impl Handler<Inbound> for Supervisor {
 
     fn handle(&mut self, msg: Inbound, _: &mut Self::Context) -> Self::Result {
         let envelope = &msg.0;
-        self.observe(envelope).map_err(|error| {
+        let observed = self.observe(envelope);
+        self.hand_on_changes();
+        observed.map_err(|error| {
             // Forget the id, so that a redelivery is read again rather than skipped.
             self.seen.remove(&envelope.id);
             HandleError::Poison(error.to_string())
@@ -65,7 +67,7 @@ impl Supervisor {
 
     /// `case.suspended`: the case's clock stops.
     fn suspended(&mut self, envelope: &Envelope) {
-        if let Some(case) = self.cases.get_mut(&envelope.case_id) {
+        if let Some(case) = self.case_mut(&envelope.case_id) {
             case.suspended_since = Some(envelope.occurred_at);
         }
     }
@@ -80,7 +82,7 @@ impl Supervisor {
             .catalog
             .calendar
             .working_hours(resumption.suspended_at, resumption.resumed_at);
-        if let Some(case) = self.cases.get_mut(case_id) {
+        if let Some(case) = self.case_mut(case_id) {
             case.due_by = resumption.receipt.due_by;
             case.suspended_since = None;
             case.paused_hours += paused;
@@ -101,7 +103,7 @@ impl Supervisor {
             .rev()
             .find(|s| s.step == StepKind::Decided)
             .map_or(envelope.occurred_at, |s| s.at);
-        if let Some(case) = self.cases.get_mut(case_id) {
+        if let Some(case) = self.case_mut(case_id) {
             case.decided_at.get_or_insert(decided);
             case.suspended_since = None;
         }
@@ -111,7 +113,7 @@ impl Supervisor {
     /// `case.rated`: the applicant's first score counts.
     fn rated(&mut self, envelope: &Envelope) -> Result<(), EnvelopeError> {
         let rating: Rating = envelope.data()?;
-        if let Some(case) = self.cases.get_mut(&envelope.case_id) {
+        if let Some(case) = self.case_mut(&envelope.case_id) {
             case.rating.get_or_insert(rating.score);
         }
         Ok(())
@@ -171,6 +173,7 @@ impl Supervisor {
 
     /// Starts following a case, unless already known.
     fn learn_case(&mut self, case_id: &CaseId, receipt: &Receipt, trace_id: &str) {
+        self.case_changed(case_id);
         self.cases
             .entry(case_id.clone())
             .or_insert_with(|| CaseWatch {
@@ -188,6 +191,7 @@ impl Supervisor {
 
     /// Records the dispatch of `event` to its department, unless already known.
     fn learn_dispatch(&mut self, event: &CollaborationEvent, trace_id: &str) {
+        self.event_changed(&event.event_id);
         let watch = self
             .events
             .entry(event.event_id.clone())
@@ -217,12 +221,19 @@ impl Supervisor {
         });
     }
 
-    /// The latest dispatch of an event that matches `which`.
+    /// The case `case_id`, noted as changed.
+    pub(super) fn case_mut(&mut self, case_id: &CaseId) -> Option<&mut CaseWatch> {
+        self.case_changed(case_id);
+        self.cases.get_mut(case_id)
+    }
+
+    /// The latest dispatch of an event that matches `which`, its event noted as changed.
     fn latest_assignment_mut(
         &mut self,
         event_id: &EventId,
         which: impl Fn(&Assignment) -> bool,
     ) -> Option<&mut Assignment> {
+        self.event_changed(event_id);
         self.events
             .get_mut(event_id)?
             .assignments
@@ -232,12 +243,13 @@ impl Supervisor {
             .find(|a| which(a))
     }
 
-    /// The dispatch of an event after `attempt` returns.
+    /// The dispatch of an event after `attempt` returns, its event noted as changed.
     pub(super) fn assignment_mut(
         &mut self,
         event_id: &EventId,
         attempt: usize,
     ) -> Option<&mut Assignment> {
+        self.event_changed(event_id);
         self.events
             .get_mut(event_id)?
             .assignments
