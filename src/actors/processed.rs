@@ -77,7 +77,12 @@ impl ClosedCases {
 
     /// Records `case_id` closed, then forgets every case closed longer than the retention
     /// before `now`; the cases forgotten.
-    pub fn close(&mut self, case_id: &CaseId, closed: ClosedCase, now: DateTime<Utc>) -> Vec<CaseId> {
+    pub fn close(
+        &mut self,
+        case_id: &CaseId,
+        closed: ClosedCase,
+        now: DateTime<Utc>,
+    ) -> Vec<CaseId> {
         self.reopen(case_id);
         self.by_time.insert((closed.at, case_id.clone()));
         self.cases.insert(case_id.clone(), closed);
@@ -202,7 +207,12 @@ impl Processed {
 
     /// Closes `case_id`: forgets the ids of its messages and remembers it closed, and forgets
     /// the cases closed longer than the retention before `now`; those cases.
-    pub fn close(&mut self, case_id: &CaseId, closed: ClosedCase, now: DateTime<Utc>) -> Vec<CaseId> {
+    pub fn close(
+        &mut self,
+        case_id: &CaseId,
+        closed: ClosedCase,
+        now: DateTime<Utc>,
+    ) -> Vec<CaseId> {
         self.done.remove(case_id);
         self.closed.close(case_id, closed, now)
     }

@@ -43,6 +43,7 @@ mod audit;
 mod bad_input;
 mod bus_faults;
 mod case_list;
+mod closing;
 mod deadlines;
 mod event_lifecycle;
 mod flow;

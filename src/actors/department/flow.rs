@@ -79,7 +79,10 @@ impl BusSystem for Department {
     fn after_close(&self, envelope: &Envelope) -> Result<AfterClose, HandleError> {
         let poison = |e: EnvelopeError| HandleError::Poison(e.to_string());
         match envelope.kind {
-            MessageType::CaseRated => envelope.check_data().map_err(poison).map(|()| AfterClose::Drop),
+            MessageType::CaseRated => envelope
+                .check_data()
+                .map_err(poison)
+                .map(|()| AfterClose::Drop),
             MessageType::CollaborationDispatched => {
                 let event: CollaborationEvent = envelope.data().map_err(poison)?;
                 Ok(reassigned(&event))
@@ -88,7 +91,6 @@ impl BusSystem for Department {
         }
     }
 }
-
 
 impl Department {
     /// Refuses an application whose applicant the department could not show its staff: a key

@@ -144,7 +144,11 @@ impl GovernanceCenter {
 
     /// Adds this centre to the event's route and sends it to the next centre down, or to the
     /// department when this centre is at the department's tier.
-    pub(super) fn route_down(&mut self, event: &mut CollaborationEvent, trace_id: &str) -> Envelope {
+    pub(super) fn route_down(
+        &mut self,
+        event: &mut CollaborationEvent,
+        trace_id: &str,
+    ) -> Envelope {
         event.route.push(self.centre.hop());
         self.mark_routed(&event.case_id, event.event_id.clone());
         let next = if self.centre.tier >= event.tier {

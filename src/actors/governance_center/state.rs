@@ -139,7 +139,10 @@ impl KeepsState for GovernanceCenter {
 impl GovernanceCenter {
     /// Records `event_id` of `case_id` routed down by this centre.
     pub(super) fn mark_routed(&mut self, case_id: &CaseId, event_id: EventId) {
-        self.routed.entry(case_id.clone()).or_default().insert(event_id);
+        self.routed
+            .entry(case_id.clone())
+            .or_default()
+            .insert(event_id);
     }
 
     /// `event_id` of `case_id` came back through this centre (answered) or left it (returned
