@@ -309,7 +309,7 @@ mod tests {
         assert_eq!(after, (1, 1));
         assert!(matches!(repeat, Seen::Closed));
         assert!(matches!(other, Seen::Done));
-        assert_eq!(forgotten, [c1.clone()]);
+        assert_eq!(forgotten, std::slice::from_ref(&c1));
         assert_eq!(processed.holding(), (1, 0));
         assert!(matches!(too_late, Seen::New));
     }
