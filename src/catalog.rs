@@ -85,6 +85,9 @@ pub struct Catalog {
     /// How long a case may make no progress before it counts as stalled
     /// (`service.stalled_after_secs`); also how long a message waits for the case it needs.
     pub stalled_after: Duration,
+    /// How long a department or centre remembers a case it closed: the flow topics' retention
+    /// (`bus.flow_retention_hours`).
+    pub flow_retention: chrono::Duration,
     matter_index: HashMap<MatterCode, usize>,
     department_index: HashMap<DepartmentCode, usize>,
     centres: HashMap<CentreCode, Centre>,
@@ -152,6 +155,7 @@ impl Catalog {
             clock,
             act_timeout: Duration::from_millis(settings.service.submit_timeout_ms),
             stalled_after: Duration::from_secs(settings.service.stalled_after_secs),
+            flow_retention: settings.bus.flow_retention(),
             // Validation built this same keyring from the same settings and refused them if it
             // failed; only a key file or variable that changed in the instant since can fail
             // here, and then nothing can be sealed: start-up must stop, saying which key.

@@ -128,6 +128,9 @@ pub trait TakesActs: Actor<Context = Context<Self>> {
     fn act_snapshot(&mut self, _case_id: &CaseId) -> Option<Envelope> {
         None
     }
+    /// The bus took or refused for good the messages of an act on `case_id`: the case may be
+    /// finished now.
+    fn act_sent(&mut self, _case_id: &CaseId) {}
 }
 
 /// The answer to a repeat: when `id` names an act taken on the same request, the answer it
@@ -197,6 +200,7 @@ fn send<A: TakesActs>(
             tracing::error!(reason = %refusal.reason, act = %id, "the bus refused an act's message for good; it is in dead-letters");
         }
         actor.acts().settled(&id, sent);
+        actor.act_sent(&case_id);
     }));
 }
 

@@ -19,6 +19,14 @@
 //! message ids and the outputs of started ones, so a redelivered message either changes nothing
 //! or re-sends exactly the outputs it produced the first time (same message ids).
 //!
+//! A system keeps in memory only its open work. When a case is finished at a system (see
+//! [`KeepsState::finished`]; each system's rule is in its module) and its outputs are on the
+//! bus, the system closes it: its last snapshot becomes a small closed marker
+//! ([`Kept::Closed`]), and the system drops the case's state, its snapshot version and the ids
+//! of its messages, keeping only a compact record of the closing ([`ClosedCases`]) for the
+//! retention of the flow topics. A late message for a closed case is dropped as a repeat,
+//! unless the system says it is new work ([`BusSystem::after_close`]).
+//!
 //! A person's act (a staff decision, a centre's reassignment, the applicant's rating) is handled
 //! the same way, with the id of the message it causes: see [`acts`].
 //!
@@ -38,9 +46,14 @@
 pub mod acts;
 pub mod department;
 pub mod governance_center;
+mod holding;
 pub mod intake;
+mod processed;
 pub mod supervisor;
 pub mod terminal;
+
+pub use holding::{GetHolding, Holding};
+pub use processed::{ClosedCase, ClosedCases, Processed, Seen};
 
 use crate::domain::{
     message_ids, CaseId, Envelope, EnvelopeHead, MessageId, MessageType, SystemId,
@@ -48,88 +61,9 @@ use crate::domain::{
 use crate::port::{publish, HandleError, Publish};
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
-use std::collections::{HashMap, HashSet};
+use serde::{Deserialize, Deserializer, Serialize};
+use std::collections::HashMap;
 use std::sync::Arc;
-use tokio::sync::oneshot;
-
-/// What a system knows about an inbound message id.
-pub enum Seen {
-    /// Handled and its outputs are on the bus: nothing to do.
-    Done,
-    /// Handled, and its outputs are on their way: wait for how that ends.
-    Pending(oneshot::Receiver<Result<(), HandleError>>),
-    /// Handled, but sending its outputs failed: send these again.
-    Failed(Vec<Envelope>),
-    /// Never seen.
-    New,
-}
-
-/// A message whose outputs are not yet confirmed.
-struct Started {
-    /// The outputs it produced.
-    outputs: Vec<Envelope>,
-    /// While the publish is out: who else waits for it. `None` once it failed.
-    waiters: Option<Vec<oneshot::Sender<Result<(), HandleError>>>>,
-}
-
-/// The inbound messages a system has handled.
-#[derive(Default)]
-pub struct Processed {
-    /// Messages whose outputs are on the bus.
-    done: HashSet<MessageId>,
-    /// Messages whose outputs were produced but not yet confirmed.
-    started: HashMap<MessageId, Started>,
-}
-
-impl Processed {
-    /// Where `id` stands. A repeat of a message whose publish is still out waits for it rather
-    /// than publishing the same outputs again.
-    pub fn check(&mut self, id: &MessageId) -> Seen {
-        if self.done.contains(id) {
-            return Seen::Done;
-        }
-        let Some(started) = self.started.get_mut(id) else {
-            return Seen::New;
-        };
-        match &mut started.waiters {
-            Some(waiters) => {
-                let (tx, rx) = oneshot::channel();
-                waiters.push(tx);
-                Seen::Pending(rx)
-            }
-            None => {
-                started.waiters = Some(Vec::new());
-                Seen::Failed(started.outputs.clone())
-            }
-        }
-    }
-
-    /// Records the outputs produced for `id`, just before they are sent.
-    pub fn start(&mut self, id: MessageId, outputs: Vec<Envelope>) {
-        self.started.insert(
-            id,
-            Started {
-                outputs,
-                waiters: Some(Vec::new()),
-            },
-        );
-    }
-
-    /// Records how sending the outputs of `id` ended, and tells whoever waited.
-    pub fn settle(&mut self, id: &MessageId, result: &Result<(), HandleError>) {
-        let waiters = match result {
-            Ok(()) => {
-                self.done.insert(id.clone());
-                self.started.remove(id).and_then(|s| s.waiters)
-            }
-            Err(_) => self.started.get_mut(id).and_then(|s| s.waiters.take()),
-        };
-        for waiter in waiters.into_iter().flatten() {
-            let _ = waiter.send(result.clone());
-        }
-    }
-}
 
 /// A system that turns bus messages into state changes and outputs, at most once in effect.
 pub trait BusSystem: Actor<Context = Context<Self>> {
@@ -143,6 +77,11 @@ pub trait BusSystem: Actor<Context = Context<Self>> {
     fn apply(&mut self, envelope: &Envelope) -> Result<Vec<Envelope>, HandleError>;
     /// The current time, from the clock every system shares.
     fn now(&self) -> DateTime<Utc>;
+    /// What to do with a message for a case this system closed: by default it is a late
+    /// repeat (a redelivery, a duplicate publish, a re-drive), dropped.
+    fn after_close(&self, _envelope: &Envelope) -> Result<AfterClose, HandleError> {
+        Ok(AfterClose::Drop)
+    }
 
     /// A `state.snapshot` of `state` for `case_id`, numbered `version`.
     fn state_envelope<T: Serialize>(&self, case_id: &CaseId, version: u64, state: &T) -> Envelope {
@@ -152,6 +91,26 @@ pub trait BusSystem: Actor<Context = Context<Self>> {
     /// Messages from this system, stamped now (see [`Sender::message`]).
     fn sender(&self) -> Sender {
         Sender::new(self.system_id(), self.now())
+    }
+}
+
+/// What a system does with a message for a case it closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterClose {
+    /// A late repeat: dropped.
+    Drop,
+    /// New work for the case (an event reassigned to the system): the case opens again.
+    Reopen,
+}
+
+/// Whether a dispatch of `event` to a system that closed its case opens the case again: only
+/// when it is a reassignment after a return, a new attempt the system has not seen. A dispatch
+/// without returns is the event's first, which the system handled before it closed the case.
+pub(crate) fn reassigned(event: &crate::domain::CollaborationEvent) -> AfterClose {
+    if event.returns.is_empty() {
+        AfterClose::Drop
+    } else {
+        AfterClose::Reopen
     }
 }
 
@@ -216,28 +175,136 @@ pub trait KeepsState: BusSystem {
         Ok(())
     }
 
-    /// The snapshot of a case as it stands now, if the system writes one.
+    /// Whether the system's work on `case_id` is finished: it holds nothing open for it.
+    /// Asked after a message about the case was handled, and after an act on it.
+    fn finished(&self, case_id: &CaseId) -> bool;
+    /// Drops everything the system holds about `case_id`, which is closed.
+    fn forget_case(&mut self, case_id: &CaseId);
+    /// How many cases the system holds state for.
+    fn open_cases(&self) -> usize;
+    /// Drops what the system kept about closed cases it no longer remembers (past the flow
+    /// topics' retention), beyond their record; by default nothing.
+    fn forget_closed(&mut self, _case_ids: &[CaseId]) {}
+
+    /// The snapshot of a case as it stands now, if the system writes one: the closed marker
+    /// once the case is finished here.
     fn snapshot_of(&mut self, case_id: &CaseId) -> Option<Envelope> {
         if !self.persists() {
             return None;
         }
-        let state = self.case_state(case_id)?;
+        let kept = if self.finished(case_id) {
+            Kept::Closed(ClosedMarker {
+                closed_at: self.now(),
+            })
+        } else {
+            Kept::Open(self.case_state(case_id)?)
+        };
         let version = self.versions().next(case_id);
-        Some(self.state_envelope(case_id, version, &state))
+        Some(self.state_envelope(case_id, version, &kept))
     }
 
     /// Takes over what a snapshot (written by this or another instance) says about its case,
-    /// if it is newer than what the system has.
+    /// if it is newer than what the system has: the case's state, or that it is closed.
     fn restore(&mut self, envelope: &Envelope) -> Result<(), HandleError> {
-        let state = self
-            .versions()
-            .newer(envelope)
-            .map_err(|e| HandleError::Poison(e.to_string()))?;
-        if let Some(state) = state {
-            self.check_restored(&state).map_err(HandleError::Poison)?;
-            self.restore_case(&envelope.case_id, state);
+        let case_id = &envelope.case_id;
+        match newer_kept(self, envelope)? {
+            None => {}
+            Some(Kept::Open(state)) => {
+                self.check_restored(&state).map_err(HandleError::Poison)?;
+                self.processed().reopen(case_id);
+                self.restore_case(case_id, state);
+            }
+            Some(Kept::Closed(marker)) => close(self, case_id, marker.closed_at),
         }
         Ok(())
+    }
+}
+
+/// Decodes a snapshot read from the state topic if it is newer than what `actor` has. For a
+/// closed case, that is newer than its closed marker: the system's own earlier snapshots, read
+/// back after it closed the case, must not open it again.
+fn newer_kept<A: KeepsState>(
+    actor: &mut A,
+    envelope: &Envelope,
+) -> Result<Option<Kept<A::CaseState>>, HandleError> {
+    let case_id = &envelope.case_id;
+    let closed = actor.processed().closed(case_id);
+    if let Some(closed) = closed {
+        actor.versions().resume(case_id, closed.version);
+    }
+    let kept = actor.versions().newer(envelope);
+    if closed.is_some() && !matches!(kept, Ok(Some(_))) {
+        actor.versions().forget(case_id);
+    }
+    kept.map_err(|e| HandleError::Poison(e.to_string()))
+}
+
+/// Closes `case_id` at `actor` if its work there is finished and nothing about it is still
+/// being sent (a message whose outputs failed to go out is delivered again and must find
+/// them).
+pub fn close_if_finished<A: KeepsState>(actor: &mut A, case_id: &CaseId) {
+    if actor.finished(case_id) && !actor.processed().busy(case_id) {
+        let now = actor.now();
+        close(actor, case_id, now);
+    }
+}
+
+/// Closes `case_id` at `actor` as of `at`: drops its state, its snapshot version and the ids of
+/// its messages, and records it closed.
+fn close<A: KeepsState>(actor: &mut A, case_id: &CaseId, at: DateTime<Utc>) {
+    let version = actor.versions().forget(case_id);
+    actor.forget_case(case_id);
+    let now = actor.now();
+    let forgotten = actor
+        .processed()
+        .close(case_id, ClosedCase { at, version }, now);
+    if !forgotten.is_empty() {
+        actor.forget_closed(&forgotten);
+    }
+}
+
+/// Forgets the cases `actor` closed longer ago than the flow topics' retention, and what it
+/// kept about them.
+fn forget_expired<A: KeepsState>(actor: &mut A) {
+    let now = actor.now();
+    let forgotten = actor.processed().forget_expired(now);
+    if !forgotten.is_empty() {
+        actor.forget_closed(&forgotten);
+    }
+}
+
+/// What a stateful system writes as a case's snapshot state: the state while the case is
+/// open, a closed marker once it is closed. The open state is written as it always was, so
+/// snapshots written before closing existed still load.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum Kept<T> {
+    /// The case is closed at the system.
+    Closed(ClosedMarker),
+    /// The case's state.
+    Open(T),
+}
+
+/// The state of a case's last snapshot at a system that closed it:
+/// `{"closed_at": "<RFC 3339>"}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClosedMarker {
+    /// When the system closed the case.
+    pub closed_at: DateTime<Utc>,
+}
+
+impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for Kept<T> {
+    /// A closed marker when the state has a `closed_at`, else the state, with the error of
+    /// the shape it was read as.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(deserializer)?;
+        let kept = if value.get("closed_at").is_some() {
+            serde_json::from_value(value).map(Kept::Closed)
+        } else {
+            serde_json::from_value(value).map(Kept::Open)
+        };
+        kept.map_err(serde::de::Error::custom)
     }
 }
 
@@ -260,8 +327,22 @@ pub fn handle_inbound<A: KeepsState>(
     actor: &mut A,
     envelope: Arc<Envelope>,
 ) -> ResponseActFuture<A, Result<(), HandleError>> {
-    let outputs = match actor.processed().check(&envelope.id) {
+    let outputs = match actor.processed().check(&envelope.case_id, &envelope.id) {
         Seen::Done => return Box::pin(fut::ready(Ok(()))),
+        Seen::Closed => match actor.after_close(&envelope) {
+            Ok(AfterClose::Drop) => {
+                tracing::debug!(id = %envelope.id, "a message for a closed case; dropped");
+                return Box::pin(fut::ready(Ok(())));
+            }
+            Ok(AfterClose::Reopen) => {
+                reopen(actor, &envelope.case_id);
+                match apply_new(actor, &envelope) {
+                    Ok(outputs) => outputs,
+                    Err(error) => return Box::pin(fut::ready(Err(error))),
+                }
+            }
+            Err(error) => return Box::pin(fut::ready(Err(error))),
+        },
         Seen::Pending(outcome) => {
             return Box::pin(
                 async move {
@@ -275,26 +356,45 @@ pub fn handle_inbound<A: KeepsState>(
             )
         }
         Seen::Failed(outputs) => outputs,
-        Seen::New => match actor.apply(&envelope) {
-            Ok(mut outputs) => {
-                outputs.extend(actor.snapshot_of(&envelope.case_id));
-                actor
-                    .processed()
-                    .start(envelope.id.clone(), outputs.clone());
-                outputs
-            }
+        Seen::New => match apply_new(actor, &envelope) {
+            Ok(outputs) => outputs,
             Err(error) => return Box::pin(fut::ready(Err(error))),
         },
     };
     let id = envelope.id.clone();
+    let case_id = envelope.case_id.clone();
     Box::pin(
         publish(actor.bridge(), outputs)
             .into_actor(actor)
             .map(move |result, actor, _| {
                 actor.processed().settle(&id, &result);
+                if result.is_ok() {
+                    close_if_finished(actor, &case_id);
+                }
                 result
             }),
     )
+}
+
+/// Applies a message not handled before: its outputs, followed by the case's snapshot, are
+/// recorded as started and returned for publishing.
+fn apply_new<A: KeepsState>(
+    actor: &mut A,
+    envelope: &Envelope,
+) -> Result<Vec<Envelope>, HandleError> {
+    let mut outputs = actor.apply(envelope)?;
+    outputs.extend(actor.snapshot_of(&envelope.case_id));
+    actor
+        .processed()
+        .start(&envelope.case_id, envelope.id.clone(), outputs.clone());
+    Ok(outputs)
+}
+
+/// Opens a closed case again: its snapshots go on numbering from its closed marker's.
+fn reopen<A: KeepsState>(actor: &mut A, case_id: &CaseId) {
+    if let Some(closed) = actor.processed().reopen(case_id) {
+        actor.versions().resume(case_id, closed.version);
+    }
 }
 
 /// The `state.snapshot` of `system` for `case_id`, numbered `version`, stamped `at`. Its id
@@ -337,9 +437,25 @@ impl Versions {
         *version
     }
 
-    /// Forgets the versions of `case_id`: the system keeps nothing more of it.
-    pub fn forget(&mut self, case_id: &CaseId) {
-        self.0.remove(case_id);
+    /// Forgets `case_id`, which is closed; the version of its last snapshot (0 if none).
+    pub fn forget(&mut self, case_id: &CaseId) -> u64 {
+        self.0.remove(case_id).unwrap_or(0)
+    }
+
+    /// Numbers the snapshots of `case_id`, opened again, on from `version`.
+    pub fn resume(&mut self, case_id: &CaseId, version: u64) {
+        let known = self.0.entry(case_id.clone()).or_insert(0);
+        *known = (*known).max(version);
+    }
+
+    /// How many cases have a snapshot version.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether no case has a snapshot version.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 
     /// Decodes a snapshot read from the state topic if it is newer than what the system has

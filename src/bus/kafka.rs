@@ -300,10 +300,13 @@ async fn create_topics(
         .create()
         .map_err(|e| BusError::Subscribe(format!("cannot create the Kafka admin client: {e}")))?;
     let partitions = i32::try_from(settings.partitions).unwrap_or(i32::MAX);
-    // The state topic keeps the latest snapshot per key; the flow topics keep everything, since
-    // the intake and supervision systems rebuild their views by reading them from the start.
-    // The audit trail is append-only and kept as long as the law asks (`audit.retention_days`).
+    // The state topic keeps the latest snapshot per key. The flow topics keep a record for
+    // `bus.flow_retention_hours`: departments and centres keep only open work (their state on
+    // the state topic) and remember a closed case for as long, so a message older than that
+    // can no longer be delivered to them. The audit trail is append-only and kept as long as
+    // the law asks (`audit.retention_days`).
     let audit_retention = audit.retention_ms().to_string();
+    let flow_retention = settings.flow_retention_ms().to_string();
     let topics: Vec<NewTopic> = names
         .iter()
         .map(|(topic, name)| {
@@ -318,7 +321,9 @@ async fn create_topics(
                 Topic::Audit => new
                     .set("cleanup.policy", "delete")
                     .set("retention.ms", &audit_retention),
-                _ => new.set("retention.ms", "-1"),
+                _ => new
+                    .set("cleanup.policy", "delete")
+                    .set("retention.ms", &flow_retention),
             }
         })
         .collect();

@@ -217,6 +217,17 @@ mod tests {
     }
 
     #[test]
+    fn a_flow_retention_of_no_hours_is_refused_and_the_default_is_a_week() {
+        let err = default_with("flow_retention_hours = 168", "flow_retention_hours = 0")
+            .unwrap_err()
+            .to_string();
+        let shipped = Settings::from_toml(DEFAULT_CONFIG, "default", false).unwrap();
+        assert!(err.contains("bus.flow_retention_hours = \"0\""), "{err}");
+        assert!(err.contains("must be between 1 and"), "{err}");
+        assert_eq!(shipped.bus.flow_retention_ms(), 7 * 24 * 3_600_000);
+    }
+
+    #[test]
     fn a_record_limit_librdkafka_cannot_take_is_refused() {
         let err = default_with("max_record_bytes = 1000000", "max_record_bytes = 10")
             .unwrap_err()

@@ -118,6 +118,12 @@ pub struct BusSettings {
     /// [`BusSettings::max_application_bytes`]). Keep it at or below the broker's limit.
     #[serde(default = "default_max_record_bytes")]
     pub max_record_bytes: u64,
+    /// How long the flow topics keep a record, in hours (their `retention.ms` when govfusion
+    /// creates them), and so how long a department or centre remembers a case it closed, to
+    /// drop the late repeats of its messages: a message of a case closed longer ago is no
+    /// longer on the flow topics. At least 1.
+    #[serde(default = "default_flow_retention_hours")]
+    pub flow_retention_hours: u64,
     /// Kafka bootstrap servers, e.g. `h1:9092,h2:9092` (kind `kafka` only).
     #[serde(default)]
     pub brokers: String,
@@ -215,6 +221,11 @@ fn default_max_in_flight() -> usize {
 fn default_redelivery_backoff_ms() -> u64 {
     100
 }
+fn default_flow_retention_hours() -> u64 {
+    // A week: ample for a redelivery, a re-drive or an operator's look at a case's records.
+    168
+}
+
 fn default_max_record_bytes() -> u64 {
     // librdkafka's default `message.max.bytes` (a broker's default is 1,048,588: this fits).
     1_000_000
@@ -234,6 +245,16 @@ pub const ENVELOPE_OVERHEAD_BYTES: u64 = 2048;
 pub const MIN_RECORD_BYTES: u64 = 1_000;
 
 impl BusSettings {
+    /// `flow_retention_hours` as the flow topics' `retention.ms`.
+    pub fn flow_retention_ms(&self) -> i64 {
+        i64::try_from(self.flow_retention_hours.saturating_mul(3_600_000)).unwrap_or(i64::MAX)
+    }
+
+    /// `flow_retention_hours` as how long a system remembers a case it closed.
+    pub fn flow_retention(&self) -> chrono::Duration {
+        chrono::Duration::milliseconds(self.flow_retention_ms())
+    }
+
     /// The largest request body whose record fits on the bus: `max_record_bytes` less
     /// [`ENVELOPE_OVERHEAD_BYTES`]. `http.max_body_bytes` must not exceed it.
     pub fn max_carried_body_bytes(&self) -> u64 {

@@ -14,6 +14,7 @@ use crate::actors::intake::{
 };
 use crate::actors::supervisor::{GetCentreFigures, GetDepartmentFigures, Supervisor};
 use crate::actors::terminal::SubmitApplication;
+use crate::actors::GetHolding;
 use crate::domain::{CentreCode, DepartmentCode, TerminalId};
 use actix::{Addr, Recipient};
 use std::collections::HashMap;
@@ -121,6 +122,8 @@ pub struct DepartmentDesk {
     pub return_event: Recipient<ReturnEvent>,
     /// Asks for more working days on a collaboration event (延期申请).
     pub request_extension: Recipient<RequestExtension>,
+    /// What the department holds in memory, for an operator.
+    pub holding: Recipient<GetHolding>,
 }
 
 impl DepartmentDesk {
@@ -134,6 +137,7 @@ impl DepartmentDesk {
             sign: department.clone().recipient(),
             return_event: department.clone().recipient(),
             request_extension: department.clone().recipient(),
+            holding: department.clone().recipient(),
         }
     }
 }
@@ -145,6 +149,8 @@ pub struct CentreDesk {
     pub returned: Recipient<GetAwaiting>,
     /// Sends a returned event to another department.
     pub reassign: Recipient<ReassignEvent>,
+    /// What the centre holds in memory, for an operator.
+    pub holding: Recipient<GetHolding>,
 }
 
 impl CentreDesk {
@@ -153,6 +159,7 @@ impl CentreDesk {
         Self {
             returned: centre.clone().recipient(),
             reassign: centre.clone().recipient(),
+            holding: centre.clone().recipient(),
         }
     }
 }

@@ -45,6 +45,7 @@ mod audit;
 mod bad_input;
 mod bus_faults;
 mod case_list;
+mod closing;
 mod deadlines;
 mod event_lifecycle;
 mod figures_by_sql;

@@ -4,7 +4,7 @@
 use super::decision::missing_materials;
 use super::state::{DeptCase, PendingEvent, Stage};
 use super::Department;
-use crate::actors::{handle_delivery, BusSystem, Processed};
+use crate::actors::{handle_delivery, reassigned, AfterClose, BusSystem, Processed};
 use crate::domain::{
     message_ids, Application, CaseId, CollaborationCompleted, CollaborationEvent,
     CollaborationOutcome, CollaborationRequest, CollaborationResult, Envelope, EnvelopeError,
@@ -72,6 +72,23 @@ impl BusSystem for Department {
 
     fn now(&self) -> DateTime<Utc> {
         self.catalog.now()
+    }
+
+    /// A late repeat is dropped, but a rating it cannot read is still refused, and an event
+    /// reassigned to it after a return is new work.
+    fn after_close(&self, envelope: &Envelope) -> Result<AfterClose, HandleError> {
+        let poison = |e: EnvelopeError| HandleError::Poison(e.to_string());
+        match envelope.kind {
+            MessageType::CaseRated => envelope
+                .check_data()
+                .map_err(poison)
+                .map(|()| AfterClose::Drop),
+            MessageType::CollaborationDispatched => {
+                let event: CollaborationEvent = envelope.data().map_err(poison)?;
+                Ok(reassigned(&event))
+            }
+            _ => Ok(AfterClose::Drop),
+        }
     }
 }
 

@@ -14,6 +14,13 @@
 //! theirs ([`ReturnEvent`]) or ask the dispatching centre for more time ([`RequestExtension`]).
 //! On `collaboration.completed` it decides with every collaborator's answer in hand.
 //!
+//! A case is finished at the department once its own case is decided (approved or rejected,
+//! the approval published) and no event of the case waits for its staff; for a case it only
+//! helped with, once it answered or returned every event. It then closes the case (see
+//! [`KeepsState`](super::KeepsState)): a late `application.published`,
+//! `collaboration.completed` or `case.supplemented`, or a repeat of a dispatch it handled, is
+//! dropped; only an event reassigned to it after a return opens the case again.
+//!
 //! # Layout
 //!
 //! * `messages` — what staff send the department, what they get back, and why it may refuse.
@@ -96,11 +103,11 @@ impl Department {
     ) -> Self {
         let acts = Acts::new(bridge.clone(), catalog.act_timeout);
         Self {
+            processed: Processed::new(catalog.flow_retention),
             settings,
             catalog,
             bridge,
             persist_state,
-            processed: Processed::default(),
             acts,
             cases: HashMap::new(),
             events: HashMap::new(),

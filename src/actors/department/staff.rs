@@ -9,7 +9,7 @@ use super::messages::{Decide, GetInbox, Inbox, InboxCase, InboxEvent, RequestSup
 use super::state::{DeptCase, Stage};
 use super::{Department, StaffError};
 use crate::actors::acts::{self, ActRequest, Acted, Acts, TakesActs};
-use crate::actors::{BusSystem, KeepsState};
+use crate::actors::{close_if_finished, BusSystem, GetHolding, Holding, KeepsState};
 use crate::domain::{
     message_ids, Approval, CaseId, Envelope, InboxStage, MessageType, Mode, StepKind, Suspension,
     SystemId,
@@ -31,12 +31,22 @@ impl TakesActs for Department {
     fn act_snapshot(&mut self, case_id: &CaseId) -> Option<Envelope> {
         self.snapshot_of(case_id)
     }
+
+    fn act_sent(&mut self, case_id: &CaseId) {
+        close_if_finished(self, case_id);
+    }
 }
 
 impl Department {
     /// A case staff may act on, or why not.
     fn staff_case(&self, case_id: &CaseId) -> Result<&DeptCase, StaffError> {
         let code = &self.settings.code;
+        if let Some(closed) = self.processed.closed(case_id) {
+            return Err(StaffError::Conflict(format!(
+                "case {case_id} is already finished at department {code} (closed at {})",
+                closed.at
+            )));
+        }
         let case = self.cases.get(case_id).ok_or_else(|| {
             StaffError::NotFound(format!("case {case_id} is not at department {code}"))
         })?;
@@ -124,6 +134,14 @@ impl Handler<GetInbox> for Department {
             cases,
             collaborations,
         }))
+    }
+}
+
+impl Handler<GetHolding> for Department {
+    type Result = MessageResult<GetHolding>;
+
+    fn handle(&mut self, _: GetHolding, _: &mut Self::Context) -> Self::Result {
+        MessageResult(Holding::of(self))
     }
 }
 

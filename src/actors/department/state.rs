@@ -8,6 +8,7 @@ use crate::domain::{
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
 use std::fmt;
 
 /// Where a case stands at the department.
@@ -131,6 +132,43 @@ impl KeepsState for Department {
         };
         (state.case.is_some() || !state.events.is_empty() || !state.closed.is_empty())
             .then_some(state)
+    }
+
+    /// A case is finished at the department when its own case, if it took one, is decided
+    /// (its approval, approving or rejecting, is published), and no collaboration event of the
+    /// case waits for its staff.
+    fn finished(&self, case_id: &CaseId) -> bool {
+        let decided = self
+            .cases
+            .get(case_id)
+            .is_none_or(|case| matches!(case.stage, Stage::Decided));
+        decided && !self.events.values().any(|p| &p.event.case_id == case_id)
+    }
+
+    /// Events staff finished stay listed until the closed case is forgotten: staff acting on
+    /// one again are told it is finished, and the same answer again answers the same.
+    fn forget_case(&mut self, case_id: &CaseId) {
+        self.cases.remove(case_id);
+        self.events.retain(|_, p| &p.event.case_id != case_id);
+    }
+
+    fn open_cases(&self) -> usize {
+        let mut open: HashSet<&CaseId> = self.cases.keys().collect();
+        open.extend(self.events.values().map(|p| &p.event.case_id));
+        open.len()
+    }
+
+    fn forget_closed(&mut self, case_ids: &[CaseId]) {
+        let forgotten: HashSet<&CaseId> = case_ids.iter().collect();
+        let (index, me) = (&self.event_index, &self.settings.code);
+        self.closed.retain(|key, (case, _)| {
+            let keep = !forgotten.contains(case);
+            if !keep {
+                let event_id = EventId::from_string(event_of_attempt(key).to_owned());
+                index.remove_if(&event_id, |_, holder| holder == me);
+            }
+            keep
+        });
     }
 
     /// A case whose applicant the department could not show its staff is refused.

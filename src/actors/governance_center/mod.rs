@@ -22,6 +22,13 @@
 //!   `supervision.max_extension_days` and the event has had fewer than
 //!   `supervision.max_extensions`, else refused with the rule it broke.
 //!
+//! A case is finished at the city once it handed the case's approval to the intake system
+//! (with no collaboration open and no returned event waiting for its staff); at a district or
+//! street centre, once every event it routed down for the case was answered back through it or
+//! returned past it, and no returned event waits for its staff. The centre then closes the case
+//! (see [`KeepsState`](super::KeepsState)): a late request, answer or approval is dropped; only
+//! an event reassigned after a return and routed through it again opens the case again.
+//!
 //! # Layout
 //!
 //! * `messages` — what a centre takes besides bus messages: staff requests and the feed's.
@@ -44,9 +51,9 @@ pub use messages::{AwaitingEvent, GetAwaiting, ReassignError, ReassignEvent, Sta
 pub use state::CentreCaseState;
 
 use super::acts::Acts;
-use super::{handle_delivery, BusSystem, Processed, Versions};
+use super::{handle_delivery, reassigned, AfterClose, BusSystem, Processed, Versions};
 use crate::catalog::{Catalog, Centre};
-use crate::domain::{CaseId, Envelope, EventId, SystemId};
+use crate::domain::{CaseId, CollaborationEvent, Envelope, EventId, MessageType, SystemId};
 use crate::port::{HandleError, Inbound, Publish};
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
@@ -73,8 +80,12 @@ pub struct GovernanceCenter {
     open: HashMap<CaseId, OpenRequest>,
     /// Returned events waiting for staff to reassign them.
     awaiting: HashMap<EventId, Awaiting>,
-    /// Cases whose collaboration the city completed: a repeated request changes nothing.
+    /// Cases whose collaboration the city completed and whose approval it has not yet handed
+    /// to the intake system: a repeated request changes nothing.
     completed: HashSet<CaseId>,
+    /// The events this centre routed down and whose answer has not come back through it, by
+    /// case.
+    routed: HashMap<CaseId, HashSet<EventId>>,
     /// The last intake feed position published (city centre only).
     feed_cursor: u64,
     /// Versions of the snapshots of each case.
@@ -92,15 +103,16 @@ impl GovernanceCenter {
     ) -> Self {
         let acts = Acts::new(bridge.clone(), catalog.act_timeout);
         Self {
+            processed: Processed::new(catalog.flow_retention),
             centre,
             catalog,
             bridge,
             persist_state,
-            processed: Processed::default(),
             acts,
             open: HashMap::new(),
             awaiting: HashMap::new(),
             completed: HashSet::new(),
+            routed: HashMap::new(),
             feed_cursor: 0,
             versions: Versions::default(),
         }
@@ -139,6 +151,18 @@ impl BusSystem for GovernanceCenter {
 
     fn now(&self) -> DateTime<Utc> {
         self.catalog.now()
+    }
+
+    /// A late repeat is dropped; an event reassigned after a return and routed through this
+    /// centre again is new work.
+    fn after_close(&self, envelope: &Envelope) -> Result<AfterClose, HandleError> {
+        if envelope.kind != MessageType::CollaborationDispatched {
+            return Ok(AfterClose::Drop);
+        }
+        let event: CollaborationEvent = envelope
+            .data()
+            .map_err(|e| HandleError::Poison(e.to_string()))?;
+        Ok(reassigned(&event))
     }
 }
 

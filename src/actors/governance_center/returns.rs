@@ -5,7 +5,7 @@ use super::messages::{AwaitingEvent, GetAwaiting, ReassignError, ReassignEvent};
 use super::state::Awaiting;
 use super::GovernanceCenter;
 use crate::actors::acts::{self, ActRequest, Acted, Acts, TakesActs};
-use crate::actors::{BusSystem, KeepsState};
+use crate::actors::{close_if_finished, BusSystem, GetHolding, Holding, KeepsState};
 use crate::domain::{
     message_ids, CaseId, CollaborationEvent, DepartmentCode, Envelope, EventReturned, MessageType,
     SystemId,
@@ -37,6 +37,7 @@ impl GovernanceCenter {
                 return vec![self.reassign(event, &alternative, trace_id).1];
             }
             if let Some(parent) = self.centre.parent.clone() {
+                self.mark_back(&event.case_id, &event.event_id);
                 return vec![self.sender().message(
                     message_ids::return_passed_up(&event.attempt_key(), &self.centre.code),
                     MessageType::CollaborationReturned,
@@ -48,6 +49,7 @@ impl GovernanceCenter {
             }
         }
         tracing::info!(event_id = %event.event_id, centre = %self.centre.code, "returned event waits for reassignment");
+        self.mark_back(&event.case_id, &event.event_id);
         self.awaiting.insert(
             event.event_id.clone(),
             Awaiting {
@@ -61,7 +63,7 @@ impl GovernanceCenter {
     /// Gives an event to `department` with a fresh deadline and routes it from this centre:
     /// the event as sent, and the message that sends it.
     fn reassign(
-        &self,
+        &mut self,
         mut event: CollaborationEvent,
         department: &DepartmentCode,
         trace_id: &str,
@@ -100,6 +102,14 @@ impl Handler<GetAwaiting> for GovernanceCenter {
             .collect();
         list.sort_by(|a, b| a.event.event_id.cmp(&b.event.event_id));
         MessageResult(list)
+    }
+}
+
+impl Handler<GetHolding> for GovernanceCenter {
+    type Result = MessageResult<GetHolding>;
+
+    fn handle(&mut self, _: GetHolding, _: &mut Self::Context) -> Self::Result {
+        MessageResult(Holding::of(self))
     }
 }
 
@@ -149,5 +159,9 @@ impl TakesActs for GovernanceCenter {
 
     fn act_snapshot(&mut self, case_id: &CaseId) -> Option<Envelope> {
         self.snapshot_of(case_id)
+    }
+
+    fn act_sent(&mut self, case_id: &CaseId) {
+        close_if_finished(self, case_id);
     }
 }

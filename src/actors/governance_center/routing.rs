@@ -144,8 +144,13 @@ impl GovernanceCenter {
 
     /// Adds this centre to the event's route and sends it to the next centre down, or to the
     /// department when this centre is at the department's tier.
-    pub(super) fn route_down(&self, event: &mut CollaborationEvent, trace_id: &str) -> Envelope {
+    pub(super) fn route_down(
+        &mut self,
+        event: &mut CollaborationEvent,
+        trace_id: &str,
+    ) -> Envelope {
         event.route.push(self.centre.hop());
+        self.mark_routed(&event.case_id, event.event_id.clone());
         let next = if self.centre.tier >= event.tier {
             SystemId::Department(event.department.clone())
         } else {
@@ -166,6 +171,7 @@ impl GovernanceCenter {
 
     /// Passes an answer one tier up; at the city, gathers it.
     fn pass_up(&mut self, result: CollaborationResult, trace_id: &str) -> Vec<Envelope> {
+        self.mark_back(&result.case_id, &result.event_id);
         let Some(parent) = &self.centre.parent else {
             return self.gather(result).into_iter().collect();
         };
@@ -219,9 +225,11 @@ impl GovernanceCenter {
         ))
     }
 
-    /// City: hands an approval to the intake system, where the applicant sees the outcome.
-    fn deliver(&self, envelope: &Envelope) -> Result<Envelope, HandleError> {
+    /// City: hands an approval to the intake system, where the applicant sees the outcome;
+    /// the case's collaboration, if it had one, is over.
+    fn deliver(&mut self, envelope: &Envelope) -> Result<Envelope, HandleError> {
         let approval: Approval = data(envelope)?;
+        self.completed.remove(&envelope.case_id);
         Ok(self.sender().message(
             message_ids::delivered(&envelope.case_id),
             MessageType::ApprovalDelivered,

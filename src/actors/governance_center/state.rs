@@ -8,7 +8,7 @@ use crate::domain::{
     CaseId, CollaborationEvent, CollaborationRequest, CollaborationResult, EventId,
 };
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// A collaboration request the city centre is gathering answers for.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -43,6 +43,10 @@ pub struct CentreCaseState {
     awaiting: Vec<Awaiting>,
     /// The intake feed position (the city's snapshot under [`FEED_KEY`]).
     feed_cursor: Option<u64>,
+    /// The events it routed down whose answer has not come back through it (absent from
+    /// snapshots written before centres closed cases: none then).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    routed: Vec<EventId>,
 }
 
 /// The case id under which the city keeps its intake feed position on the state topic.
@@ -76,8 +80,36 @@ impl KeepsState for GovernanceCenter {
                 .cloned()
                 .collect(),
             feed_cursor: None,
+            routed: self.routed_events(case_id),
         };
-        (state.open.is_some() || state.completed || !state.awaiting.is_empty()).then_some(state)
+        let holds = state.open.is_some()
+            || state.completed
+            || !state.awaiting.is_empty()
+            || !state.routed.is_empty();
+        holds.then_some(state)
+    }
+
+    fn finished(&self, case_id: &CaseId) -> bool {
+        case_id.as_str() != FEED_KEY
+            && !self.open.contains_key(case_id)
+            && !self.completed.contains(case_id)
+            && !self.routed.contains_key(case_id)
+            && !self.awaiting.values().any(|a| &a.event.case_id == case_id)
+    }
+
+    fn forget_case(&mut self, case_id: &CaseId) {
+        self.open.remove(case_id);
+        self.completed.remove(case_id);
+        self.routed.remove(case_id);
+        self.awaiting.retain(|_, a| &a.event.case_id != case_id);
+    }
+
+    fn open_cases(&self) -> usize {
+        let mut open: HashSet<&CaseId> = self.open.keys().collect();
+        open.extend(&self.completed);
+        open.extend(self.routed.keys());
+        open.extend(self.awaiting.values().map(|a| &a.event.case_id));
+        open.len()
     }
 
     fn restore_case(&mut self, case_id: &CaseId, state: CentreCaseState) {
@@ -92,10 +124,46 @@ impl KeepsState for GovernanceCenter {
         if state.completed {
             self.completed.insert(case_id.clone());
         }
+        self.routed.remove(case_id);
+        for event_id in state.routed {
+            self.mark_routed(case_id, event_id);
+        }
         self.awaiting.retain(|_, a| &a.event.case_id != case_id);
         for awaiting in state.awaiting {
             self.awaiting
                 .insert(awaiting.event.event_id.clone(), awaiting);
         }
+    }
+}
+
+impl GovernanceCenter {
+    /// Records `event_id` of `case_id` routed down by this centre.
+    pub(super) fn mark_routed(&mut self, case_id: &CaseId, event_id: EventId) {
+        self.routed
+            .entry(case_id.clone())
+            .or_default()
+            .insert(event_id);
+    }
+
+    /// `event_id` of `case_id` came back through this centre (answered) or left it (returned
+    /// past it, or waiting for its staff).
+    pub(super) fn mark_back(&mut self, case_id: &CaseId, event_id: &EventId) {
+        if let Some(events) = self.routed.get_mut(case_id) {
+            events.remove(event_id);
+            if events.is_empty() {
+                self.routed.remove(case_id);
+            }
+        }
+    }
+
+    /// The events of `case_id` routed down by this centre and not back yet, in order.
+    fn routed_events(&self, case_id: &CaseId) -> Vec<EventId> {
+        let mut events: Vec<EventId> = self
+            .routed
+            .get(case_id)
+            .map(|events| events.iter().cloned().collect())
+            .unwrap_or_default();
+        events.sort();
+        events
     }
 }

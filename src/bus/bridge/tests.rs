@@ -18,6 +18,7 @@ fn bus() -> MemoryBus {
         consumer_max_in_flight: 8,
         redelivery_backoff_ms: 1,
         max_record_bytes: LIMIT,
+        flow_retention_hours: 168,
         brokers: String::new(),
         kafka: Default::default(),
     })

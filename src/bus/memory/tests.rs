@@ -13,6 +13,7 @@ fn settings() -> BusSettings {
         consumer_max_in_flight: 8,
         redelivery_backoff_ms: 1,
         max_record_bytes: 1_000_000,
+        flow_retention_hours: 168,
         brokers: String::new(),
         kafka: Default::default(),
     }

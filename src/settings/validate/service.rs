@@ -4,6 +4,9 @@
 use super::Findings;
 use crate::settings::{BusKind, Settings};
 
+/// The longest `bus.flow_retention_hours` taken: ten years.
+const MAX_FLOW_RETENTION_HOURS: u64 = 10 * 366 * 24;
+
 impl Settings {
     /// The bus, the bridge and the service's own limits.
     pub(super) fn check_service(&self, found: &mut Findings) {
@@ -20,6 +23,18 @@ impl Settings {
                 "",
                 "bus kind `kafka` needs the cluster's bootstrap servers, e.g. \"h1:9092,h2:9092\" \
                  (or GOVFUSION__BUS__BROKERS)",
+            );
+        }
+        let retention = self.bus.flow_retention_hours;
+        if !(1..=MAX_FLOW_RETENTION_HOURS).contains(&retention) {
+            found.add(
+                "bus.flow_retention_hours",
+                retention.to_string(),
+                format!(
+                    "must be between 1 and {MAX_FLOW_RETENTION_HOURS} (ten years): how long the \
+                     flow topics keep records and closed cases are remembered (168, a week, \
+                     by default)"
+                ),
             );
         }
         if self.service.stalled_after_secs == 0 {
