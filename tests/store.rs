@@ -10,7 +10,9 @@ mod env;
 
 use chrono::{DateTime, Utc};
 use govfusion::settings::StoreSettings;
-use govfusion::store::{CaseFilter, CaseRepository, CaseRow, CaseWriter, StoreError, MAX_PAGE};
+use govfusion::store::{
+    CaseFilter, CaseRepository, CaseRow, CaseWriter, StoreError, StoredOffset, MAX_PAGE,
+};
 use serde_json::json;
 use sqlx::postgres::PgPool;
 use std::collections::{HashMap, HashSet};
@@ -502,6 +504,94 @@ async fn the_writer_writes_a_batch_without_being_flushed(store: &TestStore) {
     assert_eq!(writer.flush().await, 0);
 }
 
+async fn an_older_revision_never_replaces_a_newer_row(store: &TestStore) {
+    // Arrange: the case as it stands, and an older state of it written after (another intake
+    // process behind this one, or a write replayed after a restart).
+    let mut newer = case("c-1", at(0, 0), Some("market"), "accepted", "m", None);
+    newer.revision = 3;
+    let mut older = case("c-1", at(0, 0), None, "submitted", "m", None);
+    older.revision = 2;
+    let mut same = newer.clone();
+    same.view = json!({ "case_id": "c-1", "status": "accepted", "rating": 5 });
+
+    // Act
+    insert(&store.repo, std::slice::from_ref(&newer)).await;
+    insert(&store.repo, std::slice::from_ref(&older)).await;
+    let kept = store.repo.get("c-1").await.unwrap();
+    insert(&store.repo, std::slice::from_ref(&same)).await;
+
+    // Assert: the older one was ignored; one of the same revision (a rating) replaces it.
+    assert_eq!(kept, Some(newer));
+    assert_eq!(store.repo.get("c-1").await.unwrap(), Some(same));
+}
+
+async fn open_cases_are_those_neither_completed_nor_failed(store: &TestStore) {
+    let statuses = [
+        "submitted",
+        "published",
+        "accepted",
+        "suspended",
+        "collaborating",
+        "decided",
+        "completed",
+        "failed",
+    ];
+    let rows: Vec<CaseRow> = statuses
+        .iter()
+        .enumerate()
+        .map(|(i, status)| {
+            case(
+                &format!("c-{status}"),
+                at(i as i64, 0),
+                None,
+                status,
+                "m",
+                None,
+            )
+        })
+        .collect();
+    insert(&store.repo, &rows).await;
+
+    let open: HashSet<String> = store
+        .repo
+        .open_cases()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|row| row.status)
+        .collect();
+
+    let expected: HashSet<String> = statuses[..6].iter().map(|s| (*s).to_owned()).collect();
+    assert_eq!(open, expected);
+}
+
+async fn the_writer_writes_offsets_with_the_rows_handed_on_before_them(store: &TestStore) {
+    // Arrange
+    let row = case("c-1", at(0, 0), None, "submitted", "m", None);
+    let writer = CaseWriter::start(store.repo.clone());
+    let offset = StoredOffset {
+        group: "intake-view".to_owned(),
+        topic: "govfusion.applications".to_owned(),
+        partition: 3,
+        next: 18,
+    };
+
+    // Act: the row, then the offset of the record that changed it.
+    writer.write(row.clone());
+    writer.offset(offset);
+    let before_commit = writer.unwritten("c-1");
+    writer.written().await;
+
+    // Assert: a reader of this process saw the row before it was committed; then both are in
+    // the repository, and the writer holds nothing more.
+    assert_eq!(before_commit, Some(row.clone()));
+    assert_eq!(store.repo.get("c-1").await.unwrap(), Some(row));
+    let expected = HashMap::from([(("govfusion.applications".to_owned(), 3), 18)]);
+    assert_eq!(store.repo.offsets("intake-view").await.unwrap(), expected);
+    assert_eq!(writer.unwritten("c-1"), None);
+    assert_eq!(writer.flush().await, 0);
+}
+
 /// Runs each test of the suite on SQLite, and on PostgreSQL when asked.
 macro_rules! suite {
     ($($test:ident),* $(,)?) => {
@@ -541,6 +631,9 @@ suite!(
     reopening_keeps_rows_and_offsets,
     the_writer_keeps_the_latest_row_of_each_case_and_a_flush_writes_them,
     the_writer_writes_a_batch_without_being_flushed,
+    an_older_revision_never_replaces_a_newer_row,
+    open_cases_are_those_neither_completed_nor_failed,
+    the_writer_writes_offsets_with_the_rows_handed_on_before_them,
 );
 
 #[tokio::test]

@@ -55,6 +55,7 @@ mod idempotency;
 mod masking;
 mod oversized;
 mod personal_data;
+mod repository;
 mod restart;
 mod staff_acts;
 mod stalled;

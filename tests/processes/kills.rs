@@ -122,3 +122,58 @@ async fn sigterm_stops_each_role_cleanly_and_nothing_is_missing_after_restart() 
     let cases = city.wait_all_completed(&ids).await;
     assert_exactly_once(&cases, &city.acceptances_and_approvals().await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs GOVFUSION_TEST_KAFKA (a Kafka-protocol broker); .ci/run provides it"]
+async fn the_intake_process_killed_while_it_writes_its_cases_loses_and_doubles_no_row() {
+    let brokers = require(KAFKA_ENV);
+    let _serial = one_at_a_time().await;
+    // Arrange: cases on their way, so that the intake process writes rows and offsets to its
+    // case repository every few milliseconds.
+    let mut city = City::start(&brokers, &[]).await;
+    let mut ids = city.submit(9).await;
+
+    // Act: kill -9 the intake process three times right after submissions, while what it
+    // observes of the earlier cases is being written; then more cases.
+    for _ in 0..3 {
+        ids.extend(city.submit(3).await);
+        city.process("intake").kill9();
+        city.process("intake").restart().await;
+    }
+    ids.extend(city.submit(6).await);
+
+    // Assert: each case once in the repository's list, completed, and no step of its history
+    // twice — neither a row lost with a killed transaction nor a record applied twice after
+    // the restart resumed from the offsets written with the rows.
+    let cases = city.wait_all_completed(&ids).await;
+    let listed = city.intake_json("/api/v1/cases?limit=200").await;
+    let mut rows: Vec<(String, String)> = listed["cases"]
+        .as_array()
+        .expect("a list of cases")
+        .iter()
+        .map(|c| {
+            (
+                c["case_id"].as_str().unwrap_or_default().to_owned(),
+                c["status"].to_string(),
+            )
+        })
+        .collect();
+    rows.sort();
+    let mut expected: Vec<(String, String)> = ids
+        .iter()
+        .map(|id| (id.clone(), "\"completed\"".to_owned()))
+        .collect();
+    expected.sort();
+    assert_eq!(rows, expected, "{listed}");
+    for case in &cases {
+        let steps: Vec<&str> = case["history"]
+            .as_array()
+            .expect("a history")
+            .iter()
+            .filter_map(|entry| entry["message_id"].as_str())
+            .collect();
+        let unique: std::collections::BTreeSet<&str> = steps.iter().copied().collect();
+        assert_eq!(steps.len(), unique.len(), "a step twice: {case}");
+    }
+    assert_exactly_once(&cases, &city.acceptances_and_approvals().await);
+}

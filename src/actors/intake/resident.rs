@@ -185,10 +185,11 @@ impl IntakeSystem {
             return;
         };
         repository.closed.push_back(case_id.clone());
+        // The case just closed stays, whatever the setting: it may be acted on right now.
         let excess = repository
             .closed
             .len()
-            .saturating_sub(repository.keep_closed);
+            .saturating_sub(repository.keep_closed.max(1));
         let leaving: Vec<CaseId> = repository.closed.drain(..excess).collect();
         for case_id in leaving {
             // Read back since, it may be waited for again: it stays until it closes anew.

@@ -1,0 +1,166 @@
+//! The intake system over its case repository: a restart reads only what was published while
+//! it was down, and closed cases leave memory yet stay shown, rated, listed and recognised.
+
+use crate::common::records;
+use crate::helpers::{assert_status, json_body, spawn_app_with, TestApp};
+use govfusion::actors::intake::Held;
+use govfusion::bus::memory::MemoryBus;
+use govfusion::bus::Bus;
+use govfusion::clock::SystemClock;
+use govfusion::domain::CaseId;
+use govfusion::settings::{BusKind, Settings};
+use serde_json::json;
+use std::sync::Arc;
+
+/// A matter an automatic department decides without staff.
+const AUTOMATIC: &str = "individual_business_registration";
+/// The terminal the test applications come from.
+const TERMINAL: &str = "pc-web";
+
+/// Starts the service on a new durable in-memory bus, with `tweak` applied to its settings.
+async fn spawn_durable_app(tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    let mut settings = crate::common::app::test_settings();
+    settings.bus.kind = BusKind::Memory;
+    tweak(&mut settings);
+    let bus = MemoryBus::durable(&settings.bus);
+    TestApp::start_on(settings, Arc::new(SystemClock), bus, crate::POLL_FOR).await
+}
+
+/// What the intake system holds in memory now.
+async fn held(app: &TestApp) -> Held {
+    app.systems
+        .desks
+        .intake
+        .holding
+        .send(govfusion::actors::intake::Holding)
+        .await
+        .expect("the intake system answers")
+}
+
+/// Records the intake system's view group read at the last start.
+fn intake_view_records(app: &TestApp) -> u64 {
+    app.systems
+        .rebuilt()
+        .expect("the service has started")
+        .intake_view_records
+}
+
+#[actix_web::test]
+async fn a_restarted_intake_system_reads_only_what_was_published_while_it_was_down() {
+    // Arrange: a case completes, and the service is restarted once.
+    let app = spawn_durable_app(|_| {}).await;
+    let case_id = app.submit_ok(&app.application_body(AUTOMATIC)).await;
+    let before = app.wait_until_completed(&case_id).await;
+    assert!(
+        intake_view_records(&app) == 0,
+        "a first start has nothing to read"
+    );
+
+    // Act: restarted with nothing new, then again after a record landed while it was down.
+    let app = app.restart().await;
+    let quiet_restart = intake_view_records(&app);
+    let shown = app.get_case(&case_id).await;
+    let stranger = CaseId::generate();
+    let app = app
+        .restart_after(|bus| {
+            let record = records::published_to_market(&stranger, &json!({ "note": "late" }));
+            futures::executor::block_on(bus.publish(vec![Arc::new(record)]))
+                .expect("the memory bus takes the record");
+        })
+        .await;
+
+    // Assert: nothing read again, then exactly the one new record; the case as it was.
+    assert_eq!(quiet_restart, 0, "no flow record is read again");
+    assert_eq!(
+        intake_view_records(&app),
+        1,
+        "only the record published meanwhile"
+    );
+    assert_eq!(shown["status"], "completed", "{shown}");
+    assert_eq!(shown["history"], before["history"], "{shown}");
+    assert_eq!(app.get_case(&case_id).await["history"], before["history"]);
+}
+
+#[actix_web::test]
+async fn an_open_case_is_taken_back_at_restart_and_completes() {
+    // Arrange: a case waits for staff of a manual department when the service stops.
+    let app = spawn_durable_app(|_| {}).await;
+    let case_id = app
+        .submit_ok(&app.application_body("outdoor_advertising"))
+        .await;
+    app.wait_for_inbox_case("urban_management", &case_id).await;
+
+    // Act
+    let app = app.restart().await;
+    let taken_back = held(&app).await;
+    app.decide_ok("urban_management", &case_id, "approve").await;
+    let case = app.wait_until_completed(&case_id).await;
+
+    // Assert: the case was in memory at once, and its history holds each step once.
+    assert_eq!(taken_back.cases, 1, "{taken_back:?}");
+    assert_eq!(
+        case["approval"]["outcome"]["decision"], "approved",
+        "{case}"
+    );
+    let ids: Vec<&str> = case["history"]
+        .as_array()
+        .expect("a history")
+        .iter()
+        .filter_map(|entry| entry["message_id"].as_str())
+        .collect();
+    let unique: std::collections::BTreeSet<&str> = ids.iter().copied().collect();
+    assert_eq!(ids.len(), unique.len(), "a step twice in {case}");
+}
+
+#[actix_web::test]
+async fn a_closed_case_leaves_memory_and_is_still_shown_rated_and_listed() {
+    // Arrange: no closed case stays in memory but the last one.
+    let app = spawn_app_with(|settings| settings.store.closed_cases_in_memory = 0).await;
+    let first = app.submit_ok(&app.application_body(AUTOMATIC)).await;
+    let completed = app.wait_until_completed(&first).await;
+    let second = app.submit_ok(&app.application_body(AUTOMATIC)).await;
+    app.wait_until_completed(&second).await;
+    let holding = held(&app).await;
+
+    // Act: the first case, out of memory, is read, rated and listed.
+    let shown = app.get_case(&first).await;
+    let path = format!("/api/v1/terminals/{TERMINAL}/cases/{first}/rating");
+    let rated = app.post_json(&path, &json!({ "score": 4 })).await;
+    let rated = assert_status(rated, 201).await;
+    let again = app.post_json(&path, &json!({ "score": 1 })).await;
+    let case = app
+        .wait_for_case(&first, "the rating in the history", |c| {
+            c["history"]
+                .as_array()
+                .is_some_and(|h| h.iter().any(|e| e["step"] == "case.rated"))
+        })
+        .await;
+    let mine = app
+        .get_as(
+            &crate::common::callers::Caller::applicant(),
+            "/api/v1/applicants/me/cases",
+        )
+        .await;
+
+    // Assert
+    assert_eq!(
+        holding.cases, 1,
+        "only the last closed case stays: {holding:?}"
+    );
+    assert_eq!(holding.feed, 1, "{holding:?}");
+    assert_eq!(shown["status"], "completed", "{shown}");
+    assert_eq!(shown["history"], completed["history"], "{shown}");
+    assert_eq!(rated["score"], 4, "{rated}");
+    assert_eq!(json_body(again).await["error"], "invalid_transition");
+    assert_eq!(case["rating"]["score"], 4, "{case}");
+    let listed: Vec<String> = json_body(mine).await["cases"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter_map(|c| c["case_id"].as_str().map(str::to_owned))
+        .collect();
+    assert!(
+        listed.contains(&first) && listed.contains(&second),
+        "{listed:?}"
+    );
+}
