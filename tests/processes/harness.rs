@@ -299,10 +299,15 @@ impl City {
     /// `GET <path>` on the intake process as the caller whose work it is, as JSON; panics
     /// unless it answers 200.
     pub async fn intake_json(&self, path: &str) -> Value {
-        let caller = Caller::for_path(path, |_| None);
+        self.intake_json_as(&Caller::for_path(path, |_| None), path)
+            .await
+    }
+
+    /// `GET <path>` on the intake process as `caller`, as JSON; panics unless it answers 200.
+    pub async fn intake_json_as(&self, caller: &Caller, path: &str) -> Value {
         let response = with_token(
             self.client.get(format!("{}{path}", self.intake_url())),
-            &caller,
+            caller,
         )
         .send()
         .await

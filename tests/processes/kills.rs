@@ -2,6 +2,7 @@
 //! must finish cleanly within the configured limit. Restarted, they rebuild their state from
 //! the bus, and every case completes exactly once.
 
+use crate::common::callers::Caller;
 use crate::common::poll;
 use crate::harness::{assert_exactly_once, one_at_a_time, require, City, KAFKA_ENV, MATTERS};
 use crate::raw::group_caught_up;
@@ -146,7 +147,9 @@ async fn the_intake_process_killed_while_it_writes_its_cases_loses_and_doubles_n
     // twice — neither a row lost with a killed transaction nor a record applied twice after
     // the restart resumed from the offsets written with the rows.
     let cases = city.wait_all_completed(&ids).await;
-    let listed = city.intake_json("/api/v1/cases?limit=200").await;
+    let listed = city
+        .intake_json_as(&Caller::Supervisor, "/api/v1/cases?limit=200")
+        .await;
     let mut rows: Vec<(String, String)> = listed["cases"]
         .as_array()
         .expect("a list of cases")
