@@ -484,6 +484,13 @@ fn assign_every_partition(consumer: &Consumer_, assignment: &Assignment) -> Resu
     Ok(list.count())
 }
 
+/// Consumer `fetch.max.bytes`: the most one fetch brings (librdkafka: 50 MB). A record larger
+/// than this is still fetched whole.
+const FETCH_MAX_BYTES: u32 = 4 * 1024 * 1024;
+/// Consumer `max.partition.fetch.bytes`: the most one fetch brings of one partition
+/// (librdkafka: 1 MiB), so that a fetch takes a little of many partitions.
+const PARTITION_FETCH_BYTES: u32 = 256 * 1024;
+
 /// The consumer's configuration: offsets stored by us only, committed by librdkafka. Fails
 /// when the SASL password cannot be read.
 fn consumer_config(
@@ -509,7 +516,13 @@ fn consumer_config(
             kafka.heartbeat_interval_ms.to_string(),
         )
         .set("partition.assignment.strategy", &kafka.assignment_strategy)
-        .set("fetch.wait.max.ms", fetch_wait_max_ms.to_string());
+        .set("fetch.wait.max.ms", fetch_wait_max_ms.to_string())
+        .set(
+            "queued.max.messages.kbytes",
+            kafka.consumer_queue_kbytes.max(1).to_string(),
+        )
+        .set("fetch.max.bytes", FETCH_MAX_BYTES.to_string())
+        .set("max.partition.fetch.bytes", PARTITION_FETCH_BYTES.to_string());
     super::kafka::set_options(&mut config, kafka).map_err(BusError::Subscribe)?;
     Ok(config)
 }

@@ -134,6 +134,7 @@ impl fmt::Debug for KafkaSettings {
             .field("instance_id", &self.instance_id)
             .field("assignment_strategy", &self.assignment_strategy)
             .field("fetch_wait_max_ms", &self.fetch_wait_max_ms)
+            .field("consumer_queue_kbytes", &self.consumer_queue_kbytes)
             .field("replication_factor", &self.replication_factor)
             .field("create_topics", &self.create_topics)
             .field("flush_timeout_ms", &self.flush_timeout_ms)

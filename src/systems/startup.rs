@@ -39,16 +39,19 @@ impl Systems {
         for view in &all {
             self.caught_up(view).await;
         }
-        *self.rebuilt.lock().unwrap_or_else(|e| e.into_inner()) = Some(Rebuilt {
+        let rebuilt = Rebuilt {
             state_records: state.total(),
             intake_view_records: views.get(&SystemId::Intake).map_or(0, |v| v.total()),
             supervision_view_records: views.get(&SystemId::Supervision).map_or(0, |v| v.total()),
-        });
+        };
         tracing::info!(
             records = all.iter().map(|v| v.total()).sum::<u64>(),
+            intake = rebuilt.intake_view_records,
+            supervision = rebuilt.supervision_view_records,
             seconds = started.elapsed().as_secs_f64(),
             "intake and supervision views rebuilt"
         );
+        *self.rebuilt.lock().unwrap_or_else(|e| e.into_inner()) = Some(rebuilt);
         self.start_flow().await?;
         self.set_phase(Phase::Running);
         tracing::info!(
