@@ -38,24 +38,26 @@ mod figures;
 mod messages;
 mod observe;
 mod records;
+mod resident;
 mod rows;
 mod stored;
 
 pub use stored::{stored_centre_figures, stored_department_figures};
 
 pub use messages::{
-    CentreFigures, DepartmentFigures, Figures, GetCentreFigures, GetDepartmentFigures, Period,
-    RatingFigures,
+    CentreFigures, DepartmentFigures, Figures, GetCentreFigures, GetDepartmentFigures, Holding,
+    Period, RatingFigures, TakeBackRecords, Watched,
 };
 
 use crate::catalog::Catalog;
-use crate::domain::{CaseId, EventId, MessageId};
+use crate::domain::{CaseId, EventId};
 use crate::port::Publish;
 use crate::store::CaseWriter;
 use actix::prelude::*;
 use messages::Check;
-use records::{CaseWatch, EventWatch};
-use std::collections::{HashMap, HashSet};
+use records::{CaseWatch, EventWatch, Held};
+use resident::Resident;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -69,14 +71,18 @@ pub struct Supervisor {
     cases: HashMap<CaseId, CaseWatch>,
     /// Events by id.
     events: HashMap<EventId, EventWatch>,
-    /// Message ids already observed.
-    seen: HashSet<MessageId>,
+    /// What it holds of each case in memory besides its records: the ids of the messages
+    /// applied, the events that help it.
+    held: HashMap<CaseId, Held>,
     /// A check's warnings are being published.
     checking: bool,
     /// Where the rows of changed records go, when the process keeps a case repository.
     rows: Option<CaseWriter>,
     /// The records changed since their rows were last handed on.
     changed: rows::Changed,
+    /// When it keeps only open cases in memory: where the others are read back from, and
+    /// which are leaving.
+    resident: Option<Resident>,
 }
 
 impl Supervisor {
@@ -87,10 +93,11 @@ impl Supervisor {
             bridge,
             cases: HashMap::new(),
             events: HashMap::new(),
-            seen: HashSet::new(),
+            held: HashMap::new(),
             checking: false,
             rows: None,
             changed: rows::Changed::default(),
+            resident: None,
         }
     }
 }

@@ -15,6 +15,8 @@ use std::collections::BTreeMap;
 /// One case's supervision records as the repository holds them.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SupervisedRecords {
+    /// The case.
+    pub case_id: String,
     /// The case's row, once its acceptance was seen.
     pub case: Option<SupervisedCaseRow>,
     /// The dispatches of its events, by event id and dispatch number.
@@ -137,7 +139,12 @@ impl CaseRepository {
     /// The supervision records of `case_id`; empty when the repository holds none.
     pub async fn supervised(&self, case_id: &str) -> Result<SupervisedRecords, StoreError> {
         let mut records = self.read_supervised(Cases::One(case_id)).await?;
-        Ok(records.remove(case_id).unwrap_or_default())
+        Ok(records
+            .remove(case_id)
+            .unwrap_or_else(|| SupervisedRecords {
+                case_id: case_id.to_owned(),
+                ..SupervisedRecords::default()
+            }))
     }
 
     /// The supervision records of every case whose supervision is open: what the supervisor
