@@ -187,6 +187,9 @@ impl CaseRepository {
                 .messages
                 .push(message_id);
         }
+        for (case_id, records) in &mut by_case {
+            records.case_id.clone_from(case_id);
+        }
         Ok(by_case)
     }
 
