@@ -13,6 +13,12 @@
 //!
 //! Because everything is computed from stored timestamps, a restarted supervisor that reads the
 //! topics again reaches the same warnings, and warnings it already published keep their ids.
+//! With a case repository on a bus that outlives the process it does not read them again: it
+//! takes back its open records, with the warnings and escalations already raised, and its view
+//! group resumes from the offsets stored with its rows; a case whose supervision is over leaves
+//! memory and is read back when a message comes for it (`resident`). Each message is applied
+//! once per case, recognised by its id, kept in memory while the case is and in the repository
+//! for when it is not.
 //! A suspended case raises no warning: its clock is stopped, and once it resumes the working
 //! hours it was suspended count neither as used nor as allowed time.
 //!
@@ -30,7 +36,9 @@
 //! * `check` — the periodic deadline check: warnings for cases and events, escalations.
 //! * `figures` — the supervision figures.
 //! * `rows` — the case repository's rows of its records, handed to the writer after every
-//!   change.
+//!   change, and the records rebuilt from them.
+//! * `resident` — which cases stay in memory with a repository: taken back at start, read
+//!   back for a message, leaving once their supervision is over.
 //! * `stored` — the same figures computed by SQL from those rows.
 
 mod check;
