@@ -8,9 +8,9 @@
 //!
 //! The intake system writes every case's row through [`CaseWriter`] and the HTTP API lists
 //! cases from it; the supervision system writes its records' rows through the same writer and
-//! the HTTP API computes the supervision figures from them. Both systems' state is still
-//! rebuilt from the topics at each start, and their consumer groups do not store their offsets
-//! here yet.
+//! the HTTP API computes the supervision figures from them. On a bus that outlives the process,
+//! both systems' view groups store their offsets here with their rows and resume from them,
+//! and both take back only their open records at start.
 //!
 //! # Layout
 //!

@@ -75,7 +75,7 @@ pub(super) struct Record {
 }
 
 /// The time `micros` microseconds after the epoch, or why `case_id`'s row cannot hold it.
-fn time(case_id: &str, column: &str, micros: i64) -> Result<DateTime<Utc>, StoreError> {
+pub(super) fn time(case_id: &str, column: &str, micros: i64) -> Result<DateTime<Utc>, StoreError> {
     DateTime::from_timestamp_micros(micros).ok_or_else(|| StoreError::Corrupt {
         case_id: case_id.to_owned(),
         what: format!("{column} = {micros}, not a time"),

@@ -49,8 +49,8 @@ enum Command {
     Offset(StoredOffset),
     /// A supervision record's row as it now stands.
     Supervision(SupervisionRow),
-    /// Write everything received now, answer, and go on.
-    Sync(oneshot::Sender<()>),
+    /// Write everything received now, answer whether it was, and go on.
+    Sync(oneshot::Sender<bool>),
     /// Write everything received, answer how many rows could not be, and stop.
     Flush(oneshot::Sender<usize>),
 }
@@ -162,13 +162,14 @@ impl CaseWriter {
     }
 
     /// Waits until every row handed on so far was written, or its batch failed (and waits for
-    /// the next): a read that follows sees them.
-    pub async fn written(&self) {
+    /// the next): a read that follows sees them. Answers whether they were written.
+    pub async fn written(&self) -> bool {
         let (done, answered) = oneshot::channel();
-        if self.commands.send(Command::Sync(done)).is_ok() {
-            // No answer means the writer stopped: nothing more will be written.
-            let _ = answered.await;
+        if self.commands.send(Command::Sync(done)).is_err() {
+            return false;
         }
+        // No answer means the writer stopped: nothing more will be written.
+        answered.await.unwrap_or(false)
     }
 
     /// Writes every row handed on so far, then stops the writer. Answers how many rows could
@@ -225,7 +226,7 @@ async fn run(
             Some(Command::Sync(done)) => {
                 let written = write(&repository, &mut pending).await;
                 due = (!written).then(|| Instant::now() + RETRY_AFTER);
-                let _ = done.send(());
+                let _ = done.send(written);
             }
             Some(Command::Flush(done)) => {
                 // A flush ends the task: nothing is sent after the last one.

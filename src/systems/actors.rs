@@ -79,7 +79,8 @@ pub(super) struct Actors {
 impl Actors {
     /// Starts every actor of `roles`, publishing through `publish`; the stateful ones write
     /// snapshots when `persist_state`, and the intake and supervision systems of the roles keep
-    /// their records in `repository` (written through its writer) when given. The bus
+    /// their records in `repository` (written through its writer) when given — the supervision
+    /// system keeping only its open cases in memory when `persist_state` too. The bus
     /// consumers, the
     /// bridge and the intake system run on the caller's thread; centres, departments and
     /// supervision on a second one, so that a city's traffic uses two cores.
@@ -130,8 +131,13 @@ impl Actors {
             })
             .collect();
         let mut supervisor_actor = Supervisor::new(catalog.clone(), publish.clone());
-        if let Some((rows, _)) = repository.filter(|_| roles.governance) {
+        if let Some((rows, cases)) = repository.filter(|_| roles.governance) {
             supervisor_actor = supervisor_actor.writing_rows_to(rows);
+            // Only when it resumes from the repository: on a bus that ends with the process it
+            // reads every record again, and keeps every case so that its own figures stay whole.
+            if persist_state {
+                supervisor_actor = supervisor_actor.keeping_open_cases_only(cases);
+            }
         }
         let supervisor = Supervisor::start_in_arbiter(&worker.handle(), move |_| supervisor_actor);
         let event_index = Arc::new(DashMap::new());

@@ -12,7 +12,7 @@ use crate::actors::intake::{
     AwaitCompletion, GetCase, Holding, IntakeSystem, ListStalled, OwnCases, RateCase, RedriveCase,
     SupplementCase, TakeNewApplications,
 };
-use crate::actors::supervisor::{GetCentreFigures, GetDepartmentFigures, Supervisor};
+use crate::actors::supervisor::{self, GetCentreFigures, GetDepartmentFigures, Supervisor};
 use crate::actors::terminal::SubmitApplication;
 use crate::actors::GetHolding;
 use crate::domain::{CentreCode, DepartmentCode, TerminalId};
@@ -171,6 +171,8 @@ pub struct SupervisionDesk {
     pub departments: Recipient<GetDepartmentFigures>,
     /// The figures of every governance centre over a period.
     pub centres: Recipient<GetCentreFigures>,
+    /// What the supervision system holds in memory.
+    pub holding: Recipient<supervisor::Holding>,
 }
 
 impl SupervisionDesk {
@@ -179,6 +181,7 @@ impl SupervisionDesk {
         Self {
             departments: supervisor.clone().recipient(),
             centres: supervisor.clone().recipient(),
+            holding: supervisor.clone().recipient(),
         }
     }
 }

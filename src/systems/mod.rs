@@ -14,7 +14,9 @@
 //!    and hands every snapshot to the system it belongs to; it keeps following the topic, so
 //!    that snapshots written by another instance of a department reach this one too.
 //! 2. **Views.** The intake and supervision systems rebuild their views of every case by
-//!    reading the flow topics from the start, again in groups of this process alone. The
+//!    reading the flow topics, again in groups of this process alone: from the start, or, with
+//!    a case repository on a bus that outlives the process, from the offsets stored with their
+//!    rows, after taking back their open records. The
 //!    governance and department consumer groups (shared by every process that runs those
 //!    roles) start handling records from their committed offsets meanwhile: they need only
 //!    their systems' state.

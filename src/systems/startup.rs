@@ -4,6 +4,7 @@
 use super::{Group, Phase, Rebuilt, Systems};
 use crate::actors::governance_center::StartFeed;
 use crate::actors::intake::{MarkReady, TakeBack};
+use crate::actors::supervisor::TakeBackRecords;
 use crate::auth::service_token::ServiceToken;
 use crate::bus::bridge::{Routes, Subscribe};
 use crate::bus::{CatchUp, Membership, OffsetSink, Resume, Topic};
@@ -61,25 +62,43 @@ impl Systems {
         Ok(())
     }
 
-    /// Before phase 1: the intake system takes back the open cases of its case repository, so
-    /// that its snapshots and the records after its stored offsets meet the cases as they
-    /// stood. Nothing to take back when the bus ends with the process: the cases it left open
-    /// will never move again.
+    /// Before phase 1: the intake system takes back the open cases of its case repository, and
+    /// the supervision system its open records, so that the snapshots and the records after
+    /// the stored offsets meet them as they stood.
     async fn take_back_open_cases(&self) -> anyhow::Result<()> {
-        let Some(repository) = &self.repository else {
+        let Some(repository) = self.resumable() else {
             return Ok(());
         };
-        if !self.roles.intake || !self.bus.outlives_process() {
-            return Ok(());
+        if self.roles.intake {
+            let open = repository
+                .open_cases()
+                .await
+                .context("Failed to read the open cases from the case repository")?;
+            self.intake
+                .send(TakeBack(open))
+                .await
+                .context("the intake system stopped during start-up")?;
         }
-        let open = repository
-            .open_cases()
-            .await
-            .context("Failed to read the open cases from the case repository")?;
-        self.intake
-            .send(TakeBack(open))
-            .await
-            .context("the intake system stopped during start-up")
+        if self.roles.governance {
+            let open = repository
+                .open_supervision()
+                .await
+                .context("Failed to read the open supervision records from the case repository")?;
+            self.supervisor
+                .send(TakeBackRecords(open))
+                .await
+                .context("the supervision system stopped during start-up")?;
+        }
+        Ok(())
+    }
+
+    /// The case repository the views resume from: none when there is none, or when the bus
+    /// ends with the process (the cases it left open will never move again, and a new bus's
+    /// offsets are not those the repository holds).
+    fn resumable(&self) -> Option<&crate::store::CaseRepository> {
+        self.repository
+            .as_ref()
+            .filter(|_| self.bus.outlives_process())
     }
 
     /// Phase 1 begins: every stateful system of this process will take back its snapshots.
@@ -111,19 +130,20 @@ impl Systems {
     }
 
     /// Phase 2's groups: the intake and supervision systems will read the flow topics, once
-    /// the state is back — from the start, or the intake system from where its case
-    /// repository says it stopped. Answers what each must read.
+    /// the state is back — from the start, or from where the case repository says each
+    /// stopped. Answers what each must read.
     async fn subscribe_views(&self) -> anyhow::Result<HashMap<SystemId, Arc<CatchUp>>> {
         let mut readers: Vec<(SystemId, String, Recipient<Inbound>, Option<Resume>)> = Vec::new();
         if self.roles.intake {
-            let resume = self.intake_resume().await?;
+            let resume = self.view_resume("intake").await?;
             let reader = self.intake.clone().recipient();
             readers.push((SystemId::Intake, self.intake_group.clone(), reader, resume));
         }
         if self.roles.governance {
+            let resume = self.view_resume("supervision").await?;
             let reader = self.supervisor.clone().recipient();
             let group = self.supervision_group.clone();
-            readers.push((SystemId::Supervision, group, reader, None));
+            readers.push((SystemId::Supervision, group, reader, resume));
         }
         let mut views = HashMap::new();
         for (system, group, reader, resume) in readers {
@@ -142,23 +162,19 @@ impl Systems {
         Ok(views)
     }
 
-    /// Where the intake system's view group resumes: where the case repository says its last
-    /// transaction left it, with the group's progress written there with the rows. None when
-    /// there is no repository, or the bus ends with the process (a new bus's offsets are not
-    /// those the repository holds).
-    async fn intake_resume(&self) -> anyhow::Result<Option<Resume>> {
-        let (Some(repository), Some(writer)) = (&self.repository, &self.case_writer) else {
+    /// Where the view group of `view` (`intake`, `supervision`) resumes: where the case
+    /// repository says its last transaction left it, with the group's progress written there
+    /// with the rows, under the stable name `{prefix}.{view}.view`. None when the views do
+    /// not resume ([`resumable`](Self::resumable)).
+    async fn view_resume(&self, view: &str) -> anyhow::Result<Option<Resume>> {
+        let (Some(repository), Some(writer)) = (self.resumable(), &self.case_writer) else {
             return Ok(None);
         };
-        if !self.bus.outlives_process() {
-            return Ok(None);
-        }
         let prefix = self.settings.bus.topic_prefix.clone();
-        let group = format!("{prefix}.intake.view");
-        let stored = repository
-            .offsets(&group)
-            .await
-            .context("Failed to read where the intake system's view stopped (case repository)")?;
+        let group = format!("{prefix}.{view}.view");
+        let stored = repository.offsets(&group).await.with_context(|| {
+            format!("Failed to read where the {view} view stopped (case repository)")
+        })?;
         let topics: HashMap<String, Topic> = Topic::flow()
             .into_iter()
             .map(|topic| (topic.name(&prefix), topic))

@@ -128,6 +128,14 @@ pub struct TestClock {
 }
 
 impl TestClock {
+    /// A clock showing `start` (see [`at`]).
+    pub fn showing(start: &str) -> Arc<Self> {
+        Arc::new(TestClock {
+            now: Mutex::new(at(start)),
+            reads: AtomicU64::new(0),
+        })
+    }
+
     /// Sets the time.
     pub fn set(&self, at: chrono::DateTime<chrono::Utc>) {
         *self.now.lock().unwrap_or_else(|e| e.into_inner()) = at;
@@ -135,7 +143,7 @@ impl TestClock {
     }
 
     /// How often the systems read the time since it was last set.
-    fn reads(&self) -> u64 {
+    pub fn reads(&self) -> u64 {
         self.reads.load(Ordering::SeqCst)
     }
 }
@@ -154,10 +162,7 @@ pub async fn spawn_app_at(
     start: &str,
     tweak: impl FnOnce(&mut Settings),
 ) -> (TestApp, Arc<TestClock>) {
-    let clock = Arc::new(TestClock {
-        now: Mutex::new(at(start)),
-        reads: AtomicU64::new(0),
-    });
+    let clock = TestClock::showing(start);
     let app = spawn_app_with_clock(clock.clone(), tweak).await;
     (app, clock)
 }

@@ -33,6 +33,8 @@
 //! * [`staff_acts`] — a person's act the bus refuses is kept and sent until it is on the bus;
 //!   the same request again answers the same.
 //! * [`supervision`] — yellow and red warnings, the department and centre figures, ratings.
+//! * [`supervision_restart`] — after a restart supervision reads no flow record again, gives
+//!   the same figures, raises each warning once, and holds only the cases still open.
 //! * [`validation`] — identity numbers, phones and the `[input]` limits: 422 naming the field;
 //!   a body not labelled JSON gets 415.
 
@@ -60,6 +62,7 @@ mod restart;
 mod staff_acts;
 mod stalled;
 mod supervision;
+mod supervision_restart;
 mod validation;
 
 /// How long a wait of [`common::poll`] looks before the test fails. A bound on waiting, not a

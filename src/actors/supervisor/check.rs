@@ -1,6 +1,8 @@
 //! The periodic deadline check: yellow and red warnings for cases and for events, escalation
 //! (督办) of events unanswered at their deadline. Each is marked raised before it is published,
-//! and unmarked if the publish fails, so the next check raises it again with the same id.
+//! and unmarked if the publish fails, so the next check raises it again with the same id; its
+//! record's row is handed on once it is published. Each check also lets the cases whose
+//! supervision is over leave memory (see `resident`).
 
 use super::messages::Check;
 use super::records::{Assignment, CaseWatch};
@@ -19,14 +21,14 @@ use std::collections::HashSet;
 impl Handler<Check> for Supervisor {
     type Result = ResponseActFuture<Self, ()>;
 
-    fn handle(&mut self, _: Check, _: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, _: Check, ctx: &mut Self::Context) -> Self::Result {
+        self.let_over_cases_leave(ctx);
         // One check publishes at a time: a second one now would raise nothing new but could
         // unmark what the first is still publishing.
         if self.checking {
             return Box::pin(fut::ready(()));
         }
         let (outputs, raised) = self.check();
-        self.hand_on_changes();
         if outputs.is_empty() {
             return Box::pin(fut::ready(()));
         }
@@ -40,11 +42,14 @@ impl Handler<Check> for Supervisor {
                 .into_actor(self)
                 .map(|published, supervisor, _| {
                     supervisor.checking = false;
-                    if let Err(error) = published {
-                        tracing::warn!(%error, "warnings not published; the next check raises them again");
-                        supervisor.unraise(raised);
-                        supervisor.hand_on_changes();
+                    match published {
+                        Ok(()) => supervisor.note_raised(&raised),
+                        Err(error) => {
+                            tracing::warn!(%error, "warnings not published; the next check raises them again");
+                            supervisor.unraise(raised);
+                        }
                     }
+                    supervisor.hand_on_changes();
                 }),
         )
     }
@@ -116,7 +121,15 @@ impl Supervisor {
             raised.extend(event_warning(&due, &attempt, assignment));
             raised.extend(escalation(&due, &attempt, assignment));
         }
-        for (_, item) in &raised {
+        raised.into_iter().unzip()
+    }
+
+    /// Notes the records of published warnings and escalations as changed: their rows are
+    /// handed on once they are on the bus (unless another change to the same record is handed
+    /// on meanwhile), so that a restart after a crash before the publish raises them again,
+    /// with the same ids, rather than never.
+    fn note_raised(&mut self, raised: &[Raised]) {
+        for item in raised {
             match item {
                 Raised::Case(case_id, _) => self.case_changed(case_id),
                 Raised::Event(event_id, ..) | Raised::Escalation(event_id, _) => {
@@ -124,7 +137,6 @@ impl Supervisor {
                 }
             }
         }
-        raised.into_iter().unzip()
     }
 
     /// Forgets warnings and escalations whose publish failed, so the next check raises them

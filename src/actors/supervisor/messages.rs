@@ -1,4 +1,5 @@
-//! What the supervisor takes: the figure requests and their answers, and its own timer tick.
+//! What the supervisor takes: the figure requests and their answers, its open records taken
+//! back at start, the question of what it holds, and its own timer tick.
 
 use crate::domain::{CentreCode, DepartmentCode, Tier};
 use actix::prelude::*;
@@ -30,6 +31,32 @@ pub struct GetDepartmentFigures(pub Period);
 #[derive(Message)]
 #[rtype(result = "Vec<CentreFigures>")]
 pub struct GetCentreFigures(pub Period);
+
+/// The records of the cases whose supervision is open, as the case repository holds them,
+/// read at start: the supervisor keeps them in memory and follows them on from there.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct TakeBackRecords(
+    /// Each open case's records.
+    pub Vec<crate::store::supervision::SupervisedRecords>,
+);
+
+/// What the supervisor holds in memory, for an operator and for tests.
+#[derive(Message)]
+#[rtype(result = "Watched")]
+pub struct Holding;
+
+/// What [`Holding`] answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Watched {
+    /// Cases in memory.
+    pub cases: usize,
+    /// Events in memory.
+    pub events: usize,
+    /// Of the cases in memory, those whose supervision is over: they leave memory once their
+    /// rows are written (when the supervisor keeps only open cases).
+    pub over: usize,
+}
 
 /// Checks the deadlines now (sent by the actor to itself every
 /// `supervision.check_interval_ms`).

@@ -13,6 +13,12 @@
 //!
 //! Because everything is computed from stored timestamps, a restarted supervisor that reads the
 //! topics again reaches the same warnings, and warnings it already published keep their ids.
+//! With a case repository on a bus that outlives the process it does not read them again: it
+//! takes back its open records, with the warnings and escalations already raised, and its view
+//! group resumes from the offsets stored with its rows; a case whose supervision is over leaves
+//! memory and is read back when a message comes for it (`resident`). Each message is applied
+//! once per case, recognised by its id, kept in memory while the case is and in the repository
+//! for when it is not.
 //! A suspended case raises no warning: its clock is stopped, and once it resumes the working
 //! hours it was suspended count neither as used nor as allowed time.
 //!
@@ -30,7 +36,9 @@
 //! * `check` — the periodic deadline check: warnings for cases and events, escalations.
 //! * `figures` — the supervision figures.
 //! * `rows` — the case repository's rows of its records, handed to the writer after every
-//!   change.
+//!   change, and the records rebuilt from them.
+//! * `resident` — which cases stay in memory with a repository: taken back at start, read
+//!   back for a message, leaving once their supervision is over.
 //! * `stored` — the same figures computed by SQL from those rows.
 
 mod check;
@@ -38,24 +46,26 @@ mod figures;
 mod messages;
 mod observe;
 mod records;
+mod resident;
 mod rows;
 mod stored;
 
 pub use stored::{stored_centre_figures, stored_department_figures};
 
 pub use messages::{
-    CentreFigures, DepartmentFigures, Figures, GetCentreFigures, GetDepartmentFigures, Period,
-    RatingFigures,
+    CentreFigures, DepartmentFigures, Figures, GetCentreFigures, GetDepartmentFigures, Holding,
+    Period, RatingFigures, TakeBackRecords, Watched,
 };
 
 use crate::catalog::Catalog;
-use crate::domain::{CaseId, EventId, MessageId};
+use crate::domain::{CaseId, EventId};
 use crate::port::Publish;
 use crate::store::CaseWriter;
 use actix::prelude::*;
 use messages::Check;
-use records::{CaseWatch, EventWatch};
-use std::collections::{HashMap, HashSet};
+use records::{CaseWatch, EventWatch, Held};
+use resident::Resident;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -69,14 +79,18 @@ pub struct Supervisor {
     cases: HashMap<CaseId, CaseWatch>,
     /// Events by id.
     events: HashMap<EventId, EventWatch>,
-    /// Message ids already observed.
-    seen: HashSet<MessageId>,
+    /// What it holds of each case in memory besides its records: the ids of the messages
+    /// applied, the events that help it.
+    held: HashMap<CaseId, Held>,
     /// A check's warnings are being published.
     checking: bool,
     /// Where the rows of changed records go, when the process keeps a case repository.
     rows: Option<CaseWriter>,
     /// The records changed since their rows were last handed on.
     changed: rows::Changed,
+    /// When it keeps only open cases in memory: where the others are read back from, and
+    /// which are leaving.
+    resident: Option<Resident>,
 }
 
 impl Supervisor {
@@ -87,10 +101,11 @@ impl Supervisor {
             bridge,
             cases: HashMap::new(),
             events: HashMap::new(),
-            seen: HashSet::new(),
+            held: HashMap::new(),
             checking: false,
             rows: None,
             changed: rows::Changed::default(),
+            resident: None,
         }
     }
 }

@@ -1,5 +1,6 @@
 //! What the supervisor learns from the bus: one function per message type that says something
-//! about a deadline. Each message is observed once (by id); a message it cannot read is poison.
+//! about a deadline. Each message is applied once (by id, per case); a message it cannot read
+//! is poison.
 
 use super::records::{Assignment, CaseWatch, EventWatch};
 use super::Supervisor;
@@ -12,30 +13,80 @@ use actix::prelude::*;
 use std::collections::HashSet;
 
 impl Handler<Inbound> for Supervisor {
-    type Result = Result<(), HandleError>;
+    type Result = AtomicResponse<Self, Result<(), HandleError>>;
 
+    /// Applies the message once its case is in memory: a case that left memory is read back
+    /// first, and meanwhile no other message is handled, so that each case's messages are
+    /// applied in the order they came.
     fn handle(&mut self, msg: Inbound, _: &mut Self::Context) -> Self::Result {
-        let envelope = &msg.0;
-        let observed = self.observe(envelope);
-        self.hand_on_changes();
-        observed.map_err(|error| {
-            // Forget the id, so that a redelivery is read again rather than skipped.
-            self.seen.remove(&envelope.id);
-            HandleError::Poison(error.to_string())
-        })
+        self.with_case(msg.0)
+    }
+}
+
+/// Whether a message says something about a deadline: only those change the records (each
+/// once, by id), and only for those must the case's records be in memory.
+pub(super) fn concerns_records(envelope: &Envelope) -> bool {
+    // Events count from their dispatch to a department and end with that department's
+    // answer or return: the same messages between centres say nothing new.
+    let to_department = matches!(envelope.target, SystemId::Department(_));
+    let from_department = matches!(envelope.source, SystemId::Department(_));
+    match envelope.kind {
+        MessageType::ApplicationAccepted
+        | MessageType::CaseSuspended
+        | MessageType::CaseResumed
+        | MessageType::ApprovalPublished
+        | MessageType::CaseRated
+        | MessageType::CollaborationExtensionDecided => true,
+        MessageType::CollaborationDispatched => to_department,
+        MessageType::CollaborationAnswered | MessageType::CollaborationReturned => from_department,
+        _ => false,
     }
 }
 
 impl Supervisor {
-    /// Records what a message says about deadlines.
-    fn observe(&mut self, envelope: &Envelope) -> Result<(), EnvelopeError> {
-        if !self.seen.insert(envelope.id.clone()) {
+    /// Applies a message whose case is in memory (or new), once, and hands on what changed.
+    pub(super) fn apply(&mut self, envelope: &Envelope) -> Result<(), HandleError> {
+        if !concerns_records(envelope) {
+            return self.pass(envelope);
+        }
+        let case_id = &envelope.case_id;
+        let held = self.held.entry(case_id.clone()).or_default();
+        if !held.seen.insert(envelope.id.clone()) {
             return Ok(());
         }
-        // Events count from their dispatch to a department and end with that department's
-        // answer or return: the same messages between centres say nothing new.
-        let to_department = matches!(envelope.target, SystemId::Department(_));
-        let from_department = matches!(envelope.source, SystemId::Department(_));
+        let observed = self.observe(envelope);
+        match &observed {
+            Ok(()) => self.note_applied(envelope),
+            // Forget the id, so that a redelivery is read again rather than skipped.
+            Err(_) => self.forget_applied(envelope),
+        }
+        self.hand_on_changes();
+        self.settle(case_id);
+        observed.map_err(|error| HandleError::Poison(error.to_string()))
+    }
+
+    /// A message that changes no record: refused when unreadable if this system is the one
+    /// reader that can refuse it.
+    fn pass(&self, envelope: &Envelope) -> Result<(), HandleError> {
+        match envelope.kind {
+            // Addressed to departments and centres, whose groups do not read the supervision
+            // topic: this system is the one reader that can refuse them when unreadable.
+            MessageType::SupervisionWarning | MessageType::CollaborationEscalated => envelope
+                .check_data()
+                .map_err(|error| HandleError::Poison(error.to_string())),
+            _ => Ok(()),
+        }
+    }
+
+    /// Forgets that `envelope` was applied to its case.
+    fn forget_applied(&mut self, envelope: &Envelope) {
+        if let Some(held) = self.held.get_mut(&envelope.case_id) {
+            held.seen.remove(&envelope.id);
+        }
+    }
+
+    /// Records what a message that concerns the records says about deadlines.
+    fn observe(&mut self, envelope: &Envelope) -> Result<(), EnvelopeError> {
         match envelope.kind {
             MessageType::ApplicationAccepted => self.accepted(envelope),
             MessageType::CaseSuspended => {
@@ -45,15 +96,10 @@ impl Supervisor {
             MessageType::CaseResumed => self.resumed(envelope),
             MessageType::ApprovalPublished => self.decided(envelope),
             MessageType::CaseRated => self.rated(envelope),
-            MessageType::CollaborationDispatched if to_department => self.dispatched(envelope),
-            MessageType::CollaborationAnswered if from_department => self.answered(envelope),
-            MessageType::CollaborationReturned if from_department => self.returned(envelope),
+            MessageType::CollaborationDispatched => self.dispatched(envelope),
+            MessageType::CollaborationAnswered => self.answered(envelope),
+            MessageType::CollaborationReturned => self.returned(envelope),
             MessageType::CollaborationExtensionDecided => self.extension_decided(envelope),
-            // Addressed to departments and centres, whose groups do not read the supervision
-            // topic: this system is the one reader that can refuse them when unreadable.
-            MessageType::SupervisionWarning | MessageType::CollaborationEscalated => {
-                envelope.check_data()
-            }
             _ => Ok(()),
         }
     }
@@ -192,6 +238,8 @@ impl Supervisor {
     /// Records the dispatch of `event` to its department, unless already known.
     fn learn_dispatch(&mut self, event: &CollaborationEvent, trace_id: &str) {
         self.event_changed(&event.event_id);
+        let held = self.held.entry(event.case_id.clone()).or_default();
+        held.events.insert(event.event_id.clone());
         let watch = self
             .events
             .entry(event.event_id.clone())

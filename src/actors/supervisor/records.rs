@@ -1,10 +1,21 @@
-//! What the supervisor keeps: per case its deadline, per event every dispatch to a department.
-//! All of it is learnt from timestamps the messages carry, so reading the topics again rebuilds
-//! the same records.
+//! What the supervisor keeps: per case its deadline, per event every dispatch to a department,
+//! and per case the ids of the messages applied and the events that help it. The records are
+//! learnt from timestamps the messages carry, so reading the topics again rebuilds the same
+//! records.
 
-use crate::domain::{CaseId, CentreCode, DepartmentCode, WarningLevel};
+use crate::domain::{CaseId, CentreCode, DepartmentCode, EventId, MessageId, WarningLevel};
 use chrono::{DateTime, Utc};
 use std::collections::HashSet;
+
+/// What the supervisor holds of a case besides its records: a case is in memory while it
+/// holds this, and leaves memory with it.
+#[derive(Default)]
+pub(super) struct Held {
+    /// The ids of the messages applied to the case's records: a repeat changes nothing.
+    pub(super) seen: HashSet<MessageId>,
+    /// The events that help the case.
+    pub(super) events: HashSet<EventId>,
+}
 
 /// A case's deadline as supervision follows it.
 pub(super) struct CaseWatch {

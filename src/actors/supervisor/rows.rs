@@ -1,5 +1,7 @@
 //! The case repository's rows of what the supervisor keeps, handed to the [`CaseWriter`] after
-//! every change: after each message observed and after each deadline check.
+//! every change: after each message applied (with the message's id) and after each deadline
+//! check whose warnings are published; and the records rebuilt from those rows when a case is
+//! taken back or read back.
 //!
 //! A row carries, besides the record, what the figures select and sum on and SQL cannot work
 //! out: the city's local date the item was received, and its handling hours on the city's
@@ -9,10 +11,12 @@ use super::figures::handling_hours;
 use super::records::{Assignment, CaseWatch, EventWatch};
 use super::Supervisor;
 use crate::calendar::WorkingCalendar;
-use crate::domain::{CaseId, EventId, WarningLevel};
-use crate::store::supervision::{AssignmentRow, SupervisedCaseRow};
+use crate::domain::{
+    CaseId, CentreCode, DepartmentCode, Envelope, EventId, MessageId, WarningLevel,
+};
+use crate::store::supervision::{AppliedMessage, AssignmentRow, SupervisedCaseRow};
 use crate::store::{CaseWriter, SupervisionRow};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// The records changed since their rows were last handed on.
 #[derive(Debug, Default)]
@@ -41,6 +45,17 @@ impl Supervisor {
     pub(super) fn event_changed(&mut self, event_id: &EventId) {
         if self.rows.is_some() {
             self.changed.events.insert(event_id.clone());
+        }
+    }
+
+    /// Hands on that `envelope` was applied to its case's records, so that a repeat met after
+    /// the case left memory is recognised.
+    pub(super) fn note_applied(&mut self, envelope: &Envelope) {
+        if let Some(writer) = &self.rows {
+            writer.write_supervision(SupervisionRow::Applied(AppliedMessage {
+                case_id: envelope.case_id.to_string(),
+                message_id: envelope.id.to_string(),
+            }));
         }
     }
 
@@ -124,5 +139,73 @@ fn assignment_row(
         warned_yellow: assignment.warned.contains(&WarningLevel::Yellow),
         warned_red: assignment.warned.contains(&WarningLevel::Red),
         escalated_to: assignment.escalated_to.as_ref().map(ToString::to_string),
+    }
+}
+
+/// The ids of the messages `rows` say were applied.
+pub(super) fn applied_ids(rows: &[String]) -> HashSet<MessageId> {
+    rows.iter().map(MessageId::from_string).collect()
+}
+
+/// The warnings a row says were raised.
+fn warned(yellow: bool, red: bool) -> HashSet<WarningLevel> {
+    [(yellow, WarningLevel::Yellow), (red, WarningLevel::Red)]
+        .into_iter()
+        .filter_map(|(raised, level)| raised.then_some(level))
+        .collect()
+}
+
+/// A supervised case as its row holds it.
+pub(super) fn case_watch(row: &SupervisedCaseRow) -> CaseWatch {
+    CaseWatch {
+        department: DepartmentCode::from_string(&row.department),
+        trace_id: row.trace_id.clone(),
+        accepted_at: row.accepted_at,
+        due_by: row.due_by,
+        suspended_since: row.suspended_since,
+        paused_hours: row.paused_hours,
+        decided_at: row.decided_at,
+        warned: warned(row.warned_yellow, row.warned_red),
+        rating: row.rating,
+    }
+}
+
+/// The events of `rows`, each with its dispatches at their numbers (a number no row holds
+/// stays an empty slot, as when no message of that dispatch was seen).
+pub(super) fn event_watches(rows: &[AssignmentRow]) -> HashMap<EventId, EventWatch> {
+    let mut events: HashMap<EventId, EventWatch> = HashMap::new();
+    for row in rows {
+        let Ok(number) = usize::try_from(row.dispatch) else {
+            tracing::error!(event_id = %row.event_id, dispatch = row.dispatch, "the case repository holds a dispatch number below zero; left out");
+            continue;
+        };
+        let watch = events
+            .entry(EventId::from_string(&row.event_id))
+            .or_insert_with(|| EventWatch {
+                case_id: CaseId::from_string(&row.case_id),
+                trace_id: row.trace_id.clone(),
+                assignments: Vec::new(),
+            });
+        if watch.assignments.len() <= number {
+            watch.assignments.resize_with(number + 1, || None);
+        }
+        watch.assignments[number] = Some(assignment(row));
+    }
+    events
+}
+
+/// A dispatch as its row holds it.
+fn assignment(row: &AssignmentRow) -> Assignment {
+    Assignment {
+        department: DepartmentCode::from_string(&row.department),
+        dispatched_by: CentreCode::from_string(&row.dispatched_by),
+        route: row.route.iter().map(CentreCode::from_string).collect(),
+        dispatched_at: row.dispatched_at,
+        deadline: row.deadline,
+        extensions: row.extensions,
+        answered_at: row.answered_at,
+        returned: row.returned,
+        warned: warned(row.warned_yellow, row.warned_red),
+        escalated_to: row.escalated_to.as_ref().map(CentreCode::from_string),
     }
 }

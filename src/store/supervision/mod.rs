@@ -1,7 +1,8 @@
 //! What the supervision system keeps, in the case repository: one row per supervised case
 //! ([`SupervisedCaseRow`]), one per dispatch of a collaboration event to a department
-//! ([`AssignmentRow`], with the centres of its route), and the figures' counts over them
-//! ([`tally`]).
+//! ([`AssignmentRow`], with the centres of its route), one per message applied to a case's
+//! records ([`AppliedMessage`]), the figures' counts over them ([`tally`]), and the records
+//! read back ([`read`]).
 //!
 //! The supervisor hands a record's row to the [`CaseWriter`](super::CaseWriter) after every
 //! change; the writer writes the latest row of each record ([`SupervisionBatch`]) in the same
@@ -12,15 +13,18 @@
 //!
 //! * this file — the rows, and their upserts on a [`CaseTx`].
 //! * [`tally`] — the figures' counts and sorted handling times, by SQL.
+//! * [`read`] — one case's records, or every open case's, read back for the supervisor.
 
+pub mod read;
 pub mod tally;
 
+pub use read::SupervisedRecords;
 pub use tally::{CentreTally, DepartmentTally, FigureScope, Tally};
 
 use super::tx::on_engine_tx;
 use super::{CaseTx, StoreError};
 use chrono::{DateTime, NaiveDate, Utc};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// A supervised case: its deadline, its clock, and how it ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -93,6 +97,16 @@ pub struct AssignmentRow {
     pub escalated_to: Option<String>,
 }
 
+/// A message applied to a case's supervision records: kept so that a repeat of it, met after
+/// the case left the supervisor's memory, is recognised.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AppliedMessage {
+    /// The case.
+    pub case_id: String,
+    /// The message's id.
+    pub message_id: String,
+}
+
 /// A supervision record's row, as the supervisor hands it to the writer.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SupervisionRow {
@@ -100,6 +114,8 @@ pub enum SupervisionRow {
     Case(SupervisedCaseRow),
     /// A dispatch of an event.
     Assignment(AssignmentRow),
+    /// A message applied to a case's records.
+    Applied(AppliedMessage),
 }
 
 impl SupervisionRow {
@@ -108,6 +124,7 @@ impl SupervisionRow {
         match self {
             Self::Case(row) => row.case_id.clone(),
             Self::Assignment(row) => format!("{}#{}", row.event_id, row.dispatch),
+            Self::Applied(row) => format!("{}@{}", row.message_id, row.case_id),
         }
     }
 }
@@ -119,6 +136,8 @@ pub struct SupervisionBatch {
     cases: HashMap<String, SupervisedCaseRow>,
     /// Dispatches by event id and dispatch number.
     assignments: HashMap<(String, i64), AssignmentRow>,
+    /// Messages applied.
+    applied: HashSet<AppliedMessage>,
 }
 
 impl SupervisionBatch {
@@ -132,12 +151,15 @@ impl SupervisionBatch {
                 let key = (row.event_id.clone(), row.dispatch);
                 self.assignments.insert(key, row);
             }
+            SupervisionRow::Applied(row) => {
+                self.applied.insert(row);
+            }
         }
     }
 
     /// How many rows wait.
     pub fn len(&self) -> usize {
-        self.cases.len() + self.assignments.len()
+        self.cases.len() + self.assignments.len() + self.applied.len()
     }
 
     /// No row waits.
@@ -153,6 +175,9 @@ impl SupervisionBatch {
         for row in self.assignments.values() {
             tx.upsert_assignment(row).await?;
         }
+        for row in &self.applied {
+            tx.insert_applied(row).await?;
+        }
         Ok(())
     }
 
@@ -160,6 +185,7 @@ impl SupervisionBatch {
     pub fn clear(&mut self) {
         self.cases.clear();
         self.assignments.clear();
+        self.applied.clear();
     }
 }
 
@@ -196,6 +222,11 @@ const UPSERT_ASSIGNMENT: &str = "\
 const INSERT_ROUTE_HOP: &str = "\
     INSERT INTO supervision_routes (event_id, dispatch, centre, hop) VALUES ($1, $2, $3, $4) \
     ON CONFLICT (event_id, dispatch, centre) DO NOTHING";
+
+/// Records a message applied to a case's records; applied again, it is there already.
+const INSERT_APPLIED: &str = "\
+    INSERT INTO supervision_messages (case_id, message_id) VALUES ($1, $2) \
+    ON CONFLICT (case_id, message_id) DO NOTHING";
 
 /// A time as the database holds it: microseconds since the Unix epoch.
 fn micros(at: DateTime<Utc>) -> i64 {
@@ -266,6 +297,19 @@ impl CaseTx {
                     .map(drop)?
             });
         }
+        Ok(())
+    }
+
+    /// Records that `row`'s message was applied to its case's records.
+    pub async fn insert_applied(&mut self, row: &AppliedMessage) -> Result<(), StoreError> {
+        on_engine_tx!(&mut self.inner, tx => {
+            sqlx::query(INSERT_APPLIED)
+                .bind(&row.case_id)
+                .bind(&row.message_id)
+                .execute(&mut **tx)
+                .await
+                .map(drop)?
+        });
         Ok(())
     }
 }
