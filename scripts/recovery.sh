@@ -70,17 +70,23 @@ ready() {
   exit 1
 }
 
+# Every request acts with a token, as any client does (development keys, minted here).
+APPLICANT=$("$BIN" token --role applicant --sub recovery-applicant)
+OPERATOR=$("$BIN" token --role operator --sub recovery-operator)
+
 # submit I: one application, the matters in turn.
 submit() {
   local matter=${MATTERS[$(($1 % 3))]}
   curl -s -o /dev/null -X POST -H 'content-type: application/json' \
+    -H "authorization: Bearer $APPLICANT" \
     "http://127.0.0.1:${PORT[intake]}/api/v1/terminals/pc-web/applications" \
     -d "{\"matter_code\":\"$matter\",\"applicant\":{\"name\":\"张三\",\"id_number\":\"500103199001011234\",\"phone\":\"13800000000\"},\"region\":{\"district\":\"500103\",\"street\":\"500103001\"},\"materials\":[\"id_card\",\"premises_proof\",\"business_licence\",\"food_safety_plan\",\"fire_safety_plan\",\"kitchen_layout\"]}"
 }
 
 # open: how many cases are neither completed nor failed.
 open() {
-  curl -s "http://127.0.0.1:${PORT[intake]}/api/v1/operations/stalled?idle_secs=0&max=1" |
+  curl -s -H "authorization: Bearer $OPERATOR" \
+    "http://127.0.0.1:${PORT[intake]}/api/v1/operations/stalled?idle_secs=0&max=1" |
     jq -r '.total'
 }
 

@@ -522,7 +522,10 @@ fn consumer_config(
             kafka.consumer_queue_kbytes.max(1).to_string(),
         )
         .set("fetch.max.bytes", FETCH_MAX_BYTES.to_string())
-        .set("max.partition.fetch.bytes", PARTITION_FETCH_BYTES.to_string());
+        .set(
+            "max.partition.fetch.bytes",
+            PARTITION_FETCH_BYTES.to_string(),
+        );
     super::kafka::set_options(&mut config, kafka).map_err(BusError::Subscribe)?;
     Ok(config)
 }

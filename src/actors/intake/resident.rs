@@ -15,7 +15,7 @@ use crate::domain::{CaseId, CaseStatus, MatterCode};
 use crate::store::{CaseFilter, CaseRepository, CaseRow, CaseWriter, StoreError, MAX_PAGE};
 use actix::prelude::*;
 use futures::future::BoxFuture;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 
 /// The case repository as the intake system uses it.
 pub(super) struct Repository {
@@ -27,6 +27,10 @@ pub(super) struct Repository {
     closed: VecDeque<CaseId>,
     /// How many closed cases stay in memory.
     keep_closed: usize,
+    /// Cases being read back, with how many reads of each are out: none of them leaves memory
+    /// meanwhile, so that a read finishing later never takes back a row older than what
+    /// memory held.
+    reading: HashMap<CaseId, u32>,
 }
 
 /// Whether nothing but a rating changes the case any more: it may leave memory.
@@ -116,6 +120,7 @@ impl IntakeSystem {
             cases,
             closed: VecDeque::new(),
             keep_closed,
+            reading: HashMap::new(),
         });
         self
     }
@@ -160,21 +165,39 @@ impl IntakeSystem {
             self.admit(row);
             return then(self, ctx);
         }
-        let repository = repository.cases.clone();
+        let cases = repository.cases.clone();
         let id = case_id.to_string();
-        let read = async move { repository.get(&id).await };
-        Box::pin(
-            read.into_actor(self)
-                .then(move |read, intake, ctx| match read {
-                    Ok(row) => {
-                        if let Some(row) = row {
-                            intake.admit(row);
-                        }
-                        then(intake, ctx)
+        let read = async move { cases.get(&id).await };
+        if let Some(repository) = &mut self.repository {
+            *repository.reading.entry(case_id.clone()).or_default() += 1;
+        }
+        let case_id = case_id.clone();
+        Box::pin(read.into_actor(self).then(move |read, intake, ctx| {
+            intake.read_back(&case_id);
+            match read {
+                Ok(row) => {
+                    if let Some(row) = row {
+                        intake.admit(row);
                     }
-                    Err(error) => Box::pin(fut::ready(unavailable(error))),
-                }),
-        )
+                    then(intake, ctx)
+                }
+                Err(error) => Box::pin(fut::ready(unavailable(error))),
+            }
+        }))
+    }
+
+    /// A read back of `case_id` finished.
+    fn read_back(&mut self, case_id: &CaseId) {
+        let Some(repository) = &mut self.repository else {
+            return;
+        };
+        let reading = &mut repository.reading;
+        if let Some(count) = reading.get_mut(case_id) {
+            *count -= 1;
+            if *count == 0 {
+                reading.remove(case_id);
+            }
+        }
     }
 
     /// `case_id` closed: it stays in memory among the last closed cases, and the oldest of
@@ -192,6 +215,17 @@ impl IntakeSystem {
             .saturating_sub(repository.keep_closed.max(1));
         let leaving: Vec<CaseId> = repository.closed.drain(..excess).collect();
         for case_id in leaving {
+            // Being read back: it leaves with the next cases that close.
+            if self
+                .repository
+                .as_ref()
+                .is_some_and(|r| r.reading.contains_key(&case_id))
+            {
+                if let Some(repository) = &mut self.repository {
+                    repository.closed.push_back(case_id);
+                }
+                continue;
+            }
             // Read back since, it may be waited for again: it stays until it closes anew.
             let idle = self
                 .cases
