@@ -2,8 +2,9 @@
 # Installs PostgreSQL (Debian's package) when missing, and starts or stops a throwaway cluster
 # for the case repository's tests: a fresh data directory in the temp dir, listening on
 # 127.0.0.1 at a free port, the user `govfusion` trusted without a password. `start` prints the
-# URL to export as GOVFUSION_TEST_POSTGRES (everything else goes to stderr); `stop` stops the
-# cluster and removes its directory.  Usage: .ci/postgres.sh start|stop
+# URL to export as GOVFUSION_TEST_POSTGRES (everything else goes to stderr) — that of the
+# cluster it started before when that one still runs; `stop` stops the cluster and removes its
+# directory.  Usage: .ci/postgres.sh start|stop
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CACHE=.ci/cache
@@ -30,6 +31,14 @@ case "${1:-}" in
       { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql; } >&2
     fi
     BIN="$(server_bin)"
+    if [ -f "$STATE" ]; then
+      DIR="$(cat "$STATE")"
+      if [ -f "$DIR/port" ] && as_owner "$BIN/pg_ctl" -D "$DIR/data" status >/dev/null 2>&1; then
+        echo "PostgreSQL already running (data in $DIR)" >&2
+        echo "postgres://govfusion@127.0.0.1:$(cat "$DIR/port")/postgres"
+        exit 0
+      fi
+    fi
     DIR="$(mktemp -d "${TMPDIR:-/tmp}/govfusion-postgres.XXXXXX")"
     if [ "$(id -u)" -eq 0 ]; then
       chown postgres "$DIR"
@@ -48,6 +57,7 @@ case "${1:-}" in
       cat "$DIR/server.log" >&2
       exit 1
     }
+    echo "$PORT" >"$DIR/port"
     echo "$DIR" >"$STATE"
     echo "PostgreSQL $("$BIN/postgres" --version | awk '{print $3}') listening on 127.0.0.1:$PORT (data in $DIR)" >&2
     echo "postgres://govfusion@127.0.0.1:$PORT/postgres"
