@@ -10,6 +10,7 @@ mod env;
 
 use chrono::{DateTime, Utc};
 use govfusion::settings::StoreSettings;
+use govfusion::store::writer::BACKLOG_LIMIT;
 use govfusion::store::{
     CaseFilter, CaseRepository, CaseRow, CaseWriter, StoreError, StoredOffset, MAX_PAGE,
 };
@@ -592,6 +593,62 @@ async fn the_writer_writes_offsets_with_the_rows_handed_on_before_them(store: &T
     assert_eq!(writer.flush().await, 0);
 }
 
+async fn the_writer_holds_back_who_hands_it_rows_while_it_is_behind(store: &TestStore) {
+    // Arrange: another transaction holds the row the writer writes first, so the writer's
+    // first batch waits for it.
+    let writer = CaseWriter::start(store.repo.clone());
+    let mut blocker = store.repo.begin().await.unwrap();
+    blocker
+        .upsert_case(&case("c-blocked", at(0, 0), None, "accepted", "m", None))
+        .await
+        .unwrap();
+    writer.write(case("c-blocked", at(0, 0), None, "submitted", "m", None));
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+
+    // Act: more rows than the writer lets wait, handed on while its batch is stuck.
+    let more = BACKLOG_LIMIT + 10;
+    for i in 0..more {
+        writer.write(case(
+            &format!("c-{i}"),
+            at(1, 0),
+            None,
+            "submitted",
+            "m",
+            None,
+        ));
+    }
+    let room = writer.room();
+    tokio::pin!(room);
+    let behind = tokio::time::timeout(std::time::Duration::from_millis(300), &mut room).await;
+    blocker.commit().await.unwrap();
+    let caught_up = tokio::time::timeout(std::time::Duration::from_secs(20), room).await;
+
+    // Assert: no room while behind, room once the writer took its backlog, nothing lost.
+    assert!(
+        behind.is_err(),
+        "room was given while the writer was behind"
+    );
+    assert!(caught_up.is_ok(), "no room after the writer caught up");
+    assert_eq!(writer.flush().await, 0);
+    assert_eq!(count_cases(&store.repo).await, more + 1);
+}
+
+/// How many cases the repository holds, counted page by page.
+async fn count_cases(repo: &CaseRepository) -> usize {
+    let (mut count, mut cursor) = (0, None);
+    loop {
+        let page = repo
+            .list(&CaseFilter::default(), cursor.as_deref(), MAX_PAGE)
+            .await
+            .unwrap();
+        count += page.rows.len();
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => return count,
+        }
+    }
+}
+
 /// Runs each test of the suite on SQLite, and on PostgreSQL when asked.
 macro_rules! suite {
     ($($test:ident),* $(,)?) => {
@@ -634,6 +691,7 @@ suite!(
     an_older_revision_never_replaces_a_newer_row,
     open_cases_are_those_neither_completed_nor_failed,
     the_writer_writes_offsets_with_the_rows_handed_on_before_them,
+    the_writer_holds_back_who_hands_it_rows_while_it_is_behind,
 );
 
 #[tokio::test]

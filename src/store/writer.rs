@@ -29,9 +29,10 @@ use super::supervision::SupervisionBatch;
 use super::{CaseRepository, CaseRow, SupervisionRow};
 use dashmap::DashMap;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::time::Instant;
 
 /// How long a changed row waits for others before its batch is written.
@@ -40,6 +41,10 @@ pub const BATCH_EVERY: Duration = Duration::from_millis(5);
 const RETRY_AFTER: Duration = Duration::from_millis(200);
 /// How many times [`CaseWriter::flush`] tries a last batch before giving it up.
 const FLUSH_ATTEMPTS: u32 = 5;
+/// How many rows and offsets may wait for the writer task before [`CaseWriter::room`] makes
+/// the systems that hand them on wait: a consumer reading a long history faster than the
+/// database takes its rows slows down to the database's pace instead of piling them up.
+pub const BACKLOG_LIMIT: usize = 4_096;
 
 /// What the writer task is told.
 enum Command {
@@ -100,6 +105,18 @@ pub struct CaseWriter {
     /// The rows handed on and not yet committed, by case id: what a reader of this process
     /// must see rather than the repository's older row.
     unwritten: Unwritten,
+    /// Commands handed on and not yet taken by the writer task, and a signal each time it
+    /// takes some.
+    backlog: Arc<Backlog>,
+}
+
+/// Commands waiting in the writer task's channel.
+#[derive(Debug, Default)]
+struct Backlog {
+    /// How many.
+    queued: AtomicUsize,
+    /// Told whenever the task took commands.
+    taken: Notify,
 }
 
 /// Rows handed on and not yet committed, by case id.
@@ -122,10 +139,42 @@ impl CaseWriter {
     pub fn start(repository: CaseRepository) -> Self {
         let (commands, received) = mpsc::unbounded_channel();
         let unwritten = Unwritten::default();
-        tokio::spawn(run(repository, received, unwritten.clone()));
+        let backlog = Arc::new(Backlog::default());
+        tokio::spawn(run(
+            repository,
+            received,
+            unwritten.clone(),
+            backlog.clone(),
+        ));
         Self {
             commands,
             unwritten,
+            backlog,
+        }
+    }
+
+    /// Hands `command` to the writer task; gives it back when the task stopped.
+    fn send(&self, command: Command) -> Result<(), Box<Command>> {
+        self.backlog.queued.fetch_add(1, Ordering::Relaxed);
+        self.commands.send(command).map_err(|unsent| {
+            self.backlog.queued.fetch_sub(1, Ordering::Relaxed);
+            Box::new(unsent.0)
+        })
+    }
+
+    /// Resolves once fewer than [`BACKLOG_LIMIT`] rows and offsets wait for the writer task:
+    /// what a system that hands rows on awaits before it takes its next record.
+    pub fn room(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let backlog = self.backlog.clone();
+        let stopped = self.commands.clone();
+        async move {
+            loop {
+                let taken = backlog.taken.notified();
+                if backlog.queued.load(Ordering::Relaxed) < BACKLOG_LIMIT || stopped.is_closed() {
+                    return;
+                }
+                taken.await;
+            }
         }
     }
 
@@ -134,8 +183,8 @@ impl CaseWriter {
     pub fn write(&self, row: CaseRow) {
         let row = Arc::new(row);
         self.unwritten.insert(row.case_id.clone(), row.clone());
-        if let Err(unsent) = self.commands.send(Command::Row(row)) {
-            tracing::debug!(command = ?unsent.0, "case writer stopped; row left to the next start");
+        if let Err(unsent) = self.send(Command::Row(row)) {
+            tracing::debug!(command = ?unsent, "case writer stopped; row left to the next start");
         }
     }
 
@@ -149,15 +198,15 @@ impl CaseWriter {
     /// handed on before it (or after them). After [`flush`](Self::flush) it is not written:
     /// the group reads again from the offset written before.
     pub fn offset(&self, offset: StoredOffset) {
-        if let Err(unsent) = self.commands.send(Command::Offset(offset)) {
-            tracing::debug!(command = ?unsent.0, "case writer stopped; offset not stored");
+        if let Err(unsent) = self.send(Command::Offset(offset)) {
+            tracing::debug!(command = ?unsent, "case writer stopped; offset not stored");
         }
     }
 
     /// Hands on the row of a supervision record that changed; like [`write`](Self::write).
     pub fn write_supervision(&self, row: SupervisionRow) {
-        if let Err(unsent) = self.commands.send(Command::Supervision(row)) {
-            tracing::debug!(command = ?unsent.0, "case writer stopped; row left to the next start");
+        if let Err(unsent) = self.send(Command::Supervision(row)) {
+            tracing::debug!(command = ?unsent, "case writer stopped; row left to the next start");
         }
     }
 
@@ -165,7 +214,7 @@ impl CaseWriter {
     /// the next): a read that follows sees them. Answers whether they were written.
     pub async fn written(&self) -> bool {
         let (done, answered) = oneshot::channel();
-        if self.commands.send(Command::Sync(done)).is_err() {
+        if self.send(Command::Sync(done)).is_err() {
             return false;
         }
         // No answer means the writer stopped: nothing more will be written.
@@ -176,7 +225,7 @@ impl CaseWriter {
     /// not be written (logged; the next start rewrites them).
     pub async fn flush(&self) -> usize {
         let (done, written) = oneshot::channel();
-        if self.commands.send(Command::Flush(done)).is_err() {
+        if self.send(Command::Flush(done)).is_err() {
             return 0;
         }
         // The task answers before it ends; no answer means it ended with nothing to write.
@@ -190,6 +239,7 @@ async fn run(
     repository: CaseRepository,
     mut received: mpsc::UnboundedReceiver<Command>,
     unwritten: Unwritten,
+    backlog: Arc<Backlog>,
 ) {
     let mut pending = Batch::default();
     let repository = Target {
@@ -209,6 +259,10 @@ async fn run(
                 }
             },
         };
+        if command.is_some() {
+            backlog.queued.fetch_sub(1, Ordering::Relaxed);
+            backlog.taken.notify_waiters();
+        }
         match command {
             Some(Command::Row(row)) => {
                 pending.rows.insert(row.case_id.clone(), row);

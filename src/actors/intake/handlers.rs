@@ -263,7 +263,17 @@ impl Handler<Inbound> for IntakeSystem {
             move |intake, ctx| {
                 let observed = intake.observe(&envelope);
                 intake.send_closed_markers(ctx);
-                Box::pin(fut::ready(observed))
+                // The next record waits while the repository's writer is behind.
+                let room = intake.repository.as_ref().map(|r| r.writer.room());
+                Box::pin(
+                    async move {
+                        if let Some(room) = room {
+                            room.await;
+                        }
+                        observed
+                    }
+                    .into_actor(intake),
+                )
             },
             |error| Err(HandleError::Retry(error.to_string())),
         )

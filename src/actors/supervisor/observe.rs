@@ -23,6 +23,19 @@ impl Handler<Inbound> for Supervisor {
     }
 }
 
+impl Supervisor {
+    /// Resolves once the repository's writer has room for more rows (at once without one):
+    /// the next record waits while the writer is behind.
+    pub(super) fn writer_room(&self) -> impl std::future::Future<Output = ()> + 'static {
+        let room = self.rows.as_ref().map(|rows| rows.room());
+        async move {
+            if let Some(room) = room {
+                room.await;
+            }
+        }
+    }
+}
+
 /// Whether a message says something about a deadline: only those change the records (each
 /// once, by id), and only for those must the case's records be in memory.
 pub(super) fn concerns_records(envelope: &Envelope) -> bool {

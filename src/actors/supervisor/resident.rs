@@ -63,19 +63,41 @@ impl Supervisor {
             {
                 resident.cases.clone()
             }
-            _ => return AtomicResponse::new(Box::pin(fut::ready(self.apply(&envelope)))),
+            _ => {
+                let applied = self.apply(&envelope);
+                return AtomicResponse::new(self.after_room(applied));
+            }
         };
         let case_id = envelope.case_id.to_string();
         let read = async move { cases.supervised(&case_id).await };
-        AtomicResponse::new(Box::pin(read.into_actor(self).map(
-            move |read, supervisor, _| match read {
-                Ok(records) => {
-                    supervisor.admit(records);
-                    supervisor.apply(&envelope)
-                }
-                Err(error) => Err(HandleError::Retry(error.to_string())),
+        AtomicResponse::new(Box::pin(read.into_actor(self).then(
+            move |read, supervisor, _| {
+                let applied = match read {
+                    Ok(records) => {
+                        supervisor.admit(records);
+                        supervisor.apply(&envelope)
+                    }
+                    Err(error) => Err(HandleError::Retry(error.to_string())),
+                };
+                supervisor.after_room(applied)
             },
         )))
+    }
+
+    /// `applied`, once the repository's writer has room for more rows: the next record waits
+    /// while the writer is behind.
+    fn after_room(
+        &self,
+        applied: Result<(), HandleError>,
+    ) -> ResponseActFuture<Self, Result<(), HandleError>> {
+        let room = self.writer_room();
+        Box::pin(
+            async move {
+                room.await;
+                applied
+            }
+            .into_actor(self),
+        )
     }
 
     /// Takes a case's records into memory, unless the case is there already: what memory
