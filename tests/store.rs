@@ -152,6 +152,7 @@ fn case(
         revision: 1,
         trace_id: format!("trace-{id}"),
         view: json!({ "case_id": id, "status": status, "history": [{ "step": "submitted" }] }),
+        trail: None,
     }
 }
 

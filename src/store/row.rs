@@ -6,7 +6,7 @@ use sqlx::types::Json;
 
 /// The columns every query reads, in [`Record`]'s order.
 pub(super) const COLUMNS: &str = "case_id, owner, terminal_id, matter_code, department, status, \
-                                  submitted_at_us, updated_at_us, revision, trace_id, view";
+                                  submitted_at_us, updated_at_us, revision, trace_id, view, trail";
 
 /// One case: the columns a query filters and orders on, and the whole view as JSON.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,6 +33,9 @@ pub struct CaseRow {
     pub trace_id: String,
     /// The whole case view.
     pub view: serde_json::Value,
+    /// The messages of the case's current step while it is open (for a re-drive), none
+    /// once it is completed.
+    pub trail: Option<serde_json::Value>,
 }
 
 impl CaseRow {
@@ -72,6 +75,8 @@ pub(super) struct Record {
     trace_id: String,
     /// The view.
     view: Json<serde_json::Value>,
+    /// The current step's messages.
+    trail: Option<Json<serde_json::Value>>,
 }
 
 /// The time `micros` microseconds after the epoch, or why `case_id`'s row cannot hold it.
@@ -100,6 +105,7 @@ impl TryFrom<Record> for CaseRow {
             revision: record.revision,
             trace_id: record.trace_id,
             view: record.view.0,
+            trail: record.trail.map(|trail| trail.0),
         })
     }
 }

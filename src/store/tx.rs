@@ -36,14 +36,14 @@ pub(super) enum Inner {
 /// the row is the case as it then stood, so the newest write wins whole.
 const UPSERT_CASE: &str = "\
     INSERT INTO cases (case_id, owner, terminal_id, matter_code, department, status, \
-                       submitted_at_us, updated_at_us, revision, trace_id, view) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+                       submitted_at_us, updated_at_us, revision, trace_id, view, trail) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
     ON CONFLICT (case_id) DO UPDATE SET \
         owner = excluded.owner, terminal_id = excluded.terminal_id, \
         matter_code = excluded.matter_code, department = excluded.department, \
         status = excluded.status, submitted_at_us = excluded.submitted_at_us, \
         updated_at_us = excluded.updated_at_us, revision = excluded.revision, \
-        trace_id = excluded.trace_id, view = excluded.view \
+        trace_id = excluded.trace_id, view = excluded.view, trail = excluded.trail \
     WHERE excluded.revision >= cases.revision";
 
 /// Records where a group resumes on a partition.
@@ -78,6 +78,7 @@ impl CaseTx {
                 .bind(row.revision)
                 .bind(&row.trace_id)
                 .bind(Json(&row.view))
+                .bind(row.trail.as_ref().map(Json))
                 .execute(&mut **tx)
                 .await
                 .map(drop)?

@@ -164,3 +164,48 @@ async fn a_closed_case_leaves_memory_and_is_still_shown_rated_and_listed() {
         "{listed:?}"
     );
 }
+
+#[actix_web::test]
+async fn a_stalled_case_taken_back_at_restart_is_re_driven_with_its_current_step() {
+    // Arrange: the market department's group loses the case's application, and the service
+    // restarts while the case waits for it.
+    let app = spawn_durable_app(|_| {}).await;
+    let market = format!(
+        "{}.department.market",
+        app.systems.settings.bus.topic_prefix
+    );
+    let bus = app.memory_bus();
+    bus.lose_next_deliveries(&market, "application.published", 1);
+    let case_id = app
+        .submit_ok(&app.application_body("restaurant_opening"))
+        .await;
+    crate::helpers::poll("the market department to lose the application", || async {
+        match bus.deliveries_lost() {
+            1 => Ok(()),
+            lost => Err(format!("{lost} deliveries lost")),
+        }
+    })
+    .await;
+    app.wait_for_status(&case_id, "published").await;
+    let app = app.restart().await;
+
+    // Act: the operator re-drives the case, which the restarted intake took back from its
+    // repository without reading the flow topics again.
+    let redriven = app
+        .post_json(
+            &format!("/api/v1/operations/cases/{case_id}/redrive"),
+            &json!({}),
+        )
+        .await;
+    let redriven = assert_status(redriven, 200).await;
+    let case = app.wait_until_completed(&case_id).await;
+
+    // Assert: its current step (the publication) was sent again, and the case completed.
+    assert_eq!(intake_view_records(&app), 0, "nothing read again");
+    assert_eq!(redriven["resent"], 1, "{redriven}");
+    assert_eq!(
+        redriven["messages"][0]["type"], "application.published",
+        "{redriven}"
+    );
+    assert_eq!(case["status"], "completed", "{case}");
+}

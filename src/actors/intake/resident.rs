@@ -127,13 +127,19 @@ impl IntakeSystem {
 
     /// Takes the case of `row` into memory, unless it is there already: what memory holds is
     /// at least as new as the repository's row.
-    pub(super) fn admit(&mut self, row: CaseRow) {
+    pub(super) fn admit(&mut self, mut row: CaseRow) {
         let case_id = CaseId::from_string(row.case_id.clone());
         if self.cases.contains_key(&case_id) {
             return;
         }
+        let trail = row.trail.take();
         match CaseRecord::from_row(row) {
             Ok(record) => {
+                if let Some(trail) = trail.filter(|_| !is_closed(record.view.status)) {
+                    if let Err(error) = self.trails.restore(&case_id, trail) {
+                        tracing::warn!(%case_id, %error, "the case's current step cannot be read back; a re-drive of it has nothing to send");
+                    }
+                }
                 let closed = is_closed(record.view.status);
                 self.cases.insert(case_id.clone(), record);
                 if closed {

@@ -7,10 +7,15 @@ use crate::domain::CaseId;
 use crate::store::CaseRow;
 
 impl CaseRow {
-    /// The row of `view`, whose messages carry `trace_id`: the columns the repository filters and orders on, and the whole view
+    /// The row of `view`, whose messages carry `trace_id`, with the messages of its current
+    /// step (`trail`, while it is open): the columns the repository filters and orders on, and the whole view
     /// as JSON with the applicant block sealed, as on the bus — personal data does not rest in
     /// clear in the database either.
-    pub fn from_view(view: &CaseView, trace_id: &str) -> Result<CaseRow, serde_json::Error> {
+    pub fn from_view(
+        view: &CaseView,
+        trace_id: &str,
+        trail: Option<serde_json::Value>,
+    ) -> Result<CaseRow, serde_json::Error> {
         let application = &view.application;
         // The history is kept in time order: its last entry is the latest change.
         let updated_at = view
@@ -30,6 +35,7 @@ impl CaseRow {
             revision: i64::try_from(view.history.len()).unwrap_or(i64::MAX),
             trace_id: trace_id.to_owned(),
             view: serde_json::to_value(view)?,
+            trail,
         })
     }
 }
@@ -46,7 +52,8 @@ impl IntakeSystem {
         let (Some(repository), Some(record)) = (&self.repository, self.cases.get(case_id)) else {
             return;
         };
-        match CaseRow::from_view(&record.view, &record.trace_id) {
+        let trail = self.trails.stored(case_id);
+        match CaseRow::from_view(&record.view, &record.trace_id, trail) {
             Ok(row) => repository.writer.write(row),
             // A view is plain data and strings: it always serialises; were it not to, the
             // case would be missing from lists, which the log says.

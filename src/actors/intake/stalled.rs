@@ -34,6 +34,7 @@ use crate::domain::{CaseId, CaseStatus, Envelope, HistoryStep, MessageType};
 use crate::port::{publish, HandleError};
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -50,7 +51,55 @@ struct Trail {
     messages: Vec<Arc<Envelope>>,
 }
 
+/// A case's current step as the case repository keeps it.
+#[derive(Serialize)]
+struct StoredTrail<'a> {
+    /// The status the case entered with the first of `messages`.
+    status: CaseStatus,
+    /// The messages, in the order observed.
+    messages: Vec<&'a Envelope>,
+}
+
+/// A case's current step read back from the case repository.
+#[derive(Deserialize)]
+struct ReadTrail {
+    /// The status the case entered with the first of `messages`.
+    status: CaseStatus,
+    /// The messages, in the order observed.
+    messages: Vec<Envelope>,
+}
+
 impl Trails {
+    /// The messages of `case_id`'s current step as the case repository keeps them; none when
+    /// it has none.
+    pub(super) fn stored(&self, case_id: &CaseId) -> Option<serde_json::Value> {
+        let trail = self.0.get(case_id)?;
+        let stored = StoredTrail {
+            status: trail.status,
+            messages: trail.messages.iter().map(|m| &**m).collect(),
+        };
+        // Envelopes and a status are plain data: they always serialise.
+        serde_json::to_value(stored).ok()
+    }
+
+    /// Takes back the messages of `case_id`'s current step from the case repository.
+    pub(super) fn restore(
+        &mut self,
+        case_id: &CaseId,
+        stored: serde_json::Value,
+    ) -> Result<(), serde_json::Error> {
+        let read: ReadTrail = serde_json::from_value(stored)?;
+        let messages = read.messages.into_iter().map(Arc::new).collect();
+        self.0.insert(
+            case_id.clone(),
+            Trail {
+                status: read.status,
+                messages,
+            },
+        );
+        Ok(())
+    }
+
     /// Lets the messages of `case_id` go.
     pub(super) fn forget(&mut self, case_id: &CaseId) {
         self.0.remove(case_id);
