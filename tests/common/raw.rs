@@ -98,7 +98,10 @@ pub async fn read_topics(brokers: &str, topics: &[String]) -> Vec<RawRecord> {
         .expect("reading the topics panicked")
 }
 
-/// Reads every partition of `topics` from its low to its high watermark.
+/// Reads every partition of `topics` from its low to its high watermark, then asks for the
+/// watermarks again and reads on until they show nothing more: a broker may report a high
+/// watermark that lags a record already delivered to a consumer (tansu did, right after a
+/// freeze), and the records a test checks were all written before it reads.
 fn read_topics_blocking(brokers: &str, topics: &[String]) -> Vec<RawRecord> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
@@ -109,8 +112,29 @@ fn read_topics_blocking(brokers: &str, topics: &[String]) -> Vec<RawRecord> {
         .set("enable.auto.commit", "false")
         .create()
         .expect("Failed to create a raw reader");
-    let mut assignment = TopicPartitionList::new();
-    let mut ends: HashMap<(String, i32), i64> = HashMap::new();
+    let deadline = Instant::now() + TIMEOUT;
+    let mut next: HashMap<(String, i32), i64> = HashMap::new();
+    let mut records = Vec::new();
+    loop {
+        let ends = unread_ends(&consumer, topics, &next);
+        if ends.is_empty() {
+            break;
+        }
+        read_to(&consumer, topics, ends, &mut next, &mut records, deadline);
+    }
+    records
+        .sort_by(|a, b| (&a.topic, a.partition, a.offset).cmp(&(&b.topic, b.partition, b.offset)));
+    records
+}
+
+/// The partitions of `topics` holding records past `next` (or past their low watermark when
+/// not read yet), with where to start and their high watermark.
+fn unread_ends(
+    consumer: &BaseConsumer,
+    topics: &[String],
+    next: &HashMap<(String, i32), i64>,
+) -> HashMap<(String, i32), (i64, i64)> {
+    let mut ends = HashMap::new();
     for topic in topics {
         let metadata = consumer
             .fetch_metadata(Some(topic), TIMEOUT)
@@ -124,19 +148,36 @@ fn read_topics_blocking(brokers: &str, topics: &[String]) -> Vec<RawRecord> {
             let (low, high) = consumer
                 .fetch_watermarks(topic, partition, TIMEOUT)
                 .unwrap_or_else(|e| panic!("no watermarks for {topic}/{partition}: {e}"));
-            if high > low {
-                assignment
-                    .add_partition_offset(topic, partition, Offset::Offset(low))
-                    .expect("a valid partition");
-                ends.insert((topic.clone(), partition), high);
+            let key = (topic.clone(), partition);
+            let from = next.get(&key).copied().unwrap_or(low).max(low);
+            if high > from {
+                ends.insert(key, (from, high));
             }
         }
+    }
+    ends
+}
+
+/// Reads each partition of `ends` from its start to its end, recording where it stopped.
+fn read_to(
+    consumer: &BaseConsumer,
+    topics: &[String],
+    ends: HashMap<(String, i32), (i64, i64)>,
+    next: &mut HashMap<(String, i32), i64>,
+    records: &mut Vec<RawRecord>,
+    deadline: Instant,
+) {
+    let mut assignment = TopicPartitionList::new();
+    for ((topic, partition), (from, _)) in &ends {
+        assignment
+            .add_partition_offset(topic, *partition, Offset::Offset(*from))
+            .expect("a valid partition");
     }
     consumer
         .assign(&assignment)
         .expect("Failed to assign partitions");
-    let deadline = Instant::now() + TIMEOUT;
-    let mut records = Vec::new();
+    let mut ends: HashMap<(String, i32), i64> =
+        ends.into_iter().map(|(key, (_, end))| (key, end)).collect();
     while !ends.is_empty() {
         assert!(
             Instant::now() < deadline,
@@ -147,17 +188,17 @@ fn read_topics_blocking(brokers: &str, topics: &[String]) -> Vec<RawRecord> {
         };
         let message = received.unwrap_or_else(|e| panic!("reading {topics:?} failed: {e}"));
         let key = (message.topic().to_owned(), message.partition());
-        if ends
-            .get(&key)
-            .is_some_and(|end| message.offset() + 1 >= *end)
-        {
+        let after = message.offset() + 1;
+        if next.get(&key).is_some_and(|&read| after <= read) {
+            // Read in an earlier round already.
+            continue;
+        }
+        next.insert(key.clone(), after);
+        if ends.get(&key).is_some_and(|end| after >= *end) {
             ends.remove(&key);
         }
         records.push(to_raw(&message));
     }
-    records
-        .sort_by(|a, b| (&a.topic, a.partition, a.offset).cmp(&(&b.topic, b.partition, b.offset)));
-    records
 }
 
 /// Copies a message.
