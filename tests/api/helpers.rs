@@ -322,6 +322,29 @@ impl TestApp {
         self.wait_until_group_has_read(group, what, |_| true).await
     }
 
+    /// Submits a `restaurant_opening` whose application the market department's group loses,
+    /// and waits until it is lost and the case is published; answers the case id.
+    pub async fn submit_lost_by_market(&self) -> String {
+        let market = format!(
+            "{}.department.market",
+            self.systems.settings.bus.topic_prefix
+        );
+        let bus = self.memory_bus();
+        bus.lose_next_deliveries(&market, "application.published", 1);
+        let case_id = self
+            .submit_ok(&self.application_body("restaurant_opening"))
+            .await;
+        poll("the market department to lose the application", || async {
+            match bus.deliveries_lost() {
+                1 => Ok(()),
+                lost => Err(format!("{lost} deliveries lost")),
+            }
+        })
+        .await;
+        self.wait_for_status(&case_id, "published").await;
+        case_id
+    }
+
     /// Staff of `department` decide a case (`approve`, `reject`), asserting 200.
     pub async fn decide_ok(&self, department: &str, case_id: &str, decision: &str) {
         let response = self

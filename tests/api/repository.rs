@@ -170,23 +170,7 @@ async fn a_stalled_case_taken_back_at_restart_is_re_driven_with_its_current_step
     // Arrange: the market department's group loses the case's application, and the service
     // restarts while the case waits for it.
     let app = spawn_durable_app(|_| {}).await;
-    let market = format!(
-        "{}.department.market",
-        app.systems.settings.bus.topic_prefix
-    );
-    let bus = app.memory_bus();
-    bus.lose_next_deliveries(&market, "application.published", 1);
-    let case_id = app
-        .submit_ok(&app.application_body("restaurant_opening"))
-        .await;
-    crate::helpers::poll("the market department to lose the application", || async {
-        match bus.deliveries_lost() {
-            1 => Ok(()),
-            lost => Err(format!("{lost} deliveries lost")),
-        }
-    })
-    .await;
-    app.wait_for_status(&case_id, "published").await;
+    let case_id = app.submit_lost_by_market().await;
     let app = app.restart().await;
 
     // Act: the operator re-drives the case, which the restarted intake took back from its

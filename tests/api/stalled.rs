@@ -53,23 +53,8 @@ fn published_ids(app: &TestApp, case_id: &str) -> Vec<String> {
 async fn a_case_whose_application_a_department_lost_is_listed_and_completes_once_re_driven() {
     // Arrange: the market department's group loses the next application it is given.
     let (app, clock) = spawn_app_at(MORNING, |_| {}).await;
-    let market = format!(
-        "{}.department.market",
-        app.systems.settings.bus.topic_prefix
-    );
-    let bus = app.memory_bus();
-    bus.lose_next_deliveries(&market, "application.published", 1);
-    let case_id = app
-        .submit_ok(&app.application_body("restaurant_opening"))
-        .await;
-    poll("the market department to lose the application", || async {
-        match bus.deliveries_lost() {
-            1 => Ok(()),
-            lost => Err(format!("{lost} deliveries lost")),
-        }
-    })
-    .await;
-    let case = app.wait_for_status(&case_id, "published").await;
+    let case_id = app.submit_lost_by_market().await;
+    let case = app.get_case(&case_id).await;
     assert_eq!(case["status"], "published", "{case}");
     let published = published_ids(&app, &case_id);
     assert_eq!(published.len(), 1, "{published:?}");

@@ -219,19 +219,13 @@ impl IntakeSystem {
             .closed
             .len()
             .saturating_sub(repository.keep_closed.max(1));
-        let leaving: Vec<CaseId> = repository.closed.drain(..excess).collect();
+        // A case being read back leaves with the next cases that close.
+        let (reading, leaving): (Vec<CaseId>, Vec<CaseId>) = repository
+            .closed
+            .drain(..excess)
+            .partition(|id| repository.reading.contains_key(id));
+        repository.closed.extend(reading);
         for case_id in leaving {
-            // Being read back: it leaves with the next cases that close.
-            if self
-                .repository
-                .as_ref()
-                .is_some_and(|r| r.reading.contains_key(&case_id))
-            {
-                if let Some(repository) = &mut self.repository {
-                    repository.closed.push_back(case_id);
-                }
-                continue;
-            }
             // Read back since, it may be waited for again: it stays until it closes anew.
             let idle = self
                 .cases
