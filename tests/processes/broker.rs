@@ -4,10 +4,8 @@
 
 use crate::common::callers::{with_token, Caller};
 use crate::harness::{
-    application, assert_exactly_once, free_port, one_at_a_time, require, City, DURABLE_TANSU_ENV,
-    TANSU_ENV, WAIT_FOR,
+    application, free_port, one_at_a_time, require, City, DURABLE_TANSU_ENV, TANSU_ENV, WAIT_FOR,
 };
-use crate::raw::read_topics;
 use serde_json::Value;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -114,14 +112,6 @@ async fn submit_while_away(city: &City) -> String {
     answer["case_id"].as_str().expect("a case id").to_owned()
 }
 
-async fn all_records(city: &City) -> Vec<crate::raw::RawRecord> {
-    let topics = [
-        format!("{}.acceptances", city.prefix),
-        format!("{}.approvals", city.prefix),
-    ];
-    read_topics(&city.brokers, &topics).await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs GOVFUSION_TEST_TANSU (a tansu binary to start and freeze); .ci/run provides it"]
 async fn a_frozen_broker_loses_nothing_and_repeats_nothing() {
@@ -151,7 +141,7 @@ async fn a_frozen_broker_loses_nothing_and_repeats_nothing() {
     // Assert
     assert!(known.is_ok(), "the case query stopped answering: {known:?}");
     let cases = city.wait_all_completed(&ids).await;
-    assert_exactly_once(&cases, &all_records(&city).await);
+    city.assert_exactly_once(&cases).await;
 }
 
 /// Run by `.ci/run` against a tansu built with sqlite storage (`.ci/tansu.sh durable`). That
@@ -193,5 +183,5 @@ async fn a_durable_broker_restarted_loses_nothing_and_repeats_nothing() {
     // Assert
     assert!(known.is_ok(), "the case query stopped answering: {known:?}");
     let cases = city.wait_all_completed(&ids).await;
-    assert_exactly_once(&cases, &all_records(&city).await);
+    city.assert_exactly_once(&cases).await;
 }

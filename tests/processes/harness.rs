@@ -2,7 +2,7 @@
 //! killed and restarted as an operator (or a crash) would.
 
 use crate::common::callers::{key_file, with_token, Caller};
-use crate::common::once::assert_one_message_per_cause;
+use crate::common::once::{assert_one_message_per_cause, ids_by_case_and_kind};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -323,13 +323,35 @@ impl City {
             .await
     }
 
-    /// Every record of the acceptance and approval topics of the city's prefix.
-    pub async fn acceptances_and_approvals(&self) -> Vec<crate::raw::RawRecord> {
+    /// Asserts that `cases` happened exactly once (see [`assert_exactly_once`]), on the
+    /// acceptance and approval topics of the city's prefix. The intake system shows a case
+    /// completed once it has read the case's `approval.delivered`, so each of those records is
+    /// on the broker by then; a broker may still report a partition's end behind a record it
+    /// has delivered (tansu does, for a while, after its clients were killed or it was frozen),
+    /// so the topics are read again until they show every step of every case, and only then
+    /// checked for doubles.
+    pub async fn assert_exactly_once(&self, cases: &[Value]) {
         let topics = [
             format!("{}.acceptances", self.prefix),
             format!("{}.approvals", self.prefix),
         ];
-        crate::raw::read_topics(&self.brokers, &topics).await
+        let case_ids = case_ids(cases);
+        let records = crate::common::poll("every step of every case on the bus", || async {
+            let records = crate::raw::read_topics(&self.brokers, &topics).await;
+            let ids = ids_by_case_and_kind(records.iter().map(|r| r.sent()));
+            let missing: Vec<String> = case_ids
+                .iter()
+                .flat_map(|id| EXACTLY_ONCE_STEPS.iter().map(move |step| (id, *step)))
+                .filter(|(id, step)| !ids.contains_key(&(id.as_str(), *step)))
+                .map(|(id, step)| format!("{id} {step}"))
+                .collect();
+            match missing.is_empty() {
+                true => Ok(records),
+                false => Err(format!("not on the bus: {missing:?}")),
+            }
+        })
+        .await;
+        assert_exactly_once(cases, &records);
     }
 
     /// The case as the intake system shows it, or why not.
@@ -414,23 +436,33 @@ pub fn application(matter: &str) -> Value {
     })
 }
 
+/// The steps every case of these tests has once: one receipt, one approval, one delivery.
+const EXACTLY_ONCE_STEPS: [&str; 3] = [
+    "application.accepted",
+    "approval.published",
+    "approval.delivered",
+];
+
+/// The ids of `cases`.
+fn case_ids(cases: &[Value]) -> Vec<String> {
+    cases
+        .iter()
+        .map(|c| c["case_id"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
 /// Asserts what "exactly once" means to the applicant and on the bus: each case has one
 /// receipt, one approval and one delivery in its history, and on the bus one acceptance, one
 /// approval and one delivery message id per case (see [`crate::common::once`]).
-pub fn assert_exactly_once(cases: &[Value], bus: &[crate::raw::RawRecord]) {
-    let steps = [
-        "application.accepted",
-        "approval.published",
-        "approval.delivered",
-    ];
-    let case_ids: Vec<String> = cases
-        .iter()
-        .map(|c| c["case_id"].as_str().unwrap_or_default().to_owned())
-        .collect();
-    assert_one_message_per_cause(&case_ids, &steps, bus.iter().map(|r| r.sent()));
+fn assert_exactly_once(cases: &[Value], bus: &[crate::raw::RawRecord]) {
+    assert_one_message_per_cause(
+        &case_ids(cases),
+        &EXACTLY_ONCE_STEPS,
+        bus.iter().map(|r| r.sent()),
+    );
     for case in cases {
         let history = case["history"].as_array().expect("a history");
-        for step in steps {
+        for step in EXACTLY_ONCE_STEPS {
             let count = history.iter().filter(|h| h["step"] == step).count();
             assert_eq!(count, 1, "{step} {count} times in the history of {case}");
         }

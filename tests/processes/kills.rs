@@ -4,7 +4,7 @@
 
 use crate::common::callers::Caller;
 use crate::common::poll;
-use crate::harness::{assert_exactly_once, one_at_a_time, require, City, KAFKA_ENV, MATTERS};
+use crate::harness::{one_at_a_time, require, City, KAFKA_ENV, MATTERS};
 use crate::raw::group_caught_up;
 use std::time::Duration;
 
@@ -89,7 +89,7 @@ async fn every_case_completes_exactly_once_when_each_role_is_killed_in_turn() {
     // Assert
     let cases = city.wait_all_completed(&ids).await;
     assert_eq!(cases.len(), ids.len());
-    assert_exactly_once(&cases, &city.acceptances_and_approvals().await);
+    city.assert_exactly_once(&cases).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -121,7 +121,7 @@ async fn sigterm_stops_each_role_cleanly_and_nothing_is_missing_after_restart() 
         );
     }
     let cases = city.wait_all_completed(&ids).await;
-    assert_exactly_once(&cases, &city.acceptances_and_approvals().await);
+    city.assert_exactly_once(&cases).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -178,5 +178,5 @@ async fn the_intake_process_killed_while_it_writes_its_cases_loses_and_doubles_n
         let unique: std::collections::BTreeSet<&str> = steps.iter().copied().collect();
         assert_eq!(steps.len(), unique.len(), "a step twice: {case}");
     }
-    assert_exactly_once(&cases, &city.acceptances_and_approvals().await);
+    city.assert_exactly_once(&cases).await;
 }

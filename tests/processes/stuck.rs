@@ -3,9 +3,7 @@
 //! and an application the bus could never carry is refused before it holds anything back.
 
 use crate::common::poll;
-use crate::harness::{
-    application, assert_exactly_once, one_at_a_time, require, City, KAFKA_ENV, MATTERS,
-};
+use crate::harness::{application, one_at_a_time, require, City, KAFKA_ENV, MATTERS};
 use serde_json::Value;
 use std::collections::BTreeSet;
 
@@ -72,7 +70,7 @@ async fn a_department_killed_while_collaborations_are_open_completes_its_cases_a
 
     // Assert
     let cases = city.wait_all_completed(&ids).await;
-    assert_exactly_once(&cases, &city.acceptances_and_approvals().await);
+    city.assert_exactly_once(&cases).await;
     assert_none_stalled(&city).await;
 }
 
@@ -108,7 +106,7 @@ async fn an_application_too_large_for_the_bus_gets_413_and_the_cases_around_it_c
     assert_eq!(answer["error"], "application_too_large", "{answer}");
     // … the cases around it complete, once each …
     let cases = city.wait_all_completed(&ids).await;
-    assert_exactly_once(&cases, &city.acceptances_and_approvals().await);
+    city.assert_exactly_once(&cases).await;
     // … and the feed carries exactly those cases: the refused one never had a case.
     let feed = city.intake_json("/api/v1/intake/feed?after=0").await;
     let fed: BTreeSet<&str> = feed
