@@ -59,8 +59,10 @@ use crate::domain::{
     message_ids, CaseId, Envelope, EnvelopeHead, MessageId, MessageType, SystemId,
 };
 use crate::port::{publish, HandleError, Publish};
+use crate::store::ClosedStates;
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -185,6 +187,14 @@ pub trait KeepsState: BusSystem {
     /// Drops what the system kept about closed cases it no longer remembers (past the flow
     /// topics' retention), beyond their record; by default nothing.
     fn forget_closed(&mut self, _case_ids: &[CaseId]) {}
+    /// Where the closed markers of the cases it closed before it started are kept, on a bus
+    /// that outlives the process: start-up takes back open cases only, and a message for a
+    /// case the system does not know is checked against these first (see
+    /// [`handle_delivery`]). None by default, and when the process keeps no store: start-up
+    /// then reads the whole state topic, closed markers and all.
+    fn closed_states(&self) -> Option<&ClosedStates> {
+        None
+    }
 
     /// The snapshot of a case as it stands now, if the system writes one: the closed marker
     /// once the case is finished here.
@@ -309,15 +319,91 @@ impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for Kept<T> {
 }
 
 /// Handles what a stateful system's consumer groups deliver: a snapshot from the state topic is
-/// restored; anything else goes through [`handle_inbound`].
+/// restored; anything else goes through [`handle_inbound`] — for a case the system does not
+/// know, once its closed marker, if the store holds one, is taken back: a late repeat of a
+/// message of a case closed before the process started is then recognised and dropped.
 pub fn handle_delivery<A: KeepsState>(
     actor: &mut A,
     envelope: Arc<Envelope>,
+    ctx: &mut Context<A>,
 ) -> ResponseActFuture<A, Result<(), HandleError>> {
     if envelope.kind == MessageType::StateSnapshot {
         return Box::pin(fut::ready(actor.restore(&envelope)));
     }
-    handle_inbound(actor, envelope)
+    match closed_marker_lookup(actor, &envelope.case_id) {
+        Some(lookup) => handle_after_lookup(actor, envelope, lookup, ctx),
+        None => handle_inbound(actor, envelope),
+    }
+}
+
+/// What the store answers for the closed marker of a case.
+type MarkerLookup = BoxFuture<'static, Result<Option<Vec<u8>>, crate::store::StoreError>>;
+
+/// The lookup of `case_id`'s closed marker, when the system keeps its closed markers in a
+/// store and knows nothing of the case: it neither holds it, nor wrote or read a snapshot of
+/// it, nor closed it since it started.
+fn closed_marker_lookup<A: KeepsState>(actor: &mut A, case_id: &CaseId) -> Option<MarkerLookup> {
+    let states = actor.closed_states()?.clone();
+    if actor.versions().knows(case_id) || actor.processed().closed(case_id).is_some() {
+        return None;
+    }
+    let (system, case) = (actor.system_id().to_string(), case_id.to_string());
+    Some(Box::pin(async move { states.marker(&system, &case).await }))
+}
+
+/// Handles `envelope` once `lookup` answered, taking back the closed marker it found. The
+/// system takes no other message meanwhile (`ctx.wait`), so that the next message of the case
+/// finds what the lookup found; the handling itself then runs as any other.
+fn handle_after_lookup<A: KeepsState>(
+    actor: &mut A,
+    envelope: Arc<Envelope>,
+    lookup: MarkerLookup,
+    ctx: &mut Context<A>,
+) -> ResponseActFuture<A, Result<(), HandleError>> {
+    let (answer, answered) = tokio::sync::oneshot::channel();
+    ctx.wait(
+        lookup
+            .into_actor(actor)
+            .map(move |found, actor: &mut A, ctx: &mut Context<A>| {
+                let handling = match found {
+                    Ok(marker) => {
+                        if let Some(marker) = marker {
+                            take_back_marker(actor, &marker);
+                        }
+                        handle_inbound(actor, envelope)
+                    }
+                    Err(error) => Box::pin(fut::ready(Err(HandleError::Retry(format!(
+                        "whether case {} was closed here is not known: {error}",
+                        envelope.case_id
+                    ))))),
+                };
+                ctx.spawn(handling.map(move |result, _, _| {
+                    // Whoever delivered the message may have stopped waiting.
+                    let _ = answer.send(result);
+                }));
+            }),
+    );
+    Box::pin(
+        async move {
+            answered.await.unwrap_or_else(|_| {
+                Err(HandleError::Retry(
+                    "the system stopped before handling the message".into(),
+                ))
+            })
+        }
+        .into_actor(actor),
+    )
+}
+
+/// Takes back a closed marker the store kept. One that cannot be read is logged and left: the
+/// system then knows no more than without a store.
+fn take_back_marker<A: KeepsState>(actor: &mut A, marker: &[u8]) {
+    let restored = Envelope::from_slice(marker)
+        .map_err(|error| error.to_string())
+        .and_then(|snapshot| actor.restore(&snapshot).map_err(|error| error.to_string()));
+    if let Err(error) = restored {
+        tracing::error!(system = %actor.system_id(), %error, "a stored closed marker cannot be read");
+    }
 }
 
 /// Handles an inbound message idempotently: a new one is applied and its outputs published; a
@@ -446,6 +532,12 @@ impl Versions {
     pub fn resume(&mut self, case_id: &CaseId, version: u64) {
         let known = self.0.entry(case_id.clone()).or_insert(0);
         *known = (*known).max(version);
+    }
+
+    /// Whether `case_id` has a snapshot version: the system holds the case, or wrote or
+    /// read a snapshot of it since it started.
+    pub fn knows(&self, case_id: &CaseId) -> bool {
+        self.0.contains_key(case_id)
     }
 
     /// How many cases have a snapshot version.

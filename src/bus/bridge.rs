@@ -40,7 +40,7 @@ mod letter;
 #[cfg(test)]
 mod tests;
 
-pub use consume::{Routes, Subscribe};
+pub use consume::{dead_letter_and_continue, KeepHandled, Routes, Subscribe};
 
 /// Publish raw records (dead letters, or bytes that are not envelopes in tests of poison
 /// handling); resolves when all are on the bus.

@@ -18,6 +18,9 @@
 //! * [`tx`] — [`CaseTx`]: rows and consumer offsets written in one transaction.
 //! * [`list`] — [`CaseFilter`], [`Page`] and the keyset cursor of [`CaseRepository::list`].
 //! * [`writer`] — [`CaseWriter`]: the latest row of every changed case, written in batches.
+//! * [`state`] — the state topic's store: the latest snapshot of every system and case, written
+//!   by a process's state group with its offsets, so that a restart reads the topic only after
+//!   them and takes back only open cases.
 //! * [`supervision`] — what the supervision system keeps: a row per supervised case
 //!   (`supervision_cases`), per dispatch of an event to a department
 //!   (`supervision_assignments`) and per centre on a dispatch's route (`supervision_routes`),
@@ -28,12 +31,14 @@
 
 pub mod list;
 pub mod row;
+pub mod state;
 pub mod supervision;
 pub mod tx;
 pub mod writer;
 
 pub use list::{CaseFilter, Page, MAX_PAGE};
 pub use row::{CaseRow, CLOSED_STATUSES};
+pub use state::{ClosedStates, StateRow, StoredSnapshot};
 pub use supervision::{FigureScope, SupervisionRow};
 pub use tx::CaseTx;
 pub use writer::{CaseWriter, StoredOffset};

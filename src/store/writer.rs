@@ -19,6 +19,9 @@
 //! ahead of its offset is met again by records it already holds, which the intake system
 //! recognises by their message ids.
 //!
+//! A process's state group hands it the snapshots it read ([`StateRow`], see [`super::state`])
+//! the same way, coalesced by system and case, with its offsets.
+//!
 //! A tokio task fed by an unbounded channel rather than an actor: the intake system must hand
 //! rows on without waiting and without losing one to a full mailbox (`do_send` drops a message
 //! when the mailbox is full), and the task turns the channel's backlog into one batch per
@@ -26,7 +29,7 @@
 //! batches.
 
 use super::supervision::SupervisionBatch;
-use super::{CaseRepository, CaseRow, SupervisionRow};
+use super::{CaseRepository, CaseRow, StateRow, SupervisionRow};
 use dashmap::DashMap;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -54,6 +57,8 @@ enum Command {
     Offset(StoredOffset),
     /// A supervision record's row as it now stands.
     Supervision(SupervisionRow),
+    /// A snapshot read from the state topic.
+    State(StateRow),
     /// Write everything received now, answer whether it was, and go on.
     Sync(oneshot::Sender<bool>),
     /// Write everything received, answer how many rows could not be, and stop.
@@ -82,17 +87,37 @@ struct Batch {
     offsets: HashMap<(String, String, i32), i64>,
     /// The latest row of every changed supervision record.
     supervised: SupervisionBatch,
+    /// The latest snapshot read of every system and case.
+    states: HashMap<(String, String, String), StateRow>,
 }
 
 impl Batch {
     /// Holds nothing to write.
     fn is_empty(&self) -> bool {
-        self.rows.is_empty() && self.offsets.is_empty() && self.supervised.is_empty()
+        self.rows.is_empty()
+            && self.offsets.is_empty()
+            && self.supervised.is_empty()
+            && self.states.is_empty()
     }
 
     /// Rows and offsets held, for the logs.
     fn len(&self) -> usize {
-        self.rows.len() + self.offsets.len() + self.supervised.len()
+        self.rows.len() + self.offsets.len() + self.supervised.len() + self.states.len()
+    }
+
+    /// Keeps `row` unless the batch holds a record of its system and case read after it.
+    fn add_state(&mut self, row: StateRow) {
+        match self.states.entry(row.key()) {
+            std::collections::hash_map::Entry::Occupied(mut kept) => {
+                let held = kept.get();
+                if held.partition != row.partition || held.offset < row.offset {
+                    kept.insert(row);
+                }
+            }
+            std::collections::hash_map::Entry::Vacant(free) => {
+                free.insert(row);
+            }
+        }
     }
 }
 
@@ -128,6 +153,7 @@ impl std::fmt::Debug for Command {
             Command::Row(row) => write!(f, "Row({})", row.case_id),
             Command::Offset(offset) => write!(f, "Offset({offset:?})"),
             Command::Supervision(row) => write!(f, "Supervision({})", row.key()),
+            Command::State(row) => write!(f, "State({}, {})", row.system_id, row.case_id),
             Command::Sync(_) => f.write_str("Sync"),
             Command::Flush(_) => f.write_str("Flush"),
         }
@@ -210,6 +236,14 @@ impl CaseWriter {
         }
     }
 
+    /// Hands on a snapshot the state group read, to be written with the rows handed on before
+    /// it and before the group's next offset; like [`write`](Self::write).
+    pub fn write_state(&self, row: StateRow) {
+        if let Err(unsent) = self.send(Command::State(row)) {
+            tracing::debug!(command = ?unsent, "case writer stopped; snapshot left to the next start");
+        }
+    }
+
     /// Waits until every row handed on so far was written, or its batch failed (and waits for
     /// the next): a read that follows sees them. Answers whether they were written.
     pub async fn written(&self) -> bool {
@@ -277,6 +311,10 @@ async fn run(
                 pending.supervised.add(row);
                 due.get_or_insert_with(|| Instant::now() + BATCH_EVERY);
             }
+            Some(Command::State(row)) => {
+                pending.add_state(row);
+                due.get_or_insert_with(|| Instant::now() + BATCH_EVERY);
+            }
             Some(Command::Sync(done)) => {
                 let written = write(&repository, &mut pending).await;
                 due = (!written).then(|| Instant::now() + RETRY_AFTER);
@@ -337,6 +375,9 @@ async fn write(target: &Target, pending: &mut Batch) -> bool {
             tx.store_offset(group, topic, *partition, *next).await?;
         }
         pending.supervised.write_in(&mut tx).await?;
+        for row in pending.states.values() {
+            tx.upsert_state(row).await?;
+        }
         tx.commit().await
     }
     .await;

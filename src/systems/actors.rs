@@ -12,7 +12,7 @@ use crate::catalog::Catalog;
 use crate::domain::{CentreCode, DepartmentCode, EventId, TerminalId};
 use crate::port::Publish;
 use crate::settings::{BusKind, Roles, Settings};
-use crate::store::{CaseRepository, CaseWriter};
+use crate::store::{CaseRepository, CaseWriter, ClosedStates};
 use actix::prelude::*;
 use anyhow::Context as _;
 use dashmap::DashMap;
@@ -80,7 +80,9 @@ impl Actors {
     /// Starts every actor of `roles`, publishing through `publish`; the stateful ones write
     /// snapshots when `persist_state`, and the intake and supervision systems of the roles keep
     /// their records in `repository` (written through its writer) when given — the supervision
-    /// system keeping only its open cases in memory when `persist_state` too. The bus
+    /// system keeping only its open cases in memory when `persist_state` too; centres and
+    /// departments find the closed markers of cases they closed before in `closed_states`,
+    /// when given. The bus
     /// consumers, the
     /// bridge and the intake system run on the caller's thread; centres, departments and
     /// supervision on a second one, so that a city's traffic uses two cores.
@@ -91,6 +93,7 @@ impl Actors {
         publish: Recipient<Publish>,
         persist_state: bool,
         repository: Option<(CaseWriter, CaseRepository)>,
+        closed_states: Option<ClosedStates>,
     ) -> Self {
         let submit_timeout = Duration::from_millis(settings.service.submit_timeout_ms);
         let mut intake = IntakeSystem::new(
@@ -125,7 +128,8 @@ impl Actors {
                     catalog.clone(),
                     publish.clone(),
                     persist_state,
-                );
+                )
+                .finding_closed_cases_in(closed_states.clone());
                 let addr = GovernanceCenter::start_in_arbiter(&worker.handle(), move |_| actor);
                 (centre.code.clone(), addr)
             })
@@ -152,7 +156,8 @@ impl Actors {
                     publish.clone(),
                     persist_state,
                     event_index.clone(),
-                );
+                )
+                .finding_closed_cases_in(closed_states.clone());
                 let addr = Department::start_in_arbiter(&worker.handle(), move |_| actor);
                 (d.code.clone(), addr)
             })

@@ -1,5 +1,6 @@
 //! The consumer groups start-up subscribes, and what each waits for.
 
+use crate::bus::bridge::KeepHandled;
 use crate::bus::{Resume, Topic};
 
 /// A consumer group start-up subscribes.
@@ -17,6 +18,9 @@ pub(super) struct Group {
     /// For a group of this process alone that keeps its offsets in the case repository:
     /// where it resumes and whom it tells its progress.
     pub(super) resume: Option<Resume>,
+    /// Told of every record a system of the group handled (see
+    /// [`Subscribe::keep`](crate::bus::bridge::Subscribe::keep)).
+    pub(super) keep: Option<KeepHandled>,
 }
 
 impl Group {
@@ -28,6 +32,7 @@ impl Group {
             after_state: false,
             shared: false,
             resume: None,
+            keep: None,
         }
     }
 
@@ -42,6 +47,11 @@ impl Group {
     /// It resumes as `resume` says, when given.
     pub(super) fn resuming(self, resume: Option<Resume>) -> Self {
         Self { resume, ..self }
+    }
+
+    /// Every record a system of it handled is told to `keep`, when given.
+    pub(super) fn keeping(self, keep: Option<KeepHandled>) -> Self {
+        Self { keep, ..self }
     }
 
     /// A group shared by the processes of its role (see the field `shared`).

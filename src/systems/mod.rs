@@ -35,12 +35,12 @@ use crate::audit::{writer_id, AuditDesk, AuditTrail, Flush};
 use crate::bus::bridge::{Bridge, BridgeStats, Drain};
 use crate::bus::kafka::KafkaBus;
 use crate::bus::memory::MemoryBus;
-use crate::bus::{Bus, CatchUp, SubscriptionHandle};
+use crate::bus::{Bus, CatchUp, SubscriptionHandle, Topic};
 use crate::catalog::Catalog;
 use crate::clock::{SharedClock, SystemClock};
 use crate::domain::{CentreCode, DepartmentCode, EventId};
 use crate::settings::{Roles, Settings};
-use crate::store::{CaseRepository, CaseWriter};
+use crate::store::{CaseRepository, CaseWriter, ClosedStates};
 use actix::prelude::*;
 use anyhow::Context as _;
 use dashmap::DashMap;
@@ -96,8 +96,11 @@ pub struct Systems {
     /// system (the governance role): what the case lists and the supervision figures are read
     /// from.
     pub repository: Option<CaseRepository>,
-    /// Where the intake and supervision systems' rows are written, when there is a repository;
-    /// flushed at shutdown.
+    /// The database this process keeps: the case repository, or, for a process without one
+    /// on a bus that outlives it, its systems' snapshots alone.
+    store: Option<CaseRepository>,
+    /// Where the intake and supervision systems' rows and the state group's snapshots are
+    /// written, when there is a store; flushed at shutdown.
     case_writer: Option<CaseWriter>,
     /// The consumer group that reads the state topic (this process's own).
     pub state_group: String,
@@ -113,6 +116,8 @@ pub struct Systems {
     rebuilt: Arc<Mutex<Option<Rebuilt>>>,
     /// Turns true once the state is rebuilt; the views' and the flow's groups wait for it.
     state_rebuilt: Arc<tokio::sync::watch::Sender<bool>>,
+    /// How many snapshots start-up took back from the store.
+    state_taken_back: Arc<std::sync::atomic::AtomicU64>,
     /// The consumer groups' subscriptions; taken by the first shutdown.
     subscriptions: Arc<tokio::sync::Mutex<Vec<SubscriptionHandle>>>,
     /// The thread the centres and departments run on.
@@ -127,6 +132,9 @@ pub struct Systems {
 pub struct Rebuilt {
     /// Records read from the state topic.
     pub state_records: u64,
+    /// Snapshots taken back from the store instead (open cases, and the intake system's last
+    /// feed position).
+    pub state_taken_back: u64,
     /// Records the intake system's view group read from the flow topics.
     pub intake_view_records: u64,
     /// Records the supervision system's view group read from the flow topics.
@@ -188,15 +196,20 @@ impl Systems {
     ) -> anyhow::Result<Self> {
         let settings = Arc::new(settings);
         let roles = Arc::new(settings.roles());
-        let repository = if roles.intake || roles.governance {
-            let repository = CaseRepository::open(&settings.store)
+        // The case repository of the intake and supervision systems; on a bus that outlives
+        // the process, every process keeps its systems' snapshots there too (see
+        // `crate::store::state`).
+        let keeps_cases = roles.intake || roles.governance;
+        let store = if keeps_cases || connected.bus.outlives_process() {
+            let store = CaseRepository::open(&settings.store)
                 .await
                 .context("Failed to open the case repository ([store] in the configuration)")?;
-            Some(repository)
+            Some(store)
         } else {
             None
         };
-        let case_writer = repository.clone().map(CaseWriter::start);
+        let repository = store.clone().filter(|_| keeps_cases);
+        let case_writer = store.clone().map(CaseWriter::start);
         if settings.crypto.uses_development_key() {
             tracing::warn!(
                 kid = %settings.crypto.current,
@@ -221,6 +234,12 @@ impl Systems {
             bridge.clone().recipient(),
             bus.outlives_process(),
             case_writer.clone().zip(repository.clone()),
+            store
+                .clone()
+                .filter(|_| bus.outlives_process())
+                .map(|store| {
+                    ClosedStates::new(store, Topic::State.name(&settings.bus.topic_prefix))
+                }),
         );
         let desks = Desks::new(
             &actors.intake,
@@ -236,6 +255,7 @@ impl Systems {
             intake_group: format!("{prefix}.intake.{run}"),
             supervision_group: format!("{prefix}.supervision.{run}"),
             repository,
+            store,
             case_writer,
             settings: settings.clone(),
             roles,
@@ -255,6 +275,7 @@ impl Systems {
             phase: Arc::new(Mutex::new(Phase::State(None))),
             rebuilt: Arc::default(),
             state_rebuilt: Arc::new(tokio::sync::watch::channel(false).0),
+            state_taken_back: Arc::default(),
             subscriptions: Arc::default(),
             worker: Arc::new(actors.worker),
             stopping: Arc::default(),
@@ -385,8 +406,8 @@ impl Systems {
         if let Some(writer) = &self.case_writer {
             writer.flush().await;
         }
-        if let Some(repository) = &self.repository {
-            repository.close().await;
+        if let Some(store) = &self.store {
+            store.close().await;
         }
         // The HTTP server has stopped: every request's audit record is sealed. Hand them all
         // to the bridge before draining it.

@@ -6,17 +6,23 @@ use crate::actors::governance_center::StartFeed;
 use crate::actors::intake::{MarkReady, TakeBack};
 use crate::actors::supervisor::TakeBackRecords;
 use crate::auth::service_token::ServiceToken;
-use crate::bus::bridge::{Routes, Subscribe};
-use crate::bus::{CatchUp, Membership, OffsetSink, Resume, Topic};
-use crate::domain::SystemId;
+use crate::bus::bridge::{
+    dead_letter_and_continue, envelope_record, KeepHandled, Routes, Subscribe,
+};
+use crate::bus::{CatchUp, Delivery, Membership, OffsetSink, Record, Resume, Topic};
+use crate::domain::{Envelope, SystemId};
 use crate::feed::FeedSource;
-use crate::port::Inbound;
-use crate::store::StoredOffset;
+use crate::port::{HandleError, Inbound};
+use crate::store::{CaseRepository, StateRow, StoredOffset, StoredSnapshot};
 use actix::prelude::*;
 use anyhow::Context as _;
+use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// How often the closed markers past the flow topics' retention are deleted from the store.
+const FORGET_CLOSED_EVERY: Duration = Duration::from_secs(3600);
 
 impl Systems {
     /// Subscribes every group, rebuilds state, then views, then starts the flow (see the
@@ -42,6 +48,9 @@ impl Systems {
         }
         let rebuilt = Rebuilt {
             state_records: state.total(),
+            state_taken_back: self
+                .state_taken_back
+                .load(std::sync::atomic::Ordering::Relaxed),
             intake_view_records: views.get(&SystemId::Intake).map_or(0, |v| v.total()),
             supervision_view_records: views.get(&SystemId::Supervision).map_or(0, |v| v.total()),
         };
@@ -54,6 +63,7 @@ impl Systems {
         );
         *self.rebuilt.lock().unwrap_or_else(|e| e.into_inner()) = Some(rebuilt);
         self.start_flow().await?;
+        self.forget_old_closed_markers();
         self.set_phase(Phase::Running);
         tracing::info!(
             seconds = started.elapsed().as_secs_f64(),
@@ -121,12 +131,187 @@ impl Systems {
                 department.clone().recipient(),
             )
         }));
-        let state = self.end_offsets(vec![Topic::State]).await?;
+        let ends = self.end_offsets(vec![Topic::State]).await?;
+        let kept = self.kept_state(&owners, &ends).await?;
+        let state = match &kept {
+            Some(kept) => CatchUp::resumed(ends.target(), &kept.resume.from),
+            None => ends,
+        };
         self.set_phase(Phase::State(Some(state.clone())));
-        let group = Group::new(self.state_group.clone(), vec![Topic::State]);
+        let (resume, keep) = kept.map(|kept| (kept.resume, kept.keep)).unzip();
+        let group = Group::new(self.state_group.clone(), vec![Topic::State])
+            .resuming(resume)
+            .keeping(keep);
         self.subscribe(group, Routes::ByTarget(owners), Some(state.clone()))
             .await?;
         Ok(state)
+    }
+
+    /// With a store, on a bus that outlives the process: hands every system of `owners` the
+    /// snapshots of the cases it holds open, as the store kept them, and answers where the
+    /// state group resumes and how it keeps what it reads. The store's offsets are those of
+    /// this very set of systems (`{prefix}.state[{systems}]`): another set's rows may lag
+    /// behind them. Offsets past the ends of the topic now (`ends`) belong to a topic that was
+    /// made anew: then the store's snapshots are dropped and the topic is read from its start.
+    async fn kept_state(
+        &self,
+        owners: &HashMap<String, Recipient<Inbound>>,
+        ends: &CatchUp,
+    ) -> anyhow::Result<Option<KeptState>> {
+        let (Some(store), Some(writer)) = (&self.store, &self.case_writer) else {
+            return Ok(None);
+        };
+        let prefix = self.settings.bus.topic_prefix.clone();
+        let topic = Topic::State.name(&prefix);
+        let mut systems: Vec<&str> = owners.keys().map(String::as_str).collect();
+        systems.sort_unstable();
+        let group = format!("{topic}[{}]", systems.join(","));
+        let stored = store
+            .offsets(&group)
+            .await
+            .context("Failed to read where the state group stopped (case repository)")?;
+        let ends = ends.target();
+        let mut from = HashMap::new();
+        for ((name, partition), next) in stored {
+            let at = u32::try_from(partition)
+                .ok()
+                .zip(u64::try_from(next).ok())
+                .filter(|(partition, next)| {
+                    name == topic
+                        && ends
+                            .get(&(Topic::State, *partition))
+                            .is_some_and(|end| next <= end)
+                });
+            match at {
+                Some((partition, next)) => {
+                    from.insert((Topic::State, partition), next);
+                }
+                None => {
+                    tracing::warn!(
+                        %group, topic = %name, partition, next,
+                        "the stored state is of a topic made anew; reading the state topic from \
+                         its start"
+                    );
+                    store
+                        .forget_state(&topic)
+                        .await
+                        .context("Failed to clear the stored state (case repository)")?;
+                    from.clear();
+                    break;
+                }
+            }
+        }
+        let taken_back = self.take_back_state(store, &topic, &group, owners).await?;
+        self.state_taken_back
+            .store(taken_back, std::sync::atomic::Ordering::Relaxed);
+        let offsets = writer.clone();
+        let stored_as = group.clone();
+        let store: OffsetSink = Arc::new(move |topic: Topic, partition: u32, next: u64| {
+            offsets.offset(StoredOffset {
+                group: stored_as.clone(),
+                topic: topic.name(&prefix),
+                partition: i32::try_from(partition).unwrap_or(i32::MAX),
+                next: i64::try_from(next).unwrap_or(i64::MAX),
+            });
+        });
+        let rows = writer.clone();
+        let keep: KeepHandled = Arc::new(move |delivery: &Delivery, system: &str| {
+            let row = StateRow::of(
+                &topic,
+                system,
+                &delivery.record,
+                i32::try_from(delivery.partition).unwrap_or(i32::MAX),
+                i64::try_from(delivery.offset).unwrap_or(i64::MAX),
+            );
+            let rows = rows.clone();
+            Box::pin(async move {
+                rows.room().await;
+                rows.write_state(row);
+            })
+        });
+        Ok(Some(KeptState {
+            resume: Resume { from, store },
+            keep,
+        }))
+    }
+
+    /// Hands each system of `owners` the snapshots of its open cases from `store`, and the
+    /// intake system its last closed feed position, as the state group `group` would have;
+    /// answers how many.
+    async fn take_back_state(
+        &self,
+        store: &CaseRepository,
+        topic: &str,
+        group: &str,
+        owners: &HashMap<String, Recipient<Inbound>>,
+    ) -> anyhow::Result<u64> {
+        let mut taken_back = 0;
+        for (system, recipient) in owners {
+            let mut snapshots = store
+                .open_snapshots(topic, system)
+                .await
+                .with_context(|| format!("Failed to read the open cases of {system} (store)"))?;
+            if *system == SystemId::Intake.to_string() {
+                let position = store
+                    .last_closed_position(topic, system)
+                    .await
+                    .context("Failed to read the intake system's last feed position (store)")?;
+                snapshots.extend(position);
+            }
+            for snapshot in snapshots {
+                taken_back += 1;
+                self.hand_back(system, recipient, group, snapshot).await?;
+            }
+        }
+        Ok(taken_back)
+    }
+
+    /// Hands `system` one snapshot from the store, as the state group `group` would have read
+    /// it: one the system refuses (its personal data sealed with a key removed since, say) goes
+    /// to dead-letters with the reason, and the system goes on without the case. One it cannot
+    /// take yet fails start-up, which says why.
+    async fn hand_back(
+        &self,
+        system: &str,
+        recipient: &Recipient<Inbound>,
+        group: &str,
+        snapshot: StoredSnapshot,
+    ) -> anyhow::Result<()> {
+        let decoded = Envelope::from_slice(&snapshot.payload);
+        let refusal = match &decoded {
+            Ok(envelope) => {
+                let envelope = Arc::new(envelope.clone());
+                match recipient.send(Inbound(envelope.clone())).await {
+                    Ok(Ok(())) => return Ok(()),
+                    Ok(Err(HandleError::Poison(reason))) => reason,
+                    Ok(Err(HandleError::Retry(reason))) => anyhow::bail!(
+                        "{system} could not take back case {} yet: {reason}",
+                        envelope.case_id
+                    ),
+                    Err(error) => anyhow::bail!("{system} stopped during start-up: {error}"),
+                }
+            }
+            Err(error) => error.to_string(),
+        };
+        let mut record = match &decoded {
+            Ok(envelope) => envelope_record(envelope),
+            Err(_) => Record {
+                topic: Topic::State,
+                key: system.to_owned(),
+                headers: vec![(crate::bus::headers::TARGET.into(), system.to_owned())],
+                payload: Bytes::new(),
+            },
+        };
+        record.payload = Bytes::from(snapshot.payload);
+        let delivery = Delivery {
+            record: Arc::new(record),
+            group: Arc::from(group),
+            partition: u32::try_from(snapshot.partition).unwrap_or_default(),
+            offset: u64::try_from(snapshot.offset).unwrap_or_default(),
+        };
+        dead_letter_and_continue(&self.bridge, &self.bridge_stats, &delivery, &refusal)
+            .await
+            .map_err(|error| anyhow::anyhow!("{system}: a refused snapshot: {error}"))
     }
 
     /// Phase 2's groups: the intake and supervision systems will read the flow topics, once
@@ -270,6 +455,31 @@ impl Systems {
             .collect()
     }
 
+    /// Now and every [`FORGET_CLOSED_EVERY`] while the process runs, with a store on a bus that
+    /// outlives the process: deletes the closed markers of cases closed longer ago than the
+    /// flow topics' retention, whose messages can no longer be delivered.
+    fn forget_old_closed_markers(&self) {
+        let Some(store) = self.store.clone().filter(|_| self.bus.outlives_process()) else {
+            return;
+        };
+        let (catalog, stopping) = (self.catalog.clone(), self.stopping.clone());
+        actix_rt::spawn(async move {
+            while !stopping.load(std::sync::atomic::Ordering::Acquire) {
+                let horizon = catalog.now() - catalog.flow_retention;
+                match store.forget_closed_states(horizon).await {
+                    Ok(0) => {}
+                    Ok(forgotten) => {
+                        tracing::info!(forgotten, %horizon, "closed markers past the retention deleted");
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "deleting old closed markers failed; trying again later");
+                    }
+                }
+                tokio::time::sleep(FORGET_CLOSED_EVERY).await;
+            }
+        });
+    }
+
     /// Where every partition of `topics` ends now, asking again until the bus answers.
     async fn end_offsets(&self, topics: Vec<Topic>) -> anyhow::Result<Arc<CatchUp>> {
         let mut attempts = 0;
@@ -323,6 +533,7 @@ impl Systems {
                 after,
                 membership,
                 resume: group.resume,
+                keep: group.keep,
             })
             .await
             .context("the bridge actor stopped during start-up")?
@@ -330,4 +541,12 @@ impl Systems {
         self.subscriptions.lock().await.push(handle);
         Ok(())
     }
+}
+
+/// How the state group resumes from the store and keeps what it reads there.
+struct KeptState {
+    /// Where it resumes, and where its offsets go.
+    resume: Resume,
+    /// Where the snapshots it read go.
+    keep: KeepHandled,
 }

@@ -175,16 +175,30 @@ async fn after_a_restart_closed_cases_hold_nothing_and_late_repeats_are_still_dr
     // Act
     let app = app.restart().await;
     let restored = held(&app).await;
+    let rebuilt = app.systems.rebuilt().expect("start-up is over");
     publish_again_and_wait_taken(&app, &cases[1]).await;
 
-    // Assert: the restored systems know the cases only as closed, and drop the repeat.
-    let expected = Holding {
+    // Assert: the restarted systems took back nothing of the closed cases — no state, no
+    // closed record — and read nothing of the state topic: the store had it all …
+    let nothing = Holding {
         open_cases: 0,
         handled_ids: 0,
         snapshot_versions: FEED_POSITION,
-        closed_cases: CASES * SYSTEMS_PER_CASE,
+        closed_cases: 0,
     };
-    assert_eq!(restored, expected);
+    assert_eq!(restored, nothing);
+    assert_eq!(rebuilt.state_records, 0, "{rebuilt:?}");
+    // … all it took back from the store was the city centre's feed cursor and the intake
+    // system's last feed position …
+    assert_eq!(rebuilt.state_taken_back, 2, "{rebuilt:?}");
+    // … and the repeat was still dropped: the market department found the case's closed marker
+    // in the store, and holds that one closed record now.
     assert_accepted_once(app.memory_bus(), &cases[1]);
-    assert_eq!(held(&app).await, expected);
+    assert_eq!(
+        held(&app).await,
+        Holding {
+            closed_cases: 1,
+            ..nothing
+        }
+    );
 }

@@ -148,8 +148,8 @@ impl Handler<Inbound> for Department {
     type Result = ResponseActFuture<Self, Result<(), HandleError>>;
 
     #[tracing::instrument(skip_all, fields(department = %self.settings.code, case_id = %msg.0.case_id, kind = %msg.0.kind))]
-    fn handle(&mut self, msg: Inbound, _: &mut Self::Context) -> Self::Result {
-        handle_delivery(self, msg.0)
+    fn handle(&mut self, msg: Inbound, ctx: &mut Self::Context) -> Self::Result {
+        handle_delivery(self, msg.0, ctx)
     }
 }
 

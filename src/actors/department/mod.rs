@@ -55,6 +55,7 @@ use crate::domain::{
 };
 use crate::port::Publish;
 use crate::settings::DepartmentSettings;
+use crate::store::ClosedStates;
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
 use dashmap::DashMap;
@@ -88,6 +89,8 @@ pub struct Department {
     waiting_for_case: HashMap<MessageId, DateTime<Utc>>,
     /// Versions of the snapshots of each case.
     versions: Versions,
+    /// Where the closed markers of cases it closed before it started are kept, if anywhere.
+    closed_states: Option<ClosedStates>,
     /// Which department holds which event; shared with the HTTP API.
     event_index: Arc<DashMap<EventId, DepartmentCode>>,
 }
@@ -115,6 +118,16 @@ impl Department {
             waiting_for_case: HashMap::new(),
             versions: Versions::default(),
             event_index,
+            closed_states: None,
+        }
+    }
+
+    /// Finds the closed markers of the cases it closed before it started in `states`
+    /// (see [`KeepsState::closed_states`](crate::actors::KeepsState::closed_states)).
+    pub fn finding_closed_cases_in(self, states: Option<ClosedStates>) -> Self {
+        Self {
+            closed_states: states,
+            ..self
         }
     }
 

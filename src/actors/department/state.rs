@@ -114,6 +114,10 @@ impl KeepsState for Department {
         &mut self.versions
     }
 
+    fn closed_states(&self) -> Option<&crate::store::ClosedStates> {
+        self.closed_states.as_ref()
+    }
+
     fn case_state(&self, case_id: &CaseId) -> Option<DepartmentCaseState> {
         let state = DepartmentCaseState {
             case: self.cases.get(case_id).cloned(),

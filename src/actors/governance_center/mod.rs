@@ -55,6 +55,7 @@ use super::{handle_delivery, reassigned, AfterClose, BusSystem, Processed, Versi
 use crate::catalog::{Catalog, Centre};
 use crate::domain::{CaseId, CollaborationEvent, Envelope, EventId, MessageType, SystemId};
 use crate::port::{HandleError, Inbound, Publish};
+use crate::store::ClosedStates;
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
 use state::{Awaiting, OpenRequest};
@@ -90,6 +91,8 @@ pub struct GovernanceCenter {
     feed_cursor: u64,
     /// Versions of the snapshots of each case.
     versions: Versions,
+    /// Where the closed markers of cases it closed before it started are kept, if anywhere.
+    closed_states: Option<ClosedStates>,
 }
 
 impl GovernanceCenter {
@@ -115,6 +118,16 @@ impl GovernanceCenter {
             routed: HashMap::new(),
             feed_cursor: 0,
             versions: Versions::default(),
+            closed_states: None,
+        }
+    }
+
+    /// Finds the closed markers of the cases it closed before it started in `states`
+    /// (see [`KeepsState::closed_states`](crate::actors::KeepsState::closed_states)).
+    pub fn finding_closed_cases_in(self, states: Option<ClosedStates>) -> Self {
+        Self {
+            closed_states: states,
+            ..self
         }
     }
 
@@ -170,7 +183,7 @@ impl Handler<Inbound> for GovernanceCenter {
     type Result = ResponseActFuture<Self, Result<(), HandleError>>;
 
     #[tracing::instrument(skip_all, fields(centre = %self.centre.code, case_id = %msg.0.case_id, kind = %msg.0.kind))]
-    fn handle(&mut self, msg: Inbound, _: &mut Self::Context) -> Self::Result {
-        handle_delivery(self, msg.0)
+    fn handle(&mut self, msg: Inbound, ctx: &mut Self::Context) -> Self::Result {
+        handle_delivery(self, msg.0, ctx)
     }
 }

@@ -63,6 +63,10 @@ impl KeepsState for GovernanceCenter {
         &mut self.versions
     }
 
+    fn closed_states(&self) -> Option<&crate::store::ClosedStates> {
+        self.closed_states.as_ref()
+    }
+
     fn case_state(&self, case_id: &CaseId) -> Option<CentreCaseState> {
         if case_id.as_str() == FEED_KEY {
             return Some(CentreCaseState {

@@ -12,6 +12,7 @@ use crate::bus::{headers, Delivery, Dispatch, HandlerFailed, Record, Subscriptio
 use crate::domain::Envelope;
 use crate::port::{HandleError, Inbound};
 use actix::prelude::*;
+use futures::future::BoxFuture;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -37,7 +38,15 @@ pub struct Subscribe {
     /// Where a consumer alone starts and whom it tells its progress (see
     /// [`Subscription::resume`]).
     pub resume: Option<crate::bus::Resume>,
+    /// Told of every record a system handled (neither skipped nor dead-lettered), with the
+    /// system's id, before the record counts as handled: the state group keeps the snapshots
+    /// it read this way.
+    pub keep: Option<KeepHandled>,
 }
+
+/// See [`Subscribe::keep`]: given a handled record and the id of the system that handled it;
+/// the record counts as handled once the future resolves.
+pub type KeepHandled = Arc<dyn Fn(&Delivery, &str) -> BoxFuture<'static, ()> + Send + Sync>;
 
 /// Who receives a consumer group's records.
 #[derive(Clone)]
@@ -65,8 +74,9 @@ impl Handler<Subscribe> for Bridge {
         let routes = Arc::new(msg.routes);
         let stats = self.stats.clone();
         let catch_up = msg.catch_up;
+        let keep = msg.keep;
         let handler: crate::bus::RecordHandler = Arc::new(move |delivery: Delivery| {
-            let dispatch = dispatch(&bridge, &stats, &routes, delivery.clone());
+            let dispatch = dispatch(&bridge, &stats, &routes, keep.as_ref(), delivery.clone());
             let Some(catch_up) = catch_up.clone() else {
                 return dispatch;
             };
@@ -99,11 +109,13 @@ impl Handler<Subscribe> for Bridge {
 }
 
 /// Hands a record to the system its routes name: skipped when it is for none of them, to
-/// dead-letters when it has no target or is not an envelope.
+/// dead-letters when it has no target or is not an envelope. A record the system handled is
+/// then told to `keep`, if given.
 fn dispatch(
     bridge: &Addr<Bridge>,
     stats: &Arc<BridgeStats>,
     routes: &Routes,
+    keep: Option<&KeepHandled>,
     delivery: Delivery,
 ) -> Dispatch {
     // Route by header first, so a system never decodes a record meant for another.
@@ -120,6 +132,7 @@ fn dispatch(
         }
     };
     let (bridge, stats) = (bridge.clone(), stats.clone());
+    let keep = keep.cloned();
     Dispatch::Handle(Box::pin(async move {
         let envelope = match Envelope::from_slice(&delivery.record.payload) {
             Ok(envelope) => Arc::new(envelope),
@@ -129,7 +142,13 @@ fn dispatch(
             }
         };
         match recipient.send(Inbound(envelope)).await {
-            Ok(Ok(())) => Ok(()),
+            Ok(Ok(())) => {
+                if let (Some(keep), Some(system)) = (keep, delivery.record.header(headers::TARGET))
+                {
+                    keep(&delivery, system).await;
+                }
+                Ok(())
+            }
             Ok(Err(HandleError::Poison(reason))) => {
                 dead_letter_and_continue(&bridge, &stats, &delivery, &reason).await
             }
@@ -141,7 +160,7 @@ fn dispatch(
 
 /// Writes a dead letter; the delivery counts as handled only once the dead letter is on the bus.
 /// When the bus refuses the dead letter for good, it is written without the payload instead.
-async fn dead_letter_and_continue(
+pub async fn dead_letter_and_continue(
     bridge: &Addr<Bridge>,
     stats: &BridgeStats,
     delivery: &Delivery,

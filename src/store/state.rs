@@ -1,0 +1,267 @@
+//! The state topic's store: the latest snapshot each system wrote of each case, as the topic's
+//! compaction would keep it, written by the state group of a process with its offsets (in
+//! `consumer_offsets`) in the same transactions — a Kafka Streams state store with the state
+//! topic as its changelog.
+//!
+//! A restarted process takes back the open cases of its systems from here
+//! ([`CaseRepository::open_snapshots`]) and reads the state topic only after the stored offsets,
+//! instead of from its start. A case a system closed is not taken back: its closed marker stays
+//! here, and is read ([`ClosedStates::marker`]) only when a message for the case comes again — a
+//! late repeat, which the system must still recognise and drop. Markers older than the flow
+//! topics' retention are deleted ([`CaseRepository::forget_closed_states`]): no message that old
+//! can be delivered any more, so what the store holds follows open work and the retention, not
+//! history.
+
+use super::tx::{on_engine_tx, CaseTx};
+use super::{on_engine, CaseRepository, StoreError};
+use crate::bus::Record;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+/// One snapshot as a state group read it: what its system keeps of its case, until a later
+/// record of the same system and case replaces it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StateRow {
+    /// The state topic's full name.
+    pub topic: String,
+    /// The system the snapshot belongs to (the record's `target`, e.g. `department/market`).
+    pub system_id: String,
+    /// The case (the record's key).
+    pub case_id: String,
+    /// The partition the record was read from.
+    pub partition: i32,
+    /// Its offset there: a row is replaced only by a record read after it.
+    pub offset: i64,
+    /// When the system closed the case, if the snapshot is its closed marker.
+    pub closed_at: Option<DateTime<Utc>>,
+    /// The intake system's feed position, when the snapshot names one.
+    pub sequence: Option<i64>,
+    /// The record's value: the snapshot's envelope, as on the topic (personal data sealed).
+    pub payload: Bytes,
+}
+
+/// What a row needs from a snapshot's state, read without decoding the rest of it.
+#[derive(Deserialize)]
+struct Probe {
+    case_id: String,
+    data: ProbeData,
+}
+
+#[derive(Deserialize)]
+struct ProbeData {
+    state: ProbeState,
+}
+
+#[derive(Deserialize)]
+struct ProbeState {
+    #[serde(default)]
+    closed_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    sequence: Option<i64>,
+}
+
+impl StateRow {
+    /// The row of the snapshot `record` of `system_id`, read from `topic` at `partition` and
+    /// `offset`. A snapshot whose state cannot be read as such is kept as open: it is taken
+    /// back, and refused, at the next start, as reading the topic would have.
+    pub fn of(topic: &str, system_id: &str, record: &Record, partition: i32, offset: i64) -> Self {
+        // The record's key is `{system}|{case}`; the envelope names the case alone.
+        let (case_id, state) = match serde_json::from_slice::<Probe>(&record.payload) {
+            Ok(probe) => (probe.case_id, probe.data.state),
+            Err(_) => (
+                record.key.clone(),
+                ProbeState {
+                    closed_at: None,
+                    sequence: None,
+                },
+            ),
+        };
+        Self {
+            topic: topic.to_owned(),
+            system_id: system_id.to_owned(),
+            case_id,
+            partition,
+            offset,
+            closed_at: state.closed_at,
+            sequence: state.sequence,
+            payload: record.payload.clone(),
+        }
+    }
+
+    /// The key it replaces a row under: one row per topic, system and case.
+    pub fn key(&self) -> (String, String, String) {
+        (
+            self.topic.clone(),
+            self.system_id.clone(),
+            self.case_id.clone(),
+        )
+    }
+}
+
+/// A snapshot as the store kept it, with where it was read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSnapshot {
+    /// The partition it was read from.
+    pub partition: i32,
+    /// Its offset there.
+    pub offset: i64,
+    /// The record's value: the snapshot's envelope.
+    pub payload: Vec<u8>,
+}
+
+impl From<(i32, i64, Vec<u8>)> for StoredSnapshot {
+    fn from((partition, offset, payload): (i32, i64, Vec<u8>)) -> Self {
+        Self {
+            partition,
+            offset,
+            payload,
+        }
+    }
+}
+
+/// Writes a snapshot as its system's latest of the case, unless the row holds a record read
+/// after it on the same partition.
+const UPSERT_STATE: &str = "\
+    INSERT INTO state_snapshots (topic, system_id, case_id, partition_id, record_offset, \
+                                 closed_at_us, sequence, payload) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+    ON CONFLICT (topic, system_id, case_id) DO UPDATE SET \
+        partition_id = excluded.partition_id, record_offset = excluded.record_offset, \
+        closed_at_us = excluded.closed_at_us, sequence = excluded.sequence, \
+        payload = excluded.payload \
+    WHERE excluded.partition_id <> state_snapshots.partition_id \
+       OR excluded.record_offset > state_snapshots.record_offset";
+
+impl CaseTx {
+    /// Writes `row` as its system's latest snapshot of its case (see [`UPSERT_STATE`]).
+    pub async fn upsert_state(&mut self, row: &StateRow) -> Result<(), StoreError> {
+        on_engine_tx!(&mut self.inner, tx => {
+            sqlx::query(UPSERT_STATE)
+                .bind(&row.topic)
+                .bind(&row.system_id)
+                .bind(&row.case_id)
+                .bind(row.partition)
+                .bind(row.offset)
+                .bind(row.closed_at.map(|at| at.timestamp_micros()))
+                .bind(row.sequence)
+                .bind(row.payload.as_ref())
+                .execute(&mut **tx)
+                .await
+                .map(drop)?
+        });
+        Ok(())
+    }
+}
+
+impl CaseRepository {
+    /// The snapshots of the cases `system_id` holds open, as read from `topic`: what a
+    /// restarted process hands back to the system.
+    pub async fn open_snapshots(
+        &self,
+        topic: &str,
+        system_id: &str,
+    ) -> Result<Vec<StoredSnapshot>, StoreError> {
+        let sql = "SELECT partition_id, record_offset, payload FROM state_snapshots \
+                   WHERE topic = $1 AND system_id = $2 AND closed_at_us IS NULL";
+        let rows: Vec<(i32, i64, Vec<u8>)> = on_engine!(&self.pool, pool => {
+            sqlx::query_as(sql).bind(topic).bind(system_id).fetch_all(pool).await?
+        });
+        Ok(rows.into_iter().map(StoredSnapshot::from).collect())
+    }
+
+    /// Of the closed markers of `system_id` that name a feed position, the one with the
+    /// highest: all a restarted intake system needs of its closed cases, so that no new
+    /// submission takes a position the city has read.
+    pub async fn last_closed_position(
+        &self,
+        topic: &str,
+        system_id: &str,
+    ) -> Result<Option<StoredSnapshot>, StoreError> {
+        let sql = "SELECT partition_id, record_offset, payload FROM state_snapshots \
+                   WHERE topic = $1 AND system_id = $2 AND sequence IS NOT NULL \
+                     AND closed_at_us IS NOT NULL \
+                   ORDER BY sequence DESC LIMIT 1";
+        let row: Option<(i32, i64, Vec<u8>)> = on_engine!(&self.pool, pool => {
+            sqlx::query_as(sql).bind(topic).bind(system_id).fetch_optional(pool).await?
+        });
+        Ok(row.map(StoredSnapshot::from))
+    }
+
+    /// The closed marker `system_id` last wrote of `case_id`, if the case is closed there.
+    pub async fn closed_snapshot(
+        &self,
+        topic: &str,
+        system_id: &str,
+        case_id: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let sql = "SELECT payload FROM state_snapshots \
+                   WHERE topic = $1 AND system_id = $2 AND case_id = $3 \
+                     AND closed_at_us IS NOT NULL";
+        let row: Option<(Vec<u8>,)> = on_engine!(&self.pool, pool => {
+            sqlx::query_as(sql)
+                .bind(topic)
+                .bind(system_id)
+                .bind(case_id)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(row.map(|(payload,)| payload))
+    }
+
+    /// Deletes every snapshot of `topic` and every offset stored on it: the topic was made
+    /// anew, and what the store holds of it describes nothing on it.
+    pub async fn forget_state(&self, topic: &str) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        on_engine_tx!(&mut tx.inner, tx => {
+            sqlx::query("DELETE FROM state_snapshots WHERE topic = $1")
+                .bind(topic)
+                .execute(&mut **tx)
+                .await?;
+            sqlx::query("DELETE FROM consumer_offsets WHERE topic = $1")
+                .bind(topic)
+                .execute(&mut **tx)
+                .await
+                .map(drop)?
+        });
+        tx.commit().await
+    }
+
+    /// Deletes the closed markers of cases closed before `before`; answers how many.
+    pub async fn forget_closed_states(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let sql = "DELETE FROM state_snapshots WHERE closed_at_us < $1";
+        let before = before.timestamp_micros();
+        let deleted = on_engine!(&self.pool, pool => {
+            sqlx::query(sql).bind(before).execute(pool).await?.rows_affected()
+        });
+        Ok(deleted)
+    }
+}
+
+/// Where a system finds the closed marker of a case it does not hold: in the store, as the
+/// state group wrote it.
+#[derive(Debug, Clone)]
+pub struct ClosedStates {
+    /// The store.
+    repository: CaseRepository,
+    /// The state topic's full name.
+    topic: String,
+}
+
+impl ClosedStates {
+    /// The closed markers of `topic` in `repository`.
+    pub fn new(repository: CaseRepository, topic: String) -> Self {
+        Self { repository, topic }
+    }
+
+    /// The closed marker `system_id` wrote of `case_id` (the snapshot's envelope), if any.
+    pub async fn marker(
+        &self,
+        system_id: &str,
+        case_id: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        self.repository
+            .closed_snapshot(&self.topic, system_id, case_id)
+            .await
+    }
+}

@@ -1,0 +1,312 @@
+//! The state topic's store on both engines (see `govfusion::store::state`): the latest snapshot
+//! of each system and case as the state group read it, open ones for a restart to take back,
+//! closed markers looked up one by one and deleted past the retention.
+
+// Only the PostgreSQL variable of the shared list is used here.
+#[allow(dead_code)]
+#[path = "common/env.rs"]
+mod env;
+// How a store was opened (to open it again) is not used here.
+#[allow(dead_code)]
+#[macro_use]
+#[path = "common/test_store.rs"]
+mod test_store;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use govfusion::bus::{Record, Topic};
+use govfusion::store::{CaseWriter, StateRow, StoredOffset, StoredSnapshot};
+use serde_json::json;
+use std::collections::HashMap;
+use test_store::TestStore;
+
+/// The state topic of these tests.
+const TOPIC: &str = "govfusion.state";
+/// A department, as the `target` of its snapshots names it.
+const MARKET: &str = "department/market";
+/// The intake system.
+const INTAKE: &str = "intake";
+
+/// 2027-01-01T00:00:00Z plus `hours`.
+fn hour(hours: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap() + Duration::hours(hours)
+}
+
+/// A snapshot record of `system` for `case_id` holding `state`, as a system writes it.
+fn snapshot(system: &str, case_id: &str, version: u64, state: serde_json::Value) -> Record {
+    let envelope = json!({
+        "id": format!("snapshot:{system}:{case_id}#{version}"),
+        "type": "state.snapshot",
+        "case_id": case_id,
+        "source": system,
+        "target": system,
+        "occurred_at": "2027-01-01T00:00:00Z",
+        "trace_id": "",
+        "schema": 1,
+        "data": { "version": version, "state": state },
+    });
+    Record {
+        topic: Topic::State,
+        key: format!("{system}|{case_id}"),
+        headers: vec![("target".into(), system.into())],
+        payload: serde_json::to_vec(&envelope).unwrap().into(),
+    }
+}
+
+/// The row of `record` read at (`partition`, `offset`).
+fn row(system: &str, record: &Record, partition: i32, offset: i64) -> StateRow {
+    StateRow::of(TOPIC, system, record, partition, offset)
+}
+
+/// An open snapshot's state.
+fn open_state(note: &str) -> serde_json::Value {
+    json!({ "case": { "note": note } })
+}
+
+/// A closed marker's state, closed at `at`.
+fn closed_state(at: DateTime<Utc>) -> serde_json::Value {
+    json!({ "closed_at": at })
+}
+
+/// Writes `rows` in one transaction.
+async fn write(store: &TestStore, rows: &[StateRow]) {
+    let mut tx = store.repo.begin().await.unwrap();
+    for row in rows {
+        tx.upsert_state(row).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+}
+
+/// The payloads of `snapshots`, as JSON.
+fn states(snapshots: &[StoredSnapshot]) -> Vec<serde_json::Value> {
+    let mut states: Vec<serde_json::Value> = snapshots
+        .iter()
+        .map(|s| {
+            serde_json::from_slice::<serde_json::Value>(&s.payload).unwrap()["data"]["state"]
+                .clone()
+        })
+        .collect();
+    states.sort_by_key(|state| state.to_string());
+    states
+}
+
+async fn a_row_names_the_case_and_reads_whether_it_is_closed(_store: &TestStore) {
+    // Arrange
+    let open = snapshot(MARKET, "c-1", 1, open_state("a"));
+    let closed = snapshot(MARKET, "c-1", 2, closed_state(hour(1)));
+    let intake = snapshot(
+        INTAKE,
+        "c-1",
+        3,
+        json!({ "sequence": 7, "closed_at": hour(2) }),
+    );
+
+    // Act
+    let rows = [
+        row(MARKET, &open, 0, 1),
+        row(MARKET, &closed, 0, 2),
+        row(INTAKE, &intake, 0, 3),
+    ];
+
+    // Assert: the case, not the record key (`{system}|{case}`); closed only with `closed_at`.
+    assert!(rows.iter().all(|r| r.case_id == "c-1"), "{rows:?}");
+    assert_eq!(rows[0].closed_at, None);
+    assert_eq!(rows[1].closed_at, Some(hour(1)));
+    assert_eq!(
+        (rows[2].closed_at, rows[2].sequence),
+        (Some(hour(2)), Some(7))
+    );
+}
+
+async fn a_snapshot_read_earlier_never_replaces_one_read_later(store: &TestStore) {
+    // Arrange: version 2 read at offset 9, then version 1 at offset 4 (a second state group
+    // that lags behind the first).
+    let later = row(
+        MARKET,
+        &snapshot(MARKET, "c-1", 2, open_state("later")),
+        0,
+        9,
+    );
+    let earlier = row(
+        MARKET,
+        &snapshot(MARKET, "c-1", 1, open_state("earlier")),
+        0,
+        4,
+    );
+
+    // Act
+    write(store, &[later]).await;
+    write(store, &[earlier]).await;
+
+    // Assert
+    let open = store.repo.open_snapshots(TOPIC, MARKET).await.unwrap();
+    assert_eq!(states(&open), vec![open_state("later")]);
+    assert_eq!((open[0].partition, open[0].offset), (0, 9));
+}
+
+async fn open_snapshots_are_a_systems_open_cases_and_markers_are_found_one_by_one(
+    store: &TestStore,
+) {
+    // Arrange: c-1 open and c-2 closed at market; c-1 open at the intake system.
+    write(
+        store,
+        &[
+            row(MARKET, &snapshot(MARKET, "c-1", 1, open_state("c-1")), 0, 1),
+            row(MARKET, &snapshot(MARKET, "c-2", 1, open_state("c-2")), 1, 1),
+            row(
+                MARKET,
+                &snapshot(MARKET, "c-2", 2, closed_state(hour(1))),
+                1,
+                2,
+            ),
+            row(
+                INTAKE,
+                &snapshot(INTAKE, "c-1", 1, open_state("intake")),
+                0,
+                3,
+            ),
+        ],
+    )
+    .await;
+
+    // Act
+    let open = store.repo.open_snapshots(TOPIC, MARKET).await.unwrap();
+    let closed = store
+        .repo
+        .closed_snapshot(TOPIC, MARKET, "c-2")
+        .await
+        .unwrap();
+    let not_closed = store
+        .repo
+        .closed_snapshot(TOPIC, MARKET, "c-1")
+        .await
+        .unwrap();
+    let elsewhere = store
+        .repo
+        .closed_snapshot("other.state", MARKET, "c-2")
+        .await
+        .unwrap();
+
+    // Assert
+    assert_eq!(states(&open), vec![open_state("c-1")]);
+    let marker: serde_json::Value =
+        serde_json::from_slice(&closed.expect("c-2 is closed")).unwrap();
+    assert_eq!(marker["data"]["state"], closed_state(hour(1)));
+    assert_eq!((not_closed, elsewhere), (None, None));
+}
+
+async fn the_intake_systems_last_position_is_its_highest_closed_one(store: &TestStore) {
+    // Arrange: closed at positions 3, 11 and 5; an open case at 12.
+    let mut rows = Vec::new();
+    for (offset, (case_id, sequence)) in [("c-3", 3), ("c-11", 11), ("c-5", 5)].iter().enumerate() {
+        let state = json!({ "sequence": sequence, "closed_at": hour(1) });
+        rows.push(row(
+            INTAKE,
+            &snapshot(INTAKE, case_id, 1, state),
+            0,
+            offset as i64,
+        ));
+    }
+    let open = json!({ "sequence": 12, "application": {} });
+    rows.push(row(INTAKE, &snapshot(INTAKE, "c-12", 1, open), 0, 10));
+    write(store, &rows).await;
+
+    // Act
+    let last = store
+        .repo
+        .last_closed_position(TOPIC, INTAKE)
+        .await
+        .unwrap();
+
+    // Assert
+    let last: serde_json::Value =
+        serde_json::from_slice(&last.expect("a position").payload).unwrap();
+    assert_eq!(last["case_id"], "c-11");
+}
+
+async fn closed_markers_past_the_retention_are_deleted_and_nothing_else(store: &TestStore) {
+    // Arrange: c-old closed at hour 1, c-new at hour 30, c-open open.
+    write(
+        store,
+        &[
+            row(
+                MARKET,
+                &snapshot(MARKET, "c-old", 2, closed_state(hour(1))),
+                0,
+                1,
+            ),
+            row(
+                MARKET,
+                &snapshot(MARKET, "c-new", 2, closed_state(hour(30))),
+                0,
+                2,
+            ),
+            row(
+                MARKET,
+                &snapshot(MARKET, "c-open", 1, open_state("o")),
+                0,
+                3,
+            ),
+        ],
+    )
+    .await;
+
+    // Act: a retention of 24 hours, at hour 26.
+    let deleted = store.repo.forget_closed_states(hour(2)).await.unwrap();
+
+    // Assert
+    assert_eq!(deleted, 1);
+    let repo = &store.repo;
+    assert_eq!(
+        repo.closed_snapshot(TOPIC, MARKET, "c-old").await.unwrap(),
+        None
+    );
+    assert!(repo
+        .closed_snapshot(TOPIC, MARKET, "c-new")
+        .await
+        .unwrap()
+        .is_some());
+    assert_eq!(repo.open_snapshots(TOPIC, MARKET).await.unwrap().len(), 1);
+}
+
+async fn a_topic_made_anew_loses_its_snapshots_and_offsets(store: &TestStore) {
+    // Arrange: a snapshot and its group's offset, written together by the writer.
+    let writer = CaseWriter::start(store.repo.clone());
+    writer.write_state(row(
+        MARKET,
+        &snapshot(MARKET, "c-1", 1, open_state("a")),
+        0,
+        4,
+    ));
+    writer.offset(StoredOffset {
+        group: format!("{TOPIC}[{MARKET}]"),
+        topic: TOPIC.to_owned(),
+        partition: 0,
+        next: 5,
+    });
+    writer.written().await;
+    let group = format!("{TOPIC}[{MARKET}]");
+    let stored = store.repo.offsets(&group).await.unwrap();
+
+    // Act
+    store.repo.forget_state(TOPIC).await.unwrap();
+
+    // Assert: both were there, and neither is now.
+    assert_eq!(stored, HashMap::from([((TOPIC.to_owned(), 0), 5)]));
+    assert!(store.repo.offsets(&group).await.unwrap().is_empty());
+    assert!(store
+        .repo
+        .open_snapshots(TOPIC, MARKET)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(writer.flush().await, 0);
+}
+
+suite!(
+    a_row_names_the_case_and_reads_whether_it_is_closed,
+    a_snapshot_read_earlier_never_replaces_one_read_later,
+    open_snapshots_are_a_systems_open_cases_and_markers_are_found_one_by_one,
+    the_intake_systems_last_position_is_its_highest_closed_one,
+    closed_markers_past_the_retention_are_deleted_and_nothing_else,
+    a_topic_made_anew_loses_its_snapshots_and_offsets,
+);
