@@ -209,24 +209,6 @@ impl CaseRepository {
         Ok(row.map(|(payload,)| payload))
     }
 
-    /// Deletes every snapshot of `topic` and every offset stored on it: the topic was made
-    /// anew, and what the store holds of it describes nothing on it.
-    pub async fn forget_state(&self, topic: &str) -> Result<(), StoreError> {
-        let mut tx = self.begin().await?;
-        on_engine_tx!(&mut tx.inner, tx => {
-            sqlx::query("DELETE FROM state_snapshots WHERE topic = $1")
-                .bind(topic)
-                .execute(&mut **tx)
-                .await?;
-            sqlx::query("DELETE FROM consumer_offsets WHERE topic = $1")
-                .bind(topic)
-                .execute(&mut **tx)
-                .await
-                .map(drop)?
-        });
-        tx.commit().await
-    }
-
     /// Deletes the closed markers of cases closed before `before`; answers how many.
     pub async fn forget_closed_states(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         let sql = "DELETE FROM state_snapshots WHERE closed_at_us < $1";

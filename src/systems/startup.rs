@@ -132,7 +132,7 @@ impl Systems {
             )
         }));
         let ends = self.end_offsets(vec![Topic::State]).await?;
-        let kept = self.kept_state(&owners, &ends).await?;
+        let kept = self.kept_state(&owners).await?;
         let state = match &kept {
             Some(kept) => CatchUp::resumed(ends.target(), &kept.resume.from),
             None => ends,
@@ -151,12 +151,11 @@ impl Systems {
     /// snapshots of the cases it holds open, as the store kept them, and answers where the
     /// state group resumes and how it keeps what it reads. The store's offsets are those of
     /// this very set of systems (`{prefix}.state[{systems}]`): another set's rows may lag
-    /// behind them. Offsets past the ends of the topic now (`ends`) belong to a topic that was
-    /// made anew: then the store's snapshots are dropped and the topic is read from its start.
+    /// behind them. Like the views' offsets, they belong to the topic they were read from: a
+    /// city whose topics are deleted and made anew starts with a new store.
     async fn kept_state(
         &self,
         owners: &HashMap<String, Recipient<Inbound>>,
-        ends: &CatchUp,
     ) -> anyhow::Result<Option<KeptState>> {
         let (Some(store), Some(writer)) = (&self.store, &self.case_writer) else {
             return Ok(None);
@@ -170,37 +169,14 @@ impl Systems {
             .offsets(&group)
             .await
             .context("Failed to read where the state group stopped (case repository)")?;
-        let ends = ends.target();
-        let mut from = HashMap::new();
-        for ((name, partition), next) in stored {
-            let at = u32::try_from(partition)
-                .ok()
-                .zip(u64::try_from(next).ok())
-                .filter(|(partition, next)| {
-                    name == topic
-                        && ends
-                            .get(&(Topic::State, *partition))
-                            .is_some_and(|end| next <= end)
-                });
-            match at {
-                Some((partition, next)) => {
-                    from.insert((Topic::State, partition), next);
-                }
-                None => {
-                    tracing::warn!(
-                        %group, topic = %name, partition, next,
-                        "the stored state is of a topic made anew; reading the state topic from \
-                         its start"
-                    );
-                    store
-                        .forget_state(&topic)
-                        .await
-                        .context("Failed to clear the stored state (case repository)")?;
-                    from.clear();
-                    break;
-                }
-            }
-        }
+        let from = stored
+            .into_iter()
+            .filter(|((name, _), _)| *name == topic)
+            .filter_map(|((_, partition), next)| {
+                let partition = u32::try_from(partition).ok()?;
+                Some(((Topic::State, partition), u64::try_from(next).ok()?))
+            })
+            .collect();
         let taken_back = self.take_back_state(store, &topic, &group, owners).await?;
         self.state_taken_back
             .store(taken_back, std::sync::atomic::Ordering::Relaxed);
