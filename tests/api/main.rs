@@ -21,6 +21,9 @@
 //! * [`idempotency`] — `Idempotency-Key` on POSTs; a body that never arrives gets 408.
 //! * [`masking`] — the applicant in clear to the applicant, their terminal and the handling
 //!   department's officers, masked for every other reader; `no-store` on what carries it.
+//! * [`openapi`] — the committed OpenAPI document is the generated one, served without a
+//!   token, OpenAPI 3.1 with every reference resolved; every route served is in it and every
+//!   route in it is served.
 //! * [`oversized`] — an application too large for the bus gets 413; a record the bus refuses
 //!   anyway is dead-lettered, blocks nothing, and readiness says so until it passes; a
 //!   shutdown that could not deliver records fails, saying how many.
@@ -55,6 +58,7 @@ mod flow;
 mod helpers;
 mod idempotency;
 mod masking;
+mod openapi;
 mod oversized;
 mod personal_data;
 mod repository;
