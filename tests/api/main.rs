@@ -38,6 +38,8 @@
 //! * [`supervision`] — yellow and red warnings, the department and centre figures, ratings.
 //! * [`supervision_restart`] — after a restart supervision reads no flow record again, gives
 //!   the same figures, raises each warning once, and holds only the cases still open.
+//! * [`traces`] — every record of a case names the case's trace in a W3C `traceparent`, each
+//!   hop with a span id of its own; an outside system's record without one is handled.
 //! * [`validation`] — identity numbers, phones and the `[input]` limits: 422 naming the field;
 //!   a body not labelled JSON gets 415.
 
@@ -67,6 +69,7 @@ mod staff_acts;
 mod stalled;
 mod supervision;
 mod supervision_restart;
+mod traces;
 mod validation;
 
 /// How long a wait of [`common::poll`] looks before the test fails. A bound on waiting, not a
