@@ -13,6 +13,11 @@ use serde::{Deserialize, Serialize};
 
 /// Who applied. Its `Debug` shows it masked (see [`Applicant::masked`]).
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(
+    description = "Who applied, in clear: shown to the applicant, the terminal that \
+    submitted for them and the handling department; masked for every other reader \
+    (`500103********1232`, `138****0000`, `张*`)."
+)]
 #[serde(deny_unknown_fields)]
 pub struct Applicant {
     /// Person's or company's name.
@@ -37,6 +42,11 @@ pub struct Region {
 /// applicant sealed ([`SealedApplicant`]); `Application<Applicant>` is the same application
 /// opened, as the views show it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(
+    description = "An application (办件申请数据). On the bus and in the intake feed its \
+    `applicant` is sealed (`SealedApplicant`); in a case view or an inbox it is open \
+    (`Applicant`)."
+)]
 pub struct Application<A = SealedApplicant> {
     /// Case id issued by the intake system.
     pub case_id: CaseId,

@@ -22,6 +22,11 @@ pub enum Algorithm {
 
 /// An [`Applicant`] sealed for one case.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(
+    description = "An applicant sealed for one case: AES-256-GCM under the key `kid`, \
+    the case id as associated data (docs/asyncapi.yaml, \"Personal data: the sealed \
+    applicant\")."
+)]
 #[serde(deny_unknown_fields)]
 pub struct SealedApplicant {
     /// Always `A256GCM`.

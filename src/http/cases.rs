@@ -38,7 +38,7 @@ pub(super) async fn view(systems: &Systems, case_id: CaseId) -> Result<CaseView<
 
 /// The case `case_id`: its status, history, approval and rating, for a caller with a part in
 /// it; the applicant in clear for the applicant, their terminal and the handling department's
-/// officers, masked for everyone else who may see the case ([`Sight`]).
+/// officers, masked for everyone else who may see the case (see `Sight`).
 #[utoipa::path(
     get,
     path = "/api/v1/cases/{case_id}",

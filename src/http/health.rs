@@ -35,7 +35,7 @@ pub(super) async fn healthz() -> HttpResponse {
 /// Ready for traffic: start-up has rebuilt state and views, every consumer group has its
 /// partitions, the bus has refused nothing for good lately (`bridge.refused_unready_ms`) and the
 /// process is not stopping; otherwise 503 saying what it waits for
-/// ([`Systems::not_ready`](crate::systems::Systems::not_ready)).
+/// (`Systems::not_ready`).
 #[utoipa::path(
     get,
     path = "/readyz",

@@ -81,7 +81,7 @@ const TERMINAL: &str = "The terminal, as `GET /api/v1/terminals` lists them";
 /// Submits an application at a terminal. Answered `202` once the bus took its record
 /// (`durable: true`) or when it has not yet (`durable: false`); refused with 422 naming the
 /// field when a field breaks its rule (before any case exists), and when the bus refused the
-/// record for good, which fails the case ([`refused_submission`]).
+/// record for good, which fails the case (see `refused_submission`).
 #[utoipa::path(
     post,
     path = "/api/v1/terminals/{terminal_id}/applications",

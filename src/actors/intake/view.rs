@@ -17,6 +17,10 @@ use serde::{Deserialize, Serialize};
 /// A case as the applicant sees it. The intake system keeps it with the applicant sealed, as
 /// the bus brought it; [`CaseView::opened`] is the view with the applicant in clear.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(
+    description = "A case as the people with a part in it see it: where it stands, its \
+    application, receipt, collaboration events, approval, warnings, rating and history."
+)]
 pub struct CaseView<A = SealedApplicant> {
     /// Case id.
     pub case_id: CaseId,
