@@ -18,6 +18,7 @@ use super::Delivery;
 use crate::domain::Envelope;
 use sha2::{Digest, Sha256};
 use std::fmt;
+use tracing::field::display;
 
 /// The version of the `traceparent` format written.
 const VERSION: &str = "00";
@@ -108,11 +109,10 @@ pub fn new_span_id() -> String {
 /// trace id, a span id of its own, the sending hop as its parent (when the record's
 /// `traceparent` names the same trace), and what names the message and where it was read.
 pub fn handling_span(delivery: &Delivery, envelope: &Envelope) -> tracing::Span {
-    let trace_id = w3c_trace_id(&envelope.trace_id).unwrap_or_default();
     let span = tracing::info_span!(
         "message",
-        trace_id = %trace_id,
-        span_id = %new_span_id(),
+        trace_id = tracing::field::Empty,
+        span_id = tracing::field::Empty,
         parent_span_id = tracing::field::Empty,
         linked_trace_id = tracing::field::Empty,
         case_id = %envelope.case_id,
@@ -124,14 +124,21 @@ pub fn handling_span(delivery: &Delivery, envelope: &Envelope) -> tracing::Span 
         partition = delivery.partition,
         offset = delivery.offset,
     );
+    // Below the `info` level (`simulate` logs at `warn`) the span is not made: nothing to fill.
+    if span.is_disabled() {
+        return span;
+    }
+    let trace_id = w3c_trace_id(&envelope.trace_id).unwrap_or_default();
+    span.record("trace_id", display(&trace_id));
+    span.record("span_id", display(new_span_id()));
     let header = delivery.record.header(super::headers::TRACEPARENT);
     match header.map(|value| (value, TraceParent::parse(value))) {
         None => {}
         Some((_, Some(parent))) if parent.trace_id == trace_id => {
-            span.record("parent_span_id", parent.parent_id.as_str());
+            span.record("parent_span_id", display(&parent.parent_id));
         }
         Some((_, Some(other))) => {
-            span.record("linked_trace_id", other.trace_id.as_str());
+            span.record("linked_trace_id", display(&other.trace_id));
         }
         Some((value, None)) => {
             let _inside = span.enter();
@@ -218,6 +225,103 @@ mod tests {
         assert_eq!(w3c_trace_id("t-outside").as_deref(), Some(mapped.as_str()));
         assert_ne!(w3c_trace_id("t-other").as_deref(), Some(mapped.as_str()));
         assert_eq!(w3c_trace_id(""), None);
+    }
+
+    /// What a `message` span of a record with `traceparent` (if any) shows on a line logged
+    /// inside it, for an envelope of the trace `TRACE`.
+    fn logged_inside_span(traceparent: Option<String>) -> String {
+        use crate::bus::bridge::envelope_record;
+        use crate::bus::Delivery;
+        use crate::domain::{CaseId, EnvelopeHead, MessageId, MessageType, SystemId};
+        use std::sync::{Arc, Mutex};
+        let envelope = Envelope::new(
+            EnvelopeHead {
+                id: MessageId::from("c/published"),
+                kind: MessageType::ApplicationPublished,
+                case_id: CaseId::from_string("c"),
+                source: SystemId::Governance("500000".into()),
+                target: SystemId::Department("market".into()),
+                trace_id: TRACE.into(),
+            },
+            &serde_json::json!({}),
+        );
+        let mut record = envelope_record(&envelope);
+        record.headers.retain(|(name, _)| name != "traceparent");
+        record
+            .headers
+            .extend(traceparent.map(|v| ("traceparent".into(), v)));
+        let delivery = Delivery {
+            record: Arc::new(record),
+            group: "g".into(),
+            partition: 0,
+            offset: 7,
+        };
+        let lines = Arc::new(Mutex::new(Vec::<u8>::new()));
+        let writer = {
+            let lines = Arc::clone(&lines);
+            move || Lines(Arc::clone(&lines))
+        };
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_writer(writer)
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let span = handling_span(&delivery, &envelope);
+            let _inside = span.enter();
+            tracing::info!("handled");
+        });
+        let text = lines.lock().map(|l| l.clone()).unwrap_or_default();
+        String::from_utf8_lossy(&text).into_owned()
+    }
+
+    /// A test log's lines, shared with the subscriber that writes them.
+    struct Lines(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Lines {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if let Ok(mut lines) = self.0.lock() {
+                lines.extend_from_slice(buf);
+            }
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_handling_span_continues_the_sending_hop_of_the_same_trace() {
+        let logged = logged_inside_span(Some(format!("00-{TRACE}-{PARENT}-01")));
+
+        assert!(logged.contains(&format!("trace_id={TRACE}")), "{logged}");
+        assert!(
+            logged.contains(&format!("parent_span_id={PARENT}")),
+            "{logged}"
+        );
+        assert!(logged.contains("message_id=c/published"), "{logged}");
+    }
+
+    #[test]
+    fn another_trace_is_linked_and_a_missing_or_unreadable_header_only_has_no_parent() {
+        let other = "0af7651916cd43dd8448eb211c80319c";
+
+        let linked = logged_inside_span(Some(format!("00-{other}-{PARENT}-01")));
+        let missing = logged_inside_span(None);
+        let unreadable = logged_inside_span(Some("not-a-traceparent".into()));
+
+        assert!(linked.contains(&format!("trace_id={TRACE}")), "{linked}");
+        assert!(
+            linked.contains(&format!("linked_trace_id={other}")),
+            "{linked}"
+        );
+        assert!(!linked.contains("parent_span_id"), "{linked}");
+        for logged in [missing, unreadable] {
+            assert!(logged.contains(&format!("trace_id={TRACE}")), "{logged}");
+            assert!(logged.contains("handled"), "{logged}");
+            assert!(!logged.contains("parent_span_id"), "{logged}");
+        }
     }
 
     #[test]
