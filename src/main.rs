@@ -1,4 +1,4 @@
-//! The `govfusion` command: serve, simulate, bench, token, audit verify, check-config.
+//! The `govfusion` command: serve, simulate, bench, token, audit verify, check-config, openapi.
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -100,6 +100,9 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Print the HTTP API's OpenAPI 3.1 document, as `GET /api/v1/openapi.json` answers it:
+    /// `govfusion openapi > docs/openapi.json` brings the committed one up to date.
+    Openapi,
 }
 
 #[derive(Subcommand)]
@@ -212,6 +215,10 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 },
         } => verify_audit(config, after_retention, timeout_secs),
         Command::CheckConfig { config } => check_config(config),
+        Command::Openapi => {
+            print!("{}", govfusion::http::openapi::document_json()?);
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

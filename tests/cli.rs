@@ -61,6 +61,24 @@ fn default_settings() -> Settings {
 }
 
 #[test]
+fn openapi_prints_the_document_committed_in_docs() {
+    // Act
+    let output = govfusion(&["openapi"], &[]);
+
+    // Assert
+    assert!(output.status.success(), "stderr: {}", stderr(&output));
+    let committed = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/openapi.json"),
+    )
+    .expect("docs/openapi.json is committed");
+    assert!(
+        stdout(&output) == committed,
+        "docs/openapi.json is not what `govfusion openapi` prints: run `{}`",
+        govfusion::http::openapi::REGENERATE
+    );
+}
+
+#[test]
 fn check_config_accepts_the_built_in_default() {
     let output = govfusion(&["check-config"], &[]);
 

@@ -1,7 +1,8 @@
 //! The bridge actor: the one way systems reach the bus.
 //!
 //! Publishing: a [`Publish`] holds the envelopes one handler produced, in order. The bridge turns
-//! them into records keyed by case id (with `id`, `type`, `target` and `trace_id` headers) and
+//! them into records keyed by case id (with `id`, `type`, `target`, `trace_id` and W3C
+//! `traceparent` headers, see [`super::trace`]) and
 //! queues them. One batch is on its way to the bus at a time, so a later record can never
 //! overtake an earlier one; records that arrive while a batch is out form the next batch. A
 //! failed batch is sent again after an exponentially growing pause, up to
@@ -348,17 +349,22 @@ async fn send_with_retry(
     }
 }
 
-/// Turns an envelope into a record keyed by case id, with the routing headers.
+/// Turns an envelope into a record keyed by case id, with the routing headers and, when the
+/// envelope belongs to a trace, its `traceparent` (a fresh span id for this hop).
 pub fn envelope_record(envelope: &Envelope) -> Record {
+    let mut headers = vec![
+        (headers::ID.into(), envelope.id.to_string()),
+        (headers::TYPE.into(), envelope.kind.as_str().into()),
+        (headers::TARGET.into(), envelope.target.to_string()),
+        (headers::TRACE_ID.into(), envelope.trace_id.clone()),
+    ];
+    if let Some(parent) = super::trace::TraceParent::for_envelope(envelope) {
+        headers.push((headers::TRACEPARENT.into(), parent.to_string()));
+    }
     Record {
         topic: Topic::of(envelope.kind),
         key: envelope.record_key(),
-        headers: vec![
-            (headers::ID.into(), envelope.id.to_string()),
-            (headers::TYPE.into(), envelope.kind.as_str().into()),
-            (headers::TARGET.into(), envelope.target.to_string()),
-            (headers::TRACE_ID.into(), envelope.trace_id.clone()),
-        ],
+        headers,
         payload: envelope.to_vec().into(),
     }
 }

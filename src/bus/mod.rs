@@ -12,6 +12,8 @@
 //!   stop.
 //! * [`bridge::Bridge`] — the actor that keys, batches, retries and orders every publish, and
 //!   turns consumed records back into envelopes (dead-lettering the ones it cannot read).
+//! * [`trace`] — the W3C `traceparent` of every envelope's record, and the span a consumer
+//!   hands a record to its system in.
 //!
 //! Delivery guarantee: at least once. A consumer hands records of a partition to its handler in
 //! offset order and commits an offset only when the handler, and every handler before it on that
@@ -26,6 +28,7 @@ pub mod kafka;
 mod kafka_consumer;
 pub mod memory;
 pub mod offsets;
+pub mod trace;
 
 use crate::domain::MessageType;
 use bytes::Bytes;
@@ -155,6 +158,9 @@ pub mod headers {
     pub const TARGET: &str = "target";
     /// The envelope's trace id.
     pub const TRACE_ID: &str = "trace_id";
+    /// The trace context, W3C Trace Context (`00-<trace id>-<span id>-<flags>`); see
+    /// [`super::trace`]. Optional on records of outside systems.
+    pub const TRACEPARENT: &str = "traceparent";
     /// On a dead letter: why it could not be handled.
     pub const DLQ_ERROR: &str = "dlq.error";
     /// On a dead letter: the topic it was read from.

@@ -35,7 +35,7 @@ pub enum EnvelopeError {
 }
 
 /// Every kind of message on the bus. The serialized name is the envelope's `type`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum MessageType {
     /// A governance centre published a new application to its responsible department.
     #[serde(rename = "application.published")]
@@ -221,7 +221,7 @@ pub struct Envelope {
 }
 
 /// An officer, as their access token names them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Officer {
     /// Their account at the identity provider (the token's `sub`).
     pub id: String,

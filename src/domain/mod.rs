@@ -34,7 +34,19 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// The three tiers of the governance tree, top to bottom.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Tier {
     /// The city's operation-and-governance centre (市级).
@@ -56,7 +68,7 @@ impl fmt::Display for Tier {
 }
 
 /// Where a person submitted an application.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Channel {
     /// The PC web site.
@@ -78,7 +90,7 @@ impl fmt::Display for Channel {
 }
 
 /// How a department decides.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Rules decide: approve when every required material is present (and every collaborator

@@ -12,7 +12,12 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 /// Who applied. Its `Debug` shows it masked (see [`Applicant::masked`]).
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(
+    description = "Who applied, in clear: shown to the applicant, the terminal that \
+    submitted for them and the handling department; masked for every other reader \
+    (`500103********1232`, `138****0000`, `张*`)."
+)]
 #[serde(deny_unknown_fields)]
 pub struct Applicant {
     /// Person's or company's name.
@@ -24,7 +29,7 @@ pub struct Applicant {
 }
 
 /// Where the case is: the district and street codes of the governance tree.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Region {
     /// District centre code (region code), e.g. `500103`.
@@ -36,7 +41,12 @@ pub struct Region {
 /// An application (办件申请数据) as published on the bus (`application.published`), with the
 /// applicant sealed ([`SealedApplicant`]); `Application<Applicant>` is the same application
 /// opened, as the views show it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(
+    description = "An application (办件申请数据). On the bus and in the intake feed its \
+    `applicant` is sealed (`SealedApplicant`); in a case view or an inbox it is open \
+    (`Applicant`)."
+)]
 pub struct Application<A = SealedApplicant> {
     /// Case id issued by the intake system.
     pub case_id: CaseId,
@@ -106,7 +116,7 @@ impl Application<Applicant> {
 }
 
 /// The acceptance receipt (受理回执), data of `application.accepted`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Receipt {
     /// Receipt number, unique per case.
     pub receipt_no: ReceiptNo,
@@ -129,7 +139,7 @@ pub struct Receipt {
 }
 
 /// A department asked to collaborate, and at which tier the event is handled.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Collaborator {
     /// Collaborating department code.
@@ -139,7 +149,7 @@ pub struct Collaborator {
 }
 
 /// Data of `collaboration.requested` (协同请求信号).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CollaborationRequest {
     /// Requesting department code.
     pub requester: DepartmentCode,
@@ -154,7 +164,7 @@ pub struct CollaborationRequest {
 }
 
 /// One centre an event passed through.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Hop {
     /// Centre code.
     pub code: CentreCode,
@@ -165,7 +175,7 @@ pub struct Hop {
 }
 
 /// Data of `collaboration.dispatched` (协同事件): one piece of help routed to one department.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CollaborationEvent {
     /// Event id, unique per (case, collaborating department).
     pub event_id: EventId,
@@ -207,7 +217,7 @@ impl CollaborationEvent {
 }
 
 /// One return of an event (退单).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EventReturn {
     /// The department that returned it.
     pub department: DepartmentCode,
@@ -218,7 +228,7 @@ pub struct EventReturn {
 }
 
 /// A collaborating department's answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum CollaborationOutcome {
     /// No objection: the approval may go ahead.
@@ -228,7 +238,7 @@ pub enum CollaborationOutcome {
 }
 
 /// Data of `collaboration.answered` (协同处置结果).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CollaborationResult {
     /// The event answered.
     pub event_id: EventId,
@@ -247,7 +257,7 @@ pub struct CollaborationResult {
 }
 
 /// Data of `collaboration.completed`: every answer, fed back to the requesting department.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CollaborationCompleted {
     /// Requesting department code.
     pub requester: DepartmentCode,
@@ -258,7 +268,7 @@ pub struct CollaborationCompleted {
 }
 
 /// Approved or rejected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Decision {
     /// 准予.
@@ -268,7 +278,7 @@ pub enum Decision {
 }
 
 /// The result data (结果数据) of an approval.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Outcome {
     /// Approved or rejected.
     pub decision: Decision,
@@ -277,7 +287,7 @@ pub struct Outcome {
 }
 
 /// One process step (过程数据) of an approval.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ApprovalStep {
     /// What happened, e.g. `accepted`, `materials_checked`, `collaboration_completed`, `decided`.
     pub step: super::StepKind,
@@ -290,7 +300,7 @@ pub struct ApprovalStep {
 }
 
 /// Data of `approval.published` and `approval.delivered` (审批数据).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Approval {
     /// Deciding department code.
     pub department: DepartmentCode,
@@ -310,7 +320,7 @@ pub struct Approval {
 
 /// Data of `case.suspended`: the department asks the applicant for supplementary materials
 /// (补正) and the case's clock stops.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Suspension {
     /// The department.
     pub department: DepartmentCode,
@@ -325,7 +335,7 @@ pub struct Suspension {
 }
 
 /// Data of `case.supplemented`: the applicant supplied materials through a terminal.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Supplement {
     /// The suspension answered.
     pub sequence: u32,
@@ -338,7 +348,7 @@ pub struct Supplement {
 }
 
 /// Data of `case.resumed`: the clock runs again and the due date has moved.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Resumption {
     /// The suspension ended.
     pub sequence: u32,
@@ -353,7 +363,7 @@ pub struct Resumption {
 }
 
 /// Data of `case.rated` (好差评): the applicant's rating of a completed case.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Rating {
     /// The department that decided the case.
     pub department: DepartmentCode,
@@ -368,7 +378,7 @@ pub struct Rating {
 }
 
 /// Data of `collaboration.signed` (签收): the department took the event on.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EventSigned {
     /// The event.
     pub event: CollaborationEvent,
@@ -380,14 +390,14 @@ pub struct EventSigned {
 
 /// Data of `collaboration.returned` (退单): the event as it stood, with the new return
 /// appended to its `returns`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EventReturned {
     /// The event; its last `returns` entry is this return.
     pub event: CollaborationEvent,
 }
 
 /// Data of `collaboration.extension_requested` (延期申请).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ExtensionRequest {
     /// The event as the department holds it.
     pub event: CollaborationEvent,
@@ -400,7 +410,7 @@ pub struct ExtensionRequest {
 }
 
 /// Data of `collaboration.extension_decided`: the dispatching centre's answer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ExtensionDecision {
     /// The event.
     pub event_id: super::EventId,
@@ -423,7 +433,19 @@ pub struct ExtensionDecision {
 }
 
 /// How urgent a deadline warning is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum WarningLevel {
     /// 黄牌: most of the time is used.
@@ -442,7 +464,7 @@ impl std::fmt::Display for WarningLevel {
 }
 
 /// Data of `supervision.warning` (预警): a case or an event is late or nearly so.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Warning {
     /// Yellow or red.
     pub level: WarningLevel,
@@ -461,7 +483,7 @@ pub struct Warning {
 
 /// Data of `collaboration.escalated` (督办): an event unanswered at its deadline, reported to
 /// the centre one tier above the one that dispatched it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Escalation {
     /// The event.
     pub event_id: super::EventId,

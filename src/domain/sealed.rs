@@ -13,7 +13,7 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
 /// The sealing algorithm, named as JOSE names it, so that a later one can be told apart.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum Algorithm {
     /// AES-256 in Galois/Counter Mode, 96-bit nonce, 128-bit tag appended to the ciphertext.
     #[serde(rename = "A256GCM")]
@@ -21,7 +21,12 @@ pub enum Algorithm {
 }
 
 /// An [`Applicant`] sealed for one case.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(
+    description = "An applicant sealed for one case: AES-256-GCM under the key `kid`, \
+    the case id as associated data (docs/asyncapi.yaml, \"Personal data: the sealed \
+    applicant\")."
+)]
 #[serde(deny_unknown_fields)]
 pub struct SealedApplicant {
     /// Always `A256GCM`.

@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// The life of a case as the intake system shows it to the applicant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum CaseStatus {
     /// Received by the intake system, not yet taken by a governance centre.
@@ -29,7 +31,7 @@ pub enum CaseStatus {
 }
 
 /// Where a collaboration event stands, as the applicant sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum EventStatus {
     /// On its way down the tiers.
@@ -45,7 +47,7 @@ pub enum EventStatus {
 }
 
 /// Where a case waiting for staff stands in a manual department's inbox.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum InboxStage {
     /// Staff must decide it.
@@ -93,6 +95,24 @@ impl StepKind {
     }
 }
 
+/// On the wire a step is its name, one of the known ones or an outside department's own, so
+/// its schema is a string (the derive would describe the enum, not what `from`/`into` make).
+impl utoipa::PartialSchema for StepKind {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .description(Some(
+                "A process step: accepted, materials_checked, collaboration_requested, \
+                 collaboration_completed, suspended, resumed, decided, or a step named by an \
+                 outside department.",
+            ))
+            .examples(["materials_checked"])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for StepKind {}
+
 impl From<String> for StepKind {
     fn from(name: String) -> Self {
         match name.as_str() {
@@ -125,7 +145,7 @@ impl fmt::Display for StepKind {
 
 /// A step of a case's history, as the applicant sees it: the submission, or a bus message by
 /// its type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum HistoryStep {
     /// The message that made the step.
@@ -135,7 +155,7 @@ pub enum HistoryStep {
 }
 
 /// The name of the first step of every case's history.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Submitted {
     /// `submitted`.

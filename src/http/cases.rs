@@ -3,9 +3,9 @@
 //! operators read from the case repository.
 
 use super::access::{case_sight, forbidden, in_clear, personal, require, Sight};
-use super::error::{ApiError, Result};
+use super::error::{ApiError, ErrorBody, Result};
 use super::locate::served;
-use crate::actors::intake::{CaseView, GetCase, OwnCases};
+use crate::actors::intake::{CaseView, GetCase, OwnCase, OwnCases};
 use crate::auth::{Grant, Principal};
 use crate::domain::{Applicant, CaseId, CaseStatus};
 use crate::store::{CaseFilter, CaseRow, StoreError, MAX_PAGE};
@@ -38,7 +38,20 @@ pub(super) async fn view(systems: &Systems, case_id: CaseId) -> Result<CaseView<
 
 /// The case `case_id`: its status, history, approval and rating, for a caller with a part in
 /// it; the applicant in clear for the applicant, their terminal and the handling department's
-/// officers, masked for everyone else who may see the case ([`Sight`]).
+/// officers, masked for everyone else who may see the case (see `Sight`).
+#[utoipa::path(
+    get,
+    path = "/api/v1/cases/{case_id}",
+    tag = "cases",
+    params(("case_id" = String, Path, description = "The case, as its submission answered")),
+    responses(
+        (status = 200, description = "The case; its applicant masked for a reader who does not handle it", body = CaseView<Applicant>),
+        (status = 404, description = "`unknown_case`; `not_served_here`: this process does not run the intake system", body = ErrorBody),
+        (status = 500, description = "`personal_data_unreadable`: a key of `[crypto]` is missing here", body = ErrorBody),
+        (status = 503, description = "`unavailable`: the intake system or the case repository did not answer", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn case(
     systems: web::Data<Systems>,
     caller: Principal,
@@ -56,7 +69,25 @@ async fn case(
     Ok(answer.json(view))
 }
 
+/// An applicant's own cases.
+#[derive(Serialize, utoipa::ToSchema)]
+struct OwnCaseList {
+    /// Newest first.
+    cases: Vec<OwnCase>,
+}
+
 /// The caller's own cases (an applicant's), newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/applicants/me/cases",
+    tag = "cases",
+    responses(
+        (status = 200, description = "The caller's cases, newest first", body = OwnCaseList),
+        (status = 404, description = "`not_served_here`", body = ErrorBody),
+        (status = 503, description = "`unavailable`", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn own_cases(systems: web::Data<Systems>, caller: Principal) -> Result<HttpResponse> {
     require(&caller, "list an applicant's own cases", |grant| {
         matches!(grant, Grant::Applicant)
@@ -68,12 +99,13 @@ async fn own_cases(systems: web::Data<Systems>, caller: Principal) -> Result<Htt
         .own_cases
         .send(OwnCases(caller.subject))
         .await??;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "cases": cases })))
+    Ok(HttpResponse::Ok().json(OwnCaseList { cases }))
 }
 
 /// The query of `GET /cases`. Every value is taken as text and checked here, so that a bad one
 /// is refused naming its parameter.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
     /// Only cases of this responsible department.
     department: Option<String>,
@@ -92,7 +124,7 @@ struct ListQuery {
 }
 
 /// One case of a list: where it stands, nothing of the applicant.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct CaseSummary {
     /// Case id.
     case_id: String,
@@ -121,8 +153,30 @@ impl From<CaseRow> for CaseSummary {
     }
 }
 
+/// A page of cases.
+#[derive(Serialize, utoipa::ToSchema)]
+struct CasePage {
+    /// Newest submission first.
+    cases: Vec<CaseSummary>,
+    /// The `cursor` of the next page; none on the last.
+    next: Option<String>,
+}
+
 /// The cases the query selects, newest submission first, a page at a time: every case for a
 /// supervisor or an operator, the cases of their own department for an officer.
+#[utoipa::path(
+    get,
+    path = "/api/v1/cases",
+    tag = "cases",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of cases from the case repository, nothing of the applicant", body = CasePage),
+        (status = 404, description = "`not_served_here`", body = ErrorBody),
+        (status = 422, description = "`invalid_field` naming the parameter: an unknown status, a time that is not RFC 3339, `from` after `to`, a cursor this service did not give, a limit out of range", body = ErrorBody),
+        (status = 503, description = "`unavailable`: the case repository did not answer, or this process keeps none", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn list(
     systems: web::Data<Systems>,
     caller: Principal,
@@ -180,7 +234,10 @@ async fn list(
             }
         })?;
     let cases: Vec<CaseSummary> = page.rows.into_iter().map(CaseSummary::from).collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "cases": cases, "next": page.next })))
+    Ok(HttpResponse::Ok().json(CasePage {
+        cases,
+        next: page.next,
+    }))
 }
 
 /// A status by its JSON name, or 422 naming `status`.

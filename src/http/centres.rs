@@ -2,11 +2,11 @@
 //! department, and send one to another department.
 
 use super::access::{dispatcher_of, named};
-use super::error::{acted, ApiError, Result};
+use super::error::{acted, ApiError, ErrorBody, Result};
 use super::locate::served;
-use crate::actors::governance_center::{GetAwaiting, ReassignEvent};
+use crate::actors::governance_center::{AwaitingEvent, GetAwaiting, ReassignEvent};
 use crate::auth::Principal;
-use crate::domain::{CentreCode, DepartmentCode, EventId};
+use crate::domain::{CentreCode, CollaborationEvent, DepartmentCode, EventId};
 use crate::systems::{CentreDesk, Systems};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
@@ -36,6 +36,18 @@ fn centre<'a>(systems: &'a Systems, code: &CentreCode) -> Result<&'a CentreDesk>
 }
 
 /// The returned events waiting at the centre.
+#[utoipa::path(
+    get,
+    path = "/api/v1/governance/centers/{code}/returned",
+    tag = "centres",
+    params(("code" = String, Path, description = "The centre, as `GET /api/v1/governance/centers` lists them")),
+    responses(
+        (status = 200, description = "The returned events waiting for reassignment, each with its returns", body = Vec<AwaitingEvent>),
+        (status = 404, description = "`unknown_centre`; `not_served_here`: this process does not run the governance role", body = ErrorBody),
+        (status = 503, description = "`unavailable`: the centre did not answer", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn returned(
     systems: web::Data<Systems>,
     caller: Principal,
@@ -47,7 +59,7 @@ async fn returned(
 }
 
 /// Body of a reassignment.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ReassignBody {
     /// The department that must handle the event now.
@@ -55,6 +67,24 @@ struct ReassignBody {
 }
 
 /// Sends a returned event to the department named.
+#[utoipa::path(
+    post,
+    path = "/api/v1/governance/centers/{code}/events/{event_id}/reassign",
+    tag = "centres",
+    params(
+        ("code" = String, Path, description = "The centre where the event waits"),
+        ("event_id" = String, Path, description = "The returned event"),
+    ),
+    request_body = ReassignBody,
+    responses(
+        (status = 200, description = "The event, routed to the department with a fresh deadline", body = CollaborationEvent),
+        (status = 202, description = "The reassignment, recorded; its message is sent until the bus takes it", body = CollaborationEvent),
+        (status = 404, description = "`unknown_centre`; `not_waiting`: no such event waits here; `not_served_here`", body = ErrorBody),
+        (status = 422, description = "`unknown_department`; `invalid_field`; `act_refused`", body = ErrorBody),
+        (status = 503, description = "`unavailable`: the centre did not answer", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn reassign(
     systems: web::Data<Systems>,
     caller: Principal,

@@ -3,12 +3,15 @@
 //! The event id alone names the department: the departments index the events they hold.
 
 use super::access::{named, officer_of};
-use super::error::{acted, ApiError, Result};
+use super::error::{acted, ApiError, ErrorBody, Result};
 use super::input::{required, within};
 use super::locate::department;
 use crate::actors::department::{AnswerCollaboration, RequestExtension, ReturnEvent, SignEvent};
 use crate::auth::Principal;
-use crate::domain::{CollaborationOutcome, EventId};
+use crate::domain::{
+    CollaborationOutcome, CollaborationResult, EventId, EventReturned, EventSigned,
+    ExtensionRequest,
+};
 use crate::systems::{DepartmentDesk, Systems};
 use actix_web::error::JsonPayloadError;
 use actix_web::http::StatusCode;
@@ -51,8 +54,11 @@ fn holder<'a>(
     department(systems, &code)
 }
 
+/// The path parameter naming an event.
+const EVENT: &str = "The collaboration event, as the department's inbox lists it";
+
 /// Body of a collaboration answer.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AnswerBody {
     /// `agree` or `disagree`.
@@ -63,6 +69,22 @@ struct AnswerBody {
 }
 
 /// Answers a collaboration event: the department agrees or disagrees, with its opinion.
+#[utoipa::path(
+    post,
+    path = "/api/v1/collaborations/{event_id}/result",
+    tag = "collaborations",
+    params(("event_id" = String, Path, description = EVENT)),
+    request_body = AnswerBody,
+    responses(
+        (status = 200, description = "The answer, on the bus", body = CollaborationResult),
+        (status = 202, description = "The answer, recorded; its message is sent until the bus takes it", body = CollaborationResult),
+        (status = 404, description = "`unknown_event`: no such event waits for an answer; `not_waiting`; `not_served_here`", body = ErrorBody),
+        (status = 409, description = "`invalid_transition`: the event was returned, or answered otherwise", body = ErrorBody),
+        (status = 422, description = "`invalid_field`; `act_refused`", body = ErrorBody),
+        (status = 503, description = "`unavailable`: the department did not answer", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn answer(
     systems: web::Data<Systems>,
     caller: Principal,
@@ -87,7 +109,7 @@ async fn answer(
 /// Body of a signature.
 /// Says nothing: the officer signing is the one the token names. An `officer` field no
 /// longer names anyone and is refused, like any other field.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SignBody {}
 
@@ -113,6 +135,22 @@ fn sign_body(req: &HttpRequest, body: &[u8]) -> Result<SignBody> {
 }
 
 /// Signs for a collaboration event: the department takes it on.
+#[utoipa::path(
+    post,
+    path = "/api/v1/collaborations/{event_id}/sign",
+    tag = "collaborations",
+    params(("event_id" = String, Path, description = EVENT)),
+    request_body(content = Option<SignBody>, description = "No body at all, or `{}` labelled `application/json`: the officer signing is the one the token names"),
+    responses(
+        (status = 200, description = "The signature (签收), on the bus", body = EventSigned),
+        (status = 202, description = "The signature, recorded; its message is sent until the bus takes it", body = EventSigned),
+        (status = 404, description = "`unknown_event`; `not_waiting`; `not_served_here`", body = ErrorBody),
+        (status = 409, description = "`invalid_transition`: signed already, returned or answered", body = ErrorBody),
+        (status = 422, description = "`act_refused`", body = ErrorBody),
+        (status = 503, description = "`unavailable`: the department did not answer", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn sign(
     systems: web::Data<Systems>,
     caller: Principal,
@@ -129,7 +167,7 @@ async fn sign(
 }
 
 /// Body of a return.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ReturnBody {
     /// Why the event is not the department's.
@@ -137,6 +175,22 @@ struct ReturnBody {
 }
 
 /// Returns a collaboration event that is not the department's to the centre that sent it.
+#[utoipa::path(
+    post,
+    path = "/api/v1/collaborations/{event_id}/return",
+    tag = "collaborations",
+    params(("event_id" = String, Path, description = EVENT)),
+    request_body = ReturnBody,
+    responses(
+        (status = 200, description = "The return (退单), on the bus: the event is re-routed", body = EventReturned),
+        (status = 202, description = "The return, recorded; its message is sent until the bus takes it", body = EventReturned),
+        (status = 404, description = "`unknown_event`; `not_waiting`; `not_served_here`", body = ErrorBody),
+        (status = 409, description = "`invalid_transition`: signed or answered", body = ErrorBody),
+        (status = 422, description = "`invalid_field`; `missing_reason`; `act_refused`", body = ErrorBody),
+        (status = 503, description = "`unavailable`: the department did not answer", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn return_event(
     systems: web::Data<Systems>,
     caller: Principal,
@@ -161,7 +215,7 @@ async fn return_event(
 }
 
 /// Body of an extension request.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ExtensionBody {
     /// Working days asked for.
@@ -171,6 +225,21 @@ struct ExtensionBody {
 }
 
 /// Asks the centre for more working days on a collaboration event.
+#[utoipa::path(
+    post,
+    path = "/api/v1/collaborations/{event_id}/extension",
+    tag = "collaborations",
+    params(("event_id" = String, Path, description = EVENT)),
+    request_body = ExtensionBody,
+    responses(
+        (status = 202, description = "The request (延期申请), recorded: the dispatching centre decides", body = ExtensionRequest),
+        (status = 404, description = "`unknown_event`; `not_waiting`; `not_served_here`", body = ErrorBody),
+        (status = 409, description = "`invalid_transition`: a request already waits, or the event is answered", body = ErrorBody),
+        (status = 422, description = "`invalid_days`: fewer than one day; `invalid_field`; `missing_reason`; `act_refused`", body = ErrorBody),
+        (status = 503, description = "`unavailable`: the department did not answer", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn extension(
     systems: web::Data<Systems>,
     caller: Principal,

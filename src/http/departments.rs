@@ -3,13 +3,13 @@
 //! department are in `collaborations`.
 
 use super::access::{in_clear, named, officer_of, personal};
-use super::error::{acted, Result};
+use super::error::{acted, ErrorBody, Result};
 use super::input::{materials, required, texts, within};
 use super::locate::department;
-use crate::actors::department::{Decide, GetInbox, RequestSupplement};
+use crate::actors::department::{Decide, GetInbox, Inbox, RequestSupplement};
 use crate::auth::Principal;
 use crate::domain::Officer;
-use crate::domain::{CaseId, Decision, DepartmentCode};
+use crate::domain::{Approval, CaseId, Decision, DepartmentCode, Suspension};
 use crate::systems::Systems;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
@@ -32,6 +32,19 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
 /// own cases show their applicant in clear (its officers handle them); a collaboration event
 /// carries no applicant (its case is another department's: the collaborating officer reads it,
 /// masked, at `GET /api/v1/cases/{id}`).
+#[utoipa::path(
+    get,
+    path = "/api/v1/departments/{code}/inbox",
+    tag = "departments",
+    params(("code" = String, Path, description = DEPARTMENT)),
+    responses(
+        (status = 200, description = "The cases waiting for the department's staff (applicants in clear) and the collaboration events waiting for an answer", body = Inbox),
+        (status = 404, description = "`unknown_department`; `external_department`: an outside system, no inbox here; `not_served_here`", body = ErrorBody),
+        (status = 500, description = "`personal_data_unreadable`: a key of `[crypto]` is missing here", body = ErrorBody),
+        (status = 503, description = "`unavailable`: the department did not answer", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn inbox(
     systems: web::Data<Systems>,
     caller: Principal,
@@ -43,8 +56,11 @@ async fn inbox(
     Ok(in_clear(personal(HttpResponse::Ok())).json(inbox))
 }
 
+/// The path parameter naming a department.
+const DEPARTMENT: &str = "The department, as `GET /api/v1/departments` lists them";
+
 /// Body of a staff decision.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct DecisionBody {
     /// `approve` or `reject`.
@@ -55,7 +71,7 @@ struct DecisionBody {
 }
 
 /// A decision as staff write it.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 enum StaffDecision {
     /// Grants the application.
@@ -90,6 +106,25 @@ impl DecisionBody {
 }
 
 /// Approves or rejects a case waiting for the department's decision.
+#[utoipa::path(
+    post,
+    path = "/api/v1/departments/{code}/cases/{case_id}/decision",
+    tag = "departments",
+    params(
+        ("code" = String, Path, description = DEPARTMENT),
+        ("case_id" = String, Path, description = "The case waiting for the decision"),
+    ),
+    request_body = DecisionBody,
+    responses(
+        (status = 200, description = "The approval, on the bus", body = Approval),
+        (status = 202, description = "The approval, recorded; its message is sent until the bus takes it", body = Approval),
+        (status = 404, description = "`not_waiting`: the case does not wait for a decision here; `unknown_department`; `external_department`; `not_served_here`", body = ErrorBody),
+        (status = 409, description = "`invalid_transition`: the case is suspended or collaborating, or was decided otherwise", body = ErrorBody),
+        (status = 422, description = "`invalid_field`; `act_refused`", body = ErrorBody),
+        (status = 503, description = "`unavailable`: the department did not answer", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn decide(
     systems: web::Data<Systems>,
     caller: Principal,
@@ -110,7 +145,7 @@ async fn decide(
 }
 
 /// Body of a department's request for supplementary materials.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SupplementRequestBody {
     /// Materials the applicant must supply.
@@ -120,6 +155,25 @@ struct SupplementRequestBody {
 }
 
 /// Suspends a case until the applicant supplies the materials named.
+#[utoipa::path(
+    post,
+    path = "/api/v1/departments/{code}/cases/{case_id}/supplement-request",
+    tag = "departments",
+    params(
+        ("code" = String, Path, description = DEPARTMENT),
+        ("case_id" = String, Path, description = "The case waiting for the decision"),
+    ),
+    request_body = SupplementRequestBody,
+    responses(
+        (status = 200, description = "The suspension (补正), on the bus: the case's clock stops", body = Suspension),
+        (status = 202, description = "The suspension, recorded; its message is sent until the bus takes it", body = Suspension),
+        (status = 404, description = "`not_waiting`; `unknown_department`; `external_department`; `not_served_here`", body = ErrorBody),
+        (status = 409, description = "`invalid_transition`", body = ErrorBody),
+        (status = 422, description = "`invalid_field`; `empty_list`; `missing_reason`; `act_refused`", body = ErrorBody),
+        (status = 503, description = "`unavailable`: the department did not answer", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn request_supplement(
     systems: web::Data<Systems>,
     caller: Principal,

@@ -194,15 +194,21 @@ pub fn acted<T: Serialize>(ok: StatusCode, acted: Acted<T>) -> Result<HttpRespon
     Ok(HttpResponse::build(status).json(acted.result))
 }
 
-/// The JSON of every error.
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    /// The stable code.
+/// The JSON of every error: `{"error": code, "message": text}`, with `"field"` when one field
+/// of the body or query was wrong.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub(crate) struct ErrorBody<'a> {
+    /// The stable machine-readable code, e.g. `invalid_field`; each endpoint lists the codes
+    /// of each status it may answer.
+    #[schema(example = "invalid_field")]
     error: &'a str,
-    /// What was wrong, for a person.
+    /// What was wrong and what would be right, for a person.
     message: &'a str,
-    /// The field it was about, when it was one.
+    /// The field it was about, as a path (`applicant.id_number`, `materials[3]`), when it was
+    /// one.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "applicant.id_number")]
     field: Option<&'a str>,
 }
 

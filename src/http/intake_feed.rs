@@ -2,9 +2,9 @@
 //! governance process that does not run the intake system.
 
 use super::access::require;
-use super::error::Result;
+use super::error::{ErrorBody, Result};
 use super::locate::served;
-use crate::actors::intake::TakeNewApplications;
+use crate::actors::intake::{FedApplication, TakeNewApplications};
 use crate::auth::{Grant, Principal};
 use crate::systems::Systems;
 use actix_web::{web, HttpResponse};
@@ -17,7 +17,8 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// Query of the intake feed.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct FeedQuery {
     /// The last sequence number already taken.
@@ -37,6 +38,18 @@ fn default_feed_max() -> usize {
 }
 
 /// The applications after `after`; none when the wait runs out first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/intake/feed",
+    tag = "intake",
+    params(FeedQuery),
+    responses(
+        (status = 200, description = "The applications after `after`, oldest first, each applicant sealed; empty when the wait ran out", body = Vec<FedApplication>),
+        (status = 404, description = "`not_served_here`: this process does not run the intake system", body = ErrorBody),
+        (status = 503, description = "`unavailable`: the intake system did not answer", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn feed(
     systems: web::Data<Systems>,
     caller: Principal,

@@ -19,6 +19,7 @@
 //! * `centres` — a centre's returned events and their reassignment.
 //! * `supervision` — the supervision figures.
 //! * `operations` — for an operator: stalled cases, and re-driving one.
+//! * [`openapi`] — this API's contract as OpenAPI 3.1, generated from the handlers.
 //!
 //! Below them, used by several and using none of them: `locate` (finds the system a request
 //! is for, or refuses it), `input` (checks of bodies: the limits of `[input]`, an
@@ -47,6 +48,7 @@ pub mod idempotency;
 mod input;
 mod intake_feed;
 mod locate;
+pub mod openapi;
 mod operations;
 mod rate_limit;
 mod security_headers;
@@ -144,7 +146,8 @@ fn configure(cfg: &mut web::ServiceConfig, idempotency: Idempotency) {
                 .configure(collaborations::configure)
                 .configure(centres::configure)
                 .configure(supervision::configure)
-                .configure(operations::configure),
+                .configure(operations::configure)
+                .configure(openapi::configure),
         )
         .default_service(web::to(not_found));
 }

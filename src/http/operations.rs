@@ -4,9 +4,9 @@
 //! every message of every case.
 
 use super::access::require;
-use super::error::Result;
+use super::error::{ErrorBody, Result};
 use super::locate::served;
-use crate::actors::intake::{ListStalled, RedriveCase};
+use crate::actors::intake::{ListStalled, RedriveCase, Redriven, StalledCases};
 use crate::auth::{Grant, Principal};
 use crate::domain::CaseId;
 use crate::systems::Systems;
@@ -26,7 +26,8 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// Query of the stalled cases.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct StalledQuery {
     /// Seconds a case must have been idle (default `service.stalled_after_secs`; 0 lists
@@ -43,6 +44,18 @@ fn default_max() -> usize {
 }
 
 /// The cases not completed whose last step is at least `idle_secs` old, oldest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/operations/stalled",
+    tag = "operations",
+    params(StalledQuery),
+    responses(
+        (status = 200, description = "The stalled cases, oldest last step first", body = StalledCases),
+        (status = 404, description = "`not_served_here`: this process does not run the intake system", body = ErrorBody),
+        (status = 503, description = "`unavailable`: the intake system did not answer", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn stalled(
     systems: web::Data<Systems>,
     caller: Principal,
@@ -68,6 +81,20 @@ async fn stalled(
 }
 
 /// Sends the case's current step again; answers what was sent once it is on the bus.
+#[utoipa::path(
+    post,
+    path = "/api/v1/operations/cases/{case_id}/redrive",
+    tag = "operations",
+    params(("case_id" = String, Path, description = "The stalled case")),
+    responses(
+        (status = 200, description = "What was sent again, each message with its own id, now on the bus", body = Redriven),
+        (status = 404, description = "`unknown_case`; `not_served_here`", body = ErrorBody),
+        (status = 409, description = "`case_completed`; `case_failed` (the message names its failure); `nothing_to_redrive`: never published", body = ErrorBody),
+        (status = 422, description = "`redrive_refused`: the bus refused a message for good (it is in dead-letters)", body = ErrorBody),
+        (status = 503, description = "`unavailable`: the bus did not take the messages (nothing changed, try again), or the intake system did not answer", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn redrive(
     systems: web::Data<Systems>,
     caller: Principal,

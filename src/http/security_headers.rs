@@ -17,12 +17,14 @@ use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use actix_web::http::Method;
 use actix_web::middleware::Next;
 
-/// The public catalogue: the same for everyone, no personal data, fine to cache.
-const PUBLIC: [&str; 4] = [
+/// The public catalogue and the API's contract: the same for everyone, no personal data, fine
+/// to cache.
+const PUBLIC: [&str; 5] = [
     "/api/v1/matters",
     "/api/v1/terminals",
     "/api/v1/departments",
     "/api/v1/governance/centers",
+    "/api/v1/openapi.json",
 ];
 
 /// `Strict-Transport-Security` when on: a year, the value browsers' preload lists ask for.

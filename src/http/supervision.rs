@@ -4,11 +4,11 @@
 //! and one without asks the supervision system.
 
 use super::access::require;
-use super::error::{ApiError, Result};
+use super::error::{ApiError, ErrorBody, Result};
 use super::locate::served;
 use crate::actors::supervisor::{
-    stored_centre_figures, stored_department_figures, GetCentreFigures, GetDepartmentFigures,
-    Period,
+    stored_centre_figures, stored_department_figures, CentreFigures, DepartmentFigures,
+    GetCentreFigures, GetDepartmentFigures, Period,
 };
 use crate::auth::{Grant, Principal};
 use crate::store::{CaseRepository, StoreError};
@@ -26,6 +26,19 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// Every department's figures over the period, for a supervisor.
+#[utoipa::path(
+    get,
+    path = "/api/v1/supervision/departments",
+    tag = "supervision",
+    params(Period),
+    responses(
+        (status = 200, description = "Every department's figures over the period", body = Vec<DepartmentFigures>),
+        (status = 404, description = "`not_served_here`: this process does not run the governance role", body = ErrorBody),
+        (status = 422, description = "`invalid_period`: `from` is after `to`", body = ErrorBody),
+        (status = 503, description = "`unavailable`: the supervision system or the case repository did not answer", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn department_figures(
     systems: web::Data<Systems>,
     caller: Principal,
@@ -49,6 +62,19 @@ async fn department_figures(
 
 /// The governance centres' figures over the period: every centre's for a supervisor, those of
 /// its own subtree for a centre's dispatcher.
+#[utoipa::path(
+    get,
+    path = "/api/v1/supervision/centers",
+    tag = "supervision",
+    params(Period),
+    responses(
+        (status = 200, description = "The centres' figures over the period (a dispatcher's: its subtree)", body = Vec<CentreFigures>),
+        (status = 404, description = "`not_served_here`: this process does not run the governance role", body = ErrorBody),
+        (status = 422, description = "`invalid_period`: `from` is after `to`", body = ErrorBody),
+        (status = 503, description = "`unavailable`: the supervision system or the case repository did not answer", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn centre_figures(
     systems: web::Data<Systems>,
     caller: Principal,

@@ -4,20 +4,19 @@
 
 use super::access::submitter;
 use super::cases::view;
-use super::error::{acted, ApiError, Result};
+use super::error::{acted, ApiError, ErrorBody, Result};
 use super::input::{check_application, materials, texts, within};
 use super::locate::served;
 use crate::actors::intake::{ApplicationForm, RateCase, SupplementCase};
 use crate::actors::terminal::SubmitApplication;
 use crate::auth::{Grant, Principal};
-use crate::domain::{CaseId, TerminalId};
+use crate::domain::{CaseId, Rating, Supplement, TerminalId};
 use crate::port::{Delivery, Refusal};
 use crate::systems::Systems;
 use actix::Recipient;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 /// Mounts the endpoints under `/api/v1`.
 pub(super) fn configure(cfg: &mut web::ServiceConfig) {
@@ -53,24 +52,51 @@ fn terminal<'a>(
     })
 }
 
-/// The answer to a submission.
-#[derive(Serialize)]
+/// The answer to a submission (named apart from the history's `submitted` step).
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = SubmissionTaken)]
 struct Submitted {
     /// The new case.
     case_id: CaseId,
     /// Always `submitted`.
+    #[schema(example = "submitted")]
     status: &'static str,
     /// False when the bus did not take the application in time; it is kept and published
     /// once the bus takes it.
     durable: bool,
     /// Where to follow the case.
-    links: serde_json::Value,
+    links: SubmittedLinks,
 }
+
+/// Where to follow a submitted case.
+#[derive(Serialize, utoipa::ToSchema)]
+struct SubmittedLinks {
+    /// The case's view, `/api/v1/cases/{case_id}`.
+    case: String,
+}
+
+/// The path parameters of a terminal's endpoints.
+const TERMINAL: &str = "The terminal, as `GET /api/v1/terminals` lists them";
 
 /// Submits an application at a terminal. Answered `202` once the bus took its record
 /// (`durable: true`) or when it has not yet (`durable: false`); refused with 422 naming the
 /// field when a field breaks its rule (before any case exists), and when the bus refused the
-/// record for good, which fails the case ([`refused_submission`]).
+/// record for good, which fails the case (see `refused_submission`).
+#[utoipa::path(
+    post,
+    path = "/api/v1/terminals/{terminal_id}/applications",
+    tag = "terminals",
+    params(("terminal_id" = String, Path, description = TERMINAL)),
+    request_body = ApplicationForm,
+    responses(
+        (status = 202, description = "Taken: `durable` says whether its record is on the bus yet", body = Submitted),
+        (status = 404, description = "`unknown_terminal`; `not_served_here`: this process does not run the intake system", body = ErrorBody),
+        (status = 413, description = "`application_too_large`: over what one bus record carries (nothing is created), or the bus refused its record for its size (the case failed)", body = ErrorBody),
+        (status = 422, description = "`invalid_field` naming the field (identity number, phone, an `[input]` limit); `unknown_matter`; `unknown_region`; `application_refused`: the bus refused its record for good (the case failed)", body = ErrorBody),
+        (status = 503, description = "`unavailable`: the intake system did not answer, or is starting up", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn submit(
     systems: web::Data<Systems>,
     caller: Principal,
@@ -93,7 +119,9 @@ async fn submit(
         Delivery::Refused(refusal) => return Err(refused_submission(&case_id, &refusal)),
     };
     Ok(HttpResponse::Accepted().json(Submitted {
-        links: json!({ "case": format!("/api/v1/cases/{case_id}") }),
+        links: SubmittedLinks {
+            case: format!("/api/v1/cases/{case_id}"),
+        },
         case_id,
         status: "submitted",
         durable,
@@ -156,7 +184,7 @@ async fn own_case(
 }
 
 /// Body of an applicant's supplement.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SupplementBody {
     /// The materials supplied.
@@ -164,6 +192,24 @@ struct SupplementBody {
 }
 
 /// Supplies the materials a department asked for.
+#[utoipa::path(
+    post,
+    path = "/api/v1/terminals/{terminal_id}/cases/{case_id}/supplements",
+    tag = "terminals",
+    params(
+        ("terminal_id" = String, Path, description = TERMINAL),
+        ("case_id" = String, Path, description = "The suspended case"),
+    ),
+    request_body = SupplementBody,
+    responses(
+        (status = 202, description = "The supplement, recorded (on the bus, or sent until the bus takes it)", body = Supplement),
+        (status = 404, description = "`unknown_terminal`; `unknown_case`; `not_served_here`", body = ErrorBody),
+        (status = 409, description = "`invalid_transition`: the case is not suspended", body = ErrorBody),
+        (status = 422, description = "`invalid_field`; `empty_list`; `act_refused`: the bus refused the act's message for good", body = ErrorBody),
+        (status = 503, description = "`unavailable`: the intake system did not answer", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn supplement(
     systems: web::Data<Systems>,
     caller: Principal,
@@ -191,7 +237,7 @@ async fn supplement(
 }
 
 /// Body of a rating.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RatingBody {
     /// 1 to 5.
@@ -202,6 +248,25 @@ struct RatingBody {
 }
 
 /// Rates the service a decided case got.
+#[utoipa::path(
+    post,
+    path = "/api/v1/terminals/{terminal_id}/cases/{case_id}/rating",
+    tag = "terminals",
+    params(
+        ("terminal_id" = String, Path, description = TERMINAL),
+        ("case_id" = String, Path, description = "The completed case"),
+    ),
+    request_body = RatingBody,
+    responses(
+        (status = 201, description = "The rating, on the bus", body = Rating),
+        (status = 202, description = "The rating, recorded; its message is sent until the bus takes it", body = Rating),
+        (status = 404, description = "`unknown_terminal`; `unknown_case`; `not_served_here`", body = ErrorBody),
+        (status = 409, description = "`invalid_transition`: the case is not completed, or was rated already", body = ErrorBody),
+        (status = 422, description = "`invalid_score`: not 1 to 5; `invalid_field`; `act_refused`", body = ErrorBody),
+        (status = 503, description = "`unavailable`: the intake system did not answer", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn rate(
     systems: web::Data<Systems>,
     caller: Principal,

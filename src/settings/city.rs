@@ -174,7 +174,7 @@ fn default_collaboration_opinion() -> String {
 }
 
 /// `[[matters]]`
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MatterSettings {
     /// Matter code, unique.
@@ -197,7 +197,7 @@ pub struct MatterSettings {
 }
 
 /// `[[terminals]]`
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TerminalSettings {
     /// Terminal id, unique; used in the submission URL.

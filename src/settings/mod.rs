@@ -334,7 +334,7 @@ mod tests {
             .to_string();
         assert!(err.contains("http.max_body_bytes = \"1048576\""), "{err}");
         assert!(err.contains("bus.max_record_bytes (1000000)"), "{err}");
-        assert!(err.contains("Lower it to 997952"), "{err}");
+        assert!(err.contains("Lower it to 997440"), "{err}");
     }
 
     #[test]
@@ -343,7 +343,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("http.max_body_bytes = \"983040\""), "{err}");
-        assert!(err.contains("Lower it to 497952"), "{err}");
+        assert!(err.contains("Lower it to 497440"), "{err}");
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// The records of `topic` keyed by `key`, with their partitions, in offset order per partition.
-fn records_of(app: &TestApp, topic: Topic, key: &str) -> Vec<(u32, Arc<Record>)> {
+pub(crate) fn records_of(app: &TestApp, topic: Topic, key: &str) -> Vec<(u32, Arc<Record>)> {
     app.memory_bus()
         .all_records(topic)
         .into_iter()
@@ -31,7 +31,7 @@ fn types(records: &[(u32, Arc<Record>)]) -> Vec<&str> {
 }
 
 /// Puts raw records on the bus through the bridge, as an outside system would.
-async fn publish_raw(app: &TestApp, records: Vec<Record>) {
+pub(crate) async fn publish_raw(app: &TestApp, records: Vec<Record>) {
     app.systems
         .bridge
         .send(PublishRecords(records))
@@ -340,7 +340,11 @@ async fn unreadable_messages_that_their_addressees_never_consume_go_to_dead_lett
 
 /// The `collaboration.dispatched` record that reached `department/<department>` for `case_id`,
 /// decoded.
-async fn dispatched_to(app: &TestApp, case_id: &str, department: &str) -> serde_json::Value {
+pub(crate) async fn dispatched_to(
+    app: &TestApp,
+    case_id: &str,
+    department: &str,
+) -> serde_json::Value {
     let target = format!("department/{department}");
     poll(
         &format!("an event of case {case_id} at {target}"),
@@ -357,7 +361,7 @@ async fn dispatched_to(app: &TestApp, case_id: &str, department: &str) -> serde_
 
 /// An outside department's answer to `event` (a `collaboration.dispatched` envelope),
 /// addressed to `centre`.
-fn outside_answer(event: &serde_json::Value, centre: &str) -> Record {
+pub(crate) fn outside_answer(event: &serde_json::Value, centre: &str) -> Record {
     let data = &event["data"];
     let case_id = data["case_id"].as_str().expect("a case id");
     let id = format!(

@@ -21,6 +21,9 @@
 //! * [`idempotency`] — `Idempotency-Key` on POSTs; a body that never arrives gets 408.
 //! * [`masking`] — the applicant in clear to the applicant, their terminal and the handling
 //!   department's officers, masked for every other reader; `no-store` on what carries it.
+//! * [`openapi`] — the committed OpenAPI document is the generated one, served without a
+//!   token, OpenAPI 3.1 with every reference resolved; every route served is in it and every
+//!   route in it is served.
 //! * [`oversized`] — an application too large for the bus gets 413; a record the bus refuses
 //!   anyway is dead-lettered, blocks nothing, and readiness says so until it passes; a
 //!   shutdown that could not deliver records fails, saying how many.
@@ -35,6 +38,8 @@
 //! * [`supervision`] — yellow and red warnings, the department and centre figures, ratings.
 //! * [`supervision_restart`] — after a restart supervision reads no flow record again, gives
 //!   the same figures, raises each warning once, and holds only the cases still open.
+//! * [`traces`] — every record of a case names the case's trace in a W3C `traceparent`, each
+//!   hop with a span id of its own; an outside system's record without one is handled.
 //! * [`validation`] — identity numbers, phones and the `[input]` limits: 422 naming the field;
 //!   a body not labelled JSON gets 415.
 
@@ -55,6 +60,7 @@ mod flow;
 mod helpers;
 mod idempotency;
 mod masking;
+mod openapi;
 mod oversized;
 mod personal_data;
 mod repository;
@@ -63,6 +69,7 @@ mod staff_acts;
 mod stalled;
 mod supervision;
 mod supervision_restart;
+mod traces;
 mod validation;
 
 /// How long a wait of [`common::poll`] looks before the test fails. A bound on waiting, not a

@@ -106,6 +106,26 @@ async fn external_department_decides(broker: Broker) {
             assert!(!text.contains(clear), "the {field} in clear: {text}");
         }
     }
+    // Assert (traces): every record govfusion wrote about the case names the case's trace in
+    // a W3C traceparent, through Kafka's headers; the outside system's records carry none and
+    // were handled all the same (the case completed on them).
+    for record in everything.iter().filter(|r| r.key == case_id) {
+        let envelope = record.json();
+        let from_outside = envelope["source"] == "department/ecology";
+        match (from_outside, record.header("traceparent")) {
+            (true, None) => {}
+            (false, Some(value)) => {
+                let parent = govfusion::bus::trace::TraceParent::parse(value)
+                    .unwrap_or_else(|| panic!("`{value}` is not a W3C traceparent"));
+                assert_eq!(
+                    parent.trace_id, envelope["trace_id"],
+                    "{:?}",
+                    record.headers
+                );
+            }
+            (outside, header) => panic!("from outside: {outside}, traceparent {header:?}"),
+        }
+    }
     // Assert (wire contract): produced with the contract's partitioner, its approval joins the
     // case's partition, ahead of the delivery govfusion publishes in answer.
     let approvals = read_topics(app.kafka().brokers(), &[app.topic(Topic::Approvals)]).await;

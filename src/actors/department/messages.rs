@@ -98,7 +98,7 @@ pub struct RequestExtension {
 pub struct GetInbox;
 
 /// A department's inbox: cases to decide and collaboration events to answer.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Inbox {
     /// Department code.
     pub department: DepartmentCode,
@@ -109,7 +109,7 @@ pub struct Inbox {
 }
 
 /// A case waiting for staff.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct InboxCase {
     /// `awaiting_decision` or `suspended`.
     pub stage: InboxStage,
@@ -124,7 +124,7 @@ pub struct InboxCase {
 }
 
 /// A collaboration event waiting for staff.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct InboxEvent {
     /// The event, with its current deadline.
     #[serde(flatten)]

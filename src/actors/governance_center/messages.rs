@@ -26,7 +26,7 @@ pub struct ReassignEvent {
 pub struct GetAwaiting;
 
 /// A returned event waiting for reassignment.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AwaitingEvent {
     /// The event, with every return in `returns`.
     #[serde(flatten)]

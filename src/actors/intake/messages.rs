@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
 /// What a person fills in at a terminal.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApplicationForm {
     /// The matter applied for.
@@ -102,7 +102,7 @@ pub struct TakeNewApplications {
 }
 
 /// One application from the feed.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FedApplication {
     /// Its position in the feed (1, 2, …).
     pub sequence: u64,
@@ -131,7 +131,7 @@ pub struct OwnCases(
 );
 
 /// One line of an applicant's list of cases.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct OwnCase {
     /// The case.
     pub case_id: CaseId,
@@ -239,7 +239,7 @@ pub struct ListStalled {
 }
 
 /// The stalled cases, oldest last step first.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct StalledCases {
     /// The idle time the cases were listed for, in seconds.
     pub idle_secs: u64,
@@ -250,7 +250,7 @@ pub struct StalledCases {
 }
 
 /// One case that made no progress.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct StalledCase {
     /// The case.
     pub case_id: CaseId,
@@ -267,7 +267,7 @@ pub struct StalledCase {
 }
 
 /// The last step of a case: a message on the bus, or the submission.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LastStep {
     /// The message type, or `submitted`.
     #[serde(rename = "type")]
@@ -292,7 +292,7 @@ pub struct RedriveCase(
 );
 
 /// What a re-drive sent again.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Redriven {
     /// The case.
     pub case_id: CaseId,
@@ -305,7 +305,7 @@ pub struct Redriven {
 }
 
 /// One message a re-drive sent again.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ResentMessage {
     /// Its id, unchanged, so that a system that handled it drops it.
     pub id: MessageId,

@@ -16,7 +16,11 @@ use serde::{Deserialize, Serialize};
 
 /// A case as the applicant sees it. The intake system keeps it with the applicant sealed, as
 /// the bus brought it; [`CaseView::opened`] is the view with the applicant in clear.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(
+    description = "A case as the people with a part in it see it: where it stands, its \
+    application, receipt, collaboration events, approval, warnings, rating and history."
+)]
 pub struct CaseView<A = SealedApplicant> {
     /// Case id.
     pub case_id: CaseId,
@@ -45,7 +49,7 @@ pub struct CaseView<A = SealedApplicant> {
 }
 
 /// A collaboration event as the applicant sees it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EventView {
     /// Event id.
     pub event_id: String,
@@ -169,7 +173,7 @@ impl EventView {
 }
 
 /// A collaborating department's answer.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EventResultView {
     /// Agree or disagree.
     pub outcome: CollaborationOutcome,
@@ -180,7 +184,7 @@ pub struct EventResultView {
 }
 
 /// One step of a case's history.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct HistoryEntry {
     /// When it happened.
     pub at: DateTime<Utc>,

@@ -7,7 +7,8 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 /// The period figures cover: items received from `from` to `to`, local dates, both included.
-#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Period {
     /// First day; none: from the beginning.
     pub from: Option<NaiveDate>,
@@ -65,7 +66,7 @@ pub struct Watched {
 pub(super) struct Check;
 
 /// Counts and handling times of a set of work items (cases or collaboration events).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Figures {
     /// Items received in the period.
     pub received: usize,
@@ -85,7 +86,7 @@ pub struct Figures {
 }
 
 /// Ratings (好差评) of a department's cases.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RatingFigures {
     /// Cases rated.
     pub count: usize,
@@ -94,7 +95,7 @@ pub struct RatingFigures {
 }
 
 /// One department's figures.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DepartmentFigures {
     /// Department code.
     pub department: DepartmentCode,
@@ -113,7 +114,7 @@ pub struct DepartmentFigures {
 }
 
 /// One governance centre's figures.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CentreFigures {
     /// Centre code.
     pub centre: CentreCode,

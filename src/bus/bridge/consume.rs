@@ -5,6 +5,9 @@
 //! for good (the record was near the bus's limit, and the `dlq.*` headers took it over) is
 //! written again without the payload, with `dlq.size` instead: a record that cannot be
 //! dead-lettered whole must not stop its partition forever.
+//!
+//! A decoded record is handed to its system inside its `message` span, which carries the
+//! case's trace (see [`crate::bus::trace`]).
 
 use super::letter::{dead_letter, Payload};
 use super::{Bridge, BridgeStats, PublishRecords};
@@ -16,6 +19,7 @@ use futures::future::BoxFuture;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use tracing::Instrument as _;
 
 /// Start a consumer group; its records go to the systems named by their `target`.
 #[derive(Message)]
@@ -141,20 +145,26 @@ fn dispatch(
                 return dead_letter_and_continue(&bridge, &stats, &delivery, &reason).await;
             }
         };
-        match recipient.send(Inbound(envelope)).await {
-            Ok(Ok(())) => {
-                if let (Some(keep), Some(system)) = (keep, delivery.record.header(headers::TARGET))
-                {
-                    keep(&delivery, system).await;
+        let span = crate::bus::trace::handling_span(&delivery, &envelope);
+        async move {
+            match recipient.send(Inbound(envelope)).await {
+                Ok(Ok(())) => {
+                    if let (Some(keep), Some(system)) =
+                        (keep, delivery.record.header(headers::TARGET))
+                    {
+                        keep(&delivery, system).await;
+                    }
+                    Ok(())
                 }
-                Ok(())
+                Ok(Err(HandleError::Poison(reason))) => {
+                    dead_letter_and_continue(&bridge, &stats, &delivery, &reason).await
+                }
+                Ok(Err(HandleError::Retry(reason))) => Err(HandlerFailed(reason)),
+                Err(mailbox) => Err(HandlerFailed(format!("system unavailable: {mailbox}"))),
             }
-            Ok(Err(HandleError::Poison(reason))) => {
-                dead_letter_and_continue(&bridge, &stats, &delivery, &reason).await
-            }
-            Ok(Err(HandleError::Retry(reason))) => Err(HandlerFailed(reason)),
-            Err(mailbox) => Err(HandlerFailed(format!("system unavailable: {mailbox}"))),
         }
+        .instrument(span)
+        .await
     }))
 }
 

@@ -1,0 +1,334 @@
+//! Traces across processes (W3C Trace Context, level 1): every record of an envelope carries a
+//! `traceparent` header naming the case's trace, and the consumer hands the record to its
+//! system inside a `message` span carrying that trace id, whose parent is the hop that sent it.
+//! One case's path through the systems, whichever processes they run in, is then one trace.
+//!
+//! The trace id is the envelope's `trace_id`: the intake system makes it a random id of 32
+//! lowercase hex digits, which is a W3C trace id as it is. A `trace_id` of another shape (an
+//! outside system's) is mapped to one by hashing it — the first 16 bytes of its SHA-256 — so
+//! every process derives the same. Each record gets a span id of its own (the hop that sent
+//! it), which the handling span names as its parent.
+//!
+//! The header is optional for outside systems: a record without it, or with one that cannot be
+//! read, is handled like any other, its span starting from the envelope's `trace_id` alone. The
+//! envelope decides the trace: a `traceparent` of another trace (an outside system's own) is
+//! kept on the span as `linked_trace_id`, not followed.
+
+use super::Delivery;
+use crate::domain::Envelope;
+use sha2::{Digest, Sha256};
+use std::fmt;
+use tracing::field::display;
+
+/// The version of the `traceparent` format written.
+const VERSION: &str = "00";
+
+/// The context a `traceparent` header carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceParent {
+    /// The trace: 32 lowercase hex digits, not all zero.
+    pub trace_id: String,
+    /// The span that sent the record: 16 lowercase hex digits, not all zero.
+    pub parent_id: String,
+    /// The `sampled` flag.
+    pub sampled: bool,
+}
+
+impl TraceParent {
+    /// The header of a record of `envelope`: its trace, and a fresh span id for this hop.
+    /// None for an envelope without a trace id (a state snapshot belongs to no case's path).
+    pub fn for_envelope(envelope: &Envelope) -> Option<Self> {
+        Some(Self {
+            trace_id: w3c_trace_id(&envelope.trace_id)?,
+            parent_id: new_span_id(),
+            sampled: true,
+        })
+    }
+
+    /// Reads a `traceparent` value; none when it is not one (W3C Trace Context, level 1: a
+    /// version other than `ff`, which for `00` has exactly four fields and for a later version
+    /// at least four, a trace id and a parent id of the right length in lowercase hex and not
+    /// all zero, two hex digits of flags).
+    pub fn parse(value: &str) -> Option<Self> {
+        let mut fields = value.trim().split('-');
+        let version = fields.next()?;
+        let trace_id = fields.next()?;
+        let parent_id = fields.next()?;
+        let flags = fields.next()?;
+        let more = fields.next().is_some();
+        let valid = lower_hex(version, 2)
+            && version != "ff"
+            && !(version == VERSION && more)
+            && lower_hex(trace_id, 32)
+            && lower_hex(parent_id, 16)
+            && lower_hex(flags, 2)
+            && !all_zero(trace_id)
+            && !all_zero(parent_id);
+        let flags = u8::from_str_radix(flags, 16).ok().filter(|_| valid)?;
+        Some(Self {
+            trace_id: trace_id.to_owned(),
+            parent_id: parent_id.to_owned(),
+            sampled: flags & 1 == 1,
+        })
+    }
+}
+
+impl fmt::Display for TraceParent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let flags = if self.sampled { "01" } else { "00" };
+        write!(f, "{VERSION}-{}-{}-{flags}", self.trace_id, self.parent_id)
+    }
+}
+
+/// The W3C trace id of an envelope's `trace_id`: itself (in lower case) when it is 32 hex
+/// digits, not all zero; else the first 16 bytes of its SHA-256, in hex. None for an empty one.
+pub fn w3c_trace_id(trace_id: &str) -> Option<String> {
+    if trace_id.is_empty() {
+        return None;
+    }
+    let lower = trace_id.to_ascii_lowercase();
+    if lower_hex(&lower, 32) && !all_zero(&lower) {
+        return Some(lower);
+    }
+    let digest = Sha256::digest(trace_id.as_bytes());
+    Some(digest[..16].iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// A random span id: 16 lowercase hex digits, not all zero.
+pub fn new_span_id() -> String {
+    // A zero id is invalid; the chance of drawing one is 2^-64, but the loop makes it none.
+    loop {
+        let id: u64 = rand::random();
+        if id != 0 {
+            return format!("{id:016x}");
+        }
+    }
+}
+
+/// The span a consumer hands `envelope`, read from `delivery`, to its system in: the case's
+/// trace id, a span id of its own, the sending hop as its parent (when the record's
+/// `traceparent` names the same trace), and what names the message and where it was read.
+pub fn handling_span(delivery: &Delivery, envelope: &Envelope) -> tracing::Span {
+    let span = tracing::info_span!(
+        "message",
+        trace_id = tracing::field::Empty,
+        span_id = tracing::field::Empty,
+        parent_span_id = tracing::field::Empty,
+        linked_trace_id = tracing::field::Empty,
+        case_id = %envelope.case_id,
+        message_id = %envelope.id,
+        kind = %envelope.kind,
+        target = %envelope.target,
+        group = %delivery.group,
+        topic = %delivery.record.topic,
+        partition = delivery.partition,
+        offset = delivery.offset,
+    );
+    // Below the `info` level (`simulate` logs at `warn`) the span is not made: nothing to fill.
+    if span.is_disabled() {
+        return span;
+    }
+    let trace_id = w3c_trace_id(&envelope.trace_id).unwrap_or_default();
+    span.record("trace_id", display(&trace_id));
+    span.record("span_id", display(new_span_id()));
+    let header = delivery.record.header(super::headers::TRACEPARENT);
+    match header.map(|value| (value, TraceParent::parse(value))) {
+        None => {}
+        Some((_, Some(parent))) if parent.trace_id == trace_id => {
+            span.record("parent_span_id", display(&parent.parent_id));
+        }
+        Some((_, Some(other))) => {
+            span.record("linked_trace_id", display(&other.trace_id));
+        }
+        Some((value, None)) => {
+            let _inside = span.enter();
+            tracing::debug!(
+                traceparent = value,
+                "the record's traceparent cannot be read; the span starts from the envelope's trace id"
+            );
+        }
+    }
+    span
+}
+
+/// Whether `text` is `len` lowercase hex digits.
+fn lower_hex(text: &str, len: usize) -> bool {
+    text.len() == len && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// Whether `hex` is all zeros.
+fn all_zero(hex: &str) -> bool {
+    hex.bytes().all(|b| b == b'0')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+    const PARENT: &str = "00f067aa0ba902b7";
+
+    #[test]
+    fn a_header_reads_back_as_it_was_written() {
+        let written = TraceParent {
+            trace_id: TRACE.into(),
+            parent_id: PARENT.into(),
+            sampled: true,
+        };
+
+        let text = written.to_string();
+
+        assert_eq!(text, format!("00-{TRACE}-{PARENT}-01"));
+        assert_eq!(TraceParent::parse(&text), Some(written));
+    }
+
+    #[test]
+    fn a_later_version_may_carry_more_fields_and_unsampled_is_read() {
+        let parsed = TraceParent::parse(&format!("01-{TRACE}-{PARENT}-00-what-comes-next"));
+
+        assert_eq!(parsed.map(|p| p.sampled), Some(false));
+    }
+
+    #[test]
+    fn what_is_not_a_traceparent_is_refused() {
+        let zero_trace = "0".repeat(32);
+        let zero_parent = "0".repeat(16);
+        let upper = TRACE.to_uppercase();
+        for bad in [
+            String::new(),
+            "garbage".into(),
+            format!("00-{TRACE}-{PARENT}"),
+            format!("00-{TRACE}-{PARENT}-01-extra"),
+            format!("ff-{TRACE}-{PARENT}-01"),
+            format!("00-{zero_trace}-{PARENT}-01"),
+            format!("00-{TRACE}-{zero_parent}-01"),
+            format!("00-{upper}-{PARENT}-01"),
+            format!("00-{TRACE}-{PARENT}-0g"),
+            format!("00-{}-{PARENT}-01", &TRACE[1..]),
+        ] {
+            assert_eq!(TraceParent::parse(&bad), None, "`{bad}` was read");
+        }
+    }
+
+    #[test]
+    fn the_intake_systems_trace_ids_are_w3c_trace_ids_as_they_are() {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+
+        assert_eq!(w3c_trace_id(&id), Some(id));
+    }
+
+    #[test]
+    fn any_other_trace_id_maps_to_the_same_w3c_trace_id_everywhere() {
+        let mapped = w3c_trace_id("t-outside").expect("a trace id");
+
+        assert!(lower_hex(&mapped, 32) && !all_zero(&mapped), "{mapped}");
+        assert_eq!(w3c_trace_id("t-outside").as_deref(), Some(mapped.as_str()));
+        assert_ne!(w3c_trace_id("t-other").as_deref(), Some(mapped.as_str()));
+        assert_eq!(w3c_trace_id(""), None);
+    }
+
+    /// What a `message` span of a record with `traceparent` (if any) shows on a line logged
+    /// inside it, for an envelope of the trace `TRACE`.
+    fn logged_inside_span(traceparent: Option<String>) -> String {
+        use crate::bus::bridge::envelope_record;
+        use crate::bus::Delivery;
+        use crate::domain::{CaseId, EnvelopeHead, MessageId, MessageType, SystemId};
+        use std::sync::{Arc, Mutex};
+        let envelope = Envelope::new(
+            EnvelopeHead {
+                id: MessageId::from("c/published"),
+                kind: MessageType::ApplicationPublished,
+                case_id: CaseId::from_string("c"),
+                source: SystemId::Governance("500000".into()),
+                target: SystemId::Department("market".into()),
+                trace_id: TRACE.into(),
+            },
+            &serde_json::json!({}),
+        );
+        let mut record = envelope_record(&envelope);
+        record.headers.retain(|(name, _)| name != "traceparent");
+        record
+            .headers
+            .extend(traceparent.map(|v| ("traceparent".into(), v)));
+        let delivery = Delivery {
+            record: Arc::new(record),
+            group: "g".into(),
+            partition: 0,
+            offset: 7,
+        };
+        let lines = Arc::new(Mutex::new(Vec::<u8>::new()));
+        let writer = {
+            let lines = Arc::clone(&lines);
+            move || Lines(Arc::clone(&lines))
+        };
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_writer(writer)
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let span = handling_span(&delivery, &envelope);
+            let _inside = span.enter();
+            tracing::info!("handled");
+        });
+        let text = lines.lock().map(|l| l.clone()).unwrap_or_default();
+        String::from_utf8_lossy(&text).into_owned()
+    }
+
+    /// A test log's lines, shared with the subscriber that writes them.
+    struct Lines(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Lines {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if let Ok(mut lines) = self.0.lock() {
+                lines.extend_from_slice(buf);
+            }
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_handling_span_continues_the_sending_hop_of_the_same_trace() {
+        let logged = logged_inside_span(Some(format!("00-{TRACE}-{PARENT}-01")));
+
+        assert!(logged.contains(&format!("trace_id={TRACE}")), "{logged}");
+        assert!(
+            logged.contains(&format!("parent_span_id={PARENT}")),
+            "{logged}"
+        );
+        assert!(logged.contains("message_id=c/published"), "{logged}");
+    }
+
+    #[test]
+    fn another_trace_is_linked_and_a_missing_or_unreadable_header_only_has_no_parent() {
+        let other = "0af7651916cd43dd8448eb211c80319c";
+
+        let linked = logged_inside_span(Some(format!("00-{other}-{PARENT}-01")));
+        let missing = logged_inside_span(None);
+        let unreadable = logged_inside_span(Some("not-a-traceparent".into()));
+
+        assert!(linked.contains(&format!("trace_id={TRACE}")), "{linked}");
+        assert!(
+            linked.contains(&format!("linked_trace_id={other}")),
+            "{linked}"
+        );
+        assert!(!linked.contains("parent_span_id"), "{linked}");
+        for logged in [missing, unreadable] {
+            assert!(logged.contains(&format!("trace_id={TRACE}")), "{logged}");
+            assert!(logged.contains("handled"), "{logged}");
+            assert!(!logged.contains("parent_span_id"), "{logged}");
+        }
+    }
+
+    #[test]
+    fn every_hop_gets_a_span_id_of_its_own() {
+        let ids: std::collections::HashSet<String> = (0..100).map(|_| new_span_id()).collect();
+
+        assert_eq!(ids.len(), 100);
+        assert!(ids.iter().all(|id| lower_hex(id, 16) && !all_zero(id)));
+    }
+}
