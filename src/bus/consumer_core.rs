@@ -103,6 +103,14 @@ impl<K: Clone + Eq + Hash + Debug + Send + 'static> ConsumerCore<K> {
         self.partitions.get(key).map_or(0, |p| p.offsets.len())
     }
 
+    /// Every partition that had a record handed out, with its records handed out and not yet
+    /// stored.
+    pub fn partitions_pending(&self) -> impl Iterator<Item = (&K, usize)> {
+        self.partitions
+            .iter()
+            .map(|(key, p)| (key, p.offsets.len()))
+    }
+
     /// Handlers still running, over every partition.
     pub fn in_flight(&self) -> usize {
         self.in_flight.len()
@@ -204,6 +212,7 @@ impl<K: Clone + Eq + Hash + Debug + Send + 'static> ConsumerCore<K> {
                     until: Instant::now() + self.backoff,
                     from,
                 });
+                crate::monitoring::record::consumer_rewind(&self.group);
                 control.pause(&key);
             }
             // A record handed out before the last rewind: it is delivered again anyway.

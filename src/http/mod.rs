@@ -10,6 +10,7 @@
 //! desks of [`Systems`] (`Recipient`s), never through an actor's address:
 //!
 //! * `health` — `/healthz`, `/readyz`.
+//! * `metrics` — `/metrics` for Prometheus, and the middleware that counts every request.
 //! * `catalogue` — the city's matters, terminals, departments and centres.
 //! * `terminals` — submit an application, supply materials, rate a case.
 //! * `cases` — a case as the applicant sees it.
@@ -47,6 +48,7 @@ pub mod idempotency;
 mod input;
 mod intake_feed;
 mod locate;
+mod metrics;
 mod operations;
 mod rate_limit;
 mod security_headers;
@@ -113,6 +115,7 @@ pub fn server(systems: Systems, authenticator: Authenticator) -> anyhow::Result<
                 security_headers::add(hsts, req, next)
             }))
             .wrap(tracing_actix_middleware())
+            .wrap(from_fn(metrics::track))
             .configure(|cfg| configure(cfg, idempotency.clone()))
     })
     .workers(http.workers.max(1))
@@ -130,6 +133,7 @@ pub fn server(systems: Systems, authenticator: Authenticator) -> anyhow::Result<
 /// else.
 fn configure(cfg: &mut web::ServiceConfig, idempotency: Idempotency) {
     cfg.configure(health::configure)
+        .configure(metrics::configure)
         .service(
             web::scope("/api/v1")
                 .wrap(from_fn(move |req, next| {
