@@ -84,6 +84,7 @@ pub struct ConsumerCore<K> {
 impl<K: Clone + Eq + Hash + Debug + Send + 'static> ConsumerCore<K> {
     /// A core for `group` that waits `backoff` before redelivering a failed partition.
     pub fn new(group: Arc<str>, backoff: Duration) -> Self {
+        crate::monitoring::record::consumer_started(&group);
         Self {
             group,
             backoff,

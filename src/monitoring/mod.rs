@@ -86,6 +86,16 @@ fn build() -> Option<PrometheusHandle> {
         }
     };
     names::describe();
+    // Counters without labels are exported from the start, at 0: a dashboard or an alert
+    // sees them before the first event.
+    for name in [
+        names::CASES_FAILED,
+        names::BRIDGE_RETRIES,
+        names::BRIDGE_FAILED_BATCHES,
+        names::BRIDGE_REFUSED,
+    ] {
+        metrics::counter!(name).increment(0);
+    }
     let upkeep = handle.clone();
     let spawned = std::thread::Builder::new()
         .name("metrics-upkeep".into())

@@ -40,7 +40,8 @@ pub const BRIDGE_FAILED_BATCHES: &str = "govfusion_bridge_failed_batches_total";
 pub const BRIDGE_REFUSED: &str = "govfusion_bridge_refused_records_total";
 /// Gauge `{group, topic, partition}`: records on the partition the group has not committed.
 pub const CONSUMER_LAG: &str = "govfusion_consumer_lag_records";
-/// Gauge `{group, topic, partition}`: records handed to handlers and not finished.
+/// Gauge `{group, topic, partition}`: records handed out and not yet committed (running, or
+/// finished behind one still running).
 pub const CONSUMER_IN_FLIGHT: &str = "govfusion_consumer_in_flight_records";
 /// Counter `{group}`: partitions rewound after a failed handler (their records come again).
 pub const CONSUMER_REWINDS: &str = "govfusion_consumer_rewinds_total";
@@ -109,10 +110,7 @@ pub(super) fn describe() {
         CONSUMER_LAG,
         "Records on the partition not committed by the group"
     );
-    describe_gauge!(
-        CONSUMER_IN_FLIGHT,
-        "Records handed to handlers, not finished"
-    );
+    describe_gauge!(CONSUMER_IN_FLIGHT, "Records handed out, not yet committed");
     describe_counter!(
         CONSUMER_REWINDS,
         "Partitions rewound after a failed handler"

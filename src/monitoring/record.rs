@@ -125,6 +125,11 @@ fn consumer_lag_labelled(group: &str, topic: &'static str, partition: String, la
     .set(lag as f64);
 }
 
+/// A consumer group starts: its rewinds are exported from 0.
+pub fn consumer_started(group: &str) {
+    counter!(names::CONSUMER_REWINDS, "group" => group.to_owned()).increment(0);
+}
+
 /// A consumer group rewound a partition after a failed handler.
 pub fn consumer_rewind(group: &str) {
     counter!(names::CONSUMER_REWINDS, "group" => group.to_owned()).increment(1);
