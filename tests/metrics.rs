@@ -29,16 +29,21 @@ static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 /// The submission route, as its pattern.
 const SUBMIT_ROUTE: &str = "/api/v1/terminals/{terminal_id}/applications";
 
+/// A sample's labels and value.
+type Sample = (BTreeMap<String, String>, f64);
+
 /// One scrape: every sample by name, each with its labels.
 struct Scrape {
+    /// The text as served.
     text: String,
-    samples: BTreeMap<String, Vec<(BTreeMap<String, String>, f64)>>,
+    /// The samples by metric name.
+    samples: BTreeMap<String, Vec<Sample>>,
 }
 
 impl Scrape {
     /// Parses the Prometheus text format; panics on a line that is not in it.
     fn parse(text: String) -> Self {
-        let mut samples: BTreeMap<String, Vec<_>> = BTreeMap::new();
+        let mut samples: BTreeMap<String, Vec<Sample>> = BTreeMap::new();
         for line in text
             .lines()
             .filter(|l| !l.is_empty() && !l.starts_with('#'))
