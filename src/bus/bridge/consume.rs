@@ -194,8 +194,11 @@ async fn dead_letter_and_continue(
         return Ok(());
     };
     tracing::warn!(
-        topic = %delivery.record.topic, partition = delivery.partition,
+        topic = %record.topic, partition = delivery.partition,
         offset = delivery.offset, group = %delivery.group, %refusal,
+        case_id = %record.key, message_id = record.header(headers::ID),
+        r#type = record.header(headers::TYPE), system = record.header(headers::TARGET),
+        trace_id = record.header(headers::TRACE_ID),
         "the bus refused the dead letter; writing it without the payload"
     );
     // Sending the same letter again could never pass: leave out what made it too large.
