@@ -30,7 +30,8 @@
 //! arrive in time gets 408, on every request), [`idempotency`] (`Idempotency-Key` on every
 //! POST under `/api/v1`), `rate_limit` (429 past a client's budget), `cors` (browsers' access
 //! from the origins of `http.cors_allowed_origins`) and `security_headers` (`nosniff`,
-//! `no-store` on what may carry personal data, and the like, on every response); around the API, `audit` records who did what (see
+//! `no-store` on what may carry personal data, and the like, on every response), and `metrics::track`
+//! (every request counted and timed by its route pattern); around the API, `audit` records who did what (see
 //! [`crate::audit`]).
 
 mod access;
