@@ -24,6 +24,8 @@
 //! * [`http`] — the JSON API, and what each role may do with it.
 //! * [`audit`] — the hash-chained audit trail of the API's requests, and its verification.
 //! * [`app`] — the service: systems plus HTTP, with one shutdown path.
+//! * [`monitoring`] — the Prometheus metrics served at `/metrics`, recorded where things happen.
+//! * [`logging`] — the process's log lines, as text or as JSON (`[log] format`).
 //! * [`store`] — the case repository: cases and consumer offsets in SQLite or PostgreSQL, with
 //!   keyset-paginated lists; the intake system writes every case's row there (`GET /cases`).
 //! * [`simulate`] — drives synthetic cases through the whole flow and measures it.
@@ -42,6 +44,8 @@ pub mod crypto;
 pub mod domain;
 pub mod feed;
 pub mod http;
+pub mod logging;
+pub mod monitoring;
 pub mod port;
 pub mod settings;
 pub mod simulate;

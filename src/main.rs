@@ -126,19 +126,31 @@ enum AuditCommand {
     },
 }
 
+impl Command {
+    /// The configuration file the command names, if any.
+    fn config(&self) -> Option<&std::path::Path> {
+        match self {
+            Command::Serve { config, .. }
+            | Command::Simulate { config, .. }
+            | Command::Bench { config, .. }
+            | Command::Token { config, .. }
+            | Command::Audit {
+                command: AuditCommand::Verify { config, .. },
+            }
+            | Command::CheckConfig { config } => config.as_deref(),
+            Command::Openapi => None,
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let default_level = match cli.command {
         Command::Serve { .. } => "info",
         _ => "warn",
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let format = govfusion::logging::format_of(cli.command.config());
+    govfusion::logging::init(format, default_level);
     match run(cli.command) {
         Ok(code) => code,
         Err(error) => {

@@ -413,11 +413,20 @@ pub fn handle_inbound<A: KeepsState>(
     actor: &mut A,
     envelope: Arc<Envelope>,
 ) -> ResponseActFuture<A, Result<(), HandleError>> {
-    let outputs = match actor.processed().check(&envelope.case_id, &envelope.id) {
+    let seen = actor.processed().check(&envelope.case_id, &envelope.id);
+    if !matches!(seen, Seen::New | Seen::Closed) {
+        crate::monitoring::record::repeated(actor.system_id().to_string(), envelope.kind);
+    }
+    let outputs = match seen {
         Seen::Done => return Box::pin(fut::ready(Ok(()))),
         Seen::Closed => match actor.after_close(&envelope) {
             Ok(AfterClose::Drop) => {
-                tracing::debug!(id = %envelope.id, "a message for a closed case; dropped");
+                crate::monitoring::record::repeated(actor.system_id().to_string(), envelope.kind);
+                tracing::debug!(
+                    case_id = %envelope.case_id, message_id = %envelope.id,
+                    r#type = envelope.kind.as_str(), system = %actor.system_id(),
+                    trace_id = %envelope.trace_id, "a message for a closed case; dropped"
+                );
                 return Box::pin(fut::ready(Ok(())));
             }
             Ok(AfterClose::Reopen) => {

@@ -24,6 +24,7 @@
 
 use super::{headers, Bus, BusError, Record, Refusal, Topic};
 use crate::domain::Envelope;
+use crate::monitoring::record;
 use crate::port::{Publish, PublishError};
 use crate::settings::BridgeSettings;
 use actix::prelude::*;
@@ -150,6 +151,7 @@ impl Bridge {
             return rx;
         }
         self.queued_records += records.len();
+        record::bridge_queued(self.queued_records);
         self.queue.push_back(Unit { records, done });
         self.schedule(ctx);
         rx
@@ -192,14 +194,17 @@ impl Bridge {
             records.extend(unit.records.iter().cloned());
             units.push((unit.done, unit.records.len()));
         }
+        record::bridge_queued(self.queued_records);
         self.sending = true;
         let bus = self.bus.clone();
         let settings = self.settings.clone();
         let stats = self.stats.clone();
         let batch = records.clone();
+        let started = Instant::now();
         let send = async move { send_with_retry(bus.as_ref(), records, &settings, &stats).await };
         ctx.spawn(send.into_actor(self).map(move |result, bridge, ctx| {
             bridge.sending = false;
+            record::bridge_batch(batch.len(), started.elapsed());
             match result {
                 Ok(refused) => bridge.batch_sent(&batch, units, refused, ctx),
                 Err(error) => bridge.batch_failed(batch.len(), units, error),
@@ -233,6 +238,7 @@ impl Bridge {
             self.stats
                 .records_refused
                 .fetch_add(refused.len() as u64, Ordering::Relaxed);
+            record::bridge_refused(refused.len());
             self.dead_letter_refused(batch, &refused, ctx);
         }
         let mut start = 0;
@@ -303,6 +309,7 @@ impl Bridge {
     ) {
         tracing::error!(%error, records = count, "batch failed for good");
         self.stats.failed(count as u64, error.reason.clone());
+        record::bridge_failed_batch();
         // Nothing queued behind a failed batch may overtake it: fail it too. Its publishers redo
         // the work when the causing message is delivered again.
         for unit in self.queue.drain(..) {
@@ -312,6 +319,7 @@ impl Bridge {
             let _ = unit.done.send(Err(error.clone()));
         }
         self.queued_records = 0;
+        record::bridge_queued(0);
         for (done, _) in units {
             // A publisher that stopped waiting needs no answer.
             let _ = done.send(Err(error.clone()));
@@ -341,6 +349,7 @@ async fn send_with_retry(
             Err(error) => {
                 tracing::warn!(%error, attempt, ?backoff, "publish failed; retrying");
                 stats.retries.fetch_add(1, Ordering::Relaxed);
+                record::bridge_retry();
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(max_backoff);
                 attempt += 1;

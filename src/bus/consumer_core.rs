@@ -84,6 +84,7 @@ pub struct ConsumerCore<K> {
 impl<K: Clone + Eq + Hash + Debug + Send + 'static> ConsumerCore<K> {
     /// A core for `group` that waits `backoff` before redelivering a failed partition.
     pub fn new(group: Arc<str>, backoff: Duration) -> Self {
+        crate::monitoring::record::consumer_started(&group);
         Self {
             group,
             backoff,
@@ -101,6 +102,14 @@ impl<K: Clone + Eq + Hash + Debug + Send + 'static> ConsumerCore<K> {
     /// Records of the partition handed out and not yet stored.
     pub fn pending(&self, key: &K) -> usize {
         self.partitions.get(key).map_or(0, |p| p.offsets.len())
+    }
+
+    /// Every partition that had a record handed out, with its records handed out and not yet
+    /// stored.
+    pub fn partitions_pending(&self) -> impl Iterator<Item = (&K, usize)> {
+        self.partitions
+            .iter()
+            .map(|(key, p)| (key, p.offsets.len()))
     }
 
     /// Handlers still running, over every partition.
@@ -204,6 +213,7 @@ impl<K: Clone + Eq + Hash + Debug + Send + 'static> ConsumerCore<K> {
                     until: Instant::now() + self.backoff,
                     from,
                 });
+                crate::monitoring::record::consumer_rewind(&self.group);
                 control.pause(&key);
             }
             // A record handed out before the last rewind: it is delivered again anyway.

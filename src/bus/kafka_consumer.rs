@@ -23,6 +23,7 @@ use super::{
     BusError, Delivery, Dispatch, Membership, OffsetSink, Record, Subscription, SubscriptionHandle,
     Topic,
 };
+use crate::monitoring::record;
 use crate::settings::BusSettings;
 use bytes::Bytes;
 use futures::future::{BoxFuture, FutureExt};
@@ -33,6 +34,12 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// How often librdkafka reports the consumer's statistics (the lag of its partitions).
+const STATISTICS_INTERVAL_MS: u32 = 5000;
+
+/// How often the consumer reports its records in flight to the metrics.
+const REPORT_EVERY: Duration = Duration::from_secs(1);
 
 /// Remembers partitions revoked by rebalances until the consumer loop forgets their work, and
 /// raises the subscription's `assigned` flag at the first assignment.
@@ -47,9 +54,34 @@ pub struct GroupContext {
     /// largest part of a restart on a slow group coordinator (README, "What survives a
     /// process").
     subscribed: std::time::Instant,
+    /// Topic names → topics, to label the lag librdkafka reports.
+    topics: HashMap<String, Topic>,
 }
 
-impl ClientContext for GroupContext {}
+impl ClientContext for GroupContext {
+    /// librdkafka's statistics, every [`STATISTICS_INTERVAL_MS`]: the lag of each partition
+    /// the consumer holds (its end less the group's committed offset, or the offset stored
+    /// for commit while nothing is committed yet), for `/metrics`.
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        for (name, topic) in &statistics.topics {
+            let Some(known) = self.topics.get(name) else {
+                continue;
+            };
+            for (&partition, stats) in &topic.partitions {
+                let Ok(partition) = u32::try_from(partition) else {
+                    // librdkafka's internal "unassigned" partition, -1.
+                    continue;
+                };
+                let lag = [stats.consumer_lag, stats.consumer_lag_stored]
+                    .into_iter()
+                    .find_map(|lag| u64::try_from(lag).ok());
+                if let Some(lag) = lag {
+                    record::consumer_lag(&self.group, known.suffix(), partition, lag);
+                }
+            }
+        }
+    }
+}
 
 impl ConsumerContext for GroupContext {
     fn pre_rebalance(&self, _: &rdkafka::consumer::BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
@@ -95,11 +127,13 @@ impl GroupConsumer {
             config.set("group.instance.id", instance);
         }
         let (handle, stop, guard) = SubscriptionHandle::new(&subscription.group);
+        let by_name: HashMap<String, Topic> = names.iter().map(|(t, n)| (n.clone(), *t)).collect();
         let context = GroupContext {
             revoked: Mutex::default(),
             assigned: handle.assigned_flag(),
             group: Arc::from(subscription.group.as_str()),
             subscribed: std::time::Instant::now(),
+            topics: by_name.clone(),
         };
         let consumer: Consumer_ = config.create_with_context(context).map_err(|e| {
             BusError::Subscribe(format!(
@@ -138,7 +172,6 @@ impl GroupConsumer {
                         .collect()
                 }),
         });
-        let by_name: HashMap<String, Topic> = names.iter().map(|(t, n)| (n.clone(), *t)).collect();
         let consumer = Arc::new(consumer);
         let group: Arc<str> = Arc::from(subscription.group.as_str());
         let backoff = Duration::from_millis(settings.redelivery_backoff_ms);
@@ -320,11 +353,14 @@ impl ConsumerLoop {
             drop(consumer);
             return self.close().await;
         }
+        let mut report = tokio::time::interval(REPORT_EVERY);
+        report.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
             self.forget_revoked();
             let room = self.core.in_flight() < self.max_in_flight;
             tokio::select! {
                 _ = self.stop.changed() => break,
+                _ = report.tick() => self.report(),
                 () = self.core.turn(&mut self.control) => {}
                 received = consumer.recv(), if room => match received {
                     Ok(message) => self.dispatch(&message),
@@ -337,6 +373,18 @@ impl ConsumerLoop {
         }
         drop(consumer);
         self.close().await;
+    }
+
+    /// Sets the records in flight of every partition the consumer handed records of, for
+    /// `/metrics` (the lag comes from librdkafka's statistics, see [`GroupContext`]).
+    fn report(&self) {
+        for ((name, partition), in_flight) in self.core.partitions_pending() {
+            let (Some(topic), Ok(partition)) = (self.topics.get(name), u32::try_from(*partition))
+            else {
+                continue;
+            };
+            record::consumer_partition(&self.group, topic.suffix(), partition, None, in_flight);
+        }
     }
 
     /// Assigns every partition of the topics, asking the broker again until it answers; false
@@ -525,7 +573,8 @@ fn consumer_config(
         .set(
             "max.partition.fetch.bytes",
             PARTITION_FETCH_BYTES.to_string(),
-        );
+        )
+        .set("statistics.interval.ms", STATISTICS_INTERVAL_MS.to_string());
     super::kafka::set_options(&mut config, kafka).map_err(BusError::Subscribe)?;
     Ok(config)
 }

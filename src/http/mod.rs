@@ -10,6 +10,7 @@
 //! desks of [`Systems`] (`Recipient`s), never through an actor's address:
 //!
 //! * `health` — `/healthz`, `/readyz`.
+//! * `metrics` — `/metrics` for Prometheus, and the middleware that counts every request.
 //! * `catalogue` — the city's matters, terminals, departments and centres.
 //! * `terminals` — submit an application, supply materials, rate a case.
 //! * `cases` — a case as the applicant sees it.
@@ -30,7 +31,8 @@
 //! arrive in time gets 408, on every request), [`idempotency`] (`Idempotency-Key` on every
 //! POST under `/api/v1`), `rate_limit` (429 past a client's budget), `cors` (browsers' access
 //! from the origins of `http.cors_allowed_origins`) and `security_headers` (`nosniff`,
-//! `no-store` on what may carry personal data, and the like, on every response); around the API, `audit` records who did what (see
+//! `no-store` on what may carry personal data, and the like, on every response), and `metrics::track`
+//! (every request counted and timed by its route pattern); around the API, `audit` records who did what (see
 //! [`crate::audit`]).
 
 mod access;
@@ -48,6 +50,7 @@ pub mod idempotency;
 mod input;
 mod intake_feed;
 mod locate;
+mod metrics;
 pub mod openapi;
 mod operations;
 mod rate_limit;
@@ -115,6 +118,7 @@ pub fn server(systems: Systems, authenticator: Authenticator) -> anyhow::Result<
                 security_headers::add(hsts, req, next)
             }))
             .wrap(tracing_actix_middleware())
+            .wrap(from_fn(metrics::track))
             .configure(|cfg| configure(cfg, idempotency.clone()))
     })
     .workers(http.workers.max(1))
@@ -132,6 +136,7 @@ pub fn server(systems: Systems, authenticator: Authenticator) -> anyhow::Result<
 /// else.
 fn configure(cfg: &mut web::ServiceConfig, idempotency: Idempotency) {
     cfg.configure(health::configure)
+        .configure(metrics::configure)
         .service(
             web::scope("/api/v1")
                 .wrap(from_fn(move |req, next| {

@@ -46,6 +46,7 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
     paths(
         super::health::healthz,
         super::health::readyz,
+        super::metrics::metrics,
         super::catalogue::matters,
         super::catalogue::terminals,
         super::catalogue::departments,

@@ -1,7 +1,7 @@
 //! Per-client rate limits (`[http.rate_limit]`), with `governor`'s GCRA: each client has a
 //! budget of `burst` requests that refills at `per_second`; a request past it is answered
 //! `429 {"error":"rate_limited"}` with `Retry-After` (whole seconds until one more request is
-//! allowed) and reaches no endpoint. `/healthz` and `/readyz` are not limited.
+//! allowed) and reaches no endpoint. `/healthz`, `/readyz` and `/metrics` are not limited.
 //!
 //! Who a client is: a request with a valid bearer token counts against its caller (role, scope
 //! and subject), whatever address it comes from, so that many terminals behind one NAT each
@@ -116,8 +116,9 @@ pub async fn guard(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     // Health probes are never limited: an orchestrator that is refused takes a healthy
-    // process for dead and restarts it.
-    let probe = matches!(req.path(), "/healthz" | "/readyz");
+    // process for dead and restarts it. Nor is the scrape: a gap in the metrics would hide
+    // what an operator looks for.
+    let probe = matches!(req.path(), "/healthz" | "/readyz" | "/metrics");
     let Some(limit) = limit.filter(|_| !probe) else {
         return Ok(next.call(req).await?.map_into_boxed_body());
     };

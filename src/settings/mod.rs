@@ -14,6 +14,7 @@ mod city;
 mod crypto;
 mod input;
 mod kafka_secret;
+mod log;
 mod rate_limit;
 mod service;
 mod store;
@@ -30,6 +31,7 @@ pub use crypto::{
 };
 pub use input::InputSettings;
 pub use kafka_secret::SecretProblem;
+pub use log::{LogFormat, LogSettings};
 pub use rate_limit::RateLimitSettings;
 pub use service::{
     BridgeSettings, BusKind, BusSettings, HttpSettings, KafkaSettings, Role, Roles,
@@ -83,6 +85,9 @@ pub struct Settings {
     /// The case repository's database.
     #[serde(default)]
     pub store: StoreSettings,
+    /// How log lines are written.
+    #[serde(default)]
+    pub log: LogSettings,
 }
 
 /// Why the configuration cannot be used.

@@ -198,6 +198,7 @@ impl Systems {
         clock: SharedClock,
         connected: Connected,
     ) -> anyhow::Result<Self> {
+        crate::monitoring::install();
         let settings = Arc::new(settings);
         let roles = Arc::new(settings.roles());
         // The case repository of the intake and supervision systems; on a bus that outlives
@@ -316,6 +317,16 @@ impl Systems {
 
     fn phase(&self) -> Phase {
         self.phase.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The start-up phase, as `/metrics` names it: `state`, `views`, `running` or `failed`.
+    pub fn startup_phase(&self) -> &'static str {
+        match &*self.phase.lock().unwrap_or_else(|e| e.into_inner()) {
+            Phase::State(_) => "state",
+            Phase::Views(_) => "views",
+            Phase::Running => "running",
+            Phase::Failed(_) => "failed",
+        }
     }
 
     /// Why the process should not get traffic yet (or any more): shutting down, state still

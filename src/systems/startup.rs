@@ -316,8 +316,12 @@ impl Systems {
             let group = Group::new(group, Topic::flow())
                 .after_state()
                 .resuming(resume);
-            self.subscribe(group, Routes::All(reader), Some(view.clone()))
-                .await?;
+            self.subscribe(
+                group,
+                Routes::All(system.clone(), reader),
+                Some(view.clone()),
+            )
+            .await?;
             views.insert(system, view);
         }
         Ok(views)

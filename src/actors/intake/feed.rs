@@ -233,6 +233,7 @@ impl IntakeSystem {
         if let Some(record) = case_id.as_ref().and_then(|id| self.cases.get_mut(id)) {
             tracing::error!(case_id = %record.view.case_id, sequence, reason, "the bus refused the submission for good; the case failed");
             record.view.status = CaseStatus::Failed;
+            crate::monitoring::record::case_failed();
             record.view.failure = Some(format!(
                 "the application could not be handed on and will not be processed: {reason}. \
                  Submit it again with large materials handed in by reference."

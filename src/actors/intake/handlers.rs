@@ -350,7 +350,8 @@ impl IntakeSystem {
             &state,
             application.submitted_at,
         );
-        tracing::info!(%case_id, terminal = %msg.terminal_id, sequence, "application received");
+        tracing::info!(%case_id, %trace_id, terminal = %msg.terminal_id, sequence, "application received");
+        crate::monitoring::record::case_submitted(msg.channel);
         self.cases.insert(
             case_id.clone(),
             CaseRecord::new(application, msg.terminal_id.as_str(), &trace_id, sequence),

@@ -53,7 +53,11 @@ impl IntakeSystem {
     /// nothing.
     pub(super) fn observe(&mut self, envelope: &Arc<Envelope>) -> Result<(), HandleError> {
         let Some(record) = self.cases.get_mut(&envelope.case_id) else {
-            tracing::debug!(case_id = %envelope.case_id, "message for a case this intake system did not issue");
+            tracing::debug!(
+                case_id = %envelope.case_id, message_id = %envelope.id,
+                r#type = envelope.kind.as_str(), system = "intake", trace_id = %envelope.trace_id,
+                "message for a case this intake system did not issue"
+            );
             // Addressed to this system, which alone can refuse it when unreadable.
             if envelope.target == SystemId::Intake {
                 envelope
@@ -63,6 +67,7 @@ impl IntakeSystem {
             return Ok(());
         };
         if !record.seen.insert(envelope.id.clone()) {
+            crate::monitoring::record::repeated("intake".to_owned(), envelope.kind);
             return Ok(());
         }
         let observed = match observe_message(record, envelope, &self.catalog.city) {
@@ -76,6 +81,11 @@ impl IntakeSystem {
         let was_closed = is_closed(record.view.status);
         record.move_status(envelope.kind, observed.status);
         let closing = (!was_closed && is_closed(record.view.status)).then_some(record.sequence);
+        if closing.is_some() && self.ready {
+            // Counted as it happens, not again when a restarted process reads it back.
+            let elapsed = self.catalog.now() - record.view.application.submitted_at;
+            closed(&record.view, elapsed.to_std().unwrap_or_default());
+        }
         self.trails.observed(envelope, record.view.status);
         let view = &mut record.view;
         view.on_time = view.decided_on_time();
@@ -102,6 +112,20 @@ impl IntakeSystem {
             self.closed(&envelope.case_id);
         }
         Ok(())
+    }
+}
+
+/// Counts a case that just closed: completed with its decision and its time since
+/// submission, or failed.
+fn closed(view: &super::view::CaseView, elapsed: std::time::Duration) {
+    match (&view.status, &view.approval) {
+        (CaseStatus::Completed, Some(approval)) => {
+            crate::monitoring::record::case_completed(approval.outcome.decision, elapsed);
+        }
+        (CaseStatus::Failed, _) => crate::monitoring::record::case_failed(),
+        // `approval.delivered`, which completes a case, carries its approval: a completed
+        // case always has one.
+        _ => {}
     }
 }
 

@@ -12,7 +12,8 @@
 use super::letter::{dead_letter, Payload};
 use super::{Bridge, BridgeStats, PublishRecords};
 use crate::bus::{headers, Delivery, Dispatch, HandlerFailed, Record, Subscription, Topic};
-use crate::domain::Envelope;
+use crate::domain::{Envelope, SystemId};
+use crate::monitoring::record::{self, Handled};
 use crate::port::{HandleError, Inbound};
 use actix::prelude::*;
 use futures::future::BoxFuture;
@@ -57,15 +58,19 @@ pub type KeepHandled = Arc<dyn Fn(&Delivery, &str) -> BoxFuture<'static, ()> + S
 pub enum Routes {
     /// By the record's `target` (e.g. `department/market`); other targets are skipped.
     ByTarget(HashMap<String, Recipient<Inbound>>),
-    /// Every record goes to one observer (the intake system follows every case this way).
-    All(Recipient<Inbound>),
+    /// Every record goes to one observer, the system named (the intake system follows every
+    /// case this way).
+    All(SystemId, Recipient<Inbound>),
 }
 
 impl Routes {
-    fn recipient_for(&self, target: Option<&str>) -> Option<&Recipient<Inbound>> {
+    /// The system a record for `target` goes to, as the metrics name it, and its recipient.
+    fn route(&self, target: Option<&str>) -> Option<(String, &Recipient<Inbound>)> {
         match self {
-            Routes::All(recipient) => Some(recipient),
-            Routes::ByTarget(map) => target.and_then(|t| map.get(t)),
+            Routes::All(system, recipient) => Some((system.to_string(), recipient)),
+            Routes::ByTarget(map) => target
+                .and_then(|t| map.get_key_value(t))
+                .map(|(system, recipient)| (system.clone(), recipient)),
         }
     }
 }
@@ -124,14 +129,15 @@ fn dispatch(
 ) -> Dispatch {
     // Route by header first, so a system never decodes a record meant for another.
     let target = delivery.record.header(headers::TARGET);
-    let recipient = match routes.recipient_for(target) {
-        Some(recipient) => recipient.clone(),
+    let (system, recipient) = match routes.route(target) {
+        Some((system, recipient)) => (system, recipient.clone()),
         None if target.is_some() => return Dispatch::Skip,
         None => {
             let (bridge, stats) = (bridge.clone(), stats.clone());
             return Dispatch::Handle(Box::pin(async move {
                 let reason = "record has no `target` header";
-                dead_letter_and_continue(&bridge, &stats, &delivery, reason).await
+                let written = dead_letter_and_continue(&bridge, &stats, &delivery, reason).await;
+                counted("none".to_owned(), &delivery, written, Handled::DeadLettered)
             }));
         }
     };
@@ -142,30 +148,58 @@ fn dispatch(
             Ok(envelope) => Arc::new(envelope),
             Err(error) => {
                 let reason = error.to_string();
-                return dead_letter_and_continue(&bridge, &stats, &delivery, &reason).await;
+                let written = dead_letter_and_continue(&bridge, &stats, &delivery, &reason).await;
+                return counted(system, &delivery, written, Handled::DeadLettered);
             }
         };
         let span = crate::bus::trace::handling_span(&delivery, &envelope);
         async move {
             match recipient.send(Inbound(envelope)).await {
                 Ok(Ok(())) => {
-                    if let (Some(keep), Some(system)) =
+                    if let (Some(keep), Some(target)) =
                         (keep, delivery.record.header(headers::TARGET))
                     {
-                        keep(&delivery, system).await;
+                        keep(&delivery, target).await;
                     }
-                    Ok(())
+                    counted(system, &delivery, Ok(()), Handled::Done)
                 }
                 Ok(Err(HandleError::Poison(reason))) => {
-                    dead_letter_and_continue(&bridge, &stats, &delivery, &reason).await
+                    let written =
+                        dead_letter_and_continue(&bridge, &stats, &delivery, &reason).await;
+                    counted(system, &delivery, written, Handled::DeadLettered)
                 }
-                Ok(Err(HandleError::Retry(reason))) => Err(HandlerFailed(reason)),
-                Err(mailbox) => Err(HandlerFailed(format!("system unavailable: {mailbox}"))),
+                Ok(Err(HandleError::Retry(reason))) => counted(
+                    system,
+                    &delivery,
+                    Err(HandlerFailed(reason)),
+                    Handled::Failed,
+                ),
+                Err(mailbox) => {
+                    let failed = HandlerFailed(format!("system unavailable: {mailbox}"));
+                    counted(system, &delivery, Err(failed), Handled::Failed)
+                }
             }
         }
         .instrument(span)
         .await
     }))
+}
+
+/// Counts what became of a delivery at `system` (a dead letter that could not be written
+/// counts as a failure: the record comes again) and hands `result` back.
+fn counted(
+    system: String,
+    delivery: &Delivery,
+    result: Result<(), HandlerFailed>,
+    handled: Handled,
+) -> Result<(), HandlerFailed> {
+    let handled = if result.is_err() {
+        Handled::Failed
+    } else {
+        handled
+    };
+    record::message(system, delivery.record.header(headers::TYPE), handled);
+    result
 }
 
 /// Writes a dead letter; the delivery counts as handled only once the dead letter is on the bus.
@@ -176,9 +210,13 @@ pub async fn dead_letter_and_continue(
     delivery: &Delivery,
     reason: &str,
 ) -> Result<(), HandlerFailed> {
+    let record = &delivery.record;
     tracing::warn!(
-        topic = %delivery.record.topic, partition = delivery.partition,
+        topic = %record.topic, partition = delivery.partition,
         offset = delivery.offset, group = %delivery.group, reason,
+        case_id = %record.key, message_id = record.header(headers::ID),
+        r#type = record.header(headers::TYPE), system = record.header(headers::TARGET),
+        trace_id = record.header(headers::TRACE_ID),
         "record cannot be handled; moving it to dead-letters"
     );
     let whole = dead_letter(&delivery.record, reason, Some(delivery), Payload::Kept);
@@ -186,8 +224,11 @@ pub async fn dead_letter_and_continue(
         return Ok(());
     };
     tracing::warn!(
-        topic = %delivery.record.topic, partition = delivery.partition,
+        topic = %record.topic, partition = delivery.partition,
         offset = delivery.offset, group = %delivery.group, %refusal,
+        case_id = %record.key, message_id = record.header(headers::ID),
+        r#type = record.header(headers::TYPE), system = record.header(headers::TARGET),
+        trace_id = record.header(headers::TRACE_ID),
         "the bus refused the dead letter; writing it without the payload"
     );
     // Sending the same letter again could never pass: leave out what made it too large.

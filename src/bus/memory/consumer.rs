@@ -15,12 +15,16 @@ use crate::bus::consumer_core::{ConsumerCore, PartitionControl};
 use crate::bus::{
     ConsumerGuard, Delivery, Dispatch, OffsetSink, Record, RecordHandler, Resume, Topic,
 };
+use crate::monitoring::record;
 use futures::future::{BoxFuture, FutureExt};
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{watch, Notify};
+
+/// How often a consumer reports its lag and records in flight to the metrics.
+const REPORT_EVERY: Duration = Duration::from_secs(1);
 
 /// A (topic, partition) of the memory bus.
 type Key = (Topic, u32);
@@ -135,6 +139,8 @@ impl GroupConsumer {
 
     /// Hands out records until stopped, then drains and unregisters.
     pub async fn run(mut self) {
+        let mut report = tokio::time::interval(REPORT_EVERY);
+        report.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
             if *self.stop.borrow() {
                 break;
@@ -144,6 +150,7 @@ impl GroupConsumer {
                 () = self.core.turn(&mut self.positions) => {}
                 _ = self.wake.notified() => {}
                 _ = self.stop.changed() => {}
+                _ = report.tick() => self.report(),
             }
         }
         // Stopped: hand out nothing more, but let what was handed out finish and commit.
@@ -194,6 +201,25 @@ impl GroupConsumer {
                 }
                 self.positions.next.insert(key, offset + 1);
             }
+        }
+    }
+
+    /// Sets the group's lag (records on each partition past its committed offset) and records
+    /// in flight, per partition, for `/metrics`.
+    fn report(&self) {
+        for &(topic, partition) in self.positions.next.keys() {
+            let Some(log) = self.bus.log(topic, partition) else {
+                continue;
+            };
+            let end = log.len.load(Ordering::Acquire);
+            let committed = self
+                .positions
+                .committed
+                .get(&(topic, partition))
+                .map_or(0, |c| *c);
+            let in_flight = self.core.pending(&(topic, partition));
+            let lag = Some(end.saturating_sub(committed));
+            record::consumer_partition(&self.group, topic.suffix(), partition, lag, in_flight);
         }
     }
 
