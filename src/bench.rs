@@ -214,7 +214,7 @@ async fn produce_bridge(
         .map(<[Envelope]>::to_vec)
         .collect();
     let results: Vec<_> = stream::iter(chunks)
-        .map(|chunk| bridge.send(Publish(chunk)))
+        .map(|chunk| bridge.send(Publish(chunk, None)))
         .buffer_unordered(options.in_flight.max(1))
         .collect()
         .await;

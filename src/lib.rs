@@ -26,6 +26,8 @@
 //! * [`app`] — the service: systems plus HTTP, with one shutdown path.
 //! * [`monitoring`] — the Prometheus metrics served at `/metrics`, recorded where things happen.
 //! * [`logging`] — the process's log lines, as text or as JSON (`[log] format`).
+//! * [`telemetry`] — the spans exported to an OpenTelemetry collector over OTLP/HTTP
+//!   (`[telemetry] otlp_endpoint`), off by default.
 //! * [`store`] — the case repository: cases and consumer offsets in SQLite or PostgreSQL, with
 //!   keyset-paginated lists; the intake system writes every case's row there (`GET /cases`).
 //! * [`simulate`] — drives synthetic cases through the whole flow and measures it.
@@ -51,3 +53,4 @@ pub mod settings;
 pub mod simulate;
 pub mod store;
 pub mod systems;
+pub mod telemetry;

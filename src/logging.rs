@@ -6,12 +6,19 @@
 //! `case_id`, `message_id`, `type`, `system` and `trace_id`. No line carries personal data,
 //! in either format: an applicant is formatted masked, and refusals are described without the
 //! values they quote (see [`crate::domain`]'s masking).
+//!
+//! With `[telemetry] otlp_endpoint` set, the same subscriber also exports its spans to an
+//! OpenTelemetry collector ([`crate::telemetry`]), in either format.
 
 use crate::settings::{LogFormat, Settings};
+use crate::telemetry::Otlp;
 use std::path::Path;
+use tracing::Dispatch;
 use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt as _;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::{EnvFilter, Layer};
 
 /// The log format the configuration at `config` (or the built-in one) asks for, environment
 /// overrides included; text when the configuration cannot be read, whose errors the command
@@ -21,36 +28,63 @@ pub fn format_of(config: Option<&Path>) -> LogFormat {
 }
 
 /// Installs the process's subscriber: `format` on standard error, at the levels of `RUST_LOG`
-/// or else `default_level`. Also takes the `log` records of the libraries (actix-web's).
-pub fn init(format: LogFormat, default_level: &str) {
+/// or else `default_level`, and the spans to `otlp`'s collector when there is one. Also takes
+/// the `log` records of the libraries (actix-web's).
+pub fn init(format: LogFormat, default_level: &str, otlp: Option<&Otlp>) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
-    let installed = match format {
-        LogFormat::Text => tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_writer(std::io::stderr)
-            .finish()
-            .try_init(),
-        LogFormat::Json => json(filter, std::io::stderr).try_init(),
-    };
-    if let Err(error) = installed {
+    if let Err(error) = subscriber(format, filter, std::io::stderr, otlp).try_init() {
         // Only a program that installed a subscriber of its own gets here; its lines go there.
         eprintln!("warning: log lines go to the subscriber installed before: {error}");
     }
 }
 
-/// The JSON subscriber, writing to `writer` at the levels of `filter`: one object per line,
-/// the line's fields at the top level, its span's fields under `span`.
-pub fn json<W>(filter: EnvFilter, writer: W) -> impl tracing::Subscriber + Send + Sync + 'static
+/// The process's subscriber: `format` on `writer` at the levels of `filter`, and, with `otlp`,
+/// the same spans exported to its collector.
+pub fn subscriber<W>(
+    format: LogFormat,
+    filter: EnvFilter,
+    writer: W,
+    otlp: Option<&Otlp>,
+) -> Dispatch
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
-    tracing_subscriber::fmt()
+    let lines = match format {
+        LogFormat::Text => tracing_subscriber::fmt::layer().with_writer(writer).boxed(),
+        LogFormat::Json => json_lines(writer).boxed(),
+    };
+    let subscriber = tracing_subscriber::registry()
+        .with(filter)
+        .with(lines)
+        .with(otlp.map(Otlp::layer));
+    Dispatch::new(subscriber)
+}
+
+/// The JSON subscriber, writing to `writer` at the levels of `filter`: one object per line,
+/// the line's fields at the top level, its span's fields under `span`.
+pub fn json<W>(
+    filter: EnvFilter,
+    writer: W,
+) -> impl tracing::Subscriber + for<'a> LookupSpan<'a> + Send + Sync + 'static
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(json_lines(writer))
+}
+
+/// The JSON lines on `writer`, for a subscriber `S`.
+fn json_lines<S, W>(writer: W) -> impl Layer<S> + Send + Sync + 'static
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    tracing_subscriber::fmt::layer()
         .json()
         .flatten_event(true)
         .with_current_span(true)
         .with_span_list(false)
-        .with_env_filter(filter)
         .with_writer(writer)
-        .finish()
 }

@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 use govfusion::app::Application;
 use govfusion::settings::{KeySource, Role, Settings};
 use govfusion::simulate::{self, SimulateOptions};
+use govfusion::telemetry::{ExportSetupError, Otlp};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -150,8 +151,15 @@ fn main() -> ExitCode {
         _ => "warn",
     };
     let format = govfusion::logging::format_of(cli.command.config());
-    govfusion::logging::init(format, default_level);
-    match run(cli.command) {
+    let otlp = match exporter(&cli.command) {
+        Ok(otlp) => otlp,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    govfusion::logging::init(format, default_level, otlp.as_ref());
+    let code = match run(cli.command) {
         Ok(code) => code,
         Err(error) => {
             // One `error:` line per problem: a config may break several rules at once.
@@ -160,7 +168,29 @@ fn main() -> ExitCode {
             }
             ExitCode::FAILURE
         }
+    };
+    // After SIGTERM too: `serve` has returned, so the last spans are posted before the exit.
+    if let Some(otlp) = otlp {
+        otlp.shutdown();
     }
+    code
+}
+
+/// `serve`'s span exporter when `[telemetry] otlp_endpoint` is set; none for the other
+/// commands, and none when the configuration cannot be read (the command says why).
+fn exporter(command: &Command) -> Result<Option<Otlp>, ExportSetupError> {
+    let Command::Serve { config, roles } = command else {
+        return Ok(None);
+    };
+    let Ok(settings) = Settings::load(config.as_deref()) else {
+        return Ok(None);
+    };
+    let roles = if roles.is_empty() {
+        &settings.service.roles
+    } else {
+        roles
+    };
+    Otlp::start(&settings.telemetry.otlp_endpoint, roles)
 }
 
 fn run(command: Command) -> anyhow::Result<ExitCode> {

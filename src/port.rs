@@ -14,10 +14,24 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// An envelope delivered to a system.
+/// An envelope delivered to a system, and the span its handling belongs under.
 #[derive(Message, Clone)]
 #[rtype(result = "Result<(), HandleError>")]
-pub struct Inbound(pub Arc<Envelope>);
+pub struct Inbound(
+    /// The envelope.
+    pub Arc<Envelope>,
+    /// The parent of the system's handler span: the consumer's `message` span of the record
+    /// ([`crate::bus::trace::handling_span`]). The handler runs in its actor's task, where that
+    /// span is not current, so it travels with the message.
+    pub tracing::Span,
+);
+
+impl Inbound {
+    /// `envelope`, to be handled under the caller's current span.
+    pub fn new(envelope: Arc<Envelope>) -> Self {
+        Self(envelope, tracing::Span::current())
+    }
+}
 
 /// Why a system did not finish an [`Inbound`].
 #[derive(Debug, Clone, thiserror::Error)]
@@ -34,7 +48,48 @@ pub enum HandleError {
 /// Publish envelopes, in order; resolves when all are on the bus.
 #[derive(Message)]
 #[rtype(result = "Result<(), PublishError>")]
-pub struct Publish(pub Vec<Envelope>);
+pub struct Publish(
+    /// The envelopes.
+    pub Vec<Envelope>,
+    /// The span they were made in, which their records' `traceparent` names as the sending
+    /// hop; none, or one of another trace, and each record names a hop of its own.
+    pub Option<Hop>,
+);
+
+impl Publish {
+    /// `envelopes`, sent from the caller's current span.
+    pub fn new(envelopes: Vec<Envelope>) -> Self {
+        Self(envelopes, Hop::current())
+    }
+}
+
+/// A span as OpenTelemetry exports it: its trace id and span id, in lowercase hex.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hop {
+    /// The trace: 32 hex digits.
+    pub trace_id: String,
+    /// The span: 16 hex digits.
+    pub span_id: String,
+}
+
+impl Hop {
+    /// The current span, when it is exported (the OTLP layer is installed and the span is on);
+    /// none otherwise.
+    pub fn current() -> Option<Self> {
+        use opentelemetry::trace::TraceContextExt as _;
+        use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+        let span = tracing::Span::current();
+        if span.is_none() {
+            return None;
+        }
+        let context = span.context();
+        let exported = context.span().span_context().clone();
+        exported.is_valid().then(|| Self {
+            trace_id: exported.trace_id().to_string(),
+            span_id: exported.span_id().to_string(),
+        })
+    }
+}
 
 /// Why a publish did not reach the bus.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -101,7 +156,7 @@ fn send_outputs(
     let (snapshots, messages): (Vec<_>, Vec<_>) = outputs
         .into_iter()
         .partition(|e| e.kind == MessageType::StateSnapshot);
-    let sent = (!messages.is_empty()).then(|| bridge.send(Publish(messages)));
+    let sent = (!messages.is_empty()).then(|| bridge.send(Publish::new(messages)));
     let bridge = bridge.clone();
     async move {
         let messages = match sent {
@@ -114,7 +169,7 @@ fn send_outputs(
             Ok(()) | Err(_) => {}
         }
         if !snapshots.is_empty() {
-            answered(bridge.send(Publish(snapshots)).await)?;
+            answered(bridge.send(Publish(snapshots, None)).await)?;
         }
         messages
     }

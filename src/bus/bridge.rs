@@ -25,7 +25,7 @@
 use super::{headers, Bus, BusError, Record, Refusal, Topic};
 use crate::domain::Envelope;
 use crate::monitoring::record;
-use crate::port::{Publish, PublishError};
+use crate::port::{Hop, Publish, PublishError};
 use crate::settings::BridgeSettings;
 use actix::prelude::*;
 use futures::FutureExt;
@@ -361,13 +361,19 @@ async fn send_with_retry(
 /// Turns an envelope into a record keyed by case id, with the routing headers and, when the
 /// envelope belongs to a trace, its `traceparent` (a fresh span id for this hop).
 pub fn envelope_record(envelope: &Envelope) -> Record {
+    envelope_record_from(envelope, None)
+}
+
+/// [`envelope_record`] of an envelope made in the span `hop`: its `traceparent` names that
+/// span as the sending hop when it is of the envelope's trace.
+pub fn envelope_record_from(envelope: &Envelope, hop: Option<&Hop>) -> Record {
     let mut headers = vec![
         (headers::ID.into(), envelope.id.to_string()),
         (headers::TYPE.into(), envelope.kind.as_str().into()),
         (headers::TARGET.into(), envelope.target.to_string()),
         (headers::TRACE_ID.into(), envelope.trace_id.clone()),
     ];
-    if let Some(parent) = super::trace::TraceParent::for_envelope(envelope) {
+    if let Some(parent) = super::trace::TraceParent::for_envelope(envelope, hop) {
         headers.push((headers::TRACEPARENT.into(), parent.to_string()));
     }
     Record {
@@ -392,7 +398,12 @@ impl Handler<Publish> for Bridge {
     type Result = ResponseFuture<Result<(), PublishError>>;
 
     fn handle(&mut self, msg: Publish, ctx: &mut Self::Context) -> Self::Result {
-        let records = msg.0.iter().map(|e| Arc::new(envelope_record(e))).collect();
+        let hop = msg.1.as_ref();
+        let records = msg
+            .0
+            .iter()
+            .map(|e| Arc::new(envelope_record_from(e, hop)))
+            .collect();
         let rx = self.enqueue(records, ctx);
         Box::pin(rx.map(flatten_done))
     }

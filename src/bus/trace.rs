@@ -16,9 +16,14 @@
 
 use super::Delivery;
 use crate::domain::Envelope;
+use crate::port::Hop;
+use opentelemetry::trace::{
+    SpanContext, SpanId, TraceContextExt as _, TraceFlags, TraceId, TraceState,
+};
 use sha2::{Digest, Sha256};
 use std::fmt;
 use tracing::field::display;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 /// The version of the `traceparent` format written.
 const VERSION: &str = "00";
@@ -35,12 +40,18 @@ pub struct TraceParent {
 }
 
 impl TraceParent {
-    /// The header of a record of `envelope`: its trace, and a fresh span id for this hop.
-    /// None for an envelope without a trace id (a state snapshot belongs to no case's path).
-    pub fn for_envelope(envelope: &Envelope) -> Option<Self> {
+    /// The header of a record of `envelope` made in the span `hop`: its trace, and `hop` as
+    /// the sending hop when it is of that trace (an exported span), else a fresh span id for
+    /// this hop. None for an envelope without a trace id (a state snapshot belongs to no
+    /// case's path).
+    pub fn for_envelope(envelope: &Envelope, hop: Option<&Hop>) -> Option<Self> {
+        let trace_id = w3c_trace_id(&envelope.trace_id)?;
+        let parent_id = hop
+            .filter(|hop| hop.trace_id == trace_id)
+            .map_or_else(new_span_id, |hop| hop.span_id.clone());
         Some(Self {
-            trace_id: w3c_trace_id(&envelope.trace_id)?,
-            parent_id: new_span_id(),
+            trace_id,
+            parent_id,
             sampled: true,
         })
     }
@@ -108,6 +119,12 @@ pub fn new_span_id() -> String {
 /// The span a consumer hands `envelope`, read from `delivery`, to its system in: the case's
 /// trace id, a span id of its own, the sending hop as its parent (when the record's
 /// `traceparent` names the same trace), and what names the message and where it was read.
+///
+/// Exported over OTLP ([`crate::telemetry`]), the span joins the case's trace under the
+/// sending hop, and its `span_id` is the exported span's. A record that names no hop of the
+/// case's trace (no header, an unreadable one, another trace's, which is linked) has its span
+/// put under a hop derived from the message id ([`unseen_hop`]), which no process exports: the
+/// span is still in its case's trace, its parent missing, as a sender outside shows.
 pub fn handling_span(delivery: &Delivery, envelope: &Envelope) -> tracing::Span {
     let span = tracing::info_span!(
         "message",
@@ -130,25 +147,66 @@ pub fn handling_span(delivery: &Delivery, envelope: &Envelope) -> tracing::Span 
     }
     let trace_id = w3c_trace_id(&envelope.trace_id).unwrap_or_default();
     span.record("trace_id", display(&trace_id));
-    span.record("span_id", display(new_span_id()));
     let header = delivery.record.header(super::headers::TRACEPARENT);
-    match header.map(|value| (value, TraceParent::parse(value))) {
-        None => {}
+    let parsed = header.map(|value| (value, TraceParent::parse(value)));
+    let parent_id = match &parsed {
         Some((_, Some(parent))) if parent.trace_id == trace_id => {
             span.record("parent_span_id", display(&parent.parent_id));
+            parent.parent_id.clone()
         }
         Some((_, Some(other))) => {
             span.record("linked_trace_id", display(&other.trace_id));
+            if let Some(linked) = span_context(&other.trace_id, &other.parent_id) {
+                span.add_link(linked);
+            }
+            unseen_hop(envelope.id.as_str())
         }
-        Some((value, None)) => {
-            let _inside = span.enter();
-            tracing::debug!(
-                traceparent = value,
-                "the record's traceparent cannot be read; the span starts from the envelope's trace id"
-            );
-        }
+        None | Some((_, None)) => unseen_hop(envelope.id.as_str()),
+    };
+    // Before the span is first entered, which starts it: its parent is fixed then. Without the
+    // OTLP layer there is nothing to join, and the error says only that.
+    if let Some(parent) = span_context(&trace_id, &parent_id) {
+        let _ = span.set_parent(opentelemetry::Context::new().with_remote_span_context(parent));
+    }
+    let exported = span.context().span().span_context().clone();
+    let span_id = if exported.is_valid() {
+        exported.span_id().to_string()
+    } else {
+        new_span_id()
+    };
+    span.record("span_id", display(span_id));
+    if let Some((value, None)) = parsed {
+        let _inside = span.enter();
+        tracing::debug!(
+            traceparent = value,
+            "the record's traceparent cannot be read; the span starts from the envelope's trace id"
+        );
     }
     span
+}
+
+/// The span `span_id` of the trace `trace_id` in another process (remote, sampled), as
+/// OpenTelemetry knows it; none unless both ids are valid hex.
+fn span_context(trace_id: &str, span_id: &str) -> Option<SpanContext> {
+    let context = SpanContext::new(
+        TraceId::from_hex(trace_id).ok()?,
+        SpanId::from_hex(span_id).ok()?,
+        TraceFlags::SAMPLED,
+        true,
+        TraceState::default(),
+    );
+    context.is_valid().then_some(context)
+}
+
+/// The span id standing for the unseen hop that sent the message `message_id`: the first 8
+/// bytes of its SHA-256, in hex, the same in every process; never all zero.
+pub fn unseen_hop(message_id: &str) -> String {
+    let digest = Sha256::digest(format!("hop:{message_id}").as_bytes());
+    let mut id = [0u8; 8];
+    id.copy_from_slice(&digest[..8]);
+    // A zero id is invalid; the chance of one is 2^-64, and the last bit makes it none.
+    id[7] |= u8::from(id == [0; 8]);
+    id.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Whether `text` is `len` lowercase hex digits.

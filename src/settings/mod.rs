@@ -18,6 +18,7 @@ mod log;
 mod rate_limit;
 mod service;
 mod store;
+mod telemetry;
 mod validate;
 
 pub use audit::{AuditSettings, MIN_AUDIT_RETENTION_DAYS};
@@ -38,6 +39,7 @@ pub use service::{
     ServiceSettings, ENVELOPE_OVERHEAD_BYTES, MIN_RECORD_BYTES,
 };
 pub use store::StoreSettings;
+pub use telemetry::{OtlpEndpoint, TelemetrySettings};
 pub use validate::Problem;
 
 /// The default configuration, compiled into the binary.
@@ -88,6 +90,9 @@ pub struct Settings {
     /// How log lines are written.
     #[serde(default)]
     pub log: LogSettings,
+    /// Where spans are exported (OpenTelemetry, OTLP/HTTP); nowhere by default.
+    #[serde(default)]
+    pub telemetry: TelemetrySettings,
 }
 
 /// Why the configuration cannot be used.

@@ -257,7 +257,7 @@ impl Systems {
         let refusal = match &decoded {
             Ok(envelope) => {
                 let envelope = Arc::new(envelope.clone());
-                match recipient.send(Inbound(envelope.clone())).await {
+                match recipient.send(Inbound::new(envelope.clone())).await {
                     Ok(Ok(())) => return Ok(()),
                     Ok(Err(HandleError::Poison(reason))) => reason,
                     Ok(Err(HandleError::Retry(reason))) => anyhow::bail!(

@@ -147,7 +147,7 @@ impl Department {
 impl Handler<Inbound> for Department {
     type Result = ResponseActFuture<Self, Result<(), HandleError>>;
 
-    #[tracing::instrument(skip_all, fields(department = %self.settings.code, case_id = %msg.0.case_id, kind = %msg.0.kind, trace_id = %msg.0.trace_id))]
+    #[tracing::instrument(parent = &msg.1, skip_all, fields(department = %self.settings.code, case_id = %msg.0.case_id, kind = %msg.0.kind, trace_id = %msg.0.trace_id))]
     fn handle(&mut self, msg: Inbound, ctx: &mut Self::Context) -> Self::Result {
         handle_delivery(self, msg.0, ctx)
     }

@@ -182,7 +182,7 @@ impl BusSystem for GovernanceCenter {
 impl Handler<Inbound> for GovernanceCenter {
     type Result = ResponseActFuture<Self, Result<(), HandleError>>;
 
-    #[tracing::instrument(skip_all, fields(centre = %self.centre.code, case_id = %msg.0.case_id, kind = %msg.0.kind, trace_id = %msg.0.trace_id))]
+    #[tracing::instrument(parent = &msg.1, skip_all, fields(centre = %self.centre.code, case_id = %msg.0.case_id, kind = %msg.0.kind, trace_id = %msg.0.trace_id))]
     fn handle(&mut self, msg: Inbound, ctx: &mut Self::Context) -> Self::Result {
         handle_delivery(self, msg.0, ctx)
     }

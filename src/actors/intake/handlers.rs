@@ -251,7 +251,7 @@ impl Handler<Inbound> for IntakeSystem {
     type Result = ResponseActFuture<Self, Result<(), HandleError>>;
 
     /// A snapshot is restored; any other message is observed once its case is in memory.
-    #[tracing::instrument(skip_all, fields(system = "intake", case_id = %msg.0.case_id, kind = %msg.0.kind, trace_id = %msg.0.trace_id))]
+    #[tracing::instrument(parent = &msg.1, skip_all, fields(system = "intake", case_id = %msg.0.case_id, kind = %msg.0.kind, trace_id = %msg.0.trace_id))]
     fn handle(&mut self, msg: Inbound, ctx: &mut Self::Context) -> Self::Result {
         let envelope = msg.0;
         if envelope.kind == MessageType::StateSnapshot {

@@ -133,7 +133,7 @@ async fn a_redrive_the_bus_refuses_for_good_is_not_answered_try_again() {
         trace_id: String::new(),
     };
     let published = Envelope::new_at(head, &(), chrono::Utc::now());
-    let observed = intake.send(Inbound(Arc::new(published))).await;
+    let observed = intake.send(Inbound::new(Arc::new(published))).await;
     observed.expect("running").expect("observed");
 
     // Act

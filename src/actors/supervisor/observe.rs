@@ -18,7 +18,7 @@ impl Handler<Inbound> for Supervisor {
     /// Applies the message once its case is in memory: a case that left memory is read back
     /// first, and meanwhile no other message is handled, so that each case's messages are
     /// applied in the order they came.
-    #[tracing::instrument(skip_all, fields(system = "supervision", case_id = %msg.0.case_id, kind = %msg.0.kind, trace_id = %msg.0.trace_id))]
+    #[tracing::instrument(parent = &msg.1, skip_all, fields(system = "supervision", case_id = %msg.0.case_id, kind = %msg.0.kind, trace_id = %msg.0.trace_id))]
     fn handle(&mut self, msg: Inbound, _: &mut Self::Context) -> Self::Result {
         self.with_case(msg.0)
     }

@@ -154,7 +154,7 @@ fn dispatch(
         };
         let span = crate::bus::trace::handling_span(&delivery, &envelope);
         async move {
-            match recipient.send(Inbound(envelope)).await {
+            match recipient.send(Inbound::new(envelope)).await {
                 Ok(Ok(())) => {
                     if let (Some(keep), Some(target)) =
                         (keep, delivery.record.header(headers::TARGET))

@@ -100,14 +100,21 @@ async fn a_completion_that_comes_before_its_application_waits_for_it() {
     let completion = completion(&application);
 
     // Act: the completion is read first, then the application, then the completion again.
-    let early = department.send(Inbound(completion.clone())).await.unwrap();
+    let early = department
+        .send(Inbound::new(completion.clone()))
+        .await
+        .unwrap();
     let published = envelope(
         MessageType::ApplicationPublished,
         "c1/published",
         &application,
     );
-    department.send(Inbound(published)).await.unwrap().unwrap();
-    let again = department.send(Inbound(completion)).await.unwrap();
+    department
+        .send(Inbound::new(published))
+        .await
+        .unwrap()
+        .unwrap();
+    let again = department.send(Inbound::new(completion)).await.unwrap();
 
     // Assert: refused for now (to be delivered again), not dropped; taken once the case is known.
     assert!(matches!(early, Err(HandleError::Retry(_))), "{early:?}");
@@ -120,11 +127,14 @@ async fn a_completion_whose_case_never_comes_goes_to_dead_letters_in_the_end() {
     let clock = ManualClock::new(Utc::now());
     let (department, application) = market_and_application(clock.clone());
     let completion = completion(&application);
-    let first = department.send(Inbound(completion.clone())).await.unwrap();
+    let first = department
+        .send(Inbound::new(completion.clone()))
+        .await
+        .unwrap();
 
     // Act: `service.stalled_after_secs` (600 s by default) later, still no application.
     clock.advance(chrono::Duration::seconds(600));
-    let last = department.send(Inbound(completion)).await.unwrap();
+    let last = department.send(Inbound::new(completion)).await.unwrap();
 
     // Assert
     assert!(matches!(first, Err(HandleError::Retry(_))), "{first:?}");
