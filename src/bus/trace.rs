@@ -6,8 +6,11 @@
 //! The trace id is the envelope's `trace_id`: the intake system makes it a random id of 32
 //! lowercase hex digits, which is a W3C trace id as it is. A `trace_id` of another shape (an
 //! outside system's) is mapped to one by hashing it — the first 16 bytes of its SHA-256 — so
-//! every process derives the same. Each record gets a span id of its own (the hop that sent
-//! it), which the handling span names as its parent.
+//! every process derives the same. Each record names the hop that sent it, which the handling
+//! span names as its parent: the span the record was made in when spans are exported
+//! ([`crate::telemetry`]; the publish carries it, [`crate::port::Hop`]), else a span id of the
+//! record's own. Exported, the handling span's OpenTelemetry parent is that hop, so one case's
+//! spans are one trace in the collector.
 //!
 //! The header is optional for outside systems: a record without it, or with one that cannot be
 //! read, is handled like any other, its span starting from the envelope's `trace_id` alone. The
