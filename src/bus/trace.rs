@@ -386,6 +386,46 @@ mod tests {
     }
 
     #[test]
+    fn a_record_names_the_span_it_was_made_in_when_that_span_is_of_its_trace() {
+        use crate::domain::{CaseId, EnvelopeHead, MessageId, MessageType, SystemId};
+        let envelope = Envelope::new(
+            EnvelopeHead {
+                id: MessageId::from("c/accepted"),
+                kind: MessageType::ApplicationAccepted,
+                case_id: CaseId::from_string("c"),
+                source: SystemId::Department("market".into()),
+                target: SystemId::Intake,
+                trace_id: TRACE.into(),
+            },
+            &serde_json::json!({}),
+        );
+        let hop = |trace_id: &str| Hop {
+            trace_id: trace_id.into(),
+            span_id: PARENT.into(),
+        };
+
+        let same = TraceParent::for_envelope(&envelope, Some(&hop(TRACE)));
+        let other = TraceParent::for_envelope(&envelope, Some(&hop(&"1".repeat(32))));
+        let none = TraceParent::for_envelope(&envelope, None);
+
+        assert_eq!(same.map(|p| p.parent_id).as_deref(), Some(PARENT));
+        for header in [other, none] {
+            let header = header.expect("the envelope is of a trace");
+            assert_eq!(header.trace_id, TRACE);
+            assert_ne!(header.parent_id, PARENT);
+        }
+    }
+
+    #[test]
+    fn the_unseen_hop_of_a_message_is_the_same_everywhere_and_valid() {
+        let hop = unseen_hop("c/published");
+
+        assert!(lower_hex(&hop, 16) && !all_zero(&hop), "{hop}");
+        assert_eq!(unseen_hop("c/published"), hop);
+        assert_ne!(unseen_hop("c/accepted"), hop);
+    }
+
+    #[test]
     fn every_hop_gets_a_span_id_of_its_own() {
         let ids: std::collections::HashSet<String> = (0..100).map(|_| new_span_id()).collect();
 
