@@ -64,6 +64,13 @@ start() {
     GOVFUSION__STORE__DATA_DIR="$LOGS/$name.data" \
     "$BIN" serve --roles "${ROLE[$name]}" >>"$LOGS/$name.log" 2>&1 &
   PID[$name]=$!
+  # Killing it is the point: no "Killed" line from the shell for it.
+  disown "${PID[$name]}"
+}
+
+# gone PID: waits until the process has exited.
+gone() {
+  while kill -0 "$1" 2>/dev/null; do sleep 0.01; done
 }
 
 # ready NAME: waits (polling every 20 ms, at most 120 s) until /readyz answers 200.
@@ -118,7 +125,7 @@ while (($(echo "$(now) < $chaos_end" | bc))); do
   name=${NAMES[$((turn % ${#NAMES[@]}))]}
   turn=$((turn + 1))
   kill -9 "${PID[$name]}"
-  wait "${PID[$name]}" 2>/dev/null || true
+  gone "${PID[$name]}"
   killed=$(now)
   sleep $((1 + RANDOM % 3))
   started=$(now)
