@@ -38,6 +38,9 @@ impl Systems {
         self.state_rebuilt.send_replace(true);
         tracing::info!(
             records = state.total(),
+            taken_back = self
+                .state_taken_back
+                .load(std::sync::atomic::Ordering::Relaxed),
             seconds = started.elapsed().as_secs_f64(),
             "state rebuilt"
         );
