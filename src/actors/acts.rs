@@ -54,6 +54,10 @@ pub struct ActRequest {
 
 /// An act recorded.
 struct Act {
+    /// The case it acted on.
+    case_id: CaseId,
+    /// What it is about (see [`ActRequest::subject`]).
+    subject: String,
     /// What was asked (see [`ActRequest::asked`]).
     asked: String,
     /// The answer given, a `T` of the handler's `Acted<T>`; boxed so that one record keeps
@@ -75,6 +79,8 @@ pub struct Acts {
     acts: HashMap<MessageId, Act>,
     /// The latest act on each subject.
     latest: HashMap<String, MessageId>,
+    /// The acts on each case, so that a case's acts can be forgotten with it.
+    by_case: HashMap<CaseId, Vec<MessageId>>,
 }
 
 impl Acts {
@@ -86,7 +92,33 @@ impl Acts {
             timeout,
             acts: HashMap::new(),
             latest: HashMap::new(),
+            by_case: HashMap::new(),
         }
+    }
+
+    /// Forgets the acts on `case_ids`, cases the system closed longer ago than the flow
+    /// topics' retention: the same request again is then checked against the state as a new
+    /// one (and refused, the case being finished), as after a restart.
+    pub fn forget_cases(&mut self, case_ids: &[CaseId]) {
+        for case_id in case_ids {
+            for id in self.by_case.remove(case_id).unwrap_or_default() {
+                if let Some(act) = self.acts.remove(&id) {
+                    if self.latest.get(&act.subject) == Some(&id) {
+                        self.latest.remove(&act.subject);
+                    }
+                }
+            }
+        }
+    }
+
+    /// How many acts are recorded.
+    pub fn len(&self) -> usize {
+        self.acts.len()
+    }
+
+    /// Whether no act is recorded.
+    pub fn is_empty(&self) -> bool {
+        self.acts.is_empty()
     }
 
     /// The id of the latest act on `subject`.
@@ -97,7 +129,8 @@ impl Acts {
     /// How the bus answered the act's messages, or a receiver told when it does.
     fn wait(&mut self, id: &MessageId) -> Result<Delivery, oneshot::Receiver<Delivery>> {
         let Some(act) = self.acts.get_mut(id) else {
-            // Acts are never forgotten, and `id` was just looked up: this cannot be.
+            // `id` was just looked up or recorded, and only acts on cases closed long ago are
+            // forgotten: this cannot be.
             return Ok(Delivery::NotYet);
         };
         if act.delivery != Delivery::NotYet {
@@ -172,13 +205,24 @@ pub fn take<A: TakesActs, T: Clone + Send + 'static, E: 'static>(
         output.acted_by.clone_from(&by);
     }
     let act = Act {
+        case_id: case_id.clone(),
+        subject: subject.clone(),
         asked,
         answer: Box::new(answer.clone()),
         delivery: Delivery::NotYet,
         waiters: Vec::new(),
     };
     let acts = actor.acts();
-    acts.acts.insert(id.clone(), act);
+    if let Some(replaced) = acts.acts.insert(id.clone(), act) {
+        // The same id again (a request checked as new after its case opened again): one entry.
+        if let Some(ids) = acts.by_case.get_mut(&replaced.case_id) {
+            ids.retain(|known| known != &id);
+        }
+    }
+    acts.by_case
+        .entry(case_id.clone())
+        .or_default()
+        .push(id.clone());
     acts.latest.insert(subject, id.clone());
     send(actor, ctx, id.clone(), case_id, outputs);
     answer_when_sent(actor, &id, answer)

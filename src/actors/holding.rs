@@ -2,6 +2,7 @@
 //! recognise repeats. With closing (see [`KeepsState`](super::KeepsState)), each figure follows
 //! the open work and the cases closed within the flow topics' retention, not the history.
 
+use super::acts::TakesActs;
 use super::{forget_expired, KeepsState};
 use actix::prelude::*;
 use serde::Serialize;
@@ -22,11 +23,14 @@ pub struct Holding {
     pub snapshot_versions: usize,
     /// Closed cases it remembers, to drop their late repeats.
     pub closed_cases: usize,
+    /// Acts of people it records, to answer a repeated request as the first (those on open
+    /// cases and on cases closed within the retention).
+    pub acts: usize,
 }
 
 impl Holding {
     /// What `system` holds now, once it forgot the closed cases past the retention.
-    pub fn of<A: KeepsState>(system: &mut A) -> Self {
+    pub fn of<A: KeepsState + TakesActs>(system: &mut A) -> Self {
         forget_expired(system);
         let (handled_ids, closed_cases) = system.processed().holding();
         Self {
@@ -34,6 +38,7 @@ impl Holding {
             handled_ids,
             snapshot_versions: system.versions().len(),
             closed_cases,
+            acts: system.acts().len(),
         }
     }
 }

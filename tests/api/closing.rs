@@ -3,10 +3,11 @@
 //! messages is still dropped, before and after a restart.
 
 use crate::helpers::{poll, TestApp};
+use chrono::{Duration, Utc};
 use govfusion::actors::{GetHolding, Holding};
 use govfusion::bus::memory::MemoryBus;
 use govfusion::bus::{Bus, Record, Topic};
-use govfusion::clock::SystemClock;
+use govfusion::clock::{ManualClock, SystemClock};
 use govfusion::settings::BusKind;
 use std::sync::Arc;
 
@@ -45,6 +46,7 @@ async fn held(app: &TestApp) -> Holding {
         handled_ids: 0,
         snapshot_versions: 0,
         closed_cases: 0,
+        acts: 0,
     };
     for desk in departments.chain(centres) {
         let one = desk.send(GetHolding).await.expect("the system runs");
@@ -52,6 +54,7 @@ async fn held(app: &TestApp) -> Holding {
         total.handled_ids += one.handled_ids;
         total.snapshot_versions += one.snapshot_versions;
         total.closed_cases += one.closed_cases;
+        total.acts += one.acts;
     }
     total
 }
@@ -185,6 +188,7 @@ async fn after_a_restart_closed_cases_hold_nothing_and_late_repeats_are_still_dr
         handled_ids: 0,
         snapshot_versions: FEED_POSITION,
         closed_cases: 0,
+        acts: 0,
     };
     assert_eq!(restored, nothing);
     assert_eq!(rebuilt.state_records, 0, "{rebuilt:?}");
@@ -201,4 +205,32 @@ async fn after_a_restart_closed_cases_hold_nothing_and_late_repeats_are_still_dr
             ..nothing
         }
     );
+}
+
+#[actix_web::test]
+async fn a_staff_decision_is_forgotten_with_its_case_once_the_retention_has_passed() {
+    // Arrange: a case urban_management's staff approve, on a clock the test moves.
+    let clock = ManualClock::new(Utc::now());
+    let mut settings = crate::common::app::test_settings();
+    settings.bus.kind = BusKind::Memory;
+    let retention = Duration::hours(i64::try_from(settings.bus.flow_retention_hours).unwrap());
+    let bus = MemoryBus::durable(&settings.bus);
+    let app = TestApp::start_on(settings, clock.clone(), bus, crate::POLL_FOR).await;
+    let case_id = app
+        .submit_ok(&app.application_body("outdoor_advertising"))
+        .await;
+    app.wait_for_inbox_case("urban_management", &case_id).await;
+    app.decide_ok("urban_management", &case_id, "approve").await;
+    app.wait_until_completed(&case_id).await;
+    let closed = wait_until_nothing_open(&app).await;
+
+    // Act: the flow topics' retention passes.
+    clock.advance(retention + Duration::minutes(1));
+    let later = held(&app).await;
+
+    // Assert: the decision was kept while the case could still be repeated to, and leaves
+    // with the case's closed record.
+    assert_eq!(closed.acts, 1, "{closed:?}");
+    assert!(closed.closed_cases > 0, "{closed:?}");
+    assert_eq!((later.acts, later.closed_cases), (0, 0), "{later:?}");
 }

@@ -163,6 +163,7 @@ impl KeepsState for Department {
     }
 
     fn forget_closed(&mut self, case_ids: &[CaseId]) {
+        self.acts.forget_cases(case_ids);
         let forgotten: HashSet<&CaseId> = case_ids.iter().collect();
         let (index, me) = (&self.event_index, &self.settings.code);
         self.closed.retain(|key, (case, _)| {

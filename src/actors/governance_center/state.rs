@@ -108,6 +108,10 @@ impl KeepsState for GovernanceCenter {
         self.awaiting.retain(|_, a| &a.event.case_id != case_id);
     }
 
+    fn forget_closed(&mut self, case_ids: &[CaseId]) {
+        self.acts.forget_cases(case_ids);
+    }
+
     fn open_cases(&self) -> usize {
         let mut open: HashSet<&CaseId> = self.open.keys().collect();
         open.extend(&self.completed);
