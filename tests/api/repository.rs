@@ -166,6 +166,29 @@ async fn a_closed_case_leaves_memory_and_is_still_shown_rated_and_listed() {
 }
 
 #[actix_web::test]
+async fn a_rated_case_leaving_memory_takes_the_record_of_its_rating_with_it() {
+    // Arrange: no closed case stays in memory but the last one; the first case is rated.
+    let app = spawn_app_with(|settings| settings.store.closed_cases_in_memory = 0).await;
+    let first = app.submit_ok(&app.application_body(AUTOMATIC)).await;
+    app.wait_until_completed(&first).await;
+    let path = format!("/api/v1/terminals/{TERMINAL}/cases/{first}/rating");
+    assert_status(app.post_json(&path, &json!({ "score": 5 })).await, 201).await;
+    let rated = held(&app).await;
+
+    // Act: a second case completes, and the first leaves memory.
+    let second = app.submit_ok(&app.application_body(AUTOMATIC)).await;
+    app.wait_until_completed(&second).await;
+    let later = held(&app).await;
+    let again = app.post_json(&path, &json!({ "score": 5 })).await;
+
+    // Assert: the rating's record left with the case; the same rating again is checked
+    // against the case read back — rated already — as after a restart.
+    assert_eq!((rated.cases, rated.acts), (1, 1), "{rated:?}");
+    assert_eq!((later.cases, later.acts), (1, 0), "{later:?}");
+    assert_eq!(json_body(again).await["error"], "invalid_transition");
+}
+
+#[actix_web::test]
 async fn a_stalled_case_taken_back_at_restart_is_re_driven_with_its_current_step() {
     // Arrange: the market department's group loses the case's application, and the service
     // restarts while the case waits for it.

@@ -216,6 +216,9 @@ pub struct Held {
     pub cases: usize,
     /// Feed entries.
     pub feed: usize,
+    /// Applicants' acts recorded (ratings, supplements), to answer a repeated request as the
+    /// first: those on the cases in memory.
+    pub acts: usize,
 }
 
 /// The open cases as the case repository holds them, read at start: the intake system keeps

@@ -237,6 +237,9 @@ impl IntakeSystem {
                 }
                 self.versions.forget(&case_id);
                 self.trails.forget(&case_id);
+                // A repeated act on it is then checked against the case read back, as after a
+                // restart.
+                self.acts.forget_cases(std::slice::from_ref(&case_id));
             }
         }
     }
@@ -264,6 +267,7 @@ impl Handler<Holding> for IntakeSystem {
         MessageResult(Held {
             cases: self.cases.len(),
             feed: self.feed.len(),
+            acts: self.acts.len(),
         })
     }
 }
