@@ -205,7 +205,8 @@ impl Systems {
         // the process, every process keeps its systems' snapshots there too (see
         // `crate::store::state`).
         let keeps_cases = roles.intake || roles.governance;
-        let store = if keeps_cases || connected.bus.outlives_process() {
+        let keeps_state = settings.store.keep_state && connected.bus.outlives_process();
+        let store = if keeps_cases || keeps_state {
             let store = CaseRepository::open(&settings.store)
                 .await
                 .context("Failed to open the case repository ([store] in the configuration)")?;
@@ -239,12 +240,9 @@ impl Systems {
             bridge.clone().recipient(),
             bus.outlives_process(),
             case_writer.clone().zip(repository.clone()),
-            store
-                .clone()
-                .filter(|_| bus.outlives_process())
-                .map(|store| {
-                    ClosedStates::new(store, Topic::State.name(&settings.bus.topic_prefix))
-                }),
+            store.clone().filter(|_| keeps_state).map(|store| {
+                ClosedStates::new(store, Topic::State.name(&settings.bus.topic_prefix))
+            }),
         );
         let desks = Desks::new(
             &actors.intake,

@@ -150,7 +150,7 @@ impl Systems {
         Ok(state)
     }
 
-    /// With a store, on a bus that outlives the process: hands every system of `owners` the
+    /// With a store and `store.keep_state`, on a bus that outlives the process: hands every system of `owners` the
     /// snapshots of the cases it holds open, as the store kept them, and answers where the
     /// state group resumes and how it keeps what it reads. The store's offsets are those of
     /// this very set of systems (`{prefix}.state[{systems}]`): another set's rows may lag
@@ -163,6 +163,9 @@ impl Systems {
         let (Some(store), Some(writer)) = (&self.store, &self.case_writer) else {
             return Ok(None);
         };
+        if !self.settings.store.keep_state {
+            return Ok(None);
+        }
         let prefix = self.settings.bus.topic_prefix.clone();
         let topic = Topic::State.name(&prefix);
         let mut systems: Vec<&str> = owners.keys().map(String::as_str).collect();
@@ -442,7 +445,8 @@ impl Systems {
     /// outlives the process: deletes the closed markers of cases closed longer ago than the
     /// flow topics' retention, whose messages can no longer be delivered.
     fn forget_old_closed_markers(&self) {
-        let Some(store) = self.store.clone().filter(|_| self.bus.outlives_process()) else {
+        let keeps_state = self.settings.store.keep_state && self.bus.outlives_process();
+        let Some(store) = self.store.clone().filter(|_| keeps_state) else {
             return;
         };
         let (catalog, stopping) = (self.catalog.clone(), self.stopping.clone());

@@ -17,10 +17,12 @@ const MATTER: &str = "restaurant_opening";
 /// Cases each test completes.
 const CASES: usize = 4;
 
-/// Starts the service on a new durable in-memory bus, so that systems write snapshots.
+/// Starts the service on a new durable in-memory bus, so that systems write snapshots, and
+/// keep them in the store (`store.keep_state`).
 async fn spawn_durable_app() -> TestApp {
     let mut settings = crate::common::app::test_settings();
     settings.bus.kind = BusKind::Memory;
+    settings.store.keep_state = true;
     let bus = MemoryBus::durable(&settings.bus);
     TestApp::start_on(settings, Arc::new(SystemClock), bus, crate::POLL_FOR).await
 }
