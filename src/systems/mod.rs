@@ -12,11 +12,12 @@
 //!
 //! 1. **State.** A consumer group of this process alone reads the state topic and hands every
 //!    snapshot to the system it belongs to; it keeps following the topic, so that snapshots
-//!    written by another instance of a department reach this one too. On a bus that outlives
-//!    the process it keeps what it reads in the process's store (`crate::store::state`), with
-//!    its offsets: a restart hands each system its open cases from there and reads the topic
-//!    only after the stored offsets; a department or centre looks up a closed case there when
-//!    a message of it comes again. Without a store it reads the topic from the start.
+//!    written by another instance of a department reach this one too. With `store.keep_state`
+//!    (off by default), on a bus that outlives the process, it keeps what it reads in the
+//!    process's store (`crate::store::state`), with its offsets: a restart hands each system
+//!    its open cases from there and reads the topic only after the stored offsets; a
+//!    department or centre looks up a closed case there when a message of it comes again.
+//!    Otherwise it reads the topic from the start.
 //! 2. **Views.** The intake and supervision systems rebuild their views of every case by
 //!    reading the flow topics, again in groups of this process alone: from the start, or, with
 //!    a case repository on a bus that outlives the process, from the offsets stored with their
