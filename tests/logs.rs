@@ -7,9 +7,12 @@
 //! A binary of its own: a process has one global tracing subscriber, and this one must be
 //! installed, at trace level, before anything logs.
 
+#[path = "common/captured.rs"]
+mod captured;
 #[path = "common/mod.rs"]
 mod common;
 
+use captured::Captured;
 use common::app::{json_body, TestApp};
 use common::callers::Caller;
 use common::records::published_to_market;
@@ -20,11 +23,9 @@ use govfusion::clock::SystemClock;
 use govfusion::domain::CaseId;
 use govfusion::settings::BusKind;
 use serde_json::{json, Value};
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tracing_subscriber::fmt::format::FmtSpan;
-use tracing_subscriber::fmt::MakeWriter;
 
 /// How long a wait of [`common::poll`] looks before the test fails.
 const POLL_FOR: Duration = Duration::from_secs(10);
@@ -37,39 +38,6 @@ const ID_NUMBER: &str = "440304198506127317";
 const BAD_ID_NUMBER: &str = "440304198506127318";
 /// A mainland mobile number.
 const PHONE: &str = "13987654321";
-
-/// Every line written, in memory.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Captured {
-    /// What was written so far.
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().expect("the log buffer")).into_owned()
-    }
-}
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .expect("the log buffer")
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Captured {
-    type Writer = Captured;
-
-    fn make_writer(&'a self) -> Captured {
-        self.clone()
-    }
-}
 
 /// Installs the trace-level subscriber writing to memory (the `log` records of actix-web and
 /// the other crates included: `try_init` bridges them), once for the process.

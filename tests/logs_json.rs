@@ -9,9 +9,12 @@
 //! A binary of its own, like `tests/logs.rs` (the same flow in text): a process has one global
 //! tracing subscriber, and this one must be installed before anything logs.
 
+#[path = "common/captured.rs"]
+mod captured;
 #[path = "common/mod.rs"]
 mod common;
 
+use captured::Captured;
 use common::app::{json_body, TestApp};
 use common::callers::Caller;
 use common::records::published_to_market;
@@ -22,10 +25,8 @@ use govfusion::clock::SystemClock;
 use govfusion::domain::CaseId;
 use govfusion::settings::BusKind;
 use serde_json::{json, Value};
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
-use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::EnvFilter;
 
@@ -38,39 +39,6 @@ const NAME: &str = "司马隐名";
 const ID_NUMBER: &str = "110105194912313001";
 /// A mainland mobile number.
 const PHONE: &str = "15912345678";
-
-/// Every line written, in memory.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Captured {
-    /// What was written so far.
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().expect("the log buffer")).into_owned()
-    }
-}
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .expect("the log buffer")
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Captured {
-    type Writer = Captured;
-
-    fn make_writer(&'a self) -> Captured {
-        self.clone()
-    }
-}
 
 /// Installs the service's JSON subscriber at trace level, writing to memory (the `log`
 /// records of actix-web and the other crates included), once for the process.
