@@ -143,6 +143,32 @@ async fn a_snapshot_read_earlier_never_replaces_one_read_later(store: &TestStore
     assert_eq!((open[0].partition, open[0].offset), (0, 9));
 }
 
+async fn a_lower_version_read_later_never_replaces_a_higher_one(store: &TestStore) {
+    // Arrange: a centre published version 1 and then version 2 of a case's snapshot, and the
+    // partition took them in the other order — version 2 at offset 3, version 1 at offset 4.
+    let newer = row(
+        MARKET,
+        &snapshot(MARKET, "c-1", 2, open_state("both events routed")),
+        4,
+        3,
+    );
+    let older = row(
+        MARKET,
+        &snapshot(MARKET, "c-1", 1, open_state("one event routed")),
+        4,
+        4,
+    );
+
+    // Act: the state group reads them in offset order.
+    write(store, &[newer]).await;
+    write(store, &[older]).await;
+
+    // Assert: the store keeps the highest version, as a system reading the topic does.
+    let open = store.repo.open_snapshots(TOPIC, MARKET).await.unwrap();
+    assert_eq!(states(&open), vec![open_state("both events routed")]);
+    assert_eq!((open[0].partition, open[0].offset), (4, 3));
+}
+
 async fn open_snapshots_are_a_systems_open_cases_and_markers_are_found_one_by_one(
     store: &TestStore,
 ) {
@@ -296,11 +322,39 @@ async fn the_writer_writes_a_snapshot_with_the_offset_handed_on_after_it(store: 
     assert_eq!(writer.flush().await, 0);
 }
 
+async fn the_writer_keeps_the_higher_version_of_two_handed_on_together(store: &TestStore) {
+    // Arrange
+    let writer = CaseWriter::start(store.repo.clone());
+
+    // Act: version 2 read at offset 3 and version 1 at offset 4, handed on one after the other
+    // (so that they meet in one batch) as the state group reads them.
+    writer.write_state(row(
+        MARKET,
+        &snapshot(MARKET, "c-1", 2, open_state("both events routed")),
+        4,
+        3,
+    ));
+    writer.write_state(row(
+        MARKET,
+        &snapshot(MARKET, "c-1", 1, open_state("one event routed")),
+        4,
+        4,
+    ));
+    writer.written().await;
+
+    // Assert
+    let open = store.repo.open_snapshots(TOPIC, MARKET).await.unwrap();
+    assert_eq!(states(&open), vec![open_state("both events routed")]);
+    assert_eq!(writer.flush().await, 0);
+}
+
 suite!(
     a_row_names_the_case_and_reads_whether_it_is_closed,
     a_snapshot_read_earlier_never_replaces_one_read_later,
+    a_lower_version_read_later_never_replaces_a_higher_one,
     open_snapshots_are_a_systems_open_cases_and_markers_are_found_one_by_one,
     the_intake_systems_last_position_is_its_highest_closed_one,
     closed_markers_past_the_retention_are_deleted_and_nothing_else,
     the_writer_writes_a_snapshot_with_the_offset_handed_on_after_it,
+    the_writer_keeps_the_higher_version_of_two_handed_on_together,
 );

@@ -26,9 +26,8 @@ pub struct StoreSettings {
     pub closed_cases_in_memory: usize,
     /// Whether every process keeps its systems' snapshots in the store on a bus that outlives
     /// it, takes back only open cases at start and reads the state topic only after the stored
-    /// offsets (see `store::state`). Off by default: with it on, the process kill test
-    /// (`tests/processes/kills.rs`) leaves a case `collaborating` in about one run in four, not
-    /// yet explained; off, a process reads the state topic from its start as before.
+    /// offsets (see `store::state`). On by default; off, a process reads the state topic from
+    /// its start at each start.
     pub keep_state: bool,
 }
 
@@ -39,7 +38,7 @@ impl Default for StoreSettings {
             data_dir: ".govfusion".into(),
             max_connections: 5,
             closed_cases_in_memory: 1_000,
-            keep_state: false,
+            keep_state: true,
         }
     }
 }

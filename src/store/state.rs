@@ -31,8 +31,11 @@ pub struct StateRow {
     pub case_id: String,
     /// The partition the record was read from.
     pub partition: i32,
-    /// Its offset there: a row is replaced only by a record read after it.
+    /// Its offset there.
     pub offset: i64,
+    /// The snapshot's version (`data.version`): a row is replaced only by a snapshot of a
+    /// higher version, or of the same version read after it.
+    pub version: i64,
     /// When the system closed the case, if the snapshot is its closed marker.
     pub closed_at: Option<DateTime<Utc>>,
     /// The intake system's feed position, when the snapshot names one.
@@ -50,6 +53,8 @@ struct Probe {
 
 #[derive(Deserialize)]
 struct ProbeData {
+    #[serde(default)]
+    version: i64,
     state: ProbeState,
 }
 
@@ -67,10 +72,11 @@ impl StateRow {
     /// back, and refused, at the next start, as reading the topic would have.
     pub fn of(topic: &str, system_id: &str, record: &Record, partition: i32, offset: i64) -> Self {
         // The record's key is `{system}|{case}`; the envelope names the case alone.
-        let (case_id, state) = match serde_json::from_slice::<Probe>(&record.payload) {
-            Ok(probe) => (probe.case_id, probe.data.state),
+        let (case_id, version, state) = match serde_json::from_slice::<Probe>(&record.payload) {
+            Ok(probe) => (probe.case_id, probe.data.version, probe.data.state),
             Err(_) => (
                 record.key.clone(),
+                0,
                 ProbeState {
                     closed_at: None,
                     sequence: None,
@@ -83,10 +89,20 @@ impl StateRow {
             case_id,
             partition,
             offset,
+            version,
             closed_at: state.closed_at,
             sequence: state.sequence,
             payload: record.payload.clone(),
         }
+    }
+
+    /// Whether it replaces `held`, a row of the same system and case: when its version is
+    /// higher, or the same and read after it. The rule of [`UPSERT_STATE`], for rows that meet
+    /// before they reach the database.
+    pub fn replaces(&self, held: &StateRow) -> bool {
+        self.version > held.version
+            || (self.version == held.version
+                && (self.partition != held.partition || self.offset > held.offset))
     }
 
     /// The key it replaces a row under: one row per topic, system and case.
@@ -120,18 +136,25 @@ impl From<(i32, i64, Vec<u8>)> for StoredSnapshot {
     }
 }
 
-/// Writes a snapshot as its system's latest of the case, unless the row holds a record read
-/// after it on the same partition.
+/// Writes a snapshot as its system's latest of the case, unless the row holds a higher version,
+/// or the same version read after it on the same partition. The version decides, not the
+/// offset, as for a system restoring from the topic ([`Versions::newer`]): two snapshots a
+/// system published one after the other can land on the partition in the other order, and
+/// the later offset is then the older state.
+///
+/// [`Versions::newer`]: crate::actors::Versions::newer
 const UPSERT_STATE: &str = "\
     INSERT INTO state_snapshots (topic, system_id, case_id, partition_id, record_offset, \
-                                 closed_at_us, sequence, payload) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                                 version, closed_at_us, sequence, payload) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
     ON CONFLICT (topic, system_id, case_id) DO UPDATE SET \
         partition_id = excluded.partition_id, record_offset = excluded.record_offset, \
-        closed_at_us = excluded.closed_at_us, sequence = excluded.sequence, \
-        payload = excluded.payload \
-    WHERE excluded.partition_id <> state_snapshots.partition_id \
-       OR excluded.record_offset > state_snapshots.record_offset";
+        version = excluded.version, closed_at_us = excluded.closed_at_us, \
+        sequence = excluded.sequence, payload = excluded.payload \
+    WHERE excluded.version > state_snapshots.version \
+       OR (excluded.version = state_snapshots.version \
+           AND (excluded.partition_id <> state_snapshots.partition_id \
+                OR excluded.record_offset > state_snapshots.record_offset))";
 
 impl CaseTx {
     /// Writes `row` as its system's latest snapshot of its case (see [`UPSERT_STATE`]).
@@ -143,6 +166,7 @@ impl CaseTx {
                 .bind(&row.case_id)
                 .bind(row.partition)
                 .bind(row.offset)
+                .bind(row.version)
                 .bind(row.closed_at.map(|at| at.timestamp_micros()))
                 .bind(row.sequence)
                 .bind(row.payload.as_ref())

@@ -105,12 +105,12 @@ impl Batch {
         self.rows.len() + self.offsets.len() + self.supervised.len() + self.states.len()
     }
 
-    /// Keeps `row` unless the batch holds a record of its system and case read after it.
+    /// Keeps `row` unless the batch holds a snapshot of its system and case that it does not
+    /// replace (see [`StateRow::replaces`]).
     fn add_state(&mut self, row: StateRow) {
         match self.states.entry(row.key()) {
             std::collections::hash_map::Entry::Occupied(mut kept) => {
-                let held = kept.get();
-                if held.partition != row.partition || held.offset < row.offset {
+                if row.replaces(kept.get()) {
                     kept.insert(row);
                 }
             }

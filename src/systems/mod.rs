@@ -13,7 +13,7 @@
 //! 1. **State.** A consumer group of this process alone reads the state topic and hands every
 //!    snapshot to the system it belongs to; it keeps following the topic, so that snapshots
 //!    written by another instance of a department reach this one too. With `store.keep_state`
-//!    (off by default), on a bus that outlives the process, it keeps what it reads in the
+//!    (on by default), on a bus that outlives the process, it keeps what it reads in the
 //!    process's store (`crate::store::state`), with its offsets: a restart hands each system
 //!    its open cases from there and reads the topic only after the stored offsets; a
 //!    department or centre looks up a closed case there when a message of it comes again.

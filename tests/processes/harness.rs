@@ -31,6 +31,12 @@ pub fn free_port() -> u16 {
         .expect("Failed to find a free port")
 }
 
+/// The log filter of every child process: `info`, or `GOVFUSION_TEST_CHILD_LOG` when set
+/// (e.g. `govfusion=debug` to see what a process restored after a kill).
+fn child_log_filter() -> String {
+    std::env::var("GOVFUSION_TEST_CHILD_LOG").unwrap_or_else(|_| "info".to_owned())
+}
+
 /// One `govfusion serve` process.
 pub struct Process {
     /// A name for messages, e.g. `market-a`.
@@ -78,7 +84,7 @@ impl Process {
             .args(["serve", "--roles", &self.roles])
             .envs(self.env.iter().cloned())
             .env("GOVFUSION__HTTP__BIND", format!("127.0.0.1:{}", self.port))
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", child_log_filter())
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("Failed to share the log file"))
             .stderr(log)
