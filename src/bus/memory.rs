@@ -24,8 +24,11 @@
 //! snapshot), [`MemoryBus::forget_commits`] (one dying before its group committed) and
 //! [`MemoryBus::lose_next_deliveries`] (a group committing past a message it never handled).
 //!
-//! The logs are not trimmed: a memory bus holds every record it was given until the process
-//! ends.
+//! With `bus.memory_trim` (the default), a bus made with [`MemoryBus::new`] drops a partition's
+//! records once every consumer group that reads the topic has committed past them (checked by
+//! each consumer once a second): its memory follows what is in flight, not the history. Offsets
+//! go on counting from where the log began. Without it, and always on a durable bus, a memory
+//! bus holds every record it was given until the process ends.
 
 mod consumer;
 mod faults;
@@ -45,10 +48,43 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio::sync::{watch, Notify};
 
+/// The records a partition still holds: those from offset `base` on.
+#[derive(Default)]
+struct Log {
+    /// The offset of the first record held: how many were dropped before it.
+    base: u64,
+    /// The records from `base` on, in offset order.
+    records: std::collections::VecDeque<Arc<Record>>,
+}
+
+impl Log {
+    /// The offset the next record takes.
+    fn end(&self) -> u64 {
+        self.base + self.records.len() as u64
+    }
+
+    /// The record at `offset`, unless it was dropped or is not there yet.
+    fn get(&self, offset: u64) -> Option<&Arc<Record>> {
+        let index = usize::try_from(offset.checked_sub(self.base)?).ok()?;
+        self.records.get(index)
+    }
+
+    /// Drops the records before `offset`.
+    fn trim_to(&mut self, offset: u64) {
+        let drop = offset
+            .saturating_sub(self.base)
+            .min(self.records.len() as u64);
+        if drop > 0 {
+            self.records.drain(..drop as usize);
+            self.base += drop;
+        }
+    }
+}
+
 /// One partition's log.
 struct PartitionLog {
-    /// The records, by offset.
-    records: RwLock<Vec<Arc<Record>>>,
+    /// The records it holds.
+    records: RwLock<Log>,
     /// The log length, readable without the lock.
     len: AtomicU64,
     /// The state topic's compaction: the offset of the latest record of each key (empty on
@@ -81,6 +117,9 @@ struct Inner {
     redelivery_backoff: Duration,
     /// The largest record taken (`bus.max_record_bytes`), like a broker's record limit.
     max_record_bytes: u64,
+    /// Whether records every reading group committed past are dropped (`bus.memory_trim`, and
+    /// never on a durable bus).
+    trims: bool,
 }
 
 /// The in-memory bus. Cheap to clone; clones share the same topics.
@@ -112,7 +151,7 @@ impl MemoryBus {
             .map(|&topic| {
                 let logs = (0..partitions)
                     .map(|_| PartitionLog {
-                        records: RwLock::new(Vec::new()),
+                        records: RwLock::new(Log::default()),
                         len: AtomicU64::new(0),
                         latest: RwLock::new(HashMap::new()),
                     })
@@ -132,15 +171,58 @@ impl MemoryBus {
                 max_in_flight: settings.consumer_max_in_flight.max(1),
                 redelivery_backoff: Duration::from_millis(settings.redelivery_backoff_ms),
                 max_record_bytes: settings.max_record_bytes,
+                trims: settings.memory_trim && !durable,
             }),
         }
     }
 
-    /// Every record on a partition of `topic`, in offset order.
+    /// Every record a partition of `topic` holds, in offset order (every record it was given,
+    /// unless the bus trims: see the module docs).
     pub fn records(&self, topic: Topic, partition: u32) -> Vec<Arc<Record>> {
         self.log(topic, partition)
-            .map(|log| read(&log.records).clone())
+            .map(|log| read(&log.records).records.iter().cloned().collect())
             .unwrap_or_default()
+    }
+
+    /// The offset of the first record a partition of `topic` still holds: 0 until the bus
+    /// dropped records from it.
+    pub fn first_offset(&self, topic: Topic, partition: u32) -> u64 {
+        self.log(topic, partition)
+            .map_or(0, |log| read(&log.records).base)
+    }
+
+    /// When the bus trims: drops the records of a partition of `topic` that every consumer
+    /// group reading the topic has committed past. A group counts from its first
+    /// subscription to the topic on, stopped or not, so nothing a group has yet to read is
+    /// dropped.
+    fn trim(&self, topic: Topic, partition: u32) {
+        if !self.inner.trims {
+            return;
+        }
+        let groups: Vec<String> = self
+            .inner
+            .active
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .filter(|(_, read)| *read == topic)
+            .map(|(group, _)| group.clone())
+            .collect();
+        let Some(lowest) = groups
+            .iter()
+            .map(|group| self.committed_offset(group, topic, partition))
+            .min()
+        else {
+            return;
+        };
+        if let Some(log) = self.log(topic, partition) {
+            if read(&log.records).base < lowest {
+                log.records
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .trim_to(lowest);
+            }
+        }
     }
 
     /// Every record on `topic`, partition by partition.
@@ -227,10 +309,10 @@ impl Bus for MemoryBus {
             let mut records = log.records.write().unwrap_or_else(|p| p.into_inner());
             if record.topic == Topic::State {
                 let mut latest = log.latest.write().unwrap_or_else(|p| p.into_inner());
-                latest.insert(record.key.clone(), records.len() as u64);
+                latest.insert(record.key.clone(), records.end());
             }
-            records.push(record);
-            log.len.store(records.len() as u64, Ordering::Release);
+            records.records.push_back(record);
+            log.len.store(records.end(), Ordering::Release);
         }
         // One wake-up per consumer per publish, however many records it carried.
         let listeners = read(&self.inner.listeners);

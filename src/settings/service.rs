@@ -124,6 +124,12 @@ pub struct BusSettings {
     /// longer on the flow topics. At least 1.
     #[serde(default = "default_flow_retention_hours")]
     pub flow_retention_hours: u64,
+    /// The in-memory bus (`kind = "memory"`) drops a record once every consumer group that
+    /// reads its topic has committed past it, so that its memory follows the records in
+    /// flight, not the history; false keeps every record until the process ends (tests read
+    /// them). A bus that outlives its systems (tests' `MemoryBus::durable`) keeps every record.
+    #[serde(default = "default_memory_trim")]
+    pub memory_trim: bool,
     /// Kafka bootstrap servers, e.g. `h1:9092,h2:9092` (kind `kafka` only).
     #[serde(default)]
     pub brokers: String,
@@ -221,6 +227,9 @@ fn default_topic_prefix() -> String {
 }
 fn default_partitions() -> u32 {
     6
+}
+fn default_memory_trim() -> bool {
+    true
 }
 fn default_max_in_flight() -> usize {
     256

@@ -42,6 +42,8 @@ pub fn test_settings() -> Settings {
     settings.bus.kafka.heartbeat_interval_ms = 100;
     settings.bus.kafka.fetch_wait_max_ms = 10;
     settings.bus.redelivery_backoff_ms = 5;
+    // Tests read every record a memory bus was given.
+    settings.bus.memory_trim = false;
     settings.bridge.retry_initial_backoff_ms = 1;
     // Tests poll every 10 ms from one caller, often several loops at once, for as long as a
     // case takes: far past a real client's budget. The limiter still runs, with room to spare.

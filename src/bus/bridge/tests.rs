@@ -19,6 +19,7 @@ fn bus() -> MemoryBus {
         redelivery_backoff_ms: 1,
         max_record_bytes: LIMIT,
         flow_retention_hours: 168,
+        memory_trim: false,
         brokers: String::new(),
         kafka: Default::default(),
     })

@@ -183,8 +183,16 @@ impl GroupConsumer {
                 if offset >= available {
                     break;
                 }
-                // In bounds: `offset` is below the length read above, and logs only grow.
-                let record = read(&log.records)[offset as usize].clone();
+                // Below the length read above, and logs only grow at their end: a record is
+                // missing only when the bus dropped it, which it does only past every reading
+                // group's commit — so never for a group that was reading the topic then.
+                let Some(record) = read(&log.records).get(offset).cloned() else {
+                    let first = read(&log.records).base;
+                    tracing::warn!(group = %self.group, topic = %key.0, partition = key.1, offset, first,
+                        "records dropped before this group read them; reading on from the first held");
+                    self.positions.next.insert(key, first);
+                    continue;
+                };
                 let at = i64::try_from(offset).unwrap_or(i64::MAX);
                 if self.bus.superseded(key.0, key.1, &record.key, offset)
                     || self.bus.inner.faults.loses(&self.group, &record)
@@ -205,7 +213,8 @@ impl GroupConsumer {
     }
 
     /// Sets the group's lag (records on each partition past its committed offset) and records
-    /// in flight, per partition, for `/metrics`.
+    /// in flight, per partition, for `/metrics`; and has the bus drop, where it trims, what
+    /// every group reading those partitions committed past.
     fn report(&self) {
         for &(topic, partition) in self.positions.next.keys() {
             let Some(log) = self.bus.log(topic, partition) else {
@@ -220,6 +229,7 @@ impl GroupConsumer {
             let in_flight = self.core.pending(&(topic, partition));
             let lag = Some(end.saturating_sub(committed));
             record::consumer_partition(&self.group, topic.suffix(), partition, lag, in_flight);
+            self.bus.trim(topic, partition);
         }
     }
 

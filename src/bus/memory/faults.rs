@@ -186,6 +186,7 @@ mod tests {
             redelivery_backoff_ms: 1,
             max_record_bytes: 1_000_000,
             flow_retention_hours: 168,
+            memory_trim: false,
             brokers: String::new(),
             kafka: Default::default(),
         })

@@ -14,6 +14,7 @@ fn settings() -> BusSettings {
         redelivery_backoff_ms: 1,
         max_record_bytes: 1_000_000,
         flow_retention_hours: 168,
+        memory_trim: false,
         brokers: String::new(),
         kafka: Default::default(),
     }
@@ -240,4 +241,133 @@ async fn injected_publish_failures_write_nothing() {
     let all = bus.all_records(Topic::Applications);
     assert_eq!(all.len(), 1);
     assert_eq!(all[0].1.payload, Bytes::from("2"));
+}
+
+/// Waits until a partition of `topic` holds records from `offset` on.
+async fn wait_first_offset(bus: &MemoryBus, topic: Topic, offset: u64) {
+    for _ in 0..1_000 {
+        if bus.first_offset(topic, 0) == offset {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!(
+        "the partition holds records from {} on, not {offset}",
+        bus.first_offset(topic, 0)
+    );
+}
+
+#[tokio::test]
+async fn a_trimming_bus_drops_only_what_every_group_reading_the_topic_committed_past() {
+    // Arrange: one partition read by two groups; the second handles records 0 to 4 and holds
+    // the rest until released.
+    let bus = MemoryBus::new(&BusSettings {
+        partitions: 1,
+        memory_trim: true,
+        ..settings()
+    });
+    let fast: Seen = Arc::default();
+    let _fast = bus
+        .subscribe(Subscription::new(
+            "fast",
+            vec![Topic::Applications],
+            collecting_handler(fast.clone(), Arc::new(AtomicUsize::new(0))),
+        ))
+        .unwrap();
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let slow: Seen = Arc::default();
+    let held = gate.clone();
+    let slow_seen = slow.clone();
+    let _slow = bus
+        .subscribe(Subscription::new(
+            "slow",
+            vec![Topic::Applications],
+            Arc::new(move |d: Delivery| {
+                let (held, seen) = (held.clone(), slow_seen.clone());
+                Dispatch::Handle(Box::pin(async move {
+                    let n: u32 = String::from_utf8(d.record.payload.to_vec())
+                        .unwrap()
+                        .parse()
+                        .unwrap();
+                    if n >= 5 {
+                        held.acquire().await.unwrap().forget();
+                    }
+                    seen.lock()
+                        .unwrap()
+                        .push((d.record.key.clone(), n.to_string()));
+                    Ok(())
+                }))
+            }),
+        ))
+        .unwrap();
+
+    // Act: ten records; the slow group stops after five of them.
+    bus.publish((0..10).map(|n| record("case-a", n)).collect())
+        .await
+        .unwrap();
+    wait_for(&fast, 10).await;
+    wait_for(&slow, 5).await;
+
+    // Assert: the five both groups committed past are dropped, the rest kept.
+    wait_first_offset(&bus, Topic::Applications, 5).await;
+    assert_eq!(bus.records(Topic::Applications, 0).len(), 5);
+
+    // Act: the slow group handles the rest, and two more records come.
+    gate.add_permits(1_000);
+    wait_for(&slow, 10).await;
+    wait_first_offset(&bus, Topic::Applications, 10).await;
+    bus.publish(vec![record("case-a", 10), record("case-a", 11)])
+        .await
+        .unwrap();
+
+    // Assert: both groups get the new records, at offsets that go on from the dropped ones.
+    wait_for(&fast, 12).await;
+    wait_for(&slow, 12).await;
+    for group in [&fast, &slow] {
+        let seen = group.lock().unwrap().clone();
+        let last: Vec<&str> = seen[10..].iter().map(|(_, p)| p.as_str()).collect();
+        assert_eq!(last, vec!["10", "11"]);
+    }
+    wait_first_offset(&bus, Topic::Applications, 12).await;
+    assert_eq!(
+        bus.end_offsets(vec![Topic::Applications]).await.unwrap()[&(Topic::Applications, 0)],
+        12
+    );
+}
+
+#[tokio::test]
+async fn a_durable_bus_keeps_every_record_even_with_trimming_on() {
+    // Arrange
+    let bus = MemoryBus::durable(&BusSettings {
+        partitions: 1,
+        memory_trim: true,
+        ..settings()
+    });
+    let seen: Seen = Arc::default();
+    let _sub = bus
+        .subscribe(Subscription::new(
+            "g",
+            vec![Topic::Applications],
+            collecting_handler(seen.clone(), Arc::new(AtomicUsize::new(0))),
+        ))
+        .unwrap();
+
+    // Act
+    bus.publish((0..4).map(|n| record("case-a", n)).collect())
+        .await
+        .unwrap();
+    wait_for(&seen, 4).await;
+    for _ in 0..200 {
+        if bus.committed_offset("g", Topic::Applications, 0) == 4 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Two report ticks of the consumer, when a trimming bus would drop them.
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+
+    // Assert
+    assert_eq!(bus.committed_offset("g", Topic::Applications, 0), 4);
+    assert_eq!(bus.first_offset(Topic::Applications, 0), 0);
+    assert_eq!(bus.records(Topic::Applications, 0).len(), 4);
 }
