@@ -226,3 +226,44 @@ async fn a_snapshot_lost_after_its_effects_were_sent_is_made_good_by_the_redeliv
     approve_and_complete(&app, &case_id).await;
     assert_once(&bus, &case_id);
 }
+
+#[actix_web::test]
+async fn a_submission_that_never_reached_the_bus_fails_with_the_reason_after_a_restart() {
+    // Arrange: the intake system's snapshots do not reach the bus, so a submission is
+    // answered `"durable": false` after the submit timeout and its case waits to be sent.
+    let app = spawn_durable_app(|s| s.service.submit_timeout_ms = 200).await;
+    let bus = app.memory_bus().clone();
+    bus.refuse_snapshots_of("intake");
+    let response = app
+        .submit(crate::common::app::TERMINAL, &app.application_body(MATTER))
+        .await;
+    let answer = assert_status(response, 202).await;
+    assert_eq!(answer["durable"], json!(false), "{answer}");
+    let lost = answer["case_id"].as_str().expect("a case id").to_owned();
+
+    // Act: the service stops before the bus took the submission (as the process would die),
+    // and a new one starts over the same bus and case repository.
+    let app = app.restart().await;
+
+    // Assert: the case the city will never get says so, instead of staying `submitted`.
+    let failed = || async {
+        let case = app.get_case(&lost).await;
+        match case["status"].as_str() {
+            Some("failed") => Ok(case),
+            _ => Err(case.to_string()),
+        }
+    };
+    let case = poll("the lost case to fail", failed).await;
+    let failure = case["failure"].as_str().unwrap_or_default();
+    assert!(
+        failure.contains("did not reach the city") && failure.contains("Submit it again"),
+        "{case}"
+    );
+
+    // Assert: once the bus takes snapshots again, the next submission goes through, and the
+    // failed case stays failed.
+    bus.accept_snapshots();
+    let next = app.submit_ok(&app.application_body(MATTER)).await;
+    app.wait_for_inbox_case(DECIDES, &next).await;
+    assert_eq!(app.get_case(&lost).await["status"], json!("failed"));
+}

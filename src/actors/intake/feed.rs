@@ -230,21 +230,15 @@ impl IntakeSystem {
     fn fail(&mut self, sequence: u64, refusal: Refusal) {
         let reason = refusal.reason.as_str();
         let case_id = self.feed.get(&sequence).map(|(id, _)| id.clone());
-        if let Some(record) = case_id.as_ref().and_then(|id| self.cases.get_mut(id)) {
-            tracing::error!(case_id = %record.view.case_id, sequence, reason, "the bus refused the submission for good; the case failed");
-            record.view.status = CaseStatus::Failed;
-            crate::monitoring::record::case_failed();
-            record.view.failure = Some(format!(
-                "the application could not be handed on and will not be processed: {reason}. \
-                 Submit it again with large materials handed in by reference."
-            ));
-            for watcher in record.watchers.drain(..) {
-                // A watcher that stopped waiting has nothing left to hear.
-                let _ = watcher.send(record.view.clone());
-            }
-        }
         if let Some(case_id) = &case_id {
-            self.changed(case_id);
+            tracing::error!(%case_id, sequence, reason, "the bus refused the submission for good; the case failed");
+            self.fail_case(
+                case_id,
+                format!(
+                    "the application could not be handed on and will not be processed: {reason}. \
+                     Submit it again with large materials handed in by reference."
+                ),
+            );
         }
         if let Some(waiter) = self.durable_waiters.remove(&sequence) {
             // A submission that stopped waiting was answered as not yet durable; its case says
@@ -255,6 +249,47 @@ impl IntakeSystem {
         self.mark_durable(sequence);
         if let Some(case_id) = &case_id {
             self.closed(case_id);
+        }
+    }
+
+    /// After start-up: the cases taken back from the case repository as submitted whose
+    /// snapshot no part of the start restored. Their submission never reached the bus before
+    /// the process stopped — it was answered `"durable": false`, or not at all — so the city
+    /// will never get them: each fails, with a reason the applicant reads, instead of waiting
+    /// for good.
+    pub(super) fn fail_lost_submissions(&mut self) {
+        let lost: Vec<CaseId> = self
+            .cases
+            .iter()
+            .filter(|(_, record)| {
+                record.view.status == CaseStatus::Submitted && record.sequence.is_none()
+            })
+            .map(|(case_id, _)| case_id.clone())
+            .collect();
+        for case_id in lost {
+            tracing::warn!(%case_id, "a submission that never reached the bus before the process stopped; the case failed");
+            self.fail_case(
+                &case_id,
+                "the application did not reach the city before the intake service stopped, \
+                 and will not be processed. Submit it again."
+                    .to_owned(),
+            );
+            self.closed(&case_id);
+        }
+    }
+
+    /// `case_id` failed for `reason`: its view says so, whoever waits for it hears, and its
+    /// row is written.
+    fn fail_case(&mut self, case_id: &CaseId, reason: String) {
+        if let Some(record) = self.cases.get_mut(case_id) {
+            record.view.status = CaseStatus::Failed;
+            crate::monitoring::record::case_failed();
+            record.view.failure = Some(reason);
+            for watcher in record.watchers.drain(..) {
+                // A watcher that stopped waiting has nothing left to hear.
+                let _ = watcher.send(record.view.clone());
+            }
+            self.changed(case_id);
         }
     }
 

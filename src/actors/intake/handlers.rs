@@ -51,6 +51,7 @@ impl Handler<MarkReady> for IntakeSystem {
 
     fn handle(&mut self, _: MarkReady, _: &mut Self::Context) {
         self.skip_lost_positions();
+        self.fail_lost_submissions();
         self.ready = true;
     }
 }
