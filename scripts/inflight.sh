@@ -11,7 +11,8 @@
 #   scripts/inflight.sh [cases]        # default: 10000 cases
 #
 # Environment: GOVFUSION_TEST_KAFKA (default 127.0.0.1:9092), GOVFUSION_BIN (default
-# target/release/govfusion); any GOVFUSION__… variable is passed to the process.
+# target/release/govfusion), INFLIGHT_WRAP (see below); any GOVFUSION__… variable is passed to
+# the process.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CASES=${1:-10000}
@@ -25,10 +26,22 @@ export RUST_LOG=${RUST_LOG:-warn}
 WORK=$(mktemp -d /tmp/inflight.XXXXXX)
 PORT=$((20000 + RANDOM % 20000))
 URL="http://127.0.0.1:$PORT"
+# INFLIGHT_WRAP: a command to run the process under, e.g. `heaptrack -o /tmp/inflight` (the
+# resident figures then include the tool's own memory; its profile is what counts).
+read -r -a WRAP <<<"${INFLIGHT_WRAP:-}"
 GOVFUSION__STORE__DATA_DIR="$WORK/data" GOVFUSION__HTTP__BIND="127.0.0.1:$PORT" \
-  "$BIN" serve --roles all >"$WORK/serve.log" 2>&1 &
+  "${WRAP[@]}" "$BIN" serve --roles all >"$WORK/serve.log" 2>&1 &
 PID=$!
-trap 'kill -9 $PID 2>/dev/null || true' EXIT
+# Under a wrapper the process is stopped with SIGTERM, so that the tool writes its profile.
+stop() {
+  if [ ${#WRAP[@]} -gt 0 ]; then
+    pkill -TERM -f "$BIN serve --roles all" || true
+    wait "$PID" || true
+  else
+    kill -9 "$PID" 2>/dev/null || true
+  fi
+}
+trap stop EXIT
 until [ "$(curl -s -o /dev/null -w '%{http_code}' "$URL/readyz")" = 200 ]; do sleep 0.1; done
 
 rss() { awk '/VmRSS/ { print $2 }' "/proc/$PID/status"; }
