@@ -16,7 +16,9 @@
 # target/release/govfusion), RESTART_CONFIG (a configuration file for both commands, default
 # the built-in one), RESTART_ROLES (the roles of the process started, default all),
 # RESTART_PREFIX (the topic prefix of an earlier run: its topics are measured again, nothing is
-# filled); any GOVFUSION__… variable is passed to both commands.
+# filled), RESTART_DATA (the data directory of an earlier run to start over instead of an empty
+# one: every start is then a restart; e.g. one grown by scripts/grow_repository.py); any
+# GOVFUSION__… variable is passed to both commands.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CASES=${1:-10000}
@@ -26,6 +28,7 @@ export GOVFUSION__BUS__BROKERS=${GOVFUSION_TEST_KAFKA:-127.0.0.1:9092}
 export GOVFUSION__BUS__TOPIC_PREFIX=${RESTART_PREFIX:-s$(date +%s%N)}
 export RUST_LOG=${RUST_LOG:-info}
 WORK=$(mktemp -d /tmp/restart.XXXXXX)
+DATA=${RESTART_DATA:-$WORK/data}
 PORT=$((20000 + RANDOM % 20000))
 PID=
 CONFIG=()
@@ -56,7 +59,7 @@ field() {
 measure() {
   local log="$WORK/$1.log" started ready_at rss
   started=$(date +%s.%N)
-  GOVFUSION__STORE__DATA_DIR="$WORK/data" GOVFUSION__HTTP__BIND="127.0.0.1:$PORT" \
+  GOVFUSION__STORE__DATA_DIR="$DATA" GOVFUSION__HTTP__BIND="127.0.0.1:$PORT" \
     "$BIN" serve "${CONFIG[@]}" --roles "${RESTART_ROLES:-all}" >"$log" 2>&1 &
   PID=$!
   for _ in $(seq 1 90000); do
@@ -81,7 +84,12 @@ stop() {
   PID=
 }
 
-measure "first start"
+if [ -n "${RESTART_DATA:-}" ]; then
+  echo "starting over the data directory $DATA"
+  measure "restart"
+else
+  measure "first start"
+fi
 stop
 measure "restart"
 stop

@@ -49,6 +49,8 @@ mod records;
 mod resident;
 mod rows;
 mod stored;
+#[cfg(test)]
+mod tests;
 
 pub use stored::{stored_centre_figures, stored_department_figures};
 

@@ -2,7 +2,7 @@
 //! about a deadline. Each message is applied once (by id, per case); a message it cannot read
 //! is poison.
 
-use super::records::{Assignment, CaseWatch, EventWatch};
+use super::records::{Assignment, CaseWatch, EarlyAnswer, EventWatch};
 use super::Supervisor;
 use crate::domain::{
     Approval, CaseId, CollaborationEvent, CollaborationResult, Envelope, EnvelopeError, EventId,
@@ -186,13 +186,24 @@ impl Supervisor {
         Ok(())
     }
 
-    /// `collaboration.answered` by a department: its latest dispatch is finished.
+    /// `collaboration.answered` by a department: its latest dispatch is finished. An answer
+    /// read before any dispatch to that department is kept until the dispatch is learnt.
     fn answered(&mut self, envelope: &Envelope) -> Result<(), EnvelopeError> {
         let result: CollaborationResult = envelope.data()?;
         if let Some(assignment) =
             self.latest_assignment_mut(&result.event_id, |a| a.department == result.department)
         {
             assignment.answered_at.get_or_insert(result.answered_at);
+        } else {
+            self.held
+                .entry(envelope.case_id.clone())
+                .or_default()
+                .early_answers
+                .push(EarlyAnswer {
+                    event_id: result.event_id,
+                    department: result.department,
+                    answered_at: result.answered_at,
+                });
         }
         Ok(())
     }
@@ -266,7 +277,7 @@ impl Supervisor {
         if watch.assignments.len() <= attempt {
             watch.assignments.resize_with(attempt + 1, || None);
         }
-        watch.assignments[attempt].get_or_insert_with(|| Assignment {
+        let assignment = watch.assignments[attempt].get_or_insert_with(|| Assignment {
             department: event.department.clone(),
             dispatched_by: event
                 .route
@@ -281,6 +292,17 @@ impl Supervisor {
             warned: HashSet::new(),
             escalated_to: None,
         });
+        // An answer read before this dispatch finishes it.
+        let early = &mut held.early_answers;
+        if let Some(at) = early
+            .iter()
+            .position(|a| a.event_id == event.event_id && a.department == assignment.department)
+        {
+            let answer = early.swap_remove(at);
+            if !assignment.returned {
+                assignment.answered_at.get_or_insert(answer.answered_at);
+            }
+        }
     }
 
     /// The case `case_id`, noted as changed.

@@ -15,6 +15,20 @@ pub(super) struct Held {
     pub(super) seen: HashSet<MessageId>,
     /// The events that help the case.
     pub(super) events: HashSet<EventId>,
+    /// Answers read before the dispatch they answer (the topics are read independently, so a
+    /// rebuilding view can meet `collaboration.answered` before `collaboration.dispatched`):
+    /// each is applied when its dispatch is learnt.
+    pub(super) early_answers: Vec<EarlyAnswer>,
+}
+
+/// A department's answer to an event whose dispatch was not seen yet.
+pub(super) struct EarlyAnswer {
+    /// The event answered.
+    pub(super) event_id: EventId,
+    /// The department that answered.
+    pub(super) department: DepartmentCode,
+    /// When it answered.
+    pub(super) answered_at: DateTime<Utc>,
 }
 
 /// A case's deadline as supervision follows it.

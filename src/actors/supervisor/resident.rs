@@ -111,6 +111,7 @@ impl Supervisor {
         let held = Held {
             seen: applied_ids(&records.messages),
             events: events.keys().cloned().collect(),
+            early_answers: Vec::new(),
         };
         self.events.extend(events);
         if let Some(row) = &records.case {
