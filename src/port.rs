@@ -306,6 +306,18 @@ pub(crate) mod testing {
         pub taken: Arc<Mutex<Vec<String>>>,
     }
 
+    impl FakeBridge {
+        /// One that takes every publish.
+        pub(crate) fn taking_all() -> Self {
+            Self {
+                transient: 0,
+                for_good: 0,
+                takes_snapshots: false,
+                taken: Arc::default(),
+            }
+        }
+    }
+
     impl Actor for FakeBridge {
         type Context = Context<Self>;
     }

@@ -2,25 +2,11 @@
 
 use super::*;
 use crate::domain::{Envelope, EnvelopeHead, MessageId, MessageType, SystemId};
+use crate::port::testing::FakeBridge;
 use crate::port::Inbound;
 use crate::settings::{Settings, DEFAULT_CONFIG};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
-
-/// Takes every publish.
-struct Sink;
-
-impl Actor for Sink {
-    type Context = Context<Self>;
-}
-
-impl Handler<Publish> for Sink {
-    type Result = Result<(), crate::port::PublishError>;
-
-    fn handle(&mut self, _: Publish, _: &mut Self::Context) -> Self::Result {
-        Ok(())
-    }
-}
 
 /// A message of case `c1` from `source` to `target`.
 fn message(
@@ -50,7 +36,7 @@ async fn an_answer_read_before_its_dispatch_finishes_the_dispatch() {
     // Arrange: market accepted case c1 and asked fire, at the district, for help.
     let settings = Settings::from_toml(DEFAULT_CONFIG, "default", false).unwrap();
     let catalog = Arc::new(Catalog::new(&settings));
-    let supervisor = Supervisor::new(catalog, Sink.start().recipient()).start();
+    let supervisor = Supervisor::new(catalog, FakeBridge::taking_all().start().recipient()).start();
     let accepted = Utc::now() - Duration::hours(2);
     let (dispatched, answered) = (accepted + Duration::minutes(10), Utc::now());
     let (city, district) = (

@@ -2,23 +2,9 @@ use super::*;
 use crate::catalog::Catalog;
 use crate::clock::ManualClock;
 use crate::domain::{Applicant, Channel, EnvelopeHead, Region};
+use crate::port::testing::FakeBridge;
 use crate::settings::{Settings, DEFAULT_CONFIG};
 use std::sync::Arc;
-
-/// Takes every publish.
-struct Sink;
-
-impl Actor for Sink {
-    type Context = Context<Self>;
-}
-
-impl Handler<Publish> for Sink {
-    type Result = Result<(), crate::port::PublishError>;
-
-    fn handle(&mut self, _: Publish, _: &mut Self::Context) -> Self::Result {
-        Ok(())
-    }
-}
 
 fn envelope<T: serde::Serialize>(kind: MessageType, id: &str, data: &T) -> Arc<Envelope> {
     Arc::new(Envelope::new_at(
@@ -48,7 +34,7 @@ fn market_and_application(clock: Arc<ManualClock>) -> (Addr<Department>, Applica
     let department = Department::new(
         market.clone(),
         catalog.clone(),
-        Sink.start().recipient(),
+        FakeBridge::taking_all().start().recipient(),
         false,
         Arc::default(),
     )
