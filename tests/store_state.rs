@@ -220,10 +220,11 @@ async fn open_snapshots_are_a_systems_open_cases_and_markers_are_found_one_by_on
     assert_eq!((not_closed, elsewhere), (None, None));
 }
 
-async fn the_intake_systems_last_position_is_its_highest_closed_one(store: &TestStore) {
-    // Arrange: closed at positions 3, 11 and 5; an open case at 12.
+async fn the_intake_systems_last_position_is_its_highest_closed_one_of_its_own(store: &TestStore) {
+    // Arrange: closed at positions 3, 11, 8 and 5; an open case at 12.
     let mut rows = Vec::new();
-    for (offset, (case_id, sequence)) in [("c-3", 3), ("c-11", 11), ("c-5", 5)].iter().enumerate() {
+    let closed = [("c-3", 3), ("c-11", 11), ("c-8", 8), ("c-5", 5)];
+    for (offset, (case_id, sequence)) in closed.iter().enumerate() {
         let state = json!({ "sequence": sequence, "closed_at": hour(1) });
         rows.push(row(
             INTAKE,
@@ -236,17 +237,21 @@ async fn the_intake_systems_last_position_is_its_highest_closed_one(store: &Test
     rows.push(row(INTAKE, &snapshot(INTAKE, "c-12", 1, open), 0, 10));
     write(store, &rows).await;
 
-    // Act
-    let last = store
-        .repo
-        .last_closed_position(TOPIC, INTAKE)
-        .await
-        .unwrap();
+    // Act: the only intake process, then each of two (instance 0 issues the even positions).
+    let mut found = Vec::new();
+    for (instances, instance) in [(1, 0), (2, 0), (2, 1)] {
+        let last = store
+            .repo
+            .last_closed_position(TOPIC, INTAKE, instances, instance)
+            .await
+            .unwrap();
+        let last: serde_json::Value =
+            serde_json::from_slice(&last.expect("a position").payload).unwrap();
+        found.push(last["case_id"].as_str().unwrap_or_default().to_owned());
+    }
 
     // Assert
-    let last: serde_json::Value =
-        serde_json::from_slice(&last.expect("a position").payload).unwrap();
-    assert_eq!(last["case_id"], "c-11");
+    assert_eq!(found, ["c-11", "c-8", "c-11"]);
 }
 
 async fn closed_markers_past_the_retention_are_deleted_and_nothing_else(store: &TestStore) {
@@ -353,7 +358,7 @@ suite!(
     a_snapshot_read_earlier_never_replaces_one_read_later,
     a_lower_version_read_later_never_replaces_a_higher_one,
     open_snapshots_are_a_systems_open_cases_and_markers_are_found_one_by_one,
-    the_intake_systems_last_position_is_its_highest_closed_one,
+    the_intake_systems_last_position_is_its_highest_closed_one_of_its_own,
     closed_markers_past_the_retention_are_deleted_and_nothing_else,
     the_writer_writes_a_snapshot_with_the_offset_handed_on_after_it,
     the_writer_keeps_the_higher_version_of_two_handed_on_together,

@@ -2,7 +2,7 @@
 
 use super::{verify_with, BrokenLink, Start, Summary};
 use crate::bus::kafka::KafkaBus;
-use crate::bus::{Bus, CatchUp, Delivery, Dispatch, Membership, Subscription, Topic};
+use crate::bus::{Bus, CatchUp, Delivery, Dispatch, Membership, Share, Subscription, Topic};
 use crate::settings::{BusKind, Settings};
 use anyhow::Context as _;
 use bytes::Bytes;
@@ -47,7 +47,7 @@ pub async fn read_topic(bus: &dyn Bus, limit: Duration) -> anyhow::Result<Vec<By
         vec![Topic::Audit],
         handler,
     );
-    subscription.membership = Membership::Alone;
+    subscription.membership = Membership::Alone(Share::ALL);
     let mut handle = bus.subscribe(subscription)?;
     let finished = tokio::time::timeout(limit, reached.wait_for(|done| *done)).await;
     handle.stopped().await;

@@ -349,6 +349,10 @@ async fn create_topics(
 }
 
 impl Bus for KafkaBus {
+    fn partitioner(&self) -> super::Partitioner {
+        super::Partitioner::Murmur2
+    }
+
     fn outlives_process(&self) -> bool {
         self.inner.embedded.is_none()
     }

@@ -144,7 +144,11 @@ impl GroupConsumer {
             .map(|t| names[t].as_str())
             .collect();
         // Alone, the loop assigns the partitions itself (asking the broker for them blocks).
-        let alone = subscription.membership == Membership::Alone;
+        let share = match subscription.membership {
+            Membership::Alone(share) => Some(share),
+            _ => None,
+        };
+        let alone = share.is_some();
         if !alone {
             consumer.subscribe(&topic_names).map_err(|e| {
                 BusError::Subscribe(format!(
@@ -153,8 +157,9 @@ impl GroupConsumer {
                 ))
             })?;
         }
-        let assign = alone.then(|| Assignment {
+        let assign = share.map(|share| Assignment {
             topics: topic_names.iter().map(|t| (*t).to_owned()).collect(),
+            share,
             from: subscription
                 .resume
                 .as_ref()
@@ -491,14 +496,16 @@ impl ConsumerLoop {
 
 /// The partitions a consumer alone assigns itself.
 struct Assignment {
-    /// Every partition of these topics.
+    /// Every partition of these topics in its share.
     topics: Vec<String>,
+    /// Which of their partitions.
+    share: super::Share,
     /// Where to start by (topic name, partition); from the beginning where not named.
     from: HashMap<(String, i32), i64>,
 }
 
-/// Assigns `consumer` every partition of the assignment's topics, each where the assignment
-/// says; answers how many.
+/// Assigns `consumer` every partition of the assignment's topics in its share, each where the
+/// assignment says; answers how many.
 fn assign_every_partition(consumer: &Consumer_, assignment: &Assignment) -> Result<usize, String> {
     let mut list = TopicPartitionList::new();
     for topic in &assignment.topics {
@@ -514,7 +521,10 @@ fn assign_every_partition(consumer: &Consumer_, assignment: &Assignment) -> Resu
         if partitions.is_empty() {
             return Err(format!("{topic} has no partitions yet"));
         }
-        for partition in partitions {
+        let shared = partitions
+            .into_iter()
+            .filter(|&p| u32::try_from(p).is_ok_and(|p| assignment.share.takes(p)));
+        for partition in shared {
             let from = match assignment.from.get(&(topic.clone(), partition)) {
                 Some(&next) => Offset::Offset(next),
                 None => Offset::Beginning,

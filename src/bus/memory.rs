@@ -370,6 +370,10 @@ impl Bus for MemoryBus {
                 stop,
                 guard,
                 resume: subscription.resume,
+                share: match subscription.membership {
+                    super::Membership::Alone(share) => share,
+                    _ => super::Share::ALL,
+                },
             },
         );
         let run = async move {

@@ -28,7 +28,10 @@ pub mod kafka;
 mod kafka_consumer;
 pub mod memory;
 pub mod offsets;
+mod partitions;
 pub mod trace;
+
+pub use partitions::{partition_for, Partitioner, Share};
 
 use crate::domain::MessageType;
 use bytes::Bytes;
@@ -299,12 +302,14 @@ pub enum Membership {
     /// Joins as the static member of this name (`group.instance.id`, KIP-345): restarted within
     /// its session, it gets its partitions back without a rebalance.
     Static(String),
-    /// Joins no group: reads every partition the topics have when it starts, from the start,
-    /// and keeps following them. For a group of one process's run, which no other process
-    /// shares and no restart resumes: it skips the broker's join, which took 3 s per group on
-    /// tansu with the default 6 s session (README, "How fast a process is back").
-    Alone,
+    /// Joins no group: reads the partitions of its [`Share`] that the topics have when it
+    /// starts (every one with [`Share::ALL`]), from the start, and keeps following them. For a
+    /// group of one process's run, which no other process shares and no restart resumes: it
+    /// skips the broker's join, which took 3 s per group on tansu with the default 6 s session
+    /// (README, "How fast a process is back").
+    Alone(Share),
 }
+
 
 impl Subscription {
     /// `group`'s subscription to `topics`, its consumers on the subscriber's thread.
@@ -510,6 +515,11 @@ pub trait Bus: Send + Sync + 'static {
         false
     }
 
+    /// How it chooses a key's partition.
+    fn partitioner(&self) -> Partitioner {
+        Partitioner::Fnv1a
+    }
+
     /// Waits until everything published is on the bus (or a configured time passed).
     fn shutdown(&self) -> BoxFuture<'static, ()> {
         Box::pin(async {})
@@ -522,15 +532,6 @@ pub fn record_size(record: &Record) -> u64 {
     (record.key.len() + headers + record.payload.len()) as u64
 }
 
-/// The partition a key goes to: FNV-1a of the key, modulo the partition count.
-pub fn partition_for(key: &str, partitions: u32) -> u32 {
-    let mut hash: u32 = 0x811c_9dc5;
-    for byte in key.as_bytes() {
-        hash ^= u32::from(*byte);
-        hash = hash.wrapping_mul(0x0100_0193);
-    }
-    hash % partitions.max(1)
-}
 
 #[cfg(test)]
 mod opened_tests {

@@ -304,6 +304,16 @@ pub struct ServiceSettings {
     /// The intake system's HTTP feed, for a process that runs `governance` but not `intake`,
     /// e.g. `http://intake-host:8080`.
     pub intake_feed_url: String,
+    /// How many intake processes the city runs (README, "Running across several machines").
+    /// Each issues the case ids of its share of the partitions, feeds them and builds their
+    /// views; all serve every case from the case repository, which must then be PostgreSQL.
+    pub intake_instances: u32,
+    /// Which of the `intake_instances` this process is, from 0 (e.g.
+    /// `GOVFUSION__SERVICE__INTAKE_INSTANCE=1`).
+    pub intake_instance: u32,
+    /// With several intake processes, the city centre's process reads each one's feed: the
+    /// base URL of instance 0, 1, … in that order.
+    pub intake_feed_urls: Vec<String>,
     /// How long a submission waits for its record to be on the bus before it is answered, in
     /// milliseconds. Past it the answer says the case is not yet durable; it is kept and
     /// published once the bus takes it. A staff or applicant act (a decision, a rating, …)
@@ -320,6 +330,9 @@ impl Default for ServiceSettings {
             shutdown_timeout_ms: 30_000,
             roles: vec![Role::All],
             intake_feed_url: String::new(),
+            intake_instances: 1,
+            intake_instance: 0,
+            intake_feed_urls: Vec::new(),
             submit_timeout_ms: 5_000,
             stalled_after_secs: 600,
         }

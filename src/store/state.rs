@@ -196,18 +196,29 @@ impl CaseRepository {
 
     /// Of the closed markers of `system_id` that name a feed position, the one with the
     /// highest: all a restarted intake system needs of its closed cases, so that no new
-    /// submission takes a position the city has read.
+    /// submission takes a position the city has read. Of several intake processes, instance
+    /// `instance` of `instances` issues the positions that are `instance` modulo `instances`:
+    /// only those are its own.
     pub async fn last_closed_position(
         &self,
         topic: &str,
         system_id: &str,
+        instances: u32,
+        instance: u32,
     ) -> Result<Option<StoredSnapshot>, StoreError> {
         let sql = "SELECT partition_id, record_offset, payload FROM state_snapshots \
                    WHERE topic = $1 AND system_id = $2 AND sequence IS NOT NULL \
-                     AND closed_at_us IS NOT NULL \
+                     AND closed_at_us IS NOT NULL AND sequence % $3 = $4 \
                    ORDER BY sequence DESC LIMIT 1";
+        let (instances, instance) = (i64::from(instances.max(1)), i64::from(instance));
         let row: Option<(i32, i64, Vec<u8>)> = on_engine!(&self.pool, pool => {
-            sqlx::query_as(sql).bind(topic).bind(system_id).fetch_optional(pool).await?
+            sqlx::query_as(sql)
+                .bind(topic)
+                .bind(system_id)
+                .bind(instances)
+                .bind(instance)
+                .fetch_optional(pool)
+                .await?
         });
         Ok(row.map(StoredSnapshot::from))
     }

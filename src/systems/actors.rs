@@ -2,7 +2,7 @@
 
 use crate::actors::department::Department;
 use crate::actors::governance_center::GovernanceCenter;
-use crate::actors::intake::IntakeSystem;
+use crate::actors::intake::{IntakeShare, IntakeSystem};
 use crate::actors::supervisor::Supervisor;
 use crate::actors::terminal::{SubmitApplication, Terminal};
 use crate::bus::kafka::KafkaBus;
@@ -78,7 +78,8 @@ pub(super) struct Actors {
 
 impl Actors {
     /// Starts every actor of `roles`, publishing through `publish`; the stateful ones write
-    /// snapshots when `persist_state`, and the intake and supervision systems of the roles keep
+    /// snapshots when `persist_state`, the intake system issues and follows the cases of
+    /// `intake_share`, and the intake and supervision systems of the roles keep
     /// their records in `repository` (written through its writer) when given — the supervision
     /// system keeping only its open cases in memory when `persist_state` too; centres and
     /// departments find the closed markers of cases they closed before in `closed_states`,
@@ -92,6 +93,7 @@ impl Actors {
         catalog: &Arc<Catalog>,
         publish: Recipient<Publish>,
         persist_state: bool,
+        intake_share: IntakeShare,
         repository: Option<(CaseWriter, CaseRepository)>,
         closed_states: Option<ClosedStates>,
     ) -> Self {
@@ -102,7 +104,8 @@ impl Actors {
             persist_state,
             submit_timeout,
         )
-        .refusing_over(settings.bus.max_application_bytes());
+        .refusing_over(settings.bus.max_application_bytes())
+        .sharing(intake_share);
         if let Some((writer, cases)) = repository.clone().filter(|_| roles.intake) {
             let keep_closed = settings.store.closed_cases_in_memory;
             intake = intake.keeping_cases_in(writer, cases, keep_closed);

@@ -1,7 +1,7 @@
 //! The consumer groups start-up subscribes, and what each waits for.
 
 use crate::bus::bridge::KeepHandled;
-use crate::bus::{Resume, Topic};
+use crate::bus::{Resume, Share, Topic};
 
 /// A consumer group start-up subscribes.
 pub(super) struct Group {
@@ -21,6 +21,9 @@ pub(super) struct Group {
     /// Told of every record a system of the group handled (see
     /// [`Subscribe::keep`](crate::bus::bridge::Subscribe::keep)).
     pub(super) keep: Option<KeepHandled>,
+    /// For a group of this process alone: the partitions it reads (all but for the intake
+    /// view of one of several intake processes).
+    pub(super) share: Share,
 }
 
 impl Group {
@@ -33,7 +36,13 @@ impl Group {
             shared: false,
             resume: None,
             keep: None,
+            share: Share::ALL,
         }
+    }
+
+    /// A group of this process alone reads only the partitions of `share`.
+    pub(super) fn reading(self, share: Share) -> Self {
+        Self { share, ..self }
     }
 
     /// It receives nothing until the state is rebuilt.

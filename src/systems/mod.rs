@@ -34,13 +34,13 @@
 
 use crate::actors::department::Department;
 use crate::actors::governance_center::GovernanceCenter;
-use crate::actors::intake::IntakeSystem;
+use crate::actors::intake::{IntakeShare, IntakeSystem};
 use crate::actors::supervisor::Supervisor;
 use crate::audit::{writer_id, AuditDesk, AuditTrail, Flush};
 use crate::bus::bridge::{Bridge, BridgeStats, Drain};
 use crate::bus::kafka::KafkaBus;
 use crate::bus::memory::MemoryBus;
-use crate::bus::{Bus, CatchUp, SubscriptionHandle, Topic};
+use crate::bus::{Bus, CatchUp, Share, SubscriptionHandle, Topic};
 use crate::catalog::Catalog;
 use crate::clock::{SharedClock, SystemClock};
 use crate::domain::{CentreCode, DepartmentCode, EventId};
@@ -111,6 +111,8 @@ pub struct Systems {
     pub state_group: String,
     /// The consumer group the intake system rebuilds its view with (this process's own).
     pub intake_group: String,
+    /// Which cases this process's intake system issues and follows.
+    intake_share: IntakeShare,
     /// The consumer group the supervision system rebuilds its view with (this process's own).
     pub supervision_group: String,
     /// Which manual department holds which waiting collaboration event.
@@ -230,6 +232,14 @@ impl Systems {
             memory_bus,
             kafka_bus,
         } = connected;
+        let intake_share = IntakeShare::new(
+            Share {
+                instance: settings.service.intake_instance,
+                instances: settings.service.intake_instances,
+            },
+            settings.bus.partitions,
+            bus.partitioner(),
+        );
         let bridge_actor = Bridge::new(bus.clone(), settings.bridge.clone());
         let bridge_stats = bridge_actor.stats();
         let bridge = bridge_actor.start();
@@ -240,6 +250,7 @@ impl Systems {
             &catalog,
             bridge.clone().recipient(),
             bus.outlives_process(),
+            intake_share,
             case_writer.clone().zip(repository.clone()),
             store.clone().filter(|_| keeps_state).map(|store| {
                 ClosedStates::new(store, Topic::State.name(&settings.bus.topic_prefix))
@@ -257,6 +268,7 @@ impl Systems {
         let systems = Self {
             state_group: format!("{prefix}.state.{run}"),
             intake_group: format!("{prefix}.intake.{run}"),
+            intake_share,
             supervision_group: format!("{prefix}.supervision.{run}"),
             repository,
             store,

@@ -9,7 +9,9 @@ use crate::auth::service_token::ServiceToken;
 use crate::bus::bridge::{
     dead_letter_and_continue, envelope_record, KeepHandled, Routes, Subscribe,
 };
-use crate::bus::{CatchUp, Delivery, Membership, OffsetSink, Record, Resume, Topic};
+use crate::bus::{
+    CatchUp, Delivery, EndOffsets, Membership, OffsetSink, Record, Resume, Share, Topic,
+};
 use crate::domain::{Envelope, SystemId};
 use crate::feed::FeedSource;
 use crate::port::{HandleError, Inbound};
@@ -168,7 +170,16 @@ impl Systems {
         }
         let prefix = self.settings.bus.topic_prefix.clone();
         let topic = Topic::State.name(&prefix);
-        let mut systems: Vec<&str> = owners.keys().map(String::as_str).collect();
+        let mut systems: Vec<String> = owners.keys().cloned().collect();
+        // Each of several intake processes resumes from its own offsets.
+        let share = self.intake_share.share();
+        if share.instances > 1 {
+            for system in &mut systems {
+                if *system == SystemId::Intake.to_string() {
+                    system.push_str(&format!("#{share}"));
+                }
+            }
+        }
         systems.sort_unstable();
         let group = format!("{topic}[{}]", systems.join(","));
         let stored = store
@@ -234,8 +245,9 @@ impl Systems {
                 .await
                 .with_context(|| format!("Failed to read the open cases of {system} (store)"))?;
             if *system == SystemId::Intake.to_string() {
+                let share = self.intake_share.share();
                 let position = store
-                    .last_closed_position(topic, system)
+                    .last_closed_position(topic, system, share.instances, share.instance)
                     .await
                     .context("Failed to read the intake system's last feed position (store)")?;
                 snapshots.extend(position);
@@ -300,28 +312,36 @@ impl Systems {
     /// the state is back — from the start, or from where the case repository says each
     /// stopped. Answers what each must read.
     async fn subscribe_views(&self) -> anyhow::Result<HashMap<SystemId, Arc<CatchUp>>> {
-        let mut readers: Vec<(SystemId, String, Recipient<Inbound>, Option<Resume>)> = Vec::new();
+        type Reader = (SystemId, String, Recipient<Inbound>, Option<Resume>, Share);
+        let mut readers: Vec<Reader> = Vec::new();
         if self.roles.intake {
+            // With several intake processes, each reads the partitions of its own cases.
+            let share = self.intake_share.share();
             let resume = self.view_resume("intake").await?;
             let reader = self.intake.clone().recipient();
-            readers.push((SystemId::Intake, self.intake_group.clone(), reader, resume));
+            let group = self.intake_group.clone();
+            readers.push((SystemId::Intake, group, reader, resume, share));
         }
         if self.roles.governance {
             let resume = self.view_resume("supervision").await?;
             let reader = self.supervisor.clone().recipient();
             let group = self.supervision_group.clone();
-            readers.push((SystemId::Supervision, group, reader, resume));
+            readers.push((SystemId::Supervision, group, reader, resume, Share::ALL));
         }
         let mut views = HashMap::new();
-        for (system, group, reader, resume) in readers {
-            let ends = self.end_offsets(Topic::flow()).await?;
+        for (system, group, reader, resume, share) in readers {
+            let ends: EndOffsets = (self.end_offsets(Topic::flow()).await?.target())
+                .into_iter()
+                .filter(|((_, partition), _)| share.takes(*partition))
+                .collect();
             let view = match &resume {
-                Some(resume) => CatchUp::resumed(ends.target(), &resume.from),
-                None => ends,
+                Some(resume) => CatchUp::resumed(ends, &resume.from),
+                None => CatchUp::new(ends),
             };
             let group = Group::new(group, Topic::flow())
                 .after_state()
-                .resuming(resume);
+                .resuming(resume)
+                .reading(share);
             self.subscribe(
                 group,
                 Routes::All(system.clone(), reader),
@@ -504,7 +524,7 @@ impl Systems {
         // A group of this run alone reads every partition without joining; a shared group
         // joins, as a static member when the process has a stable name.
         let membership = match &self.settings.bus.kafka.instance_id {
-            _ if !group.shared => Membership::Alone,
+            _ if !group.shared => Membership::Alone(group.share),
             id if id.is_empty() => Membership::Dynamic,
             id => Membership::Static(id.clone()),
         };

@@ -87,8 +87,9 @@ impl IntakeSystem {
             return;
         }
         self.durable.insert(sequence);
-        while self.durable.remove(&(self.durable_upto + 1)) {
-            self.durable_upto += 1;
+        let step = self.share.step();
+        while self.durable.remove(&(self.durable_upto + step)) {
+            self.durable_upto += step;
         }
         if let Some((request, waiter)) = self.feed_waiter.take() {
             let batch = self.take(request.after, request.max);
@@ -117,6 +118,10 @@ impl IntakeSystem {
         envelope: &Envelope,
         ctx: &mut Context<Self>,
     ) -> ResponseActFuture<Self, Result<(), HandleError>> {
+        // Another intake process's case: it feeds and follows it.
+        if !self.share.owns(&envelope.case_id) {
+            return Box::pin(fut::ready(Ok(())));
+        }
         let snapshot = match self.versions.newer(envelope) {
             Ok(Some(snapshot)) => snapshot,
             Ok(None) => return Box::pin(fut::ready(Ok(()))),
@@ -314,6 +319,6 @@ impl IntakeSystem {
 
     /// The next feed position.
     pub(super) fn next_sequence(&self) -> u64 {
-        self.last_sequence + 1
+        self.last_sequence + self.share.step()
     }
 }

@@ -129,6 +129,9 @@ impl Handler<AwaitCompletion> for IntakeSystem {
 
     fn handle(&mut self, msg: AwaitCompletion, ctx: &mut Self::Context) -> Self::Result {
         let case_id = msg.0;
+        if self.is_foreign(&case_id) {
+            return self.await_foreign(case_id);
+        }
         let asked = case_id.clone();
         let then = move |intake: &mut Self, _: &mut Context<Self>| -> Self::Result {
             Box::pin(fut::ready(intake.await_completion(&asked)))
@@ -286,6 +289,15 @@ impl TakesActs for IntakeSystem {
     fn acts(&mut self) -> &mut Acts {
         &mut self.acts
     }
+
+    /// An act on another intake process's case is not kept once the bus answered: a repeat is
+    /// checked against the case read afresh, and sends the same message id again, which every
+    /// reader drops as a repeat.
+    fn act_sent(&mut self, case_id: &CaseId) {
+        if self.is_foreign(case_id) {
+            self.acts.forget_cases(std::slice::from_ref(case_id));
+        }
+    }
 }
 
 /// What an applicant's act on a case publishes, once the case allows it.
@@ -310,7 +322,7 @@ impl IntakeSystem {
         let form = msg.form;
         self.catalog.matter(&form.matter_code)?;
         self.catalog.check_region(&form.region)?;
-        let case_id = CaseId::generate();
+        let case_id = self.share.issue();
         let trace_id = uuid::Uuid::new_v4().simple().to_string();
         let application = Application {
             case_id: case_id.clone(),

@@ -24,15 +24,19 @@
 //! * `resident.rs` — which cases the intake system keeps in memory when it has a case
 //!   repository: the open ones, and the last closed ones; any other is read back from the
 //!   repository when a message or a person asks for it.
+//! * `foreign.rs` — answering for another intake process's case from the repository.
+//! * `share.rs` — which cases it issues and follows when the city runs several intake processes.
 //! * `stalled.rs` — for an operator: the cases that made no progress, and sending a case's
 //!   current step again ([`ListStalled`], [`RedriveCase`]).
 
 mod feed;
+mod foreign;
 mod handlers;
 mod messages;
 mod observe;
 mod resident;
 mod row;
+mod share;
 mod stalled;
 #[cfg(test)]
 mod tests;
@@ -44,6 +48,7 @@ pub use messages::{
     RedriveError, Redriven, ResentMessage, StalledCase, StalledCases, Submission, Submit,
     SubmitRefused, SupplementCase, TakeBack, TakeNewApplications,
 };
+pub use share::IntakeShare;
 pub use view::{CaseView, EventResultView, EventView, HistoryEntry};
 
 use super::acts::Acts;
@@ -98,6 +103,8 @@ pub struct IntakeSystem {
     last_sequence: u64,
     /// Closed markers of cases just completed, to be sent.
     closed_markers: Vec<crate::domain::Envelope>,
+    /// Which cases it issues and follows, when the city runs several intake processes.
+    share: IntakeShare,
 }
 
 /// A case the intake system follows.
@@ -147,7 +154,16 @@ impl IntakeSystem {
             repository: None,
             last_sequence: 0,
             closed_markers: Vec::new(),
+            share: IntakeShare::whole(),
         }
+    }
+
+    /// The same intake system, issuing and following only the cases of `share`.
+    pub fn sharing(mut self, share: IntakeShare) -> Self {
+        self.share = share;
+        self.last_sequence = share.origin();
+        self.durable_upto = share.origin();
+        self
     }
 
     /// The same intake system, refusing applications over `bytes` (as JSON).

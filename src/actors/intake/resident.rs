@@ -39,6 +39,16 @@ pub(super) fn is_closed(status: CaseStatus) -> bool {
 }
 
 impl Repository {
+    /// The repository itself.
+    pub(super) fn cases(&self) -> &CaseRepository {
+        &self.cases
+    }
+
+    /// `case_id` is no longer among the closed cases in memory.
+    pub(super) fn forget_closed(&mut self, case_id: &CaseId) {
+        self.closed.retain(|id| id != case_id);
+    }
+
     /// The newest of `owner`'s cases in the repository: one page, at most [`MAX_PAGE`].
     pub(super) fn list_own(
         &self,
@@ -88,7 +98,7 @@ impl CaseRecord {
     /// A case as the repository holds it. The progress of its events, which the view's JSON
     /// does not carry, is read from where each event stands; the messages in its history are
     /// the ones it has seen.
-    fn from_row(row: CaseRow) -> Result<Self, serde_json::Error> {
+    pub(super) fn from_row(row: CaseRow) -> Result<Self, serde_json::Error> {
         let mut view: CaseView = serde_json::from_value(row.view)?;
         for event in &mut view.collaboration_events {
             event.progress = Progress::of(event);
@@ -162,6 +172,9 @@ impl IntakeSystem {
         then: impl FnOnce(&mut Self, &mut Context<Self>) -> ResponseActFuture<Self, R> + 'static,
         unavailable: impl FnOnce(StoreError) -> R + 'static,
     ) -> ResponseActFuture<Self, R> {
+        if self.is_foreign(case_id) {
+            return self.with_foreign_case(case_id, ctx, then, unavailable);
+        }
         let repository = match &self.repository {
             Some(repository) if !self.cases.contains_key(case_id) => repository,
             _ => return then(self, ctx),
@@ -250,7 +263,13 @@ impl Handler<TakeBack> for IntakeSystem {
 
     fn handle(&mut self, msg: TakeBack, _: &mut Self::Context) {
         let count = msg.0.len();
-        for row in msg.0 {
+        // Another intake process's cases are its own to follow.
+        let share = self.share;
+        let own = msg
+            .0
+            .into_iter()
+            .filter(|row| share.owns(&CaseId::from_string(row.case_id.clone())));
+        for row in own {
             self.admit(row);
         }
         tracing::info!(

@@ -48,10 +48,14 @@ fn status_name(view: &CaseView) -> Result<String, serde_json::Error> {
 
 impl IntakeSystem {
     /// The view of `case_id` changed: hands its row to the writer, when there is one.
+    /// Another intake process's case is written by that process alone.
     pub(super) fn changed(&self, case_id: &CaseId) {
         let (Some(repository), Some(record)) = (&self.repository, self.cases.get(case_id)) else {
             return;
         };
+        if self.is_foreign(case_id) {
+            return;
+        }
         let trail = self.trails.stored(case_id);
         match CaseRow::from_view(&record.view, &record.trace_id, trail) {
             Ok(row) => repository.writer.write(row),

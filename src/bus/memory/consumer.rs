@@ -13,7 +13,7 @@
 use super::{read, GroupOffsets, MemoryBus};
 use crate::bus::consumer_core::{ConsumerCore, PartitionControl};
 use crate::bus::{
-    ConsumerGuard, Delivery, Dispatch, OffsetSink, Record, RecordHandler, Resume, Topic,
+    ConsumerGuard, Delivery, Dispatch, OffsetSink, Record, RecordHandler, Resume, Share, Topic,
 };
 use crate::monitoring::record;
 use futures::future::{BoxFuture, FutureExt};
@@ -75,6 +75,9 @@ pub(super) struct ConsumerParts {
     pub guard: ConsumerGuard,
     /// Where it starts and whom it tells what it stored, when the group keeps its offsets.
     pub resume: Option<Resume>,
+    /// The partitions it reads ([`Membership::Alone`](crate::bus::Membership::Alone)); a
+    /// group that joins reads every one, the memory bus having no membership.
+    pub share: Share,
 }
 
 /// Consumes every partition of a subscription's topics for one group.
@@ -111,6 +114,7 @@ impl GroupConsumer {
             .topics
             .iter()
             .flat_map(|&topic| (0..bus.inner.partitions).map(move |p| (topic, p)))
+            .filter(|&(_, partition)| parts.share.takes(partition))
             .map(|key| {
                 let from = match &parts.resume {
                     Some(resume) => resume.from.get(&key).copied(),

@@ -2,7 +2,7 @@
 //! calendar that makes sense, roles the city has.
 
 use super::{known, sorted, Findings};
-use crate::settings::{DepartmentSettings, Role, Settings};
+use crate::settings::{BusKind, DepartmentSettings, Role, Settings};
 use std::collections::{HashMap, HashSet};
 
 impl Settings {
@@ -260,7 +260,9 @@ impl Settings {
         }
         let resolved = self.roles();
         let url = self.service.intake_feed_url.trim();
-        if resolved.governance
+        if self.service.intake_instances > 1 {
+            self.check_intake_instances(found);
+        } else if resolved.governance
             && !resolved.intake
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {
@@ -271,6 +273,68 @@ impl Settings {
                  the intake system's HTTP feed: give its base URL, e.g. http://intake-host:8080 \
                  (or GOVFUSION__SERVICE__INTAKE_FEED_URL)",
             );
+        }
+    }
+
+    /// Several intake processes: each knows its place, they share a Kafka cluster and a
+    /// PostgreSQL repository, and the city centre's process knows every feed.
+    fn check_intake_instances(&self, found: &mut Findings) {
+        let service = &self.service;
+        let instances = service.intake_instances;
+        if service.intake_instance >= instances {
+            found.add(
+                "service.intake_instance",
+                service.intake_instance.to_string(),
+                format!("must be below service.intake_instances ({instances}): instances count from 0"),
+            );
+        }
+        if instances > self.bus.partitions {
+            found.add(
+                "service.intake_instances",
+                instances.to_string(),
+                format!(
+                    "at most bus.partitions ({}): each intake process takes a share of the partitions",
+                    self.bus.partitions
+                ),
+            );
+        }
+        if self.bus.kind != BusKind::Kafka {
+            found.add(
+                "service.intake_instances",
+                instances.to_string(),
+                "several intake processes need a bus they share: bus kind `kafka`",
+            );
+        }
+        if self.store.is_sqlite() {
+            found.add(
+                "service.intake_instances",
+                instances.to_string(),
+                "several intake processes share one case repository: set store.url to a \
+                 PostgreSQL database (postgres://…)",
+            );
+        }
+        if !self.roles().governance {
+            return;
+        }
+        let urls = &service.intake_feed_urls;
+        if urls.len() != instances as usize {
+            found.add(
+                "service.intake_feed_urls",
+                urls.join(", "),
+                format!(
+                    "the city centre reads the feed of each of the {instances} intake processes: \
+                     give their base URLs, instance 0 first"
+                ),
+            );
+        }
+        for (i, url) in urls.iter().enumerate() {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                found.add(
+                    format!("service.intake_feed_urls[{i}]"),
+                    url,
+                    "must be an http(s) URL, e.g. http://intake-0:8080",
+                );
+            }
         }
     }
 }

@@ -37,6 +37,19 @@ impl Settings {
                 ),
             );
         }
+        if self.service.intake_instances == 0 {
+            found.add(
+                "service.intake_instances",
+                "0",
+                "must be at least 1: the city takes its applications through an intake process",
+            );
+        } else if self.service.intake_instances == 1 && self.service.intake_instance != 0 {
+            found.add(
+                "service.intake_instance",
+                self.service.intake_instance.to_string(),
+                "must be 0 with one intake process (service.intake_instances = 1)",
+            );
+        }
         if self.service.stalled_after_secs == 0 {
             found.add(
                 "service.stalled_after_secs",
