@@ -4,6 +4,8 @@
 
 use crate::actors::intake::{FedApplication, TakeNewApplications};
 use crate::auth::service_token::ServiceToken;
+use crate::bus::Share;
+use crate::http::intake_feed::INTAKE_INSTANCE_HEADER;
 use actix::Recipient;
 use std::time::Duration;
 
@@ -23,12 +25,16 @@ pub enum FeedSource {
         base_url: String,
         /// The bearer token shown (role `service`).
         token: ServiceToken,
+        /// Which of the city's intake processes must answer there.
+        instance: Share,
     },
 }
 
 impl FeedSource {
-    /// The HTTP feed of the intake process at `base_url`, read with `token`.
-    pub fn http(base_url: &str, token: ServiceToken) -> Self {
+    /// The HTTP feed of the intake process at `base_url`, read with `token`; the process
+    /// answering must be intake instance `instance` (see
+    /// [`INTAKE_INSTANCE_HEADER`](crate::http::intake_feed::INTAKE_INSTANCE_HEADER)).
+    pub fn http(base_url: &str, token: ServiceToken, instance: Share) -> Self {
         FeedSource::Http {
             client: reqwest::Client::builder()
                 .timeout(LONG_POLL + Duration::from_secs(10))
@@ -36,6 +42,7 @@ impl FeedSource {
                 .unwrap_or_default(),
             base_url: base_url.trim_end_matches('/').to_owned(),
             token,
+            instance,
         }
     }
 
@@ -58,6 +65,7 @@ impl FeedSource {
                 client,
                 base_url,
                 token,
+                instance,
             } => {
                 let url = format!("{base_url}/api/v1/intake/feed");
                 let token = token.current().map_err(|e| format!("{e:#}"))?;
@@ -77,10 +85,31 @@ impl FeedSource {
                     let body = response.text().await.unwrap_or_default();
                     return Err(format!("{url}: {status}: {body}"));
                 }
+                check_instance(&url, &response, *instance)?;
                 response.json().await.map_err(|e| {
                     format!("{url}: the feed's answer is not a list of applications: {e}")
                 })
             }
         }
+    }
+}
+
+/// Refuses the answer of an intake process other than the one `url` should lead to: its
+/// positions are not those of the cursor kept for this feed. The only intake process may be
+/// of a version that does not name itself.
+fn check_instance(url: &str, response: &reqwest::Response, expected: Share) -> Result<(), String> {
+    let named = response
+        .headers()
+        .get(INTAKE_INSTANCE_HEADER)
+        .and_then(|value| value.to_str().ok());
+    match named {
+        None if expected.instances <= 1 => Ok(()),
+        Some(named) if named == expected.to_string() => Ok(()),
+        named => Err(format!(
+            "{url} is served by intake instance {}, but service.intake_feed_urls lists it as \
+             instance {expected}: list each intake process's URL in the order of its \
+             service.intake_instance",
+            named.unwrap_or("(unnamed)")
+        )),
     }
 }

@@ -44,7 +44,7 @@ fn default_feed_max() -> usize {
     tag = "intake",
     params(FeedQuery),
     responses(
-        (status = 200, description = "The applications after `after`, oldest first, each applicant sealed; empty when the wait ran out", body = Vec<FedApplication>),
+        (status = 200, description = "The applications after `after`, oldest first, each applicant sealed; empty when the wait ran out. The header `govfusion-intake-instance` names the intake process answering (`instance/instances`, e.g. `0/1`)", body = Vec<FedApplication>),
         (status = 404, description = "`not_served_here`: this process does not run the intake system", body = ErrorBody),
         (status = 503, description = "`unavailable`: the intake system did not answer", body = ErrorBody),
     ),
@@ -76,5 +76,17 @@ async fn feed(
             Err(_) => Vec::new(),
         }
     };
-    Ok(HttpResponse::Ok().json(batch))
+    // Which of the city's intake processes answers: a city centre reading several feeds
+    // checks that each URL leads to the instance it expects.
+    let service = &systems.settings.service;
+    let instance = crate::bus::Share {
+        instance: service.intake_instance,
+        instances: service.intake_instances,
+    };
+    Ok(HttpResponse::Ok()
+        .insert_header((INTAKE_INSTANCE_HEADER, instance.to_string()))
+        .json(batch))
 }
+
+/// The header of the feed's answer that names the intake process answering: `instance/instances`.
+pub const INTAKE_INSTANCE_HEADER: &str = "govfusion-intake-instance";

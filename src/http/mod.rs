@@ -48,7 +48,7 @@ pub mod error;
 mod health;
 pub mod idempotency;
 mod input;
-mod intake_feed;
+pub mod intake_feed;
 mod locate;
 mod metrics;
 pub mod openapi;

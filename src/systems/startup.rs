@@ -435,17 +435,37 @@ impl Systems {
                 .context("the intake system stopped during start-up")?;
         }
         if let Some(city) = self.centres.get(&self.catalog.city) {
-            let source = if self.roles.intake {
-                FeedSource::Local(self.intake.clone().recipient())
-            } else {
-                let token = ServiceToken::from_settings(&self.settings.auth)?;
-                FeedSource::http(&self.settings.service.intake_feed_url, token)
-            };
-            city.send(StartFeed(source))
+            city.send(StartFeed(self.feed_sources()?))
                 .await
                 .context("the city centre stopped during start-up")?;
         }
         Ok(())
+    }
+
+    /// Where the city centre reads each intake process's feed, instance 0 first: this
+    /// process's intake system directly, another process's over HTTP.
+    fn feed_sources(&self) -> anyhow::Result<Vec<FeedSource>> {
+        let service = &self.settings.service;
+        let own = self.intake_share.share();
+        let urls: Vec<&str> = if service.intake_instances > 1 {
+            service.intake_feed_urls.iter().map(String::as_str).collect()
+        } else {
+            vec![service.intake_feed_url.as_str()]
+        };
+        let mut sources = Vec::new();
+        for (instance, url) in (0..).zip(urls) {
+            let share = Share {
+                instance,
+                instances: service.intake_instances,
+            };
+            if self.roles.intake && share == own {
+                sources.push(FeedSource::Local(self.intake.clone().recipient()));
+            } else {
+                let token = ServiceToken::from_settings(&self.settings.auth)?;
+                sources.push(FeedSource::http(url, token, share));
+            }
+        }
+        Ok(sources)
     }
 
     /// Every centre of this process, by its id on the bus.

@@ -1,13 +1,13 @@
-//! The city centre reads the intake system's feed of new applications and publishes each to
-//! its responsible department. The feed position travels in the city's snapshot, written once
+//! The city centre reads the intake system's feed of new applications — each intake process's,
+//! when the city runs several — and publishes each to its responsible department. The feed position travels in the city's snapshot, written once
 //! the applications are on the bus, so nothing is skipped or taken twice across restarts.
 
 use super::messages::{BuildPublished, StartFeed};
-use super::state::FEED_KEY;
+use super::state::feed_key;
 use super::GovernanceCenter;
 use crate::actors::intake::FedApplication;
 use crate::actors::{BusSystem, KeepsState};
-use crate::domain::{message_ids, CaseId, Envelope, MessageType, SystemId, Tier};
+use crate::domain::{message_ids, Envelope, MessageType, SystemId, Tier};
 use crate::feed::FeedSource;
 use crate::port::{send_until_taken, Publish, Sent};
 use actix::prelude::*;
@@ -24,8 +24,11 @@ impl Handler<StartFeed> for GovernanceCenter {
         if self.centre.tier != Tier::City {
             return;
         }
-        let feed = run_feed(msg.0, self.feed_cursor, ctx.address(), self.bridge.clone());
-        ctx.spawn(feed.into_actor(self));
+        for (instance, source) in (0..).zip(msg.0) {
+            let cursor = self.feed_cursors.get(&instance).copied().unwrap_or(0);
+            let feed = run_feed(source, instance, cursor, ctx.address(), self.bridge.clone());
+            ctx.spawn(feed.into_actor(self));
+        }
     }
 }
 
@@ -33,10 +36,12 @@ impl Handler<BuildPublished> for GovernanceCenter {
     type Result = MessageResult<BuildPublished>;
 
     fn handle(&mut self, msg: BuildPublished, _: &mut Self::Context) -> Self::Result {
+        let BuildPublished(fed, last, instance) = msg;
         let mut envelopes: Vec<Envelope> =
-            msg.0.iter().filter_map(|fed| self.published(fed)).collect();
-        self.feed_cursor = self.feed_cursor.max(msg.1);
-        envelopes.extend(self.snapshot_of(&CaseId::from_string(FEED_KEY.to_owned())));
+            fed.iter().filter_map(|fed| self.published(fed)).collect();
+        let cursor = self.feed_cursors.entry(instance).or_default();
+        *cursor = (*cursor).max(last);
+        envelopes.extend(self.snapshot_of(&feed_key(instance)));
         MessageResult(envelopes)
     }
 }
@@ -65,16 +70,17 @@ impl GovernanceCenter {
 /// so nothing is skipped or taken twice, across restarts of either side.
 async fn run_feed(
     feed: FeedSource,
+    instance: u32,
     mut cursor: u64,
     centre: Addr<GovernanceCenter>,
     bridge: Recipient<Publish>,
 ) {
-    tracing::info!(cursor, "reading the intake feed");
+    tracing::info!(instance, cursor, "reading the intake feed");
     loop {
         let batch = match feed.take(cursor, FEED_BATCH).await {
             Ok(batch) => batch,
             Err(error) => {
-                tracing::warn!(%error, "intake feed unavailable; retrying");
+                tracing::warn!(instance, %error, "intake feed unavailable; retrying");
                 tokio::time::sleep(Duration::from_millis(500)).await;
                 continue;
             }
@@ -85,7 +91,7 @@ async fn run_feed(
             continue;
         };
         // The centre is gone: the system is stopping.
-        let Ok(envelopes) = centre.send(BuildPublished(batch, last)).await else {
+        let Ok(envelopes) = centre.send(BuildPublished(batch, last, instance)).await else {
             return;
         };
         publish_until_done(&bridge, envelopes).await;

@@ -44,14 +44,18 @@ pub enum ReassignError {
     UnknownDepartment(String),
 }
 
-/// Starts reading the intake feed from the position the city last recorded (city centre;
-/// sent once its state is rebuilt).
+/// Starts reading the feed of each intake process (instance 0, 1, … in order) from the
+/// position the city last recorded of it (city centre; sent once its state is rebuilt).
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct StartFeed(pub FeedSource);
+pub struct StartFeed(pub Vec<FeedSource>);
 
-/// Builds the `application.published` envelopes of fed applications up to feed position
-/// `.1`, followed by the snapshot that records that position.
+/// Builds the `application.published` envelopes of applications fed by intake instance `.2`
+/// up to its feed position `.1`, followed by the snapshot that records that position.
 #[derive(Message)]
 #[rtype(result = "Vec<Envelope>")]
-pub(super) struct BuildPublished(pub(super) Vec<FedApplication>, pub(super) u64);
+pub(super) struct BuildPublished(
+    pub(super) Vec<FedApplication>,
+    pub(super) u64,
+    pub(super) u32,
+);

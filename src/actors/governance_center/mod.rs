@@ -87,8 +87,9 @@ pub struct GovernanceCenter {
     /// The events this centre routed down and whose answer has not come back through it, by
     /// case.
     routed: HashMap<CaseId, HashSet<EventId>>,
-    /// The last intake feed position published (city centre only).
-    feed_cursor: u64,
+    /// The last position published of each intake process's feed, by instance (city centre
+    /// only).
+    feed_cursors: HashMap<u32, u64>,
     /// Versions of the snapshots of each case.
     versions: Versions,
     /// Where the closed markers of cases it closed before it started are kept, if anywhere.
@@ -116,7 +117,7 @@ impl GovernanceCenter {
             awaiting: HashMap::new(),
             completed: HashSet::new(),
             routed: HashMap::new(),
-            feed_cursor: 0,
+            feed_cursors: HashMap::new(),
             versions: Versions::default(),
             closed_states: None,
         }

@@ -41,7 +41,7 @@ pub struct CentreCaseState {
     completed: bool,
     /// Its returned events waiting here for reassignment.
     awaiting: Vec<Awaiting>,
-    /// The intake feed position (the city's snapshot under [`FEED_KEY`]).
+    /// An intake feed's position (the city's snapshot under [`feed_key`]).
     feed_cursor: Option<u64>,
     /// The events it routed down whose answer has not come back through it (absent from
     /// snapshots written before centres closed cases: none then).
@@ -49,8 +49,27 @@ pub struct CentreCaseState {
     routed: Vec<EventId>,
 }
 
-/// The case id under which the city keeps its intake feed position on the state topic.
-pub(super) const FEED_KEY: &str = "-intake-feed-";
+/// The case id under which the city keeps the position of the only (or the first) intake
+/// process's feed on the state topic.
+const FEED_KEY: &str = "-intake-feed-";
+
+/// The case id under which the city keeps the feed position of intake instance `instance`:
+/// [`FEED_KEY`] for instance 0, `-intake-feed-<instance>-` for the others.
+pub(super) fn feed_key(instance: u32) -> CaseId {
+    match instance {
+        0 => CaseId::from_string(FEED_KEY.to_owned()),
+        n => CaseId::from_string(format!("{FEED_KEY}{n}-")),
+    }
+}
+
+/// The intake instance whose feed position `case_id` keeps, if it is a feed key.
+fn feed_of(case_id: &CaseId) -> Option<u32> {
+    let key = case_id.as_str();
+    if key == FEED_KEY {
+        return Some(0);
+    }
+    key.strip_prefix(FEED_KEY)?.strip_suffix('-')?.parse().ok()
+}
 
 impl KeepsState for GovernanceCenter {
     type CaseState = CentreCaseState;
@@ -68,9 +87,9 @@ impl KeepsState for GovernanceCenter {
     }
 
     fn case_state(&self, case_id: &CaseId) -> Option<CentreCaseState> {
-        if case_id.as_str() == FEED_KEY {
+        if let Some(instance) = feed_of(case_id) {
             return Some(CentreCaseState {
-                feed_cursor: Some(self.feed_cursor),
+                feed_cursor: Some(self.feed_cursors.get(&instance).copied().unwrap_or(0)),
                 ..CentreCaseState::default()
             });
         }
@@ -94,7 +113,7 @@ impl KeepsState for GovernanceCenter {
     }
 
     fn finished(&self, case_id: &CaseId) -> bool {
-        case_id.as_str() != FEED_KEY
+        feed_of(case_id).is_none()
             && !self.open.contains_key(case_id)
             && !self.completed.contains(case_id)
             && !self.routed.contains_key(case_id)
@@ -122,7 +141,9 @@ impl KeepsState for GovernanceCenter {
 
     fn restore_case(&mut self, case_id: &CaseId, state: CentreCaseState) {
         if let Some(cursor) = state.feed_cursor {
-            self.feed_cursor = self.feed_cursor.max(cursor);
+            let instance = feed_of(case_id).unwrap_or(0);
+            let kept = self.feed_cursors.entry(instance).or_default();
+            *kept = (*kept).max(cursor);
             return;
         }
         match state.open {
@@ -173,5 +194,21 @@ impl GovernanceCenter {
             .unwrap_or_default();
         events.sort();
         events
+    }
+}
+
+#[cfg(test)]
+mod feed_key_tests {
+    use super::{feed_key, feed_of};
+    use crate::domain::CaseId;
+
+    #[test]
+    fn each_intake_instance_has_its_own_feed_key_and_the_first_keeps_the_old_one() {
+        assert_eq!(feed_key(0).as_str(), "-intake-feed-");
+        assert_eq!(feed_key(2).as_str(), "-intake-feed-2-");
+        for instance in [0, 1, 7] {
+            assert_eq!(feed_of(&feed_key(instance)), Some(instance));
+        }
+        assert_eq!(feed_of(&CaseId::from_string("c-1".to_owned())), None);
     }
 }
