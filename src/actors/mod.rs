@@ -348,7 +348,9 @@ fn closed_marker_lookup<A: KeepsState>(actor: &mut A, case_id: &CaseId) -> Optio
         return None;
     }
     let (system, case) = (actor.system_id().to_string(), case_id.to_string());
-    Some(Box::pin(async move { states.marker(&system, &case).await }))
+    Some(Box::pin(crate::store::detached(async move {
+        states.marker(&system, &case).await
+    })))
 }
 
 /// Handles `envelope` once `lookup` answered, taking back the closed marker it found. The

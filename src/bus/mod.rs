@@ -310,7 +310,6 @@ pub enum Membership {
     Alone(Share),
 }
 
-
 impl Subscription {
     /// `group`'s subscription to `topics`, its consumers on the subscriber's thread.
     pub fn new(group: impl Into<String>, topics: Vec<Topic>, handler: RecordHandler) -> Self {
@@ -531,7 +530,6 @@ pub fn record_size(record: &Record) -> u64 {
     let headers: usize = record.headers.iter().map(|(k, v)| k.len() + v.len()).sum();
     (record.key.len() + headers + record.payload.len()) as u64
 }
-
 
 #[cfg(test)]
 mod opened_tests {

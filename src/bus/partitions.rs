@@ -110,11 +110,19 @@ mod tests {
             (b"foobar", -790_332_482),
             (b"a-little-bit-long-string", -985_981_536),
             (b"a-little-bit-longer-string", -1_486_304_829),
-            (b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8", -58_897_971),
+            (
+                b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8",
+                -58_897_971,
+            ),
             (b"abc", 479_470_107),
         ];
         for (key, java) in cases {
-            assert_eq!(murmur2(key) as i32, java, "{}", String::from_utf8_lossy(key));
+            assert_eq!(
+                murmur2(key) as i32,
+                java,
+                "{}",
+                String::from_utf8_lossy(key)
+            );
         }
     }
 
@@ -127,9 +135,18 @@ mod tests {
     #[test]
     fn the_shares_of_the_instances_take_each_partition_once() {
         let shares = [
-            Share { instance: 0, instances: 3 },
-            Share { instance: 1, instances: 3 },
-            Share { instance: 2, instances: 3 },
+            Share {
+                instance: 0,
+                instances: 3,
+            },
+            Share {
+                instance: 1,
+                instances: 3,
+            },
+            Share {
+                instance: 2,
+                instances: 3,
+            },
         ];
         for partition in 0..8 {
             let takers = shares.iter().filter(|s| s.takes(partition)).count();

@@ -163,6 +163,7 @@ impl Settings {
                     .try_parsing(true)
                     .list_separator(",")
                     .with_list_parse_key("service.roles")
+                    .with_list_parse_key("service.intake_feed_urls")
                     .with_list_parse_key("http.cors_allowed_origins"),
             );
         }

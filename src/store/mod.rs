@@ -89,6 +89,20 @@ pub enum StoreError {
     /// A page cursor that [`CaseRepository::list`] did not give.
     #[error("the cursor is not one this service gave: list again from the first page")]
     BadCursor,
+    /// The request was dropped before it was answered: the process is stopping.
+    #[error("case repository: the request was dropped, the process is stopping")]
+    Stopped,
+}
+
+/// Runs a request to the repository on a task of its own: an actor that awaits it holds only
+/// the task's handle, so that a request still out when the process stops is dropped by the
+/// runtime, never outside it with the actor (sqlx's pool needs the runtime to take back a
+/// connection).
+pub fn detached<T: Send + 'static>(
+    request: impl std::future::Future<Output = Result<T, StoreError>> + Send + 'static,
+) -> impl std::future::Future<Output = Result<T, StoreError>> + 'static {
+    let request = tokio::spawn(request);
+    async move { request.await.map_err(|_| StoreError::Stopped)? }
 }
 
 /// A connection pool to one of the two engines.

@@ -448,7 +448,11 @@ impl Systems {
         let service = &self.settings.service;
         let own = self.intake_share.share();
         let urls: Vec<&str> = if service.intake_instances > 1 {
-            service.intake_feed_urls.iter().map(String::as_str).collect()
+            service
+                .intake_feed_urls
+                .iter()
+                .map(String::as_str)
+                .collect()
         } else {
             vec![service.intake_feed_url.as_str()]
         };

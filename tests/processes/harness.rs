@@ -238,12 +238,18 @@ impl City {
         if markets > 1 {
             processes.push(Process::start("market-b", "department:market", env.clone()));
         }
+        Self::of(brokers, &prefix, processes).await
+    }
+
+    /// The city of `processes`, started with [`env`](Self::env) of `brokers` and `prefix`;
+    /// one of them is called `intake`. Waits until all are ready.
+    pub async fn of(brokers: &str, prefix: &str, processes: Vec<Process>) -> Self {
         for process in &processes {
             process.wait_ready().await;
         }
         Self {
             brokers: brokers.to_owned(),
-            prefix,
+            prefix: prefix.to_owned(),
             processes: processes.into_iter().map(|p| (p.name.clone(), p)).collect(),
             client: reqwest::Client::new(),
         }
@@ -292,7 +298,14 @@ impl City {
 
     /// Posts `body` as an application once (no retry); its status and JSON answer.
     pub async fn post_application(&self, body: &Value) -> (u16, Value) {
-        let url = format!("{}/api/v1/terminals/pc-web/applications", self.intake_url());
+        self.post_application_to("intake", body).await
+    }
+
+    /// Posts `body` as an application to the process called `name` once; its status and
+    /// JSON answer.
+    pub async fn post_application_to(&self, name: &str, body: &Value) -> (u16, Value) {
+        let base = self.processes[name].url();
+        let url = format!("{base}/api/v1/terminals/pc-web/applications");
         let response = with_token(self.client.post(url), &Caller::applicant())
             .json(body)
             .send()
@@ -311,13 +324,17 @@ impl City {
 
     /// `GET <path>` on the intake process as `caller`, as JSON; panics unless it answers 200.
     pub async fn intake_json_as(&self, caller: &Caller, path: &str) -> Value {
-        let response = with_token(
-            self.client.get(format!("{}{path}", self.intake_url())),
-            caller,
-        )
-        .send()
-        .await
-        .expect("the intake process answers");
+        self.json_at("intake", caller, path).await
+    }
+
+    /// `GET <path>` on the process called `name` as `caller`, as JSON; panics unless it
+    /// answers 200.
+    pub async fn json_at(&self, name: &str, caller: &Caller, path: &str) -> Value {
+        let base = self.processes[name].url();
+        let response = with_token(self.client.get(format!("{base}{path}")), caller)
+            .send()
+            .await
+            .expect("the intake process answers");
         assert_eq!(response.status(), 200, "GET {path}");
         response.json().await.expect("a JSON answer")
     }

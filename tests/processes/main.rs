@@ -18,13 +18,20 @@
 //! * [`broker`] — the broker frozen past the clients' timeouts, and a durable broker restarted.
 //! * [`stuck`] — a department killed with collaborations open; an application too large for
 //!   the bus (issue 12, items 1 and 2).
+//! * [`intakes`] — two intake processes on one PostgreSQL case repository (issue 14, item 3).
 
 #[path = "../common/mod.rs"]
 mod common;
-use common::raw;
+use common::{env, raw};
+// A fresh PostgreSQL database for the test of several intake processes; the rest of the
+// module (its SQLite half, the suite of both engines) serves the repository's own tests.
+#[allow(dead_code, unused_macros)]
+#[path = "../common/test_store.rs"]
+mod test_store;
 
 mod broker;
 mod harness;
+mod intakes;
 mod kills;
 mod stuck;
 

@@ -35,12 +35,11 @@ impl IntakeSystem {
             // Without a repository there is one intake process, and no case is foreign.
             return then(self, ctx);
         };
-        let cases = repository.cases().clone();
-        let id = case_id.to_string();
+        let (cases, id) = (repository.cases().clone(), case_id.to_string());
+        let read = crate::store::detached(async move { cases.get(&id).await });
         let case_id = case_id.clone();
         Box::pin(
-            async move { cases.get(&id).await }
-                .into_actor(self)
+            read.into_actor(self)
                 .then(move |read, intake, ctx| match read {
                     Ok(row) => {
                         // Taken in for `then` alone: nothing of it is kept, it may be gone

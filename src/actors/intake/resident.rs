@@ -59,8 +59,9 @@ impl Repository {
             owner: Some(owner.to_owned()),
             ..CaseFilter::default()
         };
+        let page = crate::store::detached(async move { cases.list(&filter, None, MAX_PAGE).await });
         Box::pin(async move {
-            let page = cases.list(&filter, None, MAX_PAGE).await?;
+            let page = page.await?;
             let own = page.rows.into_iter().map(OwnCase::from_row);
             Ok(own.collect::<Result<_, StoreError>>()?)
         })
@@ -184,9 +185,8 @@ impl IntakeSystem {
             self.admit(row);
             return then(self, ctx);
         }
-        let cases = repository.cases.clone();
-        let id = case_id.to_string();
-        let read = async move { cases.get(&id).await };
+        let (cases, id) = (repository.cases.clone(), case_id.to_string());
+        let read = crate::store::detached(async move { cases.get(&id).await });
         if let Some(repository) = &mut self.repository {
             *repository.reading.entry(case_id.clone()).or_default() += 1;
         }

@@ -50,9 +50,10 @@ impl IntakeShare {
     /// Whether `case_id` is one of its cases.
     pub fn owns(&self, case_id: &CaseId) -> bool {
         self.share.instances <= 1
-            || self
-                .share
-                .takes(self.partitioner.partition(case_id.as_str(), self.partitions))
+            || self.share.takes(
+                self.partitioner
+                    .partition(case_id.as_str(), self.partitions),
+            )
     }
 
     /// A new case id of its own.

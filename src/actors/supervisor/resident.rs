@@ -69,7 +69,7 @@ impl Supervisor {
             }
         };
         let case_id = envelope.case_id.to_string();
-        let read = async move { cases.supervised(&case_id).await };
+        let read = crate::store::detached(async move { cases.supervised(&case_id).await });
         AtomicResponse::new(Box::pin(read.into_actor(self).then(
             move |read, supervisor, _| {
                 let applied = match read {

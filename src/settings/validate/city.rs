@@ -285,7 +285,9 @@ impl Settings {
             found.add(
                 "service.intake_instance",
                 service.intake_instance.to_string(),
-                format!("must be below service.intake_instances ({instances}): instances count from 0"),
+                format!(
+                    "must be below service.intake_instances ({instances}): instances count from 0"
+                ),
             );
         }
         if instances > self.bus.partitions {
@@ -305,7 +307,7 @@ impl Settings {
                 "several intake processes need a bus they share: bus kind `kafka`",
             );
         }
-        if self.store.is_sqlite() {
+        if self.roles().intake && self.store.is_sqlite() {
             found.add(
                 "service.intake_instances",
                 instances.to_string(),

@@ -140,3 +140,52 @@ fn a_sasl_password_file_that_cannot_be_read_is_named() {
     );
     assert!(error.contains("cannot read the file"), "{error}");
 }
+
+/// The default configuration with `instances` intake processes, as the governance process
+/// would run it.
+fn with_intake_instances(instances: u32) -> Settings {
+    let mut settings = Settings::from_toml(DEFAULT_CONFIG, "test.toml", false).expect("default");
+    settings.service.intake_instances = instances;
+    settings
+}
+
+#[test]
+fn several_intake_processes_without_a_shared_bus_and_database_or_the_feeds_are_refused() {
+    // Arrange: the defaults (memory bus, SQLite, every role) with two intake processes.
+    let settings = with_intake_instances(2);
+
+    // Act
+    let error = settings
+        .validate("test.toml")
+        .expect_err("refused")
+        .to_string();
+
+    // Assert
+    for needed in ["bus kind `kafka`", "PostgreSQL", "service.intake_feed_urls"] {
+        assert!(error.contains(needed), "{needed} in {error}");
+    }
+}
+
+#[test]
+fn several_intake_processes_on_kafka_and_postgresql_with_every_feed_are_taken() {
+    // Arrange
+    let mut settings = with_intake_instances(2);
+    settings.bus.kind = crate::settings::BusKind::Kafka;
+    settings.bus.brokers = "kafka:9092".into();
+    settings.store.url = "postgres://govfusion@db/govfusion".into();
+    settings.service.intake_instance = 1;
+    settings.service.intake_feed_urls =
+        vec!["http://intake-0:8080".into(), "http://intake-1:8080".into()];
+
+    // Act
+    let taken = settings.validate("test.toml");
+
+    // Assert
+    assert!(taken.is_ok(), "{taken:?}");
+    settings.service.intake_instance = 2;
+    let error = settings
+        .validate("test.toml")
+        .expect_err("no instance 2 of 2")
+        .to_string();
+    assert!(error.contains("service.intake_instance"), "{error}");
+}
