@@ -182,15 +182,15 @@ fn exporter(command: &Command) -> Result<Option<Otlp>, ExportSetupError> {
     let Command::Serve { config, roles } = command else {
         return Ok(None);
     };
-    let Ok(settings) = Settings::load(config.as_deref()) else {
+    let loaded = Settings::load_adjusted(config.as_deref(), |settings| {
+        if !roles.is_empty() {
+            settings.service.roles.clone_from(roles);
+        }
+    });
+    let Ok(settings) = loaded else {
         return Ok(None);
     };
-    let roles = if roles.is_empty() {
-        &settings.service.roles
-    } else {
-        roles
-    };
-    Otlp::start(&settings.telemetry.otlp_endpoint, roles)
+    Otlp::start(&settings.telemetry.otlp_endpoint, &settings.service.roles)
 }
 
 fn run(command: Command) -> anyhow::Result<ExitCode> {
@@ -278,11 +278,13 @@ fn bench(
 
 /// `serve`: the service until a signal; an error (undelivered records included) exits 1.
 fn serve(config: Option<PathBuf>, roles: Vec<Role>) -> anyhow::Result<ExitCode> {
-    let mut settings = Settings::load(config.as_deref())?;
-    if !roles.is_empty() {
-        settings.service.roles = roles;
-        settings.validate("--roles")?;
-    }
+    // The roles of the command line replace the configuration's before it is checked: what a
+    // process must be told depends on what it runs.
+    let settings = Settings::load_adjusted(config.as_deref(), |settings| {
+        if !roles.is_empty() {
+            settings.service.roles = roles;
+        }
+    })?;
     actix_rt::System::new().block_on(async move {
         let app = Application::build(settings).await?;
         tracing::info!(port = app.port(), "govfusion is serving");

@@ -129,6 +129,15 @@ impl Settings {
     /// Reads the file at `path` (or the built-in default), applies `GOVFUSION__…` environment
     /// overrides, and validates the result.
     pub fn load(path: Option<&Path>) -> Result<Self, SettingsError> {
+        Self::load_adjusted(path, |_| {})
+    }
+
+    /// [`load`](Self::load), with `adjust` (the command line's overrides) applied before the
+    /// result is validated.
+    pub fn load_adjusted(
+        path: Option<&Path>,
+        adjust: impl FnOnce(&mut Settings),
+    ) -> Result<Self, SettingsError> {
         match path {
             Some(path) => {
                 let source_name = path.display().to_string();
@@ -136,12 +145,13 @@ impl Settings {
                     source_name: source_name.clone(),
                     message: format!("cannot read the file: {e}"),
                 })?;
-                Self::from_toml(&text, &source_name, true)
+                Self::from_toml_adjusted(&text, &source_name, true, adjust)
             }
-            None => Self::from_toml(
+            None => Self::from_toml_adjusted(
                 DEFAULT_CONFIG,
                 "<built-in default config/default.toml>",
                 true,
+                adjust,
             ),
         }
     }
@@ -149,6 +159,16 @@ impl Settings {
     /// Parses and validates TOML text; `source_name` names it in errors. With `with_env`,
     /// `GOVFUSION__SECTION__KEY` variables override the text's values.
     pub fn from_toml(text: &str, source_name: &str, with_env: bool) -> Result<Self, SettingsError> {
+        Self::from_toml_adjusted(text, source_name, with_env, |_| {})
+    }
+
+    /// [`from_toml`](Self::from_toml), with `adjust` applied before validation.
+    fn from_toml_adjusted(
+        text: &str,
+        source_name: &str,
+        with_env: bool,
+        adjust: impl FnOnce(&mut Settings),
+    ) -> Result<Self, SettingsError> {
         let load_err = |e: config::ConfigError| SettingsError::Load {
             source_name: source_name.to_owned(),
             message: e.to_string(),
@@ -167,11 +187,12 @@ impl Settings {
                     .with_list_parse_key("http.cors_allowed_origins"),
             );
         }
-        let settings: Settings = builder
+        let mut settings: Settings = builder
             .build()
             .map_err(load_err)?
             .try_deserialize()
             .map_err(load_err)?;
+        adjust(&mut settings);
         settings.validate(source_name)?;
         Ok(settings)
     }
