@@ -7,7 +7,7 @@ use crate::actors::supervisor::Supervisor;
 use crate::actors::terminal::{SubmitApplication, Terminal};
 use crate::bus::kafka::KafkaBus;
 use crate::bus::memory::MemoryBus;
-use crate::bus::Bus;
+use crate::bus::{Bus, Share};
 use crate::catalog::Catalog;
 use crate::domain::{CentreCode, DepartmentCode, EventId, TerminalId};
 use crate::port::Publish;
@@ -78,8 +78,8 @@ pub(super) struct Actors {
 
 impl Actors {
     /// Starts every actor of `roles`, publishing through `publish`; the stateful ones write
-    /// snapshots when `persist_state`, the intake system issues and follows the cases of
-    /// `intake_share`, and the intake and supervision systems of the roles keep
+    /// snapshots when `bus` outlives the process, the intake system issues and follows the
+    /// cases of its share ([`intake_share`]), and the intake and supervision systems of the roles keep
     /// their records in `repository` (written through its writer) when given — the supervision
     /// system keeping only its open cases in memory when `persist_state` too; centres and
     /// departments find the closed markers of cases they closed before in `closed_states`,
@@ -92,11 +92,11 @@ impl Actors {
         roles: &Roles,
         catalog: &Arc<Catalog>,
         publish: Recipient<Publish>,
-        persist_state: bool,
-        intake_share: IntakeShare,
+        bus: &dyn Bus,
         repository: Option<(CaseWriter, CaseRepository)>,
         closed_states: Option<ClosedStates>,
     ) -> Self {
+        let persist_state = bus.outlives_process();
         let submit_timeout = Duration::from_millis(settings.service.submit_timeout_ms);
         let mut intake = IntakeSystem::new(
             catalog.clone(),
@@ -105,7 +105,7 @@ impl Actors {
             submit_timeout,
         )
         .refusing_over(settings.bus.max_application_bytes())
-        .sharing(intake_share);
+        .sharing(intake_share(settings, bus));
         if let Some((writer, cases)) = repository.clone().filter(|_| roles.intake) {
             let keep_closed = settings.store.closed_cases_in_memory;
             intake = intake.keeping_cases_in(writer, cases, keep_closed);
@@ -175,4 +175,14 @@ impl Actors {
             worker,
         }
     }
+}
+
+/// Which cases this process's intake system issues and follows: its share of the partitions of
+/// `bus`, when the city runs several intake processes; all of them otherwise.
+pub(super) fn intake_share(settings: &Settings, bus: &dyn Bus) -> IntakeShare {
+    let share = Share {
+        instance: settings.service.intake_instance,
+        instances: settings.service.intake_instances,
+    };
+    IntakeShare::new(share, settings.bus.partitions, bus.partitioner())
 }

@@ -40,7 +40,7 @@ use crate::audit::{writer_id, AuditDesk, AuditTrail, Flush};
 use crate::bus::bridge::{Bridge, BridgeStats, Drain};
 use crate::bus::kafka::KafkaBus;
 use crate::bus::memory::MemoryBus;
-use crate::bus::{Bus, CatchUp, Share, SubscriptionHandle, Topic};
+use crate::bus::{Bus, CatchUp, SubscriptionHandle, Topic};
 use crate::catalog::Catalog;
 use crate::clock::{SharedClock, SystemClock};
 use crate::domain::{CentreCode, DepartmentCode, EventId};
@@ -232,14 +232,7 @@ impl Systems {
             memory_bus,
             kafka_bus,
         } = connected;
-        let intake_share = IntakeShare::new(
-            Share {
-                instance: settings.service.intake_instance,
-                instances: settings.service.intake_instances,
-            },
-            settings.bus.partitions,
-            bus.partitioner(),
-        );
+        let intake_share = actors::intake_share(&settings, bus.as_ref());
         let bridge_actor = Bridge::new(bus.clone(), settings.bridge.clone());
         let bridge_stats = bridge_actor.stats();
         let bridge = bridge_actor.start();
@@ -249,8 +242,7 @@ impl Systems {
             &roles,
             &catalog,
             bridge.clone().recipient(),
-            bus.outlives_process(),
-            intake_share,
+            bus.as_ref(),
             case_writer.clone().zip(repository.clone()),
             store.clone().filter(|_| keeps_state).map(|store| {
                 ClosedStates::new(store, Topic::State.name(&settings.bus.topic_prefix))

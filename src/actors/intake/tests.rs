@@ -148,3 +148,44 @@ async fn a_redrive_the_bus_refuses_for_good_is_not_answered_try_again() {
         other => panic!("refused for good: {other:?}"),
     }
 }
+
+#[actix_rt::test]
+async fn one_of_several_intake_systems_issues_its_own_cases_at_its_own_feed_positions() {
+    // Arrange: instance 1 of 3 over 8 partitions, every record taken.
+    let settings = Settings::from_toml(DEFAULT_CONFIG, "default", false).expect("valid");
+    let catalog = Arc::new(Catalog::with_clock(&settings, Arc::new(SystemClock)));
+    let bridge = FakeBridge::taking_all().start().recipient();
+    let share = crate::bus::Share {
+        instance: 1,
+        instances: 3,
+    };
+    let share = IntakeShare::new(share, 8, crate::bus::Partitioner::Murmur2);
+    let intake = IntakeSystem::new(catalog, bridge, true, Duration::from_secs(5))
+        .sharing(share)
+        .start();
+    intake.send(MarkReady).await.expect("running");
+
+    // Act
+    let mut submitted = Vec::new();
+    for _ in 0..3 {
+        let taken = intake.send(submission()).await.expect("running");
+        submitted.push(taken.expect("taken").case_id);
+    }
+    let fed = intake
+        .send(TakeNewApplications {
+            after: 0,
+            max: 10,
+            wait: true,
+        })
+        .await
+        .expect("running");
+
+    // Assert: its own case ids, fed in order at positions 4, 7 and 10 (1 modulo 3).
+    assert!(submitted.iter().all(|case_id| share.owns(case_id)));
+    let fed: Vec<(u64, CaseId)> = fed
+        .iter()
+        .map(|f| (f.sequence, f.application.case_id.clone()))
+        .collect();
+    let expected: Vec<(u64, CaseId)> = [4, 7, 10].into_iter().zip(submitted).collect();
+    assert_eq!(fed, expected);
+}
