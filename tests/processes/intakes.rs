@@ -1,6 +1,7 @@
 //! Two intake processes behind one address (issue 14, item 3): each issues the case ids of its
 //! share of the partitions, feeds them to the city centre (which reads both feeds) and builds
-//! their views in the one PostgreSQL case repository; either answers for any case.
+//! their views in the one PostgreSQL case repository; either answers for any case, and one
+//! killed and started again goes on with its own cases and feed.
 
 use crate::common::callers::Caller;
 use crate::common::env::POSTGRES_ENV;
@@ -13,7 +14,8 @@ use std::time::{Duration, Instant};
 
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs GOVFUSION_TEST_KAFKA (a broker) and GOVFUSION_TEST_POSTGRES (a PostgreSQL server)"]
-async fn cases_taken_by_either_of_two_intake_processes_complete_once_and_either_answers_for_all() {
+async fn cases_taken_by_either_of_two_intake_processes_complete_once_and_either_answers_for_all_across_a_restart(
+) {
     let _serial = one_at_a_time().await;
     let brokers = require(KAFKA_ENV);
     require(POSTGRES_ENV);
@@ -50,22 +52,17 @@ async fn cases_taken_by_either_of_two_intake_processes_complete_once_and_either_
         "department:fire,department:street_office",
         env,
     ));
-    let city = City::of(&brokers, &prefix, processes).await;
+    let mut city = City::of(&brokers, &prefix, processes).await;
 
-    // Act: six cases through each intake process, the matters in turn.
-    let mut ids = Vec::new();
-    for name in ["intake", "intake-1"] {
-        for i in 0..6 {
-            let (status, answer) = city
-                .post_application_to(name, &application(MATTERS[i % MATTERS.len()]))
-                .await;
-            assert_eq!(status, 202, "{name}: {answer}");
-            ids.push(answer["case_id"].as_str().expect("a case id").to_owned());
-        }
-    }
+    // Act: six cases through each intake process, the matters in turn; intake 1 killed and
+    // started again; three more through each.
+    let mut ids = submit_to_each(&city, 6).await;
+    city.wait_all_completed(&ids).await;
+    city.process("intake-1").restart().await;
+    ids.extend(submit_to_each(&city, 3).await);
 
     // Assert: every case completes once, as intake 0 shows it; intake 1 shows each the same,
-    // and lists all twelve among the applicant's own cases.
+    // and lists all eighteen among the applicant's own cases.
     let cases = city.wait_all_completed(&ids).await;
     city.assert_exactly_once(&cases).await;
     for case in &cases {
@@ -89,6 +86,21 @@ async fn cases_taken_by_either_of_two_intake_processes_complete_once_and_either_
     }
     drop(city);
     store.finish().await;
+}
+
+/// Submits `n` applications to each intake process, the matters in turn; their case ids.
+async fn submit_to_each(city: &City, n: usize) -> Vec<String> {
+    let mut ids = Vec::new();
+    for name in ["intake", "intake-1"] {
+        for i in 0..n {
+            let (status, answer) = city
+                .post_application_to(name, &application(MATTERS[i % MATTERS.len()]))
+                .await;
+            assert_eq!(status, 202, "{name}: {answer}");
+            ids.push(answer["case_id"].as_str().expect("a case id").to_owned());
+        }
+    }
+    ids
 }
 
 /// Waits until `process` shows case `id` completed; the case.
