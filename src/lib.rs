@@ -48,6 +48,7 @@ pub mod feed;
 pub mod http;
 pub mod logging;
 pub mod monitoring;
+pub mod pages;
 pub mod port;
 pub mod settings;
 pub mod simulate;

@@ -66,7 +66,7 @@ use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use anyhow::Context as _;
 use error::{ApiError, Result};
 use idempotency::{store::Store, Idempotency};
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -76,10 +76,10 @@ pub fn server(systems: Systems, authenticator: Authenticator) -> anyhow::Result<
     let http = systems.settings.http.clone();
     let listener = TcpListener::bind(&http.bind)
         .with_context(|| format!("Failed to bind the HTTP listener to {}", http.bind))?;
-    let port = listener
+    let address = listener
         .local_addr()
-        .context("Failed to read the bound address")?
-        .port();
+        .context("Failed to read the bound address")?;
+    let port = address.port();
     let limit = http.max_body_bytes;
     let body_timeout = Duration::from_millis(http.body_timeout_ms);
     // One store for every worker: a retry may land on another worker than the first request.
@@ -119,7 +119,7 @@ pub fn server(systems: Systems, authenticator: Authenticator) -> anyhow::Result<
             }))
             .wrap(tracing_actix_middleware())
             .wrap(from_fn(metrics::track))
-            .configure(|cfg| configure(cfg, idempotency.clone()))
+            .configure(|cfg| configure(cfg, idempotency.clone(), address))
     })
     .workers(http.workers.max(1))
     .client_request_timeout(Duration::from_millis(http.head_timeout_ms))
@@ -132,11 +132,12 @@ pub fn server(systems: Systems, authenticator: Authenticator) -> anyhow::Result<
     Ok((server, port))
 }
 
-/// Mounts every endpoint, `Idempotency-Key` on the API's POSTs, and a JSON 404 for everything
-/// else.
-fn configure(cfg: &mut web::ServiceConfig, idempotency: Idempotency) {
+/// Mounts every endpoint, `Idempotency-Key` on the API's POSTs, the people's screens (which
+/// call the API at `address`), and a JSON 404 for everything else.
+fn configure(cfg: &mut web::ServiceConfig, idempotency: Idempotency, address: SocketAddr) {
     cfg.configure(health::configure)
         .configure(metrics::configure)
+        .configure(|cfg| crate::pages::configure(cfg, address))
         .service(
             web::scope("/api/v1")
                 .wrap(from_fn(move |req, next| {

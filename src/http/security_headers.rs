@@ -4,7 +4,8 @@
 //!
 //! * `X-Content-Type-Options: nosniff` — JSON is never run as a script or shown as HTML.
 //! * `X-Frame-Options: DENY` and `Content-Security-Policy: default-src 'none';
-//!   frame-ancestors 'none'` — nothing this API returns is a page to embed or to run.
+//!   frame-ancestors 'none'` — nothing this API returns is a page to embed or to run; the
+//!   screens' pages (`text/html`) may load and post to this service alone (`'self'`).
 //! * `Referrer-Policy: no-referrer` — a case id in a URL goes nowhere else.
 //! * `Cache-Control: no-store` on every `/api/v1` answer but the public catalogue: they may
 //!   carry personal data, which no browser or proxy cache should keep.
@@ -55,16 +56,24 @@ pub async fn add(
     }
 }
 
-/// Sets the headers on a response; `private` when it may carry personal data.
+/// Sets the headers on a response; `private` when it may carry personal data. A page of the
+/// screens (`text/html`) may load this service's own scripts and style sheets, and post its
+/// forms to it, and nothing else.
 fn set(headers: &mut HeaderMap, private: bool, hsts: bool) {
+    let page = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    let policy = if page {
+        "default-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+    } else {
+        "default-src 'none'; frame-ancestors 'none'"
+    };
     let fixed = [
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::X_FRAME_OPTIONS, "DENY"),
         (header::REFERRER_POLICY, "no-referrer"),
-        (
-            header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; frame-ancestors 'none'",
-        ),
+        (header::CONTENT_SECURITY_POLICY, policy),
     ];
     for (name, value) in fixed {
         headers.insert(name, HeaderValue::from_static(value));

