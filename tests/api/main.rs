@@ -27,6 +27,8 @@
 //! * [`oversized`] — an application too large for the bus gets 413; a record the bus refuses
 //!   anyway is dead-lettered, blocks nothing, and readiness says so until it passes; a
 //!   shutdown that could not deliver records fails, saying how many.
+//! * [`pages`] — the screens' pages: Chinese HTML under a policy of their own, the session
+//!   cookie, a form from another site refused, the API's refusal shown in words.
 //! * [`personal_data`] — no topic holds the applicant in clear, flow, state or dead-letters;
 //!   the API shows it; after a key rotation old cases still open.
 //! * [`restart`] — on a durable in-memory bus the service is stopped and started again: state
@@ -62,6 +64,7 @@ mod idempotency;
 mod masking;
 mod openapi;
 mod oversized;
+mod pages;
 mod personal_data;
 mod repository;
 mod restart;
