@@ -30,6 +30,9 @@ pub fn page(title: &str, session: Option<&Session>, main: Markup) -> HttpRespons
                             @if session.principal.grant == Grant::Applicant {
                                 a href="/my" { "我的办件" }
                             }
+                            @if matches!(session.principal.grant, Grant::Officer(_)) {
+                                a href="/workbench" { "工作台" }
+                            }
                             span.who { (who(session)) }
                             form.inline method="post" action="/signout" {
                                 button type="submit" { "退出" }

@@ -11,12 +11,15 @@
 //!   role; a deployment's OIDC sign-in is not built yet.
 //! * `portal.rs` — the citizen portal: the matters, the application form, the case page with
 //!   its progress, "my cases".
+//! * `workbench.rs` — the officer workbench: a department's inbox and every act on it, each
+//!   confirmed first.
 //! * `layout.rs` — the frame every page shares, and the words for statuses and steps.
 //! * `assets/` — htmx 2.0.11 (Zero-Clause BSD, `htmx-LICENSE.txt`) and the style sheet.
 
 mod layout;
 mod portal;
 mod signin;
+mod workbench;
 
 use crate::auth::{Authenticator, Principal};
 use actix_web::http::{header, StatusCode};
@@ -33,7 +36,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, api: SocketAddr) {
         .route("/assets/htmx.min.js", web::get().to(htmx))
         .route("/assets/portal.css", web::get().to(stylesheet))
         .configure(signin::configure)
-        .configure(portal::configure);
+        .configure(portal::configure)
+        .configure(workbench::configure);
 }
 
 /// htmx, vendored.

@@ -133,7 +133,12 @@ async fn sign_in(
             return refuse("登录失败：无法签发令牌");
         }
     };
-    let mut redirect = see_other("/");
+    let home = if role == RoleName::Officer {
+        "/workbench"
+    } else {
+        "/"
+    };
+    let mut redirect = see_other(home);
     let cookie = Cookie::build(SESSION_COOKIE, token)
         .path("/")
         .http_only(true)

@@ -5,14 +5,17 @@
 //! them. Each saves screenshots at desktop and phone width under `target/screenshots/`.
 //!
 //! * [`driver`] — chromedriver and a browser session, and the screenshots.
-//! * [`portal`] — a citizen applies through the form and follows the case to its outcome;
-//!   the same with the keyboard alone.
+//! * [`portal`] — a citizen applies through the form, by mouse and by keyboard alone, and
+//!   follows the case to its outcome.
+//! * [`workbench`] — an officer decides a case in the workbench, and the citizen's open page
+//!   shows the outcome without a reload.
 
 #[path = "../common/mod.rs"]
 mod common;
 
 mod driver;
 mod portal;
+mod workbench;
 
 /// How long a wait looks before the test fails: a bound, not a performance claim.
 const POLL_FOR: std::time::Duration = std::time::Duration::from_secs(30);

@@ -1,23 +1,22 @@
-//! The citizen portal in Chromium: applying through the form and following the case to its
-//! outcome, by mouse and by keyboard alone.
+//! The citizen portal in Chromium: applying through the form (by mouse, and by keyboard alone)
+//! and following the case to its outcome.
 
 use crate::common::app::{test_settings, TestApp};
 use crate::driver::Browser;
 use fantoccini::key::Key;
 use govfusion::clock::SystemClock;
 use govfusion::settings::BusKind;
-use serde_json::json;
 use std::sync::Arc;
 
 /// A service on the in-memory bus.
-async fn spawn_app() -> TestApp {
+pub async fn spawn_app() -> TestApp {
     let mut settings = test_settings();
     settings.bus.kind = BusKind::Memory;
     TestApp::start(settings, Arc::new(SystemClock), crate::POLL_FOR).await
 }
 
 /// Signs in on the sign-in page as applicant `account`.
-async fn sign_in(browser: &Browser, app: &TestApp, account: &str) {
+pub async fn sign_in(browser: &Browser, app: &TestApp, account: &str) {
     browser.open(&format!("{}/signin", app.address)).await;
     let field = browser.find("#account").await;
     field.clear().await.expect("the field clears");
@@ -39,13 +38,9 @@ async fn shown_case_id(browser: &Browser) -> String {
     id.to_owned()
 }
 
-#[actix_web::test]
-#[ignore = "needs GOVFUSION_TEST_CHROMEDRIVER (chromedriver with Chromium)"]
-async fn a_citizen_applies_through_the_form_and_sees_the_officers_decision_without_a_reload() {
-    // Arrange: a signed-in applicant on the form of a matter that waits for staff.
-    let app = spawn_app().await;
-    let browser = Browser::start().await;
-    sign_in(&browser, &app, "citizen-browser").await;
+/// Applies for `outdoor_advertising` (it waits for urban_management's staff) through the
+/// form, as the signed-in applicant; the new case's id, its page open.
+pub async fn apply_for_outdoor_advertising(browser: &Browser, app: &TestApp) -> String {
     browser.open(&format!("{}/", app.address)).await;
     browser
         .find(r#"a[href="/apply/outdoor_advertising"]"#)
@@ -53,8 +48,6 @@ async fn a_citizen_applies_through_the_form_and_sees_the_officers_decision_witho
         .click()
         .await
         .expect("the matter opens");
-
-    // Act: fill the form and submit it.
     for (field, value) in [
         ("#name", "王五"),
         ("#id_number", "500103199001011232"),
@@ -88,39 +81,8 @@ async fn a_citizen_applies_through_the_form_and_sees_the_officers_decision_witho
         .click()
         .await
         .expect("submitted");
-
-    // Assert: the case page follows the case; the officer's decision shows on the open page
-    // without a reload.
     browser.wait_for_text("#progress .status", "当前状态").await;
-    let case_id = shown_case_id(&browser).await;
-    let marked = browser
-        .client
-        .execute("window.stayed = true; return true;", vec![])
-        .await
-        .expect("a script runs");
-    assert_eq!(marked, json!(true));
-    app.wait_for_inbox_case("urban_management", &case_id).await;
-    let decided = app
-        .post_json(
-            &format!("/api/v1/departments/urban_management/cases/{case_id}/decision"),
-            &json!({ "decision": "approve", "opinion": "经审查，符合设置要求" }),
-        )
-        .await;
-    assert_eq!(decided.status(), 200);
-    browser.wait_for_text("#progress .status", "已办结").await;
-    browser
-        .wait_for_text("#progress .outcome", "准予许可")
-        .await;
-    let stayed = browser
-        .client
-        .execute("return window.stayed === true;", vec![])
-        .await
-        .expect("a script runs");
-    assert_eq!(stayed, json!(true), "the page was reloaded");
-    browser.screenshots("portal-case-completed").await;
-    browser.open(&format!("{}/my", app.address)).await;
-    browser.wait_for_text("table", &case_id).await;
-    browser.close().await;
+    shown_case_id(browser).await
 }
 
 #[actix_web::test]
