@@ -33,6 +33,9 @@ pub fn page(title: &str, session: Option<&Session>, main: Markup) -> HttpRespons
                             @if matches!(session.principal.grant, Grant::Officer(_)) {
                                 a href="/workbench" { "工作台" }
                             }
+                            @if matches!(session.principal.grant, Grant::Dispatcher(_) | Grant::Supervisor) {
+                                a href="/operations" { "城市运行" }
+                            }
                             span.who { (who(session)) }
                             form.inline method="post" action="/signout" {
                                 button type="submit" { "退出" }

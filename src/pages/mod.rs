@@ -11,12 +11,16 @@
 //!   role; a deployment's OIDC sign-in is not built yet.
 //! * `portal.rs` — the citizen portal: the matters, the application form, the case page with
 //!   its progress, "my cases".
+//! * `operations.rs` — the city operations dashboard: the tree, returned events to reassign,
+//!   the figures over a period, the live feed (Server-Sent Events).
 //! * `workbench.rs` — the officer workbench: a department's inbox and every act on it, each
 //!   confirmed first.
 //! * `layout.rs` — the frame every page shares, and the words for statuses and steps.
-//! * `assets/` — htmx 2.0.11 (Zero-Clause BSD, `htmx-LICENSE.txt`) and the style sheet.
+//! * `assets/` — htmx 2.0.11 (Zero-Clause BSD, `htmx-LICENSE.txt`), the style sheet and the
+//!   dashboard's script.
 
 mod layout;
+mod operations;
 mod portal;
 mod signin;
 mod workbench;
@@ -35,9 +39,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, api: SocketAddr) {
     cfg.app_data(web::Data::new(Backend::new(api)))
         .route("/assets/htmx.min.js", web::get().to(htmx))
         .route("/assets/portal.css", web::get().to(stylesheet))
+        .route("/assets/operations.js", web::get().to(operations_script))
         .configure(signin::configure)
         .configure(portal::configure)
-        .configure(workbench::configure);
+        .configure(workbench::configure)
+        .configure(operations::configure);
 }
 
 /// htmx, vendored.
@@ -50,6 +56,13 @@ async fn stylesheet() -> HttpResponse {
     asset("text/css; charset=utf-8", STYLESHEET)
 }
 
+/// The operations dashboard's live feed.
+async fn operations_script() -> HttpResponse {
+    asset("text/javascript; charset=utf-8", OPERATIONS_SCRIPT)
+}
+
+/// The operations dashboard's script: its live feed.
+const OPERATIONS_SCRIPT: &str = include_str!("assets/operations.js");
 /// htmx 2.0.11, from its npm package (`dist/htmx.min.js`).
 const HTMX: &str = include_str!("assets/htmx-2.0.11.min.js");
 /// The style sheet of every page.

@@ -8,7 +8,7 @@ use super::layout::page;
 use super::{cross_site, see_other, SESSION_COOKIE};
 use crate::auth::development::DevelopmentKey;
 use crate::auth::{RoleClaims, RoleName};
-use crate::domain::DepartmentCode;
+use crate::domain::{CentreCode, DepartmentCode};
 use crate::settings::Settings;
 use crate::systems::Systems;
 use actix_web::cookie::{Cookie, SameSite};
@@ -56,12 +56,21 @@ fn sign_in_form(settings: &Settings, problem: Option<&str>) -> maud::Markup {
             select #role name="role" {
                 option value="applicant" selected { "申请人（市民、企业）" }
                 option value="officer" { "部门窗口工作人员" }
+                option value="dispatcher" { "治理中心调度员" }
+                option value="supervisor" { "监督人员" }
             }
             label for="department" { "所属部门（工作人员）" }
             select #department name="department" {
                 option value="" { "—" }
                 @for department in &settings.departments {
                     option value=(department.code) { (department.name) }
+                }
+            }
+            label for="centre" { "所属中心（调度员）" }
+            select #centre name="centre" {
+                option value="" { "—" }
+                @for centre in centres(settings) {
+                    option value=(centre.0) { (centre.1) }
                 }
             }
             button type="submit" { "登录" }
@@ -82,6 +91,27 @@ struct SignIn {
     /// An officer's department.
     #[serde(default)]
     department: String,
+    /// A dispatcher's centre.
+    #[serde(default)]
+    centre: String,
+}
+
+/// Every governance centre, city first: its code and name.
+fn centres(settings: &Settings) -> Vec<(String, String)> {
+    let governance = &settings.governance;
+    let city = std::iter::once(&governance.city);
+    let districts = governance.districts.iter();
+    let mut all: Vec<(String, String)> = city
+        .chain(districts)
+        .map(|c| (c.code.to_string(), c.name.clone()))
+        .collect();
+    all.extend(
+        governance
+            .streets
+            .iter()
+            .map(|s| (s.code.to_string(), s.name.clone())),
+    );
+    all
 }
 
 /// Signs in: mints the token, sets the session cookie, and goes to the home page.
@@ -103,14 +133,25 @@ async fn sign_in(
     if account.is_empty() {
         return refuse("请填写账号");
     }
-    let (role, department) = match form.role.as_str() {
-        "applicant" => (RoleName::Applicant, None),
+    let (mut department, mut centre) = (None, None);
+    let role = match form.role.as_str() {
+        "applicant" => RoleName::Applicant,
+        "supervisor" => RoleName::Supervisor,
         "officer" => {
             let code = form.department.trim();
             if !settings.departments.iter().any(|d| d.code.as_str() == code) {
                 return refuse("工作人员请选择所属部门");
             }
-            (RoleName::Officer, Some(DepartmentCode::from(code)))
+            department = Some(DepartmentCode::from(code));
+            RoleName::Officer
+        }
+        "dispatcher" => {
+            let code = form.centre.trim();
+            if !centres(settings).iter().any(|(c, _)| c == code) {
+                return refuse("调度员请选择所属中心");
+            }
+            centre = Some(CentreCode::from(code));
+            RoleName::Dispatcher
         }
         _ => return refuse("请选择角色"),
     };
@@ -121,7 +162,7 @@ async fn sign_in(
         role,
         terminal: None,
         department,
-        centre: None,
+        centre,
     };
     let auth = &settings.auth;
     let minted = DevelopmentKey::load_or_create(&auth.development_key_file)
@@ -133,10 +174,10 @@ async fn sign_in(
             return refuse("登录失败：无法签发令牌");
         }
     };
-    let home = if role == RoleName::Officer {
-        "/workbench"
-    } else {
-        "/"
+    let home = match role {
+        RoleName::Officer => "/workbench",
+        RoleName::Dispatcher | RoleName::Supervisor => "/operations",
+        _ => "/",
     };
     let mut redirect = see_other(home);
     let cookie = Cookie::build(SESSION_COOKIE, token)

@@ -26,7 +26,9 @@
 //!    roles) start handling records from their committed offsets meanwhile: they need only
 //!    their systems' state.
 //! 3. **Flow.** The intake system takes submissions; the city centre reads the intake feed
-//!    from the position it recorded.
+//!    from the position it recorded. With the governance role, a last group of this process
+//!    follows the flow topics from their end for the operations dashboard's live feed
+//!    (`live.rs`).
 //!
 //! Phase 1 runs only on a bus that outlives the systems (`Bus::outlives_process`): a Kafka
 //! cluster, or an in-memory bus made with `MemoryBus::durable` and given to
@@ -56,12 +58,14 @@ use std::time::Duration;
 mod actors;
 pub mod desks;
 mod group;
+mod live;
 mod startup;
 
 use actors::{Actors, Connected};
 use group::Group;
 
 pub use desks::{CentreDesk, DepartmentDesk, Desks, IntakeDesk, SupervisionDesk};
+pub use live::Happened;
 
 /// The running systems of one process: their desks for the HTTP API, the simulator and tests.
 #[derive(Clone)]
@@ -115,6 +119,11 @@ pub struct Systems {
     intake_share: IntakeShare,
     /// The consumer group the supervision system rebuilds its view with (this process's own).
     pub supervision_group: String,
+    /// The consumer group that follows the flow topics for the dashboard's live feed (this
+    /// process's own, with the governance role).
+    live_group: String,
+    /// Told of every message on the flow topics while the process runs the governance role.
+    pub live: tokio::sync::broadcast::Sender<Arc<Happened>>,
     /// Which manual department holds which waiting collaboration event.
     pub event_index: Arc<DashMap<EventId, DepartmentCode>>,
     /// Where start-up stands.
@@ -262,6 +271,8 @@ impl Systems {
             intake_group: format!("{prefix}.intake.{run}"),
             intake_share,
             supervision_group: format!("{prefix}.supervision.{run}"),
+            live_group: format!("{prefix}.live.{run}"),
+            live: tokio::sync::broadcast::channel(live::LIVE_BACKLOG).0,
             repository,
             store,
             case_writer,

@@ -68,6 +68,9 @@ impl Systems {
         );
         *self.rebuilt.lock().unwrap_or_else(|e| e.into_inner()) = Some(rebuilt);
         self.start_flow().await?;
+        if self.roles.governance {
+            self.follow_live(self.live.clone()).await?;
+        }
         self.forget_old_closed_markers();
         self.set_phase(Phase::Running);
         tracing::info!(
@@ -344,7 +347,7 @@ impl Systems {
                 .reading(share);
             self.subscribe(
                 group,
-                Routes::All(system.clone(), reader),
+                Routes::All(system.to_string(), reader),
                 Some(view.clone()),
             )
             .await?;
@@ -512,7 +515,7 @@ impl Systems {
     }
 
     /// Where every partition of `topics` ends now, asking again until the bus answers.
-    async fn end_offsets(&self, topics: Vec<Topic>) -> anyhow::Result<Arc<CatchUp>> {
+    pub(super) async fn end_offsets(&self, topics: Vec<Topic>) -> anyhow::Result<Arc<CatchUp>> {
         let mut attempts = 0;
         loop {
             match self.bus.end_offsets(topics.clone()).await {
@@ -537,7 +540,7 @@ impl Systems {
     /// Starts a consumer group. The groups that rebuild state and views (`catch_up`) run their
     /// consumers on this thread, with the bridge and the intake system; the groups of centres
     /// and departments on the worker thread, with the systems they feed.
-    async fn subscribe(
+    pub(super) async fn subscribe(
         &self,
         group: Group,
         routes: Routes,

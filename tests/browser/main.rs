@@ -7,6 +7,8 @@
 //! * [`driver`] — chromedriver and a browser session, and the screenshots.
 //! * [`portal`] — a citizen applies through the form, by mouse and by keyboard alone, and
 //!   follows the case to its outcome.
+//! * [`operations`] — the dashboard shows the bus live, marks an overdue event red, and
+//!   reassigns a returned event.
 //! * [`workbench`] — an officer decides a case in the workbench, and the citizen's open page
 //!   shows the outcome without a reload.
 
@@ -14,6 +16,7 @@
 mod common;
 
 mod driver;
+mod operations;
 mod portal;
 mod workbench;
 

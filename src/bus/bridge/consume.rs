@@ -12,7 +12,7 @@
 use super::letter::{dead_letter, Payload};
 use super::{Bridge, BridgeStats, PublishRecords};
 use crate::bus::{headers, Delivery, Dispatch, HandlerFailed, Record, Subscription, Topic};
-use crate::domain::{Envelope, SystemId};
+use crate::domain::Envelope;
 use crate::monitoring::record::{self, Handled};
 use crate::port::{HandleError, Inbound};
 use actix::prelude::*;
@@ -58,16 +58,16 @@ pub type KeepHandled = Arc<dyn Fn(&Delivery, &str) -> BoxFuture<'static, ()> + S
 pub enum Routes {
     /// By the record's `target` (e.g. `department/market`); other targets are skipped.
     ByTarget(HashMap<String, Recipient<Inbound>>),
-    /// Every record goes to one observer, the system named (the intake system follows every
-    /// case this way).
-    All(SystemId, Recipient<Inbound>),
+    /// Every record goes to one observer, under the name the metrics give it (the intake
+    /// system follows every case this way, as `intake`).
+    All(String, Recipient<Inbound>),
 }
 
 impl Routes {
     /// The system a record for `target` goes to, as the metrics name it, and its recipient.
     fn route(&self, target: Option<&str>) -> Option<(String, &Recipient<Inbound>)> {
         match self {
-            Routes::All(system, recipient) => Some((system.to_string(), recipient)),
+            Routes::All(system, recipient) => Some((system.clone(), recipient)),
             Routes::ByTarget(map) => target
                 .and_then(|t| map.get_key_value(t))
                 .map(|(system, recipient)| (system.clone(), recipient)),
