@@ -9,8 +9,9 @@
 //!
 //! * `signin.rs` — signing in: with the development keys, a page that signs in as a chosen
 //!   role; a deployment's OIDC sign-in is not built yet.
-//! * `portal.rs` — the citizen portal: the matters, the application form, the case page with
-//!   its progress, "my cases".
+//! * `portal.rs` — the citizen portal: the matters, the application form, "my cases".
+//! * `case.rs` — a citizen's case page: its progress, followed without a reload, and the
+//!   applicant's supplement and rating.
 //! * `operations.rs` — the city operations dashboard: the tree, returned events to reassign,
 //!   the figures over a period, the live feed (Server-Sent Events).
 //! * `workbench.rs` — the officer workbench: a department's inbox and every act on it, each
@@ -19,6 +20,7 @@
 //! * `assets/` — htmx 2.0.11 (Zero-Clause BSD, `htmx-LICENSE.txt`), the style sheet and the
 //!   dashboard's script.
 
+mod case;
 mod layout;
 mod operations;
 mod portal;
@@ -42,6 +44,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, api: SocketAddr) {
         .route("/assets/operations.js", web::get().to(operations_script))
         .configure(signin::configure)
         .configure(portal::configure)
+        .configure(case::configure)
         .configure(workbench::configure)
         .configure(operations::configure);
 }

@@ -1,8 +1,8 @@
 //! The citizen portal (`pc` terminal of the patent): the matters with what each needs, the
-//! application form, the case page with its progress, and the applicant's own cases. Every act
+//! application form, and the applicant's own cases (a case's own page is `case.rs`). Every act
 //! and every case read goes through the API as the signed-in applicant ([`Backend`]).
 
-use super::layout::{event_words, fragment, local_time, page, status_words, step_words};
+use super::layout::{local_time, page, status_words};
 use super::{cross_site, see_other, session, Backend, Refused, Session};
 use crate::auth::Grant;
 use crate::domain::Channel;
@@ -10,16 +10,14 @@ use crate::settings::{MatterSettings, Settings};
 use crate::systems::Systems;
 use actix_web::{web, HttpRequest, HttpResponse};
 use maud::{html, Markup};
-use serde_json::{json, Value};
+use serde_json::json;
 
 /// Mounts the portal's pages.
 pub(super) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(home))
         .route("/apply/{matter}", web::get().to(apply_form))
         .route("/apply/{matter}", web::post().to(apply))
-        .route("/my", web::get().to(own_cases))
-        .route("/my/cases/{case_id}", web::get().to(case_page))
-        .route("/my/cases/{case_id}/progress", web::get().to(progress));
+        .route("/my", web::get().to(own_cases));
 }
 
 /// The matters a citizen may apply for, with what each needs.
@@ -68,7 +66,7 @@ fn matter_facts(settings: &Settings, matter: &MatterSettings) -> Markup {
 }
 
 /// A department's name, or its code when the city has no such department.
-fn department_name(settings: &Settings, code: &str) -> String {
+pub(super) fn department_name(settings: &Settings, code: &str) -> String {
     settings
         .departments
         .iter()
@@ -92,7 +90,7 @@ fn matter<'a>(settings: &'a Settings, code: &str) -> Option<&'a MatterSettings> 
 }
 
 /// The signed-in applicant, or the sign-in page to go to first.
-async fn applicant(req: &HttpRequest) -> Result<Session, HttpResponse> {
+pub(super) async fn applicant(req: &HttpRequest) -> Result<Session, HttpResponse> {
     match session(req).await {
         Some(session) if session.principal.grant == Grant::Applicant => Ok(session),
         Some(_) => Err(page(
@@ -276,7 +274,7 @@ async fn apply(
         "region": { "district": district, "street": street },
         "materials": filled.materials,
     });
-    let Some(terminal) = settings.terminals.iter().find(|t| t.channel == Channel::Pc) else {
+    let Some(terminal) = portal_terminal(settings) else {
         let refused = Refused {
             status: 503,
             message: "本市未配置网上办事大厅终端 (no terminal of channel pc)".to_owned(),
@@ -285,7 +283,7 @@ async fn apply(
         let form = application_form(settings, matter, &filled, Some(&refused));
         return page(&format!("申请：{}", matter.name), Some(&session), form);
     };
-    let path = format!("/api/v1/terminals/{}/applications", terminal.id);
+    let path = format!("/api/v1/terminals/{terminal}/applications");
     match backend
         .post(&session.token, &path, &application, &filled.key)
         .await
@@ -339,126 +337,11 @@ async fn own_cases(req: HttpRequest, backend: web::Data<Backend>) -> HttpRespons
     page("我的办件", Some(&session), main)
 }
 
-/// A case's page: its progress, which updates itself until the case is closed.
-async fn case_page(
-    req: HttpRequest,
-    systems: web::Data<Systems>,
-    backend: web::Data<Backend>,
-    path: web::Path<String>,
-) -> HttpResponse {
-    let session = match applicant(&req).await {
-        Ok(session) => session,
-        Err(elsewhere) => return elsewhere,
-    };
-    let progress = case_progress(&systems.settings, &backend, &session, &path).await;
-    page("办件进度", Some(&session), progress)
-}
-
-/// The progress fragment the case page polls.
-async fn progress(
-    req: HttpRequest,
-    systems: web::Data<Systems>,
-    backend: web::Data<Backend>,
-    path: web::Path<String>,
-) -> HttpResponse {
-    let session = match applicant(&req).await {
-        Ok(session) => session,
-        Err(elsewhere) => return elsewhere,
-    };
-    fragment(case_progress(&systems.settings, &backend, &session, &path).await)
-}
-
-/// How often an open case's page asks for its progress.
-const POLL_EVERY: &str = "every 2s";
-
-/// The case as the API shows it to its applicant: status, due date, the collaboration events
-/// along the tiers, the timeline, and the outcome. While the case is open the fragment asks
-/// for itself again (htmx), so the page follows the case without a reload.
-async fn case_progress(
-    settings: &Settings,
-    backend: &Backend,
-    session: &Session,
-    case_id: &str,
-) -> Markup {
-    let path = format!("/api/v1/cases/{case_id}");
-    let case = match backend.get(&session.token, &path).await {
-        Ok(case) => case,
-        Err(refused) => return html! { p.problem role="alert" { (refused.message) } },
-    };
-    let status = case["status"].as_str().unwrap_or_default();
-    let open = !matches!(status, "completed" | "failed");
-    let poll = format!("/my/cases/{case_id}/progress");
-    html! {
-        section #progress aria-live="polite"
-            hx-get=[open.then_some(&poll)] hx-trigger=[open.then_some(POLL_EVERY)] hx-swap="outerHTML" {
-            p { "办件编号：" code { (case_id) } }
-            p.status data-status=(status) { "当前状态：" strong { (status_words(status)) } }
-            @if let Some(due) = case["receipt"]["due_date"].as_str() {
-                p { "承诺办结日期：" (due) }
-            }
-            @if let Some(failure) = case["failure"].as_str() {
-                p.problem role="alert" { (failure) }
-            }
-            @if let Some(suspension) = case["suspension"].as_object() {
-                div.notice {
-                    p { "承办部门要求补正材料：" (suspension.get("reason").and_then(Value::as_str).unwrap_or_default()) }
-                }
-            }
-            (events(settings, &case))
-            (outcome(&case))
-            h2 { "办理过程" }
-            ol.timeline {
-                @for entry in case["history"].as_array().into_iter().flatten() {
-                    li {
-                        time { (local_time(entry["at"].as_str().unwrap_or_default())) }
-                        " " (step_words(entry["step"].as_str().unwrap_or_default()))
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// The collaboration events along 市 → 区 → 街道, with their status.
-fn events(settings: &Settings, case: &Value) -> Markup {
-    let events = case["collaboration_events"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    html! {
-        @if !events.is_empty() {
-            h2 { "部门协同" }
-            ul.events {
-                @for event in &events {
-                    @let path: Vec<&str> = event["tier_path"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
-                    li {
-                        (path.join(" → ")) "："
-                        (department_name(settings, event["department"].as_str().unwrap_or_default())) " "
-                        strong { (event_words(event["status"].as_str().unwrap_or_default())) }
-                        @if let Some(opinion) = event["result"]["opinion"].as_str() {
-                            "（" (opinion) "）"
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// The decision with its reasons, once there is one.
-fn outcome(case: &Value) -> Markup {
-    let outcome = &case["approval"]["outcome"];
-    html! {
-        @if let Some(decision) = outcome["decision"].as_str() {
-            h2 { "办理结果" }
-            p.outcome data-decision=(decision) {
-                strong { @if decision == "approved" { "准予许可" } @else { "不予许可" } }
-            }
-            ul {
-                @for reason in outcome["reasons"].as_array().into_iter().flatten() {
-                    li { (reason.as_str().unwrap_or_default()) }
-                }
-            }
-        }
-    }
+/// The terminal the portal acts at: the city's first of channel `pc`.
+pub(super) fn portal_terminal(settings: &Settings) -> Option<String> {
+    settings
+        .terminals
+        .iter()
+        .find(|t| t.channel == Channel::Pc)
+        .map(|t| t.id.to_string())
 }

@@ -187,6 +187,15 @@ fn case_card(case: &Value, now: DateTime<Utc>) -> Markup {
                     input id={ "opinion-" (case_id) } name="opinion" required value="经审查，符合规定";
                     button type="submit" { "提交决定" }
                 }
+                form.stack method="post" action="/workbench/act" {
+                    input type="hidden" name="action" value="supplement";
+                    input type="hidden" name="target" value=(case_id);
+                    label for={ "materials-" (case_id) } { "需补正的材料（以逗号分隔）" }
+                    input id={ "materials-" (case_id) } name="materials" required;
+                    label for={ "why-" (case_id) } { "补正理由" }
+                    input id={ "why-" (case_id) } name="reason" required;
+                    button type="submit" { "要求补正" }
+                }
             } @else {
                 p { "等待申请人补正材料。" }
             }
@@ -251,7 +260,7 @@ fn event_card(event: &Value, now: DateTime<Utc>) -> Markup {
 /// An act as posted: which, on what, with what; `confirmed` once the officer confirmed it.
 #[derive(Deserialize)]
 struct Act {
-    /// `decide`, `sign`, `answer`, `return` or `extension`.
+    /// `decide`, `supplement`, `sign`, `answer`, `return` or `extension`.
     action: String,
     /// The case or event.
     target: String,
@@ -270,6 +279,9 @@ struct Act {
     /// Working days more.
     #[serde(default)]
     days: String,
+    /// The materials a supplement request asks for, separated by commas.
+    #[serde(default)]
+    materials: String,
     /// The key the act is sent under: the same confirmation sent twice acts once.
     #[serde(default)]
     key: String,
@@ -286,6 +298,10 @@ impl Act {
             "decide" => (
                 format!("/api/v1/departments/{department}/cases/{target}/decision"),
                 json!({ "decision": self.decision, "opinion": self.opinion }),
+            ),
+            "supplement" => (
+                format!("/api/v1/departments/{department}/cases/{target}/supplement-request"),
+                json!({ "materials": self.material_list(), "reason": self.reason }),
             ),
             "sign" => (format!("/api/v1/collaborations/{target}/sign"), json!({})),
             "answer" => (
@@ -312,9 +328,24 @@ impl Act {
         Ok((path, body))
     }
 
+    /// The materials asked for, one by one (commas, Chinese or not, separate them).
+    fn material_list(&self) -> Vec<&str> {
+        self.materials
+            .split([',', '，', '、'])
+            .map(str::trim)
+            .filter(|m| !m.is_empty())
+            .collect()
+    }
+
     /// What the act does, for the confirmation.
     fn summary(&self) -> String {
         match self.action.as_str() {
+            "supplement" => format!(
+                "要求办件 {} 补正材料：{}。理由：{}",
+                self.target,
+                self.material_list().join("、"),
+                self.reason
+            ),
             "decide" => {
                 let decision = if self.decision == "reject" {
                     "不予许可"
@@ -414,6 +445,7 @@ fn confirmation(act: &Act) -> Markup {
             input type="hidden" name="opinion" value=(act.opinion);
             input type="hidden" name="reason" value=(act.reason);
             input type="hidden" name="days" value=(act.days);
+            input type="hidden" name="materials" value=(act.materials);
             input type="hidden" name="key" value=(key);
             input type="hidden" name="confirmed" value="yes";
             button #confirm type="submit" { "确认" }

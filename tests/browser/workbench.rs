@@ -58,56 +58,120 @@ async fn wait_for_case(browser: &Browser, address: &str, case_id: &str) {
     }
 }
 
-#[actix_web::test]
-#[ignore = "needs GOVFUSION_TEST_CHROMEDRIVER (chromedriver with Chromium)"]
-async fn an_officers_decision_in_the_workbench_shows_on_the_citizens_open_page_without_a_reload() {
-    // Arrange: a citizen's case waiting for urban_management, its page open; the officer's
-    // workbench listing it.
-    let app = spawn_app().await;
-    let citizen = Browser::start().await;
-    sign_in(&citizen, &app, "citizen-browser").await;
-    let case_id = apply_for_outdoor_advertising(&citizen, &app).await;
-    let marked = citizen
-        .client
-        .execute("window.stayed = true; return true;", vec![])
-        .await
-        .expect("a script runs");
-    assert_eq!(marked, json!(true));
-    let officer = Browser::start().await;
-    sign_in_officer(&officer, &app.address, "urban_management").await;
-    wait_for_case(&officer, &app.address, &case_id).await;
-    officer.screenshots("workbench-inbox").await;
-
-    // Act: approve it, and confirm.
+/// Sends the act of the form `form` in the card of case `case_id`, and confirms it; waits for
+/// the workbench to say `done`.
+async fn act_on_case(
+    officer: &Browser,
+    case_id: &str,
+    form: &str,
+    fields: &[(&str, &str)],
+    done: &str,
+) {
     let card = format!(r#"article.case[data-case="{case_id}"]"#);
+    for (field, value) in fields {
+        let input = officer.find(&format!("{card} {field}")).await;
+        input.clear().await.expect("the field clears");
+        input.send_keys(value).await.expect("typing");
+    }
     officer
-        .find(&format!("{card} button[type=submit]"))
+        .find(&format!("{card} {form} button[type=submit]"))
         .await
         .click()
         .await
-        .expect("the decision is sent for confirmation");
-    officer.wait_for_text("#summary", "准予许可").await;
-    officer.screenshots("workbench-confirmation").await;
+        .expect("sent for confirmation");
+    officer.find("#summary").await;
     officer
         .find("#confirm")
         .await
         .click()
         .await
         .expect("confirmed");
+    officer.wait_for_text("main", done).await;
+}
 
-    // Assert: the workbench says it is done; the citizen's page, never reloaded, shows the
-    // outcome; the case's history names the officer.
-    officer.wait_for_text("main", "决定已提交").await;
-    citizen.wait_for_text("#progress .status", "已办结").await;
-    citizen
-        .wait_for_text("#progress .outcome", "准予许可")
-        .await;
-    let stayed = citizen
+/// Marks the page the browser shows, to tell later whether it was reloaded.
+async fn mark(browser: &Browser) {
+    let marked = browser
+        .client
+        .execute("window.stayed = true; return true;", vec![])
+        .await
+        .expect("a script runs");
+    assert_eq!(marked, json!(true));
+}
+
+/// Whether the page marked by [`mark`] is still the one shown.
+async fn still_marked(browser: &Browser) -> bool {
+    let stayed = browser
         .client
         .execute("return window.stayed === true;", vec![])
         .await
         .expect("a script runs");
-    assert_eq!(stayed, json!(true), "the citizen's page was reloaded");
+    stayed == json!(true)
+}
+
+#[actix_web::test]
+#[ignore = "needs GOVFUSION_TEST_CHROMEDRIVER (chromedriver with Chromium)"]
+async fn an_officers_requests_and_decision_in_the_workbench_show_on_the_citizens_open_page() {
+    // Arrange: a citizen's case waiting for urban_management, its page open; the officer's
+    // workbench listing it.
+    let app = spawn_app().await;
+    let citizen = Browser::start().await;
+    sign_in(&citizen, &app, "citizen-browser").await;
+    let case_id = apply_for_outdoor_advertising(&citizen, &app).await;
+    mark(&citizen).await;
+    let officer = Browser::start().await;
+    sign_in_officer(&officer, &app.address, "urban_management").await;
+    wait_for_case(&officer, &app.address, &case_id).await;
+    officer.screenshots("workbench-inbox").await;
+
+    // Act 1: the officer asks for a material, and confirms.
+    let asking = [
+        ("input[name=materials]", "site_photo"),
+        ("input[name=reason]", "缺少现场照片"),
+    ];
+    act_on_case(
+        &officer,
+        &case_id,
+        "form:nth-of-type(2)",
+        &asking,
+        "补正要求已发送",
+    )
+    .await;
+
+    // Assert 1: the citizen's open page asks for it, with no reload.
+    citizen
+        .wait_for_text("#progress .notice", "缺少现场照片")
+        .await;
+    assert!(
+        still_marked(&citizen).await,
+        "the citizen's page was reloaded"
+    );
+    citizen.screenshots("portal-supplement").await;
+
+    // Act 2: the citizen supplies it; the officer approves, and confirms.
+    citizen
+        .find("#progress .notice button[type=submit]")
+        .await
+        .click()
+        .await
+        .expect("supplied");
+    citizen.wait_for_text("#progress .status", "当前状态").await;
+    mark(&citizen).await;
+    wait_for_case(&officer, &app.address, &case_id).await;
+    let deciding = format!(r#"article.case[data-case="{case_id}"] input[name=decision]"#);
+    officer.find(&deciding).await;
+    act_on_case(&officer, &case_id, "form:nth-of-type(1)", &[], "决定已提交").await;
+
+    // Assert 2: the citizen's page, never reloaded, shows the outcome; the case's history
+    // names the officer.
+    citizen.wait_for_text("#progress .status", "已办结").await;
+    citizen
+        .wait_for_text("#progress .outcome", "准予许可")
+        .await;
+    assert!(
+        still_marked(&citizen).await,
+        "the citizen's page was reloaded"
+    );
     citizen.screenshots("portal-case-completed").await;
     let handler = Caller::officer("urban_management");
     let case = app
@@ -121,6 +185,29 @@ async fn an_officers_decision_in_the_workbench_shows_on_the_citizens_open_page_w
         .filter_map(|entry| entry["officer"]["name"].as_str())
         .collect();
     assert!(officers.contains(&"刘科员"), "{officers:?} in {case}");
+
+    // Act 3: the citizen rates the completed case.
+    citizen
+        .find("#score-4")
+        .await
+        .click()
+        .await
+        .expect("chosen");
+    citizen
+        .find("#comment")
+        .await
+        .send_keys("办理很快")
+        .await
+        .expect("typing");
+    citizen
+        .find("#progress form button[type=submit]")
+        .await
+        .click()
+        .await
+        .expect("rated");
+
+    // Assert 3: the rating shows, and the case is among the citizen's own.
+    citizen.wait_for_text("#progress .rated", "4 分").await;
     citizen.open(&format!("{}/my", app.address)).await;
     citizen.wait_for_text("table", &case_id).await;
     officer.close().await;
