@@ -17,7 +17,8 @@
 //! * `workbench.rs` — the officer workbench: a department's inbox and every act on it, each
 //!   confirmed first.
 //! * `layout.rs` — the frame every page shares, and the words for statuses and steps.
-//! * `assets/` — htmx 2.0.11 (Zero-Clause BSD, `htmx-LICENSE.txt`), the style sheet and the
+//! * `assets/` — htmx 2.0.11 (Zero-Clause BSD, `htmx-LICENSE.txt`), Apache ECharts 6.1.0
+//!   (Apache-2.0, `echarts-LICENSE.txt` and `echarts-NOTICE.txt`), the style sheet and the
 //!   dashboard's script.
 
 mod case;
@@ -42,6 +43,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, api: SocketAddr) {
         .route("/assets/htmx.min.js", web::get().to(htmx))
         .route("/assets/portal.css", web::get().to(stylesheet))
         .route("/assets/operations.js", web::get().to(operations_script))
+        .route("/assets/echarts.min.js", web::get().to(echarts))
         .configure(signin::configure)
         .configure(portal::configure)
         .configure(case::configure)
@@ -64,7 +66,14 @@ async fn operations_script() -> HttpResponse {
     asset("text/javascript; charset=utf-8", OPERATIONS_SCRIPT)
 }
 
-/// The operations dashboard's script: its live feed.
+/// Apache ECharts, vendored.
+async fn echarts() -> HttpResponse {
+    asset("text/javascript; charset=utf-8", ECHARTS)
+}
+
+/// Apache ECharts 6.1.0, from its npm package (`dist/echarts.common.min.js`).
+const ECHARTS: &str = include_str!("assets/echarts-6.1.0.common.min.js");
+/// The operations dashboard's script: its live feed and its charts.
 const OPERATIONS_SCRIPT: &str = include_str!("assets/operations.js");
 /// htmx 2.0.11, from its npm package (`dist/htmx.min.js`).
 const HTMX: &str = include_str!("assets/htmx-2.0.11.min.js");

@@ -138,6 +138,7 @@ async fn dashboard_page(
                 h2 { "三级治理中心" }
                 (tree(settings, figures))
                 h2 { "中心指标" }
+                (chart("各中心按时办结率与超期事件", &centre_chart(figures)))
                 (centre_table(figures))
             }
             Err(refused) => p.problem role="alert" { (refused.message) },
@@ -149,13 +150,17 @@ async fn dashboard_page(
         @if let Some(departments) = &departments {
             h2 { "部门指标" }
             @match departments {
-                Ok(figures) => (department_table(figures)),
+                Ok(figures) => {
+                    (chart("各部门按时办结率与超期办件", &department_chart(figures)))
+                    (department_table(figures))
+                }
                 Err(refused) => p.problem role="alert" { (refused.message) },
             }
         }
         h2 { "实时动态" }
         p.small { "总线上的每条消息即时推送（不含个人信息）。" }
         ol #live data-source="/operations/live" aria-live="polite" {}
+        script src="/assets/echarts.min.js" defer {}
         script src="/assets/operations.js" defer {}
     };
     page("城市运行看板", Some(session), main)
@@ -210,6 +215,52 @@ fn tree(settings: &Settings, figures: &Value) -> Markup {
             }
         }
     }
+}
+
+/// A bar chart (Apache ECharts, drawn by `operations.js` from `data`); the table beside it
+/// says the same in text.
+fn chart(title: &str, data: &Value) -> Markup {
+    html! {
+        div.chart role="img" aria-label=(title) data-title=(title) data-chart=(data.to_string()) {}
+    }
+}
+
+/// The centres' on-time rate (%) and open overdue events, for [`chart`].
+fn centre_chart(figures: &Value) -> Value {
+    bars(figures, "events")
+}
+
+/// The departments' on-time rate (%) and open overdue cases, for [`chart`].
+fn department_chart(figures: &Value) -> Value {
+    bars(figures, "cases")
+}
+
+/// Names, on-time rates (%) and open overdue counts of `figures`, read from `tally`.
+fn bars(figures: &Value, tally: &str) -> Value {
+    let rows: Vec<&Value> = figures.as_array().into_iter().flatten().collect();
+    let names: Vec<&str> = rows
+        .iter()
+        .map(|f| f["name"].as_str().unwrap_or_default())
+        .collect();
+    let rates: Vec<Value> = rows
+        .iter()
+        .map(|f| {
+            f[tally]["on_time_rate"]
+                .as_f64()
+                .map_or(Value::Null, |r| json!((r * 1000.0).round() / 10.0))
+        })
+        .collect();
+    let overdue: Vec<u64> = rows
+        .iter()
+        .map(|f| f[tally]["open_overdue"].as_u64().unwrap_or(0))
+        .collect();
+    json!({
+        "labels": names,
+        "series": [
+            { "name": "按时办结率（%）", "values": rates },
+            { "name": "超期未办结", "values": overdue },
+        ],
+    })
 }
 
 /// A rate as a percentage, or a dash.

@@ -115,6 +115,23 @@ impl Browser {
         }
     }
 
+    /// Saves the element `css` selects as `<name>.png` under `target/screenshots/`.
+    pub async fn element_screenshot(&self, css: &str, name: &str) {
+        let element = self.find(css).await;
+        let reference = serde_json::to_value(&element).expect("an element reference");
+        self.client
+            .execute("arguments[0].scrollIntoView(true);", vec![reference])
+            .await
+            .expect("the element scrolls into view");
+        let png = element
+            .screenshot()
+            .await
+            .expect("a screenshot of the element");
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+        std::fs::create_dir_all(&dir).expect("the screenshots directory");
+        std::fs::write(dir.join(format!("{name}.png")), png).expect("the screenshot is saved");
+    }
+
     /// Ends the session.
     pub async fn close(mut self) {
         let client = self.client.clone();

@@ -1,4 +1,5 @@
-//! The city operations dashboard in Chromium, for the city centre's dispatcher.
+//! The city operations dashboard in Chromium, for the city centre's dispatcher: the live feed,
+//! the chart, an overdue event marked red, a returned event reassigned.
 
 use crate::common::app::{test_settings, TestApp};
 use crate::common::callers::Caller;
@@ -101,10 +102,11 @@ async fn the_dashboard_shows_the_bus_live_an_overdue_event_red_and_reassigns_a_r
         .submit_ok(&app.application_body("individual_business_registration"))
         .await;
 
-    // Assert 1: the live feed shows it, with no reload.
+    // Assert 1: the live feed shows it, with no reload; the centres' chart is drawn.
     browser
         .find(&format!(r#"#live li[data-case="{live_case}"]"#))
         .await;
+    browser.find(r#".chart[data-drawn="true"]"#).await;
     browser.screenshots("operations-live").await;
 
     // Act 2: the clock passes the event's deadline.
@@ -116,6 +118,9 @@ async fn the_dashboard_shows_the_bus_live_an_overdue_event_red_and_reassigns_a_r
         .wait_for_text(r#".node[data-centre="500000"]"#, "红色预警")
         .await;
     browser.screenshots("operations-overdue").await;
+    browser
+        .element_screenshot(".chart", "operations-chart")
+        .await;
 
     // Act 3: urban_management returns the event; the dispatcher reassigns it to the street
     // office, and confirms.
