@@ -7,8 +7,9 @@
 //! (a refusal in the API's own words). The token rides in an HttpOnly, SameSite=Strict session
 //! cookie that no script can read; a form posted from another site is refused ([`cross_site`]).
 //!
-//! * `signin.rs` — signing in: with the development keys, a page that signs in as a chosen
-//!   role; a deployment's OIDC sign-in is not built yet.
+//! * `signin.rs` — the sign-in page: the identity provider's sign-in when `[auth.oidc]` names
+//!   one, and with the development keys a form that signs in as a chosen role.
+//! * `oidc.rs` — the OpenID Connect authorization code flow with PKCE.
 //! * `portal.rs` — the citizen portal: the matters, the application form, "my cases".
 //! * `case.rs` — a citizen's case page: its progress, followed without a reload, and the
 //!   applicant's supplement and rating.
@@ -23,12 +24,14 @@
 
 mod case;
 mod layout;
+mod oidc;
 mod operations;
 mod portal;
 mod signin;
 mod workbench;
 
-use crate::auth::{Authenticator, Principal};
+use crate::auth::{Authenticator, Grant, Principal};
+use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::Value;
@@ -45,6 +48,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, api: SocketAddr) {
         .route("/assets/operations.js", web::get().to(operations_script))
         .route("/assets/echarts.min.js", web::get().to(echarts))
         .configure(signin::configure)
+        .configure(oidc::configure)
         .configure(portal::configure)
         .configure(case::configure)
         .configure(workbench::configure)
@@ -214,6 +218,31 @@ pub fn cross_site(req: &HttpRequest) -> Option<HttpResponse> {
             .content_type("text/plain; charset=utf-8")
             .body("来自其他网站的表单提交已被拒绝 (a form posted from another site is refused)")
     })
+}
+
+/// The session cookie holding `token`: HttpOnly, SameSite=Strict, `Secure` behind HTTPS
+/// (`http.hsts`), for a working day.
+pub fn session_cookie(settings: &crate::settings::Settings, token: String) -> Cookie<'static> {
+    Cookie::build(SESSION_COOKIE, token)
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(settings.http.hsts)
+        .max_age(actix_web::cookie::time::Duration::seconds(SESSION_SECS))
+        .finish()
+}
+
+/// How long a session lasts: a working day.
+pub const SESSION_SECS: i64 = 8 * 3600;
+
+/// Where a person with `grant` starts: an officer at the workbench, a dispatcher or a
+/// supervisor at the dashboard, anyone else at the matters.
+pub fn home_of(grant: &Grant) -> &'static str {
+    match grant {
+        Grant::Officer(_) => "/workbench",
+        Grant::Dispatcher(_) | Grant::Supervisor => "/operations",
+        _ => "/",
+    }
 }
 
 /// A redirect to `to` after a POST (303: the browser GETs it).

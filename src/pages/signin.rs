@@ -1,11 +1,11 @@
-//! Signing in to the screens. With the development keys (`auth.development_keys`, the built-in
-//! configuration) a page signs in as a chosen role: the service mints the token with its
-//! development key, as `govfusion token` does, and keeps it in the session cookie. A deployment
-//! that trusts its identity provider's keys instead has no such page: its OIDC sign-in
-//! (authorization code flow with PKCE) is not built yet, and the page says so.
+//! Signing in to the screens. With `[auth.oidc]` the page sends people to the city's identity
+//! provider (`oidc.rs`). With the development keys (`auth.development_keys`, the built-in
+//! configuration) it also offers a form that signs in as a chosen role: the service mints the
+//! token with its development key, as `govfusion token` does. Either way the token is kept in
+//! the session cookie.
 
 use super::layout::page;
-use super::{cross_site, see_other, SESSION_COOKIE};
+use super::{cross_site, home_of, see_other, session_cookie, SESSION_COOKIE};
 use crate::auth::development::DevelopmentKey;
 use crate::auth::{RoleClaims, RoleName};
 use crate::domain::{CentreCode, DepartmentCode};
@@ -18,7 +18,7 @@ use serde::Deserialize;
 use std::time::Duration;
 
 /// How long a session lasts: a working day.
-const SESSION_TTL: Duration = Duration::from_secs(8 * 3600);
+const SESSION_TTL: Duration = Duration::from_secs(super::SESSION_SECS as u64);
 
 /// Mounts `/signin` and `/signout`.
 pub(super) fn configure(cfg: &mut web::ServiceConfig) {
@@ -34,14 +34,23 @@ async fn form(systems: web::Data<Systems>) -> HttpResponse {
 
 /// The form: an account name and a role (an officer's department).
 fn sign_in_form(settings: &Settings, problem: Option<&str>) -> maud::Markup {
-    if !settings.auth.uses_development_keys() {
-        return html! {
+    let provider = settings.auth.oidc.enabled();
+    let development = settings.auth.uses_development_keys();
+    html! {
+        @if provider {
+            p { a.button #oidc href="/signin/oidc" { "统一身份认证登录" } }
+        }
+        @if !provider && !development {
             p.problem role="alert" {
-                "本服务使用统一身份认证，网页登录尚未接入 (OIDC sign-in is not built yet): "
-                "请使用 API 并携带身份认证令牌。"
+                "本服务未配置网页登录：请在 [auth.oidc] 中配置统一身份认证。"
             }
-        };
+        }
+        @if development { (development_form(settings, problem)) }
     }
+}
+
+/// The development sign-in: an account, a name and a role (with its department or centre).
+fn development_form(settings: &Settings, problem: Option<&str>) -> maud::Markup {
     html! {
         p { "开发环境：以所选角色登录（令牌由本服务的开发密钥签发）。" }
         @if let Some(problem) = problem {
@@ -164,6 +173,10 @@ async fn sign_in(
         department,
         centre,
     };
+    let home = match claims.clone().principal() {
+        Ok(principal) => home_of(&principal.grant),
+        Err(error) => return refuse(&format!("登录失败：{error}")),
+    };
     let auth = &settings.auth;
     let minted = DevelopmentKey::load_or_create(&auth.development_key_file)
         .and_then(|key| key.mint(&auth.issuer, &auth.audience, claims, SESSION_TTL));
@@ -174,22 +187,8 @@ async fn sign_in(
             return refuse("登录失败：无法签发令牌");
         }
     };
-    let home = match role {
-        RoleName::Officer => "/workbench",
-        RoleName::Dispatcher | RoleName::Supervisor => "/operations",
-        _ => "/",
-    };
     let mut redirect = see_other(home);
-    let cookie = Cookie::build(SESSION_COOKIE, token)
-        .path("/")
-        .http_only(true)
-        .same_site(SameSite::Strict)
-        .secure(settings.http.hsts)
-        .max_age(actix_web::cookie::time::Duration::seconds(
-            SESSION_TTL.as_secs() as i64,
-        ))
-        .finish();
-    if let Err(error) = redirect.add_cookie(&cookie) {
+    if let Err(error) = redirect.add_cookie(&session_cookie(settings, token)) {
         tracing::error!(%error, "signing in: the session cookie cannot be set");
         return refuse("登录失败");
     }

@@ -39,6 +39,60 @@ pub struct AuthSettings {
     /// `GOVFUSION_SERVICE_TOKEN` in the environment is used when this is empty. With
     /// development keys and neither given, the process mints its own service token.
     pub service_token_file: String,
+    /// The screens' sign-in at the identity provider (`[auth.oidc]`).
+    pub oidc: OidcSettings,
+}
+
+/// `[auth.oidc]`: the screens sign people in with the OpenID Connect authorization code flow
+/// and PKCE (S256) at these endpoints; the access token they get is the session's bearer token,
+/// which the API checks like any other. Off while `client_id` is empty.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct OidcSettings {
+    /// The provider's authorization endpoint, e.g.
+    /// `https://idp.city.gov.cn/realms/city/protocol/openid-connect/auth`.
+    pub authorization_url: String,
+    /// The provider's token endpoint.
+    pub token_url: String,
+    /// This service's client id at the provider.
+    pub client_id: String,
+    /// A file holding the client's secret, for a confidential client; empty for a public one
+    /// (PKCE alone).
+    pub client_secret_file: String,
+    /// Where the provider sends the person back: this service's `/signin/callback` as the
+    /// browser reaches it, e.g. `https://zwfw.example.gov.cn/signin/callback`.
+    pub redirect_url: String,
+    /// The scopes asked for, space-separated.
+    pub scopes: String,
+}
+
+impl OidcSettings {
+    /// Whether the screens sign in at the provider.
+    pub fn enabled(&self) -> bool {
+        !self.client_id.trim().is_empty()
+    }
+
+    /// What these settings lack or get wrong, by key.
+    pub fn problems(&self) -> Vec<(&'static str, String, &'static str)> {
+        if !self.enabled() {
+            return Vec::new();
+        }
+        let urls = [
+            ("auth.oidc.authorization_url", &self.authorization_url),
+            ("auth.oidc.token_url", &self.token_url),
+            ("auth.oidc.redirect_url", &self.redirect_url),
+        ];
+        urls.into_iter()
+            .filter(|(_, url)| !(url.starts_with("https://") || url.starts_with("http://")))
+            .map(|(key, url)| {
+                (
+                    key,
+                    url.clone(),
+                    "must be an http(s) URL when auth.oidc.client_id is set",
+                )
+            })
+            .collect()
+    }
 }
 
 impl Default for AuthSettings {
@@ -53,6 +107,7 @@ impl Default for AuthSettings {
             leeway_secs: 30,
             jwks_refetch_min_secs: 10,
             service_token_file: String::new(),
+            oidc: OidcSettings::default(),
         }
     }
 }

@@ -22,7 +22,7 @@ mod telemetry;
 mod validate;
 
 pub use audit::{AuditSettings, MIN_AUDIT_RETENTION_DAYS};
-pub use auth::{AuthSettings, KeySource};
+pub use auth::{AuthSettings, KeySource, OidcSettings};
 pub use city::{
     CalendarSettings, CenterSettings, DepartmentSettings, GovernanceSettings, LocalTime,
     MatterSettings, StreetSettings, SupervisionSettings, TerminalSettings, UtcOffset,

@@ -21,6 +21,8 @@
 //! * [`idempotency`] — `Idempotency-Key` on POSTs; a body that never arrives gets 408.
 //! * [`masking`] — the applicant in clear to the applicant, their terminal and the handling
 //!   department's officers, masked for every other reader; `no-store` on what carries it.
+//! * [`oidc`] — the screens' sign-in at an identity provider: the code flow with PKCE, a
+//!   forged return and a mismatched verifier refused.
 //! * [`openapi`] — the committed OpenAPI document is the generated one, served without a
 //!   token, OpenAPI 3.1 with every reference resolved; every route served is in it and every
 //!   route in it is served.
@@ -62,6 +64,7 @@ mod flow;
 mod helpers;
 mod idempotency;
 mod masking;
+mod oidc;
 mod openapi;
 mod oversized;
 mod pages;

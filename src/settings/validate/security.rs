@@ -8,6 +8,9 @@ impl Settings {
     /// Exactly one source of token keys, and what a token must say.
     pub(super) fn check_auth(&self, found: &mut Findings) {
         let auth = &self.auth;
+        for (key, value, problem) in auth.oidc.problems() {
+            found.add(key, value, problem);
+        }
         if auth.key_source().is_none() {
             let given: Vec<&str> = [
                 (!auth.jwks_url.trim().is_empty()).then_some("jwks_url"),
