@@ -437,7 +437,18 @@ async fn live(req: HttpRequest, systems: web::Data<Systems>) -> HttpResponse {
     if let Err(elsewhere) = watcher(&req).await {
         return elsewhere;
     }
-    let listening = systems.live.subscribe();
+    let listening = match systems.watch_live().await {
+        Ok(listening) => listening,
+        Err(error) => {
+            tracing::warn!(
+                error = format!("{error:#}"),
+                "the live feed cannot follow the bus"
+            );
+            return HttpResponse::ServiceUnavailable()
+                .content_type("text/plain; charset=utf-8")
+                .body("实时动态暂不可用 (the live feed cannot follow the bus now)");
+        }
+    };
     let ticks = tokio::time::interval(KEEP_ALIVE);
     let events = futures::stream::unfold(
         (listening, ticks),

@@ -1,7 +1,7 @@
-//! What happens on the bus, as the operations dashboard shows it live (issue 17): a consumer
-//! group of this process reads the flow topics from where they end when the process is
-//! running, and every message read is told to whoever listens, as a [`Happened`] — its type,
-//! case, sender and addressee, and time, never what it carries (no personal data).
+//! What happens on the bus, as the operations dashboard shows it live (issue 17): from the
+//! first watcher on, a consumer group of this process reads the flow topics from where they
+//! ended then, and every message read is told to whoever listens, as a [`Happened`] — its
+//! type, case, sender and addressee, and time, never what it carries (no personal data).
 
 use super::{Group, Systems};
 use crate::bus::bridge::Routes;
@@ -59,12 +59,21 @@ impl Handler<Inbound> for LiveFeed {
 }
 
 impl Systems {
-    /// Starts following the flow topics from where they end now, for the dashboard's live feed
-    /// (`listeners`). Its offsets are kept nowhere: a restart follows from the end again.
-    pub(super) async fn follow_live(
-        &self,
-        listeners: broadcast::Sender<Arc<Happened>>,
-    ) -> anyhow::Result<()> {
+    /// The live feed: every message on the flow topics from now on. The first watcher starts
+    /// the consumer group that follows them from where they end; until then no group reads
+    /// them for it, and nothing is decoded for nobody.
+    pub async fn watch_live(&self) -> anyhow::Result<broadcast::Receiver<Arc<Happened>>> {
+        // Subscribed before the first receiver exists: it hears from the end on.
+        let watching = self.live.subscribe();
+        self.live_followed
+            .get_or_try_init(|| self.follow_live(self.live.clone()))
+            .await?;
+        Ok(watching)
+    }
+
+    /// Starts following the flow topics from where they end now, for `listeners`. Its offsets
+    /// are kept nowhere: a restart follows from the end again.
+    async fn follow_live(&self, listeners: broadcast::Sender<Arc<Happened>>) -> anyhow::Result<()> {
         let from = self.end_offsets(Topic::flow()).await?.target();
         let forget: OffsetSink = Arc::new(|_, _, _| {});
         let group = Group::new(self.live_group.clone(), Topic::flow()).resuming(Some(Resume {

@@ -26,9 +26,10 @@
 //!    roles) start handling records from their committed offsets meanwhile: they need only
 //!    their systems' state.
 //! 3. **Flow.** The intake system takes submissions; the city centre reads the intake feed
-//!    from the position it recorded. With the governance role, a last group of this process
-//!    follows the flow topics from their end for the operations dashboard's live feed
-//!    (`live.rs`).
+//!    from the position it recorded.
+//!
+//! Once someone first watches the operations dashboard's live feed, a last group of this
+//! process follows the flow topics from their end for it (`live.rs`).
 //!
 //! Phase 1 runs only on a bus that outlives the systems (`Bus::outlives_process`): a Kafka
 //! cluster, or an in-memory bus made with `MemoryBus::durable` and given to
@@ -120,10 +121,12 @@ pub struct Systems {
     /// The consumer group the supervision system rebuilds its view with (this process's own).
     pub supervision_group: String,
     /// The consumer group that follows the flow topics for the dashboard's live feed (this
-    /// process's own, with the governance role).
+    /// process's own), started for the first watcher.
     live_group: String,
-    /// Told of every message on the flow topics while the process runs the governance role.
-    pub live: tokio::sync::broadcast::Sender<Arc<Happened>>,
+    /// The dashboard's live feed: told of every message on the flow topics once it is followed.
+    live: tokio::sync::broadcast::Sender<Arc<Happened>>,
+    /// Set once the live feed's group is subscribed.
+    live_followed: Arc<tokio::sync::OnceCell<()>>,
     /// Which manual department holds which waiting collaboration event.
     pub event_index: Arc<DashMap<EventId, DepartmentCode>>,
     /// Where start-up stands.
@@ -273,6 +276,7 @@ impl Systems {
             supervision_group: format!("{prefix}.supervision.{run}"),
             live_group: format!("{prefix}.live.{run}"),
             live: tokio::sync::broadcast::channel(live::LIVE_BACKLOG).0,
+            live_followed: Arc::default(),
             repository,
             store,
             case_writer,

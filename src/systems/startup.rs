@@ -68,9 +68,6 @@ impl Systems {
         );
         *self.rebuilt.lock().unwrap_or_else(|e| e.into_inner()) = Some(rebuilt);
         self.start_flow().await?;
-        if self.roles.governance {
-            self.follow_live(self.live.clone()).await?;
-        }
         self.forget_old_closed_markers();
         self.set_phase(Phase::Running);
         tracing::info!(

@@ -97,6 +97,8 @@ async fn the_dashboard_shows_the_bus_live_an_overdue_event_red_and_reassigns_a_r
     let browser = Browser::start().await;
     sign_in_dispatcher(&browser, &app.address, "500000").await;
 
+    browser.find(r#"#live[data-connected="true"]"#).await;
+
     // Act 1: a case submitted while the dashboard is open.
     let live_case = app
         .submit_ok(&app.application_body("individual_business_registration"))

@@ -7,6 +7,10 @@
     return;
   }
   var source = new EventSource(list.getAttribute("data-source"));
+  // Open: everything published from now on will show.
+  source.onopen = function () {
+    list.setAttribute("data-connected", "true");
+  };
   source.onmessage = function (event) {
     var happened = JSON.parse(event.data);
     var item = document.createElement("li");
