@@ -179,6 +179,14 @@ impl KeyRing {
         Ok(Self::Fixed(keys))
     }
 
+    /// Whether `key` is still one of the ring's (a set fetched again holds new keys).
+    pub(super) async fn holds(&self, key: &Arc<VerifyingKey>) -> bool {
+        match self {
+            KeyRing::Fixed(keys) => keys.iter().any(|k| Arc::ptr_eq(k, key)),
+            KeyRing::Remote(remote) => remote.keys.read().await.iter().any(|k| Arc::ptr_eq(k, key)),
+        }
+    }
+
     /// The key a token names by `kid`.
     pub(super) async fn find(&self, kid: Option<&str>) -> Result<Arc<VerifyingKey>, AuthError> {
         let unknown = || match kid {

@@ -32,6 +32,9 @@ use crate::settings::AuthSettings;
 use jsonwebtoken::{decode, decode_header, Algorithm, Validation};
 use keys::KeyRing;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Longest `sub` a token may carry.
 pub const MAX_SUB_CHARS: usize = 128;
@@ -227,10 +230,22 @@ pub enum AuthError {
     KeysUnavailable(String),
 }
 
+/// How long a token once verified is taken again without checking its signature, while the
+/// key that verified it is still trusted.
+const VERIFIED_FOR: Duration = Duration::from_secs(60);
+
+/// How many verified tokens are remembered.
+const VERIFIED_KEPT: usize = 10_000;
+
 /// Checks bearer tokens.
 pub struct Authenticator {
     /// The verifying keys.
     keys: KeyRing,
+    /// Tokens verified lately, by their SHA-256, with whom they name and until when they may
+    /// be taken again without a check: [`VERIFIED_FOR`], and never past their `exp`. A client
+    /// (a page polling for its case, an officer's day of work) shows the same token at every
+    /// request, and an ES256 signature check is the dearest part of a request.
+    verified: quick_cache::sync::Cache<[u8; 32], Verified>,
     /// The `iss` required.
     issuer: String,
     /// The `aud` required.
@@ -248,6 +263,7 @@ impl Authenticator {
             issuer: settings.issuer.trim().to_owned(),
             audience: settings.audience.trim().to_owned(),
             leeway_secs: settings.leeway_secs,
+            verified: quick_cache::sync::Cache::new(VERIFIED_KEPT),
         })
     }
 
@@ -263,11 +279,38 @@ impl Authenticator {
             issuer: issuer.to_owned(),
             audience: audience.to_owned(),
             leeway_secs: 0,
+            verified: quick_cache::sync::Cache::new(VERIFIED_KEPT),
         })
     }
 
-    /// The principal `token` names, once its signature and claims are checked.
+    /// The principal `token` names, once its signature and claims are checked (or were, lately:
+    /// see [`Authenticator::verified`]).
     pub async fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let now = SystemTime::now();
+        if let Some(seen) = self.verified.get(&digest) {
+            // Its key withdrawn since (the provider's set fetched again), it is checked anew.
+            if now < seen.until && self.keys.holds(&seen.key).await {
+                return Ok(seen.principal);
+            }
+        }
+        let (principal, key, exp) = self.check(token).await?;
+        let until = (now + VERIFIED_FOR).min(UNIX_EPOCH + Duration::from_secs(exp));
+        let seen = Verified {
+            principal: principal.clone(),
+            key,
+            until,
+        };
+        self.verified.insert(digest, seen);
+        Ok(principal)
+    }
+
+    /// Checks `token`'s signature and claims: the principal it names, the key that verified
+    /// it, and its `exp`.
+    async fn check(
+        &self,
+        token: &str,
+    ) -> Result<(Principal, Arc<keys::VerifyingKey>, u64), AuthError> {
         let header = decode_header(token)
             .map_err(|e| AuthError::Invalid(format!("its header cannot be read ({e})")))?;
         let key = self.keys.find(header.kid.as_deref()).await?;
@@ -279,9 +322,10 @@ impl Authenticator {
             )));
         }
         let validation = self.validation(header.alg);
-        let data = decode::<RoleClaims>(token, &key.decoding, &validation)
+        let data = decode::<Expiring>(token, &key.decoding, &validation)
             .map_err(|e| AuthError::Invalid(describe(&e)))?;
-        data.claims.principal()
+        let exp = data.claims.exp;
+        Ok((data.claims.claims.principal()?, key, exp))
     }
 
     /// The registered claims every token must satisfy.
@@ -296,6 +340,27 @@ impl Authenticator {
     }
 }
 
+/// A token verified lately (see [`Authenticator::verified`]).
+#[derive(Clone)]
+struct Verified {
+    /// Whom it names.
+    principal: Principal,
+    /// The key that verified it: while the ring still holds it.
+    key: Arc<keys::VerifyingKey>,
+    /// Until when it is taken again without a check.
+    until: SystemTime,
+}
+
+/// A verified token's claims: its expiry, and the role claims beside it.
+#[derive(Deserialize)]
+struct Expiring {
+    /// Expires (seconds since 1970), required by every check.
+    exp: u64,
+    /// The role claims.
+    #[serde(flatten)]
+    claims: RoleClaims,
+}
+
 /// A token check's failure, for a person.
 fn describe(error: &jsonwebtoken::errors::Error) -> String {
     use jsonwebtoken::errors::ErrorKind;
@@ -307,5 +372,55 @@ fn describe(error: &jsonwebtoken::errors::Error) -> String {
         ErrorKind::InvalidSignature => "its signature does not verify".into(),
         ErrorKind::MissingRequiredClaim(claim) => format!("it has no `{claim}` claim"),
         _ => format!("{error}"),
+    }
+}
+
+#[cfg(test)]
+mod verified_tests {
+    use super::{Authenticator, Grant, RoleName};
+    use crate::auth::development::DevelopmentKey;
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+    #[derive(serde::Serialize)]
+    struct Claims {
+        iss: &'static str,
+        aud: &'static str,
+        exp: u64,
+        sub: &'static str,
+        role: RoleName,
+    }
+
+    #[tokio::test]
+    async fn a_token_taken_again_without_a_check_is_still_refused_once_it_expires() {
+        // Arrange: a token valid for two more seconds, verified once.
+        let key = DevelopmentKey::generate().expect("a key");
+        let set = jsonwebtoken::jwk::JwkSet {
+            keys: vec![key.public_jwk().expect("a public key")],
+        };
+        let authenticator = Authenticator::trusting(&set, "test", "govfusion").expect("usable");
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("after 1970");
+        let token = key
+            .sign(&Claims {
+                iss: "test",
+                aud: "govfusion",
+                exp: now.as_secs() + 2,
+                sub: "citizen",
+                role: RoleName::Applicant,
+            })
+            .expect("signed");
+        let first = authenticator.verify(&token).await.expect("valid now");
+
+        // Act: again at once, and again once it expired.
+        let again = authenticator.verify(&token).await.expect("still valid");
+        tokio::time::sleep(Duration::from_millis(3_100)).await;
+        let expired = authenticator.verify(&token).await;
+
+        // Assert
+        assert_eq!(first, again);
+        assert_eq!(again.grant, Grant::Applicant);
+        let error = expired.expect_err("expired").to_string();
+        assert!(error.contains("expired"), "{error}");
     }
 }
