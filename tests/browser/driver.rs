@@ -4,6 +4,7 @@ use crate::common::env::{require, CHROMEDRIVER_ENV};
 use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
+use std::os::unix::process::CommandExt as _;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -29,7 +30,10 @@ impl Browser {
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
             .expect("a free port");
+        // A process group of its own: Chromium, its child, is killed with it, even when a
+        // failing test never closes its session.
         let driver = Command::new(&binary)
+            .process_group(0)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -133,16 +137,17 @@ impl Browser {
     }
 
     /// Ends the session.
-    pub async fn close(mut self) {
+    pub async fn close(self) {
         let client = self.client.clone();
         let _ = client.close().await;
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
     }
 }
 
 impl Drop for Browser {
+    /// Kills chromedriver's process group: chromedriver and the Chromium it started.
     fn drop(&mut self) {
-        let _ = self.driver.kill();
+        let group = format!("-{}", self.driver.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+        let _ = self.driver.wait();
     }
 }
