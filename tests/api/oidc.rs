@@ -138,32 +138,69 @@ fn cookie(response: &reqwest::Response, name: &str) -> String {
         .to_owned()
 }
 
-#[actix_web::test]
-async fn a_person_signs_in_at_the_identity_provider_with_pkce_and_a_forged_return_is_refused() {
-    // Arrange
-    let provider = start_provider();
-    let app = spawn_app(&provider).await;
-    let client = reqwest::Client::builder()
+/// A client that shows redirects instead of following them, as the tests follow them.
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
         .redirect(Policy::none())
         .build()
-        .expect("a client");
+        .expect("a client")
+}
 
-    // Act: to the provider and back, as a browser goes.
+/// A sign-in taken to the provider and back to the callback's URL, not yet followed.
+struct Trip {
+    /// What `/signin/oidc` answered: its status.
+    started: reqwest::StatusCode,
+    /// The flow cookie it set (`name=value`).
+    flow: String,
+    /// Where it sent the browser.
+    to_provider: String,
+    /// What the provider answered: its status.
+    at_provider: reqwest::StatusCode,
+    /// Where the provider sends the browser back.
+    back: String,
+}
+
+/// The `Location` of `response`.
+fn location(response: &reqwest::Response) -> String {
+    response.headers()[LOCATION]
+        .to_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Starts a sign-in at `app` and goes to the provider, as a browser goes.
+async fn to_provider_and_back(client: &reqwest::Client, app: &TestApp) -> Trip {
     let started = client
         .get(format!("{}/signin/oidc", app.address))
         .send()
         .await
         .expect("an answer");
-    let flow = cookie(&started, "govfusion_oidc");
-    let to_provider = started.headers()[LOCATION]
-        .to_str()
-        .unwrap_or_default()
-        .to_owned();
+    let to_provider = location(&started);
     let at_provider = client.get(&to_provider).send().await.expect("an answer");
-    let back = at_provider.headers()[LOCATION]
-        .to_str()
-        .unwrap_or_default()
-        .to_owned();
+    Trip {
+        started: started.status(),
+        flow: cookie(&started, "govfusion_oidc"),
+        to_provider,
+        at_provider: at_provider.status(),
+        back: location(&at_provider),
+    }
+}
+
+#[actix_web::test]
+async fn a_person_signs_in_at_the_identity_provider_with_pkce_and_a_forged_return_is_refused() {
+    // Arrange
+    let provider = start_provider();
+    let app = spawn_app(&provider).await;
+    let client = client();
+
+    // Act: to the provider and back, as a browser goes; the return forged, then as it came.
+    let Trip {
+        started,
+        flow,
+        to_provider,
+        at_provider,
+        back,
+    } = to_provider_and_back(&client, &app).await;
     let forged = client
         .get(back.replace("state=", "state=forged"))
         .header("cookie", &flow)
@@ -180,7 +217,7 @@ async fn a_person_signs_in_at_the_identity_provider_with_pkce_and_a_forged_retur
     // Assert: the provider was asked with an S256 challenge and this service's callback; the
     // forged return is refused; the real one keeps the session, with which the pages know the
     // person.
-    assert_eq!(started.status(), 303);
+    assert_eq!(started, 303);
     assert!(
         to_provider.starts_with(&format!("{provider}/authorize?")),
         "{to_provider}"
@@ -190,7 +227,7 @@ async fn a_person_signs_in_at_the_identity_provider_with_pkce_and_a_forged_retur
         "{to_provider}"
     );
     assert!(to_provider.contains("response_type=code"), "{to_provider}");
-    assert_eq!(at_provider.status(), 302);
+    assert_eq!(at_provider, 302);
     let forged = forged.text().await.expect("a page");
     assert!(forged.contains("登录信息不一致"), "{forged}");
     assert_eq!(signed_in.status(), 200);
@@ -222,31 +259,14 @@ async fn a_return_whose_code_verifier_does_not_match_gets_no_session() {
     // Arrange: the flow cookie's verifier replaced, as a stolen code would come with.
     let provider = start_provider();
     let app = spawn_app(&provider).await;
-    let client = reqwest::Client::builder()
-        .redirect(Policy::none())
-        .build()
-        .expect("a client");
-    let started = client
-        .get(format!("{}/signin/oidc", app.address))
-        .send()
-        .await
-        .expect("an answer");
-    let flow = cookie(&started, "govfusion_oidc");
-    let (state, _) = flow.split_once('.').expect("state and verifier");
+    let client = client();
+    let trip = to_provider_and_back(&client, &app).await;
+    let (state, _) = trip.flow.split_once('.').expect("state and verifier");
     let other = format!("{state}.{}", URL_SAFE_NO_PAD.encode([7u8; 32]));
-    let to_provider = started.headers()[LOCATION]
-        .to_str()
-        .unwrap_or_default()
-        .to_owned();
-    let at_provider = client.get(&to_provider).send().await.expect("an answer");
-    let back = at_provider.headers()[LOCATION]
-        .to_str()
-        .unwrap_or_default()
-        .to_owned();
 
     // Act
     let returned = client
-        .get(&back)
+        .get(&trip.back)
         .header("cookie", &other)
         .send()
         .await

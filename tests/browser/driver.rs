@@ -84,6 +84,58 @@ impl Browser {
             .unwrap_or_else(|e| panic!("no element {css}: {e}"))
     }
 
+    /// Clears the field `css` selects and types `value` into it.
+    pub async fn fill(&self, css: &str, value: &str) {
+        let field = self.find(css).await;
+        field.clear().await.expect("the field clears");
+        field.send_keys(value).await.expect("typing");
+    }
+
+    /// Clicks the element `css` selects (a button, a link, an option of a select).
+    pub async fn click(&self, css: &str) {
+        self.find(css)
+            .await
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("{css} cannot be clicked: {e}"));
+    }
+
+    /// Signs in on the sign-in page at `address`: `fields` filled (selector, value), `options`
+    /// chosen (selectors), the form sent; then waits until `landed` (selector, text) shows.
+    pub async fn sign_in(
+        &self,
+        address: &str,
+        fields: &[(&str, &str)],
+        options: &[String],
+        landed: (&str, &str),
+    ) {
+        self.open(&format!("{address}/signin")).await;
+        for (field, value) in fields {
+            self.fill(field, value).await;
+        }
+        for option in options {
+            self.click(option).await;
+        }
+        self.click("form.stack button[type=submit]").await;
+        self.wait_for_text(landed.0, landed.1).await;
+    }
+
+    /// Opens `url` again until `css` selects something on it.
+    pub async fn open_until(&self, url: &str, css: &str) {
+        let deadline = Instant::now() + crate::POLL_FOR;
+        loop {
+            self.open(url).await;
+            if self.client.find(Locator::Css(css)).await.is_ok() {
+                return;
+            }
+            if Instant::now() >= deadline {
+                let main = self.find("main").await.text().await.unwrap_or_default();
+                panic!("{url} never showed {css}:\n{main}");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     /// Waits until the text of `css` contains `text`; that text.
     pub async fn wait_for_text(&self, css: &str, text: &str) -> String {
         let deadline = Instant::now() + crate::POLL_FOR;

@@ -8,7 +8,6 @@ use fantoccini::Locator;
 use govfusion::clock::ManualClock;
 use govfusion::settings::BusKind;
 use serde_json::json;
-use std::time::{Duration, Instant};
 
 /// `rfc3339` as a time.
 fn at(rfc3339: &str) -> chrono::DateTime<chrono::Utc> {
@@ -19,42 +18,20 @@ fn at(rfc3339: &str) -> chrono::DateTime<chrono::Utc> {
 
 /// Signs in as the dispatcher of `centre`; the dashboard opens.
 async fn sign_in_dispatcher(browser: &Browser, address: &str, centre: &str) {
-    browser.open(&format!("{address}/signin")).await;
-    let account = browser.find("#account").await;
-    account.clear().await.expect("the field clears");
-    account
-        .send_keys("dispatcher-browser")
-        .await
-        .expect("typing");
-    for option in [
+    let fields = [("#account", "dispatcher-browser")];
+    let options = [
         r#"#role option[value="dispatcher"]"#.to_owned(),
         format!(r#"#centre option[value="{centre}"]"#),
-    ] {
-        browser.find(&option).await.click().await.expect("chosen");
-    }
-    browser
-        .find("form.stack button[type=submit]")
-        .await
-        .click()
-        .await
-        .expect("signing in");
-    browser.wait_for_text("main h1", "城市运行看板").await;
+    ];
+    let landed = ("main h1", "城市运行看板");
+    browser.sign_in(address, &fields, &options, landed).await;
 }
 
 /// Opens the dashboard until `css` is on it.
 async fn reload_until(browser: &Browser, address: &str, css: &str) {
-    let deadline = Instant::now() + crate::POLL_FOR;
-    loop {
-        browser.open(&format!("{address}/operations")).await;
-        if browser.client.find(Locator::Css(css)).await.is_ok() {
-            return;
-        }
-        if Instant::now() >= deadline {
-            let main = browser.find("main").await.text().await.unwrap_or_default();
-            panic!("the dashboard never showed {css}:\n{main}");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    browser
+        .open_until(&format!("{address}/operations"), css)
+        .await;
 }
 
 #[actix_web::test]
@@ -137,24 +114,11 @@ async fn the_dashboard_shows_the_bus_live_an_overdue_event_red_and_reassigns_a_r
     let card = format!(r#"article.returned[data-event="{event_id}"]"#);
     reload_until(&browser, &app.address, &card).await;
     browser
-        .find(&format!(r#"{card} option[value="street_office"]"#))
-        .await
-        .click()
-        .await
-        .expect("the department is chosen");
-    browser
-        .find(&format!("{card} button[type=submit]"))
-        .await
-        .click()
-        .await
-        .expect("sent for confirmation");
+        .click(&format!(r#"{card} option[value="street_office"]"#))
+        .await;
+    browser.click(&format!("{card} button[type=submit]")).await;
     browser.wait_for_text("#summary", "street_office").await;
-    browser
-        .find("#confirm")
-        .await
-        .click()
-        .await
-        .expect("confirmed");
+    browser.click("#confirm").await;
 
     // Assert 3: done, the event no longer waits, and the street office has it.
     browser.wait_for_text("main", "已改派").await;

@@ -17,17 +17,9 @@ pub async fn spawn_app() -> TestApp {
 
 /// Signs in on the sign-in page as applicant `account`.
 pub async fn sign_in(browser: &Browser, app: &TestApp, account: &str) {
-    browser.open(&format!("{}/signin", app.address)).await;
-    let field = browser.find("#account").await;
-    field.clear().await.expect("the field clears");
-    field.send_keys(account).await.expect("typing");
-    browser
-        .find("form.stack button[type=submit]")
-        .await
-        .click()
-        .await
-        .expect("signing in");
-    browser.wait_for_text("header.site", "申请人").await;
+    let fields = [("#account", account)];
+    let landed = ("header.site", "申请人");
+    browser.sign_in(&app.address, &fields, &[], landed).await;
 }
 
 /// The case id of the case page the browser shows.
@@ -43,11 +35,8 @@ async fn shown_case_id(browser: &Browser) -> String {
 pub async fn apply_for_outdoor_advertising(browser: &Browser, app: &TestApp) -> String {
     browser.open(&format!("{}/", app.address)).await;
     browser
-        .find(r#"a[href="/apply/outdoor_advertising"]"#)
-        .await
-        .click()
-        .await
-        .expect("the matter opens");
+        .click(r#"a[href="/apply/outdoor_advertising"]"#)
+        .await;
     for (field, value) in [
         ("#name", "王五"),
         ("#id_number", "500103199001011232"),
@@ -61,11 +50,8 @@ pub async fn apply_for_outdoor_advertising(browser: &Browser, app: &TestApp) -> 
             .expect("typing");
     }
     browser
-        .find(r#"#region option[value="500103|500103001"]"#)
-        .await
-        .click()
-        .await
-        .expect("the street is chosen");
+        .click(r#"#region option[value="500103|500103001"]"#)
+        .await;
     let materials = browser
         .client
         .find_all(fantoccini::Locator::Css("input[name=materials]"))
@@ -75,12 +61,7 @@ pub async fn apply_for_outdoor_advertising(browser: &Browser, app: &TestApp) -> 
         material.click().await.expect("ticked");
     }
     browser.screenshots("portal-application-form").await;
-    browser
-        .find("form.stack button[type=submit]")
-        .await
-        .click()
-        .await
-        .expect("submitted");
+    browser.click("form.stack button[type=submit]").await;
     browser.wait_for_text("#progress .status", "当前状态").await;
     shown_case_id(browser).await
 }

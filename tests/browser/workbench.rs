@@ -4,58 +4,24 @@ use crate::common::callers::Caller;
 use crate::driver::Browser;
 use crate::portal::{apply_for_outdoor_advertising, sign_in, spawn_app};
 use serde_json::json;
-use std::time::{Duration, Instant};
 
 /// Signs in as an officer of `department`; the workbench opens.
 async fn sign_in_officer(browser: &Browser, address: &str, department: &str) {
-    browser.open(&format!("{address}/signin")).await;
-    let account = browser.find("#account").await;
-    account.clear().await.expect("the field clears");
-    account.send_keys("officer-browser").await.expect("typing");
-    let name = browser.find("#name").await;
-    name.clear().await.expect("the field clears");
-    name.send_keys("刘科员").await.expect("typing");
-    browser
-        .find(r#"#role option[value="officer"]"#)
-        .await
-        .click()
-        .await
-        .expect("the role is chosen");
-    browser
-        .find(&format!(r#"#department option[value="{department}"]"#))
-        .await
-        .click()
-        .await
-        .expect("the department is chosen");
-    browser
-        .find("form.stack button[type=submit]")
-        .await
-        .click()
-        .await
-        .expect("signing in");
-    browser.wait_for_text("main", "待决定").await;
+    let fields = [("#account", "officer-browser"), ("#name", "刘科员")];
+    let options = [
+        r#"#role option[value="officer"]"#.to_owned(),
+        format!(r#"#department option[value="{department}"]"#),
+    ];
+    let landed = ("main", "待决定");
+    browser.sign_in(address, &fields, &options, landed).await;
 }
 
 /// Opens the workbench until it lists case `case_id`.
 async fn wait_for_case(browser: &Browser, address: &str, case_id: &str) {
-    let deadline = Instant::now() + crate::POLL_FOR;
-    loop {
-        browser.open(&format!("{address}/workbench")).await;
-        let css = format!(r#"article.case[data-case="{case_id}"]"#);
-        if browser
-            .client
-            .find(fantoccini::Locator::Css(&css))
-            .await
-            .is_ok()
-        {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the workbench never listed {case_id}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let case = format!(r#"article.case[data-case="{case_id}"]"#);
+    browser
+        .open_until(&format!("{address}/workbench"), &case)
+        .await;
 }
 
 /// Sends the act of the form `form` in the card of case `case_id`, and confirms it; waits for
@@ -69,23 +35,13 @@ async fn act_on_case(
 ) {
     let card = format!(r#"article.case[data-case="{case_id}"]"#);
     for (field, value) in fields {
-        let input = officer.find(&format!("{card} {field}")).await;
-        input.clear().await.expect("the field clears");
-        input.send_keys(value).await.expect("typing");
+        officer.fill(&format!("{card} {field}"), value).await;
     }
     officer
-        .find(&format!("{card} {form} button[type=submit]"))
-        .await
-        .click()
-        .await
-        .expect("sent for confirmation");
+        .click(&format!("{card} {form} button[type=submit]"))
+        .await;
     officer.find("#summary").await;
-    officer
-        .find("#confirm")
-        .await
-        .click()
-        .await
-        .expect("confirmed");
+    officer.click("#confirm").await;
     officer.wait_for_text("main", done).await;
 }
 
@@ -149,12 +105,7 @@ async fn an_officers_requests_and_decision_in_the_workbench_show_on_the_citizens
     citizen.screenshots("portal-supplement").await;
 
     // Act 2: the citizen supplies it; the officer approves, and confirms.
-    citizen
-        .find("#progress .notice button[type=submit]")
-        .await
-        .click()
-        .await
-        .expect("supplied");
+    citizen.click("#progress .notice button[type=submit]").await;
     citizen.wait_for_text("#progress .status", "当前状态").await;
     mark(&citizen).await;
     wait_for_case(&officer, &app.address, &case_id).await;
@@ -187,24 +138,14 @@ async fn an_officers_requests_and_decision_in_the_workbench_show_on_the_citizens
     assert!(officers.contains(&"刘科员"), "{officers:?} in {case}");
 
     // Act 3: the citizen rates the completed case.
-    citizen
-        .find("#score-4")
-        .await
-        .click()
-        .await
-        .expect("chosen");
+    citizen.click("#score-4").await;
     citizen
         .find("#comment")
         .await
         .send_keys("办理很快")
         .await
         .expect("typing");
-    citizen
-        .find("#progress form button[type=submit]")
-        .await
-        .click()
-        .await
-        .expect("rated");
+    citizen.click("#progress form button[type=submit]").await;
 
     // Assert 3: the rating shows, and the case is among the citizen's own.
     citizen.wait_for_text("#progress .rated", "4 分").await;
