@@ -103,8 +103,6 @@ pub struct Backend {
 /// The API's refusal, as a page shows it.
 #[derive(Debug, Clone)]
 pub struct Refused {
-    /// Its HTTP status.
-    pub status: u16,
     /// Its message, for a person.
     pub message: String,
     /// The field it names, if one.
@@ -159,7 +157,6 @@ impl Backend {
 /// The API's answer: its JSON, or its refusal.
 async fn answer(sent: reqwest::Result<reqwest::Response>) -> Result<Value, Refused> {
     let response = sent.map_err(|error| Refused {
-        status: 503,
         message: format!("服务暂时不可用，请稍后再试 ({error})"),
         field: None,
     })?;
@@ -169,7 +166,6 @@ async fn answer(sent: reqwest::Result<reqwest::Response>) -> Result<Value, Refus
         return Ok(body);
     }
     Err(Refused {
-        status,
         message: body["message"]
             .as_str()
             .map_or_else(|| format!("HTTP {status}"), str::to_owned),

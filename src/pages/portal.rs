@@ -276,7 +276,6 @@ async fn apply(
     });
     let Some(terminal) = portal_terminal(settings) else {
         let refused = Refused {
-            status: 503,
             message: "本市未配置网上办事大厅终端 (no terminal of channel pc)".to_owned(),
             field: None,
         };

@@ -398,7 +398,6 @@ async fn act(
         Ok(call) => call,
         Err(problem) => {
             let refused = Refused {
-                status: 422,
                 message: problem,
                 field: None,
             };

@@ -35,8 +35,7 @@ impl IntakeSystem {
             // Without a repository there is one intake process, and no case is foreign.
             return then(self, ctx);
         };
-        let (cases, id) = (repository.cases().clone(), case_id.to_string());
-        let read = crate::store::detached(async move { cases.get(&id).await });
+        let read = repository.read(case_id);
         let case_id = case_id.clone();
         Box::pin(
             read.into_actor(self)

@@ -44,6 +44,15 @@ impl Repository {
         &self.cases
     }
 
+    /// Reads the row of `case_id` (on a task of its own: see [`crate::store::detached`]).
+    pub(super) fn read(
+        &self,
+        case_id: &CaseId,
+    ) -> impl std::future::Future<Output = Result<Option<CaseRow>, StoreError>> + 'static {
+        let (cases, id) = (self.cases.clone(), case_id.to_string());
+        crate::store::detached(async move { cases.get(&id).await })
+    }
+
     /// `case_id` is no longer among the closed cases in memory.
     pub(super) fn forget_closed(&mut self, case_id: &CaseId) {
         self.closed.retain(|id| id != case_id);
@@ -185,8 +194,7 @@ impl IntakeSystem {
             self.admit(row);
             return then(self, ctx);
         }
-        let (cases, id) = (repository.cases.clone(), case_id.to_string());
-        let read = crate::store::detached(async move { cases.get(&id).await });
+        let read = repository.read(case_id);
         if let Some(repository) = &mut self.repository {
             *repository.reading.entry(case_id.clone()).or_default() += 1;
         }
