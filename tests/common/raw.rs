@@ -98,10 +98,15 @@ pub async fn read_topics(brokers: &str, topics: &[String]) -> Vec<RawRecord> {
         .expect("reading the topics panicked")
 }
 
+/// How long reading past the high watermarks must find nothing before a topic counts as read.
+const QUIET: Duration = Duration::from_millis(250);
+
 /// Reads every partition of `topics` from its low to its high watermark, then asks for the
-/// watermarks again and reads on until they show nothing more: a broker may report a high
-/// watermark that lags a record already delivered to a consumer (tansu did, right after a
-/// freeze), and the records a test checks were all written before it reads.
+/// watermarks again and reads on until they show nothing more, then reads past them until
+/// [`QUIET`] brings nothing: a broker may report a high watermark that lags a record it already
+/// holds and hands to a consumer (tansu did, right after a freeze, and under load it kept a
+/// partition's last record past its high watermark until the next write), and the records a
+/// test checks were all written before it reads.
 fn read_topics_blocking(brokers: &str, topics: &[String]) -> Vec<RawRecord> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
@@ -117,10 +122,13 @@ fn read_topics_blocking(brokers: &str, topics: &[String]) -> Vec<RawRecord> {
     let mut records = Vec::new();
     loop {
         let ends = unread_ends(&consumer, topics, &next);
-        if ends.is_empty() {
+        if !ends.is_empty() {
+            read_to(&consumer, topics, ends, &mut next, &mut records, deadline);
+            continue;
+        }
+        if !read_past_ends(&consumer, topics, &mut next, &mut records) {
             break;
         }
-        read_to(&consumer, topics, ends, &mut next, &mut records, deadline);
     }
     records
         .sort_by(|a, b| (&a.topic, a.partition, a.offset).cmp(&(&b.topic, b.partition, b.offset)));
@@ -199,6 +207,56 @@ fn read_to(
         }
         records.push(to_raw(&message));
     }
+}
+
+/// Reads every partition of `topics` from where [`read_to`] stopped (or its start) until
+/// [`QUIET`] passes without a record: the records a lagging high watermark hides. Answers
+/// whether it found any.
+fn read_past_ends(
+    consumer: &BaseConsumer,
+    topics: &[String],
+    next: &mut HashMap<(String, i32), i64>,
+    records: &mut Vec<RawRecord>,
+) -> bool {
+    let mut assignment = TopicPartitionList::new();
+    for topic in topics {
+        let metadata = consumer
+            .fetch_metadata(Some(topic), TIMEOUT)
+            .unwrap_or_else(|e| panic!("no metadata for topic {topic}: {e}"));
+        let partitions = metadata
+            .topics()
+            .first()
+            .map_or(0, |t| t.partitions().len());
+        for partition in 0..partitions as i32 {
+            let from = next
+                .get(&(topic.clone(), partition))
+                .map_or(Offset::Beginning, |&at| Offset::Offset(at));
+            assignment
+                .add_partition_offset(topic, partition, from)
+                .expect("a valid partition");
+        }
+    }
+    consumer
+        .assign(&assignment)
+        .expect("Failed to assign partitions");
+    let mut found = false;
+    let mut quiet_since = Instant::now();
+    while quiet_since.elapsed() < QUIET {
+        // Past the end a broker may answer "offset out of range": nothing there, then.
+        let Some(Ok(message)) = consumer.poll(Duration::from_millis(50)) else {
+            continue;
+        };
+        let key = (message.topic().to_owned(), message.partition());
+        let after = message.offset() + 1;
+        if next.get(&key).is_some_and(|&read| after <= read) {
+            continue;
+        }
+        next.insert(key, after);
+        records.push(to_raw(&message));
+        found = true;
+        quiet_since = Instant::now();
+    }
+    found
 }
 
 /// Copies a message.
