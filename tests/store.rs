@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use govfusion::settings::StoreSettings;
 use govfusion::store::writer::BACKLOG_LIMIT;
 use govfusion::store::{
-    CaseFilter, CaseRepository, CaseRow, CaseWriter, StoreError, StoredOffset, MAX_PAGE,
+    CaseFilter, CaseRepository, CaseRow, CaseWriter, StoreError, StoredOffset, ViewJson, MAX_PAGE,
 };
 use serde_json::json;
 use std::collections::{HashMap, HashSet};
@@ -47,9 +47,16 @@ fn case(
         updated_at: submitted,
         revision: 1,
         trace_id: format!("trace-{id}"),
-        view: json!({ "case_id": id, "status": status, "history": [{ "step": "submitted" }] }),
+        view: view(
+            json!({ "case_id": id, "status": status, "history": [{ "step": "submitted" }] }),
+        ),
         trail: None,
     }
+}
+
+/// `json` as a row's view.
+fn view(json: serde_json::Value) -> ViewJson {
+    ViewJson::of(&json).expect("a JSON value serializes")
 }
 
 /// Writes `rows` in one committed transaction.
@@ -98,7 +105,7 @@ async fn an_update_replaces_the_row(store: &TestStore) {
         Some("alice"),
     );
     accepted.updated_at = at(60, 7);
-    accepted.view = json!({ "case_id": "c-1", "status": "accepted", "receipt": { "no": 1 } });
+    accepted.view = view(json!({ "case_id": "c-1", "status": "accepted", "receipt": { "no": 1 } }));
 
     insert(&store.repo, std::slice::from_ref(&accepted)).await;
 
@@ -410,7 +417,7 @@ async fn an_older_revision_never_replaces_a_newer_row(store: &TestStore) {
     let mut older = case("c-1", at(0, 0), None, "submitted", "m", None);
     older.revision = 2;
     let mut same = newer.clone();
-    same.view = json!({ "case_id": "c-1", "status": "accepted", "rating": 5 });
+    same.view = view(json!({ "case_id": "c-1", "status": "accepted", "rating": 5 }));
 
     // Act
     insert(&store.repo, std::slice::from_ref(&newer)).await;

@@ -2,6 +2,8 @@
 
 use super::StoreError;
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use sqlx::types::Json;
 
 /// The columns every query reads, in [`Record`]'s order.
@@ -32,10 +34,48 @@ pub struct CaseRow {
     /// The trace id every message of the case carries.
     pub trace_id: String,
     /// The whole case view.
-    pub view: serde_json::Value,
+    pub view: ViewJson,
     /// The messages of the case's current step while it is open (for a re-drive), none
     /// once it is completed.
     pub trail: Option<serde_json::Value>,
+}
+
+/// A case view as JSON text, serialized once: the repository stores it as it is, and the
+/// intake system hands a case's row to the writer after every change, of which a batch writes
+/// only the last — a tree of JSON values built for each would be built mostly to be dropped.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ViewJson(Box<RawValue>);
+
+impl ViewJson {
+    /// `view` serialized.
+    pub fn of(view: &impl Serialize) -> Result<Self, serde_json::Error> {
+        serde_json::value::to_raw_value(view).map(Self)
+    }
+
+    /// The JSON text.
+    pub fn get(&self) -> &str {
+        self.0.get()
+    }
+
+    /// The view read as `T`.
+    pub fn read<'a, T: Deserialize<'a>>(&'a self) -> Result<T, serde_json::Error> {
+        serde_json::from_str(self.0.get())
+    }
+}
+
+/// Two views are equal when they hold the same JSON, however it is spaced or its keys ordered
+/// (PostgreSQL's `jsonb` orders them its own way).
+impl PartialEq for ViewJson {
+    fn eq(&self, other: &Self) -> bool {
+        match (
+            self.read::<serde_json::Value>(),
+            other.read::<serde_json::Value>(),
+        ) {
+            (Ok(mine), Ok(theirs)) => mine == theirs,
+            _ => self.get() == other.get(),
+        }
+    }
 }
 
 impl CaseRow {
@@ -74,7 +114,7 @@ pub(super) struct Record {
     /// The trace id.
     trace_id: String,
     /// The view.
-    view: Json<serde_json::Value>,
+    view: Json<ViewJson>,
     /// The current step's messages.
     trail: Option<Json<serde_json::Value>>,
 }

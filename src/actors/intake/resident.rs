@@ -109,7 +109,7 @@ impl CaseRecord {
     /// does not carry, is read from where each event stands; the messages in its history are
     /// the ones it has seen.
     pub(super) fn from_row(row: CaseRow) -> Result<Self, serde_json::Error> {
-        let mut view: CaseView = serde_json::from_value(row.view)?;
+        let mut view: CaseView = row.view.read()?;
         for event in &mut view.collaboration_events {
             event.progress = Progress::of(event);
         }

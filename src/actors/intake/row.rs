@@ -4,7 +4,7 @@
 use super::view::CaseView;
 use super::IntakeSystem;
 use crate::domain::CaseId;
-use crate::store::CaseRow;
+use crate::store::{CaseRow, ViewJson};
 
 impl CaseRow {
     /// The row of `view`, whose messages carry `trace_id`, with the messages of its current
@@ -34,7 +34,7 @@ impl CaseRow {
             // Every message observed adds an entry: the count only rises.
             revision: i64::try_from(view.history.len()).unwrap_or(i64::MAX),
             trace_id: trace_id.to_owned(),
-            view: serde_json::to_value(view)?,
+            view: ViewJson::of(view)?,
             trail,
         })
     }
