@@ -3,7 +3,8 @@
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use govfusion::app::Application;
-use govfusion::settings::{KeySource, Role, Settings};
+use govfusion::domain::DepartmentCode;
+use govfusion::settings::{BusKind, KeySource, Role, Settings};
 use govfusion::simulate::{self, SimulateOptions};
 use govfusion::telemetry::{ExportSetupError, Otlp};
 use std::path::PathBuf;
@@ -44,8 +45,20 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
-    /// Measure the bridge's produce throughput against raw rdkafka on the configured Kafka bus.
+    /// Measure the bridge's produce throughput against raw rdkafka on the configured Kafka bus;
+    /// with `--ceiling`, the whole service against raw clients moving the same records.
     Bench {
+        /// Run a simulation of `--cases` cases on the configured Kafka bus, then move the
+        /// records it wrote through the same consumer groups and partitions with raw rdkafka
+        /// clients on the same broker, and print the service's share of that ceiling.
+        #[arg(long)]
+        ceiling: bool,
+        /// With `--ceiling`: cases to simulate.
+        #[arg(long, default_value_t = 2000)]
+        cases: usize,
+        /// With `--ceiling`: most cases open at once.
+        #[arg(long, default_value_t = 256)]
+        open_cases: usize,
         /// Records each side produces.
         #[arg(long, default_value_t = 100_000)]
         records: usize,
@@ -216,10 +229,25 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             run_simulation(config, options)
         }
         Command::Bench {
+            ceiling: true,
+            cases,
+            open_cases,
+            config,
+            ..
+        } => run_ceiling(
+            config,
+            SimulateOptions {
+                cases,
+                in_flight: open_cases,
+                ..SimulateOptions::default()
+            },
+        ),
+        Command::Bench {
             records,
             chunk,
             in_flight,
             config,
+            ..
         } => bench(
             config,
             govfusion::bench::BenchOptions {
@@ -293,52 +321,120 @@ fn serve(config: Option<PathBuf>, roles: Vec<Role>) -> anyhow::Result<ExitCode> 
     Ok(ExitCode::SUCCESS)
 }
 
+/// A simulated city's settings from `config`: its own API port, the
+/// departments no process plays played by the simulator, and, unless the configuration names
+/// a database, a scratch one.
+struct SimulatedCity {
+    settings: Settings,
+    played_externally: Vec<DepartmentCode>,
+    /// The scratch database's directory, removed afterwards.
+    scratch: Option<PathBuf>,
+}
+
+impl SimulatedCity {
+    fn load(config: Option<&std::path::Path>) -> anyhow::Result<Self> {
+        let mut settings = Settings::load(config)?;
+        let played_externally = simulate::play_external_departments(&mut settings);
+        // The simulated city serves its API on a port of its own, for the simulator's clients.
+        settings.http.bind = "127.0.0.1:0".into();
+        // Its cases are synthetic: unless the configuration names a database, they go to one
+        // of their own, removed afterwards, not into the case repository of a city served
+        // from here.
+        let scratch = settings.store.url.trim().is_empty().then(|| {
+            std::env::temp_dir().join(format!(
+                "govfusion-simulate-{}",
+                uuid::Uuid::new_v4().simple()
+            ))
+        });
+        if let Some(dir) = &scratch {
+            settings.store.data_dir = dir.display().to_string();
+        }
+        Ok(Self {
+            settings,
+            played_externally,
+            scratch,
+        })
+    }
+
+    /// Runs the city in this process, drives `options`' cases through it and prints the
+    /// summary; `after` runs while the city still serves, with its systems and the summary's
+    /// completed cases and throughput. Exits 1 unless every case completed.
+    fn run<T, F, Fut>(self, options: &SimulateOptions, after: F) -> anyhow::Result<(ExitCode, T)>
+    where
+        F: FnOnce(govfusion::systems::Systems, usize, f64) -> Fut,
+        Fut: std::future::Future<Output = anyhow::Result<T>>,
+    {
+        let Self {
+            settings,
+            played_externally,
+            scratch,
+        } = self;
+        let outcome = actix_rt::System::new().block_on(async move {
+            let app = Application::build(settings)
+                .await
+                .context("Failed to start the systems")?;
+            let systems = app.systems().clone();
+            let api = simulate::Api::new(app.port(), &systems.settings)?;
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let serving = actix_rt::spawn(app.run_until(async move {
+                let _ = stopped.await;
+            }));
+            systems.ready(std::time::Duration::from_secs(120)).await?;
+            let mut summary = simulate::run(&systems, &api, options).await;
+            summary.played_externally = played_externally;
+            let after = after(systems.clone(), summary.completed, summary.throughput()).await;
+            let _ = stop.send(());
+            serving
+                .await
+                .context("the simulated city stopped abnormally")??;
+            print!("{}", summary.report(&systems.bridge_stats));
+            anyhow::Ok((summary.all_completed(), after))
+        });
+        if let Some(dir) = scratch {
+            // Best effort: a leftover directory in the temp dir harms nothing.
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        let (all_completed, after) = outcome?;
+        let code = match all_completed {
+            true => ExitCode::SUCCESS,
+            false => ExitCode::FAILURE,
+        };
+        Ok((code, after?))
+    }
+}
+
 /// `simulate`: the whole city in this process; fails unless every case completed.
 fn run_simulation(config: Option<PathBuf>, options: SimulateOptions) -> anyhow::Result<ExitCode> {
-    let mut settings = Settings::load(config.as_deref())?;
-    let played_externally = simulate::play_external_departments(&mut settings);
-    // The simulated city serves its API on a port of its own, for the simulator's clients.
-    settings.http.bind = "127.0.0.1:0".into();
-    // Its cases are synthetic: unless the configuration names a database, they go to one of
-    // their own, removed afterwards, not into the case repository of a city served from here.
-    let scratch = settings.store.url.trim().is_empty().then(|| {
-        std::env::temp_dir().join(format!(
-            "govfusion-simulate-{}",
-            uuid::Uuid::new_v4().simple()
-        ))
-    });
-    if let Some(dir) = &scratch {
-        settings.store.data_dir = dir.display().to_string();
-    }
-    let summary = actix_rt::System::new().block_on(async move {
-        let app = Application::build(settings)
+    let city = SimulatedCity::load(config.as_deref())?;
+    let (code, ()) = city.run(&options, |_, _, _| async { Ok(()) })?;
+    Ok(code)
+}
+
+/// `bench --ceiling`: a simulation on topics of its own, then its records moved through the
+/// same consumer groups by raw clients on the same broker (see `govfusion::bench::ceiling`);
+/// fails unless every case completed.
+fn run_ceiling(config: Option<PathBuf>, options: SimulateOptions) -> anyhow::Result<ExitCode> {
+    let mut city = SimulatedCity::load(config.as_deref())?;
+    let bus = &mut city.settings.bus;
+    anyhow::ensure!(
+        bus.kind != BusKind::Memory,
+        "bench --ceiling measures Kafka: set bus.kind to `kafka` or `embedded`"
+    );
+    // Topics of this run alone: what is read back afterwards is what this run wrote.
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    bus.topic_prefix = format!("{}-ceiling-{}", bus.topic_prefix, &run[..8]);
+    let (code, ceiling) = city.run(&options, |systems, completed, rate| async move {
+        // The raw clients run while the city idles.
+        let bus = systems
+            .kafka_bus
+            .clone()
+            .context("bench --ceiling needs the kafka or embedded bus")?;
+        let groups = systems.consumer_groups().await;
+        govfusion::bench::ceiling::measure(&bus, &systems.settings.bus, &groups, completed, rate)
             .await
-            .context("Failed to start the systems")?;
-        let systems = app.systems().clone();
-        let api = simulate::Api::new(app.port(), &systems.settings)?;
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let serving = actix_rt::spawn(app.run_until(async move {
-            let _ = stopped.await;
-        }));
-        systems.ready(std::time::Duration::from_secs(120)).await?;
-        let mut summary = simulate::run(&systems, &api, &options).await;
-        summary.played_externally = played_externally;
-        let _ = stop.send(());
-        serving
-            .await
-            .context("the simulated city stopped abnormally")??;
-        print!("{}", summary.report(&systems.bridge_stats));
-        anyhow::Ok(summary)
     })?;
-    if let Some(dir) = scratch {
-        // Best effort: a leftover directory in the temp dir harms nothing.
-        let _ = std::fs::remove_dir_all(dir);
-    }
-    Ok(if summary.all_completed() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    print!("{ceiling}");
+    Ok(code)
 }
 
 /// `token`: a token for `claims` signed with the development key of the configuration.

@@ -123,7 +123,8 @@ impl GroupConsumer {
         if let Membership::Static(instance) = &subscription.membership {
             config.set("group.instance.id", instance);
         }
-        let (handle, stop, guard) = SubscriptionHandle::new(&subscription.group);
+        let (handle, stop, guard) =
+            SubscriptionHandle::new(&subscription.group, &subscription.topics);
         let by_name: HashMap<String, Topic> = names.iter().map(|(t, n)| (n.clone(), *t)).collect();
         let context = GroupContext {
             revoked: Mutex::default(),

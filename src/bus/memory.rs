@@ -328,7 +328,8 @@ impl Bus for MemoryBus {
     }
 
     fn subscribe(&self, subscription: Subscription) -> Result<SubscriptionHandle, BusError> {
-        let (handle, stop, guard) = SubscriptionHandle::new(&subscription.group);
+        let (handle, stop, guard) =
+            SubscriptionHandle::new(&subscription.group, &subscription.topics);
         // Every partition belongs to this process's one consumer of the group.
         handle
             .assigned_flag()

@@ -427,6 +427,8 @@ pub struct Refusal {
 pub struct SubscriptionHandle {
     /// The consumer group.
     group: String,
+    /// The topics it reads.
+    topics: Vec<Topic>,
     /// Whether the consumers have partitions to read (Kafka: after the first assignment).
     assigned: Arc<std::sync::atomic::AtomicBool>,
     stop: tokio::sync::watch::Sender<bool>,
@@ -442,13 +444,17 @@ pub struct ConsumerGuard {
 }
 
 impl SubscriptionHandle {
-    /// A handle for `group`, the receiver its consumers watch for the stop signal, and the
-    /// guard they hold.
-    pub fn new(group: &str) -> (Self, tokio::sync::watch::Receiver<bool>, ConsumerGuard) {
+    /// A handle for `group` reading `topics`, the receiver its consumers watch for the stop
+    /// signal, and the guard they hold.
+    pub fn new(
+        group: &str,
+        topics: &[Topic],
+    ) -> (Self, tokio::sync::watch::Receiver<bool>, ConsumerGuard) {
         let (stop, rx) = tokio::sync::watch::channel(false);
         let (alive, gone) = tokio::sync::mpsc::channel(1);
         let handle = Self {
             group: group.to_owned(),
+            topics: topics.to_vec(),
             assigned: Arc::default(),
             stop,
             gone,
@@ -459,6 +465,11 @@ impl SubscriptionHandle {
     /// The consumer group.
     pub fn group(&self) -> &str {
         &self.group
+    }
+
+    /// The topics it reads.
+    pub fn topics(&self) -> &[Topic] {
+        &self.topics
     }
 
     /// The flag the consumers raise once they have partitions to read.

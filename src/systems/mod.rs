@@ -420,6 +420,17 @@ impl Systems {
         }
     }
 
+    /// Every consumer group this process runs, with the topics it reads (what `bench
+    /// --ceiling` moves the records through).
+    pub async fn consumer_groups(&self) -> Vec<(String, Vec<crate::bus::Topic>)> {
+        self.subscriptions
+            .lock()
+            .await
+            .iter()
+            .map(|s| (s.group().to_owned(), s.topics().to_vec()))
+            .collect()
+    }
+
     /// Stops consuming (each consumer finishes what it handed out and commits), then waits
     /// until every queued publish is on the bus and the producer is flushed. Answers how many
     /// records failed for good meanwhile (never reached the bus, or were refused by it and

@@ -6,6 +6,10 @@
 //! record enqueued with `send_result`, then every delivery awaited. Bridge: the same records as
 //! `Publish` messages of `chunk` envelopes, `in_flight` of them outstanding, through the bridge
 //! actor and the Kafka bus (one batch on the wire at a time, in order, with retries).
+//!
+//! [`ceiling`]: the service's whole topology against raw clients (`bench --ceiling`).
+
+pub mod ceiling;
 
 use crate::bus::bridge::{envelope_record, Bridge};
 use crate::bus::kafka::{producer_config, KafkaBus};
@@ -18,9 +22,7 @@ use crate::settings::{BusKind, Settings};
 use actix::prelude::*;
 use anyhow::Context as _;
 use futures::stream::{self, StreamExt};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::FutureProducer;
 use std::time::{Duration, Instant};
 
 /// What to measure.
@@ -170,37 +172,7 @@ async fn produce_raw(
     envelopes: &[Envelope],
 ) -> anyhow::Result<()> {
     let records: Vec<_> = envelopes.iter().map(envelope_record).collect();
-    let mut deliveries = Vec::with_capacity(records.len());
-    for record in &records {
-        let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
-        for (key, value) in &record.headers {
-            headers = headers.insert(Header {
-                key,
-                value: Some(value.as_bytes()),
-            });
-        }
-        let mut future_record = FutureRecord::to(bus.topic_name(record.topic))
-            .key(record.key.as_bytes())
-            .payload(record.payload.as_ref())
-            .headers(headers);
-        loop {
-            match producer.send_result(future_record) {
-                Ok(delivery) => break deliveries.push(delivery),
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                    future_record = back;
-                    tokio::time::sleep(Duration::from_millis(1)).await;
-                }
-                Err((error, _)) => anyhow::bail!("raw producer refused a record: {error}"),
-            }
-        }
-    }
-    for delivery in deliveries {
-        delivery
-            .await
-            .context("raw producer shut down")?
-            .map_err(|(e, _)| anyhow::anyhow!("raw record not delivered: {e}"))?;
-    }
-    Ok(())
+    ceiling::produce(producer, bus, &records).await
 }
 
 /// The bridge: `Publish` messages of `chunk` envelopes, `in_flight` outstanding.

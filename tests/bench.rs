@@ -1,0 +1,71 @@
+//! `govfusion bench --ceiling` as an operator runs it: a simulation on the embedded Kafka
+//! cluster, then its records through the same consumer groups with raw clients.
+
+use std::process::{Command, Output};
+
+/// Runs the built binary with `args` and `env` (name, value) pairs.
+fn govfusion(args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_govfusion"))
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("Failed to run the govfusion binary")
+}
+
+/// The numbers of the line of `out` that starts with `label`, in order (`1,740` is one).
+fn numbers(out: &str, label: &str) -> Vec<f64> {
+    let line = out
+        .lines()
+        .find(|line| line.starts_with(label))
+        .unwrap_or_else(|| panic!("no `{label}` line in:\n{out}"));
+    line.split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .filter_map(|word| word.trim_matches('.').parse().ok())
+        .collect()
+}
+
+#[test]
+fn the_ceiling_moves_the_runs_records_through_its_groups_and_prints_the_services_share() {
+    let output = govfusion(&["bench", "--ceiling", "--cases", "40"], &[]);
+
+    let out = String::from_utf8_lossy(&output.stdout);
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "bench failed: {out}\n{err}");
+    // The simulation's own summary comes first, every case completed …
+    let cases = numbers(&out, "cases");
+    assert_eq!(cases[..2], [40.0, 40.0], "{out}");
+    let service = numbers(&out, "throughput")[0];
+    // … then the topology it ran: several records a case, each read by more than one group
+    // (the target's, the intake view's, the supervision view's) …
+    let topology = numbers(&out, "topology");
+    let (records, groups, deliveries) = (topology[0], topology[2], topology[3]);
+    assert!((5.0..30.0).contains(&records), "records a case: {out}");
+    assert!(groups >= 3.0, "consumer groups: {out}");
+    assert!(deliveries > 2.0 * records, "deliveries a case: {out}");
+    // … the raw clients moved every record the run wrote …
+    let ceiling = numbers(&out, "ceiling");
+    assert!(ceiling[0] > 0.0, "{out}");
+    assert_eq!(ceiling[1], numbers(&out, "bus")[0], "records moved: {out}");
+    // … and the share is the simulation's throughput over that ceiling.
+    let share = numbers(&out, "share");
+    assert_eq!(share[1], service.round(), "{out}");
+    let expected = service / ceiling[0];
+    assert!(
+        (share[0] - expected).abs() < 0.01 + expected * 0.01,
+        "{out}"
+    );
+}
+
+#[test]
+fn the_ceiling_is_refused_on_the_memory_bus_saying_why() {
+    let output = govfusion(
+        &["bench", "--ceiling", "--cases", "5"],
+        &[("GOVFUSION__BUS__KIND", "memory")],
+    );
+
+    assert!(!output.status.success());
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        err.contains("bench --ceiling measures Kafka: set bus.kind to `kafka` or `embedded`"),
+        "{err}"
+    );
+}
