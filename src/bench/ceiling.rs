@@ -172,6 +172,18 @@ fn size(record: &Record) -> usize {
     record.key.len() + headers + record.payload.len()
 }
 
+/// How many partitions `topic` has (none when the broker does not know it).
+fn partitions(consumer: &BaseConsumer, topic: &str) -> anyhow::Result<i32> {
+    let metadata = consumer
+        .fetch_metadata(Some(topic), READ_FOR)
+        .with_context(|| format!("no metadata for {topic}"))?;
+    let count = metadata
+        .topics()
+        .first()
+        .map_or(0, |t| t.partitions().len());
+    Ok(i32::try_from(count)?)
+}
+
 /// Every record on the topics of `prefix`, read from each partition's start to its end.
 fn read_back(brokers: &str, prefix: &str) -> anyhow::Result<Vec<Record>> {
     let consumer: BaseConsumer = ClientConfig::new()
@@ -185,14 +197,7 @@ fn read_back(brokers: &str, prefix: &str) -> anyhow::Result<Vec<Record>> {
     let mut assignment = TopicPartitionList::new();
     for topic in Topic::ALL {
         let name = topic.name(prefix);
-        let metadata = consumer
-            .fetch_metadata(Some(&name), READ_FOR)
-            .with_context(|| format!("no metadata for {name}"))?;
-        let partitions = metadata
-            .topics()
-            .first()
-            .map_or(0, |t| t.partitions().len());
-        for partition in 0..i32::try_from(partitions).unwrap_or(i32::MAX) {
+        for partition in 0..partitions(&consumer, &name)? {
             let (low, high) = consumer
                 .fetch_watermarks(&name, partition, READ_FOR)
                 .with_context(|| format!("no watermarks for {name}/{partition}"))?;
@@ -263,14 +268,7 @@ fn raw_consumer(
         .with_context(|| format!("Failed to create the raw consumer of {group}"))?;
     let mut assignment = TopicPartitionList::new();
     for topic in topics {
-        let metadata = consumer
-            .fetch_metadata(Some(topic), READ_FOR)
-            .with_context(|| format!("no metadata for {topic}"))?;
-        let partitions = metadata
-            .topics()
-            .first()
-            .map_or(0, |t| t.partitions().len());
-        for partition in 0..i32::try_from(partitions).unwrap_or(i32::MAX) {
+        for partition in 0..partitions(&consumer, topic)? {
             assignment.add_partition_offset(topic, partition, Offset::Beginning)?;
         }
     }

@@ -135,6 +135,18 @@ fn read_topics_blocking(brokers: &str, topics: &[String]) -> Vec<RawRecord> {
     records
 }
 
+/// How many partitions `topic` has (none when the broker does not know it).
+fn partitions(consumer: &BaseConsumer, topic: &str) -> i32 {
+    let metadata = consumer
+        .fetch_metadata(Some(topic), TIMEOUT)
+        .unwrap_or_else(|e| panic!("no metadata for topic {topic}: {e}"));
+    let count = metadata
+        .topics()
+        .first()
+        .map_or(0, |t| t.partitions().len());
+    i32::try_from(count).expect("a partition count fits an i32")
+}
+
 /// The partitions of `topics` holding records past `next` (or past their low watermark when
 /// not read yet), with where to start and their high watermark.
 fn unread_ends(
@@ -144,15 +156,9 @@ fn unread_ends(
 ) -> HashMap<(String, i32), (i64, i64)> {
     let mut ends = HashMap::new();
     for topic in topics {
-        let metadata = consumer
-            .fetch_metadata(Some(topic), TIMEOUT)
-            .unwrap_or_else(|e| panic!("no metadata for topic {topic}: {e}"));
-        let partitions = metadata
-            .topics()
-            .first()
-            .map_or(0, |t| t.partitions().len());
+        let partitions = partitions(consumer, topic);
         assert!(partitions > 0, "topic {topic} has no partitions");
-        for partition in 0..partitions as i32 {
+        for partition in 0..partitions {
             let (low, high) = consumer
                 .fetch_watermarks(topic, partition, TIMEOUT)
                 .unwrap_or_else(|e| panic!("no watermarks for {topic}/{partition}: {e}"));
@@ -220,14 +226,7 @@ fn read_past_ends(
 ) -> bool {
     let mut assignment = TopicPartitionList::new();
     for topic in topics {
-        let metadata = consumer
-            .fetch_metadata(Some(topic), TIMEOUT)
-            .unwrap_or_else(|e| panic!("no metadata for topic {topic}: {e}"));
-        let partitions = metadata
-            .topics()
-            .first()
-            .map_or(0, |t| t.partitions().len());
-        for partition in 0..partitions as i32 {
+        for partition in 0..partitions(consumer, topic) {
             let from = next
                 .get(&(topic.clone(), partition))
                 .map_or(Offset::Beginning, |&at| Offset::Offset(at));
