@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use govfusion::settings::StoreSettings;
 use govfusion::store::writer::BACKLOG_LIMIT;
 use govfusion::store::{
-    CaseFilter, CaseRepository, CaseRow, CaseWriter, StoreError, StoredOffset, ViewJson, MAX_PAGE,
+    CaseFilter, CaseRepository, CaseRow, CaseWriter, JsonText, StoreError, StoredOffset, MAX_PAGE,
 };
 use serde_json::json;
 use std::collections::{HashMap, HashSet};
@@ -55,8 +55,8 @@ fn case(
 }
 
 /// `json` as a row's view.
-fn view(json: serde_json::Value) -> ViewJson {
-    ViewJson::of(&json).expect("a JSON value serializes")
+fn view(json: serde_json::Value) -> JsonText {
+    JsonText::of(&json).expect("a JSON value serializes")
 }
 
 /// Writes `rows` in one committed transaction.

@@ -37,7 +37,7 @@ pub mod tx;
 pub mod writer;
 
 pub use list::{CaseFilter, Page, MAX_PAGE};
-pub use row::{CaseRow, ViewJson, CLOSED_STATUSES};
+pub use row::{CaseRow, JsonText, CLOSED_STATUSES};
 pub use state::{ClosedStates, StateRow, StoredSnapshot};
 pub use supervision::{FigureScope, SupervisionRow};
 pub use tx::CaseTx;

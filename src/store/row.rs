@@ -34,23 +34,24 @@ pub struct CaseRow {
     /// The trace id every message of the case carries.
     pub trace_id: String,
     /// The whole case view.
-    pub view: ViewJson,
+    pub view: JsonText,
     /// The messages of the case's current step while it is open (for a re-drive), none
     /// once it is completed.
-    pub trail: Option<serde_json::Value>,
+    pub trail: Option<JsonText>,
 }
 
-/// A case view as JSON text, serialized once: the repository stores it as it is, and the
-/// intake system hands a case's row to the writer after every change, of which a batch writes
-/// only the last — a tree of JSON values built for each would be built mostly to be dropped.
+/// A row's JSON (the case view, the current step's messages) as text, serialized once: the
+/// repository stores it as it is, and the intake system hands a case's row to the writer after
+/// every change, of which a batch writes only the last — a tree of JSON values built for each
+/// would be built mostly to be dropped, and held meanwhile at several times the text's size.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct ViewJson(Box<RawValue>);
+pub struct JsonText(Box<RawValue>);
 
-impl ViewJson {
-    /// `view` serialized.
-    pub fn of(view: &impl Serialize) -> Result<Self, serde_json::Error> {
-        serde_json::value::to_raw_value(view).map(Self)
+impl JsonText {
+    /// `value` serialized.
+    pub fn of(value: &impl Serialize) -> Result<Self, serde_json::Error> {
+        serde_json::value::to_raw_value(value).map(Self)
     }
 
     /// The JSON text.
@@ -58,15 +59,15 @@ impl ViewJson {
         self.0.get()
     }
 
-    /// The view read as `T`.
+    /// The JSON read as `T`.
     pub fn read<'a, T: Deserialize<'a>>(&'a self) -> Result<T, serde_json::Error> {
         serde_json::from_str(self.0.get())
     }
 }
 
-/// Two views are equal when they hold the same JSON, however it is spaced or its keys ordered
+/// Two texts are equal when they hold the same JSON, however it is spaced or its keys ordered
 /// (PostgreSQL's `jsonb` orders them its own way).
-impl PartialEq for ViewJson {
+impl PartialEq for JsonText {
     fn eq(&self, other: &Self) -> bool {
         match (
             self.read::<serde_json::Value>(),
@@ -114,9 +115,9 @@ pub(super) struct Record {
     /// The trace id.
     trace_id: String,
     /// The view.
-    view: Json<ViewJson>,
+    view: Json<JsonText>,
     /// The current step's messages.
-    trail: Option<Json<serde_json::Value>>,
+    trail: Option<Json<JsonText>>,
 }
 
 /// The time `micros` microseconds after the epoch, or why `case_id`'s row cannot hold it.

@@ -156,7 +156,7 @@ impl IntakeSystem {
         match CaseRecord::from_row(row) {
             Ok(record) => {
                 if let Some(trail) = trail.filter(|_| !is_closed(record.view.status)) {
-                    if let Err(error) = self.trails.restore(&case_id, trail) {
+                    if let Err(error) = self.trails.restore(&case_id, &trail) {
                         tracing::warn!(%case_id, %error, "the case's current step cannot be read back; a re-drive of it has nothing to send");
                     }
                 }

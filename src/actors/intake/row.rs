@@ -4,7 +4,7 @@
 use super::view::CaseView;
 use super::IntakeSystem;
 use crate::domain::CaseId;
-use crate::store::{CaseRow, ViewJson};
+use crate::store::{CaseRow, JsonText};
 
 impl CaseRow {
     /// The row of `view`, whose messages carry `trace_id`, with the messages of its current
@@ -14,7 +14,7 @@ impl CaseRow {
     pub fn from_view(
         view: &CaseView,
         trace_id: &str,
-        trail: Option<serde_json::Value>,
+        trail: Option<JsonText>,
     ) -> Result<CaseRow, serde_json::Error> {
         let application = &view.application;
         // The history is kept in time order: its last entry is the latest change.
@@ -34,7 +34,7 @@ impl CaseRow {
             // Every message observed adds an entry: the count only rises.
             revision: i64::try_from(view.history.len()).unwrap_or(i64::MAX),
             trace_id: trace_id.to_owned(),
-            view: ViewJson::of(view)?,
+            view: JsonText::of(view)?,
             trail,
         })
     }

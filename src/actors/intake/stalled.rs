@@ -32,6 +32,7 @@ use super::{
 };
 use crate::domain::{CaseId, CaseStatus, Envelope, HistoryStep, MessageType};
 use crate::port::{publish, HandleError};
+use crate::store::JsonText;
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -72,23 +73,23 @@ struct ReadTrail {
 impl Trails {
     /// The messages of `case_id`'s current step as the case repository keeps them; none when
     /// it has none.
-    pub(super) fn stored(&self, case_id: &CaseId) -> Option<serde_json::Value> {
+    pub(super) fn stored(&self, case_id: &CaseId) -> Option<JsonText> {
         let trail = self.0.get(case_id)?;
         let stored = StoredTrail {
             status: trail.status,
             messages: trail.messages.iter().map(|m| &**m).collect(),
         };
         // Envelopes and a status are plain data: they always serialise.
-        serde_json::to_value(stored).ok()
+        JsonText::of(&stored).ok()
     }
 
     /// Takes back the messages of `case_id`'s current step from the case repository.
     pub(super) fn restore(
         &mut self,
         case_id: &CaseId,
-        stored: serde_json::Value,
+        stored: &JsonText,
     ) -> Result<(), serde_json::Error> {
-        let read: ReadTrail = serde_json::from_value(stored)?;
+        let read: ReadTrail = stored.read()?;
         let messages = read.messages.into_iter().map(Arc::new).collect();
         self.0.insert(
             case_id.clone(),
