@@ -206,7 +206,7 @@ async fn read_body(req: &mut ServiceRequest, limit: usize) -> Result<Bytes, ApiE
 /// A stored answer, sent again.
 fn replay(stored: &Stored) -> HttpResponse {
     let mut response = HttpResponse::with_body(stored.status, BoxBody::new(stored.body.clone()));
-    for (name, value) in &stored.headers {
+    for (name, value) in &*stored.headers {
         response.headers_mut().append(name.clone(), value.clone());
     }
     response
@@ -282,11 +282,7 @@ impl Pending {
             return error.error_response();
         };
         if let Some(ticket) = self.ticket.take() {
-            let stored = Stored {
-                status,
-                headers: head.headers().clone(),
-                body: body.clone(),
-            };
+            let stored = Stored::of(status, head.headers(), &body);
             self.store
                 .finish(&self.key, ticket, Some(stored), Instant::now());
         }

@@ -10,7 +10,7 @@
 //!
 //! The store lives in the process: a restart forgets every key.
 
-use actix_web::http::header::HeaderMap;
+use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use actix_web::http::StatusCode;
 use bytes::Bytes;
 use std::collections::{HashMap, VecDeque};
@@ -34,15 +34,31 @@ pub struct Key {
 /// A SHA-256 digest of a request body: what tells a retry from a reuse of the key.
 pub type Fingerprint = [u8; 32];
 
-/// An answer as it was first sent, to be sent again.
+/// An answer as it was first sent, to be sent again. Kept in exact-size buffers: the store
+/// holds up to `http.idempotency_max_entries` of them for a day, and a header map's table and
+/// a body read into a growing buffer would keep several times what the answer needs.
 #[derive(Debug)]
 pub struct Stored {
     /// The status of the first answer.
     pub status: StatusCode,
     /// Its headers (content type, location, …).
-    pub headers: HeaderMap,
+    pub headers: Box<[(HeaderName, HeaderValue)]>,
     /// Its body.
     pub body: Bytes,
+}
+
+impl Stored {
+    /// The answer of `status`, `headers` and `body`, copied to exact size.
+    pub fn of(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Self {
+        Self {
+            status,
+            headers: headers
+                .iter()
+                .map(|(name, value)| (name.clone(), value.clone()))
+                .collect(),
+            body: Bytes::copy_from_slice(body),
+        }
+    }
 }
 
 /// What [`Store::begin`] found for a key.
@@ -208,11 +224,11 @@ mod tests {
     }
 
     fn answer(status: u16, body: &'static str) -> Stored {
-        Stored {
-            status: StatusCode::from_u16(status).unwrap(),
-            headers: HeaderMap::new(),
-            body: Bytes::from_static(body.as_bytes()),
-        }
+        Stored::of(
+            StatusCode::from_u16(status).unwrap(),
+            &HeaderMap::new(),
+            body.as_bytes(),
+        )
     }
 
     fn started(begin: Begin) -> Ticket {
