@@ -98,15 +98,20 @@ pub async fn read_topics(brokers: &str, topics: &[String]) -> Vec<RawRecord> {
         .expect("reading the topics panicked")
 }
 
-/// How long reading past the high watermarks must find nothing before a topic counts as read.
-const QUIET: Duration = Duration::from_millis(250);
+/// How long reading past the high watermarks must find nothing before a topic counts as read:
+/// several of the reader's fetch waits ([`FETCH_WAIT`]). A fetch at a partition's high
+/// watermark is held by the broker for the whole wait even when a record lies past it.
+const QUIET: Duration = Duration::from_millis(600);
+
+/// The reader's `fetch.wait.max.ms`.
+const FETCH_WAIT: &str = "50";
 
 /// Reads every partition of `topics` from its low to its high watermark, then asks for the
 /// watermarks again and reads on until they show nothing more, then reads past them until
 /// [`QUIET`] brings nothing: a broker may report a high watermark that lags a record it already
-/// holds and hands to a consumer (tansu did, right after a freeze, and under load it kept a
-/// partition's last record past its high watermark until the next write), and the records a
-/// test checks were all written before it reads.
+/// holds and hands to a consumer (tansu did, right after a freeze; and under load it set a
+/// partition's high watermark one short after a batch of two records, until the next write),
+/// and the records a test checks were all written before it reads.
 fn read_topics_blocking(brokers: &str, topics: &[String]) -> Vec<RawRecord> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
@@ -115,6 +120,7 @@ fn read_topics_blocking(brokers: &str, topics: &[String]) -> Vec<RawRecord> {
             format!("reader-{}", uuid::Uuid::new_v4().simple()),
         )
         .set("enable.auto.commit", "false")
+        .set("fetch.wait.max.ms", FETCH_WAIT)
         .create()
         .expect("Failed to create a raw reader");
     let deadline = Instant::now() + TIMEOUT;
