@@ -83,10 +83,9 @@ impl Actors {
     /// their records in `repository` (written through its writer) when given — the supervision
     /// system keeping only its open cases in memory when `persist_state` too; centres and
     /// departments find the closed markers of cases they closed before in `closed_states`,
-    /// when given. The bus
-    /// consumers, the
-    /// bridge and the intake system run on the caller's thread; centres, departments and
-    /// supervision on a second one, so that a city's traffic uses two cores.
+    /// when given. The intake system and the terminals run on the caller's thread; centres,
+    /// departments and supervision on a second one (the bridge and the consumers it starts
+    /// have a third, see [`super::Systems`]), so that a city's traffic uses several cores.
     pub fn start(
         settings: &Settings,
         roles: &Roles,

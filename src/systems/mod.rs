@@ -141,6 +141,9 @@ pub struct Systems {
     subscriptions: Arc<tokio::sync::Mutex<Vec<SubscriptionHandle>>>,
     /// The thread the centres and departments run on.
     worker: Arc<Arbiter>,
+    /// The thread the bridge runs on, with the consumers of the groups that rebuild state and
+    /// views.
+    bridge_thread: Arc<Arbiter>,
     /// Set when shutdown begins.
     stopping: Arc<std::sync::atomic::AtomicBool>,
 }
@@ -247,7 +250,11 @@ impl Systems {
         let intake_share = actors::intake_share(&settings, bus.as_ref());
         let bridge_actor = Bridge::new(bus.clone(), settings.bridge.clone());
         let bridge_stats = bridge_actor.stats();
-        let bridge = bridge_actor.start();
+        // The bridge, and the consumers of the groups that rebuild state and views, which it
+        // starts, get a thread of their own: on the caller's, with the intake system and the
+        // terminals, the intake system was left behind on the last records of busy cases.
+        let bridge_thread = Arbiter::new();
+        let bridge = Bridge::start_in_arbiter(&bridge_thread.handle(), move |_| bridge_actor);
         let audit = start_audit_trail(&settings, &bridge);
         let actors = Actors::start(
             &settings,
@@ -301,6 +308,7 @@ impl Systems {
             state_taken_back: Arc::default(),
             subscriptions: Arc::default(),
             worker: Arc::new(actors.worker),
+            bridge_thread: Arc::new(bridge_thread),
             stopping: Arc::default(),
         };
         tracing::info!(
@@ -467,6 +475,7 @@ impl Systems {
         };
         self.bus.shutdown().await;
         self.worker.stop();
+        self.bridge_thread.stop();
         if undelivered > 0 {
             tracing::error!(
                 undelivered,

@@ -535,8 +535,8 @@ impl Systems {
     }
 
     /// Starts a consumer group. The groups that rebuild state and views (`catch_up`) run their
-    /// consumers on this thread, with the bridge and the intake system; the groups of centres
-    /// and departments on the worker thread, with the systems they feed.
+    /// consumers on the bridge's thread; the groups of centres and departments on the worker
+    /// thread, with the systems they feed.
     pub(super) async fn subscribe(
         &self,
         group: Group,
