@@ -321,9 +321,9 @@ fn serve(config: Option<PathBuf>, roles: Vec<Role>) -> anyhow::Result<ExitCode> 
     Ok(ExitCode::SUCCESS)
 }
 
-/// A simulated city's settings from `config`: its own API port, the
-/// departments no process plays played by the simulator, and, unless the configuration names
-/// a database, a scratch one.
+/// A simulated city's settings from `config`: its own API port, the departments no process
+/// plays played by the simulator, and, unless the configuration names a database, a scratch
+/// one.
 struct SimulatedCity {
     settings: Settings,
     played_externally: Vec<DepartmentCode>,
