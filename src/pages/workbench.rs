@@ -169,9 +169,7 @@ fn case_card(case: &Value, now: DateTime<Utc>) -> Markup {
                     (result["outcome"].as_str().unwrap_or_default()) "（" (result["opinion"].as_str().unwrap_or_default()) "）" }
             }
             @if deciding {
-                form.stack method="post" action="/workbench/act" {
-                    input type="hidden" name="action" value="decide";
-                    input type="hidden" name="target" value=(case_id);
+                (act_form("decide", case_id, true, html! {
                     fieldset {
                         legend { "决定" }
                         div.check {
@@ -186,16 +184,14 @@ fn case_card(case: &Value, now: DateTime<Utc>) -> Markup {
                     label for={ "opinion-" (case_id) } { "审查意见" }
                     input id={ "opinion-" (case_id) } name="opinion" required value="经审查，符合规定";
                     button type="submit" { "提交决定" }
-                }
-                form.stack method="post" action="/workbench/act" {
-                    input type="hidden" name="action" value="supplement";
-                    input type="hidden" name="target" value=(case_id);
+                }))
+                (act_form("supplement", case_id, true, html! {
                     label for={ "materials-" (case_id) } { "需补正的材料（以逗号分隔）" }
                     input id={ "materials-" (case_id) } name="materials" required;
                     label for={ "why-" (case_id) } { "补正理由" }
                     input id={ "why-" (case_id) } name="reason" required;
                     button type="submit" { "要求补正" }
-                }
+                }))
             } @else {
                 p { "等待申请人补正材料。" }
             }
@@ -219,15 +215,11 @@ fn event_card(event: &Value, now: DateTime<Utc>) -> Markup {
             p { (route.join(" → ")) " · " (due_mark(event["deadline"].as_str(), now))
                 " · " @if signed { "已签收" } @else { "未签收" } }
             @if !signed {
-                form method="post" action="/workbench/act" {
-                    input type="hidden" name="action" value="sign";
-                    input type="hidden" name="target" value=(event_id);
+                (act_form("sign", event_id, false, html! {
                     button type="submit" { "签收" }
-                }
+                }))
             }
-            form.stack method="post" action="/workbench/act" {
-                input type="hidden" name="action" value="answer";
-                input type="hidden" name="target" value=(event_id);
+            (act_form("answer", event_id, true, html! {
                 label for={ "outcome-" (event_id) } { "协同意见" }
                 select id={ "outcome-" (event_id) } name="outcome" {
                     option value="agree" { "同意" }
@@ -236,23 +228,19 @@ fn event_card(event: &Value, now: DateTime<Utc>) -> Markup {
                 label for={ "answer-" (event_id) } { "说明" }
                 input id={ "answer-" (event_id) } name="opinion" required value="经核查，情况属实";
                 button type="submit" { "答复" }
-            }
-            form.stack method="post" action="/workbench/act" {
-                input type="hidden" name="action" value="return";
-                input type="hidden" name="target" value=(event_id);
+            }))
+            (act_form("return", event_id, true, html! {
                 label for={ "return-" (event_id) } { "退回理由" }
                 input id={ "return-" (event_id) } name="reason" required;
                 button type="submit" { "退回" }
-            }
-            form.stack method="post" action="/workbench/act" {
-                input type="hidden" name="action" value="extension";
-                input type="hidden" name="target" value=(event_id);
+            }))
+            (act_form("extension", event_id, true, html! {
                 label for={ "days-" (event_id) } { "延期（工作日）" }
                 input id={ "days-" (event_id) } name="days" type="number" min="1" max="30" value="2";
                 label for={ "extension-" (event_id) } { "延期理由" }
                 input id={ "extension-" (event_id) } name="reason" required;
                 button type="submit" { "申请延期" }
-            }
+            }))
         }
     }
 }
@@ -427,6 +415,18 @@ async fn act(
                 Some(&refused),
             )
             .await
+        }
+    }
+}
+
+/// A form posting act `action` on `target` (a case or an event) to `/workbench/act`, with
+/// `fields`; stacked (one field a line) when `stack`.
+fn act_form(action: &str, target: &str, stack: bool, fields: Markup) -> Markup {
+    html! {
+        form.stack[stack] method="post" action="/workbench/act" {
+            input type="hidden" name="action" value=(action);
+            input type="hidden" name="target" value=(target);
+            (fields)
         }
     }
 }
