@@ -2,12 +2,19 @@
 //!
 //! Publishing: a [`Publish`] holds the envelopes one handler produced, in order. The bridge turns
 //! them into records keyed by case id (with `id`, `type`, `target`, `trace_id` and W3C
-//! `traceparent` headers, see [`super::trace`]) and
-//! queues them. One batch is on its way to the bus at a time, so a later record can never
-//! overtake an earlier one; records that arrive while a batch is out form the next batch. A
-//! failed batch is sent again after an exponentially growing pause, up to
-//! `retry_max_attempts` sends; then it fails for good, and so does everything queued behind it
-//! (keeping order), and each publisher learns it from its [`Publish`] result.
+//! `traceparent` headers, see [`super::trace`]) and queues them. Queued publishes leave as
+//! batches, handed to the bus in the order they came: the bus takes a batch's records before
+//! the next batch is handed, so a later record never goes before an earlier one. Several
+//! batches may be on their way at once, up to `max_in_flight_records` records, when the bus
+//! keeps the order of what it was handed through its own retries
+//! ([`Bus::keeps_order_in_flight`]: the memory bus, and Kafka's idempotent producer); on a bus
+//! that does not, one batch is out at a time and the records arriving meanwhile form the next.
+//!
+//! A send that fails holds everything back: nothing more is handed until every batch on its way
+//! was answered, and then the failed batches are sent again, together and in the order they
+//! were first handed, after an exponentially growing pause, up to `retry_max_attempts` sends in
+//! all. Then they fail for good, and so does everything queued behind them (keeping order), and
+//! each publisher learns it from its [`Publish`] result.
 //!
 //! A record the bus can never take (too large, invalid: [`BusError::Refused`]) is not sent
 //! again and holds nothing back: the bus wrote the batch's other records, the refused one is
@@ -30,7 +37,7 @@ use crate::settings::BridgeSettings;
 use actix::prelude::*;
 use futures::FutureExt;
 use letter::{dead_letter, Payload};
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -93,10 +100,29 @@ impl BridgeStats {
     }
 }
 
+/// Who waits for a publish, and how many of a batch's records are that publish's.
+type Waiter = (oneshot::Sender<Result<(), PublishError>>, usize);
+
 /// The records of one publish and who waits for them.
 struct Unit {
     records: Vec<Arc<Record>>,
     done: oneshot::Sender<Result<(), PublishError>>,
+}
+
+/// Publishes sent to the bus together: their records in order, and their waiters in the same
+/// order.
+#[derive(Default)]
+struct Batch {
+    records: Vec<Arc<Record>>,
+    waiters: Vec<Waiter>,
+}
+
+impl Batch {
+    /// Appends `other` after this batch's records.
+    fn append(&mut self, other: Batch) {
+        self.records.extend(other.records);
+        self.waiters.extend(other.waiters);
+    }
 }
 
 /// The bridge between systems and the bus.
@@ -105,12 +131,29 @@ pub struct Bridge {
     bus: Arc<dyn Bus>,
     /// Batching and retry settings.
     settings: BridgeSettings,
+    /// Whether more than one batch may be on its way ([`Bus::keeps_order_in_flight`]).
+    pipelined: bool,
     /// Publishes waiting for their batch, oldest first.
     queue: VecDeque<Unit>,
     /// Records in `queue`.
     queued_records: usize,
-    /// Whether a batch is on its way to the bus.
-    sending: bool,
+    /// The number the next batch handed to the bus gets: batches that failed are sent again in
+    /// this order.
+    next_batch: u64,
+    /// Batches handed to the bus and not answered yet.
+    in_flight_batches: usize,
+    /// Records in those batches.
+    in_flight_records: usize,
+    /// Batches whose send failed, by their number: sent again, together, once nothing else is
+    /// on its way. Nothing new is handed to the bus while there are any.
+    failed: BTreeMap<u64, Batch>,
+    /// Why the first of the `failed` batches failed.
+    last_error: String,
+    /// Records of failed batches being sent again (with retries, alone on the bus); 0 when
+    /// none are.
+    resending: usize,
+    /// Whether the queue is to be sent once the publishes in the mailbox are queued.
+    flush_armed: bool,
     /// Whether a linger timer is armed.
     lingering: bool,
     /// Waiters for [`Drain`], each with the count of records failed when it asked.
@@ -123,11 +166,18 @@ impl Bridge {
     /// A bridge over `bus`.
     pub fn new(bus: Arc<dyn Bus>, settings: BridgeSettings) -> Self {
         Self {
+            pipelined: bus.keeps_order_in_flight(),
             bus,
             settings,
             queue: VecDeque::new(),
             queued_records: 0,
-            sending: false,
+            next_batch: 0,
+            in_flight_batches: 0,
+            in_flight_records: 0,
+            failed: BTreeMap::new(),
+            last_error: String::new(),
+            resending: 0,
+            flush_armed: false,
             lingering: false,
             drained: Vec::new(),
             stats: Arc::default(),
@@ -157,33 +207,64 @@ impl Bridge {
         rx
     }
 
-    /// Sends the next batch now, or arms the linger timer.
+    /// Whether nothing is queued, on its way or waiting to be sent again.
+    fn idle(&self) -> bool {
+        self.queue.is_empty()
+            && self.in_flight_batches == 0
+            && self.failed.is_empty()
+            && self.resending == 0
+    }
+
+    /// Whether another batch may be handed to the bus now.
+    fn may_send(&self) -> bool {
+        !self.queue.is_empty()
+            && self.failed.is_empty()
+            && self.resending == 0
+            && (self.in_flight_batches == 0
+                || (self.pipelined && self.in_flight_records < self.settings.max_in_flight_records))
+    }
+
+    /// Sends the queue soon, or arms the linger timer. Publishes arriving together (one sweep
+    /// of the mailbox) leave in one batch.
     fn schedule(&mut self, ctx: &mut Context<Self>) {
-        if self.sending || self.queue.is_empty() {
+        if !self.may_send() {
             return;
         }
         let linger = Duration::from_millis(self.settings.linger_ms);
         if linger.is_zero() || self.queued_records >= self.settings.batch_max_records {
-            self.send_batch(ctx);
+            if !self.flush_armed {
+                self.flush_armed = true;
+                let flush = ActorFutureExt::map(fut::ready(()), |(), bridge: &mut Self, ctx| {
+                    bridge.flush_armed = false;
+                    bridge.send_queue(ctx);
+                });
+                ctx.spawn(flush);
+            }
         } else if !self.lingering {
             self.lingering = true;
             ctx.run_later(linger, |bridge, ctx| {
                 bridge.lingering = false;
-                bridge.send_batch(ctx);
+                bridge.send_queue(ctx);
             });
         }
     }
 
-    /// Takes whole publishes off the queue, up to the batch size, and sends them with retries.
-    fn send_batch(&mut self, ctx: &mut Context<Self>) {
-        if self.sending || self.queue.is_empty() {
-            return;
+    /// Hands batches of whole publishes, up to the batch size each, to the bus while it may take
+    /// more.
+    fn send_queue(&mut self, ctx: &mut Context<Self>) {
+        while self.may_send() {
+            let batch = self.next_batch_from_queue();
+            self.hand(batch, ctx);
         }
-        let mut units = Vec::new();
-        let mut records = Vec::new();
+        self.answer_drains();
+    }
+
+    /// Takes whole publishes off the queue, up to the batch size.
+    fn next_batch_from_queue(&mut self) -> Batch {
+        let mut batch = Batch::default();
         while let Some(unit) = self.queue.front() {
-            if !records.is_empty()
-                && records.len() + unit.records.len() > self.settings.batch_max_records
+            if !batch.records.is_empty()
+                && batch.records.len() + unit.records.len() > self.settings.batch_max_records
             {
                 break;
             }
@@ -191,58 +272,120 @@ impl Bridge {
                 break;
             };
             self.queued_records -= unit.records.len();
-            records.extend(unit.records.iter().cloned());
-            units.push((unit.done, unit.records.len()));
+            batch.waiters.push((unit.done, unit.records.len()));
+            batch.records.extend(unit.records);
         }
         record::bridge_queued(self.queued_records);
-        self.sending = true;
+        batch
+    }
+
+    /// Hands `batch` to the bus (which takes its records before this returns) and settles it
+    /// when the bus answers. An answer the bus knows at once is settled at once, so that a
+    /// failure holds back the batches behind it.
+    fn hand(&mut self, batch: Batch, ctx: &mut Context<Self>) {
+        let number = self.next_batch;
+        self.next_batch += 1;
+        self.in_flight_batches += 1;
+        self.in_flight_records += batch.records.len();
+        let started = Instant::now();
+        let mut sent = self.bus.publish(batch.records.clone());
+        if let Some(result) = (&mut sent).now_or_never() {
+            self.settle(number, batch, result, started, ctx);
+            return;
+        }
+        ctx.spawn(sent.into_actor(self).map(move |result, bridge, ctx| {
+            bridge.settle(number, batch, result, started, ctx);
+            bridge.schedule(ctx);
+            bridge.answer_drains();
+        }));
+    }
+
+    /// The bus answered batch `number`: its publishers learn it, or it waits to be sent again.
+    fn settle(
+        &mut self,
+        number: u64,
+        batch: Batch,
+        result: Result<(), BusError>,
+        started: Instant,
+        ctx: &mut Context<Self>,
+    ) {
+        self.in_flight_batches -= 1;
+        self.in_flight_records -= batch.records.len();
+        record::bridge_batch(batch.records.len(), started.elapsed());
+        match result {
+            Ok(()) => self.batch_sent(batch, Vec::new(), ctx),
+            Err(BusError::Refused(refused)) => self.batch_sent(batch, refused, ctx),
+            Err(error) => {
+                tracing::warn!(%error, records = batch.records.len(), "publish failed; sending it again");
+                if self.failed.is_empty() {
+                    self.last_error = error.to_string();
+                }
+                self.failed.insert(number, batch);
+            }
+        }
+        if self.in_flight_batches == 0 && !self.failed.is_empty() && self.resending == 0 {
+            self.resend_failed(ctx);
+        }
+    }
+
+    /// Sends every failed batch again, together and in the order they were first handed, with
+    /// retries, while nothing else is on its way. The first send counts as the first attempt.
+    fn resend_failed(&mut self, ctx: &mut Context<Self>) {
+        let mut batch = Batch::default();
+        for (_, failed) in std::mem::take(&mut self.failed) {
+            batch.append(failed);
+        }
+        let first_error = std::mem::take(&mut self.last_error);
+        self.resending = batch.records.len();
         let bus = self.bus.clone();
         let settings = self.settings.clone();
         let stats = self.stats.clone();
-        let batch = records.clone();
+        let records = batch.records.clone();
         let started = Instant::now();
-        let send = async move { send_with_retry(bus.as_ref(), records, &settings, &stats).await };
+        let send = async move {
+            send_with_retry(bus.as_ref(), records, &settings, &stats, first_error).await
+        };
         ctx.spawn(send.into_actor(self).map(move |result, bridge, ctx| {
-            bridge.sending = false;
-            record::bridge_batch(batch.len(), started.elapsed());
+            bridge.resending = 0;
+            record::bridge_batch(batch.records.len(), started.elapsed());
             match result {
-                Ok(refused) => bridge.batch_sent(&batch, units, refused, ctx),
-                Err(error) => bridge.batch_failed(batch.len(), units, error),
+                Ok(refused) => bridge.batch_sent(batch, refused, ctx),
+                Err(error) => bridge.batch_failed(batch, error),
             }
             bridge.schedule(ctx);
-            if !bridge.sending && bridge.queue.is_empty() {
-                let failed = bridge.stats.records_failed.load(Ordering::Relaxed);
-                for (waiter, before) in bridge.drained.drain(..) {
-                    let _ = waiter.send(failed - before);
-                }
-            }
+            bridge.answer_drains();
         }));
+    }
+
+    /// Answers the [`Drain`] waiters once nothing is left to send.
+    fn answer_drains(&mut self) {
+        if !self.idle() {
+            return;
+        }
+        let failed = self.stats.records_failed.load(Ordering::Relaxed);
+        for (waiter, before) in self.drained.drain(..) {
+            let _ = waiter.send(failed - before);
+        }
     }
 
     /// The bus took the batch, but for the `refused` records: those are dead-lettered and their
     /// publishes fail for good; every other publish of the batch succeeds.
-    fn batch_sent(
-        &mut self,
-        batch: &[Arc<Record>],
-        units: Vec<(oneshot::Sender<Result<(), PublishError>>, usize)>,
-        refused: Vec<Refusal>,
-        ctx: &mut Context<Self>,
-    ) {
-        let taken = (batch.len() - refused.len()) as u64;
+    fn batch_sent(&mut self, batch: Batch, refused: Vec<Refusal>, ctx: &mut Context<Self>) {
+        let taken = (batch.records.len() - refused.len()) as u64;
         self.stats.records_sent.fetch_add(taken, Ordering::Relaxed);
         self.stats.batches_sent.fetch_add(1, Ordering::Relaxed);
         if let Some(first) = refused.first() {
-            let reason = format!("{}: {}", batch[first.index].topic, first.reason);
+            let reason = format!("{}: {}", batch.records[first.index].topic, first.reason);
             tracing::error!(records = refused.len(), %reason, "the bus refused records for good; dead-lettering them");
             self.stats.failed(refused.len() as u64, reason);
             self.stats
                 .records_refused
                 .fetch_add(refused.len() as u64, Ordering::Relaxed);
             record::bridge_refused(refused.len());
-            self.dead_letter_refused(batch, &refused, ctx);
+            self.dead_letter_refused(&batch.records, &refused, ctx);
         }
         let mut start = 0;
-        for (done, len) in units {
+        for (done, len) in batch.waiters {
             let range = start..start + len;
             start += len;
             let result = match refused.iter().find(|r| range.contains(&r.index)) {
@@ -300,13 +443,9 @@ impl Bridge {
         );
     }
 
-    /// The batch failed for good: it and everything queued behind it.
-    fn batch_failed(
-        &mut self,
-        count: usize,
-        units: Vec<(oneshot::Sender<Result<(), PublishError>>, usize)>,
-        error: PublishError,
-    ) {
+    /// The failed batches failed for good: they and everything queued behind them.
+    fn batch_failed(&mut self, batch: Batch, error: PublishError) {
+        let count = batch.records.len();
         tracing::error!(%error, records = count, "batch failed for good");
         self.stats.failed(count as u64, error.reason.clone());
         record::bridge_failed_batch();
@@ -320,42 +459,42 @@ impl Bridge {
         }
         self.queued_records = 0;
         record::bridge_queued(0);
-        for (done, _) in units {
+        for (done, _) in batch.waiters {
             // A publisher that stopped waiting needs no answer.
             let _ = done.send(Err(error.clone()));
         }
     }
 }
 
-/// Sends `records`, retrying with exponential backoff; answers the records the bus refused for
-/// good (the others are on the bus), which are not sent again.
+/// Sends `records` again after a first send failed with `first_error`, retrying with
+/// exponential backoff up to `retry_max_attempts` sends in all; answers the records the bus
+/// refused for good (the others are on the bus), which are not sent again.
 async fn send_with_retry(
     bus: &dyn Bus,
     records: Vec<Arc<Record>>,
     settings: &BridgeSettings,
     stats: &BridgeStats,
+    first_error: String,
 ) -> Result<Vec<Refusal>, PublishError> {
     let mut backoff = Duration::from_millis(settings.retry_initial_backoff_ms.max(1));
     let max_backoff = Duration::from_millis(settings.retry_max_backoff_ms.max(1));
     let attempts = settings.retry_max_attempts.max(1);
     let mut attempt = 1;
-    loop {
+    let mut error = first_error;
+    while attempt < attempts {
+        tracing::warn!(%error, attempt, ?backoff, "publish failed; retrying");
+        stats.retries.fetch_add(1, Ordering::Relaxed);
+        record::bridge_retry();
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(max_backoff);
+        attempt += 1;
         match bus.publish(records.clone()).await {
             Ok(()) => return Ok(Vec::new()),
             Err(BusError::Refused(refused)) => return Ok(refused),
-            Err(error) if attempt >= attempts => {
-                return Err(PublishError::transient(attempts, error.to_string()))
-            }
-            Err(error) => {
-                tracing::warn!(%error, attempt, ?backoff, "publish failed; retrying");
-                stats.retries.fetch_add(1, Ordering::Relaxed);
-                record::bridge_retry();
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(max_backoff);
-                attempt += 1;
-            }
+            Err(failed) => error = failed.to_string(),
         }
     }
+    Err(PublishError::transient(attempts, error))
 }
 
 /// Turns an envelope into a record keyed by case id, with the routing headers and, when the
@@ -434,14 +573,16 @@ impl Handler<Drain> for Bridge {
     type Result = ResponseFuture<u64>;
 
     fn handle(&mut self, _: Drain, _: &mut Self::Context) -> Self::Result {
-        if !self.sending && self.queue.is_empty() {
+        if self.idle() {
             return Box::pin(async { 0 });
         }
         let (tx, rx) = oneshot::channel();
         let failed = self.stats.records_failed.load(Ordering::Relaxed);
         self.drained.push((tx, failed));
         // The bridge stopped with the records: none of them is delivered now.
-        let queued = (self.queued_records + usize::from(self.sending)) as u64;
-        Box::pin(async move { rx.await.unwrap_or(queued) })
+        let failed_batches: usize = self.failed.values().map(|b| b.records.len()).sum();
+        let pending =
+            (self.queued_records + self.in_flight_records + failed_batches + self.resending) as u64;
+        Box::pin(async move { rx.await.unwrap_or(pending) })
     }
 }

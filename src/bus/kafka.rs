@@ -10,8 +10,10 @@
 //! again in order (consumers drop the repeats by message id). A record that can never be
 //! written (over `message.max.bytes` — set from `bus.max_record_bytes` — or the broker's limit,
 //! or invalid) does not hold the others: they are written and the publish names it
-//! ([`BusError::Refused`]), for the bridge to dead-letter. On a full local queue it waits and enqueues the
-//! same record again before any later one.
+//! ([`BusError::Refused`]), for the bridge to dead-letter. A publish hands its records to
+//! librdkafka before it returns (so the bridge may keep several on their way, in order); on a
+//! full local queue it fails at once, and the bridge sends it again when what is in flight was
+//! answered.
 //!
 //! Consumers: see [`super::kafka_consumer`] — at least once, offsets stored only after a record
 //! (and every one before it on its partition) was handled.
@@ -218,7 +220,12 @@ pub fn producer_config(settings: &BusSettings, brokers: &str) -> Result<ClientCo
         // dead-lettered by the bridge instead of blocking the records behind it.
         .set("message.max.bytes", settings.max_record_bytes.to_string())
         .set("partitioner", "murmur2_random");
-    if !kafka.idempotence {
+    if kafka.idempotence {
+        // A failure that could leave a gap in a partition (a later record written, an earlier
+        // one not) turns the producer fatal instead: every record after it fails too, and the
+        // bridge sends them again, in order, through a new producer.
+        config.set("enable.gapless.guarantee", "true");
+    } else {
         // Without the broker's sequence numbers only one request in flight per connection keeps
         // a partition's order through retries.
         config
@@ -229,9 +236,10 @@ pub fn producer_config(settings: &BusSettings, brokers: &str) -> Result<ClientCo
     Ok(config)
 }
 
-/// Hands one record to librdkafka; on a full local queue waits for deliveries to drain it, then
-/// enqueues this same record before any later one.
-async fn enqueue(
+/// Hands one record to librdkafka. A full local queue is an error like any other here: the
+/// bridge keeps fewer records in flight than the queue holds, and sends the batch again once
+/// what is on its way was answered.
+fn enqueue(
     inner: &Inner,
     producer: &FutureProducer,
     record: &Record,
@@ -244,20 +252,13 @@ async fn enqueue(
             value: Some(value.as_bytes()),
         });
     }
-    let mut future_record = FutureRecord::to(topic)
+    let future_record = FutureRecord::to(topic)
         .key(record.key.as_bytes())
         .payload(record.payload.as_ref())
         .headers(headers);
-    loop {
-        match producer.send_result(future_record) {
-            Ok(delivery) => return Ok(delivery),
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                future_record = back;
-                tokio::time::sleep(Duration::from_millis(2)).await;
-            }
-            Err((error, _)) => return Err(error),
-        }
-    }
+    producer
+        .send_result(future_record)
+        .map_err(|(error, _)| error)
 }
 
 /// Whether `error` says this record can never be written, however often it is sent: too large
@@ -394,29 +395,37 @@ impl Bus for KafkaBus {
         })
     }
 
+    fn keeps_order_in_flight(&self) -> bool {
+        // The idempotent producer keeps each partition's order through its retries, and with
+        // `enable.gapless.guarantee` a record that fails fails every later one (the producer
+        // turns fatal and is replaced). Without it, only one request in flight keeps the order.
+        self.inner.settings.kafka.idempotence
+    }
+
     fn publish(&self, records: Vec<Arc<Record>>) -> BoxFuture<'static, Result<(), BusError>> {
-        let inner = self.inner.clone();
-        Box::pin(async move {
-            let Producer_ {
-                producer,
-                generation,
-            } = inner.producer();
-            let mut deliveries = Vec::with_capacity(records.len());
-            let mut refused = Vec::new();
-            for (index, record) in records.iter().enumerate() {
-                match enqueue(&inner, &producer, record).await {
-                    Ok(delivery) => deliveries.push((index, delivery)),
-                    Err(error) if refused_for_good(&error) => refused.push(Refusal {
-                        index,
-                        reason: error.to_string(),
-                        too_large: too_large(&error),
-                    }),
-                    Err(error) => {
-                        inner.producer_failed(generation, &error);
-                        return Err(BusError::Publish(format!("cannot enqueue record: {error}")));
-                    }
+        let Producer_ {
+            producer,
+            generation,
+        } = self.inner.producer();
+        let mut deliveries = Vec::with_capacity(records.len());
+        let mut refused = Vec::new();
+        for (index, record) in records.iter().enumerate() {
+            match enqueue(&self.inner, &producer, record) {
+                Ok(delivery) => deliveries.push((index, delivery)),
+                Err(error) if refused_for_good(&error) => refused.push(Refusal {
+                    index,
+                    reason: error.to_string(),
+                    too_large: too_large(&error),
+                }),
+                Err(error) => {
+                    self.inner.producer_failed(generation, &error);
+                    let failed = BusError::Publish(format!("cannot enqueue record: {error}"));
+                    return Box::pin(std::future::ready(Err(failed)));
                 }
             }
+        }
+        let inner = self.inner.clone();
+        Box::pin(async move {
             for (index, delivery) in deliveries {
                 match delivery.await {
                     Ok(Ok(_)) => {}

@@ -504,9 +504,12 @@ impl Drop for SubscriptionHandle {
 
 /// A message bus: partitioned topics and consumer groups.
 pub trait Bus: Send + Sync + 'static {
-    /// Writes `records`; resolves once all are durably on the bus, in order per partition. A
-    /// record the bus can never take does not hold the others back: they are written and the
-    /// publish answers [`BusError::Refused`] naming it.
+    /// Writes `records`; resolves once all are durably on the bus, in order per partition. The
+    /// records are handed over before this returns: those of a later call come after them on
+    /// their partition, and a failure known at once (the bus refusing the whole publish, a full
+    /// local queue) is answered by a future that is ready. A record the bus can never take does
+    /// not hold the others back: they are written and the publish answers
+    /// [`BusError::Refused`] naming it.
     fn publish(&self, records: Vec<Arc<Record>>) -> BoxFuture<'static, Result<(), BusError>>;
 
     /// Starts consumers for `subscription`, resuming from the group's committed offsets.
@@ -515,6 +518,14 @@ pub trait Bus: Send + Sync + 'static {
     /// The next offset of every partition of `topics` now (the high watermarks): a reader that
     /// has handled everything below them has caught up with what was there at this moment.
     fn end_offsets(&self, topics: Vec<Topic>) -> BoxFuture<'static, Result<EndOffsets, BusError>>;
+
+    /// Whether records handed over in separate publishes, while earlier ones are still on their
+    /// way, keep the order they were handed in on their partition through the bus's own retries
+    /// (a publish takes its records before it returns). The bridge then keeps several batches
+    /// on their way at once; otherwise one at a time.
+    fn keeps_order_in_flight(&self) -> bool {
+        true
+    }
 
     /// Whether what is published outlives the systems running on it (a Kafka cluster, or a
     /// [`MemoryBus::durable`](memory::MemoryBus::durable) that tests restart systems over), so

@@ -422,8 +422,12 @@ pub struct BridgeSettings {
     /// Most records sent to the bus in one batch.
     pub batch_max_records: usize,
     /// How long a batch may wait for more records before it is sent, in milliseconds. With 0 a
-    /// batch goes as soon as the previous one is acknowledged (records queue up meanwhile).
+    /// batch goes at once, with the publishes that arrived together.
     pub linger_ms: u64,
+    /// Most records on their way to the bus (handed over, not yet acknowledged) at once; below
+    /// the producer's local queue (`queue.buffering.max.messages`, 100,000 by default). On a
+    /// bus that cannot keep the order of what is in flight, one batch is.
+    pub max_in_flight_records: usize,
     /// First retry delay after a failed send, in milliseconds; doubles on every retry.
     pub retry_initial_backoff_ms: u64,
     /// Longest retry delay, in milliseconds.
@@ -441,6 +445,7 @@ impl Default for BridgeSettings {
         Self {
             batch_max_records: 20_000,
             linger_ms: 0,
+            max_in_flight_records: 20_000,
             retry_initial_backoff_ms: 10,
             retry_max_backoff_ms: 2000,
             retry_max_attempts: 10,

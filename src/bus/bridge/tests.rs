@@ -155,3 +155,184 @@ fn an_applications_record_adds_less_than_the_envelope_overhead() {
         );
     }
 }
+
+/// A bus that notes every publish handed to it (the keys of its records) and answers each only
+/// when the test says so.
+#[derive(Clone)]
+struct ScriptedBus {
+    /// What [`Bus::keeps_order_in_flight`] answers.
+    ordered: bool,
+    script: Arc<Mutex<Script>>,
+}
+
+#[derive(Default)]
+struct Script {
+    /// The keys of each publish, in the order they were handed.
+    handed: Vec<Vec<String>>,
+    /// Each publish's answer, until it is given.
+    answers: Vec<Option<oneshot::Sender<Result<(), BusError>>>>,
+}
+
+impl ScriptedBus {
+    fn new(ordered: bool) -> Self {
+        Self {
+            ordered,
+            script: Arc::default(),
+        }
+    }
+
+    fn handed(&self) -> Vec<Vec<String>> {
+        self.script.lock().unwrap().handed.clone()
+    }
+
+    /// Waits until `count` publishes were handed over, and answers what they were.
+    async fn wait_for(&self, count: usize) -> Vec<Vec<String>> {
+        for _ in 0..2_000 {
+            if self.handed().len() >= count {
+                return self.handed();
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        panic!("{count} publishes expected, got {:?}", self.handed());
+    }
+
+    /// Answers publish `index` (counted from 0 in the order handed).
+    fn answer(&self, index: usize, result: Result<(), BusError>) {
+        let sender = self.script.lock().unwrap().answers[index].take();
+        sender.expect("answered once").send(result).unwrap();
+    }
+}
+
+impl Bus for ScriptedBus {
+    fn publish(
+        &self,
+        records: Vec<Arc<Record>>,
+    ) -> futures::future::BoxFuture<'static, Result<(), BusError>> {
+        let (answer, answered) = oneshot::channel();
+        let mut script = self.script.lock().unwrap();
+        script
+            .handed
+            .push(records.iter().map(|r| r.key.clone()).collect());
+        script.answers.push(Some(answer));
+        Box::pin(async move {
+            answered
+                .await
+                .unwrap_or_else(|_| Err(BusError::Publish("no answer".into())))
+        })
+    }
+
+    fn subscribe(
+        &self,
+        _: super::super::Subscription,
+    ) -> Result<super::super::SubscriptionHandle, BusError> {
+        Err(BusError::Subscribe(
+            "a scripted bus has no consumers".into(),
+        ))
+    }
+
+    fn end_offsets(
+        &self,
+        _: Vec<Topic>,
+    ) -> futures::future::BoxFuture<'static, Result<super::super::EndOffsets, BusError>> {
+        Box::pin(async { Ok(Default::default()) })
+    }
+
+    fn keeps_order_in_flight(&self) -> bool {
+        self.ordered
+    }
+}
+
+fn bridge_over_script(bus: &ScriptedBus) -> Addr<Bridge> {
+    let settings = BridgeSettings {
+        retry_initial_backoff_ms: 1,
+        ..BridgeSettings::default()
+    };
+    Bridge::new(Arc::new(bus.clone()), settings).start()
+}
+
+#[actix_rt::test]
+async fn batches_go_on_before_earlier_ones_are_answered_and_a_failed_one_goes_again_before_anything_new(
+) {
+    // Arrange
+    let bus = ScriptedBus::new(true);
+    let bridge = bridge_over_script(&bus);
+
+    // Act: `b` is handed over while `a` is on its way; then `a` fails and `b` is taken.
+    let a = bridge.send(PublishRecords(vec![record("a", 10)]));
+    bus.wait_for(1).await;
+    let b = bridge.send(PublishRecords(vec![record("b", 10)]));
+    let handed = bus.wait_for(2).await;
+    bus.answer(0, Err(BusError::Publish("broker away".into())));
+    bus.answer(1, Ok(()));
+    let b = b.await.expect("answered");
+    let resent = bus.wait_for(3).await;
+    // `c` comes while `a` is being sent again.
+    let c = bridge.send(PublishRecords(vec![record("c", 10)]));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let while_resending = bus.handed();
+    bus.answer(2, Ok(()));
+    let a = a.await.expect("answered");
+    let after = bus.wait_for(4).await;
+    bus.answer(3, Ok(()));
+    let c = c.await.expect("answered");
+
+    // Assert
+    assert_eq!(handed, [["a"], ["b"]], "two batches on their way at once");
+    assert!(b.is_ok(), "{b:?}");
+    assert_eq!(resent[2], ["a"], "the failed batch alone, again");
+    assert_eq!(
+        while_resending.len(),
+        3,
+        "nothing new while `a` is sent again"
+    );
+    assert!(a.is_ok(), "{a:?}");
+    assert_eq!(after[3], ["c"]);
+    assert!(c.is_ok(), "{c:?}");
+}
+
+#[actix_rt::test]
+async fn batches_failed_together_go_again_together_in_the_order_they_were_first_handed() {
+    // Arrange
+    let bus = ScriptedBus::new(true);
+    let bridge = bridge_over_script(&bus);
+    let a = bridge.send(PublishRecords(vec![record("a", 10)]));
+    bus.wait_for(1).await;
+    let b = bridge.send(PublishRecords(vec![record("b", 10)]));
+    bus.wait_for(2).await;
+
+    // Act: the later batch fails first.
+    bus.answer(1, Err(BusError::Publish("broker away".into())));
+    bus.answer(0, Err(BusError::Publish("broker away".into())));
+    let handed = bus.wait_for(3).await;
+    bus.answer(2, Ok(()));
+    let (a, b) = futures::join!(a, b);
+
+    // Assert
+    assert_eq!(handed[2], ["a", "b"]);
+    assert!(a.expect("answered").is_ok());
+    assert!(b.expect("answered").is_ok());
+}
+
+#[actix_rt::test]
+async fn on_a_bus_that_cannot_keep_order_in_flight_one_batch_is_out_at_a_time() {
+    // Arrange
+    let bus = ScriptedBus::new(false);
+    let bridge = bridge_over_script(&bus);
+    let a = bridge.send(PublishRecords(vec![record("a", 10)]));
+    bus.wait_for(1).await;
+
+    // Act
+    let b = bridge.send(PublishRecords(vec![record("b", 10)]));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let while_a_is_out = bus.handed();
+    bus.answer(0, Ok(()));
+    let handed = bus.wait_for(2).await;
+    bus.answer(1, Ok(()));
+    let (a, b) = futures::join!(a, b);
+
+    // Assert
+    assert_eq!(while_a_is_out, [["a"]]);
+    assert_eq!(handed[1], ["b"]);
+    assert!(a.expect("answered").is_ok());
+    assert!(b.expect("answered").is_ok());
+}

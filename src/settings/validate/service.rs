@@ -80,6 +80,13 @@ impl Settings {
                 "a batch must hold at least one record",
             );
         }
+        if self.bridge.max_in_flight_records == 0 {
+            found.add(
+                "bridge.max_in_flight_records",
+                "0",
+                "at least one record must be allowed on its way to the bus",
+            );
+        }
     }
 
     /// A `message.max.bytes` in `bus.kafka.options` overrides the one set from
