@@ -182,8 +182,8 @@ async fn after_a_flow_the_counters_moved_as_the_flow_says() {
             .cloned()
     })
     .await;
-    let prefix = app.systems.settings.bus.topic_prefix.clone();
-    let market = format!("{prefix}.department.market");
+    // The centres' and departments' group, which reads the market department's records.
+    let market = app.systems.flow_group.clone().expect("departments run");
     // Per system and type: every case published once and approved once (the waiting one not
     // yet), the collaborations dispatched to their departments. A handling is counted once
     // its outputs are on the bus, a moment after the next system may have acted on them.

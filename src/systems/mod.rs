@@ -63,6 +63,7 @@ mod live;
 mod startup;
 
 use actors::{Actors, Connected};
+pub use group::flow_group;
 use group::Group;
 
 pub use desks::{CentreDesk, DepartmentDesk, Desks, IntakeDesk, SupervisionDesk};
@@ -120,6 +121,9 @@ pub struct Systems {
     intake_share: IntakeShare,
     /// The consumer group the supervision system rebuilds its view with (this process's own).
     pub supervision_group: String,
+    /// The shared consumer group of this process's centres and departments
+    /// ([`flow_group`]), if it runs any.
+    pub flow_group: Option<String>,
     /// The consumer group that follows the flow topics for the dashboard's live feed (this
     /// process's own), started for the first watcher.
     live_group: String,
@@ -282,6 +286,11 @@ impl Systems {
             intake_share,
             supervision_group: format!("{prefix}.supervision.{run}"),
             live_group: format!("{prefix}.live.{run}"),
+            flow_group: flow_group(
+                prefix,
+                roles.governance,
+                &actors.departments.keys().collect::<Vec<_>>(),
+            ),
             live: tokio::sync::broadcast::channel(live::LIVE_BACKLOG).0,
             live_followed: Arc::default(),
             repository,

@@ -1,7 +1,7 @@
 //! Start-up's three phases (see the module docs of [`super`]): every consumer group subscribed at
 //! once, the state rebuilt, then the views, then the flow started.
 
-use super::{Group, Phase, Rebuilt, Systems};
+use super::{group, Group, Phase, Rebuilt, Systems};
 use crate::actors::governance_center::StartFeed;
 use crate::actors::intake::{MarkReady, TakeBack};
 use crate::actors::supervisor::TakeBackRecords;
@@ -389,41 +389,27 @@ impl Systems {
         Ok(Some(Resume { from, store }))
     }
 
-    /// The shared groups of centres and departments, from their committed offsets; they
-    /// handle records once the state is back.
+    /// The shared group of this process's centres and departments ([`group::flow_group`]),
+    /// from its committed offsets: one consumer reads the flow for all of them, and hands each
+    /// record to the system its `target` header names. They handle records once the state is
+    /// back.
     async fn subscribe_flow(&self) -> anyhow::Result<()> {
-        let prefix = self.settings.bus.topic_prefix.clone();
+        let Some(name) = self.flow_group.clone() else {
+            return Ok(());
+        };
+        let mut routes = HashMap::new();
         if self.roles.governance {
-            let group = Group::new(
-                format!("{prefix}.governance"),
-                vec![
-                    Topic::CollaborationRequests,
-                    Topic::CollaborationEvents,
-                    Topic::CollaborationResults,
-                    Topic::Approvals,
-                ],
-            );
-            self.subscribe(group.shared(), Routes::ByTarget(self.centre_routes()), None)
-                .await?;
+            routes.extend(self.centre_routes());
         }
         for (code, addr) in self.departments.iter() {
-            let routes = HashMap::from([(
+            routes.insert(
                 SystemId::Department(code.clone()).to_string(),
                 addr.clone().recipient(),
-            )]);
-            let group = Group::new(
-                format!("{prefix}.department.{code}"),
-                vec![
-                    Topic::Applications,
-                    Topic::CollaborationEvents,
-                    Topic::CollaborationResults,
-                    Topic::CaseUpdates,
-                ],
             );
-            self.subscribe(group.shared(), Routes::ByTarget(routes), None)
-                .await?;
         }
-        Ok(())
+        let topics = group::flow_topics(self.roles.governance, !self.departments.is_empty());
+        let group = Group::new(name, topics).shared();
+        self.subscribe(group, Routes::ByTarget(routes), None).await
     }
 
     /// Phase 3: the intake system takes submissions and the city centre reads the feed.

@@ -110,10 +110,7 @@ async fn publish_again_and_wait_taken(app: &TestApp, case_id: &str) {
     let (partition, record) = published_record(bus, case_id);
     let end = bus.records(Topic::Applications, partition).len() as u64;
     bus.publish(vec![record]).await.expect("the bus takes it");
-    let group = format!(
-        "{}.department.market",
-        app.systems.settings.bus.topic_prefix
-    );
+    let group = app.systems.flow_group.clone().expect("departments run");
     poll("the market department to take the repeat", || {
         let committed = bus.committed_offset(&group, Topic::Applications, partition);
         async move {

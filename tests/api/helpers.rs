@@ -325,12 +325,9 @@ impl TestApp {
     /// Submits a `restaurant_opening` whose application the market department's group loses,
     /// and waits until it is lost and the case is published; answers the case id.
     pub async fn submit_lost_by_market(&self) -> String {
-        let market = format!(
-            "{}.department.market",
-            self.systems.settings.bus.topic_prefix
-        );
+        let flow = self.systems.flow_group.clone().expect("departments run");
         let bus = self.memory_bus();
-        bus.lose_next_deliveries(&market, "application.published", 1);
+        bus.lose_next_deliveries(&flow, "department/market", "application.published", 1);
         let case_id = self
             .submit_ok(&self.application_body("restaurant_opening"))
             .await;

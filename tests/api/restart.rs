@@ -139,6 +139,11 @@ async fn records_delivered_again_after_a_restart_have_no_second_effect() {
     let case_id = app.submit_ok(&app.application_body(MATTER)).await;
     app.wait_for_inbox_case(DECIDES, &case_id).await;
     let settings = app.systems.settings.clone();
+    let flow_group = app
+        .systems
+        .flow_group
+        .clone()
+        .expect("centres and departments run");
     let before = std::cell::Cell::new(0);
 
     // Act: the service stops and its shared groups lose every commit (as if it had died before
@@ -147,11 +152,7 @@ async fn records_delivered_again_after_a_restart_have_no_second_effect() {
     let app = app
         .restart_after(|bus| {
             before.set(sent(bus, &case_id).len());
-            let prefix = &settings.bus.topic_prefix;
-            bus.forget_commits(&format!("{prefix}.governance"));
-            for department in &settings.departments {
-                bus.forget_commits(&format!("{prefix}.department.{}", department.code));
-            }
+            bus.forget_commits(&flow_group);
             bus.duplicate_next_deliveries(10_000);
         })
         .await;
@@ -161,7 +162,7 @@ async fn records_delivered_again_after_a_restart_have_no_second_effect() {
     // nothing new …
     let (bus, before) = (app.memory_bus(), before.get());
     let partition = govfusion::bus::partition_for(&case_id, settings.bus.partitions);
-    let group = format!("{}.governance", settings.bus.topic_prefix);
+    let group = &flow_group;
     let end = bus.records(Topic::CollaborationResults, partition).len() as u64;
     poll("the replayed answers to be taken again", || {
         let committed = bus.committed_offset(&group, Topic::CollaborationResults, partition);

@@ -112,12 +112,9 @@ async fn a_lost_collaboration_completion_is_re_driven_with_its_whole_step_and_no
     // Arrange: the market department loses the completion of its case's collaboration, as the
     // restarted department of issue 12 did: the case waits in `collaborating` for good.
     let app = spawn_app().await;
-    let market = format!(
-        "{}.department.market",
-        app.systems.settings.bus.topic_prefix
-    );
+    let flow = app.systems.flow_group.clone().expect("departments run");
     let bus = app.memory_bus();
-    bus.lose_next_deliveries(&market, "collaboration.completed", 1);
+    bus.lose_next_deliveries(&flow, "department/market", "collaboration.completed", 1);
     let case_id = app
         .submit_ok(&app.application_body("restaurant_opening"))
         .await;
@@ -225,12 +222,9 @@ async fn a_completed_case_is_not_listed_and_is_not_re_driven() {
 async fn stalled_cases_are_listed_oldest_first_and_bounded() {
     // Arrange: two cases the market department never gets, submitted a minute apart.
     let (app, clock) = spawn_app_at(MORNING, |_| {}).await;
-    let market = format!(
-        "{}.department.market",
-        app.systems.settings.bus.topic_prefix
-    );
+    let flow = app.systems.flow_group.clone().expect("departments run");
     app.memory_bus()
-        .lose_next_deliveries(&market, "application.published", 2);
+        .lose_next_deliveries(&flow, "department/market", "application.published", 2);
     let body = app.application_body("individual_business_registration");
     let first = app.submit_ok(&body).await;
     app.wait_for_status(&first, "published").await;

@@ -22,8 +22,8 @@ pub(super) struct Faults {
     refused_snapshots_of: Mutex<Option<String>>,
     /// Publishes refused because they carried one of those snapshots.
     snapshots_refused: AtomicU64,
-    /// Deliveries still to lose, by (consumer group, message type).
-    lose_deliveries: Mutex<HashMap<(String, String), u32>>,
+    /// Deliveries still to lose, by (consumer group, target, message type).
+    lose_deliveries: Mutex<HashMap<(String, String, String), u32>>,
     /// Deliveries lost so far.
     deliveries_lost: AtomicU64,
 }
@@ -62,19 +62,22 @@ impl Faults {
     }
 
     /// Whether `group` is to lose this delivery of `record`: done without its handler seeing
-    /// it, so its offset is committed past it. Consumes one armed loss of the record's type.
+    /// it, so its offset is committed past it. Consumes one armed loss of the record's target
+    /// and type.
     pub(super) fn loses(&self, group: &str, record: &Record) -> bool {
+        let target = record.header("target").unwrap_or_default();
         let kind = record.header("type").unwrap_or_default();
         let mut armed = self
             .lose_deliveries
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        let Some(left) = armed.get_mut(&(group.to_owned(), kind.to_owned())) else {
+        let key = (group.to_owned(), target.to_owned(), kind.to_owned());
+        let Some(left) = armed.get_mut(&key) else {
             return false;
         };
         *left = left.saturating_sub(1);
         if *left == 0 {
-            armed.remove(&(group.to_owned(), kind.to_owned()));
+            armed.remove(&key);
         }
         self.deliveries_lost.fetch_add(1, Ordering::SeqCst);
         true
@@ -138,18 +141,18 @@ impl MemoryBus {
         self.inner.faults.snapshots_refused.load(Ordering::SeqCst)
     }
 
-    /// Makes consumer group `group` lose its next `n` deliveries of messages of type `kind`
-    /// (e.g. `application.published`): each is committed past without reaching the group's
-    /// systems, as when a system drops a message as handled before it could handle it. The
-    /// record stays on the bus, and other groups get it as usual.
-    pub fn lose_next_deliveries(&self, group: &str, kind: &str, n: u32) {
+    /// Makes consumer group `group` lose its next `n` deliveries of messages for `target`
+    /// (e.g. `department/market`) of type `kind` (e.g. `application.published`): each is
+    /// committed past without reaching the system, as when a system drops a message as handled
+    /// before it could handle it. The record stays on the bus, and other groups get it as usual.
+    pub fn lose_next_deliveries(&self, group: &str, target: &str, kind: &str, n: u32) {
         let mut armed = self
             .inner
             .faults
             .lose_deliveries
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        let key = (group.to_owned(), kind.to_owned());
+        let key = (group.to_owned(), target.to_owned(), kind.to_owned());
         if n == 0 {
             armed.remove(&key);
         } else {
@@ -247,22 +250,26 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_lost_delivery_is_committed_past_for_that_group_and_type_only() {
-        // Arrange: two records of one type and one of another, for two groups.
+    async fn a_lost_delivery_is_committed_past_for_that_group_target_and_type_only() {
+        // Arrange: records of two types for two targets, read by two groups.
         let bus = bus();
-        let typed = |kind: &str, key: &str| {
+        let typed = |target: &str, kind: &str, key: &str| {
             let mut r = Record::clone(&record(Topic::Applications, key));
-            r.headers = vec![("type".into(), kind.into())];
+            r.headers = vec![
+                ("target".into(), target.into()),
+                ("type".into(), kind.into()),
+            ];
             Arc::new(r)
         };
         bus.publish(vec![
-            typed("application.published", "a"),
-            typed("case.rated", "b"),
-            typed("application.published", "c"),
+            typed("department/fire", "application.published", "x"),
+            typed("department/market", "application.published", "a"),
+            typed("department/market", "case.rated", "b"),
+            typed("department/market", "application.published", "c"),
         ])
         .await
         .unwrap();
-        bus.lose_next_deliveries("g", "application.published", 1);
+        bus.lose_next_deliveries("g", "department/market", "application.published", 1);
         let keys = |seen: Arc<Mutex<Vec<String>>>| {
             Arc::new(move |d: Delivery| {
                 seen.lock().unwrap().push(d.record.key.clone());
@@ -287,10 +294,11 @@ mod tests {
             ))
             .unwrap();
 
-        // Assert: `g` lost the first `application.published` only, yet committed past it.
-        until(|| bus.committed_offset("g", Topic::Applications, 0) == 3).await;
-        until(|| other.lock().unwrap().len() == 3).await;
-        assert_eq!(*lossy.lock().unwrap(), ["b", "c"]);
+        // Assert: `g` lost the market's first `application.published` only, yet committed past
+        // it.
+        until(|| bus.committed_offset("g", Topic::Applications, 0) == 4).await;
+        until(|| other.lock().unwrap().len() == 4).await;
+        assert_eq!(*lossy.lock().unwrap(), ["x", "b", "c"]);
         assert_eq!(bus.deliveries_lost(), 1);
     }
 
