@@ -165,7 +165,7 @@ async fn records_delivered_again_after_a_restart_have_no_second_effect() {
     let group = &flow_group;
     let end = bus.records(Topic::CollaborationResults, partition).len() as u64;
     poll("the replayed answers to be taken again", || {
-        let committed = bus.committed_offset(&group, Topic::CollaborationResults, partition);
+        let committed = bus.committed_offset(group, Topic::CollaborationResults, partition);
         async move {
             match committed {
                 c if c >= end => Ok(()),
