@@ -169,6 +169,46 @@ async fn a_lower_version_read_later_never_replaces_a_higher_one(store: &TestStor
     assert_eq!((open[0].partition, open[0].offset), (4, 3));
 }
 
+async fn a_batch_of_more_rows_than_one_statement_takes_writes_each_by_the_same_rule(
+    store: &TestStore,
+) {
+    // Arrange: more cases than one statement writes (500), at version 2, and the same cases
+    // at version 1 read later.
+    let cases: Vec<String> = (0..1_201).map(|n| format!("c-{n:04}")).collect();
+    let rows = |version: u64, offset: i64| -> Vec<StateRow> {
+        cases
+            .iter()
+            .map(|case_id| {
+                let state = open_state(&format!("{case_id} v{version}"));
+                let record = snapshot(MARKET, case_id, version, state);
+                row(MARKET, &record, 1, offset)
+            })
+            .collect()
+    };
+    let (newer, older) = (rows(2, 10), rows(1, 20));
+
+    // Act: each set in one call.
+    let mut tx = store.repo.begin().await.unwrap();
+    tx.upsert_states(&newer.iter().collect::<Vec<_>>())
+        .await
+        .unwrap();
+    tx.upsert_states(&older.iter().collect::<Vec<_>>())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    // Assert: every case is there once, at the higher version.
+    let open = store.repo.open_snapshots(TOPIC, MARKET).await.unwrap();
+    let mut found = states(&open);
+    found.sort_by_key(|state| state.to_string());
+    let expected: Vec<serde_json::Value> = cases
+        .iter()
+        .map(|case_id| open_state(&format!("{case_id} v2")))
+        .collect();
+    assert_eq!(found.len(), 1_201);
+    assert_eq!(found, expected);
+}
+
 async fn open_snapshots_are_a_systems_open_cases_and_markers_are_found_one_by_one(
     store: &TestStore,
 ) {
@@ -357,6 +397,7 @@ suite!(
     a_row_names_the_case_and_reads_whether_it_is_closed,
     a_snapshot_read_earlier_never_replaces_one_read_later,
     a_lower_version_read_later_never_replaces_a_higher_one,
+    a_batch_of_more_rows_than_one_statement_takes_writes_each_by_the_same_rule,
     open_snapshots_are_a_systems_open_cases_and_markers_are_found_one_by_one,
     the_intake_systems_last_position_is_its_highest_closed_one_of_its_own,
     closed_markers_past_the_retention_are_deleted_and_nothing_else,

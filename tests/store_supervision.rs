@@ -129,9 +129,9 @@ async fn write(repo: &CaseRepository, rows: &[SupervisionRow]) {
     let mut tx = repo.begin().await.expect("Failed to begin");
     for row in rows {
         match row {
-            SupervisionRow::Case(row) => tx.upsert_supervised_case(row).await,
-            SupervisionRow::Assignment(row) => tx.upsert_assignment(row).await,
-            SupervisionRow::Applied(row) => tx.insert_applied(row).await,
+            SupervisionRow::Case(row) => tx.upsert_supervised_cases(&[row]).await,
+            SupervisionRow::Assignment(row) => tx.upsert_assignments(&[row]).await,
+            SupervisionRow::Applied(row) => tx.insert_applied(&[row]).await,
         }
         .expect("Failed to write a supervision row");
     }

@@ -45,7 +45,7 @@ pub use writer::{CaseWriter, StoredOffset};
 
 use crate::settings::StoreSettings;
 use sqlx::migrate::{MigrateError, Migrator};
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -137,6 +137,10 @@ pub struct CaseRepository {
     pool: Pool,
 }
 
+/// Prepared statements a connection keeps: the batch writes' shapes (up to nine per table, see
+/// `tx::statements`) and every query, with room to spare.
+const STATEMENT_CACHE: usize = 256;
+
 impl CaseRepository {
     /// Connects to `settings`' database (creating the SQLite file and its directory when
     /// missing) and brings its schema up to date.
@@ -163,7 +167,8 @@ impl CaseRepository {
             let options = options
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
-                .busy_timeout(std::time::Duration::from_secs(10));
+                .busy_timeout(std::time::Duration::from_secs(10))
+                .statement_cache_capacity(STATEMENT_CACHE);
             let pool = SqlitePoolOptions::new()
                 .max_connections(settings.max_connections)
                 .connect_with(options)
@@ -172,9 +177,12 @@ impl CaseRepository {
             SQLITE_MIGRATIONS.run(&pool).await?;
             Pool::Sqlite(pool)
         } else {
+            let options = PgConnectOptions::from_str(&url)
+                .map_err(StoreError::Connect)?
+                .statement_cache_capacity(STATEMENT_CACHE);
             let pool = PgPoolOptions::new()
                 .max_connections(settings.max_connections)
-                .connect(&url)
+                .connect_with(options)
                 .await
                 .map_err(StoreError::Connect)?;
             POSTGRES_MIGRATIONS.run(&pool).await?;

@@ -12,7 +12,7 @@
 //! can be delivered any more, so what the store holds follows open work and the retention, not
 //! history.
 
-use super::tx::{on_engine_tx, CaseTx};
+use super::tx::{on_engine_tx, statements, CaseTx};
 use super::{on_engine, CaseRepository, StoreError};
 use crate::bus::Record;
 use bytes::Bytes;
@@ -97,7 +97,7 @@ impl StateRow {
     }
 
     /// Whether it replaces `held`, a row of the same system and case: when its version is
-    /// higher, or the same and read after it. The rule of [`UPSERT_STATE`], for rows that meet
+    /// higher, or the same and read after it. The rule of [`INSERT_STATES`], for rows that meet
     /// before they reach the database.
     pub fn replaces(&self, held: &StateRow) -> bool {
         self.version > held.version
@@ -136,17 +136,18 @@ impl From<(i32, i64, Vec<u8>)> for StoredSnapshot {
     }
 }
 
-/// Writes a snapshot as its system's latest of the case, unless the row holds a higher version,
-/// or the same version read after it on the same partition. The version decides, not the
-/// offset, as for a system restoring from the topic ([`Versions::newer`]): two snapshots a
+/// Writes snapshots (the rows follow), each as its system's latest of the case, unless the row
+/// holds a higher version, or the same version read after it on the same partition. The
+/// version decides, not the offset, as for a system restoring from the topic ([`Versions::newer`]): two snapshots a
 /// system published one after the other can land on the partition in the other order, and
 /// the later offset is then the older state.
 ///
 /// [`Versions::newer`]: crate::actors::Versions::newer
-const UPSERT_STATE: &str = "\
+const INSERT_STATES: &str = "\
     INSERT INTO state_snapshots (topic, system_id, case_id, partition_id, record_offset, \
-                                 version, closed_at_us, sequence, payload) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                                 version, closed_at_us, sequence, payload) ";
+/// What follows [`INSERT_STATES`]'s rows (each of a distinct topic, system and case).
+const ON_STATE_CONFLICT: &str = " \
     ON CONFLICT (topic, system_id, case_id) DO UPDATE SET \
         partition_id = excluded.partition_id, record_offset = excluded.record_offset, \
         version = excluded.version, closed_at_us = excluded.closed_at_us, \
@@ -157,23 +158,32 @@ const UPSERT_STATE: &str = "\
                 OR excluded.record_offset > state_snapshots.record_offset))";
 
 impl CaseTx {
-    /// Writes `row` as its system's latest snapshot of its case (see [`UPSERT_STATE`]).
+    /// Writes `row` as its system's latest snapshot of its case (see [`INSERT_STATES`]).
     pub async fn upsert_state(&mut self, row: &StateRow) -> Result<(), StoreError> {
-        on_engine_tx!(&mut self.inner, tx => {
-            sqlx::query(UPSERT_STATE)
-                .bind(&row.topic)
-                .bind(&row.system_id)
-                .bind(&row.case_id)
-                .bind(row.partition)
-                .bind(row.offset)
-                .bind(row.version)
-                .bind(row.closed_at.map(|at| at.timestamp_micros()))
-                .bind(row.sequence)
-                .bind(row.payload.as_ref())
-                .execute(&mut **tx)
-                .await
-                .map(drop)?
-        });
+        self.upsert_states(&[row]).await
+    }
+
+    /// [`upsert_state`](Self::upsert_state) for each of `rows` (of distinct systems and cases).
+    pub async fn upsert_states(&mut self, rows: &[&StateRow]) -> Result<(), StoreError> {
+        for chunk in statements(rows) {
+            on_engine_tx!(&mut self.inner, tx => {
+                let mut query = sqlx::QueryBuilder::new(INSERT_STATES);
+                query.push_values(chunk, |mut values, row| {
+                    values
+                        .push_bind(&row.topic)
+                        .push_bind(&row.system_id)
+                        .push_bind(&row.case_id)
+                        .push_bind(row.partition)
+                        .push_bind(row.offset)
+                        .push_bind(row.version)
+                        .push_bind(row.closed_at.map(|at| at.timestamp_micros()))
+                        .push_bind(row.sequence)
+                        .push_bind(row.payload.as_ref());
+                });
+                query.push(ON_STATE_CONFLICT);
+                query.build().execute(&mut **tx).await.map(drop)?
+            });
+        }
         Ok(())
     }
 }

@@ -29,6 +29,7 @@
 //! batches.
 
 use super::supervision::SupervisionBatch;
+use super::tx::OffsetRow;
 use super::{CaseRepository, CaseRow, StateRow, SupervisionRow};
 use dashmap::DashMap;
 use std::collections::HashMap;
@@ -368,16 +369,19 @@ async fn write(target: &Target, pending: &mut Batch) -> bool {
     }
     let written = async {
         let mut tx = target.repository.begin().await?;
-        for row in pending.rows.values() {
-            tx.upsert_case(row).await?;
-        }
-        for ((group, topic, partition), next) in &pending.offsets {
-            tx.store_offset(group, topic, *partition, *next).await?;
-        }
+        let rows: Vec<&CaseRow> = pending.rows.values().map(Arc::as_ref).collect();
+        tx.upsert_cases(&rows).await?;
+        let offsets: Vec<OffsetRow<'_>> = pending
+            .offsets
+            .iter()
+            .map(|((group, topic, partition), next)| {
+                (group.as_str(), topic.as_str(), *partition, *next)
+            })
+            .collect();
+        tx.store_offsets(&offsets).await?;
         pending.supervised.write_in(&mut tx).await?;
-        for row in pending.states.values() {
-            tx.upsert_state(row).await?;
-        }
+        tx.upsert_states(&pending.states.values().collect::<Vec<_>>())
+            .await?;
         tx.commit().await
     }
     .await;

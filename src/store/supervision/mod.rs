@@ -21,7 +21,7 @@ pub mod tally;
 pub use read::SupervisedRecords;
 pub use tally::{CentreTally, DepartmentTally, FigureScope, Tally};
 
-use super::tx::on_engine_tx;
+use super::tx::{on_engine_tx, statements};
 use super::{CaseTx, StoreError};
 use chrono::{DateTime, NaiveDate, Utc};
 use std::collections::{HashMap, HashSet};
@@ -169,16 +169,12 @@ impl SupervisionBatch {
 
     /// Writes every row through `tx`.
     pub async fn write_in(&self, tx: &mut CaseTx) -> Result<(), StoreError> {
-        for row in self.cases.values() {
-            tx.upsert_supervised_case(row).await?;
-        }
-        for row in self.assignments.values() {
-            tx.upsert_assignment(row).await?;
-        }
-        for row in &self.applied {
-            tx.insert_applied(row).await?;
-        }
-        Ok(())
+        tx.upsert_supervised_cases(&self.cases.values().collect::<Vec<_>>())
+            .await?;
+        tx.upsert_assignments(&self.assignments.values().collect::<Vec<_>>())
+            .await?;
+        tx.insert_applied(&self.applied.iter().collect::<Vec<_>>())
+            .await
     }
 
     /// Forgets every row (once written).
@@ -189,12 +185,14 @@ impl SupervisionBatch {
     }
 }
 
-/// Writes a supervised case, replacing the row of the same case id.
-const UPSERT_SUPERVISED_CASE: &str = "\
+/// Writes supervised cases (the rows follow, of distinct case ids), each replacing the row of
+/// the same case id.
+const INSERT_SUPERVISED_CASES: &str = "\
     INSERT INTO supervision_cases (case_id, trace_id, department, accepted_at_us, accepted_on, \
         due_by_us, suspended_since_us, paused_hours, decided_at_us, handling_hours, rating, \
-        warned_yellow, warned_red) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+        warned_yellow, warned_red) ";
+/// What follows [`INSERT_SUPERVISED_CASES`]'s rows.
+const ON_SUPERVISED_CASE_CONFLICT: &str = " \
     ON CONFLICT (case_id) DO UPDATE SET \
         trace_id = excluded.trace_id, department = excluded.department, \
         accepted_at_us = excluded.accepted_at_us, accepted_on = excluded.accepted_on, \
@@ -203,12 +201,14 @@ const UPSERT_SUPERVISED_CASE: &str = "\
         handling_hours = excluded.handling_hours, rating = excluded.rating, \
         warned_yellow = excluded.warned_yellow, warned_red = excluded.warned_red";
 
-/// Writes a dispatch, replacing the row of the same event and dispatch number.
-const UPSERT_ASSIGNMENT: &str = "\
+/// Writes dispatches (the rows follow, of distinct events and dispatch numbers), each replacing
+/// the row of the same event and dispatch number.
+const INSERT_ASSIGNMENTS: &str = "\
     INSERT INTO supervision_assignments (event_id, dispatch, case_id, trace_id, department, \
         dispatched_by, dispatched_at_us, dispatched_on, deadline_us, extensions, answered_at_us, \
-        handling_hours, returned, warned_yellow, warned_red, escalated_to) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+        handling_hours, returned, warned_yellow, warned_red, escalated_to) ";
+/// What follows [`INSERT_ASSIGNMENTS`]'s rows.
+const ON_ASSIGNMENT_CONFLICT: &str = " \
     ON CONFLICT (event_id, dispatch) DO UPDATE SET \
         case_id = excluded.case_id, trace_id = excluded.trace_id, \
         department = excluded.department, dispatched_by = excluded.dispatched_by, \
@@ -218,15 +218,17 @@ const UPSERT_ASSIGNMENT: &str = "\
         returned = excluded.returned, warned_yellow = excluded.warned_yellow, \
         warned_red = excluded.warned_red, escalated_to = excluded.escalated_to";
 
-/// Records a centre on a dispatch's route; a dispatch's route never changes once known.
-const INSERT_ROUTE_HOP: &str = "\
-    INSERT INTO supervision_routes (event_id, dispatch, centre, hop) VALUES ($1, $2, $3, $4) \
-    ON CONFLICT (event_id, dispatch, centre) DO NOTHING";
+/// Records centres on dispatches' routes (the rows follow); a dispatch's route never changes
+/// once known.
+const INSERT_ROUTE_HOPS: &str = "INSERT INTO supervision_routes (event_id, dispatch, centre, hop) ";
+/// What follows [`INSERT_ROUTE_HOPS`]'s rows.
+const ON_ROUTE_HOP_CONFLICT: &str = " ON CONFLICT (event_id, dispatch, centre) DO NOTHING";
 
-/// Records a message applied to a case's records; applied again, it is there already.
-const INSERT_APPLIED: &str = "\
-    INSERT INTO supervision_messages (case_id, message_id) VALUES ($1, $2) \
-    ON CONFLICT (case_id, message_id) DO NOTHING";
+/// Records messages applied to cases' records (the rows follow); applied again, one is there
+/// already.
+const INSERT_APPLIED: &str = "INSERT INTO supervision_messages (case_id, message_id) ";
+/// What follows [`INSERT_APPLIED`]'s rows.
+const ON_APPLIED_CONFLICT: &str = " ON CONFLICT (case_id, message_id) DO NOTHING";
 
 /// A time as the database holds it: microseconds since the Unix epoch.
 fn micros(at: DateTime<Utc>) -> i64 {
@@ -234,82 +236,103 @@ fn micros(at: DateTime<Utc>) -> i64 {
 }
 
 impl CaseTx {
-    /// Writes `row`, replacing what the repository held for its case.
-    pub async fn upsert_supervised_case(
+    /// Writes `rows` (of distinct cases), each replacing what the repository held for its case.
+    pub async fn upsert_supervised_cases(
         &mut self,
-        row: &SupervisedCaseRow,
+        rows: &[&SupervisedCaseRow],
     ) -> Result<(), StoreError> {
-        on_engine_tx!(&mut self.inner, tx => {
-            sqlx::query(UPSERT_SUPERVISED_CASE)
-                .bind(&row.case_id)
-                .bind(&row.trace_id)
-                .bind(&row.department)
-                .bind(micros(row.accepted_at))
-                .bind(row.accepted_on)
-                .bind(micros(row.due_by))
-                .bind(row.suspended_since.map(micros))
-                .bind(row.paused_hours)
-                .bind(row.decided_at.map(micros))
-                .bind(row.handling_hours)
-                .bind(row.rating.map(i16::from))
-                .bind(row.warned_yellow)
-                .bind(row.warned_red)
-                .execute(&mut **tx)
-                .await
-                .map(drop)?
-        });
-        Ok(())
-    }
-
-    /// Writes `row` and its route, replacing what the repository held for its dispatch.
-    pub async fn upsert_assignment(&mut self, row: &AssignmentRow) -> Result<(), StoreError> {
-        on_engine_tx!(&mut self.inner, tx => {
-            sqlx::query(UPSERT_ASSIGNMENT)
-                .bind(&row.event_id)
-                .bind(row.dispatch)
-                .bind(&row.case_id)
-                .bind(&row.trace_id)
-                .bind(&row.department)
-                .bind(&row.dispatched_by)
-                .bind(micros(row.dispatched_at))
-                .bind(row.dispatched_on)
-                .bind(micros(row.deadline))
-                .bind(i64::from(row.extensions))
-                .bind(row.answered_at.map(micros))
-                .bind(row.handling_hours)
-                .bind(row.returned)
-                .bind(row.warned_yellow)
-                .bind(row.warned_red)
-                .bind(&row.escalated_to)
-                .execute(&mut **tx)
-                .await
-                .map(drop)?
-        });
-        for (hop, centre) in (0_i64..).zip(&row.route) {
+        for chunk in statements(rows) {
             on_engine_tx!(&mut self.inner, tx => {
-                sqlx::query(INSERT_ROUTE_HOP)
-                    .bind(&row.event_id)
-                    .bind(row.dispatch)
-                    .bind(centre)
-                    .bind(hop)
-                    .execute(&mut **tx)
-                    .await
-                    .map(drop)?
+                let mut query = sqlx::QueryBuilder::new(INSERT_SUPERVISED_CASES);
+                query.push_values(chunk, |mut values, row| {
+                    values
+                        .push_bind(&row.case_id)
+                        .push_bind(&row.trace_id)
+                        .push_bind(&row.department)
+                        .push_bind(micros(row.accepted_at))
+                        .push_bind(row.accepted_on)
+                        .push_bind(micros(row.due_by))
+                        .push_bind(row.suspended_since.map(micros))
+                        .push_bind(row.paused_hours)
+                        .push_bind(row.decided_at.map(micros))
+                        .push_bind(row.handling_hours)
+                        .push_bind(row.rating.map(i16::from))
+                        .push_bind(row.warned_yellow)
+                        .push_bind(row.warned_red);
+                });
+                query.push(ON_SUPERVISED_CASE_CONFLICT);
+                query.build().execute(&mut **tx).await.map(drop)?
             });
         }
         Ok(())
     }
 
-    /// Records that `row`'s message was applied to its case's records.
-    pub async fn insert_applied(&mut self, row: &AppliedMessage) -> Result<(), StoreError> {
-        on_engine_tx!(&mut self.inner, tx => {
-            sqlx::query(INSERT_APPLIED)
-                .bind(&row.case_id)
-                .bind(&row.message_id)
-                .execute(&mut **tx)
-                .await
-                .map(drop)?
-        });
+    /// Writes `rows` (of distinct dispatches) and their routes, each replacing what the
+    /// repository held for its dispatch.
+    pub async fn upsert_assignments(&mut self, rows: &[&AssignmentRow]) -> Result<(), StoreError> {
+        for chunk in statements(rows) {
+            on_engine_tx!(&mut self.inner, tx => {
+                let mut query = sqlx::QueryBuilder::new(INSERT_ASSIGNMENTS);
+                query.push_values(chunk, |mut values, row| {
+                    values
+                        .push_bind(&row.event_id)
+                        .push_bind(row.dispatch)
+                        .push_bind(&row.case_id)
+                        .push_bind(&row.trace_id)
+                        .push_bind(&row.department)
+                        .push_bind(&row.dispatched_by)
+                        .push_bind(micros(row.dispatched_at))
+                        .push_bind(row.dispatched_on)
+                        .push_bind(micros(row.deadline))
+                        .push_bind(i64::from(row.extensions))
+                        .push_bind(row.answered_at.map(micros))
+                        .push_bind(row.handling_hours)
+                        .push_bind(row.returned)
+                        .push_bind(row.warned_yellow)
+                        .push_bind(row.warned_red)
+                        .push_bind(&row.escalated_to);
+                });
+                query.push(ON_ASSIGNMENT_CONFLICT);
+                query.build().execute(&mut **tx).await.map(drop)?
+            });
+        }
+        let hops: Vec<(&AssignmentRow, i64, &String)> = rows
+            .iter()
+            .flat_map(|row| {
+                (0_i64..)
+                    .zip(&row.route)
+                    .map(move |(hop, centre)| (*row, hop, centre))
+            })
+            .collect();
+        for chunk in statements(&hops) {
+            on_engine_tx!(&mut self.inner, tx => {
+                let mut query = sqlx::QueryBuilder::new(INSERT_ROUTE_HOPS);
+                query.push_values(chunk, |mut values, (row, hop, centre)| {
+                    values
+                        .push_bind(&row.event_id)
+                        .push_bind(row.dispatch)
+                        .push_bind(*centre)
+                        .push_bind(*hop);
+                });
+                query.push(ON_ROUTE_HOP_CONFLICT);
+                query.build().execute(&mut **tx).await.map(drop)?
+            });
+        }
+        Ok(())
+    }
+
+    /// Records that `rows`' messages were applied to their cases' records.
+    pub async fn insert_applied(&mut self, rows: &[&AppliedMessage]) -> Result<(), StoreError> {
+        for chunk in statements(rows) {
+            on_engine_tx!(&mut self.inner, tx => {
+                let mut query = sqlx::QueryBuilder::new(INSERT_APPLIED);
+                query.push_values(chunk, |mut values, row| {
+                    values.push_bind(&row.case_id).push_bind(&row.message_id);
+                });
+                query.push(ON_APPLIED_CONFLICT);
+                query.build().execute(&mut **tx).await.map(drop)?
+            });
+        }
         Ok(())
     }
 }
