@@ -268,6 +268,34 @@ pub struct Resume {
     pub store: OffsetSink,
 }
 
+impl Resume {
+    /// One group reading for several that each resume as given: it starts each partition at
+    /// the earliest of their offsets (a partition one of them does not name, at its
+    /// beginning), and tells each of them its progress. None when none of them resumes; all
+    /// of them or none do, as they keep their offsets in the same place.
+    pub fn together(resumes: Vec<Option<Resume>>) -> Option<Resume> {
+        let resumes: Vec<Resume> = resumes.into_iter().flatten().collect();
+        let (first, rest) = resumes.split_first()?;
+        let from = first
+            .from
+            .iter()
+            .filter_map(|(at, next)| {
+                rest.iter()
+                    .map(|other| other.from.get(at).copied())
+                    .try_fold(*next, |lowest, other| Some(lowest.min(other?)))
+                    .map(|lowest| (*at, lowest))
+            })
+            .collect();
+        let sinks: Vec<OffsetSink> = resumes.iter().map(|r| r.store.clone()).collect();
+        let store: OffsetSink = Arc::new(move |topic: Topic, partition: u32, next: u64| {
+            for sink in &sinks {
+                sink(topic, partition, next);
+            }
+        });
+        Some(Resume { from, store })
+    }
+}
+
 /// Receives a partition's next offset to read: `(topic, partition, next_offset)`.
 pub type OffsetSink = Arc<dyn Fn(Topic, u32, u64) + Send + Sync>;
 

@@ -81,7 +81,6 @@ impl Systems {
             store: forget,
         }));
         let feed = LiveFeed { listeners }.start().recipient();
-        self.subscribe(group, Routes::All("live".to_owned(), feed), None)
-            .await
+        self.subscribe(group, Routes::all("live", feed), None).await
     }
 }

@@ -115,11 +115,14 @@ pub struct Systems {
     case_writer: Option<CaseWriter>,
     /// The consumer group that reads the state topic (this process's own).
     pub state_group: String,
-    /// The consumer group the intake system rebuilds its view with (this process's own).
+    /// The consumer group the intake system rebuilds its view with (this process's own;
+    /// `{prefix}.views.{run}`, shared with the supervision system, when the process runs both
+    /// and the city one intake process, else `{prefix}.intake.{run}`).
     pub intake_group: String,
     /// Which cases this process's intake system issues and follows.
     intake_share: IntakeShare,
-    /// The consumer group the supervision system rebuilds its view with (this process's own).
+    /// The consumer group the supervision system rebuilds its view with (this process's own;
+    /// see `intake_group`).
     pub supervision_group: String,
     /// The shared consumer group of this process's centres and departments
     /// ([`flow_group`]), if it runs any.
@@ -280,11 +283,22 @@ impl Systems {
         );
         let prefix = &settings.bus.topic_prefix;
         let run = uuid::Uuid::new_v4().simple().to_string();
+        // One group reads for both views where both read every partition.
+        let (intake_group, supervision_group) =
+            if roles.intake && roles.governance && intake_share.share() == crate::bus::Share::ALL {
+                let views = format!("{prefix}.views.{run}");
+                (views.clone(), views)
+            } else {
+                (
+                    format!("{prefix}.intake.{run}"),
+                    format!("{prefix}.supervision.{run}"),
+                )
+            };
         let systems = Self {
             state_group: format!("{prefix}.state.{run}"),
-            intake_group: format!("{prefix}.intake.{run}"),
+            intake_group,
             intake_share,
-            supervision_group: format!("{prefix}.supervision.{run}"),
+            supervision_group,
             live_group: format!("{prefix}.live.{run}"),
             flow_group: flow_group(
                 prefix,

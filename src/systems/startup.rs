@@ -310,9 +310,10 @@ impl Systems {
 
     /// Phase 2's groups: the intake and supervision systems will read the flow topics, once
     /// the state is back — from the start, or from where the case repository says each
-    /// stopped. Answers what each must read.
+    /// stopped. A process that runs both, with one intake process in the city, reads for both
+    /// with one group (their group names are then one): each record is decoded once and handed
+    /// to both. Answers what each must read.
     async fn subscribe_views(&self) -> anyhow::Result<HashMap<SystemId, Arc<CatchUp>>> {
-        type Reader = (SystemId, String, Recipient<Inbound>, Option<Resume>, Share);
         let mut readers: Vec<Reader> = Vec::new();
         if self.roles.intake {
             // With several intake processes, each reads the partitions of its own cases.
@@ -329,11 +330,21 @@ impl Systems {
             readers.push((SystemId::Supervision, group, reader, resume, Share::ALL));
         }
         let mut views = HashMap::new();
-        for (system, group, reader, resume, share) in readers {
+        for (group, readers) in by_group(readers) {
+            let share = readers[0].4;
             let ends: EndOffsets = (self.end_offsets(Topic::flow()).await?.target())
                 .into_iter()
                 .filter(|((_, partition), _)| share.takes(*partition))
                 .collect();
+            let mut systems = Vec::new();
+            let mut observers = Vec::new();
+            let mut resumes = Vec::new();
+            for (system, _, reader, resume, _) in readers {
+                observers.push((system.to_string(), reader));
+                resumes.push(resume);
+                systems.push(system);
+            }
+            let resume = Resume::together(resumes);
             let view = match &resume {
                 Some(resume) => CatchUp::resumed(ends, &resume.from),
                 None => CatchUp::new(ends),
@@ -342,13 +353,11 @@ impl Systems {
                 .after_state()
                 .resuming(resume)
                 .reading(share);
-            self.subscribe(
-                group,
-                Routes::All(system.to_string(), reader),
-                Some(view.clone()),
-            )
-            .await?;
-            views.insert(system, view);
+            self.subscribe(group, Routes::All(observers), Some(view.clone()))
+                .await?;
+            for system in systems {
+                views.insert(system, view.clone());
+            }
         }
         Ok(views)
     }
@@ -558,6 +567,22 @@ impl Systems {
         self.subscriptions.lock().await.push(handle);
         Ok(())
     }
+}
+
+/// A system that rebuilds its view from the flow topics: the system, its group, where its
+/// records go, where it resumes, and the partitions it reads.
+type Reader = (SystemId, String, Recipient<Inbound>, Option<Resume>, Share);
+
+/// `readers` by group name, in the order each group first comes.
+fn by_group(readers: Vec<Reader>) -> Vec<(String, Vec<Reader>)> {
+    let mut groups: Vec<(String, Vec<Reader>)> = Vec::new();
+    for reader in readers {
+        match groups.iter_mut().find(|(group, _)| *group == reader.1) {
+            Some((_, together)) => together.push(reader),
+            None => groups.push((reader.1.clone(), vec![reader])),
+        }
+    }
+    groups
 }
 
 /// How the state group resumes from the store and keeps what it reads there.

@@ -58,19 +58,28 @@ pub type KeepHandled = Arc<dyn Fn(&Delivery, &str) -> BoxFuture<'static, ()> + S
 pub enum Routes {
     /// By the record's `target` (e.g. `department/market`); other targets are skipped.
     ByTarget(HashMap<String, Recipient<Inbound>>),
-    /// Every record goes to one observer, under the name the metrics give it (the intake
-    /// system follows every case this way, as `intake`).
-    All(String, Recipient<Inbound>),
+    /// Every record goes to each of these observers, decoded once, under the names the metrics
+    /// give them (the intake system follows every case this way, as `intake`); it counts as
+    /// handled once every one of them handled it.
+    All(Vec<(String, Recipient<Inbound>)>),
 }
 
 impl Routes {
-    /// The system a record for `target` goes to, as the metrics name it, and its recipient.
-    fn route(&self, target: Option<&str>) -> Option<(String, &Recipient<Inbound>)> {
+    /// Every record to one observer, named `system` in the metrics.
+    pub fn all(system: impl Into<String>, recipient: Recipient<Inbound>) -> Self {
+        Routes::All(vec![(system.into(), recipient)])
+    }
+
+    /// The systems a record for `target` goes to, as the metrics name them, and their
+    /// recipients.
+    fn route(&self, target: Option<&str>) -> Vec<(String, Recipient<Inbound>)> {
         match self {
-            Routes::All(system, recipient) => Some((system.clone(), recipient)),
+            Routes::All(observers) => observers.clone(),
             Routes::ByTarget(map) => target
                 .and_then(|t| map.get_key_value(t))
-                .map(|(system, recipient)| (system.clone(), recipient)),
+                .map(|(system, recipient)| (system.clone(), recipient.clone()))
+                .into_iter()
+                .collect(),
         }
     }
 }
@@ -129,66 +138,78 @@ fn dispatch(
 ) -> Dispatch {
     // Route by header first, so a system never decodes a record meant for another.
     let target = delivery.record.header(headers::TARGET);
-    let (system, recipient) = match routes.route(target) {
-        Some((system, recipient)) => (system, recipient.clone()),
-        None if target.is_some() => return Dispatch::Skip,
-        None => {
-            let (bridge, stats) = (bridge.clone(), stats.clone());
-            return Dispatch::Handle(Box::pin(async move {
-                let reason = "record has no `target` header";
-                let written = dead_letter_and_continue(&bridge, &stats, &delivery, reason).await;
-                counted("none".to_owned(), &delivery, written, Handled::DeadLettered)
-            }));
+    let receivers = routes.route(target);
+    if receivers.is_empty() {
+        if target.is_some() {
+            return Dispatch::Skip;
         }
-    };
+        let (bridge, stats) = (bridge.clone(), stats.clone());
+        return Dispatch::Handle(Box::pin(async move {
+            let reason = "record has no `target` header";
+            let written = dead_letter_and_continue(&bridge, &stats, &delivery, reason).await;
+            counted(
+                &["none".to_owned()],
+                &delivery,
+                written,
+                Handled::DeadLettered,
+            )
+        }));
+    }
     let (bridge, stats) = (bridge.clone(), stats.clone());
     let keep = keep.cloned();
     Dispatch::Handle(Box::pin(async move {
+        let systems: Vec<String> = receivers.iter().map(|(system, _)| system.clone()).collect();
         let envelope = match Envelope::from_slice(&delivery.record.payload) {
             Ok(envelope) => Arc::new(envelope),
             Err(error) => {
                 let reason = error.to_string();
                 let written = dead_letter_and_continue(&bridge, &stats, &delivery, &reason).await;
-                return counted(system, &delivery, written, Handled::DeadLettered);
+                return counted(&systems, &delivery, written, Handled::DeadLettered);
             }
         };
         let span = crate::bus::trace::handling_span(&delivery, &envelope);
         async move {
-            match recipient.send(Inbound::new(envelope)).await {
-                Ok(Ok(())) => {
-                    if let (Some(keep), Some(target)) =
-                        (keep, delivery.record.header(headers::TARGET))
-                    {
-                        keep(&delivery, target).await;
+            let answers = futures::future::join_all(
+                receivers
+                    .iter()
+                    .map(|(_, recipient)| recipient.send(Inbound::new(envelope.clone()))),
+            )
+            .await;
+            let mut poison = None;
+            for (system, answer) in systems.iter().zip(answers) {
+                match answer {
+                    Ok(Ok(())) => {}
+                    Ok(Err(HandleError::Poison(reason))) => poison = Some(reason),
+                    // Delivered again, to every observer: those that handled it drop the
+                    // repeat by its message id.
+                    Ok(Err(HandleError::Retry(reason))) => {
+                        let failed = HandlerFailed(reason);
+                        return counted(&[system.clone()], &delivery, Err(failed), Handled::Failed);
                     }
-                    counted(system, &delivery, Ok(()), Handled::Done)
-                }
-                Ok(Err(HandleError::Poison(reason))) => {
-                    let written =
-                        dead_letter_and_continue(&bridge, &stats, &delivery, &reason).await;
-                    counted(system, &delivery, written, Handled::DeadLettered)
-                }
-                Ok(Err(HandleError::Retry(reason))) => counted(
-                    system,
-                    &delivery,
-                    Err(HandlerFailed(reason)),
-                    Handled::Failed,
-                ),
-                Err(mailbox) => {
-                    let failed = HandlerFailed(format!("system unavailable: {mailbox}"));
-                    counted(system, &delivery, Err(failed), Handled::Failed)
+                    Err(mailbox) => {
+                        let failed = HandlerFailed(format!("system unavailable: {mailbox}"));
+                        return counted(&[system.clone()], &delivery, Err(failed), Handled::Failed);
+                    }
                 }
             }
+            if let Some(reason) = poison {
+                let written = dead_letter_and_continue(&bridge, &stats, &delivery, &reason).await;
+                return counted(&systems, &delivery, written, Handled::DeadLettered);
+            }
+            if let (Some(keep), Some(target)) = (keep, delivery.record.header(headers::TARGET)) {
+                keep(&delivery, target).await;
+            }
+            counted(&systems, &delivery, Ok(()), Handled::Done)
         }
         .instrument(span)
         .await
     }))
 }
 
-/// Counts what became of a delivery at `system` (a dead letter that could not be written
+/// Counts what became of a delivery at each of `systems` (a dead letter that could not be written
 /// counts as a failure: the record comes again) and hands `result` back.
 fn counted(
-    system: String,
+    systems: &[String],
     delivery: &Delivery,
     result: Result<(), HandlerFailed>,
     handled: Handled,
@@ -198,7 +219,13 @@ fn counted(
     } else {
         handled
     };
-    record::message(system, delivery.record.header(headers::TYPE), handled);
+    for system in systems {
+        record::message(
+            system.clone(),
+            delivery.record.header(headers::TYPE),
+            handled,
+        );
+    }
     result
 }
 
