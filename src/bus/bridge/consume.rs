@@ -184,11 +184,21 @@ fn dispatch(
                     // repeat by its message id.
                     Ok(Err(HandleError::Retry(reason))) => {
                         let failed = HandlerFailed(reason);
-                        return counted(&[system.clone()], &delivery, Err(failed), Handled::Failed);
+                        return counted(
+                            std::slice::from_ref(system),
+                            &delivery,
+                            Err(failed),
+                            Handled::Failed,
+                        );
                     }
                     Err(mailbox) => {
                         let failed = HandlerFailed(format!("system unavailable: {mailbox}"));
-                        return counted(&[system.clone()], &delivery, Err(failed), Handled::Failed);
+                        return counted(
+                            std::slice::from_ref(system),
+                            &delivery,
+                            Err(failed),
+                            Handled::Failed,
+                        );
                     }
                 }
             }
