@@ -29,9 +29,11 @@ mod kafka_consumer;
 pub mod memory;
 pub mod offsets;
 mod partitions;
+mod resume;
 pub mod trace;
 
 pub use partitions::{partition_for, Partitioner, Share};
+pub use resume::{OffsetSink, Resume};
 
 use crate::domain::MessageType;
 use bytes::Bytes;
@@ -253,58 +255,6 @@ pub struct Subscription {
     /// For a consumer alone ([`Membership::Alone`]) whose group keeps its offsets with what it
     /// writes rather than on the bus: where it starts and where it reports its progress.
     pub resume: Option<Resume>,
-}
-
-/// Where a consumer alone resumes and whom it tells how far it got: a group that keeps its
-/// offsets in the same transaction as what it writes (the case repository's view groups)
-/// starts where its last transaction left it instead of at the start of every partition.
-#[derive(Clone)]
-pub struct Resume {
-    /// The next offset to read of each partition; a partition not named starts at its
-    /// beginning.
-    pub from: HashMap<(Topic, u32), u64>,
-    /// Told the next offset to read of a partition once the record before it and every
-    /// earlier one were handled; called in offset order per partition.
-    pub store: OffsetSink,
-}
-
-impl Resume {
-    /// One group reading for several that each resume as given: it starts each partition at
-    /// the earliest of their offsets (a partition one of them does not name, at its
-    /// beginning), and tells each of them its progress. None when none of them resumes; all
-    /// of them or none do, as they keep their offsets in the same place.
-    pub fn together(resumes: Vec<Option<Resume>>) -> Option<Resume> {
-        let resumes: Vec<Resume> = resumes.into_iter().flatten().collect();
-        let (first, rest) = resumes.split_first()?;
-        let from = first
-            .from
-            .iter()
-            .filter_map(|(at, next)| {
-                rest.iter()
-                    .map(|other| other.from.get(at).copied())
-                    .try_fold(*next, |lowest, other| Some(lowest.min(other?)))
-                    .map(|lowest| (*at, lowest))
-            })
-            .collect();
-        let sinks: Vec<OffsetSink> = resumes.iter().map(|r| r.store.clone()).collect();
-        let store: OffsetSink = Arc::new(move |topic: Topic, partition: u32, next: u64| {
-            for sink in &sinks {
-                sink(topic, partition, next);
-            }
-        });
-        Some(Resume { from, store })
-    }
-}
-
-/// Receives a partition's next offset to read: `(topic, partition, next_offset)`.
-pub type OffsetSink = Arc<dyn Fn(Topic, u32, u64) + Send + Sync>;
-
-impl fmt::Debug for Resume {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Resume")
-            .field("from", &self.from)
-            .finish_non_exhaustive()
-    }
 }
 
 /// Waits until `gate` (a [`Subscription::after`]) opens: true then (or at once without a
