@@ -12,7 +12,7 @@
 //! can be delivered any more, so what the store holds follows open work and the retention, not
 //! history.
 
-use super::tx::{on_engine_tx, statements, CaseTx};
+use super::tx::{write_rows, CaseTx};
 use super::{on_engine, CaseRepository, StoreError};
 use crate::bus::Record;
 use bytes::Bytes;
@@ -165,25 +165,24 @@ impl CaseTx {
 
     /// [`upsert_state`](Self::upsert_state) for each of `rows` (of distinct systems and cases).
     pub async fn upsert_states(&mut self, rows: &[&StateRow]) -> Result<(), StoreError> {
-        for chunk in statements(rows) {
-            on_engine_tx!(&mut self.inner, tx => {
-                let mut query = sqlx::QueryBuilder::new(INSERT_STATES);
-                query.push_values(chunk, |mut values, row| {
-                    values
-                        .push_bind(&row.topic)
-                        .push_bind(&row.system_id)
-                        .push_bind(&row.case_id)
-                        .push_bind(row.partition)
-                        .push_bind(row.offset)
-                        .push_bind(row.version)
-                        .push_bind(row.closed_at.map(|at| at.timestamp_micros()))
-                        .push_bind(row.sequence)
-                        .push_bind(row.payload.as_ref());
-                });
-                query.push(ON_STATE_CONFLICT);
-                query.build().execute(&mut **tx).await.map(drop)?
-            });
-        }
+        write_rows!(
+            &mut self.inner,
+            rows,
+            INSERT_STATES,
+            ON_STATE_CONFLICT,
+            |values, row| {
+                values
+                    .push_bind(&row.topic)
+                    .push_bind(&row.system_id)
+                    .push_bind(&row.case_id)
+                    .push_bind(row.partition)
+                    .push_bind(row.offset)
+                    .push_bind(row.version)
+                    .push_bind(row.closed_at.map(|at| at.timestamp_micros()))
+                    .push_bind(row.sequence)
+                    .push_bind(row.payload.as_ref())
+            }
+        );
         Ok(())
     }
 }

@@ -15,6 +15,25 @@ macro_rules! on_engine_tx {
 }
 pub(super) use on_engine_tx;
 
+/// Writes `$rows` (a slice) through the open transaction `$inner` in as few statements as
+/// [`statements`] allows: each is `$insert`, then each row's values as `$bind` pushes them to
+/// `$values`, then `$tail`. Answers the first error from the enclosing function.
+macro_rules! write_rows {
+    ($inner:expr, $rows:expr, $insert:expr, $tail:expr, |$values:ident, $row:pat_param| $bind:expr) => {
+        for chunk in $crate::store::tx::statements($rows) {
+            $crate::store::tx::on_engine_tx!($inner, tx => {
+                let mut query = sqlx::QueryBuilder::new($insert);
+                query.push_values(chunk, |mut $values, $row| {
+                    $bind;
+                });
+                query.push($tail);
+                query.build().execute(&mut **tx).await.map(drop)?
+            });
+        }
+    };
+}
+pub(super) use write_rows;
+
 /// A transaction on the case repository. Dropped without [`CaseTx::commit`], everything
 /// written through it is rolled back: rows and offsets alike.
 #[derive(Debug)]
@@ -100,28 +119,27 @@ impl CaseTx {
     /// Writes `rows` (of distinct cases), each replacing what the repository held for its case
     /// unless that is a newer revision.
     pub async fn upsert_cases(&mut self, rows: &[&CaseRow]) -> Result<(), StoreError> {
-        for chunk in statements(rows) {
-            on_engine_tx!(&mut self.inner, tx => {
-                let mut query = sqlx::QueryBuilder::new(INSERT_CASES);
-                query.push_values(chunk, |mut values, row| {
-                    values
-                        .push_bind(&row.case_id)
-                        .push_bind(&row.owner)
-                        .push_bind(&row.terminal_id)
-                        .push_bind(&row.matter_code)
-                        .push_bind(&row.department)
-                        .push_bind(&row.status)
-                        .push_bind(row.submitted_at_us())
-                        .push_bind(row.updated_at_us())
-                        .push_bind(row.revision)
-                        .push_bind(&row.trace_id)
-                        .push_bind(Json(&row.view))
-                        .push_bind(row.trail.as_ref().map(Json));
-                });
-                query.push(ON_CASE_CONFLICT);
-                query.build().execute(&mut **tx).await.map(drop)?
-            });
-        }
+        write_rows!(
+            &mut self.inner,
+            rows,
+            INSERT_CASES,
+            ON_CASE_CONFLICT,
+            |values, row| {
+                values
+                    .push_bind(&row.case_id)
+                    .push_bind(&row.owner)
+                    .push_bind(&row.terminal_id)
+                    .push_bind(&row.matter_code)
+                    .push_bind(&row.department)
+                    .push_bind(&row.status)
+                    .push_bind(row.submitted_at_us())
+                    .push_bind(row.updated_at_us())
+                    .push_bind(row.revision)
+                    .push_bind(&row.trace_id)
+                    .push_bind(Json(&row.view))
+                    .push_bind(row.trail.as_ref().map(Json))
+            }
+        );
         Ok(())
     }
 
@@ -141,20 +159,19 @@ impl CaseTx {
     /// [`store_offset`](Self::store_offset) for each of `rows` (of distinct groups, topics and
     /// partitions).
     pub async fn store_offsets(&mut self, rows: &[OffsetRow<'_>]) -> Result<(), StoreError> {
-        for chunk in statements(rows) {
-            on_engine_tx!(&mut self.inner, tx => {
-                let mut query = sqlx::QueryBuilder::new(STORE_OFFSETS);
-                query.push_values(chunk, |mut values, (group, topic, partition, next)| {
-                    values
-                        .push_bind(*group)
-                        .push_bind(*topic)
-                        .push_bind(*partition)
-                        .push_bind(*next);
-                });
-                query.push(ON_OFFSET_CONFLICT);
-                query.build().execute(&mut **tx).await.map(drop)?
-            });
-        }
+        write_rows!(
+            &mut self.inner,
+            rows,
+            STORE_OFFSETS,
+            ON_OFFSET_CONFLICT,
+            |values, (group, topic, partition, next)| {
+                values
+                    .push_bind(*group)
+                    .push_bind(*topic)
+                    .push_bind(*partition)
+                    .push_bind(*next)
+            }
+        );
         Ok(())
     }
 

@@ -21,7 +21,7 @@ pub mod tally;
 pub use read::SupervisedRecords;
 pub use tally::{CentreTally, DepartmentTally, FigureScope, Tally};
 
-use super::tx::{on_engine_tx, statements};
+use super::tx::write_rows;
 use super::{CaseTx, StoreError};
 use chrono::{DateTime, NaiveDate, Utc};
 use std::collections::{HashMap, HashSet};
@@ -241,61 +241,59 @@ impl CaseTx {
         &mut self,
         rows: &[&SupervisedCaseRow],
     ) -> Result<(), StoreError> {
-        for chunk in statements(rows) {
-            on_engine_tx!(&mut self.inner, tx => {
-                let mut query = sqlx::QueryBuilder::new(INSERT_SUPERVISED_CASES);
-                query.push_values(chunk, |mut values, row| {
-                    values
-                        .push_bind(&row.case_id)
-                        .push_bind(&row.trace_id)
-                        .push_bind(&row.department)
-                        .push_bind(micros(row.accepted_at))
-                        .push_bind(row.accepted_on)
-                        .push_bind(micros(row.due_by))
-                        .push_bind(row.suspended_since.map(micros))
-                        .push_bind(row.paused_hours)
-                        .push_bind(row.decided_at.map(micros))
-                        .push_bind(row.handling_hours)
-                        .push_bind(row.rating.map(i16::from))
-                        .push_bind(row.warned_yellow)
-                        .push_bind(row.warned_red);
-                });
-                query.push(ON_SUPERVISED_CASE_CONFLICT);
-                query.build().execute(&mut **tx).await.map(drop)?
-            });
-        }
+        write_rows!(
+            &mut self.inner,
+            rows,
+            INSERT_SUPERVISED_CASES,
+            ON_SUPERVISED_CASE_CONFLICT,
+            |values, row| {
+                values
+                    .push_bind(&row.case_id)
+                    .push_bind(&row.trace_id)
+                    .push_bind(&row.department)
+                    .push_bind(micros(row.accepted_at))
+                    .push_bind(row.accepted_on)
+                    .push_bind(micros(row.due_by))
+                    .push_bind(row.suspended_since.map(micros))
+                    .push_bind(row.paused_hours)
+                    .push_bind(row.decided_at.map(micros))
+                    .push_bind(row.handling_hours)
+                    .push_bind(row.rating.map(i16::from))
+                    .push_bind(row.warned_yellow)
+                    .push_bind(row.warned_red)
+            }
+        );
         Ok(())
     }
 
     /// Writes `rows` (of distinct dispatches) and their routes, each replacing what the
     /// repository held for its dispatch.
     pub async fn upsert_assignments(&mut self, rows: &[&AssignmentRow]) -> Result<(), StoreError> {
-        for chunk in statements(rows) {
-            on_engine_tx!(&mut self.inner, tx => {
-                let mut query = sqlx::QueryBuilder::new(INSERT_ASSIGNMENTS);
-                query.push_values(chunk, |mut values, row| {
-                    values
-                        .push_bind(&row.event_id)
-                        .push_bind(row.dispatch)
-                        .push_bind(&row.case_id)
-                        .push_bind(&row.trace_id)
-                        .push_bind(&row.department)
-                        .push_bind(&row.dispatched_by)
-                        .push_bind(micros(row.dispatched_at))
-                        .push_bind(row.dispatched_on)
-                        .push_bind(micros(row.deadline))
-                        .push_bind(i64::from(row.extensions))
-                        .push_bind(row.answered_at.map(micros))
-                        .push_bind(row.handling_hours)
-                        .push_bind(row.returned)
-                        .push_bind(row.warned_yellow)
-                        .push_bind(row.warned_red)
-                        .push_bind(&row.escalated_to);
-                });
-                query.push(ON_ASSIGNMENT_CONFLICT);
-                query.build().execute(&mut **tx).await.map(drop)?
-            });
-        }
+        write_rows!(
+            &mut self.inner,
+            rows,
+            INSERT_ASSIGNMENTS,
+            ON_ASSIGNMENT_CONFLICT,
+            |values, row| {
+                values
+                    .push_bind(&row.event_id)
+                    .push_bind(row.dispatch)
+                    .push_bind(&row.case_id)
+                    .push_bind(&row.trace_id)
+                    .push_bind(&row.department)
+                    .push_bind(&row.dispatched_by)
+                    .push_bind(micros(row.dispatched_at))
+                    .push_bind(row.dispatched_on)
+                    .push_bind(micros(row.deadline))
+                    .push_bind(i64::from(row.extensions))
+                    .push_bind(row.answered_at.map(micros))
+                    .push_bind(row.handling_hours)
+                    .push_bind(row.returned)
+                    .push_bind(row.warned_yellow)
+                    .push_bind(row.warned_red)
+                    .push_bind(&row.escalated_to)
+            }
+        );
         let hops: Vec<(&AssignmentRow, i64, &String)> = rows
             .iter()
             .flat_map(|row| {
@@ -304,35 +302,31 @@ impl CaseTx {
                     .map(move |(hop, centre)| (*row, hop, centre))
             })
             .collect();
-        for chunk in statements(&hops) {
-            on_engine_tx!(&mut self.inner, tx => {
-                let mut query = sqlx::QueryBuilder::new(INSERT_ROUTE_HOPS);
-                query.push_values(chunk, |mut values, (row, hop, centre)| {
-                    values
-                        .push_bind(&row.event_id)
-                        .push_bind(row.dispatch)
-                        .push_bind(*centre)
-                        .push_bind(*hop);
-                });
-                query.push(ON_ROUTE_HOP_CONFLICT);
-                query.build().execute(&mut **tx).await.map(drop)?
-            });
-        }
+        write_rows!(
+            &mut self.inner,
+            &hops,
+            INSERT_ROUTE_HOPS,
+            ON_ROUTE_HOP_CONFLICT,
+            |values, (row, hop, centre)| {
+                values
+                    .push_bind(&row.event_id)
+                    .push_bind(row.dispatch)
+                    .push_bind(*centre)
+                    .push_bind(*hop)
+            }
+        );
         Ok(())
     }
 
     /// Records that `rows`' messages were applied to their cases' records.
     pub async fn insert_applied(&mut self, rows: &[&AppliedMessage]) -> Result<(), StoreError> {
-        for chunk in statements(rows) {
-            on_engine_tx!(&mut self.inner, tx => {
-                let mut query = sqlx::QueryBuilder::new(INSERT_APPLIED);
-                query.push_values(chunk, |mut values, row| {
-                    values.push_bind(&row.case_id).push_bind(&row.message_id);
-                });
-                query.push(ON_APPLIED_CONFLICT);
-                query.build().execute(&mut **tx).await.map(drop)?
-            });
-        }
+        write_rows!(
+            &mut self.inner,
+            rows,
+            INSERT_APPLIED,
+            ON_APPLIED_CONFLICT,
+            |values, row| { values.push_bind(&row.case_id).push_bind(&row.message_id) }
+        );
         Ok(())
     }
 }
