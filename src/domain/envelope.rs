@@ -206,6 +206,7 @@ pub struct Envelope {
     /// The system that must act on it.
     pub target: SystemId,
     /// When the source produced it.
+    #[serde(serialize_with = "super::timestamp::serialize")]
     pub occurred_at: DateTime<Utc>,
     /// Follows one case across every system; set by the intake system.
     pub trace_id: String,

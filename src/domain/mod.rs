@@ -14,6 +14,7 @@ pub mod message_ids;
 mod payloads;
 mod sealed;
 mod status;
+pub mod timestamp;
 
 pub use envelope::{
     Envelope, EnvelopeError, EnvelopeHead, MessageType, Officer, SystemId, SCHEMA_VERSION,

@@ -180,6 +180,7 @@ pub struct EventResultView {
     /// Opinion.
     pub opinion: String,
     /// When.
+    #[serde(serialize_with = "crate::domain::timestamp::serialize")]
     pub answered_at: DateTime<Utc>,
 }
 
@@ -187,6 +188,7 @@ pub struct EventResultView {
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct HistoryEntry {
     /// When it happened.
+    #[serde(serialize_with = "crate::domain::timestamp::serialize")]
     pub at: DateTime<Utc>,
     /// The message type (or `submitted`).
     pub step: HistoryStep,
