@@ -175,11 +175,14 @@ fn dispatch(
                     .map(|(_, recipient)| recipient.send(Inbound::new(envelope.clone()))),
             )
             .await;
-            let mut poison = None;
+            let (mut poisoned, mut poison) = (Vec::new(), None);
             for (system, answer) in systems.iter().zip(answers) {
                 match answer {
                     Ok(Ok(())) => {}
-                    Ok(Err(HandleError::Poison(reason))) => poison = Some(reason),
+                    Ok(Err(HandleError::Poison(reason))) => {
+                        poisoned.push(system.clone());
+                        poison = Some(reason);
+                    }
                     // Delivered again, to every observer: those that handled it drop the
                     // repeat by its message id.
                     Ok(Err(HandleError::Retry(reason))) => {
@@ -203,8 +206,15 @@ fn dispatch(
                 }
             }
             if let Some(reason) = poison {
+                // Those that took it handled it; those that declared it poisoned dead-letter it.
+                let took: Vec<String> = systems
+                    .iter()
+                    .filter(|system| !poisoned.contains(system))
+                    .cloned()
+                    .collect();
+                counted(&took, &delivery, Ok(()), Handled::Done)?;
                 let written = dead_letter_and_continue(&bridge, &stats, &delivery, &reason).await;
-                return counted(&systems, &delivery, written, Handled::DeadLettered);
+                return counted(&poisoned, &delivery, written, Handled::DeadLettered);
             }
             if let (Some(keep), Some(target)) = (keep, delivery.record.header(headers::TARGET)) {
                 keep(&delivery, target).await;
