@@ -212,7 +212,7 @@ fn dispatch(
                     .filter(|system| !poisoned.contains(system))
                     .cloned()
                     .collect();
-                counted(&took, &delivery, Ok(()), Handled::Done)?;
+                count(&took, &delivery, Handled::Done);
                 let written = dead_letter_and_continue(&bridge, &stats, &delivery, &reason).await;
                 return counted(&poisoned, &delivery, written, Handled::DeadLettered);
             }
@@ -239,6 +239,12 @@ fn counted(
     } else {
         handled
     };
+    count(systems, delivery, handled);
+    result
+}
+
+/// Counts that each of `systems` `handled` the delivery.
+fn count(systems: &[String], delivery: &Delivery, handled: Handled) {
     for system in systems {
         record::message(
             system.clone(),
@@ -246,7 +252,6 @@ fn counted(
             handled,
         );
     }
-    result
 }
 
 /// Writes a dead letter; the delivery counts as handled only once the dead letter is on the bus.
