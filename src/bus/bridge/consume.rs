@@ -69,17 +69,37 @@ impl Routes {
     pub fn all(system: impl Into<String>, recipient: Recipient<Inbound>) -> Self {
         Routes::All(vec![(system.into(), recipient)])
     }
+}
 
-    /// The systems a record for `target` goes to, as the metrics name them, and their
-    /// recipients.
-    fn route(&self, target: Option<&str>) -> Vec<(String, Recipient<Inbound>)> {
+/// A system a record goes to: its name in the metrics, and its recipient.
+type Receiver = (String, Recipient<Inbound>);
+
+/// [`Routes`] as a subscription's handler looks them up: the receivers of each route built
+/// once, so a delivery takes its own at the cost of a reference count.
+enum Receivers {
+    /// See [`Routes::ByTarget`].
+    ByTarget(HashMap<String, Arc<[Receiver]>>),
+    /// See [`Routes::All`].
+    All(Arc<[Receiver]>),
+}
+
+impl Receivers {
+    fn of(routes: Routes) -> Self {
+        match routes {
+            Routes::ByTarget(map) => Receivers::ByTarget(
+                map.into_iter()
+                    .map(|(system, recipient)| (system.clone(), Arc::from([(system, recipient)])))
+                    .collect(),
+            ),
+            Routes::All(observers) => Receivers::All(Arc::from(observers)),
+        }
+    }
+
+    /// The systems a record for `target` goes to (none: it is for a system of no route).
+    fn route(&self, target: Option<&str>) -> Option<Arc<[Receiver]>> {
         match self {
-            Routes::All(observers) => observers.clone(),
-            Routes::ByTarget(map) => target
-                .and_then(|t| map.get_key_value(t))
-                .map(|(system, recipient)| (system.clone(), recipient.clone()))
-                .into_iter()
-                .collect(),
+            Receivers::All(observers) => Some(observers.clone()),
+            Receivers::ByTarget(map) => target.and_then(|t| map.get(t)).cloned(),
         }
     }
 }
@@ -89,7 +109,7 @@ impl Handler<Subscribe> for Bridge {
 
     fn handle(&mut self, msg: Subscribe, ctx: &mut Self::Context) -> Self::Result {
         let bridge = ctx.address();
-        let routes = Arc::new(msg.routes);
+        let routes = Arc::new(Receivers::of(msg.routes));
         let stats = self.stats.clone();
         let catch_up = msg.catch_up;
         let keep = msg.keep;
@@ -126,20 +146,19 @@ impl Handler<Subscribe> for Bridge {
     }
 }
 
-/// Hands a record to the system its routes name: skipped when it is for none of them, to
-/// dead-letters when it has no target or is not an envelope. A record the system handled is
-/// then told to `keep`, if given.
+/// Hands a record to the systems its routes name, decoded once: skipped when it is for none of
+/// them, to dead-letters when it has no target, is not an envelope or a system declares it
+/// poisoned. A record the systems handled is then told to `keep`, if given.
 fn dispatch(
     bridge: &Addr<Bridge>,
     stats: &Arc<BridgeStats>,
-    routes: &Routes,
+    routes: &Receivers,
     keep: Option<&KeepHandled>,
     delivery: Delivery,
 ) -> Dispatch {
     // Route by header first, so a system never decodes a record meant for another.
     let target = delivery.record.header(headers::TARGET);
-    let receivers = routes.route(target);
-    if receivers.is_empty() {
+    let Some(receivers) = routes.route(target) else {
         if target.is_some() {
             return Dispatch::Skip;
         }
@@ -147,28 +166,23 @@ fn dispatch(
         return Dispatch::Handle(Box::pin(async move {
             let reason = "record has no `target` header";
             let written = dead_letter_and_continue(&bridge, &stats, &delivery, reason).await;
-            counted(
-                &["none".to_owned()],
-                &delivery,
-                written,
-                Handled::DeadLettered,
-            )
+            counted(["none"], &delivery, written, Handled::DeadLettered)
         }));
-    }
+    };
     let (bridge, stats) = (bridge.clone(), stats.clone());
     let keep = keep.cloned();
     Dispatch::Handle(Box::pin(async move {
-        let systems: Vec<String> = receivers.iter().map(|(system, _)| system.clone()).collect();
+        let systems = || receivers.iter().map(|(system, _)| system.as_str());
         let envelope = match Envelope::from_slice(&delivery.record.payload) {
             Ok(envelope) => Arc::new(envelope),
             Err(error) => {
                 let reason = error.to_string();
                 let written = dead_letter_and_continue(&bridge, &stats, &delivery, &reason).await;
-                return counted(&systems, &delivery, written, Handled::DeadLettered);
+                return counted(systems(), &delivery, written, Handled::DeadLettered);
             }
         };
         let span = crate::bus::trace::handling_span(&delivery, &envelope);
-        async move {
+        async {
             let answers = futures::future::join_all(
                 receivers
                     .iter()
@@ -176,60 +190,42 @@ fn dispatch(
             )
             .await;
             let (mut poisoned, mut poison) = (Vec::new(), None);
-            for (system, answer) in systems.iter().zip(answers) {
-                match answer {
-                    Ok(Ok(())) => {}
+            for (system, answer) in systems().zip(answers) {
+                let failed = match answer {
+                    Ok(Ok(())) => continue,
                     Ok(Err(HandleError::Poison(reason))) => {
-                        poisoned.push(system.clone());
+                        poisoned.push(system);
                         poison = Some(reason);
+                        continue;
                     }
                     // Delivered again, to every observer: those that handled it drop the
                     // repeat by its message id.
-                    Ok(Err(HandleError::Retry(reason))) => {
-                        let failed = HandlerFailed(reason);
-                        return counted(
-                            std::slice::from_ref(system),
-                            &delivery,
-                            Err(failed),
-                            Handled::Failed,
-                        );
-                    }
-                    Err(mailbox) => {
-                        let failed = HandlerFailed(format!("system unavailable: {mailbox}"));
-                        return counted(
-                            std::slice::from_ref(system),
-                            &delivery,
-                            Err(failed),
-                            Handled::Failed,
-                        );
-                    }
-                }
+                    Ok(Err(HandleError::Retry(reason))) => HandlerFailed(reason),
+                    Err(mailbox) => HandlerFailed(format!("system unavailable: {mailbox}")),
+                };
+                return counted([system], &delivery, Err(failed), Handled::Failed);
             }
             if let Some(reason) = poison {
                 // Those that took it handled it; those that declared it poisoned dead-letter it.
-                let took: Vec<String> = systems
-                    .iter()
-                    .filter(|system| !poisoned.contains(system))
-                    .cloned()
-                    .collect();
-                count(&took, &delivery, Handled::Done);
+                let took = systems().filter(|system| !poisoned.contains(system));
+                count(took, &delivery, Handled::Done);
                 let written = dead_letter_and_continue(&bridge, &stats, &delivery, &reason).await;
-                return counted(&poisoned, &delivery, written, Handled::DeadLettered);
+                return counted(poisoned, &delivery, written, Handled::DeadLettered);
             }
             if let (Some(keep), Some(target)) = (keep, delivery.record.header(headers::TARGET)) {
                 keep(&delivery, target).await;
             }
-            counted(&systems, &delivery, Ok(()), Handled::Done)
+            counted(systems(), &delivery, Ok(()), Handled::Done)
         }
         .instrument(span)
         .await
     }))
 }
 
-/// Counts what became of a delivery at each of `systems` (a dead letter that could not be written
-/// counts as a failure: the record comes again) and hands `result` back.
-fn counted(
-    systems: &[String],
+/// Counts what became of a delivery at each of `systems` (a dead letter that could not be
+/// written counts as a failure: the record comes again) and hands `result` back.
+fn counted<'a>(
+    systems: impl IntoIterator<Item = &'a str>,
     delivery: &Delivery,
     result: Result<(), HandlerFailed>,
     handled: Handled,
@@ -244,10 +240,10 @@ fn counted(
 }
 
 /// Counts that each of `systems` `handled` the delivery.
-fn count(systems: &[String], delivery: &Delivery, handled: Handled) {
+fn count<'a>(systems: impl IntoIterator<Item = &'a str>, delivery: &Delivery, handled: Handled) {
     for system in systems {
         record::message(
-            system.clone(),
+            system.to_owned(),
             delivery.record.header(headers::TYPE),
             handled,
         );
