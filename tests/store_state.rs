@@ -14,7 +14,7 @@ mod test_store;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use govfusion::bus::{Record, Topic};
-use govfusion::store::{CaseWriter, StateRow, StoredOffset, StoredSnapshot};
+use govfusion::store::{CaseWriter, ClosedStates, StateRow, StoredOffset, StoredSnapshot};
 use serde_json::json;
 use std::collections::HashMap;
 use test_store::TestStore;
@@ -393,6 +393,60 @@ async fn the_writer_keeps_the_higher_version_of_two_handed_on_together(store: &T
     assert_eq!(writer.flush().await, 0);
 }
 
+async fn a_case_above_every_stored_marker_is_known_to_have_none_without_asking(store: &TestStore) {
+    // Arrange: closed markers of "a-1" at market and "B-2" at the intake system (bytewise
+    // "a-1" is the greater; a locale's collation would put "B-2" last), "c-3" open; and a
+    // topic with no marker at all.
+    write(
+        store,
+        &[
+            row(
+                MARKET,
+                &snapshot(MARKET, "a-1", 1, closed_state(hour(1))),
+                0,
+                1,
+            ),
+            row(
+                INTAKE,
+                &snapshot(INTAKE, "B-2", 1, closed_state(hour(1))),
+                0,
+                2,
+            ),
+            row(MARKET, &snapshot(MARKET, "c-3", 1, open_state("c-3")), 1, 1),
+        ],
+    )
+    .await;
+    let states = ClosedStates::new(store.repo.clone(), TOPIC.to_owned());
+    let empty = ClosedStates::new(store.repo.clone(), "other.state".to_owned());
+    let before = (states.may_hold("z-9"), empty.may_hold("a-0"));
+
+    // Act: the first look-ups; then a marker written after them.
+    let found = states.marker(MARKET, "a-1").await.unwrap();
+    let above = states.marker(MARKET, "c-3").await.unwrap();
+    let none = empty.marker(MARKET, "a-1").await.unwrap();
+    write(
+        store,
+        &[row(
+            MARKET,
+            &snapshot(MARKET, "d-4", 1, closed_state(hour(2))),
+            0,
+            3,
+        )],
+    )
+    .await;
+    let shared = states.clone();
+
+    // Assert: nothing is known to be absent before the first look-up; after it, ids up to the
+    // greatest stored then may have a marker, ids above it have none — a marker written later
+    // reaches its system from the state topic, not from here.
+    assert_eq!(before, (true, true));
+    assert!(found.is_some(), "a-1 is closed at market");
+    assert_eq!((above, none), (None, None));
+    assert!(shared.may_hold("a-1") && shared.may_hold("a-0") && shared.may_hold("B-2"));
+    assert!(!shared.may_hold("b-0") && !shared.may_hold("c-3") && !shared.may_hold("d-4"));
+    assert!(!empty.may_hold("a-0"));
+}
+
 suite!(
     a_row_names_the_case_and_reads_whether_it_is_closed,
     a_snapshot_read_earlier_never_replaces_one_read_later,
@@ -403,4 +457,5 @@ suite!(
     closed_markers_past_the_retention_are_deleted_and_nothing_else,
     the_writer_writes_a_snapshot_with_the_offset_handed_on_after_it,
     the_writer_keeps_the_higher_version_of_two_handed_on_together,
+    a_case_above_every_stored_marker_is_known_to_have_none_without_asking,
 );

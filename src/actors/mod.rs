@@ -341,10 +341,15 @@ type MarkerLookup = BoxFuture<'static, Result<Option<Vec<u8>>, crate::store::Sto
 
 /// The lookup of `case_id`'s closed marker, when the system keeps its closed markers in a
 /// store and knows nothing of the case: it neither holds it, nor wrote or read a snapshot of
-/// it, nor closed it since it started.
+/// it, nor closed it since it started — and the store may hold one (a case issued after every
+/// marker the store held has none: see [`ClosedStates::may_hold`]). Each lookup holds the
+/// system's other messages back until the store answers, so a new case must not need one.
 fn closed_marker_lookup<A: KeepsState>(actor: &mut A, case_id: &CaseId) -> Option<MarkerLookup> {
     let states = actor.closed_states()?.clone();
-    if actor.versions().knows(case_id) || actor.processed().closed(case_id).is_some() {
+    if actor.versions().knows(case_id)
+        || actor.processed().closed(case_id).is_some()
+        || !states.may_hold(case_id.as_str())
+    {
         return None;
     }
     let (system, case) = (actor.system_id().to_string(), case_id.to_string());

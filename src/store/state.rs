@@ -18,6 +18,8 @@ use crate::bus::Record;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
+use std::sync::Arc;
+use tokio::sync::OnceCell;
 
 /// One snapshot as a state group read it: what its system keeps of its case, until a later
 /// record of the same system and case replaces it.
@@ -253,6 +255,34 @@ impl CaseRepository {
         Ok(row.map(|(payload,)| payload))
     }
 
+    /// The greatest case id (bytewise) of the closed markers of `topic`, of any system; none
+    /// when it holds none.
+    pub async fn newest_closed_case(&self, topic: &str) -> Result<Option<String>, StoreError> {
+        // PostgreSQL orders text by the database's collation, which need not be bytewise;
+        // SQLite's default is.
+        let newest: Option<String> = match &self.pool {
+            super::Pool::Sqlite(pool) => {
+                sqlx::query_scalar(
+                    "SELECT MAX(case_id) FROM state_snapshots \
+                     WHERE topic = $1 AND closed_at_us IS NOT NULL",
+                )
+                .bind(topic)
+                .fetch_one(pool)
+                .await?
+            }
+            super::Pool::Postgres(pool) => {
+                sqlx::query_scalar(
+                    "SELECT MAX(case_id COLLATE \"C\") FROM state_snapshots \
+                     WHERE topic = $1 AND closed_at_us IS NOT NULL",
+                )
+                .bind(topic)
+                .fetch_one(pool)
+                .await?
+            }
+        };
+        Ok(newest)
+    }
+
     /// Deletes the closed markers of cases closed before `before`; answers how many.
     pub async fn forget_closed_states(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         let sql = "DELETE FROM state_snapshots WHERE closed_at_us < $1";
@@ -266,18 +296,43 @@ impl CaseRepository {
 
 /// Where a system finds the closed marker of a case it does not hold: in the store, as the
 /// state group wrote it.
+///
+/// Only markers the store held before the process read them from the state topic need looking
+/// up: every snapshot the state group reads after start-up is handed to its system as well. So
+/// the first look-up also reads the greatest case id among the store's closed markers, and a
+/// case id above it (every case issued since: ids issued by [`CaseId::generate`] sort by the
+/// time they were issued) is known to have none, without asking the store. Clones share what
+/// that first look-up read.
+///
+/// [`CaseId::generate`]: crate::domain::CaseId::generate
 #[derive(Debug, Clone)]
 pub struct ClosedStates {
     /// The store.
     repository: CaseRepository,
     /// The state topic's full name.
     topic: String,
+    /// The greatest case id of a closed marker in the store when it was first asked (none
+    /// when there was none), once asked.
+    newest: Arc<OnceCell<Option<String>>>,
 }
 
 impl ClosedStates {
     /// The closed markers of `topic` in `repository`.
     pub fn new(repository: CaseRepository, topic: String) -> Self {
-        Self { repository, topic }
+        Self {
+            repository,
+            topic,
+            newest: Arc::default(),
+        }
+    }
+
+    /// Whether the store may hold a closed marker of `case_id` that the process did not read
+    /// from the state topic: false for a case id above every marker's the store held at the
+    /// first look-up; true until that look-up.
+    pub fn may_hold(&self, case_id: &str) -> bool {
+        self.newest
+            .get()
+            .is_none_or(|newest| below(newest.as_deref(), case_id))
     }
 
     /// The closed marker `system_id` wrote of `case_id` (the snapshot's envelope), if any.
@@ -286,8 +341,21 @@ impl ClosedStates {
         system_id: &str,
         case_id: &str,
     ) -> Result<Option<Vec<u8>>, StoreError> {
+        let newest = self
+            .newest
+            .get_or_try_init(|| self.repository.newest_closed_case(&self.topic))
+            .await?;
+        if !below(newest.as_deref(), case_id) {
+            return Ok(None);
+        }
         self.repository
             .closed_snapshot(&self.topic, system_id, case_id)
             .await
     }
+}
+
+/// Whether `case_id` is at most `newest` (bytewise), the greatest case id of a stored closed
+/// marker; never when there is none.
+fn below(newest: Option<&str>, case_id: &str) -> bool {
+    newest.is_some_and(|newest| case_id <= newest)
 }
