@@ -260,26 +260,19 @@ impl CaseRepository {
     pub async fn newest_closed_case(&self, topic: &str) -> Result<Option<String>, StoreError> {
         // PostgreSQL orders text by the database's collation, which need not be bytewise;
         // SQLite's default is.
-        let newest: Option<String> = match &self.pool {
-            super::Pool::Sqlite(pool) => {
-                sqlx::query_scalar(
-                    "SELECT MAX(case_id) FROM state_snapshots \
-                     WHERE topic = $1 AND closed_at_us IS NOT NULL",
-                )
-                .bind(topic)
-                .fetch_one(pool)
-                .await?
+        let sql = match &self.pool {
+            super::Pool::Sqlite(_) => {
+                "SELECT MAX(case_id) FROM state_snapshots \
+                 WHERE topic = $1 AND closed_at_us IS NOT NULL"
             }
-            super::Pool::Postgres(pool) => {
-                sqlx::query_scalar(
-                    "SELECT MAX(case_id COLLATE \"C\") FROM state_snapshots \
-                     WHERE topic = $1 AND closed_at_us IS NOT NULL",
-                )
-                .bind(topic)
-                .fetch_one(pool)
-                .await?
+            super::Pool::Postgres(_) => {
+                "SELECT MAX(case_id COLLATE \"C\") FROM state_snapshots \
+                 WHERE topic = $1 AND closed_at_us IS NOT NULL"
             }
         };
+        let newest: Option<String> = on_engine!(&self.pool, pool => {
+            sqlx::query_scalar(sql).bind(topic).fetch_one(pool).await?
+        });
         Ok(newest)
     }
 
