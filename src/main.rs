@@ -3,7 +3,7 @@
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use govfusion::app::Application;
-use govfusion::domain::DepartmentCode;
+use govfusion::domain::{DepartmentCode, Mode};
 use govfusion::settings::{BusKind, KeySource, Role, Settings};
 use govfusion::simulate::{self, SimulateOptions};
 use govfusion::telemetry::{ExportSetupError, Otlp};
@@ -53,10 +53,16 @@ enum Command {
         /// clients on the same broker, and print the service's share of that ceiling.
         #[arg(long)]
         ceiling: bool,
-        /// With `--ceiling`: cases to simulate.
+        /// Run the city on the configured bus with every department manual and no staff,
+        /// submit `--cases` cases in two halves and print the resident memory each open case
+        /// costs.
+        #[arg(long, conflicts_with = "ceiling")]
+        resident: bool,
+        /// With `--ceiling` or `--resident`: cases to submit.
         #[arg(long, default_value_t = 2000)]
         cases: usize,
-        /// With `--ceiling`: most cases open at once.
+        /// With `--ceiling`: most cases open at once; with `--resident`, most submissions at
+        /// once.
         #[arg(long, default_value_t = 256)]
         open_cases: usize,
         /// Records each side produces.
@@ -243,6 +249,20 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             },
         ),
         Command::Bench {
+            resident: true,
+            cases,
+            open_cases,
+            config,
+            ..
+        } => run_resident(
+            config,
+            SimulateOptions {
+                cases,
+                in_flight: open_cases,
+                ..SimulateOptions::default()
+            },
+        ),
+        Command::Bench {
             records,
             chunk,
             in_flight,
@@ -364,10 +384,30 @@ impl SimulatedCity {
         F: FnOnce(govfusion::systems::Systems, usize, f64) -> Fut,
         Fut: std::future::Future<Output = anyhow::Result<T>>,
     {
+        let played_externally = self.played_externally.clone();
+        let (all_completed, after) = self.serve(|systems, api| async move {
+            let mut summary = simulate::run(&systems, &api, options).await;
+            summary.played_externally = played_externally;
+            let after = after(systems.clone(), summary.completed, summary.throughput()).await;
+            print!("{}", summary.report(&systems.bridge_stats));
+            anyhow::Ok((summary.all_completed(), after))
+        })?;
+        let code = match all_completed {
+            true => ExitCode::SUCCESS,
+            false => ExitCode::FAILURE,
+        };
+        Ok((code, after?))
+    }
+
+    /// Runs the city in this process until `drive`, given its systems and an API client,
+    /// is done, then stops it and removes the scratch database.
+    fn serve<T, F, Fut>(self, drive: F) -> anyhow::Result<T>
+    where
+        F: FnOnce(govfusion::systems::Systems, simulate::Api) -> Fut,
+        Fut: std::future::Future<Output = anyhow::Result<T>>,
+    {
         let Self {
-            settings,
-            played_externally,
-            scratch,
+            settings, scratch, ..
         } = self;
         let outcome = actix_rt::System::new().block_on(async move {
             let app = Application::build(settings)
@@ -380,26 +420,18 @@ impl SimulatedCity {
                 let _ = stopped.await;
             }));
             systems.ready(std::time::Duration::from_secs(120)).await?;
-            let mut summary = simulate::run(&systems, &api, options).await;
-            summary.played_externally = played_externally;
-            let after = after(systems.clone(), summary.completed, summary.throughput()).await;
+            let driven = drive(systems, api).await;
             let _ = stop.send(());
             serving
                 .await
                 .context("the simulated city stopped abnormally")??;
-            print!("{}", summary.report(&systems.bridge_stats));
-            anyhow::Ok((summary.all_completed(), after))
+            driven
         });
         if let Some(dir) = scratch {
             // Best effort: a leftover directory in the temp dir harms nothing.
             let _ = std::fs::remove_dir_all(dir);
         }
-        let (all_completed, after) = outcome?;
-        let code = match all_completed {
-            true => ExitCode::SUCCESS,
-            false => ExitCode::FAILURE,
-        };
-        Ok((code, after?))
+        outcome
     }
 }
 
@@ -435,6 +467,21 @@ fn run_ceiling(config: Option<PathBuf>, options: SimulateOptions) -> anyhow::Res
     })?;
     print!("{ceiling}");
     Ok(code)
+}
+
+/// `bench --resident`: the city with every department manual and unstaffed, the resident
+/// memory read before, between and after two halves of `options.cases` submissions (see
+/// `govfusion::simulate::resident`).
+fn run_resident(config: Option<PathBuf>, options: SimulateOptions) -> anyhow::Result<ExitCode> {
+    let mut city = SimulatedCity::load(config.as_deref())?;
+    for department in &mut city.settings.departments {
+        department.mode = Mode::Manual;
+    }
+    let resident = city.serve(|systems, api| async move {
+        simulate::resident::measure(&systems, &api, &options).await
+    })?;
+    print!("{resident}");
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `token`: a token for `claims` signed with the development key of the configuration.

@@ -69,3 +69,49 @@ fn the_ceiling_is_refused_on_the_memory_bus_saying_why() {
         "{err}"
     );
 }
+
+#[test]
+fn the_resident_memory_of_open_cases_is_read_before_between_and_after_two_halves() {
+    let output = govfusion(
+        &[
+            "bench",
+            "--resident",
+            "--cases",
+            "200",
+            "--open-cases",
+            "16",
+        ],
+        &[("GOVFUSION__BUS__KIND", "memory")],
+    );
+
+    let out = String::from_utf8_lossy(&output.stdout);
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "bench failed: {out}\n{err}");
+    // Two halves of 100 cases, every one accepted: a refusal fails the run.
+    assert_eq!(
+        numbers(&out, "open cases")[..3],
+        [0.0, 100.0, 200.0],
+        "{out}"
+    );
+    // Three readings of a running process's memory, the cases' never less than none …
+    let resident = numbers(&out, "resident");
+    assert!(resident[0] > 1.0, "a process holds more than a MiB: {out}");
+    assert!(
+        resident[1] >= resident[0] && resident[2] >= resident[0],
+        "{out}"
+    );
+    // … and an open case's cost is what the second half added over its 100 cases (in KiB,
+    // from readings printed to a tenth of a MiB: within 0.1 MiB over 100 cases).
+    let per_case = numbers(&out, "per case")[0];
+    let expected = (resident[2] - resident[1]).max(0.0) * 1024.0 / 100.0;
+    assert!((per_case - expected).abs() <= 1.1, "{out}");
+}
+
+#[test]
+fn the_resident_memory_and_the_ceiling_are_not_measured_at_once() {
+    let output = govfusion(&["bench", "--resident", "--ceiling"], &[]);
+
+    assert!(!output.status.success());
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(err.contains("cannot be used with"), "{err}");
+}

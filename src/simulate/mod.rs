@@ -8,6 +8,7 @@
 //! completion at the intake system) reflects the system, not a queue of the simulator's making.
 
 mod client;
+pub mod resident;
 
 pub use client::Api;
 
@@ -235,25 +236,7 @@ pub fn play_external_departments(settings: &mut Settings) -> Vec<DepartmentCode>
 
 /// Runs the simulation against running systems, acting through their HTTP `api`.
 pub async fn run(systems: &Systems, api: &Api, options: &SimulateOptions) -> Summary {
-    let catalog = systems.catalog.clone();
-    let (collaborative, solo): (Vec<_>, Vec<_>) = catalog
-        .matters
-        .iter()
-        .cloned()
-        .partition(|m| !m.collaborators.is_empty());
-    let terminals: Vec<TerminalId> = systems.desks.terminals.keys().cloned().collect();
-    let regions: Vec<Region> = catalog
-        .centres_in_order()
-        .into_iter()
-        .filter(|c| c.tier == Tier::Street)
-        .filter_map(|c| {
-            Some(Region {
-                district: c.parent.clone()?,
-                street: c.code.clone(),
-            })
-        })
-        .collect();
-
+    let forms = Forms::of(systems, options);
     let staff_running = Arc::new(AtomicBool::new(true));
     let staff = actix::spawn(play_staff(
         systems.clone(),
@@ -277,19 +260,7 @@ pub async fn run(systems: &Systems, api: &Api, options: &SimulateOptions) -> Sum
     let started = Instant::now();
     let ends: Vec<CaseEnd> = stream::iter(0..options.cases)
         .map(|_| {
-            let form = {
-                let mut rng = rand::rng();
-                let pool = if (rng.random::<f64>() < options.collaboration_ratio
-                    && !collaborative.is_empty())
-                    || solo.is_empty()
-                {
-                    &collaborative
-                } else {
-                    &solo
-                };
-                synthetic_form(&mut rng, pool, &regions, options.missing_material_ratio)
-            };
-            let terminal = terminals.choose(&mut rand::rng()).cloned();
+            let (terminal, form) = forms.next();
             let intake = systems.desks.intake.clone();
             let bar = bar.clone();
             let timeout = options.case_timeout;
@@ -352,6 +323,65 @@ impl Summary {
             }
             CaseEnd::Failed(reason) => tracing::warn!(%reason, "case did not complete"),
         }
+    }
+}
+
+/// What synthetic applications are made of: the city's matters, with and without
+/// collaborators, its terminals and its streets.
+struct Forms {
+    collaborative: Vec<MatterSettings>,
+    solo: Vec<MatterSettings>,
+    terminals: Vec<TerminalId>,
+    regions: Vec<Region>,
+    collaboration_ratio: f64,
+    missing_material_ratio: f64,
+}
+
+impl Forms {
+    /// The applications `options` asks for, in the city `systems` run.
+    fn of(systems: &Systems, options: &SimulateOptions) -> Self {
+        let (collaborative, solo): (Vec<_>, Vec<_>) = systems
+            .catalog
+            .matters
+            .iter()
+            .cloned()
+            .partition(|m| !m.collaborators.is_empty());
+        let regions = systems
+            .catalog
+            .centres_in_order()
+            .into_iter()
+            .filter(|c| c.tier == Tier::Street)
+            .filter_map(|c| {
+                Some(Region {
+                    district: c.parent.clone()?,
+                    street: c.code.clone(),
+                })
+            })
+            .collect();
+        Self {
+            collaborative,
+            solo,
+            terminals: systems.desks.terminals.keys().cloned().collect(),
+            regions,
+            collaboration_ratio: options.collaboration_ratio,
+            missing_material_ratio: options.missing_material_ratio,
+        }
+    }
+
+    /// A terminal, and a new applicant's account and application: `None` where the city has
+    /// no terminal, or no matter or street.
+    fn next(&self) -> (Option<TerminalId>, Option<(String, serde_json::Value)>) {
+        let mut rng = rand::rng();
+        let pool = if (rng.random::<f64>() < self.collaboration_ratio
+            && !self.collaborative.is_empty())
+            || self.solo.is_empty()
+        {
+            &self.collaborative
+        } else {
+            &self.solo
+        };
+        let form = synthetic_form(&mut rng, pool, &self.regions, self.missing_material_ratio);
+        (self.terminals.choose(&mut rng).cloned(), form)
     }
 }
 
