@@ -168,12 +168,12 @@ impl IntakeSystem {
             )));
         }
         let record = self.cases.entry(case_id.clone()).or_insert_with(|| {
-            CaseRecord::new(
+            Box::new(CaseRecord::new(
                 state.application,
                 &state.terminal_id,
                 &state.trace_id,
                 state.sequence,
-            )
+            ))
         });
         record.sequence = Some(state.sequence);
         record.trace_id.clone_from(&state.trace_id);

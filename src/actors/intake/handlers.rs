@@ -367,7 +367,12 @@ impl IntakeSystem {
         crate::monitoring::record::case_submitted(msg.channel);
         self.cases.insert(
             case_id.clone(),
-            CaseRecord::new(application, msg.terminal_id.as_str(), &trace_id, sequence),
+            Box::new(CaseRecord::new(
+                application,
+                msg.terminal_id.as_str(),
+                &trace_id,
+                sequence,
+            )),
         );
         self.feed.insert(sequence, (case_id.clone(), trace_id));
         self.changed(&case_id);
@@ -404,7 +409,7 @@ impl IntakeSystem {
         repeats: impl FnOnce(&CaseRecord) -> Option<MessageId>,
         prepare: impl FnOnce(&mut CaseRecord, DateTime<Utc>) -> Result<ApplicantAct<T>, String>,
     ) -> ResponseActFuture<Self, Result<Acted<T>, CaseActionError>> {
-        let repeated = self.cases.get(&case_id).and_then(repeats);
+        let repeated = self.cases.get(&case_id).map(Box::as_ref).and_then(repeats);
         if let Some(repeat) = acts::repeat(self, repeated, &asked) {
             return repeat;
         }

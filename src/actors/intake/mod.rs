@@ -71,8 +71,9 @@ pub struct IntakeSystem {
     /// Whether it writes state snapshots: only when the bus outlives the process
     /// ([`Bus::outlives_process`](crate::bus::Bus::outlives_process)).
     persist_state: bool,
-    /// Every case, by id.
-    cases: HashMap<CaseId, CaseRecord>,
+    /// Every case, by id; each record on the heap of its own, so that the table holds
+    /// pointers and its spare capacity costs eight bytes a slot, not a whole record.
+    cases: HashMap<CaseId, Box<CaseRecord>>,
     /// The feed: case ids and trace ids by sequence (1, 2, …).
     feed: BTreeMap<u64, (CaseId, String)>,
     /// Sequences whose record is on the bus; the feed hands out only these.

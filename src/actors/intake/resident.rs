@@ -161,7 +161,7 @@ impl IntakeSystem {
                     }
                 }
                 let closed = is_closed(record.view.status);
-                self.cases.insert(case_id.clone(), record);
+                self.cases.insert(case_id.clone(), Box::new(record));
                 if closed {
                     self.closed(&case_id);
                 }
