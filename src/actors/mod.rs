@@ -306,16 +306,32 @@ pub struct ClosedMarker {
 
 impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for Kept<T> {
     /// A closed marker when the state has a `closed_at`, else the state, with the error of
-    /// the shape it was read as.
+    /// the shape it was read as. The state is read from its JSON text, not through a
+    /// `serde_json::Value`: what a state keeps as text ([`FormFields`](crate::domain::FormFields))
+    /// can only be read from text.
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = serde_json::Value::deserialize(deserializer)?;
-        let kept = if value.get("closed_at").is_some() {
-            serde_json::from_value(value).map(Kept::Closed)
+        let text = Box::<serde_json::value::RawValue>::deserialize(deserializer)?;
+        // Not an object: read as the state, whose error then says what it is not.
+        let closed = serde_json::from_str::<StateShape>(text.get()).is_ok_and(|s| s.closed_at);
+        let kept = if closed {
+            serde_json::from_str(text.get()).map(Kept::Closed)
         } else {
-            serde_json::from_value(value).map(Kept::Open)
+            serde_json::from_str(text.get()).map(Kept::Open)
         };
         kept.map_err(serde::de::Error::custom)
     }
+}
+
+/// Whether a state object has a `closed_at` field, whatever its value.
+#[derive(Deserialize)]
+struct StateShape {
+    #[serde(default, deserialize_with = "present")]
+    closed_at: bool,
+}
+
+/// `true` for a field that is there, whatever it holds.
+fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    serde::de::IgnoredAny::deserialize(deserializer).map(|_| true)
 }
 
 /// Handles what a stateful system's consumer groups deliver: a snapshot from the state topic is

@@ -16,7 +16,8 @@ use crate::bus::bridge::{envelope_record, Bridge};
 use crate::bus::kafka::{producer_config, KafkaBus};
 use crate::crypto::Keyring;
 use crate::domain::{
-    Applicant, Application, CaseId, Channel, Envelope, EnvelopeHead, MessageType, Region, SystemId,
+    Applicant, Application, CaseId, Channel, Envelope, EnvelopeHead, FormFields, MessageType,
+    Region, SystemId,
 };
 use crate::port::Publish;
 use crate::settings::{BusKind, Settings};
@@ -94,6 +95,9 @@ impl std::fmt::Display for BenchReport {
 /// `n` `application.published` envelopes, each applicant sealed with `keyring` as on the
 /// real path (sealing is part of what the service does per application, not of the bridge).
 fn envelopes(n: usize, keyring: &Keyring) -> anyhow::Result<Vec<Envelope>> {
+    let form = FormFields::of(
+        &serde_json::json!({ "shop_name": "基准测试餐馆", "area_m2": 120, "seats": 40 }),
+    )?;
     (0..n)
         .map(|i| {
             let case_id = CaseId::generate();
@@ -102,7 +106,9 @@ fn envelopes(n: usize, keyring: &Keyring) -> anyhow::Result<Vec<Envelope>> {
                 matter_code: "food_business_licence".into(),
                 applicant: Applicant {
                     name: format!("基准申请人{i:07}"),
-                    id_number: crate::domain::identity::sample_resident_number(u32::try_from(i).unwrap_or_default()),
+                    id_number: crate::domain::identity::sample_resident_number(
+                        u32::try_from(i).unwrap_or_default(),
+                    ),
                     phone: format!("139{i:08}"),
                 },
                 region: Region {
@@ -114,7 +120,7 @@ fn envelopes(n: usize, keyring: &Keyring) -> anyhow::Result<Vec<Envelope>> {
                     "premises_proof".into(),
                     "food_safety_plan".into(),
                 ],
-                form: serde_json::json!({ "shop_name": "基准测试餐馆", "area_m2": 120, "seats": 40 }),
+                form: form.clone(),
                 terminal_id: "pc-web".into(),
                 channel: Channel::Pc,
                 submitted_at: chrono::Utc::now(),

@@ -7,6 +7,7 @@
 //! handler never has to re-check a tier name or a channel string.
 
 mod envelope;
+mod form;
 pub mod identity;
 mod ids;
 pub mod masking;
@@ -19,6 +20,7 @@ pub mod timestamp;
 pub use envelope::{
     Envelope, EnvelopeError, EnvelopeHead, MessageType, Officer, SystemId, SCHEMA_VERSION,
 };
+pub use form::FormFields;
 pub use ids::{
     CaseId, CentreCode, DepartmentCode, EventId, MatterCode, MessageId, ReceiptNo, TerminalId,
 };

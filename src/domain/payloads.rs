@@ -3,10 +3,10 @@
 //! `collaboration.completed` carries it back with every answer, so the requesting department
 //! needs no memory of the case to finish it.
 
-use super::SealedApplicant;
 use super::{
     CaseId, CentreCode, Channel, DepartmentCode, EventId, MatterCode, ReceiptNo, TerminalId, Tier,
 };
+use super::{FormFields, SealedApplicant};
 use crate::crypto::{CryptoError, Keyring};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -59,7 +59,9 @@ pub struct Application<A = SealedApplicant> {
     /// The materials handed in, by name or code.
     pub materials: Vec<String>,
     /// Free-form application form.
-    pub form: serde_json::Value,
+    // Kept as the compact JSON text the intake encoded it to: see `FormFields`.
+    #[schema(value_type = Value)]
+    pub form: FormFields,
     /// The terminal it came from.
     pub terminal_id: TerminalId,
     /// The terminal's channel.

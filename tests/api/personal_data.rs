@@ -139,7 +139,7 @@ fn record_sealed_elsewhere(case_id: &CaseId) -> Record {
             street: "500103001".into(),
         },
         materials: Vec::new(),
-        form: serde_json::json!({}),
+        form: govfusion::domain::FormFields::of(&serde_json::json!({})).expect("fields"),
         terminal_id: "pc-web".into(),
         channel: Channel::Pc,
         submitted_at: chrono::Utc::now(),

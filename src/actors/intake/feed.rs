@@ -18,13 +18,32 @@ use serde::{Deserialize, Serialize};
 
 /// What the intake system writes to the state topic for a case: the case while it is open,
 /// a closed marker once it is completed.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
 pub(super) enum IntakeSnapshot {
     /// An open case.
     Open(Box<IntakeCaseState>),
     /// A completed case.
     Closed(ClosedCase),
+}
+
+impl<'de> Deserialize<'de> for IntakeSnapshot {
+    /// An open case, else a completed one. Read from its JSON text, not buffered as serde's
+    /// untagged enums are: the application's form is kept as text
+    /// ([`FormFields`](crate::domain::FormFields)), which only JSON text can give.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = Box::<serde_json::value::RawValue>::deserialize(deserializer)?;
+        match serde_json::from_str::<IntakeCaseState>(text.get()) {
+            Ok(open) => Ok(Self::Open(Box::new(open))),
+            Err(as_open) => serde_json::from_str::<ClosedCase>(text.get())
+                .map(Self::Closed)
+                .map_err(|as_closed| {
+                    serde::de::Error::custom(format!(
+                        "neither an open case ({as_open}) nor a completed one ({as_closed})"
+                    ))
+                }),
+        }
+    }
 }
 
 /// A completed case on the state topic: its view is in the case repository, and all the state

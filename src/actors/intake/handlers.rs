@@ -10,8 +10,8 @@ use super::{
 use crate::actors::acts::{self, ActRequest, Acted, Acts, TakesActs};
 use crate::actors::snapshot_envelope;
 use crate::domain::{
-    message_ids, Applicant, Application, CaseId, CaseStatus, Envelope, EnvelopeHead, MessageId,
-    MessageType, Rating, Supplement, SystemId,
+    message_ids, Applicant, Application, CaseId, CaseStatus, Envelope, EnvelopeHead, FormFields,
+    MessageId, MessageType, Rating, Supplement, SystemId,
 };
 use crate::port::{Delivery, HandleError, Inbound};
 use actix::prelude::*;
@@ -322,6 +322,12 @@ impl IntakeSystem {
         let form = msg.form;
         self.catalog.matter(&form.matter_code)?;
         self.catalog.check_region(&form.region)?;
+        // Encoding plain data cannot fail; if it did, the application could not be published
+        // either, so it counts as too large, as at the terminal's check.
+        let fields = FormFields::of(&form.form).map_err(|_| SubmitRefused::TooLarge {
+            size: u64::MAX,
+            limit: self.max_application_bytes,
+        })?;
         let case_id = self.share.issue();
         let trace_id = uuid::Uuid::new_v4().simple().to_string();
         let application = Application {
@@ -330,7 +336,7 @@ impl IntakeSystem {
             applicant: form.applicant,
             region: form.region,
             materials: form.materials,
-            form: form.form,
+            form: fields,
             terminal_id: msg.terminal_id.clone(),
             channel: msg.channel,
             submitted_at: self.catalog.now(),

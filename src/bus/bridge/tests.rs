@@ -113,7 +113,7 @@ fn published_record(body: &serde_json::Value) -> Record {
         applicant: form.applicant,
         region: form.region,
         materials: form.materials,
-        form: form.form,
+        form: crate::domain::FormFields::of(&form.form).expect("fields"),
         terminal_id: code.as_str().into(),
         channel: Channel::Kiosk,
         submitted_at: chrono::Utc::now(),

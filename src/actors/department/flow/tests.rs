@@ -56,7 +56,7 @@ fn market_and_application(clock: Arc<ManualClock>) -> (Addr<Department>, Applica
             "premises_proof".into(),
             "food_safety_plan".into(),
         ],
-        form: serde_json::json!({}),
+        form: crate::domain::FormFields::of(&serde_json::json!({})).expect("fields"),
         terminal_id: "pc-web".into(),
         channel: Channel::Pc,
         submitted_at: Utc::now(),
