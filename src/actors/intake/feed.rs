@@ -9,7 +9,7 @@
 //! topic gives back at start is the open cases and the highest position issued.
 
 use super::{CaseRecord, FedApplication, IntakeSystem};
-use crate::actors::snapshot_envelope;
+use crate::actors::{snapshot_envelope, Snapshot};
 use crate::domain::{Application, CaseId, CaseStatus, Envelope, SystemId};
 use crate::port::{send_until_taken, Delivery, HandleError, Refusal, Sent};
 use actix::prelude::*;
@@ -44,6 +44,12 @@ impl<'de> Deserialize<'de> for IntakeSnapshot {
                 }),
         }
     }
+}
+
+/// The feed position an intake snapshot names, open or closed, whatever else it holds.
+#[derive(Deserialize)]
+struct FeedPosition {
+    sequence: u64,
 }
 
 /// A completed case on the state topic: its view is in the case repository, and all the state
@@ -144,7 +150,15 @@ impl IntakeSystem {
         let snapshot = match self.versions.newer(envelope) {
             Ok(Some(snapshot)) => snapshot,
             Ok(None) => return Box::pin(fut::ready(Ok(()))),
-            Err(error) => return Box::pin(fut::ready(Err(HandleError::Poison(error.to_string())))),
+            Err(error) => {
+                // A snapshot that cannot be read whole still names the feed position its case
+                // took: that position stays taken, so that the next submission does not take
+                // a position the city has read past and wait there for ever.
+                if let Ok(Snapshot { state, .. }) = envelope.data::<Snapshot<FeedPosition>>() {
+                    self.position_taken(state.sequence);
+                }
+                return Box::pin(fut::ready(Err(HandleError::Poison(error.to_string()))));
+            }
         };
         let state = match snapshot {
             IntakeSnapshot::Open(state) => *state,

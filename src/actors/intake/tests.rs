@@ -6,7 +6,7 @@ use super::*;
 use crate::clock::SystemClock;
 use crate::domain::{message_ids, CaseStatus, Envelope, EnvelopeHead, MessageType, SystemId};
 use crate::port::testing::FakeBridge;
-use crate::port::{Delivery, Inbound};
+use crate::port::{Delivery, HandleError, Inbound};
 use crate::settings::{Settings, DEFAULT_CONFIG};
 use serde_json::json;
 
@@ -188,4 +188,51 @@ async fn one_of_several_intake_systems_issues_its_own_cases_at_its_own_feed_posi
         .collect();
     let expected: Vec<(u64, CaseId)> = [4, 7, 10].into_iter().zip(submitted).collect();
     assert_eq!(fed, expected);
+}
+
+#[actix_rt::test]
+async fn a_snapshot_that_cannot_be_read_keeps_its_feed_position_taken() {
+    // Arrange: an intake system restoring, given a snapshot of its own at feed position 5
+    // whose application is not one.
+    let settings = Settings::from_toml(DEFAULT_CONFIG, "default", false).expect("valid");
+    let catalog = Arc::new(Catalog::with_clock(&settings, Arc::new(SystemClock)));
+    let bridge = FakeBridge::taking_all().start().recipient();
+    let intake = IntakeSystem::new(catalog, bridge, true, Duration::from_secs(5)).start();
+    let case_id = CaseId::generate();
+    let state = json!({
+        "sequence": 5,
+        "application": "not an application",
+        "trace_id": "t",
+        "terminal_id": "pc-web",
+    });
+    let snapshot =
+        crate::actors::snapshot_envelope(SystemId::Intake, &case_id, 1, &state, chrono::Utc::now());
+
+    // Act
+    let restored = intake
+        .send(Inbound::new(Arc::new(snapshot)))
+        .await
+        .expect("running");
+    intake.send(MarkReady).await.expect("running");
+    let taken = intake.send(submission()).await.expect("running");
+    let fed = intake
+        .send(TakeNewApplications {
+            after: 0,
+            max: 10,
+            wait: true,
+        })
+        .await
+        .expect("running");
+
+    // Assert: the snapshot is refused as poison, and the next submission is fed after it.
+    assert!(
+        matches!(restored, Err(HandleError::Poison(_))),
+        "{restored:?}"
+    );
+    let case_id = taken.expect("taken").case_id;
+    let fed: Vec<(u64, CaseId)> = fed
+        .iter()
+        .map(|f| (f.sequence, f.application.case_id.clone()))
+        .collect();
+    assert_eq!(fed, vec![(6, case_id)]);
 }
