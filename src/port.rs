@@ -49,8 +49,8 @@ pub enum HandleError {
 #[derive(Message)]
 #[rtype(result = "Result<(), PublishError>")]
 pub struct Publish(
-    /// The envelopes.
-    pub Vec<Envelope>,
+    /// The envelopes, shared with whoever keeps them to send again (see [`publish_shared`]).
+    pub Vec<Arc<Envelope>>,
     /// The span they were made in, which their records' `traceparent` names as the sending
     /// hop; none, or one of another trace, and each record names a hop of its own.
     pub Option<Hop>,
@@ -59,8 +59,18 @@ pub struct Publish(
 impl Publish {
     /// `envelopes`, sent from the caller's current span.
     pub fn new(envelopes: Vec<Envelope>) -> Self {
+        Self::shared(shared(envelopes))
+    }
+
+    /// `envelopes` kept by the caller as well, sent from the caller's current span.
+    pub fn shared(envelopes: Vec<Arc<Envelope>>) -> Self {
         Self(envelopes, Hop::current())
     }
+}
+
+/// `envelopes`, each behind an `Arc`: sent again, or kept to be, without a copy.
+pub fn shared(envelopes: Vec<Envelope>) -> Vec<Arc<Envelope>> {
+    envelopes.into_iter().map(Arc::new).collect()
 }
 
 /// A span as OpenTelemetry exports it: its trace id and span id, in lowercase hex.
@@ -144,6 +154,15 @@ pub fn publish(
     bridge: &Recipient<Publish>,
     outputs: Vec<Envelope>,
 ) -> impl Future<Output = Result<(), HandleError>> + 'static {
+    publish_shared(bridge, shared(outputs))
+}
+
+/// [`publish`] for outputs the caller keeps as well (to send them again if this fails): the
+/// bridge reads the same envelopes, no copy is made.
+pub fn publish_shared(
+    bridge: &Recipient<Publish>,
+    outputs: Vec<Arc<Envelope>>,
+) -> impl Future<Output = Result<(), HandleError>> + 'static {
     let sent = send_outputs(bridge, outputs);
     async move { sent.await.map_err(HandleError::from) }
 }
@@ -151,12 +170,12 @@ pub fn publish(
 /// [`publish`], reporting how the bus answered rather than what to do with an inbound message.
 fn send_outputs(
     bridge: &Recipient<Publish>,
-    outputs: Vec<Envelope>,
+    outputs: Vec<Arc<Envelope>>,
 ) -> impl Future<Output = Result<(), PublishError>> + 'static {
     let (snapshots, messages): (Vec<_>, Vec<_>) = outputs
         .into_iter()
         .partition(|e| e.kind == MessageType::StateSnapshot);
-    let sent = (!messages.is_empty()).then(|| bridge.send(Publish::new(messages)));
+    let sent = (!messages.is_empty()).then(|| bridge.send(Publish::shared(messages)));
     let bridge = bridge.clone();
     async move {
         let messages = match sent {
@@ -256,6 +275,7 @@ pub fn send_until_taken(
     bridge: &Recipient<Publish>,
     outputs: Vec<Envelope>,
 ) -> impl Future<Output = Sent> + 'static {
+    let outputs = shared(outputs);
     let first = send_outputs(bridge, outputs.clone());
     let bridge = bridge.clone();
     async move {

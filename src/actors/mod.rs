@@ -58,7 +58,7 @@ pub use processed::{ClosedCase, ClosedCases, Processed, Seen};
 use crate::domain::{
     message_ids, CaseId, Envelope, EnvelopeHead, MessageId, MessageType, SystemId,
 };
-use crate::port::{publish, HandleError, Publish};
+use crate::port::{publish_shared, HandleError, Publish};
 use crate::store::ClosedStates;
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
@@ -482,7 +482,7 @@ pub fn handle_inbound<A: KeepsState>(
     let id = envelope.id.clone();
     let case_id = envelope.case_id.clone();
     Box::pin(
-        publish(actor.bridge(), outputs)
+        publish_shared(actor.bridge(), outputs)
             .into_actor(actor)
             .map(move |result, actor, _| {
                 actor.processed().settle(&id, &result);
@@ -499,9 +499,11 @@ pub fn handle_inbound<A: KeepsState>(
 fn apply_new<A: KeepsState>(
     actor: &mut A,
     envelope: &Envelope,
-) -> Result<Vec<Envelope>, HandleError> {
+) -> Result<Vec<Arc<Envelope>>, HandleError> {
     let mut outputs = actor.apply(envelope)?;
     outputs.extend(actor.snapshot_of(&envelope.case_id));
+    // Kept, to be sent again if this publish fails, and published: the same envelopes.
+    let outputs = crate::port::shared(outputs);
     actor
         .processed()
         .start(&envelope.case_id, envelope.id.clone(), outputs.clone());

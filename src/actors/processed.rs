@@ -13,6 +13,7 @@ use crate::domain::{CaseId, Envelope, MessageId};
 use crate::port::HandleError;
 use chrono::{DateTime, Duration, Utc};
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 use tokio::sync::oneshot;
 
 /// What a system knows about an inbound message id.
@@ -22,7 +23,7 @@ pub enum Seen {
     /// Handled, and its outputs are on their way: wait for how that ends.
     Pending(oneshot::Receiver<Result<(), HandleError>>),
     /// Handled, but sending its outputs failed: send these again.
-    Failed(Vec<Envelope>),
+    Failed(Vec<Arc<Envelope>>),
     /// About a case the system closed.
     Closed,
     /// Never seen.
@@ -33,8 +34,8 @@ pub enum Seen {
 struct Started {
     /// The case it is about.
     case_id: CaseId,
-    /// The outputs it produced.
-    outputs: Vec<Envelope>,
+    /// The outputs it produced, shared with the publish that sends them.
+    outputs: Vec<Arc<Envelope>>,
     /// While the publish is out: who else waits for it. `None` once it failed.
     waiters: Option<Vec<oneshot::Sender<Result<(), HandleError>>>>,
 }
@@ -169,7 +170,7 @@ impl Processed {
 
     /// Records the outputs produced for message `id` about `case_id`, just before they are
     /// sent.
-    pub fn start(&mut self, case_id: &CaseId, id: MessageId, outputs: Vec<Envelope>) {
+    pub fn start(&mut self, case_id: &CaseId, id: MessageId, outputs: Vec<Arc<Envelope>>) {
         let started = Started {
             case_id: case_id.clone(),
             outputs,

@@ -25,6 +25,7 @@ use actix::prelude::*;
 use anyhow::Context as _;
 use futures::stream::{self, StreamExt};
 use rdkafka::producer::FutureProducer;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// What to measure.
@@ -222,9 +223,9 @@ async fn produce_bridge(
     envelopes: Vec<Envelope>,
     options: &BenchOptions,
 ) -> anyhow::Result<()> {
-    let chunks: Vec<Vec<Envelope>> = envelopes
+    let chunks: Vec<Vec<Arc<Envelope>>> = crate::port::shared(envelopes)
         .chunks(options.chunk.max(1))
-        .map(<[Envelope]>::to_vec)
+        .map(<[Arc<Envelope>]>::to_vec)
         .collect();
     let results: Vec<_> = stream::iter(chunks)
         .map(|chunk| bridge.send(Publish(chunk, None)))
