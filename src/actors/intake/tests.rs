@@ -25,6 +25,18 @@ fn submission() -> Submit {
     }
 }
 
+/// What the feed hands out from its start (at most ten), waiting for a first one.
+async fn fed_from_the_start(intake: &Addr<IntakeSystem>) -> Vec<FedApplication> {
+    intake
+        .send(TakeNewApplications {
+            after: 0,
+            max: 10,
+            wait: true,
+        })
+        .await
+        .expect("running")
+}
+
 /// An intake system that writes snapshots, over a bus refusing the first publish for good.
 async fn intake_refusing_first() -> Addr<IntakeSystem> {
     let settings = Settings::from_toml(DEFAULT_CONFIG, "default", false).expect("valid");
@@ -67,14 +79,7 @@ async fn a_submission_the_bus_refuses_for_good_fails_its_case_and_the_feed_moves
     // … and the feed hands out only the next one, behind it.
     let taken = taken.expect("taken");
     assert_eq!(taken.delivery, Delivery::OnBus);
-    let fed = intake
-        .send(TakeNewApplications {
-            after: 0,
-            max: 10,
-            wait: true,
-        })
-        .await
-        .expect("running");
+    let fed = fed_from_the_start(&intake).await;
     let fed: Vec<_> = fed.iter().map(|f| f.application.case_id.clone()).collect();
     assert_eq!(fed, [taken.case_id]);
 }
@@ -171,14 +176,7 @@ async fn one_of_several_intake_systems_issues_its_own_cases_at_its_own_feed_posi
         let taken = intake.send(submission()).await.expect("running");
         submitted.push(taken.expect("taken").case_id);
     }
-    let fed = intake
-        .send(TakeNewApplications {
-            after: 0,
-            max: 10,
-            wait: true,
-        })
-        .await
-        .expect("running");
+    let fed = fed_from_the_start(&intake).await;
 
     // Assert: its own case ids, fed in order at positions 4, 7 and 10 (1 modulo 3).
     assert!(submitted.iter().all(|case_id| share.owns(case_id)));
@@ -215,14 +213,7 @@ async fn a_snapshot_that_cannot_be_read_keeps_its_feed_position_taken() {
         .expect("running");
     intake.send(MarkReady).await.expect("running");
     let taken = intake.send(submission()).await.expect("running");
-    let fed = intake
-        .send(TakeNewApplications {
-            after: 0,
-            max: 10,
-            wait: true,
-        })
-        .await
-        .expect("running");
+    let fed = fed_from_the_start(&intake).await;
 
     // Assert: the snapshot is refused as poison, and the next submission is fed after it.
     assert!(
