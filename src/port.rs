@@ -175,14 +175,20 @@ fn send_outputs(
     let (snapshots, messages): (Vec<_>, Vec<_>) = outputs
         .into_iter()
         .partition(|e| e.kind == MessageType::StateSnapshot);
-    let sent = (!messages.is_empty()).then(|| bridge.send(Publish::shared(messages)));
+    // The first publish is queued now: the messages, or the snapshots when there is nothing
+    // else for them to wait for.
+    let (first, snapshots) = match (messages.is_empty(), snapshots.is_empty()) {
+        (false, _) => (Some(bridge.send(Publish::shared(messages))), snapshots),
+        (true, false) => (Some(bridge.send(Publish(snapshots, None))), Vec::new()),
+        (true, true) => (None, Vec::new()),
+    };
     let bridge = bridge.clone();
     async move {
-        let messages = match sent {
+        let first = match first {
             Some(request) => answered(request.await),
             None => Ok(()),
         };
-        match messages {
+        match first {
             // Not on the bus yet: a snapshot now could record an effect that is then lost.
             Err(error) if !error.permanent => return Err(error),
             Ok(()) | Err(_) => {}
@@ -190,7 +196,7 @@ fn send_outputs(
         if !snapshots.is_empty() {
             answered(bridge.send(Publish(snapshots, None)).await)?;
         }
-        messages
+        first
     }
 }
 
@@ -442,6 +448,26 @@ mod tests {
         assert_eq!(
             *taken.lock().expect("not poisoned"),
             ["c1/approval", "c1/state#1"]
+        );
+    }
+
+    #[actix_rt::test]
+    async fn snapshots_with_no_message_to_wait_for_are_queued_when_published() {
+        // Arrange
+        let (bridge, taken) = bridge(0, false);
+        let [message, snapshot]: [Envelope; 2] = outputs().try_into().expect("two outputs");
+
+        // Act: the snapshot published first, the message after it, the message awaited first.
+        let snapshot_sent = publish(&bridge, vec![snapshot]);
+        let message_sent = publish(&bridge, vec![message]);
+        let message_sent = message_sent.await;
+        let snapshot_sent = snapshot_sent.await;
+
+        // Assert: on the bus in the order they were published.
+        assert!(message_sent.is_ok() && snapshot_sent.is_ok());
+        assert_eq!(
+            *taken.lock().expect("not poisoned"),
+            ["c1/state#1", "c1/approval"]
         );
     }
 

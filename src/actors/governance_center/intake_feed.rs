@@ -11,6 +11,8 @@ use crate::domain::{message_ids, Envelope, MessageType, SystemId, Tier};
 use crate::feed::FeedSource;
 use crate::port::{send_until_taken, Publish, Sent};
 use actix::prelude::*;
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 /// Most applications taken from the feed at once.
@@ -65,9 +67,15 @@ impl GovernanceCenter {
     }
 }
 
-/// Reads the intake feed forever: take what is new after the cursor, publish it (with the new
-/// cursor in the city's snapshot, written once the applications are on the bus), and move on —
-/// so nothing is skipped or taken twice, across restarts of either side.
+/// Reads the intake feed forever: take what is new after the cursor, publish it, then the new
+/// cursor in the city's snapshot, and move on — so nothing is skipped or taken twice, across
+/// restarts of either side.
+///
+/// A batch's snapshot is sent once its applications are on the bus, and once the snapshot
+/// before it is: the cursor a snapshot on the bus names never runs ahead of the applications
+/// on the bus. The feed does not wait for the snapshot itself, though: the next batch is taken
+/// and published while it is on its way, so a batch costs one acknowledgement, not two in a
+/// row.
 async fn run_feed(
     feed: FeedSource,
     instance: u32,
@@ -76,6 +84,9 @@ async fn run_feed(
     bridge: Recipient<Publish>,
 ) {
     tracing::info!(instance, cursor, "reading the intake feed");
+    // The last batch's snapshot, queued and on its way: its answer is awaited before the next
+    // snapshot is sent.
+    let mut last_snapshot: Option<Pin<Box<dyn Future<Output = Sent>>>> = None;
     loop {
         let batch = match feed.take(cursor, FEED_BATCH).await {
             Ok(batch) => batch,
@@ -94,17 +105,28 @@ async fn run_feed(
         let Ok(envelopes) = centre.send(BuildPublished(batch, last, instance)).await else {
             return;
         };
-        publish_until_done(&bridge, envelopes).await;
+        let (snapshots, applications): (Vec<_>, Vec<_>) = envelopes
+            .into_iter()
+            .partition(|e| e.kind == MessageType::StateSnapshot);
+        if !applications.is_empty() {
+            report(send_until_taken(&bridge, applications).await);
+        }
+        if let Some(previous) = last_snapshot.take() {
+            report(previous.await);
+        }
+        if !snapshots.is_empty() {
+            // Queued now (`send_until_taken` queues its first round when called).
+            last_snapshot = Some(Box::pin(send_until_taken(&bridge, snapshots)));
+        }
         cursor = last;
     }
 }
 
-/// Publishes a batch until the bus takes it: moving the cursor past applications that are not
-/// on the bus would lose them. An application the bus refused for good is in dead-letters, and
-/// sending the batch again would only be refused again: the others of the batch, and the
-/// snapshot with the new cursor, are on the bus, and the feed moves on.
-async fn publish_until_done(bridge: &Recipient<Publish>, envelopes: Vec<Envelope>) {
-    if let Sent::Refused(refusal) = send_until_taken(bridge, envelopes).await {
-        tracing::error!(reason = %refusal.reason, "the bus refused a fed application for good; moving on");
+/// Logs a record of the feed the bus refused for good. It is in dead-letters, and sending it
+/// again would only be refused again: the others, and the snapshot with the new cursor, go on,
+/// and so does the feed.
+fn report(sent: Sent) {
+    if let Sent::Refused(refusal) = sent {
+        tracing::error!(reason = %refusal.reason, "the bus refused a record of the feed for good; moving on");
     }
 }
