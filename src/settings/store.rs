@@ -24,6 +24,12 @@ pub struct StoreSettings {
     /// How many closed (completed or failed) cases the intake system keeps in memory besides
     /// the open ones; older ones are read back from the repository when asked for.
     pub closed_cases_in_memory: usize,
+    /// Whether the supervision system keeps every case it reads in memory, closed ones too.
+    /// Off by default: it keeps the cases whose supervision is open and reads the others back
+    /// from the repository when a message comes for one, so that its memory follows open work.
+    /// On, its own figures cover every case it read since the process started (memory then
+    /// grows with every case); the HTTP API's figures come from the repository either way.
+    pub supervision_keeps_closed: bool,
     /// Whether every process keeps its systems' snapshots in the store on a bus that outlives
     /// it, takes back only open cases at start and reads the state topic only after the stored
     /// offsets (see `store::state`). On by default; off, a process reads the state topic from
@@ -38,6 +44,7 @@ impl Default for StoreSettings {
             data_dir: ".govfusion".into(),
             max_connections: 5,
             closed_cases_in_memory: 1_000,
+            supervision_keeps_closed: false,
             keep_state: true,
         }
     }

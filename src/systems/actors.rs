@@ -79,13 +79,14 @@ pub(super) struct Actors {
 impl Actors {
     /// Starts every actor of `roles`, publishing through `publish`; the stateful ones write
     /// snapshots when `bus` outlives the process, the intake system issues and follows the
-    /// cases of its share ([`intake_share`]), and the intake and supervision systems of the roles keep
-    /// their records in `repository` (written through its writer) when given — the supervision
-    /// system keeping only its open cases in memory when `persist_state` too; centres and
-    /// departments find the closed markers of cases they closed before in `closed_states`,
-    /// when given. The intake system and the terminals run on the caller's thread; centres,
-    /// departments and supervision on a second one (the bridge and the consumers it starts
-    /// have a third, see [`super::Systems`]), so that a city's traffic uses several cores.
+    /// cases of its share ([`intake_share`]), and the intake and supervision systems of the
+    /// roles keep their records in `repository` (written through its writer) when given — the
+    /// supervision system keeping only its open cases in memory unless
+    /// `store.supervision_keeps_closed`; centres and departments find the closed markers of
+    /// cases they closed before in `closed_states`, when given. The intake system and the
+    /// terminals run on the caller's thread; centres, departments and supervision on a second
+    /// one (the bridge and the consumers it starts have a third, see [`super::Systems`]), so
+    /// that a city's traffic uses several cores.
     pub fn start(
         settings: &Settings,
         roles: &Roles,
@@ -139,9 +140,7 @@ impl Actors {
         let mut supervisor_actor = Supervisor::new(catalog.clone(), publish.clone());
         if let Some((rows, cases)) = repository.filter(|_| roles.governance) {
             supervisor_actor = supervisor_actor.writing_rows_to(rows);
-            // Only when it resumes from the repository: on a bus that ends with the process it
-            // reads every record again, and keeps every case so that its own figures stay whole.
-            if persist_state {
+            if !settings.store.supervision_keeps_closed {
                 supervisor_actor = supervisor_actor.keeping_open_cases_only(cases);
             }
         }

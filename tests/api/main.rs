@@ -74,6 +74,7 @@ mod restart;
 mod staff_acts;
 mod stalled;
 mod supervision;
+mod supervision_memory;
 mod supervision_restart;
 mod traces;
 mod validation;

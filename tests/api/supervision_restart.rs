@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 
 /// A matter `urban_management` decides by hand, after street_office verified the site.
-const OUTDOOR: &str = "outdoor_advertising";
+pub(crate) const OUTDOOR: &str = "outdoor_advertising";
 
 /// Starts the service on a new durable in-memory bus and a [`TestClock`] showing `start`,
 /// deadlines checked every 20 ms, the default configuration changed by `tweak`.
@@ -64,14 +64,14 @@ async fn wait_for_check(clock: &TestClock) {
 }
 
 /// The department and centre figures over every period, as a supervisor reads them.
-async fn figures(app: &TestApp) -> (Value, Value) {
+pub(crate) async fn figures(app: &TestApp) -> (Value, Value) {
     let departments = app.get_json("/api/v1/supervision/departments").await;
     let centres = app.get_json("/api/v1/supervision/centers").await;
     (departments, centres)
 }
 
 /// The figures of `department` among every department's.
-fn of<'a>(departments: &'a Value, department: &str) -> &'a Value {
+pub(crate) fn of<'a>(departments: &'a Value, department: &str) -> &'a Value {
     departments
         .as_array()
         .and_then(|all| all.iter().find(|d| d["department"] == department))
@@ -79,7 +79,7 @@ fn of<'a>(departments: &'a Value, department: &str) -> &'a Value {
 }
 
 /// What the supervision system holds in memory.
-async fn holding(app: &TestApp) -> Watched {
+pub(crate) async fn holding(app: &TestApp) -> Watched {
     app.systems
         .desks
         .supervision
@@ -90,7 +90,7 @@ async fn holding(app: &TestApp) -> Watched {
 }
 
 /// Waits until the supervision system holds `cases` cases in memory, none of them over.
-async fn wait_until_holding(app: &TestApp, cases: usize) -> Watched {
+pub(crate) async fn wait_until_holding(app: &TestApp, cases: usize) -> Watched {
     poll("the supervision system to hold only open cases", || async {
         match holding(app).await {
             held if held.cases == cases && held.over == 0 => Ok(held),

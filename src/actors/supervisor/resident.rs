@@ -1,10 +1,11 @@
-//! Which cases the supervisor keeps in memory when it resumes from the case repository.
+//! Which cases the supervisor keeps in memory when it writes to the case repository (unless
+//! `store.supervision_keeps_closed`).
 //!
 //! The repository holds every record; memory holds the cases whose supervision is open (taken
-//! back at start, [`TakeBackRecords`]): a case leaves memory, with the ids of the messages
-//! applied to it, once it is decided and none of its events' dispatches is open, or when none
-//! of its messages made a record of it — and only once its rows are written, so that a read
-//! of the repository finds it as memory held it. A message for a case not in memory waits
+//! back at start, [`TakeBackRecords`], on a bus that outlives the process): a case leaves
+//! memory, with the ids of the messages applied to it, once it is decided and none of its
+//! events' dispatches is open, or when none of its messages made a record of it — and only
+//! once its rows are written, so that a read of the repository finds it as memory held it. A message for a case not in memory waits
 //! while the case is read back ([`Supervisor::with_case`]); a case the repository does not
 //! hold either is new.
 //!
