@@ -141,7 +141,7 @@ impl Actors {
         if let Some((rows, cases)) = repository.filter(|_| roles.governance) {
             supervisor_actor = supervisor_actor.writing_rows_to(rows);
             if !settings.store.supervision_keeps_closed {
-                supervisor_actor = supervisor_actor.keeping_open_cases_only(cases);
+                supervisor_actor = supervisor_actor.keeping_open_cases_only(cases, !persist_state);
             }
         }
         let supervisor = Supervisor::start_in_arbiter(&worker.handle(), move |_| supervisor_actor);

@@ -17,9 +17,11 @@ impl Handler<Inbound> for Supervisor {
 
     /// Applies the message once its case is in memory: a case that left memory is read back
     /// first, and meanwhile no other message is handled, so that each case's messages are
-    /// applied in the order they came.
+    /// applied in the order they came. The cases whose supervision earlier messages ended
+    /// leave memory once their rows are written (see `let_over_cases_leave_soon`).
     #[tracing::instrument(parent = &msg.1, skip_all, fields(system = "supervision", case_id = %msg.0.case_id, kind = %msg.0.kind, trace_id = %msg.0.trace_id))]
-    fn handle(&mut self, msg: Inbound, _: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, msg: Inbound, ctx: &mut Self::Context) -> Self::Result {
+        self.let_over_cases_leave_soon(ctx);
         self.with_case(msg.0)
     }
 }

@@ -7,7 +7,9 @@
 //! events' dispatches is open, or when none of its messages made a record of it — and only
 //! once its rows are written, so that a read of the repository finds it as memory held it. A message for a case not in memory waits
 //! while the case is read back ([`Supervisor::with_case`]); a case the repository does not
-//! hold either is new.
+//! hold either is new. On a bus that ends with the process nothing is taken back, and the
+//! supervisor has read every record of every case since it started: it then remembers a hash of
+//! each case that left memory, and reads back only those, so that a new case costs no read.
 //!
 //! The supervisor's own figures ([`GetDepartmentFigures`](super::GetDepartmentFigures)) then
 //! cover only the cases in memory; the HTTP API computes them by SQL from the repository.
@@ -22,8 +24,14 @@ use crate::port::HandleError;
 use crate::store::supervision::SupervisedRecords;
 use crate::store::CaseRepository;
 use actix::prelude::*;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How often handling messages lets the cases whose supervision is over leave memory (a
+/// deadline check does too).
+const LEAVE_EVERY: Duration = Duration::from_secs(1);
 
 /// What the supervisor needs to keep only open cases in memory.
 pub(super) struct Resident {
@@ -36,17 +44,43 @@ pub(super) struct Resident {
     changes: u64,
     /// A wait for the writer is running: a second one would write nothing sooner.
     waiting: bool,
+    /// When the supervisor has read every record since the process started (nothing taken
+    /// back): the hashes of the cases that left memory, the only ones the repository can hold
+    /// records of. A collision only costs a read that finds nothing.
+    left: Option<(RandomState, HashSet<u64>)>,
+    /// When a message may next start a wait for the writer.
+    next_leave: Instant,
+}
+
+impl Resident {
+    /// Whether the repository may hold records of `case_id`, a case not in memory.
+    fn may_hold(&self, case_id: &CaseId) -> bool {
+        self.left
+            .as_ref()
+            .is_none_or(|(hasher, left)| left.contains(&hasher.hash_one(case_id)))
+    }
+
+    /// Notes that `case_id` left memory.
+    fn note_left(&mut self, case_id: &CaseId) {
+        if let Some((hasher, left)) = &mut self.left {
+            left.insert(hasher.hash_one(case_id));
+        }
+    }
 }
 
 impl Supervisor {
     /// The same supervisor, keeping in memory only the cases whose supervision is open and
-    /// reading the others back from `cases` when a message comes for one.
-    pub fn keeping_open_cases_only(mut self, cases: CaseRepository) -> Self {
+    /// reading the others back from `cases` when a message comes for one. With `seen_all`
+    /// (the bus ends with the process, so nothing is taken back at start) only a case that left
+    /// memory is read back: any other is new.
+    pub fn keeping_open_cases_only(mut self, cases: CaseRepository, seen_all: bool) -> Self {
         self.resident = Some(Resident {
             cases,
             over: HashMap::new(),
             changes: 0,
             waiting: false,
+            left: seen_all.then(|| (RandomState::new(), HashSet::new())),
+            next_leave: Instant::now(),
         });
         self
     }
@@ -60,7 +94,9 @@ impl Supervisor {
     ) -> AtomicResponse<Self, Result<(), HandleError>> {
         let cases = match &self.resident {
             Some(resident)
-                if concerns_records(&envelope) && !self.held.contains_key(&envelope.case_id) =>
+                if concerns_records(&envelope)
+                    && !self.held.contains_key(&envelope.case_id)
+                    && resident.may_hold(&envelope.case_id) =>
             {
                 resident.cases.clone()
             }
@@ -155,6 +191,20 @@ impl Supervisor {
         }
     }
 
+    /// As [`Self::let_over_cases_leave`], at most every [`LEAVE_EVERY`]: a wait makes the
+    /// writer write at once, and one for every message would undo its batching.
+    pub(super) fn let_over_cases_leave_soon(&mut self, ctx: &mut Context<Self>) {
+        let Some(resident) = &mut self.resident else {
+            return;
+        };
+        let now = Instant::now();
+        if now < resident.next_leave {
+            return;
+        }
+        resident.next_leave = now + LEAVE_EVERY;
+        self.let_over_cases_leave(ctx);
+    }
+
     /// Lets the cases whose supervision is over leave memory once their rows are written:
     /// starts a wait for the writer unless one runs.
     pub(super) fn let_over_cases_leave(&mut self, ctx: &mut Context<Self>) {
@@ -203,6 +253,9 @@ impl Supervisor {
 
     /// `case_id` leaves memory, with its events and the ids of the messages applied to it.
     fn leave(&mut self, case_id: &CaseId) {
+        if let Some(resident) = &mut self.resident {
+            resident.note_left(case_id);
+        }
         self.cases.remove(case_id);
         if let Some(held) = self.held.remove(case_id) {
             for event_id in held.events {
