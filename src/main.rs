@@ -58,11 +58,16 @@ enum Command {
         /// costs.
         #[arg(long, conflicts_with = "ceiling")]
         resident: bool,
-        /// With `--ceiling` or `--resident`: cases to submit.
+        /// Run a simulation of `--cases` cases on the configured bus and print the resident
+        /// memory once every case completed and the process settled: run it with two numbers
+        /// of cases to see what a completed case leaves behind.
+        #[arg(long, conflicts_with_all = ["ceiling", "resident"])]
+        completed: bool,
+        /// With `--ceiling`, `--resident` or `--completed`: cases to submit.
         #[arg(long, default_value_t = 2000)]
         cases: usize,
-        /// With `--ceiling`: most cases open at once; with `--resident`, most submissions at
-        /// once.
+        /// With `--ceiling` or `--completed`: most cases open at once; with `--resident`, most
+        /// submissions at once.
         #[arg(long, default_value_t = 256)]
         open_cases: usize,
         /// Records each side produces.
@@ -241,6 +246,20 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             config,
             ..
         } => run_ceiling(
+            config,
+            SimulateOptions {
+                cases,
+                in_flight: open_cases,
+                ..SimulateOptions::default()
+            },
+        ),
+        Command::Bench {
+            completed: true,
+            cases,
+            open_cases,
+            config,
+            ..
+        } => run_completed(
             config,
             SimulateOptions {
                 cases,
@@ -482,6 +501,20 @@ fn run_resident(config: Option<PathBuf>, options: SimulateOptions) -> anyhow::Re
     })?;
     print!("{resident}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// `bench --completed`: a simulation, then the resident memory once the process settled with
+/// every case completed; fails unless every case completed.
+fn run_completed(config: Option<PathBuf>, options: SimulateOptions) -> anyhow::Result<ExitCode> {
+    let city = SimulatedCity::load(config.as_deref())?;
+    let (code, (completed, bytes)) = city.run(&options, |_, completed, _| async move {
+        Ok((completed, simulate::resident::settled().await?))
+    })?;
+    println!(
+        "settled     {:.1} MiB resident after {completed} completed cases",
+        bytes as f64 / (1024.0 * 1024.0)
+    );
+    Ok(code)
 }
 
 /// `token`: a token for `claims` signed with the development key of the configuration.

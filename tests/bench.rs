@@ -1,5 +1,6 @@
-//! `govfusion bench --ceiling` as an operator runs it: a simulation on the embedded Kafka
-//! cluster, then its records through the same consumer groups with raw clients.
+//! `govfusion bench` as an operator runs it: `--ceiling`, a simulation on the embedded Kafka
+//! cluster, then its records through the same consumer groups with raw clients; `--resident`
+//! and `--completed`, the memory open and completed cases hold, on the in-memory bus.
 
 use std::process::{Command, Output};
 
@@ -114,4 +115,31 @@ fn the_resident_memory_and_the_ceiling_are_not_measured_at_once() {
     assert!(!output.status.success());
     let err = String::from_utf8_lossy(&output.stderr);
     assert!(err.contains("cannot be used with"), "{err}");
+}
+
+#[test]
+fn the_resident_memory_after_completed_cases_is_read_once_every_case_completed() {
+    let output = govfusion(
+        &["bench", "--completed", "--cases", "60", "--open-cases", "8"],
+        &[("GOVFUSION__BUS__KIND", "memory")],
+    );
+
+    let out = String::from_utf8_lossy(&output.stdout);
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "bench failed: {out}\n{err}");
+    // The simulation's summary, every case completed, then one reading after them.
+    assert_eq!(numbers(&out, "cases")[..2], [60.0, 60.0], "{out}");
+    let settled = numbers(&out, "settled");
+    assert!(settled[0] > 1.0, "a process holds more than a MiB: {out}");
+    assert_eq!(settled[1], 60.0, "{out}");
+}
+
+#[test]
+fn the_memory_after_completed_cases_is_measured_alone() {
+    for other in ["--ceiling", "--resident"] {
+        let output = govfusion(&["bench", "--completed", other], &[]);
+        assert!(!output.status.success(), "{other}");
+        let err = String::from_utf8_lossy(&output.stderr);
+        assert!(err.contains("cannot be used with"), "{other}: {err}");
+    }
 }

@@ -131,8 +131,8 @@ async fn submit(api: &Api, forms: &Forms, cases: usize, in_flight: usize) -> any
     }
 }
 
-/// The resident memory once it stops moving (or after [`SETTLE_AT_MOST`]).
-async fn settled() -> anyhow::Result<u64> {
+/// This process's resident memory once it stops moving (or after [`SETTLE_AT_MOST`]).
+pub async fn settled() -> anyhow::Result<u64> {
     let deadline = Instant::now() + SETTLE_AT_MOST;
     let mut recent = vec![resident_bytes()?];
     loop {
