@@ -3,25 +3,16 @@
 //! from the case repository when a late message (a rating) comes for it.
 
 use crate::helpers::{assert_status, poll, spawn_app, TERMINAL};
-use crate::supervision::{case_in_inbox, rate, MANUAL, MARKET, SIMPLE};
-use crate::supervision_restart::{figures, of, wait_until_holding, OUTDOOR};
+use crate::supervision::{rate, MANUAL, MARKET};
+use crate::supervision_restart::{figures, of, two_completed_and_one_open, wait_until_holding};
 use serde_json::json;
 
 #[actix_web::test]
 async fn without_a_restart_supervision_holds_only_open_cases_and_still_counts_a_late_rating() {
     // Arrange: two registrations approved at once; an outdoor advertising case waits for
-    // urban_management's decision.
+    // urban_management's decision; supervision holds only that one.
     let app = spawn_app().await;
-    let done = [
-        app.submit_ok(&app.application_body(SIMPLE)).await,
-        app.submit_ok(&app.application_body(SIMPLE)).await,
-    ];
-    let open = case_in_inbox(&app, OUTDOOR, MANUAL).await;
-    for case_id in &done {
-        app.wait_until_completed(case_id).await;
-    }
-    let held = wait_until_holding(&app, 1).await;
-    assert_eq!(held.events, 1, "{held:?}");
+    let (done, open) = two_completed_and_one_open(&app).await;
 
     // Act: a completed case, no longer in memory, is rated.
     let rated = rate(&app, TERMINAL, &done[0], &json!({ "score": 4 })).await;

@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 
 /// A matter `urban_management` decides by hand, after street_office verified the site.
-pub(crate) const OUTDOOR: &str = "outdoor_advertising";
+const OUTDOOR: &str = "outdoor_advertising";
 
 /// Starts the service on a new durable in-memory bus and a [`TestClock`] showing `start`,
 /// deadlines checked every 20 ms, the default configuration changed by `tweak`.
@@ -87,6 +87,23 @@ pub(crate) async fn holding(app: &TestApp) -> Watched {
         .send(Holding)
         .await
         .expect("the supervision system answers")
+}
+
+/// Two registrations approved at once and an outdoor advertising case waiting for
+/// urban_management's decision; returns their ids once the first two completed and supervision
+/// holds only the third, with its one event.
+pub(crate) async fn two_completed_and_one_open(app: &TestApp) -> ([String; 2], String) {
+    let done = [
+        app.submit_ok(&app.application_body(SIMPLE)).await,
+        app.submit_ok(&app.application_body(SIMPLE)).await,
+    ];
+    let open = case_in_inbox(app, OUTDOOR, MANUAL).await;
+    for case_id in &done {
+        app.wait_until_completed(case_id).await;
+    }
+    let held = wait_until_holding(app, 1).await;
+    assert_eq!(held.events, 1, "{held:?}");
+    (done, open)
 }
 
 /// Waits until the supervision system holds `cases` cases in memory, none of them over.
@@ -212,23 +229,15 @@ async fn a_case_overdue_during_a_restart_gets_its_red_warning_once_after_it() {
 #[actix_web::test]
 async fn supervision_holds_in_memory_only_the_cases_whose_supervision_is_open() {
     // Arrange: two registrations approved at once; an outdoor advertising case waits for
-    // urban_management's decision.
+    // urban_management's decision (the helper checks that supervision holds only that one).
     let (app, _clock) = spawn_durable_at("2026-12-01T10:00:00+08:00", |_| {}).await;
-    let done = [
-        app.submit_ok(&app.application_body(SIMPLE)).await,
-        app.submit_ok(&app.application_body(SIMPLE)).await,
-    ];
-    let open = case_in_inbox(&app, OUTDOOR, MANUAL).await;
+    let (_, open) = two_completed_and_one_open(&app).await;
 
     // Act
-    for case_id in &done {
-        app.wait_until_completed(case_id).await;
-    }
-
-    // Assert: only the open case is held, with its one event; after a restart likewise.
-    let held = wait_until_holding(&app, 1).await;
-    assert_eq!(held.events, 1, "{held:?}");
     let app = app.restart().await;
+
+    // Assert: after the restart too, only the open case is held, with its one event; once
+    // decided, nothing.
     assert_eq!(
         holding(&app).await,
         Watched {
