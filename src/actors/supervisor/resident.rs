@@ -5,11 +5,12 @@
 //! back at start, [`TakeBackRecords`], on a bus that outlives the process): a case leaves
 //! memory, with the ids of the messages applied to it, once it is decided and none of its
 //! events' dispatches is open, or when none of its messages made a record of it — and only
-//! once its rows are written, so that a read of the repository finds it as memory held it. A message for a case not in memory waits
-//! while the case is read back ([`Supervisor::with_case`]); a case the repository does not
-//! hold either is new. On a bus that ends with the process nothing is taken back, and the
-//! supervisor has read every record of every case since it started: it then remembers a hash of
-//! each case that left memory, and reads back only those, so that a new case costs no read.
+//! once its rows are written, so that a read of the repository finds it as memory held it. A
+//! message for a case not in memory waits while the case is read back
+//! ([`Supervisor::with_case`]); a case the repository does not hold either is new. On a bus
+//! that ends with the process nothing is taken back, and the supervisor has read every record
+//! of every case since it started: it then remembers a hash of each case that left memory, and
+//! reads back only those, so that a new case costs no read.
 //!
 //! The supervisor's own figures ([`GetDepartmentFigures`](super::GetDepartmentFigures)) then
 //! cover only the cases in memory; the HTTP API computes them by SQL from the repository.
