@@ -1,26 +1,55 @@
 //! Identifiers and codes. Each wraps a string so that a case id cannot be passed where an event
 //! id is expected, nor a department code where a centre code is.
 //!
+//! The string is shared (`Arc<str>`): a case id is kept by every system a case reaches, in its
+//! records, its handled-message sets and its snapshots' keys, and a clone of it is a reference
+//! count, not a new allocation of the text. The text itself never changes once made.
+//!
 //! Every one is serialised as the bare string it wraps (`#[serde(transparent)]`), so the wire
 //! contract, the HTTP API and the TOML config read exactly as they did when these were `String`s.
 //! Shapes are checked where they always were: config codes by `Settings::validate`, ids and codes
 //! on the wire by the system that looks them up.
 
+use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 use std::borrow::Borrow;
 use std::fmt;
+use std::sync::Arc;
+
+/// Reads a string into an `Arc<str>` with one allocation (serde's own `Arc<str>` reads a
+/// `Box<str>` first and copies it).
+struct SharedStr;
+
+impl Visitor<'_> for SharedStr {
+    type Value = Arc<str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<Arc<str>, E> {
+        Ok(Arc::from(s))
+    }
+}
 
 macro_rules! string_id {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
         #[serde(transparent)]
-        pub struct $name(String);
+        #[schema(value_type = String)]
+        pub struct $name(Arc<str>);
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                deserializer.deserialize_str(SharedStr).map(Self)
+            }
+        }
 
         impl $name {
             /// Wraps an existing id (as read from the wire or a URL).
-            pub fn from_string(s: impl Into<String>) -> Self {
-                Self(s.into())
+            pub fn from_string(s: impl AsRef<str>) -> Self {
+                Self(Arc::from(s.as_ref()))
             }
 
             /// The id as text.
@@ -37,13 +66,13 @@ macro_rules! string_id {
 
         impl From<&str> for $name {
             fn from(s: &str) -> Self {
-                Self(s.to_owned())
+                Self(s.into())
             }
         }
 
         impl From<String> for $name {
             fn from(s: String) -> Self {
-                Self(s)
+                Self(s.into())
             }
         }
 
@@ -63,13 +92,13 @@ macro_rules! string_id {
 
         impl PartialEq<str> for $name {
             fn eq(&self, other: &str) -> bool {
-                self.0 == other
+                &*self.0 == other
             }
         }
 
         impl PartialEq<&str> for $name {
             fn eq(&self, other: &&str) -> bool {
-                self.0 == *other
+                &*self.0 == *other
             }
         }
     };
@@ -117,7 +146,7 @@ string_id!(
 impl CaseId {
     /// A new, globally unique case id (time-ordered UUID v7).
     pub fn generate() -> Self {
-        Self(uuid::Uuid::now_v7().simple().to_string())
+        Self(uuid::Uuid::now_v7().simple().to_string().into())
     }
 }
 
@@ -134,6 +163,25 @@ mod tests {
         assert_eq!(back, code);
         assert_eq!(back, "market");
         assert_eq!(back.to_string(), "market");
+    }
+
+    #[test]
+    fn ids_read_escaped_text_and_refuse_what_is_not_a_string() {
+        let id: CaseId = serde_json::from_str(r#""case\u002d1""#).unwrap();
+        assert_eq!(id, "case-1");
+        let wrong = serde_json::from_str::<CaseId>("17").unwrap_err();
+        assert!(wrong.to_string().contains("expected a string"), "{wrong}");
+        let envelope: HashMap<String, EventId> =
+            serde_json::from_slice(br#"{"event_id":"e-7"}"#).unwrap();
+        assert_eq!(envelope["event_id"], "e-7");
+    }
+
+    #[test]
+    fn a_clone_shares_the_text() {
+        let id = CaseId::generate();
+        let kept = id.clone();
+        assert!(Arc::ptr_eq(&id.0, &kept.0));
+        assert_eq!(id.as_str().len(), 32);
     }
 
     #[test]
