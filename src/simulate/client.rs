@@ -104,7 +104,7 @@ impl Api {
         let answer = self.post(&path, token, form).await?;
         answer["case_id"]
             .as_str()
-            .map(|id| CaseId::from_string(id.to_owned()))
+            .map(CaseId::from_string)
             .ok_or_else(|| format!("POST {path} answered no case id: {answer}"))
     }
 

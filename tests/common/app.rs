@@ -163,9 +163,7 @@ impl TestApp {
         Caller::for_path(path, |event_id| {
             self.systems
                 .event_index
-                .get(&govfusion::domain::EventId::from_string(
-                    event_id.to_owned(),
-                ))
+                .get(&govfusion::domain::EventId::from_string(event_id))
                 .map(|entry| entry.value().to_string())
         })
     }

@@ -169,7 +169,7 @@ impl KeepsState for Department {
         self.closed.retain(|key, (case, _)| {
             let keep = !forgotten.contains(case);
             if !keep {
-                let event_id = EventId::from_string(event_of_attempt(key).to_owned());
+                let event_id = EventId::from_string(event_of_attempt(key));
                 index.remove_if(&event_id, |_, holder| holder == me);
             }
             keep
@@ -202,7 +202,7 @@ impl KeepsState for Department {
         // staff acting on it again are told it is finished rather than unknown.
         for (key, how) in state.closed {
             self.event_index.insert(
-                EventId::from_string(event_of_attempt(&key).to_owned()),
+                EventId::from_string(event_of_attempt(&key)),
                 self.settings.code.clone(),
             );
             self.closed.insert(key, (case_id.clone(), how));

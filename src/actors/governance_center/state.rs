@@ -57,7 +57,7 @@ const FEED_KEY: &str = "-intake-feed-";
 /// [`FEED_KEY`] for instance 0, `-intake-feed-<instance>-` for the others.
 pub(super) fn feed_key(instance: u32) -> CaseId {
     match instance {
-        0 => CaseId::from_string(FEED_KEY.to_owned()),
+        0 => CaseId::from_string(FEED_KEY),
         n => CaseId::from_string(format!("{FEED_KEY}{n}-")),
     }
 }
@@ -209,6 +209,6 @@ mod feed_key_tests {
         for instance in [0, 1, 7] {
             assert_eq!(feed_of(&feed_key(instance)), Some(instance));
         }
-        assert_eq!(feed_of(&CaseId::from_string("c-1".to_owned())), None);
+        assert_eq!(feed_of(&CaseId::from_string("c-1")), None);
     }
 }
