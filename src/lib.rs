@@ -11,6 +11,8 @@
 //! * [`settings`] — the TOML configuration, layered with `GOVFUSION__…` variables, validated.
 //! * [`catalog`] — the configured city, indexed for look-ups.
 //! * [`crypto`] — the keyring that seals personal data (the applicant block) for the bus.
+//! * [`maps`] — the hash maps and sets of what the service issues and configures, with a
+//!   faster hasher than the standard one.
 //! * [`clock`] — where "now" comes from; a manual clock moves deadlines in tests.
 //! * [`calendar`] — the working calendar: working days, due dates, working hours.
 //! * [`port`] — what systems and the bus exchange: inbound messages, handling errors, publish.
@@ -47,6 +49,7 @@ pub mod domain;
 pub mod feed;
 pub mod http;
 pub mod logging;
+pub mod maps;
 pub mod monitoring;
 pub mod pages;
 pub mod port;

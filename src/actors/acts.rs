@@ -22,10 +22,10 @@
 //! and, once the bus answered, the same delivery: a refused act stays refused.
 
 use crate::domain::{CaseId, Envelope, MessageId, Officer};
+use crate::maps::Map;
 use crate::port::{send_until_taken, Delivery, Publish, Sent};
 use actix::prelude::*;
 use std::any::Any;
-use std::collections::HashMap;
 use std::time::Duration;
 use tokio::sync::oneshot;
 
@@ -76,11 +76,11 @@ pub struct Acts {
     /// How long whoever asked waits for an act's messages to be on the bus.
     timeout: Duration,
     /// Every act, by id.
-    acts: HashMap<MessageId, Act>,
+    acts: Map<MessageId, Act>,
     /// The latest act on each subject.
-    latest: HashMap<String, MessageId>,
+    latest: Map<String, MessageId>,
     /// The acts on each case, so that a case's acts can be forgotten with it.
-    by_case: HashMap<CaseId, Vec<MessageId>>,
+    by_case: Map<CaseId, Vec<MessageId>>,
 }
 
 impl Acts {
@@ -90,9 +90,9 @@ impl Acts {
         Self {
             bridge,
             timeout,
-            acts: HashMap::new(),
-            latest: HashMap::new(),
-            by_case: HashMap::new(),
+            acts: Map::default(),
+            latest: Map::default(),
+            by_case: Map::default(),
         }
     }
 

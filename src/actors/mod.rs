@@ -60,13 +60,13 @@ pub use processed::{ClosedCase, ClosedCases, Processed, Seen};
 use crate::domain::{
     message_ids, CaseId, Envelope, EnvelopeHead, MessageId, MessageType, SystemId,
 };
+use crate::maps::Map;
 use crate::port::{publish_shared, HandleError, Publish};
 use crate::store::ClosedStates;
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use serde::Serialize;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 /// A system that turns bus messages into state changes and outputs, at most once in effect.
@@ -498,7 +498,7 @@ pub struct Snapshot<T> {
 
 /// The snapshot versions a system wrote or restored, per case.
 #[derive(Debug, Default)]
-pub struct Versions(HashMap<CaseId, u64>);
+pub struct Versions(Map<CaseId, u64>);
 
 impl Versions {
     /// The version of the next snapshot of `case_id`.

@@ -10,9 +10,10 @@
 //! it cannot be delivered any more.
 
 use crate::domain::{CaseId, Envelope, MessageId};
+use crate::maps::{Map, Set};
 use crate::port::HandleError;
 use chrono::{DateTime, Duration, Utc};
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use tokio::sync::oneshot;
 
@@ -56,7 +57,7 @@ pub struct ClosedCases {
     /// How long a closed case is remembered: the retention of the flow topics.
     retention: Duration,
     /// Closed cases by id.
-    cases: HashMap<CaseId, ClosedCase>,
+    cases: Map<CaseId, ClosedCase>,
     /// The same cases in the order they closed, for forgetting the oldest first.
     by_time: BTreeSet<(DateTime<Utc>, CaseId)>,
 }
@@ -66,7 +67,7 @@ impl ClosedCases {
     pub fn new(retention: Duration) -> Self {
         Self {
             retention,
-            cases: HashMap::new(),
+            cases: Map::default(),
             by_time: BTreeSet::new(),
         }
     }
@@ -126,9 +127,9 @@ impl ClosedCases {
 /// The inbound messages a system has handled.
 pub struct Processed {
     /// Messages whose outputs are on the bus, by the open case they are about.
-    done: HashMap<CaseId, HashSet<MessageId>>,
+    done: Map<CaseId, Set<MessageId>>,
     /// Messages whose outputs were produced but not yet confirmed.
-    started: HashMap<MessageId, Started>,
+    started: Map<MessageId, Started>,
     /// The cases closed at this system.
     closed: ClosedCases,
 }
@@ -137,8 +138,8 @@ impl Processed {
     /// Nothing handled yet; a closed case is remembered for `retention`.
     pub fn new(retention: Duration) -> Self {
         Self {
-            done: HashMap::new(),
-            started: HashMap::new(),
+            done: Map::default(),
+            started: Map::default(),
             closed: ClosedCases::new(retention),
         }
     }
@@ -230,7 +231,7 @@ impl Processed {
 
     /// How many handled ids it keeps, and how many closed cases.
     pub fn holding(&self) -> (usize, usize) {
-        let ids = self.done.values().map(HashSet::len).sum::<usize>() + self.started.len();
+        let ids = self.done.values().map(Set::len).sum::<usize>() + self.started.len();
         (ids, self.closed.len())
     }
 }

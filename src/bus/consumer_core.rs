@@ -15,9 +15,9 @@
 
 use super::offsets::PartitionOffsets;
 use super::{Dispatch, HandlerFailed};
+use crate::maps::Map;
 use futures::future::{BoxFuture, FutureExt};
 use futures::stream::{FuturesUnordered, StreamExt};
-use std::collections::HashMap;
 use std::fmt::Debug;
 use std::hash::Hash;
 use std::sync::Arc;
@@ -76,7 +76,7 @@ pub struct ConsumerCore<K> {
     /// Pause before a failed partition is delivered again.
     backoff: Duration,
     /// Every partition that had a record handed out.
-    partitions: HashMap<K, Partition>,
+    partitions: Map<K, Partition>,
     /// The handlers still running, of every partition.
     in_flight: FuturesUnordered<BoxFuture<'static, Completion<K>>>,
 }
@@ -88,7 +88,7 @@ impl<K: Clone + Eq + Hash + Debug + Send + 'static> ConsumerCore<K> {
         Self {
             group,
             backoff,
-            partitions: HashMap::new(),
+            partitions: Map::default(),
             in_flight: FuturesUnordered::new(),
         }
     }

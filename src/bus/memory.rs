@@ -37,12 +37,12 @@ use super::{
     partition_for, record_size, Bus, BusError, EndOffsets, Record, Refusal, Subscription,
     SubscriptionHandle, Topic,
 };
+use crate::maps::Map;
+use crate::maps::SharedMap;
 use crate::settings::BusSettings;
 use consumer::{ConsumerParts, GroupConsumer};
-use dashmap::DashMap;
 use faults::Faults;
 use futures::future::BoxFuture;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -89,22 +89,22 @@ struct PartitionLog {
     len: AtomicU64,
     /// The state topic's compaction: the offset of the latest record of each key (empty on
     /// other topics). A reader skips a record whose key has a later one.
-    latest: RwLock<HashMap<String, u64>>,
+    latest: RwLock<Map<String, u64>>,
 }
 
 /// One consumer group's committed offsets: (topic, partition) → next offset to deliver.
-type GroupOffsets = DashMap<(Topic, u32), u64>;
+type GroupOffsets = SharedMap<(Topic, u32), u64>;
 
 /// What a memory bus is: its logs, the groups' offsets, the running consumers and faults.
 struct Inner {
     /// Every topic's partitions.
-    topics: HashMap<Topic, Vec<PartitionLog>>,
+    topics: Map<Topic, Vec<PartitionLog>>,
     /// Committed offsets by group.
-    committed: DashMap<String, Arc<GroupOffsets>>,
+    committed: SharedMap<String, Arc<GroupOffsets>>,
     /// (group, topic) pairs with a running consumer.
-    active: Mutex<HashMap<(String, Topic), watch::Receiver<bool>>>,
+    active: Mutex<Map<(String, Topic), watch::Receiver<bool>>>,
     /// The wake-up of every running consumer, by the topics it reads.
-    listeners: RwLock<HashMap<Topic, Vec<Arc<Notify>>>>,
+    listeners: RwLock<Map<Topic, Vec<Arc<Notify>>>>,
     /// Injected faults.
     faults: Faults,
     /// Whether the bus outlives the systems running on it ([`MemoryBus::durable`]).
@@ -153,7 +153,7 @@ impl MemoryBus {
                     .map(|_| PartitionLog {
                         records: RwLock::new(Log::default()),
                         len: AtomicU64::new(0),
-                        latest: RwLock::new(HashMap::new()),
+                        latest: RwLock::new(Map::default()),
                     })
                     .collect();
                 (topic, logs)
@@ -162,9 +162,9 @@ impl MemoryBus {
         Self {
             inner: Arc::new(Inner {
                 topics,
-                committed: DashMap::new(),
-                active: Mutex::new(HashMap::new()),
-                listeners: RwLock::new(HashMap::new()),
+                committed: SharedMap::default(),
+                active: Mutex::new(Map::default()),
+                listeners: RwLock::new(Map::default()),
                 faults: Faults::default(),
                 durable,
                 partitions,
@@ -269,7 +269,7 @@ impl Bus for MemoryBus {
     }
 
     fn end_offsets(&self, topics: Vec<Topic>) -> BoxFuture<'static, Result<EndOffsets, BusError>> {
-        let mut ends = HashMap::new();
+        let mut ends = EndOffsets::new();
         for topic in topics {
             for (partition, log) in self.inner.topics[&topic].iter().enumerate() {
                 let partition = u32::try_from(partition).unwrap_or(u32::MAX);

@@ -314,7 +314,7 @@ pub struct CatchUp {
     /// The end offset of each partition when reading started.
     target: HashMap<(Topic, u32), u64>,
     /// The offset after the last record finished, per partition.
-    reached: dashmap::DashMap<(Topic, u32), u64>,
+    reached: crate::maps::SharedMap<(Topic, u32), u64>,
     /// Records there were to read when reading started.
     total: u64,
 }

@@ -31,8 +31,8 @@
 use super::supervision::SupervisionBatch;
 use super::tx::OffsetRow;
 use super::{CaseRepository, CaseRow, StateRow, SupervisionRow};
-use dashmap::DashMap;
-use std::collections::HashMap;
+use crate::maps::Map;
+use crate::maps::SharedMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -83,13 +83,13 @@ pub struct StoredOffset {
 #[derive(Default)]
 struct Batch {
     /// The latest row of every changed case.
-    rows: HashMap<String, Arc<CaseRow>>,
+    rows: Map<String, Arc<CaseRow>>,
     /// The latest offset of every (group, topic, partition).
-    offsets: HashMap<(String, String, i32), i64>,
+    offsets: Map<(String, String, i32), i64>,
     /// The latest row of every changed supervision record.
     supervised: SupervisionBatch,
     /// The latest snapshot read of every system and case.
-    states: HashMap<(String, String, String), StateRow>,
+    states: Map<(String, String, String), StateRow>,
 }
 
 impl Batch {
@@ -146,7 +146,7 @@ struct Backlog {
 }
 
 /// Rows handed on and not yet committed, by case id.
-type Unwritten = Arc<DashMap<String, Arc<CaseRow>>>;
+type Unwritten = Arc<SharedMap<String, Arc<CaseRow>>>;
 
 impl std::fmt::Debug for Command {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

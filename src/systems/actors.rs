@@ -10,13 +10,13 @@ use crate::bus::memory::MemoryBus;
 use crate::bus::{Bus, Share};
 use crate::catalog::Catalog;
 use crate::domain::{CentreCode, DepartmentCode, EventId, TerminalId};
+use crate::maps::Map;
+use crate::maps::SharedMap;
 use crate::port::Publish;
 use crate::settings::{BusKind, Roles, Settings};
 use crate::store::{CaseRepository, CaseWriter, ClosedStates};
 use actix::prelude::*;
 use anyhow::Context as _;
-use dashmap::DashMap;
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -63,15 +63,15 @@ pub(super) struct Actors {
     /// The intake system (idle unless the process runs the `intake` role).
     pub intake: Addr<IntakeSystem>,
     /// Terminals by id (none unless the process runs `intake`).
-    pub terminals: HashMap<TerminalId, Recipient<SubmitApplication>>,
+    pub terminals: Map<TerminalId, Recipient<SubmitApplication>>,
     /// Governance centres by code (none unless the process runs `governance`).
-    pub centres: HashMap<CentreCode, Addr<GovernanceCenter>>,
+    pub centres: Map<CentreCode, Addr<GovernanceCenter>>,
     /// The supervision system (idle unless the process runs `governance`).
     pub supervisor: Addr<Supervisor>,
     /// Departments of the process's roles, by code.
-    pub departments: HashMap<DepartmentCode, Addr<Department>>,
+    pub departments: Map<DepartmentCode, Addr<Department>>,
     /// Which manual department holds which waiting collaboration event.
-    pub event_index: Arc<DashMap<EventId, DepartmentCode>>,
+    pub event_index: Arc<SharedMap<EventId, DepartmentCode>>,
     /// The thread the centres, departments and supervision run on.
     pub worker: Arbiter,
 }
@@ -145,7 +145,7 @@ impl Actors {
             }
         }
         let supervisor = Supervisor::start_in_arbiter(&worker.handle(), move |_| supervisor_actor);
-        let event_index = Arc::new(DashMap::new());
+        let event_index = Arc::new(SharedMap::default());
         let departments = settings
             .departments
             .iter()

@@ -16,8 +16,8 @@ use crate::actors::supervisor::{self, GetCentreFigures, GetDepartmentFigures, Su
 use crate::actors::terminal::SubmitApplication;
 use crate::actors::GetHolding;
 use crate::domain::{CentreCode, DepartmentCode, TerminalId};
+use crate::maps::Map;
 use actix::{Addr, Recipient};
-use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Every desk of one process: those of the systems its roles run.
@@ -27,11 +27,11 @@ pub struct Desks {
     pub intake: IntakeDesk,
     /// Where each terminal takes applications, by terminal id (none unless this process runs
     /// `intake`).
-    pub terminals: Arc<HashMap<TerminalId, Recipient<SubmitApplication>>>,
+    pub terminals: Arc<Map<TerminalId, Recipient<SubmitApplication>>>,
     /// Departments by code (those of this process's roles).
-    pub departments: Arc<HashMap<DepartmentCode, DepartmentDesk>>,
+    pub departments: Arc<Map<DepartmentCode, DepartmentDesk>>,
     /// Governance centres by code (none unless this process runs `governance`).
-    pub centres: Arc<HashMap<CentreCode, CentreDesk>>,
+    pub centres: Arc<Map<CentreCode, CentreDesk>>,
     /// The supervision system (its actor idles unless this process runs `governance`).
     pub supervision: SupervisionDesk,
 }
@@ -40,9 +40,9 @@ impl Desks {
     /// The desks of the actors started at these addresses.
     pub fn new(
         intake: &Addr<IntakeSystem>,
-        terminals: HashMap<TerminalId, Recipient<SubmitApplication>>,
-        departments: &HashMap<DepartmentCode, Addr<Department>>,
-        centres: &HashMap<CentreCode, Addr<GovernanceCenter>>,
+        terminals: Map<TerminalId, Recipient<SubmitApplication>>,
+        departments: &Map<DepartmentCode, Addr<Department>>,
+        centres: &Map<CentreCode, Addr<GovernanceCenter>>,
         supervisor: &Addr<Supervisor>,
     ) -> Self {
         Self {

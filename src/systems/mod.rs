@@ -47,12 +47,12 @@ use crate::bus::{Bus, CatchUp, SubscriptionHandle, Topic};
 use crate::catalog::Catalog;
 use crate::clock::{SharedClock, SystemClock};
 use crate::domain::{CentreCode, DepartmentCode, EventId};
+use crate::maps::Map;
+use crate::maps::SharedMap;
 use crate::settings::{Roles, Settings};
 use crate::store::{CaseRepository, CaseWriter, ClosedStates};
 use actix::prelude::*;
 use anyhow::Context as _;
-use dashmap::DashMap;
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -96,10 +96,10 @@ pub struct Systems {
     /// the bus to it, clients reach it through [`desks`](Self::desks).
     intake: Addr<IntakeSystem>,
     /// Departments by code (those of this process's roles), for start-up's routes.
-    departments: Arc<HashMap<DepartmentCode, Addr<Department>>>,
+    departments: Arc<Map<DepartmentCode, Addr<Department>>>,
     /// Governance centres by code (none unless this process runs `governance`), for start-up's
     /// routes.
-    centres: Arc<HashMap<CentreCode, Addr<GovernanceCenter>>>,
+    centres: Arc<Map<CentreCode, Addr<GovernanceCenter>>>,
     /// The supervision system (idle unless this process runs `governance`), for start-up's
     /// routes.
     supervisor: Addr<Supervisor>,
@@ -135,7 +135,7 @@ pub struct Systems {
     /// Set once the live feed's group is subscribed.
     live_followed: Arc<tokio::sync::OnceCell<()>>,
     /// Which manual department holds which waiting collaboration event.
-    pub event_index: Arc<DashMap<EventId, DepartmentCode>>,
+    pub event_index: Arc<SharedMap<EventId, DepartmentCode>>,
     /// Where start-up stands.
     phase: Arc<Mutex<Phase>>,
     /// How much start-up read, once it is done.

@@ -14,12 +14,12 @@ use crate::bus::{
 };
 use crate::domain::{Envelope, SystemId};
 use crate::feed::FeedSource;
+use crate::maps::Map;
 use crate::port::{HandleError, Inbound};
 use crate::store::{CaseRepository, StateRow, StoredOffset, StoredSnapshot};
 use actix::prelude::*;
 use anyhow::Context as _;
 use bytes::Bytes;
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -120,9 +120,9 @@ impl Systems {
     /// Answers what the group must read before the state is back.
     async fn subscribe_state(&self) -> anyhow::Result<Arc<CatchUp>> {
         if !self.bus.outlives_process() {
-            return Ok(CatchUp::new(HashMap::new()));
+            return Ok(CatchUp::new(Default::default()));
         }
-        let mut owners: HashMap<String, Recipient<Inbound>> = HashMap::new();
+        let mut owners: Map<String, Recipient<Inbound>> = Map::default();
         if self.roles.intake {
             owners.insert(
                 SystemId::Intake.to_string(),
@@ -160,7 +160,7 @@ impl Systems {
     /// city whose topics are deleted and made anew starts with a new store.
     async fn kept_state(
         &self,
-        owners: &HashMap<String, Recipient<Inbound>>,
+        owners: &Map<String, Recipient<Inbound>>,
     ) -> anyhow::Result<Option<KeptState>> {
         let (Some(store), Some(writer)) = (&self.store, &self.case_writer) else {
             return Ok(None);
@@ -236,7 +236,7 @@ impl Systems {
         store: &CaseRepository,
         topic: &str,
         group: &str,
-        owners: &HashMap<String, Recipient<Inbound>>,
+        owners: &Map<String, Recipient<Inbound>>,
     ) -> anyhow::Result<u64> {
         let mut taken_back = 0;
         for (system, recipient) in owners {
@@ -313,7 +313,7 @@ impl Systems {
     /// stopped. A process that runs both, with one intake process in the city, reads for both
     /// with one group (their group names are then one): each record is decoded once and handed
     /// to both. Answers what each must read.
-    async fn subscribe_views(&self) -> anyhow::Result<HashMap<SystemId, Arc<CatchUp>>> {
+    async fn subscribe_views(&self) -> anyhow::Result<Map<SystemId, Arc<CatchUp>>> {
         let mut readers: Vec<Reader> = Vec::new();
         if self.roles.intake {
             // With several intake processes, each reads the partitions of its own cases.
@@ -329,7 +329,7 @@ impl Systems {
             let group = self.supervision_group.clone();
             readers.push((SystemId::Supervision, group, reader, resume, Share::ALL));
         }
-        let mut views = HashMap::new();
+        let mut views = Map::default();
         for (group, readers) in by_group(readers) {
             let share = readers[0].4;
             let ends: EndOffsets = (self.end_offsets(Topic::flow()).await?.target())
@@ -375,7 +375,7 @@ impl Systems {
         let stored = repository.offsets(&group).await.with_context(|| {
             format!("Failed to read where the {view} view stopped (case repository)")
         })?;
-        let topics: HashMap<String, Topic> = Topic::flow()
+        let topics: Map<String, Topic> = Topic::flow()
             .into_iter()
             .map(|topic| (topic.name(&prefix), topic))
             .collect();
@@ -406,7 +406,7 @@ impl Systems {
         let Some(name) = self.flow_group.clone() else {
             return Ok(());
         };
-        let mut routes = HashMap::new();
+        let mut routes = Map::default();
         if self.roles.governance {
             routes.extend(self.centre_routes());
         }
@@ -468,7 +468,7 @@ impl Systems {
     }
 
     /// Every centre of this process, by its id on the bus.
-    fn centre_routes(&self) -> HashMap<String, Recipient<Inbound>> {
+    fn centre_routes(&self) -> Map<String, Recipient<Inbound>> {
         self.centres
             .iter()
             .map(|(code, addr)| {

@@ -53,15 +53,15 @@ use crate::domain::{
     ApprovalStep, CaseId, CollaborationEvent, DepartmentCode, Envelope, EventId, MessageId,
     MessageType, StepKind, SystemId,
 };
+use crate::maps::Map;
+use crate::maps::SharedMap;
 use crate::port::Publish;
 use crate::settings::DepartmentSettings;
 use crate::store::ClosedStates;
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
-use dashmap::DashMap;
 use serde::Serialize;
 use state::{ClosedAs, DeptCase, PendingEvent};
-use std::collections::HashMap;
 use std::sync::Arc;
 
 /// A department approval system.
@@ -80,19 +80,19 @@ pub struct Department {
     /// Staff acts taken.
     acts: Acts,
     /// Cases accepted, by id.
-    cases: HashMap<CaseId, DeptCase>,
+    cases: Map<CaseId, DeptCase>,
     /// Collaboration events waiting for staff (manual departments only).
-    events: HashMap<EventId, PendingEvent>,
+    events: Map<EventId, PendingEvent>,
     /// Events staff finished, by attempt key: their case and how.
-    closed: HashMap<String, (CaseId, ClosedAs)>,
+    closed: Map<String, (CaseId, ClosedAs)>,
     /// Messages delivered before the case they need, and when each was first refused.
-    waiting_for_case: HashMap<MessageId, DateTime<Utc>>,
+    waiting_for_case: Map<MessageId, DateTime<Utc>>,
     /// Versions of the snapshots of each case.
     versions: Versions,
     /// Where the closed markers of cases it closed before it started are kept, if anywhere.
     closed_states: Option<ClosedStates>,
     /// Which department holds which event; shared with the HTTP API.
-    event_index: Arc<DashMap<EventId, DepartmentCode>>,
+    event_index: Arc<SharedMap<EventId, DepartmentCode>>,
 }
 
 impl Department {
@@ -102,7 +102,7 @@ impl Department {
         catalog: Arc<Catalog>,
         bridge: Recipient<Publish>,
         persist_state: bool,
-        event_index: Arc<DashMap<EventId, DepartmentCode>>,
+        event_index: Arc<SharedMap<EventId, DepartmentCode>>,
     ) -> Self {
         let acts = Acts::new(bridge.clone(), catalog.act_timeout);
         Self {
@@ -112,10 +112,10 @@ impl Department {
             bridge,
             persist_state,
             acts,
-            cases: HashMap::new(),
-            events: HashMap::new(),
-            closed: HashMap::new(),
-            waiting_for_case: HashMap::new(),
+            cases: Map::default(),
+            events: Map::default(),
+            closed: Map::default(),
+            waiting_for_case: Map::default(),
             versions: Versions::default(),
             event_index,
             closed_states: None,

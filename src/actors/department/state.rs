@@ -6,9 +6,9 @@ use crate::actors::{KeepsState, Versions};
 use crate::domain::{
     Application, ApprovalStep, CaseId, CollaborationEvent, CollaborationResult, EventId, Receipt,
 };
+use crate::maps::Set;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::collections::HashSet;
 use std::fmt;
 
 /// Where a case stands at the department.
@@ -157,14 +157,14 @@ impl KeepsState for Department {
     }
 
     fn open_cases(&self) -> usize {
-        let mut open: HashSet<&CaseId> = self.cases.keys().collect();
+        let mut open: Set<&CaseId> = self.cases.keys().collect();
         open.extend(self.events.values().map(|p| &p.event.case_id));
         open.len()
     }
 
     fn forget_closed(&mut self, case_ids: &[CaseId]) {
         self.acts.forget_cases(case_ids);
-        let forgotten: HashSet<&CaseId> = case_ids.iter().collect();
+        let forgotten: Set<&CaseId> = case_ids.iter().collect();
         let (index, me) = (&self.event_index, &self.settings.code);
         self.closed.retain(|key, (case, _)| {
             let keep = !forgotten.contains(case);

@@ -54,12 +54,12 @@ use super::acts::Acts;
 use super::{handle_delivery, reassigned, AfterClose, BusSystem, Processed, Versions};
 use crate::catalog::{Catalog, Centre};
 use crate::domain::{CaseId, CollaborationEvent, Envelope, EventId, MessageType, SystemId};
+use crate::maps::{Map, Set};
 use crate::port::{HandleError, Inbound, Publish};
 use crate::store::ClosedStates;
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
 use state::{Awaiting, OpenRequest};
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 /// A governance centre.
@@ -78,18 +78,18 @@ pub struct GovernanceCenter {
     /// Staff reassignments taken.
     acts: Acts,
     /// Collaboration requests waiting for answers (city centre only).
-    open: HashMap<CaseId, OpenRequest>,
+    open: Map<CaseId, OpenRequest>,
     /// Returned events waiting for staff to reassign them.
-    awaiting: HashMap<EventId, Awaiting>,
+    awaiting: Map<EventId, Awaiting>,
     /// Cases whose collaboration the city completed and whose approval it has not yet handed
     /// to the intake system: a repeated request changes nothing.
-    completed: HashSet<CaseId>,
+    completed: Set<CaseId>,
     /// The events this centre routed down and whose answer has not come back through it, by
     /// case.
-    routed: HashMap<CaseId, HashSet<EventId>>,
+    routed: Map<CaseId, Set<EventId>>,
     /// The last position published of each intake process's feed, by instance (city centre
     /// only).
-    feed_cursors: HashMap<u32, u64>,
+    feed_cursors: Map<u32, u64>,
     /// Versions of the snapshots of each case.
     versions: Versions,
     /// Where the closed markers of cases it closed before it started are kept, if anywhere.
@@ -113,11 +113,11 @@ impl GovernanceCenter {
             bridge,
             persist_state,
             acts,
-            open: HashMap::new(),
-            awaiting: HashMap::new(),
-            completed: HashSet::new(),
-            routed: HashMap::new(),
-            feed_cursors: HashMap::new(),
+            open: Map::default(),
+            awaiting: Map::default(),
+            completed: Set::default(),
+            routed: Map::default(),
+            feed_cursors: Map::default(),
             versions: Versions::default(),
             closed_states: None,
         }

@@ -10,10 +10,10 @@ use crate::domain::{
     CollaborationResult, Collaborator, Envelope, EventReturned, EventSigned, ExtensionRequest, Hop,
     MessageType, SystemId, Tier,
 };
+use crate::maps::Map;
 use crate::port::HandleError;
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
-use std::collections::HashMap;
 
 impl GovernanceCenter {
     /// What a bus message makes this centre send. A message a centre of this tier does not
@@ -106,7 +106,7 @@ impl GovernanceCenter {
             OpenRequest {
                 request,
                 events,
-                results: HashMap::new(),
+                results: Map::default(),
                 trace_id: trace_id.to_owned(),
             },
         );

@@ -7,8 +7,8 @@ use crate::actors::{KeepsState, Versions};
 use crate::domain::{
     CaseId, CollaborationEvent, CollaborationRequest, CollaborationResult, EventId,
 };
+use crate::maps::{Map, Set};
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, HashSet};
 
 /// A collaboration request the city centre is gathering answers for.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -18,7 +18,7 @@ pub(super) struct OpenRequest {
     /// The events dispatched, in the order of the request's collaborators.
     pub(super) events: Vec<EventId>,
     /// Answers received so far.
-    pub(super) results: HashMap<EventId, CollaborationResult>,
+    pub(super) results: Map<EventId, CollaborationResult>,
     /// The case's trace id.
     pub(super) trace_id: String,
 }
@@ -132,7 +132,7 @@ impl KeepsState for GovernanceCenter {
     }
 
     fn open_cases(&self) -> usize {
-        let mut open: HashSet<&CaseId> = self.open.keys().collect();
+        let mut open: Set<&CaseId> = self.open.keys().collect();
         open.extend(&self.completed);
         open.extend(self.routed.keys());
         open.extend(self.awaiting.values().map(|a| &a.event.case_id));

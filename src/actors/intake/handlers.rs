@@ -104,7 +104,7 @@ impl Handler<OwnCases> for IntakeSystem {
             }
             .into_actor(self)
             .map(move |listed, intake, _| {
-                let mut own: std::collections::HashMap<CaseId, OwnCase> = listed?
+                let mut own: crate::maps::Map<CaseId, OwnCase> = listed?
                     .into_iter()
                     .map(|case| (case.case_id.clone(), case))
                     .collect();

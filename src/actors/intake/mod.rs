@@ -55,9 +55,10 @@ use super::acts::Acts;
 use super::Versions;
 use crate::catalog::Catalog;
 use crate::domain::{Application, CaseId, MessageId};
+use crate::maps::{Map, Set};
 use crate::port::{Delivery, Publish};
 use actix::prelude::*;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -73,11 +74,11 @@ pub struct IntakeSystem {
     persist_state: bool,
     /// Every case, by id; each record on the heap of its own, so that the table holds
     /// pointers and its spare capacity costs eight bytes a slot, not a whole record.
-    cases: HashMap<CaseId, Box<CaseRecord>>,
+    cases: Map<CaseId, Box<CaseRecord>>,
     /// The feed: case ids and trace ids by sequence (1, 2, …).
     feed: BTreeMap<u64, (CaseId, String)>,
     /// Sequences whose record is on the bus; the feed hands out only these.
-    durable: HashSet<u64>,
+    durable: Set<u64>,
     /// Every sequence up to this one is durable: the end of what the feed hands out.
     durable_upto: u64,
     /// A feed reader waiting for the next submission.
@@ -87,7 +88,7 @@ pub struct IntakeSystem {
     /// State rebuilt: submissions are taken.
     ready: bool,
     /// Submissions waiting to hear whether the bus took their record or refused it for good.
-    durable_waiters: HashMap<u64, oneshot::Sender<Delivery>>,
+    durable_waiters: Map<u64, oneshot::Sender<Delivery>>,
     /// How long a submission waits for its record to be on the bus.
     submit_timeout: Duration,
     /// The applicant's supplements and ratings.
@@ -113,7 +114,7 @@ struct CaseRecord {
     /// The case as the applicant sees it.
     view: CaseView,
     /// Message ids already in the history.
-    seen: HashSet<MessageId>,
+    seen: Set<MessageId>,
     /// Waiting for completion.
     watchers: Vec<oneshot::Sender<CaseView>>,
     /// The last suspension whose supplement was sent: a repeat of that supplement answers the
@@ -140,14 +141,14 @@ impl IntakeSystem {
             catalog,
             bridge,
             persist_state,
-            cases: HashMap::new(),
+            cases: Map::default(),
             feed: BTreeMap::new(),
-            durable: HashSet::new(),
+            durable: Set::default(),
             durable_upto: 0,
             feed_waiter: None,
             versions: Versions::default(),
             ready: false,
-            durable_waiters: HashMap::new(),
+            durable_waiters: Map::default(),
             submit_timeout,
             acts,
             trails: stalled::Trails::default(),
@@ -179,7 +180,7 @@ impl CaseRecord {
     fn new(application: Application, terminal_id: &str, trace_id: &str, sequence: u64) -> Self {
         CaseRecord {
             view: CaseView::submitted(application, terminal_id),
-            seen: HashSet::new(),
+            seen: Set::default(),
             watchers: Vec::new(),
             supplement_sent: None,
             trace_id: trace_id.to_owned(),

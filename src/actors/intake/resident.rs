@@ -12,10 +12,11 @@
 use super::view::{CaseView, Progress};
 use super::{CaseReadError, CaseRecord, Held, Holding, IntakeSystem, OwnCase, TakeBack};
 use crate::domain::{CaseId, CaseStatus, MatterCode};
+use crate::maps::Map;
 use crate::store::{CaseFilter, CaseRepository, CaseRow, CaseWriter, StoreError, MAX_PAGE};
 use actix::prelude::*;
 use futures::future::BoxFuture;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 /// The case repository as the intake system uses it.
 pub(super) struct Repository {
@@ -30,7 +31,7 @@ pub(super) struct Repository {
     /// Cases being read back, with how many reads of each are out: none of them leaves memory
     /// meanwhile, so that a read finishing later never takes back a row older than what
     /// memory held.
-    reading: HashMap<CaseId, u32>,
+    reading: Map<CaseId, u32>,
 }
 
 /// Whether nothing but a rating changes the case any more: it may leave memory.
@@ -140,7 +141,7 @@ impl IntakeSystem {
             cases,
             closed: VecDeque::new(),
             keep_closed,
-            reading: HashMap::new(),
+            reading: Map::default(),
         });
         self
     }

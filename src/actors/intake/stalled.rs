@@ -31,17 +31,17 @@ use super::{
     StalledCase, StalledCases,
 };
 use crate::domain::{CaseId, CaseStatus, Envelope, HistoryStep, MessageType};
+use crate::maps::Map;
 use crate::port::{publish, HandleError};
 use crate::store::JsonText;
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 use std::sync::Arc;
 
 /// The messages of each open case's current step.
 #[derive(Default)]
-pub(super) struct Trails(HashMap<CaseId, Trail>);
+pub(super) struct Trails(Map<CaseId, Trail>);
 
 /// The messages of one case's current step.
 struct Trail {

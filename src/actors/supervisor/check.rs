@@ -13,10 +13,10 @@ use crate::domain::{
     message_ids, CaseId, Envelope, Escalation, EventId, MessageId, MessageType, SystemId, Warning,
     WarningLevel,
 };
+use crate::maps::Set;
 use crate::port::publish;
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
-use std::collections::HashSet;
 
 impl Handler<Check> for Supervisor {
     type Result = ResponseActFuture<Self, ()>;
@@ -282,7 +282,7 @@ fn due_level(
     deadline: DateTime<Utc>,
     share: f64,
     yellow_at: f64,
-    warned: &HashSet<WarningLevel>,
+    warned: &Set<WarningLevel>,
 ) -> Option<WarningLevel> {
     if warned.contains(&WarningLevel::Red) {
         return None;
@@ -318,7 +318,7 @@ mod tests {
     fn red_supersedes_a_yellow_not_yet_raised_and_each_is_raised_once() {
         let deadline = Utc::now();
         let before = deadline - chrono::Duration::hours(1);
-        let mut warned = HashSet::new();
+        let mut warned = Set::default();
         assert_eq!(due_level(before, deadline, 0.5, 0.8, &warned), None);
         assert_eq!(
             due_level(before, deadline, 0.85, 0.8, &warned),

@@ -61,13 +61,13 @@ pub use messages::{
 
 use crate::catalog::Catalog;
 use crate::domain::{CaseId, EventId};
+use crate::maps::Map;
 use crate::port::Publish;
 use crate::store::CaseWriter;
 use actix::prelude::*;
 use messages::Check;
 use records::{CaseWatch, EventWatch, Held};
 use resident::Resident;
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -78,12 +78,12 @@ pub struct Supervisor {
     /// Where warnings and escalations go.
     bridge: Recipient<Publish>,
     /// Cases by id.
-    cases: HashMap<CaseId, CaseWatch>,
+    cases: Map<CaseId, CaseWatch>,
     /// Events by id.
-    events: HashMap<EventId, EventWatch>,
+    events: Map<EventId, EventWatch>,
     /// What it holds of each case in memory besides its records: the ids of the messages
     /// applied, the events that help it.
-    held: HashMap<CaseId, Held>,
+    held: Map<CaseId, Held>,
     /// A check's warnings are being published.
     checking: bool,
     /// Where the rows of changed records go, when the process keeps a case repository.
@@ -101,9 +101,9 @@ impl Supervisor {
         Self {
             catalog,
             bridge,
-            cases: HashMap::new(),
-            events: HashMap::new(),
-            held: HashMap::new(),
+            cases: Map::default(),
+            events: Map::default(),
+            held: Map::default(),
             checking: false,
             rows: None,
             changed: rows::Changed::default(),

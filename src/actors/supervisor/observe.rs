@@ -8,9 +8,9 @@ use crate::domain::{
     Approval, CaseId, CollaborationEvent, CollaborationResult, Envelope, EnvelopeError, EventId,
     EventReturned, ExtensionDecision, MessageType, Rating, Receipt, Resumption, StepKind, SystemId,
 };
+use crate::maps::Set;
 use crate::port::{HandleError, Inbound};
 use actix::prelude::*;
-use std::collections::HashSet;
 
 impl Handler<Inbound> for Supervisor {
     type Result = AtomicResponse<Self, Result<(), HandleError>>;
@@ -257,7 +257,7 @@ impl Supervisor {
                 suspended_since: None,
                 paused_hours: 0.0,
                 decided_at: None,
-                warned: HashSet::new(),
+                warned: Set::default(),
                 rating: None,
             });
     }
@@ -291,7 +291,7 @@ impl Supervisor {
             extensions: event.extensions,
             answered_at: None,
             returned: false,
-            warned: HashSet::new(),
+            warned: Set::default(),
             escalated_to: None,
         });
         // An answer read before this dispatch finishes it.

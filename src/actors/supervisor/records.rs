@@ -4,17 +4,17 @@
 //! records.
 
 use crate::domain::{CaseId, CentreCode, DepartmentCode, EventId, MessageId, WarningLevel};
+use crate::maps::Set;
 use chrono::{DateTime, Utc};
-use std::collections::HashSet;
 
 /// What the supervisor holds of a case besides its records: a case is in memory while it
 /// holds this, and leaves memory with it.
 #[derive(Default)]
 pub(super) struct Held {
     /// The ids of the messages applied to the case's records: a repeat changes nothing.
-    pub(super) seen: HashSet<MessageId>,
+    pub(super) seen: Set<MessageId>,
     /// The events that help the case.
-    pub(super) events: HashSet<EventId>,
+    pub(super) events: Set<EventId>,
     /// Answers read before the dispatch they answer (the topics are read independently, so a
     /// rebuilding view can meet `collaboration.answered` before `collaboration.dispatched`):
     /// each is applied when its dispatch is learnt.
@@ -48,7 +48,7 @@ pub(super) struct CaseWatch {
     /// When the department decided it; a decided case raises no more warnings.
     pub(super) decided_at: Option<DateTime<Utc>>,
     /// Warnings already raised, so each is raised once.
-    pub(super) warned: HashSet<WarningLevel>,
+    pub(super) warned: Set<WarningLevel>,
     /// The applicant's score (好差评), 1–5, once rated.
     pub(super) rating: Option<u8>,
 }
@@ -72,7 +72,7 @@ pub(super) struct Assignment {
     /// The department returned it (退单); the next dispatch is a new assignment.
     pub(super) returned: bool,
     /// Warnings already raised for the current deadline, so each is raised once.
-    pub(super) warned: HashSet<WarningLevel>,
+    pub(super) warned: Set<WarningLevel>,
     /// The centre it was escalated to (督办), once it was.
     pub(super) escalated_to: Option<CentreCode>,
 }

@@ -21,11 +21,11 @@ use super::records::Held;
 use super::rows::{applied_ids, case_watch, event_watches};
 use super::Supervisor;
 use crate::domain::{CaseId, Envelope};
+use crate::maps::{Map, Set};
 use crate::port::HandleError;
 use crate::store::supervision::SupervisedRecords;
 use crate::store::CaseRepository;
 use actix::prelude::*;
-use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -40,7 +40,7 @@ pub(super) struct Resident {
     cases: CaseRepository,
     /// The cases whose supervision is over, by the number of the last change handed on for
     /// them: they leave memory once the rows handed on by then are written.
-    over: HashMap<CaseId, u64>,
+    over: Map<CaseId, u64>,
     /// Changes handed on so far, counted.
     changes: u64,
     /// A wait for the writer is running: a second one would write nothing sooner.
@@ -48,7 +48,7 @@ pub(super) struct Resident {
     /// When the supervisor has read every record since the process started (nothing taken
     /// back): the hashes of the cases that left memory, the only ones the repository can hold
     /// records of. A collision only costs a read that finds nothing.
-    left: Option<(RandomState, HashSet<u64>)>,
+    left: Option<(RandomState, Set<u64>)>,
     /// When a message may next start a wait for the writer.
     next_leave: Instant,
 }
@@ -77,10 +77,10 @@ impl Supervisor {
     pub fn keeping_open_cases_only(mut self, cases: CaseRepository, seen_all: bool) -> Self {
         self.resident = Some(Resident {
             cases,
-            over: HashMap::new(),
+            over: Map::default(),
             changes: 0,
             waiting: false,
-            left: seen_all.then(|| (RandomState::new(), HashSet::new())),
+            left: seen_all.then(|| (RandomState::new(), Set::default())),
             next_leave: Instant::now(),
         });
         self

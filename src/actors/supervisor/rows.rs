@@ -14,17 +14,17 @@ use crate::calendar::WorkingCalendar;
 use crate::domain::{
     CaseId, CentreCode, DepartmentCode, Envelope, EventId, MessageId, WarningLevel,
 };
+use crate::maps::{Map, Set};
 use crate::store::supervision::{AppliedMessage, AssignmentRow, SupervisedCaseRow};
 use crate::store::{CaseWriter, SupervisionRow};
-use std::collections::{HashMap, HashSet};
 
 /// The records changed since their rows were last handed on.
 #[derive(Debug, Default)]
 pub(super) struct Changed {
     /// Cases by id.
-    cases: HashSet<CaseId>,
+    cases: Set<CaseId>,
     /// Events by id: every dispatch of a changed event is handed on.
-    events: HashSet<EventId>,
+    events: Set<EventId>,
 }
 
 impl Supervisor {
@@ -143,12 +143,12 @@ fn assignment_row(
 }
 
 /// The ids of the messages `rows` say were applied.
-pub(super) fn applied_ids(rows: &[String]) -> HashSet<MessageId> {
+pub(super) fn applied_ids(rows: &[String]) -> Set<MessageId> {
     rows.iter().map(MessageId::from_string).collect()
 }
 
 /// The warnings a row says were raised.
-fn warned(yellow: bool, red: bool) -> HashSet<WarningLevel> {
+fn warned(yellow: bool, red: bool) -> Set<WarningLevel> {
     [(yellow, WarningLevel::Yellow), (red, WarningLevel::Red)]
         .into_iter()
         .filter_map(|(raised, level)| raised.then_some(level))
@@ -172,8 +172,8 @@ pub(super) fn case_watch(row: &SupervisedCaseRow) -> CaseWatch {
 
 /// The events of `rows`, each with its dispatches at their numbers (a number no row holds
 /// stays an empty slot, as when no message of that dispatch was seen).
-pub(super) fn event_watches(rows: &[AssignmentRow]) -> HashMap<EventId, EventWatch> {
-    let mut events: HashMap<EventId, EventWatch> = HashMap::new();
+pub(super) fn event_watches(rows: &[AssignmentRow]) -> Map<EventId, EventWatch> {
+    let mut events: Map<EventId, EventWatch> = Map::default();
     for row in rows {
         let Ok(number) = usize::try_from(row.dispatch) else {
             tracing::error!(event_id = %row.event_id, dispatch = row.dispatch, "the case repository holds a dispatch number below zero; left out");

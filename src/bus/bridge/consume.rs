@@ -13,11 +13,11 @@ use super::letter::{dead_letter, Payload};
 use super::{Bridge, BridgeStats, PublishRecords};
 use crate::bus::{headers, Delivery, Dispatch, HandlerFailed, Record, Subscription, Topic};
 use crate::domain::Envelope;
+use crate::maps::Map;
 use crate::monitoring::record::{self, Handled};
 use crate::port::{HandleError, Inbound};
 use actix::prelude::*;
 use futures::future::BoxFuture;
-use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tracing::Instrument as _;
@@ -57,7 +57,7 @@ pub type KeepHandled = Arc<dyn Fn(&Delivery, &str) -> BoxFuture<'static, ()> + S
 #[derive(Clone)]
 pub enum Routes {
     /// By the record's `target` (e.g. `department/market`); other targets are skipped.
-    ByTarget(HashMap<String, Recipient<Inbound>>),
+    ByTarget(Map<String, Recipient<Inbound>>),
     /// Every record goes to each of these observers, decoded once, under the names the metrics
     /// give them (the intake system follows every case this way, as `intake`); it counts as
     /// handled once every one of them handled it.
@@ -78,7 +78,7 @@ type Receiver = (String, Recipient<Inbound>);
 /// once, so a delivery takes its own at the cost of a reference count.
 enum Receivers {
     /// See [`Routes::ByTarget`].
-    ByTarget(HashMap<String, Arc<[Receiver]>>),
+    ByTarget(Map<String, Arc<[Receiver]>>),
     /// See [`Routes::All`].
     All(Arc<[Receiver]>),
 }
