@@ -9,8 +9,13 @@
 //! message for a case not in memory waits while the case is read back
 //! ([`Supervisor::with_case`]); a case the repository does not hold either is new. On a bus
 //! that ends with the process nothing is taken back, and the supervisor has read every record
-//! of every case since it started: it then remembers a hash of each case that left memory, and
-//! reads back only those, so that a new case costs no read.
+//! of every case since it started: it then remembers the greatest id of a case that left
+//! memory, and reads back only cases whose id is not above it. Case ids are issued in time
+//! order (UUIDv7), so a new case's id is above those of the cases that left before it came,
+//! and it costs no read. That order only saves reads: a case whose id is above every id that
+//! left cannot have left, whatever the order (ids of several intake processes, whose clocks
+//! differ, cost some reads that find nothing). What is remembered stays one id however many
+//! cases leave.
 //!
 //! The supervisor's own figures ([`GetDepartmentFigures`](super::GetDepartmentFigures)) then
 //! cover only the cases in memory; the HTTP API computes them by SQL from the repository.
@@ -21,12 +26,11 @@ use super::records::Held;
 use super::rows::{applied_ids, case_watch, event_watches};
 use super::Supervisor;
 use crate::domain::{CaseId, Envelope};
-use crate::maps::{Map, Set};
+use crate::maps::Map;
 use crate::port::HandleError;
 use crate::store::supervision::SupervisedRecords;
 use crate::store::CaseRepository;
 use actix::prelude::*;
-use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -45,26 +49,39 @@ pub(super) struct Resident {
     changes: u64,
     /// A wait for the writer is running: a second one would write nothing sooner.
     waiting: bool,
-    /// When the supervisor has read every record since the process started (nothing taken
-    /// back): the hashes of the cases that left memory, the only ones the repository can hold
-    /// records of. A collision only costs a read that finds nothing.
-    left: Option<(RandomState, Set<u64>)>,
+    /// Which cases not in memory the repository may hold records of.
+    left: Left,
     /// When a message may next start a wait for the writer.
     next_leave: Instant,
 }
 
-impl Resident {
+/// Which cases not in memory the repository may hold records of.
+#[derive(Debug, PartialEq)]
+enum Left {
+    /// Any: records were taken back at start, or may have been written by an earlier process.
+    Any,
+    /// The supervisor has read every record since the process started: only the cases that
+    /// left memory, whose ids are at most this one (none has left yet: `None`).
+    UpTo(Option<CaseId>),
+}
+
+impl Left {
     /// Whether the repository may hold records of `case_id`, a case not in memory.
     fn may_hold(&self, case_id: &CaseId) -> bool {
-        self.left
-            .as_ref()
-            .is_none_or(|(hasher, left)| left.contains(&hasher.hash_one(case_id)))
+        match self {
+            Left::Any => true,
+            Left::UpTo(greatest) => greatest
+                .as_ref()
+                .is_some_and(|greatest| case_id <= greatest),
+        }
     }
 
     /// Notes that `case_id` left memory.
-    fn note_left(&mut self, case_id: &CaseId) {
-        if let Some((hasher, left)) = &mut self.left {
-            left.insert(hasher.hash_one(case_id));
+    fn note(&mut self, case_id: &CaseId) {
+        if let Left::UpTo(greatest) = self {
+            if greatest.as_ref().is_none_or(|greatest| case_id > greatest) {
+                *greatest = Some(case_id.clone());
+            }
         }
     }
 }
@@ -80,7 +97,11 @@ impl Supervisor {
             over: Map::default(),
             changes: 0,
             waiting: false,
-            left: seen_all.then(|| (RandomState::new(), Set::default())),
+            left: if seen_all {
+                Left::UpTo(None)
+            } else {
+                Left::Any
+            },
             next_leave: Instant::now(),
         });
         self
@@ -97,7 +118,7 @@ impl Supervisor {
             Some(resident)
                 if concerns_records(&envelope)
                     && !self.held.contains_key(&envelope.case_id)
-                    && resident.may_hold(&envelope.case_id) =>
+                    && resident.left.may_hold(&envelope.case_id) =>
             {
                 resident.cases.clone()
             }
@@ -255,7 +276,7 @@ impl Supervisor {
     /// `case_id` leaves memory, with its events and the ids of the messages applied to it.
     fn leave(&mut self, case_id: &CaseId) {
         if let Some(resident) = &mut self.resident {
-            resident.note_left(case_id);
+            resident.left.note(case_id);
         }
         self.cases.remove(case_id);
         if let Some(held) = self.held.remove(case_id) {
@@ -291,5 +312,32 @@ impl Handler<Holding> for Supervisor {
             events: self.events.len(),
             over,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Left;
+    use crate::domain::CaseId;
+
+    #[test]
+    fn only_ids_up_to_the_greatest_that_left_may_be_in_the_repository() {
+        let id = |s: &str| CaseId::from_string(s);
+        let mut left = Left::UpTo(None);
+        assert!(!left.may_hold(&id("01a2")), "nothing has left yet");
+        left.note(&id("01b0"));
+        left.note(&id("01a5"));
+        assert_eq!(left, Left::UpTo(Some(id("01b0"))), "the greatest is kept");
+        assert!(left.may_hold(&id("01a5")));
+        assert!(left.may_hold(&id("01b0")));
+        assert!(
+            left.may_hold(&id("01a9")),
+            "an id below may have left unnoticed"
+        );
+        assert!(!left.may_hold(&id("01b1")), "an id above cannot have left");
+
+        let mut any = Left::Any;
+        any.note(&id("01b0"));
+        assert!(any.may_hold(&id("ffff")));
     }
 }
