@@ -174,7 +174,7 @@ impl Handler<Audit> for AuditTrail {
     fn handle(&mut self, msg: Audit, ctx: &mut Self::Context) {
         let record = seal(&mut self.link, msg.0);
         self.stats.sealed.fetch_add(1, Ordering::Relaxed);
-        let payload = match serde_json::to_vec(&record) {
+        let payload = match crate::bus::payload::encode(&record) {
             Ok(payload) => payload,
             Err(error) => {
                 // Cannot happen for a record that was just hashed from the same serialization;
@@ -194,7 +194,7 @@ impl Handler<Audit> for AuditTrail {
                 ),
                 (headers::TYPE.into(), "audit.record".into()),
             ],
-            payload: payload.into(),
+            payload,
         });
         self.send_next(ctx);
     }

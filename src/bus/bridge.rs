@@ -519,7 +519,8 @@ pub fn envelope_record_from(envelope: &Envelope, hop: Option<&Hop>) -> Record {
         topic: Topic::of(envelope.kind),
         key: envelope.record_key(),
         headers,
-        payload: envelope.to_vec().into(),
+        // An envelope holds only JSON-safe values (see `Envelope::new`): this cannot fail.
+        payload: super::payload::encode(envelope).expect("envelopes always serialize to JSON"),
     }
 }
 

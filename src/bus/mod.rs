@@ -29,6 +29,7 @@ mod kafka_consumer;
 pub mod memory;
 pub mod offsets;
 mod partitions;
+pub mod payload;
 mod resume;
 pub mod trace;
 
