@@ -4,7 +4,7 @@
 use crate::calendar::WorkingCalendar;
 use crate::clock::{SharedClock, SystemClock};
 use crate::crypto::Keyring;
-use crate::domain::{CentreCode, DepartmentCode, Hop, MatterCode, Region, Tier};
+use crate::domain::{know_code, CentreCode, DepartmentCode, Hop, MatterCode, Region, Tier};
 use crate::settings::{
     DepartmentSettings, MatterSettings, Settings, SupervisionSettings, TerminalSettings,
 };
@@ -100,9 +100,19 @@ impl Catalog {
         Self::with_clock(settings, Arc::new(SystemClock))
     }
 
-    /// Builds the catalog with the clock every system will read.
+    /// Builds the catalog with the clock every system will read, and registers the city's
+    /// codes so that those read from the wire share their text ([`know_code`]).
     pub fn with_clock(settings: &Settings, clock: SharedClock) -> Self {
         let gov = &settings.governance;
+        let centre_codes = std::iter::once(&gov.city.code)
+            .chain(gov.districts.iter().map(|d| &d.code))
+            .chain(gov.streets.iter().map(|s| &s.code));
+        centre_codes
+            .map(|c| c.as_str())
+            .chain(settings.departments.iter().map(|d| d.code.as_str()))
+            .chain(settings.matters.iter().map(|m| m.code.as_str()))
+            .chain(settings.terminals.iter().map(|t| t.id.as_str()))
+            .for_each(know_code);
         let mut centres = HashMap::new();
         centres.insert(
             gov.city.code.clone(),

@@ -10,11 +10,12 @@
 //! Shapes are checked where they always were: config codes by `Settings::validate`, ids and codes
 //! on the wire by the system that looks them up.
 
+use crate::maps::Set;
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 use std::borrow::Borrow;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock, PoisonError, RwLock};
 
 /// Reads a string into an `Arc<str>` with one allocation (serde's own `Arc<str>` reads a
 /// `Box<str>` first and copies it).
@@ -32,8 +33,48 @@ impl Visitor<'_> for SharedStr {
     }
 }
 
+/// The codes of the configured city (departments, centres, matters, terminals), registered by
+/// [`know_code`] when the catalog is built. A code read from the wire or a URL whose text is
+/// one of them shares its text instead of allocating its own: every application, event and
+/// record names several. Only the configuration adds to the set, so it stays as small as the
+/// city's description; a code that is not in it (a typo, a poison message) gets its own text.
+static KNOWN_CODES: LazyLock<RwLock<Set<Arc<str>>>> = LazyLock::new(Default::default);
+
+/// Registers `code`, a code of the configured city, so that codes of its text read from now
+/// on share it.
+pub fn know_code(code: &str) {
+    let mut known = KNOWN_CODES.write().unwrap_or_else(PoisonError::into_inner);
+    if !known.contains(code) {
+        known.insert(Arc::from(code));
+    }
+}
+
+/// `code`'s text: shared with the configured code of that text, if there is one.
+fn code_text(code: &str) -> Arc<str> {
+    let known = KNOWN_CODES.read().unwrap_or_else(PoisonError::into_inner);
+    known.get(code).cloned().unwrap_or_else(|| Arc::from(code))
+}
+
+/// Reads a code, sharing the text of a configured code of the same text ([`know_code`]).
+struct CodeStr;
+
+impl Visitor<'_> for CodeStr {
+    type Value = Arc<str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<Arc<str>, E> {
+        Ok(code_text(s))
+    }
+}
+
 macro_rules! string_id {
     ($(#[$doc:meta])* $name:ident) => {
+        string_id!($(#[$doc])* $name, SharedStr);
+    };
+    ($(#[$doc:meta])* $name:ident, $read:ident) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
         #[serde(transparent)]
@@ -42,7 +83,7 @@ macro_rules! string_id {
 
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                deserializer.deserialize_str(SharedStr).map(Self)
+                deserializer.deserialize_str($read).map(Self)
             }
         }
 
@@ -121,21 +162,25 @@ string_id!(
 string_id!(
     /// A department's code (`market`, `fire`, …), from `[[departments]]`; its bus id is
     /// `department/<code>`.
-    DepartmentCode
+    DepartmentCode,
+    CodeStr
 );
 string_id!(
     /// A governance centre's code: the region code of the city, a district or a street
     /// (`500000`, `500103`, `500103001`), from `[governance]`; its bus id is
     /// `governance/<code>`.
-    CentreCode
+    CentreCode,
+    CodeStr
 );
 string_id!(
     /// A matter's (事项) code, from `[[matters]]`.
-    MatterCode
+    MatterCode,
+    CodeStr
 );
 string_id!(
     /// A terminal's id, from `[[terminals]]`; used in the submission URL.
-    TerminalId
+    TerminalId,
+    CodeStr
 );
 string_id!(
     /// An acceptance receipt's number (受理回执编号), issued by the accepting department,
@@ -182,6 +227,28 @@ mod tests {
         let kept = id.clone();
         assert!(Arc::ptr_eq(&id.0, &kept.0));
         assert_eq!(id.as_str().len(), 32);
+    }
+
+    #[test]
+    fn a_configured_code_read_from_the_wire_shares_its_text_and_no_other_does() {
+        know_code("ids-test-market");
+        let read = |text: &str| format!("\"{text}\"");
+        let department: DepartmentCode = serde_json::from_str(&read("ids-test-market")).unwrap();
+        let matter: MatterCode = serde_json::from_str(&read("ids-test-market")).unwrap();
+        assert_eq!(department, "ids-test-market");
+        assert!(Arc::ptr_eq(&department.0, &matter.0));
+        let unknown: CentreCode = serde_json::from_str(&read("ids-test-unknown")).unwrap();
+        let again: CentreCode = serde_json::from_str(&read("ids-test-unknown")).unwrap();
+        assert_eq!(unknown, again);
+        assert!(
+            !Arc::ptr_eq(&unknown.0, &again.0),
+            "only configured codes are shared"
+        );
+        let case: CaseId = serde_json::from_str(&read("ids-test-market")).unwrap();
+        assert!(
+            !Arc::ptr_eq(&case.0, &department.0),
+            "ids are never shared by text"
+        );
     }
 
     #[test]
