@@ -18,10 +18,10 @@ use std::fmt;
 use std::sync::{Arc, LazyLock, PoisonError, RwLock};
 
 /// Reads a string into an `Arc<str>` with one allocation (serde's own `Arc<str>` reads a
-/// `Box<str>` first and copies it).
-struct SharedStr;
+/// `Box<str>` first and copies it), made by its function: a new text, or a shared one.
+struct Text(fn(&str) -> Arc<str>);
 
-impl Visitor<'_> for SharedStr {
+impl Visitor<'_> for Text {
     type Value = Arc<str>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -29,7 +29,7 @@ impl Visitor<'_> for SharedStr {
     }
 
     fn visit_str<E: de::Error>(self, s: &str) -> Result<Arc<str>, E> {
-        Ok(Arc::from(s))
+        Ok((self.0)(s))
     }
 }
 
@@ -49,32 +49,22 @@ pub fn know_code(code: &str) {
     }
 }
 
+/// A text of its own.
+fn new_text(text: &str) -> Arc<str> {
+    Arc::from(text)
+}
+
 /// `code`'s text: shared with the configured code of that text, if there is one.
 fn code_text(code: &str) -> Arc<str> {
     let known = KNOWN_CODES.read().unwrap_or_else(PoisonError::into_inner);
-    known.get(code).cloned().unwrap_or_else(|| Arc::from(code))
-}
-
-/// Reads a code, sharing the text of a configured code of the same text ([`know_code`]).
-struct CodeStr;
-
-impl Visitor<'_> for CodeStr {
-    type Value = Arc<str>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a string")
-    }
-
-    fn visit_str<E: de::Error>(self, s: &str) -> Result<Arc<str>, E> {
-        Ok(code_text(s))
-    }
+    known.get(code).cloned().unwrap_or_else(|| new_text(code))
 }
 
 macro_rules! string_id {
     ($(#[$doc:meta])* $name:ident) => {
-        string_id!($(#[$doc])* $name, SharedStr);
+        string_id!($(#[$doc])* $name, new_text);
     };
-    ($(#[$doc:meta])* $name:ident, $read:ident) => {
+    ($(#[$doc:meta])* $name:ident, $text:expr) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
         #[serde(transparent)]
@@ -83,7 +73,7 @@ macro_rules! string_id {
 
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                deserializer.deserialize_str($read).map(Self)
+                deserializer.deserialize_str(Text($text)).map(Self)
             }
         }
 
@@ -163,24 +153,24 @@ string_id!(
     /// A department's code (`market`, `fire`, …), from `[[departments]]`; its bus id is
     /// `department/<code>`.
     DepartmentCode,
-    CodeStr
+    code_text
 );
 string_id!(
     /// A governance centre's code: the region code of the city, a district or a street
     /// (`500000`, `500103`, `500103001`), from `[governance]`; its bus id is
     /// `governance/<code>`.
     CentreCode,
-    CodeStr
+    code_text
 );
 string_id!(
     /// A matter's (事项) code, from `[[matters]]`.
     MatterCode,
-    CodeStr
+    code_text
 );
 string_id!(
     /// A terminal's id, from `[[terminals]]`; used in the submission URL.
     TerminalId,
-    CodeStr
+    code_text
 );
 string_id!(
     /// An acceptance receipt's number (受理回执编号), issued by the accepting department,

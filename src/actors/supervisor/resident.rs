@@ -332,7 +332,7 @@ mod tests {
         assert!(left.may_hold(&id("01b0")));
         assert!(
             left.may_hold(&id("01a9")),
-            "an id below may have left unnoticed"
+            "an id below the greatest is read back: it may have left"
         );
         assert!(!left.may_hold(&id("01b1")), "an id above cannot have left");
 
