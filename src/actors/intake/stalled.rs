@@ -30,14 +30,14 @@ use super::{
     IntakeSystem, LastStep, ListStalled, RedriveCase, RedriveError, Redriven, ResentMessage,
     StalledCase, StalledCases,
 };
-use crate::domain::{CaseId, CaseStatus, Envelope, HistoryStep, MessageType};
+use crate::domain::{CaseId, CaseStatus, Envelope, EnvelopeError, HistoryStep, MessageType};
 use crate::maps::Map;
 use crate::port::{publish, HandleError};
 use crate::store::JsonText;
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
+use serde_json::value::RawValue;
 
 /// The messages of each open case's current step.
 #[derive(Default)]
@@ -47,9 +47,11 @@ pub(super) struct Trails(Map<CaseId, Trail>);
 struct Trail {
     /// The status the case entered with the first of `messages`.
     status: CaseStatus,
-    /// What the intake system observed since, in the order observed: shared with the delivery
-    /// that brought each, so keeping one costs its envelope's size once.
-    messages: Vec<Arc<Envelope>>,
+    /// What the intake system observed since, in the order observed, each as its JSON:
+    /// encoded once, when it is observed, the case's row takes the trail after every change
+    /// without encoding its messages again (a step of ten hops would encode its first message
+    /// ten times), and a re-drive decodes them.
+    messages: Vec<Box<RawValue>>,
 }
 
 /// A case's current step as the case repository keeps it.
@@ -58,7 +60,7 @@ struct StoredTrail<'a> {
     /// The status the case entered with the first of `messages`.
     status: CaseStatus,
     /// The messages, in the order observed.
-    messages: Vec<&'a Envelope>,
+    messages: &'a [Box<RawValue>],
 }
 
 /// A case's current step read back from the case repository.
@@ -66,8 +68,8 @@ struct StoredTrail<'a> {
 struct ReadTrail {
     /// The status the case entered with the first of `messages`.
     status: CaseStatus,
-    /// The messages, in the order observed.
-    messages: Vec<Envelope>,
+    /// The messages, in the order observed, each checked to be an envelope.
+    messages: Vec<Box<RawValue>>,
 }
 
 impl Trails {
@@ -77,25 +79,28 @@ impl Trails {
         let trail = self.0.get(case_id)?;
         let stored = StoredTrail {
             status: trail.status,
-            messages: trail.messages.iter().map(|m| &**m).collect(),
+            messages: &trail.messages,
         };
-        // Envelopes and a status are plain data: they always serialise.
+        // JSON texts and a status: they always serialise.
         JsonText::of(&stored).ok()
     }
 
-    /// Takes back the messages of `case_id`'s current step from the case repository.
+    /// Takes back the messages of `case_id`'s current step from the case repository; refused
+    /// when one of them is not an envelope.
     pub(super) fn restore(
         &mut self,
         case_id: &CaseId,
         stored: &JsonText,
     ) -> Result<(), serde_json::Error> {
         let read: ReadTrail = stored.read()?;
-        let messages = read.messages.into_iter().map(Arc::new).collect();
+        for message in &read.messages {
+            Envelope::from_slice(message.get().as_bytes()).map_err(serde::de::Error::custom)?;
+        }
         self.0.insert(
             case_id.clone(),
             Trail {
                 status: read.status,
-                messages,
+                messages: read.messages,
             },
         );
         Ok(())
@@ -107,7 +112,7 @@ impl Trails {
     }
 
     /// Keeps `envelope`, observed for the first time, with the `status` its case has now.
-    pub(super) fn observed(&mut self, envelope: &Arc<Envelope>, status: CaseStatus) {
+    pub(super) fn observed(&mut self, envelope: &Envelope, status: CaseStatus) {
         if status == CaseStatus::Completed {
             // Nothing waits any more: the case's messages are let go.
             self.0.remove(&envelope.case_id);
@@ -119,6 +124,15 @@ impl Trails {
         ) {
             return;
         }
+        let json = match serde_json::value::to_raw_value(envelope) {
+            Ok(json) => json,
+            // An envelope holds only JSON-safe values: it always serialises. Were it not to,
+            // a re-drive would leave this message out, which the log says.
+            Err(error) => {
+                tracing::error!(case_id = %envelope.case_id, message_id = %envelope.id, %error, "a message of the case's current step cannot be kept for a re-drive");
+                return;
+            }
+        };
         let trail = self
             .0
             .entry(envelope.case_id.clone())
@@ -131,19 +145,20 @@ impl Trails {
             trail.status = status;
             trail.messages.clear();
         }
-        trail.messages.push(envelope.clone());
+        trail.messages.push(json);
     }
 
     /// The messages of the case's current step, in the order they happened (the order
-    /// observed where two have the same time).
-    fn current_step(&self, case_id: &CaseId) -> Vec<Envelope> {
-        let mut messages: Vec<Envelope> = self
-            .0
-            .get(case_id)
-            .map(|trail| trail.messages.iter().map(|m| Envelope::clone(m)).collect())
-            .unwrap_or_default();
+    /// observed where two have the same time); an error names a message that cannot be read
+    /// back, which cannot be one this process kept or restored.
+    fn current_step(&self, case_id: &CaseId) -> Result<Vec<Envelope>, EnvelopeError> {
+        let kept = self.0.get(case_id).map_or(&[][..], |trail| &trail.messages);
+        let mut messages = kept
+            .iter()
+            .map(|json| Envelope::from_slice(json.get().as_bytes()))
+            .collect::<Result<Vec<_>, _>>()?;
         messages.sort_by_key(|m| m.occurred_at);
-        messages
+        Ok(messages)
     }
 }
 
@@ -189,7 +204,15 @@ impl Handler<RedriveCase> for IntakeSystem {
             Some(CaseStatus::Failed) => return refused(self.failed(&case_id)),
             Some(status) => status,
         };
-        let messages = self.trails.current_step(&case_id);
+        let messages = match self.trails.current_step(&case_id) {
+            Ok(messages) => messages,
+            Err(error) => {
+                return refused(RedriveError::Refused(format!(
+                    "case {case_id}: a message of its current step cannot be read back ({error}); \
+                     nothing was sent"
+                )))
+            }
+        };
         if messages.is_empty() {
             return refused(RedriveError::NothingToResend(format!(
                 "case {case_id} was never published, so nothing of it is on the bus to send again: \
@@ -283,5 +306,83 @@ impl IntakeSystem {
             // A step stamped ahead of this clock (another machine's) is idle for 0 s.
             idle_secs: u64::try_from(idle).unwrap_or(0),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{EnvelopeHead, MessageId, SystemId};
+    use chrono::TimeZone;
+
+    fn message(id: &str, kind: MessageType, second: u32) -> Envelope {
+        Envelope::new_at(
+            EnvelopeHead {
+                id: MessageId::from_string(id),
+                kind,
+                case_id: CaseId::from_string("c1"),
+                source: SystemId::Intake,
+                target: SystemId::Intake,
+                trace_id: "t1".into(),
+            },
+            &serde_json::json!({"note": "第一步 \"quoted\""}),
+            Utc.with_ymd_and_hms(2026, 12, 1, 8, 0, second).unwrap(),
+        )
+    }
+
+    #[test]
+    fn a_step_kept_stored_and_restored_gives_back_its_messages_in_time_order() {
+        // Arrange: two messages of one step, observed out of time order, and a warning.
+        let mut trails = Trails::default();
+        let later = message("m2", MessageType::CollaborationAnswered, 9);
+        let earlier = message("m1", MessageType::CollaborationDispatched, 3);
+        trails.observed(&later, CaseStatus::Collaborating);
+        trails.observed(&earlier, CaseStatus::Collaborating);
+        let warning = message("w1", MessageType::SupervisionWarning, 5);
+        trails.observed(&warning, CaseStatus::Collaborating);
+        let case_id = CaseId::from_string("c1");
+
+        // Act: the row's trail is read back into another intake system's memory.
+        let stored = trails.stored(&case_id).expect("an open step is stored");
+        let mut restored = Trails::default();
+        restored.restore(&case_id, &stored).unwrap();
+
+        // Assert: both give the step's messages, as sent, oldest first, and no warning.
+        let ids = |trails: &Trails| -> Vec<String> {
+            let step = trails.current_step(&case_id).unwrap();
+            step.iter().map(|m| m.id.to_string()).collect()
+        };
+        assert_eq!(ids(&trails), ["m1", "m2"]);
+        assert_eq!(ids(&restored), ["m1", "m2"]);
+        let sent = restored.current_step(&case_id).unwrap()[0].to_vec();
+        assert_eq!(sent, earlier.to_vec(), "a message goes again as it was");
+    }
+
+    #[test]
+    fn a_new_step_lets_the_last_one_go_and_completion_all() {
+        let mut trails = Trails::default();
+        let case_id = CaseId::from_string("c1");
+        let published = message("m1", MessageType::ApplicationPublished, 1);
+        trails.observed(&published, CaseStatus::Published);
+        let accepted = message("m2", MessageType::ApplicationAccepted, 2);
+        trails.observed(&accepted, CaseStatus::Accepted);
+        let step = trails.current_step(&case_id).unwrap();
+        let sent: Vec<Vec<u8>> = step.iter().map(Envelope::to_vec).collect();
+        assert_eq!(sent, [accepted.to_vec()]);
+        let approved = message("m3", MessageType::ApprovalDelivered, 3);
+        trails.observed(&approved, CaseStatus::Completed);
+        assert!(trails.current_step(&case_id).unwrap().is_empty());
+        assert!(trails.stored(&case_id).is_none());
+    }
+
+    #[test]
+    fn a_stored_step_holding_something_else_than_an_envelope_is_refused() {
+        let stored: JsonText =
+            serde_json::from_str(r#"{"status": "published", "messages": [{"id": "m1"}]}"#).unwrap();
+        let mut trails = Trails::default();
+        let case_id = CaseId::from_string("c1");
+        let error = trails.restore(&case_id, &stored).unwrap_err();
+        assert!(error.to_string().contains("missing field"), "{error}");
+        assert!(trails.current_step(&case_id).unwrap().is_empty());
     }
 }
