@@ -27,8 +27,11 @@
 //! With `bus.memory_trim` (the default), a bus made with [`MemoryBus::new`] drops a partition's
 //! records once every consumer group that reads the topic has committed past them (checked by
 //! each consumer once a second): its memory follows what is in flight, not the history. Offsets
-//! go on counting from where the log began. Without it, and always on a durable bus, a memory
-//! bus holds every record it was given until the process ends.
+//! go on counting from where the log began. A topic no group reads (the audit trail, dead
+//! letters) is never committed past: there a partition keeps its newest records up to
+//! `bus.memory_unread_bytes` and drops older ones, as a broker's `retention.bytes` does. Without
+//! `memory_trim`, and always on a durable bus, a memory bus holds every record it was given
+//! until the process ends.
 
 mod consumer;
 mod faults;
@@ -43,7 +46,7 @@ use crate::settings::BusSettings;
 use consumer::{ConsumerParts, GroupConsumer};
 use faults::Faults;
 use futures::future::BoxFuture;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio::sync::{watch, Notify};
@@ -55,6 +58,8 @@ struct Log {
     base: u64,
     /// The records from `base` on, in offset order.
     records: std::collections::VecDeque<Arc<Record>>,
+    /// The size of the records held ([`record_size`]).
+    bytes: u64,
 }
 
 impl Log {
@@ -69,14 +74,31 @@ impl Log {
         self.records.get(index)
     }
 
+    /// Appends `record`.
+    fn push(&mut self, record: Arc<Record>) {
+        self.bytes += record_size(&record);
+        self.records.push_back(record);
+    }
+
     /// Drops the records before `offset`.
     fn trim_to(&mut self, offset: u64) {
         let drop = offset
             .saturating_sub(self.base)
             .min(self.records.len() as u64);
-        if drop > 0 {
-            self.records.drain(..drop as usize);
-            self.base += drop;
+        for record in self.records.drain(..drop as usize) {
+            self.bytes -= record_size(&record);
+        }
+        self.base += drop;
+    }
+
+    /// Drops the oldest records until those held come to `max_bytes` at most.
+    fn trim_to_bytes(&mut self, max_bytes: u64) {
+        while self.bytes > max_bytes {
+            let Some(record) = self.records.pop_front() else {
+                break;
+            };
+            self.bytes -= record_size(&record);
+            self.base += 1;
         }
     }
 }
@@ -120,6 +142,11 @@ struct Inner {
     /// Whether records every reading group committed past are dropped (`bus.memory_trim`, and
     /// never on a durable bus).
     trims: bool,
+    /// When the bus trims, the bytes a partition of a topic no group reads keeps at most
+    /// (`bus.memory_unread_bytes`; 0: no limit).
+    unread_bytes: u64,
+    /// The topics some consumer group subscribed to, once or still.
+    read: Map<Topic, AtomicBool>,
 }
 
 /// The in-memory bus. Cheap to clone; clones share the same topics.
@@ -172,6 +199,11 @@ impl MemoryBus {
                 redelivery_backoff: Duration::from_millis(settings.redelivery_backoff_ms),
                 max_record_bytes: settings.max_record_bytes,
                 trims: settings.memory_trim && !durable,
+                unread_bytes: settings.memory_unread_bytes,
+                read: Topic::ALL
+                    .iter()
+                    .map(|&topic| (topic, AtomicBool::new(false)))
+                    .collect(),
             }),
         }
     }
@@ -223,6 +255,18 @@ impl MemoryBus {
                     .trim_to(lowest);
             }
         }
+    }
+
+    /// Whether a partition of `topic` keeps only its newest `bus.memory_unread_bytes`: the bus
+    /// trims, with a limit, and no group ever subscribed to the topic.
+    fn trims_unread(&self, topic: Topic) -> bool {
+        self.inner.trims
+            && self.inner.unread_bytes > 0
+            && !self
+                .inner
+                .read
+                .get(&topic)
+                .is_some_and(|read| read.load(Ordering::Acquire))
     }
 
     /// Every record on `topic`, partition by partition.
@@ -311,7 +355,11 @@ impl Bus for MemoryBus {
                 let mut latest = log.latest.write().unwrap_or_else(|p| p.into_inner());
                 latest.insert(record.key.clone(), records.end());
             }
-            records.records.push_back(record);
+            let topic = record.topic;
+            records.push(record);
+            if self.trims_unread(topic) {
+                records.trim_to_bytes(self.inner.unread_bytes);
+            }
             log.len.store(records.end(), Ordering::Release);
         }
         // One wake-up per consumer per publish, however many records it carried.
@@ -347,6 +395,9 @@ impl Bus for MemoryBus {
                     }
                 }
                 active.insert(key, stop.clone());
+                if let Some(read) = self.inner.read.get(&topic) {
+                    read.store(true, Ordering::Release);
+                }
             }
         }
         let wake = Arc::new(Notify::new());

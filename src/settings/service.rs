@@ -130,6 +130,12 @@ pub struct BusSettings {
     /// them). A bus that outlives its systems (tests' `MemoryBus::durable`) keeps every record.
     #[serde(default = "default_memory_trim")]
     pub memory_trim: bool,
+    /// On an in-memory bus that trims, a partition of a topic no consumer group reads (the
+    /// audit trail, dead letters) keeps its newest records up to this many bytes and drops
+    /// older ones, as a broker's `retention.bytes` does; 0 keeps every record. Nothing on the
+    /// memory bus outlives the process: a trail that must be kept is kept on Kafka.
+    #[serde(default = "default_memory_unread_bytes")]
+    pub memory_unread_bytes: u64,
     /// Kafka bootstrap servers, e.g. `h1:9092,h2:9092` (kind `kafka` only).
     #[serde(default)]
     pub brokers: String,
@@ -230,6 +236,9 @@ fn default_partitions() -> u32 {
 }
 fn default_memory_trim() -> bool {
     true
+}
+fn default_memory_unread_bytes() -> u64 {
+    16 * 1024 * 1024
 }
 fn default_max_in_flight() -> usize {
     256

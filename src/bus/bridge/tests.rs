@@ -20,6 +20,7 @@ fn bus() -> MemoryBus {
         max_record_bytes: LIMIT,
         flow_retention_hours: 168,
         memory_trim: false,
+        memory_unread_bytes: 0,
         brokers: String::new(),
         kafka: Default::default(),
     })

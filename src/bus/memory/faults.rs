@@ -190,6 +190,7 @@ mod tests {
             max_record_bytes: 1_000_000,
             flow_retention_hours: 168,
             memory_trim: false,
+            memory_unread_bytes: 0,
             brokers: String::new(),
             kafka: Default::default(),
         })

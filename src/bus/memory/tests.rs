@@ -15,6 +15,7 @@ fn settings() -> BusSettings {
         max_record_bytes: 1_000_000,
         flow_retention_hours: 168,
         memory_trim: false,
+        memory_unread_bytes: 0,
         brokers: String::new(),
         kafka: Default::default(),
     }
@@ -333,6 +334,84 @@ async fn a_trimming_bus_drops_only_what_every_group_reading_the_topic_committed_
         bus.end_offsets(vec![Topic::Applications]).await.unwrap()[&(Topic::Applications, 0)],
         12
     );
+}
+
+#[tokio::test]
+async fn a_topic_no_group_reads_keeps_only_its_newest_records_up_to_the_byte_limit() {
+    // Arrange: a trimming bus whose unread partitions keep 40 bytes; each record takes 10
+    // (a 6-byte key and a 4-byte payload). The applications topic has a group that holds
+    // every record it is given.
+    let bus = MemoryBus::new(&BusSettings {
+        partitions: 1,
+        memory_trim: true,
+        memory_unread_bytes: 40,
+        ..settings()
+    });
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let held = gate.clone();
+    let _reader = bus
+        .subscribe(Subscription::new(
+            "holding",
+            vec![Topic::Applications],
+            Arc::new(move |_: Delivery| {
+                let held = held.clone();
+                Dispatch::Handle(Box::pin(async move {
+                    held.acquire().await.unwrap().forget();
+                    Ok(())
+                }))
+            }),
+        ))
+        .unwrap();
+    let sized = |topic: Topic, n: u32| {
+        Arc::new(Record {
+            topic,
+            key: "writer".into(),
+            headers: vec![],
+            payload: Bytes::from(format!("{n:04}")),
+        })
+    };
+
+    // Act: ten records to each topic.
+    for topic in [Topic::Audit, Topic::Applications] {
+        let records = (0..10).map(|n| sized(topic, n)).collect();
+        bus.publish(records).await.unwrap();
+    }
+
+    // Assert: the audit topic holds its newest four, at the offsets they were given; the read
+    // topic holds all ten until its group commits past them.
+    let payloads = |topic| -> Vec<String> {
+        let records = bus.records(topic, 0);
+        records
+            .iter()
+            .map(|r| String::from_utf8(r.payload.to_vec()).unwrap())
+            .collect()
+    };
+    assert_eq!(payloads(Topic::Audit), ["0006", "0007", "0008", "0009"]);
+    assert_eq!(bus.first_offset(Topic::Audit, 0), 6);
+    let ends = bus.end_offsets(vec![Topic::Audit]).await.unwrap();
+    assert_eq!(ends[&(Topic::Audit, 0)], 10);
+    assert_eq!(payloads(Topic::Applications).len(), 10);
+    gate.add_permits(1_000);
+}
+
+#[tokio::test]
+async fn without_a_byte_limit_a_topic_no_group_reads_keeps_every_record() {
+    let bus = MemoryBus::new(&BusSettings {
+        partitions: 1,
+        memory_trim: true,
+        ..settings()
+    });
+    let letter = || {
+        Arc::new(Record {
+            topic: Topic::DeadLetters,
+            key: "k".into(),
+            headers: vec![],
+            payload: Bytes::from(vec![b'x'; 1000]),
+        })
+    };
+    let records = (0..100).map(|_| letter()).collect();
+    bus.publish(records).await.unwrap();
+    assert_eq!(bus.records(Topic::DeadLetters, 0).len(), 100);
 }
 
 #[tokio::test]
