@@ -30,14 +30,14 @@ use super::{
     IntakeSystem, LastStep, ListStalled, RedriveCase, RedriveError, Redriven, ResentMessage,
     StalledCase, StalledCases,
 };
-use crate::domain::{CaseId, CaseStatus, Envelope, EnvelopeError, HistoryStep, MessageType};
+use crate::domain::{CaseId, CaseStatus, Envelope, HistoryStep, MessageType};
 use crate::maps::Map;
 use crate::port::{publish, HandleError};
 use crate::store::JsonText;
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
+use std::sync::Arc;
 
 /// The messages of each open case's current step.
 #[derive(Default)]
@@ -47,11 +47,9 @@ pub(super) struct Trails(Map<CaseId, Trail>);
 struct Trail {
     /// The status the case entered with the first of `messages`.
     status: CaseStatus,
-    /// What the intake system observed since, in the order observed, each as its JSON:
-    /// encoded once, when it is observed, the case's row takes the trail after every change
-    /// without encoding its messages again (a step of ten hops would encode its first message
-    /// ten times), and a re-drive decodes them.
-    messages: Vec<Box<RawValue>>,
+    /// What the intake system observed since, in the order observed: shared with the delivery
+    /// that brought each, so keeping one costs its envelope's size once.
+    messages: Vec<Arc<Envelope>>,
 }
 
 /// A case's current step as the case repository keeps it.
@@ -60,7 +58,7 @@ struct StoredTrail<'a> {
     /// The status the case entered with the first of `messages`.
     status: CaseStatus,
     /// The messages, in the order observed.
-    messages: &'a [Box<RawValue>],
+    messages: Vec<&'a Envelope>,
 }
 
 /// A case's current step read back from the case repository.
@@ -68,8 +66,8 @@ struct StoredTrail<'a> {
 struct ReadTrail {
     /// The status the case entered with the first of `messages`.
     status: CaseStatus,
-    /// The messages, in the order observed, each checked to be an envelope.
-    messages: Vec<Box<RawValue>>,
+    /// The messages, in the order observed.
+    messages: Vec<Envelope>,
 }
 
 impl Trails {
@@ -79,28 +77,25 @@ impl Trails {
         let trail = self.0.get(case_id)?;
         let stored = StoredTrail {
             status: trail.status,
-            messages: &trail.messages,
+            messages: trail.messages.iter().map(|m| &**m).collect(),
         };
-        // JSON texts and a status: they always serialise.
+        // Envelopes and a status are plain data: they always serialise.
         JsonText::of(&stored).ok()
     }
 
-    /// Takes back the messages of `case_id`'s current step from the case repository; refused
-    /// when one of them is not an envelope.
+    /// Takes back the messages of `case_id`'s current step from the case repository.
     pub(super) fn restore(
         &mut self,
         case_id: &CaseId,
         stored: &JsonText,
     ) -> Result<(), serde_json::Error> {
         let read: ReadTrail = stored.read()?;
-        for message in &read.messages {
-            Envelope::from_slice(message.get().as_bytes()).map_err(serde::de::Error::custom)?;
-        }
+        let messages = read.messages.into_iter().map(Arc::new).collect();
         self.0.insert(
             case_id.clone(),
             Trail {
                 status: read.status,
-                messages: read.messages,
+                messages,
             },
         );
         Ok(())
@@ -112,7 +107,7 @@ impl Trails {
     }
 
     /// Keeps `envelope`, observed for the first time, with the `status` its case has now.
-    pub(super) fn observed(&mut self, envelope: &Envelope, status: CaseStatus) {
+    pub(super) fn observed(&mut self, envelope: &Arc<Envelope>, status: CaseStatus) {
         if status == CaseStatus::Completed {
             // Nothing waits any more: the case's messages are let go.
             self.0.remove(&envelope.case_id);
@@ -124,15 +119,6 @@ impl Trails {
         ) {
             return;
         }
-        let json = match serde_json::value::to_raw_value(envelope) {
-            Ok(json) => json,
-            // An envelope holds only JSON-safe values: it always serialises. Were it not to,
-            // a re-drive would leave this message out, which the log says.
-            Err(error) => {
-                tracing::error!(case_id = %envelope.case_id, message_id = %envelope.id, %error, "a message of the case's current step cannot be kept for a re-drive");
-                return;
-            }
-        };
         let trail = self
             .0
             .entry(envelope.case_id.clone())
@@ -145,20 +131,19 @@ impl Trails {
             trail.status = status;
             trail.messages.clear();
         }
-        trail.messages.push(json);
+        trail.messages.push(envelope.clone());
     }
 
     /// The messages of the case's current step, in the order they happened (the order
-    /// observed where two have the same time); an error names a message that cannot be read
-    /// back, which cannot be one this process kept or restored.
-    fn current_step(&self, case_id: &CaseId) -> Result<Vec<Envelope>, EnvelopeError> {
-        let kept = self.0.get(case_id).map_or(&[][..], |trail| &trail.messages);
-        let mut messages = kept
-            .iter()
-            .map(|json| Envelope::from_slice(json.get().as_bytes()))
-            .collect::<Result<Vec<_>, _>>()?;
+    /// observed where two have the same time).
+    fn current_step(&self, case_id: &CaseId) -> Vec<Envelope> {
+        let mut messages: Vec<Envelope> = self
+            .0
+            .get(case_id)
+            .map(|trail| trail.messages.iter().map(|m| Envelope::clone(m)).collect())
+            .unwrap_or_default();
         messages.sort_by_key(|m| m.occurred_at);
-        Ok(messages)
+        messages
     }
 }
 
@@ -204,15 +189,7 @@ impl Handler<RedriveCase> for IntakeSystem {
             Some(CaseStatus::Failed) => return refused(self.failed(&case_id)),
             Some(status) => status,
         };
-        let messages = match self.trails.current_step(&case_id) {
-            Ok(messages) => messages,
-            Err(error) => {
-                return refused(RedriveError::Refused(format!(
-                    "case {case_id}: a message of its current step cannot be read back ({error}); \
-                     nothing was sent"
-                )))
-            }
-        };
+        let messages = self.trails.current_step(&case_id);
         if messages.is_empty() {
             return refused(RedriveError::NothingToResend(format!(
                 "case {case_id} was never published, so nothing of it is on the bus to send again: \
@@ -315,8 +292,8 @@ mod tests {
     use crate::domain::{EnvelopeHead, MessageId, SystemId};
     use chrono::TimeZone;
 
-    fn message(id: &str, kind: MessageType, second: u32) -> Envelope {
-        Envelope::new_at(
+    fn message(id: &str, kind: MessageType, second: u32) -> Arc<Envelope> {
+        Arc::new(Envelope::new_at(
             EnvelopeHead {
                 id: MessageId::from_string(id),
                 kind,
@@ -327,7 +304,11 @@ mod tests {
             },
             &serde_json::json!({"note": "第一步 \"quoted\""}),
             Utc.with_ymd_and_hms(2026, 12, 1, 8, 0, second).unwrap(),
-        )
+        ))
+    }
+
+    fn sent(step: &[Envelope]) -> Vec<Vec<u8>> {
+        step.iter().map(Envelope::to_vec).collect()
     }
 
     #[test]
@@ -347,15 +328,10 @@ mod tests {
         let mut restored = Trails::default();
         restored.restore(&case_id, &stored).unwrap();
 
-        // Assert: both give the step's messages, as sent, oldest first, and no warning.
-        let ids = |trails: &Trails| -> Vec<String> {
-            let step = trails.current_step(&case_id).unwrap();
-            step.iter().map(|m| m.id.to_string()).collect()
-        };
-        assert_eq!(ids(&trails), ["m1", "m2"]);
-        assert_eq!(ids(&restored), ["m1", "m2"]);
-        let sent = restored.current_step(&case_id).unwrap()[0].to_vec();
-        assert_eq!(sent, earlier.to_vec(), "a message goes again as it was");
+        // Assert: both give the step's messages as they were sent, oldest first, no warning.
+        let expected = vec![earlier.to_vec(), later.to_vec()];
+        assert_eq!(sent(&trails.current_step(&case_id)), expected);
+        assert_eq!(sent(&restored.current_step(&case_id)), expected);
     }
 
     #[test]
@@ -366,12 +342,10 @@ mod tests {
         trails.observed(&published, CaseStatus::Published);
         let accepted = message("m2", MessageType::ApplicationAccepted, 2);
         trails.observed(&accepted, CaseStatus::Accepted);
-        let step = trails.current_step(&case_id).unwrap();
-        let sent: Vec<Vec<u8>> = step.iter().map(Envelope::to_vec).collect();
-        assert_eq!(sent, [accepted.to_vec()]);
+        assert_eq!(sent(&trails.current_step(&case_id)), [accepted.to_vec()]);
         let approved = message("m3", MessageType::ApprovalDelivered, 3);
         trails.observed(&approved, CaseStatus::Completed);
-        assert!(trails.current_step(&case_id).unwrap().is_empty());
+        assert!(trails.current_step(&case_id).is_empty());
         assert!(trails.stored(&case_id).is_none());
     }
 
@@ -383,6 +357,6 @@ mod tests {
         let case_id = CaseId::from_string("c1");
         let error = trails.restore(&case_id, &stored).unwrap_err();
         assert!(error.to_string().contains("missing field"), "{error}");
-        assert!(trails.current_step(&case_id).unwrap().is_empty());
+        assert!(trails.current_step(&case_id).is_empty());
     }
 }
