@@ -63,6 +63,12 @@ enum Command {
         /// of cases to see what a completed case leaves behind.
         #[arg(long, conflicts_with_all = ["ceiling", "resident"])]
         completed: bool,
+        /// With `--resident` or `--completed`: end the process as soon as the last reading is
+        /// printed, the city still running, instead of stopping it first. A heap profiler then
+        /// reports what the settled city held as never freed (heaptrack's "leaked"). The
+        /// scratch database is left behind, in the system's temporary directory.
+        #[arg(long)]
+        exit_holding: bool,
         /// With `--ceiling`, `--resident` or `--completed`: cases to submit.
         #[arg(long, default_value_t = 2000)]
         cases: usize,
@@ -257,6 +263,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             completed: true,
             cases,
             open_cases,
+            exit_holding,
             config,
             ..
         } => run_completed(
@@ -266,11 +273,13 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 in_flight: open_cases,
                 ..SimulateOptions::default()
             },
+            exit_holding,
         ),
         Command::Bench {
             resident: true,
             cases,
             open_cases,
+            exit_holding,
             config,
             ..
         } => run_resident(
@@ -280,6 +289,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 in_flight: open_cases,
                 ..SimulateOptions::default()
             },
+            exit_holding,
         ),
         Command::Bench {
             records,
@@ -491,29 +501,58 @@ fn run_ceiling(config: Option<PathBuf>, options: SimulateOptions) -> anyhow::Res
 /// `bench --resident`: the city with every department manual and unstaffed, the resident
 /// memory read before, between and after two halves of `options.cases` submissions (see
 /// `govfusion::simulate::resident`).
-fn run_resident(config: Option<PathBuf>, options: SimulateOptions) -> anyhow::Result<ExitCode> {
+fn run_resident(
+    config: Option<PathBuf>,
+    options: SimulateOptions,
+    exit_holding: bool,
+) -> anyhow::Result<ExitCode> {
     let mut city = SimulatedCity::load(config.as_deref())?;
     for department in &mut city.settings.departments {
         department.mode = Mode::Manual;
     }
     let resident = city.serve(|systems, api| async move {
-        simulate::resident::measure(&systems, &api, &options).await
+        let resident = simulate::resident::measure(&systems, &api, &options).await?;
+        if exit_holding {
+            exit_now(&resident.to_string(), true);
+        }
+        Ok(resident)
     })?;
     print!("{resident}");
     Ok(ExitCode::SUCCESS)
 }
 
+/// Prints `reading` and ends the process at once, its city still running (`bench
+/// --exit-holding`), with status 0 when it `succeeded`, else 1.
+fn exit_now(reading: &str, succeeded: bool) -> ! {
+    use std::io::Write;
+    print!("{reading}");
+    let _ = std::io::stdout().flush();
+    std::process::exit(if succeeded { 0 } else { 1 })
+}
+
 /// `bench --completed`: a simulation, then the resident memory once the process settled with
 /// every case completed; fails unless every case completed.
-fn run_completed(config: Option<PathBuf>, options: SimulateOptions) -> anyhow::Result<ExitCode> {
+fn run_completed(
+    config: Option<PathBuf>,
+    options: SimulateOptions,
+    exit_holding: bool,
+) -> anyhow::Result<ExitCode> {
     let city = SimulatedCity::load(config.as_deref())?;
+    let reading = |completed: usize, bytes: u64| {
+        format!(
+            "settled     {:.1} MiB resident after {completed} completed cases\n",
+            bytes as f64 / (1024.0 * 1024.0)
+        )
+    };
+    let cases = options.cases;
     let (code, (completed, bytes)) = city.run(&options, |_, completed, _| async move {
-        Ok((completed, simulate::resident::settled().await?))
+        let bytes = simulate::resident::settled().await?;
+        if exit_holding {
+            exit_now(&reading(completed, bytes), completed == cases);
+        }
+        Ok((completed, bytes))
     })?;
-    println!(
-        "settled     {:.1} MiB resident after {completed} completed cases",
-        bytes as f64 / (1024.0 * 1024.0)
-    );
+    print!("{}", reading(completed, bytes));
     Ok(code)
 }
 

@@ -349,6 +349,34 @@ fn simulate_completes_its_cases_and_prints_a_summary() {
 }
 
 #[test]
+fn the_memory_benches_print_their_readings_also_when_ending_with_the_city_running() {
+    let memory = [("GOVFUSION__BUS__KIND", "memory")];
+    for args in [
+        &["bench", "--resident", "--cases", "40", "--exit-holding"][..],
+        &["bench", "--completed", "--cases", "40", "--exit-holding"][..],
+        &["bench", "--resident", "--cases", "40"][..],
+    ] {
+        let output = govfusion(args, &memory);
+
+        let out = stdout(&output);
+        assert!(
+            output.status.success(),
+            "{args:?} failed: {out}\n{}",
+            stderr(&output)
+        );
+        let reading = if args.contains(&"--resident") {
+            "per case"
+        } else {
+            "settled"
+        };
+        assert!(
+            out.lines().any(|line| line.starts_with(reading)),
+            "no `{reading}` line from {args:?} in:\n{out}"
+        );
+    }
+}
+
+#[test]
 fn simulate_plays_an_external_department_over_the_bus() {
     // Arrange: the fire brigade, a collaborator of four of the six collaborative matters, is
     // played by an outside system in this city.
