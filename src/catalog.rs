@@ -4,7 +4,9 @@
 use crate::calendar::WorkingCalendar;
 use crate::clock::{SharedClock, SystemClock};
 use crate::crypto::Keyring;
-use crate::domain::{know_code, CentreCode, DepartmentCode, Hop, MatterCode, Region, Tier};
+use crate::domain::{
+    know_code, CentreCode, DepartmentCode, Hop, MatterCode, Party, Region, SystemId, Tier,
+};
 use crate::settings::{
     DepartmentSettings, MatterSettings, Settings, SupervisionSettings, TerminalSettings,
 };
@@ -101,7 +103,8 @@ impl Catalog {
     }
 
     /// Builds the catalog with the clock every system will read, and registers the city's
-    /// codes so that those read from the wire share their text ([`know_code`]).
+    /// codes and the parties of its cases' histories so that those read from the wire, and
+    /// the history entries, share their text ([`know_code`]).
     pub fn with_clock(settings: &Settings, clock: SharedClock) -> Self {
         let gov = &settings.governance;
         let centre_codes = std::iter::once(&gov.city.code)
@@ -113,6 +116,25 @@ impl Catalog {
             .chain(settings.matters.iter().map(|m| m.code.as_str()))
             .chain(settings.terminals.iter().map(|t| t.id.as_str()))
             .for_each(know_code);
+        // The parties of a case's history: every system's bus id and every terminal's.
+        let systems = [SystemId::Intake, SystemId::Supervision].into_iter();
+        let centres = std::iter::once(&gov.city.code)
+            .chain(gov.districts.iter().map(|d| &d.code))
+            .chain(gov.streets.iter().map(|s| &s.code))
+            .map(|c| SystemId::Governance(c.clone()));
+        let departments =
+            (settings.departments.iter()).map(|d| SystemId::Department(d.code.clone()));
+        systems
+            .chain(centres)
+            .chain(departments)
+            .map(|system| Party::from(&system))
+            .chain(
+                settings
+                    .terminals
+                    .iter()
+                    .map(|t| Party::terminal(t.id.as_str())),
+            )
+            .for_each(|party| know_code(party.as_str()));
         let mut centres = HashMap::new();
         centres.insert(
             gov.city.code.clone(),

@@ -157,6 +157,17 @@ impl fmt::Display for SystemId {
     }
 }
 
+impl From<&SystemId> for super::Party {
+    /// The system's bus id, shared with the configured system's ([`super::Party::shared`]).
+    fn from(system: &SystemId) -> Self {
+        match system {
+            SystemId::Intake => Self::shared("intake"),
+            SystemId::Supervision => Self::shared("supervision"),
+            other => Self::shared(&other.to_string()),
+        }
+    }
+}
+
 impl FromStr for SystemId {
     type Err = String;
 

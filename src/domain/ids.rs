@@ -177,6 +177,26 @@ string_id!(
     /// unique per case.
     ReceiptNo
 );
+string_id!(
+    /// Who took or received a step of a case's history: a system's bus id (`intake`,
+    /// `department/market`, `governance/500103`) or the terminal an application came from
+    /// (`terminal/t1`). The catalog registers those of the configured city, so each entry
+    /// shares their text ([`Party::shared`]).
+    Party,
+    code_text
+);
+
+impl Party {
+    /// `name`, sharing the text of the configured party of that name, if there is one.
+    pub fn shared(name: &str) -> Self {
+        Self(code_text(name))
+    }
+
+    /// The terminal `id`: `terminal/<id>`.
+    pub fn terminal(id: &str) -> Self {
+        Self::shared(&format!("terminal/{id}"))
+    }
+}
 
 impl CaseId {
     /// A new, globally unique case id (time-ordered UUID v7).
@@ -239,6 +259,20 @@ mod tests {
             !Arc::ptr_eq(&case.0, &department.0),
             "ids are never shared by text"
         );
+    }
+
+    #[test]
+    fn a_configured_party_is_shared_and_reads_as_its_name() {
+        know_code("department/ids-test-fire");
+        let made = Party::shared("department/ids-test-fire");
+        let read: Party = serde_json::from_str(r#""department/ids-test-fire""#).unwrap();
+        assert!(Arc::ptr_eq(&made.0, &read.0));
+        assert_eq!(
+            serde_json::to_string(&made).unwrap(),
+            r#""department/ids-test-fire""#
+        );
+        let other = Party::shared("terminal/ids-test-unknown");
+        assert_eq!(other, "terminal/ids-test-unknown");
     }
 
     #[test]

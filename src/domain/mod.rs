@@ -22,8 +22,8 @@ pub use envelope::{
 };
 pub use form::FormFields;
 pub use ids::{
-    know_code, CaseId, CentreCode, DepartmentCode, EventId, MatterCode, MessageId, ReceiptNo,
-    TerminalId,
+    know_code, CaseId, CentreCode, DepartmentCode, EventId, MatterCode, MessageId, Party,
+    ReceiptNo, TerminalId,
 };
 pub use payloads::{
     Applicant, Application, Approval, ApprovalStep, CollaborationCompleted, CollaborationEvent,

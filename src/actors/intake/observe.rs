@@ -12,7 +12,7 @@ use super::view::{CaseView, HistoryEntry};
 use super::{CaseRecord, IntakeSystem};
 use crate::domain::{
     message_ids, Approval, CaseStatus, CentreCode, CollaborationRequest, Envelope, EnvelopeError,
-    MessageType, Rating, Receipt, Resumption, Supplement, Suspension, SystemId, Warning,
+    MessageType, Party, Rating, Receipt, Resumption, Supplement, Suspension, SystemId, Warning,
 };
 use crate::port::HandleError;
 use events::{
@@ -89,12 +89,15 @@ impl IntakeSystem {
         self.trails.observed(envelope, record.view.status);
         let view = &mut record.view;
         view.on_time = view.decided_on_time();
+        // A case's history is kept for as long as the case is open: grown one entry at a time,
+        // it holds no spare room.
+        view.history.reserve_exact(1);
         view.history.push(HistoryEntry {
             at: envelope.occurred_at,
             step: envelope.kind.into(),
-            by: envelope.source.to_string(),
-            officer: envelope.acted_by.clone(),
-            to: envelope.target.to_string(),
+            by: Party::from(&envelope.source),
+            officer: envelope.acted_by.clone().map(Box::new),
+            to: Party::from(&envelope.target),
             message_id: envelope.id.clone(),
             note: observed.note,
         });
@@ -317,12 +320,13 @@ impl CaseRecord {
         view.receipt = Some(receipt.clone());
         let accepted = message_ids::accepted(&view.case_id);
         if self.seen.insert(accepted.clone()) {
+            view.history.reserve_exact(1);
             view.history.push(HistoryEntry {
                 at: receipt.accepted_at,
                 step: MessageType::ApplicationAccepted.into(),
-                by: SystemId::Department(receipt.department.clone()).to_string(),
+                by: Party::from(&SystemId::Department(receipt.department.clone())),
                 officer: None,
-                to: SystemId::Governance(city.clone()).to_string(),
+                to: Party::from(&SystemId::Governance(city.clone())),
                 message_id: accepted,
                 note: Some(receipt_note(receipt)),
             });

@@ -276,8 +276,8 @@ impl IntakeSystem {
             last_step: LastStep {
                 step: last.step,
                 message_id: last.message_id.clone(),
-                from: last.by.clone(),
-                to: last.to.clone(),
+                from: last.by.to_string(),
+                to: last.to.to_string(),
                 at: last.at,
             },
             // A step stamped ahead of this clock (another machine's) is idle for 0 s.

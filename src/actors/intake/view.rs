@@ -7,8 +7,8 @@
 use crate::crypto::{CryptoError, Keyring};
 use crate::domain::{
     message_ids, Application, Approval, CaseId, CaseStatus, CollaborationOutcome, EventReturn,
-    EventStatus, HistoryStep, MessageId, Officer, Rating, Receipt, StepKind, Suspension, SystemId,
-    Tier, Warning,
+    EventStatus, HistoryStep, MessageId, Officer, Party, Rating, Receipt, StepKind, Suspension,
+    SystemId, Tier, Warning,
 };
 use crate::domain::{Applicant, SealedApplicant};
 use chrono::{DateTime, Utc};
@@ -193,12 +193,15 @@ pub struct HistoryEntry {
     /// The message type (or `submitted`).
     pub step: HistoryStep,
     /// Who did it: the system.
-    pub by: String,
+    #[schema(value_type = String)]
+    pub by: Party,
     /// The officer whose act it was, when a person acted (see `Envelope::acted_by`).
+    // Boxed: most steps have none, and every open case keeps its history.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub officer: Option<Officer>,
+    pub officer: Option<Box<Officer>>,
     /// To whom.
-    pub to: String,
+    #[schema(value_type = String)]
+    pub to: Party,
     /// The bus message id.
     pub message_id: MessageId,
     /// What it said, where there is more to say: a reason, materials, a new due date.
@@ -235,9 +238,9 @@ impl CaseView {
             history: vec![HistoryEntry {
                 at: application.submitted_at,
                 step: HistoryStep::SUBMITTED,
-                by: format!("terminal/{terminal_id}"),
+                by: Party::terminal(terminal_id),
                 officer: None,
-                to: SystemId::Intake.to_string(),
+                to: Party::from(&SystemId::Intake),
                 message_id: message_ids::submitted(&case_id),
                 note: None,
             }],
