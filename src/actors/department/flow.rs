@@ -248,7 +248,8 @@ impl Department {
         } else if auto {
             outputs.push(self.decide(&mut case, None).1);
         }
-        self.cases.insert(case.application.case_id.clone(), case);
+        self.cases
+            .insert(case.application.case_id.clone(), Box::new(case));
         outputs
     }
 
@@ -361,7 +362,7 @@ impl Department {
             tracing::warn!(%case_id, sequence = current, got = sequence, "supplement answers another suspension; ignored");
             return None;
         }
-        self.cases.remove(case_id).map(|case| (case, since))
+        self.cases.remove(case_id).map(|case| (*case, since))
     }
 
     /// `collaboration.dispatched`: an `auto` department answers by config; a `manual` one keeps

@@ -79,8 +79,9 @@ pub struct Department {
     processed: Processed,
     /// Staff acts taken.
     acts: Acts,
-    /// Cases accepted, by id.
-    cases: Map<CaseId, DeptCase>,
+    /// Cases accepted, by id. Boxed, as the intake system's are: a case is some 440 bytes,
+    /// and a map's spare slots (up to half of them) would each take as much.
+    cases: Map<CaseId, Box<DeptCase>>,
     /// Collaboration events waiting for staff (manual departments only).
     events: Map<EventId, PendingEvent>,
     /// Events staff finished, by attempt key: their case and how.

@@ -120,7 +120,7 @@ impl KeepsState for Department {
 
     fn case_state(&self, case_id: &CaseId) -> Option<DepartmentCaseState> {
         let state = DepartmentCaseState {
-            case: self.cases.get(case_id).cloned(),
+            case: self.cases.get(case_id).map(|case| DeptCase::clone(case)),
             events: self
                 .events
                 .values()
@@ -189,7 +189,7 @@ impl KeepsState for Department {
 
     fn restore_case(&mut self, case_id: &CaseId, state: DepartmentCaseState) {
         match state.case {
-            Some(case) => self.cases.insert(case_id.clone(), case),
+            Some(case) => self.cases.insert(case_id.clone(), Box::new(case)),
             None => self.cases.remove(case_id),
         };
         self.events.retain(|_, p| &p.event.case_id != case_id);
