@@ -295,3 +295,37 @@ fn index<T, K: Clone + Eq + std::hash::Hash>(
         .map(|(i, item)| (key(item).clone(), i))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::DEFAULT_CONFIG;
+
+    #[test]
+    fn the_parties_of_a_citys_histories_share_their_text() {
+        let settings = Settings::from_toml(DEFAULT_CONFIG, "default", false).unwrap();
+        let _catalog = Catalog::new(&settings);
+        let shared = |a: &Party, b: &Party| a.as_str().as_ptr() == b.as_str().as_ptr();
+
+        let department = SystemId::Department(settings.departments[0].code.clone());
+        let made = Party::from(&department);
+        let read: Party =
+            serde_json::from_value(serde_json::json!(department.to_string())).unwrap();
+        assert!(shared(&made, &read), "{made} is not shared");
+        let street = SystemId::Governance(settings.governance.streets[0].code.clone());
+        assert!(shared(&Party::from(&street), &Party::from(&street)));
+        assert!(shared(
+            &Party::from(&SystemId::Intake),
+            &Party::shared("intake")
+        ));
+        let terminal = settings.terminals[0].id.as_str();
+        assert!(shared(
+            &Party::terminal(terminal),
+            &Party::terminal(terminal)
+        ));
+        assert_eq!(
+            Party::terminal(terminal),
+            format!("terminal/{terminal}").as_str()
+        );
+    }
+}
