@@ -96,12 +96,13 @@ struct Entry {
 /// The map and the order of insertion, under one lock.
 #[derive(Debug, Default)]
 struct Inner {
-    /// Every live entry.
-    entries: HashMap<Key, Entry>,
+    /// Every live entry. A key is shared with `answered`, not copied: its four strings are
+    /// most of what an entry holds besides the answer.
+    entries: HashMap<Arc<Key>, Entry>,
     /// The answered entries with the time of their answer, oldest first: exactly the entries
     /// that may be forgotten. An entry joins when answered and leaves only when forgotten, and
     /// an entry in flight is never in it, so it never names an entry that is gone.
-    answered: VecDeque<(Instant, Key)>,
+    answered: VecDeque<(Instant, Arc<Key>)>,
     /// The next ticket to hand out.
     next_ticket: u64,
 }
@@ -154,7 +155,7 @@ impl Store {
             fingerprint,
             answer: None,
         };
-        inner.entries.insert(key.clone(), entry);
+        inner.entries.insert(Arc::new(key.clone()), entry);
         Begin::Started(ticket)
     }
 
@@ -170,7 +171,11 @@ impl Store {
         match answer {
             Some(answer) => {
                 entry.answer = Some(Arc::new(answer));
-                inner.answered.push_back((now, key.clone()));
+                // The entry was just found: its key is there to share.
+                if let Some((shared, _)) = inner.entries.get_key_value(key) {
+                    let shared = Arc::clone(shared);
+                    inner.answered.push_back((now, shared));
+                }
             }
             // In flight, so not in `answered`: removing it from the map is all.
             None => {
@@ -368,5 +373,18 @@ mod tests {
             store.begin(&key("a"), [1; 32], now),
             Begin::Replay(_)
         ));
+    }
+
+    #[test]
+    fn an_answered_key_is_kept_once_and_shared_with_the_queue_of_answers() {
+        let store = Store::new(Duration::from_secs(60), 10);
+        let now = Instant::now();
+        let ticket = started(store.begin(&key("a"), [1; 32], now));
+        store.finish(&key("a"), ticket, Some(answer(202, "first")), now);
+
+        let inner = store.lock();
+        let (kept, _) = inner.entries.get_key_value(&key("a")).unwrap();
+        let (_, queued) = inner.answered.front().unwrap();
+        assert!(Arc::ptr_eq(kept, queued));
     }
 }
