@@ -107,24 +107,25 @@ impl Catalog {
     /// the history entries, share their text ([`know_code`]).
     pub fn with_clock(settings: &Settings, clock: SharedClock) -> Self {
         let gov = &settings.governance;
-        let centre_codes = std::iter::once(&gov.city.code)
+        let centre_codes: Vec<&CentreCode> = std::iter::once(&gov.city.code)
             .chain(gov.districts.iter().map(|d| &d.code))
-            .chain(gov.streets.iter().map(|s| &s.code));
+            .chain(gov.streets.iter().map(|s| &s.code))
+            .collect();
+        let department_codes = || settings.departments.iter().map(|d| &d.code);
         centre_codes
+            .iter()
             .map(|c| c.as_str())
-            .chain(settings.departments.iter().map(|d| d.code.as_str()))
+            .chain(department_codes().map(|c| c.as_str()))
             .chain(settings.matters.iter().map(|m| m.code.as_str()))
             .chain(settings.terminals.iter().map(|t| t.id.as_str()))
             .for_each(know_code);
         // The parties of a case's history: every system's bus id and every terminal's.
-        let systems = [SystemId::Intake, SystemId::Supervision].into_iter();
-        let centres = std::iter::once(&gov.city.code)
-            .chain(gov.districts.iter().map(|d| &d.code))
-            .chain(gov.streets.iter().map(|s| &s.code))
-            .map(|c| SystemId::Governance(c.clone()));
-        let departments =
-            (settings.departments.iter()).map(|d| SystemId::Department(d.code.clone()));
-        systems
+        let centres = centre_codes
+            .iter()
+            .map(|&c| SystemId::Governance(c.clone()));
+        let departments = department_codes().map(|c| SystemId::Department(c.clone()));
+        [SystemId::Intake, SystemId::Supervision]
+            .into_iter()
             .chain(centres)
             .chain(departments)
             .map(|system| Party::from(&system))
