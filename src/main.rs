@@ -3,9 +3,9 @@
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use govfusion::app::Application;
-use govfusion::domain::{DepartmentCode, Mode};
+use govfusion::domain::Mode;
 use govfusion::settings::{BusKind, KeySource, Role, Settings};
-use govfusion::simulate::{self, SimulateOptions};
+use govfusion::simulate::{self, SimulateOptions, SimulatedCity};
 use govfusion::telemetry::{ExportSetupError, Otlp};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -370,105 +370,11 @@ fn serve(config: Option<PathBuf>, roles: Vec<Role>) -> anyhow::Result<ExitCode> 
     Ok(ExitCode::SUCCESS)
 }
 
-/// A simulated city's settings from `config`: its own API port, the departments no process
-/// plays played by the simulator, and, unless the configuration names a database, a scratch
-/// one.
-struct SimulatedCity {
-    settings: Settings,
-    played_externally: Vec<DepartmentCode>,
-    /// The scratch database's directory, removed afterwards.
-    scratch: Option<PathBuf>,
-}
-
-impl SimulatedCity {
-    fn load(config: Option<&std::path::Path>) -> anyhow::Result<Self> {
-        let mut settings = Settings::load(config)?;
-        let played_externally = simulate::play_external_departments(&mut settings);
-        // The simulated city serves its API on a port of its own, for the simulator's clients.
-        settings.http.bind = "127.0.0.1:0".into();
-        // Its cases are synthetic: unless the configuration names a database, they go to one
-        // of their own, removed afterwards, not into the case repository of a city served
-        // from here.
-        let scratch = settings.store.url.trim().is_empty().then(|| {
-            std::env::temp_dir().join(format!(
-                "govfusion-simulate-{}",
-                uuid::Uuid::new_v4().simple()
-            ))
-        });
-        if let Some(dir) = &scratch {
-            settings.store.data_dir = dir.display().to_string();
-        }
-        Ok(Self {
-            settings,
-            played_externally,
-            scratch,
-        })
-    }
-
-    /// Runs the city in this process, drives `options`' cases through it and prints the
-    /// summary; `after` runs while the city still serves, with its systems and the summary's
-    /// completed cases and throughput. Exits 1 unless every case completed.
-    fn run<T, F, Fut>(self, options: &SimulateOptions, after: F) -> anyhow::Result<(ExitCode, T)>
-    where
-        F: FnOnce(govfusion::systems::Systems, usize, f64) -> Fut,
-        Fut: std::future::Future<Output = anyhow::Result<T>>,
-    {
-        let played_externally = self.played_externally.clone();
-        let (all_completed, after) = self.serve(|systems, api| async move {
-            let mut summary = simulate::run(&systems, &api, options).await;
-            summary.played_externally = played_externally;
-            let after = after(systems.clone(), summary.completed, summary.throughput()).await;
-            print!("{}", summary.report(&systems.bridge_stats));
-            anyhow::Ok((summary.all_completed(), after))
-        })?;
-        let code = match all_completed {
-            true => ExitCode::SUCCESS,
-            false => ExitCode::FAILURE,
-        };
-        Ok((code, after?))
-    }
-
-    /// Runs the city in this process until `drive`, given its systems and an API client,
-    /// is done, then stops it and removes the scratch database.
-    fn serve<T, F, Fut>(self, drive: F) -> anyhow::Result<T>
-    where
-        F: FnOnce(govfusion::systems::Systems, simulate::Api) -> Fut,
-        Fut: std::future::Future<Output = anyhow::Result<T>>,
-    {
-        let Self {
-            settings, scratch, ..
-        } = self;
-        let outcome = actix_rt::System::new().block_on(async move {
-            let app = Application::build(settings)
-                .await
-                .context("Failed to start the systems")?;
-            let systems = app.systems().clone();
-            let api = simulate::Api::new(app.port(), &systems.settings)?;
-            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-            let serving = actix_rt::spawn(app.run_until(async move {
-                let _ = stopped.await;
-            }));
-            systems.ready(std::time::Duration::from_secs(120)).await?;
-            let driven = drive(systems, api).await;
-            let _ = stop.send(());
-            serving
-                .await
-                .context("the simulated city stopped abnormally")??;
-            driven
-        });
-        if let Some(dir) = scratch {
-            // Best effort: a leftover directory in the temp dir harms nothing.
-            let _ = std::fs::remove_dir_all(dir);
-        }
-        outcome
-    }
-}
-
 /// `simulate`: the whole city in this process; fails unless every case completed.
 fn run_simulation(config: Option<PathBuf>, options: SimulateOptions) -> anyhow::Result<ExitCode> {
     let city = SimulatedCity::load(config.as_deref())?;
-    let (code, ()) = city.run(&options, |_, _, _| async { Ok(()) })?;
-    Ok(code)
+    let (all_completed, ()) = city.run(&options, |_, _, _| async { Ok(()) })?;
+    Ok(exit_code(all_completed))
 }
 
 /// `bench --ceiling`: a simulation on topics of its own, then its records moved through the
@@ -484,7 +390,7 @@ fn run_ceiling(config: Option<PathBuf>, options: SimulateOptions) -> anyhow::Res
     // Topics of this run alone: what is read back afterwards is what this run wrote.
     let run = uuid::Uuid::new_v4().simple().to_string();
     bus.topic_prefix = format!("{}-ceiling-{}", bus.topic_prefix, &run[..8]);
-    let (code, ceiling) = city.run(&options, |systems, completed, rate| async move {
+    let (all_completed, ceiling) = city.run(&options, |systems, completed, rate| async move {
         // The raw clients run while the city idles.
         let bus = systems
             .kafka_bus
@@ -495,7 +401,7 @@ fn run_ceiling(config: Option<PathBuf>, options: SimulateOptions) -> anyhow::Res
             .await
     })?;
     print!("{ceiling}");
-    Ok(code)
+    Ok(exit_code(all_completed))
 }
 
 /// `bench --resident`: the city with every department manual and unstaffed, the resident
@@ -545,7 +451,7 @@ fn run_completed(
         )
     };
     let cases = options.cases;
-    let (code, (completed, bytes)) = city.run(&options, |_, completed, _| async move {
+    let (all_completed, (completed, bytes)) = city.run(&options, |_, completed, _| async move {
         let bytes = simulate::resident::settled().await?;
         if exit_holding {
             exit_now(&reading(completed, bytes), completed == cases);
@@ -553,7 +459,15 @@ fn run_completed(
         Ok((completed, bytes))
     })?;
     print!("{}", reading(completed, bytes));
-    Ok(code)
+    Ok(exit_code(all_completed))
+}
+
+/// Success when every case of a simulation completed, else failure.
+fn exit_code(all_completed: bool) -> ExitCode {
+    match all_completed {
+        true => ExitCode::SUCCESS,
+        false => ExitCode::FAILURE,
+    }
 }
 
 /// `token`: a token for `claims` signed with the development key of the configuration.

@@ -7,9 +7,11 @@
 //! At most `in_flight` cases are open at once, so the latency of a case (submission to
 //! completion at the intake system) reflects the system, not a queue of the simulator's making.
 
+mod city;
 mod client;
 pub mod resident;
 
+pub use city::SimulatedCity;
 pub use client::Api;
 
 use crate::actors::intake::{AwaitCompletion, GetCase};
