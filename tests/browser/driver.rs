@@ -74,14 +74,18 @@ impl Browser {
         self.client.goto(url).await.expect("the page opens");
     }
 
-    /// The element `css` selects, once it is there.
+    /// The element `css` selects, once it is there. A look-up sent while the page navigates
+    /// (a form just sent) is answered "aborted by navigation" rather than "no such element":
+    /// either is asked again until `POLL_FOR` has passed.
     pub async fn find(&self, css: &str) -> Element {
-        self.client
-            .wait()
-            .at_most(crate::POLL_FOR)
-            .for_element(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("no element {css}: {e}"))
+        let deadline = Instant::now() + crate::POLL_FOR;
+        loop {
+            match self.client.find(Locator::Css(css)).await {
+                Ok(element) => return element,
+                Err(e) if Instant::now() >= deadline => panic!("no element {css}: {e}"),
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
     }
 
     /// Clears the field `css` selects and types `value` into it.
