@@ -2,13 +2,14 @@
 //! there — nothing of it stays in memory but a closed record — and a late repeat of one of its
 //! messages is still dropped, before and after a restart.
 
-use crate::helpers::{poll, TestApp};
+use crate::helpers::{assert_refused, assert_status, poll, TestApp};
 use chrono::{Duration, Utc};
 use govfusion::actors::{GetHolding, Holding};
 use govfusion::bus::memory::MemoryBus;
 use govfusion::bus::{Bus, Record, Topic};
 use govfusion::clock::{ManualClock, SystemClock};
 use govfusion::settings::BusKind;
+use serde_json::json;
 use std::sync::Arc;
 
 /// A matter that takes the case through every tier: market decides after fire (district) and
@@ -232,4 +233,35 @@ async fn a_staff_decision_is_forgotten_with_its_case_once_the_retention_has_pass
     assert_eq!(closed.acts, 1, "{closed:?}");
     assert!(closed.closed_cases > 0, "{closed:?}");
     assert_eq!((later.acts, later.closed_cases), (0, 0), "{later:?}");
+}
+
+#[actix_web::test]
+async fn an_answered_event_is_told_finished_until_its_case_is_forgotten_with_the_retention() {
+    // Arrange: an event urban_management's staff answered, on a clock the test moves.
+    let clock = ManualClock::new(Utc::now());
+    let mut settings = crate::common::app::test_settings();
+    settings.bus.kind = BusKind::Memory;
+    let retention = Duration::hours(i64::try_from(settings.bus.flow_retention_hours).unwrap());
+    let bus = MemoryBus::durable(&settings.bus);
+    let app = TestApp::start_on(settings, clock.clone(), bus, crate::POLL_FOR).await;
+    let (case_id, event_id) = app
+        .event_waiting_at("urban_management", "construction_permit")
+        .await;
+    let answer = json!({ "outcome": "agree" });
+    let response = app.event_action(&event_id, "result", &answer).await;
+    assert_status(response, 200).await;
+    app.wait_until_completed(&case_id).await;
+    wait_until_nothing_open(&app).await;
+
+    // Act: the answer sent again within the retention, and once it has passed.
+    let within = app.event_action(&event_id, "result", &answer).await;
+    let within_body = assert_status(within, 200).await;
+    clock.advance(retention + Duration::minutes(1));
+    held(&app).await;
+    let after = app.event_action(&event_id, "result", &answer).await;
+
+    // Assert: the repeat answers as the first did; afterwards the event is unknown, its case
+    // and its finished events forgotten together.
+    assert_eq!(within_body["event_id"], event_id.as_str(), "{within_body}");
+    assert_refused(after, 404, "unknown_event").await;
 }

@@ -368,7 +368,7 @@ impl Department {
     /// `collaboration.dispatched`: an `auto` department answers by config; a `manual` one keeps
     /// the event for staff.
     fn collaboration_event(&mut self, event: CollaborationEvent, trace_id: &str) -> Vec<Envelope> {
-        if self.closed.contains_key(&event.attempt_key()) {
+        if self.closed.contains(&event.case_id, &event.attempt_key()) {
             tracing::debug!(event_id = %event.event_id, "event already finished here");
             return Vec::new();
         }

@@ -25,6 +25,7 @@
 //!
 //! * `messages` — what staff send the department, what they get back, and why it may refuse.
 //! * `state` — what it remembers about a case, and the snapshot of it on the state topic.
+//! * `closed` — the collaboration events staff finished, by case.
 //! * `flow` — the bus messages it takes: one function per message type, behind
 //!   [`BusSystem::apply`].
 //! * `decision` — the materials check and the decision, by rule or by staff.
@@ -33,6 +34,7 @@
 //! * `staff_events` — staff's handlers for collaboration events (sign, answer, return, ask for
 //!   more time).
 
+mod closed;
 mod decision;
 mod flow;
 mod messages;
@@ -60,8 +62,9 @@ use crate::settings::DepartmentSettings;
 use crate::store::ClosedStates;
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
+use closed::ClosedEvents;
 use serde::Serialize;
-use state::{ClosedAs, DeptCase, PendingEvent};
+use state::{DeptCase, PendingEvent};
 use std::sync::Arc;
 
 /// A department approval system.
@@ -84,8 +87,8 @@ pub struct Department {
     cases: Map<CaseId, Box<DeptCase>>,
     /// Collaboration events waiting for staff (manual departments only).
     events: Map<EventId, PendingEvent>,
-    /// Events staff finished, by attempt key: their case and how.
-    closed: Map<String, (CaseId, ClosedAs)>,
+    /// Events staff finished, until their case is forgotten.
+    closed: ClosedEvents,
     /// Messages delivered before the case they need, and when each was first refused.
     waiting_for_case: Map<MessageId, DateTime<Utc>>,
     /// Versions of the snapshots of each case.
@@ -115,7 +118,7 @@ impl Department {
             acts,
             cases: Map::default(),
             events: Map::default(),
-            closed: Map::default(),
+            closed: ClosedEvents::default(),
             waiting_for_case: Map::default(),
             versions: Versions::default(),
             event_index,

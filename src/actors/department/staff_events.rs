@@ -5,7 +5,7 @@
 
 use super::messages::{AnswerCollaboration, RequestExtension, ReturnEvent, SignEvent};
 use super::staff::refuse;
-use super::state::{event_of_attempt, ClosedAs, PendingEvent};
+use super::state::{ClosedAs, PendingEvent};
 use super::{Department, StaffError};
 use crate::actors::acts::{self, ActRequest, Acted};
 use crate::domain::{
@@ -20,11 +20,7 @@ impl Department {
         if let Some(pending) = self.events.get(event_id) {
             return Ok(pending.clone());
         }
-        let finished = self
-            .closed
-            .iter()
-            .find(|(key, _)| event_of_attempt(key) == event_id.as_str())
-            .map(|(_, (_, how))| *how);
+        let finished = self.closed.latest(event_id, |_| true).map(|(_, how)| how);
         Err(match finished {
             Some(how) => StaffError::Conflict(format!(
                 "collaboration event {event_id} was already {how} by department {}",
@@ -54,9 +50,7 @@ impl Department {
     /// The act that closed `event_id` the way `how` says, if one did: what a repeat of the
     /// answer or return finds.
     fn closing_act(&self, event_id: &EventId, how: ClosedAs) -> Option<MessageId> {
-        let (key, _) = self.closed.iter().find(|(key, (_, closed))| {
-            event_of_attempt(key) == event_id.as_str() && *closed == how
-        })?;
+        let (key, _) = self.closed.latest(event_id, |closed| closed == how)?;
         Some(match how {
             ClosedAs::Answered => message_ids::answered(key),
             ClosedAs::Returned => message_ids::returned(key),
@@ -77,7 +71,7 @@ impl Department {
         let case_id = envelope.case_id.clone();
         if let Some(pending) = self.events.remove(event_id) {
             self.closed
-                .insert(pending.event.attempt_key(), (case_id.clone(), how));
+                .insert(&case_id, pending.event.attempt_key(), how);
         }
         acts::take(self, ctx, request, case_id, vec![envelope], done)
     }

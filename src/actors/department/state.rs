@@ -127,12 +127,7 @@ impl KeepsState for Department {
                 .filter(|p| &p.event.case_id == case_id)
                 .cloned()
                 .collect(),
-            closed: self
-                .closed
-                .iter()
-                .filter(|(_, (case, _))| case == case_id)
-                .map(|(key, (_, how))| (key.clone(), *how))
-                .collect(),
+            closed: self.closed.of_case(case_id).to_vec(),
         };
         (state.case.is_some() || !state.events.is_empty() || !state.closed.is_empty())
             .then_some(state)
@@ -164,16 +159,13 @@ impl KeepsState for Department {
 
     fn forget_closed(&mut self, case_ids: &[CaseId]) {
         self.acts.forget_cases(case_ids);
-        let forgotten: Set<&CaseId> = case_ids.iter().collect();
-        let (index, me) = (&self.event_index, &self.settings.code);
-        self.closed.retain(|key, (case, _)| {
-            let keep = !forgotten.contains(case);
-            if !keep {
-                let event_id = EventId::from_string(event_of_attempt(key));
-                index.remove_if(&event_id, |_, holder| holder == me);
+        let me = &self.settings.code;
+        for case_id in case_ids {
+            for event_id in self.closed.forget(case_id) {
+                self.event_index
+                    .remove_if(&event_id, |_, holder| holder == me);
             }
-            keep
-        });
+        }
     }
 
     /// A case whose applicant the department could not show its staff is refused.
@@ -205,7 +197,7 @@ impl KeepsState for Department {
                 EventId::from_string(event_of_attempt(&key)),
                 self.settings.code.clone(),
             );
-            self.closed.insert(key, (case_id.clone(), how));
+            self.closed.insert(case_id, key, how);
         }
     }
 }
