@@ -375,15 +375,13 @@ impl Department {
         if self.settings.mode == Mode::Manual {
             self.event_index
                 .insert(event.event_id.clone(), self.settings.code.clone());
-            self.events
-                .entry(event.event_id.clone())
-                .or_insert(PendingEvent {
-                    event,
-                    trace_id: trace_id.to_owned(),
-                    signed: false,
-                    extension_requests: 0,
-                    extension_pending: false,
-                });
+            self.events.insert_new(PendingEvent {
+                event,
+                trace_id: trace_id.to_owned(),
+                signed: false,
+                extension_requests: 0,
+                extension_pending: false,
+            });
             return Vec::new();
         }
         let outcome = self.settings.collaboration_answer;

@@ -25,6 +25,7 @@
 //!
 //! * `messages` — what staff send the department, what they get back, and why it may refuse.
 //! * `state` — what it remembers about a case, and the snapshot of it on the state topic.
+//! * `pending` — the collaboration events waiting for staff, by id and by case.
 //! * `closed` — the collaboration events staff finished, by case.
 //! * `flow` — the bus messages it takes: one function per message type, behind
 //!   [`BusSystem::apply`].
@@ -38,6 +39,7 @@ mod closed;
 mod decision;
 mod flow;
 mod messages;
+mod pending;
 mod staff;
 mod staff_events;
 mod state;
@@ -63,8 +65,9 @@ use crate::store::ClosedStates;
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
 use closed::ClosedEvents;
+use pending::PendingEvents;
 use serde::Serialize;
-use state::{DeptCase, PendingEvent};
+use state::DeptCase;
 use std::sync::Arc;
 
 /// A department approval system.
@@ -86,7 +89,7 @@ pub struct Department {
     /// and a map's spare slots (up to half of them) would each take as much.
     cases: Map<CaseId, Box<DeptCase>>,
     /// Collaboration events waiting for staff (manual departments only).
-    events: Map<EventId, PendingEvent>,
+    events: PendingEvents,
     /// Events staff finished, until their case is forgotten.
     closed: ClosedEvents,
     /// Messages delivered before the case they need, and when each was first refused.
@@ -117,7 +120,7 @@ impl Department {
             persist_state,
             acts,
             cases: Map::default(),
-            events: Map::default(),
+            events: PendingEvents::default(),
             closed: ClosedEvents::default(),
             waiting_for_case: Map::default(),
             versions: Versions::default(),

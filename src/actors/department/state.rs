@@ -121,12 +121,7 @@ impl KeepsState for Department {
     fn case_state(&self, case_id: &CaseId) -> Option<DepartmentCaseState> {
         let state = DepartmentCaseState {
             case: self.cases.get(case_id).map(|case| DeptCase::clone(case)),
-            events: self
-                .events
-                .values()
-                .filter(|p| &p.event.case_id == case_id)
-                .cloned()
-                .collect(),
+            events: self.events.of_case(case_id).cloned().collect(),
             closed: self.closed.of_case(case_id).to_vec(),
         };
         (state.case.is_some() || !state.events.is_empty() || !state.closed.is_empty())
@@ -141,19 +136,19 @@ impl KeepsState for Department {
             .cases
             .get(case_id)
             .is_none_or(|case| matches!(case.stage, Stage::Decided));
-        decided && !self.events.values().any(|p| &p.event.case_id == case_id)
+        decided && !self.events.has_case(case_id)
     }
 
     /// Events staff finished stay listed until the closed case is forgotten: staff acting on
     /// one again are told it is finished, and the same answer again answers the same.
     fn forget_case(&mut self, case_id: &CaseId) {
         self.cases.remove(case_id);
-        self.events.retain(|_, p| &p.event.case_id != case_id);
+        self.events.remove_case(case_id);
     }
 
     fn open_cases(&self) -> usize {
         let mut open: Set<&CaseId> = self.cases.keys().collect();
-        open.extend(self.events.values().map(|p| &p.event.case_id));
+        open.extend(self.events.cases());
         open.len()
     }
 
@@ -184,11 +179,11 @@ impl KeepsState for Department {
             Some(case) => self.cases.insert(case_id.clone(), Box::new(case)),
             None => self.cases.remove(case_id),
         };
-        self.events.retain(|_, p| &p.event.case_id != case_id);
+        self.events.remove_case(case_id);
         for pending in state.events {
             self.event_index
                 .insert(pending.event.event_id.clone(), self.settings.code.clone());
-            self.events.insert(pending.event.event_id.clone(), pending);
+            self.events.insert(pending);
         }
         // The HTTP API finds a finished event's department through the index too, so that
         // staff acting on it again are told it is finished rather than unknown.
