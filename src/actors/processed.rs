@@ -130,6 +130,9 @@ pub struct Processed {
     done: Map<CaseId, Set<MessageId>>,
     /// Messages whose outputs were produced but not yet confirmed.
     started: Map<MessageId, Started>,
+    /// How many of `started` each case has, so that whether a case is busy costs one look-up,
+    /// not a pass over every message in flight.
+    started_by_case: Map<CaseId, usize>,
     /// The cases closed at this system.
     closed: ClosedCases,
 }
@@ -140,6 +143,7 @@ impl Processed {
         Self {
             done: Map::default(),
             started: Map::default(),
+            started_by_case: Map::default(),
             closed: ClosedCases::new(retention),
         }
     }
@@ -177,13 +181,27 @@ impl Processed {
             outputs,
             waiters: Some(Vec::new()),
         };
-        self.started.insert(id, started);
+        *self.started_by_case.entry(case_id.clone()).or_default() += 1;
+        if let Some(replaced) = self.started.insert(id, started) {
+            self.unstart(&replaced.case_id);
+        }
+    }
+
+    /// Counts one message of `case_id` out of `started`.
+    fn unstart(&mut self, case_id: &CaseId) {
+        if let Some(count) = self.started_by_case.get_mut(case_id) {
+            *count -= 1;
+            if *count == 0 {
+                self.started_by_case.remove(case_id);
+            }
+        }
     }
 
     /// Records how sending the outputs of `id` ended, and tells whoever waited.
     pub fn settle(&mut self, id: &MessageId, result: &Result<(), HandleError>) {
         let waiters = match result {
             Ok(()) => self.started.remove(id).and_then(|started| {
+                self.unstart(&started.case_id);
                 self.done
                     .entry(started.case_id)
                     .or_default()
@@ -199,7 +217,7 @@ impl Processed {
 
     /// Whether a message about `case_id` still has outputs on their way or to send again.
     pub fn busy(&self, case_id: &CaseId) -> bool {
-        self.started.values().any(|s| &s.case_id == case_id)
+        self.started_by_case.contains_key(case_id)
     }
 
     /// The record of `case_id`, if the system closed it and has not forgotten it yet.
@@ -331,5 +349,37 @@ mod tests {
         // Assert
         assert!(while_out);
         assert!(!processed.busy(&c1));
+    }
+
+    #[test]
+    fn a_case_stays_busy_while_any_of_its_publishes_is_out_or_failed() {
+        // Arrange: two messages of c1 out, one of c2.
+        let mut processed = Processed::new(Duration::hours(1));
+        let (c1, c2) = (case("c1"), case("c2"));
+        let (a, b, c) = (
+            MessageId::from_string("c1/a"),
+            MessageId::from_string("c1/b"),
+            MessageId::from_string("c2/a"),
+        );
+        processed.start(&c1, a.clone(), Vec::new());
+        processed.start(&c1, b.clone(), Vec::new());
+        processed.start(&c2, c.clone(), Vec::new());
+        let failed = Err(HandleError::Retry("the bus refused".into()));
+
+        // Act
+        processed.settle(&a, &Ok(()));
+        let one_left = (processed.busy(&c1), processed.busy(&c2));
+        processed.settle(&b, &failed);
+        let after_failure = processed.busy(&c1);
+        processed.settle(&c, &Ok(()));
+        let resent = processed.check(&c1, &b);
+        processed.settle(&b, &Ok(()));
+
+        // Assert
+        assert_eq!(one_left, (true, true));
+        assert!(after_failure, "a failed publish is still to be sent again");
+        assert!(matches!(resent, Seen::Failed(_)));
+        assert!(!processed.busy(&c1));
+        assert!(!processed.busy(&c2));
     }
 }
