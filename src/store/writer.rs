@@ -1,8 +1,9 @@
 //! [`CaseWriter`]: the latest row of every changed case, written to the repository in batches,
 //! with the offsets of the consumer group whose records changed them.
 //!
-//! The intake system hands it a case's row after every change to the case's view; the consumer
-//! that delivered the records hands it the group's offsets once they are handled
+//! The intake system hands it a case's row after every change to the case's view (once per
+//! case for the messages one pass of its mailbox handled, before their handling ends); the
+//! consumer that delivered the records hands it the group's offsets once they are handled
 //! ([`CaseWriter::offset`]). Rows wait at most [`BATCH_EVERY`], coalesced by case id (only the
 //! latest row of a case is written), offsets coalesced by partition, and all are then written
 //! in one transaction: a case that changes ten times in a batch costs one write. A batch that

@@ -277,7 +277,11 @@ impl Handler<Inbound> for IntakeSystem {
                         }
                         observed
                     }
-                    .into_actor(intake),
+                    .into_actor(intake)
+                    .map(|observed, intake, _| {
+                        intake.write_due_rows();
+                        observed
+                    }),
                 )
             },
             |error| Err(HandleError::Retry(error.to_string())),

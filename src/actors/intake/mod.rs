@@ -95,6 +95,10 @@ pub struct IntakeSystem {
     acts: Acts,
     /// The messages of each open case's current step, for a re-drive.
     trails: stalled::Trails,
+    /// Cases whose view changed while handling delivered messages, whose rows are handed to
+    /// the writer once the messages' handling ends: a case that several messages of one
+    /// mailbox pass change is serialized once.
+    rows_due: Set<CaseId>,
     /// The largest application taken, as JSON in bytes: the records that carry it must fit the
     /// bus ([`BusSettings::max_application_bytes`](crate::settings::BusSettings::max_application_bytes)).
     max_application_bytes: u64,
@@ -152,6 +156,7 @@ impl IntakeSystem {
             submit_timeout,
             acts,
             trails: stalled::Trails::default(),
+            rows_due: Set::default(),
             max_application_bytes: u64::MAX,
             repository: None,
             last_sequence: 0,

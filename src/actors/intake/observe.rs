@@ -108,7 +108,7 @@ impl IntakeSystem {
                 let _ = watcher.send(record.view.clone());
             }
         }
-        self.changed(&envelope.case_id);
+        self.changed_soon(&envelope.case_id);
         if let Some(sequence) = closing {
             let marker = sequence.and_then(|s| self.closed_marker(&envelope.case_id, s));
             self.closed_markers.extend(marker);

@@ -254,6 +254,7 @@ impl IntakeSystem {
                 .get(&case_id)
                 .is_some_and(|r| is_closed(r.view.status) && r.watchers.is_empty());
             if idle {
+                self.write_due_row(&case_id);
                 if let Some(sequence) = self.cases.remove(&case_id).and_then(|r| r.sequence) {
                     self.feed.remove(&sequence);
                 }

@@ -1,5 +1,8 @@
 //! The case repository's row of a case, built from its view, and handing it to the
-//! [`CaseWriter`] after every change.
+//! [`CaseWriter`] after every change. The messages delivered to the intake system in one pass
+//! of its mailbox — a consumer hands on many records at once — often change one case several
+//! times; its row is then built once, when the first of their handlings ends, and still before
+//! any of their offsets is handed on.
 
 use super::view::CaseView;
 use super::IntakeSystem;
@@ -47,6 +50,33 @@ fn status_name(view: &CaseView) -> Result<String, serde_json::Error> {
 }
 
 impl IntakeSystem {
+    /// The view of `case_id` changed while handling a delivered message: its row is handed
+    /// to the writer by [`write_due_rows`](Self::write_due_rows), which the message's handling
+    /// runs before it ends, so that the row is on its way before the record's offset.
+    pub(super) fn changed_soon(&mut self, case_id: &CaseId) {
+        if self.repository.is_some() && !self.is_foreign(case_id) {
+            self.rows_due.insert(case_id.clone());
+        }
+    }
+
+    /// Hands the row of every case changed since the last call to the writer.
+    pub(super) fn write_due_rows(&mut self) {
+        if self.rows_due.is_empty() {
+            return;
+        }
+        for case_id in std::mem::take(&mut self.rows_due) {
+            self.changed(&case_id);
+        }
+    }
+
+    /// Hands the row of `case_id` to the writer now if it is due: the case is about to leave
+    /// memory.
+    pub(super) fn write_due_row(&mut self, case_id: &CaseId) {
+        if self.rows_due.remove(case_id) {
+            self.changed(case_id);
+        }
+    }
+
     /// The view of `case_id` changed: hands its row to the writer, when there is one.
     /// Another intake process's case is written by that process alone.
     pub(super) fn changed(&self, case_id: &CaseId) {

@@ -227,3 +227,77 @@ async fn a_snapshot_that_cannot_be_read_keeps_its_feed_position_taken() {
         .collect();
     assert_eq!(fed, vec![(6, case_id)]);
 }
+
+/// The message that tells the intake system the city centre published `case_id`.
+fn published(case_id: &CaseId) -> Inbound {
+    let head = EnvelopeHead {
+        id: message_ids::published(case_id),
+        kind: MessageType::ApplicationPublished,
+        case_id: case_id.clone(),
+        source: SystemId::Intake,
+        target: SystemId::Intake,
+        trace_id: String::new(),
+    };
+    Inbound::new(Arc::new(Envelope::new_at(head, &(), chrono::Utc::now())))
+}
+
+/// The row of `case_id` handed to `writer`: waiting for it, or written already.
+async fn handed_on(
+    writer: &crate::store::CaseWriter,
+    repository: &crate::store::CaseRepository,
+    case_id: &CaseId,
+) -> Option<crate::store::CaseRow> {
+    match writer.unwritten(case_id.as_str()) {
+        Some(row) => Some(row),
+        // A row leaves the writer's list once committed.
+        None => repository.get(case_id.as_str()).await.expect("readable"),
+    }
+}
+
+#[actix_rt::test]
+async fn the_rows_of_cases_a_mailbox_pass_changed_are_handed_on_before_each_handling_ends() {
+    // Arrange: an intake system keeping its cases in a repository on a fresh SQLite file, with
+    // two submitted cases.
+    let settings = Settings::from_toml(DEFAULT_CONFIG, "default", false).expect("valid");
+    let catalog = Arc::new(Catalog::with_clock(&settings, Arc::new(SystemClock)));
+    let dir = std::env::temp_dir().join(format!("govfusion-rows-{}", uuid::Uuid::new_v4()));
+    let store = crate::settings::StoreSettings {
+        data_dir: dir.display().to_string(),
+        ..Default::default()
+    };
+    let repository = crate::store::CaseRepository::open(&store)
+        .await
+        .expect("a fresh SQLite file opens");
+    let writer = crate::store::CaseWriter::start(repository.clone());
+    let bridge = FakeBridge::taking_all().start().recipient();
+    let intake = IntakeSystem::new(catalog, bridge, false, Duration::from_secs(5))
+        .keeping_cases_in(writer.clone(), repository.clone(), 1000)
+        .start();
+    intake.send(MarkReady).await.expect("running");
+    let mut cases = Vec::new();
+    for _ in 0..2 {
+        let taken = intake.send(submission()).await.expect("running");
+        cases.push(taken.expect("taken").case_id);
+    }
+
+    // Act: both publications queued at once, and each one's handling awaited in turn.
+    let first = intake.send(published(&cases[0]));
+    let second = intake.send(published(&cases[1]));
+    first.await.expect("running").expect("observed");
+    let after_first = handed_on(&writer, &repository, &cases[0]).await;
+    second.await.expect("running").expect("observed");
+    let after_second = handed_on(&writer, &repository, &cases[1]).await;
+    let unwritten = writer.flush().await;
+    let stored = repository.get(cases[1].as_str()).await.expect("readable");
+
+    // Assert: once a message's handling ended, its case's row showing it was on its way to
+    // the repository — before the consumer hands the record's offset on — and it is written.
+    let after_first = after_first.expect("the first case's row is handed on");
+    assert_eq!(after_first.status, "published");
+    let after_second = after_second.expect("the second case's row is handed on");
+    assert_eq!(after_second.status, "published");
+    assert_eq!(unwritten, 0);
+    assert_eq!(stored.expect("written").status, "published");
+    repository.close().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
