@@ -28,6 +28,17 @@ async fn spawn_durable_app() -> TestApp {
     TestApp::start_on(settings, Arc::new(SystemClock), bus, crate::POLL_FOR).await
 }
 
+/// A city on a durable memory bus whose clock the test moves, with the flow topics' retention.
+async fn spawn_app_on_a_manual_clock() -> (TestApp, Arc<ManualClock>, Duration) {
+    let clock = ManualClock::new(Utc::now());
+    let mut settings = crate::common::app::test_settings();
+    settings.bus.kind = BusKind::Memory;
+    let retention = Duration::hours(i64::try_from(settings.bus.flow_retention_hours).unwrap());
+    let bus = MemoryBus::durable(&settings.bus);
+    let app = TestApp::start_on(settings, clock.clone(), bus, crate::POLL_FOR).await;
+    (app, clock, retention)
+}
+
 /// Submits [`CASES`] applications and waits until each is completed; their ids.
 async fn complete_cases(app: &TestApp) -> Vec<String> {
     let mut cases = Vec::new();
@@ -210,12 +221,7 @@ async fn after_a_restart_closed_cases_hold_nothing_and_late_repeats_are_still_dr
 #[actix_web::test]
 async fn a_staff_decision_is_forgotten_with_its_case_once_the_retention_has_passed() {
     // Arrange: a case urban_management's staff approve, on a clock the test moves.
-    let clock = ManualClock::new(Utc::now());
-    let mut settings = crate::common::app::test_settings();
-    settings.bus.kind = BusKind::Memory;
-    let retention = Duration::hours(i64::try_from(settings.bus.flow_retention_hours).unwrap());
-    let bus = MemoryBus::durable(&settings.bus);
-    let app = TestApp::start_on(settings, clock.clone(), bus, crate::POLL_FOR).await;
+    let (app, clock, retention) = spawn_app_on_a_manual_clock().await;
     let case_id = app
         .submit_ok(&app.application_body("outdoor_advertising"))
         .await;
@@ -238,12 +244,7 @@ async fn a_staff_decision_is_forgotten_with_its_case_once_the_retention_has_pass
 #[actix_web::test]
 async fn an_answered_event_is_told_finished_until_its_case_is_forgotten_with_the_retention() {
     // Arrange: an event urban_management's staff answered, on a clock the test moves.
-    let clock = ManualClock::new(Utc::now());
-    let mut settings = crate::common::app::test_settings();
-    settings.bus.kind = BusKind::Memory;
-    let retention = Duration::hours(i64::try_from(settings.bus.flow_retention_hours).unwrap());
-    let bus = MemoryBus::durable(&settings.bus);
-    let app = TestApp::start_on(settings, clock.clone(), bus, crate::POLL_FOR).await;
+    let (app, clock, retention) = spawn_app_on_a_manual_clock().await;
     let (case_id, event_id) = app
         .event_waiting_at("urban_management", "construction_permit")
         .await;

@@ -25,6 +25,12 @@ fn submission() -> Submit {
     }
 }
 
+/// The catalog of the default city, on the system clock.
+fn default_catalog() -> Arc<Catalog> {
+    let settings = Settings::from_toml(DEFAULT_CONFIG, "default", false).expect("valid");
+    Arc::new(Catalog::with_clock(&settings, Arc::new(SystemClock)))
+}
+
 /// What the feed hands out from its start (at most ten), waiting for a first one.
 async fn fed_from_the_start(intake: &Addr<IntakeSystem>) -> Vec<FedApplication> {
     intake
@@ -39,8 +45,7 @@ async fn fed_from_the_start(intake: &Addr<IntakeSystem>) -> Vec<FedApplication> 
 
 /// An intake system that writes snapshots, over a bus refusing the first publish for good.
 async fn intake_refusing_first() -> Addr<IntakeSystem> {
-    let settings = Settings::from_toml(DEFAULT_CONFIG, "default", false).expect("valid");
-    let catalog = Arc::new(Catalog::with_clock(&settings, Arc::new(SystemClock)));
+    let catalog = default_catalog();
     let bridge = FakeBridge {
         transient: 0,
         for_good: 1,
@@ -116,8 +121,7 @@ async fn a_failed_case_is_not_listed_as_stalled_and_a_redrive_names_its_failure(
 async fn a_redrive_the_bus_refuses_for_good_is_not_answered_try_again() {
     // Arrange: a published case, on a bus that refuses every publish for good (no snapshots
     // written: the submission needs no publish).
-    let settings = Settings::from_toml(DEFAULT_CONFIG, "default", false).expect("valid");
-    let catalog = Arc::new(Catalog::with_clock(&settings, Arc::new(SystemClock)));
+    let catalog = default_catalog();
     let bridge = FakeBridge {
         transient: 0,
         for_good: u32::MAX,
@@ -157,8 +161,7 @@ async fn a_redrive_the_bus_refuses_for_good_is_not_answered_try_again() {
 #[actix_rt::test]
 async fn one_of_several_intake_systems_issues_its_own_cases_at_its_own_feed_positions() {
     // Arrange: instance 1 of 3 over 8 partitions, every record taken.
-    let settings = Settings::from_toml(DEFAULT_CONFIG, "default", false).expect("valid");
-    let catalog = Arc::new(Catalog::with_clock(&settings, Arc::new(SystemClock)));
+    let catalog = default_catalog();
     let bridge = FakeBridge::taking_all().start().recipient();
     let share = crate::bus::Share {
         instance: 1,
@@ -192,8 +195,7 @@ async fn one_of_several_intake_systems_issues_its_own_cases_at_its_own_feed_posi
 async fn a_snapshot_that_cannot_be_read_keeps_its_feed_position_taken() {
     // Arrange: an intake system restoring, given a snapshot of its own at feed position 5
     // whose application is not one.
-    let settings = Settings::from_toml(DEFAULT_CONFIG, "default", false).expect("valid");
-    let catalog = Arc::new(Catalog::with_clock(&settings, Arc::new(SystemClock)));
+    let catalog = default_catalog();
     let bridge = FakeBridge::taking_all().start().recipient();
     let intake = IntakeSystem::new(catalog, bridge, true, Duration::from_secs(5)).start();
     let case_id = CaseId::generate();
@@ -258,8 +260,7 @@ async fn handed_on(
 async fn the_rows_of_cases_a_mailbox_pass_changed_are_handed_on_before_each_handling_ends() {
     // Arrange: an intake system keeping its cases in a repository on a fresh SQLite file, with
     // two submitted cases.
-    let settings = Settings::from_toml(DEFAULT_CONFIG, "default", false).expect("valid");
-    let catalog = Arc::new(Catalog::with_clock(&settings, Arc::new(SystemClock)));
+    let catalog = default_catalog();
     let dir = std::env::temp_dir().join(format!("govfusion-rows-{}", uuid::Uuid::new_v4()));
     let store = crate::settings::StoreSettings {
         data_dir: dir.display().to_string(),
