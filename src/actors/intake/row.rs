@@ -61,9 +61,6 @@ impl IntakeSystem {
 
     /// Hands the row of every case changed since the last call to the writer.
     pub(super) fn write_due_rows(&mut self) {
-        if self.rows_due.is_empty() {
-            return;
-        }
         for case_id in std::mem::take(&mut self.rows_due) {
             self.changed(&case_id);
         }
