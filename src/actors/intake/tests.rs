@@ -31,6 +31,16 @@ fn default_catalog() -> Arc<Catalog> {
     Arc::new(Catalog::with_clock(&settings, Arc::new(SystemClock)))
 }
 
+/// Submits `count` applications, each taken; their case ids.
+async fn submit(intake: &Addr<IntakeSystem>, count: usize) -> Vec<CaseId> {
+    let mut cases = Vec::new();
+    for _ in 0..count {
+        let taken = intake.send(submission()).await.expect("running");
+        cases.push(taken.expect("taken").case_id);
+    }
+    cases
+}
+
 /// What the feed hands out from its start (at most ten), waiting for a first one.
 async fn fed_from_the_start(intake: &Addr<IntakeSystem>) -> Vec<FedApplication> {
     intake
@@ -174,11 +184,7 @@ async fn one_of_several_intake_systems_issues_its_own_cases_at_its_own_feed_posi
     intake.send(MarkReady).await.expect("running");
 
     // Act
-    let mut submitted = Vec::new();
-    for _ in 0..3 {
-        let taken = intake.send(submission()).await.expect("running");
-        submitted.push(taken.expect("taken").case_id);
-    }
+    let submitted = submit(&intake, 3).await;
     let fed = fed_from_the_start(&intake).await;
 
     // Assert: its own case ids, fed in order at positions 4, 7 and 10 (1 modulo 3).
@@ -275,11 +281,7 @@ async fn the_rows_of_cases_a_mailbox_pass_changed_are_handed_on_before_each_hand
         .keeping_cases_in(writer.clone(), repository.clone(), 1000)
         .start();
     intake.send(MarkReady).await.expect("running");
-    let mut cases = Vec::new();
-    for _ in 0..2 {
-        let taken = intake.send(submission()).await.expect("running");
-        cases.push(taken.expect("taken").case_id);
-    }
+    let cases = submit(&intake, 2).await;
 
     // Act: both publications queued at once, and each one's handling awaited in turn.
     let first = intake.send(published(&cases[0]));
