@@ -8,7 +8,7 @@ use super::{AuditRecord, Entry};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
-use std::fmt;
+use std::fmt::{self, Write as _};
 
 /// The `prev` of a writer's first record.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -56,44 +56,55 @@ pub fn seal(link: &mut Link, entry: Entry) -> AuditRecord {
 
 /// SHA-256, lowercase hex, of the canonical form of `fields` without `hash`.
 fn digest(fields: &Map<String, Value>) -> String {
-    let mut unsealed = fields.clone();
-    unsealed.remove("hash");
-    let mut text = String::new();
-    canonical(&Value::Object(unsealed), &mut text);
-    Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    let mut text = Vec::with_capacity(512);
+    write_object(fields.iter().filter(|(key, _)| *key != "hash"), &mut text);
+    let mut hex = String::with_capacity(64);
+    for byte in Sha256::digest(&text) {
+        // Writing to a `String` cannot fail.
+        let _ = write!(hex, "{byte:02x}");
+    }
+    hex
 }
 
 /// Writes `value` as compact JSON with every object's keys sorted.
-fn canonical(value: &Value, out: &mut String) {
+fn canonical(value: &Value, out: &mut Vec<u8>) {
     match value {
-        Value::Object(fields) => {
-            let sorted: BTreeMap<&String, &Value> = fields.iter().collect();
-            out.push('{');
-            for (i, (key, value)) in sorted.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&Value::String(key.clone()).to_string());
-                out.push(':');
-                canonical(value, out);
-            }
-            out.push('}');
-        }
+        Value::Object(fields) => write_object(fields.iter(), out),
         Value::Array(items) => {
-            out.push('[');
+            out.push(b'[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
                 canonical(item, out);
             }
-            out.push(']');
+            out.push(b']');
         }
-        scalar => out.push_str(&scalar.to_string()),
+        scalar => write_json(scalar, out),
     }
+}
+
+/// Writes an object of `fields` with its keys sorted, each value in canonical form.
+fn write_object<'a>(fields: impl Iterator<Item = (&'a String, &'a Value)>, out: &mut Vec<u8>) {
+    let mut sorted: Vec<(&String, &Value)> = fields.collect();
+    // A JSON object's keys are unique, so an unstable sort gives the one order.
+    sorted.sort_unstable_by_key(|(key, _)| *key);
+    out.push(b'{');
+    for (i, (key, value)) in sorted.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_json(key, out);
+        out.push(b':');
+        canonical(value, out);
+    }
+    out.push(b'}');
+}
+
+/// Writes `value` as compact JSON, escaped as serde_json escapes.
+fn write_json<T: serde::Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) {
+    // A string or a JSON scalar always serializes, and writing to a `Vec` cannot fail.
+    serde_json::to_writer(out, value).expect("a JSON scalar writes to memory");
 }
 
 /// Where a writer's chain must start.

@@ -162,3 +162,28 @@ fn a_record_that_is_not_json_is_a_broken_link() {
 
     assert!(verify(&records).is_err());
 }
+
+/// The hash of the first record of writer `a` for `entry`, as sealed.
+fn first_hash(entry: Entry) -> String {
+    seal(&mut Link::genesis("a"), entry).hash
+}
+
+#[test]
+fn the_hash_is_sha256_of_the_record_without_hash_keys_sorted_and_compact() {
+    // Computed apart from this code, with Python's `json.dumps(record, sort_keys=True,
+    // separators=(",", ":"), ensure_ascii=False)` and `hashlib.sha256`: a chain sealed by
+    // any version of the service, or by an auditor's own script, recomputes the same.
+    assert_eq!(
+        first_hash(entry(1)),
+        "8e834820ffcd1ee724a0bfd419e2285168bd399210e2eed43be0073583a5ff8d"
+    );
+    let refused = Entry {
+        status: 409,
+        error: Some("said \"no\"\n\u{1}".into()),
+        ..entry(1)
+    };
+    assert_eq!(
+        first_hash(refused),
+        "5d728bb0ad3056020ea9680578b8320d9b545d04a67e2972a5f3cc19766925e8"
+    );
+}
