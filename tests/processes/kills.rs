@@ -147,27 +147,36 @@ async fn the_intake_process_killed_while_it_writes_its_cases_loses_and_doubles_n
     // twice — neither a row lost with a killed transaction nor a record applied twice after
     // the restart resumed from the offsets written with the rows.
     let cases = city.wait_all_completed(&ids).await;
-    let listed = city
-        .intake_json_as(&Caller::Supervisor, "/api/v1/cases?limit=200")
-        .await;
-    let mut rows: Vec<(String, String)> = listed["cases"]
-        .as_array()
-        .expect("a list of cases")
-        .iter()
-        .map(|c| {
-            (
-                c["case_id"].as_str().unwrap_or_default().to_owned(),
-                c["status"].to_string(),
-            )
-        })
-        .collect();
-    rows.sort();
     let mut expected: Vec<(String, String)> = ids
         .iter()
         .map(|id| (id.clone(), "\"completed\"".to_owned()))
         .collect();
     expected.sort();
-    assert_eq!(rows, expected, "{listed}");
+    // The list is written a few milliseconds after a case changes (it may trail
+    // `GET /cases/{id}`), so it is read until it agrees; a row lost or doubled never does.
+    poll("every case listed once, completed", || async {
+        let listed = city
+            .intake_json_as(&Caller::Supervisor, "/api/v1/cases?limit=200")
+            .await;
+        let mut rows: Vec<(String, String)> = listed["cases"]
+            .as_array()
+            .expect("a list of cases")
+            .iter()
+            .map(|c| {
+                (
+                    c["case_id"].as_str().unwrap_or_default().to_owned(),
+                    c["status"].to_string(),
+                )
+            })
+            .collect();
+        rows.sort();
+        if rows == expected {
+            Ok(())
+        } else {
+            Err(format!("{rows:?}"))
+        }
+    })
+    .await;
     for case in &cases {
         let steps: Vec<&str> = case["history"]
             .as_array()
