@@ -8,7 +8,7 @@ use super::{AuditRecord, Entry};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
-use std::fmt::{self, Write as _};
+use std::fmt;
 
 /// The `prev` of a writer's first record.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -58,12 +58,7 @@ pub fn seal(link: &mut Link, entry: Entry) -> AuditRecord {
 fn digest(fields: &Map<String, Value>) -> String {
     let mut text = Vec::with_capacity(512);
     write_object(fields.iter().filter(|(key, _)| *key != "hash"), &mut text);
-    let mut hex = String::with_capacity(64);
-    for byte in Sha256::digest(&text) {
-        // Writing to a `String` cannot fail.
-        let _ = write!(hex, "{byte:02x}");
-    }
-    hex
+    hex::encode(Sha256::digest(&text))
 }
 
 /// Writes `value` as compact JSON with every object's keys sorted.
