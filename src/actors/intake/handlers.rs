@@ -239,7 +239,7 @@ impl Handler<RateCase> for IntakeSystem {
                 rated_at: now,
             };
             // The rating is given: it shows at once, and reaches the bus as soon as it can.
-            record.view.rating = Some(rating.clone());
+            record.view.rating = Some(Box::new(rating.clone()));
             Ok(ApplicantAct {
                 id: message_ids::rated(&case_id),
                 kind: MessageType::CaseRated,

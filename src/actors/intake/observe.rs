@@ -249,7 +249,7 @@ fn approval(
             // The approval's receipt is the latest: it carries every suspension.
             record.view.receipt = Some(receipt.clone());
         }
-        record.view.approval = Some(approval);
+        record.view.approval = Some(Box::new(approval));
     }
     Observed::status(if kind == MessageType::ApprovalDelivered {
         CaseStatus::Completed
@@ -266,7 +266,7 @@ fn suspended(view: &mut CaseView, suspension: Suspension) -> Observed {
         suspension.reason
     );
     if view.approval.is_none() {
-        view.suspension = Some(suspension);
+        view.suspension = Some(Box::new(suspension));
     }
     Observed::noted(CaseStatus::Suspended, note)
 }
@@ -302,7 +302,7 @@ fn resumed(view: &mut CaseView, resumption: Resumption) -> Observed {
 fn rated(view: &mut CaseView, rating: Rating) -> Observed {
     let note = format!("rated {} / 5", rating.score);
     if view.rating.is_none() {
-        view.rating = Some(rating);
+        view.rating = Some(Box::new(rating));
     }
     Observed::noted(CaseStatus::Completed, note)
 }

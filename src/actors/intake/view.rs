@@ -32,16 +32,18 @@ pub struct CaseView<A = SealedApplicant> {
     pub receipt: Option<Receipt>,
     /// Collaboration events, in dispatch order.
     pub collaboration_events: Vec<EventView>,
+    // Boxed, as are the suspension and the rating: most cases in memory are open and have none
+    // of the three, and a view is kept for each case.
     /// The approval, once decided.
-    pub approval: Option<Approval>,
+    pub approval: Option<Box<Approval>>,
     /// Whether it was decided by the receipt's due date, once decided.
     pub on_time: Option<bool>,
     /// The open request for supplementary materials, while the case is suspended.
-    pub suspension: Option<Suspension>,
+    pub suspension: Option<Box<Suspension>>,
     /// Deadline warnings raised on the case and its events, oldest first.
     pub warnings: Vec<Warning>,
     /// The applicant's rating, once given.
-    pub rating: Option<Rating>,
+    pub rating: Option<Box<Rating>>,
     /// Every step, oldest first.
     pub history: Vec<HistoryEntry>,
     /// Why the case failed, when its status is `failed`; for the applicant to read.
