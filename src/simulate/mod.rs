@@ -478,55 +478,80 @@ fn synthetic_form(
 /// requests a second each) they take more than 3,000 acts a second.
 const OFFICERS_PER_DEPARTMENT: usize = 32;
 
+/// How often the staff read their inboxes while there is work, and while there is none: the
+/// reads go round the department's officers, so each officer reads far below the rate limit.
+const READ_WHILE_BUSY: Duration = Duration::from_millis(5);
+const READ_WHILE_IDLE: Duration = Duration::from_millis(20);
+
 /// Plays the staff of every manual department through the API, each department's officer with
 /// a token of their own: decides each waiting case (approving it unless a material is missing
 /// or a collaborator disagreed) and agrees to each waiting event. A city has many officers, so
-/// everything waiting is worked on at once.
+/// everything waiting is worked on at once, and an officer who finished an act does not wait
+/// for the others' before the inbox is read again.
 async fn play_staff(systems: Systems, api: Api, running: Arc<AtomicBool>) {
-    // One officer per department reads its inbox; its acts are shared among the department's
-    // other officers in turn, as many people in a department work at once (and each has a
-    // rate-limit budget of their own, as they would).
-    let staff: Vec<(DepartmentCode, String, Vec<String>)> = systems
+    // The officers of each department take turns to read its inbox and share its acts, as
+    // many people in a department work at once (and each has a rate-limit budget of their own,
+    // as they would).
+    let staff: Vec<(DepartmentCode, Vec<String>)> = systems
         .catalog
         .departments
         .iter()
         .filter(|d| d.mode == Mode::Manual && systems.desks.departments.contains_key(&d.code))
         .map(|d| {
-            let reader = api.officer(&d.code, 0);
-            let actors = (1..=OFFICERS_PER_DEPARTMENT)
+            let officers = (0..OFFICERS_PER_DEPARTMENT)
                 .map(|n| api.officer(&d.code, n))
                 .collect();
-            (d.code.clone(), reader, actors)
+            (d.code.clone(), officers)
         })
         .collect();
-    let mut acts_done = 0_usize;
+    // Each act under way, by its path: an item still in the inbox while its act is on its way
+    // is not acted on twice.
+    let mut acting = std::collections::HashSet::new();
+    let mut acts = futures::stream::FuturesUnordered::new();
+    let mut turn = 0_usize;
     while running.load(Ordering::Relaxed) {
-        let mut work = Vec::new();
-        for (code, token, officers) in &staff {
+        let mut found = false;
+        for (code, officers) in &staff {
+            turn += 1;
             let path = format!("/api/v1/departments/{code}/inbox");
-            let Ok(inbox) = api.get(&path, token).await else {
+            let Ok(inbox) = api.get(&path, &officers[turn % officers.len()]).await else {
                 continue;
             };
             for (path, body) in staff_acts(code, &inbox) {
-                acts_done += 1;
-                let token = &officers[acts_done % officers.len()];
+                if !acting.insert(path.clone()) {
+                    continue;
+                }
+                found = true;
+                turn += 1;
+                let token = &officers[turn % officers.len()];
                 let api = &api;
-                work.push(async move {
+                acts.push(async move {
+                    // A refused act leaves the item in the inbox; a later read tries it again.
+                    // One taken is never undone, even when the bus is slow to take its message.
                     if let Err(error) = api.post(&path, token, &body).await {
                         tracing::debug!(%path, %error, "a simulated act was refused; tried again next round");
                     }
+                    path
                 });
             }
         }
-        // A refused action leaves the item in the inbox; the next round tries it again. One
-        // taken is never undone, even when the bus is slow to take its message.
-        let idle = work.is_empty();
-        futures::future::join_all(work).await;
-        // An inbox read at most every 20 ms while there is nothing to do: 50 a second, within
-        // one reader's rate limit.
-        let pause = if idle { 20 } else { 2 };
-        tokio::time::sleep(Duration::from_millis(pause)).await;
+        let pause = if found || !acts.is_empty() {
+            READ_WHILE_BUSY
+        } else {
+            READ_WHILE_IDLE
+        };
+        let next_read = tokio::time::sleep(pause);
+        tokio::pin!(next_read);
+        loop {
+            tokio::select! {
+                () = &mut next_read => break,
+                Some(done) = acts.next() => {
+                    acting.remove(&done);
+                }
+            }
+        }
     }
+    while acts.next().await.is_some() {}
 }
 
 /// What an officer of `department` does with its `inbox` (as the API shows it): each act's
