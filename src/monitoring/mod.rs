@@ -55,8 +55,17 @@ const BATCH_RECORDS: &[f64] = &[
 /// answers its handle; later calls answer the same handle. `None` when another recorder was
 /// installed first (by a program embedding this library): then `/metrics` says so.
 pub fn install() -> Option<&'static PrometheusHandle> {
-    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
     HANDLE.get_or_init(build).as_ref()
+}
+
+/// The recorder [`install`] installed, once it has; none before, and none when another was
+/// installed first.
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Whether this module's recorder is the one every metric goes to: from then on, a metric's
+/// handle can be kept and used again.
+fn installed() -> bool {
+    HANDLE.get().is_some_and(Option::is_some)
 }
 
 /// Builds and installs the recorder, describes every metric and starts the upkeep thread.

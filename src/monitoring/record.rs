@@ -3,7 +3,8 @@
 
 use super::names;
 use crate::domain::{Channel, Decision, MessageType};
-use metrics::{counter, gauge, histogram};
+use crate::maps::{Map, SharedMap};
+use metrics::{counter, gauge, histogram, Counter};
 use std::time::Duration;
 
 /// An HTTP request was answered with `status` after `elapsed`; `route` is the pattern it
@@ -42,7 +43,7 @@ pub fn case_failed() {
 }
 
 /// What became of a bus message at a system.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Handled {
     /// Finished: its offset may be committed.
     Done,
@@ -55,14 +56,46 @@ pub enum Handled {
 /// A bus message of type `kind` (the record's `type` header) reached `system` and was
 /// `handled`. A type this version does not know is counted as `unknown`, so that a stranger
 /// on the bus cannot make up label values.
-pub fn message(system: String, kind: Option<&str>, handled: Handled) {
-    let name = match handled {
-        Handled::Done => names::MESSAGES_HANDLED,
-        Handled::Failed => names::MESSAGES_FAILED,
-        Handled::DeadLettered => names::MESSAGES_DEAD_LETTERED,
+pub fn message(system: &str, kind: Option<&str>, handled: Handled) {
+    let kind = type_label(kind);
+    let make = || {
+        let name = match handled {
+            Handled::Done => names::MESSAGES_HANDLED,
+            Handled::Failed => names::MESSAGES_FAILED,
+            Handled::DeadLettered => names::MESSAGES_DEAD_LETTERED,
+        };
+        counter!(name, "system" => system.to_owned(), "type" => kind)
     };
-    counter!(name, "system" => system, "type" => type_label(kind)).increment(1);
+    if !super::installed() {
+        make().increment(1);
+        return;
+    }
+    let key = (handled, kind);
+    if let Some(counter) = MESSAGE_COUNTERS
+        .get(&key)
+        .and_then(|c| c.get(system).cloned())
+    {
+        counter.increment(1);
+        return;
+    }
+    let counter = make();
+    counter.increment(1);
+    MESSAGE_COUNTERS
+        .entry(key)
+        .or_default()
+        .insert(system.into(), counter);
 }
+
+/// The counters of handled messages, by what became of them and their type, then by system,
+/// kept once made while this module's recorder is installed. Every delivery is counted, and
+/// making the counter's key each time (its labels, their hash, the registry's look-up) cost
+/// more than the count. The keys are bounded: the systems are the process's own, and a type
+/// this version does not know is `unknown`.
+static MESSAGE_COUNTERS: std::sync::LazyLock<MessageCounters> =
+    std::sync::LazyLock::new(SharedMap::default);
+
+/// Counters by what became of a message and its type label, then by system.
+type MessageCounters = SharedMap<(Handled, &'static str), Map<Box<str>, Counter>>;
 
 /// `system` got a message it had already handled (redelivered, or published twice).
 pub fn repeated(system: String, kind: MessageType) {

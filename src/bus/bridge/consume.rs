@@ -242,11 +242,7 @@ fn counted<'a>(
 /// Counts that each of `systems` `handled` the delivery.
 fn count<'a>(systems: impl IntoIterator<Item = &'a str>, delivery: &Delivery, handled: Handled) {
     for system in systems {
-        record::message(
-            system.to_owned(),
-            delivery.record.header(headers::TYPE),
-            handled,
-        );
+        record::message(system, delivery.record.header(headers::TYPE), handled);
     }
 }
 
