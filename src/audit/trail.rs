@@ -12,7 +12,7 @@ use std::sync::Arc;
 use tokio::sync::oneshot;
 
 /// Record one request in the trail. Answered once the entry is sealed and queued, not when
-/// it is on the bus.
+/// it is on the bus; [`AuditDesk::record`] does not wait for the answer.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Audit(pub Entry);
@@ -50,14 +50,25 @@ pub struct AuditDesk {
 }
 
 impl AuditDesk {
-    /// Queues `entry`; a trail that cannot take it is logged and counted, never the request's
-    /// failure.
+    /// Queues `entry` in the trail's mailbox, in the order of the calls, without waiting for
+    /// the trail to seal it: the trail runs on the thread of the systems, and a request would
+    /// otherwise wait its turn there before it is answered. When the mailbox is full, the call
+    /// waits until the trail has sealed the entry, as every call did before. A trail that
+    /// cannot take the entry is logged and counted, never the request's failure.
     pub async fn record(&self, entry: Entry) {
-        let action = entry.action.clone();
-        if let Err(error) = self.record.send(Audit(entry)).await {
-            self.stats.lost.fetch_add(1, Ordering::Relaxed);
-            tracing::error!(%error, %action, "audit record lost: the audit trail is not running");
-        }
+        let (error, action) = match self.record.try_send(Audit(entry)) {
+            Ok(()) => return,
+            Err(SendError::Full(audit)) => {
+                let action = audit.0.action.clone();
+                match self.record.send(audit).await {
+                    Ok(()) => return,
+                    Err(error) => (error, action),
+                }
+            }
+            Err(SendError::Closed(audit)) => (MailboxError::Closed, audit.0.action),
+        };
+        self.stats.lost.fetch_add(1, Ordering::Relaxed);
+        tracing::error!(%error, %action, "audit record lost: the audit trail is not running");
     }
 }
 
