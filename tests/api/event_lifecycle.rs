@@ -494,9 +494,12 @@ async fn a_second_extension_request_while_one_is_pending_is_refused_and_a_repeat
         "a repeat answers the same"
     );
     assert_refused(second, 409, "invalid_transition").await;
+    // The request and the centre's decision travel on different topics: the intake system may
+    // read the decision first.
     let case = app
-        .wait_for_case(&case_id, "the extension approved", |c| {
+        .wait_for_case(&case_id, "the extension requested and approved", |c| {
             event_view(c, &event_id)["extensions"] == 1
+                && !history_entries(c, "collaboration.extension_requested").is_empty()
         })
         .await;
     assert_eq!(
