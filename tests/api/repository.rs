@@ -1,7 +1,7 @@
 //! The intake system over its case repository: a restart reads only what was published while
 //! it was down, and closed cases leave memory yet stay shown, rated, listed and recognised.
 
-use crate::common::{poll, records};
+use crate::common::records;
 use crate::helpers::{assert_status, json_body, spawn_app_with, TestApp};
 use govfusion::actors::intake::Held;
 use govfusion::bus::memory::MemoryBus;
@@ -147,28 +147,24 @@ async fn a_closed_case_leaves_memory_and_is_still_shown_rated_and_listed() {
     assert_eq!(rated["score"], 4, "{rated}");
     assert_eq!(json_body(again).await["error"], "invalid_transition");
     assert_eq!(case["rating"]["score"], 4, "{case}");
-    // The list comes from the repository, written a few milliseconds after a case changes:
-    // read until both cases are in it.
-    poll("both cases in the applicant's list", || async {
-        let mine = app
-            .get_as(
-                &crate::common::callers::Caller::applicant(),
-                "/api/v1/applicants/me/cases",
-            )
-            .await;
-        let listed: Vec<String> = json_body(mine).await["cases"]
-            .as_array()
-            .expect("a list")
-            .iter()
-            .filter_map(|c| c["case_id"].as_str().map(str::to_owned))
-            .collect();
-        if listed.contains(&first) && listed.contains(&second) {
-            Ok(())
-        } else {
-            Err(format!("{listed:?}"))
-        }
-    })
-    .await;
+    // The first case left memory before the list was asked for: it is read from the
+    // repository, the second from memory.
+    let mine = app
+        .get_as(
+            &crate::common::callers::Caller::applicant(),
+            "/api/v1/applicants/me/cases",
+        )
+        .await;
+    let listed: Vec<String> = json_body(mine).await["cases"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter_map(|c| c["case_id"].as_str().map(str::to_owned))
+        .collect();
+    assert!(
+        listed.contains(&first) && listed.contains(&second),
+        "{listed:?}"
+    );
 }
 
 #[actix_web::test]

@@ -91,10 +91,17 @@ impl Handler<OwnCases> for IntakeSystem {
     type Result = ResponseActFuture<Self, Result<Vec<OwnCase>, CaseReadError>>;
 
     /// The newest of the applicant's cases in the case repository, with those in memory (newer
-    /// than their rows, or not written yet); without a repository, those in memory.
+    /// than their rows, or not written yet); without a repository, those in memory. A case
+    /// that leaves memory while the repository is read is listed as it was when asked, unless
+    /// the read found its row.
     fn handle(&mut self, msg: OwnCases, _: &mut Self::Context) -> Self::Result {
         let owner = msg.0;
         let listed = self.repository.as_ref().map(|r| r.list_own(&owner));
+        let asked: Vec<OwnCase> = if listed.is_some() {
+            self.own_in_memory(&owner).collect()
+        } else {
+            Vec::new()
+        };
         Box::pin(
             async move {
                 match listed {
@@ -108,19 +115,30 @@ impl Handler<OwnCases> for IntakeSystem {
                     .into_iter()
                     .map(|case| (case.case_id.clone(), case))
                     .collect();
+                for case in asked {
+                    own.entry(case.case_id.clone()).or_insert(case);
+                }
                 own.extend(
                     intake
-                        .cases
-                        .values()
-                        .map(|record| &record.view)
-                        .filter(|view| view.application.owner.as_deref() == Some(owner.as_str()))
-                        .map(|view| (view.case_id.clone(), OwnCase::of(view))),
+                        .own_in_memory(&owner)
+                        .map(|case| (case.case_id.clone(), case)),
                 );
                 let mut own: Vec<OwnCase> = own.into_values().collect();
                 own.sort_by_key(|case| std::cmp::Reverse(case.submitted_at));
                 Ok(own)
             }),
         )
+    }
+}
+
+impl IntakeSystem {
+    /// `owner`'s cases in memory, as their list shows them.
+    fn own_in_memory<'a>(&'a self, owner: &'a str) -> impl Iterator<Item = OwnCase> + 'a {
+        self.cases
+            .values()
+            .map(|record| &record.view)
+            .filter(move |view| view.application.owner.as_deref() == Some(owner))
+            .map(OwnCase::of)
     }
 }
 

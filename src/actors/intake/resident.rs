@@ -59,17 +59,24 @@ impl Repository {
         self.closed.retain(|id| id != case_id);
     }
 
-    /// The newest of `owner`'s cases in the repository: one page, at most [`MAX_PAGE`].
+    /// The newest of `owner`'s cases in the repository: one page, at most [`MAX_PAGE`]. Read
+    /// once every row handed to the writer before the call is written, so that a case which
+    /// left memory before the call is in it.
     pub(super) fn list_own(
         &self,
         owner: &str,
     ) -> BoxFuture<'static, Result<Vec<OwnCase>, CaseReadError>> {
         let cases = self.cases.clone();
+        let writer = self.writer.clone();
         let filter = CaseFilter {
             owner: Some(owner.to_owned()),
             ..CaseFilter::default()
         };
-        let page = crate::store::detached(async move { cases.list(&filter, None, MAX_PAGE).await });
+        let page = crate::store::detached(async move {
+            // A batch that failed is written again later; the list shows what is there now.
+            writer.written().await;
+            cases.list(&filter, None, MAX_PAGE).await
+        });
         Box::pin(async move {
             let page = page.await?;
             let own = page.rows.into_iter().map(OwnCase::from_row);
