@@ -51,8 +51,8 @@ pub struct AuditDesk {
 
 impl AuditDesk {
     /// Queues `entry` in the trail's mailbox, in the order of the calls, without waiting for
-    /// the trail to seal it: the trail runs on the thread of the systems, and a request would
-    /// otherwise wait its turn there before it is answered. When the mailbox is full, the call
+    /// the trail to seal it: the trail runs on the thread of the intake system and the
+    /// terminals, and a request would otherwise wait its turn there before it is answered. When the mailbox is full, the call
     /// waits until the trail has sealed the entry, as every call did before. A trail that
     /// cannot take the entry is logged and counted, never the request's failure.
     pub async fn record(&self, entry: Entry) {

@@ -122,7 +122,7 @@ async fn a_closed_case_leaves_memory_and_is_still_shown_rated_and_listed() {
     app.wait_until_completed(&second).await;
     let holding = held(&app).await;
 
-    // Act: the first case, out of memory, is read and rated.
+    // Act: the first case, out of memory, is read, rated and listed.
     let shown = app.get_case(&first).await;
     let path = format!("/api/v1/terminals/{TERMINAL}/cases/{first}/rating");
     let rated = app.post_json(&path, &json!({ "score": 4 })).await;
@@ -134,6 +134,12 @@ async fn a_closed_case_leaves_memory_and_is_still_shown_rated_and_listed() {
                 .as_array()
                 .is_some_and(|h| h.iter().any(|e| e["step"] == "case.rated"))
         })
+        .await;
+    let mine = app
+        .get_as(
+            &crate::common::callers::Caller::applicant(),
+            "/api/v1/applicants/me/cases",
+        )
         .await;
 
     // Assert
@@ -147,14 +153,6 @@ async fn a_closed_case_leaves_memory_and_is_still_shown_rated_and_listed() {
     assert_eq!(rated["score"], 4, "{rated}");
     assert_eq!(json_body(again).await["error"], "invalid_transition");
     assert_eq!(case["rating"]["score"], 4, "{case}");
-    // The first case left memory before the list was asked for: it is read from the
-    // repository, the second from memory.
-    let mine = app
-        .get_as(
-            &crate::common::callers::Caller::applicant(),
-            "/api/v1/applicants/me/cases",
-        )
-        .await;
     let listed: Vec<String> = json_body(mine).await["cases"]
         .as_array()
         .expect("a list")
