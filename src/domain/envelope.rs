@@ -150,8 +150,14 @@ impl fmt::Display for SystemId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SystemId::Intake => f.write_str("intake"),
-            SystemId::Governance(code) => write!(f, "governance/{code}"),
-            SystemId::Department(code) => write!(f, "department/{code}"),
+            SystemId::Governance(code) => {
+                f.write_str("governance/")?;
+                f.write_str(code.as_str())
+            }
+            SystemId::Department(code) => {
+                f.write_str("department/")?;
+                f.write_str(code.as_str())
+            }
             SystemId::Supervision => f.write_str("supervision"),
         }
     }
@@ -160,11 +166,22 @@ impl fmt::Display for SystemId {
 impl From<&SystemId> for super::Party {
     /// The system's bus id, shared with the configured system's ([`super::Party::shared`]).
     fn from(system: &SystemId) -> Self {
-        match system {
-            SystemId::Intake => Self::shared("intake"),
-            SystemId::Supervision => Self::shared("supervision"),
-            other => Self::shared(&other.to_string()),
+        thread_local! {
+            /// The bus id being looked up, written into a buffer kept for the next.
+            static NAME: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
         }
+        let (prefix, code) = match system {
+            SystemId::Intake => return Self::shared("intake"),
+            SystemId::Supervision => return Self::shared("supervision"),
+            SystemId::Governance(code) => ("governance/", code.as_str()),
+            SystemId::Department(code) => ("department/", code.as_str()),
+        };
+        NAME.with_borrow_mut(|name| {
+            name.clear();
+            name.push_str(prefix);
+            name.push_str(code);
+            Self::shared(name)
+        })
     }
 }
 
@@ -366,6 +383,28 @@ mod tests {
         }
         assert!("governance/".parse::<SystemId>().is_err());
         assert!("terminal/x".parse::<SystemId>().is_err());
+    }
+
+    #[test]
+    fn a_system_id_read_from_the_wire_shares_its_configured_codes_text() {
+        super::super::know_code("envelope-test-fire");
+        let configured = DepartmentCode::from_string("envelope-test-fire");
+        let read: SystemId = serde_json::from_str(r#""department/envelope-test-fire""#).unwrap();
+        let SystemId::Department(code) = &read else {
+            panic!("{read} is not a department");
+        };
+        assert_eq!(code.as_str().as_ptr(), configured.as_str().as_ptr());
+        let unknown: SystemId = "governance/envelope-test-999".parse().unwrap();
+        let again: SystemId = "governance/envelope-test-999".parse().unwrap();
+        assert_eq!(unknown, again);
+        let (SystemId::Governance(a), SystemId::Governance(b)) = (&unknown, &again) else {
+            panic!("not centres");
+        };
+        assert_ne!(
+            a.as_str().as_ptr(),
+            b.as_str().as_ptr(),
+            "only configured codes are shared"
+        );
     }
 
     #[test]

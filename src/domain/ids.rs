@@ -80,7 +80,7 @@ macro_rules! string_id {
         impl $name {
             /// Wraps an existing id (as read from the wire or a URL).
             pub fn from_string(s: impl AsRef<str>) -> Self {
-                Self(Arc::from(s.as_ref()))
+                Self($text(s.as_ref()))
             }
 
             /// The id as text.
@@ -97,13 +97,13 @@ macro_rules! string_id {
 
         impl From<&str> for $name {
             fn from(s: &str) -> Self {
-                Self(s.into())
+                Self($text(s))
             }
         }
 
         impl From<String> for $name {
             fn from(s: String) -> Self {
-                Self(s.into())
+                Self($text(&s))
             }
         }
 
