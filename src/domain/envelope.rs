@@ -387,7 +387,7 @@ mod tests {
 
     #[test]
     fn a_system_id_read_from_the_wire_shares_its_configured_codes_text() {
-        super::super::know_code("envelope-test-fire");
+        crate::domain::know_code("envelope-test-fire");
         let configured = DepartmentCode::from_string("envelope-test-fire");
         let read: SystemId = serde_json::from_str(r#""department/envelope-test-fire""#).unwrap();
         let SystemId::Department(code) = &read else {

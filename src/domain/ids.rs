@@ -78,7 +78,8 @@ macro_rules! string_id {
         }
 
         impl $name {
-            /// Wraps an existing id (as read from the wire or a URL).
+            /// Wraps an existing id (as read from the wire or a URL). A code of the configured
+            /// city shares that code's text ([`know_code`]); any other text is its own.
             pub fn from_string(s: impl AsRef<str>) -> Self {
                 Self($text(s.as_ref()))
             }
