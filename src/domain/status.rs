@@ -30,6 +30,34 @@ pub enum CaseStatus {
     Failed,
 }
 
+impl CaseStatus {
+    /// Every status, in the order a case moves through them.
+    pub const ALL: [CaseStatus; 8] = [
+        CaseStatus::Submitted,
+        CaseStatus::Published,
+        CaseStatus::Accepted,
+        CaseStatus::Suspended,
+        CaseStatus::Collaborating,
+        CaseStatus::Decided,
+        CaseStatus::Completed,
+        CaseStatus::Failed,
+    ];
+
+    /// The status's name in JSON and in the case repository.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CaseStatus::Submitted => "submitted",
+            CaseStatus::Published => "published",
+            CaseStatus::Accepted => "accepted",
+            CaseStatus::Suspended => "suspended",
+            CaseStatus::Collaborating => "collaborating",
+            CaseStatus::Decided => "decided",
+            CaseStatus::Completed => "completed",
+            CaseStatus::Failed => "failed",
+        }
+    }
+}
+
 /// Where a collaboration event stands, as the applicant sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -213,6 +241,17 @@ mod tests {
                 "approval.delivered"
             ])
         );
+    }
+
+    #[test]
+    fn a_case_status_is_named_as_it_serialises() {
+        for status in CaseStatus::ALL {
+            assert_eq!(
+                serde_json::to_value(status).unwrap(),
+                status.as_str(),
+                "{status:?}"
+            );
+        }
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! request is answered `408 {"error":"request_timeout"}` with `Connection: close`, so that the
 //! connection, whose body is half-read, is not reused.
 //!
-//! A handler that never reads the body is not held by it, so the deadline never fires there.
+//! A handler that never reads the body is not held by it, so the deadline never fires there;
+//! a request that has no body at all is passed on untouched.
 
 use crate::http::error::ApiError;
 use actix_web::body::{BoxBody, MessageBody};
@@ -30,10 +31,16 @@ pub async fn guard(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let inner = req.take_payload();
+    // A request without a body (a GET, a POST with `Content-Length: 0`) has nothing to wait
+    // for: no stream to wrap, no timer to arm.
+    if matches!(inner, Payload::None) {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    }
     // `Rc`, not `Arc`: a request and its payload stay on one worker thread.
     let expired = Rc::new(Cell::new(false));
     let payload = Deadline {
-        inner: req.take_payload(),
+        inner,
         sleep: Box::pin(tokio::time::sleep(timeout)),
         expired: Rc::clone(&expired),
         ended: false,

@@ -226,9 +226,10 @@ impl GovernanceCenter {
     }
 
     /// City: hands an approval to the intake system, where the applicant sees the outcome;
-    /// the case's collaboration, if it had one, is over.
+    /// the case's collaboration, if it had one, is over. The approval is read only to refuse
+    /// one that cannot be; it goes on as the department wrote it, not encoded again.
     fn deliver(&mut self, envelope: &Envelope) -> Result<Envelope, HandleError> {
-        let approval: Approval = data(envelope)?;
+        let _: Approval = data(envelope)?;
         self.completed.remove(&envelope.case_id);
         Ok(self.sender().message(
             message_ids::delivered(&envelope.case_id),
@@ -236,7 +237,7 @@ impl GovernanceCenter {
             &envelope.case_id,
             SystemId::Intake,
             &envelope.trace_id,
-            &approval,
+            &envelope.data,
         ))
     }
 }

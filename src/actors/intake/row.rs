@@ -31,7 +31,7 @@ impl CaseRow {
             terminal_id: application.terminal_id.to_string(),
             matter_code: application.matter_code.to_string(),
             department: view.receipt.as_ref().map(|r| r.department.to_string()),
-            status: status_name(view)?,
+            status: view.status.as_str().to_owned(),
             submitted_at: application.submitted_at,
             updated_at,
             // Every message observed adds an entry: the count only rises.
@@ -41,12 +41,6 @@ impl CaseRow {
             trail,
         })
     }
-}
-
-/// The view's status as its JSON name (`accepted`, …).
-fn status_name(view: &CaseView) -> Result<String, serde_json::Error> {
-    let name = serde_json::to_value(view.status)?;
-    Ok(name.as_str().unwrap_or_default().to_owned())
 }
 
 impl IntakeSystem {
