@@ -233,7 +233,7 @@ fn read_back(brokers: &str, prefix: &str) -> anyhow::Result<Vec<Record>> {
             .headers()
             .map(|h| {
                 h.iter()
-                    .map(|h| (h.key.to_owned(), text(h.value)))
+                    .map(|h| (crate::bus::headers::name(h.key), text(h.value)))
                     .collect()
             })
             .unwrap_or_default();

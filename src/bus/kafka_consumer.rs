@@ -549,7 +549,7 @@ fn to_record(topic: Topic, message: &BorrowedMessage<'_>) -> Record {
                 .iter()
                 .map(|h| {
                     let value = h.value.map(String::from_utf8_lossy).unwrap_or_default();
-                    (h.key.to_owned(), value.into_owned())
+                    (super::headers::name(h.key), value.into_owned())
                 })
                 .collect()
         })

@@ -180,7 +180,35 @@ pub mod headers {
     /// On a dead letter without its record's payload (the bus refused the record, or its dead
     /// letter with the payload): the record's size in bytes.
     pub const DLQ_SIZE: &str = "dlq.size";
+
+    /// Every name above.
+    const KNOWN: [&str; 11] = [
+        ID,
+        TYPE,
+        TARGET,
+        TRACE_ID,
+        TRACEPARENT,
+        DLQ_ERROR,
+        DLQ_TOPIC,
+        DLQ_PARTITION,
+        DLQ_OFFSET,
+        DLQ_GROUP,
+        DLQ_SIZE,
+    ];
+
+    /// A header name read from a broker: one of the names above shares its text, any other
+    /// is copied.
+    pub fn name(read: &str) -> super::HeaderName {
+        KNOWN
+            .into_iter()
+            .find(|known| *known == read)
+            .map_or_else(|| read.to_owned().into(), Into::into)
+    }
 }
+
+/// A record header's name: most are one of [`headers`]' names, which a record shares instead
+/// of copying.
+pub type HeaderName = std::borrow::Cow<'static, str>;
 
 /// One record on a topic.
 #[derive(Debug, Clone, PartialEq)]
@@ -190,7 +218,7 @@ pub struct Record {
     /// The record key: the case id. It picks the partition.
     pub key: String,
     /// Headers, in order.
-    pub headers: Vec<(String, String)>,
+    pub headers: Vec<(HeaderName, String)>,
     /// The encoded envelope (or, on a poisoned topic, anything at all).
     pub payload: Bytes,
 }
@@ -565,5 +593,22 @@ mod opened_tests {
             opened(None, &mut stop).await,
             "no gate: it receives at once"
         );
+    }
+}
+
+#[cfg(test)]
+mod header_name_tests {
+    use super::{headers, HeaderName};
+
+    #[test]
+    fn a_known_header_name_read_from_a_broker_shares_its_text_and_another_is_copied() {
+        let known = headers::name("type");
+        assert!(matches!(known, HeaderName::Borrowed(_)), "{known:?}");
+        assert_eq!(known.as_ptr(), headers::TYPE.as_ptr());
+        let dead_letter = headers::name("dlq.size");
+        assert_eq!(dead_letter.as_ptr(), headers::DLQ_SIZE.as_ptr());
+        let other = headers::name("x-origin");
+        assert!(matches!(other, HeaderName::Owned(_)), "{other:?}");
+        assert_eq!(other, "x-origin");
     }
 }

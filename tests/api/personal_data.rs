@@ -72,7 +72,7 @@ fn leaks(record: &Record) -> Vec<&'static str> {
         record
             .headers
             .iter()
-            .flat_map(|(k, v)| [k.as_str(), v.as_str()]),
+            .flat_map(|(k, v)| [k.as_ref(), v.as_str()]),
     );
     let escaped_name: String = NAME
         .chars()

@@ -2,7 +2,7 @@
 //! whichever way its record failed: unreadable or poisoned when consumed, or refused by the bus
 //! when published (or when its own dead letter was).
 
-use crate::bus::{headers, record_size, Delivery, Record, Topic};
+use crate::bus::{headers, record_size, Delivery, HeaderName, Record, Topic};
 
 /// Whether a dead letter carries its record's payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,14 +23,14 @@ pub(super) fn dead_letter(
     consumed: Option<&Delivery>,
     payload: Payload,
 ) -> Record {
-    let mut headers: Vec<(String, String)> = match payload {
+    let mut headers: Vec<(HeaderName, String)> = match payload {
         Payload::Kept => original.headers.clone(),
         // The routing headers are small and name the record; the others could be what made it
         // too large.
         Payload::LeftOut => original
             .headers
             .iter()
-            .filter(|(k, _)| ROUTING.contains(&k.as_str()))
+            .filter(|(k, _)| ROUTING.contains(&k.as_ref()))
             .cloned()
             .collect(),
     };
