@@ -240,19 +240,19 @@ async fn list(
     }))
 }
 
-/// A status by its JSON name, or 422 naming `status`.
+/// A status by its JSON name, or 422 naming `status` and listing the names.
 fn status(name: &str) -> Result<String> {
-    serde_json::from_value::<CaseStatus>(serde_json::Value::from(name))
-        .map(|_| name.to_owned())
-        .map_err(|_| {
-            ApiError::invalid_field(
-                "status",
-                format!(
-                    "`{name}` is not a case status (submitted, published, accepted, suspended, \
-                     collaborating, decided, completed, failed)"
-                ),
-            )
-        })
+    if CaseStatus::ALL.iter().any(|status| status.as_str() == name) {
+        return Ok(name.to_owned());
+    }
+    let names: Vec<&str> = CaseStatus::ALL
+        .iter()
+        .map(|status| status.as_str())
+        .collect();
+    Err(ApiError::invalid_field(
+        "status",
+        format!("`{name}` is not a case status ({})", names.join(", ")),
+    ))
 }
 
 /// An RFC 3339 time, or 422 naming `parameter`.
