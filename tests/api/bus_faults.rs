@@ -1,5 +1,6 @@
 //! Faults on the bus (the in-memory bus's fault injection, and records no system wrote): cases
 //! still complete, exactly once in effect, in order, and unreadable records go to dead-letters.
+//! Also what the records on the in-memory bus carry from one system to the next.
 
 use crate::common::app::DISTRICT;
 use crate::common::once::{assert_one_message_per_cause, sent_record, ONCE_PER_COLLABORATING_CASE};
@@ -7,7 +8,7 @@ use crate::helpers::{poll, spawn_app, spawn_app_with, step_names, TestApp};
 use bytes::Bytes;
 use govfusion::bus::bridge::PublishRecords;
 use govfusion::bus::{Record, Topic};
-use serde_json::json;
+use serde_json::{json, Value};
 use std::collections::{BTreeSet, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -73,6 +74,36 @@ async fn dead_letters(app: &TestApp, key: &str) -> Vec<(u32, Arc<Record>)> {
         }
     })
     .await
+}
+
+#[actix_web::test]
+async fn the_city_hands_the_approval_on_to_the_intake_as_the_department_published_it() {
+    // Arrange
+    let app = spawn_app().await;
+
+    // Act: a case with collaboration, whose approval carries its collaborators' steps.
+    let case_id = app
+        .submit_ok(&app.application_body("restaurant_opening"))
+        .await;
+    app.wait_until_completed(&case_id).await;
+
+    // Assert
+    let approvals = records_of(&app, Topic::Approvals, &case_id);
+    let data_of = |kind: &str| -> Value {
+        let (_, record) = approvals
+            .iter()
+            .find(|(_, record)| record.header("type") == Some(kind))
+            .unwrap_or_else(|| panic!("no {kind} on the bus"));
+        let envelope: Value = serde_json::from_slice(&record.payload).expect("an envelope is JSON");
+        envelope["data"].clone()
+    };
+    let published = data_of("approval.published");
+    assert_eq!(published["outcome"]["decision"], "approved", "{published}");
+    assert_eq!(
+        data_of("approval.delivered"),
+        published,
+        "the delivered approval should be the published one"
+    );
 }
 
 #[actix_web::test]

@@ -1,8 +1,6 @@
 //! Cases through the whole fusion, with the matters of `config/default.toml`.
 
-use crate::bus_faults::records_of;
 use crate::helpers::{assert_refused, inbox_lists_case, json_body, reasons, spawn_app, step_names};
-use govfusion::bus::Topic;
 use serde_json::{json, Value};
 
 /// The collaboration event of `department` in a case view.
@@ -71,36 +69,6 @@ async fn a_matter_without_collaboration_is_approved_with_a_receipt_and_full_hist
     assert!(
         published < accepted && accepted < decided && decided < delivered,
         "history out of order: {history:?}"
-    );
-}
-
-#[actix_web::test]
-async fn the_city_hands_the_approval_on_to_the_intake_as_the_department_published_it() {
-    // Arrange
-    let app = spawn_app().await;
-
-    // Act: a case with collaboration, whose approval carries its collaborators' steps.
-    let case_id = app
-        .submit_ok(&app.application_body("restaurant_opening"))
-        .await;
-    app.wait_until_completed(&case_id).await;
-
-    // Assert
-    let approvals = records_of(&app, Topic::Approvals, &case_id);
-    let data_of = |kind: &str| -> Value {
-        let (_, record) = approvals
-            .iter()
-            .find(|(_, record)| record.header("type") == Some(kind))
-            .unwrap_or_else(|| panic!("no {kind} on the bus"));
-        let envelope: Value = serde_json::from_slice(&record.payload).expect("an envelope is JSON");
-        envelope["data"].clone()
-    };
-    let published = data_of("approval.published");
-    assert_eq!(published["outcome"]["decision"], "approved", "{published}");
-    assert_eq!(
-        data_of("approval.delivered"),
-        published,
-        "the delivered approval should be the published one"
     );
 }
 
