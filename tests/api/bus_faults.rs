@@ -81,7 +81,7 @@ async fn the_city_hands_the_approval_on_to_the_intake_as_the_department_publishe
     // Arrange
     let app = spawn_app().await;
 
-    // Act: a case with collaboration, whose approval carries its collaborators' steps.
+    // Act: a case that asks for collaboration before its approval.
     let case_id = app
         .submit_ok(&app.application_body("restaurant_opening"))
         .await;
