@@ -111,6 +111,11 @@ impl Acts {
         }
     }
 
+    /// Whether an act on `case_id` is recorded.
+    pub fn on_case(&self, case_id: &CaseId) -> bool {
+        self.by_case.contains_key(case_id)
+    }
+
     /// How many acts are recorded.
     pub fn len(&self) -> usize {
         self.acts.len()

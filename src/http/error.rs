@@ -156,6 +156,7 @@ impl From<RedriveError> for ApiError {
             }
             RedriveError::NotOnBus(m) => Self::unavailable(m),
             RedriveError::Refused(m) => Self::invalid("redrive_refused", m),
+            RedriveError::Unavailable(m) => Self::unavailable(m),
         }
     }
 }

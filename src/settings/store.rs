@@ -21,6 +21,10 @@ pub struct StoreSettings {
     pub data_dir: String,
     /// The most connections the repository's pool opens (at least 1).
     pub max_connections: u32,
+    /// How many open cases the intake system keeps in memory (at least 1): those that changed
+    /// last. Older ones are read back from the repository when a message or a person asks for
+    /// them; a case something waits on (its publication, an applicant) stays.
+    pub open_cases_in_memory: usize,
     /// How many closed (completed or failed) cases the intake system keeps in memory besides
     /// the open ones; older ones are read back from the repository when asked for.
     pub closed_cases_in_memory: usize,
@@ -43,6 +47,7 @@ impl Default for StoreSettings {
             url: String::new(),
             data_dir: ".govfusion".into(),
             max_connections: 5,
+            open_cases_in_memory: 10_000,
             closed_cases_in_memory: 1_000,
             supervision_keeps_closed: false,
             keep_state: true,

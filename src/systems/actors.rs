@@ -107,8 +107,10 @@ impl Actors {
         .refusing_over(settings.bus.max_application_bytes())
         .sharing(intake_share(settings, bus));
         if let Some((writer, cases)) = repository.clone().filter(|_| roles.intake) {
-            let keep_closed = settings.store.closed_cases_in_memory;
-            intake = intake.keeping_cases_in(writer, cases, keep_closed);
+            let store = &settings.store;
+            let (keep_open, keep_closed) =
+                (store.open_cases_in_memory, store.closed_cases_in_memory);
+            intake = intake.keeping_cases_in(writer, cases, keep_open, keep_closed);
         }
         let intake = intake.start();
         let terminals = settings

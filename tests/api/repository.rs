@@ -2,7 +2,7 @@
 //! it was down, and closed cases leave memory yet stay shown, rated, listed and recognised.
 
 use crate::common::records;
-use crate::helpers::{assert_status, json_body, spawn_app_with, TestApp};
+use crate::helpers::{assert_status, json_body, poll, spawn_app_with, TestApp};
 use govfusion::actors::intake::Held;
 use govfusion::bus::memory::MemoryBus;
 use govfusion::bus::Bus;
@@ -215,4 +215,53 @@ async fn a_stalled_case_taken_back_at_restart_is_re_driven_with_its_current_step
         "{redriven}"
     );
     assert_eq!(case["status"], "completed", "{case}");
+}
+
+#[actix_web::test]
+async fn open_cases_waiting_for_staff_leave_memory_and_complete_once_decided() {
+    // Arrange: one open case stays in memory; two cases wait for urban_management's staff.
+    let app = spawn_app_with(|settings| settings.store.open_cases_in_memory = 1).await;
+    let mut cases = Vec::new();
+    for _ in 0..2 {
+        let case_id = app
+            .submit_ok(&app.application_body("outdoor_advertising"))
+            .await;
+        app.wait_for_inbox_case("urban_management", &case_id).await;
+        cases.push(case_id);
+    }
+    let waiting = poll("one case out of memory", || async {
+        let holding = held(&app).await;
+        if holding.away == 1 {
+            Ok(holding)
+        } else {
+            Err(format!("{holding:?}"))
+        }
+    })
+    .await;
+
+    // Act: the staff approve both, each read back when its approval comes.
+    let mut completed = Vec::new();
+    for case_id in &cases {
+        app.decide_ok("urban_management", case_id, "approve").await;
+        completed.push(app.wait_until_completed(case_id).await);
+    }
+    let after = held(&app).await;
+
+    // Assert: both completed, each step once in their history, and no open case is away.
+    assert_eq!((waiting.cases, waiting.away), (1, 1), "{waiting:?}");
+    for case in &completed {
+        assert_eq!(
+            case["approval"]["outcome"]["decision"], "approved",
+            "{case}"
+        );
+        let ids: Vec<&str> = case["history"]
+            .as_array()
+            .expect("a history")
+            .iter()
+            .filter_map(|entry| entry["message_id"].as_str())
+            .collect();
+        let unique: std::collections::BTreeSet<&str> = ids.iter().copied().collect();
+        assert_eq!(ids.len(), unique.len(), "a step twice in {case}");
+    }
+    assert_eq!(after.away, 0, "{after:?}");
 }

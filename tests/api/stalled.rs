@@ -251,3 +251,52 @@ async fn stalled_cases_are_listed_oldest_first_and_bounded() {
     assert_eq!(one["total"], 2, "{one}");
     assert_eq!(one["cases"].as_array().map(Vec::len), Some(1), "{one}");
 }
+
+#[actix_web::test]
+async fn a_stalled_case_out_of_memory_is_listed_and_re_driven_from_the_repository() {
+    // Arrange: one open case stays in memory; the market department loses the first case's
+    // application, and a second case, changing later, pushes the first out of memory.
+    let (app, clock) = spawn_app_at(MORNING, |s| s.store.open_cases_in_memory = 1).await;
+    let case_id = app.submit_lost_by_market().await;
+    let other = app
+        .submit_ok(&app.application_body("individual_business_registration"))
+        .await;
+    app.wait_until_completed(&other).await;
+    let holding = intake_holding(&app).await;
+    clock.set(at("2026-12-01T09:20:00+08:00"));
+
+    // Act: the operator lists the stalled cases and re-drives the one out of memory.
+    let listing = stalled(&app, "").await;
+    let response = redrive(&app, &case_id).await;
+
+    // Assert: it was out of memory, listed with the step that was lost, and the re-drive,
+    // reading it back with its current step, completed it.
+    assert_eq!(holding.away, 1, "{holding:?}");
+    let entry = listed(&listing, &case_id)
+        .unwrap_or_else(|| panic!("case {case_id} not listed as stalled: {listing}"));
+    assert_eq!(listing["total"], 1, "{listing}");
+    assert_eq!(entry["status"], "published", "{entry}");
+    assert_eq!(entry["department"], "market", "{entry}");
+    assert_eq!(entry["idle_secs"], 1200, "{entry}");
+    assert_eq!(entry["last_step"]["type"], "application.published");
+    let redriven = assert_status(response, 200).await;
+    assert_eq!(redriven["resent"], 1, "{redriven}");
+    assert_eq!(redriven["messages"][0]["type"], "application.published");
+    let case = app.wait_until_completed(&case_id).await;
+    assert_eq!(
+        case["approval"]["outcome"]["decision"], "approved",
+        "{case}"
+    );
+    assert_eq!(intake_holding(&app).await.away, 0);
+}
+
+/// What the intake system holds in memory now.
+async fn intake_holding(app: &TestApp) -> govfusion::actors::intake::Held {
+    app.systems
+        .desks
+        .intake
+        .holding
+        .send(govfusion::actors::intake::Holding)
+        .await
+        .expect("the intake system answers")
+}

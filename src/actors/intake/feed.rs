@@ -213,6 +213,8 @@ impl IntakeSystem {
         self.feed
             .insert(state.sequence, (case_id.clone(), state.trace_id));
         self.changed(&case_id);
+        self.touch(&case_id);
+        self.make_room();
         Ok(())
     }
 

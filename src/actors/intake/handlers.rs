@@ -404,6 +404,8 @@ impl IntakeSystem {
         );
         self.feed.insert(sequence, (case_id.clone(), trace_id));
         self.changed(&case_id);
+        self.touch(&case_id);
+        self.make_room();
         Ok((case_id, sequence, snapshot))
     }
 

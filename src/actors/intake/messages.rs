@@ -214,6 +214,8 @@ pub struct Holding;
 pub struct Held {
     /// Cases in memory.
     pub cases: usize,
+    /// Open cases that left memory (see `store.open_cases_in_memory`).
+    pub away: usize,
     /// Feed entries.
     pub feed: usize,
     /// Applicants' acts recorded (ratings, supplements), to answer a repeated request as the
@@ -341,4 +343,7 @@ pub enum RedriveError {
     /// again would be refused again.
     #[error("{0}")]
     Refused(String),
+    /// The case is not in memory and the case repository could not be read; nothing was sent.
+    #[error("{0}")]
+    Unavailable(String),
 }

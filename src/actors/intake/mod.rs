@@ -128,6 +128,9 @@ struct CaseRecord {
     trace_id: String,
     /// Its feed position, while it is in the feed (until the city centre published it).
     sequence: Option<u64>,
+    /// The number of its last change, which orders the open cases that leave memory
+    /// (`resident`).
+    touched: u64,
 }
 
 impl IntakeSystem {
@@ -190,6 +193,7 @@ impl CaseRecord {
             supplement_sent: None,
             trace_id: trace_id.to_owned(),
             sequence: Some(sequence),
+            touched: 0,
         }
     }
 }

@@ -1,14 +1,22 @@
 //! Which cases the intake system keeps in memory when it has a case repository.
 //!
-//! The repository holds every case; memory holds the open ones (taken back from the
-//! repository at start, [`TakeBack`]) and the last [`StoreSettings::closed_cases_in_memory`]
-//! closed ones, so that what the process keeps does not grow with the city's history. A message
-//! or a person asking about a case that is not in memory waits while the case is read back
+//! The repository holds every case; memory holds the [`StoreSettings::open_cases_in_memory`]
+//! open ones that changed last (taken back from the repository at start, [`TakeBack`]) and the
+//! last [`StoreSettings::closed_cases_in_memory`] closed ones, so that what the process keeps
+//! does not grow with the city's history nor with its backlog. A message or a person asking
+//! about a case that is not in memory waits while the case is read back
 //! ([`IntakeSystem::with_case`]); a closed case read back leaves memory again with the next
-//! cases that close.
+//! cases that close, an open one when others changed since.
+//!
+//! An open case that leaves memory leaves behind where it stands ([`Away`]): its last step, for
+//! the operator's list of stalled cases, and its feed position, for its closed marker. A case
+//! stays while something waits on it: its submission not yet published, an applicant waiting
+//! for it to complete, an applicant's act on it, a read of it.
 //!
 //! [`StoreSettings::closed_cases_in_memory`]: crate::settings::StoreSettings::closed_cases_in_memory
+//! [`StoreSettings::open_cases_in_memory`]: crate::settings::StoreSettings::open_cases_in_memory
 
+use super::stalled::Standing;
 use super::view::{CaseView, Progress};
 use super::{CaseReadError, CaseRecord, Held, Holding, IntakeSystem, OwnCase, TakeBack};
 use crate::domain::{CaseId, CaseStatus, MatterCode};
@@ -32,6 +40,23 @@ pub(super) struct Repository {
     /// meanwhile, so that a read finishing later never takes back a row older than what
     /// memory held.
     reading: Map<CaseId, u32>,
+    /// How many open cases stay in memory.
+    keep_open: usize,
+    /// The cases in memory in the order they last changed, oldest first, each with the number
+    /// of that change: an entry of a case that changed again since stands for nothing.
+    recent: VecDeque<(CaseId, u64)>,
+    /// The number of the last change.
+    changes: u64,
+    /// The open cases that left memory.
+    away: Map<CaseId, Away>,
+}
+
+/// What memory keeps of an open case that left it.
+pub(super) struct Away {
+    /// Where it stands.
+    pub(super) standing: Standing,
+    /// Its feed position, when this process knows it: its closed marker names it.
+    sequence: Option<u64>,
 }
 
 /// Whether nothing but a rating changes the case any more: it may leave memory.
@@ -129,18 +154,20 @@ impl CaseRecord {
             supplement_sent: None,
             trace_id: row.trace_id,
             sequence: None,
+            touched: 0,
         })
     }
 }
 
 impl IntakeSystem {
     /// The same intake system, handing the row of every case whose view changes to `writer`,
-    /// reading cases not in memory from `cases`, and keeping `keep_closed` closed cases in
-    /// memory.
+    /// reading cases not in memory from `cases`, and keeping `keep_open` open cases and
+    /// `keep_closed` closed ones in memory (at least one of each).
     pub fn keeping_cases_in(
         mut self,
         writer: CaseWriter,
         cases: CaseRepository,
+        keep_open: usize,
         keep_closed: usize,
     ) -> Self {
         self.repository = Some(Repository {
@@ -149,8 +176,115 @@ impl IntakeSystem {
             closed: VecDeque::new(),
             keep_closed,
             reading: Map::default(),
+            keep_open: keep_open.max(1),
+            recent: VecDeque::new(),
+            changes: 0,
+            away: Map::default(),
         });
         self
+    }
+
+    /// Where each open case that left memory stands.
+    pub(super) fn away_standings(&self) -> impl Iterator<Item = (&CaseId, &Standing)> {
+        let away = self.repository.as_ref().map(|r| &r.away);
+        away.into_iter()
+            .flat_map(|away| away.iter().map(|(case_id, away)| (case_id, &away.standing)))
+    }
+
+    /// `case_id`, in memory, changed: it is the last to leave memory of the open cases.
+    pub(super) fn touch(&mut self, case_id: &CaseId) {
+        let (Some(repository), Some(record)) = (&mut self.repository, self.cases.get_mut(case_id))
+        else {
+            return;
+        };
+        repository.changes += 1;
+        record.touched = repository.changes;
+        repository
+            .recent
+            .push_back((case_id.clone(), repository.changes));
+        // The entries of cases that changed again or left stand for nothing: dropped once
+        // they outnumber the cases.
+        if repository.recent.len() > 2 * self.cases.len() + 1024 {
+            let cases = &self.cases;
+            repository
+                .recent
+                .retain(|(id, change)| cases.get(id).is_some_and(|r| r.touched == *change));
+        }
+    }
+
+    /// Lets the open cases that changed longest ago leave memory while more than
+    /// `keep_open` are in it; a case something waits on stays.
+    pub(super) fn make_room(&mut self) {
+        let Some(repository) = &self.repository else {
+            return;
+        };
+        let open = self.cases.len().saturating_sub(repository.closed.len());
+        let mut excess = open.saturating_sub(repository.keep_open);
+        // Each entry is looked at once at most: one that must stay goes to the back.
+        let mut entries = repository.recent.len();
+        while excess > 0 && entries > 0 {
+            entries -= 1;
+            let Some((case_id, change)) = self
+                .repository
+                .as_mut()
+                .and_then(|repository| repository.recent.pop_front())
+            else {
+                break;
+            };
+            let Some(record) = self.cases.get(&case_id) else {
+                continue;
+            };
+            // Changed since (a later entry stands for it), or closed: closed cases leave with
+            // the next ones that close.
+            if record.touched != change || is_closed(record.view.status) {
+                continue;
+            }
+            if self.held_in_memory(&case_id, record) {
+                if let Some(repository) = &mut self.repository {
+                    repository.recent.push_back((case_id, change));
+                }
+                continue;
+            }
+            self.leave(&case_id);
+            excess -= 1;
+        }
+    }
+
+    /// Whether something waits on the open case `case_id`, so that it stays in memory: its
+    /// submission is not published yet (the feed hands it out from memory), an applicant
+    /// waits for it, an applicant's act on it is recorded, or it is being read back.
+    fn held_in_memory(&self, case_id: &CaseId, record: &CaseRecord) -> bool {
+        record.view.status == CaseStatus::Submitted
+            || !record.watchers.is_empty()
+            || self.acts.on_case(case_id)
+            || self.is_foreign(case_id)
+            || self
+                .repository
+                .as_ref()
+                .is_some_and(|r| r.reading.contains_key(case_id))
+    }
+
+    /// The open case `case_id` leaves memory: its row goes to the writer if due, and what
+    /// stays is where it stands ([`Away`]). Its snapshot version stays too, so that its next
+    /// snapshot (its closed marker) takes the next version.
+    fn leave(&mut self, case_id: &CaseId) {
+        self.write_due_row(case_id);
+        let Some(record) = self.cases.remove(case_id) else {
+            return;
+        };
+        self.trails.forget(case_id);
+        // Published: the city has it, and the feed no longer needs to hand it out.
+        if let Some(sequence) = record.sequence {
+            self.feed.remove(&sequence);
+        }
+        let standing = Standing::of(&record.view);
+        if let (Some(repository), Some(standing)) = (&mut self.repository, standing) {
+            let away = Away {
+                standing,
+                sequence: record.sequence,
+            };
+            repository.away.insert(case_id.clone(), away);
+        }
     }
 
     /// Takes the case of `row` into memory, unless it is there already: what memory holds is
@@ -162,16 +296,26 @@ impl IntakeSystem {
         }
         let trail = row.trail.take();
         match CaseRecord::from_row(row) {
-            Ok(record) => {
+            Ok(mut record) => {
                 if let Some(trail) = trail.filter(|_| !is_closed(record.view.status)) {
                     if let Err(error) = self.trails.restore(&case_id, &trail) {
                         tracing::warn!(%case_id, %error, "the case's current step cannot be read back; a re-drive of it has nothing to send");
                     }
                 }
+                let away = self
+                    .repository
+                    .as_mut()
+                    .and_then(|r| r.away.remove(&case_id));
+                if let Some(away) = away {
+                    record.sequence = away.sequence;
+                }
                 let closed = is_closed(record.view.status);
                 self.cases.insert(case_id.clone(), Box::new(record));
                 if closed {
                     self.closed(&case_id);
+                } else {
+                    self.touch(&case_id);
+                    self.make_room();
                 }
             }
             Err(error) => {
@@ -302,6 +446,7 @@ impl Handler<Holding> for IntakeSystem {
     fn handle(&mut self, _: Holding, _: &mut Self::Context) -> Self::Result {
         MessageResult(Held {
             cases: self.cases.len(),
+            away: self.repository.as_ref().map_or(0, |r| r.away.len()),
             feed: self.feed.len(),
             acts: self.acts.len(),
         })

@@ -50,14 +50,17 @@ impl IntakeSystem {
     pub(super) fn changed_soon(&mut self, case_id: &CaseId) {
         if self.repository.is_some() && !self.is_foreign(case_id) {
             self.rows_due.insert(case_id.clone());
+            self.touch(case_id);
         }
     }
 
-    /// Hands the row of every case changed since the last call to the writer.
+    /// Hands the row of every case changed since the last call to the writer, and lets the
+    /// open cases that changed longest ago leave memory if too many are in it.
     pub(super) fn write_due_rows(&mut self) {
         for case_id in std::mem::take(&mut self.rows_due) {
             self.changed(&case_id);
         }
+        self.make_room();
     }
 
     /// Hands the row of `case_id` to the writer now if it is due: the case is about to leave

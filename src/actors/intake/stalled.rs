@@ -26,11 +26,16 @@
 //! are not kept: they are no step of the flow, and a warning about a stalled case must not make
 //! it look as if it moved.
 
+use super::CaseView;
 use super::{
     IntakeSystem, LastStep, ListStalled, RedriveCase, RedriveError, Redriven, ResentMessage,
     StalledCase, StalledCases,
 };
-use crate::domain::{CaseId, CaseStatus, Envelope, HistoryStep, MessageType};
+use crate::catalog::Catalog;
+use crate::domain::{
+    CaseId, CaseStatus, DepartmentCode, Envelope, HistoryStep, MatterCode, MessageId, MessageType,
+    Party,
+};
 use crate::maps::Map;
 use crate::port::{publish, HandleError};
 use crate::store::JsonText;
@@ -152,11 +157,16 @@ impl Handler<ListStalled> for IntakeSystem {
 
     fn handle(&mut self, msg: ListStalled, _: &mut Self::Context) -> Self::Result {
         let now = self.catalog.now();
-        let mut stalled: Vec<StalledCase> = self
+        // The open cases in memory, and those that left it (see `resident`), each as it stood.
+        let resident = self
             .cases
-            .values()
-            .filter(|record| !finished(record.view.status))
-            .filter_map(|record| self.stalled_case(&record.view, now))
+            .iter()
+            .filter(|(_, record)| !finished(record.view.status))
+            .filter_map(|(case_id, record)| Some((case_id, Standing::of(&record.view)?)));
+        let away = self.away_standings();
+        let mut stalled: Vec<StalledCase> = resident
+            .chain(away.map(|(case_id, standing)| (case_id, standing.clone())))
+            .map(|(case_id, standing)| standing.stalled(case_id, &self.catalog, now))
             .filter(|case| case.idle_secs >= msg.idle_secs)
             .collect();
         stalled.sort_by(|a, b| (a.last_step.at, &a.case_id).cmp(&(b.last_step.at, &b.case_id)));
@@ -171,10 +181,33 @@ impl Handler<ListStalled> for IntakeSystem {
 }
 
 impl Handler<RedriveCase> for IntakeSystem {
-    type Result = ResponseFuture<Result<Redriven, RedriveError>>;
+    type Result = ResponseActFuture<Self, Result<Redriven, RedriveError>>;
 
-    fn handle(&mut self, msg: RedriveCase, _: &mut Self::Context) -> Self::Result {
+    /// Re-drives the case once it is in memory: an open case that left it is read back first,
+    /// its current step with it.
+    fn handle(&mut self, msg: RedriveCase, ctx: &mut Self::Context) -> Self::Result {
         let case_id = msg.0;
+        let named = case_id.clone();
+        self.with_case(
+            &case_id.clone(),
+            ctx,
+            move |intake, _| Box::pin(intake.redrive(case_id).into_actor(intake)),
+            move |error| {
+                Err(RedriveError::Unavailable(format!(
+                    "case {named}: the case repository cannot be read ({error}); nothing was \
+                     sent, try again"
+                )))
+            },
+        )
+    }
+}
+
+impl IntakeSystem {
+    /// Sends the current step of `case_id`, which is in memory if this intake system holds it.
+    fn redrive(
+        &mut self,
+        case_id: CaseId,
+    ) -> futures::future::BoxFuture<'static, Result<Redriven, RedriveError>> {
         let status = match self.cases.get(&case_id).map(|r| r.view.status) {
             None => {
                 return refused(RedriveError::Unknown(format!(
@@ -235,7 +268,9 @@ fn finished(status: CaseStatus) -> bool {
 }
 
 /// A re-drive refused before anything was sent.
-fn refused(error: RedriveError) -> ResponseFuture<Result<Redriven, RedriveError>> {
+fn refused(
+    error: RedriveError,
+) -> futures::future::BoxFuture<'static, Result<Redriven, RedriveError>> {
     Box::pin(async move { Err(error) })
 }
 
@@ -251,38 +286,74 @@ impl IntakeSystem {
             "case {case_id} failed, so nothing will move it and a re-drive cannot help: {failure}"
         ))
     }
+}
 
-    /// A case as an operator sees it when stalled: its last step (supervision warnings are no
-    /// step) and how long ago that was. None only for a case with no step at all, which
+/// Where an open case stands, as an operator's list of stalled cases shows it: kept for each
+/// open case that left memory, so that the list covers every open case without reading any back.
+#[derive(Debug, Clone)]
+pub(super) struct Standing {
+    /// Where the case stands.
+    status: CaseStatus,
+    /// The matter applied for.
+    matter: MatterCode,
+    /// The responsible department, once one accepted the case.
+    department: Option<DepartmentCode>,
+    /// Its last step (supervision warnings are no step).
+    step: HistoryStep,
+    /// That step's message id.
+    message_id: MessageId,
+    /// Who took it.
+    by: Party,
+    /// For whom.
+    to: Party,
+    /// When.
+    at: DateTime<Utc>,
+}
+
+impl Standing {
+    /// Where the case of `view` stands. None only for a case with no step at all, which
     /// cannot be: the submission is the first.
-    fn stalled_case(&self, view: &super::CaseView, now: DateTime<Utc>) -> Option<StalledCase> {
+    pub(super) fn of(view: &CaseView) -> Option<Self> {
         let warning = HistoryStep::from(MessageType::SupervisionWarning);
         let last = view.history.iter().rfind(|entry| entry.step != warning)?;
-        let matter = &view.application.matter_code;
-        let department = match &view.receipt {
-            Some(receipt) => receipt.department.to_string(),
-            None => self
-                .catalog
-                .matter(matter)
+        Some(Standing {
+            status: view.status,
+            matter: view.application.matter_code.clone(),
+            department: view.receipt.as_ref().map(|r| r.department.clone()),
+            step: last.step,
+            message_id: last.message_id.clone(),
+            by: last.by.clone(),
+            to: last.to.clone(),
+            at: last.at,
+        })
+    }
+
+    /// The case `case_id` as an operator sees it when stalled: its last step and how long ago
+    /// that was by `now`. A case no department accepted yet names the matter's department.
+    fn stalled(self, case_id: &CaseId, catalog: &Catalog, now: DateTime<Utc>) -> StalledCase {
+        let department = match self.department {
+            Some(department) => department.to_string(),
+            None => catalog
+                .matter(&self.matter)
                 .map(|m| m.department.to_string())
                 .unwrap_or_default(),
         };
-        let idle = (now - last.at).num_seconds();
-        Some(StalledCase {
-            case_id: view.case_id.clone(),
-            status: view.status,
-            matter: matter.to_string(),
+        let idle = (now - self.at).num_seconds();
+        StalledCase {
+            case_id: case_id.clone(),
+            status: self.status,
+            matter: self.matter.to_string(),
             department,
             last_step: LastStep {
-                step: last.step,
-                message_id: last.message_id.clone(),
-                from: last.by.to_string(),
-                to: last.to.to_string(),
-                at: last.at,
+                step: self.step,
+                message_id: self.message_id,
+                from: self.by.to_string(),
+                to: self.to.to_string(),
+                at: self.at,
             },
             // A step stamped ahead of this clock (another machine's) is idle for 0 s.
             idle_secs: u64::try_from(idle).unwrap_or(0),
-        })
+        }
     }
 }
 

@@ -278,7 +278,7 @@ async fn the_rows_of_cases_a_mailbox_pass_changed_are_handed_on_before_each_hand
     let writer = crate::store::CaseWriter::start(repository.clone());
     let bridge = FakeBridge::taking_all().start().recipient();
     let intake = IntakeSystem::new(catalog, bridge, false, Duration::from_secs(5))
-        .keeping_cases_in(writer.clone(), repository.clone(), 1000)
+        .keeping_cases_in(writer.clone(), repository.clone(), 1000, 1000)
         .start();
     intake.send(MarkReady).await.expect("running");
     let cases = submit(&intake, 2).await;
