@@ -214,7 +214,6 @@ impl IntakeSystem {
             .insert(state.sequence, (case_id.clone(), state.trace_id));
         self.changed(&case_id);
         self.touch(&case_id);
-        self.make_room();
         Ok(())
     }
 

@@ -213,17 +213,16 @@ impl IntakeSystem {
     }
 
     /// Lets the open cases that changed longest ago leave memory while more than
-    /// `keep_open` are in it; a case something waits on stays.
+    /// `keep_open` are in it. Called where no case is being handled: once a delivered
+    /// message's handling ends, after a submission (its case waits for the city, and stays),
+    /// after the take-back at start.
     pub(super) fn make_room(&mut self) {
         let Some(repository) = &self.repository else {
             return;
         };
         let open = self.cases.len().saturating_sub(repository.closed.len());
         let mut excess = open.saturating_sub(repository.keep_open);
-        // Each entry is looked at once at most: one that must stay goes to the back.
-        let mut entries = repository.recent.len();
-        while excess > 0 && entries > 0 {
-            entries -= 1;
+        while excess > 0 {
             let Some((case_id, change)) = self
                 .repository
                 .as_mut()
@@ -234,15 +233,13 @@ impl IntakeSystem {
             let Some(record) = self.cases.get(&case_id) else {
                 continue;
             };
-            // Changed since (a later entry stands for it), or closed: closed cases leave with
-            // the next ones that close.
-            if record.touched != change || is_closed(record.view.status) {
-                continue;
-            }
-            if self.held_in_memory(&case_id, record) {
-                if let Some(repository) = &mut self.repository {
-                    repository.recent.push_back((case_id, change));
-                }
+            // Changed since (a later entry stands for it), closed (closed cases leave with the
+            // next ones that close), or waited on: such a case stays until it changes again,
+            // which gives it a new entry.
+            if record.touched != change
+                || is_closed(record.view.status)
+                || self.held_in_memory(&case_id, record)
+            {
                 continue;
             }
             self.leave(&case_id);
@@ -314,8 +311,8 @@ impl IntakeSystem {
                 if closed {
                     self.closed(&case_id);
                 } else {
+                    // Last to leave: it is read back to be handled now.
                     self.touch(&case_id);
-                    self.make_room();
                 }
             }
             Err(error) => {
@@ -433,6 +430,7 @@ impl Handler<TakeBack> for IntakeSystem {
         for row in own {
             self.admit(row);
         }
+        self.make_room();
         tracing::info!(
             cases = count,
             "open cases taken back from the case repository"

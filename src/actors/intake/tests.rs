@@ -238,8 +238,13 @@ async fn a_snapshot_that_cannot_be_read_keeps_its_feed_position_taken() {
 
 /// The message that tells the intake system the city centre published `case_id`.
 fn published(case_id: &CaseId) -> Inbound {
+    published_as(case_id, message_ids::published(case_id))
+}
+
+/// An `application.published` of `case_id` under the message id `id`.
+fn published_as(case_id: &CaseId, id: crate::domain::MessageId) -> Inbound {
     let head = EnvelopeHead {
-        id: message_ids::published(case_id),
+        id,
         kind: MessageType::ApplicationPublished,
         case_id: case_id.clone(),
         source: SystemId::Intake,
@@ -247,6 +252,32 @@ fn published(case_id: &CaseId) -> Inbound {
         trace_id: String::new(),
     };
     Inbound::new(Arc::new(Envelope::new_at(head, &(), chrono::Utc::now())))
+}
+
+/// An intake system keeping at most `keep_open` open cases in memory, over a case repository
+/// on a fresh SQLite file in `dir`, and ready.
+async fn intake_over_a_repository(
+    dir: &std::path::Path,
+    keep_open: usize,
+) -> (
+    Addr<IntakeSystem>,
+    crate::store::CaseWriter,
+    crate::store::CaseRepository,
+) {
+    let store = crate::settings::StoreSettings {
+        data_dir: dir.display().to_string(),
+        ..Default::default()
+    };
+    let repository = crate::store::CaseRepository::open(&store)
+        .await
+        .expect("a fresh SQLite file opens");
+    let writer = crate::store::CaseWriter::start(repository.clone());
+    let bridge = FakeBridge::taking_all().start().recipient();
+    let intake = IntakeSystem::new(default_catalog(), bridge, false, Duration::from_secs(5))
+        .keeping_cases_in(writer.clone(), repository.clone(), keep_open, 1000)
+        .start();
+    intake.send(MarkReady).await.expect("running");
+    (intake, writer, repository)
 }
 
 /// The row of `case_id` handed to `writer`: waiting for it, or written already.
@@ -266,21 +297,8 @@ async fn handed_on(
 async fn the_rows_of_cases_a_mailbox_pass_changed_are_handed_on_before_each_handling_ends() {
     // Arrange: an intake system keeping its cases in a repository on a fresh SQLite file, with
     // two submitted cases.
-    let catalog = default_catalog();
     let dir = std::env::temp_dir().join(format!("govfusion-rows-{}", uuid::Uuid::new_v4()));
-    let store = crate::settings::StoreSettings {
-        data_dir: dir.display().to_string(),
-        ..Default::default()
-    };
-    let repository = crate::store::CaseRepository::open(&store)
-        .await
-        .expect("a fresh SQLite file opens");
-    let writer = crate::store::CaseWriter::start(repository.clone());
-    let bridge = FakeBridge::taking_all().start().recipient();
-    let intake = IntakeSystem::new(catalog, bridge, false, Duration::from_secs(5))
-        .keeping_cases_in(writer.clone(), repository.clone(), 1000, 1000)
-        .start();
-    intake.send(MarkReady).await.expect("running");
+    let (intake, writer, repository) = intake_over_a_repository(&dir, 1000).await;
     let cases = submit(&intake, 2).await;
 
     // Act: both publications queued at once, and each one's handling awaited in turn.
@@ -301,6 +319,37 @@ async fn the_rows_of_cases_a_mailbox_pass_changed_are_handed_on_before_each_hand
     assert_eq!(after_second.status, "published");
     assert_eq!(unwritten, 0);
     assert_eq!(stored.expect("written").status, "published");
+    repository.close().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[actix_rt::test]
+async fn a_case_read_back_for_a_message_is_not_let_go_before_the_message_is_observed() {
+    // Arrange: one open case kept in memory; two submitted, which stay (the city has not
+    // published them); the first is published and leaves memory, the second still waits.
+    let dir = std::env::temp_dir().join(format!("govfusion-away-{}", uuid::Uuid::new_v4()));
+    let (intake, _writer, repository) = intake_over_a_repository(&dir, 1).await;
+    let cases = submit(&intake, 2).await;
+    let observed = intake.send(published(&cases[0])).await.expect("running");
+    observed.expect("observed");
+    let away = intake.send(Holding).await.expect("running");
+
+    // Act: another message of the first case, out of memory while more cases than it may
+    // keep wait on it.
+    let again = published_as(&cases[0], crate::domain::MessageId::from_string("again"));
+    let observed = intake.send(again).await.expect("running");
+    let case = intake
+        .send(GetCase(cases[0].clone()))
+        .await
+        .expect("running");
+
+    // Assert: it was read back and the message is in its history, not dropped as a case of
+    // another intake system.
+    assert_eq!((away.cases, away.away), (1, 1), "{away:?}");
+    observed.expect("observed");
+    let case = case.expect("readable").expect("the case is known");
+    let ids: Vec<&str> = case.history.iter().map(|e| e.message_id.as_str()).collect();
+    assert!(ids.contains(&"again"), "{ids:?}");
     repository.close().await;
     let _ = std::fs::remove_dir_all(dir);
 }
