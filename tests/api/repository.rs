@@ -265,3 +265,58 @@ async fn open_cases_waiting_for_staff_leave_memory_and_complete_once_decided() {
     }
     assert_eq!(after.away, 0, "{after:?}");
 }
+
+#[actix_web::test]
+async fn a_case_that_completes_after_leaving_memory_replaces_its_snapshot_with_a_closed_marker() {
+    // Arrange: a bus that outlives the process (the intake writes snapshots), one open case
+    // kept in memory, and two cases waiting for urban_management's staff: one leaves memory.
+    let app = spawn_durable_app(|settings| settings.store.open_cases_in_memory = 1).await;
+    let mut cases = Vec::new();
+    for _ in 0..2 {
+        let case_id = app
+            .submit_ok(&app.application_body("outdoor_advertising"))
+            .await;
+        app.wait_for_inbox_case("urban_management", &case_id).await;
+        cases.push(case_id);
+    }
+    poll("one case out of memory", || async {
+        match held(&app).await {
+            holding if holding.away == 1 => Ok(()),
+            holding => Err(format!("{holding:?}")),
+        }
+    })
+    .await;
+
+    // Act: both are approved and complete.
+    for case_id in &cases {
+        app.decide_ok("urban_management", case_id, "approve").await;
+        app.wait_until_completed(case_id).await;
+    }
+
+    // Assert: each case's last intake snapshot is its closed marker, at the feed position its
+    // first snapshot took, so that a restart does not feed it again.
+    for case_id in &cases {
+        let snapshots = poll("the closed marker on the state topic", || async {
+            let snapshots = intake_snapshots(&app, case_id);
+            match snapshots.last() {
+                Some(last) if last["state"].get("closed_at").is_some() => Ok(snapshots),
+                _ => Err(format!("{snapshots:?}")),
+            }
+        })
+        .await;
+        let (first, last) = (&snapshots[0], &snapshots[snapshots.len() - 1]);
+        assert_eq!(first["state"]["sequence"], last["state"]["sequence"]);
+        assert_eq!(last["version"], first["version"].as_u64().unwrap() + 1);
+    }
+}
+
+/// The snapshots the intake system wrote of `case_id` (their `data`), in order.
+fn intake_snapshots(app: &TestApp, case_id: &str) -> Vec<serde_json::Value> {
+    let records = app.memory_bus().all_records(govfusion::bus::Topic::State);
+    records
+        .iter()
+        .filter(|(_, record)| record.key == format!("intake|{case_id}"))
+        .filter_map(|(_, record)| serde_json::from_slice::<serde_json::Value>(&record.payload).ok())
+        .map(|envelope| envelope["data"].clone())
+        .collect()
+}
