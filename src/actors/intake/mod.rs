@@ -22,12 +22,13 @@
 //! * `row.rs` — the case repository's row of a case ([`CaseRow::from_view`](crate::store::CaseRow::from_view)),
 //!   handed to the [`CaseWriter`](crate::store::CaseWriter) after every change to a view.
 //! * `resident.rs` — which cases the intake system keeps in memory when it has a case
-//!   repository: the open ones, and the last closed ones; any other is read back from the
-//!   repository when a message or a person asks for it.
+//!   repository: the open ones that changed last, and the last closed ones; any other is read
+//!   back from the repository when a message or a person asks for it, and an open one out of
+//!   memory leaves behind where it stands.
 //! * `foreign.rs` — answering for another intake process's case from the repository.
 //! * `share.rs` — which cases it issues and follows when the city runs several intake processes.
-//! * `stalled.rs` — for an operator: the cases that made no progress, and sending a case's
-//!   current step again ([`ListStalled`], [`RedriveCase`]).
+//! * `stalled.rs` — for an operator: the cases that made no progress, in memory or not, and
+//!   sending a case's current step again ([`ListStalled`], [`RedriveCase`]).
 
 mod feed;
 mod foreign;
