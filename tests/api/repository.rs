@@ -267,7 +267,8 @@ async fn open_cases_waiting_for_staff_leave_memory_and_complete_once_decided() {
 }
 
 #[actix_web::test]
-async fn a_case_that_completes_after_leaving_memory_replaces_its_snapshot_with_a_closed_marker() {
+async fn cases_out_of_memory_across_a_restart_complete_and_replace_their_snapshots_with_closed_markers(
+) {
     // Arrange: a bus that outlives the process (the intake writes snapshots), one open case
     // kept in memory, and two cases waiting for urban_management's staff: one leaves memory.
     let app = spawn_durable_app(|settings| settings.store.open_cases_in_memory = 1).await;
@@ -287,14 +288,23 @@ async fn a_case_that_completes_after_leaving_memory_replaces_its_snapshot_with_a
     })
     .await;
 
-    // Act: both are approved and complete.
+    // Act: the service restarts, and takes both back from the repository; both are approved
+    // and complete.
+    let app = app.restart().await;
+    let taken_back = held(&app).await;
     for case_id in &cases {
         app.decide_ok("urban_management", case_id, "approve").await;
         app.wait_until_completed(case_id).await;
     }
 
-    // Assert: each case's last intake snapshot is its closed marker, at the feed position its
-    // first snapshot took, so that a restart does not feed it again.
+    // Assert: one of the two cases taken back stayed in memory; each case's last intake
+    // snapshot is its closed marker, at the feed position its first snapshot took, so that a
+    // later start does not feed it again.
+    assert_eq!(
+        (taken_back.cases, taken_back.away),
+        (1, 1),
+        "{taken_back:?}"
+    );
     for case_id in &cases {
         let snapshots = poll("the closed marker on the state topic", || async {
             let snapshots = intake_snapshots(&app, case_id);

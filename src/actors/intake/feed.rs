@@ -182,6 +182,8 @@ impl IntakeSystem {
             if let Err(HandleError::Retry(_)) = &result {
                 intake.versions.forget(&case_id);
             }
+            // A case read back for its snapshot leaves again if others changed since.
+            intake.make_room();
             result
         })
         .boxed_local()

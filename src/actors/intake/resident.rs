@@ -214,8 +214,8 @@ impl IntakeSystem {
 
     /// Lets the open cases that changed longest ago leave memory while more than
     /// `keep_open` are in it. Called where no case is being handled: once a delivered
-    /// message's handling ends, after a submission (its case waits for the city, and stays),
-    /// after the take-back at start.
+    /// message's handling ends, after a snapshot is restored, after a submission (its case
+    /// waits for the city, and stays), after the take-back at start.
     pub(super) fn make_room(&mut self) {
         let Some(repository) = &self.repository else {
             return;
