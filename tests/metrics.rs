@@ -306,6 +306,10 @@ async fn after_a_flow_the_counters_moved_as_the_flow_says() {
     );
     assert_eq!(after.value("govfusion_department_overdue_items", &[]), 0.0);
     assert_eq!(after.value("govfusion_centre_overdue_events", &[]), 0.0);
+    // … the intake system holds the five cases in memory, none out of it …
+    let intake = "govfusion_intake_cases";
+    assert_eq!(after.value(intake, &[("held", "in_memory")]), 5.0);
+    assert_eq!(after.value(intake, &[("held", "out_of_memory")]), 0.0);
     // … and the process, ready and running.
     assert_eq!(after.value("govfusion_ready", &[]), 1.0);
     assert_eq!(

@@ -53,6 +53,9 @@ pub const DEPARTMENT_OVERDUE: &str = "govfusion_department_overdue_items";
 pub const CENTRE_OPEN_EVENTS: &str = "govfusion_centre_open_collaboration_events";
 /// Gauge `{centre, tier}`: those of them past their deadline.
 pub const CENTRE_OVERDUE: &str = "govfusion_centre_overdue_events";
+/// Gauge `{held}`: the cases the intake system keeps whole in memory (`in_memory`, open and
+/// closed) and the open ones it keeps only where they stand (`out_of_memory`).
+pub const INTAKE_CASES: &str = "govfusion_intake_cases";
 /// Gauge: 1 when the process should get traffic (`/readyz` answers 200), else 0.
 pub const READY: &str = "govfusion_ready";
 /// Gauge `{phase}`: 1 for the start-up phase the process is in, 0 for the others.
@@ -130,6 +133,10 @@ pub(super) fn describe() {
     describe_gauge!(
         CENTRE_OVERDUE,
         "Open events of the centre past their deadline"
+    );
+    describe_gauge!(
+        INTAKE_CASES,
+        "Cases the intake system keeps whole in memory, and open cases it keeps only where they stand"
     );
     describe_gauge!(READY, "1 when the process should get traffic");
     describe_gauge!(STARTUP_PHASE, "1 for the start-up phase the process is in");

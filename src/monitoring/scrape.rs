@@ -1,8 +1,9 @@
 //! What is read only when `/metrics` is scraped: whether the process is ready and in which
-//! start-up phase, and the open and overdue work the supervision system knows of. Asking for
-//! them at each scrape costs nothing between scrapes.
+//! start-up phase, the cases the intake system holds, and the open and overdue work the
+//! supervision system knows of. Asking for them at each scrape costs nothing between scrapes.
 
 use super::names;
+use crate::actors::intake::Holding;
 use crate::actors::supervisor::{
     CentreFigures, DepartmentFigures, GetCentreFigures, GetDepartmentFigures, Period,
 };
@@ -23,10 +24,23 @@ pub async fn render(systems: &Systems) -> Option<String> {
     for name in PHASES {
         gauge!(names::STARTUP_PHASE, "phase" => name).set(if name == phase { 1.0 } else { 0.0 });
     }
+    if systems.roles.intake {
+        intake(systems).await;
+    }
     if systems.roles.governance {
         supervision(systems).await;
     }
     Some(handle.render())
+}
+
+/// The cases the intake system keeps whole in memory, and the open ones it keeps only where
+/// they stand (see `store.open_cases_in_memory`). An intake system that does not answer leaves
+/// the gauges as the last scrape set them.
+async fn intake(systems: &Systems) {
+    if let Ok(held) = systems.desks.intake.holding.send(Holding).await {
+        gauge!(names::INTAKE_CASES, "held" => "in_memory").set(held.cases as f64);
+        gauge!(names::INTAKE_CASES, "held" => "out_of_memory").set(held.away as f64);
+    }
 }
 
 /// Open and overdue work per department and centre, from the supervision figures over every
