@@ -239,7 +239,30 @@ pub async fn assert_status(response: reqwest::Response, status: u16) -> Value {
     body
 }
 
+/// Asserts that no message id is twice in `case`'s history: each step was recorded once.
+pub fn assert_each_step_once(case: &Value) {
+    let ids: Vec<&str> = case["history"]
+        .as_array()
+        .expect("a history")
+        .iter()
+        .filter_map(|entry| entry["message_id"].as_str())
+        .collect();
+    let unique: std::collections::BTreeSet<&str> = ids.iter().copied().collect();
+    assert_eq!(ids.len(), unique.len(), "a step twice in {case}");
+}
+
 impl TestApp {
+    /// What the intake system holds in memory now.
+    pub async fn intake_holding(&self) -> govfusion::actors::intake::Held {
+        self.systems
+            .desks
+            .intake
+            .holding
+            .send(govfusion::actors::intake::Holding)
+            .await
+            .expect("the intake system answers")
+    }
+
     /// Polls the case until its collaboration event `event_id` has `status`; returns the case.
     pub async fn wait_for_event_status(
         &self,

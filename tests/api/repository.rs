@@ -2,7 +2,9 @@
 //! it was down, and closed cases leave memory yet stay shown, rated, listed and recognised.
 
 use crate::common::records;
-use crate::helpers::{assert_status, json_body, poll, spawn_app_with, TestApp};
+use crate::helpers::{
+    assert_each_step_once, assert_status, json_body, poll, spawn_app_with, TestApp,
+};
 use govfusion::actors::intake::Held;
 use govfusion::bus::memory::MemoryBus;
 use govfusion::bus::Bus;
@@ -24,17 +26,6 @@ async fn spawn_durable_app(tweak: impl FnOnce(&mut Settings)) -> TestApp {
     tweak(&mut settings);
     let bus = MemoryBus::durable(&settings.bus);
     TestApp::start_on(settings, Arc::new(SystemClock), bus, crate::POLL_FOR).await
-}
-
-/// What the intake system holds in memory now.
-async fn held(app: &TestApp) -> Held {
-    app.systems
-        .desks
-        .intake
-        .holding
-        .send(govfusion::actors::intake::Holding)
-        .await
-        .expect("the intake system answers")
 }
 
 /// Records the intake system's view group read at the last start.
@@ -92,7 +83,7 @@ async fn an_open_case_is_taken_back_at_restart_and_completes() {
 
     // Act
     let app = app.restart().await;
-    let taken_back = held(&app).await;
+    let taken_back = app.intake_holding().await;
     app.decide_ok("urban_management", &case_id, "approve").await;
     let case = app.wait_until_completed(&case_id).await;
 
@@ -102,14 +93,7 @@ async fn an_open_case_is_taken_back_at_restart_and_completes() {
         case["approval"]["outcome"]["decision"], "approved",
         "{case}"
     );
-    let ids: Vec<&str> = case["history"]
-        .as_array()
-        .expect("a history")
-        .iter()
-        .filter_map(|entry| entry["message_id"].as_str())
-        .collect();
-    let unique: std::collections::BTreeSet<&str> = ids.iter().copied().collect();
-    assert_eq!(ids.len(), unique.len(), "a step twice in {case}");
+    assert_each_step_once(&case);
 }
 
 #[actix_web::test]
@@ -120,7 +104,7 @@ async fn a_closed_case_leaves_memory_and_is_still_shown_rated_and_listed() {
     let completed = app.wait_until_completed(&first).await;
     let second = app.submit_ok(&app.application_body(AUTOMATIC)).await;
     app.wait_until_completed(&second).await;
-    let holding = held(&app).await;
+    let holding = app.intake_holding().await;
 
     // Act: the first case, out of memory, is read, rated and listed.
     let shown = app.get_case(&first).await;
@@ -173,12 +157,12 @@ async fn a_rated_case_leaving_memory_takes_the_record_of_its_rating_with_it() {
     app.wait_until_completed(&first).await;
     let path = format!("/api/v1/terminals/{TERMINAL}/cases/{first}/rating");
     assert_status(app.post_json(&path, &json!({ "score": 5 })).await, 201).await;
-    let rated = held(&app).await;
+    let rated = app.intake_holding().await;
 
     // Act: a second case completes, and the first leaves memory.
     let second = app.submit_ok(&app.application_body(AUTOMATIC)).await;
     app.wait_until_completed(&second).await;
-    let later = held(&app).await;
+    let later = app.intake_holding().await;
     let again = app.post_json(&path, &json!({ "score": 5 })).await;
 
     // Assert: the rating's record left with the case; the same rating again is checked
@@ -221,23 +205,7 @@ async fn a_stalled_case_taken_back_at_restart_is_re_driven_with_its_current_step
 async fn open_cases_waiting_for_staff_leave_memory_and_complete_once_decided() {
     // Arrange: one open case stays in memory; two cases wait for urban_management's staff.
     let app = spawn_app_with(|settings| settings.store.open_cases_in_memory = 1).await;
-    let mut cases = Vec::new();
-    for _ in 0..2 {
-        let case_id = app
-            .submit_ok(&app.application_body("outdoor_advertising"))
-            .await;
-        app.wait_for_inbox_case("urban_management", &case_id).await;
-        cases.push(case_id);
-    }
-    let waiting = poll("one case out of memory", || async {
-        let holding = held(&app).await;
-        if holding.away == 1 {
-            Ok(holding)
-        } else {
-            Err(format!("{holding:?}"))
-        }
-    })
-    .await;
+    let (cases, waiting) = two_cases_waiting_one_out_of_memory(&app).await;
 
     // Act: the staff approve both, each read back when its approval comes.
     let mut completed = Vec::new();
@@ -245,7 +213,7 @@ async fn open_cases_waiting_for_staff_leave_memory_and_complete_once_decided() {
         app.decide_ok("urban_management", case_id, "approve").await;
         completed.push(app.wait_until_completed(case_id).await);
     }
-    let after = held(&app).await;
+    let after = app.intake_holding().await;
 
     // Assert: both completed, each step once in their history, and no open case is away.
     assert_eq!((waiting.cases, waiting.away), (1, 1), "{waiting:?}");
@@ -254,14 +222,7 @@ async fn open_cases_waiting_for_staff_leave_memory_and_complete_once_decided() {
             case["approval"]["outcome"]["decision"], "approved",
             "{case}"
         );
-        let ids: Vec<&str> = case["history"]
-            .as_array()
-            .expect("a history")
-            .iter()
-            .filter_map(|entry| entry["message_id"].as_str())
-            .collect();
-        let unique: std::collections::BTreeSet<&str> = ids.iter().copied().collect();
-        assert_eq!(ids.len(), unique.len(), "a step twice in {case}");
+        assert_each_step_once(case);
     }
     assert_eq!(after.away, 0, "{after:?}");
 }
@@ -272,26 +233,12 @@ async fn cases_out_of_memory_across_a_restart_complete_and_replace_their_snapsho
     // Arrange: a bus that outlives the process (the intake writes snapshots), one open case
     // kept in memory, and two cases waiting for urban_management's staff: one leaves memory.
     let app = spawn_durable_app(|settings| settings.store.open_cases_in_memory = 1).await;
-    let mut cases = Vec::new();
-    for _ in 0..2 {
-        let case_id = app
-            .submit_ok(&app.application_body("outdoor_advertising"))
-            .await;
-        app.wait_for_inbox_case("urban_management", &case_id).await;
-        cases.push(case_id);
-    }
-    poll("one case out of memory", || async {
-        match held(&app).await {
-            holding if holding.away == 1 => Ok(()),
-            holding => Err(format!("{holding:?}")),
-        }
-    })
-    .await;
+    let (cases, _) = two_cases_waiting_one_out_of_memory(&app).await;
 
     // Act: the service restarts, and takes both back from the repository; both are approved
     // and complete.
     let app = app.restart().await;
-    let taken_back = held(&app).await;
+    let taken_back = app.intake_holding().await;
     for case_id in &cases {
         app.decide_ok("urban_management", case_id, "approve").await;
         app.wait_until_completed(case_id).await;
@@ -329,4 +276,26 @@ fn intake_snapshots(app: &TestApp, case_id: &str) -> Vec<serde_json::Value> {
         .filter_map(|(_, record)| serde_json::from_slice::<serde_json::Value>(&record.payload).ok())
         .map(|envelope| envelope["data"].clone())
         .collect()
+}
+
+/// Submits two cases for urban_management's staff, waits until both are in its inbox and the
+/// intake system (keeping one open case in memory) has let one go; the cases and what the
+/// intake system then held.
+async fn two_cases_waiting_one_out_of_memory(app: &TestApp) -> (Vec<String>, Held) {
+    let mut cases = Vec::new();
+    for _ in 0..2 {
+        let case_id = app
+            .submit_ok(&app.application_body("outdoor_advertising"))
+            .await;
+        app.wait_for_inbox_case("urban_management", &case_id).await;
+        cases.push(case_id);
+    }
+    let held = poll("one case out of memory", || async {
+        match app.intake_holding().await {
+            holding if holding.away == 1 => Ok(holding),
+            holding => Err(format!("{holding:?}")),
+        }
+    })
+    .await;
+    (cases, held)
 }

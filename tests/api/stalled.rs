@@ -262,7 +262,7 @@ async fn a_stalled_case_out_of_memory_is_listed_and_re_driven_from_the_repositor
         .submit_ok(&app.application_body("individual_business_registration"))
         .await;
     app.wait_until_completed(&other).await;
-    let holding = intake_holding(&app).await;
+    let holding = app.intake_holding().await;
     clock.set(at("2026-12-01T09:20:00+08:00"));
 
     // Act: the operator lists the stalled cases and re-drives the one out of memory.
@@ -287,16 +287,5 @@ async fn a_stalled_case_out_of_memory_is_listed_and_re_driven_from_the_repositor
         case["approval"]["outcome"]["decision"], "approved",
         "{case}"
     );
-    assert_eq!(intake_holding(&app).await.away, 0);
-}
-
-/// What the intake system holds in memory now.
-async fn intake_holding(app: &TestApp) -> govfusion::actors::intake::Held {
-    app.systems
-        .desks
-        .intake
-        .holding
-        .send(govfusion::actors::intake::Holding)
-        .await
-        .expect("the intake system answers")
+    assert_eq!(app.intake_holding().await.away, 0);
 }
