@@ -242,8 +242,9 @@ impl IntakeSystem {
             {
                 continue;
             }
-            self.leave(&case_id);
-            excess -= 1;
+            if self.leave(&case_id) {
+                excess -= 1;
+            }
         }
     }
 
@@ -263,25 +264,30 @@ impl IntakeSystem {
 
     /// The open case `case_id` leaves memory: its row goes to the writer if due, and what
     /// stays is where it stands ([`Away`]). Its snapshot version stays too, so that its next
-    /// snapshot (its closed marker) takes the next version.
-    fn leave(&mut self, case_id: &CaseId) {
+    /// snapshot (its closed marker) takes the next version. A case with no step to stand at
+    /// (which cannot be: the submission is the first) stays; whether it left.
+    fn leave(&mut self, case_id: &CaseId) -> bool {
+        let standing = self.cases.get(case_id).and_then(|r| Standing::of(&r.view));
+        let (Some(standing), true) = (standing, self.repository.is_some()) else {
+            return false;
+        };
         self.write_due_row(case_id);
         let Some(record) = self.cases.remove(case_id) else {
-            return;
+            return false;
         };
         self.trails.forget(case_id);
         // Published: the city has it, and the feed no longer needs to hand it out.
         if let Some(sequence) = record.sequence {
             self.feed.remove(&sequence);
         }
-        let standing = Standing::of(&record.view);
-        if let (Some(repository), Some(standing)) = (&mut self.repository, standing) {
-            let away = Away {
-                standing,
-                sequence: record.sequence,
-            };
+        let away = Away {
+            standing,
+            sequence: record.sequence,
+        };
+        if let Some(repository) = &mut self.repository {
             repository.away.insert(case_id.clone(), away);
         }
+        true
     }
 
     /// Takes the case of `row` into memory, unless it is there already: what memory holds is

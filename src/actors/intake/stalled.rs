@@ -157,16 +157,20 @@ impl Handler<ListStalled> for IntakeSystem {
 
     fn handle(&mut self, msg: ListStalled, _: &mut Self::Context) -> Self::Result {
         let now = self.catalog.now();
-        // The open cases in memory, and those that left it (see `resident`), each as it stood.
+        let catalog = &self.catalog;
+        // The open cases in memory, and those that left it (see `resident`).
         let resident = self
             .cases
             .iter()
             .filter(|(_, record)| !finished(record.view.status))
-            .filter_map(|(case_id, record)| Some((case_id, Standing::of(&record.view)?)));
-        let away = self.away_standings();
+            .filter_map(|(case_id, record)| {
+                Some(Standing::of(&record.view)?.stalled(case_id, catalog, now))
+            });
+        let away = self
+            .away_standings()
+            .map(|(case_id, standing)| standing.stalled(case_id, catalog, now));
         let mut stalled: Vec<StalledCase> = resident
-            .chain(away.map(|(case_id, standing)| (case_id, standing.clone())))
-            .map(|(case_id, standing)| standing.stalled(case_id, &self.catalog, now))
+            .chain(away)
             .filter(|case| case.idle_secs >= msg.idle_secs)
             .collect();
         stalled.sort_by(|a, b| (a.last_step.at, &a.case_id).cmp(&(b.last_step.at, &b.case_id)));
@@ -187,9 +191,9 @@ impl Handler<RedriveCase> for IntakeSystem {
     /// its current step with it.
     fn handle(&mut self, msg: RedriveCase, ctx: &mut Self::Context) -> Self::Result {
         let case_id = msg.0;
-        let named = case_id.clone();
+        let (asked, named) = (case_id.clone(), case_id.clone());
         self.with_case(
-            &case_id.clone(),
+            &asked,
             ctx,
             move |intake, _| Box::pin(intake.redrive(case_id).into_actor(intake)),
             move |error| {
@@ -290,7 +294,7 @@ impl IntakeSystem {
 
 /// Where an open case stands, as an operator's list of stalled cases shows it: kept for each
 /// open case that left memory, so that the list covers every open case without reading any back.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(super) struct Standing {
     /// Where the case stands.
     status: CaseStatus,
@@ -330,8 +334,8 @@ impl Standing {
 
     /// The case `case_id` as an operator sees it when stalled: its last step and how long ago
     /// that was by `now`. A case no department accepted yet names the matter's department.
-    fn stalled(self, case_id: &CaseId, catalog: &Catalog, now: DateTime<Utc>) -> StalledCase {
-        let department = match self.department {
+    fn stalled(&self, case_id: &CaseId, catalog: &Catalog, now: DateTime<Utc>) -> StalledCase {
+        let department = match &self.department {
             Some(department) => department.to_string(),
             None => catalog
                 .matter(&self.matter)
@@ -346,7 +350,7 @@ impl Standing {
             department,
             last_step: LastStep {
                 step: self.step,
-                message_id: self.message_id,
+                message_id: self.message_id.clone(),
                 from: self.by.to_string(),
                 to: self.to.to_string(),
                 at: self.at,
