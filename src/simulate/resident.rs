@@ -9,6 +9,7 @@
 //! the process builds once (connections, caches, the tables' first growth).
 
 use super::{Api, Forms, SimulateOptions};
+use crate::actors::intake::{Held, Holding};
 use crate::systems::Systems;
 use anyhow::Context as _;
 use futures::stream::{self, StreamExt};
@@ -33,6 +34,9 @@ pub struct Resident {
     pub bytes: [u64; 3],
     /// How long the submissions of each half took.
     pub submitted_in: [Duration; 2],
+    /// What the intake system held at the end: cases whole in memory, and open cases out of
+    /// it (past `store.open_cases_in_memory`).
+    pub intake: Held,
 }
 
 impl Resident {
@@ -72,6 +76,11 @@ impl fmt::Display for Resident {
         )?;
         writeln!(
             f,
+            "intake      {} cases in memory, {} open cases out of it at the end",
+            self.intake.cases, self.intake.away
+        )?;
+        writeln!(
+            f,
             "per case    {:.1} KiB an open case (second half); first half {:.1} KiB",
             self.per_case() / 1024.0,
             self.per_case_first() / 1024.0
@@ -98,10 +107,18 @@ pub async fn measure(
     submit(api, &forms, half, options.in_flight).await?;
     let second = started.elapsed();
     let after = settled().await?;
+    let intake = systems
+        .desks
+        .intake
+        .holding
+        .send(Holding)
+        .await
+        .context("the intake system stopped")?;
     Ok(Resident {
         half,
         bytes: [before, middle, after],
         submitted_in: [first, second],
+        intake,
     })
 }
 
@@ -189,9 +206,18 @@ mod tests {
             half: 1000,
             bytes: [50 << 20, 80 << 20, 90 << 20],
             submitted_in: [Duration::from_secs(1); 2],
+            intake: Held {
+                cases: 1000,
+                away: 1000,
+                feed: 0,
+                acts: 0,
+            },
         };
         assert_eq!(resident.per_case(), (10 << 20) as f64 / 1000.0);
         assert_eq!(resident.per_case_first(), (30 << 20) as f64 / 1000.0);
         assert!(resident.to_string().contains("10.2 KiB an open case"));
+        assert!(resident
+            .to_string()
+            .contains("1000 cases in memory, 1000 open cases out of it"));
     }
 }
