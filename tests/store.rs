@@ -470,6 +470,27 @@ async fn open_cases_are_those_neither_completed_nor_failed(store: &TestStore) {
     assert_eq!(open, expected);
 }
 
+async fn open_cases_come_the_one_that_changed_longest_ago_first(store: &TestStore) {
+    // Arrange: three open cases, submitted in one order and last changed in another.
+    let changed_at = [("c-1", 30), ("c-2", 10), ("c-3", 20)];
+    let rows: Vec<CaseRow> = changed_at
+        .iter()
+        .map(|(id, micros)| CaseRow {
+            updated_at: at(1, *micros),
+            ..case(id, at(0, 0), None, "accepted", "m", None)
+        })
+        .collect();
+    insert(&store.repo, &rows).await;
+
+    // Act
+    let open = store.repo.open_cases().await.unwrap();
+
+    // Assert: the intake takes them back in this order, so those that changed last stay in
+    // memory when there are more than it keeps.
+    let ids: Vec<&str> = open.iter().map(|row| row.case_id.as_str()).collect();
+    assert_eq!(ids, ["c-2", "c-3", "c-1"]);
+}
+
 async fn the_writer_writes_offsets_with_the_rows_handed_on_before_them(store: &TestStore) {
     // Arrange
     let row = case("c-1", at(0, 0), None, "submitted", "m", None);
@@ -566,6 +587,7 @@ suite!(
     the_writer_writes_a_batch_without_being_flushed,
     an_older_revision_never_replaces_a_newer_row,
     open_cases_are_those_neither_completed_nor_failed,
+    open_cases_come_the_one_that_changed_longest_ago_first,
     the_writer_writes_offsets_with_the_rows_handed_on_before_them,
     the_writer_holds_back_who_hands_it_rows_while_it_is_behind,
 );

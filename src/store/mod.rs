@@ -207,13 +207,14 @@ impl CaseRepository {
         record.map(CaseRow::try_from).transpose()
     }
 
-    /// Every case that is not closed (see [`row::CLOSED_STATUSES`]): what an intake process
-    /// takes back into memory when it starts.
+    /// Every case that is not closed (see [`row::CLOSED_STATUSES`]), the one that changed
+    /// longest ago first: what an intake process takes back when it starts.
     pub async fn open_cases(&self) -> Result<Vec<CaseRow>, StoreError> {
         let [first, second] = row::CLOSED_STATUSES;
         // The same condition as the partial index `cases_open`, so that both engines use it.
         let sql = format!(
-            "SELECT {} FROM cases WHERE status NOT IN ('{first}', '{second}')",
+            "SELECT {} FROM cases WHERE status NOT IN ('{first}', '{second}') \
+             ORDER BY updated_at_us, case_id",
             row::COLUMNS
         );
         let sql = sqlx::AssertSqlSafe(sql);

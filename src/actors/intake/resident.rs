@@ -215,7 +215,7 @@ impl IntakeSystem {
     /// Lets the open cases that changed longest ago leave memory while more than
     /// `keep_open` are in it. Called where no case is being handled: once a delivered
     /// message's handling ends, after a snapshot is restored, after a submission (its case
-    /// waits for the city, and stays), after the take-back at start.
+    /// waits for the city, and stays), as each case is taken back at start.
     pub(super) fn make_room(&mut self) {
         let Some(repository) = &self.repository else {
             return;
@@ -433,10 +433,12 @@ impl Handler<TakeBack> for IntakeSystem {
             .0
             .into_iter()
             .filter(|row| share.owns(&CaseId::from_string(row.case_id.clone())));
+        // Taken back oldest change first, so that those that changed last stay; room is made
+        // as they come, so that no more than the limit are in memory at once.
         for row in own {
             self.admit(row);
+            self.make_room();
         }
-        self.make_room();
         tracing::info!(
             cases = count,
             "open cases taken back from the case repository"
