@@ -459,7 +459,7 @@ async fn open_cases_are_those_neither_completed_nor_failed(store: &TestStore) {
 
     let open: HashSet<String> = store
         .repo
-        .open_cases()
+        .open_cases(None, 100)
         .await
         .unwrap()
         .into_iter()
@@ -470,7 +470,9 @@ async fn open_cases_are_those_neither_completed_nor_failed(store: &TestStore) {
     assert_eq!(open, expected);
 }
 
-async fn open_cases_come_the_one_that_changed_longest_ago_first(store: &TestStore) {
+async fn open_cases_come_a_page_at_a_time_the_one_that_changed_longest_ago_first(
+    store: &TestStore,
+) {
     // Arrange: three open cases, submitted in one order and last changed in another.
     let changed_at = [("c-1", 30), ("c-2", 10), ("c-3", 20)];
     let rows: Vec<CaseRow> = changed_at
@@ -482,12 +484,17 @@ async fn open_cases_come_the_one_that_changed_longest_ago_first(store: &TestStor
         .collect();
     insert(&store.repo, &rows).await;
 
-    // Act
-    let open = store.repo.open_cases().await.unwrap();
+    // Act: read two pages, of two and of what follows.
+    let first = store.repo.open_cases(None, 2).await.unwrap();
+    let rest = store.repo.open_cases(first.last(), 2).await.unwrap();
 
     // Assert: the intake takes them back in this order, so those that changed last stay in
-    // memory when there are more than it keeps.
-    let ids: Vec<&str> = open.iter().map(|row| row.case_id.as_str()).collect();
+    // memory when there are more than it keeps; each once.
+    let ids: Vec<&str> = first
+        .iter()
+        .chain(&rest)
+        .map(|row| row.case_id.as_str())
+        .collect();
     assert_eq!(ids, ["c-2", "c-3", "c-1"]);
 }
 
@@ -587,7 +594,7 @@ suite!(
     the_writer_writes_a_batch_without_being_flushed,
     an_older_revision_never_replaces_a_newer_row,
     open_cases_are_those_neither_completed_nor_failed,
-    open_cases_come_the_one_that_changed_longest_ago_first,
+    open_cases_come_a_page_at_a_time_the_one_that_changed_longest_ago_first,
     the_writer_writes_offsets_with_the_rows_handed_on_before_them,
     the_writer_holds_back_who_hands_it_rows_while_it_is_behind,
 );

@@ -207,19 +207,35 @@ impl CaseRepository {
         record.map(CaseRow::try_from).transpose()
     }
 
-    /// Every case that is not closed (see [`row::CLOSED_STATUSES`]), the one that changed
-    /// longest ago first: what an intake process takes back when it starts.
-    pub async fn open_cases(&self) -> Result<Vec<CaseRow>, StoreError> {
+    /// The cases that are not closed (see [`row::CLOSED_STATUSES`]), the one that changed
+    /// longest ago first: at most `limit` of them after `after` (the last row of the page
+    /// before; `None` for the first page). What an intake process takes back when it starts,
+    /// a page at a time.
+    pub async fn open_cases(
+        &self,
+        after: Option<&CaseRow>,
+        limit: u32,
+    ) -> Result<Vec<CaseRow>, StoreError> {
         let [first, second] = row::CLOSED_STATUSES;
         // The same condition as the partial index `cases_open`, so that both engines use it.
         let sql = format!(
             "SELECT {} FROM cases WHERE status NOT IN ('{first}', '{second}') \
-             ORDER BY updated_at_us, case_id",
+             AND (updated_at_us > $1 OR (updated_at_us = $1 AND case_id > $2)) \
+             ORDER BY updated_at_us, case_id LIMIT $3",
             row::COLUMNS
         );
         let sql = sqlx::AssertSqlSafe(sql);
+        let (changed, case_id) = match after {
+            Some(row) => (row.updated_at_us(), row.case_id.as_str()),
+            None => (i64::MIN, ""),
+        };
         let records: Vec<row::Record> = on_engine!(&self.pool, pool => {
-            sqlx::query_as(sql).fetch_all(pool).await?
+            sqlx::query_as(sql)
+                .bind(changed)
+                .bind(case_id)
+                .bind(i64::from(limit))
+                .fetch_all(pool)
+                .await?
         });
         records.into_iter().map(CaseRow::try_from).collect()
     }

@@ -26,6 +26,9 @@ use std::time::Duration;
 /// How often the closed markers past the flow topics' retention are deleted from the store.
 const FORGET_CLOSED_EVERY: Duration = Duration::from_secs(3600);
 
+/// How many open cases the intake system is handed at a time at start.
+const TAKE_BACK_PAGE: u32 = 1_000;
+
 impl Systems {
     /// Subscribes every group, rebuilds state, then views, then starts the flow (see the
     /// module docs).
@@ -85,14 +88,30 @@ impl Systems {
             return Ok(());
         };
         if self.roles.intake {
-            let open = repository
-                .open_cases()
-                .await
-                .context("Failed to read the open cases from the case repository")?;
-            self.intake
-                .send(TakeBack(open))
-                .await
-                .context("the intake system stopped during start-up")?;
+            // A page at a time: the intake keeps no more than its limit of them in memory, and
+            // the rows read need not be all in memory at once either.
+            let mut after = None;
+            let mut taken = 0;
+            loop {
+                let page = repository
+                    .open_cases(after.as_ref(), TAKE_BACK_PAGE)
+                    .await
+                    .context("Failed to read the open cases from the case repository")?;
+                let full = page.len() == TAKE_BACK_PAGE as usize;
+                taken += page.len();
+                after = page.last().cloned();
+                self.intake
+                    .send(TakeBack(page))
+                    .await
+                    .context("the intake system stopped during start-up")?;
+                if !full {
+                    break;
+                }
+            }
+            tracing::info!(
+                cases = taken,
+                "open cases taken back from the case repository"
+            );
         }
         if self.roles.governance {
             let open = repository

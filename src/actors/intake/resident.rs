@@ -439,10 +439,7 @@ impl Handler<TakeBack> for IntakeSystem {
             self.admit(row);
             self.make_room();
         }
-        tracing::info!(
-            cases = count,
-            "open cases taken back from the case repository"
-        );
+        tracing::debug!(cases = count, "a page of open cases taken back");
     }
 }
 
