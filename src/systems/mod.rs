@@ -61,6 +61,7 @@ pub mod desks;
 mod group;
 mod live;
 mod startup;
+mod stored;
 
 use actors::{Actors, Connected};
 pub use group::flow_group;
