@@ -153,17 +153,26 @@ async fn supervised(repo: &CaseRepository, case_id: &str) -> SupervisedRecords {
     sorted(records)
 }
 
-/// The records of every open case, by case id, their message ids sorted.
-async fn open(repo: &CaseRepository) -> Vec<SupervisedRecords> {
-    let mut records: Vec<SupervisedRecords> = repo
-        .open_supervision()
-        .await
-        .expect("Failed to read the open supervision records")
-        .into_iter()
-        .map(sorted)
-        .collect();
-    records.sort_by(|a, b| a.case_id.cmp(&b.case_id));
-    records
+/// The records of every open case, their message ids sorted, read a page of at most `limit`
+/// at a time as start-up reads them (until a page is not full), with each page's length.
+async fn open(repo: &CaseRepository, limit: u32) -> (Vec<SupervisedRecords>, Vec<usize>) {
+    let mut records = Vec::new();
+    let mut pages = Vec::new();
+    loop {
+        let after = records
+            .last()
+            .map(|last: &SupervisedRecords| last.case_id.clone());
+        let page = repo
+            .open_supervision(after.as_deref(), limit)
+            .await
+            .expect("Failed to read the open supervision records");
+        pages.push(page.len());
+        let full = page.len() == limit as usize;
+        records.extend(page.into_iter().map(sorted));
+        if !full {
+            return (records, pages);
+        }
+    }
 }
 
 /// What `supervised(case_id)` should give for these rows, `messages` sorted.
@@ -296,7 +305,7 @@ async fn a_later_write_replaces_the_record_and_a_repeat_changes_nothing(store: &
 async fn a_case_never_written_reads_back_empty(store: &TestStore) {
     // Arrange: an empty repository, then one with another case in it.
     let before = store.repo.supervised("c-404").await.unwrap();
-    let open_before = open(&store.repo).await;
+    let (open_before, pages) = open(&store.repo, 1_000).await;
     write(
         &store.repo,
         &[
@@ -318,6 +327,7 @@ async fn a_case_never_written_reads_back_empty(store: &TestStore) {
     assert_eq!(before, empty);
     assert_eq!(after, empty);
     assert!(open_before.is_empty(), "{open_before:?}");
+    assert_eq!(pages, [0]);
 }
 
 async fn the_writer_writes_the_latest_supervision_rows(store: &TestStore) {
@@ -348,7 +358,7 @@ async fn the_writer_writes_the_latest_supervision_rows(store: &TestStore) {
     assert_eq!(writer.flush().await, 0);
 }
 
-async fn open_supervision_returns_exactly_the_open_cases(store: &TestStore) {
+async fn open_supervision_returns_exactly_the_open_cases_a_page_at_a_time(store: &TestStore) {
     // Arrange: open cases (not decided; decided with a dispatch neither answered nor
     // returned), and closed ones (decided, with every dispatch answered or returned, or none).
     let route = ["city", "west"];
@@ -367,6 +377,10 @@ async fn open_supervision_returns_exactly_the_open_cases(store: &TestStore) {
             at(3, 9),
             2.0,
         )),
+        // Open: decided, two dispatches pending (a page counts it once).
+        SupervisionRow::Case(done("c-multi")),
+        SupervisionRow::Assignment(dispatched("e-i", 0, "c-multi")),
+        SupervisionRow::Assignment(dispatched("e-j", 0, "c-multi")),
         // Open: decided, one dispatch answered and one pending.
         SupervisionRow::Case(done("c-pending")),
         SupervisionRow::Assignment(answered(dispatched("e-b", 0, "c-pending"), at(3, 9), 2.0)),
@@ -399,10 +413,10 @@ async fn open_supervision_returns_exactly_the_open_cases(store: &TestStore) {
     write(&store.repo, &rows).await;
 
     // Act
-    let open = open(&store.repo).await;
+    let (open, pages) = open(&store.repo, 1_000).await;
 
-    // Assert: the open cases, each with all its records (closed dispatches too), as one
-    // case's read gives them.
+    // Assert: the open cases in the order of their ids, each with all its records (closed
+    // dispatches too), as one case's read gives them.
     let ids: Vec<&str> = open
         .iter()
         .map(|records| records.case_id.as_str())
@@ -410,23 +424,38 @@ async fn open_supervision_returns_exactly_the_open_cases(store: &TestStore) {
     assert_eq!(
         ids,
         [
+            "c-multi",
             "c-pending",
             "c-redispatched",
             "c-undecided",
             "c-undecided-answered"
         ]
     );
+    assert_eq!(pages, [5]);
     for records in &open {
         assert_eq!(*records, supervised(&store.repo, &records.case_id).await);
         assert!(records.case.is_some(), "{records:?}");
     }
-    let redispatched = &open[1];
+    let redispatched = &open[2];
     assert_eq!(redispatched.assignments.len(), 2);
     assert!(redispatched.assignments[0].returned);
     assert_eq!(redispatched.assignments[1].dispatch, 1);
     assert_eq!(open[0].assignments.len(), 2);
-    assert_eq!(open[0].messages, ["m-2"]);
-    assert_eq!(open[2].messages, ["m-1"]);
+    assert_eq!(open[1].assignments.len(), 2);
+    assert_eq!(open[1].messages, ["m-2"]);
+    assert_eq!(open[3].messages, ["m-1"]);
+
+    // Assert: read in smaller pages, the same cases, each once, every page full but the last.
+    for (limit, sizes) in [
+        (1, vec![1, 1, 1, 1, 1, 0]),
+        (2, vec![2, 2, 1]),
+        (3, vec![3, 2]),
+        (5, vec![5, 0]),
+    ] {
+        let (paged, pages) = self::open(&store.repo, limit).await;
+        assert_eq!(paged, open, "pages of {limit}");
+        assert_eq!(pages, sizes, "pages of {limit}");
+    }
 }
 
 /// A tally of `received`, `completed`, `on_time` and `overdue` items, with these hours.
@@ -602,6 +631,6 @@ suite!(
     a_later_write_replaces_the_record_and_a_repeat_changes_nothing,
     a_case_never_written_reads_back_empty,
     the_writer_writes_the_latest_supervision_rows,
-    open_supervision_returns_exactly_the_open_cases,
+    open_supervision_returns_exactly_the_open_cases_a_page_at_a_time,
     the_figures_count_a_period_as_by_hand,
 );

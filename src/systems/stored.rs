@@ -21,7 +21,8 @@ use std::time::Duration;
 /// How often the closed markers past the flow topics' retention are deleted from the store.
 const FORGET_CLOSED_EVERY: Duration = Duration::from_secs(3600);
 
-/// How many open cases the intake system is handed at a time at start.
+/// How many open cases the intake system, and the supervision system, are handed at a time at
+/// start.
 const TAKE_BACK_PAGE: u32 = 1_000;
 
 impl Systems {
@@ -59,14 +60,32 @@ impl Systems {
             );
         }
         if self.roles.governance {
-            let open = repository
-                .open_supervision()
-                .await
-                .context("Failed to read the open supervision records from the case repository")?;
-            self.supervisor
-                .send(TakeBackRecords(open))
-                .await
-                .context("the supervision system stopped during start-up")?;
+            // A page at a time, so that the rows read are never all in memory at once: the
+            // supervisor keeps every open case, but as its records, not as rows.
+            let mut after: Option<String> = None;
+            let mut taken = 0;
+            loop {
+                let page = repository
+                    .open_supervision(after.as_deref(), TAKE_BACK_PAGE)
+                    .await
+                    .context(
+                        "Failed to read the open supervision records from the case repository",
+                    )?;
+                let full = page.len() == TAKE_BACK_PAGE as usize;
+                taken += page.len();
+                after = page.last().map(|records| records.case_id.clone());
+                self.supervisor
+                    .send(TakeBackRecords(page))
+                    .await
+                    .context("the supervision system stopped during start-up")?;
+                if !full {
+                    break;
+                }
+            }
+            tracing::info!(
+                cases = taken,
+                "open supervision records taken back from the case repository"
+            );
         }
         Ok(())
     }

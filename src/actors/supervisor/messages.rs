@@ -33,8 +33,8 @@ pub struct GetDepartmentFigures(pub Period);
 #[rtype(result = "Vec<CentreFigures>")]
 pub struct GetCentreFigures(pub Period);
 
-/// The records of the cases whose supervision is open, as the case repository holds them,
-/// read at start: the supervisor keeps them in memory and follows them on from there.
+/// The records of cases whose supervision is open, as the case repository holds them, read at
+/// start a page at a time: the supervisor keeps them in memory and follows them on from there.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct TakeBackRecords(

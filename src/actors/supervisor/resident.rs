@@ -291,14 +291,9 @@ impl Handler<TakeBackRecords> for Supervisor {
     type Result = ();
 
     fn handle(&mut self, msg: TakeBackRecords, _: &mut Self::Context) {
-        let count = msg.0.len();
         for records in msg.0 {
             self.admit(records);
         }
-        tracing::info!(
-            cases = count,
-            "open supervision records taken back from the case repository"
-        );
     }
 }
 

@@ -1,6 +1,6 @@
 //! The supervision records read back: one case's ([`CaseRepository::supervised`]), when a
-//! message comes for a case that left the supervisor's memory, and every open case's
-//! ([`CaseRepository::open_supervision`]), which the supervisor takes back at start.
+//! message comes for a case that left the supervisor's memory, and the open cases', a page at a
+//! time ([`CaseRepository::open_supervision`]), which the supervisor takes back at start.
 //!
 //! A case's records are read whole: its row, every dispatch of its events (closed ones too:
 //! a dispatch's number is its place among the event's dispatches) with their routes, and the
@@ -25,21 +25,33 @@ pub struct SupervisedRecords {
     pub messages: Vec<String>,
 }
 
-/// The cases whose supervision is open: not decided, or with a dispatch neither answered nor
-/// returned. The same conditions as the partial indexes `supervision_cases_open` and
-/// `supervision_assignments_open`.
-const OPEN_CASES: &str = "\
-    SELECT case_id FROM supervision_cases WHERE decided_at_us IS NULL \
-    UNION SELECT case_id FROM supervision_assignments \
-        WHERE answered_at_us IS NULL AND NOT returned";
+/// One page of the cases whose supervision is open — not decided, or with a dispatch neither
+/// answered nor returned — by case id: at most `$2` ids above `$1`. Each side takes its own
+/// first `$2` from the partial indexes `supervision_cases_open` and
+/// `supervision_assignments_open` (whose conditions these are), so a page reads about `$2`
+/// index entries a side however many cases are open; the page's ids are among them.
+const OPEN_PAGE: &str = "\
+    SELECT case_id FROM ( \
+        SELECT case_id FROM supervision_cases \
+        WHERE decided_at_us IS NULL AND case_id > $1 ORDER BY case_id LIMIT $2) undecided \
+    UNION SELECT case_id FROM ( \
+        SELECT DISTINCT case_id FROM supervision_assignments \
+        WHERE answered_at_us IS NULL AND NOT returned AND case_id > $1 \
+        ORDER BY case_id LIMIT $2) dispatched \
+    ORDER BY case_id LIMIT $2";
 
 /// Which cases a read covers.
 #[derive(Clone, Copy)]
 enum Cases<'a> {
     /// The one with this id (`$1`).
     One(&'a str),
-    /// Every open one ([`OPEN_CASES`]).
-    Open,
+    /// A page of the open ones ([`OPEN_PAGE`]): at most `limit` ids above `after`.
+    Open {
+        /// The greatest id of the page before; `""` for the first.
+        after: &'a str,
+        /// The most cases on the page.
+        limit: u32,
+    },
 }
 
 impl Cases<'_> {
@@ -47,7 +59,7 @@ impl Cases<'_> {
     fn condition(self, column: &str) -> String {
         match self {
             Self::One(_) => format!("{column} = $1"),
-            Self::Open => format!("{column} IN ({OPEN_CASES})"),
+            Self::Open { .. } => format!("{column} IN ({OPEN_PAGE})"),
         }
     }
 }
@@ -120,7 +132,7 @@ struct AssignmentRecord {
     escalated_to: Option<String>,
 }
 
-/// Runs `sql` selecting `cases`, binding the case id when there is one, into rows of `T`.
+/// Runs `sql` selecting `cases`, binding the case id or the page's bounds, into rows of `T`.
 macro_rules! select {
     ($pool:expr, $cases:expr, $sql:expr, $row:ty) => {{
         let sql = sqlx::AssertSqlSafe($sql);
@@ -128,7 +140,9 @@ macro_rules! select {
             let query = sqlx::query_as::<_, $row>(sql);
             let query = match $cases {
                 Cases::One(case_id) => query.bind(case_id.to_owned()),
-                Cases::Open => query,
+                Cases::Open { after, limit } => {
+                    query.bind(after.to_owned()).bind(i64::from(limit))
+                }
             };
             query.fetch_all(pool).await?
         })
@@ -147,10 +161,20 @@ impl CaseRepository {
             }))
     }
 
-    /// The supervision records of every case whose supervision is open: what the supervisor
-    /// takes back into memory when it starts.
-    pub async fn open_supervision(&self) -> Result<Vec<SupervisedRecords>, StoreError> {
-        let records = self.read_supervised(Cases::Open).await?;
+    /// The supervision records of the cases whose supervision is open, at most `limit` of
+    /// them, by case id, from the first case above `after` (`None`: from the first): what the
+    /// supervisor takes back into memory when it starts, a page at a time. A page shorter than
+    /// `limit` is the last.
+    pub async fn open_supervision(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<SupervisedRecords>, StoreError> {
+        let cases = Cases::Open {
+            after: after.unwrap_or(""),
+            limit,
+        };
+        let records = self.read_supervised(cases).await?;
         Ok(records.into_values().collect())
     }
 
