@@ -10,8 +10,9 @@ use crate::maps::Map;
 /// The events waiting for staff.
 #[derive(Default)]
 pub(super) struct PendingEvents {
-    /// Each event, by id.
-    by_id: Map<EventId, PendingEvent>,
+    /// Each event, by id. Boxed: an event is about 250 bytes, and a table keeps room for more
+    /// entries than it holds.
+    by_id: Map<EventId, Box<PendingEvent>>,
     /// The ids of each case's events, in the order they arrived.
     by_case: Map<CaseId, Vec<EventId>>,
 }
@@ -19,13 +20,13 @@ pub(super) struct PendingEvents {
 impl PendingEvents {
     /// The event `event_id`, if it waits.
     pub(super) fn get(&self, event_id: &EventId) -> Option<&PendingEvent> {
-        self.by_id.get(event_id)
+        self.by_id.get(event_id).map(|pending| &**pending)
     }
 
     /// The event `event_id`, if it waits, to change what staff did with it. An event stays
     /// with its case: its case id is not to be changed.
     pub(super) fn get_mut(&mut self, event_id: &EventId) -> Option<&mut PendingEvent> {
-        self.by_id.get_mut(event_id)
+        self.by_id.get_mut(event_id).map(|pending| &mut **pending)
     }
 
     /// Keeps `pending`, in place of what was kept of its event.
@@ -35,7 +36,7 @@ impl PendingEvents {
         if !of_case.contains(event_id) {
             of_case.push(event_id.clone());
         }
-        self.by_id.insert(event_id.clone(), pending);
+        self.by_id.insert(event_id.clone(), Box::new(pending));
     }
 
     /// Keeps `pending` unless its event already waits.
@@ -55,12 +56,12 @@ impl PendingEvents {
                 self.by_case.remove(case_id);
             }
         }
-        Some(pending)
+        Some(*pending)
     }
 
     /// Every waiting event, in no particular order.
     pub(super) fn values(&self) -> impl Iterator<Item = &PendingEvent> {
-        self.by_id.values()
+        self.by_id.values().map(|pending| &**pending)
     }
 
     /// `case_id`'s waiting events, in the order they arrived.
@@ -72,7 +73,7 @@ impl PendingEvents {
             .get(case_id)
             .into_iter()
             .flatten()
-            .filter_map(|event_id| self.by_id.get(event_id))
+            .filter_map(|event_id| self.get(event_id))
     }
 
     /// Whether an event of `case_id` waits.

@@ -77,8 +77,9 @@ pub struct GovernanceCenter {
     processed: Processed,
     /// Staff reassignments taken.
     acts: Acts,
-    /// Collaboration requests waiting for answers (city centre only).
-    open: Map<CaseId, OpenRequest>,
+    /// Collaboration requests waiting for answers (city centre only). Boxed: a request is
+    /// about 450 bytes, and a table keeps room for more entries than it holds.
+    open: Map<CaseId, Box<OpenRequest>>,
     /// Returned events waiting for staff to reassign them.
     awaiting: Map<EventId, Awaiting>,
     /// Cases whose collaboration the city completed and whose approval it has not yet handed

@@ -103,12 +103,12 @@ impl GovernanceCenter {
         }
         self.open.insert(
             case_id,
-            OpenRequest {
+            Box::new(OpenRequest {
                 request,
                 events,
                 results: Map::default(),
                 trace_id: trace_id.to_owned(),
-            },
+            }),
         );
         outputs
     }

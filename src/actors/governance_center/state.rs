@@ -94,7 +94,7 @@ impl KeepsState for GovernanceCenter {
             });
         }
         let state = CentreCaseState {
-            open: self.open.get(case_id).cloned(),
+            open: self.open.get(case_id).map(|open| OpenRequest::clone(open)),
             completed: self.completed.contains(case_id),
             awaiting: self
                 .awaiting
@@ -147,7 +147,7 @@ impl KeepsState for GovernanceCenter {
             return;
         }
         match state.open {
-            Some(open) => self.open.insert(case_id.clone(), open),
+            Some(open) => self.open.insert(case_id.clone(), Box::new(open)),
             None => self.open.remove(case_id),
         };
         if state.completed {

@@ -5,7 +5,7 @@
 //! supervision is over leave memory (see `resident`).
 
 use super::messages::Check;
-use super::records::{Assignment, CaseWatch};
+use super::records::{Assignment, CaseWatch, Warned};
 use super::Supervisor;
 use crate::actors::Sender;
 use crate::catalog::Catalog;
@@ -13,7 +13,6 @@ use crate::domain::{
     message_ids, CaseId, Envelope, Escalation, EventId, MessageId, MessageType, SystemId, Warning,
     WarningLevel,
 };
-use crate::maps::Set;
 use crate::port::publish;
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
@@ -146,12 +145,12 @@ impl Supervisor {
             match item {
                 Raised::Case(case_id, level) => {
                     if let Some(case) = self.case_mut(&case_id) {
-                        case.warned.remove(&level);
+                        case.warned.remove(level);
                     }
                 }
                 Raised::Event(event_id, attempt, level) => {
                     if let Some(a) = self.assignment_mut(&event_id, attempt) {
-                        a.warned.remove(&level);
+                        a.warned.remove(level);
                     }
                 }
                 Raised::Escalation(event_id, attempt) => {
@@ -176,7 +175,7 @@ fn case_warning(due: &Due, case_id: &CaseId, case: &mut CaseWatch) -> Option<(En
         due.now,
         case.paused_hours,
     );
-    let level = due_level(due.now, case.due_by, share, due.yellow_at, &case.warned)?;
+    let level = due_level(due.now, case.due_by, share, due.yellow_at, case.warned)?;
     case.warned.insert(level);
     let warning = Warning {
         level,
@@ -212,7 +211,7 @@ fn event_warning(
         assignment.deadline,
         share,
         due.yellow_at,
-        &assignment.warned,
+        assignment.warned,
     )?;
     assignment.warned.insert(level);
     let key = message_ids::attempt_key(attempt.event_id, attempt.number);
@@ -282,15 +281,15 @@ fn due_level(
     deadline: DateTime<Utc>,
     share: f64,
     yellow_at: f64,
-    warned: &Set<WarningLevel>,
+    warned: Warned,
 ) -> Option<WarningLevel> {
-    if warned.contains(&WarningLevel::Red) {
+    if warned.contains(WarningLevel::Red) {
         return None;
     }
     if now >= deadline {
         return Some(WarningLevel::Red);
     }
-    (share >= yellow_at && !warned.contains(&WarningLevel::Yellow)).then_some(WarningLevel::Yellow)
+    (share >= yellow_at && !warned.contains(WarningLevel::Yellow)).then_some(WarningLevel::Yellow)
 }
 
 /// A `supervision.warning` to the department that must act, stamped when it was raised.
@@ -318,19 +317,25 @@ mod tests {
     fn red_supersedes_a_yellow_not_yet_raised_and_each_is_raised_once() {
         let deadline = Utc::now();
         let before = deadline - chrono::Duration::hours(1);
-        let mut warned = Set::default();
-        assert_eq!(due_level(before, deadline, 0.5, 0.8, &warned), None);
+        let mut warned = Warned::default();
+        assert_eq!(due_level(before, deadline, 0.5, 0.8, warned), None);
         assert_eq!(
-            due_level(before, deadline, 0.85, 0.8, &warned),
+            due_level(before, deadline, 0.85, 0.8, warned),
             Some(WarningLevel::Yellow)
         );
         warned.insert(WarningLevel::Yellow);
-        assert_eq!(due_level(before, deadline, 0.9, 0.8, &warned), None);
+        assert_eq!(due_level(before, deadline, 0.9, 0.8, warned), None);
         assert_eq!(
-            due_level(deadline, deadline, 1.0, 0.8, &warned),
+            due_level(deadline, deadline, 1.0, 0.8, warned),
             Some(WarningLevel::Red)
         );
         warned.insert(WarningLevel::Red);
-        assert_eq!(due_level(deadline, deadline, 1.0, 0.8, &warned), None);
+        assert_eq!(due_level(deadline, deadline, 1.0, 0.8, warned), None);
+        warned.remove(WarningLevel::Red);
+        assert_eq!(
+            due_level(deadline, deadline, 1.0, 0.8, warned),
+            Some(WarningLevel::Red),
+            "a red warning whose publish failed is raised again"
+        );
     }
 }

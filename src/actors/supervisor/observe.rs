@@ -2,13 +2,12 @@
 //! about a deadline. Each message is applied once (by id, per case); a message it cannot read
 //! is poison.
 
-use super::records::{Assignment, CaseWatch, EarlyAnswer, EventWatch};
+use super::records::{Assignment, CaseWatch, EarlyAnswer, EventWatch, Warned};
 use super::Supervisor;
 use crate::domain::{
     Approval, CaseId, CollaborationEvent, CollaborationResult, Envelope, EnvelopeError, EventId,
     EventReturned, ExtensionDecision, MessageType, Rating, Receipt, Resumption, StepKind, SystemId,
 };
-use crate::maps::Set;
 use crate::port::{HandleError, Inbound};
 use actix::prelude::*;
 
@@ -239,7 +238,7 @@ impl Supervisor {
             // The new deadline gets its own warnings (ids with the extension count, so
             // that they are new messages and not repeats of the old deadline's).
             assignment.extensions = decision.extensions;
-            assignment.warned.clear();
+            assignment.warned = Warned::default();
         }
         Ok(())
     }
@@ -257,7 +256,7 @@ impl Supervisor {
                 suspended_since: None,
                 paused_hours: 0.0,
                 decided_at: None,
-                warned: Set::default(),
+                warned: Warned::default(),
                 rating: None,
             });
     }
@@ -276,10 +275,7 @@ impl Supervisor {
                 assignments: Vec::new(),
             });
         let attempt = event.returns.len();
-        if watch.assignments.len() <= attempt {
-            watch.assignments.resize_with(attempt + 1, || None);
-        }
-        let assignment = watch.assignments[attempt].get_or_insert_with(|| Assignment {
+        let assignment = watch.slot(attempt).get_or_insert_with(|| Assignment {
             department: event.department.clone(),
             dispatched_by: event
                 .route
@@ -291,7 +287,7 @@ impl Supervisor {
             extensions: event.extensions,
             answered_at: None,
             returned: false,
-            warned: Set::default(),
+            warned: Warned::default(),
             escalated_to: None,
         });
         // An answer read before this dispatch finishes it.

@@ -48,7 +48,7 @@ pub(super) struct CaseWatch {
     /// When the department decided it; a decided case raises no more warnings.
     pub(super) decided_at: Option<DateTime<Utc>>,
     /// Warnings already raised, so each is raised once.
-    pub(super) warned: Set<WarningLevel>,
+    pub(super) warned: Warned,
     /// The applicant's score (好差评), 1–5, once rated.
     pub(super) rating: Option<u8>,
 }
@@ -72,7 +72,7 @@ pub(super) struct Assignment {
     /// The department returned it (退单); the next dispatch is a new assignment.
     pub(super) returned: bool,
     /// Warnings already raised for the current deadline, so each is raised once.
-    pub(super) warned: Set<WarningLevel>,
+    pub(super) warned: Warned,
     /// The centre it was escalated to (督办), once it was.
     pub(super) escalated_to: Option<CentreCode>,
 }
@@ -81,6 +81,49 @@ impl Assignment {
     /// Neither answered nor returned: its deadline still runs.
     pub(super) fn is_open(&self) -> bool {
         self.answered_at.is_none() && !self.returned
+    }
+}
+
+/// The warnings raised for one deadline: a yellow and a red one, each at most once. Two flags
+/// rather than a set of levels: a record of every open case and dispatch holds one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Warned {
+    /// The yellow warning was raised.
+    yellow: bool,
+    /// The red warning was raised.
+    red: bool,
+}
+
+impl Warned {
+    /// Warnings as a row holds them.
+    pub(super) fn from_flags(yellow: bool, red: bool) -> Self {
+        Self { yellow, red }
+    }
+
+    /// The flag of `level`.
+    fn flag(&mut self, level: WarningLevel) -> &mut bool {
+        match level {
+            WarningLevel::Yellow => &mut self.yellow,
+            WarningLevel::Red => &mut self.red,
+        }
+    }
+
+    /// Whether the warning of `level` was raised.
+    pub(super) fn contains(self, level: WarningLevel) -> bool {
+        match level {
+            WarningLevel::Yellow => self.yellow,
+            WarningLevel::Red => self.red,
+        }
+    }
+
+    /// Notes the warning of `level` raised.
+    pub(super) fn insert(&mut self, level: WarningLevel) {
+        *self.flag(level) = true;
+    }
+
+    /// Forgets the warning of `level`: its publish failed.
+    pub(super) fn remove(&mut self, level: WarningLevel) {
+        *self.flag(level) = false;
     }
 }
 
@@ -93,4 +136,18 @@ pub(super) struct EventWatch {
     /// By attempt: index = returns before it. A slot stays empty until a message about that
     /// attempt is seen.
     pub(super) assignments: Vec<Option<Assignment>>,
+}
+
+impl EventWatch {
+    /// The slot of dispatch `number`, made (empty) when there is none yet. The slots grow one
+    /// at a time: most events are dispatched once, and a vector's first growth would make room
+    /// for four.
+    pub(super) fn slot(&mut self, number: usize) -> &mut Option<Assignment> {
+        if self.assignments.len() <= number {
+            self.assignments
+                .reserve_exact(number + 1 - self.assignments.len());
+            self.assignments.resize_with(number + 1, || None);
+        }
+        &mut self.assignments[number]
+    }
 }

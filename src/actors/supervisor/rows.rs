@@ -8,7 +8,7 @@
 //! working calendar (the very [`handling_hours`] the supervisor's own figures use).
 
 use super::figures::handling_hours;
-use super::records::{Assignment, CaseWatch, EventWatch};
+use super::records::{Assignment, CaseWatch, EventWatch, Warned};
 use super::Supervisor;
 use crate::calendar::WorkingCalendar;
 use crate::domain::{
@@ -104,8 +104,8 @@ fn case_row(calendar: &WorkingCalendar, case_id: &CaseId, case: &CaseWatch) -> S
             .decided_at
             .map(|at| handling_hours(calendar, case.accepted_at, at, case.paused_hours)),
         rating: case.rating,
-        warned_yellow: case.warned.contains(&WarningLevel::Yellow),
-        warned_red: case.warned.contains(&WarningLevel::Red),
+        warned_yellow: case.warned.contains(WarningLevel::Yellow),
+        warned_red: case.warned.contains(WarningLevel::Red),
     }
 }
 
@@ -136,8 +136,8 @@ fn assignment_row(
             .answered_at
             .map(|at| handling_hours(calendar, assignment.dispatched_at, at, 0.0)),
         returned: assignment.returned,
-        warned_yellow: assignment.warned.contains(&WarningLevel::Yellow),
-        warned_red: assignment.warned.contains(&WarningLevel::Red),
+        warned_yellow: assignment.warned.contains(WarningLevel::Yellow),
+        warned_red: assignment.warned.contains(WarningLevel::Red),
         escalated_to: assignment.escalated_to.as_ref().map(ToString::to_string),
     }
 }
@@ -145,14 +145,6 @@ fn assignment_row(
 /// The ids of the messages `rows` say were applied.
 pub(super) fn applied_ids(rows: &[String]) -> Set<MessageId> {
     rows.iter().map(MessageId::from_string).collect()
-}
-
-/// The warnings a row says were raised.
-fn warned(yellow: bool, red: bool) -> Set<WarningLevel> {
-    [(yellow, WarningLevel::Yellow), (red, WarningLevel::Red)]
-        .into_iter()
-        .filter_map(|(raised, level)| raised.then_some(level))
-        .collect()
 }
 
 /// A supervised case as its row holds it.
@@ -165,7 +157,7 @@ pub(super) fn case_watch(row: &SupervisedCaseRow) -> CaseWatch {
         suspended_since: row.suspended_since,
         paused_hours: row.paused_hours,
         decided_at: row.decided_at,
-        warned: warned(row.warned_yellow, row.warned_red),
+        warned: Warned::from_flags(row.warned_yellow, row.warned_red),
         rating: row.rating,
     }
 }
@@ -186,10 +178,7 @@ pub(super) fn event_watches(rows: &[AssignmentRow]) -> Map<EventId, EventWatch> 
                 trace_id: row.trace_id.clone(),
                 assignments: Vec::new(),
             });
-        if watch.assignments.len() <= number {
-            watch.assignments.resize_with(number + 1, || None);
-        }
-        watch.assignments[number] = Some(assignment(row));
+        *watch.slot(number) = Some(assignment(row));
     }
     events
 }
@@ -205,7 +194,7 @@ fn assignment(row: &AssignmentRow) -> Assignment {
         extensions: row.extensions,
         answered_at: row.answered_at,
         returned: row.returned,
-        warned: warned(row.warned_yellow, row.warned_red),
+        warned: Warned::from_flags(row.warned_yellow, row.warned_red),
         escalated_to: row.escalated_to.as_ref().map(CentreCode::from_string),
     }
 }
