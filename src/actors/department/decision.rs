@@ -33,7 +33,7 @@ impl Department {
             Some((decision, opinion)) => (decision, vec![opinion]),
             None => self.rule_outcome(case),
         };
-        case.steps.push(self.step(
+        case.add_step(self.step(
             StepKind::Decided,
             format!(
                 "{}: {}",

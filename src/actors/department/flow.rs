@@ -271,7 +271,7 @@ impl Department {
                 )
             })
             .collect();
-        case.steps.push(self.step(
+        case.add_step(self.step(
             StepKind::CollaborationRequested,
             format!("协同请求: {}", names.join(", ")),
         ));
@@ -311,7 +311,7 @@ impl Department {
             .map(|m| m.required_materials.clone())
             .unwrap_or_default();
         case.missing = missing_materials(&required, &case.application.materials);
-        case.steps.push(self.step(
+        case.add_step(self.step(
             StepKind::Resumed,
             format!(
                 "补正材料已收到; clock resumed, due date moved by {added} working days to {}",

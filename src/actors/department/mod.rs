@@ -149,7 +149,9 @@ impl Department {
     }
 
     /// A step of a case's approval, taken by this department now.
-    fn step(&self, step: StepKind, note: String) -> ApprovalStep {
+    fn step(&self, step: StepKind, mut note: String) -> ApprovalStep {
+        // A formatted note's buffer grew by doubling; the case keeps it while it is open.
+        note.shrink_to_fit();
         ApprovalStep {
             step,
             by: self.me().to_string(),

@@ -215,7 +215,7 @@ impl Handler<RequestSupplement> for Department {
             since: now,
         };
         case.suspensions = sequence;
-        case.steps.push(step);
+        case.add_step(step);
         let trace_id = case.trace_id.clone();
         let request = ActRequest {
             id: message_ids::suspended(&case_id, sequence),

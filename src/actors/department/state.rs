@@ -50,6 +50,15 @@ pub(super) struct DeptCase {
     pub(super) suspensions: u32,
 }
 
+impl DeptCase {
+    /// Adds `step` to the approval's steps. They grow one at a time: a case takes a few steps
+    /// while it is open, and a vector's growth would double its room.
+    pub(super) fn add_step(&mut self, step: ApprovalStep) {
+        self.steps.reserve_exact(1);
+        self.steps.push(step);
+    }
+}
+
 /// A collaboration event waiting for staff.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct PendingEvent {
