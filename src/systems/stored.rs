@@ -11,7 +11,8 @@ use crate::bus::{Delivery, OffsetSink, Record, Resume, Topic};
 use crate::domain::{Envelope, SystemId};
 use crate::maps::Map;
 use crate::port::{HandleError, Inbound};
-use crate::store::{CaseRepository, StateRow, StoredOffset, StoredSnapshot};
+use crate::store::supervision::SupervisedRecords;
+use crate::store::{CaseRepository, CaseRow, StateRow, StoredOffset, StoredSnapshot};
 use actix::prelude::*;
 use anyhow::Context as _;
 use bytes::Bytes;
@@ -36,24 +37,21 @@ impl Systems {
         if self.roles.intake {
             // A page at a time: the intake keeps no more than its limit of them in memory, and
             // the rows read need not be all in memory at once either.
-            let mut after = None;
-            let mut taken = 0;
-            loop {
-                let page = repository
-                    .open_cases(after.as_ref(), TAKE_BACK_PAGE)
-                    .await
-                    .context("Failed to read the open cases from the case repository")?;
-                let full = page.len() == TAKE_BACK_PAGE as usize;
-                taken += page.len();
-                after = page.last().cloned();
-                self.intake
-                    .send(TakeBack(page))
-                    .await
-                    .context("the intake system stopped during start-up")?;
-                if !full {
-                    break;
-                }
-            }
+            let taken = in_pages(
+                |after: Option<CaseRow>| async move {
+                    repository
+                        .open_cases(after.as_ref(), TAKE_BACK_PAGE)
+                        .await
+                        .context("Failed to read the open cases from the case repository")
+                },
+                |page| async move {
+                    self.intake
+                        .send(TakeBack(page))
+                        .await
+                        .context("the intake system stopped during start-up")
+                },
+            )
+            .await?;
             tracing::info!(
                 cases = taken,
                 "open cases taken back from the case repository"
@@ -62,26 +60,24 @@ impl Systems {
         if self.roles.governance {
             // A page at a time, so that the rows read are never all in memory at once: the
             // supervisor keeps every open case, but as its records, not as rows.
-            let mut after: Option<String> = None;
-            let mut taken = 0;
-            loop {
-                let page = repository
-                    .open_supervision(after.as_deref(), TAKE_BACK_PAGE)
-                    .await
-                    .context(
-                        "Failed to read the open supervision records from the case repository",
-                    )?;
-                let full = page.len() == TAKE_BACK_PAGE as usize;
-                taken += page.len();
-                after = page.last().map(|records| records.case_id.clone());
-                self.supervisor
-                    .send(TakeBackRecords(page))
-                    .await
-                    .context("the supervision system stopped during start-up")?;
-                if !full {
-                    break;
-                }
-            }
+            let taken = in_pages(
+                |after: Option<SupervisedRecords>| async move {
+                    let after = after.map(|records| records.case_id);
+                    repository
+                        .open_supervision(after.as_deref(), TAKE_BACK_PAGE)
+                        .await
+                        .context(
+                            "Failed to read the open supervision records from the case repository",
+                        )
+                },
+                |page| async move {
+                    self.supervisor
+                        .send(TakeBackRecords(page))
+                        .await
+                        .context("the supervision system stopped during start-up")
+                },
+            )
+            .await?;
             tracing::info!(
                 cases = taken,
                 "open supervision records taken back from the case repository"
@@ -324,4 +320,30 @@ pub(super) struct KeptState {
     pub(super) resume: Resume,
     /// Where the snapshots it read go.
     pub(super) keep: KeepHandled,
+}
+
+/// Reads pages of at most [`TAKE_BACK_PAGE`] items with `read` (given the last item of the page
+/// before, `None` for the first) and hands each to `hand`, until a page is not full; how many
+/// items there were in all.
+async fn in_pages<T, Read, Hand>(
+    read: impl Fn(Option<T>) -> Read,
+    hand: impl Fn(Vec<T>) -> Hand,
+) -> anyhow::Result<usize>
+where
+    T: Clone,
+    Read: std::future::Future<Output = anyhow::Result<Vec<T>>>,
+    Hand: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let mut after = None;
+    let mut taken = 0;
+    loop {
+        let page = read(after).await?;
+        let full = page.len() == TAKE_BACK_PAGE as usize;
+        taken += page.len();
+        after = page.last().cloned();
+        hand(page).await?;
+        if !full {
+            return Ok(taken);
+        }
+    }
 }
