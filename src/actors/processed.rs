@@ -10,7 +10,7 @@
 //! it cannot be delivered any more.
 
 use crate::domain::{CaseId, Envelope, MessageId};
-use crate::maps::{Map, Set};
+use crate::maps::Map;
 use crate::port::HandleError;
 use chrono::{DateTime, Duration, Utc};
 use std::collections::BTreeSet;
@@ -126,8 +126,10 @@ impl ClosedCases {
 
 /// The inbound messages a system has handled.
 pub struct Processed {
-    /// Messages whose outputs are on the bus, by the open case they are about.
-    done: Map<CaseId, Set<MessageId>>,
+    /// Messages whose outputs are on the bus, by the open case they are about. A list, grown
+    /// one at a time, rather than a set: a case has a few messages at each system, and every
+    /// open case holds one.
+    done: Map<CaseId, Vec<MessageId>>,
     /// Messages whose outputs were produced but not yet confirmed.
     started: Map<MessageId, Started>,
     /// How many of `started` each case has, so that whether a case is busy costs one look-up,
@@ -202,10 +204,11 @@ impl Processed {
         let waiters = match result {
             Ok(()) => self.started.remove(id).and_then(|started| {
                 self.unstart(&started.case_id);
-                self.done
-                    .entry(started.case_id)
-                    .or_default()
-                    .insert(id.clone());
+                let done = self.done.entry(started.case_id).or_default();
+                if !done.contains(id) {
+                    done.reserve_exact(1);
+                    done.push(id.clone());
+                }
                 started.waiters
             }),
             Err(_) => self.started.get_mut(id).and_then(|s| s.waiters.take()),
@@ -249,7 +252,7 @@ impl Processed {
 
     /// How many handled ids it keeps, and how many closed cases.
     pub fn holding(&self) -> (usize, usize) {
-        let ids = self.done.values().map(Set::len).sum::<usize>() + self.started.len();
+        let ids = self.done.values().map(Vec::len).sum::<usize>() + self.started.len();
         (ids, self.closed.len())
     }
 }
@@ -309,7 +312,8 @@ mod tests {
         let start = Utc::now();
         let mut processed = Processed::new(Duration::hours(168));
         let (c1, c2) = (case("c1"), case("c2"));
-        for (case_id, id) in [(&c1, "c1/a"), (&c1, "c1/b"), (&c2, "c2/a")] {
+        // "c1/a" handled twice (its outputs sent again) is kept once.
+        for (case_id, id) in [(&c1, "c1/a"), (&c1, "c1/b"), (&c2, "c2/a"), (&c1, "c1/a")] {
             processed.start(case_id, MessageId::from_string(id), Vec::new());
             processed.settle(&MessageId::from_string(id), &Ok(()));
         }
