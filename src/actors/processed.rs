@@ -10,7 +10,7 @@
 //! it cannot be delivered any more.
 
 use crate::domain::{CaseId, Envelope, MessageId};
-use crate::maps::Map;
+use crate::maps::{FewIds, Map};
 use crate::port::HandleError;
 use chrono::{DateTime, Duration, Utc};
 use std::collections::BTreeSet;
@@ -126,10 +126,8 @@ impl ClosedCases {
 
 /// The inbound messages a system has handled.
 pub struct Processed {
-    /// Messages whose outputs are on the bus, by the open case they are about. A list, grown
-    /// one at a time, rather than a set: a case has a few messages at each system, and every
-    /// open case holds one.
-    done: Map<CaseId, Vec<MessageId>>,
+    /// Messages whose outputs are on the bus, by the open case they are about.
+    done: Map<CaseId, FewIds<MessageId>>,
     /// Messages whose outputs were produced but not yet confirmed.
     started: Map<MessageId, Started>,
     /// How many of `started` each case has, so that whether a case is busy costs one look-up,
@@ -204,11 +202,10 @@ impl Processed {
         let waiters = match result {
             Ok(()) => self.started.remove(id).and_then(|started| {
                 self.unstart(&started.case_id);
-                let done = self.done.entry(started.case_id).or_default();
-                if !done.contains(id) {
-                    done.reserve_exact(1);
-                    done.push(id.clone());
-                }
+                self.done
+                    .entry(started.case_id)
+                    .or_default()
+                    .insert(id.clone());
                 started.waiters
             }),
             Err(_) => self.started.get_mut(id).and_then(|s| s.waiters.take()),
@@ -252,7 +249,7 @@ impl Processed {
 
     /// How many handled ids it keeps, and how many closed cases.
     pub fn holding(&self) -> (usize, usize) {
-        let ids = self.done.values().map(Vec::len).sum::<usize>() + self.started.len();
+        let ids = self.done.values().map(FewIds::len).sum::<usize>() + self.started.len();
         (ids, self.closed.len())
     }
 }

@@ -4,7 +4,7 @@
 //! records.
 
 use crate::domain::{CaseId, CentreCode, DepartmentCode, EventId, MessageId, WarningLevel};
-use crate::maps::Set;
+use crate::maps::FewIds;
 use chrono::{DateTime, Utc};
 
 /// What the supervisor holds of a case besides its records: a case is in memory while it
@@ -12,9 +12,9 @@ use chrono::{DateTime, Utc};
 #[derive(Default)]
 pub(super) struct Held {
     /// The ids of the messages applied to the case's records: a repeat changes nothing.
-    pub(super) seen: Set<MessageId>,
+    pub(super) seen: FewIds<MessageId>,
     /// The events that help the case.
-    pub(super) events: Set<EventId>,
+    pub(super) events: FewIds<EventId>,
     /// Answers read before the dispatch they answer (the topics are read independently, so a
     /// rebuilding view can meet `collaboration.answered` before `collaboration.dispatched`):
     /// each is applied when its dispatch is learnt.

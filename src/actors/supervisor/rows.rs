@@ -14,7 +14,7 @@ use crate::calendar::WorkingCalendar;
 use crate::domain::{
     CaseId, CentreCode, DepartmentCode, Envelope, EventId, MessageId, WarningLevel,
 };
-use crate::maps::{Map, Set};
+use crate::maps::{FewIds, Map, Set};
 use crate::store::supervision::{AppliedMessage, AssignmentRow, SupervisedCaseRow};
 use crate::store::{CaseWriter, SupervisionRow};
 
@@ -143,7 +143,7 @@ fn assignment_row(
 }
 
 /// The ids of the messages `rows` say were applied.
-pub(super) fn applied_ids(rows: &[String]) -> Set<MessageId> {
+pub(super) fn applied_ids(rows: &[String]) -> FewIds<MessageId> {
     rows.iter().map(MessageId::from_string).collect()
 }
 
