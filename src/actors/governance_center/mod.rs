@@ -54,7 +54,7 @@ use super::acts::Acts;
 use super::{handle_delivery, reassigned, AfterClose, BusSystem, Processed, Versions};
 use crate::catalog::{Catalog, Centre};
 use crate::domain::{CaseId, CollaborationEvent, Envelope, EventId, MessageType, SystemId};
-use crate::maps::{Map, Set};
+use crate::maps::{FewIds, Map, Set};
 use crate::port::{HandleError, Inbound, Publish};
 use crate::store::ClosedStates;
 use actix::prelude::*;
@@ -87,7 +87,7 @@ pub struct GovernanceCenter {
     completed: Set<CaseId>,
     /// The events this centre routed down and whose answer has not come back through it, by
     /// case.
-    routed: Map<CaseId, Set<EventId>>,
+    routed: Map<CaseId, FewIds<EventId>>,
     /// The last position published of each intake process's feed, by instance (city centre
     /// only).
     feed_cursors: Map<u32, u64>,
