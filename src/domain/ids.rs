@@ -3,13 +3,16 @@
 //!
 //! The string is shared (`Arc<str>`): a case id is kept by every system a case reaches, in its
 //! records, its handled-message sets and its snapshots' keys, and a clone of it is a reference
-//! count, not a new allocation of the text. The text itself never changes once made.
+//! count, not a new allocation of the text. The text itself never changes once made. Case and
+//! event ids read apart (each system reads them from its own messages) share one text while
+//! anyone holds it (`interned`), and configured codes share the configuration's.
 //!
 //! Every one is serialised as the bare string it wraps (`#[serde(transparent)]`), so the wire
 //! contract, the HTTP API and the TOML config read exactly as they did when these were `String`s.
 //! Shapes are checked where they always were: config codes by `Settings::validate`, ids and codes
 //! on the wire by the system that looks them up.
 
+use super::interned::Interned;
 use crate::maps::Set;
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
@@ -54,6 +57,15 @@ fn new_text(text: &str) -> Arc<str> {
     Arc::from(text)
 }
 
+/// Case and event ids read while someone holds the same one: each open case's id is named by
+/// every system it reaches, and each reads it from its own messages.
+static HELD_IDS: LazyLock<Interned> = LazyLock::new(Interned::new);
+
+/// `id`'s text: shared with whoever holds the same id (see [`Interned`]).
+fn held_text(id: &str) -> Arc<str> {
+    HELD_IDS.text(id)
+}
+
 /// `code`'s text: shared with the configured code of that text, if there is one.
 fn code_text(code: &str) -> Arc<str> {
     let known = KNOWN_CODES.read().unwrap_or_else(PoisonError::into_inner);
@@ -79,7 +91,8 @@ macro_rules! string_id {
 
         impl $name {
             /// Wraps an existing id (as read from the wire or a URL). A code of the configured
-            /// city shares that code's text ([`know_code`]); any other text is its own.
+            /// city shares that code's text ([`know_code`]); a case or event id shares the text
+            /// of the same id held elsewhere (`held_text`); any other text is its own.
             pub fn from_string(s: impl AsRef<str>) -> Self {
                 Self($text(s.as_ref()))
             }
@@ -138,7 +151,8 @@ macro_rules! string_id {
 
 string_id!(
     /// A case (办件) id, issued by the intake system; the record key of every bus message.
-    CaseId
+    CaseId,
+    held_text
 );
 string_id!(
     /// A bus message id. Ids are derived from what caused the message, so re-publishing after a
@@ -147,7 +161,8 @@ string_id!(
 );
 string_id!(
     /// A collaboration event id: one piece of help asked of one department.
-    EventId
+    EventId,
+    held_text
 );
 
 string_id!(

@@ -10,6 +10,7 @@ mod envelope;
 mod form;
 pub mod identity;
 mod ids;
+mod interned;
 pub mod masking;
 pub mod message_ids;
 mod payloads;
