@@ -15,12 +15,8 @@ use hashbrown::HashTable;
 use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
-/// Shards, each under its own lock, so that threads reading different texts rarely wait: as
-/// many as `SHARD_BITS` of a hash can name.
-const SHARD_BITS: u32 = 4;
-
-/// How many shards.
-const SHARDS: usize = 1 << SHARD_BITS;
+/// Shards, each under its own lock, so that threads reading different texts rarely wait.
+const SHARDS: usize = 16;
 
 /// A table grows at least this much before its first sweep.
 const FIRST_SWEEP: usize = 1024;
@@ -54,8 +50,9 @@ impl Interned {
     /// `text`, shared with whoever holds the same text, if anyone does.
     pub(super) fn text(&self, text: &str) -> Arc<str> {
         let hash = self.hasher.hash_one(text);
-        // The top bits pick the shard: a table finds its buckets by the low bits.
-        let shard = &self.shards[(hash >> (u64::BITS - SHARD_BITS)) as usize];
+        // Middle bits pick the shard: a table finds its buckets by the low bits and tells
+        // entries apart first by the top seven.
+        let shard = &self.shards[(hash >> 32) as usize % SHARDS];
         let mut shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
         let held = shard
             .table
