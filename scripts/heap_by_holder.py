@@ -19,15 +19,25 @@ import sys
 
 from peak_by_source import SHARED
 
-# (holder, files, how many innermost frames of ours to look at, or a function name to find
-# anywhere in the stack). The first match wins, so the narrower rules come first.
+# (holder, files, how many innermost frames of ours to look at, functions): a stack belongs to
+# the holder when one of those frames is in one of the files and, if functions are named, is one
+# of them; with no files, when a named function is anywhere in the stack. The first match wins,
+# so the narrower rules come first. Several files share a name across systems (`observe.rs`,
+# `state.rs`), so their functions tell the systems apart.
 RULES = [
-    ("the intake system's record of each case, made at submission", None, 0, "register"),
+    ("the intake system's record of each case, made at submission", None, 0, {"register"}),
+    ("ids read from the wire, shared by text, and the table that shares them (interned.rs)",
+     {"interned.rs"}, 1, None),
+    ("the supervision system's watch of each case",
+     {"observe.rs", "records.rs"}, 3,
+     {"apply", "learn_case", "learn_dispatch", "slot", "case_mut", "assignment_mut",
+      "latest_assignment_mut"}),
     ("the intake system's view of each case (history, events)",
      {"observe.rs", "view.rs", "events.rs"}, 3, None),
     ("audit records held by the bus", {"trail.rs"}, 99, None),
     ("departments' case records and pending collaborations",
      {"flow.rs", "pending.rs", "decision.rs"}, 3, None),
+    ("departments' case records and pending collaborations", {"state.rs"}, 3, {"add_step"}),
     ("handled-message records (processed.rs)", {"processed.rs"}, 2, None),
     ("the centres' routing", {"routing.rs", "state.rs", "returns.rs"}, 3, None),
     ("the idempotency store", {"store.rs"}, 2, None),
@@ -37,16 +47,21 @@ RULES = [
 ]
 
 
+def named(frame: str, functions) -> bool:
+    """Whether `frame` is one of `functions` (a frame reads `name` or `name<…>`)."""
+    return functions is None or frame.split("<")[0] in functions
+
+
 def ours_of(root: pathlib.Path) -> set:
     return {p.name for p in (root / "src").rglob("*.rs")} - SHARED
 
 
 def holder(frames: list) -> str:
-    for name, files, depth, function in RULES:
-        if function is not None:
-            if any(f.startswith(function) for f, _ in frames):
+    for name, files, depth, functions in RULES:
+        if files is None:
+            if any(named(f, functions) for f, _ in frames):
                 return name
-        elif any(source in files for _, source in frames[-depth:]):
+        elif any(source in files and named(f, functions) for f, source in frames[-depth:]):
             return name
     return "other"
 
