@@ -47,8 +47,9 @@ pub(super) struct Repository {
     recent: VecDeque<(CaseId, u64)>,
     /// The number of the last change.
     changes: u64,
-    /// The open cases that left memory.
-    away: Map<CaseId, Away>,
+    /// The open cases that left memory. Boxed: an entry is 112 bytes, and a table keeps room
+    /// for more entries than it holds.
+    away: Map<CaseId, Box<Away>>,
 }
 
 /// What memory keeps of an open case that left it.
@@ -285,7 +286,7 @@ impl IntakeSystem {
             sequence: record.sequence,
         };
         if let Some(repository) = &mut self.repository {
-            repository.away.insert(case_id.clone(), away);
+            repository.away.insert(case_id.clone(), Box::new(away));
         }
         true
     }
