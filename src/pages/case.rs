@@ -20,18 +20,36 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
         .route("/my/cases/{case_id}/rating", web::post().to(rate));
 }
 
+/// Which suspension the applicant just supplied the materials for, if any (`?supplied=N`).
+/// The case stays suspended until the department resumes it, a moment later: meanwhile the
+/// page shows that the materials are on their way instead of the form, and keeps following the
+/// case.
+#[derive(serde::Deserialize)]
+struct Supplied {
+    /// The suspension's sequence number.
+    supplied: Option<u32>,
+}
+
 /// A case's page: its progress, which updates itself until the case is closed.
 async fn case_page(
     req: HttpRequest,
     systems: web::Data<Systems>,
     backend: web::Data<Backend>,
     path: web::Path<String>,
+    supplied: web::Query<Supplied>,
 ) -> HttpResponse {
     let session = match applicant(&req).await {
         Ok(session) => session,
         Err(elsewhere) => return elsewhere,
     };
-    let progress = case_progress(&systems.settings, &backend, &session, &path).await;
+    let progress = case_progress(
+        &systems.settings,
+        &backend,
+        &session,
+        &path,
+        supplied.supplied,
+    )
+    .await;
     page("办件进度", Some(&session), progress)
 }
 
@@ -41,12 +59,21 @@ async fn progress(
     systems: web::Data<Systems>,
     backend: web::Data<Backend>,
     path: web::Path<String>,
+    supplied: web::Query<Supplied>,
 ) -> HttpResponse {
     let session = match applicant(&req).await {
         Ok(session) => session,
         Err(elsewhere) => return elsewhere,
     };
-    fragment(case_progress(&systems.settings, &backend, &session, &path).await)
+    let progress = case_progress(
+        &systems.settings,
+        &backend,
+        &session,
+        &path,
+        supplied.supplied,
+    )
+    .await;
+    fragment(progress)
 }
 
 /// How often an open case's page asks for its progress.
@@ -54,12 +81,14 @@ const POLL_EVERY: &str = "every 2s";
 
 /// The case as the API shows it to its applicant: status, due date, the collaboration events
 /// along the tiers, the timeline, and the outcome. While the case is open the fragment asks
-/// for itself again (htmx), so the page follows the case without a reload.
+/// for itself again (htmx), so the page follows the case without a reload; `supplied` names
+/// the suspension whose materials the applicant just sent.
 async fn case_progress(
     settings: &Settings,
     backend: &Backend,
     session: &Session,
     case_id: &str,
+    supplied: Option<u32>,
 ) -> Markup {
     let path = format!("/api/v1/cases/{case_id}");
     let case = match backend.get(&session.token, &path).await {
@@ -68,10 +97,19 @@ async fn case_progress(
     };
     let status = case["status"].as_str().unwrap_or_default();
     // A form for the applicant stops the updates, which would wipe what they type: supplying
-    // the materials brings them back (the page opens again), and a closed case has no more.
-    let supplying = status == "suspended" && case["suspension"].is_object();
+    // the materials brings them back (the page opens again, naming the suspension supplied, as
+    // the case stays suspended until the department resumes it), and a closed case has no more.
+    let suspension = &case["suspension"];
+    let suspended = status == "suspended" && suspension.is_object();
+    let sent = suspended
+        && supplied
+            .is_some_and(|sequence| suspension["sequence"].as_u64() == Some(sequence.into()));
+    let supplying = suspended && !sent;
     let open = !matches!(status, "completed" | "failed") && !supplying;
-    let poll = format!("/my/cases/{case_id}/progress");
+    let poll = match supplied.filter(|_| sent) {
+        Some(sequence) => format!("/my/cases/{case_id}/progress?supplied={sequence}"),
+        None => format!("/my/cases/{case_id}/progress"),
+    };
     html! {
         section #progress aria-live="polite"
             hx-get=[open.then_some(&poll)] hx-trigger=[open.then_some(POLL_EVERY)] hx-swap="outerHTML" {
@@ -84,7 +122,10 @@ async fn case_progress(
                 p.problem role="alert" { (failure) }
             }
             @if supplying {
-                (supplement_form(case_id, &case["suspension"]))
+                (supplement_form(case_id, suspension))
+            }
+            @if sent {
+                p.notice { "补正材料已提交，等待承办部门恢复办理。" }
             }
             (events(settings, &case))
             (outcome(&case))
@@ -162,6 +203,7 @@ fn supplement_form(case_id: &str, suspension: &Value) -> Markup {
             p { "承办部门要求补正材料：" (suspension["reason"].as_str().unwrap_or_default()) }
             form.stack method="post" action={ "/my/cases/" (case_id) "/supplement" } {
                 input type="hidden" name="key" value=(key);
+                input type="hidden" name="sequence" value=(suspension["sequence"].as_u64().unwrap_or_default());
                 fieldset {
                     legend { "补正的材料" }
                     @for (i, material) in asked.iter().enumerate() {
@@ -282,9 +324,21 @@ async fn case_act(
     };
     let path = format!("/api/v1/terminals/{terminal}/cases/{case_id}/{act}");
     match backend.post(&session.token, &path, body, key).await {
-        Ok(_) => see_other(&format!("/my/cases/{case_id}")),
+        Ok(_) => {
+            // The suspension supplied, so that the page does not offer its form again while
+            // the department has yet to resume the case.
+            let supplied = fields
+                .iter()
+                .find(|(name, _)| name == "sequence")
+                .and_then(|(_, value)| value.parse::<u32>().ok())
+                .filter(|_| act == "supplements");
+            match supplied {
+                Some(sequence) => see_other(&format!("/my/cases/{case_id}?supplied={sequence}")),
+                None => see_other(&format!("/my/cases/{case_id}")),
+            }
+        }
         Err(refused) => {
-            let progress = case_progress(&systems.settings, backend, &session, case_id).await;
+            let progress = case_progress(&systems.settings, backend, &session, case_id, None).await;
             let main = html! {
                 p.problem role="alert" { "未能提交：" (refused.message) }
                 (progress)

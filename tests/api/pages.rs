@@ -1,9 +1,12 @@
 //! The screens' pages over plain HTTP (issue 17): what a browser is sent, and the refusals a
 //! browser test would not see. `tests/browser` uses them in Chromium.
 
-use crate::helpers::spawn_app;
+use crate::helpers::{
+    assert_status, make_manual, poll, spawn_app, spawn_app_with, Caller, TestApp,
+};
 use reqwest::header::{CONTENT_SECURITY_POLICY, LOCATION, SET_COOKIE};
 use reqwest::redirect::Policy;
+use serde_json::{json, Value};
 
 /// A client that shows redirects instead of following them.
 fn browser_like() -> reqwest::Client {
@@ -152,4 +155,114 @@ async fn the_form_needs_a_session_and_shows_the_apis_refusal_in_words_without_ma
         .expect("an answer");
     let own = own.text().await.expect("a page");
     assert!(own.contains("还没有办件"), "{own}");
+}
+
+/// The page at `path` for the session `cookie`, asserting 200.
+async fn page_at(client: &reqwest::Client, address: &str, cookie: &str, path: &str) -> String {
+    let response = client
+        .get(format!("{address}{path}"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(response.status(), 200, "GET {path}");
+    response.text().await.expect("a page")
+}
+
+#[actix_web::test]
+async fn after_supplying_the_page_follows_the_case_and_offers_the_form_no_more() {
+    // Arrange: a citizen's case at market, whose staff decide by hand, suspended for a
+    // material.
+    let app = spawn_app_with(|settings| make_manual(settings, "market")).await;
+    let client = browser_like();
+    let session = signed_in(&client, &app.address, "citizen-supplying").await;
+    let applied = client
+        .post(format!(
+            "{}/apply/individual_business_registration",
+            app.address
+        ))
+        .header("cookie", &session)
+        .header("sec-fetch-site", "same-origin")
+        .form(&[
+            ("key", "k-supplying"),
+            ("name", "李四"),
+            ("id_number", "11010519491231002X"),
+            ("phone", "13800000000"),
+            ("region", "500103|500103001"),
+            ("materials", "id_card"),
+            ("materials", "premises_proof"),
+        ])
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(applied.status(), 303);
+    let case_page = applied.headers()[LOCATION]
+        .to_str()
+        .expect("a location")
+        .to_owned();
+    let case_id = case_page.rsplit('/').next().expect("a case id").to_owned();
+    app.wait_for_inbox_case("market", &case_id).await;
+    let asked = app
+        .post_json(
+            &format!("/api/v1/departments/market/cases/{case_id}/supplement-request"),
+            &json!({ "materials": ["premises_proof"], "reason": "房屋证明复印件不清晰" }),
+        )
+        .await;
+    assert_status(asked, 200).await;
+    wait_for_applicants_view(&app, &case_id, "suspended").await;
+    let offered = page_at(&client, &app.address, &session, &case_page).await;
+
+    // Act: the citizen supplies it, and the browser follows the redirect.
+    let supplied = client
+        .post(format!("{}/my/cases/{case_id}/supplement", app.address))
+        .header("cookie", &session)
+        .header("sec-fetch-site", "same-origin")
+        .form(&[
+            ("key", "k-supplied"),
+            ("sequence", "1"),
+            ("materials", "premises_proof"),
+        ])
+        .send()
+        .await
+        .expect("an answer");
+    let location = supplied.headers()[LOCATION]
+        .to_str()
+        .expect("a location")
+        .to_owned();
+    let followed = page_at(&client, &app.address, &session, &location).await;
+
+    // Assert: the form was offered while the department waited, not after; the page names the
+    // suspension supplied and keeps asking for the case's progress until the department
+    // resumes it (the case stays suspended until then, however briefly).
+    assert!(offered.contains("提交补正材料"), "{offered}");
+    assert_eq!(supplied.status(), 303);
+    assert_eq!(location, format!("/my/cases/{case_id}?supplied=1"));
+    assert!(!followed.contains("提交补正材料"), "{followed}");
+    let still_suspended = followed.contains(r#"data-status="suspended""#);
+    assert!(
+        !still_suspended || followed.contains("补正材料已提交"),
+        "{followed}"
+    );
+    assert!(
+        followed.contains(&format!(r#"hx-get="/my/cases/{case_id}/progress"#)),
+        "the page follows the case: {followed}"
+    );
+    // The department resumes it: the case is accepted again, its suspension over.
+    let resumed = wait_for_applicants_view(&app, &case_id, "accepted").await;
+    assert!(resumed["suspension"].is_null(), "{resumed}");
+}
+
+/// Waits until the case of `citizen-supplying`, as its applicant sees it, is `status`; the
+/// case then.
+async fn wait_for_applicants_view(app: &TestApp, case_id: &str, status: &str) -> Value {
+    let applicant = Caller::Applicant("citizen-supplying".into());
+    let path = format!("/api/v1/cases/{case_id}");
+    poll(&format!("case {case_id} to be {status}"), || async {
+        let case = assert_status(app.get_as(&applicant, &path).await, 200).await;
+        match case["status"].as_str() {
+            Some(now) if now == status => Ok(case),
+            _ => Err(case.to_string()),
+        }
+    })
+    .await
 }
