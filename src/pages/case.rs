@@ -38,19 +38,10 @@ async fn case_page(
     path: web::Path<String>,
     supplied: web::Query<Supplied>,
 ) -> HttpResponse {
-    let session = match applicant(&req).await {
-        Ok(session) => session,
-        Err(elsewhere) => return elsewhere,
-    };
-    let progress = case_progress(
-        &systems.settings,
-        &backend,
-        &session,
-        &path,
-        supplied.supplied,
-    )
-    .await;
-    page("办件进度", Some(&session), progress)
+    match progress_of(&req, &systems, &backend, &path, supplied.supplied).await {
+        Ok((session, progress)) => page("办件进度", Some(&session), progress),
+        Err(elsewhere) => elsewhere,
+    }
 }
 
 /// The progress fragment the case page polls.
@@ -61,19 +52,24 @@ async fn progress(
     path: web::Path<String>,
     supplied: web::Query<Supplied>,
 ) -> HttpResponse {
-    let session = match applicant(&req).await {
-        Ok(session) => session,
-        Err(elsewhere) => return elsewhere,
-    };
-    let progress = case_progress(
-        &systems.settings,
-        &backend,
-        &session,
-        &path,
-        supplied.supplied,
-    )
-    .await;
-    fragment(progress)
+    match progress_of(&req, &systems, &backend, &path, supplied.supplied).await {
+        Ok((_, progress)) => fragment(progress),
+        Err(elsewhere) => elsewhere,
+    }
+}
+
+/// The applicant's session and their case's progress ([`case_progress`]); where a visitor
+/// who is no signed-in applicant goes instead.
+async fn progress_of(
+    req: &HttpRequest,
+    systems: &Systems,
+    backend: &Backend,
+    case_id: &str,
+    supplied: Option<u32>,
+) -> Result<(Session, Markup), HttpResponse> {
+    let session = applicant(req).await?;
+    let progress = case_progress(&systems.settings, backend, &session, case_id, supplied).await;
+    Ok((session, progress))
 }
 
 /// How often an open case's page asks for its progress.

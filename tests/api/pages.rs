@@ -39,6 +39,20 @@ async fn signed_in(client: &reqwest::Client, address: &str, account: &str) -> St
     cookie.split(';').next().unwrap_or_default().to_owned()
 }
 
+/// The portal's form for individual_business_registration under idempotency key `key`, with
+/// identity number `id_number`.
+fn application_form<'a>(key: &'a str, id_number: &'a str) -> [(&'a str, &'a str); 7] {
+    [
+        ("key", key),
+        ("name", "李四"),
+        ("id_number", id_number),
+        ("phone", "13800000000"),
+        ("region", "500103|500103001"),
+        ("materials", "id_card"),
+        ("materials", "premises_proof"),
+    ]
+}
+
 #[actix_web::test]
 async fn the_pages_are_chinese_html_under_a_policy_of_their_own_and_the_api_keeps_its_own() {
     // Arrange
@@ -122,15 +136,7 @@ async fn the_form_needs_a_session_and_shows_the_apis_refusal_in_words_without_ma
         .post(&form_url)
         .header("cookie", &session)
         .header("sec-fetch-site", "same-origin")
-        .form(&[
-            ("key", "k-refused"),
-            ("name", "李四"),
-            ("id_number", "123"),
-            ("phone", "13800000000"),
-            ("region", "500103|500103001"),
-            ("materials", "id_card"),
-            ("materials", "premises_proof"),
-        ])
+        .form(&application_form("k-refused", "123"))
         .send()
         .await
         .expect("an answer");
@@ -183,15 +189,7 @@ async fn after_supplying_the_page_follows_the_case_and_offers_the_form_no_more()
         ))
         .header("cookie", &session)
         .header("sec-fetch-site", "same-origin")
-        .form(&[
-            ("key", "k-supplying"),
-            ("name", "李四"),
-            ("id_number", "11010519491231002X"),
-            ("phone", "13800000000"),
-            ("region", "500103|500103001"),
-            ("materials", "id_card"),
-            ("materials", "premises_proof"),
-        ])
+        .form(&application_form("k-supplying", "11010519491231002X"))
         .send()
         .await
         .expect("an answer");
