@@ -75,10 +75,12 @@ impl<T: PartialEq> FewIds<T> {
 
 impl<T: PartialEq> FromIterator<T> for FewIds<T> {
     fn from_iter<I: IntoIterator<Item = T>>(ids: I) -> Self {
-        let mut few = Self::default();
+        let ids = ids.into_iter();
+        let mut few = Self(Vec::with_capacity(ids.size_hint().0));
         for id in ids {
             few.insert(id);
         }
+        // Room made for repeats that were not kept.
         few.0.shrink_to_fit();
         few
     }

@@ -56,10 +56,9 @@ impl Interned {
         let mut shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
         let held = shard
             .table
-            .find(hash, |(h, weak)| {
-                *h == hash && weak.upgrade().is_some_and(|held| &*held == text)
-            })
-            .and_then(|(_, weak)| weak.upgrade());
+            .iter_hash(hash)
+            .filter(|(h, _)| *h == hash)
+            .find_map(|(_, weak)| weak.upgrade().filter(|held| &**held == text));
         if let Some(held) = held {
             return held;
         }

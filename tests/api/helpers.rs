@@ -3,6 +3,7 @@
 
 pub use crate::common::app::{inbox_lists_case, json_body, reasons, step_names, TestApp, TERMINAL};
 pub use crate::common::callers::Caller;
+pub use crate::common::once::assert_each_step_once;
 pub use crate::common::poll;
 use govfusion::bus::memory::MemoryBus;
 use govfusion::bus::Topic;
@@ -237,18 +238,6 @@ pub async fn assert_status(response: reqwest::Response, status: u16) -> Value {
     let body = json_body(response).await;
     assert_eq!(actual, status, "expected {status}, got {actual}: {body}");
     body
-}
-
-/// Asserts that no message id is twice in `case`'s history: each step was recorded once.
-pub fn assert_each_step_once(case: &Value) {
-    let ids: Vec<&str> = case["history"]
-        .as_array()
-        .expect("a history")
-        .iter()
-        .filter_map(|entry| entry["message_id"].as_str())
-        .collect();
-    let unique: std::collections::BTreeSet<&str> = ids.iter().copied().collect();
-    assert_eq!(ids.len(), unique.len(), "a step twice in {case}");
 }
 
 impl TestApp {

@@ -132,14 +132,13 @@ async fn the_form_needs_a_session_and_shows_the_apis_refusal_in_words_without_ma
     let session = signed_in(&client, &app.address, "citizen-refused").await;
 
     // Act: an identity number of three digits.
-    let refused = client
-        .post(&form_url)
-        .header("cookie", &session)
-        .header("sec-fetch-site", "same-origin")
-        .form(&application_form("k-refused", "123"))
-        .send()
-        .await
-        .expect("an answer");
+    let refused = posted_form(
+        &client,
+        &form_url,
+        &session,
+        &application_form("k-refused", "123"),
+    )
+    .await;
 
     // Assert
     assert_eq!(anonymous.status(), 303);
@@ -163,6 +162,23 @@ async fn the_form_needs_a_session_and_shows_the_apis_refusal_in_words_without_ma
     assert!(own.contains("还没有办件"), "{own}");
 }
 
+/// `form` posted to `url` from one of the service's own pages, for the session `cookie`.
+async fn posted_form(
+    client: &reqwest::Client,
+    url: &str,
+    cookie: &str,
+    form: &[(&str, &str)],
+) -> reqwest::Response {
+    client
+        .post(url)
+        .header("cookie", cookie)
+        .header("sec-fetch-site", "same-origin")
+        .form(form)
+        .send()
+        .await
+        .expect("an answer")
+}
+
 /// The page at `path` for the session `cookie`, asserting 200.
 async fn page_at(client: &reqwest::Client, address: &str, cookie: &str, path: &str) -> String {
     let response = client
@@ -182,17 +198,13 @@ async fn after_supplying_the_page_follows_the_case_and_offers_the_form_no_more()
     let app = spawn_app_with(|settings| make_manual(settings, "market")).await;
     let client = browser_like();
     let session = signed_in(&client, &app.address, "citizen-supplying").await;
-    let applied = client
-        .post(format!(
-            "{}/apply/individual_business_registration",
-            app.address
-        ))
-        .header("cookie", &session)
-        .header("sec-fetch-site", "same-origin")
-        .form(&application_form("k-supplying", "11010519491231002X"))
-        .send()
-        .await
-        .expect("an answer");
+    let applied = posted_form(
+        &client,
+        &format!("{}/apply/individual_business_registration", app.address),
+        &session,
+        &application_form("k-supplying", "11010519491231002X"),
+    )
+    .await;
     assert_eq!(applied.status(), 303);
     let case_page = applied.headers()[LOCATION]
         .to_str()
@@ -211,18 +223,17 @@ async fn after_supplying_the_page_follows_the_case_and_offers_the_form_no_more()
     let offered = page_at(&client, &app.address, &session, &case_page).await;
 
     // Act: the citizen supplies it, and the browser follows the redirect.
-    let supplied = client
-        .post(format!("{}/my/cases/{case_id}/supplement", app.address))
-        .header("cookie", &session)
-        .header("sec-fetch-site", "same-origin")
-        .form(&[
+    let supplied = posted_form(
+        &client,
+        &format!("{}/my/cases/{case_id}/supplement", app.address),
+        &session,
+        &[
             ("key", "k-supplied"),
             ("sequence", "1"),
             ("materials", "premises_proof"),
-        ])
-        .send()
-        .await
-        .expect("an answer");
+        ],
+    )
+    .await;
     let location = supplied.headers()[LOCATION]
         .to_str()
         .expect("a location")

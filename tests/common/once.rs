@@ -61,3 +61,16 @@ pub fn ids_by_case_and_kind<'a>(
     }
     ids
 }
+
+/// Asserts that no message id is twice in `case`'s history (a case as the API shows it): each
+/// step was recorded once, however often its message was delivered.
+pub fn assert_each_step_once(case: &serde_json::Value) {
+    let ids: Vec<&str> = case["history"]
+        .as_array()
+        .expect("a history")
+        .iter()
+        .filter_map(|entry| entry["message_id"].as_str())
+        .collect();
+    let unique: HashSet<&str> = ids.iter().copied().collect();
+    assert_eq!(ids.len(), unique.len(), "a step twice in {case}");
+}

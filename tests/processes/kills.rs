@@ -3,6 +3,7 @@
 //! the bus, and every case completes exactly once.
 
 use crate::common::callers::Caller;
+use crate::common::once::assert_each_step_once;
 use crate::common::poll;
 use crate::harness::{one_at_a_time, require, City, KAFKA_ENV, MATTERS};
 use crate::raw::group_caught_up;
@@ -178,14 +179,7 @@ async fn the_intake_process_killed_while_it_writes_its_cases_loses_and_doubles_n
     })
     .await;
     for case in &cases {
-        let steps: Vec<&str> = case["history"]
-            .as_array()
-            .expect("a history")
-            .iter()
-            .filter_map(|entry| entry["message_id"].as_str())
-            .collect();
-        let unique: std::collections::BTreeSet<&str> = steps.iter().copied().collect();
-        assert_eq!(steps.len(), unique.len(), "a step twice: {case}");
+        assert_each_step_once(case);
     }
     city.assert_exactly_once(&cases).await;
 }
