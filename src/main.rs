@@ -7,6 +7,7 @@ use govfusion::domain::Mode;
 use govfusion::settings::{BusKind, KeySource, Role, Settings};
 use govfusion::simulate::{self, SimulateOptions, SimulatedCity};
 use govfusion::telemetry::{ExportSetupError, Otlp};
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -175,6 +176,7 @@ impl Command {
 }
 
 fn main() -> ExitCode {
+    let huge_pages = without_transparent_huge_pages(std::env::var_os("MIMALLOC_ALLOW_THP"));
     let cli = Cli::parse();
     let default_level = match cli.command {
         Command::Serve { .. } => "info",
@@ -189,6 +191,9 @@ fn main() -> ExitCode {
         }
     };
     govfusion::logging::init(format, default_level, otlp.as_ref());
+    if let Err(error) = huge_pages {
+        tracing::warn!(%error, "transparent huge pages stay allowed for this process");
+    }
     let code = match run(cli.command) {
         Ok(code) => code,
         Err(error) => {
@@ -546,3 +551,40 @@ fn check_config(config: Option<PathBuf>) -> anyhow::Result<ExitCode> {
 // short-lived allocations (envelopes, futures); mimalloc halves that.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Turns transparent huge pages off for this process, unless the operator set
+/// `MIMALLOC_ALLOW_THP` (`operator_choice`; mimalloc then follows it, as its documentation says). mimalloc asks the kernel for huge
+/// pages on its arenas; the kernel then zeroes two megabytes on the first touch of each, again
+/// after every purge, and the service's heap churns: on the memory bus the zeroing took an eighth
+/// of the process's CPU, and with huge pages off a case takes about a fifth less CPU and the
+/// process less memory (README, "Performance", "Transparent huge pages off"). The setting
+/// applies to every page faulted from now on, so it takes effect for the arenas mimalloc reserved
+/// before `main`.
+fn without_transparent_huge_pages(operator_choice: Option<OsString>) -> std::io::Result<()> {
+    if operator_choice.is_some() {
+        return Ok(());
+    }
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: `PR_SET_THP_DISABLE` takes plain integers and touches no memory of ours.
+        if unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    #[test]
+    fn the_process_takes_no_transparent_huge_pages() {
+        super::without_transparent_huge_pages(None).expect("prctl(PR_SET_THP_DISABLE)");
+        // SAFETY: as above; `PR_GET_THP_DISABLE` only reads the flag.
+        assert_eq!(
+            unsafe { libc::prctl(libc::PR_GET_THP_DISABLE, 0, 0, 0, 0) },
+            1
+        );
+        let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+        assert!(status.contains("THP_enabled:\t0"), "{status}");
+    }
+}
