@@ -164,6 +164,13 @@ string_id!(
     EventId,
     held_text
 );
+string_id!(
+    /// The trace a case's messages carry, as the envelope's `trace_id` names it. Every system a
+    /// case reaches keeps it with its records of the case (for the messages it sends later), so
+    /// those records share one text while anyone holds it (`held_text`).
+    TraceId,
+    held_text
+);
 
 string_id!(
     /// A department's code (`market`, `fire`, …), from `[[departments]]`; its bus id is
@@ -275,6 +282,19 @@ mod tests {
             !Arc::ptr_eq(&case.0, &department.0),
             "ids are never shared by text"
         );
+    }
+
+    #[test]
+    fn a_trace_id_kept_by_one_system_is_shared_by_the_next_that_reads_it() {
+        let kept = TraceId::from("ids-test-0123456789abcdef0123456789abcdef");
+        let read: TraceId =
+            serde_json::from_str(r#""ids-test-0123456789abcdef0123456789abcdef""#).unwrap();
+        assert!(Arc::ptr_eq(&kept.0, &read.0));
+        let text = Arc::downgrade(&kept.0);
+        drop((kept, read));
+        assert!(text.upgrade().is_none(), "the table holds no text itself");
+        let again = TraceId::from("ids-test-0123456789abcdef0123456789abcdef");
+        assert_eq!(again, "ids-test-0123456789abcdef0123456789abcdef");
     }
 
     #[test]

@@ -24,7 +24,7 @@ pub use envelope::{
 pub use form::FormFields;
 pub use ids::{
     know_code, CaseId, CentreCode, DepartmentCode, EventId, MatterCode, MessageId, Party,
-    ReceiptNo, TerminalId,
+    ReceiptNo, TerminalId, TraceId,
 };
 pub use payloads::{
     Applicant, Application, Approval, ApprovalStep, CollaborationCompleted, CollaborationEvent,

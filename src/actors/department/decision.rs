@@ -58,7 +58,7 @@ impl Department {
             MessageType::ApprovalPublished,
             &case.application.case_id,
             self.city(),
-            &case.trace_id,
+            case.trace_id.as_str(),
             &approval,
         );
         (approval, envelope)

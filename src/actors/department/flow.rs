@@ -9,7 +9,7 @@ use crate::domain::{
     message_ids, Application, CaseId, CollaborationCompleted, CollaborationEvent,
     CollaborationOutcome, CollaborationRequest, CollaborationResult, Envelope, EnvelopeError,
     ExtensionDecision, MessageType, Mode, Receipt, ReceiptNo, Resumption, StepKind, Supplement,
-    SystemId,
+    SystemId, TraceId,
 };
 use crate::port::{HandleError, Inbound, Publish};
 use crate::settings::MatterSettings;
@@ -192,7 +192,7 @@ impl Department {
         )];
         let case = DeptCase {
             application,
-            trace_id: trace_id.to_owned(),
+            trace_id: TraceId::from(trace_id),
             receipt,
             missing,
             steps,
@@ -282,7 +282,7 @@ impl Department {
             MessageType::CollaborationRequested,
             case_id,
             self.city(),
-            &case.trace_id,
+            case.trace_id.as_str(),
             request,
         )
     }
@@ -333,7 +333,7 @@ impl Department {
             MessageType::CaseResumed,
             case_id,
             SystemId::Intake,
-            &case.trace_id,
+            case.trace_id.as_str(),
             &resumption,
         )];
         self.proceed(case, outputs)
@@ -377,7 +377,7 @@ impl Department {
                 .insert(event.event_id.clone(), self.settings.code.clone());
             self.events.insert_new(PendingEvent {
                 event,
-                trace_id: trace_id.to_owned(),
+                trace_id: TraceId::from(trace_id),
                 signed: false,
                 extension_requests: 0,
                 extension_pending: false,

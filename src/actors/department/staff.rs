@@ -228,7 +228,7 @@ impl Handler<RequestSupplement> for Department {
             MessageType::CaseSuspended,
             &case_id,
             SystemId::Intake,
-            &trace_id,
+            trace_id.as_str(),
             &suspension,
         );
         acts::take(self, ctx, request, case_id, vec![envelope], suspension)

@@ -101,8 +101,12 @@ impl Handler<AnswerCollaboration> for Department {
             Ok(pending) => pending,
             Err(error) => return refuse(error),
         };
-        let (result, envelope) =
-            self.answer(&pending.event, &pending.trace_id, msg.outcome, msg.opinion);
+        let (result, envelope) = self.answer(
+            &pending.event,
+            pending.trace_id.as_str(),
+            msg.outcome,
+            msg.opinion,
+        );
         let request = event_act(&msg.event_id, envelope.id.clone(), asked, msg.officer);
         let how = ClosedAs::Answered;
         self.close_event(ctx, &msg.event_id, how, request, envelope, result)
@@ -141,7 +145,7 @@ impl Handler<SignEvent> for Department {
         );
         let envelope = self.to_dispatcher(
             &pending.event,
-            &pending.trace_id,
+            pending.trace_id.as_str(),
             request.id.clone(),
             MessageType::CollaborationSigned,
             &signed,
@@ -184,7 +188,7 @@ impl Handler<ReturnEvent> for Department {
         let returned = EventReturned { event };
         let envelope = self.to_dispatcher(
             &returned.event,
-            &pending.trace_id,
+            pending.trace_id.as_str(),
             message_ids::returned(&key),
             MessageType::CollaborationReturned,
             &returned,
@@ -237,7 +241,7 @@ impl Handler<RequestExtension> for Department {
         );
         let envelope = self.to_dispatcher(
             &pending.event,
-            &pending.trace_id,
+            pending.trace_id.as_str(),
             act.id.clone(),
             MessageType::CollaborationExtensionRequested,
             &request,

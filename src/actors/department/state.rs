@@ -5,6 +5,7 @@ use super::Department;
 use crate::actors::{KeepsState, Versions};
 use crate::domain::{
     Application, ApprovalStep, CaseId, CollaborationEvent, CollaborationResult, EventId, Receipt,
+    TraceId,
 };
 use crate::maps::Set;
 use chrono::{DateTime, Utc};
@@ -35,7 +36,7 @@ pub(super) struct DeptCase {
     /// The application, with any materials supplied since.
     pub(super) application: Application,
     /// The trace the case's messages carry.
-    pub(super) trace_id: String,
+    pub(super) trace_id: TraceId,
     /// The receipt issued, with the current due date.
     pub(super) receipt: Receipt,
     /// Required materials the application still lacks.
@@ -65,7 +66,7 @@ pub(super) struct PendingEvent {
     /// The event, with its current deadline.
     pub(super) event: CollaborationEvent,
     /// The trace the event's messages carry.
-    pub(super) trace_id: String,
+    pub(super) trace_id: TraceId,
     /// Whether staff signed for it.
     pub(super) signed: bool,
     /// Extension requests sent so far.

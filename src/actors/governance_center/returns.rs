@@ -8,7 +8,7 @@ use crate::actors::acts::{self, ActRequest, Acted, Acts, TakesActs};
 use crate::actors::{close_if_finished, BusSystem, GetHolding, Holding, KeepsState};
 use crate::domain::{
     message_ids, CaseId, CollaborationEvent, DepartmentCode, Envelope, EventReturned, MessageType,
-    SystemId,
+    SystemId, TraceId,
 };
 use actix::prelude::*;
 
@@ -54,7 +54,7 @@ impl GovernanceCenter {
             event.event_id.clone(),
             Awaiting {
                 event,
-                trace_id: trace_id.to_owned(),
+                trace_id: TraceId::from(trace_id),
             },
         );
         Vec::new()
@@ -140,7 +140,8 @@ impl Handler<ReassignEvent> for GovernanceCenter {
                 msg.event_id, self.centre.code
             )))));
         };
-        let (event, envelope) = self.reassign(awaiting.event, &msg.department, &awaiting.trace_id);
+        let (event, envelope) =
+            self.reassign(awaiting.event, &msg.department, awaiting.trace_id.as_str());
         let request = ActRequest {
             id: envelope.id.clone(),
             asked,

@@ -8,7 +8,7 @@ use crate::actors::BusSystem;
 use crate::domain::{
     message_ids, Approval, CollaborationCompleted, CollaborationEvent, CollaborationRequest,
     CollaborationResult, Collaborator, Envelope, EventReturned, EventSigned, ExtensionRequest, Hop,
-    MessageType, SystemId, Tier,
+    MessageType, SystemId, Tier, TraceId,
 };
 use crate::maps::Map;
 use crate::port::HandleError;
@@ -107,7 +107,7 @@ impl GovernanceCenter {
                 request,
                 events,
                 results: Map::default(),
-                trace_id: trace_id.to_owned(),
+                trace_id: TraceId::from(trace_id),
             }),
         );
         outputs
@@ -220,7 +220,7 @@ impl GovernanceCenter {
             MessageType::CollaborationCompleted,
             &case_id,
             SystemId::Department(completed.requester.clone()),
-            &open.trace_id,
+            open.trace_id.as_str(),
             &completed,
         ))
     }

@@ -5,7 +5,7 @@
 use super::GovernanceCenter;
 use crate::actors::{KeepsState, Versions};
 use crate::domain::{
-    CaseId, CollaborationEvent, CollaborationRequest, CollaborationResult, EventId,
+    CaseId, CollaborationEvent, CollaborationRequest, CollaborationResult, EventId, TraceId,
 };
 use crate::maps::{Map, Set};
 use serde::{Deserialize, Serialize};
@@ -20,7 +20,7 @@ pub(super) struct OpenRequest {
     /// Answers received so far.
     pub(super) results: Map<EventId, CollaborationResult>,
     /// The case's trace id.
-    pub(super) trace_id: String,
+    pub(super) trace_id: TraceId,
 }
 
 /// A returned event waiting for staff.
@@ -29,7 +29,7 @@ pub(super) struct Awaiting {
     /// The event, with every return in `returns`.
     pub(super) event: CollaborationEvent,
     /// The case's trace id, for the reassignment's messages.
-    pub(super) trace_id: String,
+    pub(super) trace_id: TraceId,
 }
 
 /// What a centre remembers about one case (its `state.snapshot`).

@@ -351,7 +351,10 @@ impl IntakeSystem {
             limit: self.max_application_bytes,
         })?;
         let case_id = self.share.issue();
-        let trace_id = uuid::Uuid::new_v4().simple().to_string();
+        // The case's trace is named by its id: 32 hex digits, a W3C trace id as it stands,
+        // and every system that keeps the trace with its records of the case then shares the
+        // text that already names the case (`TraceId`).
+        let trace_id = case_id.to_string();
         let application = Application {
             case_id: case_id.clone(),
             matter_code: form.matter_code,

@@ -115,7 +115,7 @@ impl Supervisor {
                 event_id,
                 number,
                 case_id: &watch.case_id,
-                trace_id: &watch.trace_id,
+                trace_id: watch.trace_id.as_str(),
             };
             raised.extend(event_warning(&due, &attempt, assignment));
             raised.extend(escalation(&due, &attempt, assignment));
@@ -189,7 +189,7 @@ fn case_warning(due: &Due, case_id: &CaseId, case: &mut CaseWatch) -> Option<(En
         warning_envelope(
             message_ids::case_warning(case_id, level),
             case_id,
-            &case.trace_id,
+            case.trace_id.as_str(),
             &warning,
         ),
         Raised::Case(case_id.clone(), level),

@@ -7,6 +7,7 @@ use super::Supervisor;
 use crate::domain::{
     Approval, CaseId, CollaborationEvent, CollaborationResult, Envelope, EnvelopeError, EventId,
     EventReturned, ExtensionDecision, MessageType, Rating, Receipt, Resumption, StepKind, SystemId,
+    TraceId,
 };
 use crate::port::{HandleError, Inbound};
 use actix::prelude::*;
@@ -250,7 +251,7 @@ impl Supervisor {
             .entry(case_id.clone())
             .or_insert_with(|| CaseWatch {
                 department: receipt.department.clone(),
-                trace_id: trace_id.to_owned(),
+                trace_id: TraceId::from(trace_id),
                 accepted_at: receipt.accepted_at,
                 due_by: receipt.due_by,
                 suspended_since: None,
@@ -271,7 +272,7 @@ impl Supervisor {
             .entry(event.event_id.clone())
             .or_insert_with(|| EventWatch {
                 case_id: event.case_id.clone(),
-                trace_id: trace_id.to_owned(),
+                trace_id: TraceId::from(trace_id),
                 assignments: Vec::new(),
             });
         let attempt = event.returns.len();

@@ -3,7 +3,9 @@
 //! learnt from timestamps the messages carry, so reading the topics again rebuilds the same
 //! records.
 
-use crate::domain::{CaseId, CentreCode, DepartmentCode, EventId, MessageId, WarningLevel};
+use crate::domain::{
+    CaseId, CentreCode, DepartmentCode, EventId, MessageId, TraceId, WarningLevel,
+};
 use crate::maps::FewIds;
 use chrono::{DateTime, Utc};
 
@@ -36,7 +38,7 @@ pub(super) struct CaseWatch {
     /// The department that accepted the case: it gets the case's warnings.
     pub(super) department: DepartmentCode,
     /// The case's trace id, carried by the warnings.
-    pub(super) trace_id: String,
+    pub(super) trace_id: TraceId,
     /// When the department accepted it: the clock starts here.
     pub(super) accepted_at: DateTime<Utc>,
     /// The promised deadline, moved on by every resumption.
@@ -132,7 +134,7 @@ pub(super) struct EventWatch {
     /// The case the event helps.
     pub(super) case_id: CaseId,
     /// The case's trace id, carried by the warnings and escalations.
-    pub(super) trace_id: String,
+    pub(super) trace_id: TraceId,
     /// By attempt: index = returns before it. A slot stays empty until a message about that
     /// attempt is seen.
     pub(super) assignments: Vec<Option<Assignment>>,

@@ -12,7 +12,7 @@ use super::records::{Assignment, CaseWatch, EventWatch, Warned};
 use super::Supervisor;
 use crate::calendar::WorkingCalendar;
 use crate::domain::{
-    CaseId, CentreCode, DepartmentCode, Envelope, EventId, MessageId, WarningLevel,
+    CaseId, CentreCode, DepartmentCode, Envelope, EventId, MessageId, TraceId, WarningLevel,
 };
 use crate::maps::{FewIds, Map, Set};
 use crate::store::supervision::{AppliedMessage, AssignmentRow, SupervisedCaseRow};
@@ -92,7 +92,7 @@ impl Supervisor {
 fn case_row(calendar: &WorkingCalendar, case_id: &CaseId, case: &CaseWatch) -> SupervisedCaseRow {
     SupervisedCaseRow {
         case_id: case_id.to_string(),
-        trace_id: case.trace_id.clone(),
+        trace_id: case.trace_id.to_string(),
         department: case.department.to_string(),
         accepted_at: case.accepted_at,
         accepted_on: calendar.local_date(case.accepted_at),
@@ -123,7 +123,7 @@ fn assignment_row(
         // Rust supports.
         dispatch: number as i64,
         case_id: watch.case_id.to_string(),
-        trace_id: watch.trace_id.clone(),
+        trace_id: watch.trace_id.to_string(),
         department: assignment.department.to_string(),
         dispatched_by: assignment.dispatched_by.to_string(),
         route: assignment.route.iter().map(ToString::to_string).collect(),
@@ -151,7 +151,7 @@ pub(super) fn applied_ids(rows: &[String]) -> FewIds<MessageId> {
 pub(super) fn case_watch(row: &SupervisedCaseRow) -> CaseWatch {
     CaseWatch {
         department: DepartmentCode::from_string(&row.department),
-        trace_id: row.trace_id.clone(),
+        trace_id: TraceId::from(row.trace_id.as_str()),
         accepted_at: row.accepted_at,
         due_by: row.due_by,
         suspended_since: row.suspended_since,
@@ -175,7 +175,7 @@ pub(super) fn event_watches(rows: &[AssignmentRow]) -> Map<EventId, EventWatch> 
             .entry(EventId::from_string(&row.event_id))
             .or_insert_with(|| EventWatch {
                 case_id: CaseId::from_string(&row.case_id),
-                trace_id: row.trace_id.clone(),
+                trace_id: TraceId::from(row.trace_id.as_str()),
                 assignments: Vec::new(),
             });
         *watch.slot(number) = Some(assignment(row));
