@@ -56,6 +56,7 @@ async fn every_record_of_a_case_names_the_case_trace_with_a_span_of_its_own() {
         .as_str()
         .expect("an envelope has a trace id")
         .to_owned();
+    assert_eq!(trace_id, case_id, "a case's trace is found by its id");
     let kinds: HashSet<&str> = records.iter().filter_map(|r| r.header("type")).collect();
     for kind in [
         "application.published",
