@@ -10,7 +10,7 @@
 
 use super::{CaseRecord, FedApplication, IntakeSystem};
 use crate::actors::{snapshot_envelope, Snapshot};
-use crate::domain::{Application, CaseId, CaseStatus, Envelope, SystemId};
+use crate::domain::{Application, CaseId, CaseStatus, Envelope, SystemId, TraceId};
 use crate::port::{send_until_taken, Delivery, HandleError, Refusal, Sent};
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
@@ -211,7 +211,7 @@ impl IntakeSystem {
             ))
         });
         record.sequence = Some(state.sequence);
-        record.trace_id.clone_from(&state.trace_id);
+        record.trace_id = TraceId::from(state.trace_id.as_str());
         self.feed
             .insert(state.sequence, (case_id.clone(), state.trace_id));
         self.changed(&case_id);

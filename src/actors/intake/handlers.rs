@@ -452,7 +452,7 @@ impl IntakeSystem {
                 "no case `{case_id}`"
             )))));
         };
-        let trace_id = record.trace_id.clone();
+        let trace_id = record.trace_id.to_string();
         let act = match prepare(record, now) {
             Ok(act) => act,
             Err(conflict) => return Box::pin(fut::ready(Err(CaseActionError::Conflict(conflict)))),

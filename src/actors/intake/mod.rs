@@ -55,7 +55,7 @@ pub use view::{CaseView, EventResultView, EventView, HistoryEntry};
 use super::acts::Acts;
 use super::Versions;
 use crate::catalog::Catalog;
-use crate::domain::{Application, CaseId, MessageId};
+use crate::domain::{Application, CaseId, MessageId, TraceId};
 use crate::maps::{Map, Set};
 use crate::port::{Delivery, Publish};
 use actix::prelude::*;
@@ -126,7 +126,7 @@ struct CaseRecord {
     /// same, and that suspension takes no other.
     supplement_sent: Option<u32>,
     /// The trace id every message of the case carries.
-    trace_id: String,
+    trace_id: TraceId,
     /// Its feed position, while it is in the feed (until the city centre published it).
     sequence: Option<u64>,
     /// The number of its last change, which orders the open cases that leave memory
@@ -192,7 +192,7 @@ impl CaseRecord {
             seen: Set::default(),
             watchers: Vec::new(),
             supplement_sent: None,
-            trace_id: trace_id.to_owned(),
+            trace_id: TraceId::from(trace_id),
             sequence: Some(sequence),
             touched: 0,
         }

@@ -19,7 +19,7 @@
 use super::stalled::Standing;
 use super::view::{CaseView, Progress};
 use super::{CaseReadError, CaseRecord, Held, Holding, IntakeSystem, OwnCase, TakeBack};
-use crate::domain::{CaseId, CaseStatus, MatterCode};
+use crate::domain::{CaseId, CaseStatus, MatterCode, TraceId};
 use crate::maps::Map;
 use crate::store::{CaseFilter, CaseRepository, CaseRow, CaseWriter, StoreError, MAX_PAGE};
 use actix::prelude::*;
@@ -153,7 +153,7 @@ impl CaseRecord {
             seen,
             watchers: Vec::new(),
             supplement_sent: None,
-            trace_id: row.trace_id,
+            trace_id: TraceId::from(row.trace_id.as_str()),
             sequence: None,
             touched: 0,
         })

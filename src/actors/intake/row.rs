@@ -81,7 +81,7 @@ impl IntakeSystem {
             return;
         }
         let trail = self.trails.stored(case_id);
-        match CaseRow::from_view(&record.view, &record.trace_id, trail) {
+        match CaseRow::from_view(&record.view, record.trace_id.as_str(), trail) {
             Ok(row) => repository.writer.write(row),
             // A view is plain data and strings: it always serialises; were it not to, the
             // case would be missing from lists, which the log says.
