@@ -7,7 +7,6 @@ use govfusion::domain::Mode;
 use govfusion::settings::{BusKind, KeySource, Role, Settings};
 use govfusion::simulate::{self, SimulateOptions, SimulatedCity};
 use govfusion::telemetry::{ExportSetupError, Otlp};
-use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -176,7 +175,8 @@ impl Command {
 }
 
 fn main() -> ExitCode {
-    let huge_pages = without_transparent_huge_pages(std::env::var_os("MIMALLOC_ALLOW_THP"));
+    let huge_pages =
+        without_transparent_huge_pages(std::env::var_os("MIMALLOC_ALLOW_THP").is_some());
     let cli = Cli::parse();
     let default_level = match cli.command {
         Command::Serve { .. } => "info",
@@ -553,15 +553,15 @@ fn check_config(config: Option<PathBuf>) -> anyhow::Result<ExitCode> {
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Turns transparent huge pages off for this process, unless the operator set
-/// `MIMALLOC_ALLOW_THP` (`operator_choice`; mimalloc then follows it, as its documentation
+/// `MIMALLOC_ALLOW_THP` (`operator_chose`; mimalloc then follows it, as its documentation
 /// says). mimalloc asks the kernel for huge pages on its arenas; the kernel then zeroes two
 /// megabytes on the first touch of each, again after every purge, and the service's heap
 /// churns: on the memory bus the zeroing took an eighth of the process's CPU, and with huge
 /// pages off the process handles about a fifth more cases a second, with less CPU and less
 /// memory (README, "Performance", "Transparent huge pages off"). The setting applies to every
 /// page faulted from now on, so it takes effect for the arenas mimalloc reserved before `main`.
-fn without_transparent_huge_pages(operator_choice: Option<OsString>) -> std::io::Result<()> {
-    if operator_choice.is_some() {
+fn without_transparent_huge_pages(operator_chose: bool) -> std::io::Result<()> {
+    if operator_chose {
         return Ok(());
     }
     #[cfg(target_os = "linux")]
@@ -578,7 +578,7 @@ fn without_transparent_huge_pages(operator_choice: Option<OsString>) -> std::io:
 mod tests {
     #[test]
     fn the_process_takes_no_transparent_huge_pages() {
-        super::without_transparent_huge_pages(None).expect("prctl(PR_SET_THP_DISABLE)");
+        super::without_transparent_huge_pages(false).expect("prctl(PR_SET_THP_DISABLE)");
         // SAFETY: as above; `PR_GET_THP_DISABLE` only reads the flag.
         assert_eq!(
             unsafe { libc::prctl(libc::PR_GET_THP_DISABLE, 0, 0, 0, 0) },
