@@ -23,7 +23,7 @@ pub struct DevelopmentKey {
     /// The key, for its public half.
     encoding: EncodingKey,
     /// The same key parsed once, to sign with. `jsonwebtoken::encode` parses the PKCS#8 key
-    /// and derives its public point again for every token, which cost a simulated city about
+    /// and derives its public point again for every token, which cost a simulated city nearly
     /// as much as the signature itself (a new applicant's token each case).
     signer: EcdsaKeyPair,
     /// Its id: the RFC 7638 thumbprint of its public key, so every process reading the same
