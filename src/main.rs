@@ -352,6 +352,7 @@ fn bench(
     options: govfusion::bench::BenchOptions,
 ) -> anyhow::Result<ExitCode> {
     let settings = Settings::load(config.as_deref())?;
+    print!("{}", govfusion::bench::bus_line(&settings.bus));
     let report = actix_rt::System::new()
         .block_on(async move { govfusion::bench::run(&settings, &options).await })?;
     print!("{report}");
@@ -395,6 +396,7 @@ fn run_ceiling(config: Option<PathBuf>, options: SimulateOptions) -> anyhow::Res
     // Topics of this run alone: what is read back afterwards is what this run wrote.
     let run = uuid::Uuid::new_v4().simple().to_string();
     bus.topic_prefix = format!("{}-ceiling-{}", bus.topic_prefix, &run[..8]);
+    print!("{}", govfusion::bench::bus_line(bus));
     let (all_completed, ceiling) = city.run(&options, |systems, completed, rate| async move {
         // The raw clients run while the city idles.
         let bus = systems

@@ -20,7 +20,7 @@ use crate::domain::{
     Region, SystemId,
 };
 use crate::port::Publish;
-use crate::settings::{BusKind, Settings};
+use crate::settings::{BusKind, BusSettings, Settings};
 use actix::prelude::*;
 use anyhow::Context as _;
 use futures::stream::{self, StreamExt};
@@ -90,6 +90,19 @@ impl std::fmt::Display for BenchReport {
             self.paced_ratio(),
             self.ratio()
         )
+    }
+}
+
+/// The first line of a bench's report: which bus it ran on. Both benches run on the configured
+/// bus, which is the embedded cluster unless the configuration or the environment names a
+/// broker, and a figure read without this line is easily taken for a broker's.
+pub fn bus_line(settings: &BusSettings) -> String {
+    match settings.kind {
+        BusKind::Kafka => format!("bus         kafka at {}\n", settings.brokers),
+        BusKind::Embedded => "bus         embedded cluster, in this process (for a broker: \
+                              GOVFUSION__BUS__KIND=kafka GOVFUSION__BUS__BROKERS=host:port)\n"
+            .to_owned(),
+        BusKind::Memory => "bus         memory\n".to_owned(),
     }
 }
 
@@ -238,4 +251,41 @@ async fn produce_bridge(
             .context("bridge publish failed")?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bus_line;
+    use crate::settings::{BusKind, Settings};
+
+    #[test]
+    fn a_report_names_the_bus_it_ran_on_and_how_to_name_a_broker_instead() {
+        // Arrange
+        let mut bus = Settings::load(None)
+            .expect("the built-in configuration")
+            .bus;
+        bus.brokers = "10.0.0.7:9092".into();
+
+        // Act
+        let lines: Vec<String> = [BusKind::Embedded, BusKind::Kafka]
+            .into_iter()
+            .map(|kind| {
+                bus.kind = kind;
+                bus_line(&bus)
+            })
+            .collect();
+
+        // Assert
+        assert!(
+            lines[0].starts_with("bus         embedded cluster"),
+            "{}",
+            lines[0]
+        );
+        assert!(
+            lines[0].contains("GOVFUSION__BUS__KIND=kafka"),
+            "{}",
+            lines[0]
+        );
+        assert_eq!(lines[1], "bus         kafka at 10.0.0.7:9092\n");
+    }
 }
