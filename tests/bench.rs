@@ -31,7 +31,9 @@ fn the_ceiling_moves_the_runs_records_through_its_groups_and_prints_the_services
     let out = String::from_utf8_lossy(&output.stdout);
     let err = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "bench failed: {out}\n{err}");
-    // The simulation's own summary comes first, every case completed …
+    // The bus it ran on comes first: the configuration's, here the embedded cluster …
+    assert!(out.starts_with("measured on embedded cluster"), "{out}");
+    // … then the simulation's own summary, every case completed …
     let cases = numbers(&out, "cases");
     assert_eq!(cases[..2], [40.0, 40.0], "{out}");
     let service = numbers(&out, "throughput")[0];
