@@ -352,10 +352,11 @@ fn bench(
     options: govfusion::bench::BenchOptions,
 ) -> anyhow::Result<ExitCode> {
     let settings = Settings::load(config.as_deref())?;
-    print!("{}", govfusion::bench::bus_line(&settings.bus));
+    // Printed with the report: a bus the bench refuses (the memory bus) gets no line.
+    let bus = govfusion::bench::bus_line(&settings.bus);
     let report = actix_rt::System::new()
         .block_on(async move { govfusion::bench::run(&settings, &options).await })?;
-    print!("{report}");
+    print!("{bus}{report}");
     Ok(ExitCode::SUCCESS)
 }
 
